@@ -1,0 +1,51 @@
+// The one error type that crosses layers. Domain code throws it with a stable code; the HTTP layer maps
+// codes to statuses in one table (src/http/error-handler.ts). Library errors are translated into it at
+// the boundary that caught them, keeping the original as `cause`.
+
+export type ErrorCode =
+  | 'VALIDATION_FAILED'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'CONTACT_EMAIL_TAKEN'
+  | 'USER_EMAIL_TAKEN'
+  | 'CONFLICT'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'AUTH_FAILED'
+  | 'TLS_FAILED'
+  | 'HOST_UNREACHABLE'
+  | 'TIMEOUT'
+  | 'PROTOCOL_ERROR'
+  | 'PLAN_REQUIRED'
+  | 'RATE_LIMITED'
+  | 'INTERNAL';
+
+export interface FieldIssue {
+  path: string;
+  message: string;
+}
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly fields: FieldIssue[] | undefined;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { hint?: string; fields?: FieldIssue[]; details?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.hint = options.hint;
+    this.fields = options.fields;
+    this.details = options.details;
+  }
+}
+
+export function notFound(what: string): AppError {
+  return new AppError('NOT_FOUND', `${what} not found`);
+}

@@ -1,0 +1,48 @@
+// Reads the environment of contract.md once, at start-up, into a typed, validated config.
+// Nothing else in the code reads process.env.
+import path from 'node:path';
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** postgres://… selects PostgreSQL; unset means the embedded SQLite file in dataDir. */
+  databaseUrl: string | null;
+  secretKey: string | null;
+  bccSmtpPort: number;
+  bccDomain: string;
+  publicUrl: string;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {}
+
+function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0 || value > 65535) {
+    throw new ConfigError(`${name} must be a port number (0-65535), got "${raw}"`);
+  }
+  return value;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const host = env.HOST || '127.0.0.1';
+  const listenPort = port(env, 'PORT', 3000);
+  const databaseUrl = env.DATABASE_URL || null;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL must start with postgres:// (leave it unset for the embedded SQLite database)');
+  }
+  return {
+    port: listenPort,
+    host,
+    dataDir: path.resolve(env.CONVERSA_DATA_DIR || './data'),
+    databaseUrl,
+    secretKey: env.CONVERSA_SECRET_KEY || null,
+    bccSmtpPort: port(env, 'BCC_SMTP_PORT', 2525),
+    bccDomain: env.BCC_DOMAIN || 'bcc.localhost',
+    publicUrl: (env.PUBLIC_URL || `http://${host.includes(':') ? `[${host}]` : host}:${listenPort}`).replace(/\/+$/, ''),
+    logLevel: env.LOG_LEVEL || 'info',
+  };
+}

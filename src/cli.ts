@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+// The `conversa` command: serve, migrate, user add, token create. Output meant for scripts (a token)
+// is printed alone; everything else goes to stderr so it can be piped.
+import { parseArgs } from 'node:util';
+import { AppError } from './app/app-error.js';
+import { ConfigError, loadConfig } from './app/config.js';
+import { startServer } from './app/start-server.js';
+import { migrateToLatest, openStorage } from './storage/database.js';
+import { createApiToken, createUser, findUserByEmail } from './users/users.js';
+
+const USAGE = `Usage:
+  conversa serve                                   run the web app, API and background work
+  conversa migrate                                 bring the database schema up to date
+  conversa user add --email E --password P [--admin] [--name N]
+  conversa token create --email E [--name N]       print a new API token for that user
+Environment: PORT, HOST, CONVERSA_DATA_DIR, DATABASE_URL, CONVERSA_SECRET_KEY, BCC_SMTP_PORT, BCC_DOMAIN, PUBLIC_URL`;
+
+class UsageError extends Error {}
+
+async function withStorage<T>(fn: (storage: ReturnType<typeof openStorage>) => Promise<T>): Promise<T> {
+  const storage = openStorage(loadConfig());
+  try {
+    await migrateToLatest(storage.db);
+    return await fn(storage);
+  } finally {
+    await storage.close();
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      email: { type: 'string' },
+      password: { type: 'string' },
+      'password-stdin': { type: 'boolean' },
+      admin: { type: 'boolean' },
+      name: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const command = positionals.join(' ');
+  if (values.help || command === '' || command === 'help') {
+    process.stderr.write(`${USAGE}\n`);
+    return command === '' && !values.help ? 2 : 0;
+  }
+  switch (command) {
+    case 'serve': {
+      const server = await startServer(loadConfig());
+      let stopping = false;
+      const stop = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        server.app.log.info({ signal }, 'shutting down');
+        await server.stop();
+        process.exit(0);
+      };
+      process.on('SIGINT', () => void stop('SIGINT'));
+      process.on('SIGTERM', () => void stop('SIGTERM'));
+      return -1;
+    }
+    case 'migrate': {
+      const result = await withStorage(async (storage) => ({ result: await migrateToLatest(storage.db), dialect: storage.dialect }));
+      process.stderr.write(`Database (${result.dialect}) is up to date.\n`);
+      return 0;
+    }
+    case 'user add': {
+      if (!values.email) throw new UsageError('--email is required');
+      const password = values['password-stdin'] ? await readStdin() : values.password;
+      if (!password) throw new UsageError('--password (or --password-stdin) is required');
+      const user = await withStorage((s) => createUser(s.db, { email: values.email!, password, isAdmin: values.admin ?? false, displayName: values.name ?? null }));
+      process.stderr.write(`Created ${user.isAdmin ? 'administrator' : 'user'} ${user.email} (${user.id}).\n`);
+      return 0;
+    }
+    case 'token create': {
+      if (!values.email) throw new UsageError('--email is required');
+      const token = await withStorage(async (s) => {
+        const user = await findUserByEmail(s.db, values.email!);
+        if (!user) throw new AppError('NOT_FOUND', `No user with the e-mail ${values.email}`, { hint: 'Create one with: conversa user add --email E --password P' });
+        return createApiToken(s.db, user.id, values.name ?? null);
+      });
+      process.stdout.write(`${token}\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      process.stderr.write(`conversa: ${(error as Error).message}\n\n${USAGE}\n`);
+      process.exitCode = 2;
+    } else if (error instanceof AppError || error instanceof ConfigError) {
+      const hint = error instanceof AppError && error.hint ? `\n${error.hint}` : '';
+      process.stderr.write(`conversa: ${error.message}${hint}\n`);
+      process.exitCode = 1;
+    } else {
+      process.stderr.write(`conversa: ${(error as Error)?.stack ?? String(error)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

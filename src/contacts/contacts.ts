@@ -1,0 +1,321 @@
+// Contacts and their addresses. An address belongs to at most one contact of the organisation: the
+// unique index on contact_addresses is the guard, checked first only to name the address in the error.
+import { sql } from 'kysely';
+import { AppError, notFound } from '../app/app-error.js';
+import { isUniqueViolation, type Db } from '../storage/database.js';
+import { newId } from '../storage/ids.js';
+import type { ContactSource } from '../storage/schema.js';
+import { isValidEmail, normalizeEmail } from './email-address.js';
+
+export interface Contact {
+  id: string;
+  firstName: string | null;
+  lastName: string | null;
+  company: string | null;
+  emails: string[];
+  source: ContactSource;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ContactInput {
+  firstName?: string | null;
+  lastName?: string | null;
+  company?: string | null;
+  emails: string[];
+}
+
+export interface ContactPage {
+  items: Contact[];
+  nextCursor: string | null;
+}
+
+type Executor = Db;
+
+interface ContactRow {
+  id: string;
+  first_name: string | null;
+  last_name: string | null;
+  company: string | null;
+  source: ContactSource;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Normalises and checks a list of addresses; duplicates within the list collapse to one. */
+export function normalizeEmailList(emails: string[], field = 'emails'): string[] {
+  const seen = new Set<string>();
+  emails.forEach((raw, index) => {
+    const email = normalizeEmail(raw);
+    if (!isValidEmail(email)) {
+      throw new AppError('VALIDATION_FAILED', `"${raw}" is not an e-mail address`, {
+        fields: [{ path: `${field}.${index}`, message: 'not an e-mail address' }],
+      });
+    }
+    seen.add(email);
+  });
+  return [...seen];
+}
+
+function cleanName(value: string | null | undefined): string | null {
+  const trimmed = value?.trim();
+  return trimmed ? trimmed : null;
+}
+
+function searchText(c: { firstName: string | null; lastName: string | null; company: string | null; emails: string[] }): string {
+  return [c.firstName, c.lastName, c.company, ...c.emails].filter(Boolean).join(' ').toLowerCase();
+}
+
+function toContact(row: ContactRow, emails: string[]): Contact {
+  return {
+    id: row.id,
+    firstName: row.first_name,
+    lastName: row.last_name,
+    company: row.company,
+    emails,
+    source: row.source,
+    createdAt: new Date(row.created_at).toISOString(),
+    updatedAt: new Date(row.updated_at).toISOString(),
+  };
+}
+
+async function emailsByContact(db: Executor, contactIds: string[]): Promise<Map<string, string[]>> {
+  const result = new Map<string, string[]>(contactIds.map((id) => [id, []]));
+  if (contactIds.length === 0) return result;
+  const rows = await db
+    .selectFrom('contact_addresses')
+    .select(['contact_id', 'address'])
+    .where('contact_id', 'in', contactIds)
+    .orderBy('contact_id')
+    .orderBy('position')
+    .execute();
+  for (const row of rows) result.get(row.contact_id)?.push(row.address);
+  return result;
+}
+
+/** The addresses among `emails` already held by a contact of the org (other than `exceptContactId`). */
+export async function takenAddresses(db: Executor, orgId: string, emails: string[], exceptContactId?: string): Promise<Map<string, string>> {
+  const taken = new Map<string, string>();
+  // Chunked: both SQLite and PostgreSQL cap the number of bound parameters.
+  for (let i = 0; i < emails.length; i += 500) {
+    let query = db
+      .selectFrom('contact_addresses')
+      .select(['address', 'contact_id'])
+      .where('org_id', '=', orgId)
+      .where('address', 'in', emails.slice(i, i + 500));
+    if (exceptContactId) query = query.where('contact_id', '!=', exceptContactId);
+    for (const row of await query.execute()) taken.set(row.address, row.contact_id);
+  }
+  return taken;
+}
+
+function emailTaken(address: string, contactId: string | undefined, cause?: unknown): AppError {
+  return new AppError('CONTACT_EMAIL_TAKEN', `The address ${address} already belongs to another contact`, {
+    details: { email: address, ...(contactId ? { contactId } : {}) },
+    cause,
+  });
+}
+
+export async function getContact(db: Executor, orgId: string, id: string): Promise<Contact> {
+  const row = await db
+    .selectFrom('contacts')
+    .select(['id', 'first_name', 'last_name', 'company', 'source', 'created_at', 'updated_at'])
+    .where('org_id', '=', orgId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  if (!row) throw notFound('Contact');
+  return toContact(row, (await emailsByContact(db, [id])).get(id) ?? []);
+}
+
+/** Inserts one contact inside the caller's transaction; unique violations surface as CONTACT_EMAIL_TAKEN. */
+async function insertContact(trx: Executor, orgId: string, input: ContactInput, emails: string[], source: ContactSource, now: number): Promise<string> {
+  const id = newId(now);
+  const firstName = cleanName(input.firstName);
+  const lastName = cleanName(input.lastName);
+  const company = cleanName(input.company);
+  await trx
+    .insertInto('contacts')
+    .values({ id, org_id: orgId, first_name: firstName, last_name: lastName, company, source, search_text: searchText({ firstName, lastName, company, emails }), created_at: now, updated_at: now })
+    .execute();
+  if (emails.length > 0) {
+    await trx
+      .insertInto('contact_addresses')
+      .values(emails.map((address, position) => ({ id: newId(now), org_id: orgId, contact_id: id, address, position, bounced_at: null, created_at: now })))
+      .execute();
+  }
+  return id;
+}
+
+export async function createContact(db: Db, orgId: string, input: ContactInput, source: ContactSource = 'manual'): Promise<Contact> {
+  const emails = normalizeEmailList(input.emails);
+  const taken = await takenAddresses(db, orgId, emails);
+  const [first] = taken;
+  if (first) throw emailTaken(first[0], first[1]);
+  try {
+    const id = await db.transaction().execute((trx) => insertContact(trx, orgId, input, emails, source, Date.now()));
+    return await getContact(db, orgId, id);
+  } catch (error) {
+    // Lost a race with another writer between the check and the insert.
+    if (isUniqueViolation(error)) throw emailTaken(emails.join(', '), undefined, error);
+    throw error;
+  }
+}
+
+export async function updateContact(db: Db, orgId: string, id: string, patch: Partial<ContactInput>): Promise<Contact> {
+  const current = await getContact(db, orgId, id);
+  const emails = patch.emails === undefined ? current.emails : normalizeEmailList(patch.emails);
+  if (patch.emails !== undefined) {
+    const [first] = await takenAddresses(db, orgId, emails, id);
+    if (first) throw emailTaken(first[0], first[1]);
+  }
+  const next = {
+    firstName: patch.firstName === undefined ? current.firstName : cleanName(patch.firstName),
+    lastName: patch.lastName === undefined ? current.lastName : cleanName(patch.lastName),
+    company: patch.company === undefined ? current.company : cleanName(patch.company),
+    emails,
+  };
+  const now = Date.now();
+  try {
+    await db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('contacts')
+        .set({ first_name: next.firstName, last_name: next.lastName, company: next.company, search_text: searchText(next), updated_at: now })
+        .where('id', '=', id)
+        .execute();
+      if (patch.emails !== undefined) {
+        // Keep the rows of addresses that stay (their bounce flags matter); add new ones, drop removed ones.
+        const existing = await trx.selectFrom('contact_addresses').select(['id', 'address']).where('contact_id', '=', id).execute();
+        const removed = existing.filter((row) => !emails.includes(row.address)).map((row) => row.id);
+        if (removed.length > 0) await trx.deleteFrom('contact_addresses').where('id', 'in', removed).execute();
+        for (const [position, address] of emails.entries()) {
+          const row = existing.find((r) => r.address === address);
+          if (row) {
+            await trx.updateTable('contact_addresses').set({ position }).where('id', '=', row.id).execute();
+          } else {
+            await trx
+              .insertInto('contact_addresses')
+              .values({ id: newId(now), org_id: orgId, contact_id: id, address, position, bounced_at: null, created_at: now })
+              .execute();
+          }
+        }
+      }
+    });
+  } catch (error) {
+    if (isUniqueViolation(error)) throw emailTaken(emails.join(', '), undefined, error);
+    throw error;
+  }
+  return getContact(db, orgId, id);
+}
+
+export async function deleteContact(db: Db, orgId: string, id: string): Promise<void> {
+  const result = await db.deleteFrom('contacts').where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+  if (Number(result.numDeletedRows) === 0) throw notFound('Contact');
+}
+
+export function encodeCursor(id: string): string {
+  return Buffer.from(id, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string): string {
+  const id = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!/^[0-9a-f-]{36}$/.test(id)) {
+    throw new AppError('VALIDATION_FAILED', 'The cursor is not one this API gave out', { fields: [{ path: 'cursor', message: 'invalid cursor' }] });
+  }
+  return id;
+}
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+/** Newest first; `nextCursor` is null on the last page. */
+export async function listContacts(
+  db: Db,
+  orgId: string,
+  options: { email?: string; q?: string; limit: number; cursor?: string },
+): Promise<ContactPage> {
+  let query = db
+    .selectFrom('contacts')
+    .select(['contacts.id', 'first_name', 'last_name', 'company', 'source', 'contacts.created_at', 'contacts.updated_at'])
+    .where('contacts.org_id', '=', orgId);
+  if (options.email !== undefined) {
+    const address = normalizeEmail(options.email);
+    query = query.where((eb) =>
+      eb.exists(
+        eb.selectFrom('contact_addresses').select('contact_addresses.id').whereRef('contact_addresses.contact_id', '=', 'contacts.id').where('contact_addresses.address', '=', address),
+      ),
+    );
+  }
+  const q = options.q?.trim().toLowerCase();
+  if (q) {
+    for (const word of q.split(/\s+/)) {
+      // An explicit ESCAPE: SQLite has no default escape character, PostgreSQL's is the backslash.
+      query = query.where(sql<boolean>`search_text like ${`%${escapeLike(word)}%`} escape '\\'`);
+    }
+  }
+  if (options.cursor) query = query.where('contacts.id', '<', decodeCursor(options.cursor));
+  const rows = await query.orderBy('contacts.id', 'desc').limit(options.limit + 1).execute();
+  const page = rows.slice(0, options.limit);
+  const emails = await emailsByContact(db, page.map((r) => r.id));
+  return {
+    items: page.map((row) => toContact(row, emails.get(row.id) ?? [])),
+    nextCursor: rows.length > options.limit && page.length > 0 ? encodeCursor(page[page.length - 1]!.id) : null,
+  };
+}
+
+export interface ImportRow {
+  line: number;
+  firstName: string | null;
+  lastName: string | null;
+  company: string | null;
+  emails: string[];
+}
+
+export interface ImportResult {
+  created: number;
+  skipped: number;
+  errors: { line: number; message: string }[];
+}
+
+/**
+ * Imports the good rows in one transaction and reports each bad one by its line. An address already on a
+ * contact, or on an earlier line of the same file, skips the line: re-importing a file creates nothing twice.
+ */
+export async function importContacts(db: Db, orgId: string, rows: ImportRow[], earlierErrors: ImportResult['errors']): Promise<ImportResult> {
+  const errors = [...earlierErrors];
+  const candidates: { row: ImportRow; emails: string[] }[] = [];
+  for (const row of rows) {
+    if (row.emails.length === 0) {
+      errors.push({ line: row.line, message: 'no e-mail address' });
+      continue;
+    }
+    const emails = [...new Set(row.emails.map(normalizeEmail))];
+    const bad = emails.find((e) => !isValidEmail(e));
+    if (bad !== undefined) {
+      errors.push({ line: row.line, message: `"${bad}" is not an e-mail address` });
+      continue;
+    }
+    candidates.push({ row, emails });
+  }
+  const taken = await takenAddresses(db, orgId, candidates.flatMap((c) => c.emails));
+  const seenInFile = new Map<string, number>();
+  const accepted: typeof candidates = [];
+  for (const candidate of candidates) {
+    const inDb = candidate.emails.find((e) => taken.has(e));
+    const inFile = candidate.emails.find((e) => seenInFile.has(e));
+    if (inDb !== undefined) {
+      errors.push({ line: candidate.row.line, message: `${inDb} already belongs to a contact` });
+    } else if (inFile !== undefined) {
+      errors.push({ line: candidate.row.line, message: `${inFile} already appears on line ${seenInFile.get(inFile)}` });
+    } else {
+      candidate.emails.forEach((e) => seenInFile.set(e, candidate.row.line));
+      accepted.push(candidate);
+    }
+  }
+  const now = Date.now();
+  await db.transaction().execute(async (trx) => {
+    for (const { row, emails } of accepted) await insertContact(trx, orgId, row, emails, 'import', now);
+  });
+  errors.sort((a, b) => a.line - b.line);
+  return { created: accepted.length, skipped: errors.length, errors };
+}

@@ -1,0 +1,101 @@
+// The one place that turns errors into HTTP answers: the envelope of contract.md, a status per code, and
+// no internals (stack, SQL, library messages) in a 5xx.
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { ZodError } from 'zod';
+import { AppError, type ErrorCode, type FieldIssue } from '../app/app-error.js';
+
+const STATUS: Record<ErrorCode, number> = {
+  VALIDATION_FAILED: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONTACT_EMAIL_TAKEN: 409,
+  USER_EMAIL_TAKEN: 409,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  AUTH_FAILED: 422,
+  TLS_FAILED: 422,
+  HOST_UNREACHABLE: 422,
+  TIMEOUT: 422,
+  PROTOCOL_ERROR: 422,
+  PLAN_REQUIRED: 422,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+};
+
+export interface ErrorBody {
+  error: { code: string; message: string; hint?: string; fields?: FieldIssue[]; [key: string]: unknown };
+}
+
+export function zodIssues(error: ZodError, prefix: string): FieldIssue[] {
+  return error.issues.map((issue) => {
+    const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
+    if (issue.code === 'unrecognized_keys') {
+      return { path: [path, ...issue.keys].join('.'), message: `unknown field "${issue.keys.join('", "')}"` };
+    }
+    return { path, message: issue.message };
+  });
+}
+
+export function validationError(error: ZodError, prefix: string): AppError {
+  const fields = zodIssues(error, prefix);
+  const named = fields.map((f) => `${f.path}: ${f.message}`).join('; ');
+  return new AppError('VALIDATION_FAILED', `Invalid request ${prefix}: ${named}`, { fields });
+}
+
+function envelope(error: AppError): ErrorBody {
+  return {
+    error: {
+      code: error.code,
+      message: error.message,
+      ...(error.hint ? { hint: error.hint } : {}),
+      ...(error.fields ? { fields: error.fields } : {}),
+      ...(error.details ?? {}),
+    },
+  };
+}
+
+/** Fastify's own 4xx errors (body parsing, content type, size) in our vocabulary. */
+function fromFastify(error: FastifyError): AppError | null {
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new AppError('VALIDATION_FAILED', `The request body is not valid JSON: ${error.message}`, {
+        fields: [{ path: 'body', message: 'not valid JSON' }],
+      });
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AppError('PAYLOAD_TOO_LARGE', 'The request body is larger than this endpoint accepts');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new AppError('UNSUPPORTED_MEDIA_TYPE', 'This content type is not accepted here', {
+        hint: 'Send JSON with Content-Type: application/json (or text/csv for a contacts import).',
+      });
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new AppError('VALIDATION_FAILED', 'The Content-Length header does not match the body');
+    default:
+      break;
+  }
+  if (error instanceof SyntaxError || (error.statusCode && error.statusCode >= 400 && error.statusCode < 500)) {
+    return new AppError('VALIDATION_FAILED', error.message, { fields: [{ path: 'body', message: error.message }] });
+  }
+  return null;
+}
+
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err, request, reply) => {
+    const raw = err as FastifyError;
+    const error =
+      err instanceof AppError ? err : err instanceof ZodError ? validationError(err, 'body') : fromFastify(raw);
+    if (!error) {
+      request.log.error({ err }, 'unhandled error');
+      const internal = new AppError('INTERNAL', 'Something went wrong on the server; it has been logged');
+      return reply.status(500).send(envelope(internal));
+    }
+    if (STATUS[error.code] >= 500) request.log.error({ err }, 'server error');
+    return reply.status(STATUS[error.code]).send(envelope(error));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.status(404).send(envelope(new AppError('NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]}`)));
+  });
+}

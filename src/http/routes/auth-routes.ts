@@ -1,0 +1,69 @@
+// Sign-in for the web app: a session cookie (HttpOnly, SameSite=Lax so other sites cannot post with it).
+import { z } from 'zod';
+import { AppError } from '../../app/app-error.js';
+import type { Db } from '../../storage/database.js';
+import { checkCredentials, createSession, deleteSession } from '../../users/users.js';
+import type { ApiRouter } from '../api-router.js';
+import { SESSION_COOKIE } from '../authenticate.js';
+
+export const userSchema = z.object({
+  id: z.string(),
+  email: z.string(),
+  displayName: z.string().nullable(),
+  isAdmin: z.boolean(),
+  createdAt: z.string(),
+});
+
+export function authRoutes(router: ApiRouter, db: Db, options: { secureCookies: boolean }): void {
+  router.route({
+    method: 'POST',
+    path: '/api/auth/login',
+    summary: 'Sign in; sets the session cookie',
+    tag: 'auth',
+    auth: 'public',
+    body: z.strictObject({ email: z.string().min(1).max(320), password: z.string().min(1).max(1024) }),
+    responses: { 200: { description: 'Signed in', schema: z.object({ user: userSchema }) } },
+    handler: async ({ body, reply }) => {
+      const user = await checkCredentials(db, body.email, body.password);
+      if (!user) throw new AppError('UNAUTHENTICATED', 'The e-mail or the password is not right');
+      const session = await createSession(db, user.id);
+      reply.setCookie(SESSION_COOKIE, session.cookieValue, {
+        path: '/',
+        httpOnly: true,
+        sameSite: 'lax',
+        secure: options.secureCookies,
+        expires: session.expiresAt,
+      });
+      const { orgId: _org, ...visible } = user;
+      return { user: visible };
+    },
+  });
+
+  router.route({
+    method: 'POST',
+    path: '/api/auth/logout',
+    summary: 'Sign out; ends the session',
+    tag: 'auth',
+    auth: 'public',
+    status: 204,
+    responses: { 204: { description: 'Signed out' } },
+    handler: async ({ request, reply }) => {
+      const cookie = request.cookies[SESSION_COOKIE];
+      if (cookie) await deleteSession(db, cookie);
+      reply.clearCookie(SESSION_COOKIE, { path: '/' });
+    },
+  });
+
+  router.route({
+    method: 'GET',
+    path: '/api/me',
+    summary: 'The signed-in user',
+    tag: 'auth',
+    auth: 'user',
+    responses: { 200: { description: 'The user', schema: userSchema } },
+    handler: async ({ user }) => {
+      const { orgId: _org, ...visible } = user;
+      return visible;
+    },
+  });
+}

@@ -1,0 +1,106 @@
+import { z } from 'zod';
+import { readContactsCsv } from '../../contacts/contact-csv.js';
+import { createContact, deleteContact, getContact, importContacts, listContacts, updateContact } from '../../contacts/contacts.js';
+import type { Db } from '../../storage/database.js';
+import type { ApiRouter } from '../api-router.js';
+import { idParams, pageQuery } from './schemas.js';
+
+const name = z.string().max(200).nullable().optional();
+
+export const contactSchema = z.object({
+  id: z.string(),
+  firstName: z.string().nullable(),
+  lastName: z.string().nullable(),
+  company: z.string().nullable(),
+  emails: z.array(z.string()),
+  source: z.enum(['manual', 'import', 'auto-email', 'auto-meeting']),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+const emailList = z.array(z.string().max(320)).max(50);
+
+export const IMPORT_BODY_LIMIT = 10 * 1024 * 1024;
+
+export function contactRoutes(router: ApiRouter, db: Db): void {
+  router.route({
+    method: 'POST',
+    path: '/api/contacts',
+    summary: 'Create a contact',
+    tag: 'contacts',
+    auth: 'user',
+    status: 201,
+    body: z.strictObject({ firstName: name, lastName: name, company: name, emails: emailList.min(1, 'a contact needs at least one e-mail address') }),
+    responses: { 201: { description: 'Created', schema: contactSchema } },
+    handler: ({ user, body }) => createContact(db, user.orgId, body),
+  });
+
+  router.route({
+    method: 'GET',
+    path: '/api/contacts',
+    summary: 'List contacts, newest first; filter by exact address or search text',
+    tag: 'contacts',
+    auth: 'user',
+    query: z.object({ email: z.string().max(320).optional(), q: z.string().max(200).optional(), ...pageQuery }),
+    responses: { 200: { description: 'A page', schema: z.object({ items: z.array(contactSchema), nextCursor: z.string().nullable() }) } },
+    handler: ({ user, query }) => listContacts(db, user.orgId, query),
+  });
+
+  router.route({
+    method: 'GET',
+    path: '/api/contacts/:id',
+    summary: 'One contact',
+    tag: 'contacts',
+    auth: 'user',
+    params: idParams,
+    responses: { 200: { description: 'The contact', schema: contactSchema } },
+    handler: ({ user, params }) => getContact(db, user.orgId, params.id),
+  });
+
+  router.route({
+    method: 'PATCH',
+    path: '/api/contacts/:id',
+    summary: 'Change a contact; `emails` replaces the whole list',
+    tag: 'contacts',
+    auth: 'user',
+    params: idParams,
+    body: z.strictObject({ firstName: name, lastName: name, company: name, emails: emailList.optional() }),
+    responses: { 200: { description: 'The contact', schema: contactSchema } },
+    handler: ({ user, params, body }) => updateContact(db, user.orgId, params.id, body),
+  });
+
+  router.route({
+    method: 'DELETE',
+    path: '/api/contacts/:id',
+    summary: 'Delete a contact (mail stays stored; it is no longer attached to this contact)',
+    tag: 'contacts',
+    auth: 'user',
+    params: idParams,
+    status: 204,
+    responses: { 204: { description: 'Deleted' } },
+    handler: ({ user, params }) => deleteContact(db, user.orgId, params.id),
+  });
+
+  router.route({
+    method: 'POST',
+    path: '/api/contacts/import',
+    summary: 'Import contacts from CSV; good lines are imported, bad ones reported by line',
+    tag: 'contacts',
+    auth: 'user',
+    rawBody: {
+      contentType: 'text/csv',
+      description: 'UTF-8, header row; columns firstName, lastName, email (several separated by ";"), company',
+    },
+    bodyLimit: IMPORT_BODY_LIMIT,
+    responses: {
+      200: {
+        description: 'What was imported',
+        schema: z.object({ created: z.number(), skipped: z.number(), errors: z.array(z.object({ line: z.number(), message: z.string() })) }),
+      },
+    },
+    handler: async ({ user, body }) => {
+      const { rows, errors } = readContactsCsv(body as unknown as Buffer);
+      return importContacts(db, user.orgId, rows, errors);
+    },
+  });
+}

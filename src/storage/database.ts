@@ -1,0 +1,51 @@
+// Opens the database the config names (SQLite file or PostgreSQL) behind one Kysely instance and runs
+// the migrations. Dialect differences stay in the dialect folders and in `Storage.dialect` capabilities.
+import path from 'node:path';
+import { Kysely, Migrator, type MigrationResultSet } from 'kysely';
+import type { Database } from './schema.js';
+import { migrationProvider } from './migrations/index.js';
+import { sqliteDialect } from './sqlite/open-sqlite.js';
+import { postgresDialect } from './postgres/open-postgres.js';
+
+export type Db = Kysely<Database>;
+
+export interface Storage {
+  db: Db;
+  dialect: 'sqlite' | 'postgres';
+  close(): Promise<void>;
+}
+
+export interface StorageOptions {
+  dataDir: string;
+  databaseUrl: string | null;
+  /** Overrides the SQLite file (tests use ':memory:' or a temp file). */
+  sqliteFile?: string;
+}
+
+export class MigrationError extends Error {}
+
+export function openStorage(options: StorageOptions): Storage {
+  const dialect = options.databaseUrl ? 'postgres' : 'sqlite';
+  const db = new Kysely<Database>({
+    dialect: options.databaseUrl
+      ? postgresDialect(options.databaseUrl)
+      : sqliteDialect(options.sqliteFile ?? path.join(options.dataDir, 'conversa.db')),
+  });
+  return { db, dialect, close: () => db.destroy() };
+}
+
+export async function migrateToLatest(db: Db): Promise<MigrationResultSet> {
+  const migrator = new Migrator({ db, provider: migrationProvider });
+  const result = await migrator.migrateToLatest();
+  if (result.error) {
+    const failed = result.results?.find((r) => r.status === 'Error');
+    throw new MigrationError(`migration ${failed?.migrationName ?? '(unknown)'} failed`, { cause: result.error });
+  }
+  return result;
+}
+
+/** True when `error` is a unique-constraint violation, on either dialect. */
+export function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === '23505';
+}

@@ -1,0 +1,12 @@
+// Every migration, in order. Kysely's Migrator takes a lock on both dialects, so several processes
+// starting at once migrate once.
+import type { Migration, MigrationProvider } from 'kysely';
+import * as initialSchema from './0001-initial-schema.js';
+
+const migrations: Record<string, Migration> = {
+  '0001-initial-schema': initialSchema,
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => migrations,
+};

@@ -1,0 +1,326 @@
+// The Kysely view of the database: one interface per table, shared by SQLite and PostgreSQL.
+// Portable column types only: ids are UUIDv7 text, instants are epoch milliseconds (bigint),
+// flags are integers 0/1, structured values are JSON text. IMAP MODSEQs are 63-bit, so they are text.
+
+export type Plan = 'growth' | 'pro' | 'enterprise';
+export type ContactSource = 'manual' | 'import' | 'auto-email' | 'auto-meeting';
+export type SyncMode = 'two-way' | 'one-way';
+export type AccountStatus = 'connecting' | 'syncing' | 'active' | 'needs_reconnect' | 'error';
+export type Direction = 'incoming' | 'outgoing';
+export type MessageSource = 'sync' | 'crm' | 'bcc';
+export type ParticipantRole = 'from' | 'to' | 'cc' | 'bcc' | 'reply-to' | 'sender';
+
+export interface OrgsTable {
+  id: string;
+  name: string;
+  plan: Plan;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface UsersTable {
+  id: string;
+  org_id: string;
+  email: string;
+  display_name: string | null;
+  password_hash: string;
+  is_admin: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SessionsTable {
+  /** sha256 of the cookie value: a stolen database does not yield live sessions. */
+  id: string;
+  user_id: string;
+  created_at: number;
+  expires_at: number;
+  last_seen_at: number;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  user_id: string;
+  token_hash: string;
+  name: string | null;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+export interface UserSettingsTable {
+  user_id: string;
+  auto_create_contacts: number;
+  locale: string;
+  updated_at: number;
+}
+
+export interface ContactsTable {
+  id: string;
+  org_id: string;
+  first_name: string | null;
+  last_name: string | null;
+  company: string | null;
+  source: ContactSource;
+  /** Lower-cased names, company and addresses: one portable LIKE for search on both dialects. */
+  search_text: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ContactAddressesTable {
+  id: string;
+  org_id: string;
+  contact_id: string;
+  /** Normalised (trimmed, lower-cased); unique per organisation. */
+  address: string;
+  position: number;
+  bounced_at: number | null;
+  created_at: number;
+}
+
+export interface EmailAccountsTable {
+  id: string;
+  org_id: string;
+  user_id: string;
+  email: string;
+  provider: string;
+  auth_kind: 'password' | 'oauth2';
+  sync_mode: SyncMode;
+  status: AccountStatus;
+  status_detail: string | null;
+  next_retry_at: number | null;
+  last_synced_at: number | null;
+  history_days: number;
+  imap_host: string;
+  imap_port: number;
+  imap_secure: number;
+  smtp_host: string;
+  smtp_port: number;
+  smtp_secure: number;
+  username: string;
+  /** AES-256-GCM sealed JSON: password or OAuth2 tokens. Never leaves the server. */
+  credentials_enc: string;
+  smtp_mode: 'mailbox' | 'app' | 'custom';
+  smtp_custom_enc: string | null;
+  caldav_url: string | null;
+  bcc_token: string;
+  /** What other users of the org may see of this mailbox's mail: metadata, subject or full. */
+  visibility: 'metadata' | 'subject' | 'full';
+  /** Bumped when the account is switched to another server: cursors of older generations are void. */
+  generation: number;
+  progress_json: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface MailFoldersTable {
+  id: string;
+  account_id: string;
+  path: string;
+  role: 'inbox' | 'sent' | 'archive' | 'all' | 'other';
+  special_use: string | null;
+  sync_enabled: number;
+  uid_validity: number | null;
+  last_seen_uid: number;
+  uid_next: number | null;
+  highest_modseq: string | null;
+  window_start: number | null;
+  generation: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ThreadsTable {
+  id: string;
+  org_id: string;
+  subject: string | null;
+  gm_thrid: string | null;
+  last_message_at: number | null;
+  created_at: number;
+}
+
+export interface ThreadKeysTable {
+  /** A Message-ID (or X-GM-THRID) known to belong to a thread, seen or only referenced. */
+  org_id: string;
+  key: string;
+  thread_id: string;
+}
+
+export interface MessagesTable {
+  id: string;
+  org_id: string;
+  dedupe_key: string;
+  message_id_header: string | null;
+  gm_msgid: string | null;
+  thread_id: string | null;
+  in_reply_to: string | null;
+  references_json: string | null;
+  subject: string | null;
+  from_address: string | null;
+  from_name: string | null;
+  date: number;
+  direction: Direction;
+  source: MessageSource;
+  snippet: string | null;
+  text_body: string | null;
+  html_body: string | null;
+  has_attachments: number;
+  bounced: number;
+  size: number;
+  raw_blob_sha256: string | null;
+  parse_error: string | null;
+  /** The user whose mailbox (or send) brought the message in: the privacy rules hang on it. */
+  owner_user_id: string | null;
+  created_at: number;
+}
+
+export interface MessageLocationsTable {
+  id: string;
+  message_id: string;
+  account_id: string;
+  folder_id: string;
+  uid_validity: number;
+  uid: number;
+  flags_json: string | null;
+  seen: number;
+  removed_at: number | null;
+  created_at: number;
+}
+
+export interface MessageParticipantsTable {
+  id: string;
+  message_id: string;
+  role: ParticipantRole;
+  address: string;
+  name: string | null;
+  position: number;
+}
+
+export interface MessageContactsTable {
+  message_id: string;
+  contact_id: string;
+}
+
+export interface BlobsTable {
+  sha256: string;
+  size: number;
+  created_at: number;
+}
+
+export interface AttachmentsTable {
+  id: string;
+  message_id: string;
+  blob_sha256: string;
+  filename: string | null;
+  content_type: string;
+  size: number;
+  content_id: string | null;
+  inline: number;
+  position: number;
+}
+
+export interface OutboxTable {
+  id: string;
+  message_id: string;
+  account_id: string;
+  state: 'queued' | 'sending' | 'sent' | 'failed';
+  attempts: number;
+  last_error: string | null;
+  next_attempt_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface CalendarsTable {
+  id: string;
+  account_id: string;
+  url: string;
+  display_name: string | null;
+  ctag: string | null;
+  sync_token: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface MeetingsTable {
+  id: string;
+  org_id: string;
+  account_id: string;
+  calendar_id: string | null;
+  uid: string;
+  recurrence_id: string;
+  href: string | null;
+  etag: string | null;
+  title: string | null;
+  description: string | null;
+  location: string | null;
+  start_at: number;
+  end_at: number;
+  all_day: number;
+  status: string | null;
+  organizer_address: string | null;
+  organizer_name: string | null;
+  raw_ics: string | null;
+  deleted_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface MeetingAttendeesTable {
+  id: string;
+  meeting_id: string;
+  address: string;
+  name: string | null;
+  status: string | null;
+  role: string | null;
+}
+
+export interface MeetingContactsTable {
+  meeting_id: string;
+  contact_id: string;
+}
+
+export interface OauthStatesTable {
+  state: string;
+  user_id: string;
+  provider: string;
+  code_verifier: string;
+  payload_json: string;
+  created_at: number;
+  expires_at: number;
+}
+
+export interface SyncEventsTable {
+  id: string;
+  account_id: string;
+  kind: string;
+  detail: string | null;
+  created_at: number;
+}
+
+export interface Database {
+  orgs: OrgsTable;
+  users: UsersTable;
+  sessions: SessionsTable;
+  api_tokens: ApiTokensTable;
+  user_settings: UserSettingsTable;
+  contacts: ContactsTable;
+  contact_addresses: ContactAddressesTable;
+  email_accounts: EmailAccountsTable;
+  mail_folders: MailFoldersTable;
+  threads: ThreadsTable;
+  thread_keys: ThreadKeysTable;
+  messages: MessagesTable;
+  message_locations: MessageLocationsTable;
+  message_participants: MessageParticipantsTable;
+  message_contacts: MessageContactsTable;
+  blobs: BlobsTable;
+  attachments: AttachmentsTable;
+  outbox: OutboxTable;
+  calendars: CalendarsTable;
+  meetings: MeetingsTable;
+  meeting_attendees: MeetingAttendeesTable;
+  meeting_contacts: MeetingContactsTable;
+  oauth_states: OauthStatesTable;
+  sync_events: SyncEventsTable;
+}
