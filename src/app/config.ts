@@ -1,6 +1,8 @@
 // Reads the environment of contract.md once, at start-up, into a typed, validated config.
 // Nothing else in the code reads process.env.
 import path from 'node:path';
+import { ConfigError } from './config-error.js';
+import { loadOAuthConfig, type OAuthConfig } from '../mail/oauth2/oauth-config.js';
 
 export interface Config {
   port: number;
@@ -13,9 +15,11 @@ export interface Config {
   bccDomain: string;
   publicUrl: string;
   logLevel: string;
+  /** OAuth2 client registrations (GOOGLE_* / MICROSOFT_*); a provider without one cannot sign in. */
+  oauth: OAuthConfig;
 }
 
-export class ConfigError extends Error {}
+export { ConfigError };
 
 function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
@@ -44,5 +48,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bccDomain: env.BCC_DOMAIN || 'bcc.localhost',
     publicUrl: (env.PUBLIC_URL || `http://${host.includes(':') ? `[${host}]` : host}:${listenPort}`).replace(/\/+$/, ''),
     logLevel: env.LOG_LEVEL || 'info',
+    oauth: loadOAuthConfig(env),
   };
 }

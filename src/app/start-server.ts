@@ -5,15 +5,30 @@ import { buildServer } from '../http/build-server.js';
 import { migrateToLatest, openStorage, type Storage } from '../storage/database.js';
 import type { Config } from './config.js';
 import { VERSION } from './version.js';
+import { AccountSupervisor } from '../mail/sync/account-supervisor.js';
+import { loadSecretKey, SecretBox } from './secret-box.js';
 
 export interface RunningServer {
   app: FastifyInstance;
   storage: Storage;
+  supervisor: AccountSupervisor;
   url: string;
   stop(): Promise<void>;
 }
 
-export async function startServer(config: Config): Promise<RunningServer> {
+export interface StartOptions {
+  /** Tests only: accept self-signed certificates of local test servers. */
+  tlsRejectUnauthorized?: boolean;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  pollIntervalMs?: number;
+  /** Where log lines go (default stdout); tests read them to prove no secret is logged. */
+  logStream?: NodeJS.WritableStream;
+}
+
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  // Read the key before touching the database: a bad CONVERSA_SECRET_KEY stops start-up with a clear error.
+  const secrets = new SecretBox(loadSecretKey(config));
   const storage = openStorage(config);
   try {
     await migrateToLatest(storage.db);
@@ -21,24 +36,49 @@ export async function startServer(config: Config): Promise<RunningServer> {
     await storage.close();
     throw error;
   }
+  const logger = {
+    level: config.logLevel,
+    // Credentials never reach a log line, whatever a handler logs.
+    redact: ['req.headers.authorization', 'req.headers.cookie', 'password', '*.password', 'token', '*.token', 'accessToken', 'refreshToken'],
+    ...(options.logStream ? { stream: options.logStream } : {}),
+  };
+  let supervisor: AccountSupervisor | undefined;
   const app = await buildServer({
     db: storage.db,
     publicUrl: config.publicUrl,
     version: VERSION,
-    logger: {
-      level: config.logLevel,
-      // Credentials never reach a log line, whatever a handler logs.
-      redact: ['req.headers.authorization', 'req.headers.cookie', 'password', '*.password', 'token', '*.token'],
+    logger,
+    mail: {
+      secrets,
+      oauth: config.oauth,
+      bccDomain: config.bccDomain,
+      ...(options.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}),
+      onChanged: (accountId, change) => supervisor?.onAccountChanged(accountId, change),
+      syncNow: (accountId) => supervisor?.syncNow(accountId) ?? false,
     },
+  });
+  supervisor = new AccountSupervisor({
+    db: storage.db,
+    secrets,
+    oauth: config.oauth,
+    log: app.log.child({ component: 'sync' }),
+    backoffBaseMs: options.backoffBaseMs ?? 2_000,
+    backoffMaxMs: options.backoffMaxMs ?? 5 * 60_000,
+    pollIntervalMs: options.pollIntervalMs ?? 2 * 60_000,
+    ...(options.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}),
   });
   const address = await app.listen({ port: config.port, host: config.host });
   app.log.info({ database: storage.dialect, dataDir: config.dataDir }, 'Conversa is serving');
+  await supervisor.startAll();
+  const running = supervisor;
   return {
     app,
     storage,
+    supervisor: running,
     url: address,
     async stop() {
       await app.close();
+      await running.close();
       await storage.close();
     },
   };

@@ -9,6 +9,8 @@ import { authRoutes } from './routes/auth-routes.js';
 import { contactRoutes, IMPORT_BODY_LIMIT } from './routes/contact-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { settingsRoutes } from './routes/settings-routes.js';
+import { emailAccountRoutes, type EmailAccountRouteDeps } from './routes/email-account-routes.js';
+import { providerRoutes } from './routes/provider-routes.js';
 
 export const JSON_BODY_LIMIT = 1024 * 1024;
 
@@ -17,6 +19,8 @@ export interface ServerDeps {
   publicUrl: string;
   version: string;
   logger?: FastifyServerOptions['logger'];
+  /** The mailbox parts; absent in tests of the HTTP layer alone. */
+  mail?: Omit<EmailAccountRouteDeps, 'db' | 'publicUrl'>;
 }
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
@@ -51,6 +55,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   authRoutes(router, deps.db, { secureCookies: deps.publicUrl.startsWith('https://') });
   contactRoutes(router, deps.db);
   settingsRoutes(router, deps.db);
+  providerRoutes(router);
+  if (deps.mail) emailAccountRoutes(router, { ...deps.mail, db: deps.db, publicUrl: deps.publicUrl });
 
   const document = router.openApiDocument({ title: 'Conversa API', version: deps.version, serverUrl: deps.publicUrl });
   app.get('/api/openapi.json', async () => document);

@@ -245,7 +245,7 @@ export interface CalendarsTable {
 export interface MeetingsTable {
   id: string;
   org_id: string;
-  account_id: string;
+  account_id: string | null;
   calendar_id: string | null;
   uid: string;
   recurrence_id: string;

@@ -87,7 +87,7 @@ describe('conversa CLI', () => {
     try {
       const me = await fetch(`${server.url}/api/me`, { headers: { authorization: `Bearer ${token.stdout.trim()}` } });
       expect(me.status).toBe(200);
-      expect((await me.json()).isAdmin).toBe(true);
+      expect(((await me.json()) as { isAdmin: boolean }).isAdmin).toBe(true);
       // The log never carries the token.
       expect(server.output()).not.toContain(token.stdout.trim());
     } finally {

@@ -1,5 +1,5 @@
 // An in-process Conversa HTTP server on a fresh database, with a signed-up user and token, for API tests.
-import type { FastifyInstance, InjectOptions } from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { buildServer } from '../../src/http/build-server.js';
 import { createApiToken, createUser, type User } from '../../src/users/users.js';
 import { createTestDatabase, type Dialect, type TestDatabase } from './databases.js';
@@ -10,7 +10,7 @@ export interface TestApi {
   user: User;
   token: string;
   /** A request as the test user (Bearer token) unless headers say otherwise. */
-  request(options: InjectOptions): ReturnType<FastifyInstance['inject']>;
+  request(options: InjectOptions): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
 }
 

@@ -275,7 +275,8 @@ export async function up(db: Db): Promise<void> {
     .createTable('meetings')
     .addColumn('id', 'text', (c) => c.primaryKey())
     .addColumn('org_id', 'text', (c) => c.notNull().references('orgs.id'))
-    .addColumn('account_id', 'text', (c) => c.notNull().references('email_accounts.id').onDelete('cascade'))
+    // Meetings stay on their contacts when the account that brought them is removed.
+    .addColumn('account_id', 'text', (c) => c.references('email_accounts.id').onDelete('set null'))
     .addColumn('calendar_id', 'text', (c) => c.references('calendars.id').onDelete('set null'))
     .addColumn('uid', 'text', (c) => c.notNull())
     .addColumn('recurrence_id', 'text', (c) => c.notNull().defaultTo(''))

@@ -1,0 +1,171 @@
+// Mailbox connections: connect (tested first), list, read, reconnect/switch, delete, sync now, OAuth2 sign-in.
+import { z } from 'zod';
+import { AppError } from '../../app/app-error.js';
+import { connectAccount, deleteAccount, getAccount, listAccounts, patchAccount } from '../../mail/accounts/email-accounts.js';
+import { completeOAuth, startOAuth, type OAuthDeps } from '../../mail/accounts/oauth-connect.js';
+import type { ApiRouter } from '../api-router.js';
+import { idParams } from './schemas.js';
+
+const server = z.strictObject({
+  host: z.string().min(1).max(253),
+  port: z.number().int().min(1).max(65535),
+  secure: z.boolean(),
+});
+const syncMode = z.enum(['two-way', 'one-way']);
+const historyDays = z.number().int().min(1).max(3650);
+
+const connectBody = z.strictObject({
+  provider: z.string().min(1).max(50),
+  email: z.string().min(3).max(320),
+  password: z.string().min(1).max(4096).optional(),
+  username: z.string().min(1).max(320).optional(),
+  imap: server.optional(),
+  smtp: server.optional(),
+  caldavUrl: z.string().url().max(2000).nullable().optional(),
+  syncMode: syncMode.optional(),
+  historyDays: historyDays.optional(),
+});
+
+export const accountSchema = z.object({
+  id: z.string(),
+  userId: z.string(),
+  email: z.string(),
+  provider: z.string(),
+  authKind: z.enum(['password', 'oauth2']),
+  username: z.string(),
+  syncMode,
+  status: z.enum(['connecting', 'syncing', 'active', 'needs_reconnect', 'error']),
+  statusDetail: z.string().nullable(),
+  nextRetryAt: z.string().nullable(),
+  lastSyncedAt: z.string().nullable(),
+  historyDays: z.number(),
+  imap: z.object({ host: z.string(), port: z.number(), secure: z.boolean() }),
+  smtp: z.object({ host: z.string(), port: z.number(), secure: z.boolean() }),
+  caldavUrl: z.string().nullable(),
+  bccAddress: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+export interface EmailAccountRouteDeps extends OAuthDeps {
+  syncNow(accountId: string): boolean;
+}
+
+export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDeps): void {
+  router.route({
+    method: 'POST',
+    path: '/api/email-accounts',
+    summary: 'Connect a mailbox with a password; IMAP login and SMTP AUTH are tested first and nothing is saved on failure',
+    tag: 'email-accounts',
+    auth: 'user',
+    status: 201,
+    body: connectBody,
+    responses: { 201: { description: 'Connected; sync starts', schema: accountSchema } },
+    handler: ({ user, body }) => connectAccount(deps, user, body),
+  });
+
+  router.route({
+    method: 'GET',
+    path: '/api/email-accounts',
+    summary: "The caller's mailboxes (admins: ?all=1 for everyone's)",
+    tag: 'email-accounts',
+    auth: 'user',
+    query: z.object({ all: z.enum(['0', '1', 'true', 'false']).optional() }),
+    responses: { 200: { description: 'Accounts', schema: z.object({ items: z.array(accountSchema) }) } },
+    handler: async ({ user, query }) => ({ items: await listAccounts(deps, user, { all: query.all === '1' || query.all === 'true' }) }),
+  });
+
+  router.route({
+    method: 'POST',
+    path: '/api/email-accounts/oauth/start',
+    summary: 'Start connecting a Gmail, Microsoft 365 or Outlook mailbox; send the browser to authorizeUrl',
+    tag: 'email-accounts',
+    auth: 'user',
+    body: z.strictObject({
+      provider: z.string().min(1).max(50),
+      syncMode: syncMode.optional(),
+      historyDays: historyDays.optional(),
+      accountId: z.string().uuid().optional(),
+      imap: server.optional(),
+      smtp: server.optional(),
+    }),
+    responses: { 200: { description: 'Where to sign in', schema: z.object({ authorizeUrl: z.string() }) } },
+    handler: async ({ user, body }) => ({ authorizeUrl: (await startOAuth(deps, user, body)).authorizeUrl }),
+  });
+
+  router.route({
+    method: 'GET',
+    path: '/api/email-accounts/oauth/callback',
+    summary: "The provider's redirect after sign-in; creates (or reconnects) the account and returns to the web app",
+    tag: 'email-accounts',
+    auth: 'public',
+    query: z.object({ code: z.string().optional(), state: z.string().optional(), error: z.string().optional(), error_description: z.string().optional() }),
+    responses: { 302: { description: 'Back to the web app, with ?connected=<id> or ?error=<code>&message=…' } },
+    handler: async ({ query, reply, request }) => {
+      const back = new URL('/settings/email', deps.publicUrl);
+      try {
+        const account = await completeOAuth(deps, query);
+        back.searchParams.set('connected', account.id);
+      } catch (error) {
+        if (!(error instanceof AppError)) throw error;
+        request.log.warn({ code: error.code }, 'oauth connection failed');
+        back.searchParams.set('error', error.code);
+        back.searchParams.set('message', error.message);
+      }
+      return reply.redirect(back.toString(), 302);
+    },
+  });
+
+  router.route({
+    method: 'GET',
+    path: '/api/email-accounts/:id',
+    summary: 'One mailbox, with its sync status',
+    tag: 'email-accounts',
+    auth: 'user',
+    params: idParams,
+    responses: { 200: { description: 'The account', schema: accountSchema } },
+    handler: ({ user, params }) => getAccount(deps, user, params.id),
+  });
+
+  router.route({
+    method: 'PATCH',
+    path: '/api/email-accounts/:id',
+    summary: 'Reconnect (new credentials) or switch (another provider or server); tested first',
+    tag: 'email-accounts',
+    auth: 'user',
+    params: idParams,
+    body: connectBody.partial(),
+    responses: { 200: { description: 'The account', schema: accountSchema } },
+    handler: ({ user, params, body }) => patchAccount(deps, user, params.id, body),
+  });
+
+  router.route({
+    method: 'DELETE',
+    path: '/api/email-accounts/:id',
+    summary: 'Remove the configuration and credentials; stored mail stays on its contacts',
+    tag: 'email-accounts',
+    auth: 'user',
+    params: idParams,
+    status: 204,
+    responses: { 204: { description: 'Removed' } },
+    handler: ({ user, params }) => deleteAccount(deps, user, params.id),
+  });
+
+  router.route({
+    method: 'POST',
+    path: '/api/email-accounts/:id/sync',
+    summary: 'Sync now',
+    tag: 'email-accounts',
+    auth: 'user',
+    params: idParams,
+    status: 202,
+    responses: { 202: { description: 'Started', schema: z.object({ accepted: z.boolean(), status: z.string() }) } },
+    handler: async ({ user, params }) => {
+      const account = await getAccount(deps, user, params.id);
+      if (account.status === 'needs_reconnect') {
+        throw new AppError('AUTH_FAILED', 'This account must be reconnected before it can sync', { hint: 'Edit the account and enter the credentials again.' });
+      }
+      return { accepted: deps.syncNow(params.id), status: account.status };
+    },
+  });
+}

@@ -1,0 +1,319 @@
+// Connecting, reconnecting, switching and deleting mailboxes. Every change of server or credentials is
+// tested (IMAP login and SMTP AUTH) before anything is written; only a working connection is saved.
+import { randomBytes } from 'node:crypto';
+import { AppError, notFound } from '../../app/app-error.js';
+import type { SecretBox } from '../../app/secret-box.js';
+import { isValidEmail, normalizeEmail } from '../../contacts/email-address.js';
+import type { Db } from '../../storage/database.js';
+import { newId } from '../../storage/ids.js';
+import type { AccountStatus, EmailAccountsTable, Plan, SyncMode } from '../../storage/schema.js';
+import type { User } from '../../users/users.js';
+import { getProvider, type ProviderPreset } from '../providers/presets.js';
+import { testMailConnection } from '../connection/test-mail-connection.js';
+import { openCredentials, sealCredentials, type AccountCredentials } from './account-credentials.js';
+
+export interface ServerSettings {
+  host: string;
+  port: number;
+  secure: boolean;
+}
+
+export interface EmailAccount {
+  id: string;
+  userId: string;
+  email: string;
+  provider: string;
+  authKind: 'password' | 'oauth2';
+  username: string;
+  syncMode: SyncMode;
+  status: AccountStatus;
+  statusDetail: string | null;
+  nextRetryAt: string | null;
+  lastSyncedAt: string | null;
+  historyDays: number;
+  imap: ServerSettings;
+  smtp: ServerSettings;
+  caldavUrl: string | null;
+  bccAddress: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ConnectInput {
+  provider: string;
+  email: string;
+  password?: string;
+  username?: string;
+  imap?: ServerSettings;
+  smtp?: ServerSettings;
+  caldavUrl?: string | null;
+  syncMode?: SyncMode;
+  historyDays?: number;
+}
+
+export interface AccountDeps {
+  db: Db;
+  secrets: SecretBox;
+  bccDomain: string;
+  /** Lets tests (and only tests) talk to servers with self-signed certificates. */
+  tlsRejectUnauthorized?: boolean;
+  /** Told when an account's configuration changed or it was removed, so its sync runner restarts or stops. */
+  onChanged(accountId: string, change: 'created' | 'reconnected' | 'switched' | 'deleted'): Promise<void> | void;
+}
+
+export const DEFAULT_HISTORY_DAYS = 90;
+const ONE_WAY_PLANS: readonly Plan[] = ['pro', 'enterprise'];
+
+type AccountRow = EmailAccountsTable;
+
+export function toEmailAccount(row: AccountRow, bccDomain: string): EmailAccount {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    id: row.id,
+    userId: row.user_id,
+    email: row.email,
+    provider: row.provider,
+    authKind: row.auth_kind,
+    username: row.username,
+    syncMode: row.sync_mode,
+    status: row.status,
+    statusDetail: row.status_detail,
+    nextRetryAt: iso(row.next_retry_at),
+    lastSyncedAt: iso(row.last_synced_at),
+    historyDays: row.history_days,
+    imap: { host: row.imap_host, port: row.imap_port, secure: row.imap_secure === 1 },
+    smtp: { host: row.smtp_host, port: row.smtp_port, secure: row.smtp_secure === 1 },
+    caldavUrl: row.caldav_url,
+    bccAddress: `${row.bcc_token}@${bccDomain}`,
+    createdAt: new Date(row.created_at).toISOString(),
+    updatedAt: new Date(row.updated_at).toISOString(),
+  };
+}
+
+function requirePreset(id: string): ProviderPreset {
+  const preset = getProvider(id);
+  if (!preset) {
+    throw new AppError('VALIDATION_FAILED', `Unknown provider "${id}"`, {
+      hint: 'GET /api/providers lists them; use "other" for any IMAP/SMTP server.',
+      fields: [{ path: 'body.provider', message: 'unknown provider' }],
+    });
+  }
+  return preset;
+}
+
+function requireServer(settings: ServerSettings | undefined, fallback: ServerSettings, which: 'imap' | 'smtp'): ServerSettings {
+  const chosen = settings ?? fallback;
+  if (!chosen.host || !chosen.port) {
+    throw new AppError('VALIDATION_FAILED', `The ${which.toUpperCase()} server's host and port are needed for this provider`, {
+      fields: [{ path: `body.${which}`, message: 'host and port required' }],
+    });
+  }
+  return { host: chosen.host.trim().toLowerCase(), port: chosen.port, secure: chosen.secure };
+}
+
+export async function requirePlanFor(db: Db, orgId: string, syncMode: SyncMode): Promise<void> {
+  if (syncMode !== 'one-way') return;
+  const org = await db.selectFrom('orgs').select('plan').where('id', '=', orgId).executeTakeFirstOrThrow();
+  if (!ONE_WAY_PLANS.includes(org.plan)) {
+    throw new AppError('PLAN_REQUIRED', 'One-way sync is part of the Pro and Enterprise plans', {
+      hint: 'Choose two-way sync, or ask an administrator to change the plan.',
+      details: { plan: org.plan },
+    });
+  }
+}
+
+async function accountRow(db: Db, user: User, id: string, access: 'read' | 'write' | 'delete'): Promise<AccountRow> {
+  const row = await db.selectFrom('email_accounts').selectAll().where('id', '=', id).where('org_id', '=', user.orgId).executeTakeFirst();
+  // Another user's mailbox is invisible (404, not 403); an admin may look at and remove any, never change its credentials.
+  if (!row || (row.user_id !== user.id && !(user.isAdmin && access !== 'write'))) throw notFound('E-mail account');
+  return row;
+}
+
+/** 80 random bits in lower-case hex: unguessable, and safe in any mail system's local part. */
+function newBccToken(): string {
+  return randomBytes(10).toString('hex');
+}
+
+export async function assertNotConnected(db: Db, user: User, email: string, exceptId?: string): Promise<void> {
+  let query = db.selectFrom('email_accounts').select('id').where('user_id', '=', user.id).where('email', '=', email);
+  if (exceptId) query = query.where('id', '!=', exceptId);
+  const existing = await query.executeTakeFirst();
+  if (existing) {
+    throw new AppError('EMAIL_ACCOUNT_EXISTS', `${email} is already connected`, {
+      hint: 'Use Edit on that account to reconnect it.',
+      details: { accountId: existing.id },
+    });
+  }
+}
+
+export async function connectAccount(deps: AccountDeps, user: User, input: ConnectInput): Promise<EmailAccount> {
+  const preset = requirePreset(input.provider);
+  const email = normalizeEmail(input.email);
+  if (!isValidEmail(email)) {
+    throw new AppError('VALIDATION_FAILED', `"${input.email}" is not an e-mail address`, { fields: [{ path: 'body.email', message: 'not an e-mail address' }] });
+  }
+  if (input.password === undefined || input.password === '') {
+    throw new AppError('VALIDATION_FAILED', preset.auth === 'oauth2' ? `${preset.name} connects with its own sign-in` : 'The password is needed', {
+      hint: preset.auth === 'oauth2' ? 'Start with POST /api/email-accounts/oauth/start, or give an app password.' : undefined,
+      fields: [{ path: 'body.password', message: 'required' }],
+    } as { hint?: string; fields: { path: string; message: string }[] });
+  }
+  const syncMode = input.syncMode ?? 'two-way';
+  await requirePlanFor(deps.db, user.orgId, syncMode);
+  await assertNotConnected(deps.db, user, email);
+  const imap = requireServer(input.imap, preset.imap, 'imap');
+  const smtp = requireServer(input.smtp, preset.smtp, 'smtp');
+  const username = input.username?.trim() || email;
+  const credentials: AccountCredentials = { kind: 'password', password: input.password };
+
+  await testMailConnection({ imap, smtp, username, auth: credentials, preset, ...tlsOption(deps) });
+  return insertAccount(deps, user, { preset, email, username, imap, smtp, syncMode, historyDays: input.historyDays, caldavUrl: input.caldavUrl, credentials });
+}
+
+function tlsOption(deps: AccountDeps): { tlsRejectUnauthorized?: boolean } {
+  return deps.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {};
+}
+
+export async function insertAccount(
+  deps: AccountDeps,
+  user: User,
+  a: {
+    preset: ProviderPreset;
+    email: string;
+    username: string;
+    imap: ServerSettings;
+    smtp: ServerSettings;
+    syncMode: SyncMode;
+    historyDays?: number | undefined;
+    caldavUrl?: string | null | undefined;
+    credentials: AccountCredentials;
+  },
+): Promise<EmailAccount> {
+  const now = Date.now();
+  const id = newId(now);
+  const row: AccountRow = {
+    id,
+    org_id: user.orgId,
+    user_id: user.id,
+    email: a.email,
+    provider: a.preset.id,
+    auth_kind: a.credentials.kind,
+    sync_mode: a.syncMode,
+    status: 'connecting',
+    status_detail: null,
+    next_retry_at: null,
+    last_synced_at: null,
+    history_days: a.historyDays ?? DEFAULT_HISTORY_DAYS,
+    imap_host: a.imap.host,
+    imap_port: a.imap.port,
+    imap_secure: a.imap.secure ? 1 : 0,
+    smtp_host: a.smtp.host,
+    smtp_port: a.smtp.port,
+    smtp_secure: a.smtp.secure ? 1 : 0,
+    username: a.username,
+    credentials_enc: sealCredentials(deps.secrets, id, a.credentials),
+    smtp_mode: 'mailbox',
+    smtp_custom_enc: null,
+    caldav_url: a.caldavUrl ?? a.preset.caldavUrl ?? null,
+    bcc_token: newBccToken(),
+    visibility: 'full',
+    generation: 1,
+    progress_json: null,
+    created_at: now,
+    updated_at: now,
+  };
+  await deps.db.insertInto('email_accounts').values(row).execute();
+  await deps.onChanged(id, 'created');
+  return getAccount(deps, user, id);
+}
+
+export async function getAccount(deps: Pick<AccountDeps, 'db' | 'bccDomain'>, user: User, id: string): Promise<EmailAccount> {
+  return toEmailAccount(await accountRow(deps.db, user, id, 'read'), deps.bccDomain);
+}
+
+export async function listAccounts(deps: Pick<AccountDeps, 'db' | 'bccDomain'>, user: User, options: { all?: boolean } = {}): Promise<EmailAccount[]> {
+  let query = deps.db.selectFrom('email_accounts').selectAll().where('org_id', '=', user.orgId);
+  if (!(options.all && user.isAdmin)) query = query.where('user_id', '=', user.id);
+  const rows = await query.orderBy('id').execute();
+  return rows.map((row) => toEmailAccount(row, deps.bccDomain));
+}
+
+export type PatchInput = Partial<ConnectInput>;
+
+/**
+ * Reconnect (new credentials, same server: sync resumes from its cursors) or switch (another provider,
+ * server or mailbox: the old folders and cursors are dropped and sync starts afresh). Tested first.
+ */
+export async function patchAccount(deps: AccountDeps, user: User, id: string, patch: PatchInput): Promise<EmailAccount> {
+  const row = await accountRow(deps.db, user, id, 'write');
+  const preset = requirePreset(patch.provider ?? row.provider);
+  const providerChanged = patch.provider !== undefined && patch.provider !== row.provider;
+  const email = patch.email !== undefined ? normalizeEmail(patch.email) : row.email;
+  if (!isValidEmail(email)) {
+    throw new AppError('VALIDATION_FAILED', `"${patch.email}" is not an e-mail address`, { fields: [{ path: 'body.email', message: 'not an e-mail address' }] });
+  }
+  const current = {
+    imap: { host: row.imap_host, port: row.imap_port, secure: row.imap_secure === 1 },
+    smtp: { host: row.smtp_host, port: row.smtp_port, secure: row.smtp_secure === 1 },
+  };
+  // A new provider brings its own servers unless the caller names them.
+  const imap = requireServer(patch.imap, providerChanged ? preset.imap : current.imap, 'imap');
+  const smtp = requireServer(patch.smtp, providerChanged ? preset.smtp : current.smtp, 'smtp');
+  const username = patch.username?.trim() || (patch.email !== undefined ? email : row.username);
+  const syncMode = patch.syncMode ?? row.sync_mode;
+  await requirePlanFor(deps.db, user.orgId, syncMode);
+  if (email !== row.email) await assertNotConnected(deps.db, user, email, id);
+
+  const switched =
+    providerChanged || email !== row.email || imap.host !== row.imap_host || imap.port !== row.imap_port || username !== row.username;
+  const connectionTouched =
+    switched || patch.password !== undefined || patch.imap !== undefined || patch.smtp !== undefined;
+
+  let credentials: AccountCredentials = openCredentials(deps.secrets, row.id, row.credentials_enc);
+  if (patch.password !== undefined) credentials = { kind: 'password', password: patch.password };
+  if (switched && patch.password === undefined && credentials.kind === 'password' && (providerChanged || email !== row.email)) {
+    throw new AppError('VALIDATION_FAILED', 'The password of the new mailbox is needed', { fields: [{ path: 'body.password', message: 'required' }] });
+  }
+  if (connectionTouched) {
+    await testMailConnection({ imap, smtp, username, auth: credentials, preset, ...tlsOption(deps) });
+  }
+
+  const now = Date.now();
+  await deps.db.transaction().execute(async (trx) => {
+    await trx
+      .updateTable('email_accounts')
+      .set({
+        provider: preset.id,
+        email,
+        username,
+        auth_kind: credentials.kind,
+        imap_host: imap.host,
+        imap_port: imap.port,
+        imap_secure: imap.secure ? 1 : 0,
+        smtp_host: smtp.host,
+        smtp_port: smtp.port,
+        smtp_secure: smtp.secure ? 1 : 0,
+        sync_mode: syncMode,
+        history_days: patch.historyDays ?? row.history_days,
+        caldav_url: patch.caldavUrl !== undefined ? patch.caldavUrl : providerChanged ? preset.caldavUrl : row.caldav_url,
+        credentials_enc: sealCredentials(deps.secrets, row.id, credentials),
+        ...(connectionTouched ? { status: 'connecting' as const, status_detail: null, next_retry_at: null } : {}),
+        ...(switched ? { generation: row.generation + 1, last_synced_at: null, progress_json: null } : {}),
+        updated_at: now,
+      })
+      .where('id', '=', id)
+      .execute();
+    // The old server's UIDs mean nothing on the new one; stored mail stays on its contacts.
+    if (switched) await trx.deleteFrom('mail_folders').where('account_id', '=', id).execute();
+  });
+  if (connectionTouched) await deps.onChanged(id, switched ? 'switched' : 'reconnected');
+  return getAccount(deps, user, id);
+}
+
+/** Removes the configuration and credentials; mail already on contacts stays, the BCC address goes. */
+export async function deleteAccount(deps: AccountDeps, user: User, id: string): Promise<void> {
+  await accountRow(deps.db, user, id, 'delete');
+  // Stop the runner first, so no connection outlives the configuration.
+  await deps.onChanged(id, 'deleted');
+  await deps.db.deleteFrom('email_accounts').where('id', '=', id).execute();
+}

@@ -1,0 +1,76 @@
+// Reads the OAuth 2 client registrations from the environment (passed in by the composition root) and
+// resolves each provider's endpoints. Endpoint URLs are overridable so a local authorization server can
+// stand in for Google's and Microsoft's in tests. A provider without a client id is "not configured":
+// its entry is null and the flow functions refuse it with OAuthError NOT_CONFIGURED.
+
+import { ConfigError } from '../../app/config-error.js';
+import { OAUTH_PROVIDER_IDS, OAUTH_PROVIDERS, type OAuthProviderId } from './oauth-providers.js';
+
+export interface OAuthClientConfig {
+  clientId: string;
+  clientSecret: string;
+  /** With `{tenant}` already replaced. */
+  authorizeUrl: string;
+  tokenUrl: string;
+}
+
+export type OAuthConfig = Readonly<Record<OAuthProviderId, OAuthClientConfig | null>>;
+
+function readUrl(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
+  const raw = env[name]?.trim();
+  const value = raw ? raw : fallback;
+  // `{tenant}` is not valid in a host or path for URL parsing everywhere, so check a substituted copy.
+  let url: URL;
+  try {
+    url = new URL(value.replaceAll('{tenant}', 'tenant'));
+  } catch {
+    throw new ConfigError(`${name} must be an absolute http(s) URL, got "${value}"`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ConfigError(`${name} must be an absolute http(s) URL, got "${value}"`);
+  }
+  return value;
+}
+
+const TENANT = /^[A-Za-z0-9.-]+$/;
+
+function readTenant(env: NodeJS.ProcessEnv, name: string | null, fallback: string | null): string | null {
+  const raw = name === null ? undefined : env[name]?.trim();
+  if (!raw) return fallback;
+  if (!TENANT.test(raw)) {
+    throw new ConfigError(`${name} must be a tenant id or domain (or "organizations"/"common"), got "${raw}"`);
+  }
+  return raw;
+}
+
+export function loadOAuthConfig(env: NodeJS.ProcessEnv): OAuthConfig {
+  const entries = OAUTH_PROVIDER_IDS.map((provider): [OAuthProviderId, OAuthClientConfig | null] => {
+    const spec = OAUTH_PROVIDERS[provider];
+    const prefix = spec.client;
+    const clientId = env[`${prefix}_CLIENT_ID`]?.trim();
+    if (!clientId) return [provider, null];
+    const clientSecret = env[`${prefix}_CLIENT_SECRET`]?.trim();
+    if (!clientSecret) {
+      // Both providers require a secret from a server-side (web) app; failing at start-up beats an
+      // `invalid_client` at the first sign-in.
+      throw new ConfigError(`${prefix}_CLIENT_SECRET must be set when ${prefix}_CLIENT_ID is`);
+    }
+    const tenant = readTenant(env, spec.tenantEnv, spec.tenant);
+    const resolve = (template: string): string =>
+      tenant === null ? template : template.replaceAll('{tenant}', encodeURIComponent(tenant));
+    return [
+      provider,
+      {
+        clientId,
+        clientSecret,
+        authorizeUrl: resolve(readUrl(env, `${prefix}_AUTHORIZE_URL`, spec.defaultAuthorizeUrl)),
+        tokenUrl: resolve(readUrl(env, `${prefix}_TOKEN_URL`, spec.defaultTokenUrl)),
+      },
+    ];
+  });
+  return Object.fromEntries(entries) as Record<OAuthProviderId, OAuthClientConfig | null>;
+}
+
+export function isOAuthConfigured(config: OAuthConfig, provider: OAuthProviderId): boolean {
+  return config[provider] !== null;
+}
