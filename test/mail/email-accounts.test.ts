@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOAuth2Server, type OAuth2TestServer } from '../servers/oauth2-server.js';
+import { startTcpProxy } from '../servers/tcp-proxy.js';
 import { startTestConversa, type TestConversa } from '../support/conversa-server.js';
 import { useDovecot, type Credentials } from '../support/servers.js';
 import { waitFor } from '../support/wait-for.js';
@@ -126,6 +127,29 @@ describe('connecting a mailbox', () => {
     // A reconnect keeps the folders and their cursors: sync resumes where it stopped.
     const after = (await conversa.server.storage.db.selectFrom('mail_folders').select('id').where('account_id', '=', id).execute()).map((f) => f.id).sort();
     expect(after).toEqual(folderIds);
+  });
+
+  it('shows error with the next retry time while the server is unreachable, and recovers by itself', async () => {
+    const creds = await dovecot.addUser();
+    const proxy = await startTcpProxy({ host: dovecot.host, port: dovecot.imapPort });
+    try {
+      const res = await conversa.api('POST', '/api/email-accounts', passwordBody(creds, { imap: { host: '127.0.0.1', port: proxy.port, secure: false } }));
+      expect(res.status).toBe(201);
+      const id = res.body.id;
+      await waitForStatus(id, 'active');
+      await proxy.cut();
+      const failing = await waitForStatus(id, 'error');
+      expect(failing.statusDetail).toBeTruthy();
+      expect(Date.parse(failing.nextRetryAt)).toBeGreaterThan(Date.now() - 5_000);
+      await proxy.restore();
+      const back = await waitForStatus(id, 'active');
+      expect(back.statusDetail).toBeNull();
+      expect(back.nextRetryAt).toBeNull();
+      const events = await conversa.server.storage.db.selectFrom('sync_events').select('kind').where('account_id', '=', id).orderBy('created_at').execute();
+      expect(events.map((e) => e.kind)).toEqual(expect.arrayContaining(['status:error', 'status:active']));
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('switches to another mailbox: the new connection replaces the old, cursors start afresh', async () => {
