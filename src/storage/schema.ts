@@ -2,6 +2,7 @@
 // Portable column types only: ids are UUIDv7 text, instants are epoch milliseconds (bigint),
 // flags are integers 0/1, structured values are JSON text. IMAP MODSEQs are 63-bit, so they are text.
 
+import type { Generated } from 'kysely';
 export type Plan = 'growth' | 'pro' | 'enterprise';
 export type ContactSource = 'manual' | 'import' | 'auto-email' | 'auto-meeting';
 export type SyncMode = 'two-way' | 'one-way';
@@ -51,6 +52,8 @@ export interface UserSettingsTable {
   user_id: string;
   auto_create_contacts: number;
   locale: string;
+  /** JSON array of addresses and domains whose mail is never stored. */
+  never_log_json: Generated<string>;
   updated_at: number;
 }
 
@@ -104,8 +107,8 @@ export interface EmailAccountsTable {
   smtp_custom_enc: string | null;
   caldav_url: string | null;
   bcc_token: string;
-  /** What other users of the org may see of this mailbox's mail: metadata, subject or full. */
-  visibility: 'metadata' | 'subject' | 'full';
+  /** shared: the org's users read this mailbox's contact mail; private: only its owner does. */
+  visibility: 'shared' | 'private';
   /** Bumped when the account is switched to another server: cursors of older generations are void. */
   generation: number;
   progress_json: string | null;
@@ -125,6 +128,9 @@ export interface MailFoldersTable {
   uid_next: number | null;
   highest_modseq: string | null;
   window_start: number | null;
+  first_sync_below_uid: number | null;
+  first_sync_done: number;
+  exists_count: number | null;
   generation: number;
   created_at: number;
   updated_at: number;
@@ -134,6 +140,8 @@ export interface ThreadsTable {
   id: string;
   org_id: string;
   subject: string | null;
+  /** The subject without reply/forward prefixes, for the same-people fallback. */
+  subject_key: string | null;
   gm_thrid: string | null;
   last_message_at: number | null;
   created_at: number;

@@ -216,7 +216,7 @@ export async function insertAccount(
     smtp_custom_enc: null,
     caldav_url: a.caldavUrl ?? a.preset.caldavUrl ?? null,
     bcc_token: newBccToken(),
-    visibility: 'full',
+    visibility: 'shared',
     generation: 1,
     progress_json: null,
     created_at: now,

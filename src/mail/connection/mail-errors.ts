@@ -131,6 +131,7 @@ function gather(error: unknown): Facts {
   };
   visit(error, 0);
   if (typeof error === 'string') messages.push(error);
+  if (facts.serverText) messages.push(facts.serverText);
   facts.text = messages.join(' | ').toLowerCase();
   if (facts.smtpStatus === undefined && facts.serverText) {
     const status = /^([2-5]\d\d)[ -]/.exec(facts.serverText.trim());

@@ -5,6 +5,7 @@
 // sending code too, so certificate checking and timeouts are never configured twice.
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import SMTPConnection, { type SMTPConnectionAuth, type SMTPConnectionOptions } from 'nodemailer/lib/smtp-connection';
+import type { SMTPTransportOptions } from 'nodemailer/lib/smtp-transport';
 import XOAuth2 from 'nodemailer/lib/xoauth2';
 import type { ProviderPreset, ServerEndpoint } from '../providers/presets.js';
 import { classifyMailError, mailConnectionError, type MailProtocol } from './mail-errors.js';
@@ -92,6 +93,17 @@ export function smtpAuth(login: MailLogin): SMTPConnectionAuth {
   return { user: login.username, pass: login.auth.password };
 }
 
+/** Options for nodemailer.createTransport() (the sending code): the same connection options, with the login. */
+export function smtpTransportOptions(settings: ServerEndpoint, login: MailLogin, options: MailClientOptions = {}): SMTPTransportOptions {
+  return {
+    ...smtpConnectionOptions(settings, options),
+    auth:
+      login.auth.kind === 'oauth2'
+        ? { type: 'OAuth2', user: login.username, accessToken: login.auth.accessToken }
+        : { user: login.username, pass: login.auth.password },
+  };
+}
+
 class DeadlineExceeded extends Error {
   readonly code = 'TIMEOUT';
   constructor() {
@@ -146,9 +158,11 @@ interface TestContext {
  * The libraries' own connect/greeting/socket timeouts: a little inside what is left of the budget, so their
  * errors (which say which phase stalled) normally win over our deadline, which stays the backstop.
  */
-function libraryBudget(ctx: TestContext): number {
+function libraryBudget(ctx: TestContext): { phases: number; socket: number } {
   const left = ctx.deadline - Date.now();
-  return Math.max(1, left - Math.min(250, Math.floor(left / 10)));
+  const margin = Math.min(250, Math.floor(left / 10));
+  // The inactivity timer runs from the moment of connecting too; it must not beat the greeting timeout.
+  return { phases: Math.max(1, left - margin), socket: Math.max(1, left - Math.floor(margin / 2)) };
 }
 
 function translate(error: unknown, protocol: MailProtocol, settings: ServerEndpoint, ctx: TestContext): unknown {
@@ -168,37 +182,40 @@ async function checkImap(settings: ServerEndpoint, ctx: TestContext): Promise<st
   const budget = libraryBudget(ctx);
   const client = createImapClient(settings, ctx.login, {
     ...ctx.options,
-    connectionTimeoutMs: budget,
-    greetingTimeoutMs: budget,
-    socketTimeoutMs: budget,
-    // 'log' events (with logger: false nothing is printed) show whether the server said anything at all.
+    connectionTimeoutMs: budget.phases,
+    greetingTimeoutMs: budget.phases,
+    socketTimeoutMs: budget.socket,
+    // 'log' events (with logger: false nothing is printed) show the server's first line, see below.
     imap: { disableAutoIdle: true, disableCompression: true, disableAutoEnable: true, emitLogs: true },
   });
   // Failures reach us through connect()/logout(); an 'error' event without a listener would crash the process.
   client.on('error', () => undefined);
-  let firstServerLine: string | undefined;
+  // imapflow skips lines it can't parse while it waits for "* OK", so a server that talks but is not an IMAP
+  // server (an SMTP, SSH or HTTP port) would only show up as a greeting timeout. Its first line tells at once.
+  let firstLineSeen = false;
+  let wrongServer: ((error: Error) => void) | undefined;
+  const notImap = new Promise<never>((_resolve, reject) => (wrongServer = reject));
+  notImap.catch(() => undefined);
   client.on('log', (entry: { src?: unknown; msg?: unknown }) => {
-    if (entry.src === 's' && typeof entry.msg === 'string') firstServerLine ??= entry.msg.slice(0, 200);
+    if (firstLineSeen || entry.src !== 's' || typeof entry.msg !== 'string') return;
+    firstLineSeen = true;
+    if (/^\* (OK|PREAUTH|BYE)\b/i.test(entry.msg)) return;
+    wrongServer?.(Object.assign(new Error('The server did not greet like an IMAP server'), { code: 'InvalidResponse', response: entry.msg.slice(0, 200) }));
+    client.close();
   });
   try {
-    return await withinDeadline(ctx.deadline, ctx.signal, () => client.close(), async () => {
-      await client.connect();
-      const capabilities = [...client.capabilities.keys()];
-      await client.logout();
-      return capabilities;
-    });
+    return await withinDeadline(ctx.deadline, ctx.signal, () => client.close(), () =>
+      Promise.race([
+        (async () => {
+          await client.connect();
+          const capabilities = [...client.capabilities.keys()];
+          await client.logout();
+          return capabilities;
+        })(),
+        notImap,
+      ]),
+    );
   } catch (error) {
-    // imapflow skips lines it can't parse while it waits for "* OK": a server that talks, but never
-    // greets like IMAP (an SMTP or SSH port), is a wrong server rather than a slow one.
-    const code = (error as { code?: unknown } | null)?.code;
-    if (firstServerLine !== undefined && (code === 'GREETING_TIMEOUT' || error instanceof DeadlineExceeded)) {
-      throw translate(
-        Object.assign(new Error('The server did not greet like an IMAP server'), { code: 'InvalidResponse', response: firstServerLine, cause: error }),
-        'imap',
-        settings,
-        ctx,
-      );
-    }
     throw translate(error, 'imap', settings, ctx);
   } finally {
     client.close();
@@ -219,7 +236,12 @@ export async function checkSmtp(
 async function smtpWithin(settings: ServerEndpoint, ctx: TestContext): Promise<void> {
   const budget = libraryBudget(ctx);
   const connection = new SMTPConnection(
-    smtpConnectionOptions(settings, { ...ctx.options, connectionTimeoutMs: budget, greetingTimeoutMs: budget, socketTimeoutMs: budget }),
+    smtpConnectionOptions(settings, {
+      ...ctx.options,
+      connectionTimeoutMs: budget.phases,
+      greetingTimeoutMs: budget.phases,
+      socketTimeoutMs: budget.socket,
+    }),
   );
   // Socket failures are emitted as 'error' (and end the connection); keep the first one for the rejection.
   let emitted: unknown;

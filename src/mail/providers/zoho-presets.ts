@@ -25,8 +25,8 @@ interface ZohoDataCentre {
 
 export const ZOHO_DATA_CENTRES: readonly ZohoDataCentre[] = [
   { suffix: '', region: 'United States', root: 'zoho.com', personalDomains: ['zoho.com', 'zohomail.com'] },
-  { suffix: 'eu', region: 'Europe', root: 'zoho.eu', personalDomains: ['zoho.eu', 'zohomail.eu'] },
-  { suffix: 'in', region: 'India', root: 'zoho.in', personalDomains: ['zoho.in', 'zohomail.in'] },
+  { suffix: 'eu', region: 'Europe', root: 'zoho.eu', personalDomains: ['zohomail.eu'] },
+  { suffix: 'in', region: 'India', root: 'zoho.in', personalDomains: ['zohomail.in'] },
   { suffix: 'com-au', region: 'Australia', root: 'zoho.com.au', personalDomains: [] },
   { suffix: 'jp', region: 'Japan', root: 'zoho.jp', personalDomains: ['zohomail.jp'] },
   { suffix: 'ca', region: 'Canada', root: 'zohocloud.ca', personalDomains: [] },

@@ -20,7 +20,8 @@ export async function discoverFolders(db: Db, client: ImapFlow, accountId: strin
           .insertInto('mail_folders')
           .values({
             id: newId(now), account_id: accountId, path: folder.path, role: folder.role, special_use: folder.specialUse, sync_enabled: 1,
-            uid_validity: null, last_seen_uid: 0, uid_next: null, highest_modseq: null, window_start: null, generation, created_at: now, updated_at: now,
+            uid_validity: null, last_seen_uid: 0, uid_next: null, highest_modseq: null, window_start: null,
+            first_sync_below_uid: null, first_sync_done: 0, exists_count: null, generation, created_at: now, updated_at: now,
           })
           .execute();
       } else if (row.role !== folder.role || row.special_use !== folder.specialUse) {

@@ -54,6 +54,7 @@ export async function up(db: Db): Promise<void> {
     .addColumn('user_id', 'text', (c) => c.primaryKey().references('users.id').onDelete('cascade'))
     .addColumn('auto_create_contacts', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('locale', 'text', (c) => c.notNull().defaultTo('en'))
+    .addColumn('never_log_json', 'text', (c) => c.notNull().defaultTo('[]'))
     .addColumn('updated_at', ms, (c) => c.notNull())
     .execute();
 
@@ -110,7 +111,7 @@ export async function up(db: Db): Promise<void> {
     .addColumn('smtp_custom_enc', 'text')
     .addColumn('caldav_url', 'text')
     .addColumn('bcc_token', 'text', (c) => c.notNull().unique())
-    .addColumn('visibility', 'text', (c) => c.notNull().defaultTo('full'))
+    .addColumn('visibility', 'text', (c) => c.notNull().defaultTo('shared'))
     .addColumn('generation', 'integer', (c) => c.notNull().defaultTo(1))
     .addColumn('progress_json', 'text')
     .addColumn('created_at', ms, (c) => c.notNull())
@@ -131,6 +132,10 @@ export async function up(db: Db): Promise<void> {
     .addColumn('uid_next', ms)
     .addColumn('highest_modseq', 'text')
     .addColumn('window_start', ms)
+    // First sync runs newest first: UIDs below this one are still to scan (null: not started).
+    .addColumn('first_sync_below_uid', ms)
+    .addColumn('first_sync_done', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('exists_count', ms)
     .addColumn('generation', 'integer', (c) => c.notNull().defaultTo(1))
     .addColumn('created_at', ms, (c) => c.notNull())
     .addColumn('updated_at', ms, (c) => c.notNull())
@@ -142,10 +147,12 @@ export async function up(db: Db): Promise<void> {
     .addColumn('id', 'text', (c) => c.primaryKey())
     .addColumn('org_id', 'text', (c) => c.notNull().references('orgs.id'))
     .addColumn('subject', 'text')
+    .addColumn('subject_key', 'text')
     .addColumn('gm_thrid', 'text')
     .addColumn('last_message_at', ms)
     .addColumn('created_at', ms, (c) => c.notNull())
     .execute();
+  await db.schema.createIndex('threads_subject_idx').on('threads').columns(['org_id', 'subject_key', 'last_message_at']).execute();
 
   await db.schema
     .createTable('thread_keys')
