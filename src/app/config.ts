@@ -15,6 +15,8 @@ export interface Config {
   bccDomain: string;
   publicUrl: string;
   logLevel: string;
+  /** UIDs per scan/fetch/store batch of the sync engine (SYNC_BATCH_SIZE, default 500). */
+  syncBatchSize: number;
   /** OAuth2 client registrations (GOOGLE_* / MICROSOFT_*); a provider without one cannot sign in. */
   oauth: OAuthConfig;
 }
@@ -28,6 +30,14 @@ function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   if (!Number.isInteger(value) || value < 0 || value > 65535) {
     throw new ConfigError(`${name} must be a port number (0-65535), got "${raw}"`);
   }
+  return value;
+}
+
+function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new ConfigError(`${name} must be a positive whole number, got "${raw}"`);
   return value;
 }
 
@@ -48,6 +58,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bccDomain: env.BCC_DOMAIN || 'bcc.localhost',
     publicUrl: (env.PUBLIC_URL || `http://${host.includes(':') ? `[${host}]` : host}:${listenPort}`).replace(/\/+$/, ''),
     logLevel: env.LOG_LEVEL || 'info',
+    syncBatchSize: positive(env, 'SYNC_BATCH_SIZE', 500),
     oauth: loadOAuthConfig(env),
   };
 }

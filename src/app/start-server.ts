@@ -7,6 +7,10 @@ import type { Config } from './config.js';
 import { VERSION } from './version.js';
 import { AccountSupervisor } from '../mail/sync/account-supervisor.js';
 import { loadSecretKey, SecretBox } from './secret-box.js';
+import path from 'node:path';
+import { createBlobStore } from '../storage/blob-store.js';
+import { createParsePool } from '../mail/mime/parse-pool.js';
+import { contactEvents, type AddressesAdded } from '../contacts/contact-events.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -22,6 +26,7 @@ export interface StartOptions {
   backoffBaseMs?: number;
   backoffMaxMs?: number;
   pollIntervalMs?: number;
+  batchSize?: number;
   /** Where log lines go (default stdout); tests read them to prove no secret is logged. */
   logStream?: NodeJS.WritableStream;
 }
@@ -42,12 +47,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     redact: ['req.headers.authorization', 'req.headers.cookie', 'password', '*.password', 'token', '*.token', 'accessToken', 'refreshToken'],
     ...(options.logStream ? { stream: options.logStream } : {}),
   };
+  const blobs = createBlobStore(path.join(config.dataDir, 'blobs'));
+  const parsePool = createParsePool();
   let supervisor: AccountSupervisor | undefined;
   const app = await buildServer({
     db: storage.db,
     publicUrl: config.publicUrl,
     version: VERSION,
     logger,
+    blobs,
     mail: {
       secrets,
       oauth: config.oauth,
@@ -59,6 +67,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
   supervisor = new AccountSupervisor({
     db: storage.db,
+    blobs,
+    parse: (raw) => parsePool.parse(raw),
+    batchSize: options.batchSize ?? config.syncBatchSize,
+    bccDomain: config.bccDomain,
     secrets,
     oauth: config.oauth,
     log: app.log.child({ component: 'sync' }),
@@ -71,14 +83,20 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   app.log.info({ database: storage.dialect, dataDir: config.dataDir }, 'Conversa is serving');
   await supervisor.startAll();
   const running = supervisor;
+  const onAddresses = (event: AddressesAdded) => {
+    running.backfill(event.orgId, event.addresses).catch((err: unknown) => app.log.error({ err }, 'backfill scheduling failed'));
+  };
+  contactEvents.on('addresses-added', onAddresses);
   return {
     app,
     storage,
     supervisor: running,
     url: address,
     async stop() {
+      contactEvents.off('addresses-added', onAddresses);
       await app.close();
       await running.close();
+      await parsePool.close();
       await storage.close();
     },
   };

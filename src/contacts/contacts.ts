@@ -6,6 +6,7 @@ import { isUniqueViolation, type Db } from '../storage/database.js';
 import { newId } from '../storage/ids.js';
 import type { ContactSource } from '../storage/schema.js';
 import { isValidEmail, normalizeEmail } from './email-address.js';
+import { announceAddresses } from './contact-events.js';
 
 export interface Contact {
   id: string;
@@ -142,8 +143,28 @@ async function insertContact(trx: Executor, orgId: string, input: ContactInput, 
       .insertInto('contact_addresses')
       .values(emails.map((address, position) => ({ id: newId(now), org_id: orgId, contact_id: id, address, position, bounced_at: null, created_at: now })))
       .execute();
+    await linkStoredMail(trx, orgId, id, emails);
   }
   return id;
+}
+
+/** Mail already stored with these addresses in it goes on the contact at once (the mailbox is not asked). */
+async function linkStoredMail(trx: Executor, orgId: string, contactId: string, emails: string[]): Promise<void> {
+  await trx
+    .insertInto('message_contacts')
+    .columns(['message_id', 'contact_id'])
+    .expression((eb) =>
+      eb
+        .selectFrom('message_participants')
+        .innerJoin('messages', 'messages.id', 'message_participants.message_id')
+        .select(['message_participants.message_id', eb.val(contactId).as('contact_id')])
+        .where('messages.org_id', '=', orgId)
+        .where('message_participants.address', 'in', emails)
+        .where('message_participants.role', '!=', 'sender')
+        .distinct(),
+    )
+    .onConflict((oc) => oc.columns(['message_id', 'contact_id']).doNothing())
+    .execute();
 }
 
 export async function createContact(db: Db, orgId: string, input: ContactInput, source: ContactSource = 'manual'): Promise<Contact> {
@@ -153,6 +174,7 @@ export async function createContact(db: Db, orgId: string, input: ContactInput, 
   if (first) throw emailTaken(first[0], first[1]);
   try {
     const id = await db.transaction().execute((trx) => insertContact(trx, orgId, input, emails, source, Date.now()));
+    announceAddresses(orgId, emails);
     return await getContact(db, orgId, id);
   } catch (error) {
     // Lost a race with another writer between the check and the insert.
@@ -175,6 +197,7 @@ export async function updateContact(db: Db, orgId: string, id: string, patch: Pa
     emails,
   };
   const now = Date.now();
+  const added: string[] = [];
   try {
     await db.transaction().execute(async (trx) => {
       await trx
@@ -196,14 +219,17 @@ export async function updateContact(db: Db, orgId: string, id: string, patch: Pa
               .insertInto('contact_addresses')
               .values({ id: newId(now), org_id: orgId, contact_id: id, address, position, bounced_at: null, created_at: now })
               .execute();
+            added.push(address);
           }
         }
+        if (added.length > 0) await linkStoredMail(trx, orgId, id, added);
       }
     });
   } catch (error) {
     if (isUniqueViolation(error)) throw emailTaken(emails.join(', '), undefined, error);
     throw error;
   }
+  announceAddresses(orgId, added);
   return getContact(db, orgId, id);
 }
 
@@ -316,6 +342,7 @@ export async function importContacts(db: Db, orgId: string, rows: ImportRow[], e
   await db.transaction().execute(async (trx) => {
     for (const { row, emails } of accepted) await insertContact(trx, orgId, row, emails, 'import', now);
   });
+  announceAddresses(orgId, accepted.flatMap((a) => a.emails));
   errors.sort((a, b) => a.line - b.line);
   return { created: accepted.length, skipped: errors.length, errors };
 }

@@ -11,6 +11,8 @@ import { healthRoutes } from './routes/health-routes.js';
 import { settingsRoutes } from './routes/settings-routes.js';
 import { emailAccountRoutes, type EmailAccountRouteDeps } from './routes/email-account-routes.js';
 import { providerRoutes } from './routes/provider-routes.js';
+import { messageRoutes } from './routes/message-routes.js';
+import type { BlobStore } from '../storage/blob-store.js';
 
 export const JSON_BODY_LIMIT = 1024 * 1024;
 
@@ -21,6 +23,8 @@ export interface ServerDeps {
   logger?: FastifyServerOptions['logger'];
   /** The mailbox parts; absent in tests of the HTTP layer alone. */
   mail?: Omit<EmailAccountRouteDeps, 'db' | 'publicUrl'>;
+  /** Where attachments are kept; absent in tests of the HTTP layer alone. */
+  blobs?: BlobStore;
 }
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
@@ -56,6 +60,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   contactRoutes(router, deps.db);
   settingsRoutes(router, deps.db);
   providerRoutes(router);
+  if (deps.blobs) messageRoutes(router, { db: deps.db, blobs: deps.blobs });
   if (deps.mail) emailAccountRoutes(router, { ...deps.mail, db: deps.db, publicUrl: deps.publicUrl });
 
   const document = router.openApiDocument({ title: 'Conversa API', version: deps.version, serverUrl: deps.publicUrl });

@@ -179,6 +179,7 @@ export interface MessagesTable {
   parse_error: string | null;
   /** The user whose mailbox (or send) brought the message in: the privacy rules hang on it. */
   owner_user_id: string | null;
+  shared: number;
   created_at: number;
 }
 

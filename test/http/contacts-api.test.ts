@@ -224,8 +224,12 @@ describe.each(DIALECTS)('contacts API on %s', (dialect) => {
 
   describe('settings and plan', () => {
     it('reads and changes the caller settings and, as an admin, the plan', async () => {
-      expect((await api.request({ method: 'GET', url: '/api/me/settings' })).json()).toEqual({ autoCreateContacts: false, locale: 'en' });
-      expect((await api.request({ method: 'PATCH', url: '/api/me/settings', payload: { locale: 'pt-BR' } })).json()).toEqual({ autoCreateContacts: false, locale: 'pt-BR' });
+      expect((await api.request({ method: 'GET', url: '/api/me/settings' })).json()).toEqual({ autoCreateContacts: false, locale: 'en', neverLog: [] });
+      expect((await api.request({ method: 'PATCH', url: '/api/me/settings', payload: { locale: 'pt-BR', neverLog: [' Boss@Bank.test ', '@bank.test', 'boss@bank.test'] } })).json()).toEqual({
+        autoCreateContacts: false,
+        locale: 'pt-BR',
+        neverLog: ['boss@bank.test', '@bank.test'],
+      });
       expectEnvelope(await api.request({ method: 'PATCH', url: '/api/me/settings', payload: { locale: 'fr' } }), 400, 'VALIDATION_FAILED');
       expect((await api.request({ method: 'GET', url: '/api/org' })).json().plan).toBe('enterprise');
       expect((await api.request({ method: 'PATCH', url: '/api/org', payload: { plan: 'pro' } })).json().plan).toBe('pro');

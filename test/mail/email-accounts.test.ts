@@ -161,13 +161,16 @@ describe('connecting a mailbox', () => {
     await waitForStatus(id, 'active');
     const db = conversa.server.storage.db;
     await db.updateTable('mail_folders').set({ last_seen_uid: 42, uid_validity: 7 }).where('account_id', '=', id).execute();
+    const oldFolders = (await db.selectFrom('mail_folders').select('id').where('account_id', '=', id).execute()).map((f) => f.id);
     const switched = await conversa.api('PATCH', `/api/email-accounts/${id}`, { email: second.user, password: second.password });
     expect(switched.status).toBe(200);
     expect(switched.body.email).toBe(second.user);
     await waitForStatus(id, 'active');
-    const folders = await db.selectFrom('mail_folders').select(['last_seen_uid', 'uid_validity', 'generation']).where('account_id', '=', id).execute();
+    // The old cursors are gone: the new mailbox's folders are new rows of the new generation.
+    const folders = await db.selectFrom('mail_folders').select(['id', 'last_seen_uid', 'uid_validity', 'generation']).where('account_id', '=', id).execute();
     expect(folders.length).toBe(3);
-    expect(folders.every((f) => f.last_seen_uid === 0 && f.uid_validity === null && f.generation === 2)).toBe(true);
+    expect(folders.some((f) => oldFolders.includes(f.id))).toBe(false);
+    expect(folders.every((f) => f.last_seen_uid !== 42 && f.uid_validity !== 7 && f.generation === 2)).toBe(true);
     await waitFor('the old mailbox to be let go', async () => (await sessionsOf(first.user)) === 0);
   });
 

@@ -186,6 +186,9 @@ ${specialUse}
 protocol imap {
   # The default (10) breaks parallel tests that all connect from 127.0.0.1.
   mail_max_userip_connections = 200
+  # What each session fetched, written at logout: proves the sync engine never downloads the bodies of mail
+  # it does not keep (fetch_body_count counts BODY[]/BINARY[] fetches).
+  imap_logout_format = in=%i out=%o fetch_hdr_count=%{fetch_hdr_count} fetch_body_count=%{fetch_body_count} fetch_body_bytes=%{fetch_body_bytes}
 }
 
 submission_relay_host = 127.0.0.1

@@ -24,6 +24,7 @@ const connectBody = z.strictObject({
   caldavUrl: z.string().url().max(2000).nullable().optional(),
   syncMode: syncMode.optional(),
   historyDays: historyDays.optional(),
+  visibility: z.enum(['shared', 'private']).optional(),
 });
 
 export const accountSchema = z.object({
@@ -43,6 +44,8 @@ export const accountSchema = z.object({
   smtp: z.object({ host: z.string(), port: z.number(), secure: z.boolean() }),
   caldavUrl: z.string().nullable(),
   bccAddress: z.string(),
+  visibility: z.enum(['shared', 'private']),
+  progress: z.object({ folder: z.string(), scanned: z.number(), total: z.number() }).nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });

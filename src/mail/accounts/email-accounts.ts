@@ -35,6 +35,10 @@ export interface EmailAccount {
   smtp: ServerSettings;
   caldavUrl: string | null;
   bccAddress: string;
+  /** shared: the organisation reads this mailbox's contact mail; private: only its owner does. */
+  visibility: 'shared' | 'private';
+  /** First-sync progress of the folder being scanned, while there is one. */
+  progress: { folder: string; scanned: number; total: number } | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -49,6 +53,7 @@ export interface ConnectInput {
   caldavUrl?: string | null;
   syncMode?: SyncMode;
   historyDays?: number;
+  visibility?: 'shared' | 'private';
 }
 
 export interface AccountDeps {
@@ -85,6 +90,8 @@ export function toEmailAccount(row: AccountRow, bccDomain: string): EmailAccount
     smtp: { host: row.smtp_host, port: row.smtp_port, secure: row.smtp_secure === 1 },
     caldavUrl: row.caldav_url,
     bccAddress: `${row.bcc_token}@${bccDomain}`,
+    visibility: row.visibility,
+    progress: row.progress_json ? (JSON.parse(row.progress_json) as EmailAccount['progress']) : null,
     createdAt: new Date(row.created_at).toISOString(),
     updatedAt: new Date(row.updated_at).toISOString(),
   };
@@ -167,7 +174,7 @@ export async function connectAccount(deps: AccountDeps, user: User, input: Conne
   const credentials: AccountCredentials = { kind: 'password', password: input.password };
 
   await testMailConnection({ imap, smtp, username, auth: credentials, preset, ...tlsOption(deps) });
-  return insertAccount(deps, user, { preset, email, username, imap, smtp, syncMode, historyDays: input.historyDays, caldavUrl: input.caldavUrl, credentials });
+  return insertAccount(deps, user, { preset, email, username, imap, smtp, syncMode, historyDays: input.historyDays, caldavUrl: input.caldavUrl, visibility: input.visibility, credentials });
 }
 
 function tlsOption(deps: AccountDeps): { tlsRejectUnauthorized?: boolean } {
@@ -186,6 +193,7 @@ export async function insertAccount(
     syncMode: SyncMode;
     historyDays?: number | undefined;
     caldavUrl?: string | null | undefined;
+    visibility?: 'shared' | 'private' | undefined;
     credentials: AccountCredentials;
   },
 ): Promise<EmailAccount> {
@@ -216,7 +224,7 @@ export async function insertAccount(
     smtp_custom_enc: null,
     caldav_url: a.caldavUrl ?? a.preset.caldavUrl ?? null,
     bcc_token: newBccToken(),
-    visibility: 'shared',
+    visibility: a.visibility ?? 'shared',
     generation: 1,
     progress_json: null,
     created_at: now,
@@ -305,6 +313,31 @@ export async function patchAccount(deps: AccountDeps, user: User, id: string, pa
       .execute();
     // The old server's UIDs mean nothing on the new one; stored mail stays on its contacts.
     if (switched) await trx.deleteFrom('mail_folders').where('account_id', '=', id).execute();
+    if (patch.visibility !== undefined && patch.visibility !== row.visibility) {
+      await trx.updateTable('email_accounts').set({ visibility: patch.visibility }).where('id', '=', id).execute();
+      // A message stays readable by the org while any shared mailbox holds it.
+      await trx
+        .updateTable('messages')
+        .set((eb) => ({
+          shared: eb
+            .case()
+            .when(
+              eb.exists(
+                eb
+                  .selectFrom('message_locations')
+                  .innerJoin('email_accounts', 'email_accounts.id', 'message_locations.account_id')
+                  .select('message_locations.id')
+                  .whereRef('message_locations.message_id', '=', 'messages.id')
+                  .where('email_accounts.visibility', '=', 'shared'),
+              ),
+            )
+            .then(1)
+            .else(0)
+            .end(),
+        }))
+        .where('id', 'in', (eb) => eb.selectFrom('message_locations').select('message_id').where('account_id', '=', id))
+        .execute();
+    }
   });
   if (connectionTouched) await deps.onChanged(id, switched ? 'switched' : 'reconnected');
   return getAccount(deps, user, id);

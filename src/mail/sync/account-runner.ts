@@ -13,6 +13,11 @@ import type { OAuthConfig } from '../oauth2/oauth-config.js';
 import { isOAuthProviderId } from '../oauth2/oauth-providers.js';
 import { backoffDelay, decideFailure } from './failure-policy.js';
 import { discoverFolders } from './discover-folders.js';
+import { backfillFolder, syncFolder, type FolderSyncContext } from './folder-sync.js';
+import { foldersToSync } from './folders-to-sync.js';
+import type { BlobStore } from '../../storage/blob-store.js';
+import type { ParsedMessage } from '../mime/parse-message.js';
+import { parseNeverLogList } from './rules/never-log.js';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -30,6 +35,12 @@ export interface RunnerDeps {
   /** How often a pass runs while connected, besides IDLE pushes and explicit "sync now". */
   pollIntervalMs: number;
   tlsRejectUnauthorized?: boolean;
+  blobs: BlobStore;
+  parse(raw: Buffer): Promise<ParsedMessage>;
+  /** UIDs per scan / fetch / store batch. */
+  batchSize: number;
+  /** The BCC addresses' domain: an account's BCC address is one of its own, never a contact. */
+  bccDomain: string;
 }
 
 /** A connection that drops sooner than this after login counts as a failure, so a flapping server backs off. */
@@ -40,6 +51,9 @@ export class AccountRunner {
   private client: ImapFlow | null = null;
   private wakeUp: (() => void) | null = null;
   private wakeRequested = false;
+  private readonly pendingBackfill = new Set<string>();
+  /** Set by IDLE's EXISTS push: the next pass only needs the inbox. */
+  private inboxOnly = false;
   private done: Promise<void> = Promise.resolve();
 
   constructor(
@@ -51,6 +65,12 @@ export class AccountRunner {
     this.done = this.loop().catch((error: unknown) => {
       this.deps.log.error({ accountId: this.accountId, err: error }, 'account runner crashed');
     });
+  }
+
+  /** Looks for the earlier mail of new contact addresses at the next pass. */
+  backfill(addresses: string[]): void {
+    for (const address of addresses) this.pendingBackfill.add(address);
+    this.wake();
   }
 
   /** Runs a pass now (or retries now when waiting after a failure). */
@@ -84,7 +104,13 @@ export class AccountRunner {
           { host: row.imap_host, port: row.imap_port, secure: row.imap_secure === 1 },
           { username: row.username, auth: credentials },
           // A long-lived session: short connect/greeting limits, but silence is normal while IDLE.
-          { connectionTimeoutMs: 20_000, greetingTimeoutMs: 20_000, ...(this.deps.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}) },
+          {
+            connectionTimeoutMs: 20_000,
+            greetingTimeoutMs: 20_000,
+            // IDLE soon after each pass: a new mail must reach its contact within seconds, not imapflow's default 15 s.
+            imap: { autoIdleDelay: 500 },
+            ...(this.deps.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}),
+          },
         );
         this.client = client;
         client.on('error', (err: unknown) => this.deps.log.warn({ accountId: row.id, err: describe(err) }, 'imap connection error'));
@@ -123,24 +149,79 @@ export class AccountRunner {
     return attempt;
   }
 
-  /** One pass over the account. The sync engine's folder passes hang here; today: folders and token freshness. */
-  private async pass(client: ImapFlow, row: EmailAccountsTable): Promise<void> {
-    await discoverFolders(this.deps.db, client, row.id, row.generation);
+  /** One pass over the account: folders, then each synced folder's new mail, flags and removals, then backfills. */
+  private async pass(client: ImapFlow, row: EmailAccountsTable, options: { inboxOnly?: boolean } = {}): Promise<void> {
+    if (!options.inboxOnly) await discoverFolders(this.deps.db, client, row.id, row.generation);
+    const ctx = await this.folderContext(row);
+    const folders = foldersToSync(
+      await this.deps.db.selectFrom('mail_folders').selectAll().where('account_id', '=', row.id).where('sync_enabled', '=', 1).execute(),
+      { syncMode: row.sync_mode, capabilities: client.capabilities },
+    ).filter((f) => !options.inboxOnly || f.role === 'inbox' || f.role === 'all');
+    for (const folder of folders) {
+      if (this.stopped) return;
+      await syncFolder(ctx, client, folder);
+    }
+    if (this.pendingBackfill.size > 0 && !this.stopped) {
+      const addresses = [...this.pendingBackfill];
+      this.pendingBackfill.clear();
+      const fresh = await this.deps.db.selectFrom('mail_folders').selectAll().where('id', 'in', folders.length ? folders.map((f) => f.id) : ['']).execute();
+      for (const folder of fresh) await backfillFolder(ctx, client, folder, addresses);
+    }
+    await this.deps.db.updateTable('email_accounts').set({ progress_json: null }).where('id', '=', row.id).where('generation', '=', row.generation).execute();
+    // Back to the inbox, where IDLE waits for the next mail.
+    await client.mailboxOpen('INBOX', { readOnly: true });
   }
 
-  /** Holds the connection open (IDLE on the inbox) until it closes or the runner stops, running passes on wake-ups and on a timer. */
+  private async folderContext(row: EmailAccountsTable): Promise<FolderSyncContext> {
+    const settings = await this.deps.db
+      .selectFrom('user_settings')
+      .select(['auto_create_contacts', 'never_log_json'])
+      .where('user_id', '=', row.user_id)
+      .executeTakeFirst();
+    return {
+      db: this.deps.db,
+      store: { orgId: row.org_id, ownerUserId: row.user_id, shared: row.visibility !== 'private', blobs: this.deps.blobs },
+      account: { id: row.id, orgId: row.org_id, userId: row.user_id, email: row.email, historyDays: row.history_days },
+      ownAddresses: new Set([row.email, row.username.toLowerCase(), `${row.bcc_token}@${this.deps.bccDomain}`]),
+      autoCreateContacts: settings?.auto_create_contacts === 1,
+      neverLog: parseNeverLogList(JSON.parse(settings?.never_log_json ?? '[]') as string[]),
+      parse: this.deps.parse,
+      signal: this.abort.signal,
+      batchSize: this.deps.batchSize,
+      onProgress: async (progress) => {
+        await this.deps.db
+          .updateTable('email_accounts')
+          .set({ progress_json: JSON.stringify(progress) })
+          .where('id', '=', row.id)
+          .where('generation', '=', row.generation)
+          .execute();
+      },
+    };
+  }
+
+  /** Holds the connection open (IDLE on the inbox) until it closes or the runner stops, running passes when
+   *  IDLE reports new mail, when woken, and on a timer. */
   private async watch(client: ImapFlow, row: EmailAccountsTable): Promise<void> {
     const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
-    await client.mailboxOpen('INBOX', { readOnly: true });
-    // imapflow enters IDLE by itself whenever the connection is not busy.
-    while (!this.stopped && client.usable) {
-      const woken = await Promise.race([closed.then(() => 'closed' as const), this.sleep(this.deps.pollIntervalMs).then(() => 'tick' as const)]);
-      if (woken === 'closed') this.wakeUp?.();
-      if (woken === 'closed' || this.stopped || !client.usable) return;
-      // Keeps the stored token fresh between reconnects; a revoked grant surfaces here.
-      await this.freshCredentials(row);
-      await this.pass(client, row);
-      await setAccountStatus(this.deps.db, row.id, row.generation, { status: 'active', lastSyncedAt: Date.now() });
+    const onExists = () => {
+      this.inboxOnly = true;
+      this.wake();
+    };
+    client.on('exists', onExists);
+    try {
+      while (!this.stopped && client.usable) {
+        const woken = await Promise.race([closed.then(() => 'closed' as const), this.sleep(this.deps.pollIntervalMs).then(() => 'tick' as const)]);
+        if (woken === 'closed') this.wakeUp?.();
+        if (woken === 'closed' || this.stopped || !client.usable) return;
+        const inboxOnly = this.inboxOnly && this.pendingBackfill.size === 0;
+        this.inboxOnly = false;
+        // Keeps the stored token fresh between reconnects; a revoked grant surfaces here.
+        await this.freshCredentials(row);
+        await this.pass(client, row, { inboxOnly });
+        await setAccountStatus(this.deps.db, row.id, row.generation, { status: 'active', lastSyncedAt: Date.now() });
+      }
+    } finally {
+      client.off('exists', onExists);
     }
   }
 

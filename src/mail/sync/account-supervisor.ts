@@ -32,6 +32,12 @@ export class AccountSupervisor {
     await runner.stop();
   }
 
+  /** Earlier mail of new contact addresses, looked for in every mailbox of the organisation. */
+  async backfill(orgId: string, addresses: string[]): Promise<void> {
+    const accounts = await this.deps.db.selectFrom('email_accounts').select('id').where('org_id', '=', orgId).execute();
+    for (const { id } of accounts) this.runners.get(id)?.backfill(addresses);
+  }
+
   /** "Sync now": a pass at once, or a retry at once for an account waiting after a failure. */
   syncNow(accountId: string): boolean {
     const runner = this.runners.get(accountId);

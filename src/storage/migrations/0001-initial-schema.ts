@@ -194,6 +194,8 @@ export async function up(db: Db): Promise<void> {
     .addColumn('raw_blob_sha256', 'text', (c) => c.references('blobs.sha256'))
     .addColumn('parse_error', 'text')
     .addColumn('owner_user_id', 'text', (c) => c.references('users.id').onDelete('set null'))
+    // 0 while only private mailboxes hold it: then only users whose mailbox holds it (and its owner) read it.
+    .addColumn('shared', 'integer', (c) => c.notNull().defaultTo(1))
     .addColumn('created_at', ms, (c) => c.notNull())
     .addUniqueConstraint('messages_org_dedupe_uq', ['org_id', 'dedupe_key'])
     .execute();

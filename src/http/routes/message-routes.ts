@@ -1,0 +1,113 @@
+// Reading stored mail: a contact's timeline, the inbox, one message, its attachments, a thread.
+import { z } from 'zod';
+import { contactMessages, getAttachment, getMessage, getThread, inbox } from '../../messages/messages.js';
+import type { BlobStore } from '../../storage/blob-store.js';
+import type { Db } from '../../storage/database.js';
+import type { ApiRouter } from '../api-router.js';
+import { idParams, pageQuery } from './schemas.js';
+
+const address = z.object({ address: z.string(), name: z.string().optional() });
+
+export const messageSchema = z.object({
+  id: z.string(),
+  messageId: z.string().nullable(),
+  threadId: z.string().nullable(),
+  subject: z.string().nullable(),
+  from: address.nullable(),
+  to: z.array(address),
+  cc: z.array(address),
+  bcc: z.array(address),
+  date: z.string(),
+  direction: z.enum(['incoming', 'outgoing']),
+  source: z.enum(['sync', 'crm', 'bcc']),
+  snippet: z.string().nullable(),
+  contactIds: z.array(z.string()),
+  hasAttachments: z.boolean(),
+  bounced: z.boolean(),
+  unread: z.boolean(),
+});
+
+const messagePage = z.object({ items: z.array(messageSchema), nextCursor: z.string().nullable() });
+
+const messageDetail = messageSchema.extend({
+  text: z.string().nullable(),
+  html: z.string().nullable(),
+  parseError: z.string().nullable(),
+  attachments: z.array(z.object({ id: z.string(), filename: z.string().nullable(), contentType: z.string(), size: z.number(), inline: z.boolean(), contentId: z.string().nullable() })),
+});
+
+/** A filename for Content-Disposition: ASCII fallback plus the RFC 5987 UTF-8 form. */
+function contentDisposition(filename: string | null): string {
+  const name = filename ?? 'attachment';
+  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+}
+
+export function messageRoutes(router: ApiRouter, deps: { db: Db; blobs: BlobStore }): void {
+  const { db } = deps;
+  router.route({
+    method: 'GET',
+    path: '/api/contacts/:id/messages',
+    summary: "A contact's mail, newest first",
+    tag: 'messages',
+    auth: 'user',
+    params: idParams,
+    query: z.object(pageQuery),
+    responses: { 200: { description: 'A page', schema: messagePage } },
+    handler: ({ user, params, query }) => contactMessages(db, user, params.id, query),
+  });
+
+  router.route({
+    method: 'GET',
+    path: '/api/inbox',
+    summary: "Received mail of the caller's mailboxes, newest first",
+    tag: 'messages',
+    auth: 'user',
+    query: z.object({ accountId: z.string().uuid().optional(), q: z.string().max(200).optional(), ...pageQuery }),
+    responses: { 200: { description: 'A page', schema: messagePage } },
+    handler: ({ user, query }) => inbox(db, user, query),
+  });
+
+  router.route({
+    method: 'GET',
+    path: '/api/messages/:id',
+    summary: 'One message with its text, sanitised HTML and attachments',
+    tag: 'messages',
+    auth: 'user',
+    params: idParams,
+    responses: { 200: { description: 'The message', schema: messageDetail } },
+    handler: ({ user, params }) => getMessage(db, user, params.id),
+  });
+
+  router.route({
+    method: 'GET',
+    path: '/api/messages/:id/attachments/:attachmentId',
+    summary: "An attachment's bytes",
+    tag: 'messages',
+    auth: 'user',
+    params: z.object({ id: z.string().uuid(), attachmentId: z.string().uuid() }),
+    responses: { 200: { description: 'The bytes', contentType: 'application/octet-stream', schema: z.string() } },
+    handler: async ({ user, params, reply }) => {
+      const attachment = await getAttachment(db, user, params.id, params.attachmentId);
+      const bytes = await deps.blobs.get(attachment.sha256);
+      // Served as a download, never rendered in our origin: an HTML attachment must not run as our page.
+      reply
+        .header('content-type', attachment.contentType || 'application/octet-stream')
+        .header('content-disposition', contentDisposition(attachment.filename))
+        .header('x-content-type-options', 'nosniff')
+        .header('content-security-policy', "default-src 'none'; sandbox");
+      return reply.send(bytes);
+    },
+  });
+
+  router.route({
+    method: 'GET',
+    path: '/api/threads/:id',
+    summary: 'A thread, oldest message first',
+    tag: 'messages',
+    auth: 'user',
+    params: idParams,
+    responses: { 200: { description: 'The thread', schema: z.object({ id: z.string(), subject: z.string().nullable(), messages: z.array(messageSchema) }) } },
+    handler: ({ user, params }) => getThread(db, user, params.id),
+  });
+}

@@ -1,0 +1,70 @@
+// The worker-thread side of the parse pool (parse-pool.ts): receives one raw message at a time (its bytes
+// transferred, not copied), parses it, and sends the result back with every attachment's memory transferred.
+// One message at a time, in the order received: a message that hangs or crashes its worker is the one the
+// pool's clock is on, and the pool resends whatever was waiting behind it to another worker.
+import { parentPort } from 'node:worker_threads';
+import { parseMessage, parseMessageHeaders, type ParseLimits, type ParsedMessage } from './parse-message.js';
+
+export interface ParseRequest {
+  id: number;
+  /** `headers`: only the header block, after the full parse of this message crashed or timed out. */
+  mode: 'full' | 'headers';
+  raw: ArrayBuffer;
+  limits: ParseLimits;
+  /** For `headers` mode: why the full parse failed. */
+  parseError?: string;
+}
+
+export interface ParseResponse {
+  id: number;
+  result: ParsedMessage;
+}
+
+/** Sent once the worker's modules are loaded, so that start-up time never counts against a message. */
+export interface WorkerReady {
+  ready: true;
+}
+
+/**
+ * Transfers the attachments' memory back. Only a buffer that owns its whole ArrayBuffer may go: transferring
+ * a slice of Node's shared pool would detach unrelated buffers in this thread, and cloning a slice would copy
+ * the whole backing store, so such a slice is first copied into a buffer of its own.
+ */
+function transferables(result: ParsedMessage): ArrayBuffer[] {
+  const list: ArrayBuffer[] = [];
+  const seen = new Set<ArrayBufferLike>();
+  for (const attachment of result.attachments) {
+    let content = attachment.content;
+    const backing = content.buffer;
+    if (content.byteOffset !== 0 || content.byteLength !== backing.byteLength || seen.has(backing) || !(backing instanceof ArrayBuffer)) {
+      const own = Buffer.allocUnsafeSlow(content.length);
+      content.copy(own);
+      attachment.content = content = own;
+    }
+    seen.add(content.buffer);
+    list.push(content.buffer as ArrayBuffer);
+  }
+  return list;
+}
+
+async function handle(request: ParseRequest): Promise<ParseResponse> {
+  const raw = Buffer.from(request.raw);
+  const result =
+    request.mode === 'headers'
+      ? parseMessageHeaders(raw, request.limits, request.parseError)
+      : await parseMessage(raw, request.limits);
+  return { id: request.id, result };
+}
+
+const port = parentPort;
+if (port) {
+  // The pool may send the next message before this one is done; they are parsed strictly one after another
+  // (postal-mime yields between lines, so two parses would otherwise interleave and share one time limit).
+  let previous: Promise<void> = Promise.resolve();
+  port.on('message', (request: ParseRequest) => {
+    previous = previous
+      .then(() => handle(request))
+      .then((response) => port.postMessage(response, transferables(response.result)));
+  });
+  port.postMessage({ ready: true } satisfies WorkerReady);
+}

@@ -1,0 +1,154 @@
+// Smart mapping: from a batch of header scans, decide what the CRM keeps — mail with a contact in it (or one
+// that automatic contact creation is about to make a contact) — and download only that. Mail already stored
+// (same dedupe key, e.g. the same message in another folder or another user's mailbox) only gains a location.
+import type { ImapFlow } from 'imapflow';
+import { AppError } from '../../app/app-error.js';
+import { createContact } from '../../contacts/contacts.js';
+import type { Db } from '../../storage/database.js';
+import type { MailFoldersTable } from '../../storage/schema.js';
+import type { ParsedMessage } from '../mime/parse-message.js';
+import { fetchSources, type ScannedMessage } from '../imap/scan-messages.js';
+import { addressesToAutoCreate } from './rules/auto-contacts.js';
+import { isMachineMessage } from './rules/machine-senders.js';
+import { dedupeKey, normalizeMessageId } from './rules/message-key.js';
+import { isNeverLogged, type NeverLogList } from './rules/never-log.js';
+import { computeParticipants } from './rules/participants.js';
+import { contactsByAddress, type MessageToStore, type StoreContext } from './store-messages.js';
+
+export interface MappingContext {
+  db: Db;
+  store: StoreContext;
+  account: { id: string; orgId: string; userId: string; email: string; historyDays: number };
+  ownAddresses: Set<string>;
+  autoCreateContacts: boolean;
+  neverLog: NeverLogList;
+  parse(raw: Buffer): Promise<ParsedMessage>;
+  signal: AbortSignal;
+}
+
+interface Candidate {
+  scanned: ScannedMessage;
+  key: string;
+  messageId: string | null;
+  participants: MessageToStore['participants'];
+  mappingAddresses: string[];
+  from: MessageToStore['from'];
+}
+
+function candidateOf(scanned: ScannedMessage): Candidate {
+  const computed = computeParticipants({
+    from: scanned.from,
+    sender: scanned.sender,
+    replyTo: scanned.replyTo,
+    to: scanned.to,
+    cc: scanned.cc,
+    bcc: scanned.bcc,
+    listId: scanned.listId,
+    originalFrom: scanned.originalFrom,
+  });
+  const messageId = normalizeMessageId(scanned.messageId);
+  return {
+    scanned,
+    messageId,
+    key: dedupeKey({ messageId, date: scanned.date, from: scanned.from?.address ?? null, to: scanned.to.map((a) => a.address), subject: scanned.subject }),
+    participants: computed.participants,
+    mappingAddresses: computed.mappingAddresses,
+    from: computed.effectiveFrom,
+  };
+}
+
+export async function mapScannedBatch(ctx: MappingContext, client: ImapFlow, folder: MailFoldersTable, uidValidity: number, scanned: ScannedMessage[]): Promise<MessageToStore[]> {
+  const candidates = scanned
+    .map(candidateOf)
+    // Never-log: such mail is never stored, whoever else is in it.
+    .filter((c) => !c.participants.some((p) => isNeverLogged(p.address, ctx.neverLog)));
+  const contacts = await contactsByAddress(ctx.db, ctx.account.orgId, candidates.flatMap((c) => c.mappingAddresses));
+
+  if (ctx.autoCreateContacts) {
+    // Each creation is announced (contact-events), so the new contacts' earlier mail is looked for too.
+    for (const c of candidates) {
+      const direction = directionOf(folder, c, ctx.ownAddresses);
+      const fresh = addressesToAutoCreate({
+        direction,
+        participants: c.participants,
+        ownAddresses: [...ctx.ownAddresses],
+        existingContactAddresses: new Set(contacts.keys()),
+        neverLog: ctx.neverLog,
+        machineMessage: isMachineMessage({
+          autoSubmitted: c.scanned.autoSubmitted,
+          precedence: c.scanned.precedence,
+          listId: c.scanned.listId,
+          ...(c.scanned.contentType ? { headers: { 'content-type': c.scanned.contentType } } : {}),
+        }),
+      });
+      for (const address of fresh) {
+        try {
+          const contact = await createContact(ctx.db, ctx.account.orgId, { emails: [address] }, 'auto-email');
+          contacts.set(address, contact.id);
+        } catch (error) {
+          // Another writer made the same contact a moment ago: it is a contact either way.
+          if (!(error instanceof AppError && error.code === 'CONTACT_EMAIL_TAKEN')) throw error;
+          const again = await contactsByAddress(ctx.db, ctx.account.orgId, [address]);
+          for (const [a, id] of again) contacts.set(a, id);
+        }
+      }
+    }
+  }
+
+  const kept = candidates.filter((c) => c.mappingAddresses.some((a) => contacts.has(a)));
+  if (kept.length === 0) return [];
+
+  const existingKeys = new Set<string>();
+  const keys = [...new Set(kept.map((c) => c.key))];
+  for (let i = 0; i < keys.length; i += 500) {
+    const rows = await ctx.db
+      .selectFrom('messages')
+      .select('dedupe_key')
+      .where('org_id', '=', ctx.account.orgId)
+      .where('dedupe_key', 'in', keys.slice(i, i + 500))
+      .execute();
+    for (const row of rows) existingKeys.add(row.dedupe_key);
+  }
+  const toFetch = kept.filter((c) => !existingKeys.has(c.key));
+  const sources = await fetchSources(client, [...new Set(toFetch.map((c) => c.scanned.uid))], ctx.signal);
+  const parsed = new Map<number, ParsedMessage>();
+  await Promise.all(
+    [...sources].map(async ([uid, raw]) => {
+      parsed.set(uid, await ctx.parse(raw));
+    }),
+  );
+
+  const out: MessageToStore[] = [];
+  for (const c of kept) {
+    const isNew = !existingKeys.has(c.key);
+    const raw = isNew ? sources.get(c.scanned.uid) : undefined;
+    // Gone between the scan and the fetch (moved or deleted meanwhile): nothing to store.
+    if (isNew && !raw) continue;
+    const p = isNew ? parsed.get(c.scanned.uid)! : null;
+    out.push({
+      dedupeKey: c.key,
+      messageId: c.messageId,
+      emailId: c.scanned.emailId,
+      threadId: c.scanned.threadId,
+      inReplyTo: normalizeMessageId(c.scanned.inReplyTo),
+      references: c.scanned.references.map((r) => normalizeMessageId(r)).filter((r): r is string => r !== null),
+      subject: c.scanned.subject,
+      date: p?.date ?? c.scanned.date ?? c.scanned.internalDate,
+      from: c.from,
+      participants: c.participants,
+      mappingAddresses: c.mappingAddresses,
+      direction: directionOf(folder, c, ctx.ownAddresses),
+      source: 'sync',
+      parsed: p,
+      raw: raw ?? null,
+      size: c.scanned.size,
+      location: { accountId: ctx.account.id, folderId: folder.id, uidValidity, uid: c.scanned.uid, flags: c.scanned.flags },
+    });
+  }
+  return out;
+}
+
+function directionOf(folder: MailFoldersTable, c: Candidate, own: Set<string>): 'incoming' | 'outgoing' {
+  if (folder.role === 'sent') return 'outgoing';
+  return c.from && own.has(c.from.address) ? 'outgoing' : 'incoming';
+}

@@ -1,0 +1,144 @@
+// The pool runs real worker threads. Under vitest this module is loaded from .ts sources, so each worker
+// registers tsx before loading parse-worker.ts (see parse-pool.ts); the compiled dist/ starts parse-worker.js
+// directly. Everything else — transfer, time limits, crash recovery, queueing — is the production code path.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseMessage } from '../../src/mail/mime/parse-message.js';
+import { createParsePool, type ParsePool } from '../../src/mail/mime/parse-pool.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const emlDir = path.resolve(repoRoot, '..', 'shared', 'corpus', 'eml');
+const corpusExists = existsSync(emlDir);
+if (!corpusExists) console.warn(`[parse-pool] corpus not found at ${emlDir}: using hand-made messages only`);
+
+function eml(...lines: string[]): Buffer {
+  return Buffer.from(lines.join('\r\n'), 'utf8');
+}
+
+const HAND_MADE: Array<[string, Buffer]> = [
+  ['plain', eml('From: a@example.com', 'To: b@example.com', 'Subject: hi', 'Message-ID: <1@example.com>', '', 'hello')],
+  [
+    'attachment',
+    eml(
+      'From: a@example.com',
+      'Subject: file',
+      'Content-Type: multipart/mixed; boundary=b',
+      '',
+      '--b',
+      'Content-Type: text/plain',
+      '',
+      'see attached',
+      '--b',
+      'Content-Type: application/octet-stream',
+      'Content-Disposition: attachment; filename="data.bin"',
+      'Content-Transfer-Encoding: base64',
+      '',
+      Buffer.alloc(20_000, 7).toString('base64'),
+      '--b--',
+    ),
+  ],
+];
+
+function samples(): Array<[string, Buffer]> {
+  if (!corpusExists) return HAND_MADE;
+  const files = readdirSync(emlDir).filter((f) => f.endsWith('.eml')).sort();
+  return [...HAND_MADE, ...files.map((f): [string, Buffer] => [f, readFileSync(path.join(emlDir, f))])];
+}
+
+/** Many empty MIME parts: seconds of parsing and hundreds of MB of heap once the part limit is lifted. */
+function partBomb(parts: number): Buffer {
+  return Buffer.from(
+    'From: a@example.com\r\nSubject: poison\r\nMessage-ID: <poison@example.com>\r\n' +
+      `Content-Type: multipart/mixed; boundary=b\r\n\r\n${'--b\r\n\r\nx\r\n'.repeat(parts)}--b--\r\n`,
+  );
+}
+
+const pools: ParsePool[] = [];
+function pool(...args: Parameters<typeof createParsePool>): ParsePool {
+  const p = createParsePool(...args);
+  pools.push(p);
+  return p;
+}
+afterAll(async () => {
+  await Promise.all(pools.map((p) => p.close()));
+});
+
+describe('createParsePool', () => {
+  it('parses in parallel with exactly the results of parseMessage, leaving the caller its buffers', async () => {
+    const p = pool({ size: 2 });
+    const all = samples();
+    const copies = all.map(([, raw]) => Buffer.from(raw));
+    const t0 = performance.now();
+    const fromPool = await Promise.all(all.map(([, raw]) => p.parse(raw)));
+    console.info(`[parse-pool] ${all.length} messages through 2 workers in ${Math.round(performance.now() - t0)} ms`);
+    for (const [i, [name, raw]] of all.entries()) {
+      expect(raw.equals(copies[i]!), `${name}: caller's buffer changed`).toBe(true);
+      const inThread = await parseMessage(raw);
+      expect(fromPool[i], name).toEqual(inThread);
+      for (const a of fromPool[i]!.attachments) expect(Buffer.isBuffer(a.content)).toBe(true);
+    }
+    expect(p.stats()).toMatchObject({ busy: 0, queued: 0 });
+  });
+
+  it('accepts slices of a shared buffer (pool slabs, large read buffers) without sending the rest', async () => {
+    const p = pool({ size: 1 });
+    const one = eml('Subject: first', '', 'one');
+    const two = eml('Subject: second', '', 'two');
+    const big = Buffer.concat([one, Buffer.alloc(5_000_000), two]);
+    const [a, b] = await Promise.all([p.parse(big.subarray(0, one.length)), p.parse(big.subarray(big.length - two.length))]);
+    expect(a.subject).toBe('first');
+    expect(b.subject).toBe('second');
+    expect(a.size).toBe(one.length);
+  });
+
+  it('replaces a worker that runs past the time limit; that message gets a parseError and headers, the rest go on', async () => {
+    const p = pool({ size: 1, timeoutMs: 500, limits: { maxParts: 10_000_000 } });
+    const t0 = performance.now();
+    const [poisoned, after] = await Promise.all([p.parse(partBomb(300_000)), p.parse(eml('Subject: next in line', '', 'fine'))]);
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    expect(poisoned.parseError).toMatch(/longer than 500 ms/);
+    expect(poisoned.subject).toBe('poison');
+    expect(poisoned.messageId).toBe('poison@example.com');
+    expect(poisoned.text).toBeNull();
+    expect(after.subject).toBe('next in line');
+    expect(after.parseError).toBeNull();
+    expect((await p.parse(eml('Subject: later', '', 'x'))).subject).toBe('later');
+  });
+
+  it('replaces a worker that crashes (out of memory); that message gets a parseError and headers, the rest go on', async () => {
+    const p = pool({ size: 1, timeoutMs: 20_000, resourceLimits: { maxOldGenerationSizeMb: 24 }, limits: { maxParts: 10_000_000 } });
+    const [crashed, after] = await Promise.all([p.parse(partBomb(300_000)), p.parse(eml('Subject: survivor', '', 'ok'))]);
+    expect(crashed.parseError).toMatch(/crashed/);
+    expect(crashed.subject).toBe('poison');
+    expect(after.subject).toBe('survivor');
+    expect(after.parseError).toBeNull();
+  });
+
+  it('queues beyond its workers, signals back-pressure with ready(), and honours AbortSignal while queued', async () => {
+    const p = pool({ size: 1, maxQueue: 2 });
+    const raws = Array.from({ length: 5 }, (_, i) => eml(`Subject: m${i}`, '', 'x'));
+    const controller = new AbortController();
+    const running = raws.map((raw, i) => p.parse(raw, i === 4 ? { signal: controller.signal } : {}));
+    expect(p.stats().queued).toBeGreaterThanOrEqual(2);
+    let ready = false;
+    const readyPromise = p.ready().then(() => (ready = true));
+    expect(ready).toBe(false);
+    controller.abort(new Error('not needed any more'));
+    await expect(running[4]).rejects.toThrow('not needed any more');
+    const results = await Promise.all(running.slice(0, 4));
+    expect(results.map((m) => m.subject)).toEqual(['m0', 'm1', 'm2', 'm3']);
+    await readyPromise;
+    expect(ready).toBe(true);
+  });
+
+  it('finishes submitted work on close() and refuses new work after it', async () => {
+    const p = createParsePool({ size: 1 });
+    const pending = p.parse(eml('Subject: last one', '', 'x'));
+    await p.close();
+    expect((await pending).subject).toBe('last one');
+    await expect(p.parse(eml('Subject: too late', '', 'x'))).rejects.toThrow(/closed/);
+    expect(p.stats().workers).toBe(0);
+  });
+});

@@ -1,0 +1,110 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AppError } from '../../src/app/app-error.js';
+import { createBlobStore, isSha256 } from '../../src/storage/blob-store.js';
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name)));
+}
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'conversa-blobs-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+for (const fsync of [false, true]) {
+  describe(`createBlobStore (fsync: ${fsync})`, () => {
+    it('stores content under dir/ab/cd/<sha256> and reads it back', async () => {
+      const store = createBlobStore(dir, { fsync });
+      const content = Buffer.from('hello blob');
+      const ref = await store.put(content);
+      expect(ref).toEqual({ sha256: sha(content), size: content.length });
+      const expected = path.join(dir, ref.sha256.slice(0, 2), ref.sha256.slice(2, 4), ref.sha256);
+      expect(store.path(ref.sha256)).toBe(expected);
+      expect(await listFiles(dir)).toEqual([path.relative(dir, expected)]);
+      expect((await store.get(ref.sha256)).equals(content)).toBe(true);
+      expect(await store.has(ref.sha256)).toBe(true);
+    });
+
+    it('is idempotent: the same content is not rewritten', async () => {
+      const store = createBlobStore(dir, { fsync });
+      const content = Buffer.from('same bytes');
+      const first = await store.put(content);
+      const before = await stat(store.path(first.sha256));
+      await new Promise((r) => setTimeout(r, 20));
+      const second = await store.put(Buffer.from('same bytes'));
+      const after = await stat(store.path(second.sha256));
+      expect(second).toEqual(first);
+      expect(after.ino).toBe(before.ino);
+      expect(after.mtimeMs).toBe(before.mtimeMs);
+    });
+
+    it('handles concurrent puts of the same and of different content, leaving no temp files', async () => {
+      const store = createBlobStore(dir, { fsync });
+      const contents = Array.from({ length: 20 }, (_, i) => Buffer.from(`blob ${i % 5}`));
+      const refs = await Promise.all(contents.map((c) => store.put(c)));
+      expect(new Set(refs.map((r) => r.sha256)).size).toBe(5);
+      const files = await listFiles(dir);
+      expect(files).toHaveLength(5);
+      expect(files.some((f) => f.includes('.tmp-'))).toBe(false);
+      for (const [i, ref] of refs.entries()) expect((await store.get(ref.sha256)).equals(contents[i]!)).toBe(true);
+    });
+
+    it('stores empty and large content', async () => {
+      const store = createBlobStore(dir, { fsync });
+      const empty = await store.put(Buffer.alloc(0));
+      expect(empty).toEqual({ sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', size: 0 });
+      expect((await store.get(empty.sha256)).length).toBe(0);
+      const large = Buffer.alloc(8 * 1024 * 1024, 0xab);
+      const ref = await store.put(large);
+      expect((await store.get(ref.sha256)).equals(large)).toBe(true);
+    });
+  });
+}
+
+describe('createBlobStore: errors', () => {
+  it('rejects anything that is not 64 lower-case hex digits, so no path escapes the store', async () => {
+    const store = createBlobStore(dir);
+    const bad = ['', '../../etc/passwd', `../${'a'.repeat(61)}`, 'A'.repeat(64), 'g'.repeat(64), 'a'.repeat(63), 'a'.repeat(65), `${'a'.repeat(64)}/`, `${'a'.repeat(62)}\0a`];
+    for (const value of bad) {
+      expect(isSha256(value)).toBe(false);
+      expect(() => store.path(value)).toThrow(AppError);
+      await expect(store.get(value)).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+      await expect(store.has(value)).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    }
+    expect(await listFiles(dir)).toEqual([]);
+  });
+
+  it('reports a missing blob as NOT_FOUND', async () => {
+    const store = createBlobStore(dir);
+    const missing = sha(Buffer.from('never stored'));
+    expect(await store.has(missing)).toBe(false);
+    await expect(store.get(missing)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('rewrites a blob whose file was damaged (wrong size)', async () => {
+    const store = createBlobStore(dir);
+    const content = Buffer.from('intact content');
+    const ref = await store.put(content);
+    await writeFile(store.path(ref.sha256), '');
+    await store.put(content);
+    expect((await store.get(ref.sha256)).equals(content)).toBe(true);
+  });
+
+  it('honours an aborted signal', async () => {
+    const store = createBlobStore(dir);
+    const controller = new AbortController();
+    controller.abort();
+    await expect(store.put(Buffer.from('x'), { signal: controller.signal })).rejects.toThrow();
+    expect(await listFiles(dir)).toEqual([]);
+  });
+});

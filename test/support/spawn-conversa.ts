@@ -1,0 +1,54 @@
+// `conversa serve` as a child process (the built CLI), for tests that must kill it for real.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+export const CLI = path.resolve('dist/src/cli.js');
+
+export interface SpawnedConversa {
+  url: string;
+  child: ChildProcess;
+  output(): string;
+  /** SIGTERM and wait: resolves with the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL: no shutdown code runs, as in a crash or the OOM killer. */
+  kill(): Promise<void>;
+}
+
+export function spawnConversa(env: NodeJS.ProcessEnv): Promise<SpawnedConversa> {
+  const child = spawn(process.execPath, [CLI, 'serve'], { env: { ...process.env, PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 20_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        child.stderr?.off('data', onData);
+        child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+        child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+        resolve({
+          url: match[1]!,
+          child,
+          output: () => output,
+          stop: async () => {
+            child.kill('SIGTERM');
+            return exited;
+          },
+          kill: async () => {
+            child.kill('SIGKILL');
+            await exited;
+          },
+        });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited with ${code}:\n${output}`));
+    });
+  });
+}
