@@ -10,6 +10,7 @@ import { startTestConversa, type TestConversa } from '../support/conversa-server
 import { useDovecot, type Credentials } from '../support/servers.js';
 import { spawnConversa } from '../support/spawn-conversa.js';
 import { waitFor } from '../support/wait-for.js';
+import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 
 const dovecot = useDovecot();
 const DAY = 24 * 3600 * 1000;
@@ -53,13 +54,16 @@ async function newContact(conversa: TestConversa, email: string, token?: string)
   return res.body.id;
 }
 
-describe('the sync engine', () => {
+describe.each(DIALECTS)('the sync engine on %s', (dialect) => {
   let conversa: TestConversa;
+  let database: TestDatabase;
   beforeAll(async () => {
-    conversa = await startTestConversa();
+    database = await createTestDatabase(dialect, { migrate: false });
+    conversa = await startTestConversa({}, database);
   });
   afterAll(async () => {
     await conversa?.stop();
+    await database?.destroy();
   });
 
   it('stores only mail with a contact in it, never fetching the bodies of the rest', async () => {

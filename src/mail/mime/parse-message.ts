@@ -326,7 +326,7 @@ class HeaderReader {
       let decoder = declared && !US_ASCII.has(declared.toLowerCase()) ? decoderFor(declared) : null;
       if (!decoder || decoder.encoding === 'utf-8') {
         const eightBit = this.fields.filter((f) => !isAscii(f.value)).map((f) => f.value.subarray(0, 4096));
-        decoder = decoderFor(guessCharset(Buffer.concat(eightBit)));
+        decoder = decoderFor(guessCharset(Buffer.concat(eightBit).subarray(0, DETECTION_SAMPLE)));
       }
       this.fallback = decoder ?? windows1252;
     }
@@ -591,11 +591,36 @@ function isReplyHeader(line: string): boolean {
   return REPLY_HEADER_END.test(line) && (/[\d@]/.test(line) || line.trim().split(/\s+/).length <= 2);
 }
 
+/** Drops `<tag …>…</tag>` for the given tags in one pass (an unclosed one drops the rest). */
+function dropElements(html: string, tags: readonly string[]): string {
+  const lower = html.toLowerCase();
+  let out = '';
+  let pos = 0;
+  for (;;) {
+    let start = -1;
+    let tag = '';
+    for (const t of tags) {
+      const at = lower.indexOf(`<${t}`, pos);
+      if (at !== -1 && (start === -1 || at < start)) {
+        start = at;
+        tag = t;
+      }
+    }
+    if (start === -1) return out + html.slice(pos);
+    out += `${html.slice(pos, start)} `;
+    const end = lower.indexOf(`</${tag}`, start);
+    if (end === -1) return out;
+    const close = lower.indexOf('>', end);
+    if (close === -1) return out;
+    pos = close + 1;
+  }
+}
+
+// Linear on any input: every pattern stops at the next '<' (an unclosed '<' cannot make it rescan the rest).
 function htmlToPlain(html: string): string {
-  return html
-    .replace(/<(script|style|head|title)\b[\s\S]*?<\/\1\s*>/gi, ' ')
+  return dropElements(html.length > 200_000 ? html.slice(0, 200_000) : html, ['script', 'style', 'head', 'title'])
     .replace(/<br\s*\/?>|<\/(?:p|div|tr|li|h[1-6]|blockquote|table)\s*>/gi, '\n')
-    .replace(/<[^>]*>/g, ' ')
+    .replace(/<[^<>]*>/g, ' ')
     .replace(/&nbsp;/gi, ' ')
     .replace(/&lt;/gi, '<')
     .replace(/&gt;/gi, '>')

@@ -61,10 +61,12 @@ export async function resolveThread(trx: Trx, orgId: string, message: MessageToS
       .values({ id: threadId, org_id: orgId, subject: message.subject, subject_key: subjectKey || null, gm_thrid: message.threadId, last_message_at: message.date, created_at: now })
       .execute();
   } else {
+    // A plain conditional update: SQLite's two-argument max() is PostgreSQL's greatest().
     await trx
       .updateTable('threads')
-      .set((eb) => ({ last_message_at: eb.fn('max', [eb.ref('last_message_at'), eb.val(message.date)]) as never }))
+      .set({ last_message_at: message.date })
       .where('id', '=', threadId)
+      .where((eb) => eb.or([eb('last_message_at', 'is', null), eb('last_message_at', '<', message.date)]))
       .execute();
   }
   if (keys.register.length > 0) {

@@ -181,6 +181,10 @@ export async function storeMessages(
       if (!row) continue;
       // Seen in a shared mailbox too: readable by the organisation from now on.
       if (!created && ctx.shared) await trx.updateTable('messages').set({ shared: 1 }).where('id', '=', row.id).where('shared', '=', 0).execute();
+      // First met in a recipient's inbox, then in the sender's Sent folder: it is the organisation's outgoing mail.
+      if (!created && message.direction === 'outgoing') {
+        await trx.updateTable('messages').set({ direction: 'outgoing' }).where('id', '=', row.id).where('direction', '=', 'incoming').execute();
+      }
       const contactIds = [...new Set(message.mappingAddresses.map((a) => contacts.get(a)).filter((id): id is string => id !== undefined))];
       if (contactIds.length > 0) {
         await trx
