@@ -218,6 +218,77 @@ describe.each(DIALECTS)('the sync engine on %s', (dialect) => {
     expect((await contactMail(conversa, created.body.items[0].id)).map((m) => m.subject)).toEqual(['Meet my colleague']);
   });
 
+  it('follows read/unread changes and removals, keeping the CRM copy of a removed message', async () => {
+    const creds = await dovecot.addUser();
+    const contact = `flags-${Date.now()}@acme.test`;
+    const contactId = await newContact(conversa, contact);
+    await dovecot.fillMailbox(creds.user, 'INBOX', [
+      makeMessage({ from: contact, to: [creds.user], subject: 'Read me' }),
+      makeMessage({ from: contact, to: [creds.user], subject: 'Delete me' }),
+    ]);
+    const id = await connect(conversa, creds);
+    await waitSynced(conversa, id);
+    let mail = await contactMail(conversa, contactId);
+    expect(mail.every((m) => m.unread)).toBe(true);
+
+    const { ImapFlow } = await import('imapflow');
+    const client = new ImapFlow(dovecot.imapOptions(creds));
+    await client.connect();
+    try {
+      await client.mailboxOpen('INBOX');
+      const [readUid] = (await client.search({ subject: 'Read me' }, { uid: true })) || [];
+      const [deleteUid] = (await client.search({ subject: 'Delete me' }, { uid: true })) || [];
+      await client.messageFlagsAdd(String(readUid), ['\\Seen'], { uid: true });
+      await client.messageDelete(String(deleteUid), { uid: true });
+    } finally {
+      await client.logout();
+    }
+    await conversa.api('POST', `/api/email-accounts/${id}/sync`);
+    const db = conversa.server.storage.db;
+    await waitFor('the removal to be recorded', async () => {
+      const removed = await db.selectFrom('message_locations').select('removed_at').where('account_id', '=', id).where('removed_at', 'is not', null).execute();
+      return removed.length === 1;
+    });
+    mail = await contactMail(conversa, contactId);
+    expect(mail.map((m) => m.subject).sort()).toEqual(['Delete me', 'Read me']);
+    expect(mail.find((m) => m.subject === 'Read me').unread).toBe(false);
+  });
+
+  it('never stores mail of a never-logged address or domain', async () => {
+    const creds = await dovecot.addUser();
+    const owner = await conversa.addUser();
+    const client = `client-nl-${Date.now()}@acme.test`;
+    const contactId = await newContact(conversa, client, owner.token);
+    await conversa.api('PATCH', '/api/me/settings', { neverLog: ['@private-bank.test'] }, owner.token);
+    await dovecot.fillMailbox(creds.user, 'INBOX', [
+      makeMessage({ from: client, to: [creds.user], subject: 'Normal' }),
+      makeMessage({ from: client, to: [creds.user], cc: ['manager@private-bank.test'], subject: 'Bank business' }),
+    ]);
+    const id = await connect(conversa, creds, {}, owner.token);
+    await waitSynced(conversa, id);
+    expect((await contactMail(conversa, contactId)).map((m) => m.subject)).toEqual(['Normal']);
+  });
+
+  it("keeps a private mailbox's mail from the organisation's other users", async () => {
+    const creds = await dovecot.addUser();
+    const owner = await conversa.addUser();
+    const colleague = await conversa.addUser();
+    const client = `client-priv-${Date.now()}@acme.test`;
+    const contactId = await newContact(conversa, client, owner.token);
+    await dovecot.fillMailbox(creds.user, 'INBOX', [makeMessage({ from: client, to: [creds.user], subject: 'Confidential' })]);
+    const id = await connect(conversa, creds, { visibility: 'private' }, owner.token);
+    await waitSynced(conversa, id);
+    const mine = (await conversa.api('GET', `/api/contacts/${contactId}/messages`, undefined, owner.token)).body.items;
+    expect(mine.map((m: { subject: string }) => m.subject)).toEqual(['Confidential']);
+    const theirs = await conversa.api('GET', `/api/contacts/${contactId}/messages`, undefined, colleague.token);
+    expect(theirs.body.items).toEqual([]);
+    expect((await conversa.api('GET', `/api/messages/${mine[0].id}`, undefined, colleague.token)).status).toBe(404);
+    // Made shared: the organisation reads it.
+    expect((await conversa.api('PATCH', `/api/email-accounts/${id}`, { visibility: 'shared' }, owner.token)).status).toBe(200);
+    const now = await conversa.api('GET', `/api/contacts/${contactId}/messages`, undefined, colleague.token);
+    expect(now.body.items.map((m: { subject: string }) => m.subject)).toEqual(['Confidential']);
+  });
+
   it('rescans after a UIDVALIDITY change without duplicating anything', async () => {
     const creds = await dovecot.addUser();
     const contact = `uv-${Date.now()}@acme.test`;
