@@ -145,6 +145,9 @@ describe('connecting a mailbox', () => {
       const back = await waitForStatus(id, 'active');
       expect(back.statusDetail).toBeNull();
       expect(back.nextRetryAt).toBeNull();
+      // The health view still shows what went wrong, and when.
+      expect(back.lastError.message.length).toBeGreaterThan(0);
+      expect(Date.parse(back.lastError.at)).toBeGreaterThanOrEqual(Date.parse(failing.updatedAt) - 60_000);
       const events = await conversa.server.storage.db.selectFrom('sync_events').select('kind').where('account_id', '=', id).orderBy('created_at').execute();
       expect(events.map((e) => e.kind)).toEqual(expect.arrayContaining(['status:error', 'status:active']));
     } finally {

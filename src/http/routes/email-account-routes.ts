@@ -46,6 +46,7 @@ export const accountSchema = z.object({
   bccAddress: z.string(),
   visibility: z.enum(['shared', 'private']),
   progress: z.object({ folder: z.string(), scanned: z.number(), total: z.number() }).nullable(),
+  lastError: z.object({ message: z.string(), at: z.string() }).nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });

@@ -39,6 +39,8 @@ export interface EmailAccount {
   visibility: 'shared' | 'private';
   /** First-sync progress of the folder being scanned, while there is one. */
   progress: { folder: string; scanned: number; total: number } | null;
+  /** The latest failure, kept after recovery so the health view can show it. */
+  lastError: { message: string; at: string } | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -71,7 +73,7 @@ const ONE_WAY_PLANS: readonly Plan[] = ['pro', 'enterprise'];
 
 type AccountRow = EmailAccountsTable;
 
-export function toEmailAccount(row: AccountRow, bccDomain: string): EmailAccount {
+export function toEmailAccount(row: AccountRow, bccDomain: string, lastError: EmailAccount['lastError'] = null): EmailAccount {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
     id: row.id,
@@ -92,6 +94,7 @@ export function toEmailAccount(row: AccountRow, bccDomain: string): EmailAccount
     bccAddress: `${row.bcc_token}@${bccDomain}`,
     visibility: row.visibility,
     progress: row.progress_json ? (JSON.parse(row.progress_json) as EmailAccount['progress']) : null,
+    lastError,
     createdAt: new Date(row.created_at).toISOString(),
     updatedAt: new Date(row.updated_at).toISOString(),
   };
@@ -235,15 +238,28 @@ export async function insertAccount(
   return getAccount(deps, user, id);
 }
 
+async function lastErrorOf(db: Db, accountId: string): Promise<EmailAccount['lastError']> {
+  const event = await db
+    .selectFrom('sync_events')
+    .select(['detail', 'created_at'])
+    .where('account_id', '=', accountId)
+    .where('kind', 'in', ['status:error', 'status:needs_reconnect'])
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return event ? { message: event.detail ?? '', at: new Date(event.created_at).toISOString() } : null;
+}
+
 export async function getAccount(deps: Pick<AccountDeps, 'db' | 'bccDomain'>, user: User, id: string): Promise<EmailAccount> {
-  return toEmailAccount(await accountRow(deps.db, user, id, 'read'), deps.bccDomain);
+  return toEmailAccount(await accountRow(deps.db, user, id, 'read'), deps.bccDomain, await lastErrorOf(deps.db, id));
 }
 
 export async function listAccounts(deps: Pick<AccountDeps, 'db' | 'bccDomain'>, user: User, options: { all?: boolean } = {}): Promise<EmailAccount[]> {
   let query = deps.db.selectFrom('email_accounts').selectAll().where('org_id', '=', user.orgId);
   if (!(options.all && user.isAdmin)) query = query.where('user_id', '=', user.id);
   const rows = await query.orderBy('id').execute();
-  return rows.map((row) => toEmailAccount(row, deps.bccDomain));
+  return Promise.all(rows.map(async (row) => toEmailAccount(row, deps.bccDomain, await lastErrorOf(deps.db, row.id))));
 }
 
 export type PatchInput = Partial<ConnectInput>;
