@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import { AppError, notFound } from '../app/app-error.js';
 import { isUniqueViolation, type Db } from '../storage/database.js';
 import { newId } from '../storage/ids.js';
+import { likeContains } from '../storage/like-pattern.js';
 import type { ContactSource } from '../storage/schema.js';
 import { isValidEmail, normalizeEmail } from './email-address.js';
 import { announceAddresses } from './contact-events.js';
@@ -250,10 +251,6 @@ export function decodeCursor(cursor: string): string {
   return id;
 }
 
-function escapeLike(text: string): string {
-  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
-}
-
 /** Newest first; `nextCursor` is null on the last page. */
 export async function listContacts(
   db: Db,
@@ -275,8 +272,7 @@ export async function listContacts(
   const q = options.q?.trim().toLowerCase();
   if (q) {
     for (const word of q.split(/\s+/)) {
-      // An explicit ESCAPE: SQLite has no default escape character, PostgreSQL's is the backslash.
-      query = query.where(sql<boolean>`search_text like ${`%${escapeLike(word)}%`} escape '\\'`);
+      query = query.where(likeContains(sql.ref('search_text'), word));
     }
   }
   if (options.cursor) query = query.where('contacts.id', '<', decodeCursor(options.cursor));

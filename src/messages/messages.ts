@@ -6,6 +6,7 @@ import type { Db } from '../storage/database.js';
 import type { Database } from '../storage/schema.js';
 import type { User } from '../users/users.js';
 import { decodeCursor, encodeCursor } from '../contacts/contacts.js';
+import { likeContains } from '../storage/like-pattern.js';
 
 export interface AddressOut {
   address: string;
@@ -168,10 +169,6 @@ export async function contactMessages(db: Db, user: User, contactId: string, opt
   return page(db, query, options.limit, options.cursor);
 }
 
-function escapeLike(text: string): string {
-  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
-}
-
 /** Received mail in the caller's own mailboxes (or one of them), newest first. */
 export async function inbox(db: Db, user: User, options: { accountId?: string; q?: string; limit: number; cursor?: string }): Promise<Page<MessageSummary>> {
   let query = baseQuery(db, user)
@@ -189,9 +186,12 @@ export async function inbox(db: Db, user: User, options: { accountId?: string; q
     );
   const q = options.q?.trim().toLowerCase();
   if (q) {
-    const pattern = `%${escapeLike(q)}%`;
-    query = query.where(
-      sql<boolean>`(lower(coalesce(messages.subject, '')) like ${pattern} escape '\\' or lower(coalesce(messages.snippet, '')) like ${pattern} escape '\\' or coalesce(messages.from_address, '') like ${pattern} escape '\\')`,
+    query = query.where((eb) =>
+      eb.or([
+        likeContains(sql`lower(coalesce(messages.subject, ''))`, q),
+        likeContains(sql`lower(coalesce(messages.snippet, ''))`, q),
+        likeContains(sql`coalesce(messages.from_address, '')`, q),
+      ]),
     );
   }
   return page(db, query, options.limit, options.cursor);

@@ -1,15 +1,15 @@
 // The built `conversa` command, as a user or a script runs it: user add, token create, migrate, and
 // `serve` answering /api/health on the embedded SQLite default with no other service.
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
+import { CLI, spawnConversa } from '../support/spawn-conversa.js';
 
 const run = promisify(execFile);
-const CLI = path.resolve('dist/src/cli.js');
 
 function cli(args: string[], env: NodeJS.ProcessEnv) {
   return run(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } }).then(
@@ -18,36 +18,7 @@ function cli(args: string[], env: NodeJS.ProcessEnv) {
   );
 }
 
-/** Starts `conversa serve` on a free port and resolves with its URL once it listens. */
-function serve(env: NodeJS.ProcessEnv): Promise<{ url: string; stop(): Promise<number | null>; output(): string }> {
-  const child = spawn(process.execPath, [CLI, 'serve'], { env: { ...process.env, PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 20_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve({
-          url: match[1]!,
-          output: () => output,
-          stop: () =>
-            new Promise((done) => {
-              child.once('exit', (code) => done(code));
-              child.kill('SIGTERM');
-            }),
-        });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`serve exited with ${code}:\n${output}`));
-    });
-  });
-}
+const serve = spawnConversa;
 
 describe('conversa CLI', () => {
   let dataDir: string;

@@ -8,19 +8,11 @@ import { startTcpProxy } from '../servers/tcp-proxy.js';
 import { startTestConversa, type TestConversa } from '../support/conversa-server.js';
 import { useDovecot, type Credentials } from '../support/servers.js';
 import { waitFor } from '../support/wait-for.js';
+import { dovecotAccountBody } from '../support/dovecot-account.js';
 
 const dovecot = useDovecot();
 
-function passwordBody(creds: Credentials, extra: Record<string, unknown> = {}) {
-  return {
-    provider: 'other',
-    email: creds.user,
-    password: creds.password,
-    imap: { host: dovecot.host, port: dovecot.imapPort, secure: false },
-    smtp: { host: dovecot.host, port: dovecot.submissionPort, secure: false },
-    ...extra,
-  };
-}
+const passwordBody = (creds: Credentials, extra: Record<string, unknown> = {}) => dovecotAccountBody(dovecot, creds, extra);
 
 async function sessionsOf(user: string): Promise<number> {
   const result = await dovecot.doveadm(['who', '-1', user]);

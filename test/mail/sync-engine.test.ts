@@ -10,21 +10,13 @@ import { startTestConversa, type TestConversa } from '../support/conversa-server
 import { useDovecot, type Credentials } from '../support/servers.js';
 import { spawnConversa } from '../support/spawn-conversa.js';
 import { waitFor } from '../support/wait-for.js';
+import { dovecotAccountBody } from '../support/dovecot-account.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 
 const dovecot = useDovecot();
 const DAY = 24 * 3600 * 1000;
 
-function accountBody(creds: Credentials, extra: Record<string, unknown> = {}) {
-  return {
-    provider: 'other',
-    email: creds.user,
-    password: creds.password,
-    imap: { host: dovecot.host, port: dovecot.imapPort, secure: false },
-    smtp: { host: dovecot.host, port: dovecot.submissionPort, secure: false },
-    ...extra,
-  };
-}
+const accountBody = (creds: Credentials, extra: Record<string, unknown> = {}) => dovecotAccountBody(dovecot, creds, extra);
 
 async function connect(conversa: TestConversa, creds: Credentials, extra: Record<string, unknown> = {}, token?: string): Promise<string> {
   const res = await conversa.api('POST', '/api/email-accounts', accountBody(creds, extra), token);
