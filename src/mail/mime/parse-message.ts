@@ -13,6 +13,7 @@ import { TextDecoder } from 'node:util';
 import chardet from 'chardet';
 import PostalMime, { addressParser, decodeWords, type Address as PostalAddress } from 'postal-mime';
 import { sanitizeHtml } from './sanitize-html.js';
+import { normalizeMessageId } from '../sync/rules/message-key.js';
 
 export interface Address {
   /** Lower-cased. */
@@ -386,31 +387,8 @@ function stripComments(value: string): string {
   return out;
 }
 
-// eslint-disable-next-line no-control-regex
-const BAD_ID_CHAR = /[\u0000-\u0020\u007f<>]/;
-
-/**
- * A Message-ID as a dedupe and threading key: angle brackets, comments and folding whitespace gone (the
- * obsolete `<1234 @ local(x) .machine .example>` becomes `1234@local.machine.example`), the domain part
- * lower-cased, the local part as written (it is case-sensitive). Null for anything that is not `left@right`.
- * The same rules as the sync engine's message-key.ts, so that both agree on every id.
- */
-export function normalizeMessageId(value: string | null | undefined): string | null {
-  if (!value) return null;
-  let id = value;
-  const open = id.indexOf('<');
-  if (open !== -1) {
-    const close = id.indexOf('>', open + 1);
-    id = close !== -1 ? id.slice(open + 1, close) : id.slice(open + 1);
-  }
-  id = stripComments(id).replace(/\s+/g, '');
-  if (!id || id.length > 998 || BAD_ID_CHAR.test(id)) return null;
-  const at = id.lastIndexOf('@');
-  if (at <= 0 || at === id.length - 1) return null;
-  const domain = id.slice(at + 1).toLowerCase();
-  if (/^\.*$/.test(domain)) return null;
-  return `${id.slice(0, at)}@${domain}`;
-}
+/** One definition of a Message-ID's normal form for the whole engine: the sync rules' (dedupe and thread keys). */
+export { normalizeMessageId };
 
 /** All message ids in References/In-Reply-To, in order, normalised, duplicates dropped. */
 export function extractMessageIds(value: string | null | undefined): string[] {
