@@ -23,6 +23,8 @@ export interface ParsePoolOptions {
   size?: number;
   /** Per message; past it the worker is replaced and the message gets a parseError. Default 30 s. */
   timeoutMs?: number;
+  /** How long a worker may take to start (default 20 s, never less than timeoutMs). */
+  startupTimeoutMs?: number;
   limits?: Partial<ParseLimits>;
   /** How many may wait before ready() holds producers back. Default 4 × size. */
   maxQueue?: number;
@@ -115,6 +117,9 @@ function revive(message: ParsedMessage): ParsedMessage {
 export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
   const size = Math.max(1, Math.floor(options.size ?? Math.max(1, availableParallelism() - 1)));
   const timeoutMs = options.timeoutMs ?? 30_000;
+  // Start-up has its own, generous limit: a loaded machine (or tsx compiling the worker under tests) can take
+  // seconds to boot a worker, and that must not count against a message's parse time.
+  const startupTimeoutMs = Math.max(timeoutMs, options.startupTimeoutMs ?? 20_000);
   const limits = resolveLimits(options.limits);
   const maxQueue = Math.max(1, options.maxQueue ?? size * 4);
   const resourceLimits: ResourceLimits = options.resourceLimits ?? { maxOldGenerationSizeMb: 1024 };
@@ -175,7 +180,7 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
     slot.worker = worker;
     slot.ready = false;
     slot.lastError = null;
-    slot.timer = setTimeout(() => retire(slot, `parser worker did not start within ${timeoutMs} ms`), timeoutMs);
+    slot.timer = setTimeout(() => retire(slot, `parser worker did not start within ${startupTimeoutMs} ms`), startupTimeoutMs);
     worker.on('message', (message: ParseResponse | WorkerReady) => {
       if (slot.worker !== worker) return;
       if ('ready' in message) {
