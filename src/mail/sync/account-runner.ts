@@ -168,8 +168,17 @@ export class AccountRunner {
       for (const folder of fresh) await backfillFolder(ctx, client, folder, addresses);
     }
     await this.deps.db.updateTable('email_accounts').set({ progress_json: null }).where('id', '=', row.id).where('generation', '=', row.generation).execute();
-    // Back to the inbox, where IDLE waits for the next mail.
-    await client.mailboxOpen('INBOX', { readOnly: true });
+    // Back to the inbox, where IDLE waits for the next mail. Mail that arrived after the inbox's turn in this
+    // pass and before this SELECT raises no EXISTS push: catch it with another pass at once.
+    const inbox = await client.mailboxOpen('INBOX', { readOnly: true });
+    const inboxFolder = folders.find((f) => f.role === 'inbox');
+    if (inboxFolder) {
+      const cursor = await this.deps.db.selectFrom('mail_folders').select('last_seen_uid').where('id', '=', inboxFolder.id).executeTakeFirst();
+      if (cursor && inbox.uidNext - 1 > cursor.last_seen_uid) {
+        this.inboxOnly = true;
+        this.wake();
+      }
+    }
   }
 
   /**
