@@ -281,6 +281,55 @@ describe.each(DIALECTS)('the sync engine on %s', (dialect) => {
     expect(now.body.items.map((m: { subject: string }) => m.subject)).toEqual(['Confidential']);
   });
 
+  it('marks a sent message bounced and flags the address when its delivery report comes back', async () => {
+    const creds = await dovecot.addUser();
+    const customer = `gone-${Date.now()}@buyer.test`;
+    const contactId = await newContact(conversa, customer);
+    const original = makeMessageId();
+    const boundary = 'dsn-boundary';
+    const dsn = [
+      'From: Mail Delivery System <MAILER-DAEMON@mx.buyer.test>',
+      `To: ${creds.user}`,
+      'Subject: Undelivered Mail Returned to Sender',
+      `Date: ${new Date().toUTCString()}`,
+      `Message-ID: ${makeMessageId()}`,
+      'Auto-Submitted: auto-replied',
+      'MIME-Version: 1.0',
+      `Content-Type: multipart/report; report-type=delivery-status; boundary="${boundary}"`,
+      '',
+      `--${boundary}`,
+      'Content-Type: text/plain',
+      '',
+      `Your message to ${customer} could not be delivered.`,
+      `--${boundary}`,
+      'Content-Type: message/delivery-status',
+      '',
+      'Reporting-MTA: dns; mx.buyer.test',
+      '',
+      `Final-Recipient: rfc822; ${customer}`,
+      'Action: failed',
+      'Status: 5.1.1',
+      'Diagnostic-Code: smtp; 550 5.1.1 User unknown',
+      `--${boundary}`,
+      'Content-Type: text/rfc822-headers',
+      '',
+      `From: ${creds.user}`,
+      `To: ${customer}`,
+      'Subject: Our offer',
+      `Message-ID: ${original}`,
+      `--${boundary}--`,
+      '',
+    ].join('\r\n');
+    await dovecot.fillMailbox(creds.user, 'Sent', [makeMessage({ from: creds.user, to: [customer], subject: 'Our offer', messageId: original, date: new Date(Date.now() - 3600_000) })]);
+    await dovecot.fillMailbox(creds.user, 'INBOX', [dsn]);
+    const id = await connect(conversa, creds);
+    await waitSynced(conversa, id);
+    const mail = await contactMail(conversa, contactId);
+    expect(mail.map((m) => [m.subject, m.bounced])).toEqual([['Our offer', true]]);
+    const address = await conversa.server.storage.db.selectFrom('contact_addresses').select('bounced_at').where('address', '=', customer).executeTakeFirstOrThrow();
+    expect(address.bounced_at).not.toBeNull();
+  });
+
   it('rescans after a UIDVALIDITY change without duplicating anything', async () => {
     const creds = await dovecot.addUser();
     const contact = `uv-${Date.now()}@acme.test`;

@@ -18,6 +18,7 @@ import { foldersToSync } from './folders-to-sync.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { ParsedMessage } from '../mime/parse-message.js';
 import { parseNeverLogList } from './rules/never-log.js';
+import { recordBounce } from './record-bounce.js';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -167,6 +168,7 @@ export class AccountRunner {
       const fresh = await this.deps.db.selectFrom('mail_folders').selectAll().where('id', 'in', folders.length ? folders.map((f) => f.id) : ['']).execute();
       for (const folder of fresh) await backfillFolder(ctx, client, folder, addresses);
     }
+    for (const bounce of ctx.bounces.splice(0)) await recordBounce(this.deps.db, row.org_id, bounce);
     await this.deps.db.updateTable('email_accounts').set({ progress_json: null }).where('id', '=', row.id).where('generation', '=', row.generation).execute();
     // Back to the inbox, where IDLE waits for the next mail. Mail that arrived after the inbox's turn in this
     // pass and before this SELECT raises no EXISTS push: catch it with another pass at once.
@@ -214,6 +216,7 @@ export class AccountRunner {
       autoCreateContacts: settings?.auto_create_contacts === 1,
       neverLog: parseNeverLogList(JSON.parse(settings?.never_log_json ?? '[]') as string[]),
       parse: this.deps.parse,
+      bounces: [],
       signal: this.abort.signal,
       batchSize: this.deps.batchSize,
       onProgress: async (progress) => {

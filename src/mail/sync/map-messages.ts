@@ -14,6 +14,8 @@ import { dedupeKey, normalizeMessageId } from './rules/message-key.js';
 import { isNeverLogged, type NeverLogList } from './rules/never-log.js';
 import { computeParticipants } from './rules/participants.js';
 import { contactsByAddress, type MessageToStore, type StoreContext } from './store-messages.js';
+import { detectBounce, type BounceInfo } from '../mime/detect-bounce.js';
+import { mayBeBounce } from './record-bounce.js';
 
 export interface MappingContext {
   db: Db;
@@ -23,6 +25,8 @@ export interface MappingContext {
   autoCreateContacts: boolean;
   neverLog: NeverLogList;
   parse(raw: Buffer): Promise<ParsedMessage>;
+  /** Delivery reports met in this pass; recorded once every folder is done (the sent copy may come later). */
+  bounces: BounceInfo[];
   signal: AbortSignal;
 }
 
@@ -96,6 +100,15 @@ export async function mapScannedBatch(ctx: MappingContext, client: ImapFlow, fol
   }
 
   const kept = candidates.filter((c) => c.mappingAddresses.some((a) => contacts.has(a)));
+  // Delivery reports are fetched (they are small) to see whether they concern mail the organisation sent.
+  const reports = candidates.filter((c) => !kept.includes(c) && mayBeBounce(c.scanned));
+  if (reports.length > 0) {
+    const sources = await fetchSources(client, reports.map((c) => c.scanned.uid), ctx.signal);
+    for (const raw of sources.values()) {
+      const bounce = detectBounce(raw);
+      if (bounce) ctx.bounces.push(bounce);
+    }
+  }
   if (kept.length === 0) return [];
 
   const existingKeys = new Set<string>();
