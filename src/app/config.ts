@@ -3,6 +3,8 @@
 import path from 'node:path';
 import { ConfigError } from './config-error.js';
 import { loadOAuthConfig, type OAuthConfig } from '../mail/oauth2/oauth-config.js';
+import { loadAppSmtpConfig, type AppSmtpConfig } from '../mail/send/smtp-settings.js';
+import { loadDkimConfig, type DkimConfig } from '../mail/send/dkim.js';
 
 export interface Config {
   port: number;
@@ -19,6 +21,10 @@ export interface Config {
   syncBatchSize: number;
   /** OAuth2 client registrations (GOOGLE_* / MICROSOFT_*); a provider without one cannot sign in. */
   oauth: OAuthConfig;
+  /** The application's outbound relay (APP_SMTP_*), or null. */
+  appSmtp: AppSmtpConfig | null;
+  /** DKIM signing on the relay (DKIM_DOMAIN, DKIM_SELECTOR, DKIM_PRIVATE_KEY[_FILE]), or null. */
+  dkim: DkimConfig | null;
 }
 
 export { ConfigError };
@@ -60,5 +66,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL || 'info',
     syncBatchSize: positive(env, 'SYNC_BATCH_SIZE', 500),
     oauth: loadOAuthConfig(env),
+    appSmtp: loadAppSmtpConfig(env),
+    dkim: loadDkimConfig(env),
   };
 }

@@ -11,11 +11,15 @@ import path from 'node:path';
 import { createBlobStore } from '../storage/blob-store.js';
 import { createParsePool } from '../mail/mime/parse-pool.js';
 import { contactEvents, type AddressesAdded } from '../contacts/contact-events.js';
+import { createOutbox, type Outbox, type OutboxDeps } from '../mail/send/outbox.js';
 
 export interface RunningServer {
   app: FastifyInstance;
   storage: Storage;
   supervisor: AccountSupervisor;
+  /** What the outbox worker runs with (tests start a second worker, as after a restart). */
+  outboxDeps: OutboxDeps;
+  outbox: Outbox;
   url: string;
   stop(): Promise<void>;
 }
@@ -27,6 +31,8 @@ export interface StartOptions {
   backoffMaxMs?: number;
   pollIntervalMs?: number;
   batchSize?: number;
+  /** Outbox tuning (tests: short backoffs and polls). */
+  outbox?: Pick<OutboxDeps, 'backoffBaseMs' | 'backoffMaxMs' | 'maxAttempts' | 'pollIntervalMs' | 'timeoutMs'>;
   /** Where log lines go (default stdout); tests read them to prove no secret is logged. */
   logStream?: NodeJS.WritableStream;
 }
@@ -50,6 +56,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const blobs = createBlobStore(path.join(config.dataDir, 'blobs'));
   const parsePool = createParsePool();
   let supervisor: AccountSupervisor | undefined;
+  let outbox: Outbox | undefined;
+  const tls = options.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {};
   const app = await buildServer({
     db: storage.db,
     publicUrl: config.publicUrl,
@@ -64,7 +72,26 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       onChanged: (accountId, change) => supervisor?.onAccountChanged(accountId, change),
       syncNow: (accountId) => supervisor?.syncNow(accountId) ?? false,
     },
+    send: {
+      secrets,
+      bccDomain: config.bccDomain,
+      appSmtp: config.appSmtp,
+      parse: (raw) => parsePool.parse(raw),
+      outbox: { kick: () => outbox?.kick() },
+      ...tls,
+    },
   });
+  const outboxDeps: OutboxDeps = {
+    db: storage.db,
+    secrets,
+    blobs,
+    oauth: config.oauth,
+    log: app.log.child({ component: 'outbox' }),
+    appSmtp: config.appSmtp,
+    dkim: config.dkim,
+    ...options.outbox,
+    ...tls,
+  };
   supervisor = new AccountSupervisor({
     db: storage.db,
     blobs,
@@ -83,6 +110,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   app.log.info({ database: storage.dialect, dataDir: config.dataDir }, 'Conversa is serving');
   await supervisor.startAll();
   const running = supervisor;
+  const runningOutbox = createOutbox(outboxDeps);
+  outbox = runningOutbox;
+  runningOutbox.start();
   const onAddresses = (event: AddressesAdded) => {
     running.backfill(event.orgId, event.addresses).catch((err: unknown) => app.log.error({ err }, 'backfill scheduling failed'));
   };
@@ -91,10 +121,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     app,
     storage,
     supervisor: running,
+    outboxDeps,
+    outbox: runningOutbox,
     url: address,
     async stop() {
       contactEvents.off('addresses-added', onAddresses);
       await app.close();
+      await runningOutbox.stop();
       await running.close();
       await parsePool.close();
       await storage.close();

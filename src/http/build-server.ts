@@ -12,6 +12,7 @@ import { settingsRoutes } from './routes/settings-routes.js';
 import { emailAccountRoutes, type EmailAccountRouteDeps } from './routes/email-account-routes.js';
 import { providerRoutes } from './routes/provider-routes.js';
 import { messageRoutes } from './routes/message-routes.js';
+import { sendRoutes, type SendRouteDeps } from './routes/send-routes.js';
 import type { BlobStore } from '../storage/blob-store.js';
 
 export const JSON_BODY_LIMIT = 1024 * 1024;
@@ -25,6 +26,8 @@ export interface ServerDeps {
   mail?: Omit<EmailAccountRouteDeps, 'db' | 'publicUrl'>;
   /** Where attachments are kept; absent in tests of the HTTP layer alone. */
   blobs?: BlobStore;
+  /** Sending from the CRM; absent in tests of the HTTP layer alone. */
+  send?: Omit<SendRouteDeps, 'db' | 'blobs'>;
 }
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
@@ -61,6 +64,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   settingsRoutes(router, deps.db);
   providerRoutes(router);
   if (deps.blobs) messageRoutes(router, { db: deps.db, blobs: deps.blobs });
+  if (deps.send && deps.blobs) sendRoutes(router, { ...deps.send, db: deps.db, blobs: deps.blobs });
   if (deps.mail) emailAccountRoutes(router, { ...deps.mail, db: deps.db, publicUrl: deps.publicUrl });
 
   const document = router.openApiDocument({ title: 'Conversa API', version: deps.version, serverUrl: deps.publicUrl });

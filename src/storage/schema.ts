@@ -238,6 +238,19 @@ export interface OutboxTable {
   next_attempt_at: number | null;
   created_at: number;
   updated_at: number;
+  /**
+   * The copy for the mailbox's Sent folder, a step of its own after 'sent': null until sent; 'pending' (to do),
+   * 'appended' (done, or found already there), 'skipped' (not needed or not possible: see append_detail),
+   * 'failed' (gave up after retries).
+   */
+  append_state: 'pending' | 'appended' | 'skipped' | 'failed' | null;
+  append_detail: string | null;
+  append_attempts: Generated<number>;
+  sent_at: number | null;
+  /** The SMTP server's answer to the accepted message (its queue id), for support. */
+  smtp_response: string | null;
+  /** A worker holds the row until then; a crashed worker's row is taken again after it. */
+  lease_until: number | null;
 }
 
 export interface CalendarsTable {

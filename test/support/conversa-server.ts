@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/app/config.js';
-import { startServer, type RunningServer } from '../../src/app/start-server.js';
+import { startServer, type RunningServer, type StartOptions } from '../../src/app/start-server.js';
 import { createApiToken, createUser } from '../../src/users/users.js';
 import type { TestDatabase } from './databases.js';
 import { freePort } from '../servers/free-port.js';
@@ -17,13 +17,13 @@ export interface TestConversa {
   token: string;
   logs: string[];
   api(method: string, route: string, body?: unknown, token?: string): Promise<{ status: number; body: any; text: string }>;
-  addUser(options?: { admin?: boolean }): Promise<{ id: string; token: string; email: string }>;
+  addUser(options?: { admin?: boolean; displayName?: string }): Promise<{ id: string; token: string; email: string }>;
   stop(): Promise<void>;
 }
 
 let counter = 0;
 
-export async function startTestConversa(env: Record<string, string> = {}, database?: TestDatabase): Promise<TestConversa> {
+export async function startTestConversa(env: Record<string, string> = {}, database?: TestDatabase, options: StartOptions = {}): Promise<TestConversa> {
   const dataDir = database?.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'cnv-srv-'));
   const logs: string[] = [];
   const logStream = new Writable({
@@ -35,11 +35,11 @@ export async function startTestConversa(env: Record<string, string> = {}, databa
   // A known port (not 0): PUBLIC_URL, and so the OAuth redirect URI, must name the real one.
   const port = String(await freePort());
   const config = loadConfig({ CONVERSA_DATA_DIR: dataDir, PORT: port, DATABASE_URL: database?.databaseUrl ?? '', LOG_LEVEL: 'debug', ...env });
-  const server = await startServer(config, { backoffBaseMs: 200, backoffMaxMs: 1_000, pollIntervalMs: 1_000, logStream });
+  const server = await startServer(config, { backoffBaseMs: 200, backoffMaxMs: 1_000, pollIntervalMs: 1_000, logStream, ...options });
   const url = server.url;
-  const addUser = async (options: { admin?: boolean } = {}) => {
+  const addUser = async (o: { admin?: boolean; displayName?: string } = {}) => {
     const email = `crm${++counter}-${process.pid}@example.test`;
-    const user = await createUser(server.storage.db, { email, password: 'crm user password', isAdmin: options.admin ?? false });
+    const user = await createUser(server.storage.db, { email, password: 'crm user password', isAdmin: o.admin ?? false, displayName: o.displayName ?? null });
     return { id: user.id, email, token: await createApiToken(server.storage.db, user.id) };
   };
   const first = await addUser({ admin: true });

@@ -2,9 +2,11 @@
 // starting at once migrate once.
 import type { Migration, MigrationProvider } from 'kysely';
 import * as initialSchema from './0001-initial-schema.js';
+import * as outboxAppend from './0002-outbox-append.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
+  '0002-outbox-append': outboxAppend,
 };
 
 export const migrationProvider: MigrationProvider = {

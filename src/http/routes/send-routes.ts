@@ -1,0 +1,158 @@
+// Sending mail from the CRM (new mail and replies), its send status, and the account's choice of SMTP server.
+//
+// Wiring (the composition root; nothing else needs to know these parts):
+//   src/app/config.ts      Config gains `appSmtp: AppSmtpConfig | null` = loadAppSmtpConfig(env)
+//                          (src/mail/send/smtp-settings.ts) and `dkim` = loadDkimConfig(env) (src/mail/send/dkim.ts).
+//   src/http/build-server.ts
+//                          ServerDeps gains `send?: Omit<SendRouteDeps, 'db' | 'blobs'>`, and after messageRoutes:
+//                            if (deps.send && deps.blobs) sendRoutes(router, { ...deps.send, db: deps.db, blobs: deps.blobs });
+//                          (POST /api/messages sets its own bodyLimit, SEND_BODY_LIMIT ≈ 42 MB; nothing else to change.)
+//   src/app/start-server.ts
+//                          let outbox: Outbox | undefined;
+//                          buildServer({ …, send: {
+//                              secrets, bccDomain: config.bccDomain, appSmtp: config.appSmtp,
+//                              parse: (raw) => parsePool.parse(raw),
+//                              outbox: { kick: () => outbox?.kick() },
+//                              ...(options.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}) } });
+//                          outbox = createOutbox({ db: storage.db, secrets, blobs, oauth: config.oauth,
+//                              log: app.log.child({ component: 'outbox' }), appSmtp: config.appSmtp, dkim: config.dkim,
+//                              ...(options.backoffBaseMs !== undefined ? { backoffBaseMs: options.backoffBaseMs } : {}),
+//                              ...(options.backoffMaxMs !== undefined ? { backoffMaxMs: options.backoffMaxMs } : {}),
+//                              ...(options.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}) });
+//                          after app.listen(…): outbox.start();
+//                          stop(): `await outbox.stop()` after app.close() and before storage.close();
+//                          RunningServer gains `outbox: Outbox` (tests stop/restart it to simulate a crash).
+//   `conversa worker`      runs createOutbox(…).start() too (sending is background work).
+import { z } from 'zod';
+import type { SecretBox } from '../../app/secret-box.js';
+import type { BlobStore } from '../../storage/blob-store.js';
+import type { Db } from '../../storage/database.js';
+import type { ParsedMessage } from '../../mail/mime/parse-message.js';
+import { MAX_BODY_CHARS, queueMessage, SEND_BODY_LIMIT, sendStatusFor } from '../../mail/send/queue-message.js';
+import { getSmtpSettings, putSmtpSettings, type AppSmtpConfig } from '../../mail/send/smtp-settings.js';
+import type { ApiRouter } from '../api-router.js';
+import { messageSchema } from './message-routes.js';
+import { idParams } from './schemas.js';
+
+export interface SendRouteDeps {
+  db: Db;
+  blobs: BlobStore;
+  secrets: SecretBox;
+  bccDomain: string;
+  appSmtp: AppSmtpConfig | null;
+  /** The outbox worker, told when a message is queued. */
+  outbox: { kick(): void };
+  /** The parse pool; default: parse in this thread. */
+  parse?: (raw: Buffer) => Promise<ParsedMessage>;
+  /** Tests only: custom SMTP servers with self-signed certificates. */
+  tlsRejectUnauthorized?: boolean;
+}
+
+const addressList = z.array(z.string().min(3).max(500)).max(100);
+
+const sendBody = z.strictObject({
+  accountId: z.string().uuid('not a valid id'),
+  to: addressList,
+  cc: addressList.optional(),
+  bcc: addressList.optional(),
+  subject: z.string().max(998).optional().describe('Required for new mail; a reply without one answers "Re: <the original subject>"'),
+  text: z.string().max(MAX_BODY_CHARS).optional(),
+  html: z.string().max(MAX_BODY_CHARS).optional().describe('Sent as written; the copy shown in the CRM is sanitised like synced mail'),
+  inReplyTo: z.string().uuid('not a valid message id').optional().describe('The id of the CRM message answered'),
+  attachments: z
+    .array(z.strictObject({ filename: z.string().min(1).max(255), contentType: z.string().min(3).max(255), contentBase64: z.string() }))
+    .max(50)
+    .optional()
+    .describe('At most 25 MB in all'),
+});
+
+const sendStatus = z.enum(['queued', 'sending', 'sent', 'failed']);
+const sendError = z.object({ code: z.literal('SEND_FAILED'), message: z.string() });
+
+const sentMessage = messageSchema.extend({
+  text: z.string().nullable(),
+  html: z.string().nullable(),
+  attachments: z.array(z.object({ id: z.string(), filename: z.string().nullable(), contentType: z.string(), size: z.number() })),
+  sendStatus,
+  sendError: sendError.optional(),
+});
+
+const statusSchema = z.object({
+  id: z.string(),
+  sendStatus,
+  sendError: sendError.optional(),
+  attempts: z.number(),
+  nextAttemptAt: z.string().nullable(),
+  sentAt: z.string().nullable(),
+  sentFolder: z.object({ status: z.enum(['pending', 'appended', 'skipped', 'failed']).nullable(), detail: z.string().nullable() }),
+});
+
+const smtpMode = z.enum(['mailbox', 'app', 'custom']);
+
+const smtpView = z.object({
+  mode: smtpMode,
+  host: z.string().optional(),
+  port: z.number().optional(),
+  secure: z.boolean().optional(),
+  username: z.string().optional(),
+  passwordSet: z.boolean().optional(),
+  appAvailable: z.boolean(),
+});
+
+const smtpBody = z.strictObject({
+  mode: smtpMode,
+  host: z.string().min(1).max(253).optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+  secure: z.boolean().optional(),
+  username: z.string().min(1).max(320).optional(),
+  password: z.string().min(1).max(4096).optional(),
+});
+
+export function sendRoutes(router: ApiRouter, deps: SendRouteDeps): void {
+  router.route({
+    method: 'POST',
+    path: '/api/messages',
+    summary: 'Send mail (new or a reply) from one of your mailboxes; stored and queued at once, sent by the outbox',
+    tag: 'messages',
+    auth: 'user',
+    status: 201,
+    body: sendBody,
+    bodyLimit: SEND_BODY_LIMIT,
+    responses: { 201: { description: 'Stored and queued; sendStatus tells how far sending got', schema: sentMessage } },
+    handler: ({ user, body }) => queueMessage(deps, user, body),
+  });
+
+  router.route({
+    method: 'GET',
+    path: '/api/messages/:id/send-status',
+    summary: 'How sending a message written in the CRM went: queued, sending, sent or failed (SEND_FAILED with the reason), and its Sent-folder copy',
+    tag: 'messages',
+    auth: 'user',
+    params: idParams,
+    responses: { 200: { description: 'The send status', schema: statusSchema } },
+    handler: ({ user, params }) => sendStatusFor(deps.db, user, params.id),
+  });
+
+  router.route({
+    method: 'GET',
+    path: '/api/email-accounts/:id/smtp',
+    summary: "Which SMTP server sends this account's mail (never a password)",
+    tag: 'email-accounts',
+    auth: 'user',
+    params: idParams,
+    responses: { 200: { description: 'The choice', schema: smtpView } },
+    handler: ({ user, params }) => getSmtpSettings(deps, user, params.id),
+  });
+
+  router.route({
+    method: 'PUT',
+    path: '/api/email-accounts/:id/smtp',
+    summary: "Choose the sending server: the mailbox's own (default), the application's relay, or a custom one (tested first)",
+    tag: 'email-accounts',
+    auth: 'user',
+    params: idParams,
+    body: smtpBody,
+    responses: { 200: { description: 'Saved', schema: smtpView } },
+    handler: ({ user, params, body }) => putSmtpSettings(deps, user, params.id, body),
+  });
+}

@@ -1,0 +1,109 @@
+// Builds the one MIME message of a mail written in the CRM, with nodemailer's composer: our own Message-ID and
+// Date, From = the account's address. These bytes are stored, sent and appended to the Sent folder unchanged,
+// so every copy of the message is the same message. Bcc is never written into them: the recipients hidden
+// from the others travel only in the SMTP envelope (and in the CRM's participants of the stored message).
+import { randomUUID } from 'node:crypto';
+import addressparser from 'nodemailer/lib/addressparser';
+import MailComposer from 'nodemailer/lib/mail-composer';
+import { isValidEmail, normalizeEmail } from '../../contacts/email-address.js';
+
+export interface OutgoingAddress {
+  /** Lower-cased. */
+  address: string;
+  name: string | null;
+}
+
+export interface OutgoingAttachment {
+  filename: string;
+  contentType: string;
+  content: Buffer;
+}
+
+export interface ComposeInput {
+  /** Without angle brackets, e.g. `0190…@example.com`. */
+  messageId: string;
+  date: Date;
+  from: OutgoingAddress;
+  to: OutgoingAddress[];
+  cc: OutgoingAddress[];
+  subject: string;
+  text?: string | null;
+  html?: string | null;
+  /** The Message-ID answered, without angle brackets. */
+  inReplyTo?: string | null;
+  /** Ids without angle brackets, oldest first, the answered message's own id last. */
+  references?: string[];
+  attachments?: OutgoingAttachment[];
+}
+
+/** A fresh Message-ID (without brackets) on the sender's own domain: `<uuid>@<domain>`. */
+export function newMessageId(senderAddress: string): string {
+  const at = senderAddress.lastIndexOf('@');
+  const domain = at >= 0 ? senderAddress.slice(at + 1).toLowerCase() : 'conversa.invalid';
+  return `${randomUUID()}@${domain}`;
+}
+
+/**
+ * One recipient as the API takes it: `ana@example.com` or `Ana Souza <ana@example.com>`. Null when it is not
+ * exactly one valid address (a group, two addresses, garbage).
+ */
+export function parseRecipient(raw: string): OutgoingAddress | null {
+  const parsed = addressparser(raw.trim());
+  if (parsed.length !== 1) return null;
+  const entry = parsed[0]!;
+  if (entry.group !== undefined) return null;
+  const address = normalizeEmail(entry.address ?? '');
+  if (!isValidEmail(address)) return null;
+  const name = entry.name?.trim() || null;
+  return { address, name };
+}
+
+// A reply prefix already there (as mail programs write it in the languages of our users): no second "Re: ".
+const REPLY_PREFIX = /^\s*(?:re|aw|antw|sv|vs|res|resp|r|rif|odp|ynt)\s*(?:\[\d+\]|\(\d+\))?\s*:/iu;
+
+export function replySubject(subject: string): string {
+  return REPLY_PREFIX.test(subject) ? subject : `Re: ${subject}`;
+}
+
+/** How many ids a References header keeps: the root and the most recent ones (RFC 5322 §3.6.4 allows trimming). */
+const MAX_REFERENCES = 20;
+
+/** The References of a reply: the parent's References, then the parent's own id; trimmed in the middle when long. */
+export function replyReferences(parentReferences: string[], parentMessageId: string): string[] {
+  const ids = [...new Set([...parentReferences, parentMessageId])];
+  if (ids.length <= MAX_REFERENCES) return ids;
+  return [ids[0]!, ...ids.slice(ids.length - (MAX_REFERENCES - 1))];
+}
+
+function bracket(id: string): string {
+  return `<${id}>`;
+}
+
+function mailbox(a: OutgoingAddress): { name: string; address: string } | string {
+  return a.name ? { name: a.name, address: a.address } : a.address;
+}
+
+/** The complete message, CRLF line ends, ready for SMTP and IMAP APPEND. */
+export async function composeMessage(input: ComposeInput): Promise<Buffer> {
+  const hasText = typeof input.text === 'string';
+  const hasHtml = typeof input.html === 'string';
+  const composer = new MailComposer({
+    from: mailbox(input.from),
+    to: input.to.map(mailbox),
+    ...(input.cc.length > 0 ? { cc: input.cc.map(mailbox) } : {}),
+    subject: input.subject,
+    messageId: bracket(input.messageId),
+    date: input.date,
+    ...(input.inReplyTo ? { inReplyTo: bracket(input.inReplyTo) } : {}),
+    ...(input.references && input.references.length > 0 ? { references: input.references.map(bracket) } : {}),
+    // A message with neither still gets an (empty) text part rather than no body at all.
+    ...(hasText || !hasHtml ? { text: input.text ?? '' } : {}),
+    ...(hasHtml ? { html: input.html! } : {}),
+    attachments: (input.attachments ?? []).map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content })),
+    // Nothing in a message written through the API may read the server's files or fetch URLs.
+    disableFileAccess: true,
+    disableUrlAccess: true,
+    newline: 'win',
+  });
+  return composer.compile().build();
+}

@@ -1,0 +1,321 @@
+// POST /api/messages: checks what the user wrote, composes the MIME once, and in ONE transaction stores it as the
+// CRM's outgoing message (parsed from those very bytes, as synced mail is, so the copy shown in the CRM goes
+// through the same HTML sanitiser) and queues it in the outbox. The outbox worker sends it; a restart resumes it.
+import { AppError, type FieldIssue } from '../../app/app-error.js';
+import { createContact } from '../../contacts/contacts.js';
+import type { BlobStore } from '../../storage/blob-store.js';
+import type { Db } from '../../storage/database.js';
+import { newId } from '../../storage/ids.js';
+import type { EmailAccountsTable } from '../../storage/schema.js';
+import type { User } from '../../users/users.js';
+import { getUserSettings } from '../../users/settings.js';
+import { getMessage, type MessageDetail } from '../../messages/messages.js';
+import { parseMessage, type ParsedMessage } from '../mime/parse-message.js';
+import { addressesToAutoCreate } from '../sync/rules/auto-contacts.js';
+import { dedupeKey, normalizeMessageId, parseMessageIdList } from '../sync/rules/message-key.js';
+import { parseNeverLogList } from '../sync/rules/never-log.js';
+import { computeParticipants } from '../sync/rules/participants.js';
+import { contactsByAddress, storeMessages, type MessageToStore } from '../sync/store-messages.js';
+import { composeMessage, newMessageId, parseRecipient, replyReferences, replySubject, type OutgoingAddress, type OutgoingAttachment } from './compose-message.js';
+import type { SendStatus } from './outbox.js';
+
+/** Attachments of one message, decoded, at most (what the large providers accept). */
+export const MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024;
+/** Recipients of one message (To, Cc and Bcc together). */
+export const MAX_RECIPIENTS = 100;
+/** Characters of the text and of the HTML body, each. */
+export const MAX_BODY_CHARS = 2 * 1024 * 1024;
+/**
+ * The request body limit of POST /api/messages: the attachments in base64 (4/3 of their size), plus the two
+ * bodies with room for JSON escaping, plus the rest.
+ */
+export const SEND_BODY_LIMIT = Math.ceil((MAX_ATTACHMENT_BYTES * 4) / 3) + 3 * MAX_BODY_CHARS + 1024 * 1024;
+
+export interface SendInput {
+  accountId: string;
+  to: string[];
+  cc?: string[] | undefined;
+  bcc?: string[] | undefined;
+  subject?: string | undefined;
+  text?: string | undefined;
+  html?: string | undefined;
+  /** The CRM id of the message answered. */
+  inReplyTo?: string | undefined;
+  attachments?: Array<{ filename: string; contentType: string; contentBase64: string }> | undefined;
+}
+
+export interface QueueDeps {
+  db: Db;
+  blobs: BlobStore;
+  bccDomain: string;
+  /** Parses the composed bytes (the parse pool); default parseMessage in this thread. */
+  parse?: (raw: Buffer) => Promise<ParsedMessage>;
+  /** Told that a row was queued. */
+  outbox: { kick(): void };
+}
+
+export interface SendError {
+  code: 'SEND_FAILED';
+  message: string;
+}
+
+export type SentMessage = MessageDetail & { sendStatus: SendStatus; sendError?: SendError };
+
+export interface SendStatusView {
+  /** The CRM message id. */
+  id: string;
+  sendStatus: SendStatus;
+  sendError?: SendError;
+  attempts: number;
+  nextAttemptAt: string | null;
+  sentAt: string | null;
+  /** The copy in the mailbox's Sent folder: pending, appended, skipped (see detail) or failed; null before sending. */
+  sentFolder: { status: 'pending' | 'appended' | 'skipped' | 'failed' | null; detail: string | null };
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const CONTENT_TYPE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/i;
+
+function recipients(list: string[] | undefined, field: 'to' | 'cc' | 'bcc', issues: FieldIssue[]): OutgoingAddress[] {
+  const out: OutgoingAddress[] = [];
+  (list ?? []).forEach((raw, index) => {
+    const parsed = parseRecipient(raw);
+    if (parsed) out.push(parsed);
+    else issues.push({ path: `body.${field}.${index}`, message: `"${raw.slice(0, 100)}" is not an e-mail address` });
+  });
+  return out;
+}
+
+function decodeAttachments(input: SendInput['attachments'], issues: FieldIssue[]): OutgoingAttachment[] {
+  const out: OutgoingAttachment[] = [];
+  (input ?? []).forEach((a, index) => {
+    const base64 = a.contentBase64.replace(/\s+/g, '');
+    if (base64.length % 4 !== 0 || !BASE64.test(base64)) {
+      issues.push({ path: `body.attachments.${index}.contentBase64`, message: 'not base64' });
+      return;
+    }
+    if (!CONTENT_TYPE.test(a.contentType.trim())) {
+      issues.push({ path: `body.attachments.${index}.contentType`, message: 'not a MIME type (type/subtype)' });
+      return;
+    }
+    const filename = a.filename.replace(/[\u0000-\u001f\u007f/\\]+/g, '_').trim();
+    if (!filename) {
+      issues.push({ path: `body.attachments.${index}.filename`, message: 'empty' });
+      return;
+    }
+    out.push({ filename, contentType: a.contentType.trim().toLowerCase(), content: Buffer.from(base64, 'base64') });
+  });
+  return out;
+}
+
+function validation(issues: FieldIssue[]): AppError {
+  return new AppError('VALIDATION_FAILED', `Invalid request body: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { fields: issues });
+}
+
+/** Every address of the organisation's own people (users, mailboxes, BCC addresses): never a new contact. */
+async function organisationAddresses(db: Db, orgId: string, bccDomain: string): Promise<string[]> {
+  const [accounts, users] = await Promise.all([
+    db.selectFrom('email_accounts').select(['email', 'username', 'bcc_token']).where('org_id', '=', orgId).execute(),
+    db.selectFrom('users').select('email').where('org_id', '=', orgId).execute(),
+  ]);
+  const own = new Set<string>(users.map((u) => u.email));
+  for (const a of accounts) {
+    own.add(a.email);
+    if (a.username.includes('@')) own.add(a.username.toLowerCase());
+    own.add(`${a.bcc_token}@${bccDomain}`);
+  }
+  return [...own];
+}
+
+async function sendingAccount(db: Db, user: User, accountId: string): Promise<EmailAccountsTable> {
+  // Only the caller's own mailbox sends as the caller: an admin cannot send from someone else's.
+  const account = await db.selectFrom('email_accounts').selectAll().where('id', '=', accountId).where('org_id', '=', user.orgId).where('user_id', '=', user.id).executeTakeFirst();
+  if (!account) throw new AppError('NOT_FOUND', 'E-mail account not found', { fields: [{ path: 'body.accountId', message: 'not one of your e-mail accounts' }] });
+  if (account.status === 'needs_reconnect') {
+    throw new AppError('AUTH_FAILED', `${account.email} must be reconnected before it can send`, {
+      hint: 'Edit the account and enter its credentials again (or sign in with the provider again), then send.',
+      details: { accountId: account.id },
+    });
+  }
+  return account;
+}
+
+interface Parent {
+  messageId: string;
+  references: string[];
+  subject: string | null;
+}
+
+async function parentOf(db: Db, user: User, id: string): Promise<Parent> {
+  // getMessage applies the visibility rule: a message the caller may not read cannot be answered either.
+  const notFound = () => new AppError('VALIDATION_FAILED', 'The message answered was not found', { fields: [{ path: 'body.inReplyTo', message: 'no such message' }] });
+  try {
+    await getMessage(db, user, id);
+  } catch (error) {
+    if (error instanceof AppError && error.code === 'NOT_FOUND') throw notFound();
+    throw error;
+  }
+  const row = await db.selectFrom('messages').select(['message_id_header', 'references_json', 'subject']).where('id', '=', id).executeTakeFirstOrThrow();
+  if (!row.message_id_header) {
+    throw new AppError('VALIDATION_FAILED', 'The message answered has no Message-ID, so a reply could not be threaded with it', {
+      fields: [{ path: 'body.inReplyTo', message: 'message without a Message-ID' }],
+      hint: 'Send it as a new message instead.',
+    });
+  }
+  return { messageId: row.message_id_header, references: parseMessageIdList(row.references_json ? (JSON.parse(row.references_json) as string[]) : []), subject: row.subject };
+}
+
+/** Creates a contact for each new recipient when the user's automatic contact creation is on (product.md §3). */
+async function autoCreateContacts(deps: QueueDeps, user: User, participants: MessageToStore['participants']): Promise<void> {
+  const settings = await getUserSettings(deps.db, user.id);
+  if (!settings.autoCreateContacts) return;
+  const existing = await contactsByAddress(deps.db, user.orgId, participants.map((p) => p.address));
+  const fresh = addressesToAutoCreate({
+    direction: 'outgoing',
+    participants,
+    ownAddresses: await organisationAddresses(deps.db, user.orgId, deps.bccDomain),
+    existingContactAddresses: new Set(existing.keys()),
+    neverLog: parseNeverLogList(settings.neverLog),
+    machineMessage: false,
+  });
+  for (const address of fresh) {
+    try {
+      await createContact(deps.db, user.orgId, { emails: [address] }, 'auto-email');
+    } catch (error) {
+      // Made a moment ago by another writer: a contact either way.
+      if (!(error instanceof AppError && error.code === 'CONTACT_EMAIL_TAKEN')) throw error;
+    }
+  }
+}
+
+/** Validates, composes, stores and queues; answers the stored message with its send status. */
+export async function queueMessage(deps: QueueDeps, user: User, input: SendInput): Promise<SentMessage> {
+  const issues: FieldIssue[] = [];
+  const to = recipients(input.to, 'to', issues);
+  const cc = recipients(input.cc, 'cc', issues);
+  const bcc = recipients(input.bcc, 'bcc', issues);
+  if (issues.length === 0 && to.length + cc.length + bcc.length === 0) issues.push({ path: 'body.to', message: 'at least one recipient is needed' });
+  if (to.length + cc.length + bcc.length > MAX_RECIPIENTS) issues.push({ path: 'body.to', message: `at most ${MAX_RECIPIENTS} recipients (To, Cc and Bcc together)` });
+  const attachments = decodeAttachments(input.attachments, issues);
+  if (issues.length > 0) throw validation(issues);
+  const attachmentBytes = attachments.reduce((sum, a) => sum + a.content.length, 0);
+  if (attachmentBytes > MAX_ATTACHMENT_BYTES) {
+    throw new AppError('PAYLOAD_TOO_LARGE', `The attachments come to ${(attachmentBytes / 1048576).toFixed(1)} MB; at most ${MAX_ATTACHMENT_BYTES / 1048576} MB can be sent`, {
+      fields: [{ path: 'body.attachments', message: `more than ${MAX_ATTACHMENT_BYTES / 1048576} MB in all` }],
+      hint: 'Share large files as a link instead.',
+    });
+  }
+
+  const account = await sendingAccount(deps.db, user, input.accountId);
+  const parent = input.inReplyTo ? await parentOf(deps.db, user, input.inReplyTo) : null;
+  const subject = parent ? replySubject(input.subject?.trim() || parent.subject || '') : (input.subject ?? '');
+  const sender = await deps.db.selectFrom('users').select('display_name').where('id', '=', user.id).executeTakeFirst();
+  const messageId = newMessageId(account.email);
+  // Whole seconds: the Date header has no more, and the stored date must equal it.
+  const date = new Date(Math.floor(Date.now() / 1000) * 1000);
+
+  const raw = await composeMessage({
+    messageId,
+    date,
+    from: { address: account.email, name: sender?.display_name?.trim() || null },
+    to,
+    cc,
+    subject,
+    text: input.text ?? null,
+    html: input.html ?? null,
+    inReplyTo: parent?.messageId ?? null,
+    references: parent ? replyReferences(parent.references, parent.messageId) : [],
+    attachments,
+  });
+  const parsed = await (deps.parse ?? parseMessage)(raw);
+
+  // Bcc is not in the bytes (the other recipients must not see it) but it is a participant of the message.
+  const computed = computeParticipants({
+    from: parsed.from,
+    sender: parsed.sender,
+    replyTo: parsed.replyTo,
+    to: parsed.to,
+    cc: parsed.cc,
+    bcc,
+    listId: null,
+    originalFrom: null,
+  });
+  await autoCreateContacts(deps, user, computed.participants);
+
+  const normalizedId = normalizeMessageId(parsed.messageId) ?? normalizeMessageId(messageId);
+  const key = dedupeKey({ messageId: normalizedId, date: parsed.date, from: parsed.from?.address ?? null, to: parsed.to.map((a) => a.address), subject: parsed.subject });
+  const toStore: MessageToStore = {
+    dedupeKey: key,
+    messageId: normalizedId,
+    emailId: null,
+    threadId: null,
+    inReplyTo: parsed.inReplyTo,
+    references: parsed.references,
+    subject: parsed.subject,
+    date: parsed.date ?? date.getTime(),
+    from: computed.effectiveFrom,
+    participants: computed.participants,
+    mappingAddresses: computed.mappingAddresses,
+    direction: 'outgoing',
+    source: 'crm',
+    parsed,
+    raw,
+    size: raw.length,
+    location: null,
+  };
+  const now = Date.now();
+  let storedId: string | null = null;
+  const [stored] = await storeMessages(
+    deps.db,
+    { orgId: user.orgId, ownerUserId: user.id, shared: account.visibility !== 'private', blobs: deps.blobs },
+    [toStore],
+    // Runs inside the store transaction: the message and its outbox row exist together or not at all.
+    async (trx) => {
+      const row = await trx.selectFrom('messages').select('id').where('org_id', '=', user.orgId).where('dedupe_key', '=', key).executeTakeFirstOrThrow();
+      storedId = row.id;
+      await trx
+        .insertInto('outbox')
+        .values({
+          id: newId(now),
+          message_id: row.id,
+          account_id: account.id,
+          state: 'queued',
+          attempts: 0,
+          last_error: null,
+          next_attempt_at: null,
+          created_at: now,
+          updated_at: now,
+          append_state: null,
+          append_detail: null,
+          append_attempts: 0,
+          sent_at: null,
+          smtp_response: null,
+          lease_until: null,
+        })
+        .execute();
+    },
+  );
+  // A fresh UUID Message-ID cannot already be stored; if it somehow were, the outbox would send the old bytes.
+  if (!stored?.created || storedId === null) throw new AppError('CONFLICT', 'A message with this Message-ID is already stored');
+  deps.outbox.kick();
+  const message = await getMessage(deps.db, user, storedId);
+  const status = await sendStatusFor(deps.db, user, storedId);
+  return { ...message, sendStatus: status.sendStatus, ...(status.sendError ? { sendError: status.sendError } : {}) };
+}
+
+/** The send status of a message written in the CRM; 404 for a message the caller cannot read or did not send here. */
+export async function sendStatusFor(db: Db, user: User, messageId: string): Promise<SendStatusView> {
+  await getMessage(db, user, messageId);
+  const row = await db.selectFrom('outbox').selectAll().where('message_id', '=', messageId).orderBy('created_at', 'desc').orderBy('id', 'desc').executeTakeFirst();
+  if (!row) throw new AppError('NOT_FOUND', 'This message was not sent from Conversa, so it has no send status');
+  const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
+  return {
+    id: messageId,
+    sendStatus: row.state,
+    ...(row.last_error ? { sendError: { code: 'SEND_FAILED' as const, message: row.last_error } } : {}),
+    attempts: row.attempts,
+    nextAttemptAt: row.state === 'queued' ? iso(row.next_attempt_at) : null,
+    sentAt: iso(row.sent_at),
+    sentFolder: { status: row.append_state, detail: row.append_detail },
+  };
+}
