@@ -25,6 +25,8 @@ export interface Config {
   appSmtp: AppSmtpConfig | null;
   /** DKIM signing on the relay (DKIM_DOMAIN, DKIM_SELECTOR, DKIM_PRIVATE_KEY[_FILE]), or null. */
   dkim: DkimConfig | null;
+  /** DNS servers for the deliverability checks (CONVERSA_DNS_SERVERS, "host:port,…"); empty: the system's. */
+  dnsServers: string[];
 }
 
 export { ConfigError };
@@ -68,5 +70,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     oauth: loadOAuthConfig(env),
     appSmtp: loadAppSmtpConfig(env),
     dkim: loadDkimConfig(env),
+    dnsServers: (env.CONVERSA_DNS_SERVERS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
   };
 }

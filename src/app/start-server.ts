@@ -12,6 +12,7 @@ import { createBlobStore } from '../storage/blob-store.js';
 import { createParsePool } from '../mail/mime/parse-pool.js';
 import { contactEvents, type AddressesAdded } from '../contacts/contact-events.js';
 import { createOutbox, type Outbox, type OutboxDeps } from '../mail/send/outbox.js';
+import { createDnsResolver } from '../mail/send/dns-resolver.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -80,6 +81,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       outbox: { kick: () => outbox?.kick() },
       ...tls,
     },
+    deliverability: { secrets, appSmtp: config.appSmtp, dkim: config.dkim, resolver: createDnsResolver({ servers: config.dnsServers }) },
   });
   const outboxDeps: OutboxDeps = {
     db: storage.db,

@@ -13,6 +13,8 @@ import { emailAccountRoutes, type EmailAccountRouteDeps } from './routes/email-a
 import { providerRoutes } from './routes/provider-routes.js';
 import { messageRoutes } from './routes/message-routes.js';
 import { sendRoutes, type SendRouteDeps } from './routes/send-routes.js';
+import { deliverabilityRoutes } from './routes/deliverability-routes.js';
+import type { AccountDeliverabilityDeps } from '../mail/send/account-deliverability.js';
 import type { BlobStore } from '../storage/blob-store.js';
 
 export const JSON_BODY_LIMIT = 1024 * 1024;
@@ -28,6 +30,7 @@ export interface ServerDeps {
   blobs?: BlobStore;
   /** Sending from the CRM; absent in tests of the HTTP layer alone. */
   send?: Omit<SendRouteDeps, 'db' | 'blobs'>;
+  deliverability?: Omit<AccountDeliverabilityDeps, 'db'>;
 }
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
@@ -65,6 +68,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   providerRoutes(router);
   if (deps.blobs) messageRoutes(router, { db: deps.db, blobs: deps.blobs });
   if (deps.send && deps.blobs) sendRoutes(router, { ...deps.send, db: deps.db, blobs: deps.blobs });
+  if (deps.deliverability) deliverabilityRoutes(router, { ...deps.deliverability, db: deps.db });
   if (deps.mail) emailAccountRoutes(router, { ...deps.mail, db: deps.db, publicUrl: deps.publicUrl });
 
   const document = router.openApiDocument({ title: 'Conversa API', version: deps.version, serverUrl: deps.publicUrl });
