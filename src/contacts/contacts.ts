@@ -15,6 +15,8 @@ export interface Contact {
   lastName: string | null;
   company: string | null;
   emails: string[];
+  /** Addresses a delivery report said do not exist (hard bounce): the UI warns before mailing them. */
+  bouncedEmails: string[];
   source: ContactSource;
   createdAt: string;
   updatedAt: string;
@@ -68,30 +70,40 @@ function searchText(c: { firstName: string | null; lastName: string | null; comp
   return [c.firstName, c.lastName, c.company, ...c.emails].filter(Boolean).join(' ').toLowerCase();
 }
 
-function toContact(row: ContactRow, emails: string[]): Contact {
+interface ContactEmails {
+  emails: string[];
+  bounced: string[];
+}
+
+function toContact(row: ContactRow, addresses: ContactEmails = { emails: [], bounced: [] }): Contact {
   return {
     id: row.id,
     firstName: row.first_name,
     lastName: row.last_name,
     company: row.company,
-    emails,
+    emails: addresses.emails,
+    bouncedEmails: addresses.bounced,
     source: row.source,
     createdAt: new Date(row.created_at).toISOString(),
     updatedAt: new Date(row.updated_at).toISOString(),
   };
 }
 
-async function emailsByContact(db: Executor, contactIds: string[]): Promise<Map<string, string[]>> {
-  const result = new Map<string, string[]>(contactIds.map((id) => [id, []]));
+async function emailsByContact(db: Executor, contactIds: string[]): Promise<Map<string, ContactEmails>> {
+  const result = new Map<string, ContactEmails>(contactIds.map((id) => [id, { emails: [], bounced: [] }]));
   if (contactIds.length === 0) return result;
   const rows = await db
     .selectFrom('contact_addresses')
-    .select(['contact_id', 'address'])
+    .select(['contact_id', 'address', 'bounced_at'])
     .where('contact_id', 'in', contactIds)
     .orderBy('contact_id')
     .orderBy('position')
     .execute();
-  for (const row of rows) result.get(row.contact_id)?.push(row.address);
+  for (const row of rows) {
+    const entry = result.get(row.contact_id);
+    entry?.emails.push(row.address);
+    if (row.bounced_at !== null) entry?.bounced.push(row.address);
+  }
   return result;
 }
 
@@ -126,7 +138,7 @@ export async function getContact(db: Executor, orgId: string, id: string): Promi
     .where('id', '=', id)
     .executeTakeFirst();
   if (!row) throw notFound('Contact');
-  return toContact(row, (await emailsByContact(db, [id])).get(id) ?? []);
+  return toContact(row, (await emailsByContact(db, [id])).get(id));
 }
 
 /** Inserts one contact inside the caller's transaction; unique violations surface as CONTACT_EMAIL_TAKEN. */
@@ -280,7 +292,7 @@ export async function listContacts(
   const page = rows.slice(0, options.limit);
   const emails = await emailsByContact(db, page.map((r) => r.id));
   return {
-    items: page.map((row) => toContact(row, emails.get(row.id) ?? [])),
+    items: page.map((row) => toContact(row, emails.get(row.id))),
     nextCursor: rows.length > options.limit && page.length > 0 ? encodeCursor(page[page.length - 1]!.id) : null,
   };
 }

@@ -328,6 +328,7 @@ describe.each(DIALECTS)('the sync engine on %s', (dialect) => {
     expect(mail.map((m) => [m.subject, m.bounced])).toEqual([['Our offer', true]]);
     const address = await conversa.server.storage.db.selectFrom('contact_addresses').select('bounced_at').where('address', '=', customer).executeTakeFirstOrThrow();
     expect(address.bounced_at).not.toBeNull();
+    expect((await conversa.api('GET', `/api/contacts/${contactId}`)).body.bouncedEmails).toEqual([customer]);
   });
 
   it('rescans after a UIDVALIDITY change without duplicating anything', async () => {

@@ -13,6 +13,7 @@ export const contactSchema = z.object({
   lastName: z.string().nullable(),
   company: z.string().nullable(),
   emails: z.array(z.string()),
+  bouncedEmails: z.array(z.string()),
   source: z.enum(['manual', 'import', 'auto-email', 'auto-meeting']),
   createdAt: z.string(),
   updatedAt: z.string(),
