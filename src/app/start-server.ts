@@ -8,7 +8,8 @@ import { VERSION } from './version.js';
 import { AccountSupervisor } from '../mail/sync/account-supervisor.js';
 import { loadSecretKey, SecretBox } from './secret-box.js';
 import path from 'node:path';
-import { createBlobStore } from '../storage/blob-store.js';
+import { createBlobStore, type BlobStore } from '../storage/blob-store.js';
+import type { ParsedMessage } from '../mail/mime/parse-message.js';
 import { createParsePool } from '../mail/mime/parse-pool.js';
 import { contactEvents, type AddressesAdded } from '../contacts/contact-events.js';
 import { createOutbox, type Outbox, type OutboxDeps } from '../mail/send/outbox.js';
@@ -21,6 +22,9 @@ export interface RunningServer {
   /** What the outbox worker runs with (tests start a second worker, as after a restart). */
   outboxDeps: OutboxDeps;
   outbox: Outbox;
+  blobs: BlobStore;
+  /** Parses a raw message off the event loop (the worker pool). */
+  parse(raw: Buffer): Promise<ParsedMessage>;
   url: string;
   stop(): Promise<void>;
 }
@@ -125,6 +129,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     supervisor: running,
     outboxDeps,
     outbox: runningOutbox,
+    blobs,
+    parse: (raw) => parsePool.parse(raw),
     url: address,
     async stop() {
       contactEvents.off('addresses-added', onAddresses);
