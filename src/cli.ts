@@ -4,12 +4,13 @@
 import { parseArgs } from 'node:util';
 import { AppError } from './app/app-error.js';
 import { ConfigError, loadConfig } from './app/config.js';
-import { startServer } from './app/start-server.js';
+import { startServer, startWorker } from './app/start-server.js';
 import { migrateToLatest, openStorage } from './storage/database.js';
 import { createApiToken, createUser, findUserByEmail } from './users/users.js';
 
 const USAGE = `Usage:
   conversa serve                                   run the web app, API and background work
+  conversa worker                                  run only the background work (sync, sending), for scale-out
   conversa migrate                                 bring the database schema up to date
   conversa user add --email E --password P [--admin] [--name N]
   conversa token create --email E [--name N]       print a new API token for that user
@@ -64,6 +65,19 @@ async function main(argv: string[]): Promise<number> {
       };
       process.on('SIGINT', () => void stop('SIGINT'));
       process.on('SIGTERM', () => void stop('SIGTERM'));
+      return -1;
+    }
+    case 'worker': {
+      const worker = await startWorker(loadConfig());
+      let stopping = false;
+      const stop = async () => {
+        if (stopping) return;
+        stopping = true;
+        await worker.stop();
+        process.exit(0);
+      };
+      process.on('SIGINT', () => void stop());
+      process.on('SIGTERM', () => void stop());
       return -1;
     }
     case 'migrate': {

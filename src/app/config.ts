@@ -27,6 +27,8 @@ export interface Config {
   dkim: DkimConfig | null;
   /** DNS servers for the deliverability checks (CONVERSA_DNS_SERVERS, "host:port,…"); empty: the system's. */
   dnsServers: string[];
+  /** `serve` also runs the background work (CONVERSA_SERVE_BACKGROUND, default true; false for web-only nodes). */
+  serveBackground: boolean;
 }
 
 export { ConfigError };
@@ -70,6 +72,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     oauth: loadOAuthConfig(env),
     appSmtp: loadAppSmtpConfig(env),
     dkim: loadDkimConfig(env),
+    serveBackground: !/^(0|false|no|off)$/i.test(env.CONVERSA_SERVE_BACKGROUND ?? ''),
     dnsServers: (env.CONVERSA_DNS_SERVERS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
   };
 }

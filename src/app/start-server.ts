@@ -1,23 +1,26 @@
-// The composition root of `conversa serve`: config → storage (migrated) → HTTP server, and an orderly
-// shutdown on SIGINT/SIGTERM. Later parts (sync engine, calendar, BCC listener) are wired here too.
-import type { FastifyInstance } from 'fastify';
-import { buildServer } from '../http/build-server.js';
-import { migrateToLatest, openStorage, type Storage } from '../storage/database.js';
-import type { Config } from './config.js';
-import { VERSION } from './version.js';
-import { AccountSupervisor } from '../mail/sync/account-supervisor.js';
-import { loadSecretKey, SecretBox } from './secret-box.js';
+// The composition roots: `conversa serve` (HTTP + API, and by default the background work too: the embedded
+// default is one process) and `conversa worker` (background work only, for scale-out on PostgreSQL).
 import path from 'node:path';
-import { createBlobStore, type BlobStore } from '../storage/blob-store.js';
-import type { ParsedMessage } from '../mail/mime/parse-message.js';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { buildServer } from '../http/build-server.js';
 import { createParsePool } from '../mail/mime/parse-pool.js';
-import { contactEvents, type AddressesAdded } from '../contacts/contact-events.js';
-import { createOutbox, type Outbox, type OutboxDeps } from '../mail/send/outbox.js';
+import type { ParsedMessage } from '../mail/mime/parse-message.js';
+import type { Outbox, OutboxDeps } from '../mail/send/outbox.js';
 import { createDnsResolver } from '../mail/send/dns-resolver.js';
+import type { AccountSupervisor } from '../mail/sync/account-supervisor.js';
+import { createBlobStore, type BlobStore } from '../storage/blob-store.js';
+import { migrateToLatest, openStorage, type Storage } from '../storage/database.js';
+import { accountSignals, createBackgroundWork, type BackgroundOptions, type BackgroundWork } from './background-work.js';
+import type { Config } from './config.js';
+import { loadSecretKey, SecretBox } from './secret-box.js';
+import { VERSION } from './version.js';
 
 export interface RunningServer {
   app: FastifyInstance;
   storage: Storage;
+  /** The background work of this process (absent when it serves the web only). */
+  background: BackgroundWork | undefined;
   supervisor: AccountSupervisor;
   /** What the outbox worker runs with (tests start a second worker, as after a restart). */
   outboxDeps: OutboxDeps;
@@ -29,21 +32,24 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export interface StartOptions {
-  /** Tests only: accept self-signed certificates of local test servers. */
-  tlsRejectUnauthorized?: boolean;
-  backoffBaseMs?: number;
-  backoffMaxMs?: number;
-  pollIntervalMs?: number;
-  batchSize?: number;
-  /** Outbox tuning (tests: short backoffs and polls). */
-  outbox?: Pick<OutboxDeps, 'backoffBaseMs' | 'backoffMaxMs' | 'maxAttempts' | 'pollIntervalMs' | 'timeoutMs'>;
+export interface StartOptions extends BackgroundOptions {
+  /** Run the background work in this process too (default: config.serveBackground). */
+  background?: boolean;
   /** Where log lines go (default stdout); tests read them to prove no secret is logged. */
   logStream?: NodeJS.WritableStream;
 }
 
-export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
-  // Read the key before touching the database: a bad CONVERSA_SECRET_KEY stops start-up with a clear error.
+function loggerOptions(config: Config, stream?: NodeJS.WritableStream) {
+  return {
+    level: config.logLevel,
+    // Credentials never reach a log line, whatever a handler logs.
+    redact: ['req.headers.authorization', 'req.headers.cookie', 'password', '*.password', 'token', '*.token', 'accessToken', 'refreshToken'],
+    ...(stream ? { stream } : {}),
+  };
+}
+
+/** What both roots share: the key (read first: a bad CONVERSA_SECRET_KEY stops start-up), migrated storage, blobs, parser. */
+async function openCore(config: Config) {
   const secrets = new SecretBox(loadSecretKey(config));
   const storage = openStorage(config);
   try {
@@ -52,93 +58,74 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     await storage.close();
     throw error;
   }
-  const logger = {
-    level: config.logLevel,
-    // Credentials never reach a log line, whatever a handler logs.
-    redact: ['req.headers.authorization', 'req.headers.cookie', 'password', '*.password', 'token', '*.token', 'accessToken', 'refreshToken'],
-    ...(options.logStream ? { stream: options.logStream } : {}),
-  };
   const blobs = createBlobStore(path.join(config.dataDir, 'blobs'));
   const parsePool = createParsePool();
-  let supervisor: AccountSupervisor | undefined;
-  let outbox: Outbox | undefined;
+  return { secrets, storage, blobs, parsePool, parse: (raw: Buffer) => parsePool.parse(raw) };
+}
+
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  const core = await openCore(config);
+  const { secrets, storage, blobs, parse } = core;
   const tls = options.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {};
+  let background: BackgroundWork | undefined;
+  const signals = accountSignals(storage.db, () => background);
   const app = await buildServer({
     db: storage.db,
     publicUrl: config.publicUrl,
     version: VERSION,
-    logger,
+    logger: loggerOptions(config, options.logStream),
     blobs,
-    mail: {
-      secrets,
-      oauth: config.oauth,
-      bccDomain: config.bccDomain,
-      ...(options.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}),
-      onChanged: (accountId, change) => supervisor?.onAccountChanged(accountId, change),
-      syncNow: (accountId) => supervisor?.syncNow(accountId) ?? false,
-    },
-    send: {
-      secrets,
-      bccDomain: config.bccDomain,
-      appSmtp: config.appSmtp,
-      parse: (raw) => parsePool.parse(raw),
-      outbox: { kick: () => outbox?.kick() },
-      ...tls,
-    },
+    mail: { secrets, oauth: config.oauth, bccDomain: config.bccDomain, onChanged: signals.onChanged, syncNow: signals.syncNow, ...tls },
+    send: { secrets, bccDomain: config.bccDomain, appSmtp: config.appSmtp, parse, outbox: { kick: () => background?.outbox.kick() }, ...tls },
     deliverability: { secrets, appSmtp: config.appSmtp, dkim: config.dkim, resolver: createDnsResolver({ servers: config.dnsServers }) },
   });
-  const outboxDeps: OutboxDeps = {
-    db: storage.db,
-    secrets,
-    blobs,
-    oauth: config.oauth,
-    log: app.log.child({ component: 'outbox' }),
-    appSmtp: config.appSmtp,
-    dkim: config.dkim,
-    ...options.outbox,
-    ...tls,
-  };
-  supervisor = new AccountSupervisor({
-    db: storage.db,
-    blobs,
-    parse: (raw) => parsePool.parse(raw),
-    batchSize: options.batchSize ?? config.syncBatchSize,
-    bccDomain: config.bccDomain,
-    secrets,
-    oauth: config.oauth,
-    log: app.log.child({ component: 'sync' }),
-    backoffBaseMs: options.backoffBaseMs ?? 2_000,
-    backoffMaxMs: options.backoffMaxMs ?? 5 * 60_000,
-    pollIntervalMs: options.pollIntervalMs ?? 2 * 60_000,
-    ...(options.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}),
-  });
+  if (options.background ?? config.serveBackground) {
+    background = createBackgroundWork({ config, storage, secrets, blobs, parse, log: app.log }, options);
+  }
   const address = await app.listen({ port: config.port, host: config.host });
-  app.log.info({ database: storage.dialect, dataDir: config.dataDir }, 'Conversa is serving');
-  await supervisor.startAll();
-  const running = supervisor;
-  const runningOutbox = createOutbox(outboxDeps);
-  outbox = runningOutbox;
-  runningOutbox.start();
-  const onAddresses = (event: AddressesAdded) => {
-    running.backfill(event.orgId, event.addresses).catch((err: unknown) => app.log.error({ err }, 'backfill scheduling failed'));
-  };
-  contactEvents.on('addresses-added', onAddresses);
+  app.log.info({ database: storage.dialect, dataDir: config.dataDir, background: background !== undefined }, 'Conversa is serving');
+  await background?.start();
+  const work = background;
   return {
     app,
     storage,
-    supervisor: running,
-    outboxDeps,
-    outbox: runningOutbox,
+    background: work,
+    // Web-only servers have no supervisor or outbox; tests that use these run with the background on.
+    supervisor: work?.supervisor as AccountSupervisor,
+    outboxDeps: work?.outboxDeps as OutboxDeps,
+    outbox: work?.outbox as Outbox,
     blobs,
-    parse: (raw) => parsePool.parse(raw),
+    parse,
     url: address,
     async stop() {
-      contactEvents.off('addresses-added', onAddresses);
       await app.close();
-      await runningOutbox.stop();
-      await running.close();
-      await parsePool.close();
+      await work?.stop();
+      await core.parsePool.close();
       await storage.close();
+    },
+  };
+}
+
+export interface RunningWorker {
+  background: BackgroundWork;
+  storage: Storage;
+  stop(): Promise<void>;
+}
+
+/** `conversa worker`: the background work alone. */
+export async function startWorker(config: Config, options: BackgroundOptions & { logStream?: NodeJS.WritableStream } = {}): Promise<RunningWorker> {
+  const core = await openCore(config);
+  const log = pino(loggerOptions(config), options.logStream ?? process.stdout);
+  const background = createBackgroundWork({ config, storage: core.storage, secrets: core.secrets, blobs: core.blobs, parse: core.parse, log }, options);
+  await background.start();
+  log.info({ database: core.storage.dialect, worker: background.leases.workerId }, 'Conversa worker is running');
+  return {
+    background,
+    storage: core.storage,
+    async stop() {
+      await background.stop();
+      await core.parsePool.close();
+      await core.storage.close();
     },
   };
 }

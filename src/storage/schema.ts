@@ -112,8 +112,25 @@ export interface EmailAccountsTable {
   /** Bumped when the account is switched to another server: cursors of older generations are void. */
   generation: number;
   progress_json: string | null;
+  /** Set by "sync now" in any process; the worker holding the account's lease acts on it. */
+  sync_requested_at: number | null;
   created_at: number;
   updated_at: number;
+}
+
+export interface WorkersTable {
+  id: string;
+  hostname: string;
+  pid: number;
+  started_at: number;
+  heartbeat_at: number;
+}
+
+export interface AccountLeasesTable {
+  account_id: string;
+  holder: string;
+  acquired_at: number;
+  expires_at: number;
 }
 
 export interface MailFoldersTable {
@@ -345,4 +362,6 @@ export interface Database {
   meeting_contacts: MeetingContactsTable;
   oauth_states: OauthStatesTable;
   sync_events: SyncEventsTable;
+  workers: WorkersTable;
+  account_leases: AccountLeasesTable;
 }

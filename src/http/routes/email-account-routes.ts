@@ -52,7 +52,8 @@ export const accountSchema = z.object({
 });
 
 export interface EmailAccountRouteDeps extends OAuthDeps {
-  syncNow(accountId: string): boolean;
+  /** Resolves true when a sync was started here or requested from the worker that owns the account. */
+  syncNow(accountId: string): Promise<boolean> | boolean;
 }
 
 export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDeps): void {
@@ -169,7 +170,7 @@ export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDep
       if (account.status === 'needs_reconnect') {
         throw new AppError('AUTH_FAILED', 'This account must be reconnected before it can sync', { hint: 'Edit the account and enter the credentials again.' });
       }
-      return { accepted: deps.syncNow(params.id), status: account.status };
+      return { accepted: await deps.syncNow(params.id), status: account.status };
     },
   });
 }

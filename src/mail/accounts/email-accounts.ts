@@ -230,6 +230,7 @@ export async function insertAccount(
     visibility: a.visibility ?? 'shared',
     generation: 1,
     progress_json: null,
+    sync_requested_at: null,
     created_at: now,
     updated_at: now,
   };

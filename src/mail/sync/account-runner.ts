@@ -42,6 +42,8 @@ export interface RunnerDeps {
   batchSize: number;
   /** The BCC addresses' domain: an account's BCC address is one of its own, never a contact. */
   bccDomain: string;
+  /** Fencing: false once this process's lease on the account is gone; the runner then stops touching it. */
+  stillOwner?(accountId: string): Promise<boolean>;
 }
 
 /** A connection that drops sooner than this after login counts as a failure, so a flapping server backs off. */
@@ -96,6 +98,7 @@ export class AccountRunner {
     while (!this.stopped) {
       const row = await this.deps.db.selectFrom('email_accounts').selectAll().where('id', '=', this.accountId).executeTakeFirst();
       if (!row || row.status === 'needs_reconnect') return;
+      if (this.deps.stillOwner && !(await this.deps.stillOwner(row.id))) return;
       const generation = row.generation;
       let sessionStart = 0;
       try {
@@ -246,6 +249,7 @@ export class AccountRunner {
         if (woken === 'closed' || this.stopped || !client.usable) return;
         const inboxOnly = this.inboxOnly && this.pendingBackfill.size === 0;
         this.inboxOnly = false;
+        if (this.deps.stillOwner && !(await this.deps.stillOwner(row.id))) return;
         // Keeps the stored token fresh between reconnects; a revoked grant surfaces here.
         await this.freshCredentials(row);
         await this.pass(client, row, { inboxOnly });

@@ -3,10 +3,12 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as initialSchema from './0001-initial-schema.js';
 import * as outboxAppend from './0002-outbox-append.js';
+import * as accountLeases from './0004-account-leases.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
   '0002-outbox-append': outboxAppend,
+  '0004-account-leases': accountLeases,
 };
 
 export const migrationProvider: MigrationProvider = {

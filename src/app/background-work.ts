@@ -1,0 +1,141 @@
+// The background half of Conversa — mailbox sync (one runner per leased account), the outbox worker and the
+// contact backfill hook — assembled once for both `conversa serve` (embedded default: it does everything) and
+// `conversa worker` (scale-out: many of them share the accounts through leases in the database).
+import { contactEvents, type AddressesAdded } from '../contacts/contact-events.js';
+import { LeaseCoordinator } from '../jobs/account-leases.js';
+import type { ParsedMessage } from '../mail/mime/parse-message.js';
+import { createOutbox, type Outbox, type OutboxDeps } from '../mail/send/outbox.js';
+import { AccountSupervisor } from '../mail/sync/account-supervisor.js';
+import type { Logger } from '../mail/sync/account-runner.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { Storage } from '../storage/database.js';
+import type { Config } from './config.js';
+import type { SecretBox } from './secret-box.js';
+
+export interface BackgroundOptions {
+  /** Tests only: accept self-signed certificates of local test servers. */
+  tlsRejectUnauthorized?: boolean;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  pollIntervalMs?: number;
+  batchSize?: number;
+  outbox?: Pick<OutboxDeps, 'backoffBaseMs' | 'backoffMaxMs' | 'maxAttempts' | 'pollIntervalMs' | 'timeoutMs'>;
+  leases?: { ttlMs?: number; tickMs?: number; maxAccounts?: number };
+}
+
+export interface BackgroundWork {
+  supervisor: AccountSupervisor;
+  leases: LeaseCoordinator;
+  outbox: Outbox;
+  outboxDeps: OutboxDeps;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface BackgroundDeps {
+  config: Config;
+  storage: Storage;
+  secrets: SecretBox;
+  blobs: BlobStore;
+  parse(raw: Buffer): Promise<ParsedMessage>;
+  log: Logger & { child(bindings: object): Logger };
+}
+
+export type AccountChange = 'created' | 'reconnected' | 'switched' | 'deleted';
+
+/** What the web side tells the background side; works whether the background runs in this process or not. */
+export interface AccountSignals {
+  onChanged(accountId: string, change: AccountChange): Promise<void>;
+  syncNow(accountId: string): Promise<boolean>;
+}
+
+export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOptions = {}): BackgroundWork {
+  const { config, storage, secrets, blobs } = deps;
+  const db = storage.db;
+  const tls = options.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {};
+  const supervisorLog = deps.log.child({ component: 'sync' });
+  // The supervisor needs the worker id for its records and the leases need the supervisor for their hooks.
+  const coordinator: LeaseCoordinator = new LeaseCoordinator({
+    db,
+    log: deps.log.child({ component: 'leases' }),
+    ...options.leases,
+    hooks: {
+      acquired: (accountId) => void supervisor.start(accountId),
+      released: (accountId) => supervisor.stop(accountId),
+      changed: (accountId) => supervisor.restart(accountId),
+      syncRequested: (accountId) => void supervisor.syncNow(accountId),
+    },
+  });
+  const supervisor = new AccountSupervisor(
+    {
+      db,
+      blobs,
+      parse: deps.parse,
+      batchSize: options.batchSize ?? config.syncBatchSize,
+      bccDomain: config.bccDomain,
+      secrets,
+      oauth: config.oauth,
+      log: supervisorLog,
+      backoffBaseMs: options.backoffBaseMs ?? 2_000,
+      backoffMaxMs: options.backoffMaxMs ?? 5 * 60_000,
+      pollIntervalMs: options.pollIntervalMs ?? 2 * 60_000,
+      stillOwner: (accountId) => coordinator.stillOwns(accountId),
+      ...tls,
+    },
+    coordinator.workerId,
+  );
+  const outboxDeps: OutboxDeps = {
+    db,
+    secrets,
+    blobs,
+    oauth: config.oauth,
+    log: deps.log.child({ component: 'outbox' }),
+    appSmtp: config.appSmtp,
+    dkim: config.dkim,
+    ...options.outbox,
+    ...tls,
+  };
+  const outbox = createOutbox(outboxDeps);
+  const onAddresses = (event: AddressesAdded) => {
+    supervisor.backfill(event.orgId, event.addresses).catch((err: unknown) => supervisorLog.error({ err }, 'backfill scheduling failed'));
+  };
+  return {
+    supervisor,
+    leases: coordinator,
+    outbox,
+    outboxDeps,
+    async start() {
+      contactEvents.on('addresses-added', onAddresses);
+      await coordinator.start();
+      outbox.start();
+    },
+    async stop() {
+      contactEvents.off('addresses-added', onAddresses);
+      await outbox.stop();
+      await supervisor.close();
+      await coordinator.stop();
+    },
+  };
+}
+
+/**
+ * The web side's signals. With the background in this process they act at once; "sync now" is also written
+ * to the account, so a worker in another process that holds the lease acts on it at its next round.
+ */
+export function accountSignals(db: Storage['db'], work: () => BackgroundWork | undefined): AccountSignals {
+  return {
+    async onChanged(accountId, change) {
+      const local = work();
+      if (!local) return;
+      if (change === 'deleted') await local.supervisor.stop(accountId);
+      else if (change !== 'created' && local.leases.owns(accountId)) await local.supervisor.restart(accountId);
+      else local.leases.kick();
+    },
+    async syncNow(accountId) {
+      const local = work();
+      if (local?.leases.owns(accountId)) return local.supervisor.syncNow(accountId);
+      await db.updateTable('email_accounts').set({ sync_requested_at: Date.now() }).where('id', '=', accountId).execute();
+      return true;
+    },
+  };
+}
