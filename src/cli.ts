@@ -121,7 +121,8 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`conversa: ${error.message}${hint}\n`);
       process.exitCode = 1;
     } else {
-      process.stderr.write(`conversa: ${(error as Error)?.stack ?? String(error)}\n`);
+      const cause = (error as Error)?.cause;
+      process.stderr.write(`conversa: ${(error as Error)?.stack ?? String(error)}${cause ? `\ncaused by: ${(cause as Error).stack ?? String(cause)}` : ''}\n`);
       process.exitCode = 1;
     }
   },

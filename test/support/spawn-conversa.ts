@@ -14,15 +14,16 @@ export interface SpawnedConversa {
   kill(): Promise<void>;
 }
 
-export function spawnConversa(env: NodeJS.ProcessEnv): Promise<SpawnedConversa> {
-  const child = spawn(process.execPath, [CLI, 'serve'], { env: { ...process.env, PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnConversa(env: NodeJS.ProcessEnv, command: 'serve' | 'worker' = 'serve'): Promise<SpawnedConversa> {
+  const child = spawn(process.execPath, [CLI, command], { env: { ...process.env, PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const ready = command === 'serve' ? /Server listening at (http:\/\/127\.0\.0\.1:\d+)/ : /(Conversa worker is running)/;
   let output = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 20_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+      const match = ready.exec(output);
       if (match) {
         clearTimeout(timer);
         child.stdout?.off('data', onData);
