@@ -1,7 +1,6 @@
 // The background half of Conversa — mailbox sync (one runner per leased account), the outbox worker and the
 // contact backfill hook — assembled once for both `conversa serve` (embedded default: it does everything) and
 // `conversa worker` (scale-out: many of them share the accounts through leases in the database).
-import { contactEvents, type AddressesAdded } from '../contacts/contact-events.js';
 import { LeaseCoordinator } from '../jobs/account-leases.js';
 import type { ParsedMessage } from '../mail/mime/parse-message.js';
 import { createOutbox, type Outbox, type OutboxDeps } from '../mail/send/outbox.js';
@@ -64,6 +63,9 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
       released: (accountId) => supervisor.stop(accountId),
       changed: (accountId) => supervisor.restart(accountId),
       syncRequested: (accountId) => void supervisor.syncNow(accountId),
+      backfill: (orgId, addresses) => {
+        supervisor.backfill(orgId, addresses).catch((err: unknown) => supervisorLog.error({ err }, 'backfill scheduling failed'));
+      },
     },
   });
   const supervisor = new AccountSupervisor(
@@ -96,21 +98,16 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
     ...tls,
   };
   const outbox = createOutbox(outboxDeps);
-  const onAddresses = (event: AddressesAdded) => {
-    supervisor.backfill(event.orgId, event.addresses).catch((err: unknown) => supervisorLog.error({ err }, 'backfill scheduling failed'));
-  };
   return {
     supervisor,
     leases: coordinator,
     outbox,
     outboxDeps,
     async start() {
-      contactEvents.on('addresses-added', onAddresses);
       await coordinator.start();
       outbox.start();
     },
     async stop() {
-      contactEvents.off('addresses-added', onAddresses);
       await outbox.stop();
       await supervisor.close();
       await coordinator.stop();

@@ -11,6 +11,7 @@ import { createDnsResolver } from '../mail/send/dns-resolver.js';
 import type { AccountSupervisor } from '../mail/sync/account-supervisor.js';
 import { createBlobStore, type BlobStore } from '../storage/blob-store.js';
 import { migrateToLatest, openStorage, type Storage } from '../storage/database.js';
+import { recordBackfillRequests } from '../jobs/backfill-requests.js';
 import { accountSignals, createBackgroundWork, type BackgroundOptions, type BackgroundWork } from './background-work.js';
 import type { Config } from './config.js';
 import { loadSecretKey, SecretBox } from './secret-box.js';
@@ -49,7 +50,7 @@ function loggerOptions(config: Config, stream?: NodeJS.WritableStream) {
 }
 
 /** What both roots share: the key (read first: a bad CONVERSA_SECRET_KEY stops start-up), migrated storage, blobs, parser. */
-async function openCore(config: Config) {
+async function openCore(config: Config, backgroundOf: () => BackgroundWork | undefined, log: () => { error(obj: object, msg?: string): void }) {
   const secrets = new SecretBox(loadSecretKey(config));
   const storage = openStorage(config);
   try {
@@ -60,16 +61,33 @@ async function openCore(config: Config) {
   }
   const blobs = createBlobStore(path.join(config.dataDir, 'blobs'));
   const parsePool = createParsePool();
-  return { secrets, storage, blobs, parsePool, parse: (raw: Buffer) => parsePool.parse(raw) };
+  // New contacts' earlier mail: written down for every worker; the lease round here picks it up at once.
+  const stopRecording = recordBackfillRequests(storage.db, {
+    recorded: () => backgroundOf()?.leases.kick(),
+    failed: (err) => log().error({ err }, 'could not record a backfill request'),
+  });
+  return {
+    secrets,
+    storage,
+    blobs,
+    parsePool,
+    parse: (raw: Buffer) => parsePool.parse(raw),
+    async close() {
+      stopRecording();
+      await parsePool.close();
+      await storage.close();
+    },
+  };
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
-  const core = await openCore(config);
+  let background: BackgroundWork | undefined;
+  let app: FastifyInstance | undefined;
+  const core = await openCore(config, () => background, () => app?.log ?? console);
   const { secrets, storage, blobs, parse } = core;
   const tls = options.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {};
-  let background: BackgroundWork | undefined;
   const signals = accountSignals(storage.db, () => background);
-  const app = await buildServer({
+  app = await buildServer({
     db: storage.db,
     publicUrl: config.publicUrl,
     version: VERSION,
@@ -86,8 +104,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   app.log.info({ database: storage.dialect, dataDir: config.dataDir, background: background !== undefined }, 'Conversa is serving');
   await background?.start();
   const work = background;
+  const server = app;
   return {
-    app,
+    app: server,
     storage,
     background: work,
     // Web-only servers have no supervisor or outbox; tests that use these run with the background on.
@@ -98,10 +117,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     parse,
     url: address,
     async stop() {
-      await app.close();
+      await server.close();
       await work?.stop();
-      await core.parsePool.close();
-      await storage.close();
+      await core.close();
     },
   };
 }
@@ -114,9 +132,11 @@ export interface RunningWorker {
 
 /** `conversa worker`: the background work alone. */
 export async function startWorker(config: Config, options: BackgroundOptions & { logStream?: NodeJS.WritableStream } = {}): Promise<RunningWorker> {
-  const core = await openCore(config);
   const log = pino(loggerOptions(config), options.logStream ?? process.stdout);
+  let work: BackgroundWork | undefined;
+  const core = await openCore(config, () => work, () => log);
   const background = createBackgroundWork({ config, storage: core.storage, secrets: core.secrets, blobs: core.blobs, parse: core.parse, log }, options);
+  work = background;
   await background.start();
   log.info({ database: core.storage.dialect, worker: background.leases.workerId }, 'Conversa worker is running');
   return {
@@ -124,8 +144,7 @@ export async function startWorker(config: Config, options: BackgroundOptions & {
     storage: core.storage,
     async stop() {
       await background.stop();
-      await core.parsePool.close();
-      await core.storage.close();
+      await core.close();
     },
   };
 }

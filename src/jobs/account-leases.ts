@@ -20,6 +20,8 @@ export interface LeaseHooks {
   changed(accountId: string, generation: number): Promise<void>;
   /** Someone asked for a sync now. */
   syncRequested(accountId: string): void;
+  /** New contact addresses of an organisation: look for their earlier mail in the accounts held here. */
+  backfill(orgId: string, addresses: string[]): void;
 }
 
 export interface LeaseOptions {
@@ -53,6 +55,8 @@ export class LeaseCoordinator {
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = false;
+  /** The newest backfill request already handed to the hooks. */
+  private backfillCursor = '';
 
   constructor(private readonly options: LeaseOptions) {
     this.ttlMs = options.ttlMs ?? 20_000;
@@ -62,6 +66,9 @@ export class LeaseCoordinator {
 
   async start(): Promise<void> {
     const now = Date.now();
+    // Requests older than this process are covered: its runners' first passes map against the current contacts.
+    const newest = await this.options.db.selectFrom('backfill_requests').select('id').orderBy('id', 'desc').limit(1).executeTakeFirst();
+    this.backfillCursor = newest?.id ?? '';
     await this.options.db
       .insertInto('workers')
       .values({ id: this.workerId, hostname: os.hostname(), pid: process.pid, started_at: now, heartbeat_at: now })
@@ -163,6 +170,20 @@ export class LeaseCoordinator {
         this.options.hooks.syncRequested(row.account_id);
       }
     }
+
+    const requests = await db
+      .selectFrom('backfill_requests')
+      .select(['id', 'org_id', 'addresses_json'])
+      .where('id', '>', this.backfillCursor)
+      .orderBy('id')
+      .limit(200)
+      .execute();
+    for (const request of requests) {
+      this.backfillCursor = request.id;
+      this.options.hooks.backfill(request.org_id, JSON.parse(request.addresses_json) as string[]);
+    }
+    if (requests.length > 0) this.again = true;
+    await db.deleteFrom('backfill_requests').where('created_at', '<', now - 24 * 3600_000).execute();
 
     // A fair share: live workers split the accounts that want syncing.
     const live = await db.selectFrom('workers').select((eb) => eb.fn.countAll<number>().as('n')).where('heartbeat_at', '>', now - this.ttlMs).executeTakeFirstOrThrow();

@@ -9,6 +9,8 @@ export type SyncMode = 'two-way' | 'one-way';
 export type AccountStatus = 'connecting' | 'syncing' | 'active' | 'needs_reconnect' | 'error';
 export type Direction = 'incoming' | 'outgoing';
 export type MessageSource = 'sync' | 'crm' | 'bcc';
+/** none: the account has no calendar (its provider has none, or no CalDAV server was found). */
+export type CalendarStatus = 'syncing' | 'active' | 'error' | 'needs_reconnect' | 'none';
 export type ParticipantRole = 'from' | 'to' | 'cc' | 'bcc' | 'reply-to' | 'sender';
 
 export interface OrgsTable {
@@ -114,6 +116,13 @@ export interface EmailAccountsTable {
   progress_json: string | null;
   /** Set by "sync now" in any process; the worker holding the account's lease acts on it. */
   sync_requested_at: number | null;
+  /**
+   * The calendar sync's own state (migration 0003), apart from the mail status: null until it first runs.
+   * Optional so code that builds a whole row without them (connecting a mailbox) needs no change.
+   */
+  calendar_status?: CalendarStatus | null;
+  calendar_detail?: string | null;
+  calendar_synced_at?: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -124,6 +133,13 @@ export interface WorkersTable {
   pid: number;
   started_at: number;
   heartbeat_at: number;
+}
+
+export interface BackfillRequestsTable {
+  id: string;
+  org_id: string;
+  addresses_json: string;
+  created_at: number;
 }
 
 export interface AccountLeasesTable {
@@ -277,6 +293,10 @@ export interface CalendarsTable {
   display_name: string | null;
   ctag: string | null;
   sync_token: string | null;
+  /** From discovery (migration 0003): the calendar's own zone (IANA), whether we may write, RFC 6578 support. */
+  time_zone: string | null;
+  writable: Generated<number>;
+  supports_sync: Generated<number>;
   created_at: number;
   updated_at: number;
 }
@@ -301,6 +321,8 @@ export interface MeetingsTable {
   organizer_name: string | null;
   raw_ics: string | null;
   deleted_at: number | null;
+  /** 1 when the organizer is the account itself: the CRM may move or cancel it. */
+  organizer_is_self: Generated<number>;
   created_at: number;
   updated_at: number;
 }
@@ -312,6 +334,21 @@ export interface MeetingAttendeesTable {
   name: string | null;
   status: string | null;
   role: string | null;
+  /** CUTYPE, lower-cased (individual, group, room, resource, unknown); rooms and resources never become contacts. */
+  kind: string | null;
+}
+
+export interface CalendarObjectsTable {
+  id: string;
+  calendar_id: string;
+  href: string;
+  etag: string | null;
+  uid: string | null;
+  raw_ics: string | null;
+  problem: string | null;
+  event_count: Generated<number>;
+  created_at: number;
+  updated_at: number;
 }
 
 export interface MeetingContactsTable {
@@ -357,6 +394,7 @@ export interface Database {
   attachments: AttachmentsTable;
   outbox: OutboxTable;
   calendars: CalendarsTable;
+  calendar_objects: CalendarObjectsTable;
   meetings: MeetingsTable;
   meeting_attendees: MeetingAttendeesTable;
   meeting_contacts: MeetingContactsTable;
@@ -364,4 +402,5 @@ export interface Database {
   sync_events: SyncEventsTable;
   workers: WorkersTable;
   account_leases: AccountLeasesTable;
+  backfill_requests: BackfillRequestsTable;
 }
