@@ -5,6 +5,7 @@ import { ConfigError } from './config-error.js';
 import { loadOAuthConfig, type OAuthConfig } from '../mail/oauth2/oauth-config.js';
 import { loadAppSmtpConfig, type AppSmtpConfig } from '../mail/send/smtp-settings.js';
 import { loadDkimConfig, type DkimConfig } from '../mail/send/dkim.js';
+import { loadBccTlsConfig, type BccTlsConfig } from '../mail/dropbox/bcc-listener.js';
 
 export interface Config {
   port: number;
@@ -29,6 +30,8 @@ export interface Config {
   dnsServers: string[];
   /** `serve` also runs the background work (CONVERSA_SERVE_BACKGROUND, default true; false for web-only nodes). */
   serveBackground: boolean;
+  /** STARTTLS certificate of the BCC listener (BCC_TLS_CERT_FILE + BCC_TLS_KEY_FILE), or null. */
+  bccTls: BccTlsConfig | null;
 }
 
 export { ConfigError };
@@ -73,6 +76,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     appSmtp: loadAppSmtpConfig(env),
     dkim: loadDkimConfig(env),
     serveBackground: !/^(0|false|no|off)$/i.test(env.CONVERSA_SERVE_BACKGROUND ?? ''),
+    bccTls: loadBccTlsConfig(env),
     dnsServers: (env.CONVERSA_DNS_SERVERS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
   };
 }

@@ -12,6 +12,7 @@ import type { AccountSupervisor } from '../mail/sync/account-supervisor.js';
 import { createBlobStore, type BlobStore } from '../storage/blob-store.js';
 import { migrateToLatest, openStorage, type Storage } from '../storage/database.js';
 import { recordBackfillRequests } from '../jobs/backfill-requests.js';
+import { startBccListener, type BccListener } from '../mail/dropbox/bcc-listener.js';
 import { accountSignals, createBackgroundWork, type BackgroundOptions, type BackgroundWork } from './background-work.js';
 import type { Config } from './config.js';
 import { loadSecretKey, SecretBox } from './secret-box.js';
@@ -29,6 +30,8 @@ export interface RunningServer {
   blobs: BlobStore;
   /** Parses a raw message off the event loop (the worker pool). */
   parse(raw: Buffer): Promise<ParsedMessage>;
+  /** The inbound SMTP listener of the accounts' BCC addresses. */
+  bcc: BccListener;
   url: string;
   stop(): Promise<void>;
 }
@@ -101,6 +104,26 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     background = createBackgroundWork({ config, storage, secrets, blobs, parse, log: app.log }, options);
   }
   const address = await app.listen({ port: config.port, host: config.host });
+  let bcc: BccListener;
+  try {
+    bcc = await startBccListener({
+      db: storage.db,
+      blobs,
+      parse,
+      log: app.log.child({ component: 'bcc' }),
+      host: config.host,
+      port: config.bccSmtpPort,
+      domain: config.bccDomain,
+      tls: config.bccTls,
+      resolver: createDnsResolver({ servers: config.dnsServers }),
+    });
+  } catch (error) {
+    // The port is taken (the error names it): stop what was started.
+    await app.close();
+    await core.close();
+    throw error;
+  }
+  app.log.info({ port: bcc.port, domain: config.bccDomain }, 'BCC listener ready');
   app.log.info({ database: storage.dialect, dataDir: config.dataDir, background: background !== undefined }, 'Conversa is serving');
   await background?.start();
   const work = background;
@@ -115,9 +138,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     outbox: work?.outbox as Outbox,
     blobs,
     parse,
+    bcc,
     url: address,
     async stop() {
       await server.close();
+      // Lets deliveries being stored finish and answer before the storage goes.
+      await bcc.close();
       await work?.stop();
       await core.close();
     },

@@ -34,7 +34,7 @@ export async function startTestConversa(env: Record<string, string> = {}, databa
   });
   // A known port (not 0): PUBLIC_URL, and so the OAuth redirect URI, must name the real one.
   const port = String(await freePort());
-  const config = loadConfig({ CONVERSA_DATA_DIR: dataDir, PORT: port, DATABASE_URL: database?.databaseUrl ?? '', LOG_LEVEL: 'debug', ...env });
+  const config = loadConfig({ CONVERSA_DATA_DIR: dataDir, PORT: port, DATABASE_URL: database?.databaseUrl ?? '', LOG_LEVEL: 'debug', BCC_SMTP_PORT: '0', ...env });
   const server = await startServer(config, { backoffBaseMs: 200, backoffMaxMs: 1_000, pollIntervalMs: 1_000, logStream, ...options });
   const url = server.url;
   const addUser = async (o: { admin?: boolean; displayName?: string } = {}) => {

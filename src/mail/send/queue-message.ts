@@ -18,6 +18,7 @@ import { computeParticipants } from '../sync/rules/participants.js';
 import { contactsByAddress, storeMessages, type MessageToStore } from '../sync/store-messages.js';
 import { composeMessage, newMessageId, parseRecipient, replyReferences, replySubject, type OutgoingAddress, type OutgoingAttachment } from './compose-message.js';
 import type { SendStatus } from './outbox.js';
+import { organisationAddresses } from '../accounts/organisation-addresses.js';
 
 /** Attachments of one message, decoded, at most (what the large providers accept). */
 export const MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024;
@@ -112,20 +113,6 @@ function validation(issues: FieldIssue[]): AppError {
   return new AppError('VALIDATION_FAILED', `Invalid request body: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { fields: issues });
 }
 
-/** Every address of the organisation's own people (users, mailboxes, BCC addresses): never a new contact. */
-async function organisationAddresses(db: Db, orgId: string, bccDomain: string): Promise<string[]> {
-  const [accounts, users] = await Promise.all([
-    db.selectFrom('email_accounts').select(['email', 'username', 'bcc_token']).where('org_id', '=', orgId).execute(),
-    db.selectFrom('users').select('email').where('org_id', '=', orgId).execute(),
-  ]);
-  const own = new Set<string>(users.map((u) => u.email));
-  for (const a of accounts) {
-    own.add(a.email);
-    if (a.username.includes('@')) own.add(a.username.toLowerCase());
-    own.add(`${a.bcc_token}@${bccDomain}`);
-  }
-  return [...own];
-}
 
 async function sendingAccount(db: Db, user: User, accountId: string): Promise<EmailAccountsTable> {
   // Only the caller's own mailbox sends as the caller: an admin cannot send from someone else's.
@@ -173,7 +160,7 @@ async function autoCreateContacts(deps: QueueDeps, user: User, participants: Mes
   const fresh = addressesToAutoCreate({
     direction: 'outgoing',
     participants,
-    ownAddresses: await organisationAddresses(deps.db, user.orgId, deps.bccDomain),
+    ownAddresses: [...(await organisationAddresses(deps.db, user.orgId, deps.bccDomain))],
     existingContactAddresses: new Set(existing.keys()),
     neverLog: parseNeverLogList(settings.neverLog),
     machineMessage: false,

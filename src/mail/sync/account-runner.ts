@@ -19,6 +19,7 @@ import type { BlobStore } from '../../storage/blob-store.js';
 import type { ParsedMessage } from '../mime/parse-message.js';
 import { parseNeverLogList } from './rules/never-log.js';
 import { recordBounce } from './record-bounce.js';
+import { organisationAddresses } from '../accounts/organisation-addresses.js';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -186,25 +187,6 @@ export class AccountRunner {
     }
   }
 
-  /**
-   * Every address of the organisation's own people: users, their mailboxes and BCC addresses. Mail from one
-   * of them is outgoing (the CRM's side of the conversation), and none of them ever becomes a contact.
-   */
-  private async organisationAddresses(row: EmailAccountsTable): Promise<Set<string>> {
-    const db = this.deps.db;
-    const [accounts, users] = await Promise.all([
-      db.selectFrom('email_accounts').select(['email', 'username', 'bcc_token']).where('org_id', '=', row.org_id).execute(),
-      db.selectFrom('users').select('email').where('org_id', '=', row.org_id).execute(),
-    ]);
-    const own = new Set<string>(users.map((u) => u.email));
-    for (const a of accounts) {
-      own.add(a.email);
-      if (a.username.includes('@')) own.add(a.username.toLowerCase());
-      own.add(`${a.bcc_token}@${this.deps.bccDomain}`);
-    }
-    return own;
-  }
-
   private async folderContext(row: EmailAccountsTable): Promise<FolderSyncContext> {
     const settings = await this.deps.db
       .selectFrom('user_settings')
@@ -215,7 +197,7 @@ export class AccountRunner {
       db: this.deps.db,
       store: { orgId: row.org_id, ownerUserId: row.user_id, shared: row.visibility !== 'private', blobs: this.deps.blobs },
       account: { id: row.id, orgId: row.org_id, userId: row.user_id, email: row.email, historyDays: row.history_days },
-      ownAddresses: await this.organisationAddresses(row),
+      ownAddresses: await organisationAddresses(this.deps.db, row.org_id, this.deps.bccDomain),
       autoCreateContacts: settings?.auto_create_contacts === 1,
       neverLog: parseNeverLogList(JSON.parse(settings?.never_log_json ?? '[]') as string[]),
       parse: this.deps.parse,
