@@ -8,7 +8,7 @@ import { migrateToLatest, openStorage } from '../../src/storage/database.js';
 import { makeMessage, makeMessageId } from '../support/make-message.js';
 import { startTestConversa, type TestConversa } from '../support/conversa-server.js';
 import { useDovecot, type Credentials } from '../support/servers.js';
-import { spawnConversa } from '../support/spawn-conversa.js';
+import { spawnConversa, type SpawnedConversa } from '../support/spawn-conversa.js';
 import { waitFor } from '../support/wait-for.js';
 import { dovecotAccountBody } from '../support/dovecot-account.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
@@ -371,8 +371,14 @@ describe('a first sync killed with SIGKILL', () => {
 
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnv-kill-'));
     const env = { CONVERSA_DATA_DIR: dataDir, DATABASE_URL: '', SYNC_BATCH_SIZE: '100', LOG_LEVEL: 'info' };
+    const spawned: SpawnedConversa[] = [];
+    const start = async () => {
+      const s = await spawnConversa(env);
+      spawned.push(s);
+      return s;
+    };
     try {
-      let server = await spawnConversa(env);
+      let server = await start();
       const { createApiToken, createUser } = await import('../../src/users/users.js');
       const storage = openStorage({ dataDir, databaseUrl: null });
       await migrateToLatest(storage.db);
@@ -396,7 +402,7 @@ describe('a first sync killed with SIGKILL', () => {
       const atKill = Number((await storage.db.selectFrom('messages').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
       expect(atKill).toBeLessThan(1_000);
 
-      server = await spawnConversa(env);
+      server = await start();
       await waitFor('the first sync to finish after the restart', async () => {
         const folder = await storage.db.selectFrom('mail_folders').select('first_sync_done').where('account_id', '=', accountId).where('role', '=', 'inbox').executeTakeFirst();
         return folder?.first_sync_done === 1;
@@ -412,6 +418,8 @@ describe('a first sync killed with SIGKILL', () => {
       expect(Number(locations.n)).toBe(1_000);
       await storage.close();
     } finally {
+      // Whatever happened above, no server of this test outlives it.
+      for (const s of spawned) if (s.child.exitCode === null && s.child.signalCode === null) await s.kill();
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   }, 120_000);

@@ -54,7 +54,9 @@ export async function resolveThread(trx: Trx, orgId: string, message: MessageToS
       }
     }
   }
+  let created = false;
   if (!threadId) {
+    created = true;
     threadId = newId(now);
     await trx
       .insertInto('threads')
@@ -75,6 +77,25 @@ export async function resolveThread(trx: Trx, orgId: string, message: MessageToS
       .values(keys.register.map((key) => ({ org_id: orgId, key, thread_id: threadId! })))
       .onConflict((oc) => oc.columns(['org_id', 'key']).doNothing())
       .execute();
+    if (created) {
+      // Another mailbox's sync (another transaction, on PostgreSQL) may have registered one of these keys for a
+      // thread of its own a moment ago: the conflict above waited for it. Join that thread rather than split.
+      const owners = await trx.selectFrom('thread_keys').select(['key', 'thread_id']).where('org_id', '=', orgId).where('key', 'in', keys.register).execute();
+      const other = owners.find((o) => o.thread_id !== threadId);
+      if (other) {
+        await trx.deleteFrom('threads').where('id', '=', threadId).execute();
+        const joined = other.thread_id;
+        const missing = keys.register.filter((key) => !owners.some((o) => o.key === key && o.thread_id !== threadId));
+        if (missing.length > 0) {
+          await trx
+            .insertInto('thread_keys')
+            .values(missing.map((key) => ({ org_id: orgId, key, thread_id: joined })))
+            .onConflict((oc) => oc.columns(['org_id', 'key']).doNothing())
+            .execute();
+        }
+        return joined;
+      }
+    }
   }
   return threadId;
 }

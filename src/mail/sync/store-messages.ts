@@ -53,15 +53,33 @@ interface BlobRef {
   size: number;
 }
 
-/** Writes raw sources and attachments to the blob store, outside any transaction. */
+/** How many blob files are written at once: one at a time is ~1 ms each here, a few together ~0.3 ms each. */
+const BLOB_WRITES_IN_FLIGHT = 8;
+
+/** Writes raw sources and attachments to the blob store, outside any transaction, a few at a time. */
 async function writeBlobs(ctx: StoreContext, messages: MessageToStore[]): Promise<Map<MessageToStore, { raw: BlobRef | null; attachments: BlobRef[] }>> {
   const refs = new Map<MessageToStore, { raw: BlobRef | null; attachments: BlobRef[] }>();
+  const jobs: Array<() => Promise<void>> = [];
   for (const message of messages) {
-    const raw = message.raw ? await ctx.blobs.put(message.raw) : null;
-    const attachments: BlobRef[] = [];
-    for (const attachment of message.parsed?.attachments ?? []) attachments.push(await ctx.blobs.put(attachment.content));
-    refs.set(message, { raw, attachments });
+    const entry: { raw: BlobRef | null; attachments: BlobRef[] } = { raw: null, attachments: [] };
+    refs.set(message, entry);
+    if (message.raw) {
+      const raw = message.raw;
+      jobs.push(async () => {
+        entry.raw = await ctx.blobs.put(raw);
+      });
+    }
+    (message.parsed?.attachments ?? []).forEach((attachment, index) => {
+      jobs.push(async () => {
+        entry.attachments[index] = await ctx.blobs.put(attachment.content);
+      });
+    });
   }
+  let next = 0;
+  const lane = async () => {
+    while (next < jobs.length) await jobs[next++]!();
+  };
+  await Promise.all(Array.from({ length: Math.min(BLOB_WRITES_IN_FLIGHT, jobs.length) }, lane));
   return refs;
 }
 
@@ -93,6 +111,16 @@ export async function contactsByAddress(db: Db | Trx, orgId: string, addresses: 
   return found;
 }
 
+async function storedIds(trx: Trx, orgId: string, keys: string[]): Promise<Map<string, string>> {
+  const unique = [...new Set(keys)];
+  const found = new Map<string, string>();
+  for (let i = 0; i < unique.length; i += 500) {
+    const rows = await trx.selectFrom('messages').select(['id', 'dedupe_key']).where('org_id', '=', orgId).where('dedupe_key', 'in', unique.slice(i, i + 500)).execute();
+    for (const row of rows) found.set(row.dedupe_key, row.id);
+  }
+  return found;
+}
+
 function flagsSeen(flags: string[]): number {
   return flags.includes('\\Seen') ? 1 : 0;
 }
@@ -112,10 +140,13 @@ export async function storeMessages(
   return db.transaction().execute(async (trx) => {
     await insertBlobRows(trx, [...blobRefs.values()].flatMap((r) => [...(r.raw ? [r.raw] : []), ...r.attachments]), now);
     const contacts = await contactsByAddress(trx, ctx.orgId, messages.flatMap((m) => m.mappingAddresses));
+    // One lookup for the batch; messages stored by this same batch are added as they go.
+    const existing = await storedIds(trx, ctx.orgId, messages.map((m) => m.dedupeKey));
     const stored: StoredMessage[] = [];
     for (const message of messages) {
       const refs = blobRefs.get(message)!;
-      let row = await trx.selectFrom('messages').select('id').where('org_id', '=', ctx.orgId).where('dedupe_key', '=', message.dedupeKey).executeTakeFirst();
+      const known = existing.get(message.dedupeKey);
+      let row: { id: string } | undefined = known ? { id: known } : undefined;
       let created = false;
       if (!row && message.parsed) {
         const id = newId(now);
@@ -176,6 +207,7 @@ export async function storeMessages(
             .execute();
         }
         row = { id };
+        existing.set(message.dedupeKey, id);
         created = true;
       }
       if (!row) continue;
