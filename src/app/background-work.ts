@@ -2,6 +2,9 @@
 // contact backfill hook — assembled once for both `conversa serve` (embedded default: it does everything) and
 // `conversa worker` (scale-out: many of them share the accounts through leases in the database).
 import { LeaseCoordinator } from '../jobs/account-leases.js';
+import { CalendarSupervisor } from '../calendar/calendar-supervisor.js';
+import { createDriverFactory } from '../calendar/calendar-runner.js';
+import type { WindowOptions } from '../calendar/meetings.js';
 import type { ParsedMessage } from '../mail/mime/parse-message.js';
 import { createOutbox, type Outbox, type OutboxDeps } from '../mail/send/outbox.js';
 import { AccountSupervisor } from '../mail/sync/account-supervisor.js';
@@ -20,10 +23,16 @@ export interface BackgroundOptions {
   batchSize?: number;
   outbox?: Pick<OutboxDeps, 'backoffBaseMs' | 'backoffMaxMs' | 'maxAttempts' | 'pollIntervalMs' | 'timeoutMs'>;
   leases?: { ttlMs?: number; tickMs?: number; maxAccounts?: number };
+  /** Calendar passes this often (default config.calendarIntervalMinutes). */
+  calendarIntervalMs?: number;
+  /** The span of calendar kept around today (default: the account's history window back, a year ahead). */
+  calendarWindow?: WindowOptions;
 }
 
 export interface BackgroundWork {
   supervisor: AccountSupervisor;
+  /** Calendar sync, apart from mail: a calendar failure never stops mail sync. */
+  calendar: CalendarSupervisor;
   leases: LeaseCoordinator;
   outbox: Outbox;
   outboxDeps: OutboxDeps;
@@ -59,10 +68,22 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
     log: deps.log.child({ component: 'leases' }),
     ...options.leases,
     hooks: {
-      acquired: (accountId) => void supervisor.start(accountId),
-      released: (accountId) => supervisor.stop(accountId),
-      changed: (accountId) => supervisor.restart(accountId),
-      syncRequested: (accountId) => void supervisor.syncNow(accountId),
+      acquired: (accountId) => {
+        void supervisor.start(accountId);
+        void calendar.start(accountId);
+      },
+      released: async (accountId) => {
+        await supervisor.stop(accountId);
+        await calendar.stop(accountId);
+      },
+      changed: async (accountId) => {
+        await supervisor.restart(accountId);
+        await calendar.restart(accountId);
+      },
+      syncRequested: (accountId) => {
+        supervisor.syncNow(accountId);
+        calendar.syncNow(accountId);
+      },
       backfill: (orgId, addresses) => {
         supervisor.backfill(orgId, addresses).catch((err: unknown) => supervisorLog.error({ err }, 'backfill scheduling failed'));
       },
@@ -86,6 +107,17 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
     },
     coordinator.workerId,
   );
+  const calendarLog = deps.log.child({ component: 'calendar' });
+  const calendar = new CalendarSupervisor({
+    db,
+    log: calendarLog,
+    bccDomain: config.bccDomain,
+    driverFor: createDriverFactory({ db, secrets, oauth: config.oauth, log: calendarLog }),
+    intervalMs: options.calendarIntervalMs ?? config.calendarIntervalMinutes * 60_000,
+    backoffBaseMs: options.backoffBaseMs ?? 2_000,
+    backoffMaxMs: options.backoffMaxMs ?? 5 * 60_000,
+    ...(options.calendarWindow ? { window: options.calendarWindow } : {}),
+  });
   const outboxDeps: OutboxDeps = {
     db,
     secrets,
@@ -100,6 +132,7 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
   const outbox = createOutbox(outboxDeps);
   return {
     supervisor,
+    calendar,
     leases: coordinator,
     outbox,
     outboxDeps,
@@ -110,6 +143,7 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
     async stop() {
       await outbox.stop();
       await supervisor.close();
+      await calendar.close();
       await coordinator.stop();
     },
   };
@@ -124,9 +158,13 @@ export function accountSignals(db: Storage['db'], work: () => BackgroundWork | u
     async onChanged(accountId, change) {
       const local = work();
       if (!local) return;
-      if (change === 'deleted') await local.supervisor.stop(accountId);
-      else if (change !== 'created' && local.leases.owns(accountId)) await local.supervisor.restart(accountId);
-      else local.leases.kick();
+      if (change === 'deleted') {
+        await local.supervisor.stop(accountId);
+        await local.calendar.onAccountChanged(accountId, change);
+      } else if (change !== 'created' && local.leases.owns(accountId)) {
+        await local.supervisor.restart(accountId);
+        await local.calendar.onAccountChanged(accountId, change);
+      } else local.leases.kick();
     },
     async syncNow(accountId) {
       const local = work();

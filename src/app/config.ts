@@ -30,6 +30,8 @@ export interface Config {
   dnsServers: string[];
   /** `serve` also runs the background work (CONVERSA_SERVE_BACKGROUND, default true; false for web-only nodes). */
   serveBackground: boolean;
+  /** Minutes between calendar passes (CONVERSA_CALENDAR_INTERVAL_MINUTES, default 5). */
+  calendarIntervalMinutes: number;
   /** STARTTLS certificate of the BCC listener (BCC_TLS_CERT_FILE + BCC_TLS_KEY_FILE), or null. */
   bccTls: BccTlsConfig | null;
 }
@@ -77,6 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dkim: loadDkimConfig(env),
     serveBackground: !/^(0|false|no|off)$/i.test(env.CONVERSA_SERVE_BACKGROUND ?? ''),
     bccTls: loadBccTlsConfig(env),
+    calendarIntervalMinutes: positive(env, 'CONVERSA_CALENDAR_INTERVAL_MINUTES', 5),
     dnsServers: (env.CONVERSA_DNS_SERVERS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
   };
 }

@@ -13,6 +13,9 @@ import { createBlobStore, type BlobStore } from '../storage/blob-store.js';
 import { migrateToLatest, openStorage, type Storage } from '../storage/database.js';
 import { recordBackfillRequests } from '../jobs/backfill-requests.js';
 import { startBccListener, type BccListener } from '../mail/dropbox/bcc-listener.js';
+import { createDriverFactory } from '../calendar/calendar-runner.js';
+import { linkMeetingsToAddresses } from '../calendar/meetings.js';
+import { contactEvents, type AddressesAdded } from '../contacts/contact-events.js';
 import { accountSignals, createBackgroundWork, type BackgroundOptions, type BackgroundWork } from './background-work.js';
 import type { Config } from './config.js';
 import { loadSecretKey, SecretBox } from './secret-box.js';
@@ -69,6 +72,11 @@ async function openCore(config: Config, backgroundOf: () => BackgroundWork | und
     recorded: () => backgroundOf()?.leases.kick(),
     failed: (err) => log().error({ err }, 'could not record a backfill request'),
   });
+  // New contacts get the meetings already synced with them (database only, so wherever contacts are made).
+  const linkMeetings = (event: AddressesAdded) => {
+    linkMeetingsToAddresses(storage.db, event.orgId, event.addresses).catch((err: unknown) => log().error({ err }, 'could not link meetings'));
+  };
+  contactEvents.on('addresses-added', linkMeetings);
   return {
     secrets,
     storage,
@@ -76,6 +84,7 @@ async function openCore(config: Config, backgroundOf: () => BackgroundWork | und
     parsePool,
     parse: (raw: Buffer) => parsePool.parse(raw),
     async close() {
+      contactEvents.off('addresses-added', linkMeetings);
       stopRecording();
       await parsePool.close();
       await storage.close();
@@ -99,6 +108,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     mail: { secrets, oauth: config.oauth, bccDomain: config.bccDomain, onChanged: signals.onChanged, syncNow: signals.syncNow, ...tls },
     send: { secrets, bccDomain: config.bccDomain, appSmtp: config.appSmtp, parse, outbox: { kick: () => background?.outbox.kick() }, ...tls },
     deliverability: { secrets, appSmtp: config.appSmtp, dkim: config.dkim, resolver: createDnsResolver({ servers: config.dnsServers }) },
+    meetings: {
+      bccDomain: config.bccDomain,
+      driverFor: createDriverFactory({ db: storage.db, secrets, oauth: config.oauth, log: { info: () => undefined, warn: () => undefined, error: () => undefined } }),
+      syncNow: (accountId) => background?.calendar.syncNow(accountId) ?? false,
+      ...(options.calendarWindow ? { window: options.calendarWindow } : {}),
+    },
   });
   if (options.background ?? config.serveBackground) {
     background = createBackgroundWork({ config, storage, secrets, blobs, parse, log: app.log }, options);

@@ -1,6 +1,11 @@
-// Assembles the Fastify app: body parsers with their limits, cookies, the error handler and every route.
+// Assembles the Fastify app: body parsers with their limits, cookies, the error handler, every route, and
+// the built web app (dist/web) with its client-side routes and security headers.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import fastifyCookie from '@fastify/cookie';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import fastifyStatic from '@fastify/static';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import { AppError } from '../app/app-error.js';
 import type { Db } from '../storage/database.js';
 import { ApiRouter } from './api-router.js';
@@ -14,6 +19,7 @@ import { providerRoutes } from './routes/provider-routes.js';
 import { messageRoutes } from './routes/message-routes.js';
 import { sendRoutes, type SendRouteDeps } from './routes/send-routes.js';
 import { deliverabilityRoutes } from './routes/deliverability-routes.js';
+import { meetingRoutes, type MeetingRouteDeps } from './routes/meeting-routes.js';
 import type { AccountDeliverabilityDeps } from '../mail/send/account-deliverability.js';
 import type { BlobStore } from '../storage/blob-store.js';
 
@@ -31,6 +37,72 @@ export interface ServerDeps {
   /** Sending from the CRM; absent in tests of the HTTP layer alone. */
   send?: Omit<SendRouteDeps, 'db' | 'blobs'>;
   deliverability?: Omit<AccountDeliverabilityDeps, 'db'>;
+  meetings?: Omit<MeetingRouteDeps, 'db'>;
+  /**
+   * The built web app (`vite build` output). Default: `dist/web` of this package; null, or a folder without
+   * index.html (API-only test runs, no web build), serves no web app.
+   */
+  webRoot?: string | null;
+}
+
+/** `dist/web` of the package this module belongs to, whether it runs from src/http or dist/src/http. */
+export function defaultWebRoot(): string | null {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'dist', 'web');
+    const parent = path.dirname(dir);
+    if (parent === dir) return null;
+    dir = parent;
+  }
+}
+
+// The app's own pages load only their own scripts and styles. https: images are allowed because a mail's
+// srcdoc frame inherits this policy and "Show images" must be able to load remote images there; the frame
+// adds its own stricter policy (default-src 'none'), and the frame itself is sandboxed without scripts.
+export const WEB_APP_CSP = [
+  "default-src 'self'",
+  "img-src 'self' data: https:",
+  "style-src 'self' 'unsafe-inline'",
+  "frame-src 'self' about:",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+function htmlHeaders(reply: FastifyReply): void {
+  reply
+    .header('content-security-policy', WEB_APP_CSP)
+    .header('x-frame-options', 'DENY')
+    .header('x-content-type-options', 'nosniff')
+    .header('referrer-policy', 'no-referrer')
+    .header('cache-control', 'no-cache');
+}
+
+/**
+ * Serves the web app: every built file under its own route (wildcard: false, so the API's routes and 404s stay
+ * as they are), hashed assets cached for good, and index.html for any other GET that asks for HTML, so client
+ * routes such as /settings/email load the app. /api/* and non-HTML requests keep the JSON 404 envelope.
+ */
+async function registerWebApp(app: FastifyInstance, root: string): Promise<void> {
+  await app.register(fastifyStatic, {
+    root,
+    wildcard: false,
+    index: 'index.html',
+    serveDotFiles: false,
+    setHeaders: (reply, filePath) => {
+      if (filePath.endsWith('.html')) return htmlHeaders(reply);
+      reply.header('x-content-type-options', 'nosniff');
+      if (filePath.includes(`${path.sep}assets${path.sep}`)) reply.header('cache-control', 'public, max-age=31536000, immutable');
+    },
+  });
+  app.get('/*', (request, reply) => {
+    const pathname = request.url.split('?')[0] ?? '';
+    const wantsHtml = (request.headers.accept ?? '').includes('text/html');
+    if (pathname === '/api' || pathname.startsWith('/api/') || !wantsHtml) return reply.callNotFound();
+    htmlHeaders(reply);
+    return reply.sendFile('index.html');
+  });
 }
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
@@ -69,7 +141,11 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   if (deps.blobs) messageRoutes(router, { db: deps.db, blobs: deps.blobs });
   if (deps.send && deps.blobs) sendRoutes(router, { ...deps.send, db: deps.db, blobs: deps.blobs });
   if (deps.deliverability) deliverabilityRoutes(router, { ...deps.deliverability, db: deps.db });
+  if (deps.meetings) meetingRoutes(router, { ...deps.meetings, db: deps.db });
   if (deps.mail) emailAccountRoutes(router, { ...deps.mail, db: deps.db, publicUrl: deps.publicUrl });
+
+  const webRoot = deps.webRoot === undefined ? defaultWebRoot() : deps.webRoot;
+  if (webRoot && fs.existsSync(path.join(webRoot, 'index.html'))) await registerWebApp(app, webRoot);
 
   const document = router.openApiDocument({ title: 'Conversa API', version: deps.version, serverUrl: deps.publicUrl });
   app.get('/api/openapi.json', async () => document);

@@ -2,7 +2,6 @@
 // state row binds the browser round trip to the user who started it, for ten minutes, once.
 import { randomBytes } from 'node:crypto';
 import { AppError } from '../../app/app-error.js';
-import type { Db } from '../../storage/database.js';
 import type { SyncMode } from '../../storage/schema.js';
 import { findUserById, type User } from '../../users/users.js';
 import { normalizeEmail } from '../../contacts/email-address.js';

@@ -17,15 +17,20 @@ export interface LoginDeps {
   log: { info(obj: object, msg?: string): void };
 }
 
-/** The stored credentials, with OAuth tokens refreshed (and stored again) when they expire within 5 minutes. */
+/**
+ * The stored credentials, with OAuth tokens refreshed (and stored again) when they expire within `skewMs` (default
+ * 5 minutes: the mail runner and the sender keep the stored token fresh ahead of time; other users of the same
+ * token pass a short skew and reuse it, so they do not refresh it again behind the mail runner's back).
+ */
 export async function freshAccountCredentials(
   deps: LoginDeps,
   row: Pick<EmailAccountsTable, 'id' | 'provider' | 'generation'>,
   signal?: AbortSignal,
+  skewMs?: number,
 ): Promise<AccountCredentials> {
   const stored = await deps.db.selectFrom('email_accounts').select('credentials_enc').where('id', '=', row.id).executeTakeFirstOrThrow();
   const credentials = openCredentials(deps.secrets, row.id, stored.credentials_enc);
-  if (credentials.kind !== 'oauth2' || !tokenNeedsRefresh(credentials)) return credentials;
+  if (credentials.kind !== 'oauth2' || !tokenNeedsRefresh(credentials, Date.now(), skewMs)) return credentials;
   if (!credentials.refreshToken || !isOAuthProviderId(row.provider)) return credentials;
   const tokens = await refreshTokens({ provider: row.provider, config: deps.oauth, refreshToken: credentials.refreshToken, ...(signal ? { signal } : {}) });
   const next: AccountCredentials = { kind: 'oauth2', accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt: tokens.expiresAt };

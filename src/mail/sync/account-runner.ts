@@ -5,12 +5,11 @@ import type { ImapFlow } from 'imapflow';
 import type { SecretBox } from '../../app/secret-box.js';
 import type { Db } from '../../storage/database.js';
 import type { EmailAccountsTable } from '../../storage/schema.js';
-import { openCredentials, sealCredentials, type AccountCredentials } from '../accounts/account-credentials.js';
+import type { AccountCredentials } from '../accounts/account-credentials.js';
+import { freshAccountCredentials } from '../send/account-login.js';
 import { setAccountStatus } from '../accounts/account-status.js';
 import { createImapClient } from '../connection/test-mail-connection.js';
-import { refreshTokens, tokenNeedsRefresh } from '../oauth2/oauth-client.js';
 import type { OAuthConfig } from '../oauth2/oauth-config.js';
-import { isOAuthProviderId } from '../oauth2/oauth-providers.js';
 import { backoffDelay, decideFailure } from './failure-policy.js';
 import { discoverFolders } from './discover-folders.js';
 import { backfillFolder, syncFolder, type FolderSyncContext } from './folder-sync.js';
@@ -243,21 +242,8 @@ export class AccountRunner {
   }
 
   /** The stored credentials, with OAuth tokens refreshed (and stored again) when they are about to expire. */
-  private async freshCredentials(row: EmailAccountsTable): Promise<AccountCredentials> {
-    const stored = await this.deps.db.selectFrom('email_accounts').select('credentials_enc').where('id', '=', row.id).executeTakeFirstOrThrow();
-    const credentials = openCredentials(this.deps.secrets, row.id, stored.credentials_enc);
-    if (credentials.kind !== 'oauth2' || !tokenNeedsRefresh(credentials)) return credentials;
-    if (!credentials.refreshToken || !isOAuthProviderId(row.provider)) return credentials;
-    const tokens = await refreshTokens({ provider: row.provider, config: this.deps.oauth, refreshToken: credentials.refreshToken, signal: this.abort.signal });
-    const next: AccountCredentials = { kind: 'oauth2', accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt: tokens.expiresAt };
-    await this.deps.db
-      .updateTable('email_accounts')
-      .set({ credentials_enc: sealCredentials(this.deps.secrets, row.id, next), updated_at: Date.now() })
-      .where('id', '=', row.id)
-      .where('generation', '=', row.generation)
-      .execute();
-    this.deps.log.info({ accountId: row.id }, 'refreshed OAuth access token');
-    return next;
+  private freshCredentials(row: EmailAccountsTable): Promise<AccountCredentials> {
+    return freshAccountCredentials({ db: this.deps.db, secrets: this.deps.secrets, oauth: this.deps.oauth, log: this.deps.log }, row, this.abort.signal);
   }
 
   /** Sleeps for `ms`, ending early on stop or wake. */

@@ -1,0 +1,414 @@
+// The CalDAV calendar driver (RFC 4791), on tsdav. Discovery starts from the account's CalDAV URL (a server,
+// principal or calendar URL) or, without one, from /.well-known/caldav (RFC 6764) on the mail domains; then
+// principal → calendar-home-set → calendars. Changes come from sync-collection (RFC 6578) where the calendar
+// offers it, else from the ctag and a comparison of etags; objects are read with calendar-multiget (one GET each
+// when that fails). Every request goes through one fetch wrapper that adds the credentials, a timeout and the
+// caller's AbortSignal, and turns HTTP and network failures into CalendarError codes.
+import { calendarMultiGet, createAccount, davRequest, fetchCalendars, fetchCalendarUserAddresses, supportedReportSet, syncCollection, type DAVAccount, type DAVCalendar } from 'tsdav';
+import {
+  CalendarError,
+  type CalendarChanges,
+  type CalendarDriver,
+  type CalendarObject,
+  type CalendarSyncState,
+  type Discovery,
+  type EventChange,
+  type EventDraft,
+  type EventTarget,
+  type RemoteCalendar,
+} from '../calendar-driver.js';
+import { applyEventChange, buildEventIcs, cancelOccurrence } from '../ical/build-event.js';
+import { zoneFromName } from '../ical/time-zones.js';
+
+export interface CalDavOptions {
+  /** A CalDAV server, principal or calendar URL (the account's caldavUrl, else its preset's); null: discover. */
+  url: string | null;
+  /** Domains whose /.well-known/caldav is tried when there is no URL: the address's domain, the IMAP host's. */
+  discoveryDomains: string[];
+  /** The Authorization header value (Basic … or Bearer …), asked for each request so a token can be refreshed. */
+  authorization(signal: AbortSignal): Promise<string>;
+  /** Per request (default 30 s). */
+  timeoutMs?: number;
+  /** Objects per calendar-multiget (default 50). */
+  batchSize?: number;
+  /** Tests only. */
+  fetch?: typeof globalThis.fetch;
+}
+
+type Fetch = typeof globalThis.fetch;
+
+const CALENDAR_PROPS = {
+  'd:displayname': {},
+  'd:resourcetype': {},
+  'cs:getctag': {},
+  'd:sync-token': {},
+  'c:supported-calendar-component-set': {},
+  'c:calendar-timezone': {},
+  'd:current-user-privilege-set': {},
+};
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
+    const code = typeof cause?.code === 'string' ? ` (${cause.code})` : '';
+    return `${error.message}${code}`;
+  }
+  return String(error);
+}
+
+function text(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'object') {
+    const v = value as { _cdata?: unknown; _text?: unknown };
+    if (typeof v._cdata === 'string') return v._cdata;
+    if (v._text !== undefined) return String(v._text);
+  }
+  return null;
+}
+
+/** Absolute URL of an href, so every href of one object compares equal wherever it came from. */
+function absolute(href: string, base: string): string {
+  return new URL(href, base.endsWith('/') ? base : `${base}/`).href;
+}
+
+function sameUrl(a: string, b: string): boolean {
+  const strip = (u: string) => u.replace(/\/+$/, '');
+  return strip(a) === strip(b);
+}
+
+function privileges(value: unknown): string[] {
+  const names: string[] = [];
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(visit);
+    else if (node && typeof node === 'object') {
+      for (const [key, inner] of Object.entries(node)) {
+        if (key === 'privilege') {
+          for (const p of Array.isArray(inner) ? inner : [inner]) if (p && typeof p === 'object') names.push(...Object.keys(p));
+        } else visit(inner);
+      }
+    }
+  };
+  visit(value);
+  return names;
+}
+
+function timeZoneOf(vtimezone: string | null | undefined): string | null {
+  const tzid = vtimezone ? /^TZID:(.+)$/m.exec(vtimezone.replace(/\r\n[ \t]/g, ''))?.[1]?.trim() : undefined;
+  const zone = tzid ? zoneFromName(tzid) : null;
+  return zone?.kind === 'iana' ? zone.name : null;
+}
+
+/** A file name for a UID: safe in any URL path, and the same for the same UID. */
+function fileName(uid: string): string {
+  const safe = uid.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 120);
+  return `${safe || 'event'}.ics`;
+}
+
+export class CalDavDriver implements CalendarDriver {
+  private readonly timeoutMs: number;
+  private readonly batchSize: number;
+  private readonly baseFetch: Fetch;
+
+  constructor(private readonly options: CalDavOptions) {
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.batchSize = options.batchSize ?? 50;
+    this.baseFetch = options.fetch ?? globalThis.fetch;
+  }
+
+  /** The fetch every request uses: credentials, timeout, abort, and HTTP/network failures as CalendarError. */
+  private fetcher(signal: AbortSignal): Fetch {
+    return (async (input: string | URL | Request, init: RequestInit = {}) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      const headers = new Headers(init.headers);
+      headers.set('authorization', await this.options.authorization(signal));
+      const timeout = AbortSignal.timeout(this.timeoutMs);
+      let response: Response;
+      try {
+        response = await this.baseFetch(url, { ...init, headers, signal: AbortSignal.any([signal, timeout]) });
+      } catch (error) {
+        if (signal.aborted) throw signal.reason;
+        if (timeout.aborted) throw new CalendarError('TEMPORARY', `the calendar server did not answer within ${this.timeoutMs / 1000} s (${new URL(url).host})`, { cause: error });
+        throw new CalendarError('TEMPORARY', `could not reach the calendar server ${new URL(url).host}: ${describe(error)}`, { cause: error });
+      }
+      if (response.status === 401) {
+        await response.arrayBuffer().catch(() => undefined);
+        throw new CalendarError('AUTH_FAILED', `${new URL(url).host} answered 401 Unauthorized`, { status: 401 });
+      }
+      if (response.status >= 500 || response.status === 429 || response.status === 408) {
+        await response.arrayBuffer().catch(() => undefined);
+        throw new CalendarError('TEMPORARY', `the calendar server answered ${response.status} ${response.statusText}`, { status: response.status });
+      }
+      return response;
+    }) as Fetch;
+  }
+
+  async discover(signal: AbortSignal): Promise<Discovery> {
+    const fetch = this.fetcher(signal);
+    if (this.options.url) {
+      const single = await this.singleCalendar(this.options.url, fetch);
+      if (single) return { calendars: [single], ownAddresses: [] };
+      return this.discoverFrom(this.options.url, fetch);
+    }
+    const failures: string[] = [];
+    for (const domain of this.options.discoveryDomains) {
+      try {
+        return await this.discoverFrom(`https://${domain}/`, fetch);
+      } catch (error) {
+        if (signal.aborted) throw error;
+        if (error instanceof CalendarError && error.code === 'AUTH_FAILED') throw error;
+        failures.push(`${domain}: ${describe(error)}`);
+      }
+    }
+    throw new CalendarError(
+      'NOT_AVAILABLE',
+      `No CalDAV calendar was found for this account (looked for /.well-known/caldav on ${this.options.discoveryDomains.join(', ') || 'no domain'}${failures.length ? `: ${failures.join('; ')}` : ''}). Give the account its CalDAV URL to sync its calendar.`,
+    );
+  }
+
+  /** The URL itself, when it is a calendar collection; null when it is a server or principal URL. */
+  private async singleCalendar(url: string, fetch: Fetch): Promise<RemoteCalendar | null> {
+    const [response] = await davRequest({
+      url,
+      init: { method: 'PROPFIND', headers: { depth: '0' }, namespace: 'd', body: { propfind: { _attributes: NAMESPACES, prop: CALENDAR_PROPS } } },
+      fetch,
+    });
+    if (!response?.ok || !response.props) return null;
+    const types = Object.keys(response.props.resourcetype ?? {});
+    if (!types.includes('calendar')) return null;
+    const calendar: DAVCalendar = { url, ctag: text(response.props.getctag) ?? undefined };
+    const reports = await supportedReportSet({ collection: calendar, fetch }).catch(() => [] as string[]);
+    return {
+      url,
+      displayName: text(response.props.displayname),
+      ctag: text(response.props.getctag),
+      supportsSyncToken: reports.includes('syncCollection'),
+      writable: this.writable(response.props.currentUserPrivilegeSet),
+      timeZone: timeZoneOf(text(response.props.calendarTimezone)),
+    };
+  }
+
+  private writable(privilegeSet: unknown): boolean {
+    if (privilegeSet === undefined || privilegeSet === null) return true;
+    const names = privileges(privilegeSet);
+    return names.length === 0 || names.some((n) => n === 'all' || n === 'write' || n === 'writeContent' || n === 'bind');
+  }
+
+  private async discoverFrom(serverUrl: string, fetch: Fetch): Promise<Discovery> {
+    let account: DAVAccount;
+    try {
+      account = await createAccount({ account: { serverUrl, accountType: 'caldav' }, fetch });
+    } catch (error) {
+      if (error instanceof CalendarError) throw error;
+      throw new CalendarError('NOT_AVAILABLE', `${new URL(serverUrl).host} does not look like a CalDAV server: ${describe(error)}`, { cause: error });
+    }
+    let calendars: DAVCalendar[];
+    try {
+      calendars = await fetchCalendars({ account, props: CALENDAR_PROPS, projectedProps: { currentUserPrivilegeSet: true }, fetch });
+    } catch (error) {
+      if (error instanceof CalendarError) throw error;
+      throw new CalendarError('PROTOCOL_ERROR', `the calendars of ${account.homeUrl ?? serverUrl} could not be listed: ${describe(error)}`, { cause: error });
+    }
+    const ownAddresses = await fetchCalendarUserAddresses({ account, fetch })
+      .then((hrefs) => hrefs.filter((h) => /^mailto:/i.test(h)).map((h) => h.replace(/^mailto:/i, '').trim().toLowerCase()))
+      .catch(() => [] as string[]);
+    return {
+      ownAddresses,
+      calendars: calendars
+        .filter((c) => !c.components || c.components.length === 0 || c.components.includes('VEVENT'))
+        .map((c) => ({
+          url: c.url,
+          displayName: text(c.displayName) ?? null,
+          ctag: text(c.ctag),
+          supportsSyncToken: Array.isArray(c.reports) && c.reports.includes('syncCollection'),
+          writable: this.writable(c.projectedProps?.currentUserPrivilegeSet),
+          timeZone: timeZoneOf(c.timezone),
+        })),
+    };
+  }
+
+  async changes(calendar: RemoteCalendar, state: CalendarSyncState, known: ReadonlyMap<string, string | null>, signal: AbortSignal): Promise<CalendarChanges> {
+    const fetch = this.fetcher(signal);
+    if (calendar.supportsSyncToken) {
+      try {
+        return await this.syncCollectionChanges(calendar, state.syncToken, known, fetch);
+      } catch (error) {
+        if (!(error instanceof CalendarError) || error.code !== 'CURSOR_INVALID') throw error;
+        // The server forgot our token (or never knew it): list everything once more.
+        return this.syncCollectionChanges(calendar, null, known, fetch);
+      }
+    }
+    return this.etagChanges(calendar, state, known, fetch);
+  }
+
+  private async syncCollectionChanges(calendar: RemoteCalendar, token: string | null, known: ReadonlyMap<string, string | null>, fetch: Fetch): Promise<CalendarChanges> {
+    const responses = await syncCollection({ url: calendar.url, props: { 'd:getetag': {} }, syncLevel: 1, ...(token ? { syncToken: token } : {}), fetch });
+    const first = responses[0];
+    const multistatus = (first?.raw as { multistatus?: { syncToken?: unknown } } | undefined)?.multistatus;
+    if (!multistatus) {
+      const status = first?.status ?? 0;
+      if (token && [400, 403, 409, 412, 507].includes(status)) {
+        throw new CalendarError('CURSOR_INVALID', `the server no longer accepts the sync token (HTTP ${status})`, { status });
+      }
+      if (status === 404) throw new CalendarError('NOT_FOUND', `the calendar ${calendar.url} is gone`, { status });
+      if (status === 403) throw new CalendarError('FORBIDDEN', `the server refused to list ${calendar.url}`, { status });
+      throw new CalendarError('PROTOCOL_ERROR', `sync-collection on ${calendar.url} answered HTTP ${status}`, { status });
+    }
+    const changed: CalendarChanges['changed'] = [];
+    const deleted: string[] = [];
+    const listed = new Set<string>();
+    for (const response of responses) {
+      if (!response.href) continue;
+      const href = absolute(response.href, calendar.url);
+      if (sameUrl(href, calendar.url)) continue;
+      if (response.status === 404) {
+        deleted.push(href);
+        continue;
+      }
+      if (!response.ok) continue;
+      listed.add(href);
+      const etag = text(response.props?.getetag);
+      // After a reset, objects we already hold unchanged need no download.
+      if (!token && known.has(href) && etag !== null && known.get(href) === etag) continue;
+      changed.push({ href, etag });
+    }
+    if (!token) for (const href of known.keys()) if (!listed.has(href)) deleted.push(href);
+    return { state: { syncToken: text(multistatus.syncToken), ctag: null }, full: !token, changed, deleted: [...new Set(deleted)].filter((h) => !listed.has(h)) };
+  }
+
+  private async etagChanges(calendar: RemoteCalendar, state: CalendarSyncState, known: ReadonlyMap<string, string | null>, fetch: Fetch): Promise<CalendarChanges> {
+    const [head] = await davRequest({
+      url: calendar.url,
+      init: { method: 'PROPFIND', headers: { depth: '0' }, namespace: 'd', body: { propfind: { _attributes: NAMESPACES, prop: { 'cs:getctag': {} } } } },
+      fetch,
+    });
+    if (head && head.status === 404) throw new CalendarError('NOT_FOUND', `the calendar ${calendar.url} is gone`, { status: 404 });
+    const ctag = head?.ok ? text(head.props?.getctag) : null;
+    if (ctag !== null && state.ctag !== null && ctag === state.ctag) return { state, full: false, changed: [], deleted: [] };
+    const responses = await davRequest({
+      url: calendar.url,
+      init: { method: 'PROPFIND', headers: { depth: '1' }, namespace: 'd', body: { propfind: { _attributes: NAMESPACES, prop: { 'd:getetag': {}, 'd:resourcetype': {} } } } },
+      fetch,
+    });
+    if (responses.length === 1 && !responses[0]!.ok && !(responses[0]!.raw as { multistatus?: unknown } | undefined)?.multistatus) {
+      throw new CalendarError('PROTOCOL_ERROR', `listing ${calendar.url} answered HTTP ${responses[0]!.status}`, { status: responses[0]!.status });
+    }
+    const changed: CalendarChanges['changed'] = [];
+    const listed = new Set<string>();
+    for (const response of responses) {
+      if (!response.href || !response.ok) continue;
+      const href = absolute(response.href, calendar.url);
+      if (sameUrl(href, calendar.url) || Object.keys(response.props?.resourcetype ?? {}).includes('collection')) continue;
+      listed.add(href);
+      const etag = text(response.props?.getetag);
+      if (known.has(href) && etag !== null && known.get(href) === etag) continue;
+      changed.push({ href, etag });
+    }
+    const deleted = [...known.keys()].filter((href) => !listed.has(href));
+    return { state: { syncToken: null, ctag }, full: true, changed, deleted };
+  }
+
+  async fetch(calendar: RemoteCalendar, hrefs: string[], signal: AbortSignal): Promise<CalendarObject[]> {
+    const fetch = this.fetcher(signal);
+    const result: CalendarObject[] = [];
+    for (let i = 0; i < hrefs.length; i += this.batchSize) {
+      const batch = hrefs.slice(i, i + this.batchSize);
+      let objects: CalendarObject[] | null = null;
+      try {
+        const responses = await calendarMultiGet({
+          url: calendar.url,
+          props: { 'd:getetag': {}, 'c:calendar-data': {} },
+          objectUrls: batch.map((href) => new URL(href).pathname),
+          depth: '1',
+          fetch,
+        });
+        objects = responses
+          .filter((r) => r.ok && r.href)
+          .map((r) => ({ href: absolute(r.href!, calendar.url), etag: text(r.props?.getetag), ics: text(r.props?.calendarData) ?? '' }));
+      } catch (error) {
+        if (error instanceof CalendarError && error.code !== 'PROTOCOL_ERROR') throw error;
+        // tsdav refuses a whole multiget when one href is gone (a 404 inside the 207): read them one by one.
+        objects = null;
+      }
+      if (!objects) {
+        objects = [];
+        for (const href of batch) {
+          const one = await this.get(href, fetch);
+          if (one) objects.push(one);
+        }
+      }
+      result.push(...objects);
+    }
+    return result;
+  }
+
+  private async get(href: string, fetch: Fetch): Promise<CalendarObject | null> {
+    const response = await fetch(href, { method: 'GET', headers: { accept: 'text/calendar' } });
+    const body = await response.text();
+    if (response.status === 404 || response.status === 410) return null;
+    if (!response.ok) throw new CalendarError(response.status === 403 ? 'FORBIDDEN' : 'PROTOCOL_ERROR', `GET ${href} answered HTTP ${response.status}`, { status: response.status });
+    return { href, etag: response.headers.get('etag'), ics: body };
+  }
+
+  async read(_calendar: RemoteCalendar, href: string, signal: AbortSignal): Promise<CalendarObject | null> {
+    return this.get(href, this.fetcher(signal));
+  }
+
+  private async put(href: string, ics: string, condition: { ifMatch?: string | null; ifNoneMatch?: boolean }, fetch: Fetch): Promise<CalendarObject> {
+    const headers: Record<string, string> = { 'content-type': 'text/calendar; charset=utf-8' };
+    if (condition.ifNoneMatch) headers['if-none-match'] = '*';
+    if (condition.ifMatch) headers['if-match'] = condition.ifMatch;
+    const response = await fetch(href, { method: 'PUT', headers, body: ics });
+    const body = await response.text();
+    if (response.status === 412) throw new CalendarError('CONFLICT', 'the event changed on the calendar meanwhile; sync and try again', { status: 412 });
+    if (response.status === 403) throw new CalendarError('FORBIDDEN', 'the calendar does not accept changes to this event', { status: 403 });
+    if (response.status === 404 || response.status === 409) throw new CalendarError('NOT_FOUND', `the calendar for ${href} is gone`, { status: response.status });
+    if (!response.ok) throw new CalendarError('PROTOCOL_ERROR', `the calendar refused the event (HTTP ${response.status}${body ? `: ${body.slice(0, 200)}` : ''})`, { status: response.status });
+    const etag = response.headers.get('etag');
+    if (etag) return { href, etag, ics };
+    // No etag in the answer (the server changed what we sent): read back what it stored.
+    return (await this.get(href, fetch)) ?? { href, etag: null, ics };
+  }
+
+  async create(calendar: RemoteCalendar, draft: EventDraft, signal: AbortSignal): Promise<CalendarObject> {
+    const href = absolute(encodeURIComponent(fileName(draft.uid)), calendar.url);
+    return this.put(href, buildEventIcs(draft), { ifNoneMatch: true }, this.fetcher(signal));
+  }
+
+  async update(calendar: RemoteCalendar, target: EventTarget, change: EventChange, signal: AbortSignal): Promise<CalendarObject> {
+    const fetch = this.fetcher(signal);
+    // The current version, so changes made elsewhere since our last sync (a reply, a new note) are kept; If-Match
+    // then guards against a write in between.
+    const current = await this.get(target.href, fetch);
+    if (!current) throw new CalendarError('NOT_FOUND', 'the event is no longer on the calendar');
+    const ics = applyEventChange(current.ics, target, change, { defaultTimeZone: calendar.timeZone });
+    return this.put(target.href, ics, { ifMatch: current.etag }, fetch);
+  }
+
+  async remove(calendar: RemoteCalendar, target: EventTarget, signal: AbortSignal): Promise<CalendarObject | null> {
+    const fetch = this.fetcher(signal);
+    if (target.recurrenceId !== '') {
+      const current = await this.get(target.href, fetch);
+      if (!current) return null;
+      const ics = cancelOccurrence(current.ics, target, { defaultTimeZone: calendar.timeZone });
+      if (ics !== null) return this.put(target.href, ics, { ifMatch: current.etag }, fetch);
+    }
+    const response = await fetch(target.href, { method: 'DELETE' });
+    await response.arrayBuffer().catch(() => undefined);
+    if (response.ok || response.status === 404 || response.status === 410) return null;
+    if (response.status === 403) throw new CalendarError('FORBIDDEN', 'the calendar does not let this event be deleted', { status: 403 });
+    throw new CalendarError('PROTOCOL_ERROR', `deleting the event answered HTTP ${response.status}`, { status: response.status });
+  }
+}
+
+const NAMESPACES = {
+  'xmlns:d': 'DAV:',
+  'xmlns:c': 'urn:ietf:params:xml:ns:caldav',
+  'xmlns:cs': 'http://calendarserver.org/ns/',
+  'xmlns:ca': 'http://apple.com/ns/ical/',
+};
+
+export function createCalDavDriver(options: CalDavOptions): CalendarDriver {
+  return new CalDavDriver(options);
+}
