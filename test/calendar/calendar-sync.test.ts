@@ -157,6 +157,10 @@ describe.each(DIALECTS)('calendar sync with Radicale on %s', (dialect) => {
     const health = await calendarSynced(conversa, accountId, since);
     expect(health.calendars).toHaveLength(1);
     expect(health.calendars[0].objects).toBe(3);
+    // The calendar's health is part of the account's sync health.
+    const account = (await conversa.api('GET', `/api/email-accounts/${accountId}`)).body;
+    expect(account.calendar.status).toBe('active');
+    expect(Date.parse(account.calendar.syncedAt)).toBeGreaterThanOrEqual(since - 1_000);
 
     const anaMeetings = await contactMeetings(conversa, anaId);
     expect(anaMeetings.map((m) => m.title).sort()).toEqual(['Kick-off', 'Weekly', 'Weekly', 'Weekly']);

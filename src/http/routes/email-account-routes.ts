@@ -47,6 +47,7 @@ export const accountSchema = z.object({
   visibility: z.enum(['shared', 'private']),
   progress: z.object({ folder: z.string(), scanned: z.number(), total: z.number() }).nullable(),
   lastError: z.object({ message: z.string(), at: z.string() }).nullable(),
+  calendar: z.object({ status: z.string().nullable(), detail: z.string().nullable(), syncedAt: z.string().nullable() }),
   createdAt: z.string(),
   updatedAt: z.string(),
 });

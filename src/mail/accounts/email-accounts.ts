@@ -41,6 +41,8 @@ export interface EmailAccount {
   progress: { folder: string; scanned: number; total: number } | null;
   /** The latest failure, kept after recovery so the health view can show it. */
   lastError: { message: string; at: string } | null;
+  /** The calendar sync's own health (a calendar failure never stops mail). */
+  calendar: { status: string | null; detail: string | null; syncedAt: string | null };
   createdAt: string;
   updatedAt: string;
 }
@@ -95,6 +97,7 @@ export function toEmailAccount(row: AccountRow, bccDomain: string, lastError: Em
     visibility: row.visibility,
     progress: row.progress_json ? (JSON.parse(row.progress_json) as EmailAccount['progress']) : null,
     lastError,
+    calendar: { status: row.calendar_status ?? null, detail: row.calendar_detail ?? null, syncedAt: iso(row.calendar_synced_at ?? null) },
     createdAt: new Date(row.created_at).toISOString(),
     updatedAt: new Date(row.updated_at).toISOString(),
   };
