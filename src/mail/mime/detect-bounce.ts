@@ -7,6 +7,7 @@
 // few other languages; only what a report states is returned (no status code is made up).
 import { isUtf8 } from 'node:buffer';
 import { TextDecoder } from 'node:util';
+import { htmlToPlain } from './html-to-plain.js';
 import {
   fixC1,
   normalizeMessageId,
@@ -234,44 +235,6 @@ function decodeText(bytes: Buffer, charset: string | undefined): string {
 
 function partText(part: MimePart): string {
   return decodeText(decodeTransfer(part, MAX_TEXT_BYTES), part.params.charset);
-}
-
-/** Drops `<tag …>…</tag>` for the given tags in one pass (an unclosed one drops the rest). */
-function dropElements(html: string, tags: readonly string[]): string {
-  const lower = html.toLowerCase();
-  let out = '';
-  let pos = 0;
-  for (;;) {
-    let start = -1;
-    let tag = '';
-    for (const t of tags) {
-      const at = lower.indexOf(`<${t}`, pos);
-      if (at !== -1 && (start === -1 || at < start)) {
-        start = at;
-        tag = t;
-      }
-    }
-    if (start === -1) return out + html.slice(pos);
-    out += `${html.slice(pos, start)} `;
-    const end = lower.indexOf(`</${tag}`, start);
-    if (end === -1) return out;
-    const close = lower.indexOf('>', end);
-    if (close === -1) return out;
-    pos = close + 1;
-  }
-}
-
-// Linear: every pattern stops at the next '<'.
-function htmlToText(html: string): string {
-  return dropElements(html.slice(0, MAX_TEXT_BYTES), ['style', 'script', 'head'])
-    .replace(/<br\s*\/?>|<\/(?:p|div|tr|li|h[1-6]|table|pre)\s*>/gi, '\n')
-    .replace(/<[^<>]*>/g, ' ')
-    .replace(/&nbsp;/gi, ' ')
-    .replace(/&lt;/gi, '<')
-    .replace(/&gt;/gi, '>')
-    .replace(/&quot;/gi, '"')
-    .replace(/&#0*39;|&apos;/gi, "'")
-    .replace(/&amp;/gi, '&');
 }
 
 const DELIVERY_STATUS_TYPES = new Set(['message/delivery-status', 'message/global-delivery-status']);
@@ -708,7 +671,7 @@ export function detectBounce(raw: Buffer, parsed?: ParsedMessage): BounceInfo | 
     // A part labelled delivery-status that holds prose is read as the report's text.
     if (report.recipients.length === 0 && report.fields === 0) found.texts.push(found.deliveryStatus[i]!);
   }
-  const text = found.texts.length > 0 ? found.texts.join('\n\n') : found.htmls.map(htmlToText).join('\n\n');
+  const text = found.texts.length > 0 ? found.texts.join('\n\n') : found.htmls.map((html) => htmlToPlain(html, MAX_TEXT_BYTES)).join('\n\n');
   const { report, original: originalInText } = splitReport(text);
   const original = found.originals.find((h) => h.has('message-id')) ?? found.originals[0] ?? originalInText;
 

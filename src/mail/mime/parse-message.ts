@@ -13,6 +13,7 @@ import { TextDecoder } from 'node:util';
 import chardet from 'chardet';
 import PostalMime, { addressParser, decodeWords, type Address as PostalAddress } from 'postal-mime';
 import { sanitizeHtml } from './sanitize-html.js';
+import { htmlToPlain } from './html-to-plain.js';
 import { normalizeMessageId } from '../sync/rules/message-key.js';
 
 export interface Address {
@@ -569,49 +570,6 @@ function isReplyHeader(line: string): boolean {
   return REPLY_HEADER_END.test(line) && (/[\d@]/.test(line) || line.trim().split(/\s+/).length <= 2);
 }
 
-/** Drops `<tag …>…</tag>` for the given tags in one pass (an unclosed one drops the rest). */
-function dropElements(html: string, tags: readonly string[]): string {
-  const lower = html.toLowerCase();
-  let out = '';
-  let pos = 0;
-  for (;;) {
-    let start = -1;
-    let tag = '';
-    for (const t of tags) {
-      const at = lower.indexOf(`<${t}`, pos);
-      if (at !== -1 && (start === -1 || at < start)) {
-        start = at;
-        tag = t;
-      }
-    }
-    if (start === -1) return out + html.slice(pos);
-    out += `${html.slice(pos, start)} `;
-    const end = lower.indexOf(`</${tag}`, start);
-    if (end === -1) return out;
-    const close = lower.indexOf('>', end);
-    if (close === -1) return out;
-    pos = close + 1;
-  }
-}
-
-// Linear on any input: every pattern stops at the next '<' (an unclosed '<' cannot make it rescan the rest).
-function htmlToPlain(html: string): string {
-  return dropElements(html.length > 200_000 ? html.slice(0, 200_000) : html, ['script', 'style', 'head', 'title'])
-    .replace(/<br\s*\/?>|<\/(?:p|div|tr|li|h[1-6]|blockquote|table)\s*>/gi, '\n')
-    .replace(/<[^<>]*>/g, ' ')
-    .replace(/&nbsp;/gi, ' ')
-    .replace(/&lt;/gi, '<')
-    .replace(/&gt;/gi, '>')
-    .replace(/&quot;/gi, '"')
-    .replace(/&#0*39;|&apos;/gi, "'")
-    .replace(/&#(\d{1,7});/g, (_, d: string) => safeCodePoint(Number(d)))
-    .replace(/&#x([0-9a-f]{1,6});/gi, (_, h: string) => safeCodePoint(parseInt(h, 16)))
-    .replace(/&amp;/gi, '&');
-}
-
-function safeCodePoint(cp: number): string {
-  return cp > 0 && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff) ? String.fromCodePoint(cp) : ' ';
-}
 
 /** First ~200 readable characters: quoted lines, reply headers and signatures dropped where easy. */
 export function makeSnippet(text: string | null, html: string | null): string {
