@@ -18,6 +18,7 @@ import { createCalDavDriver } from './caldav/caldav-driver.js';
 import { createGoogleDriver } from './google/google-driver.js';
 import { createMicrosoftDriver } from './microsoft/microsoft-driver.js';
 import { CalendarError, decideCalendarFailure, type CalendarDriver } from './calendar-driver.js';
+import { WakeableSleep } from '../jobs/wakeable-sleep.js';
 import {
   accountContext,
   ingestObjects,
@@ -208,8 +209,7 @@ function describe(error: unknown): string {
 
 export class CalendarRunner {
   private readonly abort = new AbortController();
-  private wakeUp: (() => void) | null = null;
-  private wakeRequested = false;
+  private readonly waiting = new WakeableSleep();
   private done: Promise<void> = Promise.resolve();
   /** The day (epoch days) recurring objects were last expanded for. */
   private expandedDay: number | null = null;
@@ -227,13 +227,12 @@ export class CalendarRunner {
 
   /** A pass now, or a retry now when waiting after a failure. */
   wake(): void {
-    this.wakeRequested = true;
-    this.wakeUp?.();
+    this.waiting.wake();
   }
 
   async stop(): Promise<void> {
     this.abort.abort();
-    this.wakeUp?.();
+    this.waiting.interrupt();
     await this.done;
   }
 
@@ -264,7 +263,7 @@ export class CalendarRunner {
         attempt = 0;
         await setCalendarStatus(this.deps.db, row.id, generation, { status: 'active', detail: detailOf(summary), syncedAt: Date.now() });
         this.deps.onPass?.(row.id, summary);
-        await this.sleep(this.deps.intervalMs);
+        await this.waiting.sleep(this.deps.intervalMs, this.stopped);
       } catch (error) {
         if (this.stopped) return;
         const decision = decideCalendarFailure(error);
@@ -278,7 +277,7 @@ export class CalendarRunner {
         const delay = decision.action === 'none' ? this.deps.backoffMaxMs : backoffDelay(attempt, this.deps.backoffBaseMs, this.deps.backoffMaxMs);
         const detail = `${decision.detail} (next try at ${new Date(Date.now() + delay).toISOString()})`;
         await setCalendarStatus(this.deps.db, row.id, generation, { status: decision.action === 'none' ? 'none' : 'error', detail });
-        await this.sleep(delay);
+        await this.waiting.sleep(delay, this.stopped);
       }
     }
   }
@@ -342,23 +341,7 @@ export class CalendarRunner {
     return summary;
   }
 
-  /** Sleeps for `ms`, ending early on stop or wake. */
-  private sleep(ms: number): Promise<void> {
-    if (this.wakeRequested || this.stopped) {
-      this.wakeRequested = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        if (this.wakeUp === done) this.wakeUp = null;
-        this.wakeRequested = false;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wakeUp = done;
-    });
-  }
+
 }
 
 /** The status detail of a pass that got through: what was left out, if anything. */

@@ -19,6 +19,7 @@ import type { ParsedMessage } from '../mime/parse-message.js';
 import { parseNeverLogList } from './rules/never-log.js';
 import { recordBounce } from './record-bounce.js';
 import { organisationAddresses } from '../accounts/organisation-addresses.js';
+import { WakeableSleep } from '../../jobs/wakeable-sleep.js';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -52,8 +53,7 @@ const MIN_HEALTHY_SESSION_MS = 5_000;
 export class AccountRunner {
   private readonly abort = new AbortController();
   private client: ImapFlow | null = null;
-  private wakeUp: (() => void) | null = null;
-  private wakeRequested = false;
+  private readonly waiting = new WakeableSleep();
   private readonly pendingBackfill = new Set<string>();
   /** Set by IDLE's EXISTS push: the next pass only needs the inbox. */
   private inboxOnly = false;
@@ -78,13 +78,12 @@ export class AccountRunner {
 
   /** Runs a pass now (or retries now when waiting after a failure). */
   wake(): void {
-    this.wakeRequested = true;
-    this.wakeUp?.();
+    this.waiting.wake();
   }
 
   async stop(): Promise<void> {
     this.abort.abort();
-    this.wakeUp?.();
+    this.waiting.interrupt();
     this.client?.close();
     await this.done;
   }
@@ -149,7 +148,7 @@ export class AccountRunner {
   private async backOff(row: EmailAccountsTable, generation: number, attempt: number, detail: string): Promise<number> {
     const delay = backoffDelay(attempt, this.deps.backoffBaseMs, this.deps.backoffMaxMs);
     await setAccountStatus(this.deps.db, row.id, generation, { status: 'error', detail, nextRetryAt: Date.now() + delay });
-    await this.sleep(delay);
+    await this.waiting.sleep(delay, this.stopped);
     return attempt;
   }
 
@@ -225,8 +224,8 @@ export class AccountRunner {
     client.on('exists', onExists);
     try {
       while (!this.stopped && client.usable) {
-        const woken = await Promise.race([closed.then(() => 'closed' as const), this.sleep(this.deps.pollIntervalMs).then(() => 'tick' as const)]);
-        if (woken === 'closed') this.wakeUp?.();
+        const woken = await Promise.race([closed.then(() => 'closed' as const), this.waiting.sleep(this.deps.pollIntervalMs, this.stopped).then(() => 'tick' as const)]);
+        if (woken === 'closed') this.waiting.interrupt();
         if (woken === 'closed' || this.stopped || !client.usable) return;
         const inboxOnly = this.inboxOnly && this.pendingBackfill.size === 0;
         this.inboxOnly = false;
@@ -246,24 +245,7 @@ export class AccountRunner {
     return freshAccountCredentials({ db: this.deps.db, secrets: this.deps.secrets, oauth: this.deps.oauth, log: this.deps.log }, row, this.abort.signal);
   }
 
-  /** Sleeps for `ms`, ending early on stop or wake. */
-  private sleep(ms: number): Promise<void> {
-    if (this.wakeRequested || this.stopped) {
-      this.wakeRequested = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        // A stale sleep (lost a race against a closed connection) must not clear a newer one's hook.
-        if (this.wakeUp === done) this.wakeUp = null;
-        this.wakeRequested = false;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wakeUp = done;
-    });
-  }
+
 }
 
 function describe(error: unknown): string {
