@@ -1,0 +1,117 @@
+// The app's root: finds out who is signed in (GET /api/me), picks the language, and shows either the
+// sign-in page or the signed-in layout with its pages.
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import { api, ApiError, UNAUTHENTICATED_EVENT } from './api/client';
+import type { Org, User, UserSettings } from './api/types';
+import { AccountsProvider } from './accounts';
+import { browserLocale, effectiveLocale, I18nProvider, rememberLocaleChoice, translate } from './i18n/i18n';
+import { Layout } from './layout';
+import { LoginPage } from './pages/login-page';
+import { navigate, useLocation } from './router';
+import { SessionContext, type Session } from './session';
+
+type Boot =
+  | { state: 'loading' }
+  | { state: 'signed-out' }
+  | { state: 'failed'; error: unknown }
+  | { state: 'signed-in'; user: User; settings: UserSettings; org: Org | null };
+
+async function loadSession(): Promise<Boot> {
+  try {
+    const user = await api<User>('GET', '/api/me', undefined, { quiet401: true });
+    const [settings, org] = await Promise.all([
+      api<UserSettings>('GET', '/api/me/settings'),
+      api<Org>('GET', '/api/org').catch(() => null),
+    ]);
+    return { state: 'signed-in', user, settings, org };
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return { state: 'signed-out' };
+    return { state: 'failed', error };
+  }
+}
+
+export function App() {
+  const [boot, setBoot] = useState<Boot>({ state: 'loading' });
+  const location = useLocation();
+
+  useEffect(() => {
+    void loadSession().then(setBoot);
+    const onSignedOut = () => setBoot({ state: 'signed-out' });
+    window.addEventListener(UNAUTHENTICATED_EVENT, onSignedOut);
+    return () => window.removeEventListener(UNAUTHENTICATED_EVENT, onSignedOut);
+  }, []);
+
+  const locale = boot.state === 'signed-in' ? effectiveLocale(boot.settings.locale) : browserLocale();
+  useEffect(() => {
+    document.documentElement.lang = locale;
+  }, [locale]);
+
+  const updateSettings = useCallback(async (patch: Partial<UserSettings>) => {
+    const settings = await api<UserSettings>('PATCH', '/api/me/settings', patch);
+    if (patch.locale) rememberLocaleChoice(patch.locale);
+    setBoot((current) => (current.state === 'signed-in' ? { ...current, settings } : current));
+    return settings;
+  }, []);
+
+  const signOut = useCallback(async () => {
+    await api('POST', '/api/auth/logout').catch(() => undefined);
+    setBoot({ state: 'signed-out' });
+    navigate('/login', { replace: true });
+  }, []);
+
+  const session = useMemo<Session | null>(
+    () => (boot.state === 'signed-in' ? { user: boot.user, settings: boot.settings, org: boot.org, updateSettings, signOut } : null),
+    [boot, updateSettings, signOut],
+  );
+
+  // Signed in on /login (or /): go where the user was heading.
+  useEffect(() => {
+    if (boot.state !== 'signed-in') return;
+    if (location.pathname === '/login') navigate(safeNext(location.search.get('next')), { replace: true });
+    else if (location.pathname === '/') navigate('/inbox', { replace: true });
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [boot.state, location.href]);
+
+  if (boot.state === 'loading') {
+    return (
+      <p className="boot" role="status">
+        {translate(locale, 'common.loading')}
+      </p>
+    );
+  }
+  if (boot.state === 'failed') {
+    return (
+      <I18nProvider locale={locale}>
+        <div className="boot notice notice-error" role="alert">
+          <p>{translate(locale, 'boot.failed')}</p>
+          <button type="button" className="button" onClick={() => void loadSession().then(setBoot)}>
+            {translate(locale, 'common.retry')}
+          </button>
+        </div>
+      </I18nProvider>
+    );
+  }
+  if (boot.state === 'signed-out' || !session) {
+    const next = location.pathname === '/login' ? location.search.get('next') : location.pathname + (location.search.size ? `?${location.search}` : '');
+    return (
+      <I18nProvider locale={locale}>
+        <LoginPage next={safeNext(next)} onSignedIn={() => void loadSession().then(setBoot)} />
+      </I18nProvider>
+    );
+  }
+  return (
+    <I18nProvider locale={locale}>
+      <SessionContext.Provider value={session}>
+        <AccountsProvider>
+          <Layout />
+        </AccountsProvider>
+      </SessionContext.Provider>
+    </I18nProvider>
+  );
+}
+
+/** Only our own paths: a ?next= pointing elsewhere would make the sign-in page an open redirect. */
+function safeNext(next: string | null): string {
+  if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\') || next === '/login' || next === '/') return '/inbox';
+  return next;
+}

@@ -1,0 +1,116 @@
+// The signed-in frame: skip link, the main navigation (Contacts · Conversations › E-mail › Inbox ·
+// Meetings · Settings), the reconnect banner, and the page the path names.
+import type { ReactNode } from 'react';
+import { useAccounts } from './accounts';
+import { useI18n } from './i18n/i18n';
+import { ContactPage } from './pages/contact-page';
+import { ContactsPage } from './pages/contacts-page';
+import { InboxPage } from './pages/inbox-page';
+import { MeetingsPage } from './pages/meetings-page';
+import { NotFoundPage } from './pages/not-found-page';
+import { SettingsPage } from './pages/settings-page';
+import { ThreadPage } from './pages/thread-page';
+import { EmailSettingsPage } from './settings/email-settings-page';
+import { Link, matchPath, useLocation } from './router';
+import { useSession } from './session';
+
+interface Route {
+  pattern: string;
+  render(params: Record<string, string>): ReactNode;
+}
+
+const routes: Route[] = [
+  { pattern: '/inbox', render: () => <InboxPage /> },
+  { pattern: '/threads/:id', render: (p) => <ThreadPage threadId={p.id!} /> },
+  { pattern: '/messages/:id', render: (p) => <ThreadPage messageId={p.id!} /> },
+  { pattern: '/contacts', render: () => <ContactsPage /> },
+  { pattern: '/contacts/:id', render: (p) => <ContactPage id={p.id!} /> },
+  { pattern: '/meetings', render: () => <MeetingsPage /> },
+  { pattern: '/settings', render: () => <SettingsPage /> },
+  { pattern: '/settings/email', render: () => <EmailSettingsPage /> },
+];
+
+function currentPage(pathname: string): { key: string; node: ReactNode } {
+  for (const route of routes) {
+    const params = matchPath(route.pattern, pathname);
+    if (params) return { key: route.pattern + JSON.stringify(params), node: route.render(params) };
+  }
+  return { key: 'not-found', node: <NotFoundPage /> };
+}
+
+export function Layout() {
+  const { t } = useI18n();
+  const { user, signOut } = useSession();
+  const { pathname } = useLocation();
+  const page = currentPage(pathname);
+  const section = pathname.split('/')[1] ?? '';
+  const current = (name: string | string[]) => ((Array.isArray(name) ? name : [name]).includes(section) ? 'page' : undefined);
+
+  return (
+    <div className="app">
+      <a className="skip-link" href="#main">
+        {t('nav.skip')}
+      </a>
+      <header className="app-header">
+        <Link to="/inbox" className="brand" aria-label={t('nav.home')}>
+          Conversa
+        </Link>
+        <nav aria-label={t('nav.main')} className="main-nav">
+          <ul>
+            <li>
+              <Link to="/contacts" aria-current={current('contacts')}>
+                {t('nav.contacts')}
+              </Link>
+            </li>
+            <li>
+              <Link to="/inbox" aria-current={current(['inbox', 'threads', 'messages'])} title={t('nav.inboxPath')}>
+                <span className="nav-group" aria-hidden="true">
+                  {t('nav.conversations')} ›{' '}
+                </span>
+                {t('nav.inbox')}
+              </Link>
+            </li>
+            <li>
+              <Link to="/meetings" aria-current={current('meetings')}>
+                {t('nav.meetings')}
+              </Link>
+            </li>
+            <li>
+              <Link to="/settings" aria-current={current('settings')}>
+                {t('nav.settings')}
+              </Link>
+            </li>
+          </ul>
+        </nav>
+        <div className="user-menu">
+          <span className="user-email" title={user.email}>
+            {user.email}
+          </span>
+          <button type="button" className="button button-small button-quiet" onClick={() => void signOut()}>
+            {t('nav.signOut')}
+          </button>
+        </div>
+      </header>
+      <ReconnectBanner onSettingsPage={pathname === '/settings/email'} />
+      <main id="main" className="app-main">
+        <div key={page.key}>{page.node}</div>
+      </main>
+    </div>
+  );
+}
+
+function ReconnectBanner({ onSettingsPage }: { onSettingsPage: boolean }) {
+  const { t } = useI18n();
+  const { accounts } = useAccounts();
+  const broken = accounts.filter((a) => a.status === 'needs_reconnect');
+  // The e-mail settings page shows its own banner with a Reconnect button per account.
+  if (broken.length === 0 || onSettingsPage) return null;
+  return (
+    <div className="banner banner-warning" role="alert" data-testid="reconnect-banner">
+      <p>
+        {t('reconnect.banner', { emails: broken.map((a) => a.email).join(', ') })}{' '}
+        <Link to="/settings/email">{t('reconnect.goToSettings')}</Link>
+      </p>
+    </div>
+  );
+}
