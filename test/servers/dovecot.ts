@@ -408,7 +408,8 @@ export function dovecotFromInfo(info: DovecotInfo): DovecotClientSide {
   const authTest = async (user: string, password: string): Promise<boolean> => {
     checkUser(user);
     // 77 (EX_NOPERM) is doveadm's "auth failed"; anything else is a real error.
-    const result = await doveadm(['auth', 'test', '-x', 'service=imap', user, password], { okCodes: [0, 77] });
+    // '--' ends doveadm's options: a password that starts with '-' (base64url can) is not read as one.
+    const result = await doveadm(['auth', 'test', '-x', 'service=imap', '--', user, password], { okCodes: [0, 77] });
     return result.code === 0;
   };
 
