@@ -387,7 +387,8 @@ describe('the web app in Chromium', () => {
     await page.getByRole('list', { name: 'Received mail, newest first' }).getByRole('link', { name: new RegExp(hostileSubject) }).click();
     await shows(page.getByRole('heading', { level: 1, name: hostileSubject }));
     const iframe = page.locator('iframe.message-frame');
-    expect(await iframe.getAttribute('sandbox')).toBe('');
+    // No allow-scripts, no allow-same-origin: only links may open a new tab.
+    expect(await iframe.getAttribute('sandbox')).toBe('allow-popups allow-popups-to-escape-sandbox');
     const frame = page.frameLocator('iframe.message-frame');
     await shows(frame.getByText(`Visible hostile body ${tag}`));
     // Give anything that could fire (onload, onerror, autofocus, refresh, fetch) the time to do so.

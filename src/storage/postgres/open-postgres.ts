@@ -10,7 +10,9 @@ export function postgresDialect(connectionString: string, maxConnections = 10): 
     getTypeParser: (oid: number, format?: string) =>
       oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text'),
   };
-  return new PostgresDialect({
-    pool: new pg.Pool({ connectionString, max: maxConnections, types }),
-  });
+  const pool = new pg.Pool({ connectionString, max: maxConnections, types });
+  // An idle connection the server ends (a restart, a failover, an administrator) is dropped by the pool and
+  // replaced on next use; without a listener its 'error' event would take the whole process down.
+  pool.on('error', () => undefined);
+  return new PostgresDialect({ pool });
 }

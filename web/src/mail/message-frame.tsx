@@ -1,7 +1,9 @@
 // Shows an e-mail's HTML body without letting it act: the server has already sanitised it (scripts, event
 // handlers, forms, frames and styles sheets gone; remote images moved to data-remote-src), and the browser
-// adds two more walls: an iframe with sandbox="" (no scripts, no same-origin, no forms, no popups, no top
-// navigation) fed through srcdoc, whose own CSP lets it load nothing but inline styles and embedded images.
+// adds two more walls: a sandboxed iframe (no scripts, no same-origin, no forms, no top navigation) fed through
+// srcdoc, whose own CSP lets it load nothing but inline styles and embedded images. Popups are allowed, and escape
+// the sandbox, only so that a link in the mail (target=_blank, rel=noopener from the sanitiser) opens in a new tab:
+// without scripts nothing in the mail can open one by itself.
 // "Show images" copies data-remote-src back to src for https: images and lets img-src reach https: too.
 import { useEffect, useMemo, useState } from 'react';
 import type { MessageDetail } from '../api/types';
@@ -120,7 +122,7 @@ export function MessageBody({ message }: { message: MessageDetail }) {
         <div className="message-frame-box">
           <iframe
             className="message-frame"
-            sandbox=""
+            sandbox="allow-popups allow-popups-to-escape-sandbox"
             srcDoc={frame.srcdoc}
             title={t('message.frameTitle', { subject: message.subject ?? t('message.noSubject') })}
             referrerPolicy="no-referrer"
