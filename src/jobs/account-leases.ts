@@ -36,6 +36,9 @@ export interface LeaseOptions {
   maxAccounts?: number;
 }
 
+/** Claims per round: a round stays short (well under the TTL) however many accounts are free. */
+const MAX_CLAIMS_PER_ROUND = 50;
+
 export function newWorkerId(): string {
   return `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
 }
@@ -197,8 +200,11 @@ export class LeaseCoordinator {
       }
       return;
     }
-    const room = share - this.held.size;
+    const room = Math.min(share - this.held.size, MAX_CLAIMS_PER_ROUND);
     if (room <= 0 || this.stopped) return;
+    // More to take than one round claims: another round follows at once (renewing in between).
+    if (share - this.held.size > MAX_CLAIMS_PER_ROUND) this.again = true;
+    let renewedAt = Date.now();
     const candidates = await db
       .selectFrom('email_accounts')
       .leftJoin('account_leases', 'account_leases.account_id', 'email_accounts.id')
@@ -209,7 +215,13 @@ export class LeaseCoordinator {
       .limit(room)
       .execute();
     for (const { id } of candidates) {
+      if (this.stopped) return;
       const at = Date.now();
+      // A long claiming round must not let the leases already held expire under their live runners.
+      if (at - renewedAt > this.ttlMs / 4) {
+        await db.updateTable('account_leases').set({ expires_at: at + this.ttlMs }).where('holder', '=', this.workerId).execute();
+        renewedAt = at;
+      }
       // Wins only over no lease or an expired one; a live holder's row is left as it is.
       await db
         .insertInto('account_leases')
