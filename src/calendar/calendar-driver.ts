@@ -102,6 +102,16 @@ export function withEnd(change: EventChange, target: Pick<EventTarget, 'start' |
   return { ...change, end: change.start + (target.end - target.start) };
 }
 
+/** Fetches objects one by one (APIs without a multi-get), skipping those gone meanwhile. */
+export async function fetchEach(hrefs: string[], one: (href: string) => Promise<CalendarObject | null>): Promise<CalendarObject[]> {
+  const objects: CalendarObject[] = [];
+  for (const href of hrefs) {
+    const object = await one(href);
+    if (object) objects.push(object);
+  }
+  return objects;
+}
+
 export interface CalendarDriver {
   /** The account's calendars (principal → calendar home → calendars, on CalDAV). */
   discover(signal: AbortSignal): Promise<Discovery>;

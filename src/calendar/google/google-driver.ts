@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import {
   CalendarError,
+  fetchEach,
   type CalendarChanges,
   type CalendarDriver,
   type CalendarObject,
@@ -257,13 +258,8 @@ export class GoogleCalendarDriver implements CalendarDriver {
     return items.some((e) => e.id === master.id) ? items : [master, ...items];
   }
 
-  async fetch(calendar: RemoteCalendar, hrefs: string[], signal: AbortSignal): Promise<CalendarObject[]> {
-    const objects: CalendarObject[] = [];
-    for (const href of hrefs) {
-      const object = await this.object(calendar, href, signal, true);
-      if (object) objects.push(object);
-    }
-    return objects;
+  fetch(calendar: RemoteCalendar, hrefs: string[], signal: AbortSignal): Promise<CalendarObject[]> {
+    return fetchEach(hrefs, (href) => this.object(calendar, href, signal, true));
   }
 
   /** Always asks Google: what a write reads back must be what is there now. */

@@ -8,6 +8,7 @@
 // "Get incremental changes to events in a calendar view".
 import {
   CalendarError,
+  fetchEach,
   type CalendarChanges,
   type CalendarDriver,
   type CalendarObject,
@@ -240,13 +241,8 @@ export class MicrosoftCalendarDriver implements CalendarDriver {
     return { state: { syncToken: encodeState(window, deltaLink), ctag: null }, full, changed, deleted: [...new Set(deleted)].filter((h) => !listed.has(h)) };
   }
 
-  async fetch(calendar: RemoteCalendar, hrefs: string[], signal: AbortSignal): Promise<CalendarObject[]> {
-    const objects: CalendarObject[] = [];
-    for (const href of hrefs) {
-      const object = await this.object(calendar, href, signal, true);
-      if (object) objects.push(object);
-    }
-    return objects;
+  fetch(calendar: RemoteCalendar, hrefs: string[], signal: AbortSignal): Promise<CalendarObject[]> {
+    return fetchEach(hrefs, (href) => this.object(calendar, href, signal, true));
   }
 
   /** Always asks Graph: what a write reads back must be what is there now. */

@@ -3,10 +3,9 @@
 import type { FetchMessageObject, ImapFlow, MessageAddressObject } from 'imapflow';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
 
-export interface Address {
-  address: string;
-  name: string | null;
-}
+/** A participant's address, lower-cased, with its display name: one definition for scan, parser and rules. */
+export type { Address } from '../sync/rules/participants.js';
+import type { Address } from '../sync/rules/participants.js';
 
 export interface ScannedMessage {
   uid: number;

@@ -16,11 +16,9 @@ import { sanitizeHtml } from './sanitize-html.js';
 import { htmlToPlain } from './html-to-plain.js';
 import { normalizeMessageId } from '../sync/rules/message-key.js';
 
-export interface Address {
-  /** Lower-cased. */
-  address: string;
-  name: string | null;
-}
+/** A participant's address, lower-cased, with its display name: one definition for scan, parser and rules. */
+export type { Address } from '../sync/rules/participants.js';
+import type { Address } from '../sync/rules/participants.js';
 
 export interface ParsedAttachment {
   filename: string | null;
