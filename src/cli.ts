@@ -2,7 +2,7 @@
 // The `conversa` command: serve, migrate, user add, token create. Output meant for scripts (a token)
 // is printed alone; everything else goes to stderr so it can be piped.
 import { parseArgs } from 'node:util';
-import { AppError } from './app/app-error.js';
+import { AppError } from './core/app-error.js';
 import { ConfigError, loadConfig } from './app/config.js';
 import { startServer, startWorker } from './app/start-server.js';
 import { migrateToLatest, openStorage } from './storage/database.js';

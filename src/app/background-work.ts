@@ -12,7 +12,7 @@ import type { Logger } from '../mail/sync/account-runner.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { Storage } from '../storage/database.js';
 import type { Config } from './config.js';
-import type { SecretBox } from './secret-box.js';
+import type { SecretBox } from '../core/secret-box.js';
 
 export interface BackgroundOptions {
   /** Tests only: accept self-signed certificates of local test servers. */

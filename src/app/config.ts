@@ -1,7 +1,7 @@
 // Reads the environment of contract.md once, at start-up, into a typed, validated config.
 // Nothing else in the code reads process.env.
 import path from 'node:path';
-import { ConfigError } from './config-error.js';
+import { ConfigError } from '../core/config-error.js';
 import { loadOAuthConfig, type OAuthConfig } from '../mail/oauth2/oauth-config.js';
 import { loadAppSmtpConfig, type AppSmtpConfig } from '../mail/send/smtp-settings.js';
 import { loadDkimConfig, type DkimConfig } from '../mail/send/dkim.js';

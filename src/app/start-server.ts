@@ -18,8 +18,8 @@ import { linkMeetingsToAddresses } from '../calendar/meetings.js';
 import { contactEvents, type AddressesAdded } from '../contacts/contact-events.js';
 import { accountSignals, createBackgroundWork, type BackgroundOptions, type BackgroundWork } from './background-work.js';
 import type { Config } from './config.js';
-import { loadSecretKey, SecretBox } from './secret-box.js';
-import { VERSION } from './version.js';
+import { loadSecretKey, SecretBox } from '../core/secret-box.js';
+import { VERSION } from '../core/version.js';
 
 export interface RunningServer {
   app: FastifyInstance;

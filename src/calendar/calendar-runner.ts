@@ -3,7 +3,7 @@
 // round (every N minutes, or at once on "sync now"). Failures go through decideCalendarFailure: refused credentials
 // stop the loop until the account is reconnected, anything else is retried with backoff and jitter; the state is
 // kept in email_accounts.calendar_* for the health view. Also the factory that picks an account's driver.
-import type { SecretBox } from '../app/secret-box.js';
+import type { SecretBox } from '../core/secret-box.js';
 import type { AccountCredentials } from '../mail/accounts/account-credentials.js';
 import { freshAccountCredentials } from '../mail/send/account-login.js';
 import { refreshTokens } from '../mail/oauth2/oauth-client.js';

@@ -3,7 +3,7 @@
 // contacts when the owner asked for it, reads (a range, a contact's timeline, one meeting) under the mailbox's
 // visibility, and the CRM's own writes — create, move/rename, cancel — which go to the calendar first and are
 // stored from what the calendar then holds.
-import { AppError, notFound } from '../app/app-error.js';
+import { AppError, notFound } from '../core/app-error.js';
 import { createContact, normalizeEmailList, takenAddresses } from '../contacts/contacts.js';
 import { isValidEmail, normalizeEmail } from '../contacts/email-address.js';
 import { organisationAddresses } from '../mail/accounts/organisation-addresses.js';

@@ -1,6 +1,6 @@
 // Turns a contacts CSV (header row; firstName, lastName, email, company, in any case or spelling such as
 // first_name / "First Name" / e-mail) into import rows, reporting lines that cannot be read.
-import { AppError } from '../app/app-error.js';
+import { AppError } from '../core/app-error.js';
 import type { ImportResult, ImportRow } from './contacts.js';
 import { decodeUtf8, parseCsv } from './csv.js';
 

@@ -1,7 +1,7 @@
 // Contacts and their addresses. An address belongs to at most one contact of the organisation: the
 // unique index on contact_addresses is the guard, checked first only to name the address in the error.
 import { sql } from 'kysely';
-import { AppError, notFound } from '../app/app-error.js';
+import { AppError, notFound } from '../core/app-error.js';
 import { isUniqueViolation, type Db } from '../storage/database.js';
 import { newId } from '../storage/ids.js';
 import { likeContains } from '../storage/like-pattern.js';

@@ -2,7 +2,7 @@
 // is generated from, so the document cannot drift from the code.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z, type ZodType } from 'zod';
-import { AppError } from '../app/app-error.js';
+import { AppError } from '../core/app-error.js';
 import type { User } from '../users/users.js';
 import { validationError } from './error-handler.js';
 import { authenticate } from './authenticate.js';

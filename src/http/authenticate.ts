@@ -1,6 +1,6 @@
 // Who is calling: a Bearer API token (scripts, other programs) or the web app's session cookie.
 import type { FastifyRequest } from 'fastify';
-import { AppError } from '../app/app-error.js';
+import { AppError } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
 import { userForApiToken, userForSession, type User } from '../users/users.js';
 

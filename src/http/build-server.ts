@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
-import { AppError } from '../app/app-error.js';
+import { AppError } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
 import { ApiRouter } from './api-router.js';
 import { installErrorHandler } from './error-handler.js';

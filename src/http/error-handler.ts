@@ -2,7 +2,7 @@
 // no internals (stack, SQL, library messages) in a 5xx.
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { ZodError } from 'zod';
-import { AppError, type ErrorCode, type FieldIssue } from '../app/app-error.js';
+import { AppError, type ErrorCode, type FieldIssue } from '../core/app-error.js';
 
 const STATUS: Record<ErrorCode, number> = {
   VALIDATION_FAILED: 400,
@@ -22,6 +22,12 @@ const STATUS: Record<ErrorCode, number> = {
   PROTOCOL_ERROR: 422,
   PLAN_REQUIRED: 422,
   RATE_LIMITED: 429,
+  HOST_NOT_ALLOWED: 422,
+  CSRF_REFUSED: 403,
+  SENDER_NOT_VERIFIED: 403,
+  SLOT_TAKEN: 409,
+  ALREADY_SET_UP: 409,
+  USER_DEACTIVATED: 403,
   INTERNAL: 500,
 };
 

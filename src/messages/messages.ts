@@ -1,7 +1,7 @@
 // Reading stored mail: a contact's timeline, the inbox, a thread, one message and its attachments. Every read
 // goes through `visibleTo`: a user reads shared mail, mail their own mailboxes hold, and mail they brought in.
 import { sql, type ExpressionBuilder } from 'kysely';
-import { notFound } from '../app/app-error.js';
+import { notFound } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
 import type { Database } from '../storage/schema.js';
 import type { User } from '../users/users.js';

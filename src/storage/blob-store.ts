@@ -8,7 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { AppError } from '../app/app-error.js';
+import { AppError } from '../core/app-error.js';
 
 export interface BlobRef {
   /** Lower-case hex. */

@@ -1,5 +1,5 @@
 // Per-user settings (automatic contact creation, interface language) and the organisation's plan.
-import { notFound } from '../app/app-error.js';
+import { notFound } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
 import type { Plan } from '../storage/schema.js';
 

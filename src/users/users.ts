@@ -1,5 +1,5 @@
 // Users, their API tokens and web sessions. An install is one organisation; a user belongs to it.
-import { AppError } from '../app/app-error.js';
+import { AppError } from '../core/app-error.js';
 import { isUniqueViolation, type Db } from '../storage/database.js';
 import { newId } from '../storage/ids.js';
 import { hashPassword, verifyAgainstNothing, verifyPassword } from './passwords.js';

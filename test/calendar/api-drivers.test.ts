@@ -4,7 +4,7 @@
 // through the calendar runner with the account's OAuth credentials (Microsoft: a Graph token of its own audience).
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SecretBox } from '../../src/app/secret-box.js';
+import { SecretBox } from '../../src/core/secret-box.js';
 import { calendarTokenSource, createDriverFactory } from '../../src/calendar/calendar-runner.js';
 import { CalendarSupervisor } from '../../src/calendar/calendar-supervisor.js';
 import { createGoogleDriver } from '../../src/calendar/google/google-driver.js';

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/app/config-error.js';
+import { ConfigError } from '../../src/core/config-error.js';
 import { loadBccTlsConfig, startBccListener, type BccListener, type BccListenerDeps } from '../../src/mail/dropbox/bcc-listener.js';
 import { createDnsResolver } from '../../src/mail/send/dns-resolver.js';
 import { signMessage } from '../../src/mail/send/dkim.js';

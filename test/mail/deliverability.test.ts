@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { authenticate } from 'mailauth';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/app/config-error.js';
+import { ConfigError } from '../../src/core/config-error.js';
 import { checkDeliverability, type DeliverabilityInput } from '../../src/mail/send/deliverability.js';
 import { loadDkimConfig, signMessage, type DkimConfig } from '../../src/mail/send/dkim.js';
 import { createDnsResolver, type DnsResolver } from '../../src/mail/send/dns-resolver.js';

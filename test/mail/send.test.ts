@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMessage } from '../../src/mail/mime/parse-message.js';
 import { loadDkimConfig } from '../../src/mail/send/dkim.js';
 import { loadAppSmtpConfig } from '../../src/mail/send/smtp-settings.js';
-import { ConfigError } from '../../src/app/config-error.js';
+import { ConfigError } from '../../src/core/config-error.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 import { dovecotAccountBody } from '../support/dovecot-account.js';
 import { makeMessage, makeMessageId } from '../support/make-message.js';

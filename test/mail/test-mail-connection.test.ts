@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createServer as createTlsServer } from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AppError } from '../../src/app/app-error.js';
+import { AppError } from '../../src/core/app-error.js';
 import { classifyMailError, mailConnectionError } from '../../src/mail/connection/mail-errors.js';
 import { checkSmtp, testMailConnection, type MailAuth } from '../../src/mail/connection/test-mail-connection.js';
 import { getProvider, type ProviderPreset } from '../../src/mail/providers/presets.js';

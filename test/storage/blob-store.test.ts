@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AppError } from '../../src/app/app-error.js';
+import { AppError } from '../../src/core/app-error.js';
 import { createBlobStore, isSha256 } from '../../src/storage/blob-store.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');

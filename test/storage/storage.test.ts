@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppError } from '../../src/app/app-error.js';
+import { AppError } from '../../src/core/app-error.js';
 import { createContact, deleteContact, getContact, importContacts, listContacts, updateContact } from '../../src/contacts/contacts.js';
 import { migrateToLatest } from '../../src/storage/database.js';
 import { newId } from '../../src/storage/ids.js';

@@ -1,6 +1,6 @@
 // Sign-in for the web app: a session cookie (HttpOnly, SameSite=Lax so other sites cannot post with it).
 import { z } from 'zod';
-import { AppError } from '../../app/app-error.js';
+import { AppError } from '../../core/app-error.js';
 import type { Db } from '../../storage/database.js';
 import { checkCredentials, createSession, deleteSession } from '../../users/users.js';
 import type { ApiRouter } from '../api-router.js';

@@ -1,6 +1,6 @@
 // Mailbox connections: connect (tested first), list, read, reconnect/switch, delete, sync now, OAuth2 sign-in.
 import { z } from 'zod';
-import { AppError } from '../../app/app-error.js';
+import { AppError } from '../../core/app-error.js';
 import { connectAccount, deleteAccount, getAccount, listAccounts, patchAccount } from '../../mail/accounts/email-accounts.js';
 import { completeOAuth, startOAuth, type OAuthDeps } from '../../mail/accounts/oauth-connect.js';
 import type { ApiRouter } from '../api-router.js';

@@ -24,7 +24,7 @@
 //                          RunningServer gains `outbox: Outbox` (tests stop/restart it to simulate a crash).
 //   `conversa worker`      runs createOutbox(…).start() too (sending is background work).
 import { z } from 'zod';
-import type { SecretBox } from '../../app/secret-box.js';
+import type { SecretBox } from '../../core/secret-box.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { Db } from '../../storage/database.js';
 import type { ParsedMessage } from '../../mail/mime/parse-message.js';

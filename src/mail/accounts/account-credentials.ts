@@ -1,6 +1,6 @@
 // What is sealed in email_accounts.credentials_enc: a password, or OAuth2 tokens. The account id is the
 // associated data, so a sealed value copied onto another account's row does not open.
-import type { SecretBox } from '../../app/secret-box.js';
+import type { SecretBox } from '../../core/secret-box.js';
 
 export type AccountCredentials =
   | { kind: 'password'; password: string }

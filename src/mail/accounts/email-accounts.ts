@@ -1,8 +1,8 @@
 // Connecting, reconnecting, switching and deleting mailboxes. Every change of server or credentials is
 // tested (IMAP login and SMTP AUTH) before anything is written; only a working connection is saved.
 import { randomBytes } from 'node:crypto';
-import { AppError, notFound } from '../../app/app-error.js';
-import type { SecretBox } from '../../app/secret-box.js';
+import { AppError, notFound } from '../../core/app-error.js';
+import type { SecretBox } from '../../core/secret-box.js';
 import { isValidEmail, normalizeEmail } from '../../contacts/email-address.js';
 import type { Db } from '../../storage/database.js';
 import { newId } from '../../storage/ids.js';

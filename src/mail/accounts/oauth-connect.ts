@@ -1,7 +1,7 @@
 // Connecting (or reconnecting) a Gmail / Microsoft mailbox by OAuth2: authorization code with PKCE. The
 // state row binds the browser round trip to the user who started it, for ten minutes, once.
 import { randomBytes } from 'node:crypto';
-import { AppError } from '../../app/app-error.js';
+import { AppError } from '../../core/app-error.js';
 import type { SyncMode } from '../../storage/schema.js';
 import { findUserById, type User } from '../../users/users.js';
 import { normalizeEmail } from '../../contacts/email-address.js';

@@ -2,7 +2,7 @@
 // stable codes of the contract, with a message a salesperson can act on: which server (receiving = IMAP,
 // sending = SMTP), what went wrong, what to check. This is the one place that reads library error shapes;
 // everything above it sees only MailErrorCode. The original error is kept as the AppError's cause.
-import { AppError } from '../../app/app-error.js';
+import { AppError } from '../../core/app-error.js';
 import type { ProviderPreset } from '../providers/presets.js';
 
 export type MailErrorCode = 'AUTH_FAILED' | 'TLS_FAILED' | 'HOST_UNREACHABLE' | 'TIMEOUT' | 'PROTOCOL_ERROR';

@@ -34,7 +34,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dkimVerify, dmarc, spf, type DKIMVerifyResult } from 'mailauth';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
-import { ConfigError } from '../../app/config-error.js';
+import { ConfigError } from '../../core/config-error.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { Db } from '../../storage/database.js';
 import type { ParsedMessage } from '../mime/parse-message.js';

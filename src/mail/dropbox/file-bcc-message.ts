@@ -9,7 +9,7 @@
 //   user wrote it, on the original's sender and recipients.
 // A mail to the BCC address alone with no forward inside (a note to the CRM) is stored as the user's outgoing mail.
 // The caller (the SMTP listener) has checked that the sender is the account's own address.
-import { AppError } from '../../app/app-error.js';
+import { AppError } from '../../core/app-error.js';
 import { createContact } from '../../contacts/contacts.js';
 import { isValidEmail, normalizeEmail } from '../../contacts/email-address.js';
 import type { BlobStore } from '../../storage/blob-store.js';

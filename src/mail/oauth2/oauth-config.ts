@@ -3,7 +3,7 @@
 // stand in for Google's and Microsoft's in tests. A provider without a client id is "not configured":
 // its entry is null and the flow functions refuse it with OAuthError NOT_CONFIGURED.
 
-import { ConfigError } from '../../app/config-error.js';
+import { ConfigError } from '../../core/config-error.js';
 import { OAUTH_PROVIDER_IDS, OAUTH_PROVIDERS, type OAuthProviderId } from './oauth-providers.js';
 
 export interface OAuthClientConfig {

@@ -1,7 +1,7 @@
 // The deliverability report of one account: its sender domain checked against the SMTP server it actually
 // sends through (its own, the application's relay, or a custom one) and the DKIM selector that server signs with.
 import type { Db } from '../../storage/database.js';
-import type { SecretBox } from '../../app/secret-box.js';
+import type { SecretBox } from '../../core/secret-box.js';
 import type { User } from '../../users/users.js';
 import { getAccount } from '../accounts/email-accounts.js';
 import { checkDeliverability, type DeliverabilityReport } from './deliverability.js';

@@ -1,7 +1,7 @@
 // The mailbox login the sending code uses (SMTP in `mailbox` mode, IMAP for the Sent-folder copy): the sealed
 // credentials, with an OAuth access token refreshed and stored again when it is about to expire. The same
 // rule as the sync runner's (src/mail/sync/account-runner.ts), kept here so sending does not reach into it.
-import type { SecretBox } from '../../app/secret-box.js';
+import type { SecretBox } from '../../core/secret-box.js';
 import type { Db } from '../../storage/database.js';
 import type { EmailAccountsTable } from '../../storage/schema.js';
 import { openCredentials, sealCredentials, type AccountCredentials } from '../accounts/account-credentials.js';

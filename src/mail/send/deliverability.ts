@@ -6,7 +6,7 @@ import { createPublicKey } from 'node:crypto';
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { dmarc as evaluateDmarc, spf as evaluateSpf, type SPFResult } from 'mailauth';
-import { AppError } from '../../app/app-error.js';
+import { AppError } from '../../core/app-error.js';
 import { isNoRecordError, type DnsResolver } from './dns-resolver.js';
 
 export type SpfStatus = 'pass' | 'fail' | 'missing' | 'error';

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createPrivateKey } from 'node:crypto';
 import { dkimSign } from 'mailauth';
-import { ConfigError } from '../../app/config-error.js';
+import { ConfigError } from '../../core/config-error.js';
 
 /** The shape of nodemailer's `dkim` transport option (DKIM.SingleKeyOptions), so it can be passed as is. */
 export interface DkimConfig {

@@ -12,7 +12,7 @@ import type { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import type { DKIMOptions } from 'nodemailer';
 import type { SMTPTransportOptions } from 'nodemailer/lib/smtp-transport';
-import type { SecretBox } from '../../app/secret-box.js';
+import type { SecretBox } from '../../core/secret-box.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { Db } from '../../storage/database.js';
 import type { EmailAccountsTable, OutboxTable } from '../../storage/schema.js';

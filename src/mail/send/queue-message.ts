@@ -1,7 +1,7 @@
 // POST /api/messages: checks what the user wrote, composes the MIME once, and in ONE transaction stores it as the
 // CRM's outgoing message (parsed from those very bytes, as synced mail is, so the copy shown in the CRM goes
 // through the same HTML sanitiser) and queues it in the outbox. The outbox worker sends it; a restart resumes it.
-import { AppError, type FieldIssue } from '../../app/app-error.js';
+import { AppError, type FieldIssue } from '../../core/app-error.js';
 import { createContact } from '../../contacts/contacts.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { Db } from '../../storage/database.js';

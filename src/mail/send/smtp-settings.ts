@@ -1,9 +1,9 @@
 // Which SMTP server sends an account's mail (Editar SMTP): the mailbox's own server and login (the default,
 // best for deliverability), the application's outbound relay from the environment, or a custom server whose
 // password is sealed like the account credentials. Reading the choice never yields a password.
-import { AppError } from '../../app/app-error.js';
-import { ConfigError } from '../../app/config-error.js';
-import type { SecretBox } from '../../app/secret-box.js';
+import { AppError } from '../../core/app-error.js';
+import { ConfigError } from '../../core/config-error.js';
+import type { SecretBox } from '../../core/secret-box.js';
 import type { User } from '../../users/users.js';
 import type { Db } from '../../storage/database.js';
 import type { EmailAccountsTable } from '../../storage/schema.js';

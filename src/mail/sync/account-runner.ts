@@ -2,7 +2,7 @@
 // runs a pass when connected, when woken and on a timer, refreshes OAuth tokens ahead of expiry, and turns
 // every failure into a status through the failure policy. Stopping closes the connection at once.
 import type { ImapFlow } from 'imapflow';
-import type { SecretBox } from '../../app/secret-box.js';
+import type { SecretBox } from '../../core/secret-box.js';
 import type { Db } from '../../storage/database.js';
 import type { EmailAccountsTable } from '../../storage/schema.js';
 import type { AccountCredentials } from '../accounts/account-credentials.js';

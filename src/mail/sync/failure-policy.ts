@@ -1,6 +1,6 @@
 // What a failure means for an account, decided in one place: credentials refused → needs_reconnect and stop;
 // anything else → retry with backoff and jitter, showing `error` with the next retry time meanwhile.
-import { AppError } from '../../app/app-error.js';
+import { AppError } from '../../core/app-error.js';
 import { classifyMailError } from '../connection/mail-errors.js';
 import { OAuthError } from '../oauth2/oauth-error.js';
 

@@ -2,7 +2,7 @@
 // that automatic contact creation is about to make a contact) — and download only that. Mail already stored
 // (same dedupe key, e.g. the same message in another folder or another user's mailbox) only gains a location.
 import type { ImapFlow } from 'imapflow';
-import { AppError } from '../../app/app-error.js';
+import { AppError } from '../../core/app-error.js';
 import { createContact } from '../../contacts/contacts.js';
 import type { Db } from '../../storage/database.js';
 import type { MailFoldersTable } from '../../storage/schema.js';

@@ -62,6 +62,12 @@ export const en = {
   'error.PROTOCOL_ERROR': 'The mail server answered in a way Conversa did not understand',
   'error.PLAN_REQUIRED': 'Your plan does not include this',
   'error.RATE_LIMITED': 'Too many attempts: wait a moment and try again',
+  'error.HOST_NOT_ALLOWED': 'This server is on a private or local network that Conversa is not allowed to reach',
+  'error.CSRF_REFUSED': 'This request did not come from the Conversa app and was refused',
+  'error.SENDER_NOT_VERIFIED': 'Verify this address before sending through the company relay',
+  'error.SLOT_TAKEN': 'This time was just booked by someone else',
+  'error.ALREADY_SET_UP': 'Conversa is already set up',
+  'error.USER_DEACTIVATED': 'This user has been deactivated',
   'error.INTERNAL': 'Something went wrong on the server',
   'error.SEND_FAILED': 'The message could not be sent',
 

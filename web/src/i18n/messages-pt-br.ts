@@ -63,6 +63,12 @@ export const ptBR: Record<MessageKey, string> = {
   'error.PROTOCOL_ERROR': 'O servidor de e-mail respondeu de um jeito que o Conversa não entendeu',
   'error.PLAN_REQUIRED': 'Seu plano não inclui este recurso',
   'error.RATE_LIMITED': 'Tentativas demais: aguarde um pouco e tente de novo',
+  'error.HOST_NOT_ALLOWED': 'Este servidor está numa rede privada ou local que o Conversa não tem permissão de acessar',
+  'error.CSRF_REFUSED': 'Esta requisição não veio do app do Conversa e foi recusada',
+  'error.SENDER_NOT_VERIFIED': 'Verifique este endereço antes de enviar pelo servidor da empresa',
+  'error.SLOT_TAKEN': 'Este horário acabou de ser reservado por outra pessoa',
+  'error.ALREADY_SET_UP': 'O Conversa já está configurado',
+  'error.USER_DEACTIVATED': 'Este usuário foi desativado',
   'error.INTERNAL': 'Algo deu errado no servidor',
   'error.SEND_FAILED': 'Não foi possível enviar a mensagem',
 

@@ -20,6 +20,12 @@ export type ErrorCode =
   | 'PROTOCOL_ERROR'
   | 'PLAN_REQUIRED'
   | 'RATE_LIMITED'
+  | 'HOST_NOT_ALLOWED'
+  | 'CSRF_REFUSED'
+  | 'SENDER_NOT_VERIFIED'
+  | 'SLOT_TAKEN'
+  | 'ALREADY_SET_UP'
+  | 'USER_DEACTIVATED'
   | 'INTERNAL';
 
 export interface FieldIssue {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/app/config.js';
-import { loadSecretKey, SecretBox, SecretBoxError } from '../../src/app/secret-box.js';
+import { loadSecretKey, SecretBox, SecretBoxError } from '../../src/core/secret-box.js';
 
 function flipByte(sealed: string, partIndex: number): string {
   const parts = sealed.split('.');
