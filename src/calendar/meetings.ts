@@ -16,6 +16,7 @@ import type { CalendarsTable, EmailAccountsTable, MeetingsTable } from '../stora
 import type { User } from '../users/users.js';
 import { CalendarError, type CalendarDriver, type CalendarObject, type CalendarSyncState, type Discovery, type RemoteCalendar } from './calendar-driver.js';
 import { parseEvents, type ParsedCalendar, type ParsedEvent, type ParseProblem, type TimeWindow } from './ical/parse-events.js';
+import { mailboxFor, mayOnMailbox, mayReadFromMailbox, meetingVisibleTo } from '../access/access-policy.js';
 
 const DAY_MS = 86_400_000;
 /** Rows per multi-row INSERT: well under both dialects' limits on bound parameters. */
@@ -450,9 +451,8 @@ function visibleMeetings(db: Db, user: User) {
     .leftJoin('email_accounts', 'email_accounts.id', 'meetings.account_id')
     .selectAll('meetings')
     .select(['email_accounts.user_id as account_user_id'])
-    .where('meetings.org_id', '=', user.orgId)
     .where('meetings.deleted_at', 'is', null)
-    .where((eb) => eb.or([eb('meetings.account_id', 'is', null), eb('email_accounts.visibility', '=', 'shared'), eb('email_accounts.user_id', '=', user.id)]));
+    .where(meetingVisibleTo(user));
 }
 
 type MeetingRow = Awaited<ReturnType<ReturnType<typeof visibleMeetings>['execute']>>[number];
@@ -581,11 +581,8 @@ export function calendarAppError(error: unknown): never {
   }
 }
 
-async function ownAccount(db: Db, user: User, accountId: string): Promise<EmailAccountsTable> {
-  const row = await db.selectFrom('email_accounts').selectAll().where('id', '=', accountId).where('org_id', '=', user.orgId).executeTakeFirst();
-  // Another user's mailbox is invisible, as in the accounts API.
-  if (!row || row.user_id !== user.id) throw notFound('E-mail account');
-  return row;
+function ownAccount(db: Db, user: User, accountId: string): Promise<EmailAccountsTable> {
+  return mailboxFor(db, user, accountId, 'use');
 }
 
 async function driverOrFail(deps: MeetingWriteDeps, row: EmailAccountsTable): Promise<CalendarDriver> {
@@ -676,8 +673,8 @@ async function editableMeeting(deps: MeetingWriteDeps, user: User, id: string) {
   const account = meeting.account_id ? await deps.db.selectFrom('email_accounts').selectAll().where('id', '=', meeting.account_id).executeTakeFirst() : undefined;
   // Visible but someone else's: read-only to this user; not visible at all: not found.
   if (!account) throw new AppError('FORBIDDEN', 'This meeting came from a mailbox that is no longer connected; change it in the calendar itself');
-  if (account.user_id !== user.id) {
-    if (account.visibility === 'private') throw notFound('Meeting');
+  if (!mayOnMailbox(user, account, 'use')) {
+    if (!mayReadFromMailbox(user, account)) throw notFound('Meeting');
     throw new AppError('FORBIDDEN', "Only the owner of the mailbox whose calendar holds this meeting can change it");
   }
   if (meeting.organizer_is_self !== 1) {

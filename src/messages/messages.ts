@@ -1,5 +1,5 @@
 // Reading stored mail: a contact's timeline, the inbox, a thread, one message and its attachments. Every read
-// goes through `visibleTo`: a user reads shared mail, mail their own mailboxes hold, and mail they brought in.
+// goes through the access policy's message rule (src/access/access-policy.ts).
 import { sql, type ExpressionBuilder } from 'kysely';
 import { notFound } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
@@ -7,6 +7,7 @@ import type { Database } from '../storage/schema.js';
 import type { User } from '../users/users.js';
 import { decodeCursor, encodeCursor } from '../contacts/contacts.js';
 import { likeContains } from '../storage/like-pattern.js';
+import { messageVisibleTo } from '../access/access-policy.js';
 
 export interface AddressOut {
   address: string;
@@ -44,25 +45,8 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
-/** The visibility rule, as a WHERE condition on `messages`. */
-function visibleTo(user: User) {
-  return (eb: ExpressionBuilder<Database, 'messages'>) =>
-    eb.and([
-      eb('messages.org_id', '=', user.orgId),
-      eb.or([
-        eb('messages.shared', '=', 1),
-        eb('messages.owner_user_id', '=', user.id),
-        eb.exists(
-          eb
-            .selectFrom('message_locations')
-            .innerJoin('email_accounts', 'email_accounts.id', 'message_locations.account_id')
-            .select('message_locations.id')
-            .whereRef('message_locations.message_id', '=', 'messages.id')
-            .where('email_accounts.user_id', '=', user.id),
-        ),
-      ]),
-    ]);
-}
+/** The visibility rule of the access policy. */
+const visibleTo = messageVisibleTo;
 
 const summaryColumns = [
   'messages.id',
@@ -171,17 +155,17 @@ export async function contactMessages(db: Db, user: User, contactId: string, opt
 
 /** Received mail in the caller's own mailboxes (or one of them), newest first. */
 export async function inbox(db: Db, user: User, options: { accountId?: string; q?: string; limit: number; cursor?: string }): Promise<Page<MessageSummary>> {
-  let query = baseQuery(db, user)
-    .where('messages.direction', '=', 'incoming')
-    .where((eb) =>
+  let query = baseQuery(db, user).where((eb) =>
       eb.exists(
         eb
-          .selectFrom('message_locations')
-          .innerJoin('email_accounts', 'email_accounts.id', 'message_locations.account_id')
-          .select('message_locations.id')
-          .whereRef('message_locations.message_id', '=', 'messages.id')
-          .where('email_accounts.user_id', '=', user.id)
-          .$if(options.accountId !== undefined, (qb) => qb.where('email_accounts.id', '=', options.accountId!)),
+          .selectFrom('message_holders')
+          .select('message_holders.id')
+          .whereRef('message_holders.message_id', '=', 'messages.id')
+          .where('message_holders.user_id', '=', user.id)
+          .where('message_holders.account_id', 'is not', null)
+          // Incoming as the caller's own mailbox sees it: a colleague's sent mail is this inbox's received mail.
+          .where('message_holders.direction', '=', 'incoming')
+          .$if(options.accountId !== undefined, (qb) => qb.where('message_holders.account_id', '=', options.accountId!)),
       ),
     );
   const q = options.q?.trim().toLowerCase();

@@ -212,7 +212,36 @@ export interface MessagesTable {
   parse_error: string | null;
   /** The user whose mailbox (or send) brought the message in: the privacy rules hang on it. */
   owner_user_id: string | null;
+  /** A cache of "some holder is shared", kept for old readers; access is decided by message_holders only. */
   shared: number;
+  /** sha256 of what a reader sees (subject, people, date, bodies, attachments): equal digests = the same mail. */
+  content_digest: string | null;
+  created_at: number;
+}
+
+/** One arrival of a message through one mailbox (sync, a send from the CRM, a BCC filing): who may read it. */
+export interface MessageHoldersTable {
+  id: string;
+  message_id: string;
+  /** Null once the mailbox is removed. */
+  account_id: string | null;
+  user_id: string | null;
+  /** 1 when that mailbox is shared with the organisation (follows the mailbox's visibility). */
+  shared: number;
+  /** The message as this mailbox sees it (a colleague's Sent copy is this mailbox's incoming mail). */
+  direction: Direction;
+  created_at: number;
+}
+
+/** Mail that could not be stored, with the reason: the rest of the mailbox goes on without it. */
+export interface SetAsideMessagesTable {
+  id: string;
+  account_id: string;
+  folder_id: string | null;
+  uid_validity: number | null;
+  uid: number | null;
+  message_id_header: string | null;
+  reason: string;
   created_at: number;
 }
 
@@ -387,6 +416,8 @@ export interface Database {
   threads: ThreadsTable;
   thread_keys: ThreadKeysTable;
   messages: MessagesTable;
+  message_holders: MessageHoldersTable;
+  set_aside_messages: SetAsideMessagesTable;
   message_locations: MessageLocationsTable;
   message_participants: MessageParticipantsTable;
   message_contacts: MessageContactsTable;

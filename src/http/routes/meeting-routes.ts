@@ -13,6 +13,7 @@ import {
 } from '../../calendar/meetings.js';
 import type { ApiRouter } from '../api-router.js';
 import { idParams } from './schemas.js';
+import { mailboxFor } from '../../access/access-policy.js';
 
 const DAY_MS = 86_400_000;
 
@@ -143,10 +144,8 @@ export function meetingRoutes(router: ApiRouter, deps: MeetingRouteDeps): void {
     handler: ({ user, params }) => cancelMeeting(deps, user, params.id),
   });
 
-  async function visibleAccount(user: { id: string; orgId: string; isAdmin: boolean }, id: string) {
-    const row = await db.selectFrom('email_accounts').selectAll().where('id', '=', id).where('org_id', '=', user.orgId).executeTakeFirst();
-    if (!row || (row.user_id !== user.id && !user.isAdmin)) throw notFound('E-mail account');
-    return row;
+  function visibleAccount(user: { id: string; orgId: string; isAdmin: boolean }, id: string) {
+    return mailboxFor(db, user, id, 'see');
   }
 
   router.route({

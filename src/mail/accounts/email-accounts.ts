@@ -11,6 +11,7 @@ import type { User } from '../../users/users.js';
 import { getProvider, type ProviderPreset } from '../providers/presets.js';
 import { testMailConnection } from '../connection/test-mail-connection.js';
 import { openCredentials, sealCredentials, type AccountCredentials } from './account-credentials.js';
+import { mailboxFor } from '../../access/access-policy.js';
 
 export interface ServerSettings {
   host: string;
@@ -135,11 +136,9 @@ export async function requirePlanFor(db: Db, orgId: string, syncMode: SyncMode):
   }
 }
 
-async function accountRow(db: Db, user: User, id: string, access: 'read' | 'write' | 'delete'): Promise<AccountRow> {
-  const row = await db.selectFrom('email_accounts').selectAll().where('id', '=', id).where('org_id', '=', user.orgId).executeTakeFirst();
-  // Another user's mailbox is invisible (404, not 403); an admin may look at and remove any, never change its credentials.
-  if (!row || (row.user_id !== user.id && !(user.isAdmin && access !== 'write'))) throw notFound('E-mail account');
-  return row;
+/** The access policy's answer for this mailbox (404 for one the caller may not touch). */
+function accountRow(db: Db, user: User, id: string, access: 'read' | 'write' | 'delete'): Promise<AccountRow> {
+  return mailboxFor(db, user, id, access === 'read' ? 'see' : access === 'write' ? 'change' : 'remove');
 }
 
 /** 80 random bits in lower-case hex: unguessable, and safe in any mail system's local part. */
@@ -335,7 +334,9 @@ export async function patchAccount(deps: AccountDeps, user: User, id: string, pa
     if (switched) await trx.deleteFrom('mail_folders').where('account_id', '=', id).execute();
     if (patch.visibility !== undefined && patch.visibility !== row.visibility) {
       await trx.updateTable('email_accounts').set({ visibility: patch.visibility }).where('id', '=', id).execute();
-      // A message stays readable by the org while any shared mailbox holds it.
+      // Who reads this mailbox's mail follows its visibility (the access policy reads the holders).
+      await trx.updateTable('message_holders').set({ shared: patch.visibility === 'shared' ? 1 : 0 }).where('account_id', '=', id).execute();
+      // A message stays readable by the org while any shared mailbox holds it (a cache; access reads the holders).
       await trx
         .updateTable('messages')
         .set((eb) => ({

@@ -13,6 +13,7 @@ import { isOAuthProviderId, type OAuthProviderId } from '../oauth2/oauth-provide
 import { getProvider } from '../providers/presets.js';
 import { sealCredentials } from './account-credentials.js';
 import { assertNotConnected, getAccount, insertAccount, requirePlanFor, type AccountDeps, type EmailAccount, type ServerSettings } from './email-accounts.js';
+import { mailboxFor } from '../../access/access-policy.js';
 
 const STATE_TTL_MS = 10 * 60_000;
 
@@ -56,8 +57,7 @@ export async function startOAuth(
   await requirePlanFor(deps.db, user.orgId, syncMode);
   let loginHint: string | undefined;
   if (input.accountId) {
-    const account = await deps.db.selectFrom('email_accounts').select(['email', 'user_id']).where('id', '=', input.accountId).executeTakeFirst();
-    if (!account || account.user_id !== user.id) throw new AppError('NOT_FOUND', 'E-mail account not found');
+    const account = await mailboxFor(deps.db, user, input.accountId, 'change');
     loginHint = account.email;
   }
   const pkce = createPkce();

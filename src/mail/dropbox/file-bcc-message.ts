@@ -341,7 +341,7 @@ export async function fileBccMessage(deps: FileBccDeps, account: BccAccount, raw
   if (candidates.length === 0) return result;
   if (settings?.auto_create_contacts === 1) result.contactsCreated = await autoCreate(ctx, candidates, neverLog);
 
-  const store = { orgId: account.orgId, ownerUserId: account.userId, shared: account.visibility !== 'private', blobs: deps.blobs };
+  const store = { orgId: account.orgId, ownerUserId: account.userId, shared: account.visibility !== 'private', accountId: account.id, blobs: deps.blobs };
   const messages = candidates.map(toStore);
   let stored;
   try {

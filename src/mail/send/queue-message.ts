@@ -19,6 +19,7 @@ import { contactsByAddress, storeMessages, type MessageToStore } from '../sync/s
 import { composeMessage, newMessageId, parseRecipient, replyReferences, replySubject, type OutgoingAddress, type OutgoingAttachment } from './compose-message.js';
 import type { SendStatus } from './outbox.js';
 import { organisationAddresses } from '../accounts/organisation-addresses.js';
+import { mayOnMailbox } from '../../access/access-policy.js';
 
 /** Attachments of one message, decoded, at most (what the large providers accept). */
 export const MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024;
@@ -116,8 +117,8 @@ function validation(issues: FieldIssue[]): AppError {
 
 async function sendingAccount(db: Db, user: User, accountId: string): Promise<EmailAccountsTable> {
   // Only the caller's own mailbox sends as the caller: an admin cannot send from someone else's.
-  const account = await db.selectFrom('email_accounts').selectAll().where('id', '=', accountId).where('org_id', '=', user.orgId).where('user_id', '=', user.id).executeTakeFirst();
-  if (!account) throw new AppError('NOT_FOUND', 'E-mail account not found', { fields: [{ path: 'body.accountId', message: 'not one of your e-mail accounts' }] });
+  const account = await db.selectFrom('email_accounts').selectAll().where('id', '=', accountId).where('org_id', '=', user.orgId).executeTakeFirst();
+  if (!account || !mayOnMailbox(user, account, 'use')) throw new AppError('NOT_FOUND', 'E-mail account not found', { fields: [{ path: 'body.accountId', message: 'not one of your e-mail accounts' }] });
   if (account.status === 'needs_reconnect') {
     throw new AppError('AUTH_FAILED', `${account.email} must be reconnected before it can send`, {
       hint: 'Edit the account and enter its credentials again (or sign in with the provider again), then send.',
@@ -254,11 +255,12 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
   let storedId: string | null = null;
   const [stored] = await storeMessages(
     deps.db,
-    { orgId: user.orgId, ownerUserId: user.id, shared: account.visibility !== 'private', blobs: deps.blobs },
+    { orgId: user.orgId, ownerUserId: user.id, shared: account.visibility !== 'private', accountId: account.id, blobs: deps.blobs },
     [toStore],
     // Runs inside the store transaction: the message and its outbox row exist together or not at all.
-    async (trx) => {
-      const row = await trx.selectFrom('messages').select('id').where('org_id', '=', user.orgId).where('dedupe_key', '=', key).executeTakeFirstOrThrow();
+    async (trx, rows) => {
+      const row = rows[0];
+      if (!row?.created) return;
       storedId = row.id;
       await trx
         .insertInto('outbox')

@@ -9,6 +9,7 @@ import type { Db } from '../../storage/database.js';
 import type { EmailAccountsTable } from '../../storage/schema.js';
 import { checkSmtp, type MailAuth } from '../connection/test-mail-connection.js';
 import type { ServerEndpoint } from '../providers/presets.js';
+import { mailboxFor } from '../../access/access-policy.js';
 
 export type SmtpMode = EmailAccountsTable['smtp_mode'];
 
@@ -110,10 +111,8 @@ export function openCustomSmtp(box: SecretBox, accountId: string, sealed: string
 type AccountRow = EmailAccountsTable;
 
 /** The caller's own account (an admin may read anyone's choice, never change it); 404 otherwise. */
-async function accountFor(db: Db, user: User, id: string, access: 'read' | 'write'): Promise<AccountRow> {
-  const row = await db.selectFrom('email_accounts').selectAll().where('id', '=', id).where('org_id', '=', user.orgId).executeTakeFirst();
-  if (!row || (row.user_id !== user.id && !(user.isAdmin && access === 'read'))) throw new AppError('NOT_FOUND', 'E-mail account not found');
-  return row;
+function accountFor(db: Db, user: User, id: string, access: 'read' | 'write'): Promise<AccountRow> {
+  return mailboxFor(db, user, id, access === 'read' ? 'see' : 'change');
 }
 
 function view(deps: Pick<SmtpSettingsDeps, 'secrets' | 'appSmtp'>, row: AccountRow): SmtpSettingsView {

@@ -193,7 +193,7 @@ export class AccountRunner {
       .executeTakeFirst();
     return {
       db: this.deps.db,
-      store: { orgId: row.org_id, ownerUserId: row.user_id, shared: row.visibility !== 'private', blobs: this.deps.blobs },
+      store: { orgId: row.org_id, ownerUserId: row.user_id, shared: row.visibility !== 'private', accountId: row.id, blobs: this.deps.blobs },
       account: { id: row.id, orgId: row.org_id, userId: row.user_id, email: row.email, historyDays: row.history_days },
       ownAddresses: await organisationAddresses(this.deps.db, row.org_id, this.deps.bccDomain),
       autoCreateContacts: settings?.auto_create_contacts === 1,

@@ -7,6 +7,7 @@ import type { Database, MailFoldersTable } from '../../storage/schema.js';
 import { scanMessages } from '../imap/scan-messages.js';
 import { mapScannedBatch, type MappingContext } from './map-messages.js';
 import { storeMessages } from './store-messages.js';
+import { inChunks } from '../../storage/batches.js';
 
 type Trx = Transaction<Database>;
 type FolderRow = MailFoldersTable;
@@ -23,12 +24,6 @@ export interface FolderSyncContext extends MappingContext {
 export interface FolderSyncResult {
   scanned: number;
   stored: number;
-}
-
-function chunk<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
 }
 
 async function updateFolder(db: Db | Trx, id: string, set: Partial<FolderRow>): Promise<void> {
@@ -82,7 +77,7 @@ export async function syncFolder(ctx: FolderSyncContext, client: ImapFlow, initi
     const windowTotal = inWindow.filter((uid) => uid <= folder.last_seen_uid).length;
     let done = windowTotal - remaining.length;
     await ctx.onProgress({ folder: folder.path, scanned: done, total: windowTotal });
-    for (const batch of chunk(remaining, ctx.batchSize)) {
+    for (const batch of inChunks(remaining, ctx.batchSize)) {
       if (ctx.signal.aborted) return total;
       const low = batch[batch.length - 1]!;
       add(await processBatch(ctx, client, folder, uidValidity, batch, (trx) => updateFolder(trx, folder.id, { first_sync_below_uid: low })));
@@ -100,7 +95,7 @@ export async function syncFolder(ctx: FolderSyncContext, client: ImapFlow, initi
       .filter((uid) => uid > folder.last_seen_uid)
       .sort((a, b) => a - b);
     freshCount = fresh.length;
-    for (const batch of chunk(fresh, ctx.batchSize)) {
+    for (const batch of inChunks(fresh, ctx.batchSize)) {
       if (ctx.signal.aborted) return total;
       const high = batch[batch.length - 1]!;
       add(await processBatch(ctx, client, folder, uidValidity, batch, (trx) => updateFolder(trx, folder.id, { last_seen_uid: high })));
@@ -122,7 +117,7 @@ async function syncFlags(ctx: FolderSyncContext, client: ImapFlow, folder: Folde
       changes.set(msg.uid, [...(msg.flags ?? [])]);
     }
     const uids = [...changes.keys()];
-    for (const batch of chunk(uids, 500)) {
+    for (const batch of inChunks(uids, 500)) {
       const known = await ctx.db
         .selectFrom('message_locations')
         .select(['id', 'uid'])
@@ -166,7 +161,7 @@ async function syncRemovals(ctx: FolderSyncContext, client: ImapFlow, folder: Fo
       .execute();
     const gone = ours.filter((row) => !present.has(row.uid)).map((row) => row.id);
     const now = Date.now();
-    for (const batch of chunk(gone, 500)) {
+    for (const batch of inChunks(gone, 500)) {
       await ctx.db.updateTable('message_locations').set({ removed_at: now }).where('id', 'in', batch).execute();
     }
   }
@@ -184,13 +179,13 @@ export async function backfillFolder(ctx: FolderSyncContext, client: ImapFlow, f
   if (uidValidity !== folder.uid_validity || mailbox.exists === 0) return { scanned: 0, stored: 0 };
   const since = new Date(folder.window_start ?? Date.now() - ctx.account.historyDays * DAY_MS);
   const total: FolderSyncResult = { scanned: 0, stored: 0 };
-  for (const group of chunk(addresses, 20)) {
+  for (const group of inChunks(addresses, 20)) {
     const query = { since, or: group.flatMap((address) => [{ from: address }, { to: address }, { cc: address }, { bcc: address }]) };
     const uids = ((await client.search(query, { uid: true })) || [])
       // Above the cursor is the incremental step's; below the first sync's low mark it has yet to scan.
       .filter((uid) => uid <= folder.last_seen_uid && (folder.first_sync_done === 1 || uid >= (folder.first_sync_below_uid ?? Infinity)))
       .sort((a, b) => b - a);
-    for (const batch of chunk(uids, ctx.batchSize)) {
+    for (const batch of inChunks(uids, ctx.batchSize)) {
       if (ctx.signal.aborted) return total;
       const result = await processBatch(ctx, client, folder, uidValidity, batch, null);
       total.scanned += result.scanned;

@@ -1,6 +1,7 @@
 // Smart mapping: from a batch of header scans, decide what the CRM keeps — mail with a contact in it (or one
 // that automatic contact creation is about to make a contact) — and download only that. Mail already stored
-// (same dedupe key, e.g. the same message in another folder or another user's mailbox) only gains a location.
+// (same dedupe key in another folder of this same mailbox, same size or same Gmail id) only gains a location;
+// a copy in another mailbox is downloaded, and store-messages links it only when its content is the same.
 import type { ImapFlow } from 'imapflow';
 import { AppError } from '../../core/app-error.js';
 import { createContact } from '../../contacts/contacts.js';
@@ -16,6 +17,7 @@ import { computeParticipants } from './rules/participants.js';
 import { contactsByAddress, type MessageToStore, type StoreContext } from './store-messages.js';
 import { detectBounce, type BounceInfo } from '../mime/detect-bounce.js';
 import { mayBeBounce } from './record-bounce.js';
+import { inChunks, MAX_IN_LIST } from '../../storage/batches.js';
 
 export interface MappingContext {
   db: Db;
@@ -111,17 +113,7 @@ export async function mapScannedBatch(ctx: MappingContext, client: ImapFlow, fol
   }
   if (kept.length === 0) return [];
 
-  const existingKeys = new Set<string>();
-  const keys = [...new Set(kept.map((c) => c.key))];
-  for (let i = 0; i < keys.length; i += 500) {
-    const rows = await ctx.db
-      .selectFrom('messages')
-      .select('dedupe_key')
-      .where('org_id', '=', ctx.account.orgId)
-      .where('dedupe_key', 'in', keys.slice(i, i + 500))
-      .execute();
-    for (const row of rows) existingKeys.add(row.dedupe_key);
-  }
+  const existingKeys = await heldHere(ctx, kept);
   const toFetch = kept.filter((c) => !existingKeys.has(c.key));
   const sources = await fetchSources(client, [...new Set(toFetch.map((c) => c.scanned.uid))], ctx.signal);
   const parsed = new Map<number, ParsedMessage>();
@@ -164,4 +156,35 @@ export async function mapScannedBatch(ctx: MappingContext, client: ImapFlow, fol
 function directionOf(folder: MailFoldersTable, c: Candidate, own: Set<string>): 'incoming' | 'outgoing' {
   if (folder.role === 'sent') return 'outgoing';
   return c.from && own.has(c.from.address) ? 'outgoing' : 'incoming';
+}
+
+/**
+ * The dedupe keys of `kept` that this mailbox already holds under the same key with the same size (or Gmail's
+ * own message id): another folder's copy of the same message, which needs no download. Anything else is
+ * downloaded and compared by content, so a Message-ID borrowed by a stranger never opens a stored message.
+ */
+async function heldHere(ctx: MappingContext, kept: Candidate[]): Promise<Set<string>> {
+  const held = new Set<string>();
+  const keys = [...new Set(kept.map((c) => c.key))];
+  const rows: Array<{ dedupe_key: string; size: number; gm_msgid: string | null }> = [];
+  for (const chunk of inChunks(keys, MAX_IN_LIST)) {
+    rows.push(
+      ...(await ctx.db
+        .selectFrom('messages')
+        .innerJoin('message_holders', 'message_holders.message_id', 'messages.id')
+        .select(['messages.dedupe_key', 'messages.size', 'messages.gm_msgid'])
+        .where('messages.org_id', '=', ctx.account.orgId)
+        .where('message_holders.account_id', '=', ctx.account.id)
+        .where('messages.dedupe_key', 'in', chunk)
+        .execute()),
+    );
+  }
+  const byKey = new Map(rows.map((r) => [r.dedupe_key, r]));
+  for (const c of kept) {
+    const row = byKey.get(c.key);
+    if (!row) continue;
+    const sameGmail = row.gm_msgid !== null && c.scanned.emailId !== null && row.gm_msgid === c.scanned.emailId;
+    if (sameGmail || Number(row.size) === c.scanned.size) held.add(c.key);
+  }
+  return held;
 }

@@ -3,6 +3,8 @@
 // same-subject fallback within a few days. Runs inside the store transaction.
 import type { Transaction } from 'kysely';
 import { newId } from '../../storage/ids.js';
+import { inChunks, MAX_IN_LIST, rowsPerInsert } from '../../storage/batches.js';
+import { storableText } from '../../storage/storable-text.js';
 import type { Database } from '../../storage/schema.js';
 import { threadKeys, normalizeSubject, subjectFallbackMatches } from './rules/thread-keys.js';
 import type { MessageToStore } from './store-messages.js';
@@ -15,8 +17,7 @@ export async function resolveThread(trx: Trx, orgId: string, message: MessageToS
   const keys = threadKeys({ messageId: message.messageId, inReplyTo: message.inReplyTo, references: message.references, gmThreadId: message.threadId });
   let threadId: string | undefined;
   if (keys.lookup.length > 0) {
-    const rows = await trx.selectFrom('thread_keys').select(['key', 'thread_id']).where('org_id', '=', orgId).where('key', 'in', keys.lookup).execute();
-    const byKey = new Map(rows.map((r) => [r.key, r.thread_id]));
+    const byKey = await threadsOfKeys(trx, orgId, keys.lookup);
     threadId = keys.lookup.map((k) => byKey.get(k)).find((id) => id !== undefined);
   }
   const subjectKey = normalizeSubject(message.subject ?? '');
@@ -60,7 +61,7 @@ export async function resolveThread(trx: Trx, orgId: string, message: MessageToS
     threadId = newId(now);
     await trx
       .insertInto('threads')
-      .values({ id: threadId, org_id: orgId, subject: message.subject, subject_key: subjectKey || null, gm_thrid: message.threadId, last_message_at: message.date, created_at: now })
+      .values({ id: threadId, org_id: orgId, subject: storableText(message.subject), subject_key: storableText(subjectKey) || null, gm_thrid: message.threadId, last_message_at: message.date, created_at: now })
       .execute();
   } else {
     // A plain conditional update: SQLite's two-argument max() is PostgreSQL's greatest().
@@ -72,30 +73,42 @@ export async function resolveThread(trx: Trx, orgId: string, message: MessageToS
       .execute();
   }
   if (keys.register.length > 0) {
-    await trx
-      .insertInto('thread_keys')
-      .values(keys.register.map((key) => ({ org_id: orgId, key, thread_id: threadId! })))
-      .onConflict((oc) => oc.columns(['org_id', 'key']).doNothing())
-      .execute();
+    await registerKeys(trx, orgId, keys.register, threadId);
     if (created) {
       // Another mailbox's sync (another transaction, on PostgreSQL) may have registered one of these keys for a
       // thread of its own a moment ago: the conflict above waited for it. Join that thread rather than split.
-      const owners = await trx.selectFrom('thread_keys').select(['key', 'thread_id']).where('org_id', '=', orgId).where('key', 'in', keys.register).execute();
-      const other = owners.find((o) => o.thread_id !== threadId);
+      const owners = await threadsOfKeys(trx, orgId, keys.register);
+      const other = [...owners.values()].find((id) => id !== threadId);
       if (other) {
         await trx.deleteFrom('threads').where('id', '=', threadId).execute();
-        const joined = other.thread_id;
-        const missing = keys.register.filter((key) => !owners.some((o) => o.key === key && o.thread_id !== threadId));
+        const missing = keys.register.filter((key) => owners.get(key) === threadId);
         if (missing.length > 0) {
-          await trx
-            .insertInto('thread_keys')
-            .values(missing.map((key) => ({ org_id: orgId, key, thread_id: joined })))
-            .onConflict((oc) => oc.columns(['org_id', 'key']).doNothing())
-            .execute();
+          await trx.deleteFrom('thread_keys').where('org_id', '=', orgId).where('thread_id', '=', threadId).execute();
+          await registerKeys(trx, orgId, missing, other);
         }
-        return joined;
+        return other;
       }
     }
   }
   return threadId;
+}
+
+/** The thread of each known key: chunked, since a hostile message may name thousands of references. */
+async function threadsOfKeys(trx: Trx, orgId: string, keys: string[]): Promise<Map<string, string>> {
+  const byKey = new Map<string, string>();
+  for (const chunk of inChunks(keys, MAX_IN_LIST)) {
+    const rows = await trx.selectFrom('thread_keys').select(['key', 'thread_id']).where('org_id', '=', orgId).where('key', 'in', chunk).execute();
+    for (const row of rows) byKey.set(row.key, row.thread_id);
+  }
+  return byKey;
+}
+
+async function registerKeys(trx: Trx, orgId: string, keys: string[], threadId: string): Promise<void> {
+  for (const chunk of inChunks(keys, rowsPerInsert(3))) {
+    await trx
+      .insertInto('thread_keys')
+      .values(chunk.map((key) => ({ org_id: orgId, key: storableText(key), thread_id: threadId })))
+      .onConflict((oc) => oc.columns(['org_id', 'key']).doNothing())
+      .execute();
+  }
 }

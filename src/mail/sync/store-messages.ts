@@ -2,15 +2,28 @@
 // the database holds either the batch and its cursor or neither, so a restart neither loses nor repeats mail.
 // Blobs (raw source, attachments) are written before the transaction: a blob without a row is garbage to
 // collect later; a row without its blob never happens.
+//
+// Two arrivals are one message only when their content is the same (contentDigest), never on a Message-ID alone:
+// a copy that differs is stored as a message of its own (same thread). Each arrival records the mailbox that
+// brought it (message_holders), and only those mailboxes decide who reads the message; a later copy never
+// changes another mailbox's direction or visibility. A message that cannot be stored at all is set aside with
+// its reason and the rest of the batch, and all later mail, goes on.
 import type { Transaction } from 'kysely';
 import type { Db } from '../../storage/database.js';
+import { isUniqueViolation } from '../../storage/database.js';
 import { newId } from '../../storage/ids.js';
+import { inChunks, MAX_IN_LIST, rowsPerInsert } from '../../storage/batches.js';
+import { storableText } from '../../storage/storable-text.js';
 import type { Database, Direction, MessageSource, ParticipantRole } from '../../storage/schema.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { ParsedMessage } from '../mime/parse-message.js';
 import { resolveThread } from './resolve-thread.js';
+import { contentDigest, variantKey } from './rules/message-key.js';
 
 type Trx = Transaction<Database>;
+
+/** Participants kept per message; the raw source keeps every one. 100,000 recipients must not stop a mailbox. */
+export const MAX_STORED_PARTICIPANTS = 1_000;
 
 export interface MessageToStore {
   dedupeKey: string;
@@ -27,7 +40,7 @@ export interface MessageToStore {
   mappingAddresses: string[];
   direction: Direction;
   source: MessageSource;
-  /** Absent when only a location is recorded for a message already stored. */
+  /** Absent when only a location is recorded for a message this same mailbox already holds. */
   parsed: ParsedMessage | null;
   raw: Buffer | null;
   size: number;
@@ -39,6 +52,8 @@ export interface StoreContext {
   ownerUserId: string | null;
   /** False when the mailbox bringing the messages is private. */
   shared: boolean;
+  /** The mailbox bringing the messages: the synced account, the sending account, the BCC address's account. */
+  accountId: string | null;
   blobs: BlobStore;
 }
 
@@ -46,6 +61,8 @@ export interface StoredMessage {
   id: string;
   created: boolean;
   contactIds: string[];
+  /** Set for a message that could not be stored (it was set aside with this reason). */
+  setAside?: string;
 }
 
 interface BlobRef {
@@ -53,12 +70,14 @@ interface BlobRef {
   size: number;
 }
 
+type BlobRefs = Map<MessageToStore, { raw: BlobRef | null; attachments: BlobRef[] }>;
+
 /** How many blob files are written at once: one at a time is ~1 ms each here, a few together ~0.3 ms each. */
 const BLOB_WRITES_IN_FLIGHT = 8;
 
 /** Writes raw sources and attachments to the blob store, outside any transaction, a few at a time. */
-async function writeBlobs(ctx: StoreContext, messages: MessageToStore[]): Promise<Map<MessageToStore, { raw: BlobRef | null; attachments: BlobRef[] }>> {
-  const refs = new Map<MessageToStore, { raw: BlobRef | null; attachments: BlobRef[] }>();
+async function writeBlobs(ctx: StoreContext, messages: MessageToStore[]): Promise<BlobRefs> {
+  const refs: BlobRefs = new Map();
   const jobs: Array<() => Promise<void>> = [];
   for (const message of messages) {
     const entry: { raw: BlobRef | null; attachments: BlobRef[] } = { raw: null, attachments: [] };
@@ -85,8 +104,7 @@ async function writeBlobs(ctx: StoreContext, messages: MessageToStore[]): Promis
 
 async function insertBlobRows(trx: Trx, refs: BlobRef[], now: number): Promise<void> {
   const unique = [...new Map(refs.map((r) => [r.sha256, r])).values()];
-  for (let i = 0; i < unique.length; i += 200) {
-    const chunk = unique.slice(i, i + 200);
+  for (const chunk of inChunks(unique, rowsPerInsert(3))) {
     await trx
       .insertInto('blobs')
       .values(chunk.map((r) => ({ sha256: r.sha256, size: r.size, created_at: now })))
@@ -97,156 +115,348 @@ async function insertBlobRows(trx: Trx, refs: BlobRef[], now: number): Promise<v
 
 /** Contact ids for normalised addresses of the org: one query per chunk, never one per message. */
 export async function contactsByAddress(db: Db | Trx, orgId: string, addresses: Iterable<string>): Promise<Map<string, string>> {
-  const list = [...new Set(addresses)];
   const found = new Map<string, string>();
-  for (let i = 0; i < list.length; i += 500) {
-    const rows = await db
-      .selectFrom('contact_addresses')
-      .select(['address', 'contact_id'])
-      .where('org_id', '=', orgId)
-      .where('address', 'in', list.slice(i, i + 500))
-      .execute();
+  for (const chunk of inChunks([...new Set(addresses)], MAX_IN_LIST)) {
+    const rows = await db.selectFrom('contact_addresses').select(['address', 'contact_id']).where('org_id', '=', orgId).where('address', 'in', chunk).execute();
     for (const row of rows) found.set(row.address, row.contact_id);
   }
   return found;
 }
 
-async function storedIds(trx: Trx, orgId: string, keys: string[]): Promise<Map<string, string>> {
-  const unique = [...new Set(keys)];
-  const found = new Map<string, string>();
-  for (let i = 0; i < unique.length; i += 500) {
-    const rows = await trx.selectFrom('messages').select(['id', 'dedupe_key']).where('org_id', '=', orgId).where('dedupe_key', 'in', unique.slice(i, i + 500)).execute();
-    for (const row of rows) found.set(row.dedupe_key, row.id);
+interface StoredRow {
+  id: string;
+  dedupe_key: string;
+  content_digest: string | null;
+  direction: Direction;
+}
+
+/** Stored messages under any of `keys`, by key. */
+async function storedByKey(trx: Trx, orgId: string, keys: string[]): Promise<Map<string, StoredRow>> {
+  const found = new Map<string, StoredRow>();
+  for (const chunk of inChunks([...new Set(keys)], MAX_IN_LIST)) {
+    const rows = await trx
+      .selectFrom('messages')
+      .select(['id', 'dedupe_key', 'content_digest', 'direction'])
+      .where('org_id', '=', orgId)
+      .where('dedupe_key', 'in', chunk)
+      .execute();
+    for (const row of rows) found.set(row.dedupe_key, row);
   }
   return found;
+}
+
+/** The ids among `ids` that the mailbox `accountId` already holds. */
+async function heldBy(trx: Trx, accountId: string | null, ids: string[]): Promise<Set<string>> {
+  const held = new Set<string>();
+  if (accountId === null) return held;
+  for (const chunk of inChunks([...new Set(ids)], MAX_IN_LIST)) {
+    const rows = await trx.selectFrom('message_holders').select('message_id').where('account_id', '=', accountId).where('message_id', 'in', chunk).execute();
+    for (const row of rows) held.add(row.message_id);
+  }
+  return held;
 }
 
 function flagsSeen(flags: string[]): number {
   return flags.includes('\\Seen') ? 1 : 0;
 }
 
+/** The participants a message keeps, without characters the databases cannot hold. */
+function storedParticipants(message: MessageToStore): MessageToStore['participants'] {
+  return message.participants.slice(0, MAX_STORED_PARTICIPANTS).map((p) => ({ role: p.role, address: storableText(p.address), name: storableText(p.name) }));
+}
+
+/** The digest of a message about to be stored, from exactly the fields its row will hold. */
+function digestOf(message: MessageToStore, parsed: ParsedMessage, attachments: BlobRef[]): string {
+  return contentDigest({
+    subject: message.subject,
+    date: message.date,
+    from: message.from?.address ?? null,
+    recipients: storedParticipants(message).filter((p) => p.role === 'to' || p.role === 'cc').map((p) => p.address),
+    text: parsed.text,
+    html: parsed.html,
+    attachments: attachments.map((a) => a.sha256),
+  });
+}
+
 /**
- * Stores the batch and runs `advanceCursor` inside the same transaction. Messages already stored (same
- * dedupe key in the org) only gain the new location and any new contact links.
+ * The digest of a message stored before digests existed, computed from its row the way digestOf computes it for
+ * an arrival, and kept.
+ */
+async function storedDigest(trx: Trx, row: StoredRow): Promise<string | null> {
+  if (row.content_digest !== null) return row.content_digest;
+  const message = await trx.selectFrom('messages').select(['subject', 'date', 'from_address', 'text_body', 'html_body']).where('id', '=', row.id).executeTakeFirst();
+  if (!message) return null;
+  const [people, attachments] = await Promise.all([
+    trx.selectFrom('message_participants').select('address').where('message_id', '=', row.id).where('role', 'in', ['to', 'cc']).execute(),
+    trx.selectFrom('attachments').select('blob_sha256').where('message_id', '=', row.id).execute(),
+  ]);
+  const digest = contentDigest({
+    subject: message.subject,
+    date: message.date,
+    from: message.from_address,
+    recipients: people.map((p) => p.address),
+    text: message.text_body,
+    html: message.html_body,
+    attachments: attachments.map((a) => a.blob_sha256),
+  });
+  await trx.updateTable('messages').set({ content_digest: digest }).where('id', '=', row.id).execute();
+  row.content_digest = digest;
+  return digest;
+}
+
+async function insertMessage(trx: Trx, ctx: StoreContext, message: MessageToStore, parsed: ParsedMessage, key: string, digest: string, refs: { raw: BlobRef | null; attachments: BlobRef[] }, now: number): Promise<string> {
+  const id = newId(now);
+  const threadId = await resolveThread(trx, ctx.orgId, message, now);
+  await trx
+    .insertInto('messages')
+    .values({
+      id,
+      org_id: ctx.orgId,
+      dedupe_key: storableText(key),
+      message_id_header: storableText(message.messageId),
+      gm_msgid: message.emailId,
+      thread_id: threadId,
+      in_reply_to: storableText(message.inReplyTo),
+      references_json: message.references.length ? storableText(JSON.stringify(message.references)) : null,
+      subject: storableText(message.subject),
+      from_address: storableText(message.from?.address ?? null),
+      from_name: storableText(message.from?.name ?? null),
+      date: message.date,
+      direction: message.direction,
+      source: message.source,
+      snippet: storableText(parsed.snippet),
+      text_body: storableText(parsed.text),
+      html_body: storableText(parsed.html),
+      has_attachments: parsed.attachments.some((a) => !a.inline) ? 1 : 0,
+      bounced: 0,
+      size: message.size,
+      raw_blob_sha256: refs.raw?.sha256 ?? null,
+      parse_error: storableText(parsed.parseError),
+      owner_user_id: ctx.ownerUserId,
+      shared: ctx.shared ? 1 : 0,
+      content_digest: digest,
+      created_at: now,
+    })
+    .execute();
+  const participants = storedParticipants(message);
+  for (const chunk of inChunks(participants.map((p, position) => ({ ...p, position })), rowsPerInsert(6))) {
+    await trx
+      .insertInto('message_participants')
+      .values(chunk.map((p) => ({ id: newId(now), message_id: id, role: p.role, address: p.address, name: p.name, position: p.position })))
+      .execute();
+  }
+  const attachments = parsed.attachments.map((a, position) => ({
+    id: newId(now),
+    message_id: id,
+    blob_sha256: refs.attachments[position]!.sha256,
+    filename: storableText(a.filename),
+    content_type: storableText(a.contentType),
+    size: a.size,
+    content_id: storableText(a.contentId),
+    inline: a.inline ? 1 : 0,
+    position,
+  }));
+  for (const chunk of inChunks(attachments, rowsPerInsert(9))) await trx.insertInto('attachments').values(chunk).execute();
+  return id;
+}
+
+/**
+ * Stores the batch and runs `advanceCursor` inside the same transaction. A message already stored with the same
+ * content only gains the new location, holder and contact links. When the batch cannot be stored as a whole,
+ * each message is tried on its own: those that still fail are set aside (with their reason, for sync health)
+ * when they came from a mailbox folder, and the cursor moves past them.
  */
 export async function storeMessages(
   db: Db,
   ctx: StoreContext,
   messages: MessageToStore[],
-  advanceCursor: ((trx: Trx) => Promise<void>) | null,
+  advanceCursor: ((trx: Trx, stored: StoredMessage[]) => Promise<void>) | null,
 ): Promise<StoredMessage[]> {
   const blobRefs = await writeBlobs(ctx, messages);
+  try {
+    return await db.transaction().execute(async (trx) => {
+      const stored = await storeInTransaction(trx, ctx, messages, blobRefs);
+      if (advanceCursor) await advanceCursor(trx, stored);
+      return stored;
+    });
+  } catch (error) {
+    if (isTransientDbError(error) || messages.length === 0) throw error;
+    if (messages.length === 1 && !messages[0]!.location) throw error;
+    return storeOneByOne(db, ctx, messages, blobRefs, advanceCursor, error);
+  }
+}
+
+async function storeOneByOne(
+  db: Db,
+  ctx: StoreContext,
+  messages: MessageToStore[],
+  blobRefs: BlobRefs,
+  advanceCursor: ((trx: Trx, stored: StoredMessage[]) => Promise<void>) | null,
+  batchError: unknown,
+): Promise<StoredMessage[]> {
+  const stored: StoredMessage[] = [];
+  let failures = 0;
+  for (const message of messages) {
+    let lastError: unknown = batchError;
+    let done = false;
+    // A unique violation is another writer storing the same message at the same moment: once more finds it.
+    for (let attempt = 0; attempt < 2 && !done; attempt++) {
+      try {
+        stored.push(...(await db.transaction().execute((trx) => storeInTransaction(trx, ctx, [message], blobRefs))));
+        done = true;
+      } catch (error) {
+        if (isTransientDbError(error)) throw error;
+        lastError = error;
+        if (!isUniqueViolation(error)) break;
+      }
+    }
+    if (done) continue;
+    failures++;
+    // Mail handed over by a person (a send, a BCC delivery) gets the error back; a mailbox's mail is set aside.
+    if (!message.location) throw lastError;
+    const reason = describeStoreFailure(lastError);
+    await setAside(db, message, reason);
+    stored.push({ id: '', created: false, contactIds: [], setAside: reason });
+  }
+  // Every message failing alone as it failed together is the database, not the mail: try again later.
+  if (failures === messages.length && messages.length > 1) throw batchError;
+  if (advanceCursor) await db.transaction().execute((trx) => advanceCursor(trx, stored));
+  return stored;
+}
+
+async function storeInTransaction(trx: Trx, ctx: StoreContext, messages: MessageToStore[], blobRefs: BlobRefs): Promise<StoredMessage[]> {
   const now = Date.now();
-  return db.transaction().execute(async (trx) => {
-    await insertBlobRows(trx, [...blobRefs.values()].flatMap((r) => [...(r.raw ? [r.raw] : []), ...r.attachments]), now);
-    const contacts = await contactsByAddress(trx, ctx.orgId, messages.flatMap((m) => m.mappingAddresses));
-    // One lookup for the batch; messages stored by this same batch are added as they go.
-    const existing = await storedIds(trx, ctx.orgId, messages.map((m) => m.dedupeKey));
-    const stored: StoredMessage[] = [];
-    for (const message of messages) {
-      const refs = blobRefs.get(message)!;
-      const known = existing.get(message.dedupeKey);
-      let row: { id: string } | undefined = known ? { id: known } : undefined;
-      let created = false;
-      if (!row && message.parsed) {
-        const id = newId(now);
-        const threadId = await resolveThread(trx, ctx.orgId, message, now);
-        const parsed = message.parsed;
-        await trx
-          .insertInto('messages')
-          .values({
-            id,
-            org_id: ctx.orgId,
-            dedupe_key: message.dedupeKey,
-            message_id_header: message.messageId,
-            gm_msgid: message.emailId,
-            thread_id: threadId,
-            in_reply_to: message.inReplyTo,
-            references_json: message.references.length ? JSON.stringify(message.references) : null,
-            subject: message.subject,
-            from_address: message.from?.address ?? null,
-            from_name: message.from?.name ?? null,
-            date: message.date,
-            direction: message.direction,
-            source: message.source,
-            snippet: parsed.snippet,
-            text_body: parsed.text,
-            html_body: parsed.html,
-            has_attachments: parsed.attachments.some((a) => !a.inline) ? 1 : 0,
-            bounced: 0,
-            size: message.size,
-            raw_blob_sha256: refs.raw?.sha256 ?? null,
-            parse_error: parsed.parseError,
-            owner_user_id: ctx.ownerUserId,
-            shared: ctx.shared ? 1 : 0,
-            created_at: now,
-          })
-          .execute();
-        if (message.participants.length > 0) {
-          await trx
-            .insertInto('message_participants')
-            .values(message.participants.map((p, position) => ({ id: newId(now), message_id: id, role: p.role, address: p.address, name: p.name, position })))
-            .execute();
+  await insertBlobRows(trx, [...blobRefs.entries()].filter(([m]) => messages.includes(m)).flatMap(([, r]) => [...(r.raw ? [r.raw] : []), ...r.attachments]), now);
+  const contacts = await contactsByAddress(trx, ctx.orgId, messages.flatMap((m) => m.mappingAddresses));
+  const digests = new Map<MessageToStore, string>();
+  for (const message of messages) {
+    if (message.parsed) digests.set(message, digestOf(message, message.parsed, blobRefs.get(message)?.attachments ?? []));
+  }
+  // One lookup for the batch (each key and the variant key of its content); rows stored by this batch join as they go.
+  const known = await storedByKey(trx, ctx.orgId, messages.flatMap((m) => (digests.has(m) ? [m.dedupeKey, variantKey(m.dedupeKey, digests.get(m)!)] : [m.dedupeKey])));
+  const held = await heldBy(trx, ctx.accountId, [...known.values()].map((r) => r.id));
+  const stored: StoredMessage[] = [];
+  for (const message of messages) {
+    const digest = digests.get(message) ?? null;
+    let row: StoredRow | undefined;
+    let created = false;
+    if (digest === null) {
+      // Only a location: map-messages sends this for a message this same mailbox already holds.
+      const base = known.get(message.dedupeKey);
+      if (base && held.has(base.id)) row = base;
+    } else {
+      for (const key of [message.dedupeKey, variantKey(message.dedupeKey, digest)]) {
+        const candidate = known.get(key);
+        if (candidate && (await storedDigest(trx, candidate)) === digest) {
+          row = candidate;
+          break;
         }
-        if (parsed.attachments.length > 0) {
-          await trx
-            .insertInto('attachments')
-            .values(
-              parsed.attachments.map((a, position) => ({
-                id: newId(now),
-                message_id: id,
-                blob_sha256: refs.attachments[position]!.sha256,
-                filename: a.filename,
-                content_type: a.contentType,
-                size: a.size,
-                content_id: a.contentId,
-                inline: a.inline ? 1 : 0,
-                position,
-              })),
-            )
-            .execute();
-        }
-        row = { id };
-        existing.set(message.dedupeKey, id);
+      }
+      // A BCC filing is the mailbox owner's own word about mail this same mailbox holds (an inline forward is a
+      // retelling, not the bytes): it files that message. Linking changes nobody's access: the mailbox holds it.
+      const base = known.get(message.dedupeKey);
+      if (!row && message.source === 'bcc' && base && held.has(base.id)) row = base;
+      if (!row) {
+        const key = known.has(message.dedupeKey) ? variantKey(message.dedupeKey, digest) : message.dedupeKey;
+        const id = await insertMessage(trx, ctx, message, message.parsed!, key, digest, blobRefs.get(message)!, now);
+        row = { id, dedupe_key: key, content_digest: digest, direction: message.direction };
+        known.set(key, row);
         created = true;
       }
-      if (!row) continue;
-      // Seen in a shared mailbox too: readable by the organisation from now on.
-      if (!created && ctx.shared) await trx.updateTable('messages').set({ shared: 1 }).where('id', '=', row.id).where('shared', '=', 0).execute();
-      // First met in a recipient's inbox, then in the sender's Sent folder: it is the organisation's outgoing mail.
-      if (!created && message.direction === 'outgoing') {
-        await trx.updateTable('messages').set({ direction: 'outgoing' }).where('id', '=', row.id).where('direction', '=', 'incoming').execute();
-      }
-      const contactIds = [...new Set(message.mappingAddresses.map((a) => contacts.get(a)).filter((id): id is string => id !== undefined))];
-      if (contactIds.length > 0) {
-        await trx
-          .insertInto('message_contacts')
-          .values(contactIds.map((contactId) => ({ message_id: row!.id, contact_id: contactId })))
-          .onConflict((oc) => oc.columns(['message_id', 'contact_id']).doNothing())
-          .execute();
-      }
-      if (message.location) {
-        const loc = message.location;
-        await trx
-          .insertInto('message_locations')
-          .values({
-            id: newId(now),
-            message_id: row.id,
-            account_id: loc.accountId,
-            folder_id: loc.folderId,
-            uid_validity: loc.uidValidity,
-            uid: loc.uid,
-            flags_json: JSON.stringify(loc.flags),
-            seen: flagsSeen(loc.flags),
-            removed_at: null,
-            created_at: now,
-          })
-          .onConflict((oc) => oc.columns(['folder_id', 'uid_validity', 'uid']).doNothing())
-          .execute();
-      }
-      stored.push({ id: row.id, created, contactIds });
     }
-    if (advanceCursor) await advanceCursor(trx);
-    return stored;
-  });
+    if (!row) continue;
+    await addHolder(trx, ctx, row.id, message.direction, created, now);
+    held.add(row.id);
+    const contactIds = [...new Set(message.mappingAddresses.map((a) => contacts.get(a)).filter((id): id is string => id !== undefined))];
+    for (const chunk of inChunks(contactIds, rowsPerInsert(2))) {
+      await trx
+        .insertInto('message_contacts')
+        .values(chunk.map((contactId) => ({ message_id: row!.id, contact_id: contactId })))
+        .onConflict((oc) => oc.columns(['message_id', 'contact_id']).doNothing())
+        .execute();
+    }
+    if (message.location) {
+      const loc = message.location;
+      await trx
+        .insertInto('message_locations')
+        .values({
+          id: newId(now),
+          message_id: row.id,
+          account_id: loc.accountId,
+          folder_id: loc.folderId,
+          uid_validity: loc.uidValidity,
+          uid: loc.uid,
+          flags_json: storableText(JSON.stringify(loc.flags)),
+          seen: flagsSeen(loc.flags),
+          removed_at: null,
+          created_at: now,
+        })
+        .onConflict((oc) => oc.columns(['folder_id', 'uid_validity', 'uid']).doNothing())
+        .execute();
+    }
+    stored.push({ id: row.id, created, contactIds });
+  }
+  return stored;
+}
+
+/**
+ * Records that the context's mailbox holds the message, once per mailbox, with the direction it has there. Met
+ * first in this mailbox's inbox, then in its Sent folder, it is this mailbox's outgoing mail; the message's own
+ * direction follows only while no other mailbox holds it — another mailbox's copy never changes it.
+ */
+async function addHolder(trx: Trx, ctx: StoreContext, messageId: string, direction: Direction, fresh: boolean, now: number): Promise<void> {
+  const holders = fresh ? [] : await trx.selectFrom('message_holders').select(['id', 'account_id', 'user_id', 'direction']).where('message_id', '=', messageId).execute();
+  const mine = holders.find((h) => (ctx.accountId === null ? h.account_id === null && h.user_id === ctx.ownerUserId : h.account_id === ctx.accountId));
+  if (mine) {
+    if (direction === 'outgoing' && mine.direction === 'incoming') {
+      await trx.updateTable('message_holders').set({ direction: 'outgoing' }).where('id', '=', mine.id).execute();
+      if (holders.length === 1) await trx.updateTable('messages').set({ direction: 'outgoing' }).where('id', '=', messageId).execute();
+    }
+    return;
+  }
+  await trx
+    .insertInto('message_holders')
+    .values({ id: newId(now), message_id: messageId, account_id: ctx.accountId, user_id: ctx.ownerUserId, shared: ctx.shared ? 1 : 0, direction, created_at: now })
+    .execute();
+  if (ctx.shared) await trx.updateTable('messages').set({ shared: 1 }).where('id', '=', messageId).where('shared', '=', 0).execute();
+}
+
+async function setAside(db: Db, message: MessageToStore, reason: string): Promise<void> {
+  const loc = message.location!;
+  await db
+    .insertInto('set_aside_messages')
+    .values({
+      id: newId(),
+      account_id: loc.accountId,
+      folder_id: loc.folderId,
+      uid_validity: loc.uidValidity,
+      uid: loc.uid,
+      message_id_header: storableText(message.messageId)?.slice(0, 998) ?? null,
+      reason,
+      created_at: Date.now(),
+    })
+    .execute();
+}
+
+/** A short reason for sync health: the database's error class, never the message's content. */
+function describeStoreFailure(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  const text = error instanceof Error ? error.message : String(error);
+  return `could not be stored${typeof code === 'string' ? ` (${code})` : ''}: ${text.replace(/\s+/g, ' ').slice(0, 200)}`;
+}
+
+/**
+ * Errors of the database or the connection to it rather than of the data: the batch is tried again later as it
+ * is. Everything else is taken as the mail's fault, and the batch is split to find the message to set aside.
+ */
+export function isTransientDbError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') {
+    if (/^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|NOMEM|READONLY|INTERRUPT|PROTOCOL)/.test(code)) return true;
+    // PostgreSQL classes: 08 connection, 40 transaction rollback, 53 resources, 57 operator, 58 system.
+    if (/^(08|40|53|57|58)[0-9A-Z]{3}$/.test(code)) return true;
+    if (/^(ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|ENOSPC|EIO)$/.test(code)) return true;
+  }
+  const text = error instanceof Error ? error.message : '';
+  return /Connection terminated|connection is closed|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(text);
 }

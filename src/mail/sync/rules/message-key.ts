@@ -162,3 +162,46 @@ export function gmMsgKey(xGmMsgId: string | bigint | number | null | undefined):
   if (!/^\d{1,20}$/.test(digits)) return null;
   return `gmmsg:${BigInt(digits).toString()}`;
 }
+
+export interface ContentDigestInput {
+  subject: string | null;
+  /** The Date header in epoch milliseconds (to the second). */
+  date: number | null;
+  from: string | null;
+  /** To and Cc addresses: what every copy shows. Bcc is left out: only the sender's copy has it. */
+  recipients: readonly string[];
+  text: string | null;
+  html: string | null;
+  /** sha256 of each attachment's content. */
+  attachments: readonly string[];
+}
+
+/**
+ * What a reader of the message sees, as one sha256: subject, date, sender, visible recipients, bodies and
+ * attachments. Two arrivals with the same dedupe key are one message only when their digests are equal — a
+ * Message-ID alone is a claim anyone can copy, so a stranger's (or a colleague's) mail that borrows the id of a
+ * private message is stored as a message of its own and never opens the private one. Whitespace is collapsed so
+ * that line-ending differences between paths do not split a message.
+ */
+export function contentDigest(input: ContentDigestInput): string {
+  const squeeze = (text: string | null) => (text == null ? null : collapse(text.replace(/\u0000/g, '')) || null);
+  const payload = JSON.stringify([
+    'c1',
+    squeeze(input.subject),
+    input.date != null && Number.isFinite(input.date) ? Math.floor(input.date / 1000) : null,
+    input.from ? normalizeAddress(input.from) : null,
+    [...new Set(input.recipients.map(normalizeAddress).filter(Boolean))].sort(),
+    squeeze(input.text),
+    squeeze(input.html),
+    [...input.attachments].sort(),
+  ]);
+  return createHash('sha256').update(payload, 'utf8').digest('hex');
+}
+
+/**
+ * The dedupe key of a copy whose content differs from the message already stored under `key`: the same
+ * conversation (same thread), a message of its own.
+ */
+export function variantKey(key: string, digest: string): string {
+  return `${key}~${digest.slice(0, 32)}`;
+}
