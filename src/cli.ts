@@ -6,6 +6,7 @@ import { AppError } from './core/app-error.js';
 import { ConfigError, loadConfig } from './app/config.js';
 import { startServer, startWorker } from './app/start-server.js';
 import { migrateToLatest, openStorage } from './storage/database.js';
+import { secureDataDir } from './storage/secure-data-dir.js';
 import { createApiToken, createUser, findUserByEmail } from './users/users.js';
 
 const USAGE = `Usage:
@@ -19,7 +20,9 @@ Environment: PORT, HOST, CONVERSA_DATA_DIR, DATABASE_URL, CONVERSA_SECRET_KEY, B
 class UsageError extends Error {}
 
 async function withStorage<T>(fn: (storage: ReturnType<typeof openStorage>) => Promise<T>): Promise<T> {
-  const storage = openStorage(loadConfig());
+  const config = loadConfig();
+  if (!config.databaseUrl) secureDataDir(config.dataDir);
+  const storage = openStorage(config);
   try {
     await migrateToLatest(storage.db);
     return await fn(storage);
