@@ -15,6 +15,7 @@ import { LoginThrottle } from './login-throttle.js';
 import { contactRoutes } from './routes/contact-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { settingsRoutes } from './routes/settings-routes.js';
+import { tokenRoutes } from './routes/token-routes.js';
 import { emailAccountRoutes, type EmailAccountRouteDeps } from './routes/email-account-routes.js';
 import { providerRoutes } from './routes/provider-routes.js';
 import { messageRoutes } from './routes/message-routes.js';
@@ -157,6 +158,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   authRoutes(router, deps.db, { secureCookies: deps.publicUrl.startsWith('https://'), throttle: deps.loginThrottle ?? new LoginThrottle() });
   contactRoutes(router, deps.db);
   settingsRoutes(router, deps.db);
+  tokenRoutes(router, deps.db);
   providerRoutes(router);
   if (deps.blobs) messageRoutes(router, { db: deps.db, blobs: deps.blobs });
   if (deps.send && deps.blobs) sendRoutes(router, { ...deps.send, db: deps.db, blobs: deps.blobs });
