@@ -1,31 +1,43 @@
 #!/usr/bin/env node
-// The `conversa` command: serve, migrate, user add, token create. Output meant for scripts (a token)
+// The `conversa` command: serve, migrate, user add, token create/list/revoke. Output meant for scripts (a token)
 // is printed alone; everything else goes to stderr so it can be piped.
 import { parseArgs } from 'node:util';
 import { AppError } from './core/app-error.js';
 import { ConfigError, loadConfig } from './app/config.js';
 import { startServer, startWorker } from './app/start-server.js';
 import { migrateToLatest, openStorage } from './storage/database.js';
-import { createApiToken, createUser, findUserByEmail } from './users/users.js';
+import { secureDataDir } from './storage/secure-data-dir.js';
+import { createUser, findUserByEmail, issueApiToken, listApiTokens, revokeApiToken } from './users/users.js';
 
 const USAGE = `Usage:
   conversa serve                                   run the web app, API and background work
   conversa worker                                  run only the background work (sync, sending), for scale-out
   conversa migrate                                 bring the database schema up to date
   conversa user add --email E --password P [--admin] [--name N]
-  conversa token create --email E [--name N]       print a new API token for that user
+  conversa token create --email E [--name N] [--expires-in-days D]
+                                                   print a new API token for that user
+  conversa token list --email E                    that user's tokens (id, name, dates; never the tokens)
+  conversa token revoke --id ID                    revoke a token at once
 Environment: PORT, HOST, CONVERSA_DATA_DIR, DATABASE_URL, CONVERSA_SECRET_KEY, BCC_SMTP_PORT, BCC_DOMAIN, PUBLIC_URL`;
 
 class UsageError extends Error {}
 
 async function withStorage<T>(fn: (storage: ReturnType<typeof openStorage>) => Promise<T>): Promise<T> {
-  const storage = openStorage(loadConfig());
+  const config = loadConfig();
+  if (!config.databaseUrl) secureDataDir(config.dataDir);
+  const storage = openStorage(config);
   try {
     await migrateToLatest(storage.db);
     return await fn(storage);
   } finally {
     await storage.close();
   }
+}
+
+async function userByEmail(db: ReturnType<typeof openStorage>['db'], email: string) {
+  const user = await findUserByEmail(db, email);
+  if (!user) throw new AppError('NOT_FOUND', `No user with the e-mail ${email}`, { hint: 'Create one with: conversa user add --email E --password P' });
+  return user;
 }
 
 async function readStdin(): Promise<string> {
@@ -44,6 +56,8 @@ async function main(argv: string[]): Promise<number> {
       'password-stdin': { type: 'boolean' },
       admin: { type: 'boolean' },
       name: { type: 'string' },
+      'expires-in-days': { type: 'string' },
+      id: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -95,12 +109,31 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'token create': {
       if (!values.email) throw new UsageError('--email is required');
-      const token = await withStorage(async (s) => {
-        const user = await findUserByEmail(s.db, values.email!);
-        if (!user) throw new AppError('NOT_FOUND', `No user with the e-mail ${values.email}`, { hint: 'Create one with: conversa user add --email E --password P' });
-        return createApiToken(s.db, user.id, values.name ?? null);
+      const rawDays = values['expires-in-days'];
+      const days = rawDays === undefined ? null : Number(rawDays);
+      if (days !== null && !/^\d+$/.test(rawDays!)) throw new UsageError('--expires-in-days must be a whole number of days');
+      const issued = await withStorage(async (s) => {
+        const user = await userByEmail(s.db, values.email!);
+        return issueApiToken(s.db, user.id, { name: values.name ?? null, expiresInDays: days });
       });
-      process.stdout.write(`${token}\n`);
+      process.stdout.write(`${issued.token}\n`);
+      return 0;
+    }
+    case 'token list': {
+      if (!values.email) throw new UsageError('--email is required');
+      const tokens = await withStorage(async (s) => listApiTokens(s.db, (await userByEmail(s.db, values.email!)).id));
+      // One token a line, tab-separated, for scripts: id, name, created, last used, expires ("-" when none).
+      for (const t of tokens) {
+        process.stdout.write(`${[t.id, t.name ?? '-', t.createdAt, t.lastUsedAt ?? '-', t.expiresAt ?? 'never'].join('\t')}\n`);
+      }
+      if (tokens.length === 0) process.stderr.write(`${values.email} has no API tokens.\n`);
+      return 0;
+    }
+    case 'token revoke': {
+      if (!values.id) throw new UsageError('--id is required (see: conversa token list --email E)');
+      const revoked = await withStorage((s) => revokeApiToken(s.db, values.id!));
+      if (!revoked) throw new AppError('NOT_FOUND', `No API token with the id ${values.id}`);
+      process.stderr.write(`Revoked token ${values.id}.\n`);
       return 0;
     }
     default:

@@ -4,12 +4,14 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildServer } from '../http/build-server.js';
+import { serializeRequest } from '../http/redact-url.js';
 import { createParsePool } from '../mail/mime/parse-pool.js';
 import type { ParsedMessage } from '../mail/mime/parse-message.js';
 import type { Outbox, OutboxDeps } from '../mail/send/outbox.js';
 import { createDnsResolver } from '../mail/send/dns-resolver.js';
 import type { AccountSupervisor } from '../mail/sync/account-supervisor.js';
 import { createBlobStore, type BlobStore } from '../storage/blob-store.js';
+import { secureDataDir } from '../storage/secure-data-dir.js';
 import { migrateToLatest, openStorage, type Storage } from '../storage/database.js';
 import { recordBackfillRequests } from '../jobs/backfill-requests.js';
 import { startBccListener, type BccListener } from '../mail/dropbox/bcc-listener.js';
@@ -51,12 +53,16 @@ function loggerOptions(config: Config, stream?: NodeJS.WritableStream) {
     level: config.logLevel,
     // Credentials never reach a log line, whatever a handler logs.
     redact: ['req.headers.authorization', 'req.headers.cookie', 'password', '*.password', 'token', '*.token', 'accessToken', 'refreshToken'],
+    // The URL of a request line without OAuth codes, states or tokens.
+    serializers: { req: serializeRequest },
     ...(stream ? { stream } : {}),
   };
 }
 
 /** What both roots share: the key (read first: a bad CONVERSA_SECRET_KEY stops start-up), migrated storage, blobs, parser. */
 async function openCore(config: Config, backgroundOf: () => BackgroundWork | undefined, log: () => { error(obj: object, msg?: string): void }) {
+  const privateDir = secureDataDir(config.dataDir);
+  if (!privateDir) log().error({ dataDir: config.dataDir }, 'the data dir is not ours and stays readable by others: chmod 700 it');
   const secrets = new SecretBox(loadSecretKey(config));
   const storage = openStorage(config);
   try {

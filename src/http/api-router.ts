@@ -6,6 +6,7 @@ import { AppError } from '../core/app-error.js';
 import type { User } from '../users/users.js';
 import { validationError } from './error-handler.js';
 import { authenticate } from './authenticate.js';
+import { checkOrigin, originOf } from './check-origin.js';
 import type { Db } from '../storage/database.js';
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -68,11 +69,18 @@ const errorSchema = z.object({
 
 export class ApiRouter {
   private readonly documented: Documented[] = [];
+  private readonly publicOrigin: string;
 
   constructor(
     private readonly app: FastifyInstance,
     private readonly db: Db,
-  ) {}
+    /** PUBLIC_URL: cookie-authenticated changes must come from its origin (check-origin.ts). */
+    publicUrl: string,
+  ) {
+    const origin = originOf(publicUrl);
+    if (!origin) throw new Error(`PUBLIC_URL "${publicUrl}" has no origin`);
+    this.publicOrigin = origin;
+  }
 
   route<P = undefined, Q = undefined, B = undefined, A extends 'user' | 'admin' | 'public' = 'user'>(spec: RouteSpec<P, Q, B, A>): void {
     const status = spec.status ?? 200;
@@ -82,7 +90,10 @@ export class ApiRouter {
       method: spec.method,
       url: spec.path,
       ...(spec.bodyLimit ? { bodyLimit: spec.bodyLimit } : {}),
+      // Read by the content-type parsers (build-server.ts): only a route that declares a raw type accepts it.
+      config: { rawBodyType: spec.rawBody?.contentType },
       handler: async (request, reply) => {
+        checkOrigin(request, this.publicOrigin);
         const user = spec.auth === 'public' ? await authenticate(db, request, { optional: true }) : await authenticate(db, request);
         if (spec.auth === 'admin' && !user?.isAdmin) throw new AppError('FORBIDDEN', 'Only an administrator can do this');
         const params = parse(spec.params, request.params, 'params');

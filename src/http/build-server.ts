@@ -5,15 +5,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { AppError } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
 import { ApiRouter } from './api-router.js';
-import { installErrorHandler } from './error-handler.js';
+import { installErrorHandler, truncate } from './error-handler.js';
 import { authRoutes } from './routes/auth-routes.js';
-import { contactRoutes, IMPORT_BODY_LIMIT } from './routes/contact-routes.js';
+import { LoginThrottle } from './login-throttle.js';
+import { contactRoutes } from './routes/contact-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { settingsRoutes } from './routes/settings-routes.js';
+import { tokenRoutes } from './routes/token-routes.js';
 import { emailAccountRoutes, type EmailAccountRouteDeps } from './routes/email-account-routes.js';
 import { providerRoutes } from './routes/provider-routes.js';
 import { messageRoutes } from './routes/message-routes.js';
@@ -43,6 +45,8 @@ export interface ServerDeps {
    * index.html (API-only test runs, no web build), serves no web app.
    */
   webRoot?: string | null;
+  /** Sign-in attempt limits (login-throttle.ts); default: 10 failures per address, 50 per IP, per 15 minutes. */
+  loginThrottle?: LoginThrottle;
 }
 
 /** `dist/web` of the package this module belongs to, whether it runs from src/http or dist/src/http. */
@@ -105,6 +109,18 @@ async function registerWebApp(app: FastifyInstance, root: string): Promise<void>
   });
 }
 
+/** The raw media type a route declared (ApiRouter puts it in the route's config), or undefined for JSON routes. */
+function rawBodyType(request: FastifyRequest): string | undefined {
+  return (request.routeOptions.config as { rawBodyType?: string } | undefined)?.rawBodyType;
+}
+
+function unsupportedType(request: FastifyRequest, wanted: string): AppError {
+  const sent = truncate(String(request.headers['content-type'] ?? ''), 80);
+  return new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Type "${sent}" is not accepted here; send ${wanted}`, {
+    hint: 'Send JSON with Content-Type: application/json (or text/csv to /api/contacts/import).',
+  });
+}
+
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: deps.logger ?? false,
@@ -115,28 +131,34 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(fastifyCookie);
   installErrorHandler(app);
 
-  // JSON, but an empty body (DELETE from some clients) is "no body" rather than an error.
+  // JSON, but an empty body (DELETE from some clients) is "no body" rather than an error. A route that takes a
+  // raw body (the CSV import) refuses JSON.
   const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
+  app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const raw = rawBodyType(request);
+    if (raw) return done(unsupportedType(request, raw), undefined);
     if (typeof body === 'string' && body.trim() === '') return done(null, undefined);
     parseJson(request, body as string, done);
   });
-  app.addContentTypeParser(['text/csv', 'application/csv', 'text/plain'], { parseAs: 'buffer', bodyLimit: IMPORT_BODY_LIMIT }, (_request, body, done) =>
-    done(null, body),
-  );
+  // CSV only where a route declares it (the import); elsewhere it is refused, and only the import's body limit is
+  // 10 MB. text/plain is accepted nowhere.
+  // (No parser limit: the route's own applies, 1 MB for JSON routes.)
+  app.addContentTypeParser(['text/csv', 'application/csv'], { parseAs: 'buffer' }, (request, body, done) => {
+    if (rawBodyType(request) !== 'text/csv') return done(unsupportedType(request, 'application/json'), undefined);
+    done(null, body);
+  });
   // Anything else is refused with a clear code before a handler sees it.
   app.addContentTypeParser('*', (request, _payload, done) => {
-    done(new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Type "${request.headers['content-type'] ?? ''}" is not accepted`, {
-      hint: 'Send JSON with Content-Type: application/json (or text/csv for a contacts import).',
-    }), undefined);
+    done(unsupportedType(request, rawBodyType(request) ?? 'application/json'), undefined);
   });
 
-  const router = new ApiRouter(app, deps.db);
+  const router = new ApiRouter(app, deps.db, deps.publicUrl);
   healthRoutes(router, deps.db);
-  authRoutes(router, deps.db, { secureCookies: deps.publicUrl.startsWith('https://') });
+  authRoutes(router, deps.db, { secureCookies: deps.publicUrl.startsWith('https://'), throttle: deps.loginThrottle ?? new LoginThrottle() });
   contactRoutes(router, deps.db);
   settingsRoutes(router, deps.db);
+  tokenRoutes(router, deps.db);
   providerRoutes(router);
   if (deps.blobs) messageRoutes(router, { db: deps.db, blobs: deps.blobs });
   if (deps.send && deps.blobs) sendRoutes(router, { ...deps.send, db: deps.db, blobs: deps.blobs });

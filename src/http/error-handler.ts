@@ -35,29 +35,57 @@ export interface ErrorBody {
   error: { code: string; message: string; hint?: string; fields?: FieldIssue[]; [key: string]: unknown };
 }
 
+// An error answer is never much larger than the question's worst case: a body with 100k unknown keys (or 1 MB of
+// text read as one) once produced 40 MB of "unknown field" lines. A few fields, each cut short, say enough.
+export const MAX_FIELD_ISSUES = 10;
+const MAX_PATH_CHARS = 120;
+const MAX_FIELD_MESSAGE_CHARS = 200;
+export const MAX_MESSAGE_CHARS = 500;
+const MAX_KEYS_NAMED = 5;
+
+/** `text` cut to `max` characters, with an ellipsis when something was cut. */
+export function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
 export function zodIssues(error: ZodError, prefix: string): FieldIssue[] {
-  return error.issues.map((issue) => {
+  return error.issues.slice(0, MAX_FIELD_ISSUES).map((issue) => {
     const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
     if (issue.code === 'unrecognized_keys') {
-      return { path: [path, ...issue.keys].join('.'), message: `unknown field "${issue.keys.join('", "')}"` };
+      const named = issue.keys.slice(0, MAX_KEYS_NAMED).map((key) => `"${truncate(key, 40)}"`).join(', ');
+      const more = issue.keys.length > MAX_KEYS_NAMED ? ` and ${issue.keys.length - MAX_KEYS_NAMED} more` : '';
+      const first = issue.keys[0] ?? '';
+      return {
+        path: truncate(issue.keys.length === 1 ? `${path}.${first}` : path, MAX_PATH_CHARS),
+        message: truncate(`unknown field${issue.keys.length === 1 ? '' : 's'} ${named}${more}`, MAX_FIELD_MESSAGE_CHARS),
+      };
     }
-    return { path, message: issue.message };
+    return { path: truncate(path, MAX_PATH_CHARS), message: truncate(issue.message, MAX_FIELD_MESSAGE_CHARS) };
   });
 }
 
 export function validationError(error: ZodError, prefix: string): AppError {
   const fields = zodIssues(error, prefix);
+  const more = error.issues.length > fields.length ? ` (and ${error.issues.length - fields.length} more)` : '';
   const named = fields.map((f) => `${f.path}: ${f.message}`).join('; ');
-  return new AppError('VALIDATION_FAILED', `Invalid request ${prefix}: ${named}`, { fields });
+  return new AppError('VALIDATION_FAILED', truncate(`Invalid request ${prefix}: ${named}${more}`, MAX_MESSAGE_CHARS), { fields });
+}
+
+function capFields(fields: FieldIssue[]): FieldIssue[] {
+  return fields.slice(0, MAX_FIELD_ISSUES).map((f) => ({
+    path: truncate(f.path, MAX_PATH_CHARS),
+    message: truncate(f.message, MAX_FIELD_MESSAGE_CHARS),
+  }));
 }
 
 function envelope(error: AppError): ErrorBody {
   return {
     error: {
       code: error.code,
-      message: error.message,
+      // Also caps messages built elsewhere from what the client sent (a header, a field's value).
+      message: truncate(error.message, MAX_MESSAGE_CHARS),
       ...(error.hint ? { hint: error.hint } : {}),
-      ...(error.fields ? { fields: error.fields } : {}),
+      ...(error.fields ? { fields: capFields(error.fields) } : {}),
       ...(error.details ?? {}),
     },
   };
@@ -83,7 +111,9 @@ function fromFastify(error: FastifyError): AppError | null {
       break;
   }
   if (error instanceof SyntaxError || (error.statusCode && error.statusCode >= 400 && error.statusCode < 500)) {
-    return new AppError('VALIDATION_FAILED', error.message, { fields: [{ path: 'body', message: error.message }] });
+    return new AppError('VALIDATION_FAILED', error.message, {
+      fields: [{ path: 'body', message: truncate(error.message, MAX_FIELD_MESSAGE_CHARS) }],
+    });
   }
   return null;
 }
@@ -99,6 +129,8 @@ export function installErrorHandler(app: FastifyInstance): void {
       return reply.status(500).send(envelope(internal));
     }
     if (STATUS[error.code] >= 500) request.log.error({ err }, 'server error');
+    const retryAfter = error.details?.retryAfterSeconds;
+    if (error.code === 'RATE_LIMITED' && typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
     return reply.status(STATUS[error.code]).send(envelope(error));
   });
 

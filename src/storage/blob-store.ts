@@ -71,10 +71,11 @@ export function createBlobStore(dir: string, options: BlobStoreOptions = {}): Bl
 
   async function writeAtomically(file: string, content: Buffer, signal: AbortSignal | undefined): Promise<void> {
     const folder = path.dirname(file);
-    await mkdir(folder, { recursive: true });
+    // Owner only, like the database: these are the mail's raw bytes and attachments.
+    await mkdir(folder, { recursive: true, mode: 0o700 });
     const temp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
     try {
-      const handle = await open(temp, 'wx', 0o640);
+      const handle = await open(temp, 'wx', 0o600);
       try {
         await handle.writeFile(content, signal ? { signal } : {});
         if (durable) await handle.sync();

@@ -48,6 +48,8 @@ export interface ApiTokensTable {
   name: string | null;
   created_at: number;
   last_used_at: number | null;
+  /** Epoch ms after which the token is refused; null: never (0005). */
+  expires_at: number | null;
 }
 
 export interface UserSettingsTable {

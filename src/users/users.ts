@@ -94,24 +94,76 @@ export async function checkCredentials(db: Db, email: string, password: string):
   return (await verifyPassword(password, row.password_hash)) ? toUser(row) : undefined;
 }
 
-export async function createApiToken(db: Db, userId: string, name: string | null = null): Promise<string> {
+export interface ApiTokenInfo {
+  id: string;
+  name: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+  expiresAt: string | null;
+}
+
+export const MAX_TOKEN_DAYS = 3650;
+const DAY_MS = 24 * 3600 * 1000;
+
+/** A new token for the user; the secret is returned once and only its digest is stored. */
+export async function issueApiToken(
+  db: Db,
+  userId: string,
+  options: { name?: string | null; expiresInDays?: number | null } = {},
+): Promise<{ id: string; token: string; expiresAt: string | null }> {
+  const days = options.expiresInDays ?? null;
+  if (days !== null && (!Number.isInteger(days) || days < 1 || days > MAX_TOKEN_DAYS)) {
+    throw new AppError('VALIDATION_FAILED', `A token lasts from 1 to ${MAX_TOKEN_DAYS} days`, {
+      fields: [{ path: 'expiresInDays', message: `a whole number from 1 to ${MAX_TOKEN_DAYS}` }],
+    });
+  }
   const token = newSecretToken('cnv');
+  const now = Date.now();
+  const id = newId(now);
+  const expiresAt = days === null ? null : now + days * DAY_MS;
   await db
     .insertInto('api_tokens')
-    .values({ id: newId(), user_id: userId, token_hash: digestToken(token), name, created_at: Date.now(), last_used_at: null })
+    .values({ id, user_id: userId, token_hash: digestToken(token), name: options.name ?? null, created_at: now, last_used_at: null, expires_at: expiresAt })
     .execute();
-  return token;
+  return { id, token, expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString() };
+}
+
+/** The token alone (CLI and tests); see issueApiToken. */
+export async function createApiToken(db: Db, userId: string, name: string | null = null): Promise<string> {
+  return (await issueApiToken(db, userId, { name })).token;
+}
+
+/** The user's tokens, newest first, without their secrets (only digests are stored anyway). */
+export async function listApiTokens(db: Db, userId: string): Promise<ApiTokenInfo[]> {
+  const rows = await db
+    .selectFrom('api_tokens')
+    .select(['id', 'name', 'created_at', 'last_used_at', 'expires_at'])
+    .where('user_id', '=', userId)
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .execute();
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return rows.map((r) => ({ id: r.id, name: r.name, createdAt: iso(r.created_at)!, lastUsedAt: iso(r.last_used_at), expiresAt: iso(r.expires_at) }));
+}
+
+/** Revokes (deletes) a token; with `userId`, only one of that user's. False when there was none. */
+export async function revokeApiToken(db: Db, tokenId: string, userId?: string): Promise<boolean> {
+  let query = db.deleteFrom('api_tokens').where('id', '=', tokenId);
+  if (userId !== undefined) query = query.where('user_id', '=', userId);
+  const result = await query.executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
 }
 
 export async function userForApiToken(db: Db, token: string): Promise<User | undefined> {
+  const now = Date.now();
   const row = await db
     .selectFrom('api_tokens')
     .innerJoin('users', 'users.id', 'api_tokens.user_id')
     .select(['api_tokens.id as token_id', 'api_tokens.last_used_at', ...userColumns.map((c) => `users.${c}` as const)])
     .where('api_tokens.token_hash', '=', digestToken(token))
+    .where((eb) => eb.or([eb('api_tokens.expires_at', 'is', null), eb('api_tokens.expires_at', '>', now)]))
     .executeTakeFirst();
   if (!row) return undefined;
-  const now = Date.now();
   // Written at most once a minute: a busy script must not turn every read into a write.
   if (row.last_used_at === null || now - row.last_used_at > 60_000) {
     await db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', row.token_id).execute();

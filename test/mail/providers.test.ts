@@ -180,7 +180,7 @@ describe('provider routes', () => {
     database = await createTestDatabase('sqlite');
     app = Fastify({ logger: false });
     installErrorHandler(app);
-    router = new ApiRouter(app, database.storage.db);
+    router = new ApiRouter(app, database.storage.db, 'http://127.0.0.1:3000');
     providerRoutes(router);
     await app.ready();
     const user = await createUser(database.storage.db, { email: 'seller@example.test', password: 'correct horse' });

@@ -1,10 +1,13 @@
-// Sign-in for the web app: a session cookie (HttpOnly, SameSite=Lax so other sites cannot post with it).
+// Sign-in for the web app: a session cookie (HttpOnly, SameSite=Lax so other sites cannot post with it; pages of
+// the same site on another port are stopped by check-origin.ts), with failed attempts throttled.
 import { z } from 'zod';
 import { AppError } from '../../core/app-error.js';
 import type { Db } from '../../storage/database.js';
 import { checkCredentials, createSession, deleteSession } from '../../users/users.js';
 import type { ApiRouter } from '../api-router.js';
 import { SESSION_COOKIE } from '../authenticate.js';
+import type { LoginThrottle } from '../login-throttle.js';
+import { normalizeEmail } from '../../contacts/email-address.js';
 
 export const userSchema = z.object({
   id: z.string(),
@@ -14,7 +17,7 @@ export const userSchema = z.object({
   createdAt: z.string(),
 });
 
-export function authRoutes(router: ApiRouter, db: Db, options: { secureCookies: boolean }): void {
+export function authRoutes(router: ApiRouter, db: Db, options: { secureCookies: boolean; throttle: LoginThrottle }): void {
   router.route({
     method: 'POST',
     path: '/api/auth/login',
@@ -22,10 +25,16 @@ export function authRoutes(router: ApiRouter, db: Db, options: { secureCookies: 
     tag: 'auth',
     auth: 'public',
     body: z.strictObject({ email: z.string().min(1).max(320), password: z.string().min(1).max(1024) }),
-    responses: { 200: { description: 'Signed in', schema: z.object({ user: userSchema }) } },
-    handler: async ({ body, reply }) => {
+    responses: {
+      200: { description: 'Signed in', schema: z.object({ user: userSchema }) },
+      429: { description: 'Too many failed attempts for this address or from this IP (RATE_LIMITED, Retry-After)' },
+    },
+    handler: async ({ body, request, reply }) => {
+      const address = normalizeEmail(body.email);
+      options.throttle.attempt(address, request.ip);
       const user = await checkCredentials(db, body.email, body.password);
       if (!user) throw new AppError('UNAUTHENTICATED', 'The e-mail or the password is not right');
+      options.throttle.succeeded(address, request.ip);
       const session = await createSession(db, user.id);
       reply.setCookie(SESSION_COOKIE, session.cookieValue, {
         path: '/',

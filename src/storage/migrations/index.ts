@@ -5,6 +5,8 @@ import * as initialSchema from './0001-initial-schema.js';
 import * as outboxAppend from './0002-outbox-append.js';
 import * as calendar from './0003-calendar.js';
 import * as accountLeases from './0004-account-leases.js';
+import * as apiTokenExpiry from './0005-api-token-expiry.js';
+import * as addressVerification from './0006-address-verification.js';
 import * as messageHolders from './0007-message-holders.js';
 
 const migrations: Record<string, Migration> = {
@@ -12,6 +14,8 @@ const migrations: Record<string, Migration> = {
   '0002-outbox-append': outboxAppend,
   '0003-calendar': calendar,
   '0004-account-leases': accountLeases,
+  '0005-api-token-expiry': apiTokenExpiry,
+  '0006-address-verification': addressVerification,
   '0007-message-holders': messageHolders,
 };
 

@@ -5,17 +5,56 @@ import SqliteDatabase from 'better-sqlite3';
 import { SqliteDialect } from 'kysely';
 
 export function sqliteDialect(file: string): SqliteDialect {
-  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   return new SqliteDialect({
     database: async () => {
-      const db = new SqliteDatabase(file);
-      db.pragma('journal_mode = WAL');
+      const db = file === ':memory:' ? new SqliteDatabase(file) : openPrivately(file);
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       db.pragma('busy_timeout = 5000');
       return withStatementCache(db);
     },
   });
+}
+
+const OWNER_ONLY = 0o600;
+
+/**
+ * Every mail body is in this file: it and its -wal and -shm companions are readable by their owner only. The
+ * file is created 0600 before SQLite sees it (SQLite gives the companions the main file's mode), files left by
+ * an older version are chmodded, and the umask is narrowed while SQLite opens and switches to WAL, for the rest.
+ */
+function openPrivately(file: string): SqliteDatabase.Database {
+  const companions = [file, `${file}-wal`, `${file}-shm`, `${file}-journal`];
+  fs.closeSync(fs.openSync(file, 'a', OWNER_ONLY));
+  const restrict = () => {
+    for (const f of companions) {
+      try {
+        fs.chmodSync(f, OWNER_ONLY);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+    }
+  };
+  restrict();
+  const previous = narrowUmask();
+  try {
+    const db = new SqliteDatabase(file);
+    db.pragma('journal_mode = WAL');
+    restrict();
+    return db;
+  } finally {
+    if (previous !== null) process.umask(previous);
+  }
+}
+
+/** Sets umask 077 and returns the previous one; null where it cannot be changed (worker threads). */
+function narrowUmask(): number | null {
+  try {
+    return process.umask(0o077);
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -7,9 +7,13 @@ import { useI18n, type MessageKey } from '../i18n/i18n';
 import { Link } from '../router';
 
 /** The localized headline for an API error code; the server's own message and hint follow it. */
+/** True for an error code the dictionary has a text for (upper-case codes only: `error.hint` is no code). */
+export function isKnownErrorCode(code: string): boolean {
+  return /^[A-Z][A-Z0-9_]*$/.test(code) && Object.prototype.hasOwnProperty.call(en, `error.${code}`);
+}
+
 export function errorTitleKey(code: string): MessageKey {
-  const key = `error.${code}`;
-  return (key in en ? key : 'error.generic') as MessageKey;
+  return (isKnownErrorCode(code) ? `error.${code}` : 'error.generic') as MessageKey;
 }
 
 /** Text with its http(s) URLs turned into links (hints carry the provider's instructions page). */

@@ -1,18 +1,18 @@
 // Perfil › Configurações › Configurações de e-mail: the user's mailboxes with their sync health, the connect
-// flow (and the OAuth callback's landing: ?connected=<id> or ?error=CODE&message=…), reconnect, Editar SMTP,
+// flow (and the OAuth callback's landing: ?connected=<id> or ?error=CODE), reconnect, Editar SMTP,
 // the BCC address, Excluir, and the other e-mail settings (criação automática de contatos).
 import { useEffect, useState } from 'react';
 import { api } from '../api/client';
 import type { EmailAccount, Plan, ProviderPreset } from '../api/types';
 import { useAccounts } from '../accounts';
-import { CopyButton, ErrorNotice, Loading, Notice, PageHeader, errorTitleKey, useAsync, useInterval } from '../components/common';
+import { CopyButton, ErrorNotice, Loading, Notice, PageHeader, errorTitleKey, isKnownErrorCode, useAsync, useInterval } from '../components/common';
 import { useI18n, type MessageKey } from '../i18n/i18n';
 import { navigate, useLocation } from '../router';
 import { useSession } from '../session';
 import { AccountForm } from './account-form';
 import { SmtpEditor } from './smtp-editor';
 
-type Landing = { kind: 'connected'; id: string } | { kind: 'error'; code: string; message: string } | null;
+type Landing = { kind: 'connected'; id: string } | { kind: 'error'; code: string } | null;
 
 export function EmailSettingsPage() {
   const { t } = useI18n();
@@ -30,7 +30,9 @@ export function EmailSettingsPage() {
     const connected = search.get('connected');
     const code = search.get('error');
     if (connected) setLanding({ kind: 'connected', id: connected });
-    else if (code) setLanding({ kind: 'error', code, message: search.get('message') ?? '' });
+    // Anyone can craft this address and send it to a user: only the code is read, and only a known code shows
+    // its own text (the dictionary's); the callback's free-text `message` is never shown.
+    else if (code) setLanding({ kind: 'error', code: isKnownErrorCode(code) ? code : 'generic' });
     if (connected || code) {
       navigate('/settings/email', { replace: true });
       void refresh();
@@ -105,8 +107,6 @@ export function EmailSettingsPage() {
         <div className="notice notice-error" role="alert" data-error-code={landing.code}>
           <p className="notice-title">{t('emailSettings.oauthFailed')}</p>
           <p>{t(errorTitleKey(landing.code))}</p>
-          {/* Plain text, never links: anyone can craft this address and send it to a user. */}
-          {landing.message ? <p className="notice-detail">{landing.message}</p> : null}
         </div>
       ) : null}
       {justConnected ? (
