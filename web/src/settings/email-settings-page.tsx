@@ -1,5 +1,5 @@
 // Perfil › Configurações › Configurações de e-mail: the user's mailboxes with their sync health, the connect
-// flow (and the OAuth callback's landing: ?connected=<id> or ?error=CODE&message=…), reconnect, Editar SMTP,
+// flow (and the OAuth callback's landing: ?connected=<id> or ?error=CODE, a code only), reconnect, Editar SMTP,
 // the BCC address, Excluir, and the other e-mail settings (criação automática de contatos).
 import { useEffect, useState } from 'react';
 import { api } from '../api/client';
@@ -10,9 +10,10 @@ import { useI18n, type MessageKey } from '../i18n/i18n';
 import { navigate, useLocation } from '../router';
 import { useSession } from '../session';
 import { AccountForm } from './account-form';
+import { AddressVerification } from './address-verification';
 import { SmtpEditor } from './smtp-editor';
 
-type Landing = { kind: 'connected'; id: string } | { kind: 'error'; code: string; message: string } | null;
+type Landing = { kind: 'connected'; id: string } | { kind: 'error'; code: string } | null;
 
 export function EmailSettingsPage() {
   const { t } = useI18n();
@@ -30,7 +31,7 @@ export function EmailSettingsPage() {
     const connected = search.get('connected');
     const code = search.get('error');
     if (connected) setLanding({ kind: 'connected', id: connected });
-    else if (code) setLanding({ kind: 'error', code, message: search.get('message') ?? '' });
+    else if (code) setLanding({ kind: 'error', code });
     if (connected || code) {
       navigate('/settings/email', { replace: true });
       void refresh();
@@ -104,9 +105,8 @@ export function EmailSettingsPage() {
       {landing?.kind === 'error' ? (
         <div className="notice notice-error" role="alert" data-error-code={landing.code}>
           <p className="notice-title">{t('emailSettings.oauthFailed')}</p>
-          <p>{t(errorTitleKey(landing.code))}</p>
-          {/* Plain text, never links: anyone can craft this address and send it to a user. */}
-          {landing.message ? <p className="notice-detail">{landing.message}</p> : null}
+          {/* Only our own text for a known code: anyone can craft this address and send it to a user. */}
+          <p>{t(landing.code === 'CSRF_REFUSED' ? 'emailSettings.oauthOtherBrowser' : errorTitleKey(landing.code))}</p>
         </div>
       ) : null}
       {justConnected ? (
@@ -295,6 +295,12 @@ function AccountCard({
             </dd>
           </div>
         ) : null}
+        <div>
+          <dt>{t('verify.title')}</dt>
+          <dd>
+            <AddressVerification account={account} onVerified={onSaved} />
+          </dd>
+        </div>
         <div>
           <dt>{t('bcc.title')}</dt>
           <dd className="bcc">
