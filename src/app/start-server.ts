@@ -111,7 +111,17 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     version: VERSION,
     logger: loggerOptions(config, options.logStream),
     blobs,
-    mail: { secrets, oauth: config.oauth, bccDomain: config.bccDomain, onChanged: signals.onChanged, syncNow: signals.syncNow, ...tls },
+    mail: {
+      secrets,
+      oauth: config.oauth,
+      bccDomain: config.bccDomain,
+      onChanged: signals.onChanged,
+      syncNow: signals.syncNow,
+      // Address verification codes go out through the company relay.
+      appSmtp: config.appSmtp,
+      dkim: config.dkim,
+      ...tls,
+    },
     send: { secrets, bccDomain: config.bccDomain, appSmtp: config.appSmtp, parse, outbox: { kick: () => background?.outbox.kick() }, ...tls },
     deliverability: { secrets, appSmtp: config.appSmtp, dkim: config.dkim, resolver: createDnsResolver({ servers: config.dnsServers }) },
     meetings: {

@@ -125,6 +125,12 @@ export interface EmailAccountsTable {
   calendar_status?: CalendarStatus | null;
   calendar_detail?: string | null;
   calendar_synced_at?: number | null;
+  /**
+   * 1 once the address is proven (the OAuth provider vouched for it, or a code mailed to it came back): only then
+   * may the company relay send as it (migration 0006; accounts existing then start at 0). Optional like the
+   * calendar columns: rows built in code without it get the default 0.
+   */
+  address_verified?: number;
   created_at: number;
   updated_at: number;
 }
@@ -315,6 +321,8 @@ export interface OutboxTable {
   smtp_response: string | null;
   /** A worker holds the row until then; a crashed worker's row is taken again after it. */
   lease_until: number | null;
+  /** A stable code for last_error when it is not the generic SEND_FAILED (migration 0006: SENDER_NOT_VERIFIED). */
+  last_error_code?: string | null;
 }
 
 export interface CalendarsTable {
@@ -387,6 +395,19 @@ export interface MeetingContactsTable {
   contact_id: string;
 }
 
+/** The live address-verification code of an account (migration 0006). */
+export interface AddressVerificationsTable {
+  account_id: string;
+  /** scrypt of the code (the password hash's form): a leaked row does not give a live code away in time. */
+  code_hash: string;
+  expires_at: number;
+  /** Wrong codes entered; at the limit the code is void and a new one is needed. */
+  attempts: number;
+  last_sent_at: number;
+  window_started_at: number;
+  sends_in_window: number;
+}
+
 export interface OauthStatesTable {
   state: string;
   user_id: string;
@@ -432,6 +453,7 @@ export interface Database {
   meeting_attendees: MeetingAttendeesTable;
   meeting_contacts: MeetingContactsTable;
   oauth_states: OauthStatesTable;
+  address_verifications: AddressVerificationsTable;
   sync_events: SyncEventsTable;
   workers: WorkersTable;
   account_leases: AccountLeasesTable;

@@ -219,7 +219,12 @@ describe('the web app in Chromium', () => {
     closedPort = await freePort();
     // A local OAuth 2 server stands in for Google's and Microsoft's sign-in pages.
     oauth = await startOAuth2Server();
-    conversa = await startTestConversa(oauth.env());
+    // The operator points Google's mail servers at the local Dovecot: the browser can no longer name them.
+    conversa = await startTestConversa({
+      ...oauth.env(),
+      GOOGLE_IMAP_URL: `imap://${dovecot.host}:${dovecot.imapPort}`,
+      GOOGLE_SMTP_URL: `smtp://${dovecot.host}:${dovecot.submissionPort}`,
+    });
     const user = await conversa.addUser();
     crmUser = { email: user.email, password: 'crm user password', token: user.token };
     mailbox = await dovecot.addUser();

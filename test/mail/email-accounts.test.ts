@@ -26,12 +26,28 @@ describe('connecting a mailbox', () => {
 
   beforeAll(async () => {
     oauth = await startOAuth2Server();
-    conversa = await startTestConversa(oauth.env());
+    // The operator points Google's mail servers at the local Dovecot (a request never can).
+    conversa = await startTestConversa({
+      ...oauth.env(),
+      GOOGLE_IMAP_URL: `imap://${dovecot.host}:${dovecot.imapPort}`,
+      GOOGLE_SMTP_URL: `smtp://${dovecot.host}:${dovecot.submissionPort}`,
+    });
   });
   afterAll(async () => {
     await conversa?.stop();
     await oauth?.stop();
   });
+
+  /** POST oauth/start like the web app: the answer, and the browser's nonce cookie the callback needs. */
+  async function oauthStart(body: Record<string, unknown>): Promise<{ status: number; body: any; cookie: string }> {
+    const res = await fetch(`${conversa.url}/api/email-accounts/oauth/start`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${conversa.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const cookie = /conversa_oauth=[^;]+/.exec(res.headers.get('set-cookie') ?? '')?.[0] ?? '';
+    return { status: res.status, body: await res.json(), cookie };
+  }
 
   const waitForStatus = (id: string, status: string, timeoutMs = 15_000) =>
     waitFor(`account ${id} to be ${status}`, async () => {
@@ -233,11 +249,7 @@ describe('connecting a mailbox', () => {
         await dovecot.setPassword(creds.user, issued.accessToken);
       });
       try {
-        const start = await conversa.api('POST', '/api/email-accounts/oauth/start', {
-          provider: 'gmail',
-          imap: { host: dovecot.host, port: dovecot.imapPort, secure: false },
-          smtp: { host: dovecot.host, port: dovecot.submissionPort, secure: false },
-        });
+        const start = await oauthStart({ provider: 'gmail' });
         expect(start.status).toBe(200);
         const authorizeUrl = new URL(start.body.authorizeUrl);
         expect(authorizeUrl.searchParams.get('code_challenge_method')).toBe('S256');
@@ -247,7 +259,7 @@ describe('connecting a mailbox', () => {
         expect(consent.status).toBe(302);
         const callback = new URL(consent.headers.get('location')!);
         expect(callback.searchParams.get('state')).toBe(authorizeUrl.searchParams.get('state'));
-        const back = await fetch(callback, { redirect: 'manual' });
+        const back = await fetch(callback, { redirect: 'manual', headers: { cookie: start.cookie } });
         expect(back.status).toBe(302);
         const landing = new URL(back.headers.get('location')!);
         expect(landing.searchParams.get('error')).toBeNull();
@@ -255,7 +267,7 @@ describe('connecting a mailbox', () => {
         expect(id).toBeTruthy();
 
         // A replayed callback is refused: the state is single-use.
-        const replay = await fetch(callback, { redirect: 'manual' });
+        const replay = await fetch(callback, { redirect: 'manual', headers: { cookie: start.cookie } });
         expect(new URL(replay.headers.get('location')!).searchParams.get('error')).toBe('VALIDATION_FAILED');
 
         const account = await waitForStatus(id, 'active');
@@ -282,9 +294,9 @@ describe('connecting a mailbox', () => {
     it('comes back with an error when the user refuses consent, saving nothing', async () => {
       oauth.denyConsent(true);
       try {
-        const start = await conversa.api('POST', '/api/email-accounts/oauth/start', { provider: 'microsoft365' });
+        const start = await oauthStart({ provider: 'microsoft365' });
         const consent = await fetch(start.body.authorizeUrl, { redirect: 'manual' });
-        const back = await fetch(consent.headers.get('location')!, { redirect: 'manual' });
+        const back = await fetch(consent.headers.get('location')!, { redirect: 'manual', headers: { cookie: start.cookie } });
         const landing = new URL(back.headers.get('location')!);
         expect(landing.searchParams.get('error')).toBe('AUTH_FAILED');
         expect(landing.searchParams.get('connected')).toBeNull();

@@ -214,6 +214,28 @@ describe('code flow against the local authorization server', () => {
   });
 });
 
+describe('the address Google vouches for', () => {
+  it('counts only with email_verified', async () => {
+    server.setIdTokenClaims({ email_verified: false });
+    expect((await signIn('gmail', { loginHint: 'eve@example.test' })).tokens.email).toBeUndefined();
+    server.setIdTokenClaims({ email_verified: undefined });
+    expect((await signIn('gmail', { loginHint: 'eve@example.test' })).tokens.email).toBeUndefined();
+    server.setIdTokenClaims({});
+    expect((await signIn('gmail', { loginHint: 'eve@example.test' })).tokens.email).toBe('eve@example.test');
+  });
+});
+
+describe("the operator's mail servers for OAuth accounts", () => {
+  it('reads GOOGLE_IMAP_URL / MICROSOFT_SMTP_URL, and nothing else moves them', () => {
+    const moved = loadOAuthConfig({ ...server.env(), GOOGLE_IMAP_URL: 'imap://127.0.0.1:1143', MICROSOFT_SMTP_URL: 'smtps://Mail.Example.test:465' });
+    expect(moved.gmail?.imap).toEqual({ host: '127.0.0.1', port: 1143, secure: false });
+    expect(moved.gmail?.smtp).toBeUndefined();
+    expect(moved.outlook?.smtp).toEqual({ host: 'mail.example.test', port: 465, secure: true });
+    expect(() => loadOAuthConfig({ ...server.env(), GOOGLE_IMAP_URL: 'http://127.0.0.1:1143' })).toThrow(/GOOGLE_IMAP_URL/);
+    expect(() => loadOAuthConfig({ ...server.env(), GOOGLE_SMTP_URL: 'smtp://host-without-port' })).toThrow(/GOOGLE_SMTP_URL/);
+  });
+});
+
 describe('Microsoft', () => {
   it('substitutes the tenant: organizations for Microsoft 365, consumers for Outlook', () => {
     const defaults = loadOAuthConfig({ MICROSOFT_CLIENT_ID: 'id', MICROSOFT_CLIENT_SECRET: 'secret' });
@@ -261,6 +283,14 @@ describe('Microsoft', () => {
     expect(server.requests.at(-1)!.tenant).toBe('organizations');
     expect(calendar.scope).toContain('https://graph.microsoft.com/Calendars.ReadWrite');
     expect(calendar.scope).not.toContain('IMAP');
+  });
+
+  it("ignores Microsoft's unverified email claim: the address is the sign-in name (preferred_username)", async () => {
+    server.setIdTokenClaims({ email: 'ceo@victim.example', preferred_username: 'dana@contoso.example' });
+    const { tokens } = await signIn('microsoft365');
+    expect(tokens.email).toBe('dana@contoso.example');
+    server.setIdTokenClaims({ email: 'ceo@victim.example', preferred_username: undefined });
+    expect((await signIn('microsoft365')).tokens.email).toBeUndefined();
   });
 
   it('reads the address from preferred_username when a work account has no email claim', async () => {

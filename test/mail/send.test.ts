@@ -546,6 +546,12 @@ describe('sending through the application relay', () => {
   it('sends through APP_SMTP_* with a DKIM signature, and still files the copy in the mailbox', async () => {
     const creds = await dovecot.addUser();
     const accountId = await connect(c, creds);
+    // The relay sends only as a proven address: the code goes through the relay to the address, and back.
+    expect((await c.api('PUT', `/api/email-accounts/${accountId}/smtp`, { mode: 'app' })).body.error.code).toBe('SENDER_NOT_VERIFIED');
+    expect((await c.api('POST', `/api/email-accounts/${accountId}/verify`, {})).status).toBe(202);
+    const codeMail = relay.received.find((m) => m.rcptTo.includes(creds.user));
+    const code = /code is: (\d{6})/.exec(codeMail!.raw.toString('utf8'))![1];
+    expect((await c.api('POST', `/api/email-accounts/${accountId}/verify`, { code })).body.addressVerified).toBe(true);
     const put = await c.api('PUT', `/api/email-accounts/${accountId}/smtp`, { mode: 'app' });
     expect(put.status, put.text).toBe(200);
     expect(put.body).toEqual({ mode: 'app', host: '127.0.0.1', port: relay.port, secure: false, appAvailable: true });

@@ -1,8 +1,12 @@
-// Mailbox connections: connect (tested first), list, read, reconnect/switch, delete, sync now, OAuth2 sign-in.
+// Mailbox connections: connect (tested first), list, read, reconnect/switch, delete, sync now, OAuth2 sign-in
+// (bound to the starting browser by a nonce cookie), and proving the address for the company relay.
 import { z } from 'zod';
+import type { DKIMOptions } from 'nodemailer';
 import { AppError } from '../../core/app-error.js';
+import { confirmAddressCode, sendAddressCode } from '../../mail/accounts/address-verification.js';
 import { connectAccount, deleteAccount, getAccount, listAccounts, patchAccount } from '../../mail/accounts/email-accounts.js';
-import { completeOAuth, startOAuth, type OAuthDeps } from '../../mail/accounts/oauth-connect.js';
+import { completeOAuth, OAUTH_BROWSER_COOKIE_MAX_AGE_S, startOAuth, type OAuthDeps } from '../../mail/accounts/oauth-connect.js';
+import type { AppSmtpConfig } from '../../mail/send/smtp-settings.js';
 import type { ApiRouter } from '../api-router.js';
 import { idParams } from './schemas.js';
 
@@ -45,6 +49,7 @@ export const accountSchema = z.object({
   caldavUrl: z.string().nullable(),
   bccAddress: z.string(),
   visibility: z.enum(['shared', 'private']),
+  addressVerified: z.boolean().describe('The address is proven (provider sign-in, or a mailed code): the company relay may send as it'),
   progress: z.object({ folder: z.string(), scanned: z.number(), total: z.number() }).nullable(),
   lastError: z.object({ message: z.string(), at: z.string() }).nullable(),
   calendar: z.object({ status: z.string().nullable(), detail: z.string().nullable(), syncedAt: z.string().nullable() }),
@@ -55,7 +60,14 @@ export const accountSchema = z.object({
 export interface EmailAccountRouteDeps extends OAuthDeps {
   /** Resolves true when a sync was started here or requested from the worker that owns the account. */
   syncNow(accountId: string): Promise<boolean> | boolean;
+  /** The company relay: verification codes go through it (null: nothing to verify for). */
+  appSmtp: AppSmtpConfig | null;
+  dkim?: DKIMOptions | null;
 }
+
+/** The nonce of the browser that started an OAuth sign-in; sent back only to the callback. */
+const OAUTH_BROWSER_COOKIE = 'conversa_oauth';
+const OAUTH_COOKIE_PATH = '/api/email-accounts/oauth';
 
 export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDeps): void {
   router.route({
@@ -92,11 +104,26 @@ export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDep
       syncMode: syncMode.optional(),
       historyDays: historyDays.optional(),
       accountId: z.string().uuid().optional(),
-      imap: server.optional(),
-      smtp: server.optional(),
+      // No imap/smtp/email here: the token goes only to the provider's servers, as the provider's address.
     }),
-    responses: { 200: { description: 'Where to sign in', schema: z.object({ authorizeUrl: z.string() }) } },
-    handler: async ({ user, body }) => ({ authorizeUrl: (await startOAuth(deps, user, body)).authorizeUrl }),
+    responses: {
+      200: {
+        description: 'Where to sign in; sets an HttpOnly cookie the callback must come back with (same browser)',
+        schema: z.object({ authorizeUrl: z.string() }),
+      },
+    },
+    handler: async ({ user, body, reply }) => {
+      const started = await startOAuth(deps, user, body);
+      reply.setCookie(OAUTH_BROWSER_COOKIE, started.browserNonce, {
+        path: OAUTH_COOKIE_PATH,
+        httpOnly: true,
+        // Lax: sent on the provider's top-level redirect back to us, never on another site's subrequests.
+        sameSite: 'lax',
+        secure: deps.publicUrl.startsWith('https://'),
+        maxAge: OAUTH_BROWSER_COOKIE_MAX_AGE_S,
+      });
+      return { authorizeUrl: started.authorizeUrl };
+    },
   });
 
   router.route({
@@ -106,17 +133,26 @@ export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDep
     tag: 'email-accounts',
     auth: 'public',
     query: z.object({ code: z.string().optional(), state: z.string().optional(), error: z.string().optional(), error_description: z.string().optional() }),
-    responses: { 302: { description: 'Back to the web app, with ?connected=<id> or ?error=<code>&message=…' } },
+    responses: {
+      302: {
+        description:
+          'Back to the web app, with ?connected=<id> or ?error=<code> (a known code only: the app shows its own text). ' +
+          'CSRF_REFUSED: opened in another browser than the one that started it; nothing was saved',
+      },
+    },
     handler: async ({ query, reply, request }) => {
       const back = new URL('/settings/email', deps.publicUrl);
+      const nonce = request.cookies?.[OAUTH_BROWSER_COOKIE];
+      // One sign-in per nonce, whatever the outcome.
+      reply.clearCookie(OAUTH_BROWSER_COOKIE, { path: OAUTH_COOKIE_PATH });
       try {
-        const account = await completeOAuth(deps, query);
+        const account = await completeOAuth(deps, query, nonce);
         back.searchParams.set('connected', account.id);
       } catch (error) {
-        if (!(error instanceof AppError)) throw error;
-        request.log.warn({ code: error.code }, 'oauth connection failed');
-        back.searchParams.set('error', error.code);
-        back.searchParams.set('message', error.message);
+        // Anything unexpected (a database failure) still lands on the page, as a known code, never as a 500 text.
+        const code = error instanceof AppError ? error.code : 'INTERNAL';
+        request.log.warn({ code, ...(error instanceof AppError ? {} : { err: error }) }, 'oauth connection failed');
+        back.searchParams.set('error', code);
       }
       return reply.redirect(back.toString(), 302);
     },
@@ -155,6 +191,34 @@ export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDep
     status: 204,
     responses: { 204: { description: 'Removed' } },
     handler: ({ user, params }) => deleteAccount(deps, user, params.id),
+  });
+
+  router.route({
+    method: 'POST',
+    path: '/api/email-accounts/:id/verify',
+    summary:
+      'Prove the address before the company relay sends as it: `{}` mails a 6-digit code to it through the relay (202); ' +
+      '`{code}` checks it and answers the account with addressVerified true. Codes last 30 min, 5 tries; resending is rate limited',
+    tag: 'email-accounts',
+    auth: 'user',
+    params: idParams,
+    body: z.strictObject({ code: z.string().min(1).max(20).optional() }),
+    responses: {
+      200: { description: 'Verified', schema: accountSchema },
+      202: { description: 'A code was mailed to the address', schema: z.object({ sent: z.literal(true), expiresAt: z.string() }) },
+    },
+    handler: async ({ user, params, body, reply }) => {
+      if (body.code !== undefined) return confirmAddressCode(deps, user, params.id, body.code);
+      try {
+        const sent = await sendAddressCode(deps, user, params.id);
+        reply.code(202);
+        return sent;
+      } catch (error) {
+        const seconds = error instanceof AppError && error.code === 'RATE_LIMITED' ? error.details?.retryAfterSeconds : undefined;
+        if (typeof seconds === 'number') reply.header('retry-after', String(seconds));
+        throw error;
+      }
+    },
   });
 
   router.route({

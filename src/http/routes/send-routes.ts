@@ -67,7 +67,7 @@ const sendBody = z.strictObject({
 });
 
 const sendStatus = z.enum(['queued', 'sending', 'sent', 'failed']);
-const sendError = z.object({ code: z.literal('SEND_FAILED'), message: z.string() });
+const sendError = z.object({ code: z.enum(['SEND_FAILED', 'SENDER_NOT_VERIFIED']), message: z.string() });
 
 const sentMessage = messageSchema.extend({
   text: z.string().nullable(),

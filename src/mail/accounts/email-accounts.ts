@@ -38,6 +38,8 @@ export interface EmailAccount {
   bccAddress: string;
   /** shared: the organisation reads this mailbox's contact mail; private: only its owner does. */
   visibility: 'shared' | 'private';
+  /** The address is proven (the OAuth provider vouched for it, or a mailed code came back): the app relay may send as it. */
+  addressVerified: boolean;
   /** First-sync progress of the folder being scanned, while there is one. */
   progress: { folder: string; scanned: number; total: number } | null;
   /** The latest failure, kept after recovery so the health view can show it. */
@@ -96,6 +98,7 @@ export function toEmailAccount(row: AccountRow, bccDomain: string, lastError: Em
     caldavUrl: row.caldav_url,
     bccAddress: `${row.bcc_token}@${bccDomain}`,
     visibility: row.visibility,
+    addressVerified: row.address_verified === 1,
     progress: row.progress_json ? (JSON.parse(row.progress_json) as EmailAccount['progress']) : null,
     lastError,
     calendar: { status: row.calendar_status ?? null, detail: row.calendar_detail ?? null, syncedAt: iso(row.calendar_synced_at ?? null) },
@@ -200,6 +203,8 @@ export async function insertAccount(
     caldavUrl?: string | null | undefined;
     visibility?: 'shared' | 'private' | undefined;
     credentials: AccountCredentials;
+    /** Only when the provider vouched for `email` (OAuth); a password login proves nothing about the address. */
+    addressVerified?: boolean;
   },
 ): Promise<EmailAccount> {
   const now = Date.now();
@@ -233,6 +238,7 @@ export async function insertAccount(
     generation: 1,
     progress_json: null,
     sync_requested_at: null,
+    address_verified: a.addressVerified === true ? 1 : 0,
     created_at: now,
     updated_at: now,
   };
@@ -268,11 +274,34 @@ export async function listAccounts(deps: Pick<AccountDeps, 'db' | 'bccDomain'>, 
 export type PatchInput = Partial<ConnectInput>;
 
 /**
+ * An OAuth account's token may only go to its provider's servers, as that provider's address: without a new
+ * password (which makes it a password account), its provider, address, login and servers are not the request's
+ * to change. Reconnecting is signing in again (POST /api/email-accounts/oauth/start with accountId).
+ */
+function refuseOAuthRedirection(row: AccountRow, patch: PatchInput): void {
+  const differs = (settings: ServerSettings | undefined, host: string, port: number, secure: number) =>
+    settings !== undefined && (settings.host.trim().toLowerCase() !== host || settings.port !== port || settings.secure !== (secure === 1));
+  const fields = [
+    patch.provider !== undefined && patch.provider !== row.provider ? 'body.provider' : null,
+    patch.email !== undefined && normalizeEmail(patch.email) !== row.email ? 'body.email' : null,
+    patch.username !== undefined && patch.username.trim() !== row.username ? 'body.username' : null,
+    differs(patch.imap, row.imap_host, row.imap_port, row.imap_secure) ? 'body.imap' : null,
+    differs(patch.smtp, row.smtp_host, row.smtp_port, row.smtp_secure) ? 'body.smtp' : null,
+  ].filter((field): field is string => field !== null);
+  if (fields.length === 0) return;
+  throw new AppError('VALIDATION_FAILED', 'A mailbox connected by signing in with its provider keeps that provider\'s servers and address', {
+    hint: 'Sign in with the provider again to reconnect it, or give a password to connect it by password instead.',
+    fields: fields.map((path) => ({ path, message: 'cannot change on an account signed in with OAuth2' })),
+  });
+}
+
+/**
  * Reconnect (new credentials, same server: sync resumes from its cursors) or switch (another provider,
  * server or mailbox: the old folders and cursors are dropped and sync starts afresh). Tested first.
  */
 export async function patchAccount(deps: AccountDeps, user: User, id: string, patch: PatchInput): Promise<EmailAccount> {
   const row = await accountRow(deps.db, user, id, 'write');
+  if (row.auth_kind === 'oauth2' && patch.password === undefined) refuseOAuthRedirection(row, patch);
   const preset = requirePreset(patch.provider ?? row.provider);
   const providerChanged = patch.provider !== undefined && patch.provider !== row.provider;
   const email = patch.email !== undefined ? normalizeEmail(patch.email) : row.email;
@@ -326,10 +355,13 @@ export async function patchAccount(deps: AccountDeps, user: User, id: string, pa
         credentials_enc: sealCredentials(deps.secrets, row.id, credentials),
         ...(connectionTouched ? { status: 'connecting' as const, status_detail: null, next_retry_at: null } : {}),
         ...(switched ? { generation: row.generation + 1, last_synced_at: null, progress_json: null } : {}),
+        // Another address must be proven again before the company relay sends as it.
+        ...(email !== row.email ? { address_verified: 0 } : {}),
         updated_at: now,
       })
       .where('id', '=', id)
       .execute();
+    if (email !== row.email) await trx.deleteFrom('address_verifications').where('account_id', '=', id).execute();
     // The old server's UIDs mean nothing on the new one; stored mail stays on its contacts.
     if (switched) await trx.deleteFrom('mail_folders').where('account_id', '=', id).execute();
     if (patch.visibility !== undefined && patch.visibility !== row.visibility) {

@@ -31,7 +31,10 @@ export interface OAuthTokens {
   expiresAt: number;
   /** The scopes granted, as the provider wrote them (space-separated). */
   scope?: string;
-  /** The signed-in mailbox, from the id_token, when the answer carried one. */
+  /**
+   * The signed-in mailbox's address as the provider vouches for it (the id_token's address claim, see
+   * OAuthProviderSpec.addressClaim), when the answer carried one.
+   */
   email?: string;
 }
 
@@ -291,18 +294,19 @@ function readTokens(
 
   const tokens: OAuthTokens = { accessToken, refreshToken, expiresAt: startedAt + lifetimeS * 1000 };
   if (typeof answer.scope === 'string' && answer.scope !== '') tokens.scope = answer.scope;
-  const email = typeof answer.id_token === 'string' ? emailFromIdToken(answer.id_token, spec.emailClaims) : undefined;
+  const email = typeof answer.id_token === 'string' ? emailFromIdToken(answer.id_token, spec) : undefined;
   if (email !== undefined) tokens.email = email;
   return tokens;
 }
 
 /**
- * The mailbox address in an id_token's claims. The signature is deliberately not verified: the token came
- * straight from the provider's token endpoint, over TLS, in answer to our authenticated request, which is
- * the case where OpenID Connect Core (3.1.3.7) lets a client rely on TLS instead. An id_token we cannot
- * read yields no address rather than an error: the caller then asks for it or fails with its own message.
+ * The mailbox address the provider vouches for in an id_token. The signature is deliberately not verified: the
+ * token came straight from the provider's token endpoint, over TLS, in answer to our authenticated request, which
+ * is the case where OpenID Connect Core (3.1.3.7) lets a client rely on TLS instead. Only the provider's address
+ * claim counts (Google's `email` only with `email_verified`); an id_token we cannot read, or one without a vouched
+ * address, yields none rather than an error: the caller then refuses with its own message.
  */
-function emailFromIdToken(idToken: string, claims: readonly string[]): string | undefined {
+function emailFromIdToken(idToken: string, spec: OAuthProviderSpec): string | undefined {
   const payload = idToken.split('.')[1];
   if (!payload) return undefined;
   let decoded: unknown;
@@ -312,9 +316,9 @@ function emailFromIdToken(idToken: string, claims: readonly string[]): string | 
     return undefined;
   }
   if (!isRecord(decoded)) return undefined;
-  for (const claim of claims) {
-    const value = decoded[claim];
-    if (typeof value === 'string' && /^[^\s@]+@[^\s@]+$/.test(value.trim())) return value.trim();
-  }
+  // Google has sent email_verified as the string "true" in some id_tokens.
+  if (spec.requireEmailVerified && decoded.email_verified !== true && decoded.email_verified !== 'true') return undefined;
+  const value = decoded[spec.addressClaim];
+  if (typeof value === 'string' && /^[^\s@]+@[^\s@]+$/.test(value.trim())) return value.trim();
   return undefined;
 }

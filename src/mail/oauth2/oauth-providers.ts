@@ -1,5 +1,5 @@
 // What differs between the OAuth 2 providers, as data: endpoints, scopes, extra authorize parameters, and
-// where the mailbox address sits in the id_token. The flow code (oauth-client.ts) reads only this table.
+// which id_token claim vouches for the mailbox address. The flow code (oauth-client.ts) reads only this table.
 //
 // Scopes, from the providers' documentation:
 // - Google: `https://mail.google.com/` is the one scope for IMAP/SMTP with XOAUTH2; calendar access is
@@ -39,8 +39,13 @@ export interface OAuthProviderSpec {
   tokenScopes: Readonly<Record<OAuthAudience, readonly string[]>> | null;
   /** Fixed extra parameters of the authorize URL. */
   authorizeParams: Readonly<Record<string, string>>;
-  /** id_token claims that may hold the mailbox address, in order of preference. */
-  emailClaims: readonly string[];
+  /**
+   * The id_token claim the provider vouches for as the signed-in mailbox's address. Only this claim counts:
+   * an account's address (and so what the company relay may send as) must never come from the request.
+   */
+  addressClaim: 'email' | 'preferred_username';
+  /** The claim counts only when the id_token also says `email_verified: true` (Google). */
+  requireEmailVerified: boolean;
 }
 
 const GOOGLE_MAIL = 'https://mail.google.com/';
@@ -66,8 +71,11 @@ function microsoft(tenant: string, tenantEnv: string | null): OAuthProviderSpec 
       calendar: ['offline_access', GRAPH_CALENDARS],
     },
     authorizeParams: { response_mode: 'query' },
-    // Work accounts often carry no `email` claim; `preferred_username` is then the sign-in address (UPN).
-    emailClaims: ['email', 'preferred_username'],
+    // `preferred_username` is the sign-in name (the UPN of a work account, whose domain the tenant had to verify;
+    // the Microsoft account's address for consumers). The `email` claim is NOT used: a tenant administrator can
+    // set it to any address and Microsoft does not verify it ("nOAuth").
+    addressClaim: 'preferred_username',
+    requireEmailVerified: false,
   };
 }
 
@@ -83,7 +91,9 @@ export const OAUTH_PROVIDERS: Readonly<Record<OAuthProviderId, OAuthProviderSpec
     tokenScopes: null,
     // offline + consent: Google returns a refresh token only on a consent screen, so a reconnect must show it.
     authorizeParams: { access_type: 'offline', prompt: 'consent' },
-    emailClaims: ['email'],
+    // Google's id_token carries the account address with `email_verified` (the same claims as its userinfo).
+    addressClaim: 'email',
+    requireEmailVerified: true,
   },
   // Work and school accounts; MICROSOFT_TENANT may narrow it to one directory (single-tenant app registrations).
   microsoft365: microsoft('organizations', 'MICROSOFT_TENANT'),

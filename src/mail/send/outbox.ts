@@ -17,13 +17,13 @@ import type { BlobStore } from '../../storage/blob-store.js';
 import type { Db } from '../../storage/database.js';
 import type { EmailAccountsTable, OutboxTable } from '../../storage/schema.js';
 import { classifyMailError } from '../connection/mail-errors.js';
-import { createImapClient, smtpConnectionOptions, smtpTransportOptions, type MailClientOptions } from '../connection/test-mail-connection.js';
+import { createImapClient, smtpTransportOptions, type MailClientOptions } from '../connection/test-mail-connection.js';
 import { folderRole } from '../imap/folder-roles.js';
 import type { OAuthConfig } from '../oauth2/oauth-config.js';
 import { getProvider } from '../providers/presets.js';
 import { backoffDelay } from '../sync/failure-policy.js';
 import { freshAccountCredentials, mailLoginOf } from './account-login.js';
-import { openCustomSmtp, type AppSmtpConfig } from './smtp-settings.js';
+import { appRelayTransportOptions, openCustomSmtp, type AppSmtpConfig } from './smtp-settings.js';
 
 export interface OutboxLogger {
   info(obj: object, msg?: string): void;
@@ -93,9 +93,21 @@ function settingsOf(deps: OutboxDeps): Settings {
 interface Failure {
   permanent: boolean;
   reason: string;
+  /** A stable code for the send status when it is not the generic SEND_FAILED. */
+  code?: SendErrorCode;
 }
 
-class PermanentFailure extends Error {}
+/** What GET /api/messages/:id/send-status names a failure: SEND_FAILED, or why the message was never handed over. */
+export type SendErrorCode = 'SEND_FAILED' | 'SENDER_NOT_VERIFIED';
+
+class PermanentFailure extends Error {
+  constructor(
+    message: string,
+    readonly code?: SendErrorCode,
+  ) {
+    super(message);
+  }
+}
 
 function oneLine(text: string, max = 400): string {
   const line = text.replace(/\s+/g, ' ').trim();
@@ -108,7 +120,7 @@ function oneLine(text: string, max = 400): string {
  * timeouts) are retried, since a reconnect or the server's recovery makes them go away.
  */
 function smtpFailure(error: unknown, endpoint: { host: string; port: number; secure: boolean }, authKind: 'password' | 'oauth2'): Failure {
-  if (error instanceof PermanentFailure) return { permanent: true, reason: error.message };
+  if (error instanceof PermanentFailure) return { permanent: true, reason: error.message, ...(error.code ? { code: error.code } : {}) };
   const e = (error ?? {}) as { responseCode?: unknown; response?: unknown; code?: unknown; message?: unknown };
   const classified = classifyMailError(error, 'smtp', { ...endpoint, authKind });
   if (classified.code === 'AUTH_FAILED') return { permanent: false, reason: classified.message };
@@ -155,13 +167,14 @@ async function transportFor(
     case 'app': {
       const app = deps.appSmtp;
       if (!app) throw new PermanentFailure('This account sends through the application relay, but the server has none configured any more (APP_SMTP_HOST)');
+      // Defence in depth: the API refuses this already, but a message queued before the address changed (or
+      // before migration 0006) must not leave either.
+      if (account.address_verified !== 1) {
+        throw new PermanentFailure(`${account.email} is not verified: the company relay sends only as proven addresses`, 'SENDER_NOT_VERIFIED');
+      }
       const endpoint = { host: app.host, port: app.port, secure: app.secure };
       return {
-        options: {
-          ...smtpConnectionOptions(endpoint, clientOptions),
-          ...(app.auth ? { auth: { user: app.auth.user, pass: app.auth.pass } } : {}),
-          ...(deps.dkim ? { dkim: deps.dkim } : {}),
-        },
+        options: appRelayTransportOptions(app, deps.dkim, clientOptions),
         endpoint,
         authKind: 'password',
         providerFilesSent: false,
@@ -342,6 +355,7 @@ export class OutboxSteps {
       .set({
         state: giveUp ? 'failed' : 'queued',
         last_error: giveUp && !failure.permanent ? `Gave up after ${row.attempts} attempts: ${failure.reason}` : failure.reason,
+        last_error_code: failure.code ?? null,
         next_attempt_at: giveUp ? null : now + backoffDelay(row.attempts, this.settings.backoffBaseMs, this.settings.backoffMaxMs),
         lease_until: null,
         updated_at: now,

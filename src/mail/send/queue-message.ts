@@ -20,6 +20,7 @@ import { composeMessage, newMessageId, parseRecipient, replyReferences, replySub
 import type { SendStatus } from './outbox.js';
 import { organisationAddresses } from '../accounts/organisation-addresses.js';
 import { mayOnMailbox } from '../../access/access-policy.js';
+import { assertRelayMayUse } from './smtp-settings.js';
 
 /** Attachments of one message, decoded, at most (what the large providers accept). */
 export const MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024;
@@ -57,7 +58,7 @@ export interface QueueDeps {
 }
 
 export interface SendError {
-  code: 'SEND_FAILED';
+  code: 'SEND_FAILED' | 'SENDER_NOT_VERIFIED';
   message: string;
 }
 
@@ -125,6 +126,8 @@ async function sendingAccount(db: Db, user: User, accountId: string): Promise<Em
       details: { accountId: account.id },
     });
   }
+  // Through the company relay only as a proven address: refused before anything is stored or queued.
+  if (account.smtp_mode === 'app') assertRelayMayUse(account);
   return account;
 }
 
@@ -301,7 +304,9 @@ export async function sendStatusFor(db: Db, user: User, messageId: string): Prom
   return {
     id: messageId,
     sendStatus: row.state,
-    ...(row.last_error ? { sendError: { code: 'SEND_FAILED' as const, message: row.last_error } } : {}),
+    ...(row.last_error
+      ? { sendError: { code: row.last_error_code === 'SENDER_NOT_VERIFIED' ? ('SENDER_NOT_VERIFIED' as const) : ('SEND_FAILED' as const), message: row.last_error } }
+      : {}),
     attempts: row.attempts,
     nextAttemptAt: row.state === 'queued' ? iso(row.next_attempt_at) : null,
     sentAt: iso(row.sent_at),

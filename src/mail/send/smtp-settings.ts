@@ -7,7 +7,9 @@ import type { SecretBox } from '../../core/secret-box.js';
 import type { User } from '../../users/users.js';
 import type { Db } from '../../storage/database.js';
 import type { EmailAccountsTable } from '../../storage/schema.js';
-import { checkSmtp, type MailAuth } from '../connection/test-mail-connection.js';
+import type { DKIMOptions } from 'nodemailer';
+import type { SMTPTransportOptions } from 'nodemailer/lib/smtp-transport';
+import { checkSmtp, smtpConnectionOptions, type MailAuth, type MailClientOptions } from '../connection/test-mail-connection.js';
 import type { ServerEndpoint } from '../providers/presets.js';
 import { mailboxFor } from '../../access/access-policy.js';
 
@@ -96,6 +98,24 @@ export function loadAppSmtpConfig(env: NodeJS.ProcessEnv): AppSmtpConfig | null 
   return { host: host.toLowerCase(), port, secure, auth: user ? { user, pass } : null };
 }
 
+/** How to reach the application's relay (its login, and DKIM when configured): the outbox's and the verifier's. */
+export function appRelayTransportOptions(app: AppSmtpConfig, dkim: DKIMOptions | null | undefined, client: MailClientOptions): SMTPTransportOptions {
+  return {
+    ...smtpConnectionOptions({ host: app.host, port: app.port, secure: app.secure }, client),
+    ...(app.auth ? { auth: { user: app.auth.user, pass: app.auth.pass } } : {}),
+    ...(dkim ? { dkim } : {}),
+  };
+}
+
+/** The relay sends only as proven addresses (audit item 6): refused with 403 SENDER_NOT_VERIFIED otherwise. */
+export function assertRelayMayUse(account: Pick<EmailAccountsTable, 'email' | 'address_verified' | 'id'>): void {
+  if (account.address_verified === 1) return;
+  throw new AppError('SENDER_NOT_VERIFIED', `${account.email} is not verified yet: the company relay sends only as proven addresses`, {
+    hint: 'Verify the address (a code is mailed to it) in the mailbox settings, or send through the mailbox\'s own server.',
+    details: { accountId: account.id },
+  });
+}
+
 function aad(accountId: string): string {
   return `email_account_smtp:${accountId}`;
 }
@@ -154,6 +174,7 @@ export async function putSmtpSettings(deps: SmtpSettingsDeps, user: User, accoun
   if (input.mode === 'app' && !deps.appSmtp) {
     throw invalid('body.mode', 'This server has no application outbound relay', 'An administrator sets APP_SMTP_HOST (and APP_SMTP_USER/APP_SMTP_PASSWORD) to offer it.');
   }
+  if (input.mode === 'app') assertRelayMayUse(row);
   if (input.mode === 'custom') {
     const stored = row.smtp_mode === 'custom' && row.smtp_custom_enc ? openCustomSmtp(deps.secrets, row.id, row.smtp_custom_enc) : null;
     const host = input.host?.trim().toLowerCase() || stored?.host;

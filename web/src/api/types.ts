@@ -67,6 +67,8 @@ export interface EmailAccount {
   caldavUrl: string | null;
   bccAddress: string;
   visibility: 'shared' | 'private';
+  /** The address is proven: the company relay may send as it. */
+  addressVerified: boolean;
   progress: { folder: string; scanned: number; total: number } | null;
   lastError: { message: string; at: string } | null;
   /** The calendar sync's own health; status null before its first pass. */

@@ -22,10 +22,6 @@ const emptyEndpoint = (port: number, secure: boolean): Endpoint => ({ host: '', 
 
 const cleanEndpoint = (e: Endpoint): Endpoint => ({ host: e.host.trim(), port: Number(e.port), secure: e.secure });
 
-function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
-  return a.host.trim() === b.host && Number(a.port) === b.port && a.secure === b.secure;
-}
-
 export function AccountForm({
   providers,
   plan,
@@ -105,9 +101,7 @@ export function AccountForm({
         syncMode,
         historyDays,
         ...(editing ? { accountId: account.id } : {}),
-        // Servers other than the preset's (a proxy, a test server) go along; the preset's need not.
-        ...(sameEndpoint(imap, preset.imap) ? {} : { imap: cleanEndpoint(imap) }),
-        ...(sameEndpoint(smtp, preset.smtp) ? {} : { smtp: cleanEndpoint(smtp) }),
+        // No servers: a provider's token goes only to that provider's own (the server decides, not the browser).
       });
       window.location.assign(authorizeUrl);
     } catch (err) {

@@ -1,5 +1,5 @@
 // Perfil › Configurações › Configurações de e-mail: the user's mailboxes with their sync health, the connect
-// flow (and the OAuth callback's landing: ?connected=<id> or ?error=CODE), reconnect, Editar SMTP,
+// flow (and the OAuth callback's landing: ?connected=<id> or ?error=CODE, a code only), reconnect, Editar SMTP,
 // the BCC address, Excluir, and the other e-mail settings (criação automática de contatos).
 import { useEffect, useState } from 'react';
 import { api } from '../api/client';
@@ -10,6 +10,7 @@ import { useI18n, type MessageKey } from '../i18n/i18n';
 import { navigate, useLocation } from '../router';
 import { useSession } from '../session';
 import { AccountForm } from './account-form';
+import { AddressVerification } from './address-verification';
 import { SmtpEditor } from './smtp-editor';
 
 type Landing = { kind: 'connected'; id: string } | { kind: 'error'; code: string } | null;
@@ -106,7 +107,8 @@ export function EmailSettingsPage() {
       {landing?.kind === 'error' ? (
         <div className="notice notice-error" role="alert" data-error-code={landing.code}>
           <p className="notice-title">{t('emailSettings.oauthFailed')}</p>
-          <p>{t(errorTitleKey(landing.code))}</p>
+          {/* Only our own text for a known code: anyone can craft this address and send it to a user. */}
+          <p>{t(landing.code === 'CSRF_REFUSED' ? 'emailSettings.oauthOtherBrowser' : errorTitleKey(landing.code))}</p>
         </div>
       ) : null}
       {justConnected ? (
@@ -295,6 +297,12 @@ function AccountCard({
             </dd>
           </div>
         ) : null}
+        <div>
+          <dt>{t('verify.title')}</dt>
+          <dd>
+            <AddressVerification account={account} onVerified={onSaved} />
+          </dd>
+        </div>
         <div>
           <dt>{t('bcc.title')}</dt>
           <dd className="bcc">
