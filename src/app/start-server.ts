@@ -20,6 +20,7 @@ import { accountSignals, createBackgroundWork, type BackgroundOptions, type Back
 import type { Config } from './config.js';
 import { loadSecretKey, SecretBox } from '../core/secret-box.js';
 import { VERSION } from '../core/version.js';
+import { createOutboundPolicy, type OutboundPolicy } from '../net/outbound-policy.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -53,6 +54,11 @@ function loggerOptions(config: Config, stream?: NodeJS.WritableStream) {
     redact: ['req.headers.authorization', 'req.headers.cookie', 'password', '*.password', 'token', '*.token', 'accessToken', 'refreshToken'],
     ...(stream ? { stream } : {}),
   };
+}
+
+/** The one outbound policy of the process, from CONVERSA_ALLOWED_HOSTS (tests may resolve names their own way). */
+function outboundPolicy(config: Config, options: BackgroundOptions): OutboundPolicy {
+  return createOutboundPolicy({ allowed: config.allowedHosts, ...(options.outboundLookup ? { lookup: options.outboundLookup } : {}) });
 }
 
 /** What both roots share: the key (read first: a bad CONVERSA_SECRET_KEY stops start-up), migrated storage, blobs, parser. */
@@ -98,6 +104,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const core = await openCore(config, () => background, () => app?.log ?? console);
   const { secrets, storage, blobs, parse } = core;
   const tls = options.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {};
+  const outbound = outboundPolicy(config, options);
   const signals = accountSignals(storage.db, () => background);
   app = await buildServer({
     db: storage.db,
@@ -105,18 +112,24 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     version: VERSION,
     logger: loggerOptions(config, options.logStream),
     blobs,
-    mail: { secrets, oauth: config.oauth, bccDomain: config.bccDomain, onChanged: signals.onChanged, syncNow: signals.syncNow, ...tls },
-    send: { secrets, bccDomain: config.bccDomain, appSmtp: config.appSmtp, parse, outbox: { kick: () => background?.outbox.kick() }, ...tls },
+    mail: { secrets, oauth: config.oauth, bccDomain: config.bccDomain, onChanged: signals.onChanged, syncNow: signals.syncNow, outbound, ...tls },
+    send: { secrets, bccDomain: config.bccDomain, appSmtp: config.appSmtp, parse, outbox: { kick: () => background?.outbox.kick() }, outbound, ...tls },
     deliverability: { secrets, appSmtp: config.appSmtp, dkim: config.dkim, resolver: createDnsResolver({ servers: config.dnsServers }) },
     meetings: {
       bccDomain: config.bccDomain,
-      driverFor: createDriverFactory({ db: storage.db, secrets, oauth: config.oauth, log: { info: () => undefined, warn: () => undefined, error: () => undefined } }),
+      driverFor: createDriverFactory({
+        db: storage.db,
+        secrets,
+        oauth: config.oauth,
+        outbound,
+        log: { info: () => undefined, warn: () => undefined, error: () => undefined },
+      }),
       syncNow: (accountId) => background?.calendar.syncNow(accountId) ?? false,
       ...(options.calendarWindow ? { window: options.calendarWindow } : {}),
     },
   });
   if (options.background ?? config.serveBackground) {
-    background = createBackgroundWork({ config, storage, secrets, blobs, parse, log: app.log }, options);
+    background = createBackgroundWork({ config, storage, secrets, blobs, parse, log: app.log, outbound }, options);
   }
   const address = await app.listen({ port: config.port, host: config.host });
   let bcc: BccListener;
@@ -176,7 +189,11 @@ export async function startWorker(config: Config, options: BackgroundOptions & {
   const log = pino(loggerOptions(config), options.logStream ?? process.stdout);
   let work: BackgroundWork | undefined;
   const core = await openCore(config, () => work, () => log);
-  const background = createBackgroundWork({ config, storage: core.storage, secrets: core.secrets, blobs: core.blobs, parse: core.parse, log }, options);
+  const outbound = outboundPolicy(config, options);
+  const background = createBackgroundWork(
+    { config, storage: core.storage, secrets: core.secrets, blobs: core.blobs, parse: core.parse, log, outbound },
+    options,
+  );
   work = background;
   await background.start();
   log.info({ database: core.storage.dialect, worker: background.leases.workerId }, 'Conversa worker is running');

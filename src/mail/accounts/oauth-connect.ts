@@ -122,7 +122,7 @@ export async function completeOAuth(deps: OAuthDeps, query: { code?: string; sta
     if (!account) throw new AppError('NOT_FOUND', 'E-mail account not found');
     const imap = { host: account.imap_host, port: account.imap_port, secure: account.imap_secure === 1 };
     const smtp = { host: account.smtp_host, port: account.smtp_port, secure: account.smtp_secure === 1 };
-    await testMailConnection({ imap, smtp, username: account.username, auth: credentials, preset, ...(deps.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}) });
+    await testMailConnection({ imap, smtp, username: account.username, auth: credentials, preset, outbound: deps.outbound, ...(deps.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}) });
     await deps.db
       .updateTable('email_accounts')
       .set({ credentials_enc: sealCredentials(deps.secrets, account.id, credentials), auth_kind: 'oauth2', status: 'connecting', status_detail: null, next_retry_at: null, updated_at: Date.now() })
@@ -137,6 +137,6 @@ export async function completeOAuth(deps: OAuthDeps, query: { code?: string; sta
   await assertNotConnected(deps.db, user, email);
   const imap = payload.imap ?? preset.imap;
   const smtp = payload.smtp ?? preset.smtp;
-  await testMailConnection({ imap, smtp, username: email, auth: credentials, preset, ...(deps.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}) });
+  await testMailConnection({ imap, smtp, username: email, auth: credentials, preset, outbound: deps.outbound, ...(deps.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}) });
   return insertAccount(deps, user, { preset, email, username: email, imap, smtp, syncMode: payload.syncMode, historyDays: payload.historyDays, credentials });
 }
