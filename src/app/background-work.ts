@@ -13,10 +13,13 @@ import type { BlobStore } from '../storage/blob-store.js';
 import type { Storage } from '../storage/database.js';
 import type { Config } from './config.js';
 import type { SecretBox } from '../core/secret-box.js';
+import type { LookupAll, OutboundPolicy } from '../net/outbound-policy.js';
 
 export interface BackgroundOptions {
   /** Tests only: accept self-signed certificates of local test servers. */
   tlsRejectUnauthorized?: boolean;
+  /** Tests only: how user-named servers' names are resolved (a test DNS server). */
+  outboundLookup?: LookupAll;
   backoffBaseMs?: number;
   backoffMaxMs?: number;
   pollIntervalMs?: number;
@@ -47,6 +50,8 @@ export interface BackgroundDeps {
   blobs: BlobStore;
   parse(raw: Buffer): Promise<ParsedMessage>;
   log: Logger & { child(bindings: object): Logger };
+  /** Where user-named servers may be (CONVERSA_ALLOWED_HOSTS); every connection of the workers asks it. */
+  outbound: OutboundPolicy;
 }
 
 export type AccountChange = 'created' | 'reconnected' | 'switched' | 'deleted';
@@ -103,6 +108,7 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
       backoffMaxMs: options.backoffMaxMs ?? 5 * 60_000,
       pollIntervalMs: options.pollIntervalMs ?? 2 * 60_000,
       stillOwner: (accountId) => coordinator.stillOwns(accountId),
+      outbound: deps.outbound,
       ...tls,
     },
     coordinator.workerId,
@@ -112,7 +118,7 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
     db,
     log: calendarLog,
     bccDomain: config.bccDomain,
-    driverFor: createDriverFactory({ db, secrets, oauth: config.oauth, log: calendarLog }),
+    driverFor: createDriverFactory({ db, secrets, oauth: config.oauth, log: calendarLog, outbound: deps.outbound }),
     intervalMs: options.calendarIntervalMs ?? config.calendarIntervalMinutes * 60_000,
     backoffBaseMs: options.backoffBaseMs ?? 2_000,
     backoffMaxMs: options.backoffMaxMs ?? 5 * 60_000,
@@ -126,6 +132,7 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
     log: deps.log.child({ component: 'outbox' }),
     appSmtp: config.appSmtp,
     dkim: config.dkim,
+    outbound: deps.outbound,
     ...options.outbox,
     ...tls,
   };

@@ -6,6 +6,7 @@ import { loadOAuthConfig, type OAuthConfig } from '../mail/oauth2/oauth-config.j
 import { loadAppSmtpConfig, type AppSmtpConfig } from '../mail/send/smtp-settings.js';
 import { loadDkimConfig, type DkimConfig } from '../mail/send/dkim.js';
 import { loadBccTlsConfig, type BccTlsConfig } from '../mail/dropbox/bcc-listener.js';
+import { parseAllowedHosts, type AllowedHosts } from '../net/outbound-policy.js';
 
 export interface Config {
   port: number;
@@ -34,6 +35,11 @@ export interface Config {
   calendarIntervalMinutes: number;
   /** STARTTLS certificate of the BCC listener (BCC_TLS_CERT_FILE + BCC_TLS_KEY_FILE), or null. */
   bccTls: BccTlsConfig | null;
+  /**
+   * Internal hosts and ranges user-named servers may be on (CONVERSA_ALLOWED_HOSTS, default none); only these may
+   * take a password without TLS.
+   */
+  allowedHosts: AllowedHosts;
 }
 
 export { ConfigError };
@@ -80,6 +86,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     serveBackground: !/^(0|false|no|off)$/i.test(env.CONVERSA_SERVE_BACKGROUND ?? ''),
     bccTls: loadBccTlsConfig(env),
     calendarIntervalMinutes: positive(env, 'CONVERSA_CALENDAR_INTERVAL_MINUTES', 5),
+    allowedHosts: parseAllowedHosts(env.CONVERSA_ALLOWED_HOSTS),
     dnsServers: (env.CONVERSA_DNS_SERVERS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
   };
 }

@@ -22,6 +22,7 @@ import { accountSignals, createBackgroundWork, type BackgroundOptions, type Back
 import type { Config } from './config.js';
 import { loadSecretKey, SecretBox } from '../core/secret-box.js';
 import { VERSION } from '../core/version.js';
+import { createOutboundPolicy, type OutboundPolicy } from '../net/outbound-policy.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -57,6 +58,11 @@ function loggerOptions(config: Config, stream?: NodeJS.WritableStream) {
     serializers: { req: serializeRequest },
     ...(stream ? { stream } : {}),
   };
+}
+
+/** The one outbound policy of the process, from CONVERSA_ALLOWED_HOSTS (tests may resolve names their own way). */
+function outboundPolicy(config: Config, options: BackgroundOptions): OutboundPolicy {
+  return createOutboundPolicy({ allowed: config.allowedHosts, ...(options.outboundLookup ? { lookup: options.outboundLookup } : {}) });
 }
 
 /** What both roots share: the key (read first: a bad CONVERSA_SECRET_KEY stops start-up), migrated storage, blobs, parser. */
@@ -104,6 +110,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const core = await openCore(config, () => background, () => app?.log ?? console);
   const { secrets, storage, blobs, parse } = core;
   const tls = options.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {};
+  const outbound = outboundPolicy(config, options);
   const signals = accountSignals(storage.db, () => background);
   app = await buildServer({
     db: storage.db,
@@ -120,19 +127,26 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       // Address verification codes go out through the company relay.
       appSmtp: config.appSmtp,
       dkim: config.dkim,
+      outbound,
       ...tls,
     },
-    send: { secrets, bccDomain: config.bccDomain, appSmtp: config.appSmtp, parse, outbox: { kick: () => background?.outbox.kick() }, ...tls },
+    send: { secrets, bccDomain: config.bccDomain, appSmtp: config.appSmtp, parse, outbox: { kick: () => background?.outbox.kick() }, outbound, ...tls },
     deliverability: { secrets, appSmtp: config.appSmtp, dkim: config.dkim, resolver: createDnsResolver({ servers: config.dnsServers }) },
     meetings: {
       bccDomain: config.bccDomain,
-      driverFor: createDriverFactory({ db: storage.db, secrets, oauth: config.oauth, log: { info: () => undefined, warn: () => undefined, error: () => undefined } }),
+      driverFor: createDriverFactory({
+        db: storage.db,
+        secrets,
+        oauth: config.oauth,
+        outbound,
+        log: { info: () => undefined, warn: () => undefined, error: () => undefined },
+      }),
       syncNow: (accountId) => background?.calendar.syncNow(accountId) ?? false,
       ...(options.calendarWindow ? { window: options.calendarWindow } : {}),
     },
   });
   if (options.background ?? config.serveBackground) {
-    background = createBackgroundWork({ config, storage, secrets, blobs, parse, log: app.log }, options);
+    background = createBackgroundWork({ config, storage, secrets, blobs, parse, log: app.log, outbound }, options);
   }
   const address = await app.listen({ port: config.port, host: config.host });
   let bcc: BccListener;
@@ -192,7 +206,11 @@ export async function startWorker(config: Config, options: BackgroundOptions & {
   const log = pino(loggerOptions(config), options.logStream ?? process.stdout);
   let work: BackgroundWork | undefined;
   const core = await openCore(config, () => work, () => log);
-  const background = createBackgroundWork({ config, storage: core.storage, secrets: core.secrets, blobs: core.blobs, parse: core.parse, log }, options);
+  const outbound = outboundPolicy(config, options);
+  const background = createBackgroundWork(
+    { config, storage: core.storage, secrets: core.secrets, blobs: core.blobs, parse: core.parse, log, outbound },
+    options,
+  );
   work = background;
   await background.start();
   log.info({ database: core.storage.dialect, worker: background.leases.workerId }, 'Conversa worker is running');

@@ -150,6 +150,8 @@ export type CalendarErrorCode =
   | 'CURSOR_INVALID'
   /** Timeouts, resets, 5xx, throttling: try again later. */
   | 'TEMPORARY'
+  /** The outbound policy refused the server (an internal address, another origin, not http(s)). */
+  | 'HOST_NOT_ALLOWED'
   /** The service answered something we cannot use. */
   | 'PROTOCOL_ERROR';
 

@@ -19,6 +19,7 @@ import { createGoogleDriver } from './google/google-driver.js';
 import { createMicrosoftDriver } from './microsoft/microsoft-driver.js';
 import { CalendarError, decideCalendarFailure, type CalendarDriver } from './calendar-driver.js';
 import { WakeableSleep } from '../jobs/wakeable-sleep.js';
+import type { OutboundPolicy } from '../net/outbound-policy.js';
 import {
   accountContext,
   ingestObjects,
@@ -46,6 +47,8 @@ export interface DriverFactoryDeps {
   secrets: SecretBox;
   oauth: OAuthConfig;
   log: CalendarLogger;
+  /** Where a CalDAV server (and every URL it hands back) may be; default: public addresses only. */
+  outbound?: OutboundPolicy;
   /** Tests only: how drivers reach the network. */
   fetch?: typeof globalThis.fetch;
   /** Tests only: fakes of the Google Calendar API and Microsoft Graph. */
@@ -86,6 +89,7 @@ export function createDriverFactory(deps: DriverFactoryDeps): DriverFactory {
           url: account.caldav_url ?? preset?.caldavUrl ?? null,
           discoveryDomains: discoveryDomains(account),
           authorization: async (signal) => authorizationOf(await freshAccountCredentials(loginDeps, account, signal), account.username),
+          ...(deps.outbound ? { outbound: deps.outbound } : {}),
           ...(deps.fetch ? { fetch: deps.fetch } : {}),
         });
       case 'google':

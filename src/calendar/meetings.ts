@@ -571,6 +571,8 @@ export function calendarAppError(error: unknown): never {
       throw new AppError('CONFLICT', error.message, { hint: 'Give the account its CalDAV URL (caldavUrl) to use its calendar.', cause: error });
     case 'TEMPORARY':
       throw new AppError('TIMEOUT', `The calendar server could not be reached: ${error.message}`, { hint: 'Try again in a moment.', cause: error });
+    case 'HOST_NOT_ALLOWED':
+      throw new AppError('HOST_NOT_ALLOWED', error.message, { cause: error });
     case 'CURSOR_INVALID':
     case 'PROTOCOL_ERROR':
       throw new AppError('PROTOCOL_ERROR', `The calendar server answered something unexpected: ${error.message}`, { cause: error });

@@ -5,6 +5,7 @@ import { createCalDavDriver } from '../../src/calendar/caldav/caldav-driver.js';
 import { CalendarError, type CalendarDriver } from '../../src/calendar/calendar-driver.js';
 import { discoveryDomains } from '../../src/calendar/calendar-runner.js';
 import { useRadicale } from '../support/servers.js';
+import { testOutbound } from '../support/outbound.js';
 
 const radicale = useRadicale();
 const signal = new AbortController().signal;
@@ -19,7 +20,7 @@ async function userWithCalendars(names: string[]) {
     expect(res.status).toBe(201);
   }
   const driver = (url: string | null, password = creds.password): CalendarDriver =>
-    createCalDavDriver({ url, discoveryDomains: [], authorization: async () => radicale.authHeader({ user: creds.user, password }) });
+    createCalDavDriver({ url, discoveryDomains: [], outbound: testOutbound, authorization: async () => radicale.authHeader({ user: creds.user, password }) });
   return { creds, auth, driver };
 }
 

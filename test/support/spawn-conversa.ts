@@ -1,6 +1,7 @@
 // `conversa serve` as a child process (the built CLI), for tests that must kill it for real.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { TEST_ALLOWED_HOSTS } from './outbound.js';
 
 export const CLI = path.resolve('dist/src/cli.js');
 
@@ -15,7 +16,7 @@ export interface SpawnedConversa {
 }
 
 export function spawnConversa(env: NodeJS.ProcessEnv, command: 'serve' | 'worker' = 'serve'): Promise<SpawnedConversa> {
-  const child = spawn(process.execPath, [CLI, command], { env: { ...process.env, PORT: '0', BCC_SMTP_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, command], { env: { ...process.env, PORT: '0', BCC_SMTP_PORT: '0', CONVERSA_ALLOWED_HOSTS: TEST_ALLOWED_HOSTS, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const ready = command === 'serve' ? /Server listening at (http:\/\/127\.0\.0\.1:\d+)/ : /(Conversa worker is running)/;
   let output = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -3,7 +3,9 @@
 // principal → calendar-home-set → calendars. Changes come from sync-collection (RFC 6578) where the calendar
 // offers it, else from the ctag and a comparison of etags; objects are read with calendar-multiget (one GET each
 // when that fails). Every request goes through one fetch wrapper that adds the credentials, a timeout and the
-// caller's AbortSignal, and turns HTTP and network failures into CalendarError codes.
+// caller's AbortSignal, and turns HTTP and network failures into CalendarError codes. That wrapper also keeps every
+// request on the calendar's own origin (hrefs and redirects a server hands back included), and the connections go
+// through the outbound policy's pinned fetch; error texts never quote what the server said.
 import { calendarMultiGet, createAccount, davRequest, fetchCalendars, fetchCalendarUserAddresses, supportedReportSet, syncCollection, type DAVAccount, type DAVCalendar } from 'tsdav';
 import {
   CalendarError,
@@ -19,6 +21,7 @@ import {
 } from '../calendar-driver.js';
 import { applyEventChange, buildEventIcs, cancelOccurrence } from '../ical/build-event.js';
 import { zoneFromName } from '../ical/time-zones.js';
+import { isHostNotAllowed, STRICT_OUTBOUND_POLICY, type OutboundPolicy } from '../../net/outbound-policy.js';
 
 export interface CalDavOptions {
   /** A CalDAV server, principal or calendar URL (the account's caldavUrl, else its preset's); null: discover. */
@@ -31,9 +34,13 @@ export interface CalDavOptions {
   timeoutMs?: number;
   /** Objects per calendar-multiget (default 50). */
   batchSize?: number;
-  /** Tests only. */
+  /** Where the calendar server may be (CONVERSA_ALLOWED_HOSTS); default: public addresses only. */
+  outbound?: OutboundPolicy;
+  /** Tests only (replaces the policy's pinned fetch; the origin rule still applies). */
   fetch?: typeof globalThis.fetch;
 }
+
+const MAX_REDIRECTS = 5;
 
 type Fetch = typeof globalThis.fetch;
 
@@ -47,13 +54,23 @@ const CALENDAR_PROPS = {
   'd:current-user-privilege-set': {},
 };
 
+/** Our own words for a failure (a network code at most): never bytes a server sent. */
 function describe(error: unknown): string {
-  if (error instanceof Error) {
-    const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
-    const code = typeof cause?.code === 'string' ? ` (${cause.code})` : '';
-    return `${error.message}${code}`;
-  }
-  return String(error);
+  if (error instanceof CalendarError) return error.message;
+  const cause = error instanceof Error ? (error.cause as { code?: unknown } | undefined) : undefined;
+  const code = typeof cause?.code === 'string' && /^[A-Z0-9_]{2,40}$/.test(cause.code) ? cause.code : null;
+  return code ? `network error ${code}` : 'the answer could not be read as CalDAV';
+}
+
+function originOf(url: string): string {
+  return new URL(url).origin;
+}
+
+/** The policy's refusal, wherever fetch wrapped it (undici puts a lookup failure in `cause`). */
+function refusal(error: unknown): Error | null {
+  if (isHostNotAllowed(error)) return error;
+  const cause = error instanceof Error ? error.cause : undefined;
+  return isHostNotAllowed(cause) ? cause : null;
 }
 
 function text(value: unknown): string | null {
@@ -114,23 +131,48 @@ export class CalDavDriver implements CalendarDriver {
   constructor(private readonly options: CalDavOptions) {
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.batchSize = options.batchSize ?? 50;
-    this.baseFetch = options.fetch ?? globalThis.fetch;
+    this.baseFetch = options.fetch ?? (options.outbound ?? STRICT_OUTBOUND_POLICY).fetch;
   }
 
-  /** The fetch every request uses: credentials, timeout, abort, and HTTP/network failures as CalendarError. */
-  private fetcher(signal: AbortSignal): Fetch {
+  /** The one origin this account's calendar requests may go to: the configured URL's, else the calendar's. */
+  private originFor(calendarUrl?: string): string {
+    return originOf(this.options.url ?? calendarUrl ?? '');
+  }
+
+  /**
+   * The fetch every request uses: only on `origin` (a server's href or redirect elsewhere is refused, before the
+   * credentials go anywhere), credentials, timeout, abort, and HTTP/network failures as CalendarError.
+   */
+  private fetcher(signal: AbortSignal, origin: string): Fetch {
     return (async (input: string | URL | Request, init: RequestInit = {}) => {
-      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      let url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
       const headers = new Headers(init.headers);
       headers.set('authorization', await this.options.authorization(signal));
       const timeout = AbortSignal.timeout(this.timeoutMs);
       let response: Response;
-      try {
-        response = await this.baseFetch(url, { ...init, headers, signal: AbortSignal.any([signal, timeout]) });
-      } catch (error) {
-        if (signal.aborted) throw signal.reason;
-        if (timeout.aborted) throw new CalendarError('TEMPORARY', `the calendar server did not answer within ${this.timeoutMs / 1000} s (${new URL(url).host})`, { cause: error });
-        throw new CalendarError('TEMPORARY', `could not reach the calendar server ${new URL(url).host}: ${describe(error)}`, { cause: error });
+      for (let hop = 0; ; hop++) {
+        const target = new URL(url);
+        if (target.protocol !== 'https:' && target.protocol !== 'http:') {
+          throw new CalendarError('HOST_NOT_ALLOWED', `the calendar server pointed to a ${target.protocol} URL, which Conversa does not follow`);
+        }
+        if (target.origin !== origin) {
+          throw new CalendarError('HOST_NOT_ALLOWED', `the calendar server pointed to another server (${target.host}), which Conversa does not follow`);
+        }
+        try {
+          response = await this.baseFetch(url, { ...init, headers, redirect: 'manual', signal: AbortSignal.any([signal, timeout]) });
+        } catch (error) {
+          if (signal.aborted) throw signal.reason;
+          const refused = refusal(error);
+          if (refused) throw new CalendarError('HOST_NOT_ALLOWED', refused.message, { cause: error });
+          if (timeout.aborted) throw new CalendarError('TEMPORARY', `the calendar server did not answer within ${this.timeoutMs / 1000} s (${target.host})`, { cause: error });
+          throw new CalendarError('TEMPORARY', `could not reach the calendar server ${target.host}: ${describe(error)}`, { cause: error });
+        }
+        const location = response.status >= 300 && response.status < 400 ? response.headers.get('location') : null;
+        // tsdav reads some redirects itself (service discovery): its next request comes back through here.
+        if (!location || init.redirect === 'manual') break;
+        await response.arrayBuffer().catch(() => undefined);
+        if (hop >= MAX_REDIRECTS) throw new CalendarError('PROTOCOL_ERROR', `the calendar server at ${target.host} redirected too many times`);
+        url = new URL(location, url).href;
       }
       if (response.status === 401) {
         await response.arrayBuffer().catch(() => undefined);
@@ -138,15 +180,15 @@ export class CalDavDriver implements CalendarDriver {
       }
       if (response.status >= 500 || response.status === 429 || response.status === 408) {
         await response.arrayBuffer().catch(() => undefined);
-        throw new CalendarError('TEMPORARY', `the calendar server answered ${response.status} ${response.statusText}`, { status: response.status });
+        throw new CalendarError('TEMPORARY', `the calendar server answered HTTP ${response.status}`, { status: response.status });
       }
       return response;
     }) as Fetch;
   }
 
   async discover(signal: AbortSignal): Promise<Discovery> {
-    const fetch = this.fetcher(signal);
     if (this.options.url) {
+      const fetch = this.fetcher(signal, this.originFor());
       const single = await this.singleCalendar(this.options.url, fetch);
       if (single) return { calendars: [single], ownAddresses: [] };
       return this.discoverFrom(this.options.url, fetch);
@@ -154,10 +196,11 @@ export class CalDavDriver implements CalendarDriver {
     const failures: string[] = [];
     for (const domain of this.options.discoveryDomains) {
       try {
-        return await this.discoverFrom(`https://${domain}/`, fetch);
+        const serverUrl = `https://${domain}/`;
+        return await this.discoverFrom(serverUrl, this.fetcher(signal, originOf(serverUrl)));
       } catch (error) {
         if (signal.aborted) throw error;
-        if (error instanceof CalendarError && error.code === 'AUTH_FAILED') throw error;
+        if (error instanceof CalendarError && (error.code === 'AUTH_FAILED' || error.code === 'HOST_NOT_ALLOWED')) throw error;
         failures.push(`${domain}: ${describe(error)}`);
       }
     }
@@ -201,15 +244,18 @@ export class CalDavDriver implements CalendarDriver {
       account = await createAccount({ account: { serverUrl, accountType: 'caldav' }, fetch });
     } catch (error) {
       if (error instanceof CalendarError) throw error;
-      throw new CalendarError('NOT_AVAILABLE', `${new URL(serverUrl).host} does not look like a CalDAV server: ${describe(error)}`, { cause: error });
+      throw new CalendarError('NOT_AVAILABLE', `${new URL(serverUrl).host} does not look like a CalDAV server (${describe(error)})`, { cause: error });
     }
     let calendars: DAVCalendar[];
     try {
       calendars = await fetchCalendars({ account, props: CALENDAR_PROPS, projectedProps: { currentUserPrivilegeSet: true }, fetch });
     } catch (error) {
       if (error instanceof CalendarError) throw error;
-      throw new CalendarError('PROTOCOL_ERROR', `the calendars of ${account.homeUrl ?? serverUrl} could not be listed: ${describe(error)}`, { cause: error });
+      throw new CalendarError('PROTOCOL_ERROR', `the calendars of ${new URL(serverUrl).host} could not be listed (${describe(error)})`, { cause: error });
     }
+    // A calendar on another origin is not followed (its URL came from the server).
+    const origin = originOf(serverUrl);
+    calendars = calendars.filter((c) => URL.canParse(c.url) && originOf(c.url) === origin);
     const ownAddresses = await fetchCalendarUserAddresses({ account, fetch })
       .then((hrefs) => hrefs.filter((h) => /^mailto:/i.test(h)).map((h) => h.replace(/^mailto:/i, '').trim().toLowerCase()))
       .catch(() => [] as string[]);
@@ -229,7 +275,7 @@ export class CalDavDriver implements CalendarDriver {
   }
 
   async changes(calendar: RemoteCalendar, state: CalendarSyncState, known: ReadonlyMap<string, string | null>, signal: AbortSignal): Promise<CalendarChanges> {
-    const fetch = this.fetcher(signal);
+    const fetch = this.fetcher(signal, this.originFor(calendar.url));
     if (calendar.supportsSyncToken) {
       try {
         return await this.syncCollectionChanges(calendar, state.syncToken, known, fetch);
@@ -261,7 +307,7 @@ export class CalDavDriver implements CalendarDriver {
     for (const response of responses) {
       if (!response.href) continue;
       const href = absolute(response.href, calendar.url);
-      if (sameUrl(href, calendar.url)) continue;
+      if (sameUrl(href, calendar.url) || originOf(href) !== originOf(calendar.url)) continue;
       if (response.status === 404) {
         deleted.push(href);
         continue;
@@ -299,7 +345,7 @@ export class CalDavDriver implements CalendarDriver {
     for (const response of responses) {
       if (!response.href || !response.ok) continue;
       const href = absolute(response.href, calendar.url);
-      if (sameUrl(href, calendar.url) || Object.keys(response.props?.resourcetype ?? {}).includes('collection')) continue;
+      if (sameUrl(href, calendar.url) || originOf(href) !== originOf(calendar.url) || Object.keys(response.props?.resourcetype ?? {}).includes('collection')) continue;
       listed.add(href);
       const etag = text(response.props?.getetag);
       if (known.has(href) && etag !== null && known.get(href) === etag) continue;
@@ -310,7 +356,7 @@ export class CalDavDriver implements CalendarDriver {
   }
 
   async fetch(calendar: RemoteCalendar, hrefs: string[], signal: AbortSignal): Promise<CalendarObject[]> {
-    const fetch = this.fetcher(signal);
+    const fetch = this.fetcher(signal, this.originFor(calendar.url));
     const result: CalendarObject[] = [];
     for (let i = 0; i < hrefs.length; i += this.batchSize) {
       const batch = hrefs.slice(i, i + this.batchSize);
@@ -324,7 +370,7 @@ export class CalDavDriver implements CalendarDriver {
           fetch,
         });
         objects = responses
-          .filter((r) => r.ok && r.href)
+          .filter((r) => r.ok && r.href && originOf(absolute(r.href, calendar.url)) === originOf(calendar.url))
           .map((r) => ({ href: absolute(r.href!, calendar.url), etag: text(r.props?.getetag), ics: text(r.props?.calendarData) ?? '' }));
       } catch (error) {
         if (error instanceof CalendarError && error.code !== 'PROTOCOL_ERROR') throw error;
@@ -351,8 +397,8 @@ export class CalDavDriver implements CalendarDriver {
     return { href, etag: response.headers.get('etag'), ics: body };
   }
 
-  async read(_calendar: RemoteCalendar, href: string, signal: AbortSignal): Promise<CalendarObject | null> {
-    return this.get(href, this.fetcher(signal));
+  async read(calendar: RemoteCalendar, href: string, signal: AbortSignal): Promise<CalendarObject | null> {
+    return this.get(href, this.fetcher(signal, this.originFor(calendar.url)));
   }
 
   private async put(href: string, ics: string, condition: { ifMatch?: string | null; ifNoneMatch?: boolean }, fetch: Fetch): Promise<CalendarObject> {
@@ -364,7 +410,7 @@ export class CalDavDriver implements CalendarDriver {
     if (response.status === 412) throw new CalendarError('CONFLICT', 'the event changed on the calendar meanwhile; sync and try again', { status: 412 });
     if (response.status === 403) throw new CalendarError('FORBIDDEN', 'the calendar does not accept changes to this event', { status: 403 });
     if (response.status === 404 || response.status === 409) throw new CalendarError('NOT_FOUND', `the calendar for ${href} is gone`, { status: response.status });
-    if (!response.ok) throw new CalendarError('PROTOCOL_ERROR', `the calendar refused the event (HTTP ${response.status}${body ? `: ${body.slice(0, 200)}` : ''})`, { status: response.status });
+    if (!response.ok) throw new CalendarError('PROTOCOL_ERROR', `the calendar refused the event (HTTP ${response.status})`, { status: response.status });
     const etag = response.headers.get('etag');
     if (etag) return { href, etag, ics };
     // No etag in the answer (the server changed what we sent): read back what it stored.
@@ -373,11 +419,11 @@ export class CalDavDriver implements CalendarDriver {
 
   async create(calendar: RemoteCalendar, draft: EventDraft, signal: AbortSignal): Promise<CalendarObject> {
     const href = absolute(encodeURIComponent(fileName(draft.uid)), calendar.url);
-    return this.put(href, buildEventIcs(draft), { ifNoneMatch: true }, this.fetcher(signal));
+    return this.put(href, buildEventIcs(draft), { ifNoneMatch: true }, this.fetcher(signal, this.originFor(calendar.url)));
   }
 
   async update(calendar: RemoteCalendar, target: EventTarget, change: EventChange, signal: AbortSignal): Promise<CalendarObject> {
-    const fetch = this.fetcher(signal);
+    const fetch = this.fetcher(signal, this.originFor(calendar.url));
     // The current version, so changes made elsewhere since our last sync (a reply, a new note) are kept; If-Match
     // then guards against a write in between.
     const current = await this.get(target.href, fetch);
@@ -387,7 +433,7 @@ export class CalDavDriver implements CalendarDriver {
   }
 
   async remove(calendar: RemoteCalendar, target: EventTarget, signal: AbortSignal): Promise<CalendarObject | null> {
-    const fetch = this.fetcher(signal);
+    const fetch = this.fetcher(signal, this.originFor(calendar.url));
     if (target.recurrenceId !== '') {
       const current = await this.get(target.href, fetch);
       if (!current) return null;

@@ -31,6 +31,7 @@ import type { ParsedMessage } from '../../mail/mime/parse-message.js';
 import { MAX_BODY_CHARS, queueMessage, SEND_BODY_LIMIT, sendStatusFor } from '../../mail/send/queue-message.js';
 import { getSmtpSettings, putSmtpSettings, type AppSmtpConfig } from '../../mail/send/smtp-settings.js';
 import type { ApiRouter } from '../api-router.js';
+import type { OutboundPolicy } from '../../net/outbound-policy.js';
 import { messageSchema } from './message-routes.js';
 import { idParams } from './schemas.js';
 
@@ -46,6 +47,8 @@ export interface SendRouteDeps {
   parse?: (raw: Buffer) => Promise<ParsedMessage>;
   /** Tests only: custom SMTP servers with self-signed certificates. */
   tlsRejectUnauthorized?: boolean;
+  /** Where a custom SMTP server may be (CONVERSA_ALLOWED_HOSTS). */
+  outbound: OutboundPolicy;
 }
 
 const addressList = z.array(z.string().min(3).max(500)).max(100);

@@ -10,6 +10,7 @@ import type { AccountStatus, EmailAccountsTable, Plan, SyncMode } from '../../st
 import type { User } from '../../users/users.js';
 import { getProvider, type ProviderPreset } from '../providers/presets.js';
 import { testMailConnection } from '../connection/test-mail-connection.js';
+import type { OutboundPolicy } from '../../net/outbound-policy.js';
 import { openCredentials, sealCredentials, type AccountCredentials } from './account-credentials.js';
 import { mailboxFor } from '../../access/access-policy.js';
 
@@ -69,6 +70,8 @@ export interface AccountDeps {
   bccDomain: string;
   /** Lets tests (and only tests) talk to servers with self-signed certificates. */
   tlsRejectUnauthorized?: boolean;
+  /** Where user-named servers (IMAP, SMTP, CalDAV) may be: checked before anything connects. */
+  outbound: OutboundPolicy;
   /** Told when an account's configuration changed or it was removed, so its sync runner restarts or stops. */
   onChanged(accountId: string, change: 'created' | 'reconnected' | 'switched' | 'deleted'): Promise<void> | void;
 }
@@ -181,8 +184,16 @@ export async function connectAccount(deps: AccountDeps, user: User, input: Conne
   const username = input.username?.trim() || email;
   const credentials: AccountCredentials = { kind: 'password', password: input.password };
 
-  await testMailConnection({ imap, smtp, username, auth: credentials, preset, ...tlsOption(deps) });
-  return insertAccount(deps, user, { preset, email, username, imap, smtp, syncMode, historyDays: input.historyDays, caldavUrl: input.caldavUrl, visibility: input.visibility, credentials });
+  const caldavUrl = await checkCaldavUrl(deps, input.caldavUrl);
+  await testMailConnection({ imap, smtp, username, auth: credentials, preset, outbound: deps.outbound, ...tlsOption(deps) });
+  return insertAccount(deps, user, { preset, email, username, imap, smtp, syncMode, historyDays: input.historyDays, caldavUrl, visibility: input.visibility, credentials });
+}
+
+/** A calendar URL the user gives: http(s) on an allowed host (422 HOST_NOT_ALLOWED otherwise), before anything is saved. */
+async function checkCaldavUrl(deps: AccountDeps, url: string | null | undefined): Promise<string | null | undefined> {
+  if (url === undefined || url === null || url.trim() === '') return url === undefined ? undefined : null;
+  const { url: parsed } = await deps.outbound.checkUrl(url.trim());
+  return parsed.href;
 }
 
 function tlsOption(deps: AccountDeps): { tlsRejectUnauthorized?: boolean } {
@@ -330,8 +341,18 @@ export async function patchAccount(deps: AccountDeps, user: User, id: string, pa
   if (switched && patch.password === undefined && credentials.kind === 'password' && (providerChanged || email !== row.email)) {
     throw new AppError('VALIDATION_FAILED', 'The password of the new mailbox is needed', { fields: [{ path: 'body.password', message: 'required' }] });
   }
+  // The stored password goes only to the servers it was given for: a new host (mail or calendar) asks for it again.
+  const caldavUrl = patch.caldavUrl !== undefined ? await checkCaldavUrl(deps, patch.caldavUrl) : undefined;
+  const caldavHostChanged = caldavUrl !== undefined && caldavUrl !== null && hostOf(caldavUrl) !== hostOf(row.caldav_url);
+  const hostChanged = imap.host !== row.imap_host || smtp.host !== row.smtp_host || caldavHostChanged;
+  if (hostChanged && credentials.kind === 'password' && (patch.password === undefined || patch.password === '')) {
+    throw new AppError('VALIDATION_FAILED', 'The password is needed again when a server changes', {
+      hint: 'Give the password in the same request as the new server.',
+      fields: [{ path: 'body.password', message: 'required when a server changes' }],
+    });
+  }
   if (connectionTouched) {
-    await testMailConnection({ imap, smtp, username, auth: credentials, preset, ...tlsOption(deps) });
+    await testMailConnection({ imap, smtp, username, auth: credentials, preset, outbound: deps.outbound, ...tlsOption(deps) });
   }
 
   const now = Date.now();
@@ -351,7 +372,7 @@ export async function patchAccount(deps: AccountDeps, user: User, id: string, pa
         smtp_secure: smtp.secure ? 1 : 0,
         sync_mode: syncMode,
         history_days: patch.historyDays ?? row.history_days,
-        caldav_url: patch.caldavUrl !== undefined ? patch.caldavUrl : providerChanged ? preset.caldavUrl : row.caldav_url,
+        caldav_url: caldavUrl !== undefined ? caldavUrl : providerChanged ? preset.caldavUrl : row.caldav_url,
         credentials_enc: sealCredentials(deps.secrets, row.id, credentials),
         ...(connectionTouched ? { status: 'connecting' as const, status_detail: null, next_retry_at: null } : {}),
         ...(switched ? { generation: row.generation + 1, last_synced_at: null, progress_json: null } : {}),
@@ -394,6 +415,15 @@ export async function patchAccount(deps: AccountDeps, user: User, id: string, pa
   });
   if (connectionTouched) await deps.onChanged(id, switched ? 'switched' : 'reconnected');
   return getAccount(deps, user, id);
+}
+
+function hostOf(url: string | null): string | null {
+  if (!url) return null;
+  try {
+    return new URL(url).host.toLowerCase();
+  } catch {
+    return null;
+  }
 }
 
 /** Removes the configuration and credentials; mail already on contacts stays, the BCC address goes. */

@@ -202,7 +202,7 @@ export async function completeOAuth(deps: OAuthDeps, query: CallbackQuery, brows
         hint: `Sign in as ${account.email}, or connect the other mailbox as a new account.`,
       });
     }
-    await testMailConnection({ imap: servers.imap, smtp: servers.smtp, username: email, auth: credentials, preset, ...tls });
+    await testMailConnection({ imap: servers.imap, smtp: servers.smtp, username: email, auth: credentials, preset, outbound: deps.outbound, ...tls });
     // An account whose servers were once named by a request gets the provider's back, starting afresh there.
     const moved =
       account.imap_host !== servers.imap.host || account.imap_port !== servers.imap.port || account.username !== email;
@@ -235,7 +235,7 @@ export async function completeOAuth(deps: OAuthDeps, query: CallbackQuery, brows
   }
 
   await assertNotConnected(deps.db, user, email);
-  await testMailConnection({ imap: servers.imap, smtp: servers.smtp, username: email, auth: credentials, preset, ...tls });
+  await testMailConnection({ imap: servers.imap, smtp: servers.smtp, username: email, auth: credentials, preset, outbound: deps.outbound, ...tls });
   return insertAccount(deps, user, {
     preset,
     email,

@@ -2,6 +2,8 @@
 // stable codes of the contract, with a message a salesperson can act on: which server (receiving = IMAP,
 // sending = SMTP), what went wrong, what to check. This is the one place that reads library error shapes;
 // everything above it sees only MailErrorCode. The original error is kept as the AppError's cause.
+// Messages name the failure; they quote a server only once it has proven to be a mail server (it greeted and
+// answered a command), never what some other service on that port said (a database or queue banner).
 import { AppError } from '../../core/app-error.js';
 import type { ProviderPreset } from '../providers/presets.js';
 
@@ -145,8 +147,10 @@ function hasAny(codes: Set<string>, wanted: Set<string>): string | undefined {
   return undefined;
 }
 
-/** The server's own words, short and on one line, for messages that benefit from them. */
+/** The server's own words, short and on one line: only for answers to a command, after a mail server's greeting. */
 function quoteServer(facts: Facts): string {
+  // A greeting that was not a mail server's (nodemailer's CONN, imapflow's InvalidResponse) is never repeated.
+  if (facts.command === 'CONN' || facts.codes.has('EPROTOCOL') || facts.codes.has('InvalidResponse')) return '';
   const said = facts.serverText?.replace(/\s+/g, ' ').trim();
   if (!said || said.length < 3) return '';
   const short = said.length > 200 ? `${said.slice(0, 197)}…` : said;
@@ -318,21 +322,18 @@ export function classifyMailError(error: unknown, protocol: MailProtocol, contex
   if (protocolCode || /invalid greeting|unexpected response|invalid server response/.test(facts.text)) {
     return result(
       'PROTOCOL_ERROR',
-      `Something answered${w.at}, but not like a ${protocol === 'imap' ? 'receiving (IMAP)' : 'sending (SMTP)'} mail server. ` +
-        `Check the server name and the port: ${w.usualPorts}.${quoteServer(facts)}`,
+      `The server${w.at} did not answer as a ${protocol === 'imap' ? 'receiving (IMAP)' : 'sending (SMTP)'} mail server. ` +
+        `Check the server name and the port: ${w.usualPorts}.`,
     );
   }
   if (hasAny(facts.codes, CLOSED_CODES) || /closed|connection ended|socket hang up/.test(facts.text)) {
     return result(
       'PROTOCOL_ERROR',
-      `${Server}${w.at} closed the connection unexpectedly. Check the port and the SSL/TLS setting (${w.usualPorts}).${quoteServer(facts)}`,
+      `${Server}${w.at} closed the connection unexpectedly. Check the port and the SSL/TLS setting (${w.usualPorts}).`,
     );
   }
-  const detail = error instanceof Error ? error.message : String(error);
-  return result(
-    'PROTOCOL_ERROR',
-    `Something unexpected happened while talking to the ${w.server}${w.at}: ${detail.slice(0, 200)}`,
-  );
+  // The library's message may carry what the peer sent: name the failure only.
+  return result('PROTOCOL_ERROR', `Something unexpected happened while talking to the ${w.server}${w.at}.`);
 }
 
 function appPasswordHint(preset: ProviderPreset): string | undefined {

@@ -2,13 +2,17 @@
 // QUIT), one after the other inside one time budget, so a blackholed host fails in seconds, not minutes.
 // Nothing retries. Every socket is closed on every path: on success, on failure, on timeout and on abort.
 // The IMAP and SMTP client factories here are the one place their options are set, for the sync and
-// sending code too, so certificate checking and timeouts are never configured twice.
+// sending code too, so certificate checking and timeouts are never configured twice. Every host is first checked
+// by the outbound policy (src/net/outbound-policy.ts) and the clients connect to the checked address, with the
+// name kept as the TLS server name (SNI and certificate check).
+import { isIP } from 'node:net';
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import SMTPConnection, { type SMTPConnectionAuth, type SMTPConnectionOptions } from 'nodemailer/lib/smtp-connection';
 import type { SMTPTransportOptions } from 'nodemailer/lib/smtp-transport';
 import XOAuth2 from 'nodemailer/lib/xoauth2';
 import type { ProviderPreset, ServerEndpoint } from '../providers/presets.js';
 import { classifyMailError, mailConnectionError, type MailProtocol } from './mail-errors.js';
+import { STRICT_OUTBOUND_POLICY, type OutboundPolicy } from '../../net/outbound-policy.js';
 
 export type MailAuth = { kind: 'password'; password: string } | { kind: 'oauth2'; accessToken: string };
 
@@ -36,20 +40,47 @@ export interface MailClientOptions {
 
 export const DEFAULT_TEST_TIMEOUT_MS = 10_000;
 
+/** A server after the outbound policy: `host` stays the name (messages, TLS), `address` is what is connected to. */
+export interface PinnedEndpoint extends ServerEndpoint {
+  address?: string;
+}
+
+/**
+ * Checks a user-named server with the policy (AppError HOST_NOT_ALLOWED before any connection) and pins it to the
+ * checked address. `cleartext` is what the login may use: a password (or token) goes without TLS only to a listed
+ * host, so for any other host a plain connection must upgrade with STARTTLS.
+ */
+export async function pinEndpoint(
+  policy: OutboundPolicy | undefined,
+  settings: ServerEndpoint,
+): Promise<{ endpoint: PinnedEndpoint; options: Pick<MailClientOptions, 'requireTls'> }> {
+  const checked = await (policy ?? STRICT_OUTBOUND_POLICY).check(settings.host);
+  return {
+    endpoint: { host: checked.host, port: settings.port, secure: settings.secure, address: checked.address },
+    options: !settings.secure && !checked.listed ? { requireTls: true } : {},
+  };
+}
+
+/** Where to connect and which name TLS checks: an IP literal the user gave is not a valid SNI name. */
+function target(settings: PinnedEndpoint): { host: string; servername?: string } {
+  if (!settings.address) return { host: settings.host };
+  return { host: settings.address, ...(isIP(settings.host) ? {} : { servername: settings.host }) };
+}
+
 function tlsOptions(options: MailClientOptions): { rejectUnauthorized: boolean; minVersion: 'TLSv1.2' } {
   return { rejectUnauthorized: options.tlsRejectUnauthorized !== false, minVersion: 'TLSv1.2' };
 }
 
 /** A configured, not yet connected ImapFlow. Callers attach an 'error' listener before connect(). */
 export function createImapClient(
-  settings: ServerEndpoint,
+  settings: PinnedEndpoint,
   login: MailLogin,
   options: MailClientOptions & { imap?: Omit<ImapFlowOptions, 'host' | 'port' | 'secure' | 'auth' | 'tls' | 'logger'> } = {},
 ): ImapFlow {
   return new ImapFlow({
     clientInfo: { name: 'Conversa' },
     ...options.imap,
-    host: settings.host,
+    ...target(settings),
     port: settings.port,
     secure: settings.secure,
     auth:
@@ -66,9 +97,9 @@ export function createImapClient(
 }
 
 /** The connection options shared by an SMTPConnection and nodemailer's createTransport(). */
-export function smtpConnectionOptions(settings: ServerEndpoint, options: MailClientOptions = {}): SMTPConnectionOptions {
+export function smtpConnectionOptions(settings: PinnedEndpoint, options: MailClientOptions = {}): SMTPConnectionOptions {
   return {
-    host: settings.host,
+    ...target(settings),
     port: settings.port,
     secure: settings.secure,
     tls: tlsOptions(options),
@@ -94,7 +125,7 @@ export function smtpAuth(login: MailLogin): SMTPConnectionAuth {
 }
 
 /** Options for nodemailer.createTransport() (the sending code): the same connection options, with the login. */
-export function smtpTransportOptions(settings: ServerEndpoint, login: MailLogin, options: MailClientOptions = {}): SMTPTransportOptions {
+export function smtpTransportOptions(settings: PinnedEndpoint, login: MailLogin, options: MailClientOptions = {}): SMTPTransportOptions {
   return {
     ...smtpConnectionOptions(settings, options),
     auth:
@@ -226,11 +257,19 @@ async function checkImap(settings: ServerEndpoint, ctx: TestContext): Promise<st
 export async function checkSmtp(
   settings: ServerEndpoint,
   login: MailLogin,
-  options: MailClientOptions & { timeoutMs?: number; signal?: AbortSignal; preset?: ProviderPreset } = {},
+  options: MailClientOptions & { timeoutMs?: number; signal?: AbortSignal; preset?: ProviderPreset; outbound?: OutboundPolicy } = {},
 ): Promise<void> {
+  const pinned = await pinEndpoint(options.outbound, settings);
   const budgetMs = options.timeoutMs ?? DEFAULT_TEST_TIMEOUT_MS;
-  const ctx: TestContext = { deadline: Date.now() + budgetMs, budgetMs, signal: options.signal, login, options, preset: options.preset };
-  return smtpWithin(settings, ctx);
+  const ctx: TestContext = {
+    deadline: Date.now() + budgetMs,
+    budgetMs,
+    signal: options.signal,
+    login,
+    options: { ...options, ...pinned.options },
+    preset: options.preset,
+  };
+  return smtpWithin(pinned.endpoint, ctx);
 }
 
 async function smtpWithin(settings: ServerEndpoint, ctx: TestContext): Promise<void> {
@@ -291,14 +330,20 @@ export interface TestMailConnectionInput {
   /** Shapes the messages: a refused password on a provider with app passwords says how to make one. */
   preset?: ProviderPreset;
   requireTls?: boolean;
+  /** Where the servers may be (CONVERSA_ALLOWED_HOSTS); default: public addresses only. */
+  outbound?: OutboundPolicy;
 }
 
 /**
  * Logs in to IMAP, logs out, then authenticates to SMTP, within `timeoutMs` in all. Resolves with the IMAP
  * capabilities seen after login; rejects with an AppError (AUTH_FAILED, TLS_FAILED, HOST_UNREACHABLE,
- * TIMEOUT, PROTOCOL_ERROR), or with the signal's reason when the caller aborts.
+ * TIMEOUT, PROTOCOL_ERROR), HOST_NOT_ALLOWED before any connection, or with the signal's reason when the
+ * caller aborts.
  */
 export async function testMailConnection(input: TestMailConnectionInput): Promise<{ imapCapabilities: string[] }> {
+  // Both hosts are checked before either is connected to.
+  const imap = await pinEndpoint(input.outbound, input.imap);
+  const smtp = await pinEndpoint(input.outbound, input.smtp);
   const budgetMs = input.timeoutMs ?? DEFAULT_TEST_TIMEOUT_MS;
   const ctx: TestContext = {
     deadline: Date.now() + budgetMs,
@@ -311,7 +356,7 @@ export async function testMailConnection(input: TestMailConnectionInput): Promis
     },
     preset: input.preset,
   };
-  const imapCapabilities = await checkImap(input.imap, ctx);
-  await smtpWithin(input.smtp, ctx);
+  const imapCapabilities = await checkImap(imap.endpoint, { ...ctx, options: { ...ctx.options, ...imap.options } });
+  await smtpWithin(smtp.endpoint, { ...ctx, options: { ...ctx.options, ...smtp.options } });
   return { imapCapabilities };
 }

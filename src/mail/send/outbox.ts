@@ -17,7 +17,14 @@ import type { BlobStore } from '../../storage/blob-store.js';
 import type { Db } from '../../storage/database.js';
 import type { EmailAccountsTable, OutboxTable } from '../../storage/schema.js';
 import { classifyMailError } from '../connection/mail-errors.js';
-import { createImapClient, smtpTransportOptions, type MailClientOptions } from '../connection/test-mail-connection.js';
+import {
+  createImapClient,
+  pinEndpoint,
+  smtpConnectionOptions,
+  smtpTransportOptions,
+  type MailClientOptions,
+} from '../connection/test-mail-connection.js';
+import type { OutboundPolicy } from '../../net/outbound-policy.js';
 import { folderRole } from '../imap/folder-roles.js';
 import type { OAuthConfig } from '../oauth2/oauth-config.js';
 import { getProvider } from '../providers/presets.js';
@@ -42,6 +49,8 @@ export interface OutboxDeps {
   /** DKIM signing for mail sent through the application's relay (loadDkimConfig in dkim.ts). */
   dkim?: DKIMOptions | null;
   tlsRejectUnauthorized?: boolean;
+  /** Where the account's servers may be: checked at every connection (the app relay is the operator's own). */
+  outbound: OutboundPolicy;
   /** First retry delay after a transient failure (default 30 s), doubling up to backoffMaxMs (default 30 min). */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
@@ -156,9 +165,10 @@ async function transportFor(
   switch (account.smtp_mode) {
     case 'mailbox': {
       const endpoint = { host: account.smtp_host, port: account.smtp_port, secure: account.smtp_secure === 1 };
+      const pinned = await pinEndpoint(deps.outbound, endpoint);
       const credentials = await freshAccountCredentials(deps, account, signal);
       return {
-        options: smtpTransportOptions(endpoint, mailLoginOf(account.username, credentials), clientOptions),
+        options: smtpTransportOptions(pinned.endpoint, mailLoginOf(account.username, credentials), { ...clientOptions, ...pinned.options }),
         endpoint,
         authKind: credentials.kind,
         providerFilesSent: getProvider(account.provider)?.smtpSavesSent === true,
@@ -184,8 +194,10 @@ async function transportFor(
       if (!account.smtp_custom_enc) throw new PermanentFailure('This account sends through a custom SMTP server, but none is saved: choose the server again');
       const custom = openCustomSmtp(deps.secrets, account.id, account.smtp_custom_enc);
       const endpoint = { host: custom.host, port: custom.port, secure: custom.secure };
+      const pinned = await pinEndpoint(deps.outbound, endpoint);
+      const login = { username: custom.username, auth: { kind: 'password' as const, password: custom.password } };
       return {
-        options: smtpTransportOptions(endpoint, { username: custom.username, auth: { kind: 'password', password: custom.password } }, clientOptions),
+        options: smtpTransportOptions(pinned.endpoint, login, { ...clientOptions, ...pinned.options }),
         endpoint,
         authKind: 'password',
         providerFilesSent: false,
@@ -397,11 +409,13 @@ export class OutboxSteps {
     let client: ImapFlow | null = null;
     try {
       const raw = await this.deps.blobs.get(message.raw_blob_sha256, { signal: this.signal });
+      const pinned = await pinEndpoint(this.deps.outbound, { host: account.imap_host, port: account.imap_port, secure: account.imap_secure === 1 });
       const credentials = await freshAccountCredentials(this.deps, account, this.signal);
       client = createImapClient(
-        { host: account.imap_host, port: account.imap_port, secure: account.imap_secure === 1 },
+        pinned.endpoint,
         mailLoginOf(account.username, credentials),
         {
+          ...pinned.options,
           connectionTimeoutMs: this.settings.timeoutMs,
           greetingTimeoutMs: this.settings.timeoutMs,
           socketTimeoutMs: this.settings.timeoutMs * 2,

@@ -12,6 +12,7 @@ import type { SMTPTransportOptions } from 'nodemailer/lib/smtp-transport';
 import { checkSmtp, smtpConnectionOptions, type MailAuth, type MailClientOptions } from '../connection/test-mail-connection.js';
 import type { ServerEndpoint } from '../providers/presets.js';
 import { mailboxFor } from '../../access/access-policy.js';
+import type { OutboundPolicy } from '../../net/outbound-policy.js';
 
 export type SmtpMode = EmailAccountsTable['smtp_mode'];
 
@@ -60,6 +61,8 @@ export interface SmtpSettingsDeps {
   secrets: SecretBox;
   appSmtp: AppSmtpConfig | null;
   tlsRejectUnauthorized?: boolean;
+  /** Where a custom SMTP server may be. */
+  outbound: OutboundPolicy;
   /** The connection test's budget (default 10 s). */
   testTimeoutMs?: number;
 }
@@ -191,6 +194,7 @@ export async function putSmtpSettings(deps: SmtpSettingsDeps, user: User, accoun
     const auth: MailAuth = { kind: 'password', password };
     // No provider preset: its app-password advice is about the mailbox's provider, not this server.
     await checkSmtp(endpoint, { username, auth }, {
+      outbound: deps.outbound,
       ...(deps.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}),
       ...(deps.testTimeoutMs ? { timeoutMs: deps.testTimeoutMs } : {}),
     });

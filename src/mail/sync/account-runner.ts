@@ -8,7 +8,7 @@ import type { EmailAccountsTable } from '../../storage/schema.js';
 import type { AccountCredentials } from '../accounts/account-credentials.js';
 import { freshAccountCredentials } from '../send/account-login.js';
 import { setAccountStatus } from '../accounts/account-status.js';
-import { createImapClient } from '../connection/test-mail-connection.js';
+import { createImapClient, pinEndpoint } from '../connection/test-mail-connection.js';
 import type { OAuthConfig } from '../oauth2/oauth-config.js';
 import { backoffDelay, decideFailure } from './failure-policy.js';
 import { discoverFolders } from './discover-folders.js';
@@ -20,6 +20,7 @@ import { parseNeverLogList } from './rules/never-log.js';
 import { recordBounce } from './record-bounce.js';
 import { organisationAddresses } from '../accounts/organisation-addresses.js';
 import { WakeableSleep } from '../../jobs/wakeable-sleep.js';
+import type { OutboundPolicy } from '../../net/outbound-policy.js';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -37,6 +38,8 @@ export interface RunnerDeps {
   /** How often a pass runs while connected, besides IDLE pushes and explicit "sync now". */
   pollIntervalMs: number;
   tlsRejectUnauthorized?: boolean;
+  /** Checked at every connection: a name that now resolves to an internal address is refused. */
+  outbound: OutboundPolicy;
   blobs: BlobStore;
   parse(raw: Buffer): Promise<ParsedMessage>;
   /** UIDs per scan / fetch / store batch. */
@@ -102,12 +105,15 @@ export class AccountRunner {
       let sessionStart = 0;
       try {
         if (row.status !== 'active') await setAccountStatus(this.deps.db, row.id, generation, { status: 'syncing' });
+        // Checked at each connection, so a name that now resolves to an internal address is refused.
+        const pinned = await pinEndpoint(this.deps.outbound, { host: row.imap_host, port: row.imap_port, secure: row.imap_secure === 1 });
         const credentials = await this.freshCredentials(row);
         const client = createImapClient(
-          { host: row.imap_host, port: row.imap_port, secure: row.imap_secure === 1 },
+          pinned.endpoint,
           { username: row.username, auth: credentials },
           // A long-lived session: short connect/greeting limits, but silence is normal while IDLE.
           {
+            ...pinned.options,
             connectionTimeoutMs: 20_000,
             greetingTimeoutMs: 20_000,
             // IDLE soon after each pass: a new mail must reach its contact within seconds, not imapflow's default 15 s.
