@@ -591,7 +591,8 @@ async function startChild(name: string, env: NodeJS.ProcessEnv, command: 'serve'
 
 function childEnv(extra: Record<string, string>): Record<string, string> {
   // The children run compiled JS: no tsx loader from the caller's NODE_OPTIONS.
-  return { NODE_OPTIONS: process.env.NODE_OPTIONS?.includes('tsx') ? '' : (process.env.NODE_OPTIONS ?? ''), LOG_LEVEL: 'info', ...extra };
+  // The benchmark's Dovecot is on loopback, which the outbound policy refuses unless the operator allows it.
+  return { NODE_OPTIONS: process.env.NODE_OPTIONS?.includes('tsx') ? '' : (process.env.NODE_OPTIONS ?? ''), LOG_LEVEL: 'info', CONVERSA_ALLOWED_HOSTS: '127.0.0.1,localhost', ...extra };
 }
 
 function pinoSummary(output: string): string {

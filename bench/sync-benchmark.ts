@@ -506,7 +506,8 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   if (env.NODE_OPTIONS?.includes('tsx')) delete env.NODE_OPTIONS;
   delete env.CONVERSA_SECRET_KEY;
   delete env.SYNC_BATCH_SIZE;
-  return { ...env, DATABASE_URL: '', LOG_LEVEL: 'info', ...extra };
+  // The benchmark's Dovecot is on loopback, which the outbound policy refuses unless the operator allows it.
+  return { ...env, DATABASE_URL: '', LOG_LEVEL: 'info', CONVERSA_ALLOWED_HOSTS: '127.0.0.1,localhost', ...extra };
 }
 
 async function startConversa(root: string, name: string, profileDir: string | null): Promise<Conversa> {

@@ -218,9 +218,11 @@ export async function getAttachment(db: Db, user: User, messageId: string, attac
 }
 
 export async function getThread(db: Db, user: User, threadId: string): Promise<{ id: string; subject: string | null; messages: MessageSummary[] }> {
-  const thread = await db.selectFrom('threads').select(['id', 'subject']).where('id', '=', threadId).where('org_id', '=', user.orgId).executeTakeFirst();
+  const thread = await db.selectFrom('threads').select('id').where('id', '=', threadId).where('org_id', '=', user.orgId).executeTakeFirst();
   if (!thread) throw notFound('Thread');
   const rows = (await baseQuery(db, user).where('messages.thread_id', '=', threadId).orderBy('messages.date', 'asc').orderBy('messages.id', 'asc').execute()) as SummaryRow[];
   if (rows.length === 0) throw notFound('Thread');
-  return { id: thread.id, subject: thread.subject, messages: await summaries(db, rows) };
+  // The subject of the first message the caller may read: the thread's own is its first message's, which may
+  // be a private message of someone else's that shares the thread.
+  return { id: thread.id, subject: rows[0]!.subject, messages: await summaries(db, rows) };
 }

@@ -52,6 +52,12 @@ export const accountSchema = z.object({
   addressVerified: z.boolean().describe('The address is proven (provider sign-in, or a mailed code): the company relay may send as it'),
   progress: z.object({ folder: z.string(), scanned: z.number(), total: z.number() }).nullable(),
   lastError: z.object({ message: z.string(), at: z.string() }).nullable(),
+  setAside: z
+    .object({
+      count: z.number(),
+      latest: z.array(z.object({ uid: z.number().nullable(), messageId: z.string().nullable(), reason: z.string(), at: z.string() })),
+    })
+    .describe('Mail that could not be stored, set aside with its reason; the rest of the mailbox went on'),
   calendar: z.object({ status: z.string().nullable(), detail: z.string().nullable(), syncedAt: z.string().nullable() }),
   createdAt: z.string(),
   updatedAt: z.string(),

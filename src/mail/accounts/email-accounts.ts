@@ -45,6 +45,8 @@ export interface EmailAccount {
   progress: { folder: string; scanned: number; total: number } | null;
   /** The latest failure, kept after recovery so the health view can show it. */
   lastError: { message: string; at: string } | null;
+  /** Mail that could not be stored (set aside with its reason) while the rest of the mailbox went on. */
+  setAside: { count: number; latest: Array<{ uid: number | null; messageId: string | null; reason: string; at: string }> };
   /** The calendar sync's own health (a calendar failure never stops mail). */
   calendar: { status: string | null; detail: string | null; syncedAt: string | null };
   createdAt: string;
@@ -81,7 +83,12 @@ const ONE_WAY_PLANS: readonly Plan[] = ['pro', 'enterprise'];
 
 type AccountRow = EmailAccountsTable;
 
-export function toEmailAccount(row: AccountRow, bccDomain: string, lastError: EmailAccount['lastError'] = null): EmailAccount {
+export function toEmailAccount(
+  row: AccountRow,
+  bccDomain: string,
+  lastError: EmailAccount['lastError'] = null,
+  setAside: EmailAccount['setAside'] = { count: 0, latest: [] },
+): EmailAccount {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
     id: row.id,
@@ -104,6 +111,7 @@ export function toEmailAccount(row: AccountRow, bccDomain: string, lastError: Em
     addressVerified: row.address_verified === 1,
     progress: row.progress_json ? (JSON.parse(row.progress_json) as EmailAccount['progress']) : null,
     lastError,
+    setAside,
     calendar: { status: row.calendar_status ?? null, detail: row.calendar_detail ?? null, syncedAt: iso(row.calendar_synced_at ?? null) },
     createdAt: new Date(row.created_at).toISOString(),
     updatedAt: new Date(row.updated_at).toISOString(),
@@ -271,15 +279,28 @@ async function lastErrorOf(db: Db, accountId: string): Promise<EmailAccount['las
   return event ? { message: event.detail ?? '', at: new Date(event.created_at).toISOString() } : null;
 }
 
+/** The latest mail set aside for this account, and how many there are. */
+async function setAsideOf(db: Db, accountId: string): Promise<EmailAccount['setAside']> {
+  const [count, latest] = await Promise.all([
+    db.selectFrom('set_aside_messages').select((eb) => eb.fn.countAll<string>().as('n')).where('account_id', '=', accountId).executeTakeFirst(),
+    db.selectFrom('set_aside_messages').select(['uid', 'message_id_header', 'reason', 'created_at']).where('account_id', '=', accountId).orderBy('created_at', 'desc').limit(5).execute(),
+  ]);
+  return {
+    count: Number(count?.n ?? 0),
+    latest: latest.map((r) => ({ uid: r.uid === null ? null : Number(r.uid), messageId: r.message_id_header, reason: r.reason, at: new Date(Number(r.created_at)).toISOString() })),
+  };
+}
+
 export async function getAccount(deps: Pick<AccountDeps, 'db' | 'bccDomain'>, user: User, id: string): Promise<EmailAccount> {
-  return toEmailAccount(await accountRow(deps.db, user, id, 'read'), deps.bccDomain, await lastErrorOf(deps.db, id));
+  const row = await accountRow(deps.db, user, id, 'read');
+  return toEmailAccount(row, deps.bccDomain, await lastErrorOf(deps.db, id), await setAsideOf(deps.db, id));
 }
 
 export async function listAccounts(deps: Pick<AccountDeps, 'db' | 'bccDomain'>, user: User, options: { all?: boolean } = {}): Promise<EmailAccount[]> {
   let query = deps.db.selectFrom('email_accounts').selectAll().where('org_id', '=', user.orgId);
   if (!(options.all && user.isAdmin)) query = query.where('user_id', '=', user.id);
   const rows = await query.orderBy('id').execute();
-  return Promise.all(rows.map(async (row) => toEmailAccount(row, deps.bccDomain, await lastErrorOf(deps.db, row.id))));
+  return Promise.all(rows.map(async (row) => toEmailAccount(row, deps.bccDomain, await lastErrorOf(deps.db, row.id), await setAsideOf(deps.db, row.id))));
 }
 
 export type PatchInput = Partial<ConnectInput>;

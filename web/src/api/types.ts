@@ -71,6 +71,7 @@ export interface EmailAccount {
   addressVerified: boolean;
   progress: { folder: string; scanned: number; total: number } | null;
   lastError: { message: string; at: string } | null;
+  setAside?: { count: number; latest: Array<{ uid: number | null; messageId: string | null; reason: string; at: string }> };
   /** The calendar sync's own health; status null before its first pass. */
   calendar?: { status: string | null; detail: string | null; syncedAt: string | null };
   createdAt: string;

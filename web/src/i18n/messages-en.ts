@@ -238,6 +238,8 @@ export const en = {
   'health.progressText': '{folder}: {scanned} of {total}',
   'health.nextRetry': 'Next retry',
   'health.lastError': 'Last error',
+  'health.setAside': 'Set aside',
+  'health.setAsideText': '{count} message(s) could not be stored; the rest of the mailbox went on',
   'health.calendar': 'Calendar',
   'health.calendarSynced': 'synced {when}',
   'health.calendar.syncing': 'Syncing',

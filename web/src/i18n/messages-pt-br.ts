@@ -241,6 +241,8 @@ export const ptBR: Record<MessageKey, string> = {
   'health.progressText': '{folder}: {scanned} de {total}',
   'health.nextRetry': 'Próxima tentativa',
   'health.lastError': 'Último erro',
+  'health.setAside': 'Deixadas de lado',
+  'health.setAsideText': '{count} mensagem(ns) não puderam ser guardadas; o resto da caixa seguiu normalmente',
   'health.calendar': 'Agenda',
   'health.calendarSynced': 'sincronizada em {when}',
   'health.calendar.syncing': 'Sincronizando',

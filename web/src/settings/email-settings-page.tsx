@@ -282,6 +282,15 @@ function AccountCard({
             </dd>
           </div>
         ) : null}
+        {account.setAside && account.setAside.count > 0 ? (
+          <div>
+            <dt>{t('health.setAside')}</dt>
+            <dd data-testid="set-aside">
+              {t('health.setAsideText', { count: String(account.setAside.count) })}
+              {account.setAside.latest[0] ? <span className="muted small"> ({dateTime(account.setAside.latest[0].at)})</span> : null}
+            </dd>
+          </div>
+        ) : null}
         {account.calendar?.status ? (
           <div>
             <dt>{t('health.calendar')}</dt>
