@@ -1,7 +1,8 @@
-// Mailbox connections: connect (tested first), list, read, reconnect/switch, delete, sync now, OAuth2 sign-in.
+// Mailbox connections: connect (tested first), list, read, reconnect/switch, delete, sync now, OAuth2 sign-in, and a
+// new BCC address.
 import { z } from 'zod';
 import { AppError } from '../../core/app-error.js';
-import { connectAccount, deleteAccount, getAccount, listAccounts, patchAccount } from '../../mail/accounts/email-accounts.js';
+import { connectAccount, deleteAccount, getAccount, listAccounts, patchAccount, regenerateBccAddress } from '../../mail/accounts/email-accounts.js';
 import { completeOAuth, startOAuth, type OAuthDeps } from '../../mail/accounts/oauth-connect.js';
 import type { ApiRouter } from '../api-router.js';
 import { idParams } from './schemas.js';
@@ -155,6 +156,17 @@ export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDep
     status: 204,
     responses: { 204: { description: 'Removed' } },
     handler: ({ user, params }) => deleteAccount(deps, user, params.id),
+  });
+
+  router.route({
+    method: 'POST',
+    path: '/api/email-accounts/:id/bcc-address',
+    summary: "A new BCC address for the caller's own mailbox; the old one is refused (550) from then on",
+    tag: 'email-accounts',
+    auth: 'user',
+    params: idParams,
+    responses: { 200: { description: 'The account with its new bccAddress', schema: accountSchema } },
+    handler: ({ user, params }) => regenerateBccAddress(deps, user, params.id),
   });
 
   router.route({

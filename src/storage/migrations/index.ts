@@ -5,12 +5,14 @@ import * as initialSchema from './0001-initial-schema.js';
 import * as outboxAppend from './0002-outbox-append.js';
 import * as calendar from './0003-calendar.js';
 import * as accountLeases from './0004-account-leases.js';
+import * as bccFilings from './0008-bcc-filings.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
   '0002-outbox-append': outboxAppend,
   '0003-calendar': calendar,
   '0004-account-leases': accountLeases,
+  '0008-bcc-filings': bccFilings,
 };
 
 export const migrationProvider: MigrationProvider = {
