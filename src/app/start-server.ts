@@ -6,7 +6,7 @@ import pino from 'pino';
 import { buildServer } from '../http/build-server.js';
 import { serializeRequest } from '../http/redact-url.js';
 import { createParsePool } from '../mail/mime/parse-pool.js';
-import type { ParsedMessage } from '../mail/mime/parse-message.js';
+import type { ParsedMessage, ParseOptions } from '../mail/mime/parse-message.js';
 import type { Outbox, OutboxDeps } from '../mail/send/outbox.js';
 import { createDnsResolver } from '../mail/send/dns-resolver.js';
 import type { AccountSupervisor } from '../mail/sync/account-supervisor.js';
@@ -35,7 +35,7 @@ export interface RunningServer {
   outbox: Outbox;
   blobs: BlobStore;
   /** Parses a raw message off the event loop (the worker pool). */
-  parse(raw: Buffer): Promise<ParsedMessage>;
+  parse(raw: Buffer, options?: ParseOptions): Promise<ParsedMessage>;
   /** The inbound SMTP listener of the accounts' BCC addresses. */
   bcc: BccListener;
   url: string;
@@ -94,7 +94,7 @@ async function openCore(config: Config, backgroundOf: () => BackgroundWork | und
     storage,
     blobs,
     parsePool,
-    parse: (raw: Buffer) => parsePool.parse(raw),
+    parse: (raw: Buffer, options?: ParseOptions) => parsePool.parse(raw, options),
     async close() {
       contactEvents.off('addresses-added', linkMeetings);
       stopRecording();

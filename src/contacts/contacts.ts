@@ -8,6 +8,7 @@ import { likeContains } from '../storage/like-pattern.js';
 import type { ContactSource } from '../storage/schema.js';
 import { isValidEmail, normalizeEmail } from './email-address.js';
 import { announceAddresses } from './contact-events.js';
+import { eventLoopSlicer } from '../core/event-loop-slicer.js';
 
 export interface Contact {
   id: string;
@@ -311,46 +312,99 @@ export interface ImportResult {
   errors: { line: number; message: string }[];
 }
 
+/** Rows written per transaction at most; a slice also ends after its time (see eventLoopSlicer). */
+const IMPORT_CHUNK = 200;
+
 /**
- * Imports the good rows in one transaction and reports each bad one by its line. An address already on a
- * contact, or on an earlier line of the same file, skips the line: re-importing a file creates nothing twice.
+ * Imports the good rows and reports each bad one by its line. An address already on a contact, or on an earlier
+ * line of the same file, skips the line: re-importing a file creates nothing twice.
+ *
+ * Fair to everyone else: rows are checked and written in short transactions (at most IMPORT_CHUNK rows, or one
+ * time slice), and the event loop runs between them, so a 50,000-line file never holds the database (SQLite has one
+ * connection) or the process for more than a slice. A row that loses a race for an address with another writer is
+ * that row's error; the rows before it stay imported.
  */
 export async function importContacts(db: Db, orgId: string, rows: ImportRow[], earlierErrors: ImportResult['errors']): Promise<ImportResult> {
   const errors = [...earlierErrors];
-  const candidates: { row: ImportRow; emails: string[] }[] = [];
-  for (const row of rows) {
-    if (row.emails.length === 0) {
-      errors.push({ line: row.line, message: 'no e-mail address' });
-      continue;
-    }
-    const emails = [...new Set(row.emails.map(normalizeEmail))];
-    const bad = emails.find((e) => !isValidEmail(e));
-    if (bad !== undefined) {
-      errors.push({ line: row.line, message: `"${bad}" is not an e-mail address` });
-      continue;
-    }
-    candidates.push({ row, emails });
-  }
-  const taken = await takenAddresses(db, orgId, candidates.flatMap((c) => c.emails));
+  const slicer = eventLoopSlicer();
   const seenInFile = new Map<string, number>();
-  const accepted: typeof candidates = [];
-  for (const candidate of candidates) {
-    const inDb = candidate.emails.find((e) => taken.has(e));
-    const inFile = candidate.emails.find((e) => seenInFile.has(e));
-    if (inDb !== undefined) {
-      errors.push({ line: candidate.row.line, message: `${inDb} already belongs to a contact` });
-    } else if (inFile !== undefined) {
-      errors.push({ line: candidate.row.line, message: `${inFile} already appears on line ${seenInFile.get(inFile)}` });
-    } else {
-      candidate.emails.forEach((e) => seenInFile.set(e, candidate.row.line));
-      accepted.push(candidate);
+  let created = 0;
+  let next = 0;
+  while (next < rows.length) {
+    if (slicer.due()) await slicer.pause();
+    const chunk: { row: ImportRow; emails: string[] }[] = [];
+    // Checked without the database: addresses, and duplicates within the file.
+    while (next < rows.length && chunk.length < IMPORT_CHUNK && !slicer.due()) {
+      const row = rows[next++]!;
+      const checked = checkImportRow(row, seenInFile);
+      if (typeof checked === 'string') errors.push({ line: row.line, message: checked });
+      else chunk.push({ row, emails: checked });
+    }
+    if (chunk.length === 0) continue;
+    const now = Date.now();
+    // Errors of a chunk count only once it commits: a chunk rolled back is done again row by row.
+    const chunkErrors: ImportResult['errors'] = [];
+    const written = await db
+      .transaction()
+      .execute(async (trx) => {
+        const taken = await takenAddresses(trx, orgId, chunk.flatMap((c) => c.emails));
+        const done: string[][] = [];
+        for (const { row, emails } of chunk) {
+          const inDb = emails.find((e) => taken.has(e));
+          if (inDb !== undefined) {
+            chunkErrors.push({ line: row.line, message: `${inDb} already belongs to a contact` });
+            continue;
+          }
+          await insertContact(trx, orgId, row, emails, 'import', now);
+          done.push(emails);
+        }
+        return done;
+      })
+      .then((done) => {
+        errors.push(...chunkErrors);
+        return done;
+      })
+      .catch(async (error: unknown) => {
+        if (!isUniqueViolation(error)) throw error;
+        // Another writer took an address meanwhile: this chunk once more, a row at a time.
+        return importOneByOne(db, orgId, chunk, errors, now);
+      });
+    created += written.length;
+    // Announced per chunk: the listeners (meeting links, backfill requests) then work in slices too; 50,000
+    // addresses in one event kept SQLite, and so every other request, busy for seconds.
+    announceAddresses(orgId, written.flat());
+  }
+  errors.sort((a, b) => a.line - b.line);
+  return { created, skipped: errors.length, errors };
+}
+
+/** The row's normalised addresses, or what is wrong with it; records its addresses as seen in the file. */
+function checkImportRow(row: ImportRow, seenInFile: Map<string, number>): string[] | string {
+  if (row.emails.length === 0) return 'no e-mail address';
+  const emails = [...new Set(row.emails.map(normalizeEmail))];
+  const bad = emails.find((e) => !isValidEmail(e));
+  if (bad !== undefined) return `"${bad.slice(0, 320)}" is not an e-mail address`;
+  const inFile = emails.find((e) => seenInFile.has(e));
+  if (inFile !== undefined) return `${inFile} already appears on line ${seenInFile.get(inFile)}`;
+  for (const e of emails) seenInFile.set(e, row.line);
+  return emails;
+}
+
+async function importOneByOne(db: Db, orgId: string, chunk: { row: ImportRow; emails: string[] }[], errors: ImportResult['errors'], now: number): Promise<string[][]> {
+  const done: string[][] = [];
+  for (const { row, emails } of chunk) {
+    try {
+      const [first] = await takenAddresses(db, orgId, emails);
+      if (first) {
+        errors.push({ line: row.line, message: `${first[0]} already belongs to a contact` });
+        continue;
+      }
+      await db.transaction().execute((trx) => insertContact(trx, orgId, row, emails, 'import', now));
+      done.push(emails);
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+      errors.push({ line: row.line, message: `an address of this line was just given to another contact` });
     }
   }
-  const now = Date.now();
-  await db.transaction().execute(async (trx) => {
-    for (const { row, emails } of accepted) await insertContact(trx, orgId, row, emails, 'import', now);
-  });
-  announceAddresses(orgId, accepted.flatMap((a) => a.emails));
-  errors.sort((a, b) => a.line - b.line);
-  return { created: accepted.length, skipped: errors.length, errors };
+  return done;
 }

@@ -29,6 +29,18 @@ export function detectDelimiter(text: string): string {
 export function parseCsv(text: string, delimiter = detectDelimiter(text)): CsvParseResult {
   const records: CsvRecord[] = [];
   const errors: CsvError[] = [];
+  for (const item of readCsv(text, delimiter)) {
+    if ('fields' in item) records.push(item);
+    else errors.push(item);
+  }
+  return { records, errors };
+}
+
+/**
+ * The records and broken lines of `text` one at a time, in order, so that a caller can stop between them (to let
+ * the event loop run) on a large file.
+ */
+export function* readCsv(text: string, delimiter = detectDelimiter(text)): Generator<CsvRecord | CsvError> {
   let pos = 0;
   let line = 1;
   const n = text.length;
@@ -116,16 +128,15 @@ export function parseCsv(text: string, delimiter = detectDelimiter(text)): CsvPa
     }
 
     if (error) {
-      errors.push({ line: startLine, message: `broken CSV: ${error}` });
+      yield { line: startLine, message: `broken CSV: ${error}` };
       pos = skipToNextLine(startPos);
       line = startLine + 1;
       continue;
     }
     pos = i;
     line = startLine + 1 + linesInRecord;
-    if (!(fields.length === 1 && fields[0]!.trim() === '')) records.push({ line: startLine, fields });
+    if (!(fields.length === 1 && fields[0]!.trim() === '')) yield { line: startLine, fields };
   }
-  return { records, errors };
 }
 
 /** Decodes UTF-8 strictly (a wrong encoding is an error, not mojibake) and drops a byte-order mark. */

@@ -426,6 +426,15 @@ export interface SyncEventsTable {
   created_at: number;
 }
 
+/** One row per user who filed a message through a BCC address (migration 0008); the first filing is kept. */
+export interface BccFilingsTable {
+  message_id: string;
+  user_id: string;
+  /** The account whose BCC address was used; null once that account is removed. */
+  account_id: string | null;
+  filed_at: number;
+}
+
 export interface Database {
   orgs: OrgsTable;
   users: UsersTable;
@@ -458,4 +467,5 @@ export interface Database {
   workers: WorkersTable;
   account_leases: AccountLeasesTable;
   backfill_requests: BackfillRequestsTable;
+  bcc_filings: BccFilingsTable;
 }

@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { readContactsCsv } from '../../contacts/contact-csv.js';
+import { contactEmailList, contactName } from '../../contacts/contact-fields.js';
 import { createContact, deleteContact, getContact, importContacts, listContacts, updateContact } from '../../contacts/contacts.js';
 import type { Db } from '../../storage/database.js';
 import type { ApiRouter } from '../api-router.js';
 import { idParams, pageQuery } from './schemas.js';
 
-const name = z.string().max(200).nullable().optional();
+const name = contactName;
 
 export const contactSchema = z.object({
   id: z.string(),
@@ -19,7 +20,7 @@ export const contactSchema = z.object({
   updatedAt: z.string(),
 });
 
-const emailList = z.array(z.string().max(320)).max(50);
+const emailList = contactEmailList;
 
 export const IMPORT_BODY_LIMIT = 10 * 1024 * 1024;
 
@@ -100,7 +101,7 @@ export function contactRoutes(router: ApiRouter, db: Db): void {
       },
     },
     handler: async ({ user, body }) => {
-      const { rows, errors } = readContactsCsv(body as unknown as Buffer);
+      const { rows, errors } = await readContactsCsv(body as unknown as Buffer);
       return importContacts(db, user.orgId, rows, errors);
     },
   });

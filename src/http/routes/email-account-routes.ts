@@ -1,10 +1,10 @@
 // Mailbox connections: connect (tested first), list, read, reconnect/switch, delete, sync now, OAuth2 sign-in
-// (bound to the starting browser by a nonce cookie), and proving the address for the company relay.
+// (bound to the starting browser by a nonce cookie), proving the address for the company relay, and a new BCC address.
 import { z } from 'zod';
 import type { DKIMOptions } from 'nodemailer';
 import { AppError } from '../../core/app-error.js';
 import { confirmAddressCode, sendAddressCode } from '../../mail/accounts/address-verification.js';
-import { connectAccount, deleteAccount, getAccount, listAccounts, patchAccount } from '../../mail/accounts/email-accounts.js';
+import { connectAccount, deleteAccount, getAccount, listAccounts, patchAccount, regenerateBccAddress } from '../../mail/accounts/email-accounts.js';
 import { completeOAuth, OAUTH_BROWSER_COOKIE_MAX_AGE_S, startOAuth, type OAuthDeps } from '../../mail/accounts/oauth-connect.js';
 import type { AppSmtpConfig } from '../../mail/send/smtp-settings.js';
 import type { ApiRouter } from '../api-router.js';
@@ -225,6 +225,17 @@ export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDep
         throw error;
       }
     },
+  });
+
+  router.route({
+    method: 'POST',
+    path: '/api/email-accounts/:id/bcc-address',
+    summary: "A new BCC address for the caller's own mailbox; the old one is refused (550) from then on",
+    tag: 'email-accounts',
+    auth: 'user',
+    params: idParams,
+    responses: { 200: { description: 'The account with its new bccAddress', schema: accountSchema } },
+    handler: ({ user, params }) => regenerateBccAddress(deps, user, params.id),
   });
 
   router.route({

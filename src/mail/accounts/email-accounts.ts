@@ -447,6 +447,17 @@ function hostOf(url: string | null): string | null {
   }
 }
 
+/**
+ * A new BCC address for the account (owner only: an admin may see the address, never change it). The old address
+ * is refused from this moment (the listener looks the token up on every RCPT and again before filing), so a
+ * leaked address stops working the moment its owner regenerates it.
+ */
+export async function regenerateBccAddress(deps: Pick<AccountDeps, 'db' | 'bccDomain'>, user: User, id: string): Promise<EmailAccount> {
+  await accountRow(deps.db, user, id, 'write');
+  await deps.db.updateTable('email_accounts').set({ bcc_token: newBccToken(), updated_at: Date.now() }).where('id', '=', id).execute();
+  return getAccount(deps, user, id);
+}
+
 /** Removes the configuration and credentials; mail already on contacts stays, the BCC address goes. */
 export async function deleteAccount(deps: AccountDeps, user: User, id: string): Promise<void> {
   await accountRow(deps.db, user, id, 'delete');

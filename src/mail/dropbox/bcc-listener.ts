@@ -1,5 +1,6 @@
 // The BCC dropbox: an SMTP server that receives mail for `<token>@BCC_DOMAIN` and files it on the CRM's contacts
-// (file-bcc-message.ts). It is an MX for one purpose, so it refuses early and says why: unknown recipients (550
+// (file-bcc-message.ts). It is an MX for one purpose, so it refuses early and says why: too many connections from
+// one client (421; idle ones are dropped after 20 s, so idle sockets cannot lock senders out), unknown recipients (550
 // 5.1.1), senders other than the mailbox's own address in the envelope or in From (550 5.7.1), mail the sender's
 // domain disowns by SPF/DKIM/DMARC (550 5.7.x), oversized mail (552). The reply to DATA is sent only once the
 // message is stored, so a failure to store is a 451 the sending server retries, never a 250 followed by a loss.
@@ -37,13 +38,21 @@ import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMT
 import { ConfigError } from '../../core/config-error.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { Db } from '../../storage/database.js';
-import type { ParsedMessage } from '../mime/parse-message.js';
+import type { ParsedMessage, ParseOptions } from '../mime/parse-message.js';
 import type { DnsResolver } from '../send/dns-resolver.js';
 import { fileBccMessage, findBccAccount, isAccountAddress, type BccAccount, type FilingResult } from './file-bcc-message.js';
 
 /** The largest message accepted by default: what the large providers let a user send. */
 export const DEFAULT_BCC_MAX_SIZE = 25 * 1024 * 1024;
-export const DEFAULT_BCC_MAX_CONNECTIONS = 100;
+export const DEFAULT_BCC_MAX_CONNECTIONS = 300;
+/**
+ * Simultaneous connections from one client address (an IPv6 client: its /64). Enough for a relay's parallel
+ * deliveries (Postfix opens up to 20 per destination); a client holding more gets 421 at once, so a handful of
+ * addresses can no longer fill the listener with idle sockets (audit item 8).
+ */
+export const DEFAULT_BCC_MAX_CONNECTIONS_PER_IP = 20;
+/** Idle connections go after this long: an honest client talks within seconds, a starving one just waits. */
+export const DEFAULT_BCC_IDLE_TIMEOUT_MS = 20_000;
 
 export interface BccTlsConfig {
   key: Buffer;
@@ -86,8 +95,8 @@ export interface BccLogger {
 export interface BccListenerDeps {
   db: Db;
   blobs: BlobStore;
-  /** The parse pool. */
-  parse(raw: Buffer): Promise<ParsedMessage>;
+  /** The parse pool: every parse of a delivery runs there, off this thread, with its limits and time budget. */
+  parse(raw: Buffer, options?: ParseOptions): Promise<ParsedMessage>;
   log: BccLogger;
   /** Address to bind (the app's HOST, 127.0.0.1 by default). */
   host: string;
@@ -101,11 +110,13 @@ export interface BccListenerDeps {
   tls?: BccTlsConfig | null;
   /** Bytes; announced in EHLO (SIZE) and enforced. Default 25 MiB. */
   maxSize?: number;
-  /** Simultaneous connections; one more gets 421 and is closed. Default 100. */
+  /** Simultaneous connections; one more gets 421 and is closed. Default 300. */
   maxConnections?: number;
+  /** Simultaneous connections from one address (IPv6: one /64); one more gets 421. Default 20. */
+  maxConnectionsPerIp?: number;
   /** Name in the greeting and EHLO; default the BCC domain. */
   name?: string;
-  /** Idle connections are closed after this long. Default 60 s. */
+  /** Idle connections are closed after this long. Default 20 s. */
   socketTimeoutMs?: number;
   /** close(): how long connections still open get before they are cut. Default 5 s. */
   closeTimeoutMs?: number;
@@ -209,6 +220,20 @@ export async function checkSenderDomain(raw: Buffer, session: Pick<SMTPServerSes
   return { refuse, summary };
 }
 
+/**
+ * What the per-client connection cap counts by: the IPv4 address (IPv4-mapped IPv6 included), or the /64 of an
+ * IPv6 address (one host is handed a whole /64 and can pick any address in it).
+ */
+export function clientKey(remoteAddress: string): string {
+  const v4 = remoteAddress.replace(/^::ffff:/i, '');
+  if (isIP(v4) !== 6) return v4;
+  const [head = '', tail = ''] = v4.toLowerCase().split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === '' ? [] : tail.split(':');
+  const groups = v4.includes('::') ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
+
 /** Starts the listener; resolves once it is listening (rejects if it cannot bind). */
 export async function startBccListener(deps: BccListenerDeps): Promise<BccListener> {
   const domain = deps.domain.trim().toLowerCase();
@@ -217,6 +242,9 @@ export async function startBccListener(deps: BccListenerDeps): Promise<BccListen
   const log = deps.log;
   const inflight = new Set<Promise<void>>();
   const fileDeps = { db: deps.db, blobs: deps.blobs, parse: deps.parse, bccDomain: domain };
+  const maxPerIp = deps.maxConnectionsPerIp ?? DEFAULT_BCC_MAX_CONNECTIONS_PER_IP;
+  /** Open (accepted) connections by client key: session ids. */
+  const perClient = new Map<string, Set<string>>();
 
   const server = new SMTPServer({
     name,
@@ -232,8 +260,28 @@ export async function startBccListener(deps: BccListenerDeps): Promise<BccListen
     ...(deps.tls ? { key: deps.tls.key, cert: deps.tls.cert } : {}),
     disableReverseLookup: true,
     logger: false,
-    socketTimeout: deps.socketTimeoutMs ?? 60_000,
+    socketTimeout: deps.socketTimeoutMs ?? DEFAULT_BCC_IDLE_TIMEOUT_MS,
     closeTimeout: deps.closeTimeoutMs ?? 5_000,
+
+    onConnect(session: SMTPServerSession, callback: (err?: Error | null) => void) {
+      const key = clientKey(session.remoteAddress);
+      const open = perClient.get(key) ?? new Set<string>();
+      if (open.size >= maxPerIp) {
+        log.info({ client: session.remoteAddress, open: open.size }, 'bcc: too many connections from one client, refused');
+        return callback(smtpError(421, `4.7.0 Too many connections from your address (at most ${maxPerIp} at once); try again in a moment`));
+      }
+      open.add(session.id);
+      perClient.set(key, open);
+      callback();
+    },
+
+    onClose(session: SMTPServerSession) {
+      // Also called for connections never accepted by onConnect: only those counted are uncounted.
+      const key = clientKey(session.remoteAddress);
+      const open = perClient.get(key);
+      if (!open?.delete(session.id)) return;
+      if (open.size === 0) perClient.delete(key);
+    },
 
     onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void) {
       if (address.address === '') {

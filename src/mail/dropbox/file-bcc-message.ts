@@ -5,8 +5,10 @@
 //   stored as the user's outgoing mail, on the contacts among its recipients;
 // - to the BCC address alone (with, at most, the organisation's own people), with a forwarded message inside
 //   (attached message/rfc822, or an inline forward block): the user FORWARDED someone's mail to the CRM → the
-//   ORIGINAL is stored (its sender, recipients, date, subject, Message-ID when known, body), incoming unless the
-//   user wrote it, on the original's sender and recipients.
+//   ORIGINAL is stored (its sender, recipients, date, subject, Message-ID when known, body), incoming unless its
+//   From is one of the filing user's own addresses (a colleague's mail is mail the user received), on the
+//   original's sender and recipients.
+// Every filing is recorded in bcc_filings (message, filing user, account, time).
 // A mail to the BCC address alone with no forward inside (a note to the CRM) is stored as the user's outgoing mail.
 // The caller (the SMTP listener) has checked that the sender is the account's own address.
 import { AppError } from '../../core/app-error.js';
@@ -14,7 +16,7 @@ import { createContact } from '../../contacts/contacts.js';
 import { isValidEmail, normalizeEmail } from '../../contacts/email-address.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import { isUniqueViolation, type Db } from '../../storage/database.js';
-import { makeSnippet, type ParsedMessage } from '../mime/parse-message.js';
+import { makeSnippet, type ParsedMessage, type ParseOptions } from '../mime/parse-message.js';
 import { addressesToAutoCreate } from '../sync/rules/auto-contacts.js';
 import { isMachineAddress, isMachineMessage } from '../sync/rules/machine-senders.js';
 import { dedupeKey, parseMessageIdList } from '../sync/rules/message-key.js';
@@ -39,8 +41,8 @@ export interface BccAccount {
 export interface FileBccDeps {
   db: Db;
   blobs: BlobStore;
-  /** The parse pool (parses forwarded originals too). */
-  parse(raw: Buffer): Promise<ParsedMessage>;
+  /** The parse pool (parses forwarded originals too, and the second pass that keeps message parts apart). */
+  parse(raw: Buffer, options?: ParseOptions): Promise<ParsedMessage>;
   /** BCC_DOMAIN, lower-cased. */
   bccDomain: string;
 }
@@ -115,6 +117,8 @@ interface Context {
   deps: FileBccDeps;
   account: BccAccount;
   own: Set<string>;
+  /** The filing user's addresses (every mailbox of theirs): only mail From one of them is their own. */
+  filerOwn: Set<string>;
   orgOwn: Set<string>;
 }
 
@@ -132,7 +136,8 @@ function candidateOf(ctx: Context, kind: FiledKind, parsed: ParsedMessage, raw: 
   });
   const isBccAddress = (a: string): boolean => domainOf(a) === ctx.deps.bccDomain;
   const from = computed.effectiveFrom;
-  const fromOwn = from !== null && ctx.orgOwn.has(from.address);
+  // A colleague's mail forwarded by the user is mail the user received, not mail the user sent.
+  const fromOwn = from !== null && ctx.filerOwn.has(from.address);
   return {
     kind,
     parsed,
@@ -248,7 +253,7 @@ async function candidatesFor(ctx: Context, raw: Buffer, parsed: ParsedMessage): 
   // user's own mail.
   const toCrmAlone = addressedToCrm && visible.every((a) => isCrm(a) || ctx.orgOwn.has(a));
   if (toCrmAlone) {
-    const attached = await embeddedMessages(raw, parsed);
+    const attached = await embeddedMessages(raw, parsed, (r) => ctx.deps.parse(r, { messagePartsAsAttachments: true }));
     if (attached.length > 0) return Promise.all(attached.map((original) => attachedCandidate(ctx, original)));
     const text = parsed.text ?? (parsed.html ? htmlToText(parsed.html) : null);
     const inline = text ? findInlineForward(text, { defaultOffsetMinutes: dateHeaderOffset(raw) ?? 0 }) : null;
@@ -327,12 +332,14 @@ function toStore(c: Candidate): MessageToStore {
  * (createContact links stored mail by its participants).
  */
 export async function fileBccMessage(deps: FileBccDeps, account: BccAccount, raw: Buffer, parsed: ParsedMessage): Promise<FilingResult> {
-  const [settings, orgOwn] = await Promise.all([
+  const [settings, orgOwn, filerOwn] = await Promise.all([
     deps.db.selectFrom('user_settings').select(['auto_create_contacts', 'never_log_json']).where('user_id', '=', account.userId).executeTakeFirst(),
     organisationAddresses(deps.db, account.orgId, deps.bccDomain),
+    userAddresses(deps.db, account),
   ]);
   const neverLog = parseNeverLogList(JSON.parse(settings?.never_log_json ?? '[]') as string[]);
-  const ctx: Context = { deps, account, own: new Set([...accountAddresses(account), `${account.bccToken}@${deps.bccDomain}`]), orgOwn };
+  const own = new Set([...accountAddresses(account), `${account.bccToken}@${deps.bccDomain}`]);
+  const ctx: Context = { deps, account, own, filerOwn, orgOwn };
 
   const all = await candidatesFor(ctx, raw, parsed);
   // Never-log: not stored, whoever else is in it — the user's own privacy rule outranks their filing.
@@ -353,6 +360,30 @@ export async function fileBccMessage(deps: FileBccDeps, account: BccAccount, raw
     stored = await storeMessages(deps.db, store, messages, null);
   }
   result.filed = stored.map((s, i) => ({ id: s.id, created: s.created, contactIds: s.contactIds, kind: candidates[i]!.kind }));
+  await recordFilings(deps.db, account, stored.map((s) => s.id));
   return result;
+}
+
+/** Who filed what: one row per message and filing user; a repeated delivery keeps the first filing's time. */
+async function recordFilings(db: Db, account: BccAccount, messageIds: string[]): Promise<void> {
+  if (messageIds.length === 0) return;
+  const filedAt = Date.now();
+  await db
+    .insertInto('bcc_filings')
+    .values([...new Set(messageIds)].map((messageId) => ({ message_id: messageId, user_id: account.userId, account_id: account.id, filed_at: filedAt })))
+    .onConflict((oc) => oc.columns(['message_id', 'user_id']).doNothing())
+    .execute();
+}
+
+/** The filing user's own addresses: those of every mailbox they connected (e-mail, and username when an address). */
+async function userAddresses(db: Db, account: BccAccount): Promise<Set<string>> {
+  const rows = await db.selectFrom('email_accounts').select(['email', 'username']).where('user_id', '=', account.userId).execute();
+  const own = accountAddresses(account);
+  for (const row of rows) {
+    own.add(normalizeEmail(row.email));
+    const username = normalizeEmail(row.username);
+    if (username.includes('@') && isValidEmail(username)) own.add(username);
+  }
+  return own;
 }
 

@@ -7,8 +7,8 @@
 //   "Subject:/Assunto:") that the forwarder's program wrote in its own language and date format, then the
 //   original's body. The original is then approximate: minute-precision local dates, display-name-only senders
 //   (Outlook inside one Exchange organisation), no Message-ID, no HTML. Callers say so where it matters.
-// Pure functions, except embeddedMessages (a second MIME pass, only for the rare inline message/rfc822 part).
-import PostalMime from 'postal-mime';
+// Pure functions, except embeddedMessages (a second MIME pass through the parse pool, for the rare inline
+// message/rfc822 part).
 import { parseAddressList, type Address, type ParsedMessage } from '../mime/parse-message.js';
 import { normalizeMessageId } from '../sync/rules/message-key.js';
 
@@ -34,32 +34,25 @@ function isMessagePart(a: { contentType: string; filename: string | null; conten
   return /\.eml$/i.test(a.filename ?? '') && looksLikeMessage(a.content);
 }
 
-function toBuffer(content: ArrayBuffer | Uint8Array | string): Buffer {
-  if (typeof content === 'string') return Buffer.from(content, 'utf8');
-  if (content instanceof ArrayBuffer) return Buffer.from(content);
-  return Buffer.from(content.buffer, content.byteOffset, content.byteLength);
-}
+/** Parses a message keeping every message/rfc822 part as an attachment: the parse pool, off the event loop. */
+export type ReparseWithMessageParts = (raw: Buffer) => Promise<ParsedMessage>;
 
 /**
  * The raw bytes of every message attached to `parsed` (at most {@link MAX_ATTACHED_ORIGINALS}), in order.
  * A message part WITHOUT `Content-Disposition: attachment` (mutt, some webmails) is rendered into the body by the
  * parser rather than listed as an attachment; when the raw source shows such a part and none was listed, the
- * source is parsed once more here keeping message parts apart. That second pass runs on the calling thread: it
- * only happens for that rare shape, and the listener caps message size.
+ * source is parsed once more by `reparse` keeping message parts apart. That second pass goes through the parse
+ * pool like the first (same limits, same time budget), never on the SMTP listener's thread.
  */
-export async function embeddedMessages(raw: Buffer, parsed: ParsedMessage): Promise<Buffer[]> {
+export async function embeddedMessages(raw: Buffer, parsed: ParsedMessage, reparse: ReparseWithMessageParts): Promise<Buffer[]> {
   const attached = parsed.attachments.filter(isMessagePart).map((a) => a.content);
   if (attached.length > 0) return attached.slice(0, MAX_ATTACHED_ORIGINALS);
   if (!/^content-type:[ \t]*message\/(?:rfc822|global)\b/im.test(raw.toString('latin1'))) return [];
-  try {
-    const email = await new PostalMime({ forceRfc822Attachments: true, attachmentEncoding: 'arraybuffer' }).parse(raw);
-    return email.attachments
-      .filter((a) => MESSAGE_TYPES.has((a.mimeType ?? '').toLowerCase()))
-      .map((a) => toBuffer(a.content))
-      .slice(0, MAX_ATTACHED_ORIGINALS);
-  } catch {
-    return [];
-  }
+  const again = await reparse(raw);
+  return again.attachments
+    .filter((a) => MESSAGE_TYPES.has(a.contentType))
+    .map((a) => a.content)
+    .slice(0, MAX_ATTACHED_ORIGINALS);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -15,13 +15,16 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
-import { parseMessageHeaders, resolveLimits, type ParseLimits, type ParsedMessage } from './parse-message.js';
+import { parseMessageHeaders, resolveLimits, type ParseLimits, type ParsedMessage, type ParseOptions } from './parse-message.js';
 import type { ParseRequest, ParseResponse, WorkerReady } from './parse-worker.js';
 
 export interface ParsePoolOptions {
   /** Worker threads; defaults to the cores less one (at least 1). */
   size?: number;
-  /** Per message; past it the worker is replaced and the message gets a parseError. Default 30 s. */
+  /**
+   * Per message; past it the worker is replaced and the message gets a parseError (its headers are still read).
+   * Default 5 s: what one message may cost the mail queued behind it (audit item 9).
+   */
   timeoutMs?: number;
   /** How long a worker may take to start (default 20 s, never less than timeoutMs). */
   startupTimeoutMs?: number;
@@ -32,6 +35,13 @@ export interface ParsePoolOptions {
   resourceLimits?: ResourceLimits;
 }
 
+export interface PoolParseOptions extends ParseOptions {
+  signal?: AbortSignal;
+}
+
+/** The default per-message budget (see ParsePoolOptions.timeoutMs). */
+export const DEFAULT_PARSE_BUDGET_MS = 5_000;
+
 export interface ParsePoolStats {
   workers: number;
   busy: number;
@@ -40,7 +50,7 @@ export interface ParsePoolStats {
 
 export interface ParsePool {
   /** Never rejects for a bad message (see parseMessage); rejects only when aborted or after close(). */
-  parse(raw: Buffer, options?: { signal?: AbortSignal }): Promise<ParsedMessage>;
+  parse(raw: Buffer, options?: PoolParseOptions): Promise<ParsedMessage>;
   /** Resolves when fewer than maxQueue messages are waiting. */
   ready(): Promise<void>;
   stats(): ParsePoolStats;
@@ -51,6 +61,7 @@ export interface ParsePool {
 interface Job {
   id: number;
   raw: Buffer;
+  options: ParseOptions;
   mode: 'full' | 'headers';
   parseError?: string;
   resolve: (message: ParsedMessage) => void;
@@ -116,7 +127,7 @@ function revive(message: ParsedMessage): ParsedMessage {
 
 export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
   const size = Math.max(1, Math.floor(options.size ?? Math.max(1, availableParallelism() - 1)));
-  const timeoutMs = options.timeoutMs ?? 30_000;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_PARSE_BUDGET_MS;
   // Start-up has its own, generous limit: a loaded machine (or tsx compiling the worker under tests) can take
   // seconds to boot a worker, and that must not count against a message's parse time.
   const startupTimeoutMs = Math.max(timeoutMs, options.startupTimeoutMs ?? 20_000);
@@ -226,7 +237,7 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
     // take the caller's bytes away.
     const raw = new ArrayBuffer(job.raw.length);
     new Uint8Array(raw).set(job.raw);
-    const request: ParseRequest = { id: job.id, mode: job.mode, raw, limits };
+    const request: ParseRequest = { id: job.id, mode: job.mode, raw, limits, options: job.options };
     if (job.parseError !== undefined) request.parseError = job.parseError;
     worker.postMessage(request, [raw]);
   }
@@ -261,11 +272,11 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
   }
 
   return {
-    parse(raw, { signal } = {}) {
+    parse(raw, { signal, ...parseOptions } = {}) {
       if (closed) return Promise.reject(new Error('the parse pool is closed'));
       if (signal?.aborted) return Promise.reject(signal.reason);
       return new Promise<ParsedMessage>((resolve, reject) => {
-        const job: Job = { id: nextId++, raw, mode: 'full', resolve, reject, settled: false, signal, onAbort: undefined };
+        const job: Job = { id: nextId++, raw, options: parseOptions, mode: 'full', resolve, reject, settled: false, signal, onAbort: undefined };
         if (signal) {
           // A running parse is not interrupted (its worker finishes and the result is dropped).
           job.onAbort = () => {

@@ -3,7 +3,7 @@
 // One message at a time, in the order received: a message that hangs or crashes its worker is the one the
 // pool's clock is on, and the pool resends whatever was waiting behind it to another worker.
 import { parentPort } from 'node:worker_threads';
-import { parseMessage, parseMessageHeaders, type ParseLimits, type ParsedMessage } from './parse-message.js';
+import { parseMessage, parseMessageHeaders, type ParseLimits, type ParsedMessage, type ParseOptions } from './parse-message.js';
 
 export interface ParseRequest {
   id: number;
@@ -11,6 +11,7 @@ export interface ParseRequest {
   mode: 'full' | 'headers';
   raw: ArrayBuffer;
   limits: ParseLimits;
+  options?: ParseOptions;
   /** For `headers` mode: why the full parse failed. */
   parseError?: string;
 }
@@ -52,7 +53,7 @@ async function handle(request: ParseRequest): Promise<ParseResponse> {
   const result =
     request.mode === 'headers'
       ? parseMessageHeaders(raw, request.limits, request.parseError)
-      : await parseMessage(raw, request.limits);
+      : await parseMessage(raw, request.limits, request.options);
   return { id: request.id, result };
 }
 

@@ -8,6 +8,7 @@ import * as accountLeases from './0004-account-leases.js';
 import * as apiTokenExpiry from './0005-api-token-expiry.js';
 import * as addressVerification from './0006-address-verification.js';
 import * as messageHolders from './0007-message-holders.js';
+import * as bccFilings from './0008-bcc-filings.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -17,6 +18,7 @@ const migrations: Record<string, Migration> = {
   '0005-api-token-expiry': apiTokenExpiry,
   '0006-address-verification': addressVerification,
   '0007-message-holders': messageHolders,
+  '0008-bcc-filings': bccFilings,
 };
 
 export const migrationProvider: MigrationProvider = {

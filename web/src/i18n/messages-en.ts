@@ -253,6 +253,11 @@ export const en = {
   'bcc.help': 'Forward a message to this address, or put it in Bcc, to bring that message into the CRM.',
   'bcc.helpOneWay':
     'One-way sync does not bring received mail in by itself: forward a message to this address, or put it in Bcc, to attach it to your contacts.',
+  'bcc.regenerate': 'New BCC address',
+  'bcc.regenerateConfirmTitle': 'Replace this BCC address?',
+  'bcc.regenerateConfirmText':
+    'Mail sent to {address} will be refused from now on. Use the new address wherever you saved the old one.',
+  'bcc.regenerateConfirm': 'Replace the address',
 
   'account.syncNow': 'Sync now',
   'account.syncStarted': 'Sync started.',

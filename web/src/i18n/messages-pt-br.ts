@@ -256,6 +256,11 @@ export const ptBR: Record<MessageKey, string> = {
   'bcc.help': 'Encaminhe um e-mail para este endereço, ou coloque-o em Cco, para trazer esse e-mail para o CRM.',
   'bcc.helpOneWay':
     'A sincronização unidirecional não traz os e-mails recebidos automaticamente: encaminhe o e-mail para este endereço, ou coloque-o em Cco, para anexá-lo aos seus contatos.',
+  'bcc.regenerate': 'Novo endereço de Cco',
+  'bcc.regenerateConfirmTitle': 'Substituir este endereço de Cco?',
+  'bcc.regenerateConfirmText':
+    'E-mails enviados para {address} serão recusados a partir de agora. Use o novo endereço onde você salvou o antigo.',
+  'bcc.regenerateConfirm': 'Substituir o endereço',
 
   'account.syncNow': 'Sincronizar agora',
   'account.syncStarted': 'Sincronização iniciada.',

@@ -202,7 +202,8 @@ function AccountCard({
   onDeleted(): void;
 }) {
   const { t, dateTime, number } = useI18n();
-  const [panel, setPanel] = useState<'none' | 'smtp' | 'delete'>('none');
+  const { user } = useSession();
+  const [panel, setPanel] = useState<'none' | 'smtp' | 'delete' | 'bcc'>('none');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [syncRequested, setSyncRequested] = useState(false);
@@ -217,6 +218,20 @@ function AccountCard({
       window.setTimeout(() => setSyncRequested(false), 4000);
     } catch (err) {
       setError(err);
+    }
+  };
+
+  // A new BCC address: the old one is refused from then on (a leaked address stops filing at once).
+  const regenerateBcc = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      onSaved(await api<EmailAccount>('POST', `/api/email-accounts/${account.id}/bcc-address`, {}));
+      setPanel('none');
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
     }
   };
 
@@ -317,6 +332,11 @@ function AccountCard({
           <dd className="bcc">
             <code>{account.bccAddress}</code> <CopyButton text={account.bccAddress} label={t('bcc.copy')} />
             <p className="muted small">{account.syncMode === 'one-way' ? t('bcc.helpOneWay') : t('bcc.help')}</p>
+            {account.userId === user.id ? (
+              <button type="button" className="button button-small" onClick={() => { setPanel('bcc'); onEdit(false); }} aria-expanded={panel === 'bcc'}>
+                {t('bcc.regenerate')}
+              </button>
+            ) : null}
           </dd>
         </div>
       </dl>
@@ -341,6 +361,22 @@ function AccountCard({
 
       {editing ? <AccountForm providers={providers} plan={plan} account={account} onCancel={() => onEdit(false)} onDone={onSaved} /> : null}
       {panel === 'smtp' ? <SmtpEditor account={account} onClose={() => setPanel('none')} /> : null}
+      {panel === 'bcc' ? (
+        <div className="confirm" role="alertdialog" aria-labelledby={`${titleId}-bcc`} aria-describedby={`${titleId}-bcc-text`}>
+          <p id={`${titleId}-bcc`} className="notice-title">
+            {t('bcc.regenerateConfirmTitle')}
+          </p>
+          <p id={`${titleId}-bcc-text`}>{t('bcc.regenerateConfirmText', { address: account.bccAddress })}</p>
+          <div className="form-actions">
+            <button type="button" className="button" onClick={() => void regenerateBcc()} disabled={busy} autoFocus>
+              {t('bcc.regenerateConfirm')}
+            </button>
+            <button type="button" className="button" onClick={() => setPanel('none')} disabled={busy}>
+              {t('common.cancel')}
+            </button>
+          </div>
+        </div>
+      ) : null}
       {panel === 'delete' ? (
         <div className="confirm" role="alertdialog" aria-labelledby={`${titleId}-confirm`} aria-describedby={`${titleId}-confirm-text`}>
           <p id={`${titleId}-confirm`} className="notice-title">
