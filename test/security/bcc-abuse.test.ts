@@ -50,6 +50,8 @@ describe('clientKey', () => {
     expect(clientKey('::ffff:203.0.113.7')).toBe('203.0.113.7');
     expect(clientKey('203.0.113.7')).toBe('203.0.113.7');
     expect(clientKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    // A socket closed before its peer was known (seen as an uncaught TypeError that would end the process).
+    expect(clientKey(undefined)).toBe('unknown');
     expect(clientKey('2001:db8:1:2:bbbb:cccc:dddd:eeee')).toBe('2001:db8:1:2::/64');
     expect(clientKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
     expect(clientKey('::1')).toBe('0:0:0:0::/64');

@@ -224,7 +224,9 @@ export async function checkSenderDomain(raw: Buffer, session: Pick<SMTPServerSes
  * What the per-client connection cap counts by: the IPv4 address (IPv4-mapped IPv6 included), or the /64 of an
  * IPv6 address (one host is handed a whole /64 and can pick any address in it).
  */
-export function clientKey(remoteAddress: string): string {
+export function clientKey(remoteAddress: string | undefined): string {
+  // A socket closed before Node learned its peer has no address: one bucket for all such.
+  if (!remoteAddress) return 'unknown';
   const v4 = remoteAddress.replace(/^::ffff:/i, '');
   if (isIP(v4) !== 6) return v4;
   const [head = '', tail = ''] = v4.toLowerCase().split('::');
@@ -245,6 +247,7 @@ export async function startBccListener(deps: BccListenerDeps): Promise<BccListen
   const maxPerIp = deps.maxConnectionsPerIp ?? DEFAULT_BCC_MAX_CONNECTIONS_PER_IP;
   /** Open (accepted) connections by client key: session ids. */
   const perClient = new Map<string, Set<string>>();
+  const keyOfSession = new Map<string, string>();
 
   const server = new SMTPServer({
     name,
@@ -272,12 +275,16 @@ export async function startBccListener(deps: BccListenerDeps): Promise<BccListen
       }
       open.add(session.id);
       perClient.set(key, open);
+      keyOfSession.set(session.id, key);
       callback();
     },
 
     onClose(session: SMTPServerSession) {
-      // Also called for connections never accepted by onConnect: only those counted are uncounted.
-      const key = clientKey(session.remoteAddress);
+      // Also called for connections never accepted by onConnect: only those counted are uncounted. The key is the
+      // one counted at connect: by close, the socket may no longer know its peer's address.
+      const key = keyOfSession.get(session.id);
+      if (key === undefined) return;
+      keyOfSession.delete(session.id);
       const open = perClient.get(key);
       if (!open?.delete(session.id)) return;
       if (open.size === 0) perClient.delete(key);
