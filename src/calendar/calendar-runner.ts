@@ -5,12 +5,12 @@
 // kept in email_accounts.calendar_* for the health view. Also the factory that picks an account's driver.
 import type { SecretBox } from '../core/secret-box.js';
 import type { AccountCredentials } from '../mail/accounts/account-credentials.js';
-import { freshAccountCredentials } from '../mail/send/account-login.js';
+import { freshAccountCredentials } from '../mail/accounts/account-login.js';
 import { refreshTokens } from '../mail/oauth2/oauth-client.js';
 import type { OAuthConfig } from '../mail/oauth2/oauth-config.js';
 import { isOAuthProviderId } from '../mail/oauth2/oauth-providers.js';
 import { getProvider } from '../mail/providers/presets.js';
-import { backoffDelay } from '../mail/sync/failure-policy.js';
+import { backoffDelay } from '../jobs/backoff.js';
 import type { Db } from '../storage/database.js';
 import { newId } from '../storage/ids.js';
 import type { CalendarStatus, EmailAccountsTable } from '../storage/schema.js';

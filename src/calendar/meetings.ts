@@ -4,11 +4,11 @@
 // visibility, and the CRM's own writes — create, move/rename, cancel — which go to the calendar first and are
 // stored from what the calendar then holds.
 import { AppError, notFound } from '../core/app-error.js';
-import { createContact, normalizeEmailList, takenAddresses } from '../contacts/contacts.js';
+import { normalizeEmailList, takenAddresses } from '../contacts/contacts.js';
 import { isValidEmail, normalizeEmail } from '../contacts/email-address.js';
 import { organisationAddresses } from '../mail/accounts/organisation-addresses.js';
-import { isMachineAddress } from '../mail/sync/rules/machine-senders.js';
-import { isNeverLogged, parseNeverLogList, type NeverLogList } from '../mail/sync/rules/never-log.js';
+import { isMachineAddress } from '../mail/rules/machine-senders.js';
+import { isNeverLogged, parseNeverLogList, type NeverLogList } from '../mail/rules/never-log.js';
 import type { Db } from '../storage/database.js';
 import { newId } from '../storage/ids.js';
 import type { Insertable, Selectable } from 'kysely';
@@ -17,6 +17,7 @@ import type { User } from '../users/users.js';
 import { CalendarError, type CalendarDriver, type CalendarObject, type CalendarSyncState, type Discovery, type RemoteCalendar } from './calendar-driver.js';
 import { parseEvents, type ParsedCalendar, type ParsedEvent, type ParseProblem, type TimeWindow } from './ical/parse-events.js';
 import { mailboxFor, mayOnMailbox, mayReadFromMailbox, meetingVisibleTo } from '../access/access-policy.js';
+import { ensureContacts } from '../contacts/ensure-contacts.js';
 
 const DAY_MS = 86_400_000;
 /** Rows per multi-row INSERT: well under both dialects' limits on bound parameters. */
@@ -203,20 +204,10 @@ async function contactsFor(db: Db, account: AccountContext, events: ParsedEvent[
       candidates.add(address);
     }
   }
-  for (const address of candidates) {
-    try {
-      const contact = await createContact(db, account.orgId, { ...personName(names.get(address) ?? null), emails: [address] }, 'auto-meeting');
-      links.set(address, contact.id);
-      created++;
-    } catch (error) {
-      // Created meanwhile by another sync (or a person): link to that one.
-      if (!(error instanceof AppError) || error.code !== 'CONTACT_EMAIL_TAKEN') throw error;
-      const again = await takenAddresses(db, account.orgId, [address]);
-      const id = again.get(address);
-      if (id) links.set(address, id);
-    }
-  }
-  return { links, created };
+  // Created meanwhile by another sync (or a person): linked to that one.
+  const ensured = await ensureContacts(db, account.orgId, [...candidates].map((address) => ({ address, ...personName(names.get(address) ?? null) })), 'auto-meeting');
+  for (const [address, id] of ensured.ids) links.set(address, id);
+  return { links, created: ensured.created };
 }
 
 export interface IngestScope {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toScannedMessage } from '../../src/mail/imap/scan-messages.js';
-import { computeParticipants } from '../../src/mail/sync/rules/participants.js';
+import { computeParticipants } from '../../src/mail/rules/participants.js';
 import { createContact } from '../../src/contacts/contacts.js';
 import { defaultOrgId } from '../../src/users/users.js';
 import { startTestConversa, type TestConversa } from '../support/conversa-server.js';

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { storeMessages, type MessageToStore } from '../../src/mail/sync/store-messages.js';
+import { storeMessages, type MessageToStore } from '../../src/mail/intake/store-messages.js';
 import { parseMessage } from '../../src/mail/mime/parse-message.js';
 import { createBlobStore } from '../../src/storage/blob-store.js';
 import { defaultOrgId } from '../../src/users/users.js';

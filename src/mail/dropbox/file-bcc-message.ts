@@ -11,21 +11,21 @@
 // Every filing is recorded in bcc_filings (message, filing user, account, time).
 // A mail to the BCC address alone with no forward inside (a note to the CRM) is stored as the user's outgoing mail.
 // The caller (the SMTP listener) has checked that the sender is the account's own address.
-import { AppError } from '../../core/app-error.js';
 import { createContact } from '../../contacts/contacts.js';
 import { isValidEmail, normalizeEmail } from '../../contacts/email-address.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import { isUniqueViolation, type Db } from '../../storage/database.js';
 import { makeSnippet, type ParsedMessage, type ParseOptions } from '../mime/parse-message.js';
-import { addressesToAutoCreate } from '../sync/rules/auto-contacts.js';
-import { isMachineAddress, isMachineMessage } from '../sync/rules/machine-senders.js';
-import { dedupeKey, parseMessageIdList } from '../sync/rules/message-key.js';
-import { isNeverLogged, parseNeverLogList, type NeverLogList } from '../sync/rules/never-log.js';
-import { computeParticipants, type Participant } from '../sync/rules/participants.js';
-import { normalizeSubject } from '../sync/rules/thread-keys.js';
-import { contactsByAddress, storeMessages, type MessageToStore } from '../sync/store-messages.js';
+import { addressesToAutoCreate } from '../rules/auto-contacts.js';
+import { isMachineAddress, isMachineMessage } from '../rules/machine-senders.js';
+import { dedupeKey, parseMessageIdList } from '../rules/message-key.js';
+import { isNeverLogged, parseNeverLogList, type NeverLogList } from '../rules/never-log.js';
+import { computeParticipants, type Participant } from '../rules/participants.js';
+import { normalizeSubject } from '../rules/thread-keys.js';
+import { contactsByAddress, storeMessages, type MessageToStore } from '../intake/store-messages.js';
 import { dateHeaderOffset, embeddedMessages, findInlineForward, htmlToText, stripForwardPrefix, type InlineForward } from './forwarded-message.js';
 import { organisationAddresses } from '../accounts/organisation-addresses.js';
+import { ensureContacts } from '../../contacts/ensure-contacts.js';
 
 export interface BccAccount {
   id: string;
@@ -287,17 +287,7 @@ async function autoCreate(ctx: Context, candidates: Candidate[], neverLog: Never
       if (isValidEmail(sender) && !known.has(sender) && !ctx.orgOwn.has(sender) && !isMachineAddress(sender) && !isNeverLogged(sender, neverLog)) fresh.add(sender);
     }
   }
-  let created = 0;
-  for (const address of fresh) {
-    try {
-      await createContact(ctx.deps.db, ctx.account.orgId, { emails: [address] }, 'auto-email');
-      created++;
-    } catch (error) {
-      // Made a moment ago by another writer: a contact either way.
-      if (!(error instanceof AppError && error.code === 'CONTACT_EMAIL_TAKEN')) throw error;
-    }
-  }
-  return created;
+  return (await ensureContacts(ctx.deps.db, ctx.account.orgId, fresh, 'auto-email')).created;
 }
 
 function toStore(c: Candidate): MessageToStore {

@@ -10,7 +10,7 @@
 // Pure functions, except embeddedMessages (a second MIME pass through the parse pool, for the rare inline
 // message/rfc822 part).
 import { parseAddressList, type Address, type ParsedMessage } from '../mime/parse-message.js';
-import { normalizeMessageId } from '../sync/rules/message-key.js';
+import { normalizeMessageId } from '../rules/message-key.js';
 
 /** At most this many attached originals are taken from one forward (Gmail can attach dozens). */
 export const MAX_ATTACHED_ORIGINALS = 20;

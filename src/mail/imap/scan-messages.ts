@@ -4,8 +4,8 @@ import type { FetchMessageObject, ImapFlow, MessageAddressObject } from 'imapflo
 import addressparser from 'nodemailer/lib/addressparser/index.js';
 
 /** A participant's address, lower-cased, with its display name: one definition for scan, parser and rules. */
-export type { Address } from '../sync/rules/participants.js';
-import type { Address } from '../sync/rules/participants.js';
+export type { Address } from '../rules/participants.js';
+import type { Address } from '../rules/participants.js';
 
 export interface ScannedMessage {
   uid: number;

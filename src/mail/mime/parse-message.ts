@@ -15,11 +15,11 @@ import PostalMime, { addressParser, decodeWords, type Address as PostalAddress }
 import { sanitizeHtml } from './sanitize-html.js';
 import { htmlToPlain } from './html-to-plain.js';
 import { flattenDeepHtml } from './flatten-deep-html.js';
-import { normalizeMessageId } from '../sync/rules/message-key.js';
+import { normalizeMessageId } from '../rules/message-key.js';
 
 /** A participant's address, lower-cased, with its display name: one definition for scan, parser and rules. */
-export type { Address } from '../sync/rules/participants.js';
-import type { Address } from '../sync/rules/participants.js';
+export type { Address } from '../rules/participants.js';
+import type { Address } from '../rules/participants.js';
 
 export interface ParsedAttachment {
   filename: string | null;

@@ -28,8 +28,8 @@ import type { OutboundPolicy } from '../../net/outbound-policy.js';
 import { folderRole } from '../imap/folder-roles.js';
 import type { OAuthConfig } from '../oauth2/oauth-config.js';
 import { getProvider } from '../providers/presets.js';
-import { backoffDelay } from '../sync/failure-policy.js';
-import { freshAccountCredentials, mailLoginOf } from './account-login.js';
+import { backoffDelay } from '../../jobs/backoff.js';
+import { freshAccountCredentials, mailLoginOf } from '../accounts/account-login.js';
 import { appRelayTransportOptions, openCustomSmtp, type AppSmtpConfig } from './smtp-settings.js';
 
 export interface OutboxLogger {

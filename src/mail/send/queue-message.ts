@@ -2,7 +2,6 @@
 // CRM's outgoing message (parsed from those very bytes, as synced mail is, so the copy shown in the CRM goes
 // through the same HTML sanitiser) and queues it in the outbox. The outbox worker sends it; a restart resumes it.
 import { AppError, type FieldIssue } from '../../core/app-error.js';
-import { createContact } from '../../contacts/contacts.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { Db } from '../../storage/database.js';
 import { newId } from '../../storage/ids.js';
@@ -11,16 +10,17 @@ import type { User } from '../../users/users.js';
 import { getUserSettings } from '../../users/settings.js';
 import { getMessage, type MessageDetail } from '../../messages/messages.js';
 import { parseMessage, type ParsedMessage } from '../mime/parse-message.js';
-import { addressesToAutoCreate } from '../sync/rules/auto-contacts.js';
-import { dedupeKey, normalizeMessageId, parseMessageIdList } from '../sync/rules/message-key.js';
-import { parseNeverLogList } from '../sync/rules/never-log.js';
-import { computeParticipants } from '../sync/rules/participants.js';
-import { contactsByAddress, storeMessages, type MessageToStore } from '../sync/store-messages.js';
+import { addressesToAutoCreate } from '../rules/auto-contacts.js';
+import { dedupeKey, normalizeMessageId, parseMessageIdList } from '../rules/message-key.js';
+import { parseNeverLogList } from '../rules/never-log.js';
+import { computeParticipants } from '../rules/participants.js';
+import { contactsByAddress, storeMessages, type MessageToStore } from '../intake/store-messages.js';
 import { composeMessage, newMessageId, parseRecipient, replyReferences, replySubject, type OutgoingAddress, type OutgoingAttachment } from './compose-message.js';
 import type { SendStatus } from './outbox.js';
 import { organisationAddresses } from '../accounts/organisation-addresses.js';
 import { mayOnMailbox } from '../../access/access-policy.js';
 import { assertRelayMayUse } from './smtp-settings.js';
+import { ensureContacts } from '../../contacts/ensure-contacts.js';
 
 /** Attachments of one message, decoded, at most (what the large providers accept). */
 export const MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024;
@@ -169,14 +169,7 @@ async function autoCreateContacts(deps: QueueDeps, user: User, participants: Mes
     neverLog: parseNeverLogList(settings.neverLog),
     machineMessage: false,
   });
-  for (const address of fresh) {
-    try {
-      await createContact(deps.db, user.orgId, { emails: [address] }, 'auto-email');
-    } catch (error) {
-      // Made a moment ago by another writer: a contact either way.
-      if (!(error instanceof AppError && error.code === 'CONTACT_EMAIL_TAKEN')) throw error;
-    }
-  }
+  await ensureContacts(deps.db, user.orgId, fresh, 'auto-email');
 }
 
 /** Validates, composes, stores and queues; answers the stored message with its send status. */

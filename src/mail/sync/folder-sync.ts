@@ -6,7 +6,7 @@ import type { Db } from '../../storage/database.js';
 import type { Database, MailFoldersTable } from '../../storage/schema.js';
 import { scanMessages } from '../imap/scan-messages.js';
 import { mapScannedBatch, type MappingContext } from './map-messages.js';
-import { storeMessages } from './store-messages.js';
+import { storeMessages } from '../intake/store-messages.js';
 import { inChunks } from '../../storage/batches.js';
 
 type Trx = Transaction<Database>;

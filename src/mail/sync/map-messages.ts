@@ -3,18 +3,17 @@
 // (same dedupe key in another folder of this same mailbox, same size or same Gmail id) only gains a location;
 // a copy in another mailbox is downloaded, and store-messages links it only when its content is the same.
 import type { ImapFlow } from 'imapflow';
-import { AppError } from '../../core/app-error.js';
-import { createContact } from '../../contacts/contacts.js';
+import { ensureContacts } from '../../contacts/ensure-contacts.js';
 import type { Db } from '../../storage/database.js';
 import type { MailFoldersTable } from '../../storage/schema.js';
 import type { ParsedMessage } from '../mime/parse-message.js';
 import { fetchSources, type ScannedMessage } from '../imap/scan-messages.js';
-import { addressesToAutoCreate } from './rules/auto-contacts.js';
-import { isMachineMessage } from './rules/machine-senders.js';
-import { dedupeKey, normalizeMessageId } from './rules/message-key.js';
-import { isNeverLogged, type NeverLogList } from './rules/never-log.js';
-import { computeParticipants } from './rules/participants.js';
-import { contactsByAddress, type MessageToStore, type StoreContext } from './store-messages.js';
+import { addressesToAutoCreate } from '../rules/auto-contacts.js';
+import { isMachineMessage } from '../rules/machine-senders.js';
+import { dedupeKey, normalizeMessageId } from '../rules/message-key.js';
+import { isNeverLogged, type NeverLogList } from '../rules/never-log.js';
+import { computeParticipants } from '../rules/participants.js';
+import { contactsByAddress, type MessageToStore, type StoreContext } from '../intake/store-messages.js';
 import { detectBounce, type BounceInfo } from '../mime/detect-bounce.js';
 import { mayBeBounce } from './record-bounce.js';
 import { inChunks, MAX_IN_LIST } from '../../storage/batches.js';
@@ -87,17 +86,8 @@ export async function mapScannedBatch(ctx: MappingContext, client: ImapFlow, fol
           ...(c.scanned.contentType ? { headers: { 'content-type': c.scanned.contentType } } : {}),
         }),
       });
-      for (const address of fresh) {
-        try {
-          const contact = await createContact(ctx.db, ctx.account.orgId, { emails: [address] }, 'auto-email');
-          contacts.set(address, contact.id);
-        } catch (error) {
-          // Another writer made the same contact a moment ago: it is a contact either way.
-          if (!(error instanceof AppError && error.code === 'CONTACT_EMAIL_TAKEN')) throw error;
-          const again = await contactsByAddress(ctx.db, ctx.account.orgId, [address]);
-          for (const [a, id] of again) contacts.set(a, id);
-        }
-      }
+      const ensured = await ensureContacts(ctx.db, ctx.account.orgId, fresh, 'auto-email');
+      for (const [address, id] of ensured.ids) contacts.set(address, id);
     }
   }
 

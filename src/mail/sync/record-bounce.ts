@@ -3,7 +3,7 @@
 import type { Db } from '../../storage/database.js';
 import type { BounceInfo } from '../mime/detect-bounce.js';
 import type { ScannedMessage } from '../imap/scan-messages.js';
-import { dedupeKey } from './rules/message-key.js';
+import { dedupeKey } from '../rules/message-key.js';
 
 /** Cheap header test for what may be a delivery report; only these are downloaded to be checked. */
 export function mayBeBounce(scanned: ScannedMessage): boolean {

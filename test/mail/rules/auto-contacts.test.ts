@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { addressesToAutoCreate, type AutoCreateInput } from '../../../src/mail/sync/rules/auto-contacts.js';
-import { isMachineMessage } from '../../../src/mail/sync/rules/machine-senders.js';
-import { parseNeverLogList } from '../../../src/mail/sync/rules/never-log.js';
-import { computeParticipants } from '../../../src/mail/sync/rules/participants.js';
+import { addressesToAutoCreate, type AutoCreateInput } from '../../../src/mail/rules/auto-contacts.js';
+import { isMachineMessage } from '../../../src/mail/rules/machine-senders.js';
+import { parseNeverLogList } from '../../../src/mail/rules/never-log.js';
+import { computeParticipants } from '../../../src/mail/rules/participants.js';
 
 const me = 'carlos@empresa.com.br';
 

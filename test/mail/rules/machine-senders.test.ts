@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isMachineAddress, isMachineMessage } from '../../../src/mail/sync/rules/machine-senders.js';
+import { isMachineAddress, isMachineMessage } from '../../../src/mail/rules/machine-senders.js';
 
 describe('isMachineAddress', () => {
   const machines: Array<[string, string]> = [

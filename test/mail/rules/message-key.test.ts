@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BODY_KEY_CHARS, BODY_PREFIX_FETCH_BYTES, dedupeKey, gmMsgKey, normalizeMessageId, parseMessageIdList } from '../../../src/mail/sync/rules/message-key.js';
+import { BODY_KEY_CHARS, BODY_PREFIX_FETCH_BYTES, dedupeKey, gmMsgKey, normalizeMessageId, parseMessageIdList } from '../../../src/mail/rules/message-key.js';
 
 describe('normalizeMessageId', () => {
   it('strips the angle brackets and surrounding whitespace', () => {

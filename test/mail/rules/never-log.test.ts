@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isNeverLogged, parseNeverLogList } from '../../../src/mail/sync/rules/never-log.js';
+import { isNeverLogged, parseNeverLogList } from '../../../src/mail/rules/never-log.js';
 
 describe('parseNeverLogList', () => {
   it('reads addresses and every domain form as one domain', () => {

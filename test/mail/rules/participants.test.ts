@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeParticipants, parseListId, type Address, type HeaderAddresses } from '../../../src/mail/sync/rules/participants.js';
+import { computeParticipants, parseListId, type Address, type HeaderAddresses } from '../../../src/mail/rules/participants.js';
 
 const a = (address: string, name: string | null = null): Address => ({ address, name });
 

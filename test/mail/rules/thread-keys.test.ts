@@ -9,7 +9,7 @@ import {
   subjectFallbackMatches,
   threadKeys,
   type ThreadKeyInput,
-} from '../../../src/mail/sync/rules/thread-keys.js';
+} from '../../../src/mail/rules/thread-keys.js';
 
 describe('threadKeys', () => {
   it('looks up by Gmail thread id first, then the References root, the other references, In-Reply-To, the own id', () => {

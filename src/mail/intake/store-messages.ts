@@ -14,56 +14,19 @@ import { isUniqueViolation } from '../../storage/database.js';
 import { newId } from '../../storage/ids.js';
 import { inChunks, MAX_IN_LIST, rowsPerInsert } from '../../storage/batches.js';
 import { storableText } from '../../storage/storable-text.js';
-import type { Database, Direction, MessageSource, ParticipantRole } from '../../storage/schema.js';
+import type { Database, Direction } from '../../storage/schema.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { ParsedMessage } from '../mime/parse-message.js';
 import { resolveThread } from './resolve-thread.js';
-import { contentDigest, variantKey } from './rules/message-key.js';
+import type { MessageToStore, StoreContext, StoredMessage } from './message-to-store.js';
+
+export type { MessageToStore, StoreContext, StoredMessage } from './message-to-store.js';
+import { contentDigest, variantKey } from '../rules/message-key.js';
 
 type Trx = Transaction<Database>;
 
 /** Participants kept per message; the raw source keeps every one. 100,000 recipients must not stop a mailbox. */
 export const MAX_STORED_PARTICIPANTS = 1_000;
-
-export interface MessageToStore {
-  dedupeKey: string;
-  messageId: string | null;
-  emailId: string | null;
-  threadId: string | null;
-  inReplyTo: string | null;
-  references: string[];
-  subject: string | null;
-  date: number;
-  from: { address: string; name: string | null } | null;
-  participants: Array<{ role: ParticipantRole; address: string; name: string | null }>;
-  /** The addresses that decide which contacts the message goes on. */
-  mappingAddresses: string[];
-  direction: Direction;
-  source: MessageSource;
-  /** Absent when only a location is recorded for a message this same mailbox already holds. */
-  parsed: ParsedMessage | null;
-  raw: Buffer | null;
-  size: number;
-  location: { accountId: string; folderId: string; uidValidity: number; uid: number; flags: string[] } | null;
-}
-
-export interface StoreContext {
-  orgId: string;
-  ownerUserId: string | null;
-  /** False when the mailbox bringing the messages is private. */
-  shared: boolean;
-  /** The mailbox bringing the messages: the synced account, the sending account, the BCC address's account. */
-  accountId: string | null;
-  blobs: BlobStore;
-}
-
-export interface StoredMessage {
-  id: string;
-  created: boolean;
-  contactIds: string[];
-  /** Set for a message that could not be stored (it was set aside with this reason). */
-  setAside?: string;
-}
 
 interface BlobRef {
   sha256: string;

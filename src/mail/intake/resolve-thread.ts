@@ -6,8 +6,8 @@ import { newId } from '../../storage/ids.js';
 import { inChunks, MAX_IN_LIST, rowsPerInsert } from '../../storage/batches.js';
 import { storableText } from '../../storage/storable-text.js';
 import type { Database } from '../../storage/schema.js';
-import { threadKeys, normalizeSubject, subjectFallbackMatches } from './rules/thread-keys.js';
-import type { MessageToStore } from './store-messages.js';
+import { threadKeys, normalizeSubject, subjectFallbackMatches } from '../rules/thread-keys.js';
+import type { MessageToStore } from './message-to-store.js';
 
 type Trx = Transaction<Database>;
 

@@ -2,7 +2,7 @@
 // a doctor, a lawyer). A privacy list, so its matching leans towards matching: a domain covers its subdomains,
 // and an address covers its +tagged variants.
 import { domainToASCII } from 'node:url';
-import { isValidEmail } from '../../../contacts/email-address.js';
+import { isValidEmail } from '../../contacts/email-address.js';
 
 export interface NeverLogList {
   /** Whole addresses, lower-cased, domain in ASCII (punycode). */

@@ -1,7 +1,7 @@
 // Who took part in a message and which of their addresses decide the contacts it is attached to. Handles mailing
 // lists that rewrite From (DMARC "munging": Google Groups' "'Ana' via Vendas", Mailman's "Ana via Lista"): the real
 // author counts as the sender and the list's own addresses never attach a message to a contact.
-import { isValidEmail, normalizeEmail } from '../../../contacts/email-address.js';
+import { isValidEmail, normalizeEmail } from '../../contacts/email-address.js';
 
 export interface Address {
   /** Lower-cased. */

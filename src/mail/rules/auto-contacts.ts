@@ -1,6 +1,6 @@
 // Which addresses of a synced message become new contacts when the user's automatic contact creation is on
 // (product.md §3). The caller checks the setting; this decides per message, given what the database knows.
-import { isValidEmail, normalizeEmail } from '../../../contacts/email-address.js';
+import { isValidEmail, normalizeEmail } from '../../contacts/email-address.js';
 import { isMachineAddress } from './machine-senders.js';
 import { isNeverLogged, type NeverLogList } from './never-log.js';
 import type { Participant } from './participants.js';

@@ -4,7 +4,7 @@
 import type { SecretBox } from '../../core/secret-box.js';
 import type { Db } from '../../storage/database.js';
 import type { EmailAccountsTable } from '../../storage/schema.js';
-import { openCredentials, sealCredentials, type AccountCredentials } from '../accounts/account-credentials.js';
+import { openCredentials, sealCredentials, type AccountCredentials } from './account-credentials.js';
 import type { MailLogin } from '../connection/test-mail-connection.js';
 import { refreshTokens, tokenNeedsRefresh } from '../oauth2/oauth-client.js';
 import type { OAuthConfig } from '../oauth2/oauth-config.js';
