@@ -18,14 +18,15 @@ import { isUniqueViolation, type Db } from '../../storage/database.js';
 import { makeSnippet, type ParsedMessage, type ParseOptions } from '../mime/parse-message.js';
 import { addressesToAutoCreate } from '../rules/auto-contacts.js';
 import { isMachineAddress, isMachineMessage } from '../rules/machine-senders.js';
-import { dedupeKey, parseMessageIdList } from '../rules/message-key.js';
+import { parseMessageIdList } from '../rules/message-key.js';
 import { isNeverLogged, parseNeverLogList, type NeverLogList } from '../rules/never-log.js';
-import { computeParticipants, type Participant } from '../rules/participants.js';
+import type { Participant } from '../rules/participants.js';
 import { normalizeSubject } from '../rules/thread-keys.js';
 import { contactsByAddress, storeMessages, type MessageToStore } from '../intake/store-messages.js';
 import { dateHeaderOffset, embeddedMessages, findInlineForward, htmlToText, stripForwardPrefix, type InlineForward } from './forwarded-message.js';
 import { organisationAddresses } from '../accounts/organisation-addresses.js';
 import { ensureContacts } from '../../contacts/ensure-contacts.js';
+import { dedupeKeyOfParsed, messageFromParsed, participantsOfParsed } from '../intake/message-from-parsed.js';
 
 export interface BccAccount {
   id: string;
@@ -124,16 +125,7 @@ interface Context {
 
 /** Participants without the BCC plumbing; mapping addresses without the BCC addresses and the account's own. */
 function candidateOf(ctx: Context, kind: FiledKind, parsed: ParsedMessage, raw: Buffer, key: string, messageId: string | null): Candidate {
-  const computed = computeParticipants({
-    from: parsed.from,
-    sender: parsed.sender,
-    replyTo: parsed.replyTo,
-    to: parsed.to,
-    cc: parsed.cc,
-    bcc: parsed.bcc,
-    listId: parsed.listId,
-    originalFrom: parsed.originalFrom,
-  });
+  const computed = participantsOfParsed(parsed);
   const isBccAddress = (a: string): boolean => domainOf(a) === ctx.deps.bccDomain;
   const from = computed.effectiveFrom;
   // A colleague's mail forwarded by the user is mail the user received, not mail the user sent.
@@ -159,7 +151,7 @@ function candidateOf(ctx: Context, kind: FiledKind, parsed: ParsedMessage, raw: 
 
 function keyOf(parsed: ParsedMessage, messageId: string | null): string {
   // The sync engine's recipe, fed the same header values, so the synced copy of the same message meets this one.
-  return dedupeKey({ messageId, date: parsed.date, from: parsed.from?.address ?? null, to: parsed.to.map((a) => a.address), subject: parsed.subject });
+  return dedupeKeyOfParsed(parsed, messageId);
 }
 
 /** Reads one top-level header of the raw source (unfolded), for the few the parser does not return. */
@@ -291,25 +283,10 @@ async function autoCreate(ctx: Context, candidates: Candidate[], neverLog: Never
 }
 
 function toStore(c: Candidate): MessageToStore {
-  return {
-    dedupeKey: c.key,
-    messageId: c.messageId,
-    emailId: null,
-    threadId: null,
-    inReplyTo: c.parsed.inReplyTo,
-    references: c.parsed.references,
-    subject: c.parsed.subject,
-    date: c.parsed.date ?? Date.now(),
-    from: c.from,
-    participants: c.participants,
-    mappingAddresses: c.mappingAddresses,
-    direction: c.direction,
-    source: 'bcc',
-    parsed: c.parsed,
-    raw: c.raw,
-    size: c.raw.length,
-    location: null,
-  };
+  const participants = { participants: c.participants, mappingAddresses: c.mappingAddresses, effectiveFrom: c.from };
+  // The key found for the candidate (an inline forward's is its original's), not one recomputed from its bytes.
+  const message = messageFromParsed({ raw: c.raw, parsed: c.parsed, source: 'bcc', direction: c.direction, messageId: c.messageId, fallbackDate: Date.now(), participants });
+  return { ...message, dedupeKey: c.key };
 }
 
 /**

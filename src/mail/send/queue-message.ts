@@ -11,9 +11,8 @@ import { getUserSettings } from '../../users/settings.js';
 import { getMessage, type MessageDetail } from '../../messages/messages.js';
 import { parseMessage, type ParsedMessage } from '../mime/parse-message.js';
 import { addressesToAutoCreate } from '../rules/auto-contacts.js';
-import { dedupeKey, normalizeMessageId, parseMessageIdList } from '../rules/message-key.js';
+import { normalizeMessageId, parseMessageIdList } from '../rules/message-key.js';
 import { parseNeverLogList } from '../rules/never-log.js';
-import { computeParticipants } from '../rules/participants.js';
 import { contactsByAddress, storeMessages, type MessageToStore } from '../intake/store-messages.js';
 import { composeMessage, newMessageId, parseRecipient, replyReferences, replySubject, type OutgoingAddress, type OutgoingAttachment } from './compose-message.js';
 import type { SendStatus } from './outbox.js';
@@ -21,6 +20,7 @@ import { organisationAddresses } from '../accounts/organisation-addresses.js';
 import { mayOnMailbox } from '../../access/access-policy.js';
 import { assertRelayMayUse } from './smtp-settings.js';
 import { ensureContacts } from '../../contacts/ensure-contacts.js';
+import { messageFromParsed, participantsOfParsed } from '../intake/message-from-parsed.js';
 
 /** Attachments of one message, decoded, at most (what the large providers accept). */
 export const MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024;
@@ -214,39 +214,11 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
   const parsed = await (deps.parse ?? parseMessage)(raw);
 
   // Bcc is not in the bytes (the other recipients must not see it) but it is a participant of the message.
-  const computed = computeParticipants({
-    from: parsed.from,
-    sender: parsed.sender,
-    replyTo: parsed.replyTo,
-    to: parsed.to,
-    cc: parsed.cc,
-    bcc,
-    listId: null,
-    originalFrom: null,
-  });
+  const computed = participantsOfParsed(parsed, bcc);
   await autoCreateContacts(deps, user, computed.participants);
 
   const normalizedId = normalizeMessageId(parsed.messageId) ?? normalizeMessageId(messageId);
-  const key = dedupeKey({ messageId: normalizedId, date: parsed.date, from: parsed.from?.address ?? null, to: parsed.to.map((a) => a.address), subject: parsed.subject });
-  const toStore: MessageToStore = {
-    dedupeKey: key,
-    messageId: normalizedId,
-    emailId: null,
-    threadId: null,
-    inReplyTo: parsed.inReplyTo,
-    references: parsed.references,
-    subject: parsed.subject,
-    date: parsed.date ?? date.getTime(),
-    from: computed.effectiveFrom,
-    participants: computed.participants,
-    mappingAddresses: computed.mappingAddresses,
-    direction: 'outgoing',
-    source: 'crm',
-    parsed,
-    raw,
-    size: raw.length,
-    location: null,
-  };
+  const toStore = messageFromParsed({ raw, parsed, source: 'crm', direction: 'outgoing', messageId: normalizedId, fallbackDate: date.getTime(), participants: computed });
   const now = Date.now();
   let storedId: string | null = null;
   const [stored] = await storeMessages(
