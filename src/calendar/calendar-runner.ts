@@ -20,18 +20,16 @@ import { createMicrosoftDriver } from './microsoft/microsoft-driver.js';
 import { CalendarError, decideCalendarFailure, type CalendarDriver } from './calendar-driver.js';
 import { WakeableSleep } from '../jobs/wakeable-sleep.js';
 import type { OutboundPolicy } from '../net/outbound-policy.js';
+import { accountContext, syncWindow, type WindowOptions } from './meetings/account-context.js';
 import {
-  accountContext,
   ingestObjects,
   knownObjects,
   reexpandCalendar,
   remoteCalendar,
   removeObjects,
   saveDiscovery,
-  syncWindow,
   type IngestResult,
-  type WindowOptions,
-} from './meetings.js';
+} from './meetings/ingest-meetings.js';
 
 export interface CalendarLogger {
   info(obj: object, msg?: string): void;

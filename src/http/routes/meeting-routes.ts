@@ -2,15 +2,8 @@
 // account's calendar first); the calendar's "sync now"; and the calendar side of an account's health.
 import { z } from 'zod';
 import { notFound } from '../../core/app-error.js';
-import {
-  cancelMeeting,
-  contactMeetings,
-  createMeeting,
-  getMeeting,
-  listMeetings,
-  updateMeeting,
-  type MeetingWriteDeps,
-} from '../../calendar/meetings.js';
+import { contactMeetings, getMeeting, listMeetings } from '../../calendar/meetings/read-meetings.js';
+import { cancelMeeting, createMeeting, updateMeeting, type MeetingWriteDeps } from '../../calendar/meetings/write-meetings.js';
 import type { ApiRouter } from '../api-router.js';
 import { idParams } from './schemas.js';
 import { mailboxFor } from '../../access/access-policy.js';
