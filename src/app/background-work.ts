@@ -4,7 +4,7 @@
 import { LeaseCoordinator } from '../jobs/account-leases.js';
 import { CalendarSupervisor } from '../calendar/calendar-supervisor.js';
 import { createDriverFactory } from '../calendar/calendar-runner.js';
-import type { WindowOptions } from '../calendar/meetings.js';
+import type { WindowOptions } from '../calendar/meetings/account-context.js';
 import type { ParsedMessage } from '../mail/mime/parse-message.js';
 import { createOutbox, type Outbox, type OutboxDeps } from '../mail/send/outbox.js';
 import { AccountSupervisor } from '../mail/sync/account-supervisor.js';

@@ -16,7 +16,7 @@ import { migrateToLatest, openStorage, type Storage } from '../storage/database.
 import { recordBackfillRequests } from '../jobs/backfill-requests.js';
 import { startBccListener, type BccListener } from '../mail/dropbox/bcc-listener.js';
 import { createDriverFactory } from '../calendar/calendar-runner.js';
-import { linkMeetingsToAddresses } from '../calendar/meetings.js';
+import { linkMeetingsToAddresses } from '../calendar/meetings/ingest-meetings.js';
 import { contactEvents, type AddressesAdded } from '../contacts/contact-events.js';
 import { accountSignals, createBackgroundWork, type BackgroundOptions, type BackgroundWork } from './background-work.js';
 import type { Config } from './config.js';

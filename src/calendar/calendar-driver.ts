@@ -1,6 +1,6 @@
 // The one interface every calendar service implements (CalDAV here; Google and Microsoft Graph beside it): find
 // the account's calendars, say what changed since a saved state, hand over objects as iCalendar text, and write
-// events made in the CRM. The engine (calendar-runner.ts, meetings.ts) never knows which service it talks to.
+// events made in the CRM. The engine (calendar-runner.ts, meetings/) never knows which service it talks to.
 // Errors leave a driver as CalendarError with a stable code; what a code means for the account is decided in
 // one place (decideCalendarFailure, below).
 import { OAuthError } from '../mail/oauth2/oauth-error.js';

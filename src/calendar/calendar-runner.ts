@@ -2,7 +2,8 @@
 // sync: discover the calendars, bring each up to date (sync token, or ctag + etags), store, then wait for the next
 // round (every N minutes, or at once on "sync now"). Failures go through decideCalendarFailure: refused credentials
 // stop the loop until the account is reconnected, anything else is retried with backoff and jitter; the state is
-// kept in email_accounts.calendar_* for the health view. Also the factory that picks an account's driver.
+// kept in email_accounts.calendar_* for the health view. The loop itself is jobs/retry-loop's, shared with the mail
+// runner. Also the factory that picks an account's driver.
 import type { SecretBox } from '../core/secret-box.js';
 import type { AccountCredentials } from '../mail/accounts/account-credentials.js';
 import { freshAccountCredentials } from '../mail/accounts/account-login.js';
@@ -10,7 +11,7 @@ import { refreshTokens } from '../mail/oauth2/oauth-client.js';
 import type { OAuthConfig } from '../mail/oauth2/oauth-config.js';
 import { isOAuthProviderId } from '../mail/oauth2/oauth-providers.js';
 import { getProvider } from '../mail/providers/presets.js';
-import { backoffDelay } from '../jobs/backoff.js';
+import { runRetryLoop, type Round, type RoundEnd } from '../jobs/retry-loop.js';
 import type { Db } from '../storage/database.js';
 import { newId } from '../storage/ids.js';
 import type { CalendarStatus, EmailAccountsTable } from '../storage/schema.js';
@@ -20,18 +21,16 @@ import { createMicrosoftDriver } from './microsoft/microsoft-driver.js';
 import { CalendarError, decideCalendarFailure, type CalendarDriver } from './calendar-driver.js';
 import { WakeableSleep } from '../jobs/wakeable-sleep.js';
 import type { OutboundPolicy } from '../net/outbound-policy.js';
+import { accountContext, syncWindow, type WindowOptions } from './meetings/account-context.js';
 import {
-  accountContext,
   ingestObjects,
   knownObjects,
   reexpandCalendar,
   remoteCalendar,
   removeObjects,
   saveDiscovery,
-  syncWindow,
   type IngestResult,
-  type WindowOptions,
-} from './meetings.js';
+} from './meetings/ingest-meetings.js';
 
 export interface CalendarLogger {
   info(obj: object, msg?: string): void;
@@ -244,46 +243,58 @@ export class CalendarRunner {
     return this.abort.signal.aborted;
   }
 
-  private async loop(): Promise<void> {
-    let attempt = 0;
-    while (!this.stopped) {
-      const row = await this.deps.db.selectFrom('email_accounts').selectAll().where('id', '=', this.accountId).executeTakeFirst();
-      if (!row || row.calendar_status === 'needs_reconnect') return;
-      const generation = row.generation;
-      try {
-        const driver = await this.deps.driverFor(row);
-        if (!driver) {
-          const preset = getProvider(row.provider);
-          const detail =
-            preset?.calendar === 'google' || preset?.calendar === 'microsoft'
-              ? `${preset.name} calendars are reached with ${preset.calendar === 'google' ? 'Google' : 'Microsoft'} sign-in; reconnect the account with it to sync its calendar`
-              : 'This provider has no calendar Conversa can sync; give the account its CalDAV URL to sync one';
-          await setCalendarStatus(this.deps.db, row.id, generation, { status: 'none', detail });
-          return;
-        }
-        if (row.calendar_status !== 'active') await setCalendarStatus(this.deps.db, row.id, generation, { status: 'syncing', detail: row.calendar_detail ?? null });
-        const summary = await this.pass(driver, row);
-        if (this.stopped) return;
-        attempt = 0;
-        await setCalendarStatus(this.deps.db, row.id, generation, { status: 'active', detail: detailOf(summary), syncedAt: Date.now() });
-        this.deps.onPass?.(row.id, summary);
-        await this.waiting.sleep(this.deps.intervalMs, this.stopped);
-      } catch (error) {
-        if (this.stopped) return;
+  private loop(): Promise<void> {
+    return runRetryLoop<EmailAccountsTable>({
+      stopped: () => this.stopped,
+      waiting: this.waiting,
+      backoffBaseMs: this.deps.backoffBaseMs,
+      backoffMaxMs: this.deps.backoffMaxMs,
+      claim: async () => {
+        const row = await this.deps.db.selectFrom('email_accounts').selectAll().where('id', '=', this.accountId).executeTakeFirst();
+        if (!row || row.calendar_status === 'needs_reconnect') return null;
+        return row;
+      },
+      run: (row, round) => this.round(row, round),
+      failed: async (row, error) => {
         const decision = decideCalendarFailure(error);
         this.deps.log.warn({ accountId: row.id, action: decision.action, reason: describe(error) }, 'calendar sync failed');
         if (decision.action === 'needs_reconnect') {
-          await setCalendarStatus(this.deps.db, row.id, generation, { status: 'needs_reconnect', detail: decision.detail });
-          return;
+          await setCalendarStatus(this.deps.db, row.id, row.generation, { status: 'needs_reconnect', detail: decision.detail });
+          return { next: 'stop' };
         }
-        attempt++;
-        // No calendar found: look again now and then, not at the retry pace of a failing server.
-        const delay = decision.action === 'none' ? this.deps.backoffMaxMs : backoffDelay(attempt, this.deps.backoffBaseMs, this.deps.backoffMaxMs);
-        const detail = `${decision.detail} (next try at ${new Date(Date.now() + delay).toISOString()})`;
-        await setCalendarStatus(this.deps.db, row.id, generation, { status: decision.action === 'none' ? 'none' : 'error', detail });
-        await this.waiting.sleep(delay, this.stopped);
-      }
+        return {
+          next: 'backoff',
+          // No calendar found: look again now and then, not at the retry pace of a failing server.
+          ...(decision.action === 'none' ? { delayMs: this.deps.backoffMaxMs } : {}),
+          record: async (delay) => {
+            const detail = `${decision.detail} (next try at ${new Date(Date.now() + delay).toISOString()})`;
+            await setCalendarStatus(this.deps.db, row.id, row.generation, { status: decision.action === 'none' ? 'none' : 'error', detail });
+          },
+        };
+      },
+    });
+  }
+
+  /** One round of the loop: the account's driver, a pass, the status it leaves, then the wait until the next one. */
+  private async round(row: EmailAccountsTable, round: Round): Promise<RoundEnd> {
+    const generation = row.generation;
+    const driver = await this.deps.driverFor(row);
+    if (!driver) {
+      const preset = getProvider(row.provider);
+      const detail =
+        preset?.calendar === 'google' || preset?.calendar === 'microsoft'
+          ? `${preset.name} calendars are reached with ${preset.calendar === 'google' ? 'Google' : 'Microsoft'} sign-in; reconnect the account with it to sync its calendar`
+          : 'This provider has no calendar Conversa can sync; give the account its CalDAV URL to sync one';
+      await setCalendarStatus(this.deps.db, row.id, generation, { status: 'none', detail });
+      return { next: 'stop' };
     }
+    if (row.calendar_status !== 'active') await setCalendarStatus(this.deps.db, row.id, generation, { status: 'syncing', detail: row.calendar_detail ?? null });
+    const summary = await this.pass(driver, row);
+    if (this.stopped) return { next: 'stop' };
+    round.succeeded();
+    await setCalendarStatus(this.deps.db, row.id, generation, { status: 'active', detail: detailOf(summary), syncedAt: Date.now() });
+    this.deps.onPass?.(row.id, summary);
+    return { next: 'again', afterMs: this.deps.intervalMs };
   }
 
   /** One pass: discovery, then each calendar's changes fetched and stored in batches, deletions, window moves. */

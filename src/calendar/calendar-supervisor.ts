@@ -45,7 +45,7 @@
 // signed in with Google) and Microsoft Graph (Microsoft 365 / Outlook accounts signed in with Microsoft; its token
 // is asked for the calendar audience). Gmail/Microsoft accounts connected with an app password get status "none":
 // those calendars take OAuth only.
-import { linkMeetingsToAddresses } from './meetings.js';
+import { linkMeetingsToAddresses } from './meetings/ingest-meetings.js';
 import { CalendarRunner, type CalendarRunnerDeps } from './calendar-runner.js';
 
 export type AccountChange = 'created' | 'reconnected' | 'switched' | 'deleted';

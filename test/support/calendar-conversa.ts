@@ -2,7 +2,7 @@
 // interval and window, and handles on its calendar supervisor and background work.
 import type { BackgroundWork } from '../../src/app/background-work.js';
 import type { CalendarSupervisor } from '../../src/calendar/calendar-supervisor.js';
-import type { WindowOptions } from '../../src/calendar/meetings.js';
+import type { WindowOptions } from '../../src/calendar/meetings/account-context.js';
 import type { Db } from '../../src/storage/database.js';
 import { startTestConversa } from './conversa-server.js';
 import type { TestDatabase } from './databases.js';

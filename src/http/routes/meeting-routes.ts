@@ -1,19 +1,12 @@
 // Meetings: a range of them, a contact's, one; created, moved/renamed and cancelled from the CRM (written to the
 // account's calendar first); the calendar's "sync now"; and the calendar side of an account's health.
 import { z } from 'zod';
-import { notFound } from '../../core/app-error.js';
-import {
-  cancelMeeting,
-  contactMeetings,
-  createMeeting,
-  getMeeting,
-  listMeetings,
-  updateMeeting,
-  type MeetingWriteDeps,
-} from '../../calendar/meetings.js';
+import { contactMeetings, getMeeting, listMeetings } from '../../calendar/meetings/read-meetings.js';
+import { cancelMeeting, createMeeting, updateMeeting, type MeetingWriteDeps } from '../../calendar/meetings/write-meetings.js';
 import type { ApiRouter } from '../api-router.js';
 import { idParams } from './schemas.js';
 import { mailboxFor } from '../../access/access-policy.js';
+import { calendarHealth } from '../../calendar/calendar-health.js';
 
 const DAY_MS = 86_400_000;
 
@@ -144,10 +137,6 @@ export function meetingRoutes(router: ApiRouter, deps: MeetingRouteDeps): void {
     handler: ({ user, params }) => cancelMeeting(deps, user, params.id),
   });
 
-  function visibleAccount(user: { id: string; orgId: string; isAdmin: boolean }, id: string) {
-    return mailboxFor(db, user, id, 'see');
-  }
-
   router.route({
     method: 'POST',
     path: '/api/email-accounts/:id/calendar-sync',
@@ -158,7 +147,8 @@ export function meetingRoutes(router: ApiRouter, deps: MeetingRouteDeps): void {
     status: 202,
     responses: { 202: { description: 'Asked for', schema: z.object({ queued: z.boolean() }) } },
     handler: async ({ user, params }) => {
-      await visibleAccount(user, params.id);
+      // Whoever may see the mailbox may ask; another user's private one is "not found".
+      await mailboxFor(db, user, params.id, 'see');
       return { queued: await deps.syncNow(params.id) };
     },
   });
@@ -191,28 +181,6 @@ export function meetingRoutes(router: ApiRouter, deps: MeetingRouteDeps): void {
         }),
       },
     },
-    handler: async ({ user, params }) => {
-      const row = await visibleAccount(user, params.id);
-      const calendars = await db.selectFrom('calendars').selectAll().where('account_id', '=', row.id).orderBy('created_at').orderBy('id').execute();
-      const objects = calendars.length
-        ? await db.selectFrom('calendar_objects').select(['calendar_id', 'href', 'problem']).where('calendar_id', 'in', calendars.map((c) => c.id)).execute()
-        : [];
-      return {
-        status: row.calendar_status ?? null,
-        detail: row.calendar_detail ?? null,
-        syncedAt: row.calendar_synced_at ? new Date(row.calendar_synced_at).toISOString() : null,
-        calendars: calendars.map((c) => {
-          const mine = objects.filter((o) => o.calendar_id === c.id);
-          return {
-            id: c.id,
-            url: c.url,
-            displayName: c.display_name,
-            writable: c.writable === 1,
-            objects: mine.length,
-            problems: mine.filter((o) => o.problem !== null).map((o) => ({ href: o.href, problem: o.problem! })),
-          };
-        }),
-      };
-    },
+    handler: ({ user, params }) => calendarHealth(db, user, params.id),
   });
 }

@@ -1,6 +1,7 @@
 // One long-lived owner per account: keeps an IMAP connection open (IDLE on the inbox, so changes are pushed),
 // runs a pass when connected, when woken and on a timer, refreshes OAuth tokens ahead of expiry, and turns
-// every failure into a status through the failure policy. Stopping closes the connection at once.
+// every failure into a status through the failure policy. Stopping closes the connection at once. The loop itself
+// (claim, round, backoff, wait) is jobs/retry-loop's, shared with the calendar runner.
 import type { ImapFlow } from 'imapflow';
 import type { SecretBox } from '../../core/secret-box.js';
 import type { Db } from '../../storage/database.js';
@@ -11,7 +12,7 @@ import { setAccountStatus } from '../accounts/account-status.js';
 import { createImapClient, pinEndpoint } from '../connection/test-mail-connection.js';
 import type { OAuthConfig } from '../oauth2/oauth-config.js';
 import { decideFailure } from './failure-policy.js';
-import { backoffDelay } from '../../jobs/backoff.js';
+import { runRetryLoop, type Round, type RoundEnd } from '../../jobs/retry-loop.js';
 import { discoverFolders } from './discover-folders.js';
 import { backfillFolder, syncFolder, type FolderSyncContext } from './folder-sync.js';
 import { foldersToSync } from './folders-to-sync.js';
@@ -96,67 +97,86 @@ export class AccountRunner {
     return this.abort.signal.aborted;
   }
 
-  private async loop(): Promise<void> {
-    let attempt = 0;
-    while (!this.stopped) {
-      const row = await this.deps.db.selectFrom('email_accounts').selectAll().where('id', '=', this.accountId).executeTakeFirst();
-      if (!row || row.status === 'needs_reconnect') return;
-      if (this.deps.stillOwner && !(await this.deps.stillOwner(row.id))) return;
-      const generation = row.generation;
-      let sessionStart = 0;
-      try {
-        if (row.status !== 'active') await setAccountStatus(this.deps.db, row.id, generation, { status: 'syncing' });
-        // Checked at each connection, so a name that now resolves to an internal address is refused.
-        const pinned = await pinEndpoint(this.deps.outbound, { host: row.imap_host, port: row.imap_port, secure: row.imap_secure === 1 });
-        const credentials = await this.freshCredentials(row);
-        const client = createImapClient(
-          pinned.endpoint,
-          { username: row.username, auth: credentials },
-          // A long-lived session: short connect/greeting limits, but silence is normal while IDLE.
-          {
-            ...pinned.options,
-            connectionTimeoutMs: 20_000,
-            greetingTimeoutMs: 20_000,
-            // IDLE soon after each pass: a new mail must reach its contact within seconds, not imapflow's default 15 s.
-            imap: { autoIdleDelay: 500 },
-            ...(this.deps.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}),
-          },
-        );
-        this.client = client;
-        client.on('error', (err: unknown) => this.deps.log.warn({ accountId: row.id, err: describe(err) }, 'imap connection error'));
-        if (this.stopped) return;
-        await client.connect();
-        sessionStart = Date.now();
-        await this.pass(client, row);
-        if (this.stopped) return;
-        await setAccountStatus(this.deps.db, row.id, generation, { status: 'active', lastSyncedAt: Date.now() });
-        await this.watch(client, row);
-        client.close();
-        if (this.stopped) return;
-        // The server closed a healthy session (restart, idle timeout, kick): reconnect at once.
-        if (Date.now() - sessionStart >= MIN_HEALTHY_SESSION_MS) attempt = 0;
-        else attempt = await this.backOff(row, generation, attempt + 1, 'The mail server keeps closing the connection');
-      } catch (error) {
-        this.client?.close();
-        if (this.stopped) return;
+  private loop(): Promise<void> {
+    return runRetryLoop<EmailAccountsTable>({
+      stopped: () => this.stopped,
+      waiting: this.waiting,
+      backoffBaseMs: this.deps.backoffBaseMs,
+      backoffMaxMs: this.deps.backoffMaxMs,
+      claim: async () => {
+        const row = await this.deps.db.selectFrom('email_accounts').selectAll().where('id', '=', this.accountId).executeTakeFirst();
+        if (!row || row.status === 'needs_reconnect') return null;
+        if (this.deps.stillOwner && !(await this.deps.stillOwner(row.id))) return null;
+        return row;
+      },
+      run: (row, round) => this.session(row, round),
+      failed: async (row, error) => {
         const decision = decideFailure(error);
         this.deps.log.warn({ accountId: row.id, action: decision.action, reason: describe(error) }, 'account sync failed');
         if (decision.action === 'needs_reconnect') {
-          await setAccountStatus(this.deps.db, row.id, generation, { status: 'needs_reconnect', detail: decision.detail });
-          return;
+          await setAccountStatus(this.deps.db, row.id, row.generation, { status: 'needs_reconnect', detail: decision.detail });
+          return { next: 'stop' };
         }
-        attempt = await this.backOff(row, generation, attempt + 1, decision.detail);
-      } finally {
-        this.client = null;
+        return this.backOff(row, decision.detail);
+      },
+    });
+  }
+
+  /** One round of the loop: a connection, a pass, then IDLE until the connection closes or the runner stops. */
+  private async session(row: EmailAccountsTable, round: Round): Promise<RoundEnd> {
+    const generation = row.generation;
+    let sessionStart = 0;
+    try {
+      if (row.status !== 'active') await setAccountStatus(this.deps.db, row.id, generation, { status: 'syncing' });
+      // Checked at each connection, so a name that now resolves to an internal address is refused.
+      const pinned = await pinEndpoint(this.deps.outbound, { host: row.imap_host, port: row.imap_port, secure: row.imap_secure === 1 });
+      const credentials = await this.freshCredentials(row);
+      const client = createImapClient(
+        pinned.endpoint,
+        { username: row.username, auth: credentials },
+        // A long-lived session: short connect/greeting limits, but silence is normal while IDLE.
+        {
+          ...pinned.options,
+          connectionTimeoutMs: 20_000,
+          greetingTimeoutMs: 20_000,
+          // IDLE soon after each pass: a new mail must reach its contact within seconds, not imapflow's default 15 s.
+          imap: { autoIdleDelay: 500 },
+          ...(this.deps.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}),
+        },
+      );
+      this.client = client;
+      client.on('error', (err: unknown) => this.deps.log.warn({ accountId: row.id, err: describe(err) }, 'imap connection error'));
+      if (this.stopped) return { next: 'stop' };
+      await client.connect();
+      sessionStart = Date.now();
+      await this.pass(client, row);
+      if (this.stopped) return { next: 'stop' };
+      await setAccountStatus(this.deps.db, row.id, generation, { status: 'active', lastSyncedAt: Date.now() });
+      await this.watch(client, row);
+      client.close();
+      if (this.stopped) return { next: 'stop' };
+      // The server closed a healthy session (restart, idle timeout, kick): reconnect at once.
+      if (Date.now() - sessionStart >= MIN_HEALTHY_SESSION_MS) {
+        round.succeeded();
+        return { next: 'again' };
       }
+      return this.backOff(row, 'The mail server keeps closing the connection');
+    } catch (error) {
+      this.client?.close();
+      throw error;
+    } finally {
+      this.client = null;
     }
   }
 
-  private async backOff(row: EmailAccountsTable, generation: number, attempt: number, detail: string): Promise<number> {
-    const delay = backoffDelay(attempt, this.deps.backoffBaseMs, this.deps.backoffMaxMs);
-    await setAccountStatus(this.deps.db, row.id, generation, { status: 'error', detail, nextRetryAt: Date.now() + delay });
-    await this.waiting.sleep(delay, this.stopped);
-    return attempt;
+  /** Retry after the next backoff delay; the status says why and when. */
+  private backOff(row: EmailAccountsTable, detail: string): RoundEnd {
+    return {
+      next: 'backoff',
+      record: async (delay) => {
+        await setAccountStatus(this.deps.db, row.id, row.generation, { status: 'error', detail, nextRetryAt: Date.now() + delay });
+      },
+    };
   }
 
   /** One pass over the account: folders, then each synced folder's new mail, flags and removals, then backfills. */
