@@ -2,6 +2,7 @@
 // runs a pass when connected, when woken and on a timer, refreshes OAuth tokens ahead of expiry, and turns
 // every failure into a status through the failure policy. Stopping closes the connection at once.
 import type { ImapFlow } from 'imapflow';
+import type { Logger } from '../../core/logger.js';
 import type { SecretBox } from '../../core/secret-box.js';
 import type { Db } from '../../storage/database.js';
 import type { EmailAccountsTable } from '../../storage/schema.js';
@@ -22,12 +23,6 @@ import { recordBounce } from './record-bounce.js';
 import { organisationAddresses } from '../accounts/organisation-addresses.js';
 import { WakeableSleep } from '../../jobs/wakeable-sleep.js';
 import type { OutboundPolicy } from '../../net/outbound-policy.js';
-
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
 
 export interface RunnerDeps {
   db: Db;
