@@ -802,7 +802,7 @@ export async function parseMessage(raw: Buffer, limits?: Partial<ParseLimits>, o
         htmlCut = true;
       }
     }
-    message.text = text ?? (htmlCut && rawHtml ? htmlToPlain(rawHtml, resolved.maxBytes) : null);
+    message.text = text ?? (htmlCut && rawHtml ? htmlToPlain(rawHtml, { maxLength: resolved.maxBytes }) : null);
     message.html = html;
     message.snippet = makeSnippet(message.text, rawHtml);
     message.attachments = email.attachments.map((a) => {
