@@ -19,7 +19,7 @@ import { foldersToSync } from './folders-to-sync.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { ParsedMessage } from '../mime/parse-message.js';
 import { parseNeverLogList } from '../rules/never-log.js';
-import { recordBounce } from './record-bounce.js';
+import { recordBounce } from '../bounces/record-bounce.js';
 import { organisationAddresses } from '../accounts/organisation-addresses.js';
 import { WakeableSleep } from '../../jobs/wakeable-sleep.js';
 import type { OutboundPolicy } from '../../net/outbound-policy.js';

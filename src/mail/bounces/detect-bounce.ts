@@ -6,9 +6,9 @@
 // mail, and bounces forwarded by a person. Limits: wording is matched in English plus the Exchange subjects of a
 // few other languages; only what a report states is returned (no status code is made up).
 import { isUtf8 } from 'node:buffer';
-import { decoderFor, fixC1, isAscii } from './charsets.js';
-import { decodeTransfer } from './decode-transfer.js';
-import { htmlToPlain } from './html-to-plain.js';
+import { decoderFor, fixC1, isAscii } from '../mime/charsets.js';
+import { decodeTransfer } from '../mime/decode-transfer.js';
+import { htmlToPlain } from '../mime/html-to-plain.js';
 import {
   normalizeMessageId,
   parseAddressList,
@@ -16,7 +16,7 @@ import {
   parseStructured,
   type Address,
   type ParsedMessage,
-} from './parse-message.js';
+} from '../mime/parse-message.js';
 
 export type BounceKind = 'hard' | 'soft';
 
