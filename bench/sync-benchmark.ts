@@ -65,7 +65,9 @@ const OWNER = 'owner@bench.test';
 const DAY = 24 * 3600 * 1000;
 
 /** Exactly the fetch query of scanMessages(): UID FLAGS ENVELOPE INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (...)]. */
-const SCAN_QUERY: FetchQueryObject = { uid: true, flags: true, envelope: true, internalDate: true, size: true, headers: [...SCAN_HEADERS], threadId: true };
+const SCAN_QUERY: FetchQueryObject = {
+  uid: true, flags: true, envelope: true, internalDate: true, size: true, headers: [...SCAN_HEADERS], threadId: true,
+};
 
 // ---------------------------------------------------------------------------------------------------------
 // Cleanup: everything started is stopped by PID, on success, failure, Ctrl-C or the hard time limit.

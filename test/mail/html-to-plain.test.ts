@@ -12,7 +12,8 @@ describe('htmlToPlain', () => {
   });
 
   it('drops scripts, styles, head and title, but not elements whose name only starts like them', () => {
-    expect(words(htmlToPlain('<head><title>t</title></head><header>Hi</header><script>x()</script>there'))).toBe(' Hi there');
+    const html = '<head><title>t</title></head><header>Hi</header><script>x()</script>there';
+    expect(words(htmlToPlain(html))).toBe(' Hi there');
     expect(dropElements('a<style>b</style>c<styled>d</styled>', ['style'])).toBe('a c<styled>d</styled>');
   });
 

@@ -644,7 +644,9 @@ export function detectBounce(raw: Buffer, parsed?: ParsedMessage): BounceInfo | 
     // A part labelled delivery-status that holds prose is read as the report's text.
     if (report.recipients.length === 0 && report.fields === 0) found.texts.push(found.deliveryStatus[i]!);
   }
-  const text = found.texts.length > 0 ? found.texts.join('\n\n') : found.htmls.map((html) => htmlToPlain(html, { maxLength: MAX_TEXT_BYTES })).join('\n\n');
+  const text = found.texts.length > 0
+    ? found.texts.join('\n\n')
+    : found.htmls.map((html) => htmlToPlain(html, { maxLength: MAX_TEXT_BYTES })).join('\n\n');
   const { report, original: originalInText } = splitReport(text);
   const original = found.originals.find((h) => h.has('message-id')) ?? found.originals[0] ?? originalInText;
 

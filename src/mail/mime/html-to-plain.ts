@@ -57,7 +57,8 @@ function indexOfTag(lower: string, open: string, from: number): number {
 export function htmlToPlain(html: string, options: HtmlToPlainOptions = {}): string {
   const maxLength = options.maxLength ?? DEFAULT_MAX_LENGTH;
   const forward = options.forwardBlocks === true;
-  let text = dropElements(html.length > maxLength ? html.slice(0, maxLength) : html, ['script', 'style', 'head', 'title'])
+  const read = html.length > maxLength ? html.slice(0, maxLength) : html;
+  let text = dropElements(read, ['script', 'style', 'head', 'title'])
     .replace(/<br\s*\/?>|<\/(?:p|div|tr|li|h[1-6]|blockquote|table|pre)\s*>/gi, '\n');
   if (forward) text = text.replace(/<hr\b[^<>]*>/gi, OUTLOOK_RULE);
   return text
