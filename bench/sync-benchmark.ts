@@ -24,6 +24,7 @@ import { startDovecot, type Credentials, type DovecotServer } from '../test/serv
 import { freePort } from '../test/servers/free-port.js';
 import { run } from '../test/servers/process.js';
 import { makeMessage } from '../test/support/make-message.js';
+import { SCAN_HEADERS } from '../src/mail/imap/scan-messages.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Options
@@ -63,10 +64,10 @@ const README = path.join(REPO, 'bench', 'README.md');
 const OWNER = 'owner@bench.test';
 const DAY = 24 * 3600 * 1000;
 
-/** The header fields src/mail/imap/scan-messages.ts asks for (SCAN_HEADERS there; copied, it is not exported). */
-const SCAN_HEADERS = ['references', 'list-id', 'x-original-from', 'auto-submitted', 'precedence', 'content-type'];
 /** Exactly the fetch query of scanMessages(): UID FLAGS ENVELOPE INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (...)]. */
-const SCAN_QUERY: FetchQueryObject = { uid: true, flags: true, envelope: true, internalDate: true, size: true, headers: SCAN_HEADERS, threadId: true };
+const SCAN_QUERY: FetchQueryObject = {
+  uid: true, flags: true, envelope: true, internalDate: true, size: true, headers: [...SCAN_HEADERS], threadId: true,
+};
 
 // ---------------------------------------------------------------------------------------------------------
 // Cleanup: everything started is stopped by PID, on success, failure, Ctrl-C or the hard time limit.

@@ -8,10 +8,10 @@ import type { WindowOptions } from '../calendar/meetings/account-context.js';
 import type { ParsedMessage } from '../mail/mime/parse-message.js';
 import { createOutbox, type Outbox, type OutboxDeps } from '../mail/send/outbox.js';
 import { AccountSupervisor } from '../mail/sync/account-supervisor.js';
-import type { Logger } from '../mail/sync/account-runner.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { Storage } from '../storage/database.js';
 import type { Config } from './config.js';
+import type { Logger } from '../core/logger.js';
 import type { SecretBox } from '../core/secret-box.js';
 import type { LookupAll, OutboundPolicy } from '../net/outbound-policy.js';
 

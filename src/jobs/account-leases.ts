@@ -4,12 +4,8 @@
 // over an expired lease, so an account is never owned by two live processes. The same code runs on SQLite.
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
+import type { Logger } from '../core/logger.js';
 import type { Db } from '../storage/database.js';
-
-export interface LeaseLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
 
 export interface LeaseHooks {
   /** This process now owns the account: start its work. */
@@ -27,7 +23,7 @@ export interface LeaseHooks {
 export interface LeaseOptions {
   db: Db;
   hooks: LeaseHooks;
-  log: LeaseLogger;
+  log: Pick<Logger, 'info' | 'warn'>;
   /** A lease lives this long without renewal (default 20 s): the failover bound, with the tick. */
   ttlMs?: number;
   /** How often leases are renewed and claims made (default 5 s). */

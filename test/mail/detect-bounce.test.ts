@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { detectBounce, type BounceInfo } from '../../src/mail/mime/detect-bounce.js';
+import { detectBounce, type BounceInfo } from '../../src/mail/bounces/detect-bounce.js';
 import { parseMessage } from '../../src/mail/mime/parse-message.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -2,6 +2,7 @@
 // credentials, with an OAuth access token refreshed and stored again when it is about to expire. The same
 // rule as the sync runner's (src/mail/sync/account-runner.ts), kept here so sending does not reach into it.
 import type { SecretBox } from '../../core/secret-box.js';
+import type { Logger } from '../../core/logger.js';
 import type { Db } from '../../storage/database.js';
 import type { EmailAccountsTable } from '../../storage/schema.js';
 import { openCredentials, sealCredentials, type AccountCredentials } from './account-credentials.js';
@@ -14,7 +15,7 @@ export interface LoginDeps {
   db: Db;
   secrets: SecretBox;
   oauth: OAuthConfig;
-  log: { info(obj: object, msg?: string): void };
+  log: Pick<Logger, 'info'>;
 }
 
 /**

@@ -36,6 +36,7 @@ import { isIP } from 'node:net';
 import { dkimVerify, dmarc, spf, type DKIMVerifyResult } from 'mailauth';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { ConfigError } from '../../core/config-error.js';
+import type { Logger } from '../../core/logger.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { Db } from '../../storage/database.js';
 import type { ParsedMessage, ParseOptions } from '../mime/parse-message.js';
@@ -86,18 +87,12 @@ export function loadBccTlsConfig(env: NodeJS.ProcessEnv): BccTlsConfig | null {
   };
 }
 
-export interface BccLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
 export interface BccListenerDeps {
   db: Db;
   blobs: BlobStore;
   /** The parse pool: every parse of a delivery runs there, off this thread, with its limits and time budget. */
   parse(raw: Buffer, options?: ParseOptions): Promise<ParsedMessage>;
-  log: BccLogger;
+  log: Logger;
   /** Address to bind (the app's HOST, 127.0.0.1 by default). */
   host: string;
   /** 0 picks a free port (tests); see `port` on the result. */

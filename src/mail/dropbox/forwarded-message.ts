@@ -9,6 +9,7 @@
 //   (Outlook inside one Exchange organisation), no Message-ID, no HTML. Callers say so where it matters.
 // Pure functions, except embeddedMessages (a second MIME pass through the parse pool, for the rare inline
 // message/rfc822 part).
+import { htmlToPlain } from '../mime/html-to-plain.js';
 import { parseAddressList, type Address, type ParsedMessage } from '../mime/parse-message.js';
 import { normalizeMessageId } from '../rules/message-key.js';
 
@@ -386,24 +387,10 @@ export function stripForwardPrefix(subject: string | null | undefined): string |
   return subject.replace(FORWARD_PREFIX, '').trim() || null;
 }
 
-/** Readable text of an (already sanitised) HTML body, for forwards that come without a text part. */
+/**
+ * Readable text of an (already sanitised) HTML body, for forwards that come without a text part: the one converter,
+ * read whole and the way forward blocks need it (see HtmlToPlainOptions.forwardBlocks).
+ */
 export function htmlToText(html: string): string {
-  return html
-    .replace(/<(script|style|head|title)\b[^>]*>[\s\S]*?<\/\1\s*>/gi, ' ')
-    .replace(/<br\s*\/?>/gi, '\n')
-    .replace(/<\/(?:p|div|tr|li|h[1-6]|blockquote|table)\s*>/gi, '\n')
-    .replace(/<hr\b[^>]*>/gi, '\n________________________________\n')
-    .replace(/<[^<>]*>/g, '')
-    .replace(/&nbsp;/gi, ' ')
-    .replace(/&lt;/gi, '<')
-    .replace(/&gt;/gi, '>')
-    .replace(/&quot;/gi, '"')
-    .replace(/&#0*39;|&apos;/gi, "'")
-    .replace(/&#(\d{1,7});/g, (_, d: string) => codePoint(Number(d)))
-    .replace(/&#x([0-9a-f]{1,6});/gi, (_, h: string) => codePoint(parseInt(h, 16)))
-    .replace(/&amp;/gi, '&');
-}
-
-function codePoint(cp: number): string {
-  return cp > 0 && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff) ? String.fromCodePoint(cp) : ' ';
+  return htmlToPlain(html, { maxLength: Infinity, forwardBlocks: true });
 }

@@ -1,6 +1,6 @@
 // The header-only scan: what the sync engine learns about a message without downloading it — flags, dates,
 // the envelope's addresses and the threading and list headers. One UID FETCH per batch.
-import type { FetchMessageObject, ImapFlow, MessageAddressObject } from 'imapflow';
+import type { FetchMessageObject, FetchQueryObject, ImapFlow, MessageAddressObject } from 'imapflow';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
 
 /** A participant's address, lower-cased, with its display name: one definition for scan, parser and rules. */
@@ -33,7 +33,13 @@ export interface ScannedMessage {
   threadId: string | null;
 }
 
-const SCAN_HEADERS = ['references', 'list-id', 'x-original-from', 'auto-submitted', 'precedence', 'content-type'];
+/**
+ * The header fields the scan asks for besides the envelope (BODY.PEEK[HEADER.FIELDS (...)]): threading, lists,
+ * machine senders, the top-level type. One list, shared with the sync benchmark's raw baseline.
+ */
+export const SCAN_HEADERS: readonly string[] = [
+  'references', 'list-id', 'x-original-from', 'auto-submitted', 'precedence', 'content-type',
+];
 
 function addresses(list: MessageAddressObject[] | undefined): Address[] {
   const out: Address[] = [];
@@ -123,7 +129,10 @@ export async function scanMessages(client: ImapFlow, uids: string | number[], si
   const range = Array.isArray(uids) ? uids.join(',') : uids;
   if (!range) return [];
   const seen = new Map<number, ScannedMessage>();
-  for await (const msg of client.fetch(range, { uid: true, flags: true, envelope: true, internalDate: true, size: true, headers: SCAN_HEADERS, threadId: true }, { uid: true })) {
+  const query: FetchQueryObject = {
+    uid: true, flags: true, envelope: true, internalDate: true, size: true, headers: [...SCAN_HEADERS], threadId: true,
+  };
+  for await (const msg of client.fetch(range, query, { uid: true })) {
     if (signal?.aborted) break;
     if (!seen.has(msg.uid)) seen.set(msg.uid, toScannedMessage(msg));
   }

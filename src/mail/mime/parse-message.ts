@@ -12,6 +12,8 @@ import { isUtf8 } from 'node:buffer';
 import { TextDecoder } from 'node:util';
 import chardet from 'chardet';
 import PostalMime, { addressParser, decodeWords, type Address as PostalAddress } from 'postal-mime';
+import { decoderFor, fixC1, isAscii } from './charsets.js';
+import { decodeTransfer } from './decode-transfer.js';
 import { sanitizeHtml } from './sanitize-html.js';
 import { htmlToPlain } from './html-to-plain.js';
 import { flattenDeepHtml } from './flatten-deep-html.js';
@@ -207,43 +209,8 @@ function trimStart(buf: Buffer): Buffer {
   return buf.subarray(i);
 }
 
-const decoders = new Map<string, TextDecoder | null>();
-
-function decoderFor(label: string | null | undefined): TextDecoder | null {
-  if (!label) return null;
-  const key = label.trim().toLowerCase();
-  let decoder = decoders.get(key);
-  if (decoder === undefined) {
-    try {
-      decoder = new TextDecoder(key);
-    } catch {
-      decoder = null;
-    }
-    decoders.set(key, decoder);
-  }
-  return decoder;
-}
-
 const windows1252 = new TextDecoder('windows-1252');
-
-// Node 20's TextDecoder reads the whole windows-1252 family (windows-1252, iso-8859-1, latin1, us-ascii) as
-// ISO-8859-1: bytes 0x80-0x9F come out as C1 controls instead of € ‚ „ … ‘ ’ “ ” – — ™ (Outlook's smart quotes).
-// postal-mime decodes with TextDecoder too. The WHATWG mapping is restored on every string we return; C1
-// controls have no business in mail text, and on a fixed Node this finds nothing to do.
-const CP1252_C1 = '€\u0081‚ƒ„…†‡ˆ‰Š‹Œ\u008dŽ\u008f\u0090‘’“”•–—˜™š›œ\u009džŸ';
-
-export function fixC1(text: string): string;
-export function fixC1(text: string | null): string | null;
-export function fixC1(text: string | null): string | null {
-  if (text === null || !/[\u0080-\u009f]/.test(text)) return text;
-  return text.replace(/[\u0080-\u009f]/g, (c) => CP1252_C1[c.charCodeAt(0) - 0x80]!);
-}
 const utf8 = new TextDecoder('utf-8');
-
-function isAscii(buf: Uint8Array): boolean {
-  for (let i = 0; i < buf.length; i++) if (buf[i]! > 0x7f) return false;
-  return true;
-}
 
 const US_ASCII = new Set(['us-ascii', 'ascii', 'us_ascii', 'ansi_x3.4-1968', '646', 'iso646-us']);
 const DETECTABLE = new Set([
@@ -622,22 +589,6 @@ function collapse(text: string): string {
 // ---------------------------------------------------------------------------------------------------------
 // Body.
 
-function decodeTransfer(body: Buffer, encoding: string): Buffer {
-  switch (encoding) {
-    case 'base64':
-      return Buffer.from(body.toString('latin1').replace(/[^A-Za-z0-9+/]/g, ''), 'base64');
-    case 'quoted-printable': {
-      const text = body.toString('latin1').replace(/=\r?\n/g, '');
-      return Buffer.from(
-        text.replace(/=([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))),
-        'latin1',
-      );
-    }
-    default:
-      return body;
-  }
-}
-
 /**
  * A single-part text message with no charset, or us-ascii over 8-bit bytes, is common in old and badly
  * configured mail; postal-mime would read it as UTF-8 (replacement characters) or windows-1252. Here the
@@ -802,7 +753,7 @@ export async function parseMessage(raw: Buffer, limits?: Partial<ParseLimits>, o
         htmlCut = true;
       }
     }
-    message.text = text ?? (htmlCut && rawHtml ? htmlToPlain(rawHtml, resolved.maxBytes) : null);
+    message.text = text ?? (htmlCut && rawHtml ? htmlToPlain(rawHtml, { maxLength: resolved.maxBytes }) : null);
     message.html = html;
     message.snippet = makeSnippet(message.text, rawHtml);
     message.attachments = email.attachments.map((a) => {

@@ -12,6 +12,7 @@ import type { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import type { DKIMOptions } from 'nodemailer';
 import type { SMTPTransportOptions } from 'nodemailer/lib/smtp-transport';
+import type { Logger } from '../../core/logger.js';
 import type { SecretBox } from '../../core/secret-box.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { Db } from '../../storage/database.js';
@@ -32,18 +33,12 @@ import { backoffDelay } from '../../jobs/backoff.js';
 import { freshAccountCredentials, mailLoginOf } from '../accounts/account-login.js';
 import { appRelayTransportOptions, openCustomSmtp, type AppSmtpConfig } from './smtp-settings.js';
 
-export interface OutboxLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
 export interface OutboxDeps {
   db: Db;
   secrets: SecretBox;
   blobs: BlobStore;
   oauth: OAuthConfig;
-  log: OutboxLogger;
+  log: Logger;
   /** The application's relay (loadAppSmtpConfig); null when the install has none. */
   appSmtp: AppSmtpConfig | null;
   /** DKIM signing for mail sent through the application's relay (loadDkimConfig in dkim.ts). */

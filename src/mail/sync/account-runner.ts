@@ -3,6 +3,7 @@
 // every failure into a status through the failure policy. Stopping closes the connection at once. The loop itself
 // (claim, round, backoff, wait) is jobs/retry-loop's, shared with the calendar runner.
 import type { ImapFlow } from 'imapflow';
+import type { Logger } from '../../core/logger.js';
 import type { SecretBox } from '../../core/secret-box.js';
 import type { Db } from '../../storage/database.js';
 import type { EmailAccountsTable } from '../../storage/schema.js';
@@ -19,16 +20,10 @@ import { foldersToSync } from './folders-to-sync.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { ParsedMessage } from '../mime/parse-message.js';
 import { parseNeverLogList } from '../rules/never-log.js';
-import { recordBounce } from './record-bounce.js';
+import { recordBounce } from '../bounces/record-bounce.js';
 import { organisationAddresses } from '../accounts/organisation-addresses.js';
 import { WakeableSleep } from '../../jobs/wakeable-sleep.js';
 import type { OutboundPolicy } from '../../net/outbound-policy.js';
-
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
 
 export interface RunnerDeps {
   db: Db;

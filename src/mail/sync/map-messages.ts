@@ -14,8 +14,8 @@ import { dedupeKey, normalizeMessageId } from '../rules/message-key.js';
 import { isNeverLogged, type NeverLogList } from '../rules/never-log.js';
 import { computeParticipants } from '../rules/participants.js';
 import { contactsByAddress, type MessageToStore, type StoreContext } from '../intake/store-messages.js';
-import { detectBounce, type BounceInfo } from '../mime/detect-bounce.js';
-import { mayBeBounce } from './record-bounce.js';
+import { detectBounce, type BounceInfo } from '../bounces/detect-bounce.js';
+import { mayBeBounce } from '../bounces/record-bounce.js';
 import { inChunks, MAX_IN_LIST } from '../../storage/batches.js';
 
 export interface MappingContext {

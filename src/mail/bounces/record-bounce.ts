@@ -1,7 +1,7 @@
 // A bounce met by the sync marks the message it reports on as bounced and flags the failed addresses on their
 // contacts. Idempotent, so a rescan of the same bounce changes nothing.
 import type { Db } from '../../storage/database.js';
-import type { BounceInfo } from '../mime/detect-bounce.js';
+import type { BounceInfo } from './detect-bounce.js';
 import type { ScannedMessage } from '../imap/scan-messages.js';
 import { dedupeKey } from '../rules/message-key.js';
 

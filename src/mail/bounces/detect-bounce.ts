@@ -6,17 +6,17 @@
 // mail, and bounces forwarded by a person. Limits: wording is matched in English plus the Exchange subjects of a
 // few other languages; only what a report states is returned (no status code is made up).
 import { isUtf8 } from 'node:buffer';
-import { TextDecoder } from 'node:util';
-import { htmlToPlain } from './html-to-plain.js';
+import { decoderFor, fixC1, isAscii } from '../mime/charsets.js';
+import { decodeTransfer } from '../mime/decode-transfer.js';
+import { htmlToPlain } from '../mime/html-to-plain.js';
 import {
-  fixC1,
   normalizeMessageId,
   parseAddressList,
   parseMessageHeaders,
   parseStructured,
   type Address,
   type ParsedMessage,
-} from './parse-message.js';
+} from '../mime/parse-message.js';
 
 export type BounceKind = 'hard' | 'soft';
 
@@ -188,38 +188,11 @@ function trimLineEnd(buf: Buffer, at: number): number {
   return end;
 }
 
-function decodeTransfer(part: MimePart, maxBytes: number): Buffer {
+/** A part's body with its transfer encoding undone, read only as far as `maxBytes` of result need (base64: 4/3). */
+function partBytes(part: MimePart, maxBytes: number): Buffer {
   const encoding = (firstHeader(part.headers, 'content-transfer-encoding') ?? '').trim().toLowerCase();
-  if (encoding === 'base64') {
-    const text = part.body.toString('latin1', 0, Math.min(part.body.length, Math.ceil((maxBytes * 4) / 3) + 4));
-    return Buffer.from(text.replace(/[^A-Za-z0-9+/]/g, ''), 'base64');
-  }
-  const body = part.body.subarray(0, maxBytes);
-  if (encoding === 'quoted-printable') {
-    const text = body.toString('latin1').replace(/=\r?\n/g, '');
-    return Buffer.from(text.replace(/=([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
-  }
-  return body;
-}
-
-const decoders = new Map<string, TextDecoder | null>();
-
-function decoderFor(label: string): TextDecoder | null {
-  let decoder = decoders.get(label);
-  if (decoder === undefined) {
-    try {
-      decoder = new TextDecoder(label);
-    } catch {
-      decoder = null;
-    }
-    decoders.set(label, decoder);
-  }
-  return decoder;
-}
-
-function isAscii(bytes: Uint8Array): boolean {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i]! > 0x7f) return false;
-  return true;
+  const read = encoding === 'base64' ? Math.ceil((maxBytes * 4) / 3) + 4 : maxBytes;
+  return decodeTransfer(part.body.subarray(0, read), encoding);
 }
 
 /** Bytes to text by the declared charset; 8-bit bytes under a 7-bit or unknown charset: UTF-8 if valid, else windows-1252. */
@@ -234,7 +207,7 @@ function decodeText(bytes: Buffer, charset: string | undefined): string {
 }
 
 function partText(part: MimePart): string {
-  return decodeText(decodeTransfer(part, MAX_TEXT_BYTES), part.params.charset);
+  return decodeText(partBytes(part, MAX_TEXT_BYTES), part.params.charset);
 }
 
 const DELIVERY_STATUS_TYPES = new Set(['message/delivery-status', 'message/global-delivery-status']);
@@ -266,7 +239,7 @@ function collectParts(part: MimePart, out: ReportParts): void {
   else if (RECEIPT_TYPES.has(type)) out.receipt = true;
   else if (type === 'message/feedback-report') out.feedback = true;
   else if (ORIGINAL_TYPES.has(type)) {
-    const bytes = decodeTransfer(part, MAX_HEADER_BYTES);
+    const bytes = partBytes(part, MAX_HEADER_BYTES);
     out.originals.push(readHeaderBlock(bytes, 0, false).headers);
   } else if (type === 'text/plain' || type === 'text/html') {
     const disposition = parseStructured(firstHeader(part.headers, 'content-disposition') ?? '');
@@ -671,7 +644,9 @@ export function detectBounce(raw: Buffer, parsed?: ParsedMessage): BounceInfo | 
     // A part labelled delivery-status that holds prose is read as the report's text.
     if (report.recipients.length === 0 && report.fields === 0) found.texts.push(found.deliveryStatus[i]!);
   }
-  const text = found.texts.length > 0 ? found.texts.join('\n\n') : found.htmls.map((html) => htmlToPlain(html, MAX_TEXT_BYTES)).join('\n\n');
+  const text = found.texts.length > 0
+    ? found.texts.join('\n\n')
+    : found.htmls.map((html) => htmlToPlain(html, { maxLength: MAX_TEXT_BYTES })).join('\n\n');
   const { report, original: originalInText } = splitReport(text);
   const original = found.originals.find((h) => h.has('message-id')) ?? found.originals[0] ?? originalInText;
 
