@@ -31,12 +31,8 @@ import {
   saveDiscovery,
   type IngestResult,
 } from './meetings/ingest-meetings.js';
+import type { Logger } from '../core/logger.js';
 
-export interface CalendarLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
 
 /** Builds the driver of an account's calendar, or null when the account has none. */
 export type DriverFactory = (account: EmailAccountsTable) => Promise<CalendarDriver | null>;
@@ -45,7 +41,7 @@ export interface DriverFactoryDeps {
   db: Db;
   secrets: SecretBox;
   oauth: OAuthConfig;
-  log: CalendarLogger;
+  log: Logger;
   /** Where a CalDAV server (and every URL it hands back) may be; default: public addresses only. */
   outbound?: OutboundPolicy;
   /** Tests only: how drivers reach the network. */
@@ -147,7 +143,7 @@ export function calendarTokenSource(deps: DriverFactoryDeps, account: Pick<Email
 
 export interface CalendarRunnerDeps {
   db: Db;
-  log: CalendarLogger;
+  log: Logger;
   bccDomain: string;
   driverFor: DriverFactory;
   /** Between passes (e.g. 5 minutes; tests: a second). */
