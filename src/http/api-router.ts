@@ -31,7 +31,9 @@ interface ResponseSpec {
 type Responses = Record<number, ResponseSpec>;
 
 /** The 2xx statuses a route declares: the answers its handler returns (errors are thrown, not returned). */
-type SuccessStatus<R> = { [K in keyof R]: K extends number ? (`${K}` extends `2${string}` ? K : never) : never }[keyof R];
+type SuccessStatus<R> = {
+  [K in keyof R]: K extends number ? (`${K}` extends `2${string}` ? K : never) : never;
+}[keyof R];
 
 /** The body a declared answer carries: its schema's type, or nothing (204, a redirect). */
 type AnswerBody<S> = S extends { schema: infer Z extends ZodType } ? z.output<Z> : void;
@@ -101,9 +103,13 @@ export class ApiRouter {
     this.publicOrigin = origin;
   }
 
-  route<P = undefined, Q = undefined, B = undefined, A extends 'user' | 'admin' | 'public' = 'user', R extends Responses = Responses>(
-    spec: RouteSpec<P, Q, B, A, R>,
-  ): void {
+  route<
+    P = undefined,
+    Q = undefined,
+    B = undefined,
+    A extends 'user' | 'admin' | 'public' = 'user',
+    R extends Responses = Responses,
+  >(spec: RouteSpec<P, Q, B, A, R>): void {
     const status = spec.status ?? 200;
     this.documented.push({ ...spec, status } as Documented);
     const db = this.db;
@@ -131,7 +137,9 @@ export class ApiRouter {
         const result = await spec.handler({ params, query, body, user, request, reply } as RouteContext<P, Q, B, never>);
         if (reply.sent) return reply;
         const sent = status === 204 ? 204 : reply.statusCode === 200 ? status : reply.statusCode;
-        if (this.options.validateResponses) checkAnswer(`${spec.method} ${spec.path}`, spec.responses, sent, result, request);
+        if (this.options.validateResponses) {
+          checkAnswer(`${spec.method} ${spec.path}`, spec.responses, sent, result, request);
+        }
         if (status === 204) return reply.status(204).send();
         return reply.status(sent).send(result);
       },
@@ -185,7 +193,13 @@ export class ApiRouter {
 }
 
 /** Throws a 500 (and logs what differs) when an answer is not what its route declares for that status. */
-function checkAnswer(route: string, responses: Responses, status: number, answer: unknown, request: FastifyRequest): void {
+function checkAnswer(
+  route: string,
+  responses: Responses,
+  status: number,
+  answer: unknown,
+  request: FastifyRequest,
+): void {
   const declared = responses[status];
   const mismatches: string[] = [];
   if (!declared) {
@@ -196,12 +210,19 @@ function checkAnswer(route: string, responses: Responses, status: number, answer
     // What the client reads: the JSON text of the answer (a Date becomes a string, undefined fields vanish).
     const wire: unknown = answer === undefined ? undefined : JSON.parse(JSON.stringify(answer));
     const result = declared.schema.safeParse(wire);
-    if (result.success) undeclaredFields(wire, result.data, '', mismatches);
-    else for (const issue of result.error.issues) mismatches.push(`${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    if (result.success) {
+      undeclaredFields(wire, result.data, '', mismatches);
+    } else {
+      for (const issue of result.error.issues) mismatches.push(`${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    }
   }
   if (mismatches.length === 0) return;
-  const shown = mismatches.slice(0, 10).join('; ') + (mismatches.length > 10 ? ` (and ${mismatches.length - 10} more)` : '');
-  request.log.error({ route, status, mismatches: mismatches.slice(0, 50) }, `answer of ${route} (${status}) does not match its schema: ${shown}`);
+  const more = mismatches.length > 10 ? ` (and ${mismatches.length - 10} more)` : '';
+  const shown = mismatches.slice(0, 10).join('; ') + more;
+  request.log.error(
+    { route, status, mismatches: mismatches.slice(0, 50) },
+    `answer of ${route} (${status}) does not match its schema: ${shown}`,
+  );
   throw new AppError('INTERNAL', `The answer of ${route} (${status}) does not match its declared schema: ${shown}`);
 }
 
@@ -211,7 +232,9 @@ function checkAnswer(route: string, responses: Responses, status: number, answer
  */
 function undeclaredFields(sent: unknown, declared: unknown, path: string, out: string[]): void {
   if (Array.isArray(sent) && Array.isArray(declared)) {
-    sent.forEach((item, index) => undeclaredFields(item, declared[index], path ? `${path}.${index}` : String(index), out));
+    sent.forEach((item, index) => {
+      undeclaredFields(item, declared[index], path ? `${path}.${index}` : String(index), out);
+    });
     return;
   }
   if (!isPlainObject(sent) || !isPlainObject(declared)) return;

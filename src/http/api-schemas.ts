@@ -222,7 +222,11 @@ export const messageDetailSchema = messageSchema.extend({
   attachments: z.array(attachmentSchema),
 });
 
-export const threadSchema = z.object({ id: z.string(), subject: z.string().nullable(), messages: z.array(messageSchema) });
+export const threadSchema = z.object({
+  id: z.string(),
+  subject: z.string().nullable(),
+  messages: z.array(messageSchema),
+});
 
 export const sendStatusSchema = z.enum(['queued', 'sending', 'sent', 'failed']);
 

@@ -90,7 +90,9 @@ export function sendRoutes(router: ApiRouter, deps: SendRouteDeps): void {
     status: 201,
     body: sendBody,
     bodyLimit: SEND_BODY_LIMIT,
-    responses: { 201: { description: 'Stored and queued; sendStatus tells how far sending got', schema: sentMessageSchema } },
+    responses: {
+      201: { description: 'Stored and queued; sendStatus tells how far sending got', schema: sentMessageSchema },
+    },
     handler: ({ user, body }) => queueMessage(deps, user, body),
   });
 
