@@ -40,6 +40,11 @@ export interface Config {
    * take a password without TLS.
    */
   allowedHosts: AllowedHosts;
+  /**
+   * Development setting (CONVERSA_CHECK_RESPONSES=1): every JSON answer is checked against its route's response
+   * schema and a mismatch is a 500 naming the route and the field. Off by default: it costs a parse per answer.
+   */
+  checkResponses: boolean;
 }
 
 export { ConfigError };
@@ -88,5 +93,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     calendarIntervalMinutes: positive(env, 'CONVERSA_CALENDAR_INTERVAL_MINUTES', 5),
     allowedHosts: parseAllowedHosts(env.CONVERSA_ALLOWED_HOSTS),
     dnsServers: (env.CONVERSA_DNS_SERVERS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    checkResponses: /^(1|true|yes|on)$/i.test(env.CONVERSA_CHECK_RESPONSES ?? ''),
   };
 }

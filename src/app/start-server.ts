@@ -117,6 +117,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     publicUrl: config.publicUrl,
     version: VERSION,
     logger: loggerOptions(config, options.logStream),
+    validateResponses: config.checkResponses,
     blobs,
     mail: {
       secrets,

@@ -1,9 +1,11 @@
 // Declares API routes once: the zod schemas that validate a request are the ones the OpenAPI document
-// is generated from, so the document cannot drift from the code.
+// is generated from, so the document cannot drift from the code. A handler's answer is typed by the response schema
+// its route declares (compile time), and, when told to (tests, development), checked against it before it is sent.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z, type ZodType } from 'zod';
 import { AppError } from '../core/app-error.js';
 import type { User } from '../users/users.js';
+import { errorSchema } from './api-schemas.js';
 import { validationError } from './error-handler.js';
 import { authenticate } from './authenticate.js';
 import { checkOrigin, originOf } from './check-origin.js';
@@ -26,7 +28,23 @@ interface ResponseSpec {
   contentType?: string;
 }
 
-export interface RouteSpec<P, Q, B, A extends 'user' | 'admin' | 'public'> {
+type Responses = Record<number, ResponseSpec>;
+
+/** The 2xx statuses a route declares: the answers its handler returns (errors are thrown, not returned). */
+type SuccessStatus<R> = {
+  [K in keyof R]: K extends number ? (`${K}` extends `2${string}` ? K : never) : never;
+}[keyof R];
+
+/** The body a declared answer carries: its schema's type, or nothing (204, a redirect). */
+type AnswerBody<S> = S extends { schema: infer Z extends ZodType } ? z.output<Z> : void;
+
+/**
+ * What a handler may return: one of its route's 2xx bodies, or the reply when it sent the answer itself (bytes,
+ * a redirect). Response schemas do not transform, so their output type is the JSON the client reads.
+ */
+export type HandlerAnswer<R> = AnswerBody<R[SuccessStatus<R>]> | FastifyReply;
+
+export interface RouteSpec<P, Q, B, A extends 'user' | 'admin' | 'public', R extends Responses = Responses> {
   method: Method;
   /** Fastify style: /api/contacts/:id */
   path: string;
@@ -40,8 +58,10 @@ export interface RouteSpec<P, Q, B, A extends 'user' | 'admin' | 'public'> {
   rawBody?: { contentType: string; description: string };
   bodyLimit?: number;
   status?: number;
-  responses: Record<number, ResponseSpec>;
-  handler: (ctx: RouteContext<P, Q, B, A extends 'public' ? User | undefined : User>) => Promise<unknown>;
+  responses: R;
+  handler: (
+    ctx: RouteContext<P, Q, B, A extends 'public' ? User | undefined : User>,
+  ) => Promise<NoInfer<HandlerAnswer<R>>> | NoInfer<HandlerAnswer<R>>;
 }
 
 interface Documented {
@@ -55,17 +75,17 @@ interface Documented {
   body?: ZodType;
   rawBody?: { contentType: string; description: string };
   status: number;
-  responses: Record<number, ResponseSpec>;
+  responses: Responses;
 }
 
-const errorSchema = z.object({
-  error: z.object({
-    code: z.string(),
-    message: z.string(),
-    hint: z.string().optional(),
-    fields: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-  }),
-});
+export interface ApiRouterOptions {
+  /**
+   * Check every JSON answer against the schema its route declares for the status sent; a mismatch (a wrong or
+   * missing field, a field the schema does not declare, an undeclared status) becomes a 500 and a log line naming
+   * the route and the path. For tests and development (CONVERSA_CHECK_RESPONSES): it costs a parse per answer.
+   */
+  validateResponses?: boolean;
+}
 
 export class ApiRouter {
   private readonly documented: Documented[] = [];
@@ -76,13 +96,20 @@ export class ApiRouter {
     private readonly db: Db,
     /** PUBLIC_URL: cookie-authenticated changes must come from its origin (check-origin.ts). */
     publicUrl: string,
+    private readonly options: ApiRouterOptions = {},
   ) {
     const origin = originOf(publicUrl);
     if (!origin) throw new Error(`PUBLIC_URL "${publicUrl}" has no origin`);
     this.publicOrigin = origin;
   }
 
-  route<P = undefined, Q = undefined, B = undefined, A extends 'user' | 'admin' | 'public' = 'user'>(spec: RouteSpec<P, Q, B, A>): void {
+  route<
+    P = undefined,
+    Q = undefined,
+    B = undefined,
+    A extends 'user' | 'admin' | 'public' = 'user',
+    R extends Responses = Responses,
+  >(spec: RouteSpec<P, Q, B, A, R>): void {
     const status = spec.status ?? 200;
     this.documented.push({ ...spec, status } as Documented);
     const db = this.db;
@@ -109,8 +136,12 @@ export class ApiRouter {
         }
         const result = await spec.handler({ params, query, body, user, request, reply } as RouteContext<P, Q, B, never>);
         if (reply.sent) return reply;
+        const sent = status === 204 ? 204 : reply.statusCode === 200 ? status : reply.statusCode;
+        if (this.options.validateResponses) {
+          checkAnswer(`${spec.method} ${spec.path}`, spec.responses, sent, result, request);
+        }
         if (status === 204) return reply.status(204).send();
-        return reply.status(reply.statusCode === 200 ? status : reply.statusCode).send(result);
+        return reply.status(sent).send(result);
       },
     });
   }
@@ -159,6 +190,63 @@ export class ApiRouter {
       paths,
     };
   }
+}
+
+/** Throws a 500 (and logs what differs) when an answer is not what its route declares for that status. */
+function checkAnswer(
+  route: string,
+  responses: Responses,
+  status: number,
+  answer: unknown,
+  request: FastifyRequest,
+): void {
+  const declared = responses[status];
+  const mismatches: string[] = [];
+  if (!declared) {
+    mismatches.push(`status ${status} is not declared`);
+  } else if (!declared.schema) {
+    if (status !== 204 && answer !== undefined) mismatches.push('a body where none is declared');
+  } else if ((declared.contentType ?? 'application/json') === 'application/json') {
+    // What the client reads: the JSON text of the answer (a Date becomes a string, undefined fields vanish).
+    const wire: unknown = answer === undefined ? undefined : JSON.parse(JSON.stringify(answer));
+    const result = declared.schema.safeParse(wire);
+    if (result.success) {
+      undeclaredFields(wire, result.data, '', mismatches);
+    } else {
+      for (const issue of result.error.issues) mismatches.push(`${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    }
+  }
+  if (mismatches.length === 0) return;
+  const more = mismatches.length > 10 ? ` (and ${mismatches.length - 10} more)` : '';
+  const shown = mismatches.slice(0, 10).join('; ') + more;
+  request.log.error(
+    { route, status, mismatches: mismatches.slice(0, 50) },
+    `answer of ${route} (${status}) does not match its schema: ${shown}`,
+  );
+  throw new AppError('INTERNAL', `The answer of ${route} (${status}) does not match its declared schema: ${shown}`);
+}
+
+/**
+ * Fields the client would receive that the schema does not declare: zod drops them when parsing, so they are what
+ * the answer has and the parsed value lacks. An undeclared field is drift (or a leak) the document cannot show.
+ */
+function undeclaredFields(sent: unknown, declared: unknown, path: string, out: string[]): void {
+  if (Array.isArray(sent) && Array.isArray(declared)) {
+    sent.forEach((item, index) => {
+      undeclaredFields(item, declared[index], path ? `${path}.${index}` : String(index), out);
+    });
+    return;
+  }
+  if (!isPlainObject(sent) || !isPlainObject(declared)) return;
+  for (const [key, value] of Object.entries(sent)) {
+    const at = path ? `${path}.${key}` : key;
+    if (!(key in declared)) out.push(`${at}: not declared by the schema`);
+    else undeclaredFields(value, declared[key], at, out);
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function parse<T>(schema: ZodType<T> | undefined, value: unknown, where: string): T | undefined {

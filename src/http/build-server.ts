@@ -47,6 +47,8 @@ export interface ServerDeps {
   webRoot?: string | null;
   /** Sign-in attempt limits (login-throttle.ts); default: 10 failures per address, 50 per IP, per 15 minutes. */
   loginThrottle?: LoginThrottle;
+  /** Check every JSON answer against its route's response schema (api-router.ts); tests and development only. */
+  validateResponses?: boolean;
 }
 
 /** `dist/web` of the package this module belongs to, whether it runs from src/http or dist/src/http. */
@@ -153,7 +155,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     done(unsupportedType(request, rawBodyType(request) ?? 'application/json'), undefined);
   });
 
-  const router = new ApiRouter(app, deps.db, deps.publicUrl);
+  const router = new ApiRouter(app, deps.db, deps.publicUrl, { validateResponses: deps.validateResponses ?? false });
   healthRoutes(router, deps.db);
   authRoutes(router, deps.db, { secureCookies: deps.publicUrl.startsWith('https://'), throttle: deps.loginThrottle ?? new LoginThrottle() });
   contactRoutes(router, deps.db);

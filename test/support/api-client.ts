@@ -18,7 +18,13 @@ let counter = 0;
 
 export async function startTestApi(dialect: Dialect, options: { admin?: boolean } = {}): Promise<TestApi> {
   const database = await createTestDatabase(dialect);
-  const app = await buildServer({ db: database.storage.db, publicUrl: 'http://127.0.0.1:3000', version: 'test' });
+  // Every answer is checked against its route's schema: a test touching a drifted route fails.
+  const app = await buildServer({
+    db: database.storage.db,
+    publicUrl: 'http://127.0.0.1:3000',
+    version: 'test',
+    validateResponses: true,
+  });
   const user = await createUser(database.storage.db, { email: `user${++counter}@example.test`, password: 'correct horse', isAdmin: options.admin ?? true });
   const token = await createApiToken(database.storage.db, user.id);
   return {

@@ -35,7 +35,7 @@ export async function startTestConversa(env: Record<string, string> = {}, databa
   });
   // A known port (not 0): PUBLIC_URL, and so the OAuth redirect URI, must name the real one.
   const port = String(await freePort());
-  const config = loadConfig({ CONVERSA_DATA_DIR: dataDir, PORT: port, DATABASE_URL: database?.databaseUrl ?? '', LOG_LEVEL: 'debug', BCC_SMTP_PORT: '0', CONVERSA_ALLOWED_HOSTS: TEST_ALLOWED_HOSTS, ...env });
+  const config = loadConfig({ CONVERSA_DATA_DIR: dataDir, PORT: port, DATABASE_URL: database?.databaseUrl ?? '', LOG_LEVEL: 'debug', BCC_SMTP_PORT: '0', CONVERSA_ALLOWED_HOSTS: TEST_ALLOWED_HOSTS, CONVERSA_CHECK_RESPONSES: '1', ...env });
   const server = await startServer(config, { backoffBaseMs: 200, backoffMaxMs: 1_000, pollIntervalMs: 1_000, logStream, ...options });
   const url = server.url;
   const addUser = async (o: { admin?: boolean; displayName?: string } = {}) => {

@@ -2,7 +2,7 @@
 // and the e-mail settings page read the same list, so fixing an account clears the banner at once.
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { api } from './api/client';
-import type { EmailAccount } from './api/types';
+import type { EmailAccount, EmailAccountList } from './api/types';
 
 export interface AccountsState {
   accounts: EmailAccount[];
@@ -24,7 +24,7 @@ export function AccountsProvider({ children }: { children: ReactNode }) {
 
   const refresh = useCallback(() => {
     // Polls from several places coalesce into one request.
-    inFlight.current ??= api<{ items: EmailAccount[] }>('GET', '/api/email-accounts')
+    inFlight.current ??= api<EmailAccountList>('GET', '/api/email-accounts')
       .then((page) => {
         setAccounts(page.items);
         setLoaded(true);

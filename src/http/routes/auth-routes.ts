@@ -8,14 +8,7 @@ import type { ApiRouter } from '../api-router.js';
 import { SESSION_COOKIE } from '../authenticate.js';
 import type { LoginThrottle } from '../login-throttle.js';
 import { normalizeEmail } from '../../contacts/email-address.js';
-
-export const userSchema = z.object({
-  id: z.string(),
-  email: z.string(),
-  displayName: z.string().nullable(),
-  isAdmin: z.boolean(),
-  createdAt: z.string(),
-});
+import { loginSchema, userSchema } from '../api-schemas.js';
 
 export function authRoutes(router: ApiRouter, db: Db, options: { secureCookies: boolean; throttle: LoginThrottle }): void {
   router.route({
@@ -26,7 +19,7 @@ export function authRoutes(router: ApiRouter, db: Db, options: { secureCookies: 
     auth: 'public',
     body: z.strictObject({ email: z.string().min(1).max(320), password: z.string().min(1).max(1024) }),
     responses: {
-      200: { description: 'Signed in', schema: z.object({ user: userSchema }) },
+      200: { description: 'Signed in', schema: loginSchema },
       429: { description: 'Too many failed attempts for this address or from this IP (RATE_LIMITED, Retry-After)' },
     },
     handler: async ({ body, request, reply }) => {

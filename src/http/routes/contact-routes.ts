@@ -1,24 +1,14 @@
+// Contacts: create, list (by address or search text), read, change, delete, and the CSV import.
 import { z } from 'zod';
 import { readContactsCsv } from '../../contacts/contact-csv.js';
 import { contactEmailList, contactName } from '../../contacts/contact-fields.js';
 import { createContact, deleteContact, getContact, importContacts, listContacts, updateContact } from '../../contacts/contacts.js';
 import type { Db } from '../../storage/database.js';
 import type { ApiRouter } from '../api-router.js';
+import { contactPageSchema, contactSchema, importResultSchema } from '../api-schemas.js';
 import { idParams, pageQuery } from './schemas.js';
 
 const name = contactName;
-
-export const contactSchema = z.object({
-  id: z.string(),
-  firstName: z.string().nullable(),
-  lastName: z.string().nullable(),
-  company: z.string().nullable(),
-  emails: z.array(z.string()),
-  bouncedEmails: z.array(z.string()),
-  source: z.enum(['manual', 'import', 'auto-email', 'auto-meeting']),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
 
 const emailList = contactEmailList;
 
@@ -44,7 +34,7 @@ export function contactRoutes(router: ApiRouter, db: Db): void {
     tag: 'contacts',
     auth: 'user',
     query: z.object({ email: z.string().max(320).optional(), q: z.string().max(200).optional(), ...pageQuery }),
-    responses: { 200: { description: 'A page', schema: z.object({ items: z.array(contactSchema), nextCursor: z.string().nullable() }) } },
+    responses: { 200: { description: 'A page', schema: contactPageSchema } },
     handler: ({ user, query }) => listContacts(db, user.orgId, query),
   });
 
@@ -97,7 +87,7 @@ export function contactRoutes(router: ApiRouter, db: Db): void {
     responses: {
       200: {
         description: 'What was imported',
-        schema: z.object({ created: z.number(), skipped: z.number(), errors: z.array(z.object({ line: z.number(), message: z.string() })) }),
+        schema: importResultSchema,
       },
     },
     handler: async ({ user, body }) => {

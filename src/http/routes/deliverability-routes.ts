@@ -1,14 +1,8 @@
 // GET /api/email-accounts/:id/deliverability: SPF, DKIM and DMARC of the sender domain, each with the fix.
-import { z } from 'zod';
 import { accountDeliverability, type AccountDeliverabilityDeps } from '../../mail/send/account-deliverability.js';
 import type { ApiRouter } from '../api-router.js';
+import { deliverabilitySchema } from '../api-schemas.js';
 import { idParams } from './schemas.js';
-
-const check = z.object({
-  status: z.string(),
-  record: z.string().optional(),
-  fix: z.string().optional(),
-});
 
 export function deliverabilityRoutes(router: ApiRouter, deps: AccountDeliverabilityDeps): void {
   router.route({
@@ -19,15 +13,7 @@ export function deliverabilityRoutes(router: ApiRouter, deps: AccountDeliverabil
     auth: 'user',
     params: idParams,
     responses: {
-      200: {
-        description: 'The report',
-        schema: z.object({
-          domain: z.string(),
-          spf: check,
-          dkim: check.extend({ selector: z.string().optional() }),
-          dmarc: check.extend({ policy: z.string().optional() }),
-        }),
-      },
+      200: { description: 'The report', schema: deliverabilitySchema },
     },
     handler: ({ user, params, request }) => {
       const abort = new AbortController();

@@ -8,6 +8,14 @@ import { connectAccount, deleteAccount, getAccount, listAccounts, patchAccount, 
 import { completeOAuth, OAUTH_BROWSER_COOKIE_MAX_AGE_S, startOAuth, type OAuthDeps } from '../../mail/accounts/oauth-connect.js';
 import type { AppSmtpConfig } from '../../mail/send/smtp-settings.js';
 import type { ApiRouter } from '../api-router.js';
+import {
+  accountListSchema,
+  accountSchema,
+  oauthStartSchema,
+  syncModeSchema,
+  syncStartedSchema,
+  verificationSentSchema,
+} from '../api-schemas.js';
 import { idParams } from './schemas.js';
 
 const server = z.strictObject({
@@ -15,7 +23,7 @@ const server = z.strictObject({
   port: z.number().int().min(1).max(65535),
   secure: z.boolean(),
 });
-const syncMode = z.enum(['two-way', 'one-way']);
+const syncMode = syncModeSchema;
 const historyDays = z.number().int().min(1).max(3650);
 
 const connectBody = z.strictObject({
@@ -29,38 +37,6 @@ const connectBody = z.strictObject({
   syncMode: syncMode.optional(),
   historyDays: historyDays.optional(),
   visibility: z.enum(['shared', 'private']).optional(),
-});
-
-export const accountSchema = z.object({
-  id: z.string(),
-  userId: z.string(),
-  email: z.string(),
-  provider: z.string(),
-  authKind: z.enum(['password', 'oauth2']),
-  username: z.string(),
-  syncMode,
-  status: z.enum(['connecting', 'syncing', 'active', 'needs_reconnect', 'error']),
-  statusDetail: z.string().nullable(),
-  nextRetryAt: z.string().nullable(),
-  lastSyncedAt: z.string().nullable(),
-  historyDays: z.number(),
-  imap: z.object({ host: z.string(), port: z.number(), secure: z.boolean() }),
-  smtp: z.object({ host: z.string(), port: z.number(), secure: z.boolean() }),
-  caldavUrl: z.string().nullable(),
-  bccAddress: z.string(),
-  visibility: z.enum(['shared', 'private']),
-  addressVerified: z.boolean().describe('The address is proven (provider sign-in, or a mailed code): the company relay may send as it'),
-  progress: z.object({ folder: z.string(), scanned: z.number(), total: z.number() }).nullable(),
-  lastError: z.object({ message: z.string(), at: z.string() }).nullable(),
-  setAside: z
-    .object({
-      count: z.number(),
-      latest: z.array(z.object({ uid: z.number().nullable(), messageId: z.string().nullable(), reason: z.string(), at: z.string() })),
-    })
-    .describe('Mail that could not be stored, set aside with its reason; the rest of the mailbox went on'),
-  calendar: z.object({ status: z.string().nullable(), detail: z.string().nullable(), syncedAt: z.string().nullable() }),
-  createdAt: z.string(),
-  updatedAt: z.string(),
 });
 
 export interface EmailAccountRouteDeps extends OAuthDeps {
@@ -95,7 +71,7 @@ export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDep
     tag: 'email-accounts',
     auth: 'user',
     query: z.object({ all: z.enum(['0', '1', 'true', 'false']).optional() }),
-    responses: { 200: { description: 'Accounts', schema: z.object({ items: z.array(accountSchema) }) } },
+    responses: { 200: { description: 'Accounts', schema: accountListSchema } },
     handler: async ({ user, query }) => ({ items: await listAccounts(deps, user, { all: query.all === '1' || query.all === 'true' }) }),
   });
 
@@ -115,7 +91,7 @@ export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDep
     responses: {
       200: {
         description: 'Where to sign in; sets an HttpOnly cookie the callback must come back with (same browser)',
-        schema: z.object({ authorizeUrl: z.string() }),
+        schema: oauthStartSchema,
       },
     },
     handler: async ({ user, body, reply }) => {
@@ -211,7 +187,7 @@ export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDep
     body: z.strictObject({ code: z.string().min(1).max(20).optional() }),
     responses: {
       200: { description: 'Verified', schema: accountSchema },
-      202: { description: 'A code was mailed to the address', schema: z.object({ sent: z.literal(true), expiresAt: z.string() }) },
+      202: { description: 'A code was mailed to the address', schema: verificationSentSchema },
     },
     handler: async ({ user, params, body, reply }) => {
       if (body.code !== undefined) return confirmAddressCode(deps, user, params.id, body.code);
@@ -246,7 +222,7 @@ export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDep
     auth: 'user',
     params: idParams,
     status: 202,
-    responses: { 202: { description: 'Started', schema: z.object({ accepted: z.boolean(), status: z.string() }) } },
+    responses: { 202: { description: 'Started', schema: syncStartedSchema } },
     handler: async ({ user, params }) => {
       const account = await getAccount(deps, user, params.id);
       if (account.status === 'needs_reconnect') {

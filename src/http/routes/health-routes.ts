@@ -1,5 +1,6 @@
-import { z } from 'zod';
+// GET /api/health: the process answers and its database is reachable (for probes and scripts).
 import type { ApiRouter } from '../api-router.js';
+import { healthSchema } from '../api-schemas.js';
 import type { Db } from '../../storage/database.js';
 import { sql } from 'kysely';
 
@@ -10,7 +11,7 @@ export function healthRoutes(router: ApiRouter, db: Db): void {
     summary: 'Liveness and database reachability',
     tag: 'health',
     auth: 'public',
-    responses: { 200: { description: 'Up', schema: z.object({ ok: z.literal(true) }) } },
+    responses: { 200: { description: 'Up', schema: healthSchema } },
     handler: async () => {
       await sql`select 1`.execute(db);
       return { ok: true as const };

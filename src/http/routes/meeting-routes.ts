@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { contactMeetings, getMeeting, listMeetings } from '../../calendar/meetings/read-meetings.js';
 import { cancelMeeting, createMeeting, updateMeeting, type MeetingWriteDeps } from '../../calendar/meetings/write-meetings.js';
 import type { ApiRouter } from '../api-router.js';
+import { calendarHealthSchema, calendarSyncQueuedSchema, meetingListSchema, meetingSchema } from '../api-schemas.js';
 import { idParams } from './schemas.js';
 import { mailboxFor } from '../../access/access-policy.js';
 import { calendarHealth } from '../../calendar/calendar-health.js';
@@ -16,29 +17,6 @@ const instant = z
   .max(40)
   .refine((s) => Number.isFinite(Date.parse(s)), 'not a date-time (ISO 8601, e.g. 2025-03-01T14:00:00Z)')
   .transform((s) => Date.parse(s));
-
-const person = z.object({ address: z.string(), name: z.string().optional() });
-
-export const meetingSchema = z.object({
-  id: z.string(),
-  title: z.string().nullable(),
-  start: z.string(),
-  end: z.string(),
-  allDay: z.boolean(),
-  location: z.string().optional(),
-  description: z.string().optional(),
-  organizer: person.optional(),
-  attendees: z.array(person.extend({ status: z.string().optional(), kind: z.string().optional() })),
-  contactIds: z.array(z.string()),
-  status: z.string().nullable(),
-  accountId: z.string().nullable(),
-  calendarId: z.string().nullable(),
-  uid: z.string(),
-  recurrenceId: z.string(),
-  editable: z.boolean(),
-});
-
-const meetingList = z.object({ items: z.array(meetingSchema) });
 
 const attendeeList = z.array(z.string().min(3).max(320)).max(500);
 
@@ -57,7 +35,7 @@ export function meetingRoutes(router: ApiRouter, deps: MeetingRouteDeps): void {
     tag: 'meetings',
     auth: 'user',
     query: z.object({ from: instant.optional(), to: instant.optional() }),
-    responses: { 200: { description: 'Meetings', schema: meetingList } },
+    responses: { 200: { description: 'Meetings', schema: meetingListSchema } },
     handler: async ({ user, query }) => {
       const now = Date.now();
       const from = query.from ?? now - 30 * DAY_MS;
@@ -73,7 +51,7 @@ export function meetingRoutes(router: ApiRouter, deps: MeetingRouteDeps): void {
     tag: 'meetings',
     auth: 'user',
     params: idParams,
-    responses: { 200: { description: 'Meetings', schema: meetingList } },
+    responses: { 200: { description: 'Meetings', schema: meetingListSchema } },
     handler: async ({ user, params }) => ({ items: await contactMeetings(db, user, params.id) }),
   });
 
@@ -145,7 +123,7 @@ export function meetingRoutes(router: ApiRouter, deps: MeetingRouteDeps): void {
     auth: 'user',
     params: idParams,
     status: 202,
-    responses: { 202: { description: 'Asked for', schema: z.object({ queued: z.boolean() }) } },
+    responses: { 202: { description: 'Asked for', schema: calendarSyncQueuedSchema } },
     handler: async ({ user, params }) => {
       // Whoever may see the mailbox may ask; another user's private one is "not found".
       await mailboxFor(db, user, params.id, 'see');
@@ -163,22 +141,7 @@ export function meetingRoutes(router: ApiRouter, deps: MeetingRouteDeps): void {
     responses: {
       200: {
         description: 'Calendar health',
-        schema: z.object({
-          status: z.enum(['syncing', 'active', 'error', 'needs_reconnect', 'none']).nullable(),
-          detail: z.string().nullable(),
-          syncedAt: z.string().nullable(),
-          calendars: z.array(
-            z.object({
-              id: z.string(),
-              url: z.string(),
-              displayName: z.string().nullable(),
-              writable: z.boolean(),
-              objects: z.number(),
-              /** Objects with something left out or guessed (unreadable files, skipped events, unknown zones), and what. */
-              problems: z.array(z.object({ href: z.string(), problem: z.string() })),
-            }),
-          ),
-        }),
+        schema: calendarHealthSchema,
       },
     },
     handler: ({ user, params }) => calendarHealth(db, user, params.id),

@@ -4,37 +4,8 @@ import { contactMessages, getAttachment, getMessage, getThread, inbox } from '..
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { Db } from '../../storage/database.js';
 import type { ApiRouter } from '../api-router.js';
+import { messageDetailSchema, messagePageSchema, threadSchema } from '../api-schemas.js';
 import { idParams, pageQuery } from './schemas.js';
-
-const address = z.object({ address: z.string(), name: z.string().optional() });
-
-export const messageSchema = z.object({
-  id: z.string(),
-  messageId: z.string().nullable(),
-  threadId: z.string().nullable(),
-  subject: z.string().nullable(),
-  from: address.nullable(),
-  to: z.array(address),
-  cc: z.array(address),
-  bcc: z.array(address),
-  date: z.string(),
-  direction: z.enum(['incoming', 'outgoing']),
-  source: z.enum(['sync', 'crm', 'bcc']),
-  snippet: z.string().nullable(),
-  contactIds: z.array(z.string()),
-  hasAttachments: z.boolean(),
-  bounced: z.boolean(),
-  unread: z.boolean(),
-});
-
-const messagePage = z.object({ items: z.array(messageSchema), nextCursor: z.string().nullable() });
-
-const messageDetail = messageSchema.extend({
-  text: z.string().nullable(),
-  html: z.string().nullable(),
-  parseError: z.string().nullable(),
-  attachments: z.array(z.object({ id: z.string(), filename: z.string().nullable(), contentType: z.string(), size: z.number(), inline: z.boolean(), contentId: z.string().nullable() })),
-});
 
 /** A filename for Content-Disposition: ASCII fallback plus the RFC 5987 UTF-8 form. */
 function contentDisposition(filename: string | null): string {
@@ -53,7 +24,7 @@ export function messageRoutes(router: ApiRouter, deps: { db: Db; blobs: BlobStor
     auth: 'user',
     params: idParams,
     query: z.object(pageQuery),
-    responses: { 200: { description: 'A page', schema: messagePage } },
+    responses: { 200: { description: 'A page', schema: messagePageSchema } },
     handler: ({ user, params, query }) => contactMessages(db, user, params.id, query),
   });
 
@@ -64,7 +35,7 @@ export function messageRoutes(router: ApiRouter, deps: { db: Db; blobs: BlobStor
     tag: 'messages',
     auth: 'user',
     query: z.object({ accountId: z.string().uuid().optional(), q: z.string().max(200).optional(), ...pageQuery }),
-    responses: { 200: { description: 'A page', schema: messagePage } },
+    responses: { 200: { description: 'A page', schema: messagePageSchema } },
     handler: ({ user, query }) => inbox(db, user, query),
   });
 
@@ -75,7 +46,7 @@ export function messageRoutes(router: ApiRouter, deps: { db: Db; blobs: BlobStor
     tag: 'messages',
     auth: 'user',
     params: idParams,
-    responses: { 200: { description: 'The message', schema: messageDetail } },
+    responses: { 200: { description: 'The message', schema: messageDetailSchema } },
     handler: ({ user, params }) => getMessage(db, user, params.id),
   });
 
@@ -107,7 +78,7 @@ export function messageRoutes(router: ApiRouter, deps: { db: Db; blobs: BlobStor
     tag: 'messages',
     auth: 'user',
     params: idParams,
-    responses: { 200: { description: 'The thread', schema: z.object({ id: z.string(), subject: z.string().nullable(), messages: z.array(messageSchema) }) } },
+    responses: { 200: { description: 'The thread', schema: threadSchema } },
     handler: ({ user, params }) => getThread(db, user, params.id),
   });
 }

@@ -3,26 +3,7 @@ import { z } from 'zod';
 import { isValidEmail, normalizeEmail } from '../../contacts/email-address.js';
 import { listProviders, lookupProvider } from '../../mail/providers/presets.js';
 import type { ApiRouter } from '../api-router.js';
-
-const endpointSchema = z.object({ host: z.string(), port: z.number().int(), secure: z.boolean() });
-
-export const providerPresetSchema = z.object({
-  id: z.string(),
-  name: z.string(),
-  auth: z.enum(['oauth2', 'password']),
-  imap: endpointSchema,
-  smtp: endpointSchema,
-  domains: z.array(z.string()).describe('Address domains of this provider; `name.*` and `*.domain` are patterns'),
-  appPassword: z
-    .object({ requiredWith2fa: z.boolean(), instructionsUrl: z.string() })
-    .nullable()
-    .describe('Set when mail programs need an app password: always (requiredWith2fa false) or once two-step verification is on'),
-  smtpSavesSent: z.boolean().describe('Whether mail sent over SMTP lands in the Sent folder by itself'),
-  caldavUrl: z.string().nullable(),
-  calendar: z.enum(['google', 'microsoft', 'caldav']).nullable(),
-  help: z.string().optional(),
-  oauth: z.enum(['google', 'microsoft-organizations', 'microsoft-consumers']).optional(),
-});
+import { providerListSchema, providerLookupSchema } from '../api-schemas.js';
 
 const lookupQuery = z.object({
   email: z
@@ -38,8 +19,9 @@ export function providerRoutes(router: ApiRouter): void {
     summary: 'The mail provider presets, with their servers prefilled; `other` (editable servers) last',
     tag: 'providers',
     auth: 'user',
-    responses: { 200: { description: 'Presets', schema: z.array(providerPresetSchema) } },
-    handler: async () => listProviders(),
+    responses: { 200: { description: 'Presets', schema: providerListSchema } },
+    // A copy: the presets are a read-only list, the answer a plain array.
+    handler: async () => [...listProviders()],
   });
 
   router.route({
@@ -52,7 +34,7 @@ export function providerRoutes(router: ApiRouter): void {
     responses: {
       200: {
         description: 'The preset',
-        schema: providerPresetSchema.extend({ matched: z.boolean().describe('false when the servers are only a guess') }),
+        schema: providerLookupSchema,
       },
     },
     handler: async ({ query }) => lookupProvider(query.email),

@@ -32,7 +32,7 @@ import { MAX_BODY_CHARS, queueMessage, SEND_BODY_LIMIT, sendStatusFor } from '..
 import { getSmtpSettings, putSmtpSettings, type AppSmtpConfig } from '../../mail/send/smtp-settings.js';
 import type { ApiRouter } from '../api-router.js';
 import type { OutboundPolicy } from '../../net/outbound-policy.js';
-import { messageSchema } from './message-routes.js';
+import { sendProgressSchema, sentMessageSchema, smtpModeSchema, smtpSettingsSchema } from '../api-schemas.js';
 import { idParams } from './schemas.js';
 
 export interface SendRouteDeps {
@@ -69,38 +69,7 @@ const sendBody = z.strictObject({
     .describe('At most 25 MB in all'),
 });
 
-const sendStatus = z.enum(['queued', 'sending', 'sent', 'failed']);
-const sendError = z.object({ code: z.enum(['SEND_FAILED', 'SENDER_NOT_VERIFIED']), message: z.string() });
-
-const sentMessage = messageSchema.extend({
-  text: z.string().nullable(),
-  html: z.string().nullable(),
-  attachments: z.array(z.object({ id: z.string(), filename: z.string().nullable(), contentType: z.string(), size: z.number() })),
-  sendStatus,
-  sendError: sendError.optional(),
-});
-
-const statusSchema = z.object({
-  id: z.string(),
-  sendStatus,
-  sendError: sendError.optional(),
-  attempts: z.number(),
-  nextAttemptAt: z.string().nullable(),
-  sentAt: z.string().nullable(),
-  sentFolder: z.object({ status: z.enum(['pending', 'appended', 'skipped', 'failed']).nullable(), detail: z.string().nullable() }),
-});
-
-const smtpMode = z.enum(['mailbox', 'app', 'custom']);
-
-const smtpView = z.object({
-  mode: smtpMode,
-  host: z.string().optional(),
-  port: z.number().optional(),
-  secure: z.boolean().optional(),
-  username: z.string().optional(),
-  passwordSet: z.boolean().optional(),
-  appAvailable: z.boolean(),
-});
+const smtpMode = smtpModeSchema;
 
 const smtpBody = z.strictObject({
   mode: smtpMode,
@@ -121,7 +90,9 @@ export function sendRoutes(router: ApiRouter, deps: SendRouteDeps): void {
     status: 201,
     body: sendBody,
     bodyLimit: SEND_BODY_LIMIT,
-    responses: { 201: { description: 'Stored and queued; sendStatus tells how far sending got', schema: sentMessage } },
+    responses: {
+      201: { description: 'Stored and queued; sendStatus tells how far sending got', schema: sentMessageSchema },
+    },
     handler: ({ user, body }) => queueMessage(deps, user, body),
   });
 
@@ -132,7 +103,7 @@ export function sendRoutes(router: ApiRouter, deps: SendRouteDeps): void {
     tag: 'messages',
     auth: 'user',
     params: idParams,
-    responses: { 200: { description: 'The send status', schema: statusSchema } },
+    responses: { 200: { description: 'The send status', schema: sendProgressSchema } },
     handler: ({ user, params }) => sendStatusFor(deps.db, user, params.id),
   });
 
@@ -143,7 +114,7 @@ export function sendRoutes(router: ApiRouter, deps: SendRouteDeps): void {
     tag: 'email-accounts',
     auth: 'user',
     params: idParams,
-    responses: { 200: { description: 'The choice', schema: smtpView } },
+    responses: { 200: { description: 'The choice', schema: smtpSettingsSchema } },
     handler: ({ user, params }) => getSmtpSettings(deps, user, params.id),
   });
 
@@ -155,7 +126,7 @@ export function sendRoutes(router: ApiRouter, deps: SendRouteDeps): void {
     auth: 'user',
     params: idParams,
     body: smtpBody,
-    responses: { 200: { description: 'Saved', schema: smtpView } },
+    responses: { 200: { description: 'Saved', schema: smtpSettingsSchema } },
     handler: ({ user, params, body }) => putSmtpSettings(deps, user, params.id, body),
   });
 }

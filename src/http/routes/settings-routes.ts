@@ -3,13 +3,7 @@ import { z } from 'zod';
 import type { Db } from '../../storage/database.js';
 import { getOrg, getUserSettings, setOrgPlan, updateUserSettings } from '../../users/settings.js';
 import type { ApiRouter } from '../api-router.js';
-
-const settingsSchema = z.object({
-  autoCreateContacts: z.boolean(),
-  locale: z.enum(['en', 'pt-BR']),
-  neverLog: z.array(z.string().min(1).max(320)).max(1000).describe('addresses (boss@x.com) and domains (@bank.com, bank.com) whose mail is never stored'),
-});
-const orgSchema = z.object({ id: z.string(), name: z.string(), plan: z.enum(['growth', 'pro', 'enterprise']) });
+import { orgSchema, settingsSchema } from '../api-schemas.js';
 
 export function settingsRoutes(router: ApiRouter, db: Db): void {
   router.route({

@@ -5,15 +5,8 @@ import { notFound } from '../../core/app-error.js';
 import type { Db } from '../../storage/database.js';
 import { issueApiToken, listApiTokens, MAX_TOKEN_DAYS, revokeApiToken } from '../../users/users.js';
 import type { ApiRouter } from '../api-router.js';
+import { newTokenSchema, tokenListSchema } from '../api-schemas.js';
 import { idParams } from './schemas.js';
-
-const tokenInfoSchema = z.object({
-  id: z.string(),
-  name: z.string().nullable(),
-  createdAt: z.string(),
-  lastUsedAt: z.string().nullable(),
-  expiresAt: z.string().nullable(),
-});
 
 export function tokenRoutes(router: ApiRouter, db: Db): void {
   router.route({
@@ -22,7 +15,7 @@ export function tokenRoutes(router: ApiRouter, db: Db): void {
     summary: "The caller's API tokens (never the tokens themselves)",
     tag: 'tokens',
     auth: 'user',
-    responses: { 200: { description: 'Tokens, newest first', schema: z.object({ items: z.array(tokenInfoSchema) }) } },
+    responses: { 200: { description: 'Tokens, newest first', schema: tokenListSchema } },
     handler: async ({ user }) => ({ items: await listApiTokens(db, user.id) }),
   });
 
@@ -40,7 +33,7 @@ export function tokenRoutes(router: ApiRouter, db: Db): void {
     responses: {
       201: {
         description: 'The new token (send it as "Authorization: Bearer <token>")',
-        schema: z.object({ id: z.string(), token: z.string(), expiresAt: z.string().nullable() }),
+        schema: newTokenSchema,
       },
     },
     handler: ({ user, body }) => issueApiToken(db, user.id, { name: body.name, expiresInDays: body.expiresInDays ?? null }),

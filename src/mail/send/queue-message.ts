@@ -62,7 +62,15 @@ export interface SendError {
   message: string;
 }
 
-export type SentMessage = MessageDetail & { sendStatus: SendStatus; sendError?: SendError };
+/**
+ * The answer to POST /api/messages (its schema is the contract): the stored message without what only a parsed
+ * arrival has (a parse error, inline parts), and how far sending got.
+ */
+export type SentMessage = Omit<MessageDetail, 'parseError' | 'attachments'> & {
+  attachments: Array<{ id: string; filename: string | null; contentType: string; size: number }>;
+  sendStatus: SendStatus;
+  sendError?: SendError;
+};
 
 export interface SendStatusView {
   /** The CRM message id. */
@@ -255,9 +263,14 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
   // A fresh UUID Message-ID cannot already be stored; if it somehow were, the outbox would send the old bytes.
   if (!stored?.created || storedId === null) throw new AppError('CONFLICT', 'A message with this Message-ID is already stored');
   deps.outbox.kick();
-  const message = await getMessage(deps.db, user, storedId);
+  const { parseError: _parseError, attachments: parts, ...message } = await getMessage(deps.db, user, storedId);
   const status = await sendStatusFor(deps.db, user, storedId);
-  return { ...message, sendStatus: status.sendStatus, ...(status.sendError ? { sendError: status.sendError } : {}) };
+  return {
+    ...message,
+    attachments: parts.map(({ id, filename, contentType, size }) => ({ id, filename, contentType, size })),
+    sendStatus: status.sendStatus,
+    ...(status.sendError ? { sendError: status.sendError } : {}),
+  };
 }
 
 /** The send status of a message written in the CRM; 404 for a message the caller cannot read or did not send here. */

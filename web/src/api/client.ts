@@ -1,10 +1,9 @@
 // The one way the web app talks to the API: same-origin fetch with the session cookie, JSON in and out, and
 // the error envelope of contract.md turned into an ApiError that keeps its stable code and hint.
+import type { ApiErrorBody } from './types';
 
-export interface FieldIssue {
-  path: string;
-  message: string;
-}
+/** A field a 400 VALIDATION_FAILED names. */
+export type FieldIssue = NonNullable<ApiErrorBody['error']['fields']>[number];
 
 export class ApiError extends Error {
   constructor(
@@ -62,7 +61,8 @@ export async function api<T>(method: string, path: string, body?: unknown, optio
     parsed = undefined;
   }
   if (!response.ok) {
-    const envelope = (parsed as { error?: { code?: string; message?: string; hint?: string; fields?: FieldIssue[] } } | undefined)?.error;
+    // Any answer may come from a proxy rather than from us: every field of the envelope is checked for.
+    const envelope = (parsed as { error?: Partial<ApiErrorBody['error']> } | undefined)?.error;
     const error = new ApiError(
       response.status,
       envelope?.code ?? `HTTP_${response.status}`,

@@ -2,7 +2,7 @@
 // GET /api/contacts/:id/meetings; a server without calendar routes (404) just shows mail.
 import { useState } from 'react';
 import { api, isNotFound } from '../api/client';
-import type { Contact, Meeting, MessageSummary, Page, SentMessage } from '../api/types';
+import type { Contact, Meeting, MeetingList, MessagePage, MessageSummary, SentMessage } from '../api/types';
 import { ErrorNotice, Loading, PageHeader, addressLabel, displayName, useAsync } from '../components/common';
 import { useI18n } from '../i18n/i18n';
 import { ComposeForm, SendResult } from '../mail/compose-form';
@@ -22,8 +22,8 @@ interface Loaded {
 async function loadContact(id: string, signal: AbortSignal): Promise<Loaded> {
   const [contact, mail, meetings] = await Promise.all([
     api<Contact>('GET', `/api/contacts/${id}`, undefined, { signal }),
-    api<Page<MessageSummary>>('GET', `/api/contacts/${id}/messages?limit=100`, undefined, { signal }),
-    api<{ items: Meeting[] }>('GET', `/api/contacts/${id}/meetings`, undefined, { signal }).catch((error: unknown) => {
+    api<MessagePage>('GET', `/api/contacts/${id}/messages?limit=100`, undefined, { signal }),
+    api<MeetingList>('GET', `/api/contacts/${id}/meetings`, undefined, { signal }).catch((error: unknown) => {
       if (isNotFound(error)) return null;
       throw error;
     }),

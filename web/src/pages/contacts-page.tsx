@@ -1,7 +1,7 @@
 // Contacts: the list with search, a form to add one, and a CSV import that reports each refused line.
 import { useRef, useState, type FormEvent } from 'react';
 import { api, query } from '../api/client';
-import type { Contact, ImportResult, Page } from '../api/types';
+import type { Contact, ContactPage, ImportResult } from '../api/types';
 import { ErrorNotice, Loading, PageHeader, displayName, splitAddresses, useAsync } from '../components/common';
 import { useI18n } from '../i18n/i18n';
 import { Link, navigate, useLocation } from '../router';
@@ -12,9 +12,9 @@ export function ContactsPage() {
   const q = search.get('q') ?? '';
   const [draftQ, setDraftQ] = useState(q);
   const [panel, setPanel] = useState<'none' | 'create' | 'import'>('none');
-  const [more, setMore] = useState<Page<Contact> | null>(null);
+  const [more, setMore] = useState<ContactPage | null>(null);
 
-  const page = useAsync((signal) => api<Page<Contact>>('GET', `/api/contacts${query({ q, limit: 50 })}`, undefined, { signal }), [q]);
+  const page = useAsync((signal) => api<ContactPage>('GET', `/api/contacts${query({ q, limit: 50 })}`, undefined, { signal }), [q]);
   const items = [...(page.data?.items ?? []), ...(more?.items ?? [])];
   const nextCursor = more ? more.nextCursor : (page.data?.nextCursor ?? null);
 
@@ -82,7 +82,7 @@ export function ContactsPage() {
             type="button"
             className="button"
             onClick={async () => {
-              const next = await api<Page<Contact>>('GET', `/api/contacts${query({ q, limit: 50, cursor: nextCursor })}`);
+              const next = await api<ContactPage>('GET', `/api/contacts${query({ q, limit: 50, cursor: nextCursor })}`);
               setMore((previous) => ({ items: [...(previous?.items ?? []), ...next.items], nextCursor: next.nextCursor }));
             }}
           >

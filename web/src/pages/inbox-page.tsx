@@ -2,7 +2,7 @@
 // search, a mailbox filter, paging, and "New e-mail".
 import { useState, type FormEvent } from 'react';
 import { api, query } from '../api/client';
-import type { MessageSummary, Page, SentMessage } from '../api/types';
+import type { MessagePage, MessageSummary, SentMessage } from '../api/types';
 import { useAccounts } from '../accounts';
 import { ErrorNotice, Loading, PageHeader, useAsync } from '../components/common';
 import { useI18n } from '../i18n/i18n';
@@ -27,7 +27,7 @@ export function InboxPage() {
   const [loadingMore, setLoadingMore] = useState(false);
 
   const page = useAsync(
-    (signal) => api<Page<MessageSummary>>('GET', `/api/inbox${query({ q, accountId, limit: 50 })}`, undefined, { signal }),
+    (signal) => api<MessagePage>('GET', `/api/inbox${query({ q, accountId, limit: 50 })}`, undefined, { signal }),
     [q, accountId],
   );
 
@@ -48,7 +48,7 @@ export function InboxPage() {
     if (!nextCursor) return;
     setLoadingMore(true);
     try {
-      const next = await api<Page<MessageSummary>>('GET', `/api/inbox${query({ q, accountId, limit: 50, cursor: nextCursor })}`);
+      const next = await api<MessagePage>('GET', `/api/inbox${query({ q, accountId, limit: 50, cursor: nextCursor })}`);
       setMore((previous) => ({ items: [...(previous?.items ?? []), ...next.items], nextCursor: next.nextCursor }));
     } finally {
       setLoadingMore(false);

@@ -3,7 +3,7 @@
 // says so instead of failing.
 import { useMemo, useState, type FormEvent } from 'react';
 import { api, isNotFound, query } from '../api/client';
-import type { Contact, Meeting, Page } from '../api/types';
+import type { Contact, ContactPage, Meeting, MeetingList } from '../api/types';
 import { useAccounts } from '../accounts';
 import { ErrorNotice, Loading, Notice, PageHeader, displayName, splitAddresses, useAsync } from '../components/common';
 import { useI18n } from '../i18n/i18n';
@@ -11,7 +11,7 @@ import { useI18n } from '../i18n/i18n';
 async function loadMeetings(signal: AbortSignal): Promise<Meeting[] | null> {
   const from = new Date(Date.now() - 30 * 24 * 3600_000).toISOString();
   try {
-    const page = await api<{ items: Meeting[] }>('GET', `/api/meetings${query({ from })}`, undefined, { signal });
+    const page = await api<MeetingList>('GET', `/api/meetings${query({ from })}`, undefined, { signal });
     return [...page.items].sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
   } catch (error) {
     if (isNotFound(error)) return null;
@@ -131,7 +131,7 @@ function CreateMeetingForm({ onCancel, onCreated }: { onCancel(): void; onCreate
   const [localError, setLocalError] = useState<string | null>(null);
 
   const found = useAsync(
-    (signal) => (contactQuery.trim().length >= 1 ? api<Page<Contact>>('GET', `/api/contacts${query({ q: contactQuery.trim(), limit: 8 })}`, undefined, { signal }) : Promise.resolve({ items: [], nextCursor: null })),
+    (signal) => (contactQuery.trim().length >= 1 ? api<ContactPage>('GET', `/api/contacts${query({ q: contactQuery.trim(), limit: 8 })}`, undefined, { signal }) : Promise.resolve({ items: [], nextCursor: null })),
     [contactQuery],
   );
 

@@ -4,7 +4,7 @@
 // its refusals are shown with the provider's app-password advice where that is the likely cause.
 import { useEffect, useId, useMemo, useState, type FormEvent } from 'react';
 import { api, ApiError } from '../api/client';
-import type { EmailAccount, Endpoint, Plan, ProviderPreset, SyncMode } from '../api/types';
+import type { EmailAccount, Endpoint, OAuthStart, Plan, ProviderLookup, ProviderPreset, SyncMode } from '../api/types';
 import { ErrorNotice, Linkified } from '../components/common';
 import { useI18n, type MessageKey } from '../i18n/i18n';
 
@@ -72,7 +72,7 @@ export function AccountForm({
     if (providerPicked || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email.trim())) return;
     const controller = new AbortController();
     const timer = window.setTimeout(() => {
-      api<ProviderPreset>('GET', `/api/providers/lookup?email=${encodeURIComponent(email.trim())}`, undefined, { signal: controller.signal })
+      api<ProviderLookup>('GET', `/api/providers/lookup?email=${encodeURIComponent(email.trim())}`, undefined, { signal: controller.signal })
         .then((found) => {
           if (!found.matched) return;
           setProviderId(found.id);
@@ -96,7 +96,7 @@ export function AccountForm({
     setBusy(true);
     setError(null);
     try {
-      const { authorizeUrl } = await api<{ authorizeUrl: string }>('POST', '/api/email-accounts/oauth/start', {
+      const { authorizeUrl } = await api<OAuthStart>('POST', '/api/email-accounts/oauth/start', {
         provider: preset.id,
         syncMode,
         historyDays,

@@ -3,7 +3,7 @@
 // the BCC address, Excluir, and the other e-mail settings (criação automática de contatos).
 import { useEffect, useState } from 'react';
 import { api } from '../api/client';
-import type { EmailAccount, Plan, ProviderPreset } from '../api/types';
+import type { EmailAccount, Plan, ProviderList, ProviderPreset } from '../api/types';
 import { useAccounts } from '../accounts';
 import { CopyButton, ErrorNotice, Loading, Notice, PageHeader, errorTitleKey, isKnownErrorCode, useAsync, useInterval } from '../components/common';
 import { useI18n, type MessageKey } from '../i18n/i18n';
@@ -20,7 +20,7 @@ export function EmailSettingsPage() {
   const { org } = useSession();
   const { accounts, loaded, error, refresh, put, remove } = useAccounts();
   const { search, href } = useLocation();
-  const providers = useAsync((signal) => api<ProviderPreset[]>('GET', '/api/providers', undefined, { signal }), []);
+  const providers = useAsync((signal) => api<ProviderList>('GET', '/api/providers', undefined, { signal }), []);
   const [connecting, setConnecting] = useState(false);
   const [editing, setEditing] = useState<string | null>(null);
   const [landing, setLanding] = useState<Landing>(null);

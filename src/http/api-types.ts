@@ -1,0 +1,56 @@
+// The API's answers as TypeScript types, inferred from the response schemas the routes declare (api-schemas.ts):
+// the web app imports these (type-only, so nothing of the server reaches its bundle) instead of keeping a copy.
+// Only types here: a value export would pull zod and the schemas into whatever imports it.
+import type { z } from 'zod';
+import type * as schemas from './api-schemas.js';
+
+/** Every non-2xx answer: `{error: {code, message, hint?, fields?}}`. */
+export type ApiErrorBody = z.infer<typeof schemas.errorSchema>;
+export type Health = z.infer<typeof schemas.healthSchema>;
+
+export type User = z.infer<typeof schemas.userSchema>;
+export type LoginAnswer = z.infer<typeof schemas.loginSchema>;
+export type Locale = z.infer<typeof schemas.localeSchema>;
+export type UserSettings = z.infer<typeof schemas.settingsSchema>;
+export type Plan = z.infer<typeof schemas.planSchema>;
+export type Org = z.infer<typeof schemas.orgSchema>;
+export type TokenInfo = z.infer<typeof schemas.tokenInfoSchema>;
+export type TokenList = z.infer<typeof schemas.tokenListSchema>;
+export type NewToken = z.infer<typeof schemas.newTokenSchema>;
+
+export type Contact = z.infer<typeof schemas.contactSchema>;
+export type ContactPage = z.infer<typeof schemas.contactPageSchema>;
+export type ImportResult = z.infer<typeof schemas.importResultSchema>;
+
+export type Endpoint = z.infer<typeof schemas.endpointSchema>;
+export type ProviderPreset = z.infer<typeof schemas.providerPresetSchema>;
+export type ProviderList = z.infer<typeof schemas.providerListSchema>;
+/** GET /api/providers/lookup: a preset, and whether the address's domain was known. */
+export type ProviderLookup = z.infer<typeof schemas.providerLookupSchema>;
+export type SyncMode = z.infer<typeof schemas.syncModeSchema>;
+export type AccountStatus = z.infer<typeof schemas.accountStatusSchema>;
+export type EmailAccount = z.infer<typeof schemas.accountSchema>;
+export type EmailAccountList = z.infer<typeof schemas.accountListSchema>;
+export type OAuthStart = z.infer<typeof schemas.oauthStartSchema>;
+export type VerificationSent = z.infer<typeof schemas.verificationSentSchema>;
+export type SyncStarted = z.infer<typeof schemas.syncStartedSchema>;
+export type DeliverabilityReport = z.infer<typeof schemas.deliverabilitySchema>;
+export type DeliverabilityCheck = DeliverabilityReport['spf'];
+export type SmtpMode = z.infer<typeof schemas.smtpModeSchema>;
+export type SmtpSettings = z.infer<typeof schemas.smtpSettingsSchema>;
+
+export type Address = z.infer<typeof schemas.addressSchema>;
+export type MessageSummary = z.infer<typeof schemas.messageSchema>;
+export type MessagePage = z.infer<typeof schemas.messagePageSchema>;
+export type Attachment = z.infer<typeof schemas.attachmentSchema>;
+export type MessageDetail = z.infer<typeof schemas.messageDetailSchema>;
+export type Thread = z.infer<typeof schemas.threadSchema>;
+export type SendStatus = z.infer<typeof schemas.sendStatusSchema>;
+/** POST /api/messages: the stored copy (no parse error, no inline parts) and how far sending got. */
+export type SentMessage = z.infer<typeof schemas.sentMessageSchema>;
+export type SendProgress = z.infer<typeof schemas.sendProgressSchema>;
+
+export type Meeting = z.infer<typeof schemas.meetingSchema>;
+export type MeetingList = z.infer<typeof schemas.meetingListSchema>;
+export type CalendarSyncQueued = z.infer<typeof schemas.calendarSyncQueuedSchema>;
+export type CalendarHealth = z.infer<typeof schemas.calendarHealthSchema>;
