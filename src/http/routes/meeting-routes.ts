@@ -1,7 +1,6 @@
 // Meetings: a range of them, a contact's, one; created, moved/renamed and cancelled from the CRM (written to the
 // account's calendar first); the calendar's "sync now"; and the calendar side of an account's health.
 import { z } from 'zod';
-import { notFound } from '../../core/app-error.js';
 import {
   cancelMeeting,
   contactMeetings,
