@@ -14,11 +14,10 @@
 //   npx tsx bench/scale-benchmark.ts --mailboxes 500      a smaller N (also written to the README)
 //   npx tsx bench/scale-benchmark.ts --mailboxes 50 --seconds 10 --no-readme --keep-logs     a quick try
 //
-// bench/sync-benchmark.ts runs its whole benchmark when imported and exports nothing, so the few small helpers
-// shared in spirit (fmt, percentile, /proc readers, the cleanup stack) are restated here in short form.
+// What the benchmarks share (the cleanup stack, /proc readers, formatting, the README block) is in bench/support/.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -30,6 +29,11 @@ import { createTestDatabase, type TestDatabase } from '../test/support/databases
 import { dovecotAccountBody } from '../test/support/dovecot-account.js';
 import { makeMessage } from '../test/support/make-message.js';
 import { CLI, spawnConversa, type SpawnedConversa } from '../test/support/spawn-conversa.js';
+import { childPids, cleanups, guardProcess, runCleanups } from './support/cleanup-stack.js';
+import { fmt, inPool, log, mb, now, percentile, seeded, spread } from './support/format.js';
+import { allStats, CLK_TCK, connectionsTo, machineBusyTicks, memory, openFilesLimit, processStat } from './support/proc-stats.js';
+import { writeFiguresBlock } from './support/readme-figures.js';
+import { waitQuiet as waitQuietMachine } from './support/wait-quiet.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Options
@@ -82,33 +86,17 @@ const RESERVE_S = 60;
 // ---------------------------------------------------------------------------------------------------------
 // Cleanup: everything started is stopped by PID, on success, failure, Ctrl-C or the hard time limit.
 
-const cleanups: Array<{ what: string; fn: () => Promise<void> }> = [];
 /** What to save with --keep-logs or after a failure: each child's output and Dovecot's log. */
 const logSources: Array<{ name: string; text: () => string }> = [];
-const childPids = new Set<number>();
-let cleaning: Promise<void> | undefined;
 /** Set on Ctrl-C / the hard limit: the measurement loops stop instead of running on while everything is stopped. */
 let aborted = false;
-
-function runCleanups(): Promise<void> {
-  return (cleaning ??= (async () => {
-    while (cleanups.length > 0) {
-      const step = cleanups.pop()!;
-      try {
-        await step.fn();
-      } catch (error) {
-        console.error(`bench: cleanup "${step.what}" failed: ${(error as Error).message}`);
-      }
-    }
-  })());
-}
 
 /** Direct children of this process that are still alive (a spawn that timed out before handing back its PID). */
 function liveChildren(): number[] {
   const out: number[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
-    const s = stat(Number(name));
+    const s = processStat(Number(name));
     if (s && s.ppid === process.pid && s.state !== 'Z' && s.comm === 'node') out.push(Number(name));
   }
   return out;
@@ -144,79 +132,20 @@ function raiseInotify(): string {
   return `fs.inotify.max_user_instances raised from ${before} to ${want} for the run (restored at the end)`;
 }
 
-// Last resort when the process exits without the async cleanup (startDovecot registers its own hook for Dovecot).
-process.on('exit', () => {
-  restoreInotify();
-  for (const pid of childPids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-});
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
+// Exit hook, Ctrl-C and the hard limit (bench/support/cleanup-stack.ts); the measurement loops stop on `aborted`.
+const hardLimit = guardProcess({
+  maxMinutes: opts['max-minutes']!,
+  stopping: 'everything',
+  onStop: () => {
     aborted = true;
-    console.error(`bench: ${sig}, stopping everything`);
-    void runCleanups().finally(() => process.exit(130));
-  });
-}
-const hardLimit = setTimeout(() => {
-  aborted = true;
-  console.error(`bench: hard time limit of ${opts['max-minutes']} min reached, stopping everything`);
-  void runCleanups().finally(() => process.exit(2));
-}, MAX_MS);
-hardLimit.unref();
+  },
+  onExit: restoreInotify,
+});
 
 // ---------------------------------------------------------------------------------------------------------
-// Small helpers (as in sync-benchmark.ts)
+// The phase budget (the small helpers are in bench/support/format.ts)
 
 const T0 = performance.now();
-const now = () => performance.now();
-const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
-const mb = (kb: number) => `${fmt(kb / 1024, 1)} MB`;
-
-function log(message: string): void {
-  console.error(`[${new Date().toISOString().slice(11, 19)}] ${message}`);
-}
-
-/** Nearest rank. */
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-const spread = (values: number[], unit = 'ms', digits = 0) => {
-  const s = [...values].sort((a, b) => a - b);
-  return `p50 ${fmt(percentile(s, 50), digits)} ${unit}, p95 ${fmt(percentile(s, 95), digits)} ${unit}, max ${fmt(s.at(-1) ?? NaN, digits)} ${unit}`;
-};
-
-/** mulberry32: a small seeded PRNG, so every run builds the same mailboxes and the same arrivals. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Runs fn over items, at most `limit` at a time. */
-async function inPool<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        await fn(items[i]!, i);
-      }
-    }),
-  );
-}
-
 class OutOfTime extends Error {}
 
 /** The phase budget: everything must leave RESERVE_S of the hard limit for the report and the cleanup. */
@@ -234,124 +163,10 @@ function checkTime(what: string): void {
 // ---------------------------------------------------------------------------------------------------------
 // /proc readings: CPU (utime+stime, all threads), RSS, established connections
 
-const CLK_TCK = 100;
-
-interface Stat {
-  comm: string;
-  state: string;
-  ppid: number;
-  pgid: number;
-  /** utime + stime of the process (all its threads), ticks. */
-  ticks: number;
-  /** cutime + cstime: children it has waited for. */
-  childTicks: number;
-}
-
-function stat(pid: number): Stat | null {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const close = text.lastIndexOf(')');
-    const f = text.slice(close + 2).split(' ');
-    // After the comm: state(0) ppid(1) pgrp(2) ... utime(11) stime(12) cutime(13) cstime(14).
-    return {
-      comm: text.slice(text.indexOf('(') + 1, close),
-      state: f[0]!,
-      ppid: Number(f[1]),
-      pgid: Number(f[2]),
-      ticks: Number(f[11]) + Number(f[12]),
-      childTicks: Number(f[13]) + Number(f[14]),
-    };
-  } catch {
-    return null;
-  }
-}
-
-function allStats(): Map<number, Stat> {
-  const out = new Map<number, Stat>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const s = stat(Number(name));
-    if (s) out.set(Number(name), s);
-  }
-  return out;
-}
-
-function memory(pid: number): { rssKb: number; hwmKb: number } {
-  try {
-    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
-    return { rssKb: field('VmRSS'), hwmKb: field('VmHWM') };
-  } catch {
-    return { rssKb: NaN, hwmKb: NaN };
-  }
-}
-
-function openFilesLimit(pid: number | 'self'): number {
-  const line = readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
-  const soft = line?.split(/\s{2,}/)[1];
-  return soft === 'unlimited' ? Infinity : Number(soft);
-}
-
-/** Established TCP connections from `pid` to 127.0.0.1:`port`: its socket inodes matched in its net namespace's table. */
-function connectionsTo(pid: number, port: number): number {
-  const inodes = new Set<string>();
-  try {
-    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-      try {
-        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-        if (m) inodes.add(m[1]!);
-      } catch {
-        // closed meanwhile
-      }
-    }
-  } catch {
-    return NaN;
-  }
-  let count = 0;
-  for (const table of ['tcp', 'tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-      if (f.length < 10 || f[3] !== '01') continue;
-      if (parseInt(f[2]!.split(':')[1]!, 16) === port && inodes.has(f[9]!)) count++;
-    }
-  }
-  return count;
-}
-
-/** Busy CPU time of the whole machine (all cores), ticks. */
-function machineBusyTicks(): number {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
-  return f.reduce((sum, v) => sum + v, 0) - (f[3] ?? 0) - (f[4] ?? 0);
-}
-
-/**
- * The machine is shared (other engineers' test suites, CI): before a measurement, wait up to --quiet-wait seconds
- * (default 45) for a second in which the whole machine is less than 30% of one core busy. Returns the seconds waited.
- */
+/** Before a measurement (bench/support/wait-quiet.ts), leaving a minute of the budget for the run itself. */
 async function waitQuiet(label: string): Promise<number> {
   const limitMs = Math.min(Number(opts['quiet-wait']) * 1000, Math.max(0, remainingMs() - 60_000));
-  if (!(limitMs > 0)) return 0;
-  const t0 = now();
-  for (;;) {
-    const m0 = machineBusyTicks();
-    await sleep(1_000);
-    const busy = (machineBusyTicks() - m0) / CLK_TCK;
-    if (busy < 0.3) break;
-    if (now() - t0 >= limitMs) {
-      log(`${label}: the machine stayed busy (${fmt(busy * 100)}% of a core), measuring anyway`);
-      break;
-    }
-  }
-  const waited = (now() - t0) / 1000 - 1;
-  if (waited > 0.5) log(`${label}: waited ${fmt(waited)} s for a quiet machine`);
-  return Math.max(0, waited);
+  return Math.max(0, await waitQuietMachine(label, limitMs));
 }
 
 interface Procs {
@@ -1173,13 +988,7 @@ function report(r: Results, complete: boolean, elapsedS: number): string {
 }
 
 function writeReadme(block: string): void {
-  const start = '<!-- scale:start -->';
-  const end = '<!-- scale:end -->';
-  const current = readFileSync(README, 'utf8');
-  const a = current.indexOf(start);
-  const z = current.indexOf(end);
-  const next = a >= 0 && z > a ? `${current.slice(0, a + start.length)}\n${block}\n${current.slice(z)}` : `${current.trimEnd()}\n\n## Scale-out figures (scale-benchmark.ts)\n\n${start}\n${block}\n${end}\n`;
-  writeFileSync(README, next);
+  writeFiguresBlock(README, 'scale', 'Scale-out figures (scale-benchmark.ts)', block);
   log(`figures written to ${path.relative(REPO, README)}`);
 }
 

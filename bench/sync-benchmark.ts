@@ -13,7 +13,7 @@
 // See bench/README.md for what each number means.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -25,6 +25,15 @@ import { freePort } from '../test/servers/free-port.js';
 import { run } from '../test/servers/process.js';
 import { makeMessage } from '../test/support/make-message.js';
 import { SCAN_HEADERS } from '../src/mail/imap/scan-messages.js';
+import { childPids, cleanups, guardProcess, runCleanups } from './support/cleanup-stack.js';
+import { summarizeProfile } from './support/cpu-profile.js';
+import { cpuWindow, type CpuFigures } from './support/cpu-window.js';
+import { fmt, log, mb, now, percentile, seeded } from './support/format.js';
+import { procStatus } from './support/proc-stats.js';
+import { writeFiguresBlock } from './support/readme-figures.js';
+import { sampleRss } from './support/rss-sampler.js';
+import { waitQuiet as waitQuietMachine } from './support/wait-quiet.js';
+import { waitUntil } from './support/wait-until.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Options
@@ -56,7 +65,6 @@ const scenarios = new Set<Scenario>(
 if (scenarios.has('push')) scenarios.add('sync10');
 const PROFILE = opts.profile === true;
 const WRITE_README = !PROFILE && opts['no-readme'] !== true && opts.only === undefined && opts['child-node-args'] === undefined;
-const MAX_MS = Number(opts['max-minutes']) * 60_000;
 
 const REPO = process.cwd();
 const CLI = path.join(REPO, 'dist', 'src', 'cli.js');
@@ -70,246 +78,11 @@ const SCAN_QUERY: FetchQueryObject = {
 };
 
 // ---------------------------------------------------------------------------------------------------------
-// Cleanup: everything started is stopped by PID, on success, failure, Ctrl-C or the hard time limit.
+// Cleanup: everything started is stopped by PID, on success, failure, Ctrl-C or the hard time limit
+// (bench/support/cleanup-stack.ts).
 
-const cleanups: Array<{ what: string; fn: () => Promise<void> }> = [];
-const childPids = new Set<number>();
-let cleaning: Promise<void> | undefined;
-
-function runCleanups(): Promise<void> {
-  return (cleaning ??= (async () => {
-    while (cleanups.length > 0) {
-      const step = cleanups.pop()!;
-      try {
-        await step.fn();
-      } catch (error) {
-        console.error(`bench: cleanup "${step.what}" failed: ${(error as Error).message}`);
-      }
-    }
-  })());
-}
-
-// Last resort when the process exits without the async cleanup (startDovecot registers its own hook for Dovecot).
-process.on('exit', () => {
-  for (const pid of childPids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-});
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    console.error(`bench: ${sig}, stopping servers`);
-    void runCleanups().finally(() => process.exit(130));
-  });
-}
-const hardLimit = setTimeout(() => {
-  console.error(`bench: hard time limit of ${opts['max-minutes']} min reached, stopping servers`);
-  void runCleanups().finally(() => process.exit(2));
-}, MAX_MS);
-hardLimit.unref();
-
-// ---------------------------------------------------------------------------------------------------------
-// Small helpers
-
-const now = () => performance.now();
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const mb = (kb: number) => `${fmt(kb / 1024, 1)} MB`;
-
-function log(message: string): void {
-  const t = new Date().toISOString().slice(11, 19);
-  console.error(`[${t}] ${message}`);
-}
-
-function percentile(sorted: number[], p: number): number {
-  // Nearest rank.
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-async function waitUntil<T>(what: string, timeoutMs: number, intervalMs: number, check: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const deadline = now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(intervalMs);
-  }
-}
-
-/** mulberry32: a small seeded PRNG, so every run builds the same mailboxes. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// /proc readings: RSS of the Conversa child, CPU time per thread and of Dovecot's imap processes.
-
-const CLK_TCK = 100;
-
-function procStatus(pid: number): { rssKb: number; hwmKb: number } | null {
-  try {
-    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
-    return { rssKb: field('VmRSS'), hwmKb: field('VmHWM') };
-  } catch {
-    return null;
-  }
-}
-
-function statTicks(file: string): { ticks: number; sys: number; comm: string; pgid: number } | null {
-  try {
-    const stat = readFileSync(file, 'utf8');
-    const close = stat.lastIndexOf(')');
-    const comm = stat.slice(stat.indexOf('(') + 1, close);
-    const rest = stat.slice(close + 2).split(' ');
-    // Fields after the comm: state(0) ppid(1) pgrp(2) ... utime(11) stime(12).
-    return { ticks: Number(rest[11]) + Number(rest[12]), sys: Number(rest[12]), comm, pgid: Number(rest[2]) };
-  } catch {
-    return null;
-  }
-}
-
-/** CPU ticks of the process's main thread (tid = pid) and of all its other threads (parse workers, libuv, GC). */
-function threadTicks(pid: number): { main: number; others: number } {
-  let main = 0;
-  let others = 0;
-  let tids: string[] = [];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return { main, others };
-  }
-  for (const tid of tids) {
-    const t = statTicks(`/proc/${pid}/task/${tid}/stat`);
-    if (!t) continue;
-    if (Number(tid) === pid) main += t.ticks;
-    else others += t.ticks;
-  }
-  return { main, others };
-}
-
-/** CPU ticks per live `imap` process in Dovecot's process group. */
-function dovecotImapTicks(masterPid: number): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const t = statTicks(`/proc/${name}/stat`);
-    if (t && t.pgid === masterPid && t.comm === 'imap') out.set(Number(name), t.ticks);
-  }
-  return out;
-}
-
-/** Busy CPU time of the whole machine (all cores, all processes), from /proc/stat, in ticks. */
-function machineBusyTicks(): number {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
-  const f = line.trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal ...: busy = all but idle and iowait.
-  return f.reduce((sum, v) => sum + v, 0) - (f[3] ?? 0) - (f[4] ?? 0);
-}
-
-interface CpuFigures {
-  /** Conversa's main thread and its other threads (parse worker, libuv pool, GC helpers), CPU seconds. */
-  mainS: number;
-  othersS: number;
-  /** Of mainS + othersS, time in the kernel (file system calls: blobs, SQLite WAL; sockets). */
-  sysS: number;
-  /** Dovecot's imap processes. */
-  dovecotS: number;
-  /** Everything else on the machine (other engineers' tests, CI...), net of the above and of this script. */
-  backgroundS: number;
-  /** This script's own process (imapflow in the baseline). */
-  benchS: number;
-  wallS: number;
-}
-
-interface CpuWindow {
-  stop(): CpuFigures;
-}
-
-function cpuWindow(pid: number | null, dovecotPid: number): CpuWindow {
-  const t0 = now();
-  const ticks = () => (pid === null ? { main: 0, others: 0 } : threadTicks(pid));
-  const sys = () => (pid === null ? 0 : (statTicks(`/proc/${pid}/stat`)?.sys ?? 0));
-  const c0 = ticks();
-  const s0 = sys();
-  const d0 = dovecotImapTicks(dovecotPid);
-  const m0 = machineBusyTicks();
-  const b0 = process.cpuUsage();
-  return {
-    stop() {
-      const c1 = ticks();
-      const sysS = (sys() - s0) / CLK_TCK;
-      const m1 = machineBusyTicks();
-      const bench = process.cpuUsage(b0);
-      let dovecot = 0;
-      for (const [p, ticks] of dovecotImapTicks(dovecotPid)) dovecot += ticks - (d0.get(p) ?? 0);
-      const mainS = (c1.main - c0.main) / CLK_TCK;
-      const othersS = (c1.others - c0.others) / CLK_TCK;
-      const dovecotS = dovecot / CLK_TCK;
-      const benchS = (bench.user + bench.system) / 1e6;
-      const backgroundS = Math.max(0, (m1 - m0) / CLK_TCK - mainS - othersS - dovecotS - benchS);
-      return { mainS, othersS, sysS, dovecotS, backgroundS, benchS, wallS: (now() - t0) / 1000 };
-    },
-  };
-}
-
-/**
- * The machine is shared (other engineers' tests, CI): before each measurement, wait up to --quiet-wait seconds
- * (default 45) for a second in which the whole machine is less than 30% of one core busy. Returns the seconds waited.
- */
-async function waitQuiet(label: string): Promise<number> {
-  const limitMs = Number(opts['quiet-wait']) * 1000;
-  if (!(limitMs > 0)) return 0;
-  const t0 = now();
-  for (;;) {
-    const m0 = machineBusyTicks();
-    await sleep(1_000);
-    const busy = (machineBusyTicks() - m0) / CLK_TCK;
-    if (busy < 0.3) break;
-    if (now() - t0 >= limitMs) {
-      log(`${label}: the machine stayed busy (${fmt(busy * 100)}% of a core), measuring anyway`);
-      break;
-    }
-  }
-  const waited = (now() - t0) / 1000 - 1;
-  if (waited > 0.5) log(`${label}: waited ${fmt(waited)} s for a quiet machine`);
-  return waited;
-}
-
-interface RssSampler {
-  stop(): { maxRssKb: number; hwmKb: number; samples: number };
-}
-
-function sampleRss(pid: number, intervalMs = 100): RssSampler {
-  let maxRssKb = 0;
-  let samples = 0;
-  const take = () => {
-    const s = procStatus(pid);
-    if (s && Number.isFinite(s.rssKb)) {
-      maxRssKb = Math.max(maxRssKb, s.rssKb);
-      samples++;
-    }
-  };
-  take();
-  const timer = setInterval(take, intervalMs);
-  return {
-    stop() {
-      clearInterval(timer);
-      take();
-      return { maxRssKb, hwmKb: procStatus(pid)?.hwmKb ?? NaN, samples };
-    },
-  };
-}
+const hardLimit = guardProcess({ maxMinutes: opts['max-minutes']!, stopping: 'servers' });
+const waitQuiet = (label: string) => waitQuietMachine(label, Number(opts['quiet-wait']) * 1000);
 
 // ---------------------------------------------------------------------------------------------------------
 // Mailboxes: deterministic, realistic-ish mail. Headers padded like real mail (2 Received, a DKIM signature),
@@ -841,64 +614,6 @@ async function pushLatency(conversa: Conversa, dovecot: DovecotServer, creds: Cr
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// CPU profiles (--profile): self time per function and per package/module, per thread.
-
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-}
-interface CpuProfile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-}
-
-function areaOf(url: string, fn: string): string {
-  if (!url) return fn.startsWith('(') ? fn : '(native)';
-  if (url.startsWith('node:')) return 'node internals';
-  const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  if (nm) return nm[1]!;
-  const own = /\/dist\/src\/(.+?)\.js$/.exec(url);
-  if (own) return `conversa ${own[1]}`;
-  return url;
-}
-
-function summarizeProfile(file: string, top = 15): string {
-  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const selfUs = new Map<number, number>();
-  let totalUs = 0;
-  profile.samples.forEach((id, i) => {
-    const dt = profile.timeDeltas[i] ?? 0;
-    selfUs.set(id, (selfUs.get(id) ?? 0) + dt);
-    totalUs += dt;
-  });
-  const byFn = new Map<string, number>();
-  const byArea = new Map<string, number>();
-  for (const [id, us] of selfUs) {
-    const node = byId.get(id);
-    if (!node) continue;
-    const { functionName, url, lineNumber } = node.callFrame;
-    const name = functionName || '(anonymous)';
-    const where = url ? `${url.replace(/^.*\/(node_modules|dist)\//, '$1/').replace(/^file:\/\//, '')}:${lineNumber + 1}` : '';
-    const key = where ? `${name}  ${where}` : name;
-    byFn.set(key, (byFn.get(key) ?? 0) + us);
-    const area = areaOf(url, name);
-    byArea.set(area, (byArea.get(area) ?? 0) + us);
-  }
-  const busyUs = totalUs - (byFn.get('(idle)') ?? 0);
-  const rows = (m: Map<string, number>, n: number) =>
-    [...m]
-      .filter(([k]) => k !== '(idle)')
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, n)
-      .map(([k, us]) => `    ${fmt(us / 1000).padStart(7)} ms ${fmt((100 * us) / busyUs, 1).padStart(5)}%  ${k}`)
-      .join('\n');
-  const thread = /\.(\d+)\.(\d+)\.cpuprofile$/.exec(file)?.[1] === '0' ? 'main thread' : 'worker thread';
-  return `  ${path.basename(file)} (${thread}): ${fmt(totalUs / 1e6, 1)} s profiled, ${fmt(busyUs / 1e6, 1)} s busy\n  by package/module (self time, % of busy):\n${rows(byArea, 10)}\n  by function:\n${rows(byFn, top)}`;
-}
-
-// ---------------------------------------------------------------------------------------------------------
 // Machine facts and the README block
 
 async function machineFacts(): Promise<Record<string, string>> {
@@ -1130,13 +845,7 @@ async function main(): Promise<void> {
   if (profiles.length > 0) console.log(`CPU profiles (${profileRoot}):\n\n${profiles.join('\n\n')}\n`);
 
   if (WRITE_README) {
-    const start = '<!-- figures:start -->';
-    const end = '<!-- figures:end -->';
-    const current = existsSync(README) ? readFileSync(README, 'utf8') : `# Benchmarks\n\n## Latest figures (bench/sync-benchmark.ts)\n\n${start}\n${end}\n`;
-    const a = current.indexOf(start);
-    const z = current.indexOf(end);
-    const next = a >= 0 && z > a ? `${current.slice(0, a + start.length)}\n${block}\n${current.slice(z)}` : `${current.trimEnd()}\n\n${start}\n${block}\n${end}\n`;
-    writeFileSync(README, next);
+    writeFiguresBlock(README, 'figures', 'Latest figures (bench/sync-benchmark.ts)', block);
     log(`figures written to ${path.relative(REPO, README)}`);
   } else {
     log('README left as it is (--profile, --only or --no-readme)');

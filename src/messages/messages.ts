@@ -1,9 +1,8 @@
 // Reading stored mail: a contact's timeline, the inbox, a thread, one message and its attachments. Every read
 // goes through the access policy's message rule (src/access/access-policy.ts).
-import { sql, type ExpressionBuilder } from 'kysely';
+import { sql } from 'kysely';
 import { notFound } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
-import type { Database } from '../storage/schema.js';
 import type { User } from '../users/users.js';
 import { decodeCursor, encodeCursor } from '../contacts/contacts.js';
 import { likeContains } from '../storage/like-pattern.js';

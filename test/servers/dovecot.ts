@@ -307,7 +307,7 @@ export async function startDovecot(opts: { dir?: string } = {}): Promise<Dovecot
       await pollUntil('the submission greeting', () => ready(submissionPort, /^220 /), { timeoutMs: 15_000 });
     } catch (error) {
       if ((error as { fatal?: unknown }).fatal === true) throw error;
-      throw new Error(`${(error as Error).message}\n${await whyNot()}`);
+      throw new Error(`${(error as Error).message}\n${await whyNot()}`, { cause: error });
     }
     const masterPid = Number((await readFile(join(dir, 'run', 'master.pid'), 'utf8')).trim());
     if (masterPid !== pid) throw new Error(`master.pid says ${masterPid}, spawned ${pid}`);

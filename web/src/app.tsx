@@ -65,12 +65,14 @@ export function App() {
   );
 
   // Signed in on /login (or /): go where the user was heading.
+  const href = location.href;
   useEffect(() => {
     if (boot.state !== 'signed-in') return;
-    if (location.pathname === '/login') navigate(safeNext(location.search.get('next')), { replace: true });
-    else if (location.pathname === '/') navigate('/inbox', { replace: true });
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [boot.state, location.href]);
+    // Read from `href` itself: the location object is new at every render.
+    const url = new URL(href, window.location.origin);
+    if (url.pathname === '/login') navigate(safeNext(url.searchParams.get('next')), { replace: true });
+    else if (url.pathname === '/') navigate('/inbox', { replace: true });
+  }, [boot.state, href]);
 
   if (boot.state === 'loading') {
     return (

@@ -406,7 +406,7 @@ export class CalDavDriver implements CalendarDriver {
     if (condition.ifNoneMatch) headers['if-none-match'] = '*';
     if (condition.ifMatch) headers['if-match'] = condition.ifMatch;
     const response = await fetch(href, { method: 'PUT', headers, body: ics });
-    const body = await response.text();
+    await response.text(); // read to the end, so the connection is free again
     if (response.status === 412) throw new CalendarError('CONFLICT', 'the event changed on the calendar meanwhile; sync and try again', { status: 412 });
     if (response.status === 403) throw new CalendarError('FORBIDDEN', 'the calendar does not accept changes to this event', { status: 403 });
     if (response.status === 404 || response.status === 409) throw new CalendarError('NOT_FOUND', `the calendar for ${href} is gone`, { status: response.status });

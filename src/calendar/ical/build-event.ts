@@ -108,7 +108,7 @@ function bumpSequence(comp: Component): void {
 }
 
 function parseRoot(ics: string): Component {
-  return new ICAL.Component(ICAL.parse(ics) as any[]);
+  return new ICAL.Component(ICAL.parse(ics) as unknown[]);
 }
 
 function findParts(root: Component, recurrenceId: string, defaultTimeZone: string | null): { master: Component | null; override: Component | null } {

@@ -315,7 +315,7 @@ function unfold(ics: string): string[] {
 function parseLeniently(ics: string, problems: ParseProblem[]): Component[] | null {
   const toComponents = (jcal: unknown): Component[] => {
     const roots = Array.isArray(jcal) && Array.isArray(jcal[0]) ? (jcal as unknown[]) : [jcal];
-    const valid = roots.filter((j): j is any[] => Array.isArray(j) && typeof j[0] === 'string' && Array.isArray(j[1]) && Array.isArray(j[2]));
+    const valid = roots.filter((j): j is unknown[] => Array.isArray(j) && typeof j[0] === 'string' && Array.isArray(j[1]) && Array.isArray(j[2]));
     if (valid.length === 0) throw new Error('no calendar in it (no BEGIN:VCALENDAR)');
     return valid.map((j) => new ICAL.Component(j));
   };

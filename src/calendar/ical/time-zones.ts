@@ -290,7 +290,7 @@ export function zoneFromName(tzid: string): ZoneName | null {
   const direct = ianaZone(raw);
   if (direct) return { kind: 'iana', name: direct };
   // "/mozilla.org/20050126_1/Europe/Berlin", "/softwarestudio.org/Olson_20011030_5/America/New_York".
-  const tail = /([A-Za-z]+\/[A-Za-z_+\-]+(?:\/[A-Za-z_+\-]+)?)$/.exec(raw)?.[1];
+  const tail = /([A-Za-z]+\/[A-Za-z_+-]+(?:\/[A-Za-z_+-]+)?)$/.exec(raw)?.[1];
   if (tail && raw.startsWith('/')) {
     const zone = ianaZone(tail);
     if (zone) return { kind: 'iana', name: zone };

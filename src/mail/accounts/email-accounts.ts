@@ -1,7 +1,7 @@
 // Connecting, reconnecting, switching and deleting mailboxes. Every change of server or credentials is
 // tested (IMAP login and SMTP AUTH) before anything is written; only a working connection is saved.
 import { randomBytes } from 'node:crypto';
-import { AppError, notFound } from '../../core/app-error.js';
+import { AppError } from '../../core/app-error.js';
 import type { SecretBox } from '../../core/secret-box.js';
 import { isValidEmail, normalizeEmail } from '../../contacts/email-address.js';
 import type { Db } from '../../storage/database.js';

@@ -11,7 +11,6 @@
 // Every filing is recorded in bcc_filings (message, filing user, account, time).
 // A mail to the BCC address alone with no forward inside (a note to the CRM) is stored as the user's outgoing mail.
 // The caller (the SMTP listener) has checked that the sender is the account's own address.
-import { createContact } from '../../contacts/contacts.js';
 import { isValidEmail, normalizeEmail } from '../../contacts/email-address.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import { isUniqueViolation, type Db } from '../../storage/database.js';

@@ -15,7 +15,6 @@ import { newId } from '../../storage/ids.js';
 import { inChunks, MAX_IN_LIST, rowsPerInsert } from '../../storage/batches.js';
 import { storableText } from '../../storage/storable-text.js';
 import type { Database, Direction } from '../../storage/schema.js';
-import type { BlobStore } from '../../storage/blob-store.js';
 import type { ParsedMessage } from '../mime/parse-message.js';
 import { resolveThread } from './resolve-thread.js';
 import type { MessageToStore, StoreContext, StoredMessage } from './message-to-store.js';

@@ -583,6 +583,7 @@ export function makeSnippet(text: string | null, html: string | null): string {
 }
 
 function collapse(text: string): string {
+  // eslint-disable-next-line no-misleading-character-class -- single invisible spaces, not one joined sequence
   return text.replace(/[\s\u00a0\u200b\u200c\u200d\ufeff]+/g, ' ').trim();
 }
 

@@ -78,7 +78,6 @@ const DATA_IMAGE = /^data:image\/(?:png|gif|jpe?g|webp|bmp);base64,[a-z0-9+/=\s]
 
 /** Attribute values arrive entity-decoded; browsers ignore ASCII controls in URLs, so the checks must too. */
 function cleanUrl(value: string | undefined): string {
-  // eslint-disable-next-line no-control-regex
   return (value ?? '').replace(/[\u0000-\u001f\u007f]+/g, '').trim();
 }
 

@@ -21,7 +21,6 @@ import { classifyMailError } from '../connection/mail-errors.js';
 import {
   createImapClient,
   pinEndpoint,
-  smtpConnectionOptions,
   smtpTransportOptions,
   type MailClientOptions,
 } from '../connection/test-mail-connection.js';

@@ -185,7 +185,7 @@ export function useAsync<T>(load: (signal: AbortSignal) => Promise<T>, key: unkn
     const controller = new AbortController();
     void run(controller.signal);
     return () => controller.abort();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- the caller names what the load depends on in `key`
   }, key);
   return { data, error, loading, reload: () => run(), setData };
 }

@@ -64,7 +64,7 @@ export function ComposeForm({
   // Once, when the form opens: a reply starts in the message, new mail in To.
   useEffect(() => {
     (initial.to?.length ? bodyRef.current : document.getElementById(`${idPrefix}-to`))?.focus();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- once on opening: a later prop must not move the focus
   }, []);
 
   const total = files.reduce((sum, f) => sum + f.size, 0);

@@ -19,7 +19,7 @@ export function EmailSettingsPage() {
   const { t } = useI18n();
   const { org } = useSession();
   const { accounts, loaded, error, refresh, put, remove } = useAccounts();
-  const { search, href } = useLocation();
+  const { href } = useLocation();
   const providers = useAsync((signal) => api<ProviderList>('GET', '/api/providers', undefined, { signal }), []);
   const [connecting, setConnecting] = useState(false);
   const [editing, setEditing] = useState<string | null>(null);
@@ -28,8 +28,10 @@ export function EmailSettingsPage() {
 
   // The OAuth callback lands here once; keep its news, then clean the address bar.
   useEffect(() => {
-    const connected = search.get('connected');
-    const code = search.get('error');
+    // Read from `href` itself: the location's `search` is a new object at every render.
+    const params = new URL(href, window.location.origin).searchParams;
+    const connected = params.get('connected');
+    const code = params.get('error');
     if (connected) setLanding({ kind: 'connected', id: connected });
     // Anyone can craft this address and send it to a user: only the code is read, and only a known code shows
     // its own text (the dictionary's); the callback's free-text `message` is never shown.
@@ -38,7 +40,6 @@ export function EmailSettingsPage() {
       navigate('/settings/email', { replace: true });
       void refresh();
     }
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [href, refresh]);
 
   useEffect(() => {
