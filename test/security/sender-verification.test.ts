@@ -2,7 +2,7 @@
 // provider's word, or by a code mailed through the relay to the address and typed back. Against the real Dovecot
 // (the mailbox login) and the harness's SMTP sink as the relay, on SQLite and PostgreSQL.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { MAX_CODE_ATTEMPTS } from '../../src/mail/accounts/address-verification.js';
+import { MAX_CODE_ATTEMPTS } from '../../src/mail/send/address-verification.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 import { dovecotAccountBody } from '../support/dovecot-account.js';
 import { startSendConversa, type SendConversa } from '../support/send-conversa.js';

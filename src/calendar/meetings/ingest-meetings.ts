@@ -140,8 +140,7 @@ async function contactsFor(db: Db, account: AccountContext, events: ParsedEvent[
   const names = new Map<string, string | null>();
   for (const event of events) for (const p of peopleOf(event)) if (!names.has(p.address) || (!names.get(p.address) && p.name)) names.set(p.address, p.name);
   const links = await takenAddresses(db, account.orgId, [...names.keys()]);
-  let created = 0;
-  if (!account.autoCreateContacts) return { links, created };
+  if (!account.autoCreateContacts) return { links, created: 0 };
   const own = new Set([...account.orgAddresses].map(withoutTag));
   const candidates = new Set<string>();
   for (const event of events) {

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { DKIMOptions } from 'nodemailer';
 import { AppError } from '../../core/app-error.js';
-import { confirmAddressCode, sendAddressCode } from '../../mail/accounts/address-verification.js';
+import { confirmAddressCode, sendAddressCode } from '../../mail/send/address-verification.js';
 import { connectAccount, deleteAccount, getAccount, listAccounts, patchAccount, regenerateBccAddress } from '../../mail/accounts/email-accounts.js';
 import { completeOAuth, OAUTH_BROWSER_COOKIE_MAX_AGE_S, startOAuth, type OAuthDeps } from '../../mail/accounts/oauth-connect.js';
 import type { AppSmtpConfig } from '../../mail/send/smtp-settings.js';

@@ -10,8 +10,8 @@ import type { Db } from '../../storage/database.js';
 import { hashPassword, verifyPassword } from '../../users/passwords.js';
 import { getUserSettings } from '../../users/settings.js';
 import type { User } from '../../users/users.js';
-import { appRelayTransportOptions, type AppSmtpConfig } from '../send/smtp-settings.js';
-import { getAccount, type EmailAccount } from './email-accounts.js';
+import { appRelayTransportOptions, type AppSmtpConfig } from './smtp-settings.js';
+import { getAccount, type EmailAccount } from '../accounts/email-accounts.js';
 
 export const CODE_TTL_MS = 30 * 60_000;
 export const MAX_CODE_ATTEMPTS = 5;
