@@ -17,7 +17,9 @@ if (!existsSync(corpus)) {
   console.error(`corpus not found at ${corpus} (run from the repo root)`);
   process.exit(1);
 }
-const files = readdirSync(corpus).filter((f) => f.endsWith('.eml')).sort();
+const files = readdirSync(corpus)
+  .filter((f) => f.endsWith('.eml'))
+  .sort();
 const raws = files.map((f) => readFileSync(path.join(corpus, f)));
 const messages = Array.from({ length: target }, (_, i) => raws[i % raws.length]!);
 const totalBytes = messages.reduce((sum, raw) => sum + raw.length, 0);

@@ -31,7 +31,15 @@ import { makeMessage } from '../test/support/make-message.js';
 import { CLI, spawnConversa, type SpawnedConversa } from '../test/support/spawn-conversa.js';
 import { childPids, cleanups, guardProcess, runCleanups } from './support/cleanup-stack.js';
 import { fmt, inPool, log, mb, now, percentile, seeded, spread } from './support/format.js';
-import { allStats, CLK_TCK, connectionsTo, machineBusyTicks, memory, openFilesLimit, processStat } from './support/proc-stats.js';
+import {
+  allStats,
+  CLK_TCK,
+  connectionsTo,
+  machineBusyTicks,
+  memory,
+  openFilesLimit,
+  processStat,
+} from './support/proc-stats.js';
 import { writeFiguresBlock } from './support/readme-figures.js';
 import { waitQuiet as waitQuietMachine } from './support/wait-quiet.js';
 
@@ -57,7 +65,8 @@ const { values: opts } = parseArgs({
 });
 const int = (name: keyof typeof opts, min: number): number => {
   const v = Number(opts[name]);
-  if (!Number.isInteger(v) || v < min) throw new Error(`--${name} must be a whole number ≥ ${min}, got ${String(opts[name])}`);
+  if (!Number.isInteger(v) || v < min)
+    throw new Error(`--${name} must be a whole number ≥ ${min}, got ${String(opts[name])}`);
   return v;
 };
 const N = int('mailboxes', 2);
@@ -113,7 +122,8 @@ function restoreInotify(): void {
   if (!inotifyRestore) return;
   try {
     // Only if nobody changed it meanwhile.
-    if (Number(readFileSync(INOTIFY_INSTANCES, 'utf8').trim()) === inotifyRestore.to) writeFileSync(INOTIFY_INSTANCES, String(inotifyRestore.from));
+    if (Number(readFileSync(INOTIFY_INSTANCES, 'utf8').trim()) === inotifyRestore.to)
+      writeFileSync(INOTIFY_INSTANCES, String(inotifyRestore.from));
   } catch (error) {
     console.error(`bench: could not restore ${INOTIFY_INSTANCES}: ${(error as Error).message}`);
   }
@@ -125,7 +135,8 @@ function raiseInotify(): string {
   // One per session, and other test runs on the machine use the same uid.
   const want = N + 512;
   if (before >= want) return `fs.inotify.max_user_instances ${before} (enough)`;
-  if (opts['keep-inotify-limit']) return `fs.inotify.max_user_instances ${before}, left as is (--keep-inotify-limit): Dovecot falls back to 30 s polling past it`;
+  if (opts['keep-inotify-limit'])
+    return `fs.inotify.max_user_instances ${before}, left as is (--keep-inotify-limit): Dovecot falls back to 30 s polling past it`;
   writeFileSync(INOTIFY_INSTANCES, String(want));
   inotifyRestore = { from: before, to: want };
   cleanups.push({ what: 'restore fs.inotify.max_user_instances', fn: async () => restoreInotify() });
@@ -221,7 +232,12 @@ interface CpuDelta {
 function cpuDelta(a: CpuSnapshot, b: CpuSnapshot): CpuDelta {
   const d = (x: number, y: number) => (y - x) / CLK_TCK;
   const workersS = a.workers.map((w, i) => d(w, b.workers[i]!));
-  const known = workersS.reduce((s, v) => s + v, 0) + d(a.web, b.web) + d(a.dovecot, b.dovecot) + d(a.postgres, b.postgres) + d(a.bench, b.bench);
+  const known =
+    workersS.reduce((s, v) => s + v, 0) +
+    d(a.web, b.web) +
+    d(a.dovecot, b.dovecot) +
+    d(a.postgres, b.postgres) +
+    d(a.bench, b.bench);
   return {
     wallS: (b.t - a.t) / 1000,
     workersS,
@@ -288,9 +304,20 @@ function mailbox(user: string, index: number): { raws: string[]; dates: Date[] }
   for (let i = 0; i < PER_MAILBOX; i++) {
     const date = new Date(nowMs - 60 * DAY + Math.floor(((i + 1) * 60 * DAY) / (PER_MAILBOX + 1)));
     // Contact mail spread evenly, as in sync-benchmark.ts.
-    const isContact = Math.floor(((i + 1) * CONTACT_PER_MAILBOX) / PER_MAILBOX) > Math.floor((i * CONTACT_PER_MAILBOX) / PER_MAILBOX);
-    const from = isContact ? `Client ${index} <${contactAddress((index * CONTACT_PER_MAILBOX + i) % CONTACTS)}>` : `Vendor <s${Math.floor(rand() * 5000)}@vendor${Math.floor(rand() * 300)}.test>`;
-    raws.push(makeMessage({ from, to: [user], subject: `${isContact ? 'Contract' : 'Offer'} ${index}-${i} ${WORDS[i % WORDS.length]}`, date, body: text(rand, 300 + Math.floor(rand() * 1500)) }));
+    const isContact =
+      Math.floor(((i + 1) * CONTACT_PER_MAILBOX) / PER_MAILBOX) > Math.floor((i * CONTACT_PER_MAILBOX) / PER_MAILBOX);
+    const from = isContact
+      ? `Client ${index} <${contactAddress((index * CONTACT_PER_MAILBOX + i) % CONTACTS)}>`
+      : `Vendor <s${Math.floor(rand() * 5000)}@vendor${Math.floor(rand() * 300)}.test>`;
+    raws.push(
+      makeMessage({
+        from,
+        to: [user],
+        subject: `${isContact ? 'Contract' : 'Offer'} ${index}-${i} ${WORDS[i % WORDS.length]}`,
+        date,
+        body: text(rand, 300 + Math.floor(rand() * 1500)),
+      }),
+    );
     dates.push(date);
   }
   return { raws, dates };
@@ -315,9 +342,15 @@ interface Child {
  * round, which claims its share (up to 500 accounts) one account at a time: at 1,000 mailboxes that took longer
  * than spawnConversa's fixed 20 s on this machine, and spawnConversa then rejects without handing back the child.
  */
-function spawnWorker(env: NodeJS.ProcessEnv, onPid: (pid: number, output: () => string) => void): Promise<SpawnedConversa & { readyMs: number }> {
+function spawnWorker(
+  env: NodeJS.ProcessEnv,
+  onPid: (pid: number, output: () => string) => void,
+): Promise<SpawnedConversa & { readyMs: number }> {
   const t0 = now();
-  const child = spawn(process.execPath, [CLI, 'worker'], { env: { ...process.env, PORT: '0', BCC_SMTP_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'worker'], {
+    env: { ...process.env, PORT: '0', BCC_SMTP_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   if (child.pid !== undefined) onPid(child.pid, () => output);
   child.stdout.on('data', (c: Buffer) => (output += c.toString()));
@@ -344,7 +377,11 @@ function spawnWorker(env: NodeJS.ProcessEnv, onPid: (pid: number, output: () => 
         });
       } else if (now() - t0 > timeoutMs) {
         clearInterval(timer);
-        reject(new Error(`conversa worker (pid ${child.pid}) not ready after ${timeoutMs / 1000} s:\n${output.slice(-2000)}`));
+        reject(
+          new Error(
+            `conversa worker (pid ${child.pid}) not ready after ${timeoutMs / 1000} s:\n${output.slice(-2000)}`,
+          ),
+        );
       }
     }, 50);
     void exited.then((code) => {
@@ -354,7 +391,11 @@ function spawnWorker(env: NodeJS.ProcessEnv, onPid: (pid: number, output: () => 
   });
 }
 
-async function startChild(name: string, env: NodeJS.ProcessEnv, command: 'serve' | 'worker' | 'measured worker'): Promise<Child> {
+async function startChild(
+  name: string,
+  env: NodeJS.ProcessEnv,
+  command: 'serve' | 'worker' | 'measured worker',
+): Promise<Child> {
   let early: Child | undefined;
   const spawned =
     command === 'measured worker'
@@ -377,7 +418,14 @@ async function startChild(name: string, env: NodeJS.ProcessEnv, command: 'serve'
       : await spawnConversa(env, command);
   const pid = spawned.child.pid!;
   childPids.add(pid);
-  const child: Child = { name, pid, spawned, exitCode: undefined, readyMs: (spawned as { readyMs?: number }).readyMs ?? NaN, stop: async () => undefined };
+  const child: Child = {
+    name,
+    pid,
+    spawned,
+    exitCode: undefined,
+    readyMs: (spawned as { readyMs?: number }).readyMs ?? NaN,
+    stop: async () => undefined,
+  };
   early = child;
   if (command !== 'measured worker') logSources.push({ name, text: () => spawned.output() });
   const exited = new Promise<void>((resolve) =>
@@ -407,7 +455,12 @@ async function startChild(name: string, env: NodeJS.ProcessEnv, command: 'serve'
 function childEnv(extra: Record<string, string>): Record<string, string> {
   // The children run compiled JS: no tsx loader from the caller's NODE_OPTIONS.
   // The benchmark's Dovecot is on loopback, which the outbound policy refuses unless the operator allows it.
-  return { NODE_OPTIONS: process.env.NODE_OPTIONS?.includes('tsx') ? '' : (process.env.NODE_OPTIONS ?? ''), LOG_LEVEL: 'info', CONVERSA_ALLOWED_HOSTS: '127.0.0.1,localhost', ...extra };
+  return {
+    NODE_OPTIONS: process.env.NODE_OPTIONS?.includes('tsx') ? '' : (process.env.NODE_OPTIONS ?? ''),
+    LOG_LEVEL: 'info',
+    CONVERSA_ALLOWED_HOSTS: '127.0.0.1,localhost',
+    ...extra,
+  };
 }
 
 function pinoSummary(output: string): string {
@@ -423,7 +476,13 @@ function pinoSummary(output: string): string {
       // not JSON
     }
   }
-  return counts.size === 0 ? 'none' : [...counts].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, n]) => `${n}× ${k}`).join('; ');
+  return counts.size === 0
+    ? 'none'
+    : [...counts]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 5)
+        .map(([k, n]) => `${n}× ${k}`)
+        .join('; ');
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -436,7 +495,10 @@ async function machineFacts(db: TestDatabase['storage']['db']): Promise<Record<s
   const dovecot = (await run('/usr/sbin/dovecot', ['--version']).catch(() => ({ stdout: '?' }))).stdout.trim();
   const git = await run('git', ['rev-parse', '--short', 'HEAD']).catch(() => ({ stdout: '?' }));
   const dirty = await run('git', ['status', '--porcelain', '--', 'src']).catch(() => ({ stdout: '' }));
-  const { rows } = await sql<{ v: string; mc: string }>`select current_setting('server_version') as v, current_setting('max_connections') as mc`.execute(db);
+  const { rows } = await sql<{
+    v: string;
+    mc: string;
+  }>`select current_setting('server_version') as v, current_setting('max_connections') as mc`.execute(db);
   return {
     nproc: String(os.availableParallelism()),
     cpu,
@@ -452,7 +514,13 @@ async function machineFacts(db: TestDatabase['storage']['db']): Promise<Record<s
 }
 
 async function dovecotLimits(dovecot: DovecotServer): Promise<Record<string, number>> {
-  const keys = ['service/imap/process_limit', 'service/imap/client_limit', 'default_process_limit', 'default_client_limit', 'service/imap-login/service_count'];
+  const keys = [
+    'service/imap/process_limit',
+    'service/imap/client_limit',
+    'default_process_limit',
+    'default_client_limit',
+    'service/imap-login/service_count',
+  ];
   const { stdout } = await run('/usr/bin/doveconf', ['-c', dovecot.info.configPath, ...keys]);
   const out: Record<string, number> = {};
   for (const line of stdout.split('\n')) {
@@ -474,7 +542,9 @@ interface RunnerHistory {
   takeoverS: number[];
   /** The same, from spawning the workers to the second worker's runner:start. */
   takeoverAtS: number[];
-  /** Accounts where runners of the two workers overlapped in time (runner:start of one before runner:stop of the other). */
+  /**
+   * Accounts where runners of the two workers overlapped in time (runner:start of one before runner:stop of the other).
+   */
   overlaps: number;
   maxOverlapMs: number;
 }
@@ -491,7 +561,9 @@ interface Results {
   firstSync?: {
     /** Each worker, from spawn to its ready line (after its first lease round). */
     readyS: number[];
-    /** Accounts whose runner each worker started during the first syncs (more than leased at the end if leases moved). */
+    /**
+     * Accounts whose runner each worker started during the first syncs (more than leased at the end if leases moved).
+     */
     runners: number[];
     doneS: number;
     done: number;
@@ -502,7 +574,15 @@ interface Results {
     maxConns: number[];
     statuses: string;
   };
-  afterSync?: { held: number[]; conns: number[]; rss: number[]; hwm: number[]; dovecotImap: number; history: RunnerHistory; stored: number };
+  afterSync?: {
+    held: number[];
+    conns: number[];
+    rss: number[];
+    hwm: number[];
+    dovecotImap: number;
+    history: RunnerHistory;
+    stored: number;
+  };
   idle?: { cpu: CpuDelta; held: number[] };
   arrivals?: {
     held: number[];
@@ -515,7 +595,17 @@ interface Results {
     maxRss: number[];
     maxConns: number[];
   };
-  final?: { held: number[]; conns: number[]; rss: number[]; hwm: number[]; dovecotImap: number; history: RunnerHistory; stored: number; locations: number; expected: number };
+  final?: {
+    held: number[];
+    conns: number[];
+    rss: number[];
+    hwm: number[];
+    dovecotImap: number;
+    history: RunnerHistory;
+    stored: number;
+    locations: number;
+    expected: number;
+  };
   warnings: string[];
   quietWaitS: number[];
 }
@@ -529,7 +619,10 @@ async function main(): Promise<Results> {
   // File descriptors: each worker holds one IMAP connection per leased mailbox (plus PostgreSQL, blobs); children
   // inherit this process's limit. After a failover one worker may hold them all.
   const nofile = openFilesLimit('self');
-  if (nofile < N + 512) throw new Error(`ulimit -n is ${nofile}: a worker may need ${N} IMAP sockets plus ~200 other files. Raise it (ulimit -n ${N + 1024}) and run again`);
+  if (nofile < N + 512)
+    throw new Error(
+      `ulimit -n is ${nofile}: a worker may need ${N} IMAP sockets plus ~200 other files. Raise it (ulimit -n ${N + 1024}) and run again`,
+    );
 
   const inotify = raiseInotify();
   log(inotify);
@@ -572,10 +665,19 @@ async function main(): Promise<Results> {
   }
 
   const secret = randomBytes(32).toString('hex');
-  const baseEnv = childEnv({ CONVERSA_DATA_DIR: database.dataDir, DATABASE_URL: database.databaseUrl!, CONVERSA_SECRET_KEY: secret });
+  const baseEnv = childEnv({
+    CONVERSA_DATA_DIR: database.dataDir,
+    DATABASE_URL: database.databaseUrl!,
+    CONVERSA_SECRET_KEY: secret,
+  });
   const cliEnv = { ...process.env, ...baseEnv };
-  await run(process.execPath, [CLI, 'user', 'add', '--email', OWNER, '--password', 'scale owner password', '--admin'], { env: cliEnv, timeoutMs: 60_000 });
-  const token = (await run(process.execPath, [CLI, 'token', 'create', '--email', OWNER], { env: cliEnv })).stdout.trim();
+  await run(process.execPath, [CLI, 'user', 'add', '--email', OWNER, '--password', 'scale owner password', '--admin'], {
+    env: cliEnv,
+    timeoutMs: 60_000,
+  });
+  const token = (
+    await run(process.execPath, [CLI, 'token', 'create', '--email', OWNER], { env: cliEnv })
+  ).stdout.trim();
 
   const web = await startChild('web', { ...baseEnv, CONVERSA_SERVE_BACKGROUND: 'false', HOST: '127.0.0.1' }, 'serve');
   const url = web.spawned.url;
@@ -583,7 +685,10 @@ async function main(): Promise<Results> {
   const api = async (method: string, route: string, body?: unknown) => {
     const res = await fetch(`${url}${route}`, {
       method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();
@@ -609,13 +714,20 @@ async function main(): Promise<Results> {
     Array.from({ length: CONTACTS }, (_, i) => i),
     8,
     async (i) => {
-      const res = await api('POST', '/api/contacts', { emails: [contactAddress(i)], firstName: 'Client', lastName: String(i) });
+      const res = await api('POST', '/api/contacts', {
+        emails: [contactAddress(i)],
+        firstName: 'Client',
+        lastName: String(i),
+      });
       if (res.status !== 201) throw new Error(`POST /api/contacts ${res.status}: ${res.text}`);
     },
   );
-  log(`${CONTACTS} contacts; filling ${fmt(N)} mailboxes (${PER_MAILBOX} messages, ${CONTACT_PER_MAILBOX} from contacts)`);
+  log(
+    `${CONTACTS} contacts; filling ${fmt(N)} mailboxes (${PER_MAILBOX} messages, ${CONTACT_PER_MAILBOX} from contacts)`,
+  );
   const users: Credentials[] = [];
-  for (let i = 0; i < N; i++) users.push(await dovecot.addUser({ user: `m${i}@scale.test`, password: `pw-${i}-${secret.slice(0, 8)}` }));
+  for (let i = 0; i < N; i++)
+    users.push(await dovecot.addUser({ user: `m${i}@scale.test`, password: `pw-${i}-${secret.slice(0, 8)}` }));
   const tFill = now();
   let filled = 0;
   await inPool(users, 8, async (creds, i) => {
@@ -644,15 +756,36 @@ async function main(): Promise<Results> {
   log(`connected ${N} accounts in ${fmt(connectS, 1)} s (${spread(postMs)} per POST)`);
 
   // ----- The two workers
-  const results: Results = { started, facts, limits, fillS, connectS, postMs, baselineRssKb, workers: [], warnings, quietWaitS: [] };
+  const results: Results = {
+    started,
+    facts,
+    limits,
+    fillS,
+    connectS,
+    postMs,
+    baselineRssKb,
+    workers: [],
+    warnings,
+    quietWaitS: [],
+  };
   results.quietWaitS.push(await waitQuiet('first syncs'));
   log('starting two conversa workers');
   // From the spawn: the workers' own start-up counts (new processes, so from 0 ticks).
-  const cpuStart: CpuSnapshot = { ...cpuSnapshot({ workers: [], web: web.pid, dovecot: dovecot.pid }), workers: [0, 0] };
+  const cpuStart: CpuSnapshot = {
+    ...cpuSnapshot({ workers: [], web: web.pid, dovecot: dovecot.pid }),
+    workers: [0, 0],
+  };
   const tSpawn = now();
   const spawnEpoch = Date.now();
-  const workers = await Promise.all([startChild('worker A', baseEnv, 'measured worker'), startChild('worker B', baseEnv, 'measured worker')]);
-  const procs: Procs = { workers: workers.map((w) => ({ name: w.name, pid: w.pid })), web: web.pid, dovecot: dovecot.pid };
+  const workers = await Promise.all([
+    startChild('worker A', baseEnv, 'measured worker'),
+    startChild('worker B', baseEnv, 'measured worker'),
+  ]);
+  const procs: Procs = {
+    workers: workers.map((w) => ({ name: w.name, pid: w.pid })),
+    web: web.pid,
+    dovecot: dovecot.pid,
+  };
   results.workers = procs.workers;
   for (const w of workers) {
     const limit = openFilesLimit(w.pid);
@@ -668,7 +801,11 @@ async function main(): Promise<Results> {
   };
   const leaseSplit = async (): Promise<{ held: number[]; holderOf: Map<string, number> }> => {
     const byHolder = await workerIndexOfHolder();
-    const rows = await db.selectFrom('account_leases').select(['account_id', 'holder']).where('expires_at', '>', Date.now()).execute();
+    const rows = await db
+      .selectFrom('account_leases')
+      .select(['account_id', 'holder'])
+      .where('expires_at', '>', Date.now())
+      .execute();
     const held = workers.map(() => 0);
     const holderOf = new Map<string, number>();
     for (const r of rows) {
@@ -680,13 +817,33 @@ async function main(): Promise<Results> {
     return { held, holderOf };
   };
   const statusCounts = async () => {
-    const rows = await db.selectFrom('email_accounts').select(['status']).select((eb) => eb.fn.countAll<number>().as('n')).groupBy('status').execute();
+    const rows = await db
+      .selectFrom('email_accounts')
+      .select(['status'])
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .groupBy('status')
+      .execute();
     return rows.map((r) => `${r.status} ${Number(r.n)}`).join(', ');
   };
-  const countRows = async (table: 'messages' | 'message_locations') => Number((await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
-  // From the recorded runner:start / runner:stop events (detail = the worker id), as test/scale/workers.test.ts reads them.
+  const countRows = async (table: 'messages' | 'message_locations') =>
+    Number(
+      (
+        await db
+          .selectFrom(table)
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
+  // From the recorded runner:start / runner:stop events (detail = the worker id), as test/scale/workers.test.ts reads
+  // them.
   const runnerHistory = async (): Promise<RunnerHistory> => {
-    const events = await db.selectFrom('sync_events').select(['account_id', 'kind', 'detail', 'created_at']).where('kind', 'in', ['runner:start', 'runner:stop']).orderBy('created_at').orderBy('id').execute();
+    const events = await db
+      .selectFrom('sync_events')
+      .select(['account_id', 'kind', 'detail', 'created_at'])
+      .where('kind', 'in', ['runner:start', 'runner:stop'])
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
     const byAccount = new Map<string, typeof events>();
     for (const e of events) byAccount.set(e.account_id, [...(byAccount.get(e.account_id) ?? []), e]);
     const h: RunnerHistory = { moved: 0, restarted: 0, takeoverS: [], takeoverAtS: [], overlaps: 0, maxOverlapMs: 0 };
@@ -714,7 +871,8 @@ async function main(): Promise<Results> {
       let worst = 0;
       for (let i = 1; i < intervals.length; i++) {
         for (let j = 0; j < i; j++) {
-          if (intervals[j]!.holder !== intervals[i]!.holder && intervals[i]!.start < intervals[j]!.end) worst = Math.max(worst, intervals[j]!.end - intervals[i]!.start);
+          if (intervals[j]!.holder !== intervals[i]!.holder && intervals[i]!.start < intervals[j]!.end)
+            worst = Math.max(worst, intervals[j]!.end - intervals[i]!.start);
         }
       }
       if (worst > 0) {
@@ -726,7 +884,11 @@ async function main(): Promise<Results> {
   };
   const runnersStarted = async (): Promise<number[]> => {
     const byHolder = await workerIndexOfHolder();
-    const rows = await db.selectFrom('sync_events').select(['account_id', 'detail']).where('kind', '=', 'runner:start').execute();
+    const rows = await db
+      .selectFrom('sync_events')
+      .select(['account_id', 'detail'])
+      .where('kind', '=', 'runner:start')
+      .execute();
     const sets = workers.map(() => new Set<string>());
     for (const r of rows) {
       const w = byHolder.get(r.detail ?? '');
@@ -734,7 +896,8 @@ async function main(): Promise<Results> {
     }
     return sets.map((x) => x.size);
   };
-  const dovecotImapProcesses = () => [...allStats().values()].filter((s) => s.pgid === dovecot.pid && s.comm === 'imap' && s.state !== 'Z').length;
+  const dovecotImapProcesses = () =>
+    [...allStats().values()].filter((s) => s.pgid === dovecot.pid && s.comm === 'imap' && s.state !== 'Z').length;
   const snapshot = async () => {
     const { held } = await leaseSplit();
     return {
@@ -756,16 +919,30 @@ async function main(): Promise<Results> {
   // Leave room for the idle window, the arrivals and their drain.
   const phaseDeadline = now() + remainingMs() - (IDLE_S + ARRIVAL_S + DRAIN_S + 20) * 1000;
   for (;;) {
-    const rows = await db.selectFrom('mail_folders').select('account_id').where('role', '=', 'inbox').where('first_sync_done', '=', 1).execute();
+    const rows = await db
+      .selectFrom('mail_folders')
+      .select('account_id')
+      .where('role', '=', 'inbox')
+      .where('first_sync_done', '=', 1)
+      .execute();
     const t = now();
     for (const r of rows) if (!doneAt.has(r.account_id)) doneAt.set(r.account_id, t);
     if (Number.isNaN(leasesTakenS)) {
-      const leased = Number((await db.selectFrom('account_leases').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+      const leased = Number(
+        (
+          await db
+            .selectFrom('account_leases')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
       if (leased >= N) leasesTakenS = (now() - tSpawn) / 1000;
     }
     if (doneAt.size >= N) break;
     checkTime('first syncs');
-    for (const w of workers) if (w.exitCode !== undefined) throw new Error(`${w.name} exited (${w.exitCode}):\n${w.spawned.output().slice(-3000)}`);
+    for (const w of workers)
+      if (w.exitCode !== undefined)
+        throw new Error(`${w.name} exited (${w.exitCode}):\n${w.spawned.output().slice(-3000)}`);
     if (now() > phaseDeadline) {
       timedOut = true;
       break;
@@ -773,7 +950,9 @@ async function main(): Promise<Results> {
     if (now() - lastLog > 10_000) {
       lastLog = now();
       const { held } = await leaseSplit();
-      log(`  first syncs done ${doneAt.size}/${N} after ${fmt((now() - tSpawn) / 1000)} s; leases ${held.join('/')}; IMAP connections ${workers.map((w) => connectionsTo(w.pid, dovecot.imapPort)).join('/')}; accounts ${await statusCounts()}`);
+      log(
+        `  first syncs done ${doneAt.size}/${N} after ${fmt((now() - tSpawn) / 1000)} s; leases ${held.join('/')}; IMAP connections ${workers.map((w) => connectionsTo(w.pid, dovecot.imapPort)).join('/')}; accounts ${await statusCounts()}`,
+      );
     }
     await sleep(250);
   }
@@ -793,16 +972,31 @@ async function main(): Promise<Results> {
   };
   if (timedOut) {
     results.afterSync = await snapshot();
-    throw Object.assign(new OutOfTime(`only ${doneAt.size} of ${N} first syncs were done after ${fmt(results.firstSync.doneS)} s (accounts: ${statuses})`), { results });
+    throw Object.assign(
+      new OutOfTime(
+        `only ${doneAt.size} of ${N} first syncs were done after ${fmt(results.firstSync.doneS)} s (accounts: ${statuses})`,
+      ),
+      { results },
+    );
   }
-  log(`all ${N} first syncs done ${fmt(results.firstSync.doneS, 1)} s after spawning the workers (accounts: ${statuses})`);
+  log(
+    `all ${N} first syncs done ${fmt(results.firstSync.doneS, 1)} s after spawning the workers (accounts: ${statuses})`,
+  );
 
   // ----- Phase 2: settle, then a short idle window (IDLE connections and lease renewals only)
   // Settle: every account active (in IDLE) and the leases split evenly (a worker that started first may have taken
   // more than its share and hands the surplus back on its next lease round).
   const settleUntil = now() + 30_000;
   while (now() < settleUntil) {
-    const busy = Number((await db.selectFrom('email_accounts').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '!=', 'active').executeTakeFirstOrThrow()).n);
+    const busy = Number(
+      (
+        await db
+          .selectFrom('email_accounts')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('status', '!=', 'active')
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
     const { held } = await leaseSplit();
     if (busy === 0 && held.reduce((x, y) => x + y, 0) === N && Math.max(...held) <= Math.ceil(N / 2)) break;
     checkTime('settling');
@@ -810,12 +1004,16 @@ async function main(): Promise<Results> {
   }
   await sleep(3_000);
   results.afterSync = await snapshot();
-  log(`after the first syncs: leases ${results.afterSync.held.join('/')}, IMAP connections ${results.afterSync.conns.join('/')}, Dovecot imap processes ${results.afterSync.dovecotImap}, runners moved ${results.afterSync.history.moved}, restarted ${results.afterSync.history.restarted}, overlapping ${results.afterSync.history.overlaps}`);
+  log(
+    `after the first syncs: leases ${results.afterSync.held.join('/')}, IMAP connections ${results.afterSync.conns.join('/')}, Dovecot imap processes ${results.afterSync.dovecotImap}, runners moved ${results.afterSync.history.moved}, restarted ${results.afterSync.history.restarted}, overlapping ${results.afterSync.history.overlaps}`,
+  );
   const idle0 = cpuSnapshot(procs);
   await sleep(IDLE_S * 1000);
   checkTime('idle window');
   results.idle = { cpu: cpuDelta(idle0, cpuSnapshot(procs)), held: results.afterSync.held };
-  log(`idle ${IDLE_S} s: workers ${results.idle.cpu.workersS.map((s) => `${fmt(pctCore(s, results.idle!.cpu.wallS), 1)}%`).join(' / ')} of a core`);
+  log(
+    `idle ${IDLE_S} s: workers ${results.idle.cpu.workersS.map((s) => `${fmt(pctCore(s, results.idle!.cpu.wallS), 1)}%`).join(' / ')} of a core`,
+  );
 
   // ----- Phase 3: steady arrival of contact mail
   results.quietWaitS.push(await waitQuiet('arrivals'));
@@ -867,7 +1065,13 @@ async function main(): Promise<Results> {
     const m = Math.floor(rand() * N);
     const c = Math.floor(rand() * CONTACTS);
     const subject = `Arrival ${tag} ${i}`;
-    const raw = makeMessage({ from: `Client ${c} <${contactAddress(c)}>`, to: [users[m]!.user], subject, date: new Date(), body: text(rand, 400) });
+    const raw = makeMessage({
+      from: `Client ${c} <${contactAddress(c)}>`,
+      to: [users[m]!.user],
+      subject,
+      date: new Date(),
+      body: text(rand, 400),
+    });
     const t0 = now();
     pending.set(subject, { t0, worker: holderOf.get(accountOf[m]!) ?? -1 });
     sent++;
@@ -889,11 +1093,24 @@ async function main(): Promise<Results> {
   await poller;
   if (saveErrors > 0) warnings.push(`${saveErrors} doveadm save calls failed`);
   const arrivalMem = arrivalSamples.stop();
-  results.arrivals = { held: heldAtArrivals, sent: sent - saveErrors, lagsMs, lagsByWorker, saveMs, lost: pending.size, cpu: cpuDelta(cpuA0, cpuA1), ...arrivalMem };
+  results.arrivals = {
+    held: heldAtArrivals,
+    sent: sent - saveErrors,
+    lagsMs,
+    lagsByWorker,
+    saveMs,
+    lost: pending.size,
+    cpu: cpuDelta(cpuA0, cpuA1),
+    ...arrivalMem,
+  };
   log(`arrivals: ${spread(lagsMs)}; ${pending.size} not on their contact within ${DRAIN_S} s of the last delivery`);
 
   const fin = await snapshot();
-  results.final = { ...fin, locations: await countRows('message_locations'), expected: N * CONTACT_PER_MAILBOX + results.arrivals.sent - results.arrivals.lost };
+  results.final = {
+    ...fin,
+    locations: await countRows('message_locations'),
+    expected: N * CONTACT_PER_MAILBOX + results.arrivals.sent - results.arrivals.lost,
+  };
 
   // Logs of the run, for the report (and kept with --keep-logs).
   for (const w of [web, ...workers]) warnings.push(`${w.name} log warnings/errors: ${pinoSummary(w.spawned.output())}`);
@@ -901,10 +1118,15 @@ async function main(): Promise<Results> {
   const limitLines = dovecotLog.split('\n').filter((l) => /limit|Too many|Out of memory|Fatal|Panic/i.test(l));
   const kinds = new Map<string, number>();
   for (const l of limitLines) {
-    const key = l.replace(/^\w+ +\d+ [\d:]+ /, '').replace(/^[\w-]+\([^)]*\)(<[^>]*>)*: /, '').replace(/\d+/g, 'N');
+    const key = l
+      .replace(/^\w+ +\d+ [\d:]+ /, '')
+      .replace(/^[\w-]+\([^)]*\)(<[^>]*>)*: /, '')
+      .replace(/\d+/g, 'N');
     kinds.set(key, (kinds.get(key) ?? 0) + 1);
   }
-  warnings.push(`Dovecot log: ${kinds.size === 0 ? 'no limit warnings, no fatal errors' : [...kinds].map(([k, n]) => `${n}× "${k.slice(0, 160)}"`).join('; ')}`);
+  warnings.push(
+    `Dovecot log: ${kinds.size === 0 ? 'no limit warnings, no fatal errors' : [...kinds].map(([k, n]) => `${n}× "${k.slice(0, 160)}"`).join('; ')}`,
+  );
   if (opts['keep-logs']) saveLogs();
   return results;
 }
@@ -913,7 +1135,8 @@ async function main(): Promise<Results> {
 function saveLogs(): void {
   try {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'cnv-scale-logs-'));
-    for (const source of logSources) writeFileSync(path.join(dir, `${source.name.replace(/\s+/g, '-')}.log`), source.text());
+    for (const source of logSources)
+      writeFileSync(path.join(dir, `${source.name.replace(/\s+/g, '-')}.log`), source.text());
     log(`logs kept in ${dir}`);
   } catch (error) {
     log(`could not save the logs: ${(error as Error).message}`);
@@ -932,7 +1155,9 @@ function report(r: Results, complete: boolean, elapsedS: number): string {
   const per100 = (value: number, held: number) => (held > 0 ? value / (held / 100) : NaN);
   const command = `npx tsx bench/scale-benchmark.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
   const lines: string[] = [];
-  lines.push(`Run ${r.started.toISOString().replace(/\.\d+Z$/, 'Z')} with \`${command}\` (after \`npm run build\`), ${fmt(elapsedS)} s in all${complete ? '' : ' — **INCOMPLETE**'}.`);
+  lines.push(
+    `Run ${r.started.toISOString().replace(/\.\d+Z$/, 'Z')} with \`${command}\` (after \`npm run build\`), ${fmt(elapsedS)} s in all${complete ? '' : ' — **INCOMPLETE**'}.`,
+  );
   lines.push(
     `Machine: ${r.facts.nproc} cores (${r.facts.cpu}), ${r.facts.memory} RAM, Linux ${r.facts.kernel}, Node ${r.facts.node}, Dovecot ${r.facts.dovecot}, PostgreSQL ${r.facts.postgres}, ulimit -n ${r.facts.nofile}, ${r.facts.inotify}; Conversa at ${r.facts.commit}. ` +
       `Dovecot as configured by test/servers/dovecot.ts: service imap process_limit ${r.limits['service/imap/process_limit'] ?? '?'} (client_limit ${r.limits['service/imap/client_limit'] ?? '?'}: one process per session), default_process_limit ${r.limits['default_process_limit'] ?? '?'} (imap-login).`,
@@ -945,35 +1170,93 @@ function report(r: Results, complete: boolean, elapsedS: number): string {
   lines.push('|---|---|');
   if (f) {
     const per = [...f.perAccountS].sort((x, y) => x - y);
-    lines.push(`| First sync of all ${fmt(N)} inboxes (\`mail_folders\` inbox \`first_sync_done = 1\`), from spawning the 2 workers | **${fmt(f.doneS, 1)} s**${f.done < N ? ` — only ${fmt(f.done)} of ${fmt(N)} done` : ''} (workers ready — first lease round done — after ${f.readyS.map((x) => fmt(x, 1)).join(' / ')} s); per mailbox p50 ${fmt(percentile(per, 50), 1)} s, p95 ${fmt(percentile(per, 95), 1)} s; all leases taken after ${fmt(f.leasesTakenS, 1)} s |`);
+    lines.push(
+      `| First sync of all ${fmt(N)} inboxes (\`mail_folders\` inbox \`first_sync_done = 1\`), from spawning the 2 workers | **${fmt(f.doneS, 1)} s**${f.done < N ? ` — only ${fmt(f.done)} of ${fmt(N)} done` : ''} (workers ready — first lease round done — after ${f.readyS.map((x) => fmt(x, 1)).join(' / ')} s); per mailbox p50 ${fmt(percentile(per, 50), 1)} s, p95 ${fmt(percentile(per, 95), 1)} s; all leases taken after ${fmt(f.leasesTakenS, 1)} s |`,
+    );
   }
   if (a) {
-    lines.push(`| New mail: ${fmt(a.sent)} deliveries (\`doveadm save\`) at ${fmt(RATE)}/s for ${ARRIVAL_S} s to random mailboxes → on its contact (DB polled every 50 ms) | **${spread(a.lagsMs)}**${a.lost ? `; **${a.lost} not seen** within ${DRAIN_S} s` : '; none lost'} |`);
+    lines.push(
+      `| New mail: ${fmt(a.sent)} deliveries (\`doveadm save\`) at ${fmt(RATE)}/s for ${ARRIVAL_S} s to random mailboxes → on its contact (DB polled every 50 ms) | **${spread(a.lagsMs)}**${a.lost ? `; **${a.lost} not seen** within ${DRAIN_S} s` : '; none lost'} |`,
+    );
   }
   if (s) {
     const h = z?.history ?? s.history;
     const moved = h.moved
       ? `; taken over ${spread(h.takeoverS, 's', 1)} after the first worker had started it (at ${fmt(Math.min(...h.takeoverAtS), 1)}–${fmt(Math.max(...h.takeoverAtS), 1)} s from spawn)`
       : '';
-    lines.push(`| Runners moved between the workers (accounts whose runner both started, \`sync_events\`) | ${fmt(s.history.moved)} by the end of the first syncs${z ? `, ${fmt(z.history.moved)} at the end` : ''}${moved}; restarted on the same worker: ${fmt(h.restarted)} |`);
-    lines.push(`| Two workers running one mailbox at once (runner intervals of different workers overlapping) | ${h.overlaps === 0 ? 'none ✓' : `**${fmt(h.overlaps)} accounts**, longest overlap ${fmt(h.maxOverlapMs)} ms`} |`);
+    lines.push(
+      `| Runners moved between the workers (accounts whose runner both started, \`sync_events\`) | ${fmt(s.history.moved)} by the end of the first syncs${z ? `, ${fmt(z.history.moved)} at the end` : ''}${moved}; restarted on the same worker: ${fmt(h.restarted)} |`,
+    );
+    lines.push(
+      `| Two workers running one mailbox at once (runner intervals of different workers overlapping) | ${h.overlaps === 0 ? 'none ✓' : `**${fmt(h.overlaps)} accounts**, longest overlap ${fmt(h.maxOverlapMs)} ms`} |`,
+    );
   }
-  if (z) lines.push(`| Messages stored once | ${fmt(z.stored)} messages, ${fmt(z.locations)} locations (expected ${fmt(z.expected)}) ${z.stored === z.expected && z.locations === z.expected ? '✓' : '**✗**'} |`);
+  if (z)
+    lines.push(
+      `| Messages stored once | ${fmt(z.stored)} messages, ${fmt(z.locations)} locations (expected ${fmt(z.expected)}) ${z.stored === z.expected && z.locations === z.expected ? '✓' : '**✗**'} |`,
+    );
   lines.push('');
   if (f && s) {
     const header = `| per worker | ${w.map((x) => `${x.name} (pid ${x.pid})`).join(' | ')} |`;
     lines.push(header, `|---|${w.map(() => '---').join('|')}|`);
     const row = (label: string, cells: string[]) => lines.push(`| ${label} | ${cells.join(' | ')} |`);
-    row('accounts leased (after the first syncs / at the end)', w.map((_, i) => `${fmt(s.held[i]!)}${z ? ` / ${fmt(z.held[i]!)}` : ''}`));
-    row('IMAP connections to Dovecot, established (after the first syncs / at the end; max sampled)', w.map((_, i) => `${fmt(s.conns[i]!)}${z ? ` / ${fmt(z.conns[i]!)}` : ''}; max ${fmt(Math.max(s.conns[i]!, z?.conns[i] ?? 0, f.maxConns[i]!, a?.maxConns[i] ?? 0))}`));
-    row('first syncs run (accounts whose runner it started)', w.map((_, i) => fmt(f.runners[i]!)));
-    row('CPU during the first syncs, from spawn (start-up included)', w.map((_, i) => `${fmt(f.cpu.workersS[i]!, 1)} s (${fmt(pctCore(f.cpu.workersS[i]!, f.cpu.wallS))}% of a core)`));
-    row('… per 100 first syncs', w.map((_, i) => `**${fmt(per100(f.cpu.workersS[i]!, f.runners[i]!), 2)} s**`));
-    if (r.idle) row(`CPU idle (${IDLE_S} s: IDLE sessions, lease renewals); per 100 mailboxes held`, w.map((_, i) => `${fmt(pctCore(r.idle!.cpu.workersS[i]!, r.idle!.cpu.wallS), 2)}% of a core; ${fmt(per100(pctCore(r.idle!.cpu.workersS[i]!, r.idle!.cpu.wallS), r.idle!.held[i]!), 2)}%`));
-    if (a) row(`CPU during the arrivals (${ARRIVAL_S} s); per 100 mailboxes held`, w.map((_, i) => `${fmt(pctCore(a.cpu.workersS[i]!, a.cpu.wallS), 1)}% of a core; **${fmt(per100(pctCore(a.cpu.workersS[i]!, a.cpu.wallS), a.held[i]!), 2)}%**`));
-    row('RSS after the first syncs (VmRSS; max sampled; VmHWM)', w.map((_, i) => `${mb(s.rss[i]!)}; max ${mb(Math.max(s.rss[i]!, z?.rss[i] ?? 0, f.maxRss[i]!, a?.maxRss[i] ?? 0))}; VmHWM ${mb(z?.hwm[i] ?? s.hwm[i]!)}`));
-    row(`RSS per 100 mailboxes, above an empty worker's ${mb(r.baselineRssKb)}`, w.map((_, i) => `**${mb(per100(s.rss[i]! - r.baselineRssKb, s.held[i]!))}**`));
-    if (a) row('arrival lag of its mailboxes', w.map((_, i) => (a.lagsByWorker[i]!.length ? `${spread(a.lagsByWorker[i]!)} (${a.lagsByWorker[i]!.length})` : '–')));
+    row(
+      'accounts leased (after the first syncs / at the end)',
+      w.map((_, i) => `${fmt(s.held[i]!)}${z ? ` / ${fmt(z.held[i]!)}` : ''}`),
+    );
+    row(
+      'IMAP connections to Dovecot, established (after the first syncs / at the end; max sampled)',
+      w.map(
+        (_, i) =>
+          `${fmt(s.conns[i]!)}${z ? ` / ${fmt(z.conns[i]!)}` : ''}; max ${fmt(Math.max(s.conns[i]!, z?.conns[i] ?? 0, f.maxConns[i]!, a?.maxConns[i] ?? 0))}`,
+      ),
+    );
+    row(
+      'first syncs run (accounts whose runner it started)',
+      w.map((_, i) => fmt(f.runners[i]!)),
+    );
+    row(
+      'CPU during the first syncs, from spawn (start-up included)',
+      w.map((_, i) => `${fmt(f.cpu.workersS[i]!, 1)} s (${fmt(pctCore(f.cpu.workersS[i]!, f.cpu.wallS))}% of a core)`),
+    );
+    row(
+      '… per 100 first syncs',
+      w.map((_, i) => `**${fmt(per100(f.cpu.workersS[i]!, f.runners[i]!), 2)} s**`),
+    );
+    if (r.idle)
+      row(
+        `CPU idle (${IDLE_S} s: IDLE sessions, lease renewals); per 100 mailboxes held`,
+        w.map(
+          (_, i) =>
+            `${fmt(pctCore(r.idle!.cpu.workersS[i]!, r.idle!.cpu.wallS), 2)}% of a core; ${fmt(per100(pctCore(r.idle!.cpu.workersS[i]!, r.idle!.cpu.wallS), r.idle!.held[i]!), 2)}%`,
+        ),
+      );
+    if (a)
+      row(
+        `CPU during the arrivals (${ARRIVAL_S} s); per 100 mailboxes held`,
+        w.map(
+          (_, i) =>
+            `${fmt(pctCore(a.cpu.workersS[i]!, a.cpu.wallS), 1)}% of a core; **${fmt(per100(pctCore(a.cpu.workersS[i]!, a.cpu.wallS), a.held[i]!), 2)}%**`,
+        ),
+      );
+    row(
+      'RSS after the first syncs (VmRSS; max sampled; VmHWM)',
+      w.map(
+        (_, i) =>
+          `${mb(s.rss[i]!)}; max ${mb(Math.max(s.rss[i]!, z?.rss[i] ?? 0, f.maxRss[i]!, a?.maxRss[i] ?? 0))}; VmHWM ${mb(z?.hwm[i] ?? s.hwm[i]!)}`,
+      ),
+    );
+    row(
+      `RSS per 100 mailboxes, above an empty worker's ${mb(r.baselineRssKb)}`,
+      w.map((_, i) => `**${mb(per100(s.rss[i]! - r.baselineRssKb, s.held[i]!))}**`),
+    );
+    if (a)
+      row(
+        'arrival lag of its mailboxes',
+        w.map((_, i) =>
+          a.lagsByWorker[i]!.length ? `${spread(a.lagsByWorker[i]!)} (${a.lagsByWorker[i]!.length})` : '–',
+        ),
+      );
     lines.push('');
   }
   const other = (c: CpuDelta, label: string) =>
@@ -981,8 +1264,14 @@ function report(r: Results, complete: boolean, elapsedS: number): string {
   if (f) lines.push(`- CPU, ${other(f.cpu, 'first syncs')}`);
   if (r.idle) lines.push(`- CPU, ${other(r.idle.cpu, 'idle')}`);
   if (a) lines.push(`- CPU, ${other(a.cpu, 'arrivals')} \`doveadm save\` took ${spread(a.saveMs)} of each lag.`);
-  if (s) lines.push(`- Dovecot imap processes (one per session): ${fmt(s.dovecotImap)} after the first syncs${z ? `, ${fmt(z.dovecotImap)} at the end` : ''}. Accounts after the first syncs: ${f?.statuses ?? '?'}.`);
-  if (r.quietWaitS.some((x) => x > 0.5)) lines.push(`- Waited ${r.quietWaitS.map((x) => `${fmt(x)} s`).join(' and ')} for a quiet machine before the first syncs and the arrivals (--quiet-wait).`);
+  if (s)
+    lines.push(
+      `- Dovecot imap processes (one per session): ${fmt(s.dovecotImap)} after the first syncs${z ? `, ${fmt(z.dovecotImap)} at the end` : ''}. Accounts after the first syncs: ${f?.statuses ?? '?'}.`,
+    );
+  if (r.quietWaitS.some((x) => x > 0.5))
+    lines.push(
+      `- Waited ${r.quietWaitS.map((x) => `${fmt(x)} s`).join(' and ')} for a quiet machine before the first syncs and the arrivals (--quiet-wait).`,
+    );
   for (const x of r.warnings) lines.push(`- ${x}`);
   return lines.join('\n');
 }
@@ -1007,7 +1296,9 @@ main()
       if (error instanceof Aborted || aborted) {
         console.error(`bench: stopped (${(error as Error).message})`);
       } else if (error instanceof OutOfTime) {
-        console.error(`bench: did not fit in ${opts['max-minutes']} min: ${error.message}. Try a smaller --mailboxes (500, then 200).`);
+        console.error(
+          `bench: did not fit in ${opts['max-minutes']} min: ${error.message}. Try a smaller --mailboxes (500, then 200).`,
+        );
       } else {
         console.error(`bench failed: ${(error as Error)?.stack ?? String(error)}`);
       }

@@ -56,7 +56,8 @@ const { values: opts } = parseArgs({
 const scenarios = new Set<Scenario>(
   opts.only
     ? opts.only.split(',').map((s) => {
-        if (!(ALL_SCENARIOS as readonly string[]).includes(s)) throw new Error(`unknown scenario "${s}" (one of ${ALL_SCENARIOS.join(', ')})`);
+        if (!(ALL_SCENARIOS as readonly string[]).includes(s))
+          throw new Error(`unknown scenario "${s}" (one of ${ALL_SCENARIOS.join(', ')})`);
         return s as Scenario;
       })
     : ALL_SCENARIOS,
@@ -64,7 +65,8 @@ const scenarios = new Set<Scenario>(
 // Push latency is measured on the synced, idle account of sync10.
 if (scenarios.has('push')) scenarios.add('sync10');
 const PROFILE = opts.profile === true;
-const WRITE_README = !PROFILE && opts['no-readme'] !== true && opts.only === undefined && opts['child-node-args'] === undefined;
+const WRITE_README =
+  !PROFILE && opts['no-readme'] !== true && opts.only === undefined && opts['child-node-args'] === undefined;
 
 const REPO = process.cwd();
 const CLI = path.join(REPO, 'dist', 'src', 'cli.js');
@@ -72,9 +74,18 @@ const README = path.join(REPO, 'bench', 'README.md');
 const OWNER = 'owner@bench.test';
 const DAY = 24 * 3600 * 1000;
 
-/** Exactly the fetch query of scanMessages(): UID FLAGS ENVELOPE INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (...)]. */
+/**
+ * Exactly the fetch query of scanMessages(): UID FLAGS ENVELOPE INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS
+ * (...)].
+ */
 const SCAN_QUERY: FetchQueryObject = {
-  uid: true, flags: true, envelope: true, internalDate: true, size: true, headers: [...SCAN_HEADERS], threadId: true,
+  uid: true,
+  flags: true,
+  envelope: true,
+  internalDate: true,
+  size: true,
+  headers: [...SCAN_HEADERS],
+  threadId: true,
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -93,8 +104,14 @@ const WORDS =
   'account agenda approval budget call client contract delivery draft estimate feedback follow forecast invoice launch meeting milestone offer order pipeline plan pricing project proposal quarter quote renewal report review roadmap schedule shipment signature status support team terms timeline update vendor workshop'.split(
     ' ',
   );
-const FIRST = 'Ana Bruno Carla Diego Elena Felipe Gabriela Hugo Ines Joao Karin Lucas Marta Nuno Olga Pedro Rita Sofia Tiago Vera'.split(' ');
-const LAST = 'Almeida Barros Costa Dias Esteves Ferreira Gomes Lima Moreira Nunes Oliveira Pereira Ramos Santos Teixeira Vieira'.split(' ');
+const FIRST =
+  'Ana Bruno Carla Diego Elena Felipe Gabriela Hugo Ines Joao Karin Lucas Marta Nuno Olga Pedro Rita Sofia Tiago Vera'.split(
+    ' ',
+  );
+const LAST =
+  'Almeida Barros Costa Dias Esteves Ferreira Gomes Lima Moreira Nunes Oliveira Pereira Ramos Santos Teixeira Vieira'.split(
+    ' ',
+  );
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
 interface MailboxSpec {
@@ -125,7 +142,10 @@ function* generateMailbox(spec: MailboxSpec, nowMs: number): Generator<Generated
     for (let i = 0; i < n; i++) s += B64[Math.floor(rand() * 64)];
     return s;
   };
-  const dkimPool = Array.from({ length: 64 }, () => ({ bh: b64(44), b: [b64(70), b64(70), b64(70), b64(70), b64(62)] }));
+  const dkimPool = Array.from({ length: 64 }, () => ({
+    bh: b64(44),
+    b: [b64(70), b64(70), b64(70), b64(70), b64(62)],
+  }));
   const text = (chars: number) => {
     const lines: string[] = [];
     let line = '';
@@ -144,7 +164,8 @@ function* generateMailbox(spec: MailboxSpec, nowMs: number): Generator<Generated
   };
 
   const contactCount = spec.contacts.length * spec.perContact;
-  if (contactCount > spec.total) throw new Error(`${spec.user}: ${contactCount} contact messages in a ${spec.total}-message mailbox`);
+  if (contactCount > spec.total)
+    throw new Error(`${spec.user}: ${contactCount} contact messages in a ${spec.total}-message mailbox`);
   const start = nowMs - 80 * DAY;
   const step = (80 * DAY - 3600_000) / spec.total;
   const lastByContact = new Map<number, { id: string; subject: string }>();
@@ -206,9 +227,11 @@ function* generateMailbox(spec: MailboxSpec, nowMs: number): Generator<Generated
     }
     const dkim = dkimPool[i % dkimPool.length]!;
     const rfcDate = date.toUTCString().replace('GMT', '+0000');
-    headers['Received'] = `from mx${i % 7}.${sendingDomain} (mx${i % 7}.${sendingDomain} [192.0.2.${i % 250}])\r\n\tby mail.example.test with ESMTPS id ${b64(12)}\r\n\tfor <${spec.user}>; ${rfcDate}`;
+    headers['Received'] =
+      `from mx${i % 7}.${sendingDomain} (mx${i % 7}.${sendingDomain} [192.0.2.${i % 250}])\r\n\tby mail.example.test with ESMTPS id ${b64(12)}\r\n\tfor <${spec.user}>; ${rfcDate}`;
     headers['X-Received'] = `by 2002:a05:6000:${(i % 9000).toString(16)} with SMTP id ${b64(16)}; ${rfcDate}`;
-    headers['DKIM-Signature'] = `v=1; a=rsa-sha256; c=relaxed/relaxed; d=${sendingDomain}; s=sel1;\r\n\th=from:to:subject:date:message-id; bh=${dkim.bh};\r\n\tb=${dkim.b.join('\r\n\t ')}`;
+    headers['DKIM-Signature'] =
+      `v=1; a=rsa-sha256; c=relaxed/relaxed; d=${sendingDomain}; s=sel1;\r\n\th=from:to:subject:date:message-id; bh=${dkim.bh};\r\n\tb=${dkim.b.join('\r\n\t ')}`;
     headers['X-Mailer'] = 'Bench Mailer 1.0';
     const attach = rand() < 0.05;
     const raw = makeMessage({
@@ -222,7 +245,15 @@ function* generateMailbox(spec: MailboxSpec, nowMs: number): Generator<Generated
       ...(references ? { references } : {}),
       body: text(200 + Math.floor(rand() * 2300)),
       headers,
-      ...(attach ? { attachment: { filename: `document-${i}.pdf`, contentType: 'application/pdf', content: randomBytes(4096 + Math.floor(rand() * 26_000)) } } : {}),
+      ...(attach
+        ? {
+            attachment: {
+              filename: `document-${i}.pdf`,
+              contentType: 'application/pdf',
+              content: randomBytes(4096 + Math.floor(rand() * 26_000)),
+            },
+          }
+        : {}),
     });
     yield { raw, date, contact: isContact };
   }
@@ -246,7 +277,14 @@ async function fillMailbox(dovecot: DovecotServer, spec: MailboxSpec): Promise<F
   let count = 0;
   const flush = async () => {
     if (batch.length === 0) return;
-    count = (await dovecot.fillMailbox(spec.user, 'INBOX', batch.map((g) => g.raw), { dates: batch.map((g) => g.date) })).messages;
+    count = (
+      await dovecot.fillMailbox(
+        spec.user,
+        'INBOX',
+        batch.map((g) => g.raw),
+        { dates: batch.map((g) => g.date) },
+      )
+    ).messages;
     batch = [];
   };
   for (const g of generateMailbox(spec, Date.now())) {
@@ -288,7 +326,9 @@ async function startConversa(root: string, name: string, profileDir: string | nu
   const dataDir = path.join(root, name);
   mkdirSync(dataDir, { recursive: true });
   const env = childEnv({ CONVERSA_DATA_DIR: dataDir });
-  await run(process.execPath, [CLI, 'user', 'add', '--email', OWNER, '--password', 'bench owner password', '--admin'], { env });
+  await run(process.execPath, [CLI, 'user', 'add', '--email', OWNER, '--password', 'bench owner password', '--admin'], {
+    env,
+  });
   const token = (await run(process.execPath, [CLI, 'token', 'create', '--email', OWNER], { env })).stdout.trim();
   const port = await freePort();
   const logPath = path.join(dataDir, 'serve.log');
@@ -297,7 +337,10 @@ async function startConversa(root: string, name: string, profileDir: string | nu
   const args = [...extra, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), CLI, 'serve'];
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, args, { env: { ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', logFd, logFd] });
+    child = spawn(process.execPath, args, {
+      env: { ...env, PORT: String(port), HOST: '127.0.0.1' },
+      stdio: ['ignore', logFd, logFd],
+    });
   } finally {
     closeSync(logFd);
   }
@@ -329,7 +372,8 @@ async function startConversa(root: string, name: string, profileDir: string | nu
 
   const url = `http://127.0.0.1:${port}`;
   await waitUntil(`conversa ${name} to serve`, 30_000, 100, async () => {
-    if (exitCode !== undefined) throw new Error(`conversa serve exited (${exitCode}):\n${readFileSync(logPath, 'utf8').slice(-2000)}`);
+    if (exitCode !== undefined)
+      throw new Error(`conversa serve exited (${exitCode}):\n${readFileSync(logPath, 'utf8').slice(-2000)}`);
     try {
       const res = await fetch(`${url}/api/health`);
       return res.ok ? true : undefined;
@@ -340,7 +384,10 @@ async function startConversa(root: string, name: string, profileDir: string | nu
   const api = async (method: string, route: string, body?: unknown) => {
     const res = await fetch(`${url}${route}`, {
       method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();
@@ -361,7 +408,11 @@ async function createContacts(conversa: Conversa, addresses: string[]): Promise<
   const worker = async () => {
     while (next < addresses.length) {
       const address = addresses[next++]!;
-      const res = await conversa.api('POST', '/api/contacts', { emails: [address], firstName: 'Client', lastName: address.split('@')[0]! });
+      const res = await conversa.api('POST', '/api/contacts', {
+        emails: [address],
+        firstName: 'Client',
+        lastName: address.split('@')[0]!,
+      });
       if (res.status !== 201) throw new Error(`POST /api/contacts ${res.status}: ${res.text}`);
       ids.set(address, res.body.id as string);
     }
@@ -397,7 +448,11 @@ interface Baseline {
   sourceBytes: number;
 }
 
-async function baseline(dovecot: DovecotServer, creds: Credentials, filled: Filled): Promise<Baseline & { cpu: CpuFigures }> {
+async function baseline(
+  dovecot: DovecotServer,
+  creds: Credentials,
+  filled: Filled,
+): Promise<Baseline & { cpu: CpuFigures }> {
   const client = new ImapFlow({ ...dovecot.imapOptions(creds) });
   client.on('error', () => undefined);
   await client.connect();
@@ -440,7 +495,8 @@ async function baseline(dovecot: DovecotServer, creds: Credentials, filled: Fill
     for (let i = 0; i < uids.length; i += 500) batched += (await headerScan(uids.slice(i, i + 500).join(','))).n;
     const batchedS = (now() - t0) / 1000;
     const cpu = window.stop();
-    if (cold.n !== filled.messages || warm.n !== filled.messages || batched !== filled.messages) throw new Error(`baseline scanned ${cold.n}/${warm.n}/${batched} of ${filled.messages}`);
+    if (cold.n !== filled.messages || warm.n !== filled.messages || batched !== filled.messages)
+      throw new Error(`baseline scanned ${cold.n}/${warm.n}/${batched} of ${filled.messages}`);
     return {
       cpu,
       searchColdS,
@@ -489,7 +545,13 @@ interface SyncFigures {
   accountId: string;
 }
 
-async function firstSync(label: string, conversa: Conversa, dovecot: DovecotServer, creds: Credentials, filled: Filled): Promise<SyncFigures> {
+async function firstSync(
+  label: string,
+  conversa: Conversa,
+  dovecot: DovecotServer,
+  creds: Credentials,
+  filled: Filled,
+): Promise<SyncFigures> {
   await waitQuiet(label);
   const idleRssKb = procStatus(conversa.pid)?.rssKb ?? NaN;
   const rss = sampleRss(conversa.pid, 100);
@@ -510,25 +572,38 @@ async function firstSync(label: string, conversa: Conversa, dovecot: DovecotServ
   let lastCursor: number | null = null;
   const commits: number[] = [];
   try {
-    const folderRow = db.prepare("select first_sync_done, first_sync_below_uid, last_seen_uid from mail_folders where account_id = ? and role = 'inbox'");
+    const folderRow = db.prepare(
+      "select first_sync_done, first_sync_below_uid, last_seen_uid from mail_folders where account_id = ? and role = 'inbox'",
+    );
     let polls = 0;
     const timeoutMs = Math.max(120_000, filled.messages * 5);
     await waitUntil(`${label}: first sync of the inbox`, timeoutMs, 25, async () => {
-      const row = folderRow.get(accountId) as { first_sync_done: number; first_sync_below_uid: number | null; last_seen_uid: number } | undefined;
+      const row = folderRow.get(accountId) as
+        { first_sync_done: number; first_sync_below_uid: number | null; last_seen_uid: number } | undefined;
       if (row && Number.isNaN(tDiscovered)) tDiscovered = now();
       if (row && row.first_sync_below_uid !== null && Number.isNaN(tCursorSet)) tCursorSet = now();
       if (row && row.first_sync_below_uid !== null && row.first_sync_below_uid !== lastCursor) {
         if (lastCursor !== null) commits.push(now());
         lastCursor = row.first_sync_below_uid;
       }
-      if (row && Number.isNaN(tFirstBatch) && row.first_sync_below_uid !== null && (row.first_sync_below_uid <= row.last_seen_uid || row.first_sync_done === 1)) tFirstBatch = now();
+      if (
+        row &&
+        Number.isNaN(tFirstBatch) &&
+        row.first_sync_below_uid !== null &&
+        (row.first_sync_below_uid <= row.last_seen_uid || row.first_sync_done === 1)
+      )
+        tFirstBatch = now();
       if (row?.first_sync_done === 1) {
         tDone = now();
         return true;
       }
       if (++polls % 40 === 0) {
-        const account = (await conversa.api('GET', `/api/email-accounts/${accountId}`)).body as { status: string; statusDetail?: string };
-        if (account.status === 'error' || account.status === 'needs_reconnect') throw new Error(`${label}: account ${account.status}: ${account.statusDetail ?? ''}`);
+        const account = (await conversa.api('GET', `/api/email-accounts/${accountId}`)).body as {
+          status: string;
+          statusDetail?: string;
+        };
+        if (account.status === 'error' || account.status === 'needs_reconnect')
+          throw new Error(`${label}: account ${account.status}: ${account.statusDetail ?? ''}`);
       }
       return undefined;
     });
@@ -561,7 +636,8 @@ async function firstSync(label: string, conversa: Conversa, dovecot: DovecotServ
       cpu: cpuUsed,
       accountId,
     };
-    if (stored !== filled.contactMessages) log(`WARNING ${label}: stored ${stored} messages, expected ${filled.contactMessages}`);
+    if (stored !== filled.contactMessages)
+      log(`WARNING ${label}: stored ${stored} messages, expected ${filled.contactMessages}`);
     return figures;
   } finally {
     db.close();
@@ -577,7 +653,15 @@ interface PushFigures {
   timeouts: number;
 }
 
-async function pushLatency(conversa: Conversa, dovecot: DovecotServer, creds: Credentials, accountId: string, contactAddress: string, contactId: string, count = 30): Promise<PushFigures> {
+async function pushLatency(
+  conversa: Conversa,
+  dovecot: DovecotServer,
+  creds: Credentials,
+  accountId: string,
+  contactAddress: string,
+  contactId: string,
+  count = 30,
+): Promise<PushFigures> {
   await waitUntil('the account to be active after its first pass', 60_000, 100, async () => {
     const account = (await conversa.api('GET', `/api/email-accounts/${accountId}`)).body as { status: string };
     return account.status === 'active' ? true : undefined;
@@ -598,7 +682,10 @@ async function pushLatency(conversa: Conversa, dovecot: DovecotServer, creds: Cr
     let seen = NaN;
     while (now() - t0 < 15_000) {
       const res = await conversa.api('GET', `/api/contacts/${contactId}/messages?limit=5`);
-      if (res.status === 200 && (res.body.items as Array<{ subject: string | null }>).some((m) => m.subject === subject)) {
+      if (
+        res.status === 200 &&
+        (res.body.items as Array<{ subject: string | null }>).some((m) => m.subject === subject)
+      ) {
         seen = now();
         break;
       }
@@ -679,7 +766,9 @@ async function main(): Promise<void> {
   const finishProfile = (name: string) => {
     const dir = profileRoot ? path.join(profileRoot, name) : null;
     if (!dir || !existsSync(dir)) return;
-    const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
+    const files = readdirSync(dir)
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .sort();
     profiles.push(`${name}:\n${files.map((f) => summarizeProfile(path.join(dir, f))).join('\n\n')}`);
   };
 
@@ -687,12 +776,22 @@ async function main(): Promise<void> {
   if (scenarios.has('baseline')) {
     const creds = await dovecot.addUser();
     log('baseline: filling 20,000 messages');
-    const fill = await fillMailbox(dovecot, { user: creds.user, total: 20_000, contacts: contactAddresses('base', 200), perContact: 10, seed: 1 });
-    log(`baseline: filled in ${fmt(fill.fillS, 1)} s (${fmt(fill.bytes / fill.messages / 1024, 1)} KB/msg avg); scanning`);
+    const fill = await fillMailbox(dovecot, {
+      user: creds.user,
+      total: 20_000,
+      contacts: contactAddresses('base', 200),
+      perContact: 10,
+      seed: 1,
+    });
+    log(
+      `baseline: filled in ${fmt(fill.fillS, 1)} s (${fmt(fill.bytes / fill.messages / 1024, 1)} KB/msg avg); scanning`,
+    );
     await waitQuiet('baseline');
     const b = await baseline(dovecot, creds, fill);
     results.baseline = { ...b, fill };
-    log(`baseline: header scan ${fmt(b.scanned / b.headerColdS)} / ${fmt(b.scanned / b.headerWarmS)} msgs/s, source 10% ${fmt(b.sourced / b.sourceColdS)} / ${fmt(b.sourced / b.sourceWarmS)} msgs/s`);
+    log(
+      `baseline: header scan ${fmt(b.scanned / b.headerColdS)} / ${fmt(b.scanned / b.headerWarmS)} msgs/s, source 10% ${fmt(b.sourced / b.sourceColdS)} / ${fmt(b.sourced / b.sourceWarmS)} msgs/s`,
+    );
   }
 
   // 2 + 4. First sync, 10% contact mail; then push latency on that synced, idle account.
@@ -706,14 +805,18 @@ async function main(): Promise<void> {
     log(`sync10: conversa pid ${conversa.pid}, ${ids.size} contacts; first sync`);
     const s = await firstSync('sync10', conversa, dovecot, creds, fill);
     results.sync10 = { ...s, fill };
-    log(`sync10: ${fmt(s.totalS, 2)} s, ${fmt(s.scannedPerS)} scanned msgs/s, ${s.stored} stored (${fmt(s.storedPerS)}/s), peak RSS ${mb(s.maxRssKb)}`);
+    log(
+      `sync10: ${fmt(s.totalS, 2)} s, ${fmt(s.scannedPerS)} scanned msgs/s, ${s.stored} stored (${fmt(s.storedPerS)}/s), peak RSS ${mb(s.maxRssKb)}`,
+    );
     if (scenarios.has('push')) {
       log('push: 30 deliveries, ~1 s apart');
       const window = cpuWindow(conversa.pid, dovecot.pid);
       const push = await pushLatency(conversa, dovecot, creds, s.accountId, contacts[0]!, ids.get(contacts[0]!)!, 30);
       results.push = { ...push, cpu: window.stop() };
       const sorted = [...results.push.latenciesMs].sort((a, b) => a - b);
-      log(`push: p50 ${fmt(percentile(sorted, 50))} ms, p95 ${fmt(percentile(sorted, 95))} ms, max ${fmt(sorted.at(-1) ?? NaN)} ms, ${results.push.timeouts} timeouts`);
+      log(
+        `push: p50 ${fmt(percentile(sorted, 50))} ms, p95 ${fmt(percentile(sorted, 95))} ms, max ${fmt(sorted.at(-1) ?? NaN)} ms, ${results.push.timeouts} timeouts`,
+      );
     }
     await conversa.stop();
     finishProfile('sync10');
@@ -747,7 +850,9 @@ async function main(): Promise<void> {
     log(`mem100k: conversa pid ${conversa.pid}; first sync`);
     const s = await firstSync('mem100k', conversa, dovecot, creds, fill);
     results.mem100k = { ...s, fill };
-    log(`mem100k: ${fmt(s.totalS, 2)} s, ${fmt(s.scannedPerS)} msgs/s, peak RSS ${mb(s.maxRssKb)} (VmHWM ${mb(s.hwmKb)})`);
+    log(
+      `mem100k: ${fmt(s.totalS, 2)} s, ${fmt(s.scannedPerS)} msgs/s, peak RSS ${mb(s.maxRssKb)} (VmHWM ${mb(s.hwmKb)})`,
+    );
     await conversa.stop();
     finishProfile('mem100k');
   }
@@ -760,15 +865,44 @@ async function main(): Promise<void> {
   const misses: string[] = [];
   const b = results.baseline;
   if (b) {
-    rows.push(['1a', 'imapflow header scan, `UID FETCH 1:*` (UID FLAGS ENVELOPE INTERNALDATE RFC822.SIZE + HEADER.FIELDS of the scan), 20,000 msgs', `${fmt(b.scanned / b.headerColdS)} / ${fmt(b.scanned / b.headerWarmS)} msgs/s (cold / warm)`, '–', '']);
-    rows.push(['1b', 'imapflow full source of 10% of UIDs (2,000 of 20,000, one UID FETCH)', `${fmt(b.sourced / b.sourceColdS)} / ${fmt(b.sourced / b.sourceWarmS)} msgs/s (cold / warm)`, '–', '']);
-    rows.push(['1c', 'imapflow `UID SEARCH SINCE` (90 days) over the 20,000 msgs, as the first sync asks after SELECT', `${fmt(b.searchColdS * 1000)} / ${fmt(b.searchWarmS * 1000)} ms (cold / warm)`, '–', '']);
-    rows.push(['1d', "same header scan in Conversa's pattern: 40 UID lists of 500, newest first", `${fmt(b.scanned / b.headerBatchedWarmS)} msgs/s (warm)`, '–', '']);
-    detail.push(`- 1 baseline: one imapflow connection in this script's process; cold = the first pass right after the fill (see "what each number means"). Dovecot imap used ${fmt(b.cpu.dovecotS, 1)} s CPU over the ${fmt(b.cpu.wallS, 1)} s of searches and scans (${fmt((100 * b.cpu.dovecotS) / b.cpu.wallS)}% of one core), this script (imapflow) ${fmt(b.cpu.benchS, 1)} s (${fmt((100 * b.cpu.benchS) / b.cpu.wallS)}%); other processes on the machine meanwhile ${fmt(b.cpu.backgroundS, 1)} s (${fmt((100 * b.cpu.backgroundS) / b.cpu.wallS)}% of one core).`);
+    rows.push([
+      '1a',
+      'imapflow header scan, `UID FETCH 1:*` (UID FLAGS ENVELOPE INTERNALDATE RFC822.SIZE + HEADER.FIELDS of the scan), 20,000 msgs',
+      `${fmt(b.scanned / b.headerColdS)} / ${fmt(b.scanned / b.headerWarmS)} msgs/s (cold / warm)`,
+      '–',
+      '',
+    ]);
+    rows.push([
+      '1b',
+      'imapflow full source of 10% of UIDs (2,000 of 20,000, one UID FETCH)',
+      `${fmt(b.sourced / b.sourceColdS)} / ${fmt(b.sourced / b.sourceWarmS)} msgs/s (cold / warm)`,
+      '–',
+      '',
+    ]);
+    rows.push([
+      '1c',
+      'imapflow `UID SEARCH SINCE` (90 days) over the 20,000 msgs, as the first sync asks after SELECT',
+      `${fmt(b.searchColdS * 1000)} / ${fmt(b.searchWarmS * 1000)} ms (cold / warm)`,
+      '–',
+      '',
+    ]);
+    rows.push([
+      '1d',
+      "same header scan in Conversa's pattern: 40 UID lists of 500, newest first",
+      `${fmt(b.scanned / b.headerBatchedWarmS)} msgs/s (warm)`,
+      '–',
+      '',
+    ]);
+    detail.push(
+      `- 1 baseline: one imapflow connection in this script's process; cold = the first pass right after the fill (see "what each number means"). Dovecot imap used ${fmt(b.cpu.dovecotS, 1)} s CPU over the ${fmt(b.cpu.wallS, 1)} s of searches and scans (${fmt((100 * b.cpu.dovecotS) / b.cpu.wallS)}% of one core), this script (imapflow) ${fmt(b.cpu.benchS, 1)} s (${fmt((100 * b.cpu.benchS) / b.cpu.wallS)}%); other processes on the machine meanwhile ${fmt(b.cpu.backgroundS, 1)} s (${fmt((100 * b.cpu.backgroundS) / b.cpu.wallS)}% of one core).`,
+    );
   }
   const syncRow = (id: string, what: string, s: SyncFigures, target: number) => {
     const ok = s.scannedPerS >= target && s.stored === s.expectedStored;
-    if (!ok) misses.push(`${id} ${what}: ${fmt(s.scannedPerS)} msgs/s against ≥ ${fmt(target)}${s.stored !== s.expectedStored ? ` (stored ${s.stored}, expected ${s.expectedStored})` : ''}`);
+    if (!ok)
+      misses.push(
+        `${id} ${what}: ${fmt(s.scannedPerS)} msgs/s against ≥ ${fmt(target)}${s.stored !== s.expectedStored ? ` (stored ${s.stored}, expected ${s.expectedStored})` : ''}`,
+      );
     rows.push([
       id,
       what,
@@ -788,29 +922,49 @@ async function main(): Promise<void> {
         `RSS idle before connect ${mb(s.idleRssKb)}, peak sampled ${mb(s.maxRssKb)}, VmHWM ${mb(s.hwmKb)}.`,
     );
   };
-  if (results.sync10) syncRow('2', 'Conversa first sync, 20,000 msgs, 10% contact mail (200 contacts × 10), connect → inbox `first_sync_done = 1`', results.sync10, 2_500);
-  if (results.sync100) syncRow('3', 'Conversa first sync, 20,000 msgs, every one with a contact (2,000 contacts × 10)', results.sync100, 1_000);
+  if (results.sync10)
+    syncRow(
+      '2',
+      'Conversa first sync, 20,000 msgs, 10% contact mail (200 contacts × 10), connect → inbox `first_sync_done = 1`',
+      results.sync10,
+      2_500,
+    );
+  if (results.sync100)
+    syncRow(
+      '3',
+      'Conversa first sync, 20,000 msgs, every one with a contact (2,000 contacts × 10)',
+      results.sync100,
+      1_000,
+    );
   if (results.push) {
     const p = results.push;
     const sorted = [...p.latenciesMs].sort((a, b) => a - b);
     const p95 = percentile(sorted, 95);
     const ok = p.timeouts === 0 && p95 < 2_000;
-    if (!ok) misses.push(`4 push latency: p95 ${fmt(p95)} ms${p.timeouts ? `, ${p.timeouts} of 30 not visible within 15 s` : ''} against < 2,000 ms`);
+    if (!ok)
+      misses.push(
+        `4 push latency: p95 ${fmt(p95)} ms${p.timeouts ? `, ${p.timeouts} of 30 not visible within 15 s` : ''} against < 2,000 ms`,
+      );
     rows.push([
       '4',
-      'Push: delivery (`doveadm save`) → visible on the contact via GET /api/contacts/:id/messages, 30 deliveries ~1 s apart, synced idle account (sync10\'s)',
+      "Push: delivery (`doveadm save`) → visible on the contact via GET /api/contacts/:id/messages, 30 deliveries ~1 s apart, synced idle account (sync10's)",
       `p50 **${fmt(percentile(sorted, 50))} ms**, p95 **${fmt(p95)} ms**, max ${fmt(sorted.at(-1) ?? NaN)} ms${p.timeouts ? `, ${p.timeouts} timeouts` : ''}`,
       'p95 < 2,000 ms',
       verdict(ok),
     ]);
     const saves = [...p.saveMs].sort((a, b) => a - b);
-    detail.push(`- 4 push: latency counted from the start of \`doveadm save\`; the save itself took p50 ${fmt(percentile(saves, 50))} ms (max ${fmt(saves.at(-1) ?? NaN)} ms) of it; the API is polled every 20 ms. All: ${sorted.map((v) => fmt(v)).join(', ')} ms. Other processes on the machine used ${fmt((100 * p.cpu.backgroundS) / p.cpu.wallS)}% of one core meanwhile.`);
+    detail.push(
+      `- 4 push: latency counted from the start of \`doveadm save\`; the save itself took p50 ${fmt(percentile(saves, 50))} ms (max ${fmt(saves.at(-1) ?? NaN)} ms) of it; the API is polled every 20 ms. All: ${sorted.map((v) => fmt(v)).join(', ')} ms. Other processes on the machine used ${fmt((100 * p.cpu.backgroundS) / p.cpu.wallS)}% of one core meanwhile.`,
+    );
   }
   if (results.mem100k) {
     const s = results.mem100k;
     const peak = Math.max(s.maxRssKb, s.hwmKb);
     const ok = peak < 300 * 1024 && s.stored === s.expectedStored;
-    if (!ok) misses.push(`5 memory: peak RSS ${mb(peak)} against < 300 MB${s.stored !== s.expectedStored ? ` (stored ${s.stored}, expected ${s.expectedStored})` : ''}`);
+    if (!ok)
+      misses.push(
+        `5 memory: peak RSS ${mb(peak)} against < 300 MB${s.stored !== s.expectedStored ? ` (stored ${s.stored}, expected ${s.expectedStored})` : ''}`,
+      );
     rows.push([
       '5',
       'Memory: RSS of the `conversa serve` child (/proc VmRSS sampled every 100 ms; VmHWM) during the first sync of 100,000 msgs, 10% contact mail (1,000 contacts × 10)',
@@ -821,8 +975,16 @@ async function main(): Promise<void> {
     syncRow('5′', 'same 100,000-message first sync, as throughput', s, 2_500);
   }
 
-  const fills = [b?.fill, results.sync10?.fill, results.sync100?.fill, results.mem100k?.fill].filter((f): f is Filled => f !== undefined);
-  const avgKb = fills.reduce((sum, f) => sum + f.bytes, 0) / Math.max(1, fills.reduce((sum, f) => sum + f.messages, 0)) / 1024;
+  const fills = [b?.fill, results.sync10?.fill, results.sync100?.fill, results.mem100k?.fill].filter(
+    (f): f is Filled => f !== undefined,
+  );
+  const avgKb =
+    fills.reduce((sum, f) => sum + f.bytes, 0) /
+    Math.max(
+      1,
+      fills.reduce((sum, f) => sum + f.messages, 0),
+    ) /
+    1024;
   const command = `npx tsx bench/sync-benchmark.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
   const table = [
     '| # | measurement | result | target | verdict |',
@@ -838,7 +1000,11 @@ async function main(): Promise<void> {
     '',
     ...detail,
     '',
-    rows.every((r) => r[3] === '–') ? 'No targets in this run.' : misses.length === 0 ? 'All targets met.' : `Targets missed:\n${misses.map((m) => `- ${m}`).join('\n')}`,
+    rows.every((r) => r[3] === '–')
+      ? 'No targets in this run.'
+      : misses.length === 0
+        ? 'All targets met.'
+        : `Targets missed:\n${misses.map((m) => `- ${m}`).join('\n')}`,
   ].join('\n');
 
   console.log(`\n${block}\n`);

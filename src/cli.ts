@@ -36,14 +36,19 @@ async function withStorage<T>(fn: (storage: ReturnType<typeof openStorage>) => P
 
 async function userByEmail(db: ReturnType<typeof openStorage>['db'], email: string) {
   const user = await findUserByEmail(db, email);
-  if (!user) throw new AppError('NOT_FOUND', `No user with the e-mail ${email}`, { hint: 'Create one with: conversa user add --email E --password P' });
+  if (!user)
+    throw new AppError('NOT_FOUND', `No user with the e-mail ${email}`, {
+      hint: 'Create one with: conversa user add --email E --password P',
+    });
   return user;
 }
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -95,7 +100,10 @@ async function main(argv: string[]): Promise<number> {
       return -1;
     }
     case 'migrate': {
-      const result = await withStorage(async (storage) => ({ result: await migrateToLatest(storage.db), dialect: storage.dialect }));
+      const result = await withStorage(async (storage) => ({
+        result: await migrateToLatest(storage.db),
+        dialect: storage.dialect,
+      }));
       process.stderr.write(`Database (${result.dialect}) is up to date.\n`);
       return 0;
     }
@@ -103,7 +111,14 @@ async function main(argv: string[]): Promise<number> {
       if (!values.email) throw new UsageError('--email is required');
       const password = values['password-stdin'] ? await readStdin() : values.password;
       if (!password) throw new UsageError('--password (or --password-stdin) is required');
-      const user = await withStorage((s) => createUser(s.db, { email: values.email!, password, isAdmin: values.admin ?? false, displayName: values.name ?? null }));
+      const user = await withStorage((s) =>
+        createUser(s.db, {
+          email: values.email!,
+          password,
+          isAdmin: values.admin ?? false,
+          displayName: values.name ?? null,
+        }),
+      );
       process.stderr.write(`Created ${user.isAdmin ? 'administrator' : 'user'} ${user.email} (${user.id}).\n`);
       return 0;
     }
@@ -111,7 +126,8 @@ async function main(argv: string[]): Promise<number> {
       if (!values.email) throw new UsageError('--email is required');
       const rawDays = values['expires-in-days'];
       const days = rawDays === undefined ? null : Number(rawDays);
-      if (days !== null && !/^\d+$/.test(rawDays!)) throw new UsageError('--expires-in-days must be a whole number of days');
+      if (days !== null && !/^\d+$/.test(rawDays!))
+        throw new UsageError('--expires-in-days must be a whole number of days');
       const issued = await withStorage(async (s) => {
         const user = await userByEmail(s.db, values.email!);
         return issueApiToken(s.db, user.id, { name: values.name ?? null, expiresInDays: days });
@@ -124,7 +140,9 @@ async function main(argv: string[]): Promise<number> {
       const tokens = await withStorage(async (s) => listApiTokens(s.db, (await userByEmail(s.db, values.email!)).id));
       // One token a line, tab-separated, for scripts: id, name, created, last used, expires ("-" when none).
       for (const t of tokens) {
-        process.stdout.write(`${[t.id, t.name ?? '-', t.createdAt, t.lastUsedAt ?? '-', t.expiresAt ?? 'never'].join('\t')}\n`);
+        process.stdout.write(
+          `${[t.id, t.name ?? '-', t.createdAt, t.lastUsedAt ?? '-', t.expiresAt ?? 'never'].join('\t')}\n`,
+        );
       }
       if (tokens.length === 0) process.stderr.write(`${values.email} has no API tokens.\n`);
       return 0;
@@ -155,7 +173,9 @@ main(process.argv.slice(2)).then(
       process.exitCode = 1;
     } else {
       const cause = (error as Error)?.cause;
-      process.stderr.write(`conversa: ${(error as Error)?.stack ?? String(error)}${cause ? `\ncaused by: ${(cause as Error).stack ?? String(cause)}` : ''}\n`);
+      process.stderr.write(
+        `conversa: ${(error as Error)?.stack ?? String(error)}${cause ? `\ncaused by: ${(cause as Error).stack ?? String(cause)}` : ''}\n`,
+      );
       process.exitCode = 1;
     }
   },

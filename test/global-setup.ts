@@ -28,7 +28,11 @@ export default async function setup({ provide }: TestProject): Promise<() => Pro
       }),
     );
     const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failures.length > 0) throw new AggregateError(failures.map((f) => f.reason as unknown), 'stopping test servers failed');
+    if (failures.length > 0)
+      throw new AggregateError(
+        failures.map((f) => f.reason as unknown),
+        'stopping test servers failed',
+      );
   };
 
   if (dovecotResult.status === 'rejected' || radicaleResult.status === 'rejected') {

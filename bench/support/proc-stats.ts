@@ -123,7 +123,9 @@ export function openFilesLimit(pid: number | 'self'): number {
   return soft === 'unlimited' ? Infinity : Number(soft);
 }
 
-/** Established TCP connections from `pid` to 127.0.0.1:`port`: its socket inodes matched in its net namespace's table. */
+/**
+ * Established TCP connections from `pid` to 127.0.0.1:`port`: its socket inodes matched in its net namespace's table.
+ */
 export function connectionsTo(pid: number, port: number): number {
   const inodes = new Set<string>();
   try {

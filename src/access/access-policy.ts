@@ -22,7 +22,11 @@ export interface Actor {
 /** see: its settings and health; use: sync, send, calendar, meetings; change: its connection and settings; remove. */
 export type MailboxAction = 'see' | 'use' | 'change' | 'remove';
 
-export function mayOnMailbox(actor: Actor, mailbox: Pick<EmailAccountsTable, 'org_id' | 'user_id'>, action: MailboxAction): boolean {
+export function mayOnMailbox(
+  actor: Actor,
+  mailbox: Pick<EmailAccountsTable, 'org_id' | 'user_id'>,
+  action: MailboxAction,
+): boolean {
   if (mailbox.org_id !== actor.orgId) return false;
   if (mailbox.user_id === actor.id) return true;
   return actor.isAdmin && (action === 'see' || action === 'remove');
@@ -30,7 +34,12 @@ export function mayOnMailbox(actor: Actor, mailbox: Pick<EmailAccountsTable, 'or
 
 /** The mailbox `id` when `actor` may do `action` on it; NOT_FOUND otherwise (also for another organisation's). */
 export async function mailboxFor(db: Db, actor: Actor, id: string, action: MailboxAction): Promise<EmailAccountsTable> {
-  const row = await db.selectFrom('email_accounts').selectAll().where('id', '=', id).where('org_id', '=', actor.orgId).executeTakeFirst();
+  const row = await db
+    .selectFrom('email_accounts')
+    .selectAll()
+    .where('id', '=', id)
+    .where('org_id', '=', actor.orgId)
+    .executeTakeFirst();
   if (!row || !mayOnMailbox(actor, row, action)) throw notFound('E-mail account');
   return row;
 }
@@ -55,11 +64,18 @@ export function meetingVisibleTo(actor: Actor) {
   return (eb: ExpressionBuilder<Database & { email_accounts: EmailAccountsTable }, 'meetings' | 'email_accounts'>) =>
     eb.and([
       eb('meetings.org_id', '=', actor.orgId),
-      eb.or([eb('meetings.account_id', 'is', null), eb('email_accounts.visibility', '=', 'shared'), eb('email_accounts.user_id', '=', actor.id)]),
+      eb.or([
+        eb('meetings.account_id', 'is', null),
+        eb('email_accounts.visibility', '=', 'shared'),
+        eb('email_accounts.user_id', '=', actor.id),
+      ]),
     ]);
 }
 
 /** Visible (shared, or the reader's own) — the meeting rule for one already loaded mailbox. */
-export function mayReadFromMailbox(actor: Actor, mailbox: Pick<EmailAccountsTable, 'org_id' | 'user_id' | 'visibility'>): boolean {
+export function mayReadFromMailbox(
+  actor: Actor,
+  mailbox: Pick<EmailAccountsTable, 'org_id' | 'user_id' | 'visibility'>,
+): boolean {
   return mailbox.org_id === actor.orgId && (mailbox.visibility === 'shared' || mailbox.user_id === actor.id);
 }

@@ -90,7 +90,9 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
         calendar.syncNow(accountId);
       },
       backfill: (orgId, addresses) => {
-        supervisor.backfill(orgId, addresses).catch((err: unknown) => supervisorLog.error({ err }, 'backfill scheduling failed'));
+        supervisor
+          .backfill(orgId, addresses)
+          .catch((err: unknown) => supervisorLog.error({ err }, 'backfill scheduling failed'));
       },
     },
   });
@@ -176,7 +178,11 @@ export function accountSignals(db: Storage['db'], work: () => BackgroundWork | u
     async syncNow(accountId) {
       const local = work();
       if (local?.leases.owns(accountId)) return local.supervisor.syncNow(accountId);
-      await db.updateTable('email_accounts').set({ sync_requested_at: Date.now() }).where('id', '=', accountId).execute();
+      await db
+        .updateTable('email_accounts')
+        .set({ sync_requested_at: Date.now() })
+        .where('id', '=', accountId)
+        .execute();
       return true;
     },
   };

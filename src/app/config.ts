@@ -63,7 +63,8 @@ function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): numbe
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new ConfigError(`${name} must be a positive whole number, got "${raw}"`);
+  if (!Number.isInteger(value) || value < 1)
+    throw new ConfigError(`${name} must be a positive whole number, got "${raw}"`);
   return value;
 }
 
@@ -82,7 +83,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretKey: env.CONVERSA_SECRET_KEY || null,
     bccSmtpPort: port(env, 'BCC_SMTP_PORT', 2525),
     bccDomain: env.BCC_DOMAIN || 'bcc.localhost',
-    publicUrl: (env.PUBLIC_URL || `http://${host.includes(':') ? `[${host}]` : host}:${listenPort}`).replace(/\/+$/, ''),
+    publicUrl: (env.PUBLIC_URL || `http://${host.includes(':') ? `[${host}]` : host}:${listenPort}`).replace(
+      /\/+$/,
+      '',
+    ),
     logLevel: env.LOG_LEVEL || 'info',
     syncBatchSize: positive(env, 'SYNC_BATCH_SIZE', 500),
     oauth: loadOAuthConfig(env),
@@ -92,7 +96,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bccTls: loadBccTlsConfig(env),
     calendarIntervalMinutes: positive(env, 'CONVERSA_CALENDAR_INTERVAL_MINUTES', 5),
     allowedHosts: parseAllowedHosts(env.CONVERSA_ALLOWED_HOSTS),
-    dnsServers: (env.CONVERSA_DNS_SERVERS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    dnsServers: (env.CONVERSA_DNS_SERVERS ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     checkResponses: /^(1|true|yes|on)$/i.test(env.CONVERSA_CHECK_RESPONSES ?? ''),
   };
 }

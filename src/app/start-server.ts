@@ -18,7 +18,12 @@ import { startBccListener, type BccListener } from '../mail/dropbox/bcc-listener
 import { createDriverFactory } from '../calendar/calendar-runner.js';
 import { linkMeetingsToAddresses } from '../calendar/meetings/ingest-meetings.js';
 import { contactEvents, type AddressesAdded } from '../contacts/contact-events.js';
-import { accountSignals, createBackgroundWork, type BackgroundOptions, type BackgroundWork } from './background-work.js';
+import {
+  accountSignals,
+  createBackgroundWork,
+  type BackgroundOptions,
+  type BackgroundWork,
+} from './background-work.js';
 import type { Config } from './config.js';
 import { loadSecretKey, SecretBox } from '../core/secret-box.js';
 import { VERSION } from '../core/version.js';
@@ -53,7 +58,16 @@ function loggerOptions(config: Config, stream?: NodeJS.WritableStream) {
   return {
     level: config.logLevel,
     // Credentials never reach a log line, whatever a handler logs.
-    redact: ['req.headers.authorization', 'req.headers.cookie', 'password', '*.password', 'token', '*.token', 'accessToken', 'refreshToken'],
+    redact: [
+      'req.headers.authorization',
+      'req.headers.cookie',
+      'password',
+      '*.password',
+      'token',
+      '*.token',
+      'accessToken',
+      'refreshToken',
+    ],
     // The URL of a request line without OAuth codes, states or tokens.
     serializers: { req: serializeRequest },
     ...(stream ? { stream } : {}),
@@ -62,13 +76,24 @@ function loggerOptions(config: Config, stream?: NodeJS.WritableStream) {
 
 /** The one outbound policy of the process, from CONVERSA_ALLOWED_HOSTS (tests may resolve names their own way). */
 function outboundPolicy(config: Config, options: BackgroundOptions): OutboundPolicy {
-  return createOutboundPolicy({ allowed: config.allowedHosts, ...(options.outboundLookup ? { lookup: options.outboundLookup } : {}) });
+  return createOutboundPolicy({
+    allowed: config.allowedHosts,
+    ...(options.outboundLookup ? { lookup: options.outboundLookup } : {}),
+  });
 }
 
-/** What both roots share: the key (read first: a bad CONVERSA_SECRET_KEY stops start-up), migrated storage, blobs, parser. */
-async function openCore(config: Config, backgroundOf: () => BackgroundWork | undefined, log: () => { error(obj: object, msg?: string): void }) {
+/**
+ * What both roots share: the key (read first: a bad CONVERSA_SECRET_KEY stops start-up), migrated storage, blobs,
+ * parser.
+ */
+async function openCore(
+  config: Config,
+  backgroundOf: () => BackgroundWork | undefined,
+  log: () => { error(obj: object, msg?: string): void },
+) {
   const privateDir = secureDataDir(config.dataDir);
-  if (!privateDir) log().error({ dataDir: config.dataDir }, 'the data dir is not ours and stays readable by others: chmod 700 it');
+  if (!privateDir)
+    log().error({ dataDir: config.dataDir }, 'the data dir is not ours and stays readable by others: chmod 700 it');
   const secrets = new SecretBox(loadSecretKey(config));
   const storage = openStorage(config);
   try {
@@ -86,7 +111,9 @@ async function openCore(config: Config, backgroundOf: () => BackgroundWork | und
   });
   // New contacts get the meetings already synced with them (database only, so wherever contacts are made).
   const linkMeetings = (event: AddressesAdded) => {
-    linkMeetingsToAddresses(storage.db, event.orgId, event.addresses).catch((err: unknown) => log().error({ err }, 'could not link meetings'));
+    linkMeetingsToAddresses(storage.db, event.orgId, event.addresses).catch((err: unknown) =>
+      log().error({ err }, 'could not link meetings'),
+    );
   };
   contactEvents.on('addresses-added', linkMeetings);
   return {
@@ -107,7 +134,11 @@ async function openCore(config: Config, backgroundOf: () => BackgroundWork | und
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   let background: BackgroundWork | undefined;
   let app: FastifyInstance | undefined;
-  const core = await openCore(config, () => background, () => app?.log ?? console);
+  const core = await openCore(
+    config,
+    () => background,
+    () => app?.log ?? console,
+  );
   const { secrets, storage, blobs, parse } = core;
   const tls = options.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {};
   const outbound = outboundPolicy(config, options);
@@ -131,8 +162,21 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       outbound,
       ...tls,
     },
-    send: { secrets, bccDomain: config.bccDomain, appSmtp: config.appSmtp, parse, outbox: { kick: () => background?.outbox.kick() }, outbound, ...tls },
-    deliverability: { secrets, appSmtp: config.appSmtp, dkim: config.dkim, resolver: createDnsResolver({ servers: config.dnsServers }) },
+    send: {
+      secrets,
+      bccDomain: config.bccDomain,
+      appSmtp: config.appSmtp,
+      parse,
+      outbox: { kick: () => background?.outbox.kick() },
+      outbound,
+      ...tls,
+    },
+    deliverability: {
+      secrets,
+      appSmtp: config.appSmtp,
+      dkim: config.dkim,
+      resolver: createDnsResolver({ servers: config.dnsServers }),
+    },
     meetings: {
       bccDomain: config.bccDomain,
       driverFor: createDriverFactory({
@@ -170,7 +214,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     throw error;
   }
   app.log.info({ port: bcc.port, domain: config.bccDomain }, 'BCC listener ready');
-  app.log.info({ database: storage.dialect, dataDir: config.dataDir, background: background !== undefined }, 'Conversa is serving');
+  app.log.info(
+    { database: storage.dialect, dataDir: config.dataDir, background: background !== undefined },
+    'Conversa is serving',
+  );
   await background?.start();
   const work = background;
   const server = app;
@@ -203,10 +250,17 @@ export interface RunningWorker {
 }
 
 /** `conversa worker`: the background work alone. */
-export async function startWorker(config: Config, options: BackgroundOptions & { logStream?: NodeJS.WritableStream } = {}): Promise<RunningWorker> {
+export async function startWorker(
+  config: Config,
+  options: BackgroundOptions & { logStream?: NodeJS.WritableStream } = {},
+): Promise<RunningWorker> {
   const log = pino(loggerOptions(config), options.logStream ?? process.stdout);
   let work: BackgroundWork | undefined;
-  const core = await openCore(config, () => work, () => log);
+  const core = await openCore(
+    config,
+    () => work,
+    () => log,
+  );
   const outbound = outboundPolicy(config, options);
   const background = createBackgroundWork(
     { config, storage: core.storage, secrets: core.secrets, blobs: core.blobs, parse: core.parse, log, outbound },

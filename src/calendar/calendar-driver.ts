@@ -103,7 +103,10 @@ export function withEnd(change: EventChange, target: Pick<EventTarget, 'start' |
 }
 
 /** Fetches objects one by one (APIs without a multi-get), skipping those gone meanwhile. */
-export async function fetchEach(hrefs: string[], one: (href: string) => Promise<CalendarObject | null>): Promise<CalendarObject[]> {
+export async function fetchEach(
+  hrefs: string[],
+  one: (href: string) => Promise<CalendarObject | null>,
+): Promise<CalendarObject[]> {
   const objects: CalendarObject[] = [];
   for (const href of hrefs) {
     const object = await one(href);
@@ -119,7 +122,13 @@ export interface CalendarDriver {
    * What changed since `state`. `known` (href → etag) is what is stored, for services without a change log;
    * `window` is the span being kept, for services that expand series themselves (Graph's calendar view).
    */
-  changes(calendar: RemoteCalendar, state: CalendarSyncState, known: ReadonlyMap<string, string | null>, signal: AbortSignal, window?: TimeWindow): Promise<CalendarChanges>;
+  changes(
+    calendar: RemoteCalendar,
+    state: CalendarSyncState,
+    known: ReadonlyMap<string, string | null>,
+    signal: AbortSignal,
+    window?: TimeWindow,
+  ): Promise<CalendarChanges>;
   /** The objects at these hrefs; an href that no longer exists is simply absent from the answer. */
   fetch(calendar: RemoteCalendar, hrefs: string[], signal: AbortSignal): Promise<CalendarObject[]>;
   /** One object, or null when it is gone. */
@@ -127,7 +136,12 @@ export interface CalendarDriver {
   /** Writes a new event; answers the stored object (re-read when the service does not echo it). */
   create(calendar: RemoteCalendar, draft: EventDraft, signal: AbortSignal): Promise<CalendarObject>;
   /** Changes an event or one occurrence; CONFLICT when it changed on the service since `target.etag`. */
-  update(calendar: RemoteCalendar, target: EventTarget, change: EventChange, signal: AbortSignal): Promise<CalendarObject>;
+  update(
+    calendar: RemoteCalendar,
+    target: EventTarget,
+    change: EventChange,
+    signal: AbortSignal,
+  ): Promise<CalendarObject>;
   /**
    * Cancels an event (the object is deleted) or one occurrence (an EXDATE on the series); answers the object as
    * it is now, or null when it is gone.
@@ -182,14 +196,20 @@ export type CalendarFailureDecision =
 export function decideCalendarFailure(error: unknown): CalendarFailureDecision {
   if (error instanceof CalendarError) {
     if (error.code === 'AUTH_FAILED') {
-      return { action: 'needs_reconnect', detail: `The calendar server refused the account's credentials: ${error.message}. Reconnect the account with Edit.` };
+      return {
+        action: 'needs_reconnect',
+        detail: `The calendar server refused the account's credentials: ${error.message}. Reconnect the account with Edit.`,
+      };
     }
     if (error.code === 'NOT_AVAILABLE') return { action: 'none', detail: error.message };
     return { action: 'retry', detail: error.message };
   }
   // OAuth refresh failures: a grant that is gone means sign in again.
   if (error instanceof OAuthError && (error.code === 'INVALID_GRANT' || error.code === 'NOT_CONFIGURED')) {
-    return { action: 'needs_reconnect', detail: `Access to the calendar was revoked or has expired: sign in again (${error.message})` };
+    return {
+      action: 'needs_reconnect',
+      detail: `Access to the calendar was revoked or has expired: sign in again (${error.message})`,
+    };
   }
   return { action: 'retry', detail: error instanceof Error ? error.message : String(error) };
 }

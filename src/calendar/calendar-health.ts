@@ -22,9 +22,23 @@ export interface CalendarHealth {
 /** The account's calendar health; another user's private mailbox is "not found", as everywhere. */
 export async function calendarHealth(db: Db, actor: Actor, accountId: string): Promise<CalendarHealth> {
   const row = await mailboxFor(db, actor, accountId, 'see');
-  const calendars = await db.selectFrom('calendars').selectAll().where('account_id', '=', row.id).orderBy('created_at').orderBy('id').execute();
+  const calendars = await db
+    .selectFrom('calendars')
+    .selectAll()
+    .where('account_id', '=', row.id)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
   const objects = calendars.length
-    ? await db.selectFrom('calendar_objects').select(['calendar_id', 'href', 'problem']).where('calendar_id', 'in', calendars.map((c) => c.id)).execute()
+    ? await db
+        .selectFrom('calendar_objects')
+        .select(['calendar_id', 'href', 'problem'])
+        .where(
+          'calendar_id',
+          'in',
+          calendars.map((c) => c.id),
+        )
+        .execute()
     : [];
   return {
     status: row.calendar_status ?? null,

@@ -33,7 +33,6 @@ import {
 } from './meetings/ingest-meetings.js';
 import type { Logger } from '../core/logger.js';
 
-
 /** Builds the driver of an account's calendar, or null when the account has none. */
 export type DriverFactory = (account: EmailAccountsTable) => Promise<CalendarDriver | null>;
 
@@ -83,7 +82,8 @@ export function createDriverFactory(deps: DriverFactoryDeps): DriverFactory {
         return createCalDavDriver({
           url: account.caldav_url ?? preset?.caldavUrl ?? null,
           discoveryDomains: discoveryDomains(account),
-          authorization: async (signal) => authorizationOf(await freshAccountCredentials(loginDeps, account, signal), account.username),
+          authorization: async (signal) =>
+            authorizationOf(await freshAccountCredentials(loginDeps, account, signal), account.username),
           ...(deps.outbound ? { outbound: deps.outbound } : {}),
           ...(deps.fetch ? { fetch: deps.fetch } : {}),
         });
@@ -114,7 +114,8 @@ export function createDriverFactory(deps: DriverFactoryDeps): DriverFactory {
 }
 
 function accessTokenOf(credentials: AccountCredentials): string {
-  if (credentials.kind !== 'oauth2') throw new CalendarError('AUTH_FAILED', 'the account has no OAuth sign-in to reach its calendar with');
+  if (credentials.kind !== 'oauth2')
+    throw new CalendarError('AUTH_FAILED', 'the account has no OAuth sign-in to reach its calendar with');
   return credentials.accessToken;
 }
 
@@ -127,15 +128,28 @@ function authorizationOf(credentials: AccountCredentials, username: string): str
  * A Microsoft Graph token for the calendar (its own audience: the mail token is for Outlook's IMAP/SMTP), kept in
  * memory until shortly before it expires. For the Graph driver; exported so it is built once, here.
  */
-export function calendarTokenSource(deps: DriverFactoryDeps, account: Pick<EmailAccountsTable, 'id' | 'provider' | 'generation'>) {
+export function calendarTokenSource(
+  deps: DriverFactoryDeps,
+  account: Pick<EmailAccountsTable, 'id' | 'provider' | 'generation'>,
+) {
   let cached: { token: string; expiresAt: number } | null = null;
   return async (signal: AbortSignal): Promise<string> => {
     if (cached && cached.expiresAt - 5 * 60_000 > Date.now()) return cached.token;
-    const credentials = await freshAccountCredentials({ db: deps.db, secrets: deps.secrets, oauth: deps.oauth, log: deps.log }, account, signal);
+    const credentials = await freshAccountCredentials(
+      { db: deps.db, secrets: deps.secrets, oauth: deps.oauth, log: deps.log },
+      account,
+      signal,
+    );
     if (credentials.kind !== 'oauth2' || !credentials.refreshToken || !isOAuthProviderId(account.provider)) {
       throw new CalendarError('AUTH_FAILED', 'the account has no OAuth sign-in to reach its calendar with');
     }
-    const tokens = await refreshTokens({ provider: account.provider, config: deps.oauth, refreshToken: credentials.refreshToken, audience: 'calendar', signal });
+    const tokens = await refreshTokens({
+      provider: account.provider,
+      config: deps.oauth,
+      refreshToken: credentials.refreshToken,
+      audience: 'calendar',
+      signal,
+    });
     cached = { token: tokens.accessToken, expiresAt: tokens.expiresAt };
     return tokens.accessToken;
   };
@@ -191,12 +205,25 @@ export async function setCalendarStatus(
     if (!current) return false;
     await trx
       .updateTable('email_accounts')
-      .set({ calendar_status: change.status, calendar_detail: change.detail ?? null, ...(change.syncedAt !== undefined ? { calendar_synced_at: change.syncedAt } : {}) })
+      .set({
+        calendar_status: change.status,
+        calendar_detail: change.detail ?? null,
+        ...(change.syncedAt !== undefined ? { calendar_synced_at: change.syncedAt } : {}),
+      })
       .where('id', '=', accountId)
       .execute();
     if (current.calendar_status !== change.status || (current.calendar_detail ?? null) !== (change.detail ?? null)) {
       // Its own kind: the mail's "last error" (status:error / status:needs_reconnect) never shows a calendar failure.
-      await trx.insertInto('sync_events').values({ id: newId(now), account_id: accountId, kind: `calendar:${change.status}`, detail: change.detail ?? null, created_at: now }).execute();
+      await trx
+        .insertInto('sync_events')
+        .values({
+          id: newId(now),
+          account_id: accountId,
+          kind: `calendar:${change.status}`,
+          detail: change.detail ?? null,
+          created_at: now,
+        })
+        .execute();
     }
     return true;
   });
@@ -246,16 +273,26 @@ export class CalendarRunner {
       backoffBaseMs: this.deps.backoffBaseMs,
       backoffMaxMs: this.deps.backoffMaxMs,
       claim: async () => {
-        const row = await this.deps.db.selectFrom('email_accounts').selectAll().where('id', '=', this.accountId).executeTakeFirst();
+        const row = await this.deps.db
+          .selectFrom('email_accounts')
+          .selectAll()
+          .where('id', '=', this.accountId)
+          .executeTakeFirst();
         if (!row || row.calendar_status === 'needs_reconnect') return null;
         return row;
       },
       run: (row, round) => this.round(row, round),
       failed: async (row, error) => {
         const decision = decideCalendarFailure(error);
-        this.deps.log.warn({ accountId: row.id, action: decision.action, reason: describe(error) }, 'calendar sync failed');
+        this.deps.log.warn(
+          { accountId: row.id, action: decision.action, reason: describe(error) },
+          'calendar sync failed',
+        );
         if (decision.action === 'needs_reconnect') {
-          await setCalendarStatus(this.deps.db, row.id, row.generation, { status: 'needs_reconnect', detail: decision.detail });
+          await setCalendarStatus(this.deps.db, row.id, row.generation, {
+            status: 'needs_reconnect',
+            detail: decision.detail,
+          });
           return { next: 'stop' };
         }
         return {
@@ -264,7 +301,10 @@ export class CalendarRunner {
           ...(decision.action === 'none' ? { delayMs: this.deps.backoffMaxMs } : {}),
           record: async (delay) => {
             const detail = `${decision.detail} (next try at ${new Date(Date.now() + delay).toISOString()})`;
-            await setCalendarStatus(this.deps.db, row.id, row.generation, { status: decision.action === 'none' ? 'none' : 'error', detail });
+            await setCalendarStatus(this.deps.db, row.id, row.generation, {
+              status: decision.action === 'none' ? 'none' : 'error',
+              detail,
+            });
           },
         };
       },
@@ -284,11 +324,19 @@ export class CalendarRunner {
       await setCalendarStatus(this.deps.db, row.id, generation, { status: 'none', detail });
       return { next: 'stop' };
     }
-    if (row.calendar_status !== 'active') await setCalendarStatus(this.deps.db, row.id, generation, { status: 'syncing', detail: row.calendar_detail ?? null });
+    if (row.calendar_status !== 'active')
+      await setCalendarStatus(this.deps.db, row.id, generation, {
+        status: 'syncing',
+        detail: row.calendar_detail ?? null,
+      });
     const summary = await this.pass(driver, row);
     if (this.stopped) return { next: 'stop' };
     round.succeeded();
-    await setCalendarStatus(this.deps.db, row.id, generation, { status: 'active', detail: detailOf(summary), syncedAt: Date.now() });
+    await setCalendarStatus(this.deps.db, row.id, generation, {
+      status: 'active',
+      detail: detailOf(summary),
+      syncedAt: Date.now(),
+    });
     this.deps.onPass?.(row.id, summary);
     return { next: 'again', afterMs: this.deps.intervalMs };
   }
@@ -302,7 +350,17 @@ export class CalendarRunner {
     const window = syncWindow(account, this.deps.window);
     const today = Math.floor(Date.now() / DAY_MS);
     const reexpand = this.expandedDay !== today;
-    const summary: PassSummary = { calendars: calendars.length, objects: 0, events: 0, removed: 0, unreadableObjects: 0, unreadableEvents: 0, contactsCreated: 0, failedCalendars: [], problems: [] };
+    const summary: PassSummary = {
+      calendars: calendars.length,
+      objects: 0,
+      events: 0,
+      removed: 0,
+      unreadableObjects: 0,
+      unreadableEvents: 0,
+      contactsCreated: 0,
+      failedCalendars: [],
+      problems: [],
+    };
     const add = (r: IngestResult) => {
       summary.objects += r.objects;
       summary.events += r.events;
@@ -318,7 +376,13 @@ export class CalendarRunner {
       const scope = { account, calendar, window };
       try {
         const known = await knownObjects(this.deps.db, calendar.id);
-        const changes = await driver.changes(remote, { syncToken: calendar.sync_token, ctag: calendar.ctag }, known, signal, window);
+        const changes = await driver.changes(
+          remote,
+          { syncToken: calendar.sync_token, ctag: calendar.ctag },
+          known,
+          signal,
+          window,
+        );
         const fetched = new Set<string>();
         const hrefs = changes.changed.map((c) => c.href);
         for (let i = 0; i < hrefs.length; i += batchSize) {
@@ -337,28 +401,43 @@ export class CalendarRunner {
         if (reexpand) add(await reexpandCalendar(this.deps.db, scope));
       } catch (error) {
         // A failure of the service itself (credentials, network) is the whole pass's; a failure of one calendar is not.
-        if (this.stopped || !(error instanceof CalendarError) || error.code === 'AUTH_FAILED' || error.code === 'TEMPORARY') throw error;
+        if (
+          this.stopped ||
+          !(error instanceof CalendarError) ||
+          error.code === 'AUTH_FAILED' ||
+          error.code === 'TEMPORARY'
+        )
+          throw error;
         summary.failedCalendars.push({ url: calendar.url, error: error.message });
-        this.deps.log.warn({ accountId: row.id, calendar: calendar.url, reason: describe(error) }, 'calendar skipped this pass');
+        this.deps.log.warn(
+          { accountId: row.id, calendar: calendar.url, reason: describe(error) },
+          'calendar skipped this pass',
+        );
       }
     }
     if (reexpand && !this.stopped) this.expandedDay = today;
     if (summary.unreadableObjects + summary.unreadableEvents > 0) {
       this.deps.log.warn(
-        { accountId: row.id, unreadableObjects: summary.unreadableObjects, unreadableEvents: summary.unreadableEvents, examples: summary.problems.filter((p) => p.severity !== 'warning').slice(0, 5) },
+        {
+          accountId: row.id,
+          unreadableObjects: summary.unreadableObjects,
+          unreadableEvents: summary.unreadableEvents,
+          examples: summary.problems.filter((p) => p.severity !== 'warning').slice(0, 5),
+        },
         'calendar events that could not be read were skipped',
       );
     }
     return summary;
   }
-
-
 }
 
 /** The status detail of a pass that got through: what was left out, if anything. */
 function detailOf(summary: PassSummary): string | null {
   const parts: string[] = [];
-  if (summary.failedCalendars.length > 0) parts.push(`${summary.failedCalendars.length} calendar(s) could not be synced: ${summary.failedCalendars.map((f) => f.error).join('; ')}`);
+  if (summary.failedCalendars.length > 0)
+    parts.push(
+      `${summary.failedCalendars.length} calendar(s) could not be synced: ${summary.failedCalendars.map((f) => f.error).join('; ')}`,
+    );
   if (summary.unreadableObjects > 0) parts.push(`${summary.unreadableObjects} calendar file(s) could not be read`);
   if (summary.unreadableEvents > 0) parts.push(`${summary.unreadableEvents} event(s) could not be read`);
   return parts.length > 0 ? parts.join('; ').slice(0, 1000) : null;

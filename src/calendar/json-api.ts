@@ -25,7 +25,9 @@ function codeFor(status: number, body: unknown): CalendarErrorCode {
   if (status === 403) {
     // Google's quota answers are 403s with a reason; they pass.
     const reasons = (reason?.errors ?? []).map((e) => e.reason);
-    return reasons.some((r) => r === 'rateLimitExceeded' || r === 'userRateLimitExceeded' || r === 'quotaExceeded') ? 'TEMPORARY' : 'FORBIDDEN';
+    return reasons.some((r) => r === 'rateLimitExceeded' || r === 'userRateLimitExceeded' || r === 'quotaExceeded')
+      ? 'TEMPORARY'
+      : 'FORBIDDEN';
   }
   if (status === 404) return 'NOT_FOUND';
   if (status === 410) return 'CURSOR_INVALID';
@@ -52,14 +54,20 @@ export class JsonApi {
 
   url(path: string, query: Record<string, string | number | boolean | undefined> = {}): string {
     const url = new URL(/^https?:/.test(path) ? path : `${this.options.baseUrl.replace(/\/+$/, '')}${path}`);
-    for (const [name, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(name, String(value));
+    for (const [name, value] of Object.entries(query))
+      if (value !== undefined) url.searchParams.set(name, String(value));
     return url.href;
   }
 
   async request<T>(
     method: string,
     path: string,
-    options: { query?: Record<string, string | number | boolean | undefined>; body?: unknown; headers?: Record<string, string>; signal: AbortSignal },
+    options: {
+      query?: Record<string, string | number | boolean | undefined>;
+      body?: unknown;
+      headers?: Record<string, string>;
+      signal: AbortSignal;
+    },
   ): Promise<JsonResponse<T>> {
     const url = this.url(path, options.query);
     const timeout = AbortSignal.timeout(this.timeoutMs);
@@ -79,7 +87,13 @@ export class JsonApi {
       });
     } catch (error) {
       if (options.signal.aborted) throw options.signal.reason;
-      throw new CalendarError('TEMPORARY', timeout.aborted ? `${this.options.service} did not answer within ${this.timeoutMs / 1000} s` : `could not reach ${this.options.service}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new CalendarError(
+        'TEMPORARY',
+        timeout.aborted
+          ? `${this.options.service} did not answer within ${this.timeoutMs / 1000} s`
+          : `could not reach ${this.options.service}: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
     }
     const text = await response.text();
     let body: unknown = null;
@@ -88,8 +102,13 @@ export class JsonApi {
     } catch {
       body = null;
     }
-    if (response.status >= 200 && response.status < 300) return { status: response.status, body: body as T, headers: response.headers };
+    if (response.status >= 200 && response.status < 300)
+      return { status: response.status, body: body as T, headers: response.headers };
     const detail = messageOf(body);
-    throw new CalendarError(codeFor(response.status, body), `${this.options.service} answered ${response.status}${detail ? `: ${detail}` : ''}`.slice(0, 400), { status: response.status });
+    throw new CalendarError(
+      codeFor(response.status, body),
+      `${this.options.service} answered ${response.status}${detail ? `: ${detail}` : ''}`.slice(0, 400),
+      { status: response.status },
+    );
   }
 }

@@ -75,10 +75,14 @@ export async function readContactsCsv(body: Buffer): Promise<{ rows: ImportRow[]
       continue;
     }
     if (rows.length + errors.length >= MAX_IMPORT_ROWS + 1) {
-      throw new AppError('VALIDATION_FAILED', `The file has more than ${MAX_IMPORT_ROWS} rows; at most ${MAX_IMPORT_ROWS} can be imported at once`, {
-        hint: 'Split the file and import each part.',
-        fields: [{ path: 'body', message: 'too many rows' }],
-      });
+      throw new AppError(
+        'VALIDATION_FAILED',
+        `The file has more than ${MAX_IMPORT_ROWS} rows; at most ${MAX_IMPORT_ROWS} can be imported at once`,
+        {
+          hint: 'Split the file and import each part.',
+          fields: [{ path: 'body', message: 'too many rows' }],
+        },
+      );
     }
     const row = toRow(item, header, columns, errors);
     if (row) rows.push(row);
@@ -93,19 +97,38 @@ export async function readContactsCsv(body: Buffer): Promise<{ rows: ImportRow[]
 }
 
 /** One record as an import row, or null with the line's error recorded. */
-function toRow(record: CsvRecord, header: CsvRecord, columns: Array<Column | undefined>, errors: ImportResult['errors']): ImportRow | null {
+function toRow(
+  record: CsvRecord,
+  header: CsvRecord,
+  columns: Array<Column | undefined>,
+  errors: ImportResult['errors'],
+): ImportRow | null {
   if (record.fields.length > header.fields.length) {
-    errors.push({ line: record.line, message: `the line has ${record.fields.length} fields but the header has ${header.fields.length}` });
+    errors.push({
+      line: record.line,
+      message: `the line has ${record.fields.length} fields but the header has ${header.fields.length}`,
+    });
     return null;
   }
   const row: ImportRow = { line: record.line, firstName: null, lastName: null, company: null, emails: [] };
   record.fields.forEach((value, index) => {
     const column = columns[index];
-    if (column === 'email') row.emails.push(...value.split(/[;,]/).map((e) => e.trim()).filter(Boolean));
+    if (column === 'email')
+      row.emails.push(
+        ...value
+          .split(/[;,]/)
+          .map((e) => e.trim())
+          .filter(Boolean),
+      );
     else if (column) row[column] = value.trim() || null;
   });
   // The API's own limits (one definition): a line the API would refuse is that line's error, never a failed import.
-  const problem = contactFieldsProblem({ firstName: row.firstName, lastName: row.lastName, company: row.company, emails: row.emails });
+  const problem = contactFieldsProblem({
+    firstName: row.firstName,
+    lastName: row.lastName,
+    company: row.company,
+    emails: row.emails,
+  });
   if (problem) {
     errors.push({ line: record.line, message: problem });
     return null;

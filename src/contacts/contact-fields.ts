@@ -25,7 +25,8 @@ export function contactFieldsProblem(fields: z.input<typeof contactFields>): str
   if (result.success) return null;
   const issue = result.error.issues[0]!;
   const field = String(issue.path[0] ?? 'line');
-  if (field === 'emails' && issue.path.length === 1) return `more than ${CONTACT_EMAILS_MAX} e-mail addresses (found ${fields.emails.length})`;
+  if (field === 'emails' && issue.path.length === 1)
+    return `more than ${CONTACT_EMAILS_MAX} e-mail addresses (found ${fields.emails.length})`;
   if (field === 'emails') return `an e-mail address is longer than ${CONTACT_EMAIL_MAX} characters`;
   return `${field} is longer than ${CONTACT_NAME_MAX} characters`;
 }

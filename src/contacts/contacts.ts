@@ -67,7 +67,12 @@ function cleanName(value: string | null | undefined): string | null {
   return trimmed ? trimmed : null;
 }
 
-function searchText(c: { firstName: string | null; lastName: string | null; company: string | null; emails: string[] }): string {
+function searchText(c: {
+  firstName: string | null;
+  lastName: string | null;
+  company: string | null;
+  emails: string[];
+}): string {
   return [c.firstName, c.lastName, c.company, ...c.emails].filter(Boolean).join(' ').toLowerCase();
 }
 
@@ -109,7 +114,12 @@ async function emailsByContact(db: Executor, contactIds: string[]): Promise<Map<
 }
 
 /** The addresses among `emails` already held by a contact of the org (other than `exceptContactId`). */
-export async function takenAddresses(db: Executor, orgId: string, emails: string[], exceptContactId?: string): Promise<Map<string, string>> {
+export async function takenAddresses(
+  db: Executor,
+  orgId: string,
+  emails: string[],
+  exceptContactId?: string,
+): Promise<Map<string, string>> {
   const taken = new Map<string, string>();
   // Chunked: both SQLite and PostgreSQL cap the number of bound parameters.
   for (let i = 0; i < emails.length; i += 500) {
@@ -143,19 +153,46 @@ export async function getContact(db: Executor, orgId: string, id: string): Promi
 }
 
 /** Inserts one contact inside the caller's transaction; unique violations surface as CONTACT_EMAIL_TAKEN. */
-async function insertContact(trx: Executor, orgId: string, input: ContactInput, emails: string[], source: ContactSource, now: number): Promise<string> {
+async function insertContact(
+  trx: Executor,
+  orgId: string,
+  input: ContactInput,
+  emails: string[],
+  source: ContactSource,
+  now: number,
+): Promise<string> {
   const id = newId(now);
   const firstName = cleanName(input.firstName);
   const lastName = cleanName(input.lastName);
   const company = cleanName(input.company);
   await trx
     .insertInto('contacts')
-    .values({ id, org_id: orgId, first_name: firstName, last_name: lastName, company, source, search_text: searchText({ firstName, lastName, company, emails }), created_at: now, updated_at: now })
+    .values({
+      id,
+      org_id: orgId,
+      first_name: firstName,
+      last_name: lastName,
+      company,
+      source,
+      search_text: searchText({ firstName, lastName, company, emails }),
+      created_at: now,
+      updated_at: now,
+    })
     .execute();
   if (emails.length > 0) {
     await trx
       .insertInto('contact_addresses')
-      .values(emails.map((address, position) => ({ id: newId(now), org_id: orgId, contact_id: id, address, position, bounced_at: null, created_at: now })))
+      .values(
+        emails.map((address, position) => ({
+          id: newId(now),
+          org_id: orgId,
+          contact_id: id,
+          address,
+          position,
+          bounced_at: null,
+          created_at: now,
+        })),
+      )
       .execute();
     await linkStoredMail(trx, orgId, id, emails);
   }
@@ -181,7 +218,12 @@ async function linkStoredMail(trx: Executor, orgId: string, contactId: string, e
     .execute();
 }
 
-export async function createContact(db: Db, orgId: string, input: ContactInput, source: ContactSource = 'manual'): Promise<Contact> {
+export async function createContact(
+  db: Db,
+  orgId: string,
+  input: ContactInput,
+  source: ContactSource = 'manual',
+): Promise<Contact> {
   const emails = normalizeEmailList(input.emails);
   const taken = await takenAddresses(db, orgId, emails);
   const [first] = taken;
@@ -216,12 +258,22 @@ export async function updateContact(db: Db, orgId: string, id: string, patch: Pa
     await db.transaction().execute(async (trx) => {
       await trx
         .updateTable('contacts')
-        .set({ first_name: next.firstName, last_name: next.lastName, company: next.company, search_text: searchText(next), updated_at: now })
+        .set({
+          first_name: next.firstName,
+          last_name: next.lastName,
+          company: next.company,
+          search_text: searchText(next),
+          updated_at: now,
+        })
         .where('id', '=', id)
         .execute();
       if (patch.emails !== undefined) {
         // Keep the rows of addresses that stay (their bounce flags matter); add new ones, drop removed ones.
-        const existing = await trx.selectFrom('contact_addresses').select(['id', 'address']).where('contact_id', '=', id).execute();
+        const existing = await trx
+          .selectFrom('contact_addresses')
+          .select(['id', 'address'])
+          .where('contact_id', '=', id)
+          .execute();
         const removed = existing.filter((row) => !emails.includes(row.address)).map((row) => row.id);
         if (removed.length > 0) await trx.deleteFrom('contact_addresses').where('id', 'in', removed).execute();
         for (const [position, address] of emails.entries()) {
@@ -231,7 +283,15 @@ export async function updateContact(db: Db, orgId: string, id: string, patch: Pa
           } else {
             await trx
               .insertInto('contact_addresses')
-              .values({ id: newId(now), org_id: orgId, contact_id: id, address, position, bounced_at: null, created_at: now })
+              .values({
+                id: newId(now),
+                org_id: orgId,
+                contact_id: id,
+                address,
+                position,
+                bounced_at: null,
+                created_at: now,
+              })
               .execute();
             added.push(address);
           }
@@ -259,7 +319,9 @@ export function encodeCursor(id: string): string {
 export function decodeCursor(cursor: string): string {
   const id = Buffer.from(cursor, 'base64url').toString('utf8');
   if (!/^[0-9a-f-]{36}$/.test(id)) {
-    throw new AppError('VALIDATION_FAILED', 'The cursor is not one this API gave out', { fields: [{ path: 'cursor', message: 'invalid cursor' }] });
+    throw new AppError('VALIDATION_FAILED', 'The cursor is not one this API gave out', {
+      fields: [{ path: 'cursor', message: 'invalid cursor' }],
+    });
   }
   return id;
 }
@@ -272,13 +334,25 @@ export async function listContacts(
 ): Promise<ContactPage> {
   let query = db
     .selectFrom('contacts')
-    .select(['contacts.id', 'first_name', 'last_name', 'company', 'source', 'contacts.created_at', 'contacts.updated_at'])
+    .select([
+      'contacts.id',
+      'first_name',
+      'last_name',
+      'company',
+      'source',
+      'contacts.created_at',
+      'contacts.updated_at',
+    ])
     .where('contacts.org_id', '=', orgId);
   if (options.email !== undefined) {
     const address = normalizeEmail(options.email);
     query = query.where((eb) =>
       eb.exists(
-        eb.selectFrom('contact_addresses').select('contact_addresses.id').whereRef('contact_addresses.contact_id', '=', 'contacts.id').where('contact_addresses.address', '=', address),
+        eb
+          .selectFrom('contact_addresses')
+          .select('contact_addresses.id')
+          .whereRef('contact_addresses.contact_id', '=', 'contacts.id')
+          .where('contact_addresses.address', '=', address),
       ),
     );
   }
@@ -289,9 +363,15 @@ export async function listContacts(
     }
   }
   if (options.cursor) query = query.where('contacts.id', '<', decodeCursor(options.cursor));
-  const rows = await query.orderBy('contacts.id', 'desc').limit(options.limit + 1).execute();
+  const rows = await query
+    .orderBy('contacts.id', 'desc')
+    .limit(options.limit + 1)
+    .execute();
   const page = rows.slice(0, options.limit);
-  const emails = await emailsByContact(db, page.map((r) => r.id));
+  const emails = await emailsByContact(
+    db,
+    page.map((r) => r.id),
+  );
   return {
     items: page.map((row) => toContact(row, emails.get(row.id))),
     nextCursor: rows.length > options.limit && page.length > 0 ? encodeCursor(page[page.length - 1]!.id) : null,
@@ -324,7 +404,12 @@ const IMPORT_CHUNK = 200;
  * connection) or the process for more than a slice. A row that loses a race for an address with another writer is
  * that row's error; the rows before it stay imported.
  */
-export async function importContacts(db: Db, orgId: string, rows: ImportRow[], earlierErrors: ImportResult['errors']): Promise<ImportResult> {
+export async function importContacts(
+  db: Db,
+  orgId: string,
+  rows: ImportRow[],
+  earlierErrors: ImportResult['errors'],
+): Promise<ImportResult> {
   const errors = [...earlierErrors];
   const slicer = eventLoopSlicer();
   const seenInFile = new Map<string, number>();
@@ -347,7 +432,11 @@ export async function importContacts(db: Db, orgId: string, rows: ImportRow[], e
     const written = await db
       .transaction()
       .execute(async (trx) => {
-        const taken = await takenAddresses(trx, orgId, chunk.flatMap((c) => c.emails));
+        const taken = await takenAddresses(
+          trx,
+          orgId,
+          chunk.flatMap((c) => c.emails),
+        );
         const done: string[][] = [];
         for (const { row, emails } of chunk) {
           const inDb = emails.find((e) => taken.has(e));
@@ -390,7 +479,13 @@ function checkImportRow(row: ImportRow, seenInFile: Map<string, number>): string
   return emails;
 }
 
-async function importOneByOne(db: Db, orgId: string, chunk: { row: ImportRow; emails: string[] }[], errors: ImportResult['errors'], now: number): Promise<string[][]> {
+async function importOneByOne(
+  db: Db,
+  orgId: string,
+  chunk: { row: ImportRow; emails: string[] }[],
+  errors: ImportResult['errors'],
+  now: number,
+): Promise<string[][]> {
   const done: string[][] = [];
   for (const { row, emails } of chunk) {
     try {

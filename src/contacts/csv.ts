@@ -17,7 +17,9 @@ export interface CsvParseResult {
   errors: CsvError[];
 }
 
-/** The delimiter of the header line: `,` unless the header uses `;` or tabs and no commas (Excel in pt-BR writes `;`). */
+/**
+ * The delimiter of the header line: `,` unless the header uses `;` or tabs and no commas (Excel in pt-BR writes `;`).
+ */
 export function detectDelimiter(text: string): string {
   const header = text.slice(0, text.search(/\r?\n|$/));
   if (header.includes(',')) return ',';

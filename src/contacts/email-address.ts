@@ -12,5 +12,11 @@ export function isValidEmail(normalized: string): boolean {
   if (normalized.length > 254 || !ADDRESS_RE.test(normalized)) return false;
   const [local, domain] = normalized.split('@') as [string, string];
   if (local.length > 64) return false;
-  return !domain.startsWith('.') && !domain.endsWith('.') && !domain.includes('..') && !local.startsWith('.') && !local.endsWith('.');
+  return (
+    !domain.startsWith('.') &&
+    !domain.endsWith('.') &&
+    !domain.includes('..') &&
+    !local.startsWith('.') &&
+    !local.endsWith('.')
+  );
 }

@@ -20,7 +20,12 @@ export interface EnsuredContacts {
 }
 
 /** Makes each address a contact of the organisation (one contact per address), tolerating concurrent creators. */
-export async function ensureContacts(db: Db, orgId: string, wanted: Iterable<string | NewContact>, source: ContactSource): Promise<EnsuredContacts> {
+export async function ensureContacts(
+  db: Db,
+  orgId: string,
+  wanted: Iterable<string | NewContact>,
+  source: ContactSource,
+): Promise<EnsuredContacts> {
   const ids = new Map<string, string>();
   let created = 0;
   for (const item of wanted) {

@@ -4,16 +4,7 @@
 // unreadable: the accounts must then be reconnected. Nothing here logs or returns key material.
 
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  fsyncSync,
-  linkSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from './config-error.js';
 
@@ -180,11 +171,20 @@ export class SecretBox {
   open<T>(sealed: string, aad?: string): T {
     const parts = typeof sealed === 'string' ? sealed.split('.') : [];
     const [version, ivText, tagText, ciphertextText] = parts;
-    if (parts.length !== 4 || version === undefined || ivText === undefined || tagText === undefined || ciphertextText === undefined) {
+    if (
+      parts.length !== 4 ||
+      version === undefined ||
+      ivText === undefined ||
+      tagText === undefined ||
+      ciphertextText === undefined
+    ) {
       throw new SecretBoxError('MALFORMED', 'cannot open sealed secret: not in the v1.<iv>.<tag>.<ciphertext> form');
     }
     if (version !== VERSION) {
-      throw new SecretBoxError('MALFORMED', `cannot open sealed secret: unknown format version "${version.slice(0, 10)}"`);
+      throw new SecretBoxError(
+        'MALFORMED',
+        `cannot open sealed secret: unknown format version "${version.slice(0, 10)}"`,
+      );
     }
     if (![ivText, tagText, ciphertextText].every((part) => BASE64URL.test(part))) {
       throw new SecretBoxError('MALFORMED', 'cannot open sealed secret: a part is not base64url');
@@ -199,7 +199,9 @@ export class SecretBox {
       const decipher = createDecipheriv('aes-256-gcm', this.#key, iv, { authTagLength: TAG_BYTES });
       decipher.setAAD(associatedData(aad));
       decipher.setAuthTag(tag);
-      plaintext = Buffer.concat([decipher.update(Buffer.from(ciphertextText, 'base64url')), decipher.final()]).toString('utf8');
+      plaintext = Buffer.concat([decipher.update(Buffer.from(ciphertextText, 'base64url')), decipher.final()]).toString(
+        'utf8',
+      );
     } catch (error) {
       throw new SecretBoxError(
         'UNAUTHENTIC',

@@ -121,8 +121,12 @@ export class ApiRouter {
       config: { rawBodyType: spec.rawBody?.contentType },
       handler: async (request, reply) => {
         checkOrigin(request, this.publicOrigin);
-        const user = spec.auth === 'public' ? await authenticate(db, request, { optional: true }) : await authenticate(db, request);
-        if (spec.auth === 'admin' && !user?.isAdmin) throw new AppError('FORBIDDEN', 'Only an administrator can do this');
+        const user =
+          spec.auth === 'public'
+            ? await authenticate(db, request, { optional: true })
+            : await authenticate(db, request);
+        if (spec.auth === 'admin' && !user?.isAdmin)
+          throw new AppError('FORBIDDEN', 'Only an administrator can do this');
         const params = parse(spec.params, request.params, 'params');
         const query = parse(spec.query, request.query, 'query');
         let body: unknown;
@@ -134,7 +138,12 @@ export class ApiRouter {
         } else {
           body = parse(spec.body, request.body, 'body');
         }
-        const result = await spec.handler({ params, query, body, user, request, reply } as RouteContext<P, Q, B, never>);
+        const result = await spec.handler({ params, query, body, user, request, reply } as RouteContext<
+          P,
+          Q,
+          B,
+          never
+        >);
         if (reply.sent) return reply;
         const sent = status === 204 ? 204 : reply.statusCode === 200 ? status : reply.statusCode;
         if (this.options.validateResponses) {
@@ -150,20 +159,30 @@ export class ApiRouter {
     const paths: Record<string, Record<string, unknown>> = {};
     for (const route of this.documented) {
       const openApiPath = route.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
-      const parameters = [
-        ...objectParameters(route.params, 'path'),
-        ...objectParameters(route.query, 'query'),
-      ];
+      const parameters = [...objectParameters(route.params, 'path'), ...objectParameters(route.query, 'query')];
       const responses: Record<string, unknown> = {};
       for (const [code, response] of Object.entries(route.responses)) {
         responses[code] = {
           description: response.description,
-          ...(response.schema ? { content: { [response.contentType ?? 'application/json']: { schema: jsonSchema(response.schema, 'output') } } } : {}),
+          ...(response.schema
+            ? {
+                content: {
+                  [response.contentType ?? 'application/json']: { schema: jsonSchema(response.schema, 'output') },
+                },
+              }
+            : {}),
         };
       }
-      responses.default = { description: 'Error envelope', content: { 'application/json': { schema: jsonSchema(errorSchema, 'output') } } };
+      responses.default = {
+        description: 'Error envelope',
+        content: { 'application/json': { schema: jsonSchema(errorSchema, 'output') } },
+      };
       const requestBody = route.rawBody
-        ? { required: true, description: route.rawBody.description, content: { [route.rawBody.contentType]: { schema: { type: 'string' } } } }
+        ? {
+            required: true,
+            description: route.rawBody.description,
+            content: { [route.rawBody.contentType]: { schema: { type: 'string' } } },
+          }
         : route.body
           ? { required: true, content: { 'application/json': { schema: jsonSchema(route.body, 'input') } } }
           : undefined;
@@ -257,7 +276,10 @@ function parse<T>(schema: ZodType<T> | undefined, value: unknown, where: string)
 }
 
 function jsonSchema(schema: ZodType, io: 'input' | 'output'): Record<string, unknown> {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<
+    string,
+    unknown
+  >;
   return rest;
 }
 

@@ -5,7 +5,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import { AppError } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
 import { ApiRouter } from './api-router.js';
@@ -99,7 +104,8 @@ async function registerWebApp(app: FastifyInstance, root: string): Promise<void>
     setHeaders: (reply, filePath) => {
       if (filePath.endsWith('.html')) return htmlHeaders(reply);
       reply.header('x-content-type-options', 'nosniff');
-      if (filePath.includes(`${path.sep}assets${path.sep}`)) reply.header('cache-control', 'public, max-age=31536000, immutable');
+      if (filePath.includes(`${path.sep}assets${path.sep}`))
+        reply.header('cache-control', 'public, max-age=31536000, immutable');
     },
   });
   app.get('/*', (request, reply) => {
@@ -157,7 +163,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
   const router = new ApiRouter(app, deps.db, deps.publicUrl, { validateResponses: deps.validateResponses ?? false });
   healthRoutes(router, deps.db);
-  authRoutes(router, deps.db, { secureCookies: deps.publicUrl.startsWith('https://'), throttle: deps.loginThrottle ?? new LoginThrottle() });
+  authRoutes(router, deps.db, {
+    secureCookies: deps.publicUrl.startsWith('https://'),
+    throttle: deps.loginThrottle ?? new LoginThrottle(),
+  });
   contactRoutes(router, deps.db);
   settingsRoutes(router, deps.db);
   tokenRoutes(router, deps.db);

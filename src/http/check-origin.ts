@@ -37,7 +37,8 @@ export function checkOrigin(request: FastifyRequest, publicOrigin: string): void
   const referer = request.headers.referer;
   const named = origin !== undefined ? originOf(origin) : referer !== undefined ? originOf(referer) : undefined;
   if (named === undefined) {
-    if (request.cookies?.[SESSION_COOKIE]) throw refuse('a signed-in change must say where it comes from (Origin or Referer)');
+    if (request.cookies?.[SESSION_COOKIE])
+      throw refuse('a signed-in change must say where it comes from (Origin or Referer)');
     return;
   }
   if (named !== publicOrigin) throw refuse('it came from a page of another site or port');

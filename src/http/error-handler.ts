@@ -52,12 +52,18 @@ export function zodIssues(error: ZodError, prefix: string): FieldIssue[] {
   return error.issues.slice(0, MAX_FIELD_ISSUES).map((issue) => {
     const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
     if (issue.code === 'unrecognized_keys') {
-      const named = issue.keys.slice(0, MAX_KEYS_NAMED).map((key) => `"${truncate(key, 40)}"`).join(', ');
+      const named = issue.keys
+        .slice(0, MAX_KEYS_NAMED)
+        .map((key) => `"${truncate(key, 40)}"`)
+        .join(', ');
       const more = issue.keys.length > MAX_KEYS_NAMED ? ` and ${issue.keys.length - MAX_KEYS_NAMED} more` : '';
       const first = issue.keys[0] ?? '';
       return {
         path: truncate(issue.keys.length === 1 ? `${path}.${first}` : path, MAX_PATH_CHARS),
-        message: truncate(`unknown field${issue.keys.length === 1 ? '' : 's'} ${named}${more}`, MAX_FIELD_MESSAGE_CHARS),
+        message: truncate(
+          `unknown field${issue.keys.length === 1 ? '' : 's'} ${named}${more}`,
+          MAX_FIELD_MESSAGE_CHARS,
+        ),
       };
     }
     return { path: truncate(path, MAX_PATH_CHARS), message: truncate(issue.message, MAX_FIELD_MESSAGE_CHARS) };
@@ -68,7 +74,9 @@ export function validationError(error: ZodError, prefix: string): AppError {
   const fields = zodIssues(error, prefix);
   const more = error.issues.length > fields.length ? ` (and ${error.issues.length - fields.length} more)` : '';
   const named = fields.map((f) => `${f.path}: ${f.message}`).join('; ');
-  return new AppError('VALIDATION_FAILED', truncate(`Invalid request ${prefix}: ${named}${more}`, MAX_MESSAGE_CHARS), { fields });
+  return new AppError('VALIDATION_FAILED', truncate(`Invalid request ${prefix}: ${named}${more}`, MAX_MESSAGE_CHARS), {
+    fields,
+  });
 }
 
 function capFields(fields: FieldIssue[]): FieldIssue[] {
@@ -130,11 +138,14 @@ export function installErrorHandler(app: FastifyInstance): void {
     }
     if (STATUS[error.code] >= 500) request.log.error({ err }, 'server error');
     const retryAfter = error.details?.retryAfterSeconds;
-    if (error.code === 'RATE_LIMITED' && typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
+    if (error.code === 'RATE_LIMITED' && typeof retryAfter === 'number')
+      reply.header('retry-after', String(retryAfter));
     return reply.status(STATUS[error.code]).send(envelope(error));
   });
 
   app.setNotFoundHandler((request, reply) => {
-    reply.status(404).send(envelope(new AppError('NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]}`)));
+    reply
+      .status(404)
+      .send(envelope(new AppError('NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]}`)));
   });
 }

@@ -22,7 +22,11 @@ export class LoginThrottle {
   private readonly byIp: SlidingWindowLimiter;
 
   constructor(options: LoginThrottleOptions = {}) {
-    const common = { windowMs: options.windowMs ?? LOGIN_WINDOW_MS, maxKeys: options.maxKeys ?? 10_000, ...(options.now ? { now: options.now } : {}) };
+    const common = {
+      windowMs: options.windowMs ?? LOGIN_WINDOW_MS,
+      maxKeys: options.maxKeys ?? 10_000,
+      ...(options.now ? { now: options.now } : {}),
+    };
     this.byAddress = new SlidingWindowLimiter({ ...common, limit: options.perAddress ?? LOGIN_FAILURES_PER_ADDRESS });
     this.byIp = new SlidingWindowLimiter({ ...common, limit: options.perIp ?? LOGIN_FAILURES_PER_IP });
   }

@@ -66,7 +66,12 @@ export class LeaseCoordinator {
   async start(): Promise<void> {
     const now = Date.now();
     // Requests older than this process are covered: its runners' first passes map against the current contacts.
-    const newest = await this.options.db.selectFrom('backfill_requests').select('id').orderBy('id', 'desc').limit(1).executeTakeFirst();
+    const newest = await this.options.db
+      .selectFrom('backfill_requests')
+      .select('id')
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     this.backfillCursor = newest?.id ?? '';
     await this.options.db
       .insertInto('workers')
@@ -86,7 +91,11 @@ export class LeaseCoordinator {
 
   /** True while this process's lease on the account is valid: checked before each pass (fencing). */
   async stillOwns(accountId: string): Promise<boolean> {
-    const row = await this.options.db.selectFrom('account_leases').select(['holder', 'expires_at']).where('account_id', '=', accountId).executeTakeFirst();
+    const row = await this.options.db
+      .selectFrom('account_leases')
+      .select(['holder', 'expires_at'])
+      .where('account_id', '=', accountId)
+      .executeTakeFirst();
     return row !== undefined && row.holder === this.workerId && row.expires_at > Date.now();
   }
 
@@ -134,13 +143,22 @@ export class LeaseCoordinator {
     const db = this.options.db;
     const now = Date.now();
     await db.updateTable('workers').set({ heartbeat_at: now }).where('id', '=', this.workerId).execute();
-    await db.updateTable('account_leases').set({ expires_at: now + this.ttlMs }).where('holder', '=', this.workerId).execute();
+    await db
+      .updateTable('account_leases')
+      .set({ expires_at: now + this.ttlMs })
+      .where('holder', '=', this.workerId)
+      .execute();
 
     // What this process really holds now, with the account's state.
     const mine = await db
       .selectFrom('account_leases')
       .innerJoin('email_accounts', 'email_accounts.id', 'account_leases.account_id')
-      .select(['account_leases.account_id', 'email_accounts.generation', 'email_accounts.status', 'email_accounts.sync_requested_at'])
+      .select([
+        'account_leases.account_id',
+        'email_accounts.generation',
+        'email_accounts.status',
+        'email_accounts.sync_requested_at',
+      ])
       .where('account_leases.holder', '=', this.workerId)
       .execute();
     const current = new Map(mine.map((row) => [row.account_id, row]));
@@ -150,7 +168,11 @@ export class LeaseCoordinator {
     for (const row of mine) {
       if (row.status === 'needs_reconnect') {
         // Nothing to run until the user reconnects; then any process may take it.
-        await db.deleteFrom('account_leases').where('account_id', '=', row.account_id).where('holder', '=', this.workerId).execute();
+        await db
+          .deleteFrom('account_leases')
+          .where('account_id', '=', row.account_id)
+          .where('holder', '=', this.workerId)
+          .execute();
         if (this.held.has(row.account_id)) await this.release(row.account_id);
         continue;
       }
@@ -182,17 +204,32 @@ export class LeaseCoordinator {
       this.options.hooks.backfill(request.org_id, JSON.parse(request.addresses_json) as string[]);
     }
     if (requests.length > 0) this.again = true;
-    await db.deleteFrom('backfill_requests').where('created_at', '<', now - 24 * 3600_000).execute();
+    await db
+      .deleteFrom('backfill_requests')
+      .where('created_at', '<', now - 24 * 3600_000)
+      .execute();
 
     // A fair share: live workers split the accounts that want syncing.
-    const live = await db.selectFrom('workers').select((eb) => eb.fn.countAll<number>().as('n')).where('heartbeat_at', '>', now - this.ttlMs).executeTakeFirstOrThrow();
-    const wanted = await db.selectFrom('email_accounts').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '!=', 'needs_reconnect').executeTakeFirstOrThrow();
+    const live = await db
+      .selectFrom('workers')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('heartbeat_at', '>', now - this.ttlMs)
+      .executeTakeFirstOrThrow();
+    const wanted = await db
+      .selectFrom('email_accounts')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('status', '!=', 'needs_reconnect')
+      .executeTakeFirstOrThrow();
     const share = Math.min(this.maxAccounts, Math.ceil(Number(wanted.n) / Math.max(1, Number(live.n))));
     if (this.held.size > share) {
       // A new worker joined: hand back the surplus so it can take its share, without anyone restarting.
       for (const accountId of [...this.held.keys()].slice(share)) {
         await this.release(accountId);
-        await db.deleteFrom('account_leases').where('account_id', '=', accountId).where('holder', '=', this.workerId).execute();
+        await db
+          .deleteFrom('account_leases')
+          .where('account_id', '=', accountId)
+          .where('holder', '=', this.workerId)
+          .execute();
       }
       return;
     }
@@ -215,7 +252,11 @@ export class LeaseCoordinator {
       const at = Date.now();
       // A long claiming round must not let the leases already held expire under their live runners.
       if (at - renewedAt > this.ttlMs / 4) {
-        await db.updateTable('account_leases').set({ expires_at: at + this.ttlMs }).where('holder', '=', this.workerId).execute();
+        await db
+          .updateTable('account_leases')
+          .set({ expires_at: at + this.ttlMs })
+          .where('holder', '=', this.workerId)
+          .execute();
         renewedAt = at;
       }
       // Wins only over no lease or an expired one; a live holder's row is left as it is.

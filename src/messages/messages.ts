@@ -35,7 +35,14 @@ export interface MessageSummary {
 export interface MessageDetail extends MessageSummary {
   text: string | null;
   html: string | null;
-  attachments: Array<{ id: string; filename: string | null; contentType: string; size: number; inline: boolean; contentId: string | null }>;
+  attachments: Array<{
+    id: string;
+    filename: string | null;
+    contentType: string;
+    size: number;
+    inline: boolean;
+    contentId: string | null;
+  }>;
   parseError: string | null;
 }
 
@@ -81,7 +88,12 @@ async function summaries(db: Db, rows: SummaryRow[]): Promise<MessageSummary[]> 
   if (rows.length === 0) return [];
   const ids = rows.map((r) => r.id);
   const [participants, contacts, unseen] = await Promise.all([
-    db.selectFrom('message_participants').select(['message_id', 'role', 'address', 'name']).where('message_id', 'in', ids).orderBy('position').execute(),
+    db
+      .selectFrom('message_participants')
+      .select(['message_id', 'role', 'address', 'name'])
+      .where('message_id', 'in', ids)
+      .orderBy('position')
+      .execute(),
     db.selectFrom('message_contacts').select(['message_id', 'contact_id']).where('message_id', 'in', ids).execute(),
     db
       .selectFrom('message_locations')
@@ -94,7 +106,8 @@ async function summaries(db: Db, rows: SummaryRow[]): Promise<MessageSummary[]> 
   const unread = new Set(unseen.map((u) => u.message_id));
   return rows.map((row) => {
     const mine = participants.filter((p) => p.message_id === row.id);
-    const of = (role: string) => mine.filter((p) => p.role === role).map((p) => ({ address: p.address, ...(p.name ? { name: p.name } : {}) }));
+    const of = (role: string) =>
+      mine.filter((p) => p.role === role).map((p) => ({ address: p.address, ...(p.name ? { name: p.name } : {}) }));
     return {
       id: row.id,
       messageId: row.message_id_header,
@@ -128,45 +141,82 @@ function readPageCursor(cursor: string): { date: number; id: string } {
   return { date: Number(date), id };
 }
 
-async function page(db: Db, query: ReturnType<typeof baseQuery>, limit: number, cursor?: string): Promise<Page<MessageSummary>> {
+async function page(
+  db: Db,
+  query: ReturnType<typeof baseQuery>,
+  limit: number,
+  cursor?: string,
+): Promise<Page<MessageSummary>> {
   let q = query;
   if (cursor) {
     const c = readPageCursor(cursor);
-    q = q.where((eb) => eb.or([eb('messages.date', '<', c.date), eb.and([eb('messages.date', '=', c.date), eb('messages.id', '<', c.id)])]));
+    q = q.where((eb) =>
+      eb.or([
+        eb('messages.date', '<', c.date),
+        eb.and([eb('messages.date', '=', c.date), eb('messages.id', '<', c.id)]),
+      ]),
+    );
   }
-  const rows = (await q.orderBy('messages.date', 'desc').orderBy('messages.id', 'desc').limit(limit + 1).execute()) as SummaryRow[];
+  const rows = (await q
+    .orderBy('messages.date', 'desc')
+    .orderBy('messages.id', 'desc')
+    .limit(limit + 1)
+    .execute()) as SummaryRow[];
   const items = rows.slice(0, limit);
-  return { items: await summaries(db, items), nextCursor: rows.length > limit ? pageCursor(items[items.length - 1]!) : null };
+  return {
+    items: await summaries(db, items),
+    nextCursor: rows.length > limit ? pageCursor(items[items.length - 1]!) : null,
+  };
 }
 
 function baseQuery(db: Db, user: User) {
   return db.selectFrom('messages').select(summaryColumns).where(visibleTo(user));
 }
 
-export async function contactMessages(db: Db, user: User, contactId: string, options: { limit: number; cursor?: string }): Promise<Page<MessageSummary>> {
-  const contact = await db.selectFrom('contacts').select('id').where('id', '=', contactId).where('org_id', '=', user.orgId).executeTakeFirst();
+export async function contactMessages(
+  db: Db,
+  user: User,
+  contactId: string,
+  options: { limit: number; cursor?: string },
+): Promise<Page<MessageSummary>> {
+  const contact = await db
+    .selectFrom('contacts')
+    .select('id')
+    .where('id', '=', contactId)
+    .where('org_id', '=', user.orgId)
+    .executeTakeFirst();
   if (!contact) throw notFound('Contact');
   const query = baseQuery(db, user).where((eb) =>
-    eb.exists(eb.selectFrom('message_contacts').select('message_contacts.message_id').whereRef('message_contacts.message_id', '=', 'messages.id').where('message_contacts.contact_id', '=', contactId)),
+    eb.exists(
+      eb
+        .selectFrom('message_contacts')
+        .select('message_contacts.message_id')
+        .whereRef('message_contacts.message_id', '=', 'messages.id')
+        .where('message_contacts.contact_id', '=', contactId),
+    ),
   );
   return page(db, query, options.limit, options.cursor);
 }
 
 /** Received mail in the caller's own mailboxes (or one of them), newest first. */
-export async function inbox(db: Db, user: User, options: { accountId?: string; q?: string; limit: number; cursor?: string }): Promise<Page<MessageSummary>> {
+export async function inbox(
+  db: Db,
+  user: User,
+  options: { accountId?: string; q?: string; limit: number; cursor?: string },
+): Promise<Page<MessageSummary>> {
   let query = baseQuery(db, user).where((eb) =>
-      eb.exists(
-        eb
-          .selectFrom('message_holders')
-          .select('message_holders.id')
-          .whereRef('message_holders.message_id', '=', 'messages.id')
-          .where('message_holders.user_id', '=', user.id)
-          .where('message_holders.account_id', 'is not', null)
-          // Incoming as the caller's own mailbox sees it: a colleague's sent mail is this inbox's received mail.
-          .where('message_holders.direction', '=', 'incoming')
-          .$if(options.accountId !== undefined, (qb) => qb.where('message_holders.account_id', '=', options.accountId!)),
-      ),
-    );
+    eb.exists(
+      eb
+        .selectFrom('message_holders')
+        .select('message_holders.id')
+        .whereRef('message_holders.message_id', '=', 'messages.id')
+        .where('message_holders.user_id', '=', user.id)
+        .where('message_holders.account_id', 'is not', null)
+        // Incoming as the caller's own mailbox sees it: a colleague's sent mail is this inbox's received mail.
+        .where('message_holders.direction', '=', 'incoming')
+        .$if(options.accountId !== undefined, (qb) => qb.where('message_holders.account_id', '=', options.accountId!)),
+    ),
+  );
   const q = options.q?.trim().toLowerCase();
   if (q) {
     query = query.where((eb) =>
@@ -200,11 +250,23 @@ export async function getMessage(db: Db, user: User, id: string): Promise<Messag
     text: row.text_body,
     html: row.html_body,
     parseError: row.parse_error,
-    attachments: attachments.map((a) => ({ id: a.id, filename: a.filename, contentType: a.content_type, size: a.size, inline: a.inline === 1, contentId: a.content_id })),
+    attachments: attachments.map((a) => ({
+      id: a.id,
+      filename: a.filename,
+      contentType: a.content_type,
+      size: a.size,
+      inline: a.inline === 1,
+      contentId: a.content_id,
+    })),
   };
 }
 
-export async function getAttachment(db: Db, user: User, messageId: string, attachmentId: string): Promise<{ sha256: string; filename: string | null; contentType: string; size: number }> {
+export async function getAttachment(
+  db: Db,
+  user: User,
+  messageId: string,
+  attachmentId: string,
+): Promise<{ sha256: string; filename: string | null; contentType: string; size: number }> {
   await getMessage(db, user, messageId);
   const row = await db
     .selectFrom('attachments')
@@ -216,10 +278,23 @@ export async function getAttachment(db: Db, user: User, messageId: string, attac
   return { sha256: row.blob_sha256, filename: row.filename, contentType: row.content_type, size: row.size };
 }
 
-export async function getThread(db: Db, user: User, threadId: string): Promise<{ id: string; subject: string | null; messages: MessageSummary[] }> {
-  const thread = await db.selectFrom('threads').select('id').where('id', '=', threadId).where('org_id', '=', user.orgId).executeTakeFirst();
+export async function getThread(
+  db: Db,
+  user: User,
+  threadId: string,
+): Promise<{ id: string; subject: string | null; messages: MessageSummary[] }> {
+  const thread = await db
+    .selectFrom('threads')
+    .select('id')
+    .where('id', '=', threadId)
+    .where('org_id', '=', user.orgId)
+    .executeTakeFirst();
   if (!thread) throw notFound('Thread');
-  const rows = (await baseQuery(db, user).where('messages.thread_id', '=', threadId).orderBy('messages.date', 'asc').orderBy('messages.id', 'asc').execute()) as SummaryRow[];
+  const rows = (await baseQuery(db, user)
+    .where('messages.thread_id', '=', threadId)
+    .orderBy('messages.date', 'asc')
+    .orderBy('messages.id', 'asc')
+    .execute()) as SummaryRow[];
   if (rows.length === 0) throw notFound('Thread');
   // The subject of the first message the caller may read: the thread's own is its first message's, which may
   // be a private message of someone else's that shares the thread.

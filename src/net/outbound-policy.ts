@@ -11,15 +11,7 @@ import { AppError } from '../core/app-error.js';
 import { ConfigError } from '../core/config-error.js';
 
 export type AddressClass =
-  | 'public'
-  | 'loopback'
-  | 'private'
-  | 'link-local'
-  | 'cgnat'
-  | 'metadata'
-  | 'unspecified'
-  | 'multicast'
-  | 'reserved';
+  'public' | 'loopback' | 'private' | 'link-local' | 'cgnat' | 'metadata' | 'unspecified' | 'multicast' | 'reserved';
 
 /** An address as a 128-bit number; IPv4 is kept as IPv4 (32 bits) so its table below applies. */
 interface Parsed {
@@ -42,7 +34,8 @@ function parseV6(ip: string): bigint {
   const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
   const left = head ? head.split(':') : [];
   const right = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  const groups =
+    tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
   return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g || '0', 16)), 0n);
 }
 
@@ -145,7 +138,11 @@ export interface AllowedHosts {
 }
 
 function normalizeName(host: string): string {
-  return host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
+  return host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/\.$/, '');
 }
 
 /** Parses "mail.internal,10.0.0.0/8,127.0.0.1,::1"; a malformed range stops start-up (ConfigError). */
@@ -199,10 +196,14 @@ const CLASS_WORDS: Record<Exclude<AddressClass, 'public'>, string> = {
 
 export function hostNotAllowed(host: string, kind: AddressClass): AppError {
   const what = kind === 'public' ? 'an address' : CLASS_WORDS[kind];
-  return new AppError('HOST_NOT_ALLOWED', `The server "${host}" is on ${what}, which Conversa is not allowed to reach`, {
-    hint: 'Use the public name of the server; an administrator can allow internal servers with CONVERSA_ALLOWED_HOSTS.',
-    details: { host, addressClass: kind },
-  });
+  return new AppError(
+    'HOST_NOT_ALLOWED',
+    `The server "${host}" is on ${what}, which Conversa is not allowed to reach`,
+    {
+      hint: 'Use the public name of the server; an administrator can allow internal servers with CONVERSA_ALLOWED_HOSTS.',
+      details: { host, addressClass: kind },
+    },
+  );
 }
 
 const systemLookup: LookupAll = (host) => dnsLookup(host, { all: true, verbatim: true });
@@ -229,16 +230,25 @@ export function createOutboundPolicy(options: { allowed: AllowedHosts; lookup?: 
     try {
       answers = isIP(host) ? [{ address: host, family: isIP(host) }] : await resolveAll(host);
     } catch (error) {
-      throw new AppError('HOST_UNREACHABLE', `The server name "${host}" could not be found`, { cause: error, details: { host } });
+      throw new AppError('HOST_UNREACHABLE', `The server name "${host}" could not be found`, {
+        cause: error,
+        details: { host },
+      });
     }
-    if (answers.length === 0) throw new AppError('HOST_UNREACHABLE', `The server name "${host}" could not be found`, { details: { host } });
+    if (answers.length === 0)
+      throw new AppError('HOST_UNREACHABLE', `The server name "${host}" could not be found`, { details: { host } });
     // Every address must pass: a name with one public and one internal address could be steered to either.
     for (const answer of answers) {
       const kind = classifyAddress(answer.address);
       if (kind !== 'public' && !nameListed && !inRanges(answer.address)) throw hostNotAllowed(host, kind);
     }
     const first = answers[0]!;
-    return { host, address: first.address, family: first.family === 6 ? 6 : 4, listed: nameListed || answers.every((a) => inRanges(a.address)) };
+    return {
+      host,
+      address: first.address,
+      family: first.family === 6 ? 6 : 4,
+      listed: nameListed || answers.every((a) => inRanges(a.address)),
+    };
   }
 
   async function checkUrl(raw: string): Promise<{ url: URL; checked: CheckedHost }> {
@@ -246,13 +256,19 @@ export function createOutboundPolicy(options: { allowed: AllowedHosts; lookup?: 
     try {
       url = new URL(raw);
     } catch {
-      throw new AppError('VALIDATION_FAILED', `"${raw.slice(0, 100)}" is not a URL`, { fields: [{ path: 'body.caldavUrl', message: 'not a URL' }] });
+      throw new AppError('VALIDATION_FAILED', `"${raw.slice(0, 100)}" is not a URL`, {
+        fields: [{ path: 'body.caldavUrl', message: 'not a URL' }],
+      });
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-      throw new AppError('HOST_NOT_ALLOWED', `Only http and https calendar URLs are allowed, not ${url.protocol}`, { details: { scheme: url.protocol } });
+      throw new AppError('HOST_NOT_ALLOWED', `Only http and https calendar URLs are allowed, not ${url.protocol}`, {
+        details: { scheme: url.protocol },
+      });
     }
     if (url.username || url.password) {
-      throw new AppError('VALIDATION_FAILED', 'The calendar URL must not carry a user name or password', { fields: [{ path: 'body.caldavUrl', message: 'credentials in URL' }] });
+      throw new AppError('VALIDATION_FAILED', 'The calendar URL must not carry a user name or password', {
+        fields: [{ path: 'body.caldavUrl', message: 'credentials in URL' }],
+      });
     }
     return { url, checked: await check(url.hostname) };
   }
@@ -263,7 +279,8 @@ export function createOutboundPolicy(options: { allowed: AllowedHosts; lookup?: 
       lookup: (hostname, lookupOptions, callback) => {
         check(hostname).then(
           (checked) => {
-            if ((lookupOptions as { all?: boolean }).all) callback(null, [{ address: checked.address, family: checked.family }]);
+            if ((lookupOptions as { all?: boolean }).all)
+              callback(null, [{ address: checked.address, family: checked.family }]);
             else callback(null, checked.address, checked.family);
           },
           (error: unknown) => callback(error as NodeJS.ErrnoException, '', 4),

@@ -13,7 +13,11 @@ export interface UserSettings {
 }
 
 export async function getUserSettings(db: Db, userId: string): Promise<UserSettings> {
-  const row = await db.selectFrom('user_settings').select(['auto_create_contacts', 'locale', 'never_log_json']).where('user_id', '=', userId).executeTakeFirst();
+  const row = await db
+    .selectFrom('user_settings')
+    .select(['auto_create_contacts', 'locale', 'never_log_json'])
+    .where('user_id', '=', userId)
+    .executeTakeFirst();
   return {
     autoCreateContacts: row?.auto_create_contacts === 1,
     locale: row?.locale === 'pt-BR' ? 'pt-BR' : 'en',
@@ -24,7 +28,12 @@ export async function getUserSettings(db: Db, userId: string): Promise<UserSetti
 export async function updateUserSettings(db: Db, userId: string, patch: Partial<UserSettings>): Promise<UserSettings> {
   const next = { ...(await getUserSettings(db, userId)), ...patch };
   next.neverLog = [...new Set(next.neverLog.map((e) => e.trim().toLowerCase()).filter(Boolean))];
-  const values = { auto_create_contacts: next.autoCreateContacts ? 1 : 0, locale: next.locale, never_log_json: JSON.stringify(next.neverLog), updated_at: Date.now() };
+  const values = {
+    auto_create_contacts: next.autoCreateContacts ? 1 : 0,
+    locale: next.locale,
+    never_log_json: JSON.stringify(next.neverLog),
+    updated_at: Date.now(),
+  };
   await db
     .insertInto('user_settings')
     .values({ user_id: userId, ...values })

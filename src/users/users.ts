@@ -18,7 +18,14 @@ export interface User {
 export const SESSION_TTL_MS = 30 * 24 * 3600 * 1000;
 const MIN_PASSWORD_LENGTH = 8;
 
-function toUser(row: { id: string; org_id: string; email: string; display_name: string | null; is_admin: number; created_at: number }): User {
+function toUser(row: {
+  id: string;
+  org_id: string;
+  email: string;
+  display_name: string | null;
+  is_admin: number;
+  created_at: number;
+}): User {
   return {
     id: row.id,
     orgId: row.org_id,
@@ -43,7 +50,9 @@ export async function createUser(
 ): Promise<User> {
   const email = normalizeEmail(input.email);
   if (!isValidEmail(email)) {
-    throw new AppError('VALIDATION_FAILED', `"${input.email}" is not an e-mail address`, { fields: [{ path: 'email', message: 'not an e-mail address' }] });
+    throw new AppError('VALIDATION_FAILED', `"${input.email}" is not an e-mail address`, {
+      fields: [{ path: 'email', message: 'not an e-mail address' }],
+    });
   }
   if (input.password.length < MIN_PASSWORD_LENGTH) {
     throw new AppError('VALIDATION_FAILED', `The password must have at least ${MIN_PASSWORD_LENGTH} characters`, {
@@ -64,17 +73,25 @@ export async function createUser(
   try {
     await db.transaction().execute(async (trx) => {
       await trx.insertInto('users').values(row).execute();
-      await trx.insertInto('user_settings').values({ user_id: row.id, auto_create_contacts: 0, locale: 'en', updated_at: now }).execute();
+      await trx
+        .insertInto('user_settings')
+        .values({ user_id: row.id, auto_create_contacts: 0, locale: 'en', updated_at: now })
+        .execute();
     });
   } catch (error) {
-    if (isUniqueViolation(error)) throw new AppError('USER_EMAIL_TAKEN', `A user with the e-mail ${email} already exists`, { cause: error });
+    if (isUniqueViolation(error))
+      throw new AppError('USER_EMAIL_TAKEN', `A user with the e-mail ${email} already exists`, { cause: error });
     throw error;
   }
   return toUser(row);
 }
 
 export async function findUserByEmail(db: Db, email: string): Promise<User | undefined> {
-  const row = await db.selectFrom('users').select(userColumns).where('email', '=', normalizeEmail(email)).executeTakeFirst();
+  const row = await db
+    .selectFrom('users')
+    .select(userColumns)
+    .where('email', '=', normalizeEmail(email))
+    .executeTakeFirst();
   return row && toUser(row);
 }
 
@@ -123,7 +140,15 @@ export async function issueApiToken(
   const expiresAt = days === null ? null : now + days * DAY_MS;
   await db
     .insertInto('api_tokens')
-    .values({ id, user_id: userId, token_hash: digestToken(token), name: options.name ?? null, created_at: now, last_used_at: null, expires_at: expiresAt })
+    .values({
+      id,
+      user_id: userId,
+      token_hash: digestToken(token),
+      name: options.name ?? null,
+      created_at: now,
+      last_used_at: null,
+      expires_at: expiresAt,
+    })
     .execute();
   return { id, token, expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString() };
 }
@@ -143,7 +168,13 @@ export async function listApiTokens(db: Db, userId: string): Promise<ApiTokenInf
     .orderBy('id', 'desc')
     .execute();
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-  return rows.map((r) => ({ id: r.id, name: r.name, createdAt: iso(r.created_at)!, lastUsedAt: iso(r.last_used_at), expiresAt: iso(r.expires_at) }));
+  return rows.map((r) => ({
+    id: r.id,
+    name: r.name,
+    createdAt: iso(r.created_at)!,
+    lastUsedAt: iso(r.last_used_at),
+    expiresAt: iso(r.expires_at),
+  }));
 }
 
 /** Revokes (deletes) a token; with `userId`, only one of that user's. False when there was none. */
@@ -177,7 +208,13 @@ export async function createSession(db: Db, userId: string): Promise<{ cookieVal
   const expiresAt = now + SESSION_TTL_MS;
   await db
     .insertInto('sessions')
-    .values({ id: digestToken(cookieValue), user_id: userId, created_at: now, expires_at: expiresAt, last_seen_at: now })
+    .values({
+      id: digestToken(cookieValue),
+      user_id: userId,
+      created_at: now,
+      expires_at: expiresAt,
+      last_seen_at: now,
+    })
     .execute();
   return { cookieValue, expiresAt: new Date(expiresAt) };
 }

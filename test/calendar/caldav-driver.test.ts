@@ -15,16 +15,31 @@ async function userWithCalendars(names: string[]) {
   const creds = await radicale.addUser();
   const auth = radicale.authHeader(creds);
   for (const name of names) {
-    const res = await fetch(`${radicale.principalUrl(creds.user)}${name}/`, { method: 'MKCALENDAR', headers: { Authorization: auth } });
+    const res = await fetch(`${radicale.principalUrl(creds.user)}${name}/`, {
+      method: 'MKCALENDAR',
+      headers: { Authorization: auth },
+    });
     await res.arrayBuffer();
     expect(res.status).toBe(201);
   }
   const driver = (url: string | null, password = creds.password): CalendarDriver =>
-    createCalDavDriver({ url, discoveryDomains: [], outbound: testOutbound, authorization: async () => radicale.authHeader({ user: creds.user, password }) });
+    createCalDavDriver({
+      url,
+      discoveryDomains: [],
+      outbound: testOutbound,
+      authorization: async () => radicale.authHeader({ user: creds.user, password }),
+    });
   return { creds, auth, driver };
 }
 
-const draft = (uid: string, title: string) => ({ uid, title, start: Date.UTC(2030, 0, 1, 10), end: Date.UTC(2030, 0, 1, 10) + HOUR, organizer: { address: 'me@example.test' }, attendees: [{ address: 'ana@client.test' }] });
+const draft = (uid: string, title: string) => ({
+  uid,
+  title,
+  start: Date.UTC(2030, 0, 1, 10),
+  end: Date.UTC(2030, 0, 1, 10) + HOUR,
+  organizer: { address: 'me@example.test' },
+  attendees: [{ address: 'ana@client.test' }],
+});
 
 describe('the CalDAV driver on Radicale', () => {
   it('discovers the calendars from the principal URL, the server URL, or only the one a calendar URL names', async () => {
@@ -48,18 +63,43 @@ describe('the CalDAV driver on Radicale', () => {
     const initial = await driver.changes(calendar!, { syncToken: null, ctag: null }, new Map(), signal);
     expect(initial.full).toBe(true);
     expect(initial.changed.map((c) => c.href).sort()).toEqual([first.href, second.href].sort());
-    const objects = await driver.fetch(calendar!, initial.changed.map((c) => c.href), signal);
+    const objects = await driver.fetch(
+      calendar!,
+      initial.changed.map((c) => c.href),
+      signal,
+    );
     expect(objects.map((o) => /SUMMARY:(\w+)/.exec(o.ics)?.[1]).sort()).toEqual(['One', 'Two']);
 
     const known = new Map(objects.map((o) => [o.href, o.etag]));
-    const updated = await driver.update(calendar!, { href: first.href, etag: first.etag, recurrenceId: '', start: Date.UTC(2030, 0, 1, 10), end: Date.UTC(2030, 0, 1, 11), allDay: false }, { title: 'One renamed' }, signal);
-    await driver.remove(calendar!, { href: second.href, etag: second.etag, recurrenceId: '', start: 0, end: 0, allDay: false }, signal);
+    const updated = await driver.update(
+      calendar!,
+      {
+        href: first.href,
+        etag: first.etag,
+        recurrenceId: '',
+        start: Date.UTC(2030, 0, 1, 10),
+        end: Date.UTC(2030, 0, 1, 11),
+        allDay: false,
+      },
+      { title: 'One renamed' },
+      signal,
+    );
+    await driver.remove(
+      calendar!,
+      { href: second.href, etag: second.etag, recurrenceId: '', start: 0, end: 0, allDay: false },
+      signal,
+    );
     const next = await driver.changes(calendar!, initial.state, known, signal);
     expect(next.full).toBe(false);
     expect(next.changed).toEqual([{ href: first.href, etag: updated.etag }]);
     expect(next.deleted).toEqual([second.href]);
 
-    const reset = await driver.changes(calendar!, { syncToken: 'http://radicale.org/ns/sync/not-a-token', ctag: null }, known, signal);
+    const reset = await driver.changes(
+      calendar!,
+      { syncToken: 'http://radicale.org/ns/sync/not-a-token', ctag: null },
+      known,
+      signal,
+    );
     expect(reset.full).toBe(true);
     expect(reset.changed.map((c) => c.href)).toEqual([first.href]);
     expect(reset.deleted).toEqual([second.href]);
@@ -78,7 +118,11 @@ describe('the CalDAV driver on Radicale', () => {
     const quiet = await driver.changes(calendar, listed.state, known, signal);
     expect(quiet).toMatchObject({ full: false, changed: [], deleted: [] });
     const two = await driver.create(calendar, draft('b@test', 'B'), signal);
-    await driver.remove(calendar, { href: one.href, etag: null, recurrenceId: '', start: 0, end: 0, allDay: false }, signal);
+    await driver.remove(
+      calendar,
+      { href: one.href, etag: null, recurrenceId: '', start: 0, end: 0, allDay: false },
+      signal,
+    );
     const after = await driver.changes(calendar, quiet.state, known, signal);
     expect(after.changed.map((c) => c.href)).toEqual([two.href]);
     expect(after.deleted).toEqual([one.href]);
@@ -86,7 +130,9 @@ describe('the CalDAV driver on Radicale', () => {
 
   it('says AUTH_FAILED when the password is refused, and CONFLICT when an event changed meanwhile', async () => {
     const { creds, driver: make } = await userWithCalendars(['work']);
-    const error = await make(radicale.principalUrl(creds.user), 'wrong').discover(signal).catch((e: unknown) => e);
+    const error = await make(radicale.principalUrl(creds.user), 'wrong')
+      .discover(signal)
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CalendarError);
     expect((error as CalendarError).code).toBe('AUTH_FAILED');
 
@@ -98,7 +144,11 @@ describe('the CalDAV driver on Radicale', () => {
   });
 
   it('looks for /.well-known/caldav on the address and IMAP domains when there is no URL', () => {
-    expect(discoveryDomains({ email: 'ana@acme.com.br', imap_host: 'imap.mail.acme.com.br' })).toEqual(['acme.com.br', 'mail.acme.com.br', 'imap.mail.acme.com.br']);
+    expect(discoveryDomains({ email: 'ana@acme.com.br', imap_host: 'imap.mail.acme.com.br' })).toEqual([
+      'acme.com.br',
+      'mail.acme.com.br',
+      'imap.mail.acme.com.br',
+    ]);
     expect(discoveryDomains({ email: 'ana@example.test', imap_host: '127.0.0.1' })).toEqual(['example.test']);
   });
 });

@@ -50,7 +50,10 @@ describe('time zones', () => {
 
   it('maps names as calendars write them', () => {
     expect(zoneFromName('Europe/Berlin')).toEqual({ kind: 'iana', name: 'Europe/Berlin' });
-    expect(zoneFromName('/mozilla.org/20050126_1/America/New_York')).toEqual({ kind: 'iana', name: 'America/New_York' });
+    expect(zoneFromName('/mozilla.org/20050126_1/America/New_York')).toEqual({
+      kind: 'iana',
+      name: 'America/New_York',
+    });
     expect(zoneFromName('W. Europe Standard Time')).toEqual({ kind: 'iana', name: 'Europe/Berlin' });
     expect(zoneFromName('(UTC-05:00) Eastern Time (US & Canada)')).toEqual({ kind: 'iana', name: 'America/New_York' });
     expect(zoneFromName('(UTC-03:00) Brasília')).toEqual({ kind: 'iana', name: 'America/Sao_Paulo' });
@@ -86,7 +89,14 @@ describe('time zones', () => {
   });
 
   it('reads all-day events as whole dates', () => {
-    const ics = calendar('BEGIN:VEVENT', 'UID:day', 'DTSTART;VALUE=DATE:20240510', 'DTEND;VALUE=DATE:20240512', 'SUMMARY:Fair', 'END:VEVENT');
+    const ics = calendar(
+      'BEGIN:VEVENT',
+      'UID:day',
+      'DTSTART;VALUE=DATE:20240510',
+      'DTEND;VALUE=DATE:20240512',
+      'SUMMARY:Fair',
+      'END:VEVENT',
+    );
     const [event] = parseEvents(ics, { window: WIDE }).events;
     expect(event).toMatchObject({ allDay: true, title: 'Fair' });
     expect(iso(event!.start)).toBe('2024-05-10T00:00:00.000Z');
@@ -167,8 +177,18 @@ describe('recurring events', () => {
   });
 
   it('caps an endless series', () => {
-    const ics = calendar('BEGIN:VEVENT', 'UID:daily', 'DTSTART:20240101T090000Z', 'DURATION:PT15M', 'RRULE:FREQ=DAILY', 'END:VEVENT');
-    const { events, problems } = parseEvents(ics, { window: { start: Date.UTC(2024, 0, 1), end: Date.UTC(2034, 0, 1) }, maxOccurrences: 50 });
+    const ics = calendar(
+      'BEGIN:VEVENT',
+      'UID:daily',
+      'DTSTART:20240101T090000Z',
+      'DURATION:PT15M',
+      'RRULE:FREQ=DAILY',
+      'END:VEVENT',
+    );
+    const { events, problems } = parseEvents(ics, {
+      window: { start: Date.UTC(2024, 0, 1), end: Date.UTC(2034, 0, 1) },
+      maxOccurrences: 50,
+    });
     expect(events).toHaveLength(50);
     expect(problems.map((p) => p.severity)).toEqual(['warning']);
   });
@@ -195,12 +215,24 @@ describe('broken content', () => {
     );
     const { events, problems } = parseEvents(ics, { window: WIDE });
     expect(events.map((e) => e.uid)).toEqual(['good']);
-    expect(problems.filter((p) => p.severity === 'event').map((p) => p.uid).sort()).toEqual(['baddate', 'nostart']);
+    expect(
+      problems
+        .filter((p) => p.severity === 'event')
+        .map((p) => p.uid)
+        .sort(),
+    ).toEqual(['baddate', 'nostart']);
   });
 
   it('drops an unreadable line and reads the rest; reports a file with nothing readable', () => {
     const lenient = parseEvents(
-      calendar('BEGIN:VEVENT', 'UID:x', 'ORGANIZER;CN=Broken Line', 'DTSTART:20240301T120000Z', 'SUMMARY:Still here', 'END:VEVENT'),
+      calendar(
+        'BEGIN:VEVENT',
+        'UID:x',
+        'ORGANIZER;CN=Broken Line',
+        'DTSTART:20240301T120000Z',
+        'SUMMARY:Still here',
+        'END:VEVENT',
+      ),
       { window: WIDE },
     );
     expect(lenient.events.map((e) => e.title)).toEqual(['Still here']);
@@ -237,21 +269,39 @@ describe('events written by the CRM', () => {
     expect(ics).toMatch(/^ORGANIZER;CN=Sam Seller:mailto:seller@us\.test\r?$/m);
     expect(ics).toMatch(/^ATTENDEE;.*mailto:ana@client\.test\r?$/m);
     const [event] = parseEvents(ics, { window: WIDE }).events;
-    expect(event).toMatchObject({ uid: 'crm-1@conversa', title: draft.title, location: 'Room 1', start: draft.start, end: draft.end });
+    expect(event).toMatchObject({
+      uid: 'crm-1@conversa',
+      title: draft.title,
+      location: 'Room 1',
+      start: draft.start,
+      end: draft.end,
+    });
     expect(event!.attendees.map((a) => a.address)).toEqual(['seller@us.test', 'ana@client.test']);
   });
 
   it('moves one occurrence of a series as an override, and cancels another with an EXDATE', () => {
-    const series = buildEventIcs({ ...draft, uid: 'series@conversa' }).replace('SEQUENCE:0', 'SEQUENCE:0\r\nRRULE:FREQ=DAILY;COUNT=5');
+    const series = buildEventIcs({ ...draft, uid: 'series@conversa' }).replace(
+      'SEQUENCE:0',
+      'SEQUENCE:0\r\nRRULE:FREQ=DAILY;COUNT=5',
+    );
     const second = Date.UTC(2024, 5, 4, 14);
     const occurrence = { recurrenceId: iso(second), start: second, end: second + 3_600_000, allDay: false };
     const moved = applyEventChange(series, occurrence, { start: Date.UTC(2024, 5, 4, 18), title: 'Moved' });
     const afterMove = parseEvents(moved, { window: WIDE }).events;
     expect(afterMove).toHaveLength(5);
-    expect(afterMove.find((e) => e.recurrenceId === iso(second))).toMatchObject({ title: 'Moved', start: Date.UTC(2024, 5, 4, 18), end: Date.UTC(2024, 5, 4, 19) });
+    expect(afterMove.find((e) => e.recurrenceId === iso(second))).toMatchObject({
+      title: 'Moved',
+      start: Date.UTC(2024, 5, 4, 18),
+      end: Date.UTC(2024, 5, 4, 19),
+    });
 
     const third = Date.UTC(2024, 5, 5, 14);
-    const cancelled = cancelOccurrence(moved, { recurrenceId: iso(third), start: third, end: third + 3_600_000, allDay: false });
+    const cancelled = cancelOccurrence(moved, {
+      recurrenceId: iso(third),
+      start: third,
+      end: third + 3_600_000,
+      allDay: false,
+    });
     const afterCancel = parseEvents(cancelled!, { window: WIDE }).events;
     expect(afterCancel.map((e) => e.recurrenceId)).not.toContain(iso(third));
     expect(afterCancel).toHaveLength(4);
@@ -271,18 +321,26 @@ describe('the shared corpus', () => {
       ctx.skip();
       return;
     }
-    const files = fs.readdirSync(corpusDir).filter((f) => f.endsWith('.ics')).sort();
+    const files = fs
+      .readdirSync(corpusDir)
+      .filter((f) => f.endsWith('.ics'))
+      .sort();
     let events = 0;
     const unreadableFiles: string[] = [];
     const unreadableEvents: string[] = [];
     for (const file of files) {
-      const result = parseEvents(fs.readFileSync(path.join(corpusDir, file), 'utf8'), { window: WIDE, fallbackUid: file, maxOccurrences: 100 });
+      const result = parseEvents(fs.readFileSync(path.join(corpusDir, file), 'utf8'), {
+        window: WIDE,
+        fallbackUid: file,
+        maxOccurrences: 100,
+      });
       events += result.events.length;
       for (const e of result.events) {
         expect(Number.isFinite(e.start) && Number.isFinite(e.end) && e.end >= e.start, `${file} ${e.uid}`).toBe(true);
       }
       if (result.problems.some((p) => p.severity === 'file')) unreadableFiles.push(file);
-      for (const p of result.problems.filter((q) => q.severity === 'event')) unreadableEvents.push(`${file}: ${p.uid} (${p.message})`);
+      for (const p of result.problems.filter((q) => q.severity === 'event'))
+        unreadableEvents.push(`${file}: ${p.uid} (${p.message})`);
     }
     console.info(
       `[calendar corpus, parser] ${files.length} files, ${events} events read (series capped at 100), ` +
@@ -299,7 +357,10 @@ describe('the shared corpus', () => {
       return;
     }
     const startOf = (file: string, title: string) => {
-      const result = parseEvents(fs.readFileSync(path.join(corpusDir, file), 'utf8'), { window: WIDE, fallbackUid: file });
+      const result = parseEvents(fs.readFileSync(path.join(corpusDir, file), 'utf8'), {
+        window: WIDE,
+        fallbackUid: file,
+      });
       const event = result.events.find((e) => e.title === title);
       expect(event, `${file}: ${title}`).toBeDefined();
       return iso(event!.start);
@@ -310,8 +371,12 @@ describe('the shared corpus', () => {
     expect(startOf('nodeical-Office-2012-owa.ics', 'TEST Syd')).toBe('2020-10-28T02:30:00.000Z');
     expect(startOf('nodeical-Office-2012-owa.ics', 'TEST')).toBe('2020-10-28T17:30:00.000Z');
     // A custom VTIMEZONE with an ambiguous transition (RFC 5545: the earlier offset).
-    expect(startOf('pyical-issue_722_timezone_transition_ambiguity.ics', 'This event is clearly in summer')).toBe('2024-08-02T22:00:00.000Z');
+    expect(startOf('pyical-issue_722_timezone_transition_ambiguity.ics', 'This event is clearly in summer')).toBe(
+      '2024-08-02T22:00:00.000Z',
+    );
     // Windows name with a VTIMEZONE starting in year 1.
-    expect(startOf('nodeical-vtimezone-year-0001-dtstart.ics', 'Test event with year-0001 VTIMEZONE')).toBe('2024-06-01T08:00:00.000Z');
+    expect(startOf('nodeical-vtimezone-year-0001-dtstart.ics', 'Test event with year-0001 VTIMEZONE')).toBe(
+      '2024-06-01T08:00:00.000Z',
+    );
   });
 });

@@ -14,7 +14,11 @@ const run = promisify(execFile);
 function cli(args: string[], env: NodeJS.ProcessEnv) {
   return run(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
+    (error: { code: number; stdout: string; stderr: string }) => ({
+      code: error.code,
+      stdout: error.stdout,
+      stderr: error.stderr,
+    }),
   );
 }
 
@@ -42,7 +46,10 @@ describe('conversa CLI', () => {
 
   it('adds a user and prints a token alone on one line that the API accepts', async () => {
     const env = { CONVERSA_DATA_DIR: dataDir, DATABASE_URL: '' };
-    const add = await cli(['user', 'add', '--email', 'Boss@Example.test', '--password', 'a good password', '--admin'], env);
+    const add = await cli(
+      ['user', 'add', '--email', 'Boss@Example.test', '--password', 'a good password', '--admin'],
+      env,
+    );
     expect(add.code).toBe(0);
     expect(add.stdout).toBe('');
     expect(add.stderr).toContain('boss@example.test');
@@ -90,7 +97,9 @@ describe('conversa CLI', () => {
     it('migrates, adds a user and creates a token against DATABASE_URL', async () => {
       const env = { CONVERSA_DATA_DIR: pg.dataDir, DATABASE_URL: pg.databaseUrl! };
       expect((await cli(['migrate'], env)).code).toBe(0);
-      expect((await cli(['user', 'add', '--email', 'pg@example.test', '--password', 'pg password!'], env)).code).toBe(0);
+      expect((await cli(['user', 'add', '--email', 'pg@example.test', '--password', 'pg password!'], env)).code).toBe(
+        0,
+      );
       const token = await cli(['token', 'create', '--email', 'pg@example.test'], env);
       expect(token.stdout).toMatch(/^cnv_[A-Za-z0-9_-]+\n$/);
       const users = await pg.storage.db.selectFrom('users').select('email').execute();

@@ -16,7 +16,10 @@ describe('parseCsv', () => {
   it('reports a never-closed quote on its line and resumes on the next line', () => {
     const { records, errors } = parseCsv('h1,h2\n"open,1\nok,2\n');
     expect(errors).toEqual([{ line: 2, message: 'broken CSV: a quoted field is never closed' }]);
-    expect(records.map((r) => r.fields)).toEqual([['h1', 'h2'], ['ok', '2']]);
+    expect(records.map((r) => r.fields)).toEqual([
+      ['h1', 'h2'],
+      ['ok', '2'],
+    ]);
   });
 
   it('reports stray quotes and text after a closing quote', () => {
@@ -26,7 +29,10 @@ describe('parseCsv', () => {
 
   it('skips blank lines and keeps empty fields', () => {
     const { records } = parseCsv('a,b\n\n,\n');
-    expect(records).toEqual([{ line: 1, fields: ['a', 'b'] }, { line: 3, fields: ['', ''] }]);
+    expect(records).toEqual([
+      { line: 1, fields: ['a', 'b'] },
+      { line: 3, fields: ['', ''] },
+    ]);
   });
 
   it('detects ; and tab delimiters from the header', () => {

@@ -76,7 +76,14 @@ describe('SecretBox', () => {
 
   it('refuses malformed input clearly', () => {
     const sealed = box.seal(secret);
-    for (const bad of ['', 'not sealed', sealed.replace(/^v1/, 'v9'), sealed.split('.').slice(0, 3).join('.'), `${sealed}.x`, sealed.replace(/\.[^.]+\./, '.AAAA.')]) {
+    for (const bad of [
+      '',
+      'not sealed',
+      sealed.replace(/^v1/, 'v9'),
+      sealed.split('.').slice(0, 3).join('.'),
+      `${sealed}.x`,
+      sealed.replace(/\.[^.]+\./, '.AAAA.'),
+    ]) {
       expect(openError(() => box.open(bad)).code).toBe('MALFORMED');
     }
   });
@@ -128,7 +135,12 @@ describe('loadSecretKey', () => {
   });
 
   it('refuses a key that is not 32 bytes in hex or base64, saying how to make one', () => {
-    for (const bad of ['changeme', randomBytes(31).toString('hex'), `${randomBytes(32).toString('hex')}0`, randomBytes(24).toString('base64')]) {
+    for (const bad of [
+      'changeme',
+      randomBytes(31).toString('hex'),
+      `${randomBytes(32).toString('hex')}0`,
+      randomBytes(24).toString('base64'),
+    ]) {
       expect(() => loadSecretKey({ secretKey: bad, dataDir })).toThrow(ConfigError);
       expect(() => loadSecretKey({ secretKey: bad, dataDir })).toThrow(/CONVERSA_SECRET_KEY.*openssl rand -hex 32/);
     }

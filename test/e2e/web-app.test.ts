@@ -63,12 +63,20 @@ async function shows(locator: Locator, timeout = WAIT_MS): Promise<void> {
 }
 
 async function hasText(locator: Locator, text: string | RegExp, timeout = WAIT_MS): Promise<void> {
-  const poll = expect.poll(async () => ((await locator.count()) > 0 ? ((await locator.first().textContent()) ?? '') : ''), { timeout, interval: 100 });
+  const poll = expect.poll(
+    async () => ((await locator.count()) > 0 ? ((await locator.first().textContent()) ?? '') : ''),
+    { timeout, interval: 100 },
+  );
   await (typeof text === 'string' ? poll.toContain(text) : poll.toMatch(text));
 }
 
 async function hasExactText(locator: Locator, text: string, timeout = WAIT_MS): Promise<void> {
-  await expect.poll(async () => ((await locator.count()) > 0 ? ((await locator.first().textContent()) ?? '').trim() : null), { timeout, interval: 100 }).toBe(text);
+  await expect
+    .poll(async () => ((await locator.count()) > 0 ? ((await locator.first().textContent()) ?? '').trim() : null), {
+      timeout,
+      interval: 100,
+    })
+    .toBe(text);
 }
 
 async function hasCount(locator: Locator, count: number, timeout = WAIT_MS): Promise<void> {
@@ -208,7 +216,9 @@ describe('the web app in Chromium', () => {
   beforeAll(async () => {
     // Loud, not a skip: a missing build or browser must fail the run that was meant to test the web app.
     if (!fs.existsSync(WEB_INDEX)) {
-      throw new Error(`The web app is not built (${WEB_INDEX} is missing): run \`npm run build\` first (npm test does).`);
+      throw new Error(
+        `The web app is not built (${WEB_INDEX} is missing): run \`npm run build\` first (npm test does).`,
+      );
     }
     if (!fs.existsSync(CHROMIUM)) {
       throw new Error(`Chromium is not installed at ${CHROMIUM}: apt-get install -y --no-install-recommends chromium`);
@@ -243,12 +253,21 @@ describe('the web app in Chromium', () => {
         }),
         hostileMessage(mailbox.user, beacon.port, closedPort, new Date(now - 3600_000)),
         // Nobody from the CRM in it: never synced, never shown.
-        makeMessage({ from: 'stranger@elsewhere.test', to: [mailbox.user], subject: `Stranger ${tag}`, date: new Date(now - 1800_000) }),
+        makeMessage({
+          from: 'stranger@elsewhere.test',
+          to: [mailbox.user],
+          subject: `Stranger ${tag}`,
+          date: new Date(now - 1800_000),
+        }),
       ],
       { dates: [new Date(now - 2 * 3600_000), new Date(now - 3600_000), new Date(now - 1800_000)] },
     );
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
-    context = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 860 }, acceptDownloads: true });
+    context = await browser.newContext({
+      locale: 'en-US',
+      viewport: { width: 1280, height: 860 },
+      acceptDownloads: true,
+    });
     context.setDefaultTimeout(15_000);
     page = await context.newPage();
     page.on('console', (message) => {
@@ -306,7 +325,9 @@ describe('the web app in Chromium', () => {
     const yahooError = form.locator('[data-error-code="AUTH_FAILED"]');
     await hasText(yahooError, 'The mail server refused the email or the password');
     await hasText(yahooError, 'Your provider may require an app password');
-    expect(await yahooError.getByRole('link', { name: /Yahoo Mail’s instructions/ }).getAttribute('href')).toMatch(/^https:\/\/help\.yahoo\.com\//);
+    expect(await yahooError.getByRole('link', { name: /Yahoo Mail’s instructions/ }).getAttribute('href')).toMatch(
+      /^https:\/\/help\.yahoo\.com\//,
+    );
     await hasText(yahooError, /What to do:.*app password/i);
 
     // Any other provider: the servers are typed in; a wrong password says what failed.
@@ -363,7 +384,10 @@ describe('the web app in Chromium', () => {
     await list.getByRole('link', { name: new RegExp(proposalSubject) }).click();
     await shows(page.getByRole('heading', { level: 1, name: proposalSubject }));
     await shows(page.getByText(`Here is our proposal ${tag}.`));
-    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: /price-list\.txt/ }).click()]);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('link', { name: /price-list\.txt/ }).click(),
+    ]);
     expect(download.suggestedFilename()).toBe('price-list.txt');
     expect(fs.readFileSync(await download.path(), 'utf8')).toBe(attachmentText);
     await shoot(page, 'thread.en');
@@ -373,14 +397,21 @@ describe('the web app in Chromium', () => {
     expect(await compose.getByLabel('To', { exact: true }).inputValue()).toBe(contact.email);
     expect(await compose.getByLabel('Subject').inputValue()).toBe(`Re: ${proposalSubject}`);
     await compose.getByLabel('Message', { exact: true }).fill(`Thank you, Ana. Our notes ${tag} are attached.`);
-    await compose.getByLabel('Attachments').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from(`notes ${tag}`) });
+    await compose
+      .getByLabel('Attachments')
+      .setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from(`notes ${tag}`) });
     await hasText(compose.getByRole('list', { name: 'Attached files' }), 'notes.txt');
     await compose.getByRole('button', { name: 'Send' }).click();
     await shows(page.locator('[data-send-status]'));
     // The thread now holds the reply too.
     await hasCount(page.getByRole('list', { name: /messages/ }).getByRole('article'), 2);
 
-    const source = await waitFor('the reply in the mailbox Sent folder', () => sentCopy(mailbox, `Re: ${proposalSubject}`), 20_000, 250);
+    const source = await waitFor(
+      'the reply in the mailbox Sent folder',
+      () => sentCopy(mailbox, `Re: ${proposalSubject}`),
+      20_000,
+      250,
+    );
     expect(source).toContain(`To: ${contact.email}`);
     expect(source).toMatch(/^In-Reply-To: <[^>]+>/m);
     expect(source).toContain(`Our notes ${tag} are attached.`);
@@ -389,7 +420,10 @@ describe('the web app in Chromium', () => {
 
   it("runs none of a hostile mail's scripts or event handlers, and loads nothing remote until asked", async () => {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Inbox/ }).click();
-    await page.getByRole('list', { name: 'Received mail, newest first' }).getByRole('link', { name: new RegExp(hostileSubject) }).click();
+    await page
+      .getByRole('list', { name: 'Received mail, newest first' })
+      .getByRole('link', { name: new RegExp(hostileSubject) })
+      .click();
     await shows(page.getByRole('heading', { level: 1, name: hostileSubject }));
     const iframe = page.locator('iframe.message-frame');
     // No allow-scripts, no allow-same-origin: only links may open a new tab.
@@ -400,19 +434,30 @@ describe('the web app in Chromium', () => {
     await page.waitForTimeout(1_000);
 
     const srcdoc = (await iframe.getAttribute('srcdoc')) ?? '';
-    expect(srcdoc).toContain(`<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data: cid:; style-src 'unsafe-inline'">`);
-    expect(srcdoc).not.toMatch(/<script|\son\w+=|javascript:|<iframe|<object|<embed|<form|<base|<link|http-equiv="refresh"/i);
+    expect(srcdoc).toContain(
+      `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data: cid:; style-src 'unsafe-inline'">`,
+    );
+    expect(srcdoc).not.toMatch(
+      /<script|\son\w+=|javascript:|<iframe|<object|<embed|<form|<base|<link|http-equiv="refresh"/i,
+    );
     expect(await page.evaluate('typeof window.pwned')).toBe('undefined');
     expect(await page.title()).toBe(`${hostileSubject} · Conversa`);
     const inside = page.frames().find((f) => f.url() === 'about:srcdoc');
     expect(inside).toBeDefined();
-    expect(await inside!.evaluate('({ pwned: typeof window.pwned, scripts: document.scripts.length, title: document.title })')).toEqual({
+    expect(
+      await inside!.evaluate(
+        '({ pwned: typeof window.pwned, scripts: document.scripts.length, title: document.title })',
+      ),
+    ).toEqual({
       pwned: 'undefined',
       scripts: 0,
       title: '',
     });
     // Remote images wait for the user: no src, only data-remote-src.
-    const imageSources = (frame: Frame) => frame.evaluate(`Array.from(document.images).map((img) => img.getAttribute('src'))`) as Promise<Array<string | null>>;
+    const imageSources = (frame: Frame) =>
+      frame.evaluate(`Array.from(document.images).map((img) => img.getAttribute('src'))`) as Promise<
+        Array<string | null>
+      >;
     const before = await imageSources(inside!);
     expect(before.length).toBeGreaterThanOrEqual(2);
     expect(before.filter((src) => src !== null)).toEqual([]);
@@ -431,9 +476,15 @@ describe('the web app in Chromium', () => {
     const shown = (await iframe.getAttribute('srcdoc')) ?? '';
     expect(shown).toContain(`img-src data: cid: https:;`);
     const after = page.frames().find((f) => f.url() === 'about:srcdoc');
-    expect((await imageSources(after!)).filter((src) => src !== null)).toEqual([`https://127.0.0.1:${closedPort}/remote.png`]);
+    expect((await imageSources(after!)).filter((src) => src !== null)).toEqual([
+      `https://127.0.0.1:${closedPort}/remote.png`,
+    ]);
     // The browser did try it (no CSP refusal, which would be a console problem): nothing listens there.
-    await waitFor('the shown image to be fetched', async () => consoleExpected.some((text) => text.includes('ERR_CONNECTION_REFUSED')), 5_000);
+    await waitFor(
+      'the shown image to be fetched',
+      async () => consoleExpected.some((text) => text.includes('ERR_CONNECTION_REFUSED')),
+      5_000,
+    );
     expect(await page.evaluate('typeof window.pwned')).toBe('undefined');
     expect(beacon.hits).toEqual([]);
     expect(beaconRequests).toEqual([]);
@@ -517,7 +568,11 @@ describe('the web app in Chromium', () => {
       await gmailCard.getByRole('button', { name: 'Delete', exact: true }).click();
       await gmailCard.getByRole('button', { name: 'Delete permanently' }).click();
       await hasCount(gmailCard, 0);
-      expect((await conversa.api('GET', '/api/email-accounts', undefined, crmUser.token)).body.items.map((a: { email: string }) => a.email)).toEqual([mailbox.user]);
+      expect(
+        (await conversa.api('GET', '/api/email-accounts', undefined, crmUser.token)).body.items.map(
+          (a: { email: string }) => a.email,
+        ),
+      ).toEqual([mailbox.user]);
     } finally {
       unsubscribe();
       oauth.denyConsent(false);
@@ -544,13 +599,23 @@ describe('the web app in Chromium', () => {
     await smtp.getByLabel(/Your mailbox’s own SMTP server/).check();
     await smtp.getByRole('button', { name: 'Save' }).click();
     await shows(smtp.getByText('Saved.'));
-    expect((await conversa.api('GET', `/api/email-accounts/${(await conversa.api('GET', '/api/email-accounts', undefined, crmUser.token)).body.items[0].id}/smtp`, undefined, crmUser.token)).body.mode).toBe('mailbox');
+    expect(
+      (
+        await conversa.api(
+          'GET',
+          `/api/email-accounts/${(await conversa.api('GET', '/api/email-accounts', undefined, crmUser.token)).body.items[0].id}/smtp`,
+          undefined,
+          crmUser.token,
+        )
+      ).body.mode,
+    ).toBe('mailbox');
     await shows(smtp.getByRole('heading', { name: 'Deliverability' }));
     await smtp.getByRole('button', { name: 'Close' }).click();
 
     // Criação automática de contatos: off by default, saved at once.
     const autoCreate = page.getByRole('switch', { name: 'Automatic contact creation' });
-    const saved = async () => (await conversa.api('GET', '/api/me/settings', undefined, crmUser.token)).body.autoCreateContacts as boolean;
+    const saved = async () =>
+      (await conversa.api('GET', '/api/me/settings', undefined, crmUser.token)).body.autoCreateContacts as boolean;
     expect(await autoCreate.isChecked()).toBe(false);
     await autoCreate.click();
     await expect.poll(() => autoCreate.isChecked()).toBe(true);
@@ -575,7 +640,10 @@ describe('the web app in Chromium', () => {
       await form.getByLabel('Email address', { exact: true }).fill(other.user);
       await form.getByLabel('Password', { exact: true }).fill(other.password);
       await pointAtDovecot(form);
-      await hasText(form.locator('.sync-mode'), 'Available on the Pro and Enterprise plans. Your organisation is on Growth.');
+      await hasText(
+        form.locator('.sync-mode'),
+        'Available on the Pro and Enterprise plans. Your organisation is on Growth.',
+      );
       await form.getByLabel(/One-way sync/).check();
       await form.getByRole('button', { name: 'Connect' }).click();
       const refused = form.locator('[data-error-code="PLAN_REQUIRED"]');
@@ -594,8 +662,15 @@ describe('the web app in Chromium', () => {
   it('imports contacts from a CSV file and reports each refused line', async () => {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Contacts' }).click();
     await page.getByRole('button', { name: 'Import CSV' }).click();
-    const csv = ['First Name,Last Name,Email,Company', `Bruno,Lima,bruno.${tag}@client.test,Acme`, 'Nobody,Here,not-an-address,Acme', `Carla,Dias,carla.${tag}@client.test;carla2.${tag}@client.test,`].join('\n');
-    await page.getByLabel('CSV file').setInputFiles({ name: 'contacts.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+    const csv = [
+      'First Name,Last Name,Email,Company',
+      `Bruno,Lima,bruno.${tag}@client.test,Acme`,
+      'Nobody,Here,not-an-address,Acme',
+      `Carla,Dias,carla.${tag}@client.test;carla2.${tag}@client.test,`,
+    ].join('\n');
+    await page
+      .getByLabel('CSV file')
+      .setInputFiles({ name: 'contacts.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
     await page.getByRole('button', { name: 'Import', exact: true }).click();
     const result = page.getByTestId('import-result');
     await hasText(result, '2 created, 1 skipped.');
@@ -617,7 +692,12 @@ describe('the web app in Chromium', () => {
     const made = await fetch(calendarUrl, { method: 'MKCALENDAR', headers: { Authorization: auth } });
     await made.arrayBuffer();
     expect(made.status).toBe(201);
-    const connected = await conversa.api('POST', '/api/email-accounts', dovecotAccountBody(dovecot, calendarBox, { caldavUrl: radicale.principalUrl(calendarBox.user) }), crmUser.token);
+    const connected = await conversa.api(
+      'POST',
+      '/api/email-accounts',
+      dovecotAccountBody(dovecot, calendarBox, { caldavUrl: radicale.principalUrl(calendarBox.user) }),
+      crmUser.token,
+    );
     expect(connected.status, connected.text).toBe(201);
 
     const title = `Kick-off ${tag}`;
@@ -638,11 +718,17 @@ describe('the web app in Chromium', () => {
 
     // On the CalDAV server, with the contact invited.
     const listing = await fetch(calendarUrl, { method: 'PROPFIND', headers: { Authorization: auth, Depth: '1' } });
-    const hrefs = [...(await listing.text()).matchAll(/<(?:\w+:)?href>([^<]+\.ics)<\/(?:\w+:)?href>/g)].map((m) => m[1]!);
-    const objects = await Promise.all(hrefs.map(async (href) => (await fetch(new URL(href, calendarUrl), { headers: { Authorization: auth } })).text()));
+    const hrefs = [...(await listing.text()).matchAll(/<(?:\w+:)?href>([^<]+\.ics)<\/(?:\w+:)?href>/g)].map(
+      (m) => m[1]!,
+    );
+    const objects = await Promise.all(
+      hrefs.map(async (href) => (await fetch(new URL(href, calendarUrl), { headers: { Authorization: auth } })).text()),
+    );
     const written = objects.find((ics) => ics.includes(`SUMMARY:${title}`));
     expect(written).toBeDefined();
-    expect(written!.replace(/\r\n /g, '')).toMatch(new RegExp(`ATTENDEE[^\\r\\n]*mailto:${contact.email.replace(/\./g, '\\.')}`, 'i'));
+    expect(written!.replace(/\r\n /g, '')).toMatch(
+      new RegExp(`ATTENDEE[^\\r\\n]*mailto:${contact.email.replace(/\./g, '\\.')}`, 'i'),
+    );
 
     // On Ana's timeline, beside her mail.
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Contacts' }).click();
@@ -675,9 +761,15 @@ describe('the web app in Chromium', () => {
     expect(await page.getByLabel('Criação automática de contatos').isChecked()).toBe(false);
     await shoot(page, 'settings-email.pt-BR');
 
-    await page.getByRole('navigation', { name: 'Principal' }).getByRole('link', { name: /Caixa de entrada/ }).click();
+    await page
+      .getByRole('navigation', { name: 'Principal' })
+      .getByRole('link', { name: /Caixa de entrada/ })
+      .click();
     await shows(page.getByRole('heading', { level: 1, name: 'Caixa de entrada' }));
-    await hasCount(page.getByRole('list', { name: 'E-mails recebidos, mais recentes primeiro' }).getByRole('listitem'), 2);
+    await hasCount(
+      page.getByRole('list', { name: 'E-mails recebidos, mais recentes primeiro' }).getByRole('listitem'),
+      2,
+    );
     await shoot(page, 'inbox.pt-BR');
     await page.getByRole('link', { name: new RegExp(proposalSubject) }).click();
     await shows(page.getByRole('button', { name: 'Responder', exact: true }).last());

@@ -79,7 +79,12 @@ describe('serving the web app', () => {
   });
 
   it('serves no web app when the folder is missing (API-only runs)', async () => {
-    const bare = await buildServer({ db: database.storage.db, publicUrl: 'http://127.0.0.1:3000', version: 'test', webRoot: path.join(webRoot, 'absent') });
+    const bare = await buildServer({
+      db: database.storage.db,
+      publicUrl: 'http://127.0.0.1:3000',
+      version: 'test',
+      webRoot: path.join(webRoot, 'absent'),
+    });
     try {
       const res = await bare.inject({ method: 'GET', url: '/settings/email', headers: { accept: HTML_ACCEPT } });
       expect(res.statusCode).toBe(404);

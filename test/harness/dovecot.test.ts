@@ -17,8 +17,18 @@ async function login(
   creds: Credentials | { user: string; accessToken: string },
   extra: Partial<ImapFlowOptions> = {},
 ): Promise<ImapFlow> {
-  const auth = 'accessToken' in creds ? { user: creds.user, accessToken: creds.accessToken } : { user: creds.user, pass: creds.password };
-  const client = new ImapFlow({ host: dovecot.host, port: dovecot.imapPort, secure: false, logger: false, ...extra, auth });
+  const auth =
+    'accessToken' in creds
+      ? { user: creds.user, accessToken: creds.accessToken }
+      : { user: creds.user, pass: creds.password };
+  const client = new ImapFlow({
+    host: dovecot.host,
+    port: dovecot.imapPort,
+    secure: false,
+    logger: false,
+    ...extra,
+    auth,
+  });
   // A refused login also closes the socket; without a listener the 'error' event would be unhandled.
   client.on('error', () => undefined);
   clients.push(client);
@@ -73,7 +83,12 @@ describe('Dovecot harness', () => {
     const client = await login(creds);
     const mailbox = await client.mailboxOpen('INBOX', { readOnly: true });
     expect(mailbox.exists).toBe(200);
-    const seen: Array<{ uid: number; subject: string | undefined; internalDate: Date | string | undefined; size: number | undefined }> = [];
+    const seen: Array<{
+      uid: number;
+      subject: string | undefined;
+      internalDate: Date | string | undefined;
+      size: number | undefined;
+    }> = [];
     for await (const m of client.fetch('1:*', { uid: true, envelope: true, internalDate: true, size: true })) {
       seen.push({ uid: m.uid, subject: m.envelope?.subject, internalDate: m.internalDate, size: m.size });
     }
@@ -87,9 +102,14 @@ describe('Dovecot harness', () => {
   it('fills a new nested folder and a special-use folder with flags', async () => {
     const creds = await dovecot.addUser();
     const now = new Date(Math.floor(Date.now() / 1000) * 1000);
-    const nested = await dovecot.fillMailbox(creds.user, 'Clients/Acme', [message(1, creds.user, now), message(2, creds.user, now)]);
+    const nested = await dovecot.fillMailbox(creds.user, 'Clients/Acme', [
+      message(1, creds.user, now),
+      message(2, creds.user, now),
+    ]);
     expect(nested.messages).toBe(2);
-    const sent = await dovecot.fillMailbox(creds.user, 'Sent', [Buffer.from(message(3, 'someone@example.org', now))], { flags: ['\\Seen'] });
+    const sent = await dovecot.fillMailbox(creds.user, 'Sent', [Buffer.from(message(3, 'someone@example.org', now))], {
+      flags: ['\\Seen'],
+    });
     expect(sent.messages).toBe(1);
 
     const client = await login(creds);
@@ -101,8 +121,12 @@ describe('Dovecot harness', () => {
 
   it('refuses a wrong password', async () => {
     const creds = await dovecot.addUser();
-    await expect(login({ user: creds.user, password: `${creds.password}x` })).rejects.toMatchObject({ authenticationFailed: true });
-    await expect(login({ user: `nobody-${creds.user}`, password: creds.password })).rejects.toMatchObject({ authenticationFailed: true });
+    await expect(login({ user: creds.user, password: `${creds.password}x` })).rejects.toMatchObject({
+      authenticationFailed: true,
+    });
+    await expect(login({ user: `nobody-${creds.user}`, password: creds.password })).rejects.toMatchObject({
+      authenticationFailed: true,
+    });
   });
 
   it('setPassword makes the old password fail and the new one work; kick ends open sessions', async () => {
@@ -133,7 +157,9 @@ describe('Dovecot harness', () => {
     // The login really went through an OAuth SASL mechanism, not a LOGIN fallback.
     const loginLine = new RegExp(`Login: user=<${creds.user.replace(/[.]/g, '\\.')}>, method=(XOAUTH2|OAUTHBEARER)`);
     await expect.poll(async () => readFile(dovecot.info.logPath, 'utf8'), { timeout: 5_000 }).toMatch(loginLine);
-    await expect(login({ user: creds.user, accessToken: `${token}x` })).rejects.toMatchObject({ authenticationFailed: true });
+    await expect(login({ user: creds.user, accessToken: `${token}x` })).rejects.toMatchObject({
+      authenticationFailed: true,
+    });
   });
 
   it('relays an authenticated SMTP submission to the sink', async () => {
@@ -175,7 +201,9 @@ describe('Dovecot harness', () => {
     await expect.poll(() => client.idling, { timeout: 5_000 }).toBe(true);
     const exists = new Promise<{ count: number; prevCount: number }>((resolve) => client.once('exists', resolve));
     await dovecot.appendAsDelivered(creds.user, message(1, creds.user, new Date()));
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no EXISTS within 5 s')), 5_000).unref());
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error('no EXISTS within 5 s')), 5_000).unref(),
+    );
     await expect(Promise.race([exists, timeout])).resolves.toMatchObject({ count: 2, prevCount: 1 });
   });
 });

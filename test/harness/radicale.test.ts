@@ -93,7 +93,10 @@ describe('Radicale harness', () => {
     await mk.arrayBuffer();
     expect(mk.status).toBe(201);
 
-    const peek = await fetch(calendar, { method: 'PROPFIND', headers: { Authorization: radicale.authHeader(other), Depth: '1' } });
+    const peek = await fetch(calendar, {
+      method: 'PROPFIND',
+      headers: { Authorization: radicale.authHeader(other), Depth: '1' },
+    });
     await peek.arrayBuffer();
     expect(peek.status).toBe(403);
   });

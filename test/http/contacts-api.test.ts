@@ -19,7 +19,10 @@ describe.each(DIALECTS)('contacts API on %s', (dialect) => {
     let n = 0;
     let cursor: string | null = null;
     do {
-      const res = await api.request({ method: 'GET', url: `/api/contacts?limit=200${cursor ? `&cursor=${cursor}` : ''}` });
+      const res = await api.request({
+        method: 'GET',
+        url: `/api/contacts?limit=200${cursor ? `&cursor=${cursor}` : ''}`,
+      });
       n += res.json().items.length;
       cursor = res.json().nextCursor;
     } while (cursor);
@@ -42,15 +45,31 @@ describe.each(DIALECTS)('contacts API on %s', (dialect) => {
 
     it('refuses a request without credentials, with a bad token, or a malformed header', async () => {
       expectEnvelope(await api.app.inject({ method: 'GET', url: '/api/contacts' }), 401, 'UNAUTHENTICATED');
-      expectEnvelope(await api.request({ method: 'GET', url: '/api/contacts', headers: { authorization: 'Bearer cnv_nope' } }), 401, 'UNAUTHENTICATED');
-      expectEnvelope(await api.request({ method: 'GET', url: '/api/contacts', headers: { authorization: 'Basic abc' } }), 401, 'UNAUTHENTICATED');
+      expectEnvelope(
+        await api.request({ method: 'GET', url: '/api/contacts', headers: { authorization: 'Bearer cnv_nope' } }),
+        401,
+        'UNAUTHENTICATED',
+      );
+      expectEnvelope(
+        await api.request({ method: 'GET', url: '/api/contacts', headers: { authorization: 'Basic abc' } }),
+        401,
+        'UNAUTHENTICATED',
+      );
     });
 
     it('signs in with e-mail and password and then serves with the session cookie only', async () => {
-      const bad = await api.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: api.user.email, password: 'wrong password' } });
+      const bad = await api.app.inject({
+        method: 'POST',
+        url: '/api/auth/login',
+        payload: { email: api.user.email, password: 'wrong password' },
+      });
       expectEnvelope(bad, 401, 'UNAUTHENTICATED');
       expect(bad.headers['set-cookie']).toBeUndefined();
-      const res = await api.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: api.user.email.toUpperCase(), password: 'correct horse' } });
+      const res = await api.app.inject({
+        method: 'POST',
+        url: '/api/auth/login',
+        payload: { email: api.user.email.toUpperCase(), password: 'correct horse' },
+      });
       expect(res.statusCode).toBe(200);
       expect(res.json().user.email).toBe(api.user.email);
       const cookie = res.cookies.find((c) => c.name === 'conversa_session')!;
@@ -59,26 +78,51 @@ describe.each(DIALECTS)('contacts API on %s', (dialect) => {
       const me = await api.app.inject({ method: 'GET', url: '/api/me', cookies: { conversa_session: cookie.value } });
       expect(me.statusCode).toBe(200);
       expect(me.json().email).toBe(api.user.email);
-      const out = await api.app.inject({ method: 'POST', url: '/api/auth/logout', headers: { origin: 'http://127.0.0.1:3000' }, cookies: { conversa_session: cookie.value } });
+      const out = await api.app.inject({
+        method: 'POST',
+        url: '/api/auth/logout',
+        headers: { origin: 'http://127.0.0.1:3000' },
+        cookies: { conversa_session: cookie.value },
+      });
       expect(out.statusCode).toBe(204);
-      expectEnvelope(await api.app.inject({ method: 'GET', url: '/api/me', cookies: { conversa_session: cookie.value } }), 401, 'UNAUTHENTICATED');
+      expectEnvelope(
+        await api.app.inject({ method: 'GET', url: '/api/me', cookies: { conversa_session: cookie.value } }),
+        401,
+        'UNAUTHENTICATED',
+      );
     });
   });
 
   describe('CRUD', () => {
     it('creates, reads, updates, lists and deletes a contact', async () => {
-      const created = await api.request({ method: 'POST', url: '/api/contacts', payload: { firstName: 'Ana', lastName: 'Souza', company: 'ACME', emails: ['  Ana.Souza@ACME.com.br '] } });
+      const created = await api.request({
+        method: 'POST',
+        url: '/api/contacts',
+        payload: { firstName: 'Ana', lastName: 'Souza', company: 'ACME', emails: ['  Ana.Souza@ACME.com.br '] },
+      });
       expect(created.statusCode).toBe(201);
       const contact = created.json();
-      expect(contact).toMatchObject({ firstName: 'Ana', lastName: 'Souza', emails: ['ana.souza@acme.com.br'], source: 'manual' });
+      expect(contact).toMatchObject({
+        firstName: 'Ana',
+        lastName: 'Souza',
+        emails: ['ana.souza@acme.com.br'],
+        source: 'manual',
+      });
       expect(Number.isNaN(Date.parse(contact.createdAt))).toBe(false);
 
       const read = await api.request({ method: 'GET', url: `/api/contacts/${contact.id}` });
       expect(read.json()).toEqual(contact);
 
-      const patched = await api.request({ method: 'PATCH', url: `/api/contacts/${contact.id}`, payload: { company: 'ACME Ltda', emails: ['ana.souza@acme.com.br', 'ana@pessoal.com'] } });
+      const patched = await api.request({
+        method: 'PATCH',
+        url: `/api/contacts/${contact.id}`,
+        payload: { company: 'ACME Ltda', emails: ['ana.souza@acme.com.br', 'ana@pessoal.com'] },
+      });
       expect(patched.statusCode).toBe(200);
-      expect(patched.json()).toMatchObject({ company: 'ACME Ltda', emails: ['ana.souza@acme.com.br', 'ana@pessoal.com'] });
+      expect(patched.json()).toMatchObject({
+        company: 'ACME Ltda',
+        emails: ['ana.souza@acme.com.br', 'ana@pessoal.com'],
+      });
 
       const byEmail = await api.request({ method: 'GET', url: '/api/contacts?email=ANA@pessoal.com' });
       expect(byEmail.json().items.map((c: { id: string }) => c.id)).toEqual([contact.id]);
@@ -93,31 +137,66 @@ describe.each(DIALECTS)('contacts API on %s', (dialect) => {
 
     it('answers 409 CONTACT_EMAIL_TAKEN for an address already on a contact', async () => {
       await api.request({ method: 'POST', url: '/api/contacts', payload: { emails: ['taken@acme.com'] } });
-      const err = expectEnvelope(await api.request({ method: 'POST', url: '/api/contacts', payload: { emails: ['TAKEN@acme.com'] } }), 409, 'CONTACT_EMAIL_TAKEN');
+      const err = expectEnvelope(
+        await api.request({ method: 'POST', url: '/api/contacts', payload: { emails: ['TAKEN@acme.com'] } }),
+        409,
+        'CONTACT_EMAIL_TAKEN',
+      );
       expect(err.message).toContain('taken@acme.com');
     });
 
     it('pages through the list with nextCursor', async () => {
-      for (let i = 0; i < 5; i++) await api.request({ method: 'POST', url: '/api/contacts', payload: { emails: [`page${i}@list.test`] } });
+      for (let i = 0; i < 5; i++)
+        await api.request({ method: 'POST', url: '/api/contacts', payload: { emails: [`page${i}@list.test`] } });
       const first = await api.request({ method: 'GET', url: '/api/contacts?q=list.test&limit=2' });
       expect(first.json().items).toHaveLength(2);
-      const second = await api.request({ method: 'GET', url: `/api/contacts?q=list.test&limit=2&cursor=${first.json().nextCursor}` });
-      const third = await api.request({ method: 'GET', url: `/api/contacts?q=list.test&limit=2&cursor=${second.json().nextCursor}` });
+      const second = await api.request({
+        method: 'GET',
+        url: `/api/contacts?q=list.test&limit=2&cursor=${first.json().nextCursor}`,
+      });
+      const third = await api.request({
+        method: 'GET',
+        url: `/api/contacts?q=list.test&limit=2&cursor=${second.json().nextCursor}`,
+      });
       expect(third.json().nextCursor).toBeNull();
-      const all = [...first.json().items, ...second.json().items, ...third.json().items].map((c: { emails: string[] }) => c.emails[0]);
-      expect(all).toEqual(['page4@list.test', 'page3@list.test', 'page2@list.test', 'page1@list.test', 'page0@list.test']);
+      const all = [...first.json().items, ...second.json().items, ...third.json().items].map(
+        (c: { emails: string[] }) => c.emails[0],
+      );
+      expect(all).toEqual([
+        'page4@list.test',
+        'page3@list.test',
+        'page2@list.test',
+        'page1@list.test',
+        'page0@list.test',
+      ]);
     });
   });
 
   describe('bad input', () => {
     it('names the offending fields: wrong types, unknown fields, missing e-mails', async () => {
       const before = await contactCount();
-      const wrongType = expectEnvelope(await api.request({ method: 'POST', url: '/api/contacts', payload: { firstName: 42, emails: 'a@b.c' } }), 400, 'VALIDATION_FAILED');
+      const wrongType = expectEnvelope(
+        await api.request({ method: 'POST', url: '/api/contacts', payload: { firstName: 42, emails: 'a@b.c' } }),
+        400,
+        'VALIDATION_FAILED',
+      );
       expect(wrongType.fields.map((f: { path: string }) => f.path).sort()).toEqual(['body.emails', 'body.firstName']);
-      const unknown = expectEnvelope(await api.request({ method: 'POST', url: '/api/contacts', payload: { emails: ['u@b.c'], phone: '123' } }), 400, 'VALIDATION_FAILED');
+      const unknown = expectEnvelope(
+        await api.request({ method: 'POST', url: '/api/contacts', payload: { emails: ['u@b.c'], phone: '123' } }),
+        400,
+        'VALIDATION_FAILED',
+      );
       expect(unknown.message).toContain('phone');
-      expectEnvelope(await api.request({ method: 'POST', url: '/api/contacts', payload: { emails: [] } }), 400, 'VALIDATION_FAILED');
-      expectEnvelope(await api.request({ method: 'POST', url: '/api/contacts', payload: { emails: ['no-at-sign'] } }), 400, 'VALIDATION_FAILED');
+      expectEnvelope(
+        await api.request({ method: 'POST', url: '/api/contacts', payload: { emails: [] } }),
+        400,
+        'VALIDATION_FAILED',
+      );
+      expectEnvelope(
+        await api.request({ method: 'POST', url: '/api/contacts', payload: { emails: ['no-at-sign'] } }),
+        400,
+        'VALIDATION_FAILED',
+      );
       expectEnvelope(await api.request({ method: 'GET', url: '/api/contacts?limit=0' }), 400, 'VALIDATION_FAILED');
       expectEnvelope(await api.request({ method: 'GET', url: '/api/contacts?cursor=xyz' }), 400, 'VALIDATION_FAILED');
       expectEnvelope(await api.request({ method: 'GET', url: '/api/contacts/not-an-id' }), 400, 'VALIDATION_FAILED');
@@ -127,15 +206,47 @@ describe.each(DIALECTS)('contacts API on %s', (dialect) => {
     it('refuses malformed JSON, a body over the limit and an unsupported content type, and stays up', async () => {
       const before = await contactCount();
       const malformed = expectEnvelope(
-        await api.request({ method: 'POST', url: '/api/contacts', payload: '{"emails": ["a@b.c"', headers: { 'content-type': 'application/json' } }),
+        await api.request({
+          method: 'POST',
+          url: '/api/contacts',
+          payload: '{"emails": ["a@b.c"',
+          headers: { 'content-type': 'application/json' },
+        }),
         400,
         'VALIDATION_FAILED',
       );
       expect(malformed.message).toMatch(/JSON/);
       const huge = JSON.stringify({ firstName: 'x'.repeat(JSON_BODY_LIMIT), emails: ['big@b.c'] });
-      expectEnvelope(await api.request({ method: 'POST', url: '/api/contacts', payload: huge, headers: { 'content-type': 'application/json' } }), 413, 'PAYLOAD_TOO_LARGE');
-      expectEnvelope(await api.request({ method: 'POST', url: '/api/contacts', payload: '<x/>', headers: { 'content-type': 'application/xml' } }), 415, 'UNSUPPORTED_MEDIA_TYPE');
-      expectEnvelope(await api.request({ method: 'POST', url: '/api/contacts', payload: 'a,b', headers: { 'content-type': 'text/csv' } }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+      expectEnvelope(
+        await api.request({
+          method: 'POST',
+          url: '/api/contacts',
+          payload: huge,
+          headers: { 'content-type': 'application/json' },
+        }),
+        413,
+        'PAYLOAD_TOO_LARGE',
+      );
+      expectEnvelope(
+        await api.request({
+          method: 'POST',
+          url: '/api/contacts',
+          payload: '<x/>',
+          headers: { 'content-type': 'application/xml' },
+        }),
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+      );
+      expectEnvelope(
+        await api.request({
+          method: 'POST',
+          url: '/api/contacts',
+          payload: 'a,b',
+          headers: { 'content-type': 'text/csv' },
+        }),
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+      );
       expect(await contactCount()).toBe(before);
       expect((await api.app.inject({ method: 'GET', url: '/api/health' })).statusCode).toBe(200);
     });
@@ -147,7 +258,12 @@ describe.each(DIALECTS)('contacts API on %s', (dialect) => {
 
   describe('CSV import', () => {
     const importCsv = (body: string | Buffer, contentType = 'text/csv') =>
-      api.request({ method: 'POST', url: '/api/contacts/import', payload: body, headers: { 'content-type': contentType } });
+      api.request({
+        method: 'POST',
+        url: '/api/contacts/import',
+        payload: body,
+        headers: { 'content-type': contentType },
+      });
 
     it('imports the good lines and reports the broken ones by line number', async () => {
       const csv = [
@@ -180,7 +296,10 @@ describe.each(DIALECTS)('contacts API on %s', (dialect) => {
     });
 
     it('reads an Excel "CSV UTF-8" file: byte-order mark and semicolons', async () => {
-      const csv = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('Nome;Sobrenome;Email\nGil;Araújo;gil@excel.test\n', 'utf8')]);
+      const csv = Buffer.concat([
+        Buffer.from([0xef, 0xbb, 0xbf]),
+        Buffer.from('Nome;Sobrenome;Email\nGil;Araújo;gil@excel.test\n', 'utf8'),
+      ]);
       const res = await importCsv(csv);
       expect(res.json()).toEqual({ created: 1, skipped: 0, errors: [] });
       const gil = (await api.request({ method: 'GET', url: '/api/contacts?email=gil@excel.test' })).json().items[0];
@@ -207,7 +326,17 @@ describe.each(DIALECTS)('contacts API on %s', (dialect) => {
       expect(res.statusCode).toBe(200);
       const doc = res.json();
       expect(doc.openapi).toBe('3.1.0');
-      expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/health', '/api/auth/login', '/api/contacts', '/api/contacts/{id}', '/api/contacts/import', '/api/me/settings', '/api/org']));
+      expect(Object.keys(doc.paths)).toEqual(
+        expect.arrayContaining([
+          '/api/health',
+          '/api/auth/login',
+          '/api/contacts',
+          '/api/contacts/{id}',
+          '/api/contacts/import',
+          '/api/me/settings',
+          '/api/org',
+        ]),
+      );
       const create = doc.paths['/api/contacts'].post;
       const schema = create.requestBody.content['application/json'].schema;
       expect(schema.required).toEqual(['emails']);
@@ -224,16 +353,38 @@ describe.each(DIALECTS)('contacts API on %s', (dialect) => {
 
   describe('settings and plan', () => {
     it('reads and changes the caller settings and, as an admin, the plan', async () => {
-      expect((await api.request({ method: 'GET', url: '/api/me/settings' })).json()).toEqual({ autoCreateContacts: false, locale: 'en', neverLog: [] });
-      expect((await api.request({ method: 'PATCH', url: '/api/me/settings', payload: { locale: 'pt-BR', neverLog: [' Boss@Bank.test ', '@bank.test', 'boss@bank.test'] } })).json()).toEqual({
+      expect((await api.request({ method: 'GET', url: '/api/me/settings' })).json()).toEqual({
+        autoCreateContacts: false,
+        locale: 'en',
+        neverLog: [],
+      });
+      expect(
+        (
+          await api.request({
+            method: 'PATCH',
+            url: '/api/me/settings',
+            payload: { locale: 'pt-BR', neverLog: [' Boss@Bank.test ', '@bank.test', 'boss@bank.test'] },
+          })
+        ).json(),
+      ).toEqual({
         autoCreateContacts: false,
         locale: 'pt-BR',
         neverLog: ['boss@bank.test', '@bank.test'],
       });
-      expectEnvelope(await api.request({ method: 'PATCH', url: '/api/me/settings', payload: { locale: 'fr' } }), 400, 'VALIDATION_FAILED');
+      expectEnvelope(
+        await api.request({ method: 'PATCH', url: '/api/me/settings', payload: { locale: 'fr' } }),
+        400,
+        'VALIDATION_FAILED',
+      );
       expect((await api.request({ method: 'GET', url: '/api/org' })).json().plan).toBe('enterprise');
-      expect((await api.request({ method: 'PATCH', url: '/api/org', payload: { plan: 'pro' } })).json().plan).toBe('pro');
-      expectEnvelope(await api.request({ method: 'PATCH', url: '/api/org', payload: { plan: 'gold' } }), 400, 'VALIDATION_FAILED');
+      expect((await api.request({ method: 'PATCH', url: '/api/org', payload: { plan: 'pro' } })).json().plan).toBe(
+        'pro',
+      );
+      expectEnvelope(
+        await api.request({ method: 'PATCH', url: '/api/org', payload: { plan: 'gold' } }),
+        400,
+        'VALIDATION_FAILED',
+      );
     });
   });
 });

@@ -54,11 +54,21 @@ describe('checking answers against their schema', () => {
   });
 
   it('lets a conforming answer through unchanged', async () => {
-    const server = await serverWith(true, { items: [{ n: 1, label: null }, { n: 2, label: 'two' }] });
+    const server = await serverWith(true, {
+      items: [
+        { n: 1, label: null },
+        { n: 2, label: 'two' },
+      ],
+    });
     app = server.app;
     const res = await app.inject({ method: 'GET', url: '/t/list' });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ items: [{ n: 1, label: null }, { n: 2, label: 'two' }] });
+    expect(res.json()).toEqual({
+      items: [
+        { n: 1, label: null },
+        { n: 2, label: 'two' },
+      ],
+    });
     expect(server.logs).toEqual([]);
   });
 

@@ -32,7 +32,10 @@ afterAll(async () => {
 
 function rsaKeyPair(bits = 2048): { privatePem: string; dnsRecord: string } {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: bits });
-  return { privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, dnsRecord: dkimRecord(publicKey) };
+  return {
+    privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+    dnsRecord: dkimRecord(publicKey),
+  };
 }
 
 function dkimRecord(publicKey: KeyObject): string {
@@ -102,7 +105,11 @@ describe('checkDeliverability', () => {
   it('takes an SMTP host given as an IP address, or the addresses the caller knows', async () => {
     publishGoodDomain('good-ip.example');
     expect((await check({ domain: 'good-ip.example', smtpHost: '127.0.0.1' })).spf.status).toBe('pass');
-    const behindNat = await check({ domain: 'good-ip.example', smtpHost: 'smtp.good-ip.example', smtpIps: ['192.0.2.99'] });
+    const behindNat = await check({
+      domain: 'good-ip.example',
+      smtpHost: 'smtp.good-ip.example',
+      smtpIps: ['192.0.2.99'],
+    });
     expect(behindNat.spf).toMatchObject({ status: 'fail', fix: expect.stringContaining('"ip4:192.0.2.99"') });
   });
 
@@ -126,7 +133,7 @@ describe('checkDeliverability', () => {
     });
   });
 
-  it('fails when only some of the server\'s addresses are authorised, naming the missing ones', async () => {
+  it("fails when only some of the server's addresses are authorised, naming the missing ones", async () => {
     dns.set('smtp.half.example', 'A', ['127.0.0.1']);
     dns.set('smtp.half.example', 'AAAA', ['2001:db8::25']);
     dns.set('half.example', 'TXT', ['v=spf1 ip4:127.0.0.1 -all']);
@@ -136,7 +143,7 @@ describe('checkDeliverability', () => {
     expect(spf.fix).not.toContain('ip4:127.0.0.1"');
   });
 
-  it('names the provider\'s SPF include and DKIM set-up for a Google server', async () => {
+  it("names the provider's SPF include and DKIM set-up for a Google server", async () => {
     // Google's names answered by the test DNS: nothing leaves the machine.
     dns.set('smtp.gmail.com', 'A', ['127.0.0.5']);
     dns.set('gw.example', 'TXT', ['v=spf1 mx ~all']);
@@ -177,8 +184,15 @@ describe('checkDeliverability', () => {
       fix: expect.stringContaining('No DKIM key is published at conversa._domainkey.dkim.example.'),
     });
 
-    const viaCname = await check({ domain, smtpHost: '127.0.0.1', dkimSelector: 'conversa', dkimKeyTarget: 'conversa._domainkey.relay.example' });
-    expect(viaCname.dkim.fix).toContain('Add a CNAME record conversa._domainkey.dkim.example pointing to conversa._domainkey.relay.example');
+    const viaCname = await check({
+      domain,
+      smtpHost: '127.0.0.1',
+      dkimSelector: 'conversa',
+      dkimKeyTarget: 'conversa._domainkey.relay.example',
+    });
+    expect(viaCname.dkim.fix).toContain(
+      'Add a CNAME record conversa._domainkey.dkim.example pointing to conversa._domainkey.relay.example',
+    );
 
     dns.set(`revoked._domainkey.${domain}`, 'TXT', ['v=DKIM1; k=rsa; p=']);
     expect((await check({ domain, smtpHost: '127.0.0.1', dkimSelector: 'revoked' })).dkim).toMatchObject({
@@ -218,7 +232,11 @@ describe('checkDeliverability', () => {
   it("applies the organisational domain's DMARC record to a subdomain, with its sp= policy", async () => {
     dns.set('_dmarc.acme.example', 'TXT', ['v=DMARC1; p=reject; sp=none']);
     const report = await check({ domain: 'news.acme.example', smtpHost: '127.0.0.1' });
-    expect(report.dmarc).toMatchObject({ status: 'weak', policy: 'none', fix: expect.stringContaining('_dmarc.acme.example') });
+    expect(report.dmarc).toMatchObject({
+      status: 'weak',
+      policy: 'none',
+      fix: expect.stringContaining('_dmarc.acme.example'),
+    });
   });
 
   it('sums up a domain set up wrong in every part', async () => {
@@ -251,7 +269,10 @@ describe('checkDeliverability', () => {
     expect(down.spf.fix).toContain('could not be read just now');
 
     const unknownHost = await check({ domain: 'good.example', smtpHost: 'smtp.nowhere.example' });
-    expect(unknownHost.spf).toEqual({ status: 'error', fix: expect.stringContaining('smtp.nowhere.example was not found') });
+    expect(unknownHost.spf).toEqual({
+      status: 'error',
+      fix: expect.stringContaining('smtp.nowhere.example was not found'),
+    });
   });
 
   it('stops when its signal aborts, even while a name server is silent', async () => {
@@ -262,13 +283,21 @@ describe('checkDeliverability', () => {
     const started = Date.now();
     setTimeout(() => controller.abort(), 50);
     await expect(
-      checkDeliverability({ domain: 'silent.example', smtpHost: '127.0.0.1', dkimSelector: null, resolver: slowResolver, signal: controller.signal }),
+      checkDeliverability({
+        domain: 'silent.example',
+        smtpHost: '127.0.0.1',
+        dkimSelector: null,
+        resolver: slowResolver,
+        signal: controller.signal,
+      }),
     ).rejects.toMatchObject({ name: 'AbortError' });
     expect(Date.now() - started).toBeLessThan(1_000);
   });
 
   it('rejects something that is not a domain name', async () => {
-    await expect(check({ domain: 'not a domain', smtpHost: '127.0.0.1' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    await expect(check({ domain: 'not a domain', smtpHost: '127.0.0.1' })).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+    });
   });
 });
 
@@ -311,20 +340,41 @@ describe('DKIM signing', () => {
     expect(signed.toString('latin1')).toMatch(/^DKIM-Signature: .*d=signed\.example;/s);
     const result = await verify(signed);
     expect(result.dkim.results).toHaveLength(1);
-    expect(result.dkim.results[0]).toMatchObject({ signingDomain: 'signed.example', selector: 'conversa', status: { result: 'pass', aligned: 'signed.example' } });
+    expect(result.dkim.results[0]).toMatchObject({
+      signingDomain: 'signed.example',
+      selector: 'conversa',
+      status: { result: 'pass', aligned: 'signed.example' },
+    });
     expect(result.spf && result.spf.status.result).toBe('pass');
     expect(result.dmarc && result.dmarc.status.result).toBe('pass');
 
-    const tampered = Buffer.from(signed.toString('latin1').replace('Hello from the CRM.', 'Pay to this account.'), 'latin1');
+    const tampered = Buffer.from(
+      signed.toString('latin1').replace('Hello from the CRM.', 'Pay to this account.'),
+      'latin1',
+    );
     // mailauth reports a body that no longer matches its hash as "neutral" (RFC 6376 §6.3 says either fails).
-    expect((await verify(tampered)).dkim.results[0]?.status).toMatchObject({ result: 'neutral', comment: 'body hash did not verify' });
+    expect((await verify(tampered)).dkim.results[0]?.status).toMatchObject({
+      result: 'neutral',
+      comment: 'body hash did not verify',
+    });
   });
 
   it('the app relay signs with DKIM (nodemailer `dkim` option) and the signature verifies (mailauth) against the test DNS', async () => {
     const sink: SmtpSink = await startSmtpSink(join(tmp, 'sink'));
     try {
-      const transport = nodemailer.createTransport({ host: sink.host, port: sink.port, secure: false, ignoreTLS: true, dkim: config });
-      await transport.sendMail({ from, to: 'client@customer.example', subject: 'Proposal', text: 'Hello from the CRM.' });
+      const transport = nodemailer.createTransport({
+        host: sink.host,
+        port: sink.port,
+        secure: false,
+        ignoreTLS: true,
+        dkim: config,
+      });
+      await transport.sendMail({
+        from,
+        to: 'client@customer.example',
+        subject: 'Proposal',
+        text: 'Hello from the CRM.',
+      });
       // The outbox sends stored bytes as `raw`: those are signed on the way out too.
       await transport.sendMail({ envelope: { from, to: ['client@customer.example'] }, raw: rawMessage('Sent raw.') });
       transport.close();
@@ -366,11 +416,15 @@ describe('loadDkimConfig', () => {
   it('stops the start on a half or unusable set-up', () => {
     const env = { DKIM_DOMAIN: 'relay.example', DKIM_SELECTOR: 'conversa' };
     expect(() => loadDkimConfig({ DKIM_DOMAIN: 'relay.example' })).toThrow(ConfigError);
-    expect(() => loadDkimConfig({ DKIM_DOMAIN: 'relay.example' })).toThrow(/DKIM_SELECTOR, DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE missing/);
+    expect(() => loadDkimConfig({ DKIM_DOMAIN: 'relay.example' })).toThrow(
+      /DKIM_SELECTOR, DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE missing/,
+    );
     expect(() => loadDkimConfig({ ...env, DKIM_PRIVATE_KEY: 'not a key' })).toThrow(/not a PEM private key/);
     expect(() => loadDkimConfig({ ...env, DKIM_PRIVATE_KEY_FILE: join(tmp, 'absent.pem') })).toThrow(/cannot be read/);
     const ed = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
     expect(() => loadDkimConfig({ ...env, DKIM_PRIVATE_KEY: ed })).toThrow(/must be an RSA key/);
-    expect(() => loadDkimConfig({ ...env, DKIM_SELECTOR: 'bad selector', DKIM_PRIVATE_KEY: appKey.privatePem })).toThrow(/DKIM_SELECTOR/);
+    expect(() =>
+      loadDkimConfig({ ...env, DKIM_SELECTOR: 'bad selector', DKIM_PRIVATE_KEY: appKey.privatePem }),
+    ).toThrow(/DKIM_SELECTOR/);
   });
 });

@@ -37,7 +37,13 @@ const ORIGINAL = [
   'Hello Bob, here is the proposal.',
 ];
 
-function dsn(options: { recipients: string[]; subject?: string; from?: string; reportType?: string; original?: string[] }): Buffer {
+function dsn(options: {
+  recipients: string[];
+  subject?: string;
+  from?: string;
+  reportType?: string;
+  original?: string[];
+}): Buffer {
   return eml(
     `From: ${options.from ?? 'Mail Delivery System <MAILER-DAEMON@mx.example.net>'}`,
     'To: ana@example.com',
@@ -101,7 +107,12 @@ describe('detectBounce: RFC 3464 delivery status notifications', () => {
 
   it('calls a failure on a 4.x.x status soft', async () => {
     const raw = dsn({
-      recipients: ['Final-Recipient: rfc822; bob@example.org', 'Action: failed', 'Status: 4.4.7', 'Diagnostic-Code: smtp; 421 4.4.7 Message expired'],
+      recipients: [
+        'Final-Recipient: rfc822; bob@example.org',
+        'Action: failed',
+        'Status: 4.4.7',
+        'Diagnostic-Code: smtp; 421 4.4.7 Message expired',
+      ],
     });
     const bounce = await detect(raw);
     expect(bounce?.kind).toBe('soft');
@@ -109,10 +120,19 @@ describe('detectBounce: RFC 3464 delivery status notifications', () => {
   });
 
   it('takes the kind from the diagnostic when Status is missing, and hard when there is no code at all', async () => {
-    const fromDiagnostic = dsn({ recipients: ['Final-Recipient: rfc822; bob@example.org', 'Action: failed', 'Diagnostic-Code: X-Local; 452 mailbox full'] });
+    const fromDiagnostic = dsn({
+      recipients: [
+        'Final-Recipient: rfc822; bob@example.org',
+        'Action: failed',
+        'Diagnostic-Code: X-Local; 452 mailbox full',
+      ],
+    });
     expect((await detect(fromDiagnostic))?.kind).toBe('soft');
     const noCode = dsn({ recipients: ['Final-Recipient: rfc822; bob@example.org', 'Action: failed'] });
-    expect(await detect(noCode)).toMatchObject({ kind: 'hard', recipients: [{ address: 'bob@example.org', status: null, diagnostic: null }] });
+    expect(await detect(noCode)).toMatchObject({
+      kind: 'hard',
+      recipients: [{ address: 'bob@example.org', status: null, diagnostic: null }],
+    });
   });
 
   it('lists only the failed recipients of a mixed report; hard wins over soft', async () => {
@@ -151,7 +171,11 @@ describe('detectBounce: RFC 3464 delivery status notifications', () => {
     for (const action of ['delayed', 'delivered', 'relayed', 'expanded']) {
       const raw = dsn({
         subject: action === 'delayed' ? 'Delayed Mail (still being retried)' : 'Successful Mail Delivery Report',
-        recipients: ['Final-Recipient: rfc822; bob@example.org', `Action: ${action}`, `Status: ${action === 'delayed' ? '4.4.1' : '2.0.0'}`],
+        recipients: [
+          'Final-Recipient: rfc822; bob@example.org',
+          `Action: ${action}`,
+          `Status: ${action === 'delayed' ? '4.4.1' : '2.0.0'}`,
+        ],
       });
       expect(await detect(raw)).toBeNull();
     }
@@ -209,7 +233,8 @@ describe('detectBounce: RFC 3464 delivery status notifications', () => {
   });
 
   it('reads a base64 delivery-status part and a global (UTF-8) one', async () => {
-    const fields = 'Reporting-MTA: dns; mx.example.net\r\n\r\nFinal-Recipient: rfc822; bob@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n';
+    const fields =
+      'Reporting-MTA: dns; mx.example.net\r\n\r\nFinal-Recipient: rfc822; bob@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n';
     const raw = eml(
       'From: MAILER-DAEMON@mx.example.net',
       'Subject: Undeliverable',
@@ -273,7 +298,10 @@ describe('detectBounce: plain-text notices', () => {
       '',
       ...ORIGINAL,
     );
-    expect(await detect(raw)).toMatchObject({ kind: 'soft', recipients: [{ address: 'bob@example.org', status: '4.1.2' }] });
+    expect(await detect(raw)).toMatchObject({
+      kind: 'soft',
+      recipients: [{ address: 'bob@example.org', status: '4.1.2' }],
+    });
   });
 
   it('Exim, with X-Failed-Recipients naming two addresses', async () => {
@@ -328,7 +356,10 @@ describe('detectBounce: plain-text notices', () => {
       '    SMTP error from remote mail server after RCPT TO:<bob@example.org>:',
       '    452 4.2.2 Mailbox full',
     );
-    expect(await detect(raw)).toMatchObject({ kind: 'soft', recipients: [{ address: 'bob@example.org', status: '4.2.2' }] });
+    expect(await detect(raw)).toMatchObject({
+      kind: 'soft',
+      recipients: [{ address: 'bob@example.org', status: '4.2.2' }],
+    });
   });
 
   it('Postfix without a DSN part (text + attached original), alias "expanded from" the address that was written', async () => {
@@ -429,7 +460,13 @@ describe('detectBounce: plain-text notices', () => {
     );
     expect(await detect(raw)).toMatchObject({
       kind: 'hard',
-      recipients: [{ address: 'bob@example.org', status: '5.1.1', diagnostic: 'bob@example.org #550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##' }],
+      recipients: [
+        {
+          address: 'bob@example.org',
+          status: '5.1.1',
+          diagnostic: 'bob@example.org #550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##',
+        },
+      ],
       originalMessageId: 'ABCD1234@ex01.contoso.com',
       reporter: 'EX01.contoso.com',
     });
@@ -450,7 +487,10 @@ describe('detectBounce: plain-text notices', () => {
       '<p>Remote Server returned &#39;550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup&#39;</p>',
       '</body></html>',
     );
-    expect(await detect(raw)).toMatchObject({ kind: 'hard', recipients: [{ address: 'bob@example.org', status: '5.1.10' }] });
+    expect(await detect(raw)).toMatchObject({
+      kind: 'hard',
+      recipients: [{ address: 'bob@example.org', status: '5.1.10' }],
+    });
   });
 
   it('Exchange 2003 ("did not reach some or all of the intended recipients")', async () => {
@@ -470,7 +510,10 @@ describe('detectBounce: plain-text notices', () => {
       '            The e-mail account does not exist at the organization this message was sent to.',
       '            <mx.example.org #5.1.1 smtp;550 5.1.1 <bob@example.org>... User unknown>',
     );
-    expect(await detect(raw)).toMatchObject({ kind: 'hard', recipients: [{ address: 'bob@example.org', status: '5.1.1' }] });
+    expect(await detect(raw)).toMatchObject({
+      kind: 'hard',
+      recipients: [{ address: 'bob@example.org', status: '5.1.1' }],
+    });
   });
 
   it('Gmail "Address not found" without a DSN part: the response code belongs to the single recipient', async () => {
@@ -491,7 +534,13 @@ describe('detectBounce: plain-text notices', () => {
     );
     expect(await detect(raw)).toMatchObject({
       kind: 'hard',
-      recipients: [{ address: 'bob@example.org', status: '5.1.1', diagnostic: '550 5.1.1 The email account that you tried to reach does not exist.' }],
+      recipients: [
+        {
+          address: 'bob@example.org',
+          status: '5.1.1',
+          diagnostic: '550 5.1.1 The email account that you tried to reach does not exist.',
+        },
+      ],
     });
   });
 
@@ -516,7 +565,10 @@ describe('detectBounce: plain-text notices', () => {
       recipients: [{ address: 'bob@example.org', status: null }],
       originalMessageId: 'Proposal.42@mail.example.com',
     });
-    expect(await detect(yahoo('452 4.2.2 Mailbox full [RCPT_TO]'))).toMatchObject({ kind: 'soft', recipients: [{ status: '4.2.2' }] });
+    expect(await detect(yahoo('452 4.2.2 Mailbox full [RCPT_TO]'))).toMatchObject({
+      kind: 'soft',
+      recipients: [{ status: '4.2.2' }],
+    });
   });
 
   it('Lotus Notes / Domino', async () => {
@@ -549,7 +601,13 @@ describe('detectBounce: plain-text notices', () => {
     );
     expect(await detect(raw)).toMatchObject({
       kind: 'hard',
-      recipients: [{ address: 'bob@example.org', status: null, diagnostic: 'User bob (bob@example.org) not listed in Domino Directory' }],
+      recipients: [
+        {
+          address: 'bob@example.org',
+          status: null,
+          diagnostic: 'User bob (bob@example.org) not listed in Domino Directory',
+        },
+      ],
       originalMessageId: 'Proposal.42@mail.example.com',
     });
   });
@@ -566,7 +624,10 @@ describe('detectBounce: plain-text notices', () => {
       'Possible causes:',
       'The e-mail address was not typed correctly.',
     );
-    expect(await detect(raw)).toMatchObject({ kind: 'hard', recipients: [{ address: 'bob@example.org', diagnostic: 'bob@example.org (user not found)' }] });
+    expect(await detect(raw)).toMatchObject({
+      kind: 'hard',
+      recipients: [{ address: 'bob@example.org', diagnostic: 'bob@example.org (user not found)' }],
+    });
   });
 
   it('a report that names no one still is a bounce when a mail daemon sends it; the single original recipient is used', async () => {
@@ -581,8 +642,17 @@ describe('detectBounce: plain-text notices', () => {
       '   ----- Unsent message follows -----',
       ...ORIGINAL,
     );
-    expect(await detect(raw)).toMatchObject({ kind: 'soft', recipients: [{ address: 'bob@example.org' }], originalMessageId: 'Proposal.42@mail.example.com' });
-    const nothing = eml('From: Mailer-Daemon@example.com', 'Subject: Delivery Status Notification (Failure)', '', 'Sorry.');
+    expect(await detect(raw)).toMatchObject({
+      kind: 'soft',
+      recipients: [{ address: 'bob@example.org' }],
+      originalMessageId: 'Proposal.42@mail.example.com',
+    });
+    const nothing = eml(
+      'From: Mailer-Daemon@example.com',
+      'Subject: Delivery Status Notification (Failure)',
+      '',
+      'Sorry.',
+    );
     expect(await detect(nothing)).toMatchObject({ kind: 'hard', recipients: [], originalMessageId: null });
   });
 });
@@ -609,7 +679,11 @@ describe('detectBounce: not bounces', () => {
       '--R--',
     );
     expect(await detect(receipt)).toBeNull();
-    const arf = dsn({ reportType: 'feedback-report', from: 'Abuse Desk <abuse@isp.example>', recipients: ['Feedback-Type: abuse'] });
+    const arf = dsn({
+      reportType: 'feedback-report',
+      from: 'Abuse Desk <abuse@isp.example>',
+      recipients: ['Feedback-Type: abuse'],
+    });
     expect(await detect(arf)).toBeNull();
   });
 
@@ -670,7 +744,9 @@ describe('detectBounce: not bounces', () => {
       'Content-Type: message/rfc822',
       'Content-Disposition: attachment; filename="bounce.eml"',
       '',
-      dsn({ recipients: ['Final-Recipient: rfc822; bob@example.org', 'Action: failed', 'Status: 5.1.1'] }).toString('utf8'),
+      dsn({ recipients: ['Final-Recipient: rfc822; bob@example.org', 'Action: failed', 'Status: 5.1.1'] }).toString(
+        'utf8',
+      ),
       '--F--',
     );
     expect(await detect(attached)).toBeNull();
@@ -732,11 +808,31 @@ describe('detectBounce: not bounces', () => {
   });
 
   it('ordinary mail, a no-reply notice without an address, and mail that only mentions bounces', async () => {
-    expect(await detect(eml('From: Bob <bob@example.org>', 'Subject: Re: Proposal', '', 'Sorry, my last mail was undeliverable; resending.'))).toBeNull();
     expect(
-      await detect(eml('From: Shop <no-reply@shop.example>', 'Subject: Your parcel', '', 'Your parcel could not be delivered today. We will try again.')),
+      await detect(
+        eml(
+          'From: Bob <bob@example.org>',
+          'Subject: Re: Proposal',
+          '',
+          'Sorry, my last mail was undeliverable; resending.',
+        ),
+      ),
     ).toBeNull();
-    expect(await detect(eml('From: postmaster@example.org', 'Subject: Your mailbox is almost full', '', 'Please delete old mail.'))).toBeNull();
+    expect(
+      await detect(
+        eml(
+          'From: Shop <no-reply@shop.example>',
+          'Subject: Your parcel',
+          '',
+          'Your parcel could not be delivered today. We will try again.',
+        ),
+      ),
+    ).toBeNull();
+    expect(
+      await detect(
+        eml('From: postmaster@example.org', 'Subject: Your mailbox is almost full', '', 'Please delete old mail.'),
+      ),
+    ).toBeNull();
   });
 
   it('does not throw on garbage and stays fast on hostile input', async () => {
@@ -745,13 +841,30 @@ describe('detectBounce: not bounces', () => {
       Buffer.from('\r\n\r\n'),
       Buffer.from([0xff, 0xfe, 0x00, 0x80, 0x0a, 0x0d, 0x3a]),
       eml('From: MAILER-DAEMON@x.example', 'Subject: Undeliverable'),
-      eml('Content-Type: multipart/report; report-type=delivery-status; boundary=X', '', '--X', 'Content-Type: message/delivery-status', '', 'Final-Recipient'),
+      eml(
+        'Content-Type: multipart/report; report-type=delivery-status; boundary=X',
+        '',
+        '--X',
+        'Content-Type: message/delivery-status',
+        '',
+        'Final-Recipient',
+      ),
       eml('From: MAILER-DAEMON@x.example', 'Subject: Undeliverable', '', 'a'.repeat(2_000_000)),
       eml('From: MAILER-DAEMON@x.example', 'Subject: Undeliverable', '', `${'a'.repeat(60)}@`.repeat(30_000)),
       eml('From: MAILER-DAEMON@x.example', 'Subject: Undeliverable', '', `<${'x'.repeat(100)}`.repeat(20_000)),
       eml('From: MAILER-DAEMON@x.example', 'Subject: Undeliverable', '', '550 5.1.1 '.repeat(200_000)),
-      dsn({ recipients: [`Final-Recipient: rfc822; ${'a.'.repeat(30_000)}@`, `Original-Recipient: rfc822; ${'a@'.repeat(30_000)}`, 'Action: failed'] }),
-      eml('Content-Type: multipart/mixed; boundary=B', '', ...Array.from({ length: 20_000 }, () => '--B\r\nContent-Type: multipart/mixed; boundary=B\r\n')),
+      dsn({
+        recipients: [
+          `Final-Recipient: rfc822; ${'a.'.repeat(30_000)}@`,
+          `Original-Recipient: rfc822; ${'a@'.repeat(30_000)}`,
+          'Action: failed',
+        ],
+      }),
+      eml(
+        'Content-Type: multipart/mixed; boundary=B',
+        '',
+        ...Array.from({ length: 20_000 }, () => '--B\r\nContent-Type: multipart/mixed; boundary=B\r\n'),
+      ),
       eml('Content-Type: text/html', 'From: MAILER-DAEMON@x.example', '', '<style>'.repeat(100_000)),
     ];
     const t0 = performance.now();
@@ -779,13 +892,19 @@ interface Expected {
 function inTestSet(file: string, description: string): boolean {
   return (
     /^(?:dsn|auto)-/.test(path.basename(file)) ||
-    /bounce|auto-?reply|\bDSN\b|\bNDR\b|receipt|multipart\/report|vacation|undeliverable|delivery status/i.test(description)
+    /bounce|auto-?reply|\bDSN\b|\bNDR\b|receipt|multipart\/report|vacation|undeliverable|delivery status/i.test(
+      description,
+    )
   );
 }
 
 /** Bounce or not, as the MANIFEST's description says; undefined when it does not say. */
 function labelFromDescription(file: string, description: string): boolean | undefined {
-  if (/not a bounce|not bounce|false-positive|\bdelay|warning|auto-?reply|automatic reply|auto reply|vacation|out of office|receipt|disposition|abuse report|feedback/i.test(description)) {
+  if (
+    /not a bounce|not bounce|false-positive|\bdelay|warning|auto-?reply|automatic reply|auto reply|vacation|out of office|receipt|disposition|abuse report|feedback/i.test(
+      description,
+    )
+  ) {
     return false;
   }
   if (/bounce|\bDSN\b|\bNDR\b|undeliverable|delivery status|returned mail/i.test(description)) return true;
@@ -811,26 +930,59 @@ const LABEL_OVERRIDES: Record<string, { bounce: boolean; why: string }> = {
 
 // What the bounces say, read from the files (the descriptions do not give kind, recipient or original id).
 const FILE_FACTS: Record<string, Omit<Expected, 'bounce'>> = {
-  'dsn-sisimai-rfc3464-01.eml': { kind: 'hard', recipients: ['userunknown@bouncehammer.jp'], originalMessageId: 'E1C50F1B-1C83-4820-BC36-AC6FBFBE8568@example.org' },
+  'dsn-sisimai-rfc3464-01.eml': {
+    kind: 'hard',
+    recipients: ['userunknown@bouncehammer.jp'],
+    originalMessageId: 'E1C50F1B-1C83-4820-BC36-AC6FBFBE8568@example.org',
+  },
   // Original-Recipient kijitora@example.org was expanded to r@p351355…: the address that was written is the one.
   // The attached message/rfc822 part is empty.
   'dsn-sisimai-lhost-postfix-01.eml': { kind: 'hard', recipients: ['kijitora@example.org'], originalMessageId: null },
-  'dsn-sisimai-lhost-sendmail-01.eml': { kind: 'hard', recipients: ['userunknown@bouncehammer.jp'], originalMessageId: 'E1C50F1B-1C83-4820-BC36-AC6FBFBE8568@example.org' },
-  'dsn-sisimai-lhost-exim-01.eml': { kind: 'hard', recipients: ['kijitora@example.ed.jp'], originalMessageId: 'E1P1ce6-000Egt-GZ@e1.example.org' },
-  'dsn-sisimai-lhost-qmail-01.eml': { kind: 'hard', recipients: ['kijitora@example.ne.jp'], originalMessageId: '000000000.9999999999999.JavaMail.postmaster@mailhub' },
+  'dsn-sisimai-lhost-sendmail-01.eml': {
+    kind: 'hard',
+    recipients: ['userunknown@bouncehammer.jp'],
+    originalMessageId: 'E1C50F1B-1C83-4820-BC36-AC6FBFBE8568@example.org',
+  },
+  'dsn-sisimai-lhost-exim-01.eml': {
+    kind: 'hard',
+    recipients: ['kijitora@example.ed.jp'],
+    originalMessageId: 'E1P1ce6-000Egt-GZ@e1.example.org',
+  },
+  'dsn-sisimai-lhost-qmail-01.eml': {
+    kind: 'hard',
+    recipients: ['kijitora@example.ne.jp'],
+    originalMessageId: '000000000.9999999999999.JavaMail.postmaster@mailhub',
+  },
   // The attached original has no Message-ID.
-  'dsn-sisimai-lhost-exchange2007-01.eml': { kind: 'hard', recipients: ['mikeneko@example.co.jp'], originalMessageId: null },
+  'dsn-sisimai-lhost-exchange2007-01.eml': {
+    kind: 'hard',
+    recipients: ['mikeneko@example.co.jp'],
+    originalMessageId: null,
+  },
   'dsn-sisimai-lhost-amazonses-01.eml': {
     kind: 'hard',
     recipients: ['shironeko@example.co.jp'],
     originalMessageId: '000001321defbd2a-788e31c8-2be1-422f-a8d4-cf7765cc9ed7-000000@email.amazonses.com',
   },
   // No code; the reason is in Japanese: a failure with no code is final, so hard.
-  'dsn-sisimai-lhost-notes-01.eml': { kind: 'hard', recipients: ['kijitora@u1.example.co.jp'], originalMessageId: '000000000.0000000000000.notes@example.co.jp' },
+  'dsn-sisimai-lhost-notes-01.eml': {
+    kind: 'hard',
+    recipients: ['kijitora@u1.example.co.jp'],
+    originalMessageId: '000000000.0000000000000.notes@example.co.jp',
+  },
   // "As their mailbox is full": given up on a temporary cause, soft.
-  'dsn-sisimai-lhost-kddi-01.eml': { kind: 'soft', recipients: ['kijitora@x0000000000000.dion.ne.jp'], originalMessageId: '2013000000000000@example.jp' },
-  // "421 … Deferred" for 4 days, then returned: soft; the transcript names only the domain, the original went to one address.
-  'dsn-sisimai-lhost-v5sendmail-01.eml': { kind: 'soft', recipients: ['kijitora@example.com'], originalMessageId: null },
+  'dsn-sisimai-lhost-kddi-01.eml': {
+    kind: 'soft',
+    recipients: ['kijitora@x0000000000000.dion.ne.jp'],
+    originalMessageId: '2013000000000000@example.jp',
+  },
+  // "421 … Deferred" for 4 days, then returned: soft; the transcript names only the domain, the original went to one
+  // address.
+  'dsn-sisimai-lhost-v5sendmail-01.eml': {
+    kind: 'soft',
+    recipients: ['kijitora@example.com'],
+    originalMessageId: null,
+  },
   // The text/rfc822-headers part's boundary line does not match the declared boundary.
   'dsn-sisimai-rhost-google-01.eml': {
     kind: 'hard',
@@ -845,8 +997,16 @@ const FILE_FACTS: Record<string, Omit<Expected, 'bounce'>> = {
   // "Delivery failed 10 attempts": given up after retrying, no code: soft. The appended original has no Message-ID.
   'dsn-flanker-broken-mime.eml': { kind: 'soft', recipients: ['info@example.net'], originalMessageId: null },
   // "Diagnostic-Code: X-LOCAL; 500 (err.nosuchuser)", no Status.
-  'dsn-mimekit-delivery-status-no-blank-line.eml': { kind: 'hard', recipients: ['newsletter-request@imusic.com'], originalMessageId: '31FC7EB4.41C6@netscape.com' },
-  'dsn-rbmail-multipart_report_multiple_status.eml': { kind: 'hard', recipients: ['u@ci.com'], originalMessageId: '4c2a146147ac8_61ff157c4ec1652df@s.h.c.mail' },
+  'dsn-mimekit-delivery-status-no-blank-line.eml': {
+    kind: 'hard',
+    recipients: ['newsletter-request@imusic.com'],
+    originalMessageId: '31FC7EB4.41C6@netscape.com',
+  },
+  'dsn-rbmail-multipart_report_multiple_status.eml': {
+    kind: 'hard',
+    recipients: ['u@ci.com'],
+    originalMessageId: '4c2a146147ac8_61ff157c4ec1652df@s.h.c.mail',
+  },
   'dsn-postalmime-bounce.eml': {
     kind: 'hard',
     recipients: ['htfgvhyufthdgcvhgjyfthgc@ethereal.email'],
@@ -860,13 +1020,18 @@ const FILE_FACTS: Record<string, Omit<Expected, 'bounce'>> = {
 const KNOWN_MISSES: Record<string, string> = {};
 
 function readManifest(): Array<{ file: string; description: string }> {
-  const lines = readFileSync(manifestPath, 'utf8').split(/\r?\n/).filter((l) => l.trim() !== '');
+  const lines = readFileSync(manifestPath, 'utf8')
+    .split(/\r?\n/)
+    .filter((l) => l.trim() !== '');
   const header = lines[0]!.split('\t');
   const fileColumn = header.indexOf('local_file');
   const descriptionColumn = header.indexOf('what_is_special');
   return lines.slice(1).map((line) => {
     const cells = line.split('\t');
-    return { file: cells[fileColumn]!, description: (cells[descriptionColumn] ?? '').replace(/^"|"$/g, '').replace(/""/g, '"') };
+    return {
+      file: cells[fileColumn]!,
+      description: (cells[descriptionColumn] ?? '').replace(/^"|"$/g, '').replace(/""/g, '"'),
+    };
   });
 }
 
@@ -878,7 +1043,9 @@ describe.skipIf(!corpusExists)(`detectBounce: corpus at ${corpusDir}`, () => {
   it('recognises the bounces, gets their details right, and flags nothing else', async () => {
     const manifest = readManifest().filter((m) => m.file.startsWith('eml/'));
     const described = new Map(manifest.map((m) => [path.basename(m.file), m.description]));
-    const files = readdirSync(emlDir).filter((f) => f.endsWith('.eml')).sort();
+    const files = readdirSync(emlDir)
+      .filter((f) => f.endsWith('.eml'))
+      .sort();
     expect(files.length).toBeGreaterThan(0);
 
     const expected = new Map<string, Expected>();
@@ -890,7 +1057,15 @@ describe.skipIf(!corpusExists)(`detectBounce: corpus at ${corpusDir}`, () => {
       expected.set(file, { bounce: label!, ...(label ? FILE_FACTS[file] : {}) });
     }
 
-    const stats = { bounces: 0, recognised: 0, kind: [0, 0], recipients: [0, 0], originalId: [0, 0], testSetNot: [0, 0], others: [0, 0] };
+    const stats = {
+      bounces: 0,
+      recognised: 0,
+      kind: [0, 0],
+      recipients: [0, 0],
+      originalId: [0, 0],
+      testSetNot: [0, 0],
+      others: [0, 0],
+    };
     const mismatches: string[] = [];
     const misses: string[] = [];
     for (const file of files) {
@@ -932,7 +1107,8 @@ describe.skipIf(!corpusExists)(`detectBounce: corpus at ${corpusDir}`, () => {
         const got = result.recipients.map((r) => r.address);
         if (JSON.stringify(got) === JSON.stringify(want.recipients)) stats.recipients[0]!++;
         else wrong(`recipients ${JSON.stringify(got)}, expected ${JSON.stringify(want.recipients)}`);
-      } else if (want.recipients && result.recipients.length > 0) wrong(`recipients ${JSON.stringify(result.recipients)}, expected none`);
+      } else if (want.recipients && result.recipients.length > 0)
+        wrong(`recipients ${JSON.stringify(result.recipients)}, expected none`);
       if (want.originalMessageId !== undefined) {
         if (want.originalMessageId !== null) stats.originalId[1]!++;
         if (result.originalMessageId === want.originalMessageId) {

@@ -12,7 +12,8 @@ import { dovecotAccountBody } from '../support/dovecot-account.js';
 
 const dovecot = useDovecot();
 
-const passwordBody = (creds: Credentials, extra: Record<string, unknown> = {}) => dovecotAccountBody(dovecot, creds, extra);
+const passwordBody = (creds: Credentials, extra: Record<string, unknown> = {}) =>
+  dovecotAccountBody(dovecot, creds, extra);
 
 async function sessionsOf(user: string): Promise<number> {
   const result = await dovecot.doveadm(['who', '-1', user]);
@@ -50,23 +51,38 @@ describe('connecting a mailbox', () => {
   }
 
   const waitForStatus = (id: string, status: string, timeoutMs = 15_000) =>
-    waitFor(`account ${id} to be ${status}`, async () => {
-      const res = await conversa.api('GET', `/api/email-accounts/${id}`);
-      return res.body?.status === status ? res.body : undefined;
-    }, timeoutMs);
+    waitFor(
+      `account ${id} to be ${status}`,
+      async () => {
+        const res = await conversa.api('GET', `/api/email-accounts/${id}`);
+        return res.body?.status === status ? res.body : undefined;
+      },
+      timeoutMs,
+    );
 
   it('connects with the right password: 201, then active, with its folders found', async () => {
     const creds = await dovecot.addUser();
     secrets.push(creds.password);
     const res = await conversa.api('POST', '/api/email-accounts', passwordBody(creds));
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ email: creds.user, provider: 'other', syncMode: 'two-way', authKind: 'password', historyDays: 90 });
+    expect(res.body).toMatchObject({
+      email: creds.user,
+      provider: 'other',
+      syncMode: 'two-way',
+      authKind: 'password',
+      historyDays: 90,
+    });
     expect(res.body.bccAddress).toMatch(/^[0-9a-f]{20}@bcc\.localhost$/);
     expect(['connecting', 'syncing', 'active']).toContain(res.body.status);
     expect(res.text).not.toContain(creds.password);
     const active = await waitForStatus(res.body.id, 'active');
     expect(active.lastSyncedAt).not.toBeNull();
-    const folders = await conversa.server.storage.db.selectFrom('mail_folders').select(['path', 'role']).where('account_id', '=', res.body.id).orderBy('path').execute();
+    const folders = await conversa.server.storage.db
+      .selectFrom('mail_folders')
+      .select(['path', 'role'])
+      .where('account_id', '=', res.body.id)
+      .orderBy('path')
+      .execute();
     expect(folders).toEqual([
       { path: 'Archive', role: 'archive' },
       { path: 'INBOX', role: 'inbox' },
@@ -81,7 +97,11 @@ describe('connecting a mailbox', () => {
   it('refuses a wrong password with 422 AUTH_FAILED and saves nothing', async () => {
     const creds = await dovecot.addUser();
     const before = (await conversa.api('GET', '/api/email-accounts')).body.items.length;
-    const res = await conversa.api('POST', '/api/email-accounts', passwordBody({ ...creds, password: 'wrong-password-xyz' }));
+    const res = await conversa.api(
+      'POST',
+      '/api/email-accounts',
+      passwordBody({ ...creds, password: 'wrong-password-xyz' }),
+    );
     expect(res.status).toBe(422);
     expect(res.body.error.code).toBe('AUTH_FAILED');
     expect(res.body.error.message).toMatch(/password/i);
@@ -91,7 +111,11 @@ describe('connecting a mailbox', () => {
   it('gives the app-password advice for a provider that needs one', async () => {
     const creds = await dovecot.addUser();
     // Yahoo's preset, pointed at the local server: the advice comes from the preset.
-    const res = await conversa.api('POST', '/api/email-accounts', passwordBody({ ...creds, password: 'wrong' }, { provider: 'yahoo' }));
+    const res = await conversa.api(
+      'POST',
+      '/api/email-accounts',
+      passwordBody({ ...creds, password: 'wrong' }, { provider: 'yahoo' }),
+    );
     expect(res.status).toBe(422);
     expect(res.body.error.code).toBe('AUTH_FAILED');
     expect(res.body.error.hint).toMatch(/app password/i);
@@ -101,7 +125,11 @@ describe('connecting a mailbox', () => {
   it('answers HOST_UNREACHABLE for a closed port, well within 10 seconds', async () => {
     const creds = await dovecot.addUser();
     const started = Date.now();
-    const res = await conversa.api('POST', '/api/email-accounts', passwordBody(creds, { imap: { host: '127.0.0.1', port: 1, secure: false } }));
+    const res = await conversa.api(
+      'POST',
+      '/api/email-accounts',
+      passwordBody(creds, { imap: { host: '127.0.0.1', port: 1, secure: false } }),
+    );
     const elapsed = Date.now() - started;
     expect(res.status).toBe(422);
     expect(res.body.error.code).toBe('HOST_UNREACHABLE');
@@ -114,7 +142,11 @@ describe('connecting a mailbox', () => {
     expect(res.status).toBe(201);
     const id = res.body.id;
     await waitForStatus(id, 'active');
-    const folderIds = (await conversa.server.storage.db.selectFrom('mail_folders').select('id').where('account_id', '=', id).execute()).map((f) => f.id).sort();
+    const folderIds = (
+      await conversa.server.storage.db.selectFrom('mail_folders').select('id').where('account_id', '=', id).execute()
+    )
+      .map((f) => f.id)
+      .sort();
 
     const newPassword = `${creds.password}-new`;
     secrets.push(newPassword);
@@ -133,7 +165,11 @@ describe('connecting a mailbox', () => {
     expect(fixed.status).toBe(200);
     await waitForStatus(id, 'active');
     // A reconnect keeps the folders and their cursors: sync resumes where it stopped.
-    const after = (await conversa.server.storage.db.selectFrom('mail_folders').select('id').where('account_id', '=', id).execute()).map((f) => f.id).sort();
+    const after = (
+      await conversa.server.storage.db.selectFrom('mail_folders').select('id').where('account_id', '=', id).execute()
+    )
+      .map((f) => f.id)
+      .sort();
     expect(after).toEqual(folderIds);
   });
 
@@ -141,7 +177,11 @@ describe('connecting a mailbox', () => {
     const creds = await dovecot.addUser();
     const proxy = await startTcpProxy({ host: dovecot.host, port: dovecot.imapPort });
     try {
-      const res = await conversa.api('POST', '/api/email-accounts', passwordBody(creds, { imap: { host: '127.0.0.1', port: proxy.port, secure: false } }));
+      const res = await conversa.api(
+        'POST',
+        '/api/email-accounts',
+        passwordBody(creds, { imap: { host: '127.0.0.1', port: proxy.port, secure: false } }),
+      );
       expect(res.status).toBe(201);
       const id = res.body.id;
       await waitForStatus(id, 'active');
@@ -156,7 +196,12 @@ describe('connecting a mailbox', () => {
       // The health view still shows what went wrong, and when.
       expect(back.lastError.message.length).toBeGreaterThan(0);
       expect(Date.parse(back.lastError.at)).toBeGreaterThanOrEqual(Date.parse(failing.updatedAt) - 60_000);
-      const events = await conversa.server.storage.db.selectFrom('sync_events').select('kind').where('account_id', '=', id).orderBy('created_at').execute();
+      const events = await conversa.server.storage.db
+        .selectFrom('sync_events')
+        .select('kind')
+        .where('account_id', '=', id)
+        .orderBy('created_at')
+        .execute();
       expect(events.map((e) => e.kind)).toEqual(expect.arrayContaining(['status:error', 'status:active']));
     } finally {
       await proxy.close();
@@ -171,14 +216,27 @@ describe('connecting a mailbox', () => {
     const id = res.body.id;
     await waitForStatus(id, 'active');
     const db = conversa.server.storage.db;
-    await db.updateTable('mail_folders').set({ last_seen_uid: 42, uid_validity: 7 }).where('account_id', '=', id).execute();
-    const oldFolders = (await db.selectFrom('mail_folders').select('id').where('account_id', '=', id).execute()).map((f) => f.id);
-    const switched = await conversa.api('PATCH', `/api/email-accounts/${id}`, { email: second.user, password: second.password });
+    await db
+      .updateTable('mail_folders')
+      .set({ last_seen_uid: 42, uid_validity: 7 })
+      .where('account_id', '=', id)
+      .execute();
+    const oldFolders = (await db.selectFrom('mail_folders').select('id').where('account_id', '=', id).execute()).map(
+      (f) => f.id,
+    );
+    const switched = await conversa.api('PATCH', `/api/email-accounts/${id}`, {
+      email: second.user,
+      password: second.password,
+    });
     expect(switched.status).toBe(200);
     expect(switched.body.email).toBe(second.user);
     await waitForStatus(id, 'active');
     // The old cursors are gone: the new mailbox's folders are new rows of the new generation.
-    const folders = await db.selectFrom('mail_folders').select(['id', 'last_seen_uid', 'uid_validity', 'generation']).where('account_id', '=', id).execute();
+    const folders = await db
+      .selectFrom('mail_folders')
+      .select(['id', 'last_seen_uid', 'uid_validity', 'generation'])
+      .where('account_id', '=', id)
+      .execute();
     expect(folders.length).toBe(3);
     expect(folders.some((f) => oldFolders.includes(f.id))).toBe(false);
     expect(folders.every((f) => f.last_seen_uid !== 42 && f.uid_validity !== 7 && f.generation === 2)).toBe(true);
@@ -192,7 +250,11 @@ describe('connecting a mailbox', () => {
       const refused = await conversa.api('POST', '/api/email-accounts', passwordBody(creds, { syncMode: 'one-way' }));
       expect(refused.status).toBe(422);
       expect(refused.body.error.code).toBe('PLAN_REQUIRED');
-      expect((await conversa.api('GET', '/api/email-accounts')).body.items.some((a: { email: string }) => a.email === creds.user)).toBe(false);
+      expect(
+        (await conversa.api('GET', '/api/email-accounts')).body.items.some(
+          (a: { email: string }) => a.email === creds.user,
+        ),
+      ).toBe(false);
       // Two-way is part of every plan.
       const twoWay = await conversa.api('POST', '/api/email-accounts', passwordBody(creds));
       expect(twoWay.status).toBe(201);
@@ -218,7 +280,11 @@ describe('connecting a mailbox', () => {
     expect((await conversa.api('GET', `/api/email-accounts/${id}`)).status).toBe(404);
     await waitFor('every IMAP session to close', async () => (await sessionsOf(creds.user)) === 0, 5_000);
     const token = res.body.bccAddress.split('@')[0];
-    const row = await conversa.server.storage.db.selectFrom('email_accounts').select('id').where('bcc_token', '=', token).executeTakeFirst();
+    const row = await conversa.server.storage.db
+      .selectFrom('email_accounts')
+      .select('id')
+      .where('bcc_token', '=', token)
+      .executeTakeFirst();
     expect(row).toBeUndefined();
   });
 
@@ -227,8 +293,12 @@ describe('connecting a mailbox', () => {
     const res = await conversa.api('POST', '/api/email-accounts', passwordBody(creds));
     const other = await conversa.addUser();
     expect((await conversa.api('GET', `/api/email-accounts/${res.body.id}`, undefined, other.token)).status).toBe(404);
-    expect((await conversa.api('PATCH', `/api/email-accounts/${res.body.id}`, { password: 'x' }, other.token)).status).toBe(404);
-    expect((await conversa.api('DELETE', `/api/email-accounts/${res.body.id}`, undefined, other.token)).status).toBe(404);
+    expect(
+      (await conversa.api('PATCH', `/api/email-accounts/${res.body.id}`, { password: 'x' }, other.token)).status,
+    ).toBe(404);
+    expect((await conversa.api('DELETE', `/api/email-accounts/${res.body.id}`, undefined, other.token)).status).toBe(
+      404,
+    );
     expect((await conversa.api('GET', '/api/email-accounts', undefined, other.token)).body.items).toEqual([]);
     expect((await conversa.api('GET', '/api/email-accounts?all=1', undefined, other.token)).body.items).toEqual([]);
     // The admin who connected it sees everyone's with ?all=1.
@@ -296,7 +366,10 @@ describe('connecting a mailbox', () => {
       try {
         const start = await oauthStart({ provider: 'microsoft365' });
         const consent = await fetch(start.body.authorizeUrl, { redirect: 'manual' });
-        const back = await fetch(consent.headers.get('location')!, { redirect: 'manual', headers: { cookie: start.cookie } });
+        const back = await fetch(consent.headers.get('location')!, {
+          redirect: 'manual',
+          headers: { cookie: start.cookie },
+        });
         const landing = new URL(back.headers.get('location')!);
         expect(landing.searchParams.get('error')).toBe('AUTH_FAILED');
         expect(landing.searchParams.get('connected')).toBeNull();
@@ -313,8 +386,15 @@ describe('connecting a mailbox', () => {
     const res = await conversa.api('POST', '/api/email-accounts', passwordBody(creds));
     expect(res.status).toBe(201);
     await waitForStatus(res.body.id, 'active');
-    const answers = [res.text, (await conversa.api('GET', '/api/email-accounts')).text, (await conversa.api('GET', `/api/email-accounts/${res.body.id}`)).text];
-    const files = fs.readdirSync(conversa.dataDir).filter((f) => f.startsWith('conversa.db')).map((f) => fs.readFileSync(path.join(conversa.dataDir, f)));
+    const answers = [
+      res.text,
+      (await conversa.api('GET', '/api/email-accounts')).text,
+      (await conversa.api('GET', `/api/email-accounts/${res.body.id}`)).text,
+    ];
+    const files = fs
+      .readdirSync(conversa.dataDir)
+      .filter((f) => f.startsWith('conversa.db'))
+      .map((f) => fs.readFileSync(path.join(conversa.dataDir, f)));
     expect(files.length).toBeGreaterThan(0);
     const logs = conversa.logs.join('');
     expect(logs.length).toBeGreaterThan(0);
@@ -323,7 +403,11 @@ describe('connecting a mailbox', () => {
       for (const answer of answers) expect(answer).not.toContain(secret);
       expect(logs).not.toContain(secret);
     }
-    const row = await conversa.server.storage.db.selectFrom('email_accounts').select('credentials_enc').where('id', '=', res.body.id).executeTakeFirstOrThrow();
+    const row = await conversa.server.storage.db
+      .selectFrom('email_accounts')
+      .select('credentials_enc')
+      .where('id', '=', res.body.id)
+      .executeTakeFirstOrThrow();
     expect(row.credentials_enc).toMatch(/^v1\./);
   });
 });

@@ -19,7 +19,7 @@ const iso = (ms: number | null | undefined) => (ms == null ? null : new Date(ms)
 const reparse = (raw: Buffer) => parseMessage(raw, undefined, { messagePartsAsAttachments: true });
 
 describe('inline forward blocks', () => {
-  it('reads a Gmail forward (English), dating it in the forwarder\'s zone', () => {
+  it("reads a Gmail forward (English), dating it in the forwarder's zone", () => {
     const text = [
       'FYI, see below',
       '',
@@ -99,7 +99,7 @@ describe('inline forward blocks', () => {
     expect(b.body).toBe('Corpo do e-mail');
   });
 
-  it('reads Outlook\'s HTML-era block: a rule of underscores, or no separator at all', () => {
+  it("reads Outlook's HTML-era block: a rule of underscores, or no separator at all", () => {
     const ruled = [
       'FYI',
       '',
@@ -112,7 +112,16 @@ describe('inline forward blocks', () => {
       'Body',
     ].join('\n');
     expect(findInlineForward(ruled)?.headers.from?.address).toBe('ana@cliente.com.br');
-    const bare = ['FYI', '', 'From: Ana Souza <ana@cliente.com.br>', 'Sent: Monday, March 4, 2024 10:15 AM', 'To: Bruno <bruno@empresa.com>', 'Subject: Proposta', '', 'Body'].join('\n');
+    const bare = [
+      'FYI',
+      '',
+      'From: Ana Souza <ana@cliente.com.br>',
+      'Sent: Monday, March 4, 2024 10:15 AM',
+      'To: Bruno <bruno@empresa.com>',
+      'Subject: Proposta',
+      '',
+      'Body',
+    ].join('\n');
     const found = findInlineForward(bare)!;
     expect(found.headers.subject).toBe('Proposta');
     expect(found.body).toBe('Body');
@@ -150,26 +159,69 @@ describe('inline forward blocks', () => {
   });
 
   it('reads Thunderbird forwards (tab after the label), English and Portuguese, with the exact RFC 5322 date', () => {
-    const en = ['-------- Forwarded Message --------', 'Subject: \tProposta', 'Date: \tMon, 4 Mar 2024 10:15:32 -0300', 'From: \tAna Souza <ana@cliente.com.br>', 'To: \tBruno <bruno@empresa.com>', '', 'Corpo'].join('\n');
+    const en = [
+      '-------- Forwarded Message --------',
+      'Subject: \tProposta',
+      'Date: \tMon, 4 Mar 2024 10:15:32 -0300',
+      'From: \tAna Souza <ana@cliente.com.br>',
+      'To: \tBruno <bruno@empresa.com>',
+      '',
+      'Corpo',
+    ].join('\n');
     const a = findInlineForward(en)!;
     expect(a.headers.from?.address).toBe('ana@cliente.com.br');
     expect(iso(a.headers.date)).toBe('2024-03-04T13:15:32.000Z');
-    const pt = ['-------- Mensagem encaminhada --------', 'Assunto: \tProposta', 'Data: \tMon, 4 Mar 2024 10:15:32 -0300', 'De: \tAna Souza <ana@cliente.com.br>', 'Para: \tbruno@empresa.com', '', 'Corpo'].join('\n');
+    const pt = [
+      '-------- Mensagem encaminhada --------',
+      'Assunto: \tProposta',
+      'Data: \tMon, 4 Mar 2024 10:15:32 -0300',
+      'De: \tAna Souza <ana@cliente.com.br>',
+      'Para: \tbruno@empresa.com',
+      '',
+      'Corpo',
+    ].join('\n');
     expect(findInlineForward(pt)?.headers.to.map((x) => x.address)).toEqual(['bruno@empresa.com']);
   });
 
   it('reads Spanish, Yahoo and Zoho blocks', () => {
-    const es = ['---------- Mensaje reenviado ---------', 'De: Ana <ana@cliente.es>', 'Fecha: mar, 5 abr 2024 a las 10:15', 'Asunto: Presupuesto', 'Para: bruno@empresa.com', '', 'Hola'].join('\n');
+    const es = [
+      '---------- Mensaje reenviado ---------',
+      'De: Ana <ana@cliente.es>',
+      'Fecha: mar, 5 abr 2024 a las 10:15',
+      'Asunto: Presupuesto',
+      'Para: bruno@empresa.com',
+      '',
+      'Hola',
+    ].join('\n');
     const a = findInlineForward(es)!;
     expect(a.headers.from?.address).toBe('ana@cliente.es');
     expect(a.headers.subject).toBe('Presupuesto');
     // "mar," is Tuesday here; the month is April.
     expect(iso(a.headers.date)).toBe('2024-04-05T10:15:00.000Z');
 
-    const yahoo = ['----- Forwarded Message -----', 'From: Ana <ana@cliente.com>', 'To: Bruno <bruno@empresa.com>', 'Sent: Monday, March 4, 2024, 10:15:00 AM GMT-3', 'Subject: Hello there', '', 'Body'].join('\n');
+    const yahoo = [
+      '----- Forwarded Message -----',
+      'From: Ana <ana@cliente.com>',
+      'To: Bruno <bruno@empresa.com>',
+      'Sent: Monday, March 4, 2024, 10:15:00 AM GMT-3',
+      'Subject: Hello there',
+      '',
+      'Body',
+    ].join('\n');
     expect(iso(findInlineForward(yahoo)?.headers.date)).toBe('2024-03-04T13:15:00.000Z');
 
-    const zoho = ['============ Forwarded message ============', 'From: Ana <ana@cliente.com>', 'To: bruno@empresa.com', 'Date: Mon, 04 Mar 2024 10:15:00 -0300', 'Subject: Quote', '============ Forwarded message ============', '', 'Body', '', '============ Forwarded message ============'].join('\n');
+    const zoho = [
+      '============ Forwarded message ============',
+      'From: Ana <ana@cliente.com>',
+      'To: bruno@empresa.com',
+      'Date: Mon, 04 Mar 2024 10:15:00 -0300',
+      'Subject: Quote',
+      '============ Forwarded message ============',
+      '',
+      'Body',
+      '',
+      '============ Forwarded message ============',
+    ].join('\n');
     // Zoho closes the block with the marker again, and ends the message with it.
     const z = findInlineForward(zoho)!;
     expect(z.headers.subject).toBe('Quote');
@@ -195,10 +247,22 @@ describe('inline forward blocks', () => {
     ].join('\n');
     const found = findInlineForward(text)!;
     expect(found.headers.from?.address).toBe('bia@parceiro.com');
-    expect(found.headers.to.map((a) => a.address)).toEqual(['bruno@empresa.com', 'carla@cliente.com.br', 'dave@cliente.com.br']);
+    expect(found.headers.to.map((a) => a.address)).toEqual([
+      'bruno@empresa.com',
+      'carla@cliente.com.br',
+      'dave@cliente.com.br',
+    ]);
     expect(found.body).toContain('Inner body');
 
-    const exchange = ['-----Original Message-----', 'From: Ana Souza', 'Sent: Monday, March 4, 2024 10:15 AM', 'To: Bruno Lima <bruno@empresa.com>', 'Subject: Proposta', '', 'Body'].join('\n');
+    const exchange = [
+      '-----Original Message-----',
+      'From: Ana Souza',
+      'Sent: Monday, March 4, 2024 10:15 AM',
+      'To: Bruno Lima <bruno@empresa.com>',
+      'Subject: Proposta',
+      '',
+      'Body',
+    ].join('\n');
     const e = findInlineForward(exchange)!;
     expect(e.headers.from).toBeNull();
     expect(e.headers.to.map((a) => a.address)).toEqual(['bruno@empresa.com']);
@@ -246,21 +310,28 @@ describe('forward dates, addresses and subjects', () => {
   });
 
   it('reads the forms addresses take in forward blocks', () => {
-    expect(parseForwardAddresses('Ana Souza [mailto:ana@x.com]')).toEqual([{ address: 'ana@x.com', name: 'Ana Souza' }]);
-    expect(parseForwardAddresses('ana@x.com<mailto:ana@x.com>; "Lima, Bruno" <Bruno@Y.com>').map((a) => a.address)).toEqual(['ana@x.com', 'bruno@y.com']);
+    expect(parseForwardAddresses('Ana Souza [mailto:ana@x.com]')).toEqual([
+      { address: 'ana@x.com', name: 'Ana Souza' },
+    ]);
+    expect(
+      parseForwardAddresses('ana@x.com<mailto:ana@x.com>; "Lima, Bruno" <Bruno@Y.com>').map((a) => a.address),
+    ).toEqual(['ana@x.com', 'bruno@y.com']);
     expect(parseForwardAddresses('Ana Souza')).toEqual([]);
     expect(parseForwardAddresses(undefined)).toEqual([]);
   });
 
   it('knows forward prefixes in several languages', () => {
-    for (const s of ['Fwd: x', 'FW: x', 'ENC: x', 'Enc: x', 'TR: x', 'WG: x', 'RV: x', 'Fwd[2]: x']) expect(isForwardSubject(s), s).toBe(true);
+    for (const s of ['Fwd: x', 'FW: x', 'ENC: x', 'Enc: x', 'TR: x', 'WG: x', 'RV: x', 'Fwd[2]: x'])
+      expect(isForwardSubject(s), s).toBe(true);
     for (const s of ['Re: x', 'RES: x', 'Forward planning', null]) expect(isForwardSubject(s), String(s)).toBe(false);
     expect(stripForwardPrefix('Fwd: ENC: Proposta')).toBe('Proposta');
     expect(stripForwardPrefix('Fwd:')).toBeNull();
   });
 
-  it('reads the UTC offset of a message\'s own Date header', () => {
-    expect(dateHeaderOffset(Buffer.from('Subject: x\r\nDate: Mon, 4 Mar 2024 10:15:32 -0300 (BRT)\r\n\r\nDate: +0500\r\n'))).toBe(-180);
+  it("reads the UTC offset of a message's own Date header", () => {
+    expect(
+      dateHeaderOffset(Buffer.from('Subject: x\r\nDate: Mon, 4 Mar 2024 10:15:32 -0300 (BRT)\r\n\r\nDate: +0500\r\n')),
+    ).toBe(-180);
     expect(dateHeaderOffset(Buffer.from('Date: Mon, 4 Mar 2024\r\n 10:15:32 +0530\r\n\r\n'))).toBe(330);
     expect(dateHeaderOffset(Buffer.from('Subject: x\r\n\r\n'))).toBeNull();
   });
@@ -319,10 +390,25 @@ describe('attached originals', () => {
   });
 
   it('takes a saved .eml sent as application/octet-stream, and nothing from an ordinary attachment', async () => {
-    const eml = forward(['Content-Type: application/octet-stream; name="saved.eml"', 'Content-Disposition: attachment; filename="saved.eml"']);
+    const eml = forward([
+      'Content-Type: application/octet-stream; name="saved.eml"',
+      'Content-Disposition: attachment; filename="saved.eml"',
+    ]);
     expect(await embeddedMessages(eml, await parseMessage(eml), reparse)).toHaveLength(1);
     const pdf = Buffer.from(
-      ['From: bruno@empresa.com', 'Subject: x', 'Content-Type: multipart/mixed; boundary="b1"', '', '--b1', 'Content-Type: application/pdf', 'Content-Disposition: attachment; filename="a.pdf"', '', '%PDF-1.4', '--b1--', ''].join('\r\n'),
+      [
+        'From: bruno@empresa.com',
+        'Subject: x',
+        'Content-Type: multipart/mixed; boundary="b1"',
+        '',
+        '--b1',
+        'Content-Type: application/pdf',
+        'Content-Disposition: attachment; filename="a.pdf"',
+        '',
+        '%PDF-1.4',
+        '--b1--',
+        '',
+      ].join('\r\n'),
     );
     expect(await embeddedMessages(pdf, await parseMessage(pdf), reparse)).toEqual([]);
   });

@@ -22,7 +22,7 @@ describe('htmlToPlain', () => {
     expect(htmlToPlain('abcdef', { maxLength: 3 })).toBe('abc');
   });
 
-  it('reads forward blocks without spaces for tags, with Outlook\'s rule for <hr>', () => {
+  it("reads forward blocks without spaces for tags, with Outlook's rule for <hr>", () => {
     const html = '<p>FYI</p><hr size="2"><p><b>From:</b> Ana &lt;<a href="mailto:a@x.com">a@x.com</a>&gt;</p>';
     expect(htmlToPlain(html, { forwardBlocks: true })).toBe(
       'FYI\n\n________________________________\nFrom: Ana <a@x.com>\n',

@@ -96,7 +96,14 @@ describe('PKCE', () => {
 describe('authorize URL', () => {
   it('asks Google for mail, calendar and the address, offline, with consent', () => {
     const url = new URL(
-      buildAuthorizeUrl({ provider: 'gmail', config, state: 's1', codeChallenge: 'c'.repeat(43), redirectUri: REDIRECT_URI, loginHint: 'ana@example.test' }),
+      buildAuthorizeUrl({
+        provider: 'gmail',
+        config,
+        state: 's1',
+        codeChallenge: 'c'.repeat(43),
+        redirectUri: REDIRECT_URI,
+        loginHint: 'ana@example.test',
+      }),
     );
     expect(`${url.origin}${url.pathname}`).toBe(server.authorizeUrl);
     const p = url.searchParams;
@@ -116,7 +123,15 @@ describe('authorize URL', () => {
   });
 
   it('asks Microsoft for IMAP, SMTP, offline access and the Graph calendar', () => {
-    const url = new URL(buildAuthorizeUrl({ provider: 'microsoft365', config, state: 's', codeChallenge: 'c'.repeat(43), redirectUri: REDIRECT_URI }));
+    const url = new URL(
+      buildAuthorizeUrl({
+        provider: 'microsoft365',
+        config,
+        state: 's',
+        codeChallenge: 'c'.repeat(43),
+        redirectUri: REDIRECT_URI,
+      }),
+    );
     expect(url.searchParams.get('scope')!.split(' ')).toEqual(
       expect.arrayContaining([
         'offline_access',
@@ -144,7 +159,10 @@ describe('code flow against the local authorization server', () => {
       expect(tokens.expiresAt).toBeGreaterThanOrEqual(before + 3599_000);
       expect(tokens.expiresAt).toBeLessThanOrEqual(Date.now() + 3599_000);
       expect(tokens.scope).toContain('https://mail.google.com/');
-      expect(server.describeAccessToken(tokens.accessToken)).toMatchObject({ email: 'ana@example.test', revoked: false });
+      expect(server.describeAccessToken(tokens.accessToken)).toMatchObject({
+        email: 'ana@example.test',
+        revoked: false,
+      });
       // Google's token endpoint is given no scope: its token covers everything consented.
       expect(server.requests.at(-1)!.params.has('scope')).toBe(false);
     } finally {
@@ -154,7 +172,13 @@ describe('code flow against the local authorization server', () => {
 
   it('tells the callback when the user denies consent', async () => {
     server.denyConsent();
-    const url = buildAuthorizeUrl({ provider: 'gmail', config, state: 'st', codeChallenge: createPkce().challenge, redirectUri: REDIRECT_URI });
+    const url = buildAuthorizeUrl({
+      provider: 'gmail',
+      config,
+      state: 'st',
+      codeChallenge: createPkce().challenge,
+      redirectUri: REDIRECT_URI,
+    });
     const back = await authorize(url);
     expect(back.get('error')).toBe('access_denied');
     expect(back.get('state')).toBe('st');
@@ -175,9 +199,21 @@ describe('code flow against the local authorization server', () => {
   it('refuses a code used twice', async () => {
     const pkce = createPkce();
     const back = await authorize(
-      buildAuthorizeUrl({ provider: 'gmail', config, state: 's', codeChallenge: pkce.challenge, redirectUri: REDIRECT_URI }),
+      buildAuthorizeUrl({
+        provider: 'gmail',
+        config,
+        state: 's',
+        codeChallenge: pkce.challenge,
+        redirectUri: REDIRECT_URI,
+      }),
     );
-    const exchange = { provider: 'gmail' as const, config, code: back.get('code')!, codeVerifier: pkce.verifier, redirectUri: REDIRECT_URI };
+    const exchange = {
+      provider: 'gmail' as const,
+      config,
+      code: back.get('code')!,
+      codeVerifier: pkce.verifier,
+      redirectUri: REDIRECT_URI,
+    };
     await exchangeCode(exchange);
     expect((await rejection(exchangeCode(exchange))).code).toBe('INVALID_GRANT');
   });
@@ -227,12 +263,20 @@ describe('the address Google vouches for', () => {
 
 describe("the operator's mail servers for OAuth accounts", () => {
   it('reads GOOGLE_IMAP_URL / MICROSOFT_SMTP_URL, and nothing else moves them', () => {
-    const moved = loadOAuthConfig({ ...server.env(), GOOGLE_IMAP_URL: 'imap://127.0.0.1:1143', MICROSOFT_SMTP_URL: 'smtps://Mail.Example.test:465' });
+    const moved = loadOAuthConfig({
+      ...server.env(),
+      GOOGLE_IMAP_URL: 'imap://127.0.0.1:1143',
+      MICROSOFT_SMTP_URL: 'smtps://Mail.Example.test:465',
+    });
     expect(moved.gmail?.imap).toEqual({ host: '127.0.0.1', port: 1143, secure: false });
     expect(moved.gmail?.smtp).toBeUndefined();
     expect(moved.outlook?.smtp).toEqual({ host: 'mail.example.test', port: 465, secure: true });
-    expect(() => loadOAuthConfig({ ...server.env(), GOOGLE_IMAP_URL: 'http://127.0.0.1:1143' })).toThrow(/GOOGLE_IMAP_URL/);
-    expect(() => loadOAuthConfig({ ...server.env(), GOOGLE_SMTP_URL: 'smtp://host-without-port' })).toThrow(/GOOGLE_SMTP_URL/);
+    expect(() => loadOAuthConfig({ ...server.env(), GOOGLE_IMAP_URL: 'http://127.0.0.1:1143' })).toThrow(
+      /GOOGLE_IMAP_URL/,
+    );
+    expect(() => loadOAuthConfig({ ...server.env(), GOOGLE_SMTP_URL: 'smtp://host-without-port' })).toThrow(
+      /GOOGLE_SMTP_URL/,
+    );
   });
 });
 
@@ -249,8 +293,14 @@ describe('Microsoft', () => {
     expect(defaults.outlook?.tokenUrl).toBe('https://login.microsoftonline.com/consumers/oauth2/v2.0/token');
     expect(defaults.gmail).toBeNull();
 
-    const single = loadOAuthConfig({ MICROSOFT_CLIENT_ID: 'id', MICROSOFT_CLIENT_SECRET: 's', MICROSOFT_TENANT: 'contoso.onmicrosoft.com' });
-    expect(single.microsoft365?.tokenUrl).toBe('https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token');
+    const single = loadOAuthConfig({
+      MICROSOFT_CLIENT_ID: 'id',
+      MICROSOFT_CLIENT_SECRET: 's',
+      MICROSOFT_TENANT: 'contoso.onmicrosoft.com',
+    });
+    expect(single.microsoft365?.tokenUrl).toBe(
+      'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token',
+    );
     expect(single.outlook?.tokenUrl).toBe('https://login.microsoftonline.com/consumers/oauth2/v2.0/token');
 
     expect(config.outlook?.authorizeUrl).toBe(server.microsoftAuthorizeUrl.replace('{tenant}', 'consumers'));
@@ -279,7 +329,12 @@ describe('Microsoft', () => {
 
   it('asks a Graph token for the calendar audience', async () => {
     const { tokens } = await signIn('microsoft365');
-    const calendar = await refreshTokens({ provider: 'microsoft365', config, refreshToken: tokens.refreshToken, audience: 'calendar' });
+    const calendar = await refreshTokens({
+      provider: 'microsoft365',
+      config,
+      refreshToken: tokens.refreshToken,
+      audience: 'calendar',
+    });
     expect(server.requests.at(-1)!.tenant).toBe('organizations');
     expect(calendar.scope).toContain('https://graph.microsoft.com/Calendars.ReadWrite');
     expect(calendar.scope).not.toContain('IMAP');
@@ -319,7 +374,9 @@ describe('errors', () => {
   it('maps other 4xx answers (a wrong client secret) to PROVIDER_ERROR', async () => {
     const { tokens } = await signIn('gmail');
     const wrongSecret = loadOAuthConfig({ ...server.env(), GOOGLE_CLIENT_SECRET: 'not-the-secret-at-all' });
-    const error = await rejection(refreshTokens({ provider: 'gmail', config: wrongSecret, refreshToken: tokens.refreshToken }));
+    const error = await rejection(
+      refreshTokens({ provider: 'gmail', config: wrongSecret, refreshToken: tokens.refreshToken }),
+    );
     expect(error.code).toBe('PROVIDER_ERROR');
     expect(error.providerError).toBe('invalid_client');
     expect(error.status).toBe(401);
@@ -341,7 +398,9 @@ describe('errors', () => {
 
   it('gives up after the timeout with TEMPORARY', async () => {
     server.setTokenDelay(1_000);
-    const error = await rejection(refreshTokens({ provider: 'gmail', config, refreshToken: 'rt-whatever', timeoutMs: 100 }));
+    const error = await rejection(
+      refreshTokens({ provider: 'gmail', config, refreshToken: 'rt-whatever', timeoutMs: 100 }),
+    );
     expect(error.code).toBe('TEMPORARY');
     expect(error.message).toMatch(/did not answer .* within 0\.1 s/);
   });
@@ -349,7 +408,12 @@ describe('errors', () => {
   it("lets the caller's abort through as an abort, not a provider error", async () => {
     server.setTokenDelay(1_000);
     const controller = new AbortController();
-    const pending = refreshTokens({ provider: 'gmail', config, refreshToken: 'rt-whatever', signal: controller.signal });
+    const pending = refreshTokens({
+      provider: 'gmail',
+      config,
+      refreshToken: 'rt-whatever',
+      signal: controller.signal,
+    });
     setTimeout(() => controller.abort(), 50);
     const error = await pending.catch((reason: unknown) => reason);
     expect(error).not.toBeInstanceOf(OAuthError);
@@ -375,8 +439,12 @@ describe('errors', () => {
   it('refuses half a client registration or a bad URL at start-up', () => {
     expect(() => loadOAuthConfig({ GOOGLE_CLIENT_ID: 'id' })).toThrow(ConfigError);
     expect(() => loadOAuthConfig({ GOOGLE_CLIENT_ID: 'id' })).toThrow(/GOOGLE_CLIENT_SECRET/);
-    expect(() => loadOAuthConfig({ GOOGLE_CLIENT_ID: 'id', GOOGLE_CLIENT_SECRET: 's', GOOGLE_TOKEN_URL: 'not a url' })).toThrow(/GOOGLE_TOKEN_URL/);
-    expect(() => loadOAuthConfig({ MICROSOFT_CLIENT_ID: 'id', MICROSOFT_CLIENT_SECRET: 's', MICROSOFT_TENANT: '../x' })).toThrow(/MICROSOFT_TENANT/);
+    expect(() =>
+      loadOAuthConfig({ GOOGLE_CLIENT_ID: 'id', GOOGLE_CLIENT_SECRET: 's', GOOGLE_TOKEN_URL: 'not a url' }),
+    ).toThrow(/GOOGLE_TOKEN_URL/);
+    expect(() =>
+      loadOAuthConfig({ MICROSOFT_CLIENT_ID: 'id', MICROSOFT_CLIENT_SECRET: 's', MICROSOFT_TENANT: '../x' }),
+    ).toThrow(/MICROSOFT_TENANT/);
   });
 });
 

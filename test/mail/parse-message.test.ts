@@ -170,7 +170,9 @@ describe('parseMessage: hand-made messages', () => {
 
   it('decodes windows-1252 smart quotes and the euro sign (Node 20 TextDecoder reads them as Latin-1)', async () => {
     const raw = Buffer.concat([
-      Buffer.from('Subject: =?iso-8859-1?Q?=93Quoted=94_=80_10?=\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\n'),
+      Buffer.from(
+        'Subject: =?iso-8859-1?Q?=93Quoted=94_=80_10?=\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\n',
+      ),
       Buffer.from([0x93, 0x48, 0x69, 0x94, 0x20, 0x96, 0x20, 0x80, 0x35, 0x20, 0x99, 0x85]),
     ]);
     const m = await parseMessage(raw);
@@ -190,7 +192,9 @@ describe('parseMessage: hand-made messages', () => {
     // No charset declared and not UTF-8: the bytes decide (windows-1252), not U+FFFD.
     expect(m.text).toContain('Preço especial para você.');
 
-    const utf8 = await parseMessage(eml('Subject: Reunião amanhã', 'Content-Type: text/plain; charset=us-ascii', '', 'Até já'));
+    const utf8 = await parseMessage(
+      eml('Subject: Reunião amanhã', 'Content-Type: text/plain; charset=us-ascii', '', 'Até já'),
+    );
     expect(utf8.subject).toBe('Reunião amanhã');
     expect(utf8.text).toContain('Até já');
   });
@@ -276,7 +280,9 @@ describe('parseMessage: hand-made messages', () => {
     expect(m.text).toBeNull();
     expect(m.parseError).toMatch(/over the 1000 byte limit/);
 
-    const bomb = Buffer.from(`Subject: bomb\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n${'--b\r\n\r\nx\r\n'.repeat(20_000)}--b--\r\n`);
+    const bomb = Buffer.from(
+      `Subject: bomb\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n${'--b\r\n\r\nx\r\n'.repeat(20_000)}--b--\r\n`,
+    );
     const t0 = performance.now();
     const b = await parseMessage(bomb);
     expect(performance.now() - t0).toBeLessThan(1_000);
@@ -348,12 +354,18 @@ describe('field helpers', () => {
   });
 
   it('makeSnippet drops quoted replies, reply headers and signatures, and caps the length', () => {
-    expect(makeSnippet('Sounds good.\n\nOn Mon, 2 Apr 2012 at 18:26, Megan <m@x.com> wrote:\n> Hi', null)).toBe('Sounds good.');
-    expect(makeSnippet('Combinado!\n\nEm seg., 2 de abr. de 2012 às 14:20, Ana <a@x.com>\nescreveu:\n> Oi', null)).toBe('Combinado!');
+    expect(makeSnippet('Sounds good.\n\nOn Mon, 2 Apr 2012 at 18:26, Megan <m@x.com> wrote:\n> Hi', null)).toBe(
+      'Sounds good.',
+    );
+    expect(makeSnippet('Combinado!\n\nEm seg., 2 de abr. de 2012 às 14:20, Ana <a@x.com>\nescreveu:\n> Oi', null)).toBe(
+      'Combinado!',
+    );
     expect(makeSnippet('On 04/02/2012 06:26 PM, Megan One wrote:\n> Hi\nHello', null)).toBe('Hello');
     expect(makeSnippet('Thanks\n-- \nAna Souza\nSales', null)).toBe('Thanks');
     expect(makeSnippet('See below\n\n-----Original Message-----\nFrom: x', null)).toBe('See below');
-    expect(makeSnippet(null, '<style>p{}</style><p>Hello&nbsp;<b>there</b> &amp; welcome</p>')).toBe('Hello there & welcome');
+    expect(makeSnippet(null, '<style>p{}</style><p>Hello&nbsp;<b>there</b> &amp; welcome</p>')).toBe(
+      'Hello there & welcome',
+    );
     const long = makeSnippet('word '.repeat(100), null);
     expect(long.length).toBeLessThanOrEqual(201);
     expect(long.endsWith('…')).toBe(true);
@@ -361,7 +373,11 @@ describe('field helpers', () => {
 });
 
 describe.skipIf(!corpusExists)(`parseMessage: corpus at ${emlDir}`, () => {
-  const files = corpusExists ? readdirSync(emlDir).filter((f) => f.endsWith('.eml')).sort() : [];
+  const files = corpusExists
+    ? readdirSync(emlDir)
+        .filter((f) => f.endsWith('.eml'))
+        .sort()
+    : [];
   const read = (name: string): Buffer => readFileSync(path.join(emlDir, name));
   const parse = (name: string): Promise<ParsedMessage> => parseMessage(read(name));
 
@@ -403,7 +419,9 @@ describe.skipIf(!corpusExists)(`parseMessage: corpus at ${emlDir}`, () => {
 
   it('decodes encoded-words in many charsets and raw 8-bit headers', async () => {
     expect((await parse('cs-rbmail-raw_email_string_in_date_field.eml')).subject).toBe('NOTE: 한국말로 하는 것');
-    expect((await parse('cs-rbmail-raw_email_with_partially_quoted_subject.eml')).subject).toBe('Re: Test: "漢字" mid "漢字" tail');
+    expect((await parse('cs-rbmail-raw_email_with_partially_quoted_subject.eml')).subject).toBe(
+      'Re: Test: "漢字" mid "漢字" tail',
+    );
     expect((await parse('cs-phpmmp-issue149.eml')).subject).toContain("מענה 'אני לא נמצא'"); // iso-8859-8-i
     const m0023 = await parse('cs-phpmmp-m0023.eml');
     expect(m0023.to).toEqual([{ address: 'keld@dkuug.dk', name: 'Keld Jørn Simonsen' }]);
@@ -420,8 +438,11 @@ describe.skipIf(!corpusExists)(`parseMessage: corpus at ${emlDir}`, () => {
   });
 
   it('reads attachment filenames whole: RFC 2231 continuations and charsets, encoded-words', async () => {
-    const names = async (file: string): Promise<Array<string | null>> => (await parse(file)).attachments.map((a) => a.filename);
-    expect(await names('cs-rbmail-japanese_attachment_long_name.eml')).toContain('かきくけこかきくけこかきくけこかきくけこかきくけこ.txt');
+    const names = async (file: string): Promise<Array<string | null>> =>
+      (await parse(file)).attachments.map((a) => a.filename);
+    expect(await names('cs-rbmail-japanese_attachment_long_name.eml')).toContain(
+      'かきくけこかきくけこかきくけこかきくけこかきくけこ.txt',
+    );
     expect(await names('cs-james-messageWithNonASCIIFilenameAttachment.eml')).toEqual(['ديناصور.odt']);
     expect(await names('cs-rbmail-attachment_with_quoted_filename.eml')).toEqual(['Eelanalüüsi päring.jpg']);
     expect(await names('cs-mime4j-attachment-filename-encoding-Latin1.eml')).toEqual(['attachment.äöü']);
@@ -467,12 +488,20 @@ describe.skipIf(!corpusExists)(`parseMessage: corpus at ${emlDir}`, () => {
   it('keeps odd bodies as attachments and trims replies in snippets', async () => {
     const root = await parse('mime-mailparser-base64encodedroot.eml');
     expect(root.attachments.map((a) => a.contentType)).toEqual(['image/png']);
-    expect((await parse('tnef-zbateson-m4006.eml')).attachments[0]).toMatchObject({ filename: 'winmail.dat', contentType: 'application/ms-tnef' });
+    expect((await parse('tnef-zbateson-m4006.eml')).attachments[0]).toMatchObject({
+      filename: 'winmail.dat',
+      contentType: 'application/ms-tnef',
+    });
     const inline = (await parse('mua-spamscope-mail_test_10.eml')).attachments.filter((a) => a.inline);
     expect(inline.length).toBe(3);
     // Not mua-talon-thunderbird.eml: postal-mime's format=flowed decoding joins "> Hi " with the unquoted
     // "Hello" below it (RFC 3676 says a change of quote depth ends the paragraph), so the reply is lost as a quote.
-    for (const file of ['mua-talon-gmail.eml', 'mua-talon-apple_mail.eml', 'mua-talon-iphone.eml', 'mua-talon-android.eml']) {
+    for (const file of [
+      'mua-talon-gmail.eml',
+      'mua-talon-apple_mail.eml',
+      'mua-talon-iphone.eml',
+      'mua-talon-android.eml',
+    ]) {
       expect((await parse(file)).snippet, file).toBe('Hello');
     }
   });

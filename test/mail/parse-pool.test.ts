@@ -43,7 +43,9 @@ const HAND_MADE: Array<[string, Buffer]> = [
 
 function samples(): Array<[string, Buffer]> {
   if (!corpusExists) return HAND_MADE;
-  const files = readdirSync(emlDir).filter((f) => f.endsWith('.eml')).sort();
+  const files = readdirSync(emlDir)
+    .filter((f) => f.endsWith('.eml'))
+    .sort();
   return [...HAND_MADE, ...files.map((f): [string, Buffer] => [f, readFileSync(path.join(emlDir, f))])];
 }
 
@@ -87,7 +89,10 @@ describe('createParsePool', () => {
     const one = eml('Subject: first', '', 'one');
     const two = eml('Subject: second', '', 'two');
     const big = Buffer.concat([one, Buffer.alloc(5_000_000), two]);
-    const [a, b] = await Promise.all([p.parse(big.subarray(0, one.length)), p.parse(big.subarray(big.length - two.length))]);
+    const [a, b] = await Promise.all([
+      p.parse(big.subarray(0, one.length)),
+      p.parse(big.subarray(big.length - two.length)),
+    ]);
     expect(a.subject).toBe('first');
     expect(b.subject).toBe('second');
     expect(a.size).toBe(one.length);
@@ -96,7 +101,10 @@ describe('createParsePool', () => {
   it('replaces a worker that runs past the time limit; that message gets a parseError and headers, the rest go on', async () => {
     const p = pool({ size: 1, timeoutMs: 500, limits: { maxParts: 10_000_000 } });
     const t0 = performance.now();
-    const [poisoned, after] = await Promise.all([p.parse(partBomb(300_000)), p.parse(eml('Subject: next in line', '', 'fine'))]);
+    const [poisoned, after] = await Promise.all([
+      p.parse(partBomb(300_000)),
+      p.parse(eml('Subject: next in line', '', 'fine')),
+    ]);
     expect(performance.now() - t0).toBeLessThan(10_000);
     expect(poisoned.parseError).toMatch(/longer than 500 ms/);
     expect(poisoned.subject).toBe('poison');
@@ -108,8 +116,16 @@ describe('createParsePool', () => {
   });
 
   it('replaces a worker that crashes (out of memory); that message gets a parseError and headers, the rest go on', async () => {
-    const p = pool({ size: 1, timeoutMs: 20_000, resourceLimits: { maxOldGenerationSizeMb: 24 }, limits: { maxParts: 10_000_000 } });
-    const [crashed, after] = await Promise.all([p.parse(partBomb(300_000)), p.parse(eml('Subject: survivor', '', 'ok'))]);
+    const p = pool({
+      size: 1,
+      timeoutMs: 20_000,
+      resourceLimits: { maxOldGenerationSizeMb: 24 },
+      limits: { maxParts: 10_000_000 },
+    });
+    const [crashed, after] = await Promise.all([
+      p.parse(partBomb(300_000)),
+      p.parse(eml('Subject: survivor', '', 'ok')),
+    ]);
     expect(crashed.parseError).toMatch(/crashed/);
     expect(crashed.subject).toBe('poison');
     expect(after.subject).toBe('survivor');

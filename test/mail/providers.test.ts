@@ -18,7 +18,23 @@ describe('provider presets', () => {
     const ids = presets.map((p) => p.id);
     expect(new Set(ids).size).toBe(ids.length);
     for (const id of ['gmail', 'microsoft365', 'outlook', 'zoho', 'other']) expect(ids).toContain(id);
-    for (const id of ['zoho-eu', 'zoho-in', 'zoho-com-au', 'zoho-jp', 'zoho-ca', 'zoho-sa', 'yahoo', 'icloud', 'fastmail', 'aol', 'gmx', 'yandex', 'uol', 'bol', 'terra']) {
+    for (const id of [
+      'zoho-eu',
+      'zoho-in',
+      'zoho-com-au',
+      'zoho-jp',
+      'zoho-ca',
+      'zoho-sa',
+      'yahoo',
+      'icloud',
+      'fastmail',
+      'aol',
+      'gmx',
+      'yandex',
+      'uol',
+      'bol',
+      'terra',
+    ]) {
       expect(ids).toContain(id);
     }
     expect(ids.at(-1)).toBe('other');
@@ -31,7 +47,10 @@ describe('provider presets', () => {
     expect(preset.imap).toEqual({ host: expect.stringMatching(HOST_RE), port: 993, secure: true });
     // Sending: 465 with TLS from the start, or 587 with STARTTLS.
     expect(preset.smtp.host).toMatch(HOST_RE);
-    expect([{ port: 465, secure: true }, { port: 587, secure: false }]).toContainEqual({ port: preset.smtp.port, secure: preset.smtp.secure });
+    expect([
+      { port: 465, secure: true },
+      { port: 587, secure: false },
+    ]).toContainEqual({ port: preset.smtp.port, secure: preset.smtp.secure });
     for (const domain of preset.domains) expect(domain).toMatch(/^(\*\.)?[a-z0-9.-]+(\.\*)?$/);
     if (preset.appPassword) {
       expect(preset.appPassword.instructionsUrl).toMatch(/^https:\/\/[^\s]+$/);
@@ -53,7 +72,11 @@ describe('provider presets', () => {
       expect(preset.caldavUrl).toBeNull();
       expect(preset.smtpSavesSent).toBe(true);
     }
-    expect(getProvider('gmail')).toMatchObject({ calendar: 'google', oauth: 'google', imap: { host: 'imap.gmail.com' } });
+    expect(getProvider('gmail')).toMatchObject({
+      calendar: 'google',
+      oauth: 'google',
+      imap: { host: 'imap.gmail.com' },
+    });
     expect(getProvider('microsoft365')).toMatchObject({ calendar: 'microsoft', oauth: 'microsoft-organizations' });
     expect(getProvider('outlook')).toMatchObject({ calendar: 'microsoft', oauth: 'microsoft-consumers' });
     expect(getProvider('icloud')).toMatchObject({ caldavUrl: 'https://caldav.icloud.com', smtpSavesSent: false });
@@ -68,15 +91,28 @@ describe('provider presets', () => {
   });
 
   it('has a Zoho preset per data centre with its own servers, organisation and personal', () => {
-    expect(getProvider('zoho')).toMatchObject({ imap: { host: 'imappro.zoho.com' }, smtp: { host: 'smtppro.zoho.com', port: 465, secure: true } });
-    expect(getProvider('zoho-eu')).toMatchObject({ imap: { host: 'imappro.zoho.eu' }, smtp: { host: 'smtppro.zoho.eu' }, caldavUrl: 'https://calendar.zoho.eu/caldav/' });
+    expect(getProvider('zoho')).toMatchObject({
+      imap: { host: 'imappro.zoho.com' },
+      smtp: { host: 'smtppro.zoho.com', port: 465, secure: true },
+    });
+    expect(getProvider('zoho-eu')).toMatchObject({
+      imap: { host: 'imappro.zoho.eu' },
+      smtp: { host: 'smtppro.zoho.eu' },
+      caldavUrl: 'https://calendar.zoho.eu/caldav/',
+    });
     expect(getProvider('zoho-in')?.smtp.host).toBe('smtppro.zoho.in');
     expect(getProvider('zoho-com-au')?.imap.host).toBe('imappro.zoho.com.au');
     expect(getProvider('zoho-jp')?.imap.host).toBe('imappro.zoho.jp');
     expect(getProvider('zoho-ca')?.imap.host).toBe('imappro.zohocloud.ca');
     expect(getProvider('zoho-sa')?.imap.host).toBe('imappro.zoho.sa');
-    expect(getProvider('zoho-personal')).toMatchObject({ imap: { host: 'imap.zoho.com' }, smtp: { host: 'smtp.zoho.com' } });
-    expect(getProvider('zoho-eu-personal')).toMatchObject({ imap: { host: 'imap.zoho.eu' }, smtp: { host: 'smtp.zoho.eu' } });
+    expect(getProvider('zoho-personal')).toMatchObject({
+      imap: { host: 'imap.zoho.com' },
+      smtp: { host: 'smtp.zoho.com' },
+    });
+    expect(getProvider('zoho-eu-personal')).toMatchObject({
+      imap: { host: 'imap.zoho.eu' },
+      smtp: { host: 'smtp.zoho.eu' },
+    });
     for (const preset of listProviders().filter((p) => p.id.startsWith('zoho'))) {
       expect(preset.appPassword?.requiredWith2fa).toBe(true);
       expect(preset.help).toMatch(/IMAP access/);
@@ -160,13 +196,24 @@ describe('lookupProvider', () => {
   });
 
   it('does not take look-alike domains for a provider', () => {
-    for (const email of ['a@yahoo.co.jp', 'a@notgmail.com', 'a@gmail.com.evil.example', 'a@mail.gmx.example', 'a@onmicrosoft.com.example']) {
+    for (const email of [
+      'a@yahoo.co.jp',
+      'a@notgmail.com',
+      'a@gmail.com.evil.example',
+      'a@mail.gmx.example',
+      'a@onmicrosoft.com.example',
+    ]) {
       expect(lookupProvider(email).matched, email).toBe(false);
     }
   });
 
   it('gives `other` with no hosts for something that is not an address', () => {
-    expect(lookupProvider('no-at-sign')).toMatchObject({ id: 'other', matched: false, imap: { host: '' }, smtp: { host: '' } });
+    expect(lookupProvider('no-at-sign')).toMatchObject({
+      id: 'other',
+      matched: false,
+      imap: { host: '' },
+      smtp: { host: '' },
+    });
   });
 });
 
@@ -192,7 +239,8 @@ describe('provider routes', () => {
     await database.destroy();
   });
 
-  const get = (url: string, auth = true) => app.inject({ method: 'GET', url, headers: auth ? { authorization: `Bearer ${token}` } : {} });
+  const get = (url: string, auth = true) =>
+    app.inject({ method: 'GET', url, headers: auth ? { authorization: `Bearer ${token}` } : {} });
 
   it('lists the presets in the contract shape', async () => {
     const response = await get('/api/providers');
@@ -219,7 +267,11 @@ describe('provider routes', () => {
   });
 
   it('refuses a missing or invalid e-mail with VALIDATION_FAILED', async () => {
-    for (const url of ['/api/providers/lookup', '/api/providers/lookup?email=', '/api/providers/lookup?email=not-an-address']) {
+    for (const url of [
+      '/api/providers/lookup',
+      '/api/providers/lookup?email=',
+      '/api/providers/lookup?email=not-an-address',
+    ]) {
       const response = await get(url);
       expect(response.statusCode, url).toBe(400);
       const error = response.json().error;
@@ -229,7 +281,9 @@ describe('provider routes', () => {
   });
 
   it('documents both routes in the OpenAPI document', () => {
-    const doc = router.openApiDocument({ title: 't', version: 'test', serverUrl: 'http://127.0.0.1' }) as { paths: Record<string, any> };
+    const doc = router.openApiDocument({ title: 't', version: 'test', serverUrl: 'http://127.0.0.1' }) as {
+      paths: Record<string, any>;
+    };
     expect(doc.paths['/api/providers']?.get?.responses?.['200']).toBeDefined();
     const lookup = doc.paths['/api/providers/lookup']?.get;
     expect(lookup.parameters).toContainEqual(expect.objectContaining({ name: 'email', in: 'query', required: true }));

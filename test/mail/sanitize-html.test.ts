@@ -2,11 +2,79 @@ import { describe, expect, it } from 'vitest';
 import { REMOTE_IMAGE_ATTRIBUTE, sanitizeHtml } from '../../src/mail/mime/sanitize-html.js';
 
 const ALLOWED_TAGS = new Set([
-  'a', 'abbr', 'acronym', 'address', 'article', 'aside', 'b', 'bdi', 'bdo', 'big', 'blockquote', 'br', 'caption',
-  'center', 'cite', 'code', 'col', 'colgroup', 'dd', 'del', 'details', 'dfn', 'div', 'dl', 'dt', 'em', 'figcaption',
-  'figure', 'font', 'footer', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'header', 'hr', 'i', 'img', 'ins', 'kbd', 'li',
-  'main', 'mark', 'nav', 'ol', 'p', 'pre', 'q', 's', 'samp', 'section', 'small', 'span', 'strike', 'strong', 'sub',
-  'summary', 'sup', 'table', 'tbody', 'td', 'tfoot', 'th', 'thead', 'time', 'tr', 'tt', 'u', 'ul', 'var', 'wbr',
+  'a',
+  'abbr',
+  'acronym',
+  'address',
+  'article',
+  'aside',
+  'b',
+  'bdi',
+  'bdo',
+  'big',
+  'blockquote',
+  'br',
+  'caption',
+  'center',
+  'cite',
+  'code',
+  'col',
+  'colgroup',
+  'dd',
+  'del',
+  'details',
+  'dfn',
+  'div',
+  'dl',
+  'dt',
+  'em',
+  'figcaption',
+  'figure',
+  'font',
+  'footer',
+  'h1',
+  'h2',
+  'h3',
+  'h4',
+  'h5',
+  'h6',
+  'header',
+  'hr',
+  'i',
+  'img',
+  'ins',
+  'kbd',
+  'li',
+  'main',
+  'mark',
+  'nav',
+  'ol',
+  'p',
+  'pre',
+  'q',
+  's',
+  'samp',
+  'section',
+  'small',
+  'span',
+  'strike',
+  'strong',
+  'sub',
+  'summary',
+  'sup',
+  'table',
+  'tbody',
+  'td',
+  'tfoot',
+  'th',
+  'thead',
+  'time',
+  'tr',
+  'tt',
+  'u',
+  'ul',
+  'var',
+  'wbr',
 ]);
 
 /**
@@ -19,11 +87,13 @@ function dangers(html: string): string[] {
     const [tag, name, attrs] = [m[0], m[1]!.toLowerCase(), m[2] ?? ''];
     if (!ALLOWED_TAGS.has(name)) found.push(`element ${tag}`);
     if (/\son[a-z]+\s*=/i.test(attrs)) found.push(`event handler ${tag}`);
-    if (/\s(?:class|id|srcset|srcdoc|formaction|action|background|poster|xlink:href|http-equiv)\s*=/i.test(attrs)) found.push(`attribute ${tag}`);
+    if (/\s(?:class|id|srcset|srcdoc|formaction|action|background|poster|xlink:href|http-equiv)\s*=/i.test(attrs))
+      found.push(`attribute ${tag}`);
     if (/(?:java|vb)script\s*:|data:(?!image\/(?:png|gif|jpe?g|webp|bmp);)/i.test(attrs)) found.push(`scheme ${tag}`);
     if (/expression\s*\(|url\s*\(|behavior|binding|@import|\\/i.test(attrs)) found.push(`css ${tag}`);
     if (/\ssrc\s*=\s*"(?:https?:)?\/\//i.test(attrs)) found.push(`remote src ${tag}`);
-    if (name === 'a' && /\shref=/.test(attrs) && !/rel="noopener noreferrer nofollow"/.test(attrs)) found.push(`link without rel ${tag}`);
+    if (name === 'a' && /\shref=/.test(attrs) && !/rel="noopener noreferrer nofollow"/.test(attrs))
+      found.push(`link without rel ${tag}`);
   }
   if (/<(?!\/?[a-zA-Z])/.test(html.replace(/<!--/g, ''))) found.push('unescaped <');
   if (/<!--/.test(html)) found.push('comment');
@@ -111,13 +181,31 @@ describe('sanitizeHtml: what e-mail needs survives', () => {
       '<ul><li>one</li></ul><ol start="3"><li>three</li></ol><blockquote>quoted</blockquote><pre>code</pre><hr>' +
       '<table border="0" cellpadding="4" cellspacing="0" width="600" align="center"><tr><td colspan="2" bgcolor="#eeeeee" valign="top">cell</td></tr></table>';
     const out = sanitizeHtml(html);
-    for (const kept of ['<h1>Title</h1>', '<b>bold</b>', '<i>italic</i>', '<u>underlined</u>', 'face="Arial"', '<li>one</li>', 'start="3"', '<blockquote>', '<pre>code</pre>', '<hr />', 'cellpadding="4"', 'width="600"', 'colspan="2"', 'bgcolor="#eeeeee"', 'valign="top"']) {
+    for (const kept of [
+      '<h1>Title</h1>',
+      '<b>bold</b>',
+      '<i>italic</i>',
+      '<u>underlined</u>',
+      'face="Arial"',
+      '<li>one</li>',
+      'start="3"',
+      '<blockquote>',
+      '<pre>code</pre>',
+      '<hr />',
+      'cellpadding="4"',
+      'width="600"',
+      'colspan="2"',
+      'bgcolor="#eeeeee"',
+      'valign="top"',
+    ]) {
       expect(out).toContain(kept);
     }
   });
 
   it('keeps safe inline styles and drops the rest property by property', () => {
-    const out = sanitizeHtml('<p style="color: #333; font-family: \'Brush Script MT\', serif; position: absolute; background: url(x.png); margin: 0 auto">x</p>');
+    const out = sanitizeHtml(
+      '<p style="color: #333; font-family: \'Brush Script MT\', serif; position: absolute; background: url(x.png); margin: 0 auto">x</p>',
+    );
     expect(out).toContain('color:#333');
     expect(out).toContain("font-family:'Brush Script MT', serif");
     expect(out).toContain('margin:0 auto');
@@ -125,9 +213,15 @@ describe('sanitizeHtml: what e-mail needs survives', () => {
   });
 
   it('opens absolute links in a new tab without referrer or opener, and drops relative ones', () => {
-    const out = sanitizeHtml('<a href="https://example.com/a?b=1&amp;c=2">web</a> <a href="mailto:ana@example.com">mail</a> <a href="tel:+5511999999999">call</a> <a href="/settings">app</a> <a href="#top">top</a>');
-    expect(out).toContain('<a href="https://example.com/a?b=1&amp;c=2" target="_blank" rel="noopener noreferrer nofollow">web</a>');
-    expect(out).toContain('<a href="mailto:ana@example.com" target="_blank" rel="noopener noreferrer nofollow">mail</a>');
+    const out = sanitizeHtml(
+      '<a href="https://example.com/a?b=1&amp;c=2">web</a> <a href="mailto:ana@example.com">mail</a> <a href="tel:+5511999999999">call</a> <a href="/settings">app</a> <a href="#top">top</a>',
+    );
+    expect(out).toContain(
+      '<a href="https://example.com/a?b=1&amp;c=2" target="_blank" rel="noopener noreferrer nofollow">web</a>',
+    );
+    expect(out).toContain(
+      '<a href="mailto:ana@example.com" target="_blank" rel="noopener noreferrer nofollow">mail</a>',
+    );
     expect(out).toContain('href="tel:+5511999999999"');
     expect(out).toContain('<a>app</a>');
     expect(out).toContain('<a>top</a>');
@@ -149,12 +243,23 @@ describe('sanitizeHtml: what e-mail needs survives', () => {
   });
 
   it('drops head, title and style content, keeps the body text', () => {
-    const out = sanitizeHtml('<html><head><title>Secret title</title><style>.x{color:red}</style></head><body><p>Hello</p></body></html>');
+    const out = sanitizeHtml(
+      '<html><head><title>Secret title</title><style>.x{color:red}</style></head><body><p>Hello</p></body></html>',
+    );
     expect(out).toBe('<p>Hello</p>');
   });
 
   it('never throws on odd input', () => {
-    for (const input of ['', '<', '<<<>>>', '<p', '</p></p></div>', '\u0000<b>\u0000</b>', '<a href="'.repeat(1000), '<div>'.repeat(5000)]) {
+    for (const input of [
+      '',
+      '<',
+      '<<<>>>',
+      '<p',
+      '</p></p></div>',
+      '\u0000<b>\u0000</b>',
+      '<a href="'.repeat(1000),
+      '<div>'.repeat(5000),
+    ]) {
       expect(() => sanitizeHtml(input)).not.toThrow();
     }
   });

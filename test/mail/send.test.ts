@@ -40,12 +40,18 @@ async function startScriptedSmtp(login: { user: string; pass: string } | null): 
     logger: false,
     closeTimeout: 500,
     onAuth(auth, _session, callback) {
-      if (login && auth.username === login.user && auth.password === login.pass) return callback(null, { user: auth.username });
+      if (login && auth.username === login.user && auth.password === login.pass)
+        return callback(null, { user: auth.username });
       callback(Object.assign(new Error('5.7.8 Authentication credentials invalid'), { responseCode: 535 }));
     },
     onRcptTo(address: SMTPServerAddress, _session, callback) {
       if (address.address.startsWith('refused')) {
-        return callback(Object.assign(new Error(`5.1.1 <${address.address}>: Recipient address rejected: User unknown in virtual mailbox table`), { responseCode: 550 }));
+        return callback(
+          Object.assign(
+            new Error(`5.1.1 <${address.address}>: Recipient address rejected: User unknown in virtual mailbox table`),
+            { responseCode: 550 },
+          ),
+        );
       }
       callback();
     },
@@ -59,9 +65,17 @@ async function startScriptedSmtp(login: { user: string; pass: string } | null): 
         const deferred = rcptTo.find((a) => a.startsWith('deferred'));
         if (deferred && !deferredOnce.has(deferred)) {
           deferredOnce.add(deferred);
-          return callback(Object.assign(new Error('4.3.0 Mail server temporarily overloaded, try again later'), { responseCode: 451 }));
+          return callback(
+            Object.assign(new Error('4.3.0 Mail server temporarily overloaded, try again later'), {
+              responseCode: 451,
+            }),
+          );
         }
-        state.received.push({ rcptTo, mailFrom: session.envelope.mailFrom === false ? null : session.envelope.mailFrom.address, raw });
+        state.received.push({
+          rcptTo,
+          mailFrom: session.envelope.mailFrom === false ? null : session.envelope.mailFrom.address,
+          raw,
+        });
         callback(null, 'Queued as SCRIPTED');
       });
     },
@@ -85,20 +99,34 @@ function unique(prefix: string): string {
   return `${prefix}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
-async function connect(c: SendConversa, creds: Credentials, token?: string, extra: Record<string, unknown> = {}): Promise<string> {
+async function connect(
+  c: SendConversa,
+  creds: Credentials,
+  token?: string,
+  extra: Record<string, unknown> = {},
+): Promise<string> {
   const res = await c.api('POST', '/api/email-accounts', dovecotAccountBody(dovecot, creds, extra), token);
   expect(res.status, res.text).toBe(201);
   return res.body.id;
 }
 
 async function waitSynced(c: SendConversa, id: string, token?: string): Promise<void> {
-  await waitFor(`account ${id} to finish its first pass`, async () => {
-    const account = (await c.api('GET', `/api/email-accounts/${id}`, undefined, token)).body;
-    if (account.status === 'needs_reconnect' || account.status === 'error') throw new Error(`account ${account.status}: ${account.statusDetail}`);
-    if (account.status !== 'active') return false;
-    const folders = await c.storage.db.selectFrom('mail_folders').select('first_sync_done').where('account_id', '=', id).execute();
-    return folders.length > 0 && folders.every((f) => f.first_sync_done === 1);
-  }, 30_000);
+  await waitFor(
+    `account ${id} to finish its first pass`,
+    async () => {
+      const account = (await c.api('GET', `/api/email-accounts/${id}`, undefined, token)).body;
+      if (account.status === 'needs_reconnect' || account.status === 'error')
+        throw new Error(`account ${account.status}: ${account.statusDetail}`);
+      if (account.status !== 'active') return false;
+      const folders = await c.storage.db
+        .selectFrom('mail_folders')
+        .select('first_sync_done')
+        .where('account_id', '=', id)
+        .execute();
+      return folders.length > 0 && folders.every((f) => f.first_sync_done === 1);
+    },
+    30_000,
+  );
 }
 
 async function newContact(c: SendConversa, email: string, token?: string): Promise<string> {
@@ -113,11 +141,22 @@ async function sendStatus(c: SendConversa, id: string, token?: string): Promise<
   return res.body;
 }
 
-async function waitStatus(c: SendConversa, id: string, done: (s: any) => boolean, what: string, token?: string, timeoutMs = 20_000): Promise<any> {
-  return waitFor(what, async () => {
-    const status = await sendStatus(c, id, token);
-    return done(status) ? status : undefined;
-  }, timeoutMs);
+async function waitStatus(
+  c: SendConversa,
+  id: string,
+  done: (s: any) => boolean,
+  what: string,
+  token?: string,
+  timeoutMs = 20_000,
+): Promise<any> {
+  return waitFor(
+    what,
+    async () => {
+      const status = await sendStatus(c, id, token);
+      return done(status) ? status : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** The copies of a message (by Message-ID) in the user's Sent folder, with their flags. */
@@ -131,7 +170,8 @@ async function sentCopies(creds: Credentials, messageId: string): Promise<Array<
       const uids = await client.search({ header: { 'message-id': `<${messageId}>` } }, { uid: true });
       if (!uids || uids.length === 0) return [];
       const out: Array<{ uid: number; flags: string[] }> = [];
-      for await (const m of client.fetch(uids, { uid: true, flags: true }, { uid: true })) out.push({ uid: m.uid, flags: [...(m.flags ?? [])] });
+      for await (const m of client.fetch(uids, { uid: true, flags: true }, { uid: true }))
+        out.push({ uid: m.uid, flags: [...(m.flags ?? [])] });
       return out;
     } finally {
       lock.release();
@@ -204,11 +244,23 @@ describe.each(DIALECTS)('sending from the CRM on %s', (dialect) => {
       subject,
       text: 'Here is our proposal.',
       html: '<p>Here is our <b>proposal</b>.</p><script>alert(1)</script>',
-      attachments: [{ filename: 'proposta.pdf', contentType: 'application/pdf', contentBase64: Buffer.from('%PDF-1.4 proposal').toString('base64') }],
+      attachments: [
+        {
+          filename: 'proposta.pdf',
+          contentType: 'application/pdf',
+          contentBase64: Buffer.from('%PDF-1.4 proposal').toString('base64'),
+        },
+      ],
     });
     expect(res.status, res.text).toBe(201);
     const sent = res.body;
-    expect(sent).toMatchObject({ source: 'crm', direction: 'outgoing', subject, from: { address: creds.user }, hasAttachments: true });
+    expect(sent).toMatchObject({
+      source: 'crm',
+      direction: 'outgoing',
+      subject,
+      from: { address: creds.user },
+      hasAttachments: true,
+    });
     expect(['queued', 'sending', 'sent']).toContain(sent.sendStatus);
     expect(sent.to).toEqual([{ address: client, name: 'Cliente Feliz' }]);
     expect(sent.cc).toEqual([{ address: colleague }]);
@@ -221,7 +273,12 @@ describe.each(DIALECTS)('sending from the CRM on %s', (dialect) => {
     expect(sent.html).toContain('<b>proposal</b>');
     expect(sent.html).not.toContain('script');
 
-    const status = await waitStatus(c, sent.id, (s) => s.sentFolder.status === 'appended', 'the send and the Sent-folder copy');
+    const status = await waitStatus(
+      c,
+      sent.id,
+      (s) => s.sentFolder.status === 'appended',
+      'the send and the Sent-folder copy',
+    );
     expect(status).toMatchObject({ sendStatus: 'sent', attempts: 1 });
     expect(status.sendError).toBeUndefined();
 
@@ -238,7 +295,9 @@ describe.each(DIALECTS)('sending from the CRM on %s', (dialect) => {
     expect(parsed.to).toEqual([{ address: client, name: 'Cliente Feliz' }]);
     expect(parsed.cc.map((a) => a.address)).toEqual([colleague]);
     expect(parsed.subject).toBe(subject);
-    expect(parsed.attachments.map((a) => [a.filename, a.content.toString()])).toEqual([['proposta.pdf', '%PDF-1.4 proposal']]);
+    expect(parsed.attachments.map((a) => [a.filename, a.content.toString()])).toEqual([
+      ['proposta.pdf', '%PDF-1.4 proposal'],
+    ]);
     // The user's own HTML goes out as written.
     expect(relayed.raw.toString('utf8')).toContain('<script>alert(1)</script>');
     expect(await sinkCopies(sent.messageId)).toHaveLength(1);
@@ -259,13 +318,23 @@ describe.each(DIALECTS)('sending from the CRM on %s', (dialect) => {
         .executeTakeFirst(),
     );
     expect(location).toMatchObject({ role: 'sent', seen: 1 });
-    const onContact = (await c.api('GET', `/api/contacts/${contactId}/messages?limit=200`)).body.items.filter((m: any) => m.messageId === sent.messageId);
+    const onContact = (await c.api('GET', `/api/contacts/${contactId}/messages?limit=200`)).body.items.filter(
+      (m: any) => m.messageId === sent.messageId,
+    );
     expect(onContact).toHaveLength(1);
     expect(onContact[0]).toMatchObject({ id: sent.id, source: 'crm', direction: 'outgoing', unread: false });
     expect(onContact[0].bcc).toEqual([{ address: hidden }]);
-    const stored = await c.storage.db.selectFrom('messages').select('id').where('message_id_header', '=', sent.messageId).execute();
+    const stored = await c.storage.db
+      .selectFrom('messages')
+      .select('id')
+      .where('message_id_header', '=', sent.messageId)
+      .execute();
     expect(stored).toHaveLength(1);
-    const locations = await c.storage.db.selectFrom('message_locations').select('id').where('message_id', '=', sent.id).execute();
+    const locations = await c.storage.db
+      .selectFrom('message_locations')
+      .select('id')
+      .where('message_id', '=', sent.id)
+      .execute();
     expect(locations).toHaveLength(1);
   });
 
@@ -277,14 +346,28 @@ describe.each(DIALECTS)('sending from the CRM on %s', (dialect) => {
     const original = makeMessageId();
     const subject = unique('Pricing question');
     await dovecot.fillMailbox(creds.user, 'INBOX', [
-      makeMessage({ from: `Parceiro <${partner}>`, to: [creds.user], subject, messageId: original, references: [root], inReplyTo: root }),
+      makeMessage({
+        from: `Parceiro <${partner}>`,
+        to: [creds.user],
+        subject,
+        messageId: original,
+        references: [root],
+        inReplyTo: root,
+      }),
     ]);
     const accountId = await connect(c, creds);
     await waitSynced(c, accountId);
-    const incoming = (await c.api('GET', `/api/contacts/${contactId}/messages`)).body.items.find((m: any) => m.subject === subject);
+    const incoming = (await c.api('GET', `/api/contacts/${contactId}/messages`)).body.items.find(
+      (m: any) => m.subject === subject,
+    );
     expect(incoming).toBeDefined();
 
-    const res = await c.api('POST', '/api/messages', { accountId, to: [partner], inReplyTo: incoming.id, text: 'Our prices are in the attachment.' });
+    const res = await c.api('POST', '/api/messages', {
+      accountId,
+      to: [partner],
+      inReplyTo: incoming.id,
+      text: 'Our prices are in the attachment.',
+    });
     expect(res.status, res.text).toBe(201);
     const reply = res.body;
     expect(reply.subject).toBe(`Re: ${subject}`);
@@ -300,7 +383,13 @@ describe.each(DIALECTS)('sending from the CRM on %s', (dialect) => {
     expect(references).toEqual([root, original]);
 
     // A subject already marked as a reply is not marked twice.
-    const again = await c.api('POST', '/api/messages', { accountId, to: [partner], inReplyTo: incoming.id, subject: `RE: ${subject}`, text: 'And one more thing.' });
+    const again = await c.api('POST', '/api/messages', {
+      accountId,
+      to: [partner],
+      inReplyTo: incoming.id,
+      subject: `RE: ${subject}`,
+      text: 'And one more thing.',
+    });
     expect(again.status, again.text).toBe(201);
     expect(again.body.subject).toBe(`RE: ${subject}`);
     expect(again.body.threadId).toBe(incoming.threadId);
@@ -311,9 +400,23 @@ describe.each(DIALECTS)('sending from the CRM on %s', (dialect) => {
     const accountId = await connect(c, creds);
     const before = await c.api('GET', `/api/email-accounts/${accountId}/smtp`);
     expect(before.status).toBe(200);
-    expect(before.body).toMatchObject({ mode: 'mailbox', host: dovecot.host, port: dovecot.submissionPort, secure: false, username: creds.user, appAvailable: false });
+    expect(before.body).toMatchObject({
+      mode: 'mailbox',
+      host: dovecot.host,
+      port: dovecot.submissionPort,
+      secure: false,
+      username: creds.user,
+      appAvailable: false,
+    });
 
-    const wrong = await c.api('PUT', `/api/email-accounts/${accountId}/smtp`, { mode: 'custom', host: '127.0.0.1', port: scripted.port, secure: false, username: customLogin.user, password: 'not the password' });
+    const wrong = await c.api('PUT', `/api/email-accounts/${accountId}/smtp`, {
+      mode: 'custom',
+      host: '127.0.0.1',
+      port: scripted.port,
+      secure: false,
+      username: customLogin.user,
+      password: 'not the password',
+    });
     expect(wrong.status).toBe(422);
     expect(wrong.body.error.code).toBe('AUTH_FAILED');
     expect((await c.api('GET', `/api/email-accounts/${accountId}/smtp`)).body.mode).toBe('mailbox');
@@ -322,37 +425,79 @@ describe.each(DIALECTS)('sending from the CRM on %s', (dialect) => {
     expect(app.status).toBe(400);
     expect(app.body.error.fields).toEqual([expect.objectContaining({ path: 'body.mode' })]);
 
-    const saved = await c.api('PUT', `/api/email-accounts/${accountId}/smtp`, { mode: 'custom', host: '127.0.0.1', port: scripted.port, secure: false, username: customLogin.user, password: customLogin.pass });
+    const saved = await c.api('PUT', `/api/email-accounts/${accountId}/smtp`, {
+      mode: 'custom',
+      host: '127.0.0.1',
+      port: scripted.port,
+      secure: false,
+      username: customLogin.user,
+      password: customLogin.pass,
+    });
     expect(saved.status, saved.text).toBe(200);
-    expect(saved.body).toEqual({ mode: 'custom', host: '127.0.0.1', port: scripted.port, secure: false, username: customLogin.user, passwordSet: true, appAvailable: false });
+    expect(saved.body).toEqual({
+      mode: 'custom',
+      host: '127.0.0.1',
+      port: scripted.port,
+      secure: false,
+      username: customLogin.user,
+      passwordSet: true,
+      appAvailable: false,
+    });
     const read = await c.api('GET', `/api/email-accounts/${accountId}/smtp`);
     expect(read.text).not.toContain(customLogin.pass);
-    const row = await c.storage.db.selectFrom('email_accounts').select(['smtp_mode', 'smtp_custom_enc']).where('id', '=', accountId).executeTakeFirstOrThrow();
+    const row = await c.storage.db
+      .selectFrom('email_accounts')
+      .select(['smtp_mode', 'smtp_custom_enc'])
+      .where('id', '=', accountId)
+      .executeTakeFirstOrThrow();
     expect(row.smtp_mode).toBe('custom');
     expect(row.smtp_custom_enc).not.toContain(customLogin.pass);
 
     // Back to the mailbox's own server: the custom password is not kept.
     const back = await c.api('PUT', `/api/email-accounts/${accountId}/smtp`, { mode: 'mailbox' });
     expect(back.body.mode).toBe('mailbox');
-    const cleared = await c.storage.db.selectFrom('email_accounts').select('smtp_custom_enc').where('id', '=', accountId).executeTakeFirstOrThrow();
+    const cleared = await c.storage.db
+      .selectFrom('email_accounts')
+      .select('smtp_custom_enc')
+      .where('id', '=', accountId)
+      .executeTakeFirstOrThrow();
     expect(cleared.smtp_custom_enc).toBeNull();
 
     // Someone else's account is not there for them.
     const other = await c.addUser();
     expect((await c.api('GET', `/api/email-accounts/${accountId}/smtp`, undefined, other.token)).status).toBe(404);
-    expect((await c.api('PUT', `/api/email-accounts/${accountId}/smtp`, { mode: 'mailbox' }, other.token)).status).toBe(404);
+    expect((await c.api('PUT', `/api/email-accounts/${accountId}/smtp`, { mode: 'mailbox' }, other.token)).status).toBe(
+      404,
+    );
   });
 
   it('marks a message refused by the server (550) as failed with the reason, and retries a deferral (451) until sent', async () => {
     const creds = await dovecot.addUser();
     const accountId = await connect(c, creds);
-    const put = await c.api('PUT', `/api/email-accounts/${accountId}/smtp`, { mode: 'custom', host: '127.0.0.1', port: scripted.port, secure: false, username: customLogin.user, password: customLogin.pass });
+    const put = await c.api('PUT', `/api/email-accounts/${accountId}/smtp`, {
+      mode: 'custom',
+      host: '127.0.0.1',
+      port: scripted.port,
+      secure: false,
+      username: customLogin.user,
+      password: customLogin.pass,
+    });
     expect(put.status, put.text).toBe(200);
 
     const refusedTo = `refused-${unique('x')}@nowhere.test`;
-    const refused = await c.api('POST', '/api/messages', { accountId, to: [refusedTo], subject: unique('Refused'), text: 'Hello?' });
+    const refused = await c.api('POST', '/api/messages', {
+      accountId,
+      to: [refusedTo],
+      subject: unique('Refused'),
+      text: 'Hello?',
+    });
     expect(refused.status, refused.text).toBe(201);
-    const failed = await waitStatus(c, refused.body.id, (s) => s.sendStatus === 'failed', 'the refused message to fail');
+    const failed = await waitStatus(
+      c,
+      refused.body.id,
+      (s) => s.sendStatus === 'failed',
+      'the refused message to fail',
+    );
     expect(failed.attempts).toBe(1);
     expect(failed.sendError.code).toBe('SEND_FAILED');
     expect(failed.sendError.message).toMatch(/550/);
@@ -362,9 +507,19 @@ describe.each(DIALECTS)('sending from the CRM on %s', (dialect) => {
 
     const deferredTo = `deferred-${unique('x')}@slow.test`;
     const subject = unique('Deferred');
-    const deferred = await c.api('POST', '/api/messages', { accountId, to: [deferredTo], subject, text: 'Eventually.' });
+    const deferred = await c.api('POST', '/api/messages', {
+      accountId,
+      to: [deferredTo],
+      subject,
+      text: 'Eventually.',
+    });
     expect(deferred.status, deferred.text).toBe(201);
-    const sent = await waitStatus(c, deferred.body.id, (s) => s.sendStatus === 'sent' && s.sentFolder.status === 'appended', 'the deferred message to be sent');
+    const sent = await waitStatus(
+      c,
+      deferred.body.id,
+      (s) => s.sendStatus === 'sent' && s.sentFolder.status === 'appended',
+      'the deferred message to be sent',
+    );
     expect(sent.attempts).toBe(2);
     expect(sent.sendError).toBeUndefined();
     const arrived = scripted.received.filter((m) => m.rcptTo.includes(deferredTo));
@@ -382,7 +537,12 @@ describe.each(DIALECTS)('sending from the CRM on %s', (dialect) => {
     let restarted = false;
     try {
       const to = `${unique('crash')}@buyer.test`;
-      const res = await c.api('POST', '/api/messages', { accountId, to: [to], subject: unique('Crash'), text: 'Sent once, filed once.' });
+      const res = await c.api('POST', '/api/messages', {
+        accountId,
+        to: [to],
+        subject: unique('Crash'),
+        text: 'Sent once, filed once.',
+      });
       expect(res.status, res.text).toBe(201);
       expect(res.body.sendStatus).toBe('queued');
       const id = res.body.id;
@@ -393,7 +553,11 @@ describe.each(DIALECTS)('sending from the CRM on %s', (dialect) => {
       await sinkCopyOf(res.body.messageId);
       expect(await sinkCopies(res.body.messageId)).toHaveLength(1);
       expect(await sentCopies(creds, res.body.messageId)).toHaveLength(0);
-      expect(await sendStatus(c, id)).toMatchObject({ sendStatus: 'sent', attempts: 1, sentFolder: { status: 'pending' } });
+      expect(await sendStatus(c, id)).toMatchObject({
+        sendStatus: 'sent',
+        attempts: 1,
+        sentFolder: { status: 'pending' },
+      });
 
       // The next start resumes the append, and does not send again.
       c.startOutbox();
@@ -405,7 +569,11 @@ describe.each(DIALECTS)('sending from the CRM on %s', (dialect) => {
       // A crash after the APPEND but before it was recorded: the copy is found there, not filed again.
       await c.stopOutbox();
       restarted = false;
-      await c.storage.db.updateTable('outbox').set({ append_state: 'pending', append_detail: null }).where('id', '=', outboxId).execute();
+      await c.storage.db
+        .updateTable('outbox')
+        .set({ append_state: 'pending', append_detail: null })
+        .where('id', '=', outboxId)
+        .execute();
       c.startOutbox();
       restarted = true;
       const found = await waitStatus(c, id, (s) => s.sentFolder.status === 'appended', 'the append found already done');
@@ -423,9 +591,19 @@ describe.each(DIALECTS)('sending from the CRM on %s', (dialect) => {
     const creds = await dovecot.addUser();
     // The Gmail preset (smtpSavesSent) with the test servers standing in for Google's.
     const accountId = await connect(c, creds, undefined, { provider: 'gmail' });
-    const res = await c.api('POST', '/api/messages', { accountId, to: [`${unique('gmail')}@buyer.test`], subject: unique('Filed by the provider'), text: '.' });
+    const res = await c.api('POST', '/api/messages', {
+      accountId,
+      to: [`${unique('gmail')}@buyer.test`],
+      subject: unique('Filed by the provider'),
+      text: '.',
+    });
     expect(res.status, res.text).toBe(201);
-    const status = await waitStatus(c, res.body.id, (s) => s.sendStatus === 'sent' && s.sentFolder.status !== 'pending' && s.sentFolder.status !== null, 'the send');
+    const status = await waitStatus(
+      c,
+      res.body.id,
+      (s) => s.sendStatus === 'sent' && s.sentFolder.status !== 'pending' && s.sentFolder.status !== null,
+      'the send',
+    );
     expect(status.sentFolder).toMatchObject({ status: 'skipped', detail: expect.stringMatching(/provider files/i) });
     await sinkCopyOf(res.body.messageId);
     expect(await sentCopies(creds, res.body.messageId)).toHaveLength(0);
@@ -437,24 +615,43 @@ describe.each(DIALECTS)('sending from the CRM on %s', (dialect) => {
     const accountId = await connect(c, creds, user.token);
     const known = `${unique('known')}@buyer.test`;
     const knownId = await newContact(c, known, user.token);
-    const fresh = [`${unique('new-to')}@buyer.test`, `${unique('new-cc')}@buyer.test`, `${unique('new-bcc')}@buyer.test`];
+    const fresh = [
+      `${unique('new-to')}@buyer.test`,
+      `${unique('new-cc')}@buyer.test`,
+      `${unique('new-bcc')}@buyer.test`,
+    ];
 
     // Off by default: nobody new becomes a contact.
-    const off = await c.api('POST', '/api/messages', { accountId, to: [fresh[0]], subject: unique('Off'), text: '.' }, user.token);
+    const off = await c.api(
+      'POST',
+      '/api/messages',
+      { accountId, to: [fresh[0]], subject: unique('Off'), text: '.' },
+      user.token,
+    );
     expect(off.status, off.text).toBe(201);
-    expect((await c.api('GET', `/api/contacts?email=${encodeURIComponent(fresh[0]!)}`, undefined, user.token)).body.items).toEqual([]);
+    expect(
+      (await c.api('GET', `/api/contacts?email=${encodeURIComponent(fresh[0]!)}`, undefined, user.token)).body.items,
+    ).toEqual([]);
 
     expect((await c.api('PATCH', '/api/me/settings', { autoCreateContacts: true }, user.token)).status).toBe(200);
     const res = await c.api(
       'POST',
       '/api/messages',
-      { accountId, to: [fresh[0], known, creds.user], cc: [fresh[1], 'no-reply@robots.test'], bcc: [fresh[2]], subject: unique('Auto'), text: 'Welcome!' },
+      {
+        accountId,
+        to: [fresh[0], known, creds.user],
+        cc: [fresh[1], 'no-reply@robots.test'],
+        bcc: [fresh[2]],
+        subject: unique('Auto'),
+        text: 'Welcome!',
+      },
       user.token,
     );
     expect(res.status, res.text).toBe(201);
     const created: string[] = [];
     for (const address of fresh) {
-      const found = (await c.api('GET', `/api/contacts?email=${encodeURIComponent(address)}`, undefined, user.token)).body.items;
+      const found = (await c.api('GET', `/api/contacts?email=${encodeURIComponent(address)}`, undefined, user.token))
+        .body.items;
       expect(found, address).toHaveLength(1);
       expect(found[0].source).toBe('auto-email');
       created.push(found[0].id);
@@ -462,14 +659,16 @@ describe.each(DIALECTS)('sending from the CRM on %s', (dialect) => {
     expect([...res.body.contactIds].sort()).toEqual([...created, knownId].sort());
     // Never the user's own mailbox, never a machine.
     for (const address of [creds.user, 'no-reply@robots.test']) {
-      expect((await c.api('GET', `/api/contacts?email=${encodeURIComponent(address)}`, undefined, user.token)).body.items).toEqual([]);
+      expect(
+        (await c.api('GET', `/api/contacts?email=${encodeURIComponent(address)}`, undefined, user.token)).body.items,
+      ).toEqual([]);
     }
     // The user's display name is the From name.
     expect(res.body.from).toEqual({ address: creds.user, name: 'Vendedora Ana' });
     await waitStatus(c, res.body.id, (s) => s.sendStatus === 'sent', 'the message to be sent', user.token);
   });
 
-  it('refuses what cannot be sent: no or bad recipients, someone else\'s account, a mailbox to reconnect, too large', async () => {
+  it("refuses what cannot be sent: no or bad recipients, someone else's account, a mailbox to reconnect, too large", async () => {
     const creds = await dovecot.addUser();
     const accountId = await connect(c, creds);
 
@@ -477,32 +676,63 @@ describe.each(DIALECTS)('sending from the CRM on %s', (dialect) => {
     expect(none.status).toBe(400);
     expect(none.body.error).toMatchObject({ code: 'VALIDATION_FAILED', fields: [{ path: 'body.to' }] });
 
-    const bad = await c.api('POST', '/api/messages', { accountId, to: ['ok@buyer.test'], cc: ['ok2@buyer.test', 'not an address'], subject: 'x' });
+    const bad = await c.api('POST', '/api/messages', {
+      accountId,
+      to: ['ok@buyer.test'],
+      cc: ['ok2@buyer.test', 'not an address'],
+      subject: 'x',
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.error.fields).toEqual([expect.objectContaining({ path: 'body.cc.1' })]);
 
-    const badAttachment = await c.api('POST', '/api/messages', { accountId, to: ['ok@buyer.test'], subject: 'x', attachments: [{ filename: 'a.txt', contentType: 'text/plain', contentBase64: '***' }] });
+    const badAttachment = await c.api('POST', '/api/messages', {
+      accountId,
+      to: ['ok@buyer.test'],
+      subject: 'x',
+      attachments: [{ filename: 'a.txt', contentType: 'text/plain', contentBase64: '***' }],
+    });
     expect(badAttachment.status).toBe(400);
-    expect(badAttachment.body.error.fields).toEqual([expect.objectContaining({ path: 'body.attachments.0.contentBase64' })]);
+    expect(badAttachment.body.error.fields).toEqual([
+      expect.objectContaining({ path: 'body.attachments.0.contentBase64' }),
+    ]);
 
-    const unknownParent = await c.api('POST', '/api/messages', { accountId, to: ['ok@buyer.test'], inReplyTo: '01900000-0000-7000-8000-000000000000', text: 'x' });
+    const unknownParent = await c.api('POST', '/api/messages', {
+      accountId,
+      to: ['ok@buyer.test'],
+      inReplyTo: '01900000-0000-7000-8000-000000000000',
+      text: 'x',
+    });
     expect(unknownParent.status).toBe(400);
     expect(unknownParent.body.error.fields).toEqual([expect.objectContaining({ path: 'body.inReplyTo' })]);
 
     // Mail that was not sent from the CRM has no send status.
     const partner = `${unique('synced')}@buyer.test`;
     await newContact(c, partner);
-    await dovecot.fillMailbox(creds.user, 'INBOX', [makeMessage({ from: partner, to: [creds.user], subject: unique('Synced') })]);
+    await dovecot.fillMailbox(creds.user, 'INBOX', [
+      makeMessage({ from: partner, to: [creds.user], subject: unique('Synced') }),
+    ]);
     await waitSynced(c, accountId);
-    const synced = await waitFor('the synced message', async () => c.storage.db.selectFrom('messages').select('id').where('from_address', '=', partner).executeTakeFirst());
+    const synced = await waitFor('the synced message', async () =>
+      c.storage.db.selectFrom('messages').select('id').where('from_address', '=', partner).executeTakeFirst(),
+    );
     expect((await c.api('GET', `/api/messages/${synced.id}/send-status`)).status).toBe(404);
 
     const other = await c.addUser({ admin: true });
-    const foreign = await c.api('POST', '/api/messages', { accountId, to: ['ok@buyer.test'], subject: 'x', text: 'x' }, other.token);
+    const foreign = await c.api(
+      'POST',
+      '/api/messages',
+      { accountId, to: ['ok@buyer.test'], subject: 'x', text: 'x' },
+      other.token,
+    );
     expect(foreign.status).toBe(404);
 
     const big = Buffer.alloc(25 * 1024 * 1024 + 1, 0x61).toString('base64');
-    const tooLarge = await c.api('POST', '/api/messages', { accountId, to: ['ok@buyer.test'], subject: 'x', attachments: [{ filename: 'big.bin', contentType: 'application/octet-stream', contentBase64: big }] });
+    const tooLarge = await c.api('POST', '/api/messages', {
+      accountId,
+      to: ['ok@buyer.test'],
+      subject: 'x',
+      attachments: [{ filename: 'big.bin', contentType: 'application/octet-stream', contentBase64: big }],
+    });
     expect(tooLarge.status).toBe(413);
     expect(tooLarge.body.error.code).toBe('PAYLOAD_TOO_LARGE');
 
@@ -512,13 +742,22 @@ describe.each(DIALECTS)('sending from the CRM on %s', (dialect) => {
 
     // Within the limit, a large attachment goes through (the route's body limit is raised accordingly).
     const fits = Buffer.alloc(20 * 1024 * 1024, 0x62).toString('base64');
-    const large = await c.api('POST', '/api/messages', { accountId, to: [`${unique('large')}@buyer.test`], subject: unique('Large'), attachments: [{ filename: 'big.bin', contentType: 'application/octet-stream', contentBase64: fits }] });
+    const large = await c.api('POST', '/api/messages', {
+      accountId,
+      to: [`${unique('large')}@buyer.test`],
+      subject: unique('Large'),
+      attachments: [{ filename: 'big.bin', contentType: 'application/octet-stream', contentBase64: fits }],
+    });
     expect(large.status, large.text.slice(0, 300)).toBe(201);
 
     // The password changed on the server: the account must be reconnected before it sends.
     await dovecot.setPassword(creds.user, `${creds.password}-changed`);
     await dovecot.kick(creds.user);
-    await waitFor('the account to need reconnecting', async () => (await c.api('GET', `/api/email-accounts/${accountId}`)).body.status === 'needs_reconnect', 20_000);
+    await waitFor(
+      'the account to need reconnecting',
+      async () => (await c.api('GET', `/api/email-accounts/${accountId}`)).body.status === 'needs_reconnect',
+      20_000,
+    );
     const blocked = await c.api('POST', '/api/messages', { accountId, to: ['ok@buyer.test'], subject: 'x', text: 'x' });
     expect(blocked.status).toBe(422);
     expect(blocked.body.error.code).toBe('AUTH_FAILED');
@@ -533,9 +772,18 @@ describe('sending through the application relay', () => {
     relay = await startScriptedSmtp({ user: 'app-relay', pass: 'app relay secret' });
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     c = await startSendConversa({
-      appSmtp: { host: '127.0.0.1', port: relay.port, secure: false, auth: { user: 'app-relay', pass: 'app relay secret' } },
+      appSmtp: {
+        host: '127.0.0.1',
+        port: relay.port,
+        secure: false,
+        auth: { user: 'app-relay', pass: 'app relay secret' },
+      },
       // The DKIM settings as the environment gives them (src/mail/send/dkim.ts), passed to the relay's transport.
-      dkim: loadDkimConfig({ DKIM_DOMAIN: 'example.test', DKIM_SELECTOR: 'conversa', DKIM_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() }),
+      dkim: loadDkimConfig({
+        DKIM_DOMAIN: 'example.test',
+        DKIM_SELECTOR: 'conversa',
+        DKIM_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      }),
     });
   });
   afterAll(async () => {
@@ -547,7 +795,9 @@ describe('sending through the application relay', () => {
     const creds = await dovecot.addUser();
     const accountId = await connect(c, creds);
     // The relay sends only as a proven address: the code goes through the relay to the address, and back.
-    expect((await c.api('PUT', `/api/email-accounts/${accountId}/smtp`, { mode: 'app' })).body.error.code).toBe('SENDER_NOT_VERIFIED');
+    expect((await c.api('PUT', `/api/email-accounts/${accountId}/smtp`, { mode: 'app' })).body.error.code).toBe(
+      'SENDER_NOT_VERIFIED',
+    );
     expect((await c.api('POST', `/api/email-accounts/${accountId}/verify`, {})).status).toBe(202);
     const codeMail = relay.received.find((m) => m.rcptTo.includes(creds.user));
     const code = /code is: (\d{6})/.exec(codeMail!.raw.toString('utf8'))![1];
@@ -558,9 +808,19 @@ describe('sending through the application relay', () => {
     expect(put.text).not.toContain('app relay secret');
 
     const to = `${unique('app')}@buyer.test`;
-    const res = await c.api('POST', '/api/messages', { accountId, to: [to], subject: unique('Via the relay'), text: 'Signed.' });
+    const res = await c.api('POST', '/api/messages', {
+      accountId,
+      to: [to],
+      subject: unique('Via the relay'),
+      text: 'Signed.',
+    });
     expect(res.status, res.text).toBe(201);
-    await waitStatus(c, res.body.id, (s) => s.sendStatus === 'sent' && s.sentFolder.status === 'appended', 'the relayed message');
+    await waitStatus(
+      c,
+      res.body.id,
+      (s) => s.sendStatus === 'sent' && s.sentFolder.status === 'appended',
+      'the relayed message',
+    );
     const arrived = relay.received.filter((m) => m.rcptTo.includes(to));
     expect(arrived).toHaveLength(1);
     expect(headerBlock(arrived[0]!.raw)).toMatch(/^DKIM-Signature:.*d=example\.test/ims);
@@ -572,10 +832,29 @@ describe('sending through the application relay', () => {
 describe('the application relay settings (APP_SMTP_*)', () => {
   it('are read from the environment, with the usual port and TLS defaults', () => {
     expect(loadAppSmtpConfig({})).toBeNull();
-    expect(loadAppSmtpConfig({ APP_SMTP_HOST: 'SMTP.Relay.test' })).toEqual({ host: 'smtp.relay.test', port: 465, secure: true, auth: null });
-    expect(loadAppSmtpConfig({ APP_SMTP_HOST: 'relay.test', APP_SMTP_SECURE: 'false' })).toMatchObject({ port: 587, secure: false });
-    expect(loadAppSmtpConfig({ APP_SMTP_HOST: 'relay.test', APP_SMTP_PORT: '587' })).toMatchObject({ port: 587, secure: false });
-    expect(loadAppSmtpConfig({ APP_SMTP_HOST: 'relay.test', APP_SMTP_PORT: '2525', APP_SMTP_SECURE: 'true', APP_SMTP_USER: 'u', APP_SMTP_PASSWORD: 'p' })).toEqual({
+    expect(loadAppSmtpConfig({ APP_SMTP_HOST: 'SMTP.Relay.test' })).toEqual({
+      host: 'smtp.relay.test',
+      port: 465,
+      secure: true,
+      auth: null,
+    });
+    expect(loadAppSmtpConfig({ APP_SMTP_HOST: 'relay.test', APP_SMTP_SECURE: 'false' })).toMatchObject({
+      port: 587,
+      secure: false,
+    });
+    expect(loadAppSmtpConfig({ APP_SMTP_HOST: 'relay.test', APP_SMTP_PORT: '587' })).toMatchObject({
+      port: 587,
+      secure: false,
+    });
+    expect(
+      loadAppSmtpConfig({
+        APP_SMTP_HOST: 'relay.test',
+        APP_SMTP_PORT: '2525',
+        APP_SMTP_SECURE: 'true',
+        APP_SMTP_USER: 'u',
+        APP_SMTP_PASSWORD: 'p',
+      }),
+    ).toEqual({
       host: 'relay.test',
       port: 2525,
       secure: true,
@@ -583,6 +862,8 @@ describe('the application relay settings (APP_SMTP_*)', () => {
     });
     expect(() => loadAppSmtpConfig({ APP_SMTP_HOST: 'relay.test', APP_SMTP_USER: 'u' })).toThrow(ConfigError);
     expect(() => loadAppSmtpConfig({ APP_SMTP_HOST: 'relay.test', APP_SMTP_PORT: 'smtp' })).toThrow(/APP_SMTP_PORT/);
-    expect(() => loadAppSmtpConfig({ APP_SMTP_HOST: 'relay.test', APP_SMTP_SECURE: 'maybe' })).toThrow(/APP_SMTP_SECURE/);
+    expect(() => loadAppSmtpConfig({ APP_SMTP_HOST: 'relay.test', APP_SMTP_SECURE: 'maybe' })).toThrow(
+      /APP_SMTP_SECURE/,
+    );
   });
 });

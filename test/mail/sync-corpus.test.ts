@@ -33,14 +33,22 @@ describe.skipIf(!hasCorpus).each(DIALECTS)('syncing the real-world corpus on %s'
   });
 
   it('stores every message that has an address and attaches it to the contacts of its addresses', async () => {
-    const files = fs.readdirSync(CORPUS).filter((f) => f.endsWith('.eml')).sort();
+    const files = fs
+      .readdirSync(CORPUS)
+      .filter((f) => f.endsWith('.eml'))
+      .sort();
     expect(files.length).toBeGreaterThan(100);
     const creds = await dovecot.addUser();
     // Dates spread over the last 30 days: the whole corpus is inside the 90-day window.
     const now = Date.now();
-    await dovecot.fillMailbox(creds.user, 'INBOX', files.map((f) => fs.readFileSync(path.join(CORPUS, f))), {
-      dates: files.map((_, i) => new Date(now - i * 3600_000)),
-    });
+    await dovecot.fillMailbox(
+      creds.user,
+      'INBOX',
+      files.map((f) => fs.readFileSync(path.join(CORPUS, f))),
+      {
+        dates: files.map((_, i) => new Date(now - i * 3600_000)),
+      },
+    );
 
     // What Dovecot says each message's addresses are: every one becomes a contact.
     const client = new ImapFlow({ ...dovecot.imapOptions(creds) });
@@ -48,7 +56,11 @@ describe.skipIf(!hasCorpus).each(DIALECTS)('syncing the real-world corpus on %s'
     const expected = new Map<number, string[]>();
     try {
       await client.mailboxOpen('INBOX', { readOnly: true });
-      for await (const msg of client.fetch('1:*', { uid: true, envelope: true, headers: ['list-id', 'x-original-from'] }, { uid: true })) {
+      for await (const msg of client.fetch(
+        '1:*',
+        { uid: true, envelope: true, headers: ['list-id', 'x-original-from'] },
+        { uid: true },
+      )) {
         const scanned = toScannedMessage(msg);
         expected.set(msg.uid, computeParticipants(scanned).mappingAddresses);
       }
@@ -65,7 +77,11 @@ describe.skipIf(!hasCorpus).each(DIALECTS)('syncing the real-world corpus on %s'
         // Addresses the contact rules refuse (malformed in the wild) cannot be contacts: their mail is not expected.
       }
     }
-    const contactAddresses = new Set((await db.selectFrom('contact_addresses').select('address').where('org_id', '=', orgId).execute()).map((r) => r.address));
+    const contactAddresses = new Set(
+      (await db.selectFrom('contact_addresses').select('address').where('org_id', '=', orgId).execute()).map(
+        (r) => r.address,
+      ),
+    );
 
     const res = await conversa.api('POST', '/api/email-accounts', {
       provider: 'other',
@@ -75,10 +91,19 @@ describe.skipIf(!hasCorpus).each(DIALECTS)('syncing the real-world corpus on %s'
       smtp: { host: dovecot.host, port: dovecot.submissionPort, secure: false },
     });
     expect(res.status).toBe(201);
-    await waitFor('the corpus to sync', async () => {
-      const folder = await db.selectFrom('mail_folders').select('first_sync_done').where('account_id', '=', res.body.id).where('role', '=', 'inbox').executeTakeFirst();
-      return folder?.first_sync_done === 1;
-    }, 60_000);
+    await waitFor(
+      'the corpus to sync',
+      async () => {
+        const folder = await db
+          .selectFrom('mail_folders')
+          .select('first_sync_done')
+          .where('account_id', '=', res.body.id)
+          .where('role', '=', 'inbox')
+          .executeTakeFirst();
+        return folder?.first_sync_done === 1;
+      },
+      60_000,
+    );
 
     const locations = await db
       .selectFrom('message_locations')
@@ -108,7 +133,9 @@ describe.skipIf(!hasCorpus).each(DIALECTS)('syncing the real-world corpus on %s'
       const linkedAddresses = new Set(linked.map((l) => l.address));
       for (const address of wanted) expect(linkedAddresses.has(address), `uid ${uid} on ${address}`).toBe(true);
     }
-    console.info(`[corpus] ${files.length} messages, ${expectedStored} with a contact address, ${byUid.size} stored, missing: ${missing.length}`);
+    console.info(
+      `[corpus] ${files.length} messages, ${expectedStored} with a contact address, ${byUid.size} stored, missing: ${missing.length}`,
+    );
     expect(missing).toEqual([]);
     expect(expectedStored).toBeGreaterThan(files.length * 0.9);
   }, 120_000);

@@ -104,8 +104,21 @@ beforeAll(async () => {
   const key = join(tlsDir, 'key.pem');
   const cert = join(tlsDir, 'cert.pem');
   await promisify(execFile)('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=localhost',
+    '-addext',
+    'subjectAltName=DNS:localhost,IP:127.0.0.1',
   ]);
   certificate = { key: await readFile(key), cert: await readFile(cert) };
 });
@@ -144,7 +157,9 @@ describe('testMailConnection against Dovecot', () => {
 
   it('says AUTH_FAILED for a wrong password, naming the receiving server', async () => {
     const creds = await dovecot.addUser();
-    const error = await failure(() => testMailConnection({ imap, smtp, username: creds.user, auth: password('not-the-password') }));
+    const error = await failure(() =>
+      testMailConnection({ imap, smtp, username: creds.user, auth: password('not-the-password') }),
+    );
     expect(error.code).toBe('AUTH_FAILED');
     expect(error.message).toMatch(/receiving \(IMAP\) server/);
     expect(error.message).toContain(`${dovecot.host} on port ${dovecot.imapPort}`);
@@ -158,7 +173,9 @@ describe('testMailConnection against Dovecot', () => {
     const creds = await dovecot.addUser();
     for (const id of ['yahoo', 'zoho-eu']) {
       const preset = asPreset(id);
-      const error = await failure(() => testMailConnection({ imap, smtp, username: creds.user, auth: password('wrong'), preset }));
+      const error = await failure(() =>
+        testMailConnection({ imap, smtp, username: creds.user, auth: password('wrong'), preset }),
+      );
       expect(error.code).toBe('AUTH_FAILED');
       expect(error.hint).toMatch(/two-step verification/);
       expect(error.hint).toMatch(/app password/);
@@ -189,17 +206,30 @@ describe('testMailConnection against Dovecot', () => {
     const creds = await dovecot.addUser();
     const token = `ya29.${randomBytes(24).toString('base64url')}`;
     await dovecot.setPassword(creds.user, token);
-    const result = await testMailConnection({ imap, smtp, username: creds.user, auth: { kind: 'oauth2', accessToken: token } });
+    const result = await testMailConnection({
+      imap,
+      smtp,
+      username: creds.user,
+      auth: { kind: 'oauth2', accessToken: token },
+    });
     expect(result.imapCapabilities).toContain('IMAP4rev1');
 
     const error = await failure(() =>
-      testMailConnection({ imap, smtp, username: creds.user, auth: { kind: 'oauth2', accessToken: 'expired-token' }, preset: asPreset('gmail') }),
+      testMailConnection({
+        imap,
+        smtp,
+        username: creds.user,
+        auth: { kind: 'oauth2', accessToken: 'expired-token' },
+        preset: asPreset('gmail'),
+      }),
     );
     expect(error.code).toBe('AUTH_FAILED');
     expect(error.message).toMatch(/expired or been revoked/);
     expect(error.hint).toMatch(/Connect Gmail again/);
 
-    const smtpError = await failure(() => checkSmtp(smtp, { username: creds.user, auth: { kind: 'oauth2', accessToken: 'expired-token' } }));
+    const smtpError = await failure(() =>
+      checkSmtp(smtp, { username: creds.user, auth: { kind: 'oauth2', accessToken: 'expired-token' } }),
+    );
     expect(smtpError.code).toBe('AUTH_FAILED');
     await expectSocketsClosed();
   });
@@ -207,11 +237,18 @@ describe('testMailConnection against Dovecot', () => {
   it('says TLS_FAILED when SSL/TLS is used on a port that does not speak it', async () => {
     const creds = await dovecot.addUser();
     const error = await failure(() =>
-      testMailConnection({ imap: { ...imap, secure: true }, smtp, username: creds.user, auth: password(creds.password) }),
+      testMailConnection({
+        imap: { ...imap, secure: true },
+        smtp,
+        username: creds.user,
+        auth: password(creds.password),
+      }),
     );
     expect(error.code).toBe('TLS_FAILED');
     expect(error.message).toMatch(/SSL\/TLS/);
-    const smtpError = await failure(() => checkSmtp({ ...smtp, secure: true }, { username: creds.user, auth: password(creds.password) }));
+    const smtpError = await failure(() =>
+      checkSmtp({ ...smtp, secure: true }, { username: creds.user, auth: password(creds.password) }),
+    );
     expect(smtpError.code).toBe('TLS_FAILED');
     await expectSocketsClosed();
   });
@@ -226,7 +263,9 @@ describe('testMailConnection against servers that misbehave', () => {
 
   it('says HOST_UNREACHABLE for a closed port, well within the time budget', { timeout: 10_000 }, async () => {
     const port = await freePort();
-    const error = await failure(() => testMailConnection({ imap: { host: '127.0.0.1', port, secure: true }, smtp, ...creds }));
+    const error = await failure(() =>
+      testMailConnection({ imap: { host: '127.0.0.1', port, secure: true }, smtp, ...creds }),
+    );
     expect(error.code).toBe('HOST_UNREACHABLE');
     expect(error.message).toContain(`127.0.0.1 on port ${port}`);
     expect(error.message).toMatch(/receiving \(IMAP\) server refused the connection/);
@@ -239,7 +278,12 @@ describe('testMailConnection against servers that misbehave', () => {
   it('says HOST_UNREACHABLE for a server name that does not resolve', { timeout: 10_000 }, async () => {
     // .invalid never resolves (RFC 6761), with or without a network.
     const error = await failure(() =>
-      testMailConnection({ imap: { host: 'imap.conversa.invalid', port: 993, secure: true }, smtp, ...creds, timeoutMs: 5_000 }),
+      testMailConnection({
+        imap: { host: 'imap.conversa.invalid', port: 993, secure: true },
+        smtp,
+        ...creds,
+        timeoutMs: 5_000,
+      }),
     );
     expect(['HOST_UNREACHABLE', 'TIMEOUT']).toContain(error.code);
     await expectSocketsClosed();
@@ -269,7 +313,9 @@ describe('testMailConnection against servers that misbehave', () => {
     expect(error.message).toMatch(/self-signed/);
 
     // With verification explicitly off the handshake passes and the (fake) login is what fails.
-    const unverified = await failure(() => testMailConnection({ imap: tlsImap, smtp, ...creds, tlsRejectUnauthorized: false }));
+    const unverified = await failure(() =>
+      testMailConnection({ imap: tlsImap, smtp, ...creds, tlsRejectUnauthorized: false }),
+    );
     expect(unverified.code).toBe('AUTH_FAILED');
     await expectSocketsClosed();
   });
@@ -278,13 +324,20 @@ describe('testMailConnection against servers that misbehave', () => {
     const silent = await fakeServer(() => undefined);
     const started = Date.now();
     const error = await failure(() =>
-      testMailConnection({ imap: { host: '127.0.0.1', port: silent.port, secure: false }, smtp, ...creds, timeoutMs: 1_500 }),
+      testMailConnection({
+        imap: { host: '127.0.0.1', port: silent.port, secure: false },
+        smtp,
+        ...creds,
+        timeoutMs: 1_500,
+      }),
     );
     expect(error.code).toBe('TIMEOUT');
     expect(error.message).toMatch(/did not answer within 1.5 seconds/);
     expect(Date.now() - started).toBeLessThan(5_000);
 
-    const smtpError = await failure(() => checkSmtp({ host: '127.0.0.1', port: silent.port, secure: false }, creds, { timeoutMs: 1_500 }));
+    const smtpError = await failure(() =>
+      checkSmtp({ host: '127.0.0.1', port: silent.port, secure: false }, creds, { timeoutMs: 1_500 }),
+    );
     expect(smtpError.code).toBe('TIMEOUT');
     await expectSocketsClosed();
   });
@@ -292,14 +345,21 @@ describe('testMailConnection against servers that misbehave', () => {
   it('says PROTOCOL_ERROR for a server that greets with something else', async () => {
     const garbage = await fakeServer((socket) => socket.write('SSH-2.0-OpenSSH_9.6\r\nProtocol mismatch.\r\n'));
     const error = await failure(() =>
-      testMailConnection({ imap: { host: '127.0.0.1', port: garbage.port, secure: false }, smtp, ...creds, timeoutMs: 3_000 }),
+      testMailConnection({
+        imap: { host: '127.0.0.1', port: garbage.port, secure: false },
+        smtp,
+        ...creds,
+        timeoutMs: 3_000,
+      }),
     );
     expect(error.code).toBe('PROTOCOL_ERROR');
     expect(error.message).toMatch(/did not answer as a receiving \(IMAP\) mail server/);
     // What the other service said is never repeated (it could be any internal service's banner).
     expect(error.message).not.toMatch(/OpenSSH|mismatch/);
 
-    const smtpError = await failure(() => checkSmtp({ host: '127.0.0.1', port: garbage.port, secure: false }, creds, { timeoutMs: 3_000 }));
+    const smtpError = await failure(() =>
+      checkSmtp({ host: '127.0.0.1', port: garbage.port, secure: false }, creds, { timeoutMs: 3_000 }),
+    );
     expect(smtpError.code).toBe('PROTOCOL_ERROR');
     expect(smtpError.message).not.toMatch(/OpenSSH|mismatch/);
     await expectSocketsClosed();
@@ -310,7 +370,12 @@ describe('testMailConnection against servers that misbehave', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(new Error('shutting down')), 200);
     await expect(
-      testMailConnection({ imap: { host: '127.0.0.1', port: silent.port, secure: false }, smtp, ...creds, signal: controller.signal }),
+      testMailConnection({
+        imap: { host: '127.0.0.1', port: silent.port, secure: false },
+        smtp,
+        ...creds,
+        signal: controller.signal,
+      }),
     ).rejects.toThrow('shutting down');
     await expectSocketsClosed();
   });
@@ -321,34 +386,147 @@ describe('classifyMailError on the shapes imapflow, nodemailer and Node throw', 
   const at = { host: 'mail.example.com', port: 993, secure: true };
 
   it.each([
-    ['imapflow refused login', 'imap', err('Command failed', { authenticationFailed: true, serverResponseCode: 'AUTHENTICATIONFAILED', responseText: 'Invalid credentials (Failure)' }), 'AUTH_FAILED'],
-    ['nodemailer EAUTH 535', 'smtp', err('Invalid login: 535 5.7.8 Username and Password not accepted', { code: 'EAUTH', responseCode: 535, response: '535 5.7.8 Username and Password not accepted', command: 'AUTH PLAIN' }), 'AUTH_FAILED'],
-    ['Gmail 534 web login required', 'smtp', err('Invalid login', { code: 'EAUTH', responseCode: 534, command: 'AUTH PLAIN' }), 'AUTH_FAILED'],
-    ['SMTP without AUTH', 'smtp', err('Invalid login', { code: 'EAUTH', responseCode: 502, command: 'AUTH PLAIN', response: '502 5.5.2 Error: command not recognized' }), 'PROTOCOL_ERROR'],
+    [
+      'imapflow refused login',
+      'imap',
+      err('Command failed', {
+        authenticationFailed: true,
+        serverResponseCode: 'AUTHENTICATIONFAILED',
+        responseText: 'Invalid credentials (Failure)',
+      }),
+      'AUTH_FAILED',
+    ],
+    [
+      'nodemailer EAUTH 535',
+      'smtp',
+      err('Invalid login: 535 5.7.8 Username and Password not accepted', {
+        code: 'EAUTH',
+        responseCode: 535,
+        response: '535 5.7.8 Username and Password not accepted',
+        command: 'AUTH PLAIN',
+      }),
+      'AUTH_FAILED',
+    ],
+    [
+      'Gmail 534 web login required',
+      'smtp',
+      err('Invalid login', { code: 'EAUTH', responseCode: 534, command: 'AUTH PLAIN' }),
+      'AUTH_FAILED',
+    ],
+    [
+      'SMTP without AUTH',
+      'smtp',
+      err('Invalid login', {
+        code: 'EAUTH',
+        responseCode: 502,
+        command: 'AUTH PLAIN',
+        response: '502 5.5.2 Error: command not recognized',
+      }),
+      'PROTOCOL_ERROR',
+    ],
     ['LOGINDISABLED', 'imap', err('Login is disabled', { authenticationFailed: true }), 'TLS_FAILED'],
-    ['530 STARTTLS first', 'smtp', err('Invalid login', { code: 'EAUTH', responseCode: 530, response: '530 5.7.0 Must issue a STARTTLS command first' }), 'TLS_FAILED'],
-    ['refused (imapflow passes Node through)', 'imap', err('connect ECONNREFUSED 10.0.0.1:993', { code: 'ECONNREFUSED', errno: -111 }), 'HOST_UNREACHABLE'],
-    ['refused (nodemailer wraps)', 'smtp', err('connect ECONNREFUSED 10.0.0.1:587', { code: 'ESOCKET', originalCode: 'ECONNREFUSED' }), 'HOST_UNREACHABLE'],
-    ['refused on every address (AggregateError)', 'imap', Object.assign(new AggregateError([err('a', { code: 'ECONNREFUSED' }), err('b', { code: 'ECONNREFUSED' })], ''), { code: 'ECONNREFUSED' }), 'HOST_UNREACHABLE'],
+    [
+      '530 STARTTLS first',
+      'smtp',
+      err('Invalid login', {
+        code: 'EAUTH',
+        responseCode: 530,
+        response: '530 5.7.0 Must issue a STARTTLS command first',
+      }),
+      'TLS_FAILED',
+    ],
+    [
+      'refused (imapflow passes Node through)',
+      'imap',
+      err('connect ECONNREFUSED 10.0.0.1:993', { code: 'ECONNREFUSED', errno: -111 }),
+      'HOST_UNREACHABLE',
+    ],
+    [
+      'refused (nodemailer wraps)',
+      'smtp',
+      err('connect ECONNREFUSED 10.0.0.1:587', { code: 'ESOCKET', originalCode: 'ECONNREFUSED' }),
+      'HOST_UNREACHABLE',
+    ],
+    [
+      'refused on every address (AggregateError)',
+      'imap',
+      Object.assign(new AggregateError([err('a', { code: 'ECONNREFUSED' }), err('b', { code: 'ECONNREFUSED' })], ''), {
+        code: 'ECONNREFUSED',
+      }),
+      'HOST_UNREACHABLE',
+    ],
     ['unknown name', 'imap', err('getaddrinfo ENOTFOUND imap.exmaple.com', { code: 'ENOTFOUND' }), 'HOST_UNREACHABLE'],
-    ['nodemailer DNS', 'smtp', err('getaddrinfo EAI_AGAIN smtp.example.com', { code: 'EDNS', originalCode: 'EAI_AGAIN' }), 'HOST_UNREACHABLE'],
+    [
+      'nodemailer DNS',
+      'smtp',
+      err('getaddrinfo EAI_AGAIN smtp.example.com', { code: 'EDNS', originalCode: 'EAI_AGAIN' }),
+      'HOST_UNREACHABLE',
+    ],
     ['no route', 'imap', err('connect EHOSTUNREACH', { code: 'EHOSTUNREACH' }), 'HOST_UNREACHABLE'],
     ['connection reset', 'imap', err('read ECONNRESET', { code: 'ECONNRESET' }), 'HOST_UNREACHABLE'],
-    ['imapflow connect timeout', 'imap', err('Failed to establish connection in required time', { code: 'CONNECT_TIMEOUT' }), 'TIMEOUT'],
-    ['imapflow greeting timeout', 'imap', err('Failed to receive greeting from server in required time', { code: 'GREETING_TIMEOUT' }), 'TIMEOUT'],
+    [
+      'imapflow connect timeout',
+      'imap',
+      err('Failed to establish connection in required time', { code: 'CONNECT_TIMEOUT' }),
+      'TIMEOUT',
+    ],
+    [
+      'imapflow greeting timeout',
+      'imap',
+      err('Failed to receive greeting from server in required time', { code: 'GREETING_TIMEOUT' }),
+      'TIMEOUT',
+    ],
     ['imapflow socket timeout', 'imap', err('Socket timeout', { code: 'ETIMEOUT' }), 'TIMEOUT'],
-    ['nodemailer connection timeout', 'smtp', err('Connection timeout', { code: 'ETIMEDOUT', timeoutType: 'CONNECT_TIMEOUT' }), 'TIMEOUT'],
+    [
+      'nodemailer connection timeout',
+      'smtp',
+      err('Connection timeout', { code: 'ETIMEDOUT', timeoutType: 'CONNECT_TIMEOUT' }),
+      'TIMEOUT',
+    ],
     ['self-signed', 'imap', err('self-signed certificate', { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), 'TLS_FAILED'],
-    ['wrong name on the certificate', 'smtp', err("Hostname/IP does not match certificate's altnames", { code: 'ESOCKET', originalCode: 'ERR_TLS_CERT_ALTNAME_INVALID' }), 'TLS_FAILED'],
-    ['incomplete chain', 'imap', err('unable to verify the first certificate', { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }), 'TLS_FAILED'],
+    [
+      'wrong name on the certificate',
+      'smtp',
+      err("Hostname/IP does not match certificate's altnames", {
+        code: 'ESOCKET',
+        originalCode: 'ERR_TLS_CERT_ALTNAME_INVALID',
+      }),
+      'TLS_FAILED',
+    ],
+    [
+      'incomplete chain',
+      'imap',
+      err('unable to verify the first certificate', { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }),
+      'TLS_FAILED',
+    ],
     ['expired', 'imap', err('certificate has expired', { code: 'CERT_HAS_EXPIRED' }), 'TLS_FAILED'],
-    ['TLS to a plain port', 'imap', err('SSL routines:ssl3_get_record:wrong version number', { code: 'ERR_SSL_WRONG_VERSION_NUMBER' }), 'TLS_FAILED'],
+    [
+      'TLS to a plain port',
+      'imap',
+      err('SSL routines:ssl3_get_record:wrong version number', { code: 'ERR_SSL_WRONG_VERSION_NUMBER' }),
+      'TLS_FAILED',
+    ],
     ['STARTTLS failed', 'smtp', err('Error initiating TLS', { code: 'ETLS' }), 'TLS_FAILED'],
     ['imapflow STARTTLS failure flag', 'imap', err('Failed to upgrade', { tlsFailed: true }), 'TLS_FAILED'],
-    ['nodemailer invalid greeting', 'smtp', err('Invalid greeting. response=SSH-2.0-OpenSSH', { code: 'EPROTOCOL', response: 'SSH-2.0-OpenSSH' }), 'PROTOCOL_ERROR'],
+    [
+      'nodemailer invalid greeting',
+      'smtp',
+      err('Invalid greeting. response=SSH-2.0-OpenSSH', { code: 'EPROTOCOL', response: 'SSH-2.0-OpenSSH' }),
+      'PROTOCOL_ERROR',
+    ],
     ['imapflow parser error', 'imap', err('Unexpected char', { code: 'ParserError2' }), 'PROTOCOL_ERROR'],
-    ['closed right after connecting', 'imap', err('Connection closed', { code: 'ClosedAfterConnectText' }), 'PROTOCOL_ERROR'],
-    ['BYE at the greeting', 'imap', err('Too many connections', { code: 'NoConnection', reason: 'Too many simultaneous connections' }), 'PROTOCOL_ERROR'],
+    [
+      'closed right after connecting',
+      'imap',
+      err('Connection closed', { code: 'ClosedAfterConnectText' }),
+      'PROTOCOL_ERROR',
+    ],
+    [
+      'BYE at the greeting',
+      'imap',
+      err('Too many connections', { code: 'NoConnection', reason: 'Too many simultaneous connections' }),
+      'PROTOCOL_ERROR',
+    ],
     ['something else entirely', 'imap', new Error('boom'), 'PROTOCOL_ERROR'],
     ['not even an Error', 'smtp', 'a string', 'PROTOCOL_ERROR'],
   ] as const)('%s → %s', (_label, protocol, error, code) => {
@@ -361,7 +539,11 @@ describe('classifyMailError on the shapes imapflow, nodemailer and Node throw', 
 
   it('quotes the server in an AUTH_FAILED message and adds the app-password hint for the preset', () => {
     const classified = classifyMailError(
-      Object.assign(new Error('Invalid login'), { code: 'EAUTH', responseCode: 535, response: '535-5.7.8 Username and Password not accepted' }),
+      Object.assign(new Error('Invalid login'), {
+        code: 'EAUTH',
+        responseCode: 535,
+        response: '535-5.7.8 Username and Password not accepted',
+      }),
       'smtp',
       { host: 'smtp.gmail.com', port: 465, secure: true, authKind: 'password' },
     );
@@ -372,7 +554,10 @@ describe('classifyMailError on the shapes imapflow, nodemailer and Node throw', 
     expect(error.hint).toContain('https://support.google.com/accounts/answer/185833');
     expect(error.cause).toBeInstanceOf(Error);
     // Other codes carry no app-password hint, even with such a preset.
-    const timeout = mailConnectionError(classifyMailError(Object.assign(new Error('x'), { code: 'ETIMEDOUT' }), 'smtp'), asPreset('gmail'));
+    const timeout = mailConnectionError(
+      classifyMailError(Object.assign(new Error('x'), { code: 'ETIMEDOUT' }), 'smtp'),
+      asPreset('gmail'),
+    );
     expect(timeout.hint).toBeUndefined();
   });
 });

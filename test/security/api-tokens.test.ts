@@ -15,7 +15,12 @@ describe.each(DIALECTS)('API tokens on %s', (dialect) => {
   let api: TestApi;
 
   const as = (token: string, method: string, url: string, payload?: unknown) =>
-    api.app.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${token}` }, ...(payload === undefined ? {} : { payload: payload as object }) });
+    api.app.inject({
+      method: method as 'GET',
+      url,
+      headers: { authorization: `Bearer ${token}` },
+      ...(payload === undefined ? {} : { payload: payload as object }),
+    });
 
   beforeAll(async () => {
     api = await startTestApi(dialect);
@@ -39,7 +44,13 @@ describe.each(DIALECTS)('API tokens on %s', (dialect) => {
     expect(list.body).not.toContain(token);
     expect(list.body).not.toContain(api.token);
     const item = list.json().items.find((t: { id: string }) => t.id === id);
-    expect(item).toEqual({ id, name: 'ci deploy', createdAt: expect.any(String), lastUsedAt: expect.any(String), expiresAt });
+    expect(item).toEqual({
+      id,
+      name: 'ci deploy',
+      createdAt: expect.any(String),
+      lastUsedAt: expect.any(String),
+      expiresAt,
+    });
     expect(Object.keys(item).sort()).toEqual(['createdAt', 'expiresAt', 'id', 'lastUsedAt', 'name']);
 
     expect((await as(api.token, 'DELETE', `/api/me/tokens/${id}`)).statusCode).toBe(204);
@@ -47,7 +58,9 @@ describe.each(DIALECTS)('API tokens on %s', (dialect) => {
     expect(revoked.statusCode).toBe(401);
     expect(revoked.json().error.code).toBe('UNAUTHENTICATED');
     expect((await as(api.token, 'DELETE', `/api/me/tokens/${id}`)).statusCode).toBe(404);
-    expect((await as(api.token, 'GET', '/api/me/tokens')).json().items.map((t: { id: string }) => t.id)).not.toContain(id);
+    expect((await as(api.token, 'GET', '/api/me/tokens')).json().items.map((t: { id: string }) => t.id)).not.toContain(
+      id,
+    );
   });
 
   it('refuses an expired token, and keeps one without expiry', async () => {
@@ -56,22 +69,38 @@ describe.each(DIALECTS)('API tokens on %s', (dialect) => {
     expect(lasting.expiresAt).toBeNull();
     expect((await as(expiring.token, 'GET', '/api/me')).statusCode).toBe(200);
     // A day later, as far as the database is concerned.
-    await api.database.storage.db.updateTable('api_tokens').set({ expires_at: Date.now() - 1 }).where('id', '=', expiring.id).execute();
+    await api.database.storage.db
+      .updateTable('api_tokens')
+      .set({ expires_at: Date.now() - 1 })
+      .where('id', '=', expiring.id)
+      .execute();
     expect((await as(expiring.token, 'GET', '/api/me')).statusCode).toBe(401);
     expect(await userForApiToken(api.database.storage.db, expiring.token)).toBeUndefined();
     expect((await as(lasting.token, 'GET', '/api/me')).statusCode).toBe(200);
   });
 
   it("cannot list or revoke another user's tokens", async () => {
-    const other = await createUser(api.database.storage.db, { email: `other-${dialect}@example.test`, password: 'other password' });
+    const other = await createUser(api.database.storage.db, {
+      email: `other-${dialect}@example.test`,
+      password: 'other password',
+    });
     const theirs = await issueApiToken(api.database.storage.db, other.id, { name: 'theirs' });
-    expect((await as(api.token, 'GET', '/api/me/tokens')).json().items.map((t: { id: string }) => t.id)).not.toContain(theirs.id);
+    expect((await as(api.token, 'GET', '/api/me/tokens')).json().items.map((t: { id: string }) => t.id)).not.toContain(
+      theirs.id,
+    );
     expect((await as(api.token, 'DELETE', `/api/me/tokens/${theirs.id}`)).statusCode).toBe(404);
     expect((await as(theirs.token, 'GET', '/api/me')).statusCode).toBe(200);
   });
 
   it('validates the name and the expiry', async () => {
-    for (const body of [{}, { name: '' }, { name: 'x', expiresInDays: 0 }, { name: 'x', expiresInDays: 1.5 }, { name: 'x', expiresInDays: 99_999 }, { name: 'x', token: 'mine' }]) {
+    for (const body of [
+      {},
+      { name: '' },
+      { name: 'x', expiresInDays: 0 },
+      { name: 'x', expiresInDays: 1.5 },
+      { name: 'x', expiresInDays: 99_999 },
+      { name: 'x', token: 'mine' },
+    ]) {
       const res = await as(api.token, 'POST', '/api/me/tokens', body);
       expect(res.statusCode, JSON.stringify(body)).toBe(400);
       expect(res.json().error.code).toBe('VALIDATION_FAILED');
@@ -85,7 +114,11 @@ describe.each(DIALECTS)('conversa token create / list / revoke on %s', (dialect)
   const cli = (args: string[]) =>
     run(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } }).then(
       ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-      (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
+      (error: { code: number; stdout: string; stderr: string }) => ({
+        code: error.code,
+        stdout: error.stdout,
+        stderr: error.stderr,
+      }),
     );
 
   beforeAll(async () => {
@@ -98,7 +131,16 @@ describe.each(DIALECTS)('conversa token create / list / revoke on %s', (dialect)
   });
 
   it('prints a named, expiring token alone on a line, lists it without the token, and revokes it', async () => {
-    const created = await cli(['token', 'create', '--email', api.user.email, '--name', 'backup script', '--expires-in-days', '7']);
+    const created = await cli([
+      'token',
+      'create',
+      '--email',
+      api.user.email,
+      '--name',
+      'backup script',
+      '--expires-in-days',
+      '7',
+    ]);
     expect(created.code).toBe(0);
     expect(created.stdout).toMatch(/^cnv_[A-Za-z0-9_-]+\n$/);
     const token = created.stdout.trim();

@@ -23,8 +23,20 @@ interface Delivery {
 }
 
 /** One delivery with nodemailer, optionally from another loopback address (another client, as far as caps go). */
-async function deliver(port: number, raw: string | Buffer, from: string, to: string, localAddress?: string): Promise<Delivery> {
-  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, ...(localAddress ? { localAddress } : {}) });
+async function deliver(
+  port: number,
+  raw: string | Buffer,
+  from: string,
+  to: string,
+  localAddress?: string,
+): Promise<Delivery> {
+  const transport = nodemailer.createTransport({
+    host: '127.0.0.1',
+    port,
+    secure: false,
+    ignoreTLS: true,
+    ...(localAddress ? { localAddress } : {}),
+  });
   try {
     const info = await transport.sendMail({ envelope: { from, to: [to] }, raw });
     return { ok: true, code: 250, response: info.response };
@@ -80,7 +92,9 @@ describe.each(DIALECTS)('BCC abuse on %s', (dialect) => {
     return { id: res.body.id, email: creds.user, bcc: res.body.bccAddress };
   }
 
-  async function listener(overrides: { socketTimeoutMs?: number; maxConnectionsPerIp?: number } = {}): Promise<BccListener> {
+  async function listener(
+    overrides: { socketTimeoutMs?: number; maxConnectionsPerIp?: number } = {},
+  ): Promise<BccListener> {
     const l = await startBccListener({
       db: conversa.server.storage.db,
       blobs: conversa.server.blobs,
@@ -115,7 +129,11 @@ describe.each(DIALECTS)('BCC abuse on %s', (dialect) => {
 
       // The idle ones go after the idle timeout; the client's slots are free again.
       const open = sockets.filter((s) => !s.destroyed);
-      await waitFor('idle sockets closed by the listener', async () => open.every((s) => s.readableEnded || s.destroyed), 10_000);
+      await waitFor(
+        'idle sockets closed by the listener',
+        async () => open.every((s) => s.readableEnded || s.destroyed),
+        10_000,
+      );
       expect((await greeting(l.port)).line).toMatch(/^220 /);
     } finally {
       sockets.forEach((s) => s.destroy());
@@ -139,7 +157,13 @@ describe.each(DIALECTS)('BCC abuse on %s', (dialect) => {
       expect(other.line).toMatch(/^220 /);
       // A closed connection frees its slot.
       sockets[0]!.destroy();
-      await waitFor('slot freed', async () => (await greeting(l.port, '127.0.0.1').then((g) => (sockets.push(g.socket), g.line))).startsWith('220 '), 5_000, 200);
+      await waitFor(
+        'slot freed',
+        async () =>
+          (await greeting(l.port, '127.0.0.1').then((g) => (sockets.push(g.socket), g.line))).startsWith('220 '),
+        5_000,
+        200,
+      );
     } finally {
       sockets.forEach((s) => s.destroy());
     }
@@ -154,32 +178,85 @@ describe.each(DIALECTS)('BCC abuse on %s', (dialect) => {
 
     const forwardOf = (original: string, subject: string) =>
       [
-        `From: ${account.email}`, `To: ${account.bcc}`, `Subject: Fwd: ${subject}`, `Message-ID: ${makeMessageId()}`,
-        'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b1"', '', '--b1', 'Content-Type: text/plain', '', 'FYI', '--b1',
-        'Content-Type: message/rfc822', 'Content-Disposition: attachment; filename="original.eml"', '', original, '--b1--', '',
+        `From: ${account.email}`,
+        `To: ${account.bcc}`,
+        `Subject: Fwd: ${subject}`,
+        `Message-ID: ${makeMessageId()}`,
+        'MIME-Version: 1.0',
+        'Content-Type: multipart/mixed; boundary="b1"',
+        '',
+        '--b1',
+        'Content-Type: text/plain',
+        '',
+        'FYI',
+        '--b1',
+        'Content-Type: message/rfc822',
+        'Content-Disposition: attachment; filename="original.eml"',
+        '',
+        original,
+        '--b1--',
+        '',
       ].join('\r\n');
 
     const fromColleague = `Colleague ${tag()}`;
-    const original1 = makeMessage({ from: colleagueAccount.email, to: [client], subject: fromColleague, body: 'Written by a colleague.' });
-    expect((await deliver(conversa.server.bcc.port, forwardOf(original1, fromColleague), account.email, account.bcc)).response).toMatch(/^250 /);
+    const original1 = makeMessage({
+      from: colleagueAccount.email,
+      to: [client],
+      subject: fromColleague,
+      body: 'Written by a colleague.',
+    });
+    expect(
+      (await deliver(conversa.server.bcc.port, forwardOf(original1, fromColleague), account.email, account.bcc))
+        .response,
+    ).toMatch(/^250 /);
     const fromSelf = `Own ${tag()}`;
-    const original2 = makeMessage({ from: account.email, to: [client], subject: fromSelf, body: 'Written by the filer.' });
-    expect((await deliver(conversa.server.bcc.port, forwardOf(original2, fromSelf), account.email, account.bcc)).response).toMatch(/^250 /);
+    const original2 = makeMessage({
+      from: account.email,
+      to: [client],
+      subject: fromSelf,
+      body: 'Written by the filer.',
+    });
+    expect(
+      (await deliver(conversa.server.bcc.port, forwardOf(original2, fromSelf), account.email, account.bcc)).response,
+    ).toMatch(/^250 /);
 
     const db = conversa.server.storage.db;
-    const rows = await db.selectFrom('messages').select(['id', 'subject', 'direction', 'from_address']).where('subject', 'in', [fromColleague, fromSelf]).execute();
+    const rows = await db
+      .selectFrom('messages')
+      .select(['id', 'subject', 'direction', 'from_address'])
+      .where('subject', 'in', [fromColleague, fromSelf])
+      .execute();
     const bySubject = new Map(rows.map((r) => [r.subject, r]));
     expect(bySubject.get(fromColleague)).toMatchObject({ direction: 'incoming', from_address: colleagueAccount.email });
     expect(bySubject.get(fromSelf)).toMatchObject({ direction: 'outgoing', from_address: account.email });
 
-    const filings = await db.selectFrom('bcc_filings').selectAll().where('message_id', 'in', rows.map((r) => r.id)).execute();
+    const filings = await db
+      .selectFrom('bcc_filings')
+      .selectAll()
+      .where(
+        'message_id',
+        'in',
+        rows.map((r) => r.id),
+      )
+      .execute();
     expect(filings).toHaveLength(2);
     for (const f of filings) expect(f).toMatchObject({ user_id: filer.id, account_id: account.id });
     expect(filings.every((f) => Number(f.filed_at) > Date.now() - 60_000)).toBe(true);
 
     // Delivered again: still one filing per message and user, the first one's time kept.
-    expect((await deliver(conversa.server.bcc.port, forwardOf(original1, fromColleague), account.email, account.bcc)).response).toMatch(/^250 /);
-    const again = await db.selectFrom('bcc_filings').selectAll().where('message_id', 'in', rows.map((r) => r.id)).execute();
+    expect(
+      (await deliver(conversa.server.bcc.port, forwardOf(original1, fromColleague), account.email, account.bcc))
+        .response,
+    ).toMatch(/^250 /);
+    const again = await db
+      .selectFrom('bcc_filings')
+      .selectAll()
+      .where(
+        'message_id',
+        'in',
+        rows.map((r) => r.id),
+      )
+      .execute();
     expect(again).toHaveLength(2);
     expect(again.map((f) => Number(f.filed_at)).sort()).toEqual(filings.map((f) => Number(f.filed_at)).sort());
   });
@@ -187,15 +264,22 @@ describe.each(DIALECTS)('BCC abuse on %s', (dialect) => {
   it('regenerates the BCC address: the old one is refused (550), the new one files; only the owner may do it', async () => {
     const owner = await conversa.addUser();
     const account = await connect(owner.token);
-    const raw = (subject: string) => makeMessage({ from: account.email, to: [`client-${tag()}@acme.test`], subject, body: 'x' });
-    expect((await deliver(conversa.server.bcc.port, raw(`Before ${tag()}`), account.email, account.bcc)).response).toMatch(/^250 /);
+    const raw = (subject: string) =>
+      makeMessage({ from: account.email, to: [`client-${tag()}@acme.test`], subject, body: 'x' });
+    expect(
+      (await deliver(conversa.server.bcc.port, raw(`Before ${tag()}`), account.email, account.bcc)).response,
+    ).toMatch(/^250 /);
 
     // Not the owner: an admin (the first user) and another member get 404, the address stays.
     const admin = await conversa.api('POST', `/api/email-accounts/${account.id}/bcc-address`, {});
     expect(admin.status, admin.text).toBe(404);
     const other = await conversa.addUser();
-    expect((await conversa.api('POST', `/api/email-accounts/${account.id}/bcc-address`, {}, other.token)).status).toBe(404);
-    expect((await conversa.api('GET', `/api/email-accounts/${account.id}`, undefined, owner.token)).body.bccAddress).toBe(account.bcc);
+    expect((await conversa.api('POST', `/api/email-accounts/${account.id}/bcc-address`, {}, other.token)).status).toBe(
+      404,
+    );
+    expect(
+      (await conversa.api('GET', `/api/email-accounts/${account.id}`, undefined, owner.token)).body.bccAddress,
+    ).toBe(account.bcc);
 
     const res = await conversa.api('POST', `/api/email-accounts/${account.id}/bcc-address`, {}, owner.token);
     expect(res.status, res.text).toBe(200);
@@ -208,8 +292,14 @@ describe.each(DIALECTS)('BCC abuse on %s', (dialect) => {
     expect(old.code).toBe(550);
     expect(old.response).toMatch(/5\.1\.1 .*is not a Conversa BCC address/);
     const subject = `New ${tag()}`;
-    expect((await deliver(conversa.server.bcc.port, raw(subject), account.email, fresh)).response).toMatch(/^250 2\.0\.0 Filed/);
-    const stored = await conversa.server.storage.db.selectFrom('messages').select('source').where('subject', '=', subject).executeTakeFirst();
+    expect((await deliver(conversa.server.bcc.port, raw(subject), account.email, fresh)).response).toMatch(
+      /^250 2\.0\.0 Filed/,
+    );
+    const stored = await conversa.server.storage.db
+      .selectFrom('messages')
+      .select('source')
+      .where('subject', '=', subject)
+      .executeTakeFirst();
     expect(stored?.source).toBe('bcc');
   });
 });

@@ -42,7 +42,9 @@ describe.each(DIALECTS)('CSV import on %s', (dialect) => {
     const res = await importCsv(conversa, csv);
     expect(res.status).toBe(200);
     expect(res.body.created).toBe(2);
-    expect(res.body.errors).toEqual([{ line: 3, message: `more than ${CONTACT_EMAILS_MAX} e-mail addresses (found 6000)` }]);
+    expect(res.body.errors).toEqual([
+      { line: 3, message: `more than ${CONTACT_EMAILS_MAX} e-mail addresses (found 6000)` },
+    ]);
     const bia = await conversa.api('GET', '/api/contacts?email=bia@six.test');
     expect(bia.body.items).toHaveLength(1);
     expect((await conversa.api('GET', '/api/contacts?email=many1@huge.test')).body.items).toHaveLength(0);
@@ -55,7 +57,13 @@ describe.each(DIALECTS)('CSV import on %s', (dialect) => {
   it('names and companies are limited like the API: longer is the line’s error, the limit itself is fine', async () => {
     const long = 'N'.repeat(CONTACT_NAME_MAX + 1);
     const limit = 'L'.repeat(CONTACT_NAME_MAX);
-    const csv = ['firstName,lastName,company,email', `${long},x,,a@len.test`, `x,x,${long},b@len.test`, `${limit},${limit},${limit},c@len.test`, ''].join('\n');
+    const csv = [
+      'firstName,lastName,company,email',
+      `${long},x,,a@len.test`,
+      `x,x,${long},b@len.test`,
+      `${limit},${limit},${limit},c@len.test`,
+      '',
+    ].join('\n');
     const res = await importCsv(conversa, csv);
     expect(res.status).toBe(200);
     expect(res.body.errors).toEqual([
@@ -66,7 +74,10 @@ describe.each(DIALECTS)('CSV import on %s', (dialect) => {
     // The API refuses what the import refuses.
     const api = await conversa.api('POST', '/api/contacts', { firstName: long, emails: ['d@len.test'] });
     expect(api.status).toBe(400);
-    expect((await conversa.api('GET', '/api/contacts?email=c@len.test')).body.items[0]).toMatchObject({ firstName: limit, company: limit });
+    expect((await conversa.api('GET', '/api/contacts?email=c@len.test')).body.items[0]).toMatchObject({
+      firstName: limit,
+      company: limit,
+    });
   });
 
   it('a 50,000-line import: every line imported, and another user’s GET /api/contacts is never kept waiting', async () => {
@@ -78,7 +89,9 @@ describe.each(DIALECTS)('CSV import on %s', (dialect) => {
     // Warm-up, then a baseline of the other user's request with nothing else running.
     const get = async () => {
       const start = performance.now();
-      const res = await fetch(`${conversa.url}/api/contacts?limit=20`, { headers: { authorization: `Bearer ${other.token}` } });
+      const res = await fetch(`${conversa.url}/api/contacts?limit=20`, {
+        headers: { authorization: `Bearer ${other.token}` },
+      });
       await res.arrayBuffer();
       expect(res.status).toBe(200);
       return performance.now() - start;

@@ -48,7 +48,12 @@ describe.each(DIALECTS)('a hostile message on %s', (dialect) => {
     const contactId = await contactFor(client);
     const crowd = Array.from({ length: 8_000 }, (_, i) => `person${i}@crowd.test`);
     const references = Array.from({ length: 3_000 }, () => makeMessageId());
-    const nul = makeMessage({ from: `Client <${client}>`, to: [creds.user], subject: 'Null\u0000byte', body: 'Text with a\u0000NUL inside.' });
+    const nul = makeMessage({
+      from: `Client <${client}>`,
+      to: [creds.user],
+      subject: 'Null\u0000byte',
+      body: 'Text with a\u0000NUL inside.',
+    });
     await dovecot.fillMailbox(creds.user, 'INBOX', [
       makeMessage({ from: client, to: [creds.user, ...crowd], subject: 'To everyone', references }),
       nul,
@@ -56,11 +61,15 @@ describe.each(DIALECTS)('a hostile message on %s', (dialect) => {
     ]);
     const res = await conversa.api('POST', '/api/email-accounts', dovecotAccountBody(dovecot, creds));
     expect(res.status, res.text).toBe(201);
-    await waitFor('all three messages on the contact', async () => {
-      const account = (await conversa.api('GET', `/api/email-accounts/${res.body.id}`)).body;
-      if (account.status === 'error') throw new Error(`account error: ${account.statusDetail}`);
-      return (await subjectsOf(contactId)).length === 3;
-    }, 100_000);
+    await waitFor(
+      'all three messages on the contact',
+      async () => {
+        const account = (await conversa.api('GET', `/api/email-accounts/${res.body.id}`)).body;
+        if (account.status === 'error') throw new Error(`account error: ${account.statusDetail}`);
+        return (await subjectsOf(contactId)).length === 3;
+      },
+      100_000,
+    );
     const subjects = await subjectsOf(contactId);
     expect(subjects).toHaveLength(3);
     expect(subjects[0]).toBe('After the storm');
@@ -70,11 +79,23 @@ describe.each(DIALECTS)('a hostile message on %s', (dialect) => {
     const account = (await conversa.api('GET', `/api/email-accounts/${res.body.id}`)).body;
     expect(account.status).not.toBe('error');
     const db = conversa.server.storage.db;
-    const crowded = await db.selectFrom('messages').select('id').where('subject', '=', 'To everyone').executeTakeFirstOrThrow();
-    const kept = await db.selectFrom('message_participants').select((eb) => eb.fn.countAll<string>().as('n')).where('message_id', '=', crowded.id).executeTakeFirstOrThrow();
+    const crowded = await db
+      .selectFrom('messages')
+      .select('id')
+      .where('subject', '=', 'To everyone')
+      .executeTakeFirstOrThrow();
+    const kept = await db
+      .selectFrom('message_participants')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('message_id', '=', crowded.id)
+      .executeTakeFirstOrThrow();
     // Capped: the raw source keeps every recipient; rows stop at a thousand.
     expect(Number(kept.n)).toBe(1_000);
-    const cleaned = await db.selectFrom('messages').select('text_body').where('subject', 'like', 'Null%byte').executeTakeFirstOrThrow();
+    const cleaned = await db
+      .selectFrom('messages')
+      .select('text_body')
+      .where('subject', 'like', 'Null%byte')
+      .executeTakeFirstOrThrow();
     expect(cleaned.text_body).not.toContain('\u0000');
     expect(cleaned.text_body).toMatch(/Text with a\uFFFD?NUL inside\./);
   }, 120_000);
@@ -88,8 +109,18 @@ describe.each(DIALECTS)('a hostile message on %s', (dialect) => {
     const res = await conversa.api('POST', '/api/email-accounts', dovecotAccountBody(dovecot, creds), user.token);
     expect(res.status, res.text).toBe(201);
     const accountId: string = res.body.id;
-    await waitFor('the folders', async () => (await db.selectFrom('mail_folders').select('id').where('account_id', '=', accountId).execute()).length > 0, 30_000);
-    const folder = await db.selectFrom('mail_folders').select('id').where('account_id', '=', accountId).where('role', '=', 'inbox').executeTakeFirstOrThrow();
+    await waitFor(
+      'the folders',
+      async () =>
+        (await db.selectFrom('mail_folders').select('id').where('account_id', '=', accountId).execute()).length > 0,
+      30_000,
+    );
+    const folder = await db
+      .selectFrom('mail_folders')
+      .select('id')
+      .where('account_id', '=', accountId)
+      .where('role', '=', 'inbox')
+      .executeTakeFirstOrThrow();
     const client = `aside-${Date.now()}@buyer.test`;
     await contactFor(client);
 
@@ -117,15 +148,28 @@ describe.each(DIALECTS)('a hostile message on %s', (dialect) => {
       };
     };
     // A date no database column can hold (NaN): the insert of this one message fails on both dialects.
-    const batch = [await build(900001, 'Fine one', Date.now()), await build(900002, 'Poison', Number.NaN), await build(900003, 'Fine two', Date.now())];
+    const batch = [
+      await build(900001, 'Fine one', Date.now()),
+      await build(900002, 'Poison', Number.NaN),
+      await build(900003, 'Fine two', Date.now()),
+    ];
     let cursorMoved = false;
-    const stored = await storeMessages(db, { orgId, ownerUserId: user.id, shared: true, accountId, blobs }, batch, async (trx) => {
-      await trx.updateTable('mail_folders').set({ updated_at: Date.now() }).where('id', '=', folder.id).execute();
-      cursorMoved = true;
-    });
+    const stored = await storeMessages(
+      db,
+      { orgId, ownerUserId: user.id, shared: true, accountId, blobs },
+      batch,
+      async (trx) => {
+        await trx.updateTable('mail_folders').set({ updated_at: Date.now() }).where('id', '=', folder.id).execute();
+        cursorMoved = true;
+      },
+    );
     expect(stored.map((s) => Boolean(s.setAside))).toEqual([false, true, false]);
     expect(cursorMoved).toBe(true);
-    const subjects = await db.selectFrom('messages').select('subject').where('message_id_header', 'like', '%@hostile.test').execute();
+    const subjects = await db
+      .selectFrom('messages')
+      .select('subject')
+      .where('message_id_header', 'like', '%@hostile.test')
+      .execute();
     expect(subjects.map((s) => s.subject).sort()).toEqual(['Fine one', 'Fine two']);
     const aside = await db.selectFrom('set_aside_messages').selectAll().where('account_id', '=', accountId).execute();
     expect(aside).toHaveLength(1);
@@ -133,7 +177,10 @@ describe.each(DIALECTS)('a hostile message on %s', (dialect) => {
     expect(aside[0]!.reason).toMatch(/could not be stored/);
     // Sync health shows it.
     const health = (await conversa.api('GET', `/api/email-accounts/${accountId}`, undefined, user.token)).body;
-    expect(health.setAside).toEqual({ count: 1, latest: [expect.objectContaining({ uid: 900002, reason: expect.stringMatching(/could not be stored/) })] });
+    expect(health.setAside).toEqual({
+      count: 1,
+      latest: [expect.objectContaining({ uid: 900002, reason: expect.stringMatching(/could not be stored/) })],
+    });
     fs.rmSync(path.join(database.dataDir, 'hostile-blobs'), { recursive: true, force: true });
   });
 });

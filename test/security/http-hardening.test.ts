@@ -35,7 +35,10 @@ function manyUnknownKeys(base: Record<string, unknown>): { json: string; keys: n
   return { json: `${head}${head.length > 1 ? ',' : ''}${parts.join(',')}}`, keys: parts.length };
 }
 
-async function timed(url: string, init: RequestInit): Promise<{ status: number; body: any; bytes: number; ms: number }> {
+async function timed(
+  url: string,
+  init: RequestInit,
+): Promise<{ status: number; body: any; bytes: number; ms: number }> {
   const started = performance.now();
   const res = await fetch(url, init);
   const text = await res.text();
@@ -62,7 +65,12 @@ describe('no amplification (item 2)', () => {
   });
 
   const routes = [
-    { name: 'the public sign-in', url: '/api/auth/login', auth: false, base: { email: 'x@example.test', password: 'whatever pw' } },
+    {
+      name: 'the public sign-in',
+      url: '/api/auth/login',
+      auth: false,
+      base: { email: 'x@example.test', password: 'whatever pw' },
+    },
     { name: 'an authenticated route', url: '/api/contacts', auth: true, base: { emails: ['amp@example.test'] } },
   ];
 
@@ -165,7 +173,9 @@ describe.each(DIALECTS)('CSRF (item 7) on %s', (dialect) => {
   let cookie: string;
 
   const contacts = async () =>
-    (await api.request({ method: 'GET', url: '/api/contacts?limit=200' })).json().items.map((c: { emails: string[] }) => c.emails[0]);
+    (await api.request({ method: 'GET', url: '/api/contacts?limit=200' }))
+      .json()
+      .items.map((c: { emails: string[] }) => c.emails[0]);
   const post = (email: string, headers: Record<string, string>) =>
     api.app.inject({ method: 'POST', url: '/api/contacts', headers, payload: { emails: [email] } });
 
@@ -188,8 +198,14 @@ describe.each(DIALECTS)('CSRF (item 7) on %s', (dialect) => {
   });
 
   it('takes a cookie change from PUBLIC_URL (by Origin, or by Referer when there is no Origin)', async () => {
-    expect((await post('same-origin@example.test', { origin: PUBLIC_ORIGIN, cookie: `conversa_session=${cookie}` })).statusCode).toBe(201);
-    const byReferer = await post('same-referer@example.test', { referer: `${PUBLIC_ORIGIN}/contacts`, cookie: `conversa_session=${cookie}` });
+    expect(
+      (await post('same-origin@example.test', { origin: PUBLIC_ORIGIN, cookie: `conversa_session=${cookie}` }))
+        .statusCode,
+    ).toBe(201);
+    const byReferer = await post('same-referer@example.test', {
+      referer: `${PUBLIC_ORIGIN}/contacts`,
+      cookie: `conversa_session=${cookie}`,
+    });
     expect(byReferer.statusCode).toBe(201);
     expect(await contacts()).toEqual(expect.arrayContaining(['same-origin@example.test', 'same-referer@example.test']));
   });
@@ -220,15 +236,27 @@ describe.each(DIALECTS)('CSRF (item 7) on %s', (dialect) => {
   });
 
   it('lets reads with the cookie through from anywhere (no change) and Bearer changes with any Origin', async () => {
-    const read = await api.app.inject({ method: 'GET', url: '/api/me', headers: { origin: FOREIGN_ORIGIN, cookie: `conversa_session=${cookie}` } });
+    const read = await api.app.inject({
+      method: 'GET',
+      url: '/api/me',
+      headers: { origin: FOREIGN_ORIGIN, cookie: `conversa_session=${cookie}` },
+    });
     expect(read.statusCode).toBe(200);
-    const bearer = await post('bearer-foreign@example.test', { origin: FOREIGN_ORIGIN, authorization: `Bearer ${api.token}` });
+    const bearer = await post('bearer-foreign@example.test', {
+      origin: FOREIGN_ORIGIN,
+      authorization: `Bearer ${api.token}`,
+    });
     expect(bearer.statusCode).toBe(201);
   });
 
   it('refuses sign-in from a foreign page (login CSRF) but not from the app or a script without Origin', async () => {
     const payload = { email: api.user.email, password: 'correct horse' };
-    const foreign = await api.app.inject({ method: 'POST', url: '/api/auth/login', headers: { origin: FOREIGN_ORIGIN }, payload });
+    const foreign = await api.app.inject({
+      method: 'POST',
+      url: '/api/auth/login',
+      headers: { origin: FOREIGN_ORIGIN },
+      payload,
+    });
     expect(foreign.statusCode).toBe(403);
     expect(foreign.json().error.code).toBe('CSRF_REFUSED');
     expect(foreign.headers['set-cookie']).toBeUndefined();
@@ -249,7 +277,12 @@ describe('sign-in throttling (item 8)', () => {
   beforeAll(async () => {
     database = await createTestDatabase('sqlite');
     // Per IP lowered to 15 so the per-IP test needs few slow password checks; per address stays the default 10.
-    app = await buildServer({ db: database.storage.db, publicUrl: PUBLIC_ORIGIN, version: 'test', loginThrottle: new LoginThrottle({ perIp: 15 }) });
+    app = await buildServer({
+      db: database.storage.db,
+      publicUrl: PUBLIC_ORIGIN,
+      version: 'test',
+      loginThrottle: new LoginThrottle({ perIp: 15 }),
+    });
     for (const email of emails) await createUser(database.storage.db, { email, password });
   });
   afterAll(async () => {
@@ -258,7 +291,8 @@ describe('sign-in throttling (item 8)', () => {
   });
 
   it('answers the 11th failed attempt on an address with 429 and Retry-After, even with the right password', async () => {
-    for (let i = 1; i <= 10; i++) expect((await login('Victim@Example.test', `wrong ${i}`, `10.0.0.${i}`)).statusCode).toBe(401);
+    for (let i = 1; i <= 10; i++)
+      expect((await login('Victim@Example.test', `wrong ${i}`, `10.0.0.${i}`)).statusCode).toBe(401);
     const eleventh = await login('victim@example.test', 'wrong 11', '10.0.1.1');
     expect(eleventh.statusCode).toBe(429);
     expect(eleventh.json().error.code).toBe('RATE_LIMITED');
@@ -270,14 +304,17 @@ describe('sign-in throttling (item 8)', () => {
   });
 
   it('resets an address after a success', async () => {
-    for (let i = 1; i <= 9; i++) expect((await login('reset@example.test', `wrong ${i}`, '10.1.0.1')).statusCode).toBe(401);
+    for (let i = 1; i <= 9; i++)
+      expect((await login('reset@example.test', `wrong ${i}`, '10.1.0.1')).statusCode).toBe(401);
     expect((await login('reset@example.test', password, '10.1.0.1')).statusCode).toBe(200);
-    for (let i = 1; i <= 10; i++) expect((await login('reset@example.test', `again ${i}`, '10.1.0.2')).statusCode).toBe(401);
+    for (let i = 1; i <= 10; i++)
+      expect((await login('reset@example.test', `again ${i}`, '10.1.0.2')).statusCode).toBe(401);
     expect((await login('reset@example.test', 'again 11', '10.1.0.3')).statusCode).toBe(429);
   });
 
   it('limits one client IP spraying many addresses, and not the other IPs', async () => {
-    for (let i = 0; i < 15; i++) expect((await login(`nobody${i}@example.test`, 'guess', '10.2.0.1')).statusCode).toBe(401);
+    for (let i = 0; i < 15; i++)
+      expect((await login(`nobody${i}@example.test`, 'guess', '10.2.0.1')).statusCode).toBe(401);
     const spent = await login('ip1@example.test', password, '10.2.0.1');
     expect(spent.statusCode).toBe(429);
     expect(spent.headers['retry-after']).toBeDefined();
@@ -337,7 +374,9 @@ describe('request logs (item 12)', () => {
   it('never log OAuth codes, states or tokens from a URL', async () => {
     const conversa = await startTestConversa();
     try {
-      await fetch(`${conversa.url}/api/email-accounts/oauth/callback?code=SECRETCODE123&state=SECRETSTATE456`, { redirect: 'manual' });
+      await fetch(`${conversa.url}/api/email-accounts/oauth/callback?code=SECRETCODE123&state=SECRETSTATE456`, {
+        redirect: 'manual',
+      });
       await fetch(`${conversa.url}/api/health?token=SECRETTOKEN789&keep=visible`);
       const logs = conversa.logs.join('');
       expect(logs).toContain('/api/email-accounts/oauth/callback?code=[redacted]&state=[redacted]');

@@ -75,17 +75,28 @@ describe.each(DIALECTS)('OAuth sign-in on %s', (dialect) => {
   }
 
   /** The provider consents and redirects; the browser (with `cookie`, or none) follows to our callback. */
-  async function finish(authorizeUrl: string, cookie: string | undefined): Promise<{ landing: URL; callback: URL; setCookie: string }> {
+  async function finish(
+    authorizeUrl: string,
+    cookie: string | undefined,
+  ): Promise<{ landing: URL; callback: URL; setCookie: string }> {
     const consent = await fetch(authorizeUrl, { redirect: 'manual' });
     expect(consent.status).toBe(302);
     const callback = new URL(consent.headers.get('location')!);
     const back = await fetch(callback, { redirect: 'manual', headers: cookie ? { cookie } : {} });
     expect(back.status).toBe(302);
-    return { landing: new URL(back.headers.get('location')!), callback, setCookie: back.headers.get('set-cookie') ?? '' };
+    return {
+      landing: new URL(back.headers.get('location')!),
+      callback,
+      setCookie: back.headers.get('set-cookie') ?? '',
+    };
   }
 
   const accountsOf = async (userId: string) =>
-    conversa.server.storage.db.selectFrom('email_accounts').select(['id', 'email', 'imap_host', 'address_verified']).where('user_id', '=', userId).execute();
+    conversa.server.storage.db
+      .selectFrom('email_accounts')
+      .select(['id', 'email', 'imap_host', 'address_verified'])
+      .where('user_id', '=', userId)
+      .execute();
 
   it('connects in the browser that started it, under the address Google vouches for, verified; a replay fails', async () => {
     const g = await googleUser();
@@ -115,7 +126,7 @@ describe.each(DIALECTS)('OAuth sign-in on %s', (dialect) => {
     }
   }, 60_000);
 
-  it('saves nothing when the callback is opened in another browser (no cookie, or another user\'s)', async () => {
+  it("saves nothing when the callback is opened in another browser (no cookie, or another user's)", async () => {
     const g = await googleUser();
     try {
       const before = oauth.counts.authorizationCode;
@@ -149,7 +160,11 @@ describe.each(DIALECTS)('OAuth sign-in on %s', (dialect) => {
     try {
       const hostile = { host: '127.0.0.1', port: trap.port, secure: false };
       // Naming servers at the start is refused outright.
-      for (const body of [{ provider: 'gmail', imap: hostile }, { provider: 'gmail', smtp: hostile }, { provider: 'gmail', email: 'ceo@company.test' }]) {
+      for (const body of [
+        { provider: 'gmail', imap: hostile },
+        { provider: 'gmail', smtp: hostile },
+        { provider: 'gmail', email: 'ceo@company.test' },
+      ]) {
         const refused = await start(body);
         expect(refused.status).toBe(400);
         expect(refused.body.error.code).toBe('VALIDATION_FAILED');
@@ -160,13 +175,22 @@ describe.each(DIALECTS)('OAuth sign-in on %s', (dialect) => {
       const { landing } = await finish(started.body.authorizeUrl, started.cookie);
       const id = landing.searchParams.get('connected')!;
       expect(id).toBeTruthy();
-      for (const patch of [{ imap: hostile }, { smtp: hostile }, { email: 'ceo@company.test' }, { provider: 'other', imap: hostile }]) {
+      for (const patch of [
+        { imap: hostile },
+        { smtp: hostile },
+        { email: 'ceo@company.test' },
+        { provider: 'other', imap: hostile },
+      ]) {
         const res = await conversa.api('PATCH', `/api/email-accounts/${id}`, patch);
         expect(res.status).toBe(400);
         expect(res.body.error.code).toBe('VALIDATION_FAILED');
       }
       // Reconnecting goes to the provider's servers whatever the stored row said.
-      await conversa.server.storage.db.updateTable('email_accounts').set({ imap_host: '127.0.0.1', imap_port: trap.port }).where('id', '=', id).execute();
+      await conversa.server.storage.db
+        .updateTable('email_accounts')
+        .set({ imap_host: '127.0.0.1', imap_port: trap.port })
+        .where('id', '=', id)
+        .execute();
       const again = await start({ provider: 'gmail', accountId: id });
       const reconnected = await finish(again.body.authorizeUrl, again.cookie);
       expect(reconnected.landing.searchParams.get('connected')).toBe(id);

@@ -10,7 +10,12 @@ import { createCalDavDriver } from '../../src/calendar/caldav/caldav-driver.js';
 import { CalendarError } from '../../src/calendar/calendar-driver.js';
 import { AppError } from '../../src/core/app-error.js';
 import { ConfigError } from '../../src/core/config-error.js';
-import { classifyAddress, createOutboundPolicy, parseAllowedHosts, type LookupAll } from '../../src/net/outbound-policy.js';
+import {
+  classifyAddress,
+  createOutboundPolicy,
+  parseAllowedHosts,
+  type LookupAll,
+} from '../../src/net/outbound-policy.js';
 import { startTestConversa, type TestConversa } from '../support/conversa-server.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 import { dovecotAccountBody } from '../support/dovecot-account.js';
@@ -116,7 +121,12 @@ describe('the policy', () => {
   const internal = createOutboundPolicy({ allowed: parseAllowedHosts('mail.internal,10.0.0.0/8'), lookup });
 
   it('lets a public host through, pinned to the address it checked', async () => {
-    await expect(strict.check('Public.Test.')).resolves.toEqual({ host: 'public.test', address: '93.184.215.14', family: 4, listed: false });
+    await expect(strict.check('Public.Test.')).resolves.toEqual({
+      host: 'public.test',
+      address: '93.184.215.14',
+      family: 4,
+      listed: false,
+    });
   });
 
   it('refuses a name that resolves to loopback, and one with any internal address among public ones', async () => {
@@ -135,13 +145,20 @@ describe('the policy', () => {
     for (const host of ['2130706433', '0177.0.0.1', '0x7f.1']) {
       expect(['HOST_NOT_ALLOWED', 'HOST_UNREACHABLE']).toContain((await rejection(policy.check(host))).code);
     }
-    for (const url of ['http://2130706433:8080/', 'http://0177.0.0.1/', 'https://[::ffff:127.0.0.1]/', 'http://169.254.169.254/latest/']) {
+    for (const url of [
+      'http://2130706433:8080/',
+      'http://0177.0.0.1/',
+      'https://[::ffff:127.0.0.1]/',
+      'http://169.254.169.254/latest/',
+    ]) {
       expect((await rejection(policy.checkUrl(url))).code).toBe('HOST_NOT_ALLOWED');
     }
     for (const url of ['file:///etc/passwd', 'gopher://public.test/', 'ftp://public.test/']) {
       expect((await rejection(strict.checkUrl(url))).code).toBe('HOST_NOT_ALLOWED');
     }
-    await expect(strict.checkUrl('https://public.test/dav/')).resolves.toMatchObject({ checked: { address: '93.184.215.14' } });
+    await expect(strict.checkUrl('https://public.test/dav/')).resolves.toMatchObject({
+      checked: { address: '93.184.215.14' },
+    });
   });
 
   it('allows what the operator listed, by name or by range (mapped addresses judged as IPv4), and only that', async () => {
@@ -162,7 +179,9 @@ describe('CalDAV stays on the calendar’s own origin', () => {
   let elsewhere: { port: number; connections: () => number; close(): Promise<void> };
   let calendar: HttpServer;
   let calendarPort = 0;
-  let answer: (path: string) => { status: number; headers?: Record<string, string>; body?: string } = () => ({ status: 404 });
+  let answer: (path: string) => { status: number; headers?: Record<string, string>; body?: string } = () => ({
+    status: 404,
+  });
 
   beforeAll(async () => {
     elsewhere = await listener();
@@ -192,7 +211,9 @@ describe('CalDAV stays on the calendar’s own origin', () => {
 
   it('does not follow a redirect to another origin', async () => {
     answer = () => ({ status: 302, headers: { location: `http://localhost:${elsewhere.port}/steal` } });
-    const error = await driver().discover(new AbortController().signal).catch((e: unknown) => e);
+    const error = await driver()
+      .discover(new AbortController().signal)
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CalendarError);
     expect((error as CalendarError).code).toBe('HOST_NOT_ALLOWED');
     expect(elsewhere.connections()).toBe(0);
@@ -213,7 +234,9 @@ describe('CalDAV stays on the calendar’s own origin', () => {
               `<d:resourcetype><d:collection/></d:resourcetype><d:current-user-principal><d:href>http://localhost:${elsewhere.port}/p/</d:href></d:current-user-principal>`,
             ),
           };
-    const error = await driver().discover(new AbortController().signal).catch((e: unknown) => e);
+    const error = await driver()
+      .discover(new AbortController().signal)
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CalendarError);
     expect((error as CalendarError).code).toBe('HOST_NOT_ALLOWED');
     expect(elsewhere.connections()).toBe(0);
@@ -225,7 +248,11 @@ describe('CalDAV stays on the calendar’s own origin', () => {
       hits++;
       return { status: 404 };
     };
-    const strictDriver = createCalDavDriver({ url: `http://127.0.0.1:${calendarPort}/dav/`, discoveryDomains: [], authorization: async () => 'Basic x' });
+    const strictDriver = createCalDavDriver({
+      url: `http://127.0.0.1:${calendarPort}/dav/`,
+      discoveryDomains: [],
+      authorization: async () => 'Basic x',
+    });
     const error = await strictDriver.discover(new AbortController().signal).catch((e: unknown) => e);
     expect((error as CalendarError).code).toBe('HOST_NOT_ALLOWED');
     expect(hits).toBe(0);
@@ -259,11 +286,17 @@ describe.each(DIALECTS)('user-named servers through the API on %s', (dialect) =>
     const creds = await dovecot.addUser();
     const base = dovecotAccountBody(dovecot, creds);
     for (const host of ['127.0.0.1', 'localhost', '2130706433']) {
-      const res = await closed.api('POST', '/api/email-accounts', { ...base, imap: { host, port: trap.port, secure: false } });
+      const res = await closed.api('POST', '/api/email-accounts', {
+        ...base,
+        imap: { host, port: trap.port, secure: false },
+      });
       expect(res.status).toBe(422);
       expect(res.body.error.code).toBe('HOST_NOT_ALLOWED');
     }
-    const calendarUrl = await closed.api('POST', '/api/email-accounts', { ...base, caldavUrl: `http://127.0.0.1:${trap.port}/` });
+    const calendarUrl = await closed.api('POST', '/api/email-accounts', {
+      ...base,
+      caldavUrl: `http://127.0.0.1:${trap.port}/`,
+    });
     expect(calendarUrl.status).toBe(422);
     expect(calendarUrl.body.error.code).toBe('HOST_NOT_ALLOWED');
     expect(trap.connections()).toBe(0);
@@ -277,11 +310,19 @@ describe.each(DIALECTS)('user-named servers through the API on %s', (dialect) =>
     const nats = await listener('INFO {"server_id":"NATS-SECRET-ID","version":"2.10"}\r\n');
     listeners.push(mariadb, nats);
     const creds = await dovecot.addUser();
-    const imapSide = await open.api('POST', '/api/email-accounts', dovecotAccountBody(dovecot, creds, { imap: { host: '127.0.0.1', port: mariadb.port, secure: false } }));
+    const imapSide = await open.api(
+      'POST',
+      '/api/email-accounts',
+      dovecotAccountBody(dovecot, creds, { imap: { host: '127.0.0.1', port: mariadb.port, secure: false } }),
+    );
     expect(imapSide.status).toBe(422);
     expect(imapSide.body.error.code).toBe('PROTOCOL_ERROR');
     expect(imapSide.text).not.toMatch(/MariaDB|secret/i);
-    const smtpSide = await open.api('POST', '/api/email-accounts', dovecotAccountBody(dovecot, creds, { smtp: { host: '127.0.0.1', port: nats.port, secure: false } }));
+    const smtpSide = await open.api(
+      'POST',
+      '/api/email-accounts',
+      dovecotAccountBody(dovecot, creds, { smtp: { host: '127.0.0.1', port: nats.port, secure: false } }),
+    );
     expect(smtpSide.status).toBe(422);
     expect(smtpSide.body.error.code).toBe('PROTOCOL_ERROR');
     expect(smtpSide.text).not.toMatch(/NATS|server_id/i);
@@ -292,11 +333,15 @@ describe.each(DIALECTS)('user-named servers through the API on %s', (dialect) =>
     const created = await open.api('POST', '/api/email-accounts', dovecotAccountBody(dovecot, creds));
     expect(created.status).toBe(201);
     const id = created.body.id as string;
-    const moved = await open.api('PATCH', `/api/email-accounts/${id}`, { imap: { host: 'localhost', port: dovecot.imapPort, secure: false } });
+    const moved = await open.api('PATCH', `/api/email-accounts/${id}`, {
+      imap: { host: 'localhost', port: dovecot.imapPort, secure: false },
+    });
     expect(moved.status).toBe(400);
     expect(moved.body.error.code).toBe('VALIDATION_FAILED');
     expect(JSON.stringify(moved.body.error)).toContain('password');
-    const calendarMoved = await open.api('PATCH', `/api/email-accounts/${id}`, { caldavUrl: 'http://localhost:1/dav/' });
+    const calendarMoved = await open.api('PATCH', `/api/email-accounts/${id}`, {
+      caldavUrl: 'http://localhost:1/dav/',
+    });
     expect(calendarMoved.status).toBe(400);
     expect(JSON.stringify(calendarMoved.body.error)).toContain('password');
     // With the password the change is tested and saved (use case).
@@ -308,7 +353,11 @@ describe.each(DIALECTS)('user-named servers through the API on %s', (dialect) =>
     expect(withPassword.body.imap.host).toBe('localhost');
     // On the closed server (same database) the account's owner differs, so use a fresh account there.
     const creds2 = await dovecot.addUser();
-    const refused = await closed.api('POST', '/api/email-accounts', dovecotAccountBody(dovecot, creds2, { caldavUrl: 'http://169.254.169.254/latest/' }));
+    const refused = await closed.api(
+      'POST',
+      '/api/email-accounts',
+      dovecotAccountBody(dovecot, creds2, { caldavUrl: 'http://169.254.169.254/latest/' }),
+    );
     expect(refused.status).toBe(422);
     expect(refused.body.error.code).toBe('HOST_NOT_ALLOWED');
   });

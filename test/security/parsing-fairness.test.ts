@@ -23,14 +23,24 @@ function deepHtmlMessage(from: string, to: string, marker: string, depth = 100_0
   const html = `${'<div>'.repeat(depth)}Deep text ${marker} ${filler}${'</div>'.repeat(depth)}`;
   return Buffer.from(
     [
-      `From: ${from}`, `To: ${to}`, `Subject: Deep ${marker}`, `Message-ID: ${makeMessageId()}`, `Date: ${new Date().toUTCString()}`,
-      'MIME-Version: 1.0', 'Content-Type: text/html; charset=utf-8', '', html, '',
+      `From: ${from}`,
+      `To: ${to}`,
+      `Subject: Deep ${marker}`,
+      `Message-ID: ${makeMessageId()}`,
+      `Date: ${new Date().toUTCString()}`,
+      'MIME-Version: 1.0',
+      'Content-Type: text/html; charset=utf-8',
+      '',
+      html,
+      '',
     ].join('\r\n'),
   );
 }
 
 function small(subject: string): Buffer {
-  return Buffer.from(makeMessage({ from: 'ana@cliente.test', to: ['bruno@empresa.test'], subject, body: 'Short and sweet.' }));
+  return Buffer.from(
+    makeMessage({ from: 'ana@cliente.test', to: ['bruno@empresa.test'], subject, body: 'Short and sweet.' }),
+  );
 }
 
 /** When a promise settles, in ms from `start`. */
@@ -59,7 +69,9 @@ describe('the parse pool is fair', () => {
       timed(start, p.parse(deepHtmlMessage('ana@cliente.test', 'bruno@empresa.test', 'MARKER-9'))),
       timed(start, p.parse(small('queued behind the deep one'))),
     ]);
-    console.info(`[parsing] deep HTML parsed in ${deep.ms} ms, the message queued behind it done after ${other.ms} ms (budget ${budget} ms)`);
+    console.info(
+      `[parsing] deep HTML parsed in ${deep.ms} ms, the message queued behind it done after ${other.ms} ms (budget ${budget} ms)`,
+    );
     expect(deep.ms).toBeLessThan(budget);
     expect(deep.value.text).toContain('Deep text MARKER-9');
     expect(deep.value.html).toContain('MARKER-9');
@@ -80,7 +92,9 @@ describe('the parse pool is fair', () => {
       timed(start, p.parse(deepHtmlMessage('ana@cliente.test', 'bruno@empresa.test', 'SLOW-1'))),
       timed(start, p.parse(small('queued behind the slow one'))),
     ]);
-    console.info(`[parsing] over-budget message answered after ${slow.ms} ms, the one behind it after ${other.ms} ms (budget ${budget} ms)`);
+    console.info(
+      `[parsing] over-budget message answered after ${slow.ms} ms, the one behind it after ${other.ms} ms (budget ${budget} ms)`,
+    );
     expect(slow.value.parseError).toMatch(/longer than 1500 ms/);
     expect(slow.value.subject).toBe('Deep SLOW-1');
     expect(slow.value.from?.address).toBe('ana@cliente.test');
@@ -95,12 +109,26 @@ describe('the parse pool is fair', () => {
   it('keeps ordinary HTML as it was, and cuts an absurdly long HTML body to text', async () => {
     const p = pool({ size: 1, limits: { maxHtmlLength: 100_000 } });
     const normal = Buffer.from(
-      ['From: a@x.test', 'Subject: n', 'Content-Type: text/html', '', '<table><tr><td><p>Hi <b>there</b></p></td></tr></table><script>x</script>'].join('\r\n'),
+      [
+        'From: a@x.test',
+        'Subject: n',
+        'Content-Type: text/html',
+        '',
+        '<table><tr><td><p>Hi <b>there</b></p></td></tr></table><script>x</script>',
+      ].join('\r\n'),
     );
     const parsed = await p.parse(normal);
     expect(parsed.html?.trim()).toBe('<table><tr><td><p>Hi <b>there</b></p></td></tr></table>');
     expect(parsed.parseError).toBeNull();
-    const long = Buffer.from(['From: a@x.test', 'Subject: l', 'Content-Type: text/html', '', `<p>${'word '.repeat(30_000)}END-OF-TEXT</p>`].join('\r\n'));
+    const long = Buffer.from(
+      [
+        'From: a@x.test',
+        'Subject: l',
+        'Content-Type: text/html',
+        '',
+        `<p>${'word '.repeat(30_000)}END-OF-TEXT</p>`,
+      ].join('\r\n'),
+    );
     const cut = await p.parse(long);
     expect(cut.html).toBeNull();
     expect(cut.text).toContain('END-OF-TEXT');
@@ -132,7 +160,12 @@ describe.each(DIALECTS)('BCC deliveries are parsed fairly and stored on %s', (di
     return { email: creds.user, bcc: res.body.bccAddress };
   }
 
-  async function deliver(port: number, raw: Buffer, from: string, to: string): Promise<{ ms: number; response: string }> {
+  async function deliver(
+    port: number,
+    raw: Buffer,
+    from: string,
+    to: string,
+  ): Promise<{ ms: number; response: string }> {
     const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
     const start = Date.now();
     try {
@@ -154,7 +187,12 @@ describe.each(DIALECTS)('BCC deliveries are parsed fairly and stored on %s', (di
   it('files a 2 MB HTML nested 100,000 deep with its text, within the budget (the real server and its pool)', async () => {
     const account = await connect();
     const marker = `M${tag()}`;
-    const out = await deliver(conversa.server.bcc.port, deepHtmlMessage(account.email, `${account.bcc}, cliente-${marker}@acme.test`, marker), account.email, account.bcc);
+    const out = await deliver(
+      conversa.server.bcc.port,
+      deepHtmlMessage(account.email, `${account.bcc}, cliente-${marker}@acme.test`, marker),
+      account.email,
+      account.bcc,
+    );
     console.info(`[parsing] ${dialect}: deep HTML delivered and stored in ${out.ms} ms`);
     expect(out.response).toMatch(/^250 2\.0\.0 Filed/);
     expect(out.ms).toBeLessThan(DEFAULT_PARSE_BUDGET_MS + 2_000); // the budget, plus SMTP and storing 2 MB
@@ -184,13 +222,27 @@ describe.each(DIALECTS)('BCC deliveries are parsed fairly and stored on %s', (di
     await slowPool.parse(small('warm-up'));
     const account = await connect();
     const marker = `S${tag()}`;
-    const quick = Buffer.from(makeMessage({ from: account.email, to: [`cliente-${marker}@acme.test`], subject: `Quick ${marker}`, body: 'Quick one.' }));
+    const quick = Buffer.from(
+      makeMessage({
+        from: account.email,
+        to: [`cliente-${marker}@acme.test`],
+        subject: `Quick ${marker}`,
+        body: 'Quick one.',
+      }),
+    );
     const start = Date.now();
     const [slow, other] = await Promise.all([
-      deliver(listener.port, deepHtmlMessage(account.email, `cliente-${marker}@acme.test`, marker), account.email, account.bcc),
+      deliver(
+        listener.port,
+        deepHtmlMessage(account.email, `cliente-${marker}@acme.test`, marker),
+        account.email,
+        account.bcc,
+      ),
       new Promise((r) => setTimeout(r, 100)).then(() => deliver(listener.port, quick, account.email, account.bcc)),
     ]);
-    console.info(`[parsing] ${dialect}: over-budget delivery answered after ${slow.ms} ms, the one beside it after ${other.ms} ms`);
+    console.info(
+      `[parsing] ${dialect}: over-budget delivery answered after ${slow.ms} ms, the one beside it after ${other.ms} ms`,
+    );
     expect(slow.response).toMatch(/^250 /);
     expect(other.response).toMatch(/^250 /);
     expect(other.ms).toBeLessThan(budget + 3_000); // as above: the budget plus one worker start-up
@@ -221,12 +273,31 @@ describe.each(DIALECTS)('BCC deliveries are parsed fairly and stored on %s', (di
     });
     listeners.push(listener);
     const marker = `f${tag()}`;
-    const original = makeMessage({ from: `ana-${marker}@cliente.test`, to: [account.email], subject: `Original ${marker}`, body: 'The original.' });
+    const original = makeMessage({
+      from: `ana-${marker}@cliente.test`,
+      to: [account.email],
+      subject: `Original ${marker}`,
+      body: 'The original.',
+    });
     const forward = Buffer.from(
       [
-        `From: ${account.email}`, `To: ${account.bcc}`, `Subject: Fwd: Original ${marker}`, `Message-ID: ${makeMessageId()}`,
-        'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b1"', '', '--b1', 'Content-Type: text/plain', '', 'FYI', '--b1',
-        'Content-Type: message/rfc822', '', original, '--b1--', '',
+        `From: ${account.email}`,
+        `To: ${account.bcc}`,
+        `Subject: Fwd: Original ${marker}`,
+        `Message-ID: ${makeMessageId()}`,
+        'MIME-Version: 1.0',
+        'Content-Type: multipart/mixed; boundary="b1"',
+        '',
+        '--b1',
+        'Content-Type: text/plain',
+        '',
+        'FYI',
+        '--b1',
+        'Content-Type: message/rfc822',
+        '',
+        original,
+        '--b1--',
+        '',
       ].join('\r\n'),
     );
     const out = await deliver(listener.port, forward, account.email, account.bcc);

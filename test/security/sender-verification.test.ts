@@ -18,7 +18,9 @@ function unique(prefix: string): string {
 
 /** The verification mails the relay (the sink) got for this address. */
 async function codeMails(address: string): Promise<SinkMessage[]> {
-  return (await dovecot.sinkMessages()).filter((m) => m.rcptTo.includes(address) && /verification code|código de verificação/.test(m.raw.toString('utf8')));
+  return (await dovecot.sinkMessages()).filter(
+    (m) => m.rcptTo.includes(address) && /verification code|código de verificação/.test(m.raw.toString('utf8')),
+  );
 }
 
 function codeIn(message: SinkMessage): string {
@@ -79,7 +81,12 @@ describe.each(DIALECTS)('sender verification on %s', (dialect) => {
     await c.storage.db.updateTable('email_accounts').set({ address_verified: 1 }).where('id', '=', id).execute();
     const queuedTo = `${unique('queued')}@buyer.test`;
     await c.stopOutbox();
-    const queued = await c.api('POST', '/api/messages', { accountId: id, to: [queuedTo], subject: 'queued before', text: 'x' });
+    const queued = await c.api('POST', '/api/messages', {
+      accountId: id,
+      to: [queuedTo],
+      subject: 'queued before',
+      text: 'x',
+    });
     expect(queued.status, queued.text).toBe(201);
     await c.storage.db.updateTable('email_accounts').set({ address_verified: 0 }).where('id', '=', id).execute();
     c.startOutbox();
@@ -97,18 +104,31 @@ describe.each(DIALECTS)('sender verification on %s', (dialect) => {
     expect(verified.body.addressVerified).toBe(true);
     expect((await c.api('GET', `/api/email-accounts/${id}`)).body.addressVerified).toBe(true);
     expect((await c.api('PUT', `/api/email-accounts/${id}/smtp`, { mode: 'app' })).status).toBe(200);
-    const sent = await c.api('POST', '/api/messages', { accountId: id, to: [to], subject: unique('via relay'), text: 'now proven' });
+    const sent = await c.api('POST', '/api/messages', {
+      accountId: id,
+      to: [to],
+      subject: unique('via relay'),
+      text: 'now proven',
+    });
     expect(sent.status, sent.text).toBe(201);
-    await waitFor('the message at the relay', async () => (await dovecot.sinkMessages()).some((m) => m.rcptTo.includes(to)));
+    await waitFor('the message at the relay', async () =>
+      (await dovecot.sinkMessages()).some((m) => m.rcptTo.includes(to)),
+    );
     // The code is stored hashed: the row held no clear code, and is gone once used.
-    expect(await c.storage.db.selectFrom('address_verifications').selectAll().where('account_id', '=', id).execute()).toEqual([]);
+    expect(
+      await c.storage.db.selectFrom('address_verifications').selectAll().where('account_id', '=', id).execute(),
+    ).toEqual([]);
   }, 60_000);
 
   it('locks a code out after too many wrong tries; only a new code works then', async () => {
     const creds = await dovecot.addUser();
     const id = await connect(creds);
     const code = await askCode(id, creds.user);
-    const row = await c.storage.db.selectFrom('address_verifications').selectAll().where('account_id', '=', id).executeTakeFirstOrThrow();
+    const row = await c.storage.db
+      .selectFrom('address_verifications')
+      .selectAll()
+      .where('account_id', '=', id)
+      .executeTakeFirstOrThrow();
     expect(row.code_hash).not.toContain(code);
     expect(row.code_hash).toMatch(/^scrypt\$/);
     const wrong = code === '000000' ? '111111' : '000000';
@@ -128,7 +148,11 @@ describe.each(DIALECTS)('sender verification on %s', (dialect) => {
     expect(again.status).toBe(429);
     expect(again.body.error.code).toBe('RATE_LIMITED');
     // A minute later (moved back in the row rather than waited), a new code works.
-    await c.storage.db.updateTable('address_verifications').set({ last_sent_at: Date.now() - 61_000 }).where('account_id', '=', id).execute();
+    await c.storage.db
+      .updateTable('address_verifications')
+      .set({ last_sent_at: Date.now() - 61_000 })
+      .where('account_id', '=', id)
+      .execute();
     const fresh = await askCode(id, creds.user, 1);
     const ok = await c.api('POST', `/api/email-accounts/${id}/verify`, { code: fresh });
     expect(ok.status, ok.text).toBe(200);
@@ -142,7 +166,11 @@ describe.each(DIALECTS)('sender verification on %s', (dialect) => {
     expect((await c.api('POST', `/api/email-accounts/${id}/verify`, {}, other.token)).status).toBe(404);
     const code = await askCode(id, creds.user);
     expect((await c.api('POST', `/api/email-accounts/${id}/verify`, { code }, other.token)).status).toBe(404);
-    await c.storage.db.updateTable('address_verifications').set({ expires_at: Date.now() - 1 }).where('account_id', '=', id).execute();
+    await c.storage.db
+      .updateTable('address_verifications')
+      .set({ expires_at: Date.now() - 1 })
+      .where('account_id', '=', id)
+      .execute();
     const expired = await c.api('POST', `/api/email-accounts/${id}/verify`, { code });
     expect(expired.status).toBe(400);
     expect((await c.api('GET', `/api/email-accounts/${id}`)).body.addressVerified).toBe(false);
@@ -154,7 +182,10 @@ describe.each(DIALECTS)('sender verification on %s', (dialect) => {
     const code = await askCode(id, creds.user);
     expect((await c.api('POST', `/api/email-accounts/${id}/verify`, { code })).body.addressVerified).toBe(true);
     const second = await dovecot.addUser();
-    const patched = await c.api('PATCH', `/api/email-accounts/${id}`, { email: second.user, password: second.password });
+    const patched = await c.api('PATCH', `/api/email-accounts/${id}`, {
+      email: second.user,
+      password: second.password,
+    });
     expect(patched.status, patched.text).toBe(200);
     expect(patched.body.addressVerified).toBe(false);
   }, 60_000);

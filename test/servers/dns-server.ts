@@ -67,7 +67,8 @@ export async function startDnsServer(): Promise<DnsServer> {
 
   const answer = (query: Buffer, transport: 'udp' | 'tcp'): Buffer | null => {
     const question = parseQuestion(query);
-    if (question === null) return query.length >= 12 ? header(query.readUInt16BE(0), query.readUInt16BE(2), RCODE.FORMERR, 0) : null;
+    if (question === null)
+      return query.length >= 12 ? header(query.readUInt16BE(0), query.readUInt16BE(2), RCODE.FORMERR, 0) : null;
     queries.push({ name: question.name, type: TYPE_NAMES.get(question.qtype) ?? String(question.qtype), transport });
     const failure = failures.get(question.name);
     if (failure === 'TIMEOUT') return null;
@@ -160,7 +161,10 @@ function safely(produce: () => Buffer | null): Buffer | null {
 }
 
 /** Binds UDP to a free port, then TCP to the same number; retries when TCP finds that number taken. */
-async function listenOnSharedPort(createUdp: () => UdpSocket, tcp: TcpServer): Promise<{ udp: UdpSocket; port: number }> {
+async function listenOnSharedPort(
+  createUdp: () => UdpSocket,
+  tcp: TcpServer,
+): Promise<{ udp: UdpSocket; port: number }> {
   for (let attempt = 0; ; attempt++) {
     const udp = createUdp();
     const port = await new Promise<number>((resolve, reject) => {
@@ -282,7 +286,14 @@ function readName(message: Buffer, start: number): { name: string; end: number }
   return null;
 }
 
-function header(id: number, queryFlags: number, rcode: number, qdcount: number, ancount = 0, truncated = false): Buffer {
+function header(
+  id: number,
+  queryFlags: number,
+  rcode: number,
+  qdcount: number,
+  ancount = 0,
+  truncated = false,
+): Buffer {
   const out = Buffer.alloc(12);
   out.writeUInt16BE(id, 0);
   const opcode = queryFlags & 0x7800;
@@ -295,7 +306,10 @@ function header(id: number, queryFlags: number, rcode: number, qdcount: number, 
 }
 
 function respond(query: Buffer, question: Question, rcode: number, records: AnswerRecord[], truncated = false): Buffer {
-  const parts = [header(question.id, question.flags, rcode, 1, records.length, truncated), query.subarray(12, question.questionEnd)];
+  const parts = [
+    header(question.id, question.flags, rcode, 1, records.length, truncated),
+    query.subarray(12, question.questionEnd),
+  ];
   for (const record of records) {
     const rdata = encodeRdata(record.type, record.value);
     const fixed = Buffer.alloc(10);
@@ -310,7 +324,9 @@ function respond(query: Buffer, question: Question, rcode: number, records: Answ
 
 function encodeName(name: string): Buffer {
   const parts: Buffer[] = [];
-  for (const label of normaliseName(name).split('.').filter((l) => l !== '')) {
+  for (const label of normaliseName(name)
+    .split('.')
+    .filter((l) => l !== '')) {
     const bytes = Buffer.from(label, 'latin1');
     if (bytes.length > 63) throw new Error(`DNS label longer than 63 bytes in "${name}"`);
     parts.push(Buffer.from([bytes.length]), bytes);

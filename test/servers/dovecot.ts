@@ -8,7 +8,15 @@ import { chmod, chown, mkdir, mkdtemp, open, readFile, rename, rm, stat, utimes,
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { freePorts } from './free-port.js';
-import { killGroupSync, pollUntil, rmQuietly, run, terminateGroup, type RunOptions, type RunResult } from './process.js';
+import {
+  killGroupSync,
+  pollUntil,
+  rmQuietly,
+  run,
+  terminateGroup,
+  type RunOptions,
+  type RunResult,
+} from './process.js';
 import {
   readSinkMessages,
   startSmtpSink,
@@ -82,7 +90,12 @@ export interface DovecotClientSide {
    * file mtime as INTERNALDATE, then lets Dovecot index them. UIDs follow the array order. Don't use it
    * to rewrite a mailbox a client has selected; adding is fine. Resolves with the folder's message count.
    */
-  fillMailbox(user: string, folder: string, messages: Array<string | Buffer>, opts?: FillOptions): Promise<{ messages: number }>;
+  fillMailbox(
+    user: string,
+    folder: string,
+    messages: Array<string | Buffer>,
+    opts?: FillOptions,
+  ): Promise<{ messages: number }>;
   /** Delivers one message through Dovecot's storage (doveadm save), which IDLE clients are notified of. */
   appendAsDelivered(user: string, raw: string | Buffer, opts?: { folder?: string }): Promise<void>;
   /** Message count of a folder as Dovecot sees it. */
@@ -122,12 +135,14 @@ export interface DovecotServer extends DovecotClientSide {
 const USER_RE = /^[A-Za-z0-9@._-]+$/;
 
 function checkUser(user: string): void {
-  if (!USER_RE.test(user) || user.startsWith('.')) throw new Error(`unsupported test user name: ${JSON.stringify(user)}`);
+  if (!USER_RE.test(user) || user.startsWith('.'))
+    throw new Error(`unsupported test user name: ${JSON.stringify(user)}`);
 }
 
 function checkPassword(password: string): void {
   // The passwd-file format ends the password field at ':' and the entry at a newline.
-  if (password === '' || /[:\r\n]/.test(password)) throw new Error('test passwords must be non-empty, without ":" or newlines');
+  if (password === '' || /[:\r\n]/.test(password))
+    throw new Error('test passwords must be non-empty, without ":" or newlines');
 }
 
 function renderConfig(o: {
@@ -280,7 +295,10 @@ export async function startDovecot(opts: { dir?: string } = {}): Promise<Dovecot
     // stdout/stderr go to a file, never to our stdout (a daemon holding a CI pipe hangs the job).
     const errPath = join(dir, 'dovecot.stderr');
     const errFile = await open(errPath, 'a');
-    const child = spawn(DOVECOT, ['-F', '-c', configPath], { detached: true, stdio: ['ignore', errFile.fd, errFile.fd] });
+    const child = spawn(DOVECOT, ['-F', '-c', configPath], {
+      detached: true,
+      stdio: ['ignore', errFile.fd, errFile.fd],
+    });
     await errFile.close();
     child.unref();
     let exit: string | undefined;
@@ -379,7 +397,11 @@ function virtualSize(raw: Buffer): number {
   return size;
 }
 
-async function inBatches<T>(items: readonly T[], size: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+async function inBatches<T>(
+  items: readonly T[],
+  size: number,
+  fn: (item: T, index: number) => Promise<void>,
+): Promise<void> {
   for (let start = 0; start < items.length; start += size) {
     await Promise.all(items.slice(start, start + size).map((item, i) => fn(item, start + i)));
   }
@@ -467,10 +489,14 @@ export function dovecotFromInfo(info: DovecotInfo): DovecotClientSide {
       // auth process really answers with the new password.
       const mtimeSecs = Math.max(Math.floor(before.mtimeMs / 1000), Math.floor(Date.now() / 1000)) + 1;
       await writePasswd(user, password, mtimeSecs);
-      await pollUntil(`the new password of ${user} to be accepted`, async () => ((await authTest(user, password)) ? true : undefined), {
-        timeoutMs: 10_000,
-        intervalMs: 100,
-      });
+      await pollUntil(
+        `the new password of ${user} to be accepted`,
+        async () => ((await authTest(user, password)) ? true : undefined),
+        {
+          timeoutMs: 10_000,
+          intervalMs: 100,
+        },
+      );
     },
 
     authTest,

@@ -248,12 +248,14 @@ export async function startOAuth2Server(options: StartOAuth2ServerOptions = {}):
     };
     const refuse = (error: string, description: string): void => back({ error, error_description: description });
 
-    if (params.get('response_type') !== 'code') return refuse('unsupported_response_type', 'response_type must be code');
+    if (params.get('response_type') !== 'code')
+      return refuse('unsupported_response_type', 'response_type must be code');
     const scope = params.get('scope');
     if (!scope?.trim()) return refuse('invalid_request', 'Missing required parameter: scope');
     if (!state) return refuse('invalid_request', 'Missing required parameter: state');
     const challenge = params.get('code_challenge');
-    if (!challenge || !PKCE_VALUE.test(challenge)) return refuse('invalid_request', 'code_challenge is missing or malformed');
+    if (!challenge || !PKCE_VALUE.test(challenge))
+      return refuse('invalid_request', 'code_challenge is missing or malformed');
     if (params.get('code_challenge_method') !== 'S256') {
       return refuse('invalid_request', 'code_challenge_method must be S256');
     }
@@ -313,12 +315,14 @@ export async function startOAuth2Server(options: StartOAuth2ServerOptions = {}):
       const pending = codes.get(code);
       // A code is good for one attempt, whatever its outcome.
       codes.delete(code);
-      if (!pending || pending.expiresAt < Date.now()) throw new OAuthFailure(400, 'invalid_grant', 'Malformed auth code.');
+      if (!pending || pending.expiresAt < Date.now())
+        throw new OAuthFailure(400, 'invalid_grant', 'Malformed auth code.');
       if (form.get('redirect_uri') !== pending.redirectUri) {
         throw new OAuthFailure(400, 'invalid_grant', 'redirect_uri does not match the authorization request');
       }
       const verifier = form.get('code_verifier');
-      if (!verifier || !PKCE_VALUE.test(verifier)) throw new OAuthFailure(400, 'invalid_grant', 'Missing code verifier.');
+      if (!verifier || !PKCE_VALUE.test(verifier))
+        throw new OAuthFailure(400, 'invalid_grant', 'Missing code verifier.');
       if (createHash('sha256').update(verifier, 'ascii').digest('base64url') !== pending.codeChallenge) {
         throw new OAuthFailure(400, 'invalid_grant', 'Invalid code verifier.');
       }
@@ -342,10 +346,23 @@ export async function startOAuth2Server(options: StartOAuth2ServerOptions = {}):
     const accessToken = token('access');
     const lifetime = expiresIn;
     accessTokens.set(accessToken, { grant, scope, expiresAt: Date.now() + lifetime * 1000 });
-    const issued: IssuedTokens = { grantType, accessToken, refreshToken, email: grant.email, scope, expiresIn: lifetime, tenant };
+    const issued: IssuedTokens = {
+      grantType,
+      accessToken,
+      refreshToken,
+      email: grant.email,
+      scope,
+      expiresIn: lifetime,
+      tenant,
+    };
     for (const hook of hooks) await hook(issued);
 
-    const answer: Record<string, unknown> = { access_token: accessToken, token_type: 'Bearer', expires_in: lifetime, scope };
+    const answer: Record<string, unknown> = {
+      access_token: accessToken,
+      token_type: 'Bearer',
+      expires_in: lifetime,
+      scope,
+    };
     if (tenant !== null) answer.ext_expires_in = lifetime;
     if (newRefreshToken !== undefined) answer.refresh_token = newRefreshToken;
     if (grant.scopes.includes('openid')) answer.id_token = idToken(grant);
@@ -359,7 +376,8 @@ export async function startOAuth2Server(options: StartOAuth2ServerOptions = {}):
       if (res.headersSent) return void res.destroy();
       if (error instanceof OAuthFailure) {
         if (route?.[2] === 'token') counts.tokenErrors++;
-        const headers: Record<string, string> = error.status === 401 ? { 'www-authenticate': 'Basic realm="oauth2"' } : {};
+        const headers: Record<string, string> =
+          error.status === 401 ? { 'www-authenticate': 'Basic realm="oauth2"' } : {};
         return sendJson(res, error.status, { error: error.error, error_description: error.description }, headers);
       }
       sendJson(res, 500, { error: 'server_error', error_description: String(error) });

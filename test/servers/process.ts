@@ -51,9 +51,12 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
       }
       const how = signal !== null ? `signal ${signal}` : `exit code ${String(code)}`;
       reject(
-        Object.assign(new Error(`${file} ${args.join(' ')} failed (${how}): ${result.stderr.trim() || result.stdout.trim()}`), {
-          result,
-        }),
+        Object.assign(
+          new Error(`${file} ${args.join(' ')} failed (${how}): ${result.stderr.trim() || result.stdout.trim()}`),
+          {
+            result,
+          },
+        ),
       );
     });
   });

@@ -127,7 +127,17 @@ export async function startRadicale(): Promise<RadicaleServer> {
       { timeoutMs: 15_000 },
     );
 
-    const info: RadicaleInfo = { url, host: '127.0.0.1', port, pid, dir, configPath, htpasswdPath, storageDir, logPath };
+    const info: RadicaleInfo = {
+      url,
+      host: '127.0.0.1',
+      port,
+      pid,
+      dir,
+      configPath,
+      htpasswdPath,
+      storageDir,
+      logPath,
+    };
     const serverPid = pid;
     // If the process exits without teardown (vitest on SIGINT/SIGTERM exits without running globalSetup
     // teardowns), don't leave Radicale or its dir behind. Only synchronous calls work in an 'exit' hook.

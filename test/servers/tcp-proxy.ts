@@ -49,5 +49,12 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     });
 
   await listen();
-  return { get port() { return port; }, cut, restore: listen, close: cut };
+  return {
+    get port() {
+      return port;
+    },
+    cut,
+    restore: listen,
+    close: cut,
+  };
 }

@@ -74,7 +74,17 @@ for (const fsync of [false, true]) {
 describe('createBlobStore: errors', () => {
   it('rejects anything that is not 64 lower-case hex digits, so no path escapes the store', async () => {
     const store = createBlobStore(dir);
-    const bad = ['', '../../etc/passwd', `../${'a'.repeat(61)}`, 'A'.repeat(64), 'g'.repeat(64), 'a'.repeat(63), 'a'.repeat(65), `${'a'.repeat(64)}/`, `${'a'.repeat(62)}\0a`];
+    const bad = [
+      '',
+      '../../etc/passwd',
+      `../${'a'.repeat(61)}`,
+      'A'.repeat(64),
+      'g'.repeat(64),
+      'a'.repeat(63),
+      'a'.repeat(65),
+      `${'a'.repeat(64)}/`,
+      `${'a'.repeat(62)}\0a`,
+    ];
     for (const value of bad) {
       expect(isSha256(value)).toBe(false);
       expect(() => store.path(value)).toThrow(AppError);

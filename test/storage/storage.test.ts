@@ -3,7 +3,14 @@ import fs from 'node:fs';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/core/app-error.js';
-import { createContact, deleteContact, getContact, importContacts, listContacts, updateContact } from '../../src/contacts/contacts.js';
+import {
+  createContact,
+  deleteContact,
+  getContact,
+  importContacts,
+  listContacts,
+  updateContact,
+} from '../../src/contacts/contacts.js';
 import { migrateToLatest } from '../../src/storage/database.js';
 import { newId } from '../../src/storage/ids.js';
 import { getOrg, getUserSettings, setOrgPlan, updateUserSettings } from '../../src/users/settings.js';
@@ -47,10 +54,30 @@ describe.each(DIALECTS)('storage on %s', (dialect) => {
       const tables = await db().introspection.getTables();
       const names = tables.map((table) => table.name);
       for (const table of [
-        'orgs', 'users', 'sessions', 'api_tokens', 'user_settings', 'contacts', 'contact_addresses', 'email_accounts',
-        'mail_folders', 'messages', 'message_locations', 'message_participants', 'message_contacts', 'threads',
-        'thread_keys', 'attachments', 'blobs', 'outbox', 'calendars', 'meetings', 'meeting_attendees',
-        'meeting_contacts', 'oauth_states', 'sync_events',
+        'orgs',
+        'users',
+        'sessions',
+        'api_tokens',
+        'user_settings',
+        'contacts',
+        'contact_addresses',
+        'email_accounts',
+        'mail_folders',
+        'messages',
+        'message_locations',
+        'message_participants',
+        'message_contacts',
+        'threads',
+        'thread_keys',
+        'attachments',
+        'blobs',
+        'outbox',
+        'calendars',
+        'meetings',
+        'meeting_attendees',
+        'meeting_contacts',
+        'oauth_states',
+        'sync_events',
       ]) {
         expect(names).toContain(table);
       }
@@ -80,7 +107,11 @@ describe.each(DIALECTS)('storage on %s', (dialect) => {
       const user = await createUser(db(), { email: '  Maria@Example.TEST ', password: 'a long secret', isAdmin: true });
       expect(user.email).toBe('maria@example.test');
       expect(user.isAdmin).toBe(true);
-      const row = await db().selectFrom('users').select('password_hash').where('id', '=', user.id).executeTakeFirstOrThrow();
+      const row = await db()
+        .selectFrom('users')
+        .select('password_hash')
+        .where('id', '=', user.id)
+        .executeTakeFirstOrThrow();
       expect(row.password_hash).toMatch(/^scrypt\$/);
       expect(row.password_hash).not.toContain('a long secret');
       expect((await checkCredentials(db(), 'MARIA@example.test', 'a long secret'))?.id).toBe(user.id);
@@ -103,7 +134,11 @@ describe.each(DIALECTS)('storage on %s', (dialect) => {
       expect(JSON.stringify(rows)).not.toContain(token.slice(4));
       expect((await userForApiToken(db(), token))?.id).toBe(user.id);
       expect(await userForApiToken(db(), `${token}x`)).toBeUndefined();
-      const used = await db().selectFrom('api_tokens').select('last_used_at').where('user_id', '=', user.id).executeTakeFirstOrThrow();
+      const used = await db()
+        .selectFrom('api_tokens')
+        .select('last_used_at')
+        .where('user_id', '=', user.id)
+        .executeTakeFirstOrThrow();
       expect(used.last_used_at).toBeTypeOf('number');
     });
 
@@ -114,15 +149,27 @@ describe.each(DIALECTS)('storage on %s', (dialect) => {
       await deleteSession(db(), session.cookieValue);
       expect(await userForSession(db(), session.cookieValue)).toBeUndefined();
       const old = await createSession(db(), user.id);
-      await db().updateTable('sessions').set({ expires_at: Date.now() - 1 }).where('user_id', '=', user.id).execute();
+      await db()
+        .updateTable('sessions')
+        .set({ expires_at: Date.now() - 1 })
+        .where('user_id', '=', user.id)
+        .execute();
       expect(await userForSession(db(), old.cookieValue)).toBeUndefined();
     });
 
     it('keeps per-user settings and the organisation plan', async () => {
       const user = await createUser(db(), { email: 'settings@example.test', password: 'password1' });
       expect(await getUserSettings(db(), user.id)).toEqual({ autoCreateContacts: false, locale: 'en', neverLog: [] });
-      expect(await updateUserSettings(db(), user.id, { autoCreateContacts: true })).toEqual({ autoCreateContacts: true, locale: 'en', neverLog: [] });
-      expect(await updateUserSettings(db(), user.id, { locale: 'pt-BR', neverLog: ['@Bank.test'] })).toEqual({ autoCreateContacts: true, locale: 'pt-BR', neverLog: ['@bank.test'] });
+      expect(await updateUserSettings(db(), user.id, { autoCreateContacts: true })).toEqual({
+        autoCreateContacts: true,
+        locale: 'en',
+        neverLog: [],
+      });
+      expect(await updateUserSettings(db(), user.id, { locale: 'pt-BR', neverLog: ['@Bank.test'] })).toEqual({
+        autoCreateContacts: true,
+        locale: 'pt-BR',
+        neverLog: ['@bank.test'],
+      });
       expect((await setOrgPlan(db(), orgId, 'growth')).plan).toBe('growth');
       expect((await setOrgPlan(db(), orgId, 'enterprise')).plan).toBe('enterprise');
     });
@@ -130,18 +177,38 @@ describe.each(DIALECTS)('storage on %s', (dialect) => {
 
   describe('contacts', () => {
     it('creates a contact with normalised, de-duplicated addresses', async () => {
-      const contact = await createContact(db(), orgId, { firstName: ' Ana ', lastName: 'Lima', company: 'ACME', emails: [' Ana@ACME.com ', 'ana@acme.com', 'ana.lima@gmail.com'] });
-      expect(contact).toMatchObject({ firstName: 'Ana', lastName: 'Lima', company: 'ACME', emails: ['ana@acme.com', 'ana.lima@gmail.com'], source: 'manual' });
+      const contact = await createContact(db(), orgId, {
+        firstName: ' Ana ',
+        lastName: 'Lima',
+        company: 'ACME',
+        emails: [' Ana@ACME.com ', 'ana@acme.com', 'ana.lima@gmail.com'],
+      });
+      expect(contact).toMatchObject({
+        firstName: 'Ana',
+        lastName: 'Lima',
+        company: 'ACME',
+        emails: ['ana@acme.com', 'ana.lima@gmail.com'],
+        source: 'manual',
+      });
       expect(new Date(contact.createdAt).getTime()).toBeGreaterThan(Date.now() - 60_000);
       expect(await getContact(db(), orgId, contact.id)).toEqual(contact);
     });
 
     it('refuses an address another contact has, case-insensitively, and stores nothing', async () => {
       await createContact(db(), orgId, { firstName: 'Bruno', emails: ['bruno@acme.com'] });
-      const before = await db().selectFrom('contacts').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
-      const error = await expectCode(createContact(db(), orgId, { firstName: 'Other', emails: ['new@acme.com', 'BRUNO@acme.com'] }), 'CONTACT_EMAIL_TAKEN');
+      const before = await db()
+        .selectFrom('contacts')
+        .select(sql<number>`count(*)`.as('n'))
+        .executeTakeFirstOrThrow();
+      const error = await expectCode(
+        createContact(db(), orgId, { firstName: 'Other', emails: ['new@acme.com', 'BRUNO@acme.com'] }),
+        'CONTACT_EMAIL_TAKEN',
+      );
       expect(error.message).toContain('bruno@acme.com');
-      const after = await db().selectFrom('contacts').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
+      const after = await db()
+        .selectFrom('contacts')
+        .select(sql<number>`count(*)`.as('n'))
+        .executeTakeFirstOrThrow();
       expect(Number(after.n)).toBe(Number(before.n));
       expect((await listContacts(db(), orgId, { email: 'new@acme.com', limit: 10 })).items).toHaveLength(0);
     });
@@ -164,9 +231,13 @@ describe.each(DIALECTS)('storage on %s', (dialect) => {
     it('pages newest first with a cursor, without gaps or repeats', async () => {
       const org2 = newId();
       const now = Date.now();
-      await db().insertInto('orgs').values({ id: org2, name: 'Paging', plan: 'growth', created_at: now, updated_at: now }).execute();
+      await db()
+        .insertInto('orgs')
+        .values({ id: org2, name: 'Paging', plan: 'growth', created_at: now, updated_at: now })
+        .execute();
       const created: string[] = [];
-      for (let i = 0; i < 7; i++) created.push((await createContact(db(), org2, { firstName: `P${i}`, emails: [`p${i}@paging.test`] })).id);
+      for (let i = 0; i < 7; i++)
+        created.push((await createContact(db(), org2, { firstName: `P${i}`, emails: [`p${i}@paging.test`] })).id);
       const seen: string[] = [];
       let cursor: string | undefined;
       let pages = 0;
@@ -184,7 +255,10 @@ describe.each(DIALECTS)('storage on %s', (dialect) => {
     it('keeps organisations apart', async () => {
       const org3 = newId();
       const now = Date.now();
-      await db().insertInto('orgs').values({ id: org3, name: 'Other org', plan: 'growth', created_at: now, updated_at: now }).execute();
+      await db()
+        .insertInto('orgs')
+        .values({ id: org3, name: 'Other org', plan: 'growth', created_at: now, updated_at: now })
+        .execute();
       // The same address may exist once in each organisation.
       const mine = await createContact(db(), orgId, { emails: ['shared@two-orgs.test'] });
       const theirs = await createContact(db(), org3, { emails: ['shared@two-orgs.test'] });
@@ -195,7 +269,12 @@ describe.each(DIALECTS)('storage on %s', (dialect) => {
     });
 
     it('searches names, company and addresses case-insensitively, with LIKE wildcards taken literally', async () => {
-      const carla = await createContact(db(), orgId, { firstName: 'Carla', lastName: 'Mendes', company: 'Café Brasil', emails: ['carla@cafe.test'] });
+      const carla = await createContact(db(), orgId, {
+        firstName: 'Carla',
+        lastName: 'Mendes',
+        company: 'Café Brasil',
+        emails: ['carla@cafe.test'],
+      });
       await createContact(db(), orgId, { firstName: 'Percent', emails: ['100%@percent.test'] });
       const ids = async (q: string) => (await listContacts(db(), orgId, { q, limit: 50 })).items.map((c) => c.id);
       expect(await ids('CARLA')).toEqual([carla.id]);
@@ -204,15 +283,32 @@ describe.each(DIALECTS)('storage on %s', (dialect) => {
       expect(await ids('cafe.test')).toEqual([carla.id]);
       expect(await ids('%')).toHaveLength(1);
       expect(await ids('_')).toHaveLength(0);
-      expect((await listContacts(db(), orgId, { email: ' CARLA@cafe.test', limit: 5 })).items.map((c) => c.id)).toEqual([carla.id]);
+      expect((await listContacts(db(), orgId, { email: ' CARLA@cafe.test', limit: 5 })).items.map((c) => c.id)).toEqual(
+        [carla.id],
+      );
     });
 
     it('updates fields, replaces addresses (keeping a kept address bounce flag) and frees removed ones', async () => {
       const c = await createContact(db(), orgId, { firstName: 'Davi', emails: ['davi@one.test', 'davi@two.test'] });
-      await db().updateTable('contact_addresses').set({ bounced_at: 123 }).where('address', '=', 'davi@two.test').execute();
-      const updated = await updateContact(db(), orgId, c.id, { lastName: 'Rocha', emails: ['DAVI@two.test', 'davi@three.test'] });
-      expect(updated).toMatchObject({ firstName: 'Davi', lastName: 'Rocha', emails: ['davi@two.test', 'davi@three.test'] });
-      const kept = await db().selectFrom('contact_addresses').select('bounced_at').where('address', '=', 'davi@two.test').executeTakeFirstOrThrow();
+      await db()
+        .updateTable('contact_addresses')
+        .set({ bounced_at: 123 })
+        .where('address', '=', 'davi@two.test')
+        .execute();
+      const updated = await updateContact(db(), orgId, c.id, {
+        lastName: 'Rocha',
+        emails: ['DAVI@two.test', 'davi@three.test'],
+      });
+      expect(updated).toMatchObject({
+        firstName: 'Davi',
+        lastName: 'Rocha',
+        emails: ['davi@two.test', 'davi@three.test'],
+      });
+      const kept = await db()
+        .selectFrom('contact_addresses')
+        .select('bounced_at')
+        .where('address', '=', 'davi@two.test')
+        .executeTakeFirstOrThrow();
       expect(kept.bounced_at).toBe(123);
       // davi@one.test is free again.
       await createContact(db(), orgId, { emails: ['davi@one.test'] });
@@ -250,7 +346,11 @@ describe.each(DIALECTS)('storage on %s', (dialect) => {
       expect(result.errors.map((e) => e.line)).toEqual([3, 4, 5, 6, 8]);
       expect(result.errors[3]!.message).toContain('line 2');
       const eva = (await listContacts(db(), orgId, { email: 'eva2@import.test', limit: 1 })).items[0]!;
-      expect(eva).toMatchObject({ firstName: 'Eva', source: 'import', emails: ['eva@import.test', 'eva2@import.test'] });
+      expect(eva).toMatchObject({
+        firstName: 'Eva',
+        source: 'import',
+        emails: ['eva@import.test', 'eva2@import.test'],
+      });
       expect((await listContacts(db(), orgId, { email: 'fabio@import.test', limit: 1 })).items[0]?.lastName).toBe('Ñ');
     });
   });

@@ -25,7 +25,11 @@ export async function startTestApi(dialect: Dialect, options: { admin?: boolean 
     version: 'test',
     validateResponses: true,
   });
-  const user = await createUser(database.storage.db, { email: `user${++counter}@example.test`, password: 'correct horse', isAdmin: options.admin ?? true });
+  const user = await createUser(database.storage.db, {
+    email: `user${++counter}@example.test`,
+    password: 'correct horse',
+    isAdmin: options.admin ?? true,
+  });
   const token = await createApiToken(database.storage.db, user.id);
   return {
     database,

@@ -15,7 +15,12 @@ export interface CalendarConversa {
   openApi: Record<string, unknown>;
   token: string;
   logs: string[];
-  api(method: string, route: string, body?: unknown, token?: string): Promise<{ status: number; body: any; text: string }>;
+  api(
+    method: string,
+    route: string,
+    body?: unknown,
+    token?: string,
+  ): Promise<{ status: number; body: any; text: string }>;
   addUser(): Promise<{ id: string; token: string; email: string }>;
   stop(): Promise<void>;
 }

@@ -17,14 +17,23 @@ export interface TestConversa {
   dataDir: string;
   token: string;
   logs: string[];
-  api(method: string, route: string, body?: unknown, token?: string): Promise<{ status: number; body: any; text: string }>;
+  api(
+    method: string,
+    route: string,
+    body?: unknown,
+    token?: string,
+  ): Promise<{ status: number; body: any; text: string }>;
   addUser(options?: { admin?: boolean; displayName?: string }): Promise<{ id: string; token: string; email: string }>;
   stop(): Promise<void>;
 }
 
 let counter = 0;
 
-export async function startTestConversa(env: Record<string, string> = {}, database?: TestDatabase, options: StartOptions = {}): Promise<TestConversa> {
+export async function startTestConversa(
+  env: Record<string, string> = {},
+  database?: TestDatabase,
+  options: StartOptions = {},
+): Promise<TestConversa> {
   const dataDir = database?.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'cnv-srv-'));
   const logs: string[] = [];
   const logStream = new Writable({
@@ -35,12 +44,32 @@ export async function startTestConversa(env: Record<string, string> = {}, databa
   });
   // A known port (not 0): PUBLIC_URL, and so the OAuth redirect URI, must name the real one.
   const port = String(await freePort());
-  const config = loadConfig({ CONVERSA_DATA_DIR: dataDir, PORT: port, DATABASE_URL: database?.databaseUrl ?? '', LOG_LEVEL: 'debug', BCC_SMTP_PORT: '0', CONVERSA_ALLOWED_HOSTS: TEST_ALLOWED_HOSTS, CONVERSA_CHECK_RESPONSES: '1', ...env });
-  const server = await startServer(config, { backoffBaseMs: 200, backoffMaxMs: 1_000, pollIntervalMs: 1_000, logStream, ...options });
+  const config = loadConfig({
+    CONVERSA_DATA_DIR: dataDir,
+    PORT: port,
+    DATABASE_URL: database?.databaseUrl ?? '',
+    LOG_LEVEL: 'debug',
+    BCC_SMTP_PORT: '0',
+    CONVERSA_ALLOWED_HOSTS: TEST_ALLOWED_HOSTS,
+    CONVERSA_CHECK_RESPONSES: '1',
+    ...env,
+  });
+  const server = await startServer(config, {
+    backoffBaseMs: 200,
+    backoffMaxMs: 1_000,
+    pollIntervalMs: 1_000,
+    logStream,
+    ...options,
+  });
   const url = server.url;
   const addUser = async (o: { admin?: boolean; displayName?: string } = {}) => {
     const email = `crm${++counter}-${process.pid}@example.test`;
-    const user = await createUser(server.storage.db, { email, password: 'crm user password', isAdmin: o.admin ?? false, displayName: o.displayName ?? null });
+    const user = await createUser(server.storage.db, {
+      email,
+      password: 'crm user password',
+      isAdmin: o.admin ?? false,
+      displayName: o.displayName ?? null,
+    });
     return { id: user.id, email, token: await createApiToken(server.storage.db, user.id) };
   };
   const first = await addUser({ admin: true });
@@ -48,7 +77,10 @@ export async function startTestConversa(env: Record<string, string> = {}, databa
     const res = await fetch(`${url}${route}`, {
       method,
       redirect: 'manual',
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();

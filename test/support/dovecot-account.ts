@@ -2,7 +2,11 @@
 // and submission.
 import type { Credentials, DovecotClientSide } from './servers.js';
 
-export function dovecotAccountBody(dovecot: DovecotClientSide, creds: Credentials, extra: Record<string, unknown> = {}) {
+export function dovecotAccountBody(
+  dovecot: DovecotClientSide,
+  creds: Credentials,
+  extra: Record<string, unknown> = {},
+) {
   return {
     provider: 'other',
     email: creds.user,

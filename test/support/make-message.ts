@@ -35,7 +35,9 @@ export function makeMessage(spec: MessageSpec): string {
   ];
   const body = spec.body ?? `Body of ${spec.subject ?? 'Hello'}`;
   if (!spec.attachment) {
-    return [...lines, 'Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: 8bit', '', body, ''].join('\r\n');
+    return [...lines, 'Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: 8bit', '', body, ''].join(
+      '\r\n',
+    );
   }
   const boundary = `b${randomBytes(6).toString('hex')}`;
   const encoded = spec.attachment.content.toString('base64').replace(/.{76}/g, '$&\r\n');

@@ -13,7 +13,12 @@ export interface SendConversa {
   storage: Storage;
   token: string;
   outboxDeps: OutboxDeps;
-  api(method: string, route: string, body?: unknown, token?: string): Promise<{ status: number; body: any; text: string }>;
+  api(
+    method: string,
+    route: string,
+    body?: unknown,
+    token?: string,
+  ): Promise<{ status: number; body: any; text: string }>;
   addUser(options?: { admin?: boolean; displayName?: string }): Promise<{ id: string; token: string; email: string }>;
   /** Stops the worker (as a process exit would) without touching the rest. */
   stopOutbox(): Promise<void>;
@@ -25,20 +30,38 @@ export interface SendConversa {
 }
 
 /** The relay and DKIM settings as the environment gives them to a real start. */
-function relayEnv(appSmtp: AppSmtpConfig | null | undefined, dkim: DkimConfig | null | undefined): Record<string, string> {
+function relayEnv(
+  appSmtp: AppSmtpConfig | null | undefined,
+  dkim: DkimConfig | null | undefined,
+): Record<string, string> {
   const env: Record<string, string> = {};
   if (appSmtp) {
-    Object.assign(env, { APP_SMTP_HOST: appSmtp.host, APP_SMTP_PORT: String(appSmtp.port), APP_SMTP_SECURE: String(appSmtp.secure) });
+    Object.assign(env, {
+      APP_SMTP_HOST: appSmtp.host,
+      APP_SMTP_PORT: String(appSmtp.port),
+      APP_SMTP_SECURE: String(appSmtp.secure),
+    });
     if (appSmtp.auth) Object.assign(env, { APP_SMTP_USER: appSmtp.auth.user, APP_SMTP_PASSWORD: appSmtp.auth.pass });
   }
-  if (dkim) Object.assign(env, { DKIM_DOMAIN: dkim.domainName, DKIM_SELECTOR: dkim.keySelector, DKIM_PRIVATE_KEY: dkim.privateKey });
+  if (dkim)
+    Object.assign(env, {
+      DKIM_DOMAIN: dkim.domainName,
+      DKIM_SELECTOR: dkim.keySelector,
+      DKIM_PRIVATE_KEY: dkim.privateKey,
+    });
   return env;
 }
 
-export async function startSendConversa(options: { database?: TestDatabase; appSmtp?: AppSmtpConfig | null; dkim?: DkimConfig | null } = {}): Promise<SendConversa> {
-  const conversa = await startTestConversa({ ...relayEnv(options.appSmtp, options.dkim), LOG_LEVEL: 'warn' }, options.database, {
-    outbox: { backoffBaseMs: 200, backoffMaxMs: 400, maxAttempts: 4, pollIntervalMs: 500, timeoutMs: 10_000 },
-  });
+export async function startSendConversa(
+  options: { database?: TestDatabase; appSmtp?: AppSmtpConfig | null; dkim?: DkimConfig | null } = {},
+): Promise<SendConversa> {
+  const conversa = await startTestConversa(
+    { ...relayEnv(options.appSmtp, options.dkim), LOG_LEVEL: 'warn' },
+    options.database,
+    {
+      outbox: { backoffBaseMs: 200, backoffMaxMs: 400, maxAttempts: 4, pollIntervalMs: 500, timeoutMs: 10_000 },
+    },
+  );
   const { server } = conversa;
   let outbox: Outbox | undefined = server.outbox;
   return {

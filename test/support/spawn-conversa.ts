@@ -16,8 +16,19 @@ export interface SpawnedConversa {
 }
 
 export function spawnConversa(env: NodeJS.ProcessEnv, command: 'serve' | 'worker' = 'serve'): Promise<SpawnedConversa> {
-  const child = spawn(process.execPath, [CLI, command], { env: { ...process.env, PORT: '0', BCC_SMTP_PORT: '0', CONVERSA_ALLOWED_HOSTS: TEST_ALLOWED_HOSTS, CONVERSA_CHECK_RESPONSES: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const ready = command === 'serve' ? /Server listening at (http:\/\/127\.0\.0\.1:\d+)/ : /(Conversa worker is running)/;
+  const child = spawn(process.execPath, [CLI, command], {
+    env: {
+      ...process.env,
+      PORT: '0',
+      BCC_SMTP_PORT: '0',
+      CONVERSA_ALLOWED_HOSTS: TEST_ALLOWED_HOSTS,
+      CONVERSA_CHECK_RESPONSES: '1',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const ready =
+    command === 'serve' ? /Server listening at (http:\/\/127\.0\.0\.1:\d+)/ : /(Conversa worker is running)/;
   let output = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {

@@ -58,7 +58,11 @@ export function AccountsProvider({ children }: { children: ReactNode }) {
       error,
       refresh,
       put: (account) =>
-        setAccounts((list) => (list.some((a) => a.id === account.id) ? list.map((a) => (a.id === account.id ? account : a)) : [...list, account])),
+        setAccounts((list) =>
+          list.some((a) => a.id === account.id)
+            ? list.map((a) => (a.id === account.id ? account : a))
+            : [...list, account],
+        ),
       remove: (id) => setAccounts((list) => list.filter((a) => a.id !== id)),
     }),
     [accounts, loaded, error, refresh],

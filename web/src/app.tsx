@@ -60,7 +60,10 @@ export function App() {
   }, []);
 
   const session = useMemo<Session | null>(
-    () => (boot.state === 'signed-in' ? { user: boot.user, settings: boot.settings, org: boot.org, updateSettings, signOut } : null),
+    () =>
+      boot.state === 'signed-in'
+        ? { user: boot.user, settings: boot.settings, org: boot.org, updateSettings, signOut }
+        : null,
     [boot, updateSettings, signOut],
   );
 
@@ -94,7 +97,10 @@ export function App() {
     );
   }
   if (boot.state === 'signed-out' || !session) {
-    const next = location.pathname === '/login' ? location.search.get('next') : location.pathname + (location.search.size ? `?${location.search}` : '');
+    const next =
+      location.pathname === '/login'
+        ? location.search.get('next')
+        : location.pathname + (location.search.size ? `?${location.search}` : '');
     return (
       <I18nProvider locale={locale}>
         <LoginPage next={safeNext(next)} onSignedIn={() => void loadSession().then(setBoot)} />
@@ -114,6 +120,14 @@ export function App() {
 
 /** Only our own paths: a ?next= pointing elsewhere would make the sign-in page an open redirect. */
 function safeNext(next: string | null): string {
-  if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\') || next === '/login' || next === '/') return '/inbox';
+  if (
+    !next ||
+    !next.startsWith('/') ||
+    next.startsWith('//') ||
+    next.startsWith('/\\') ||
+    next === '/login' ||
+    next === '/'
+  )
+    return '/inbox';
   return next;
 }

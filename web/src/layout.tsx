@@ -44,7 +44,8 @@ export function Layout() {
   const { pathname } = useLocation();
   const page = currentPage(pathname);
   const section = pathname.split('/')[1] ?? '';
-  const current = (name: string | string[]) => ((Array.isArray(name) ? name : [name]).includes(section) ? 'page' : undefined);
+  const current = (name: string | string[]) =>
+    (Array.isArray(name) ? name : [name]).includes(section) ? 'page' : undefined;
 
   return (
     <div className="app">

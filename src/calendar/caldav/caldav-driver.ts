@@ -6,7 +6,17 @@
 // caller's AbortSignal, and turns HTTP and network failures into CalendarError codes. That wrapper also keeps every
 // request on the calendar's own origin (hrefs and redirects a server hands back included), and the connections go
 // through the outbound policy's pinned fetch; error texts never quote what the server said.
-import { calendarMultiGet, createAccount, davRequest, fetchCalendars, fetchCalendarUserAddresses, supportedReportSet, syncCollection, type DAVAccount, type DAVCalendar } from 'tsdav';
+import {
+  calendarMultiGet,
+  createAccount,
+  davRequest,
+  fetchCalendars,
+  fetchCalendarUserAddresses,
+  supportedReportSet,
+  syncCollection,
+  type DAVAccount,
+  type DAVCalendar,
+} from 'tsdav';
 import {
   CalendarError,
   type CalendarChanges,
@@ -102,7 +112,8 @@ function privileges(value: unknown): string[] {
     else if (node && typeof node === 'object') {
       for (const [key, inner] of Object.entries(node)) {
         if (key === 'privilege') {
-          for (const p of Array.isArray(inner) ? inner : [inner]) if (p && typeof p === 'object') names.push(...Object.keys(p));
+          for (const p of Array.isArray(inner) ? inner : [inner])
+            if (p && typeof p === 'object') names.push(...Object.keys(p));
         } else visit(inner);
       }
     }
@@ -153,25 +164,46 @@ export class CalDavDriver implements CalendarDriver {
       for (let hop = 0; ; hop++) {
         const target = new URL(url);
         if (target.protocol !== 'https:' && target.protocol !== 'http:') {
-          throw new CalendarError('HOST_NOT_ALLOWED', `the calendar server pointed to a ${target.protocol} URL, which Conversa does not follow`);
+          throw new CalendarError(
+            'HOST_NOT_ALLOWED',
+            `the calendar server pointed to a ${target.protocol} URL, which Conversa does not follow`,
+          );
         }
         if (target.origin !== origin) {
-          throw new CalendarError('HOST_NOT_ALLOWED', `the calendar server pointed to another server (${target.host}), which Conversa does not follow`);
+          throw new CalendarError(
+            'HOST_NOT_ALLOWED',
+            `the calendar server pointed to another server (${target.host}), which Conversa does not follow`,
+          );
         }
         try {
-          response = await this.baseFetch(url, { ...init, headers, redirect: 'manual', signal: AbortSignal.any([signal, timeout]) });
+          response = await this.baseFetch(url, {
+            ...init,
+            headers,
+            redirect: 'manual',
+            signal: AbortSignal.any([signal, timeout]),
+          });
         } catch (error) {
           if (signal.aborted) throw signal.reason;
           const refused = refusal(error);
           if (refused) throw new CalendarError('HOST_NOT_ALLOWED', refused.message, { cause: error });
-          if (timeout.aborted) throw new CalendarError('TEMPORARY', `the calendar server did not answer within ${this.timeoutMs / 1000} s (${target.host})`, { cause: error });
-          throw new CalendarError('TEMPORARY', `could not reach the calendar server ${target.host}: ${describe(error)}`, { cause: error });
+          if (timeout.aborted)
+            throw new CalendarError(
+              'TEMPORARY',
+              `the calendar server did not answer within ${this.timeoutMs / 1000} s (${target.host})`,
+              { cause: error },
+            );
+          throw new CalendarError(
+            'TEMPORARY',
+            `could not reach the calendar server ${target.host}: ${describe(error)}`,
+            { cause: error },
+          );
         }
         const location = response.status >= 300 && response.status < 400 ? response.headers.get('location') : null;
         // tsdav reads some redirects itself (service discovery): its next request comes back through here.
         if (!location || init.redirect === 'manual') break;
         await response.arrayBuffer().catch(() => undefined);
-        if (hop >= MAX_REDIRECTS) throw new CalendarError('PROTOCOL_ERROR', `the calendar server at ${target.host} redirected too many times`);
+        if (hop >= MAX_REDIRECTS)
+          throw new CalendarError('PROTOCOL_ERROR', `the calendar server at ${target.host} redirected too many times`);
         url = new URL(location, url).href;
       }
       if (response.status === 401) {
@@ -180,7 +212,9 @@ export class CalDavDriver implements CalendarDriver {
       }
       if (response.status >= 500 || response.status === 429 || response.status === 408) {
         await response.arrayBuffer().catch(() => undefined);
-        throw new CalendarError('TEMPORARY', `the calendar server answered HTTP ${response.status}`, { status: response.status });
+        throw new CalendarError('TEMPORARY', `the calendar server answered HTTP ${response.status}`, {
+          status: response.status,
+        });
       }
       return response;
     }) as Fetch;
@@ -200,7 +234,8 @@ export class CalDavDriver implements CalendarDriver {
         return await this.discoverFrom(serverUrl, this.fetcher(signal, originOf(serverUrl)));
       } catch (error) {
         if (signal.aborted) throw error;
-        if (error instanceof CalendarError && (error.code === 'AUTH_FAILED' || error.code === 'HOST_NOT_ALLOWED')) throw error;
+        if (error instanceof CalendarError && (error.code === 'AUTH_FAILED' || error.code === 'HOST_NOT_ALLOWED'))
+          throw error;
         failures.push(`${domain}: ${describe(error)}`);
       }
     }
@@ -214,7 +249,12 @@ export class CalDavDriver implements CalendarDriver {
   private async singleCalendar(url: string, fetch: Fetch): Promise<RemoteCalendar | null> {
     const [response] = await davRequest({
       url,
-      init: { method: 'PROPFIND', headers: { depth: '0' }, namespace: 'd', body: { propfind: { _attributes: NAMESPACES, prop: CALENDAR_PROPS } } },
+      init: {
+        method: 'PROPFIND',
+        headers: { depth: '0' },
+        namespace: 'd',
+        body: { propfind: { _attributes: NAMESPACES, prop: CALENDAR_PROPS } },
+      },
       fetch,
     });
     if (!response?.ok || !response.props) return null;
@@ -235,7 +275,9 @@ export class CalDavDriver implements CalendarDriver {
   private writable(privilegeSet: unknown): boolean {
     if (privilegeSet === undefined || privilegeSet === null) return true;
     const names = privileges(privilegeSet);
-    return names.length === 0 || names.some((n) => n === 'all' || n === 'write' || n === 'writeContent' || n === 'bind');
+    return (
+      names.length === 0 || names.some((n) => n === 'all' || n === 'write' || n === 'writeContent' || n === 'bind')
+    );
   }
 
   private async discoverFrom(serverUrl: string, fetch: Fetch): Promise<Discovery> {
@@ -244,20 +286,42 @@ export class CalDavDriver implements CalendarDriver {
       account = await createAccount({ account: { serverUrl, accountType: 'caldav' }, fetch });
     } catch (error) {
       if (error instanceof CalendarError) throw error;
-      throw new CalendarError('NOT_AVAILABLE', `${new URL(serverUrl).host} does not look like a CalDAV server (${describe(error)})`, { cause: error });
+      throw new CalendarError(
+        'NOT_AVAILABLE',
+        `${new URL(serverUrl).host} does not look like a CalDAV server (${describe(error)})`,
+        { cause: error },
+      );
     }
     let calendars: DAVCalendar[];
     try {
-      calendars = await fetchCalendars({ account, props: CALENDAR_PROPS, projectedProps: { currentUserPrivilegeSet: true }, fetch });
+      calendars = await fetchCalendars({
+        account,
+        props: CALENDAR_PROPS,
+        projectedProps: { currentUserPrivilegeSet: true },
+        fetch,
+      });
     } catch (error) {
       if (error instanceof CalendarError) throw error;
-      throw new CalendarError('PROTOCOL_ERROR', `the calendars of ${new URL(serverUrl).host} could not be listed (${describe(error)})`, { cause: error });
+      throw new CalendarError(
+        'PROTOCOL_ERROR',
+        `the calendars of ${new URL(serverUrl).host} could not be listed (${describe(error)})`,
+        { cause: error },
+      );
     }
     // A calendar on another origin is not followed (its URL came from the server).
     const origin = originOf(serverUrl);
     calendars = calendars.filter((c) => URL.canParse(c.url) && originOf(c.url) === origin);
     const ownAddresses = await fetchCalendarUserAddresses({ account, fetch })
-      .then((hrefs) => hrefs.filter((h) => /^mailto:/i.test(h)).map((h) => h.replace(/^mailto:/i, '').trim().toLowerCase()))
+      .then((hrefs) =>
+        hrefs
+          .filter((h) => /^mailto:/i.test(h))
+          .map((h) =>
+            h
+              .replace(/^mailto:/i, '')
+              .trim()
+              .toLowerCase(),
+          ),
+      )
       .catch(() => [] as string[]);
     return {
       ownAddresses,
@@ -274,7 +338,12 @@ export class CalDavDriver implements CalendarDriver {
     };
   }
 
-  async changes(calendar: RemoteCalendar, state: CalendarSyncState, known: ReadonlyMap<string, string | null>, signal: AbortSignal): Promise<CalendarChanges> {
+  async changes(
+    calendar: RemoteCalendar,
+    state: CalendarSyncState,
+    known: ReadonlyMap<string, string | null>,
+    signal: AbortSignal,
+  ): Promise<CalendarChanges> {
     const fetch = this.fetcher(signal, this.originFor(calendar.url));
     if (calendar.supportsSyncToken) {
       try {
@@ -288,18 +357,34 @@ export class CalDavDriver implements CalendarDriver {
     return this.etagChanges(calendar, state, known, fetch);
   }
 
-  private async syncCollectionChanges(calendar: RemoteCalendar, token: string | null, known: ReadonlyMap<string, string | null>, fetch: Fetch): Promise<CalendarChanges> {
-    const responses = await syncCollection({ url: calendar.url, props: { 'd:getetag': {} }, syncLevel: 1, ...(token ? { syncToken: token } : {}), fetch });
+  private async syncCollectionChanges(
+    calendar: RemoteCalendar,
+    token: string | null,
+    known: ReadonlyMap<string, string | null>,
+    fetch: Fetch,
+  ): Promise<CalendarChanges> {
+    const responses = await syncCollection({
+      url: calendar.url,
+      props: { 'd:getetag': {} },
+      syncLevel: 1,
+      ...(token ? { syncToken: token } : {}),
+      fetch,
+    });
     const first = responses[0];
     const multistatus = (first?.raw as { multistatus?: { syncToken?: unknown } } | undefined)?.multistatus;
     if (!multistatus) {
       const status = first?.status ?? 0;
       if (token && [400, 403, 409, 412, 507].includes(status)) {
-        throw new CalendarError('CURSOR_INVALID', `the server no longer accepts the sync token (HTTP ${status})`, { status });
+        throw new CalendarError('CURSOR_INVALID', `the server no longer accepts the sync token (HTTP ${status})`, {
+          status,
+        });
       }
       if (status === 404) throw new CalendarError('NOT_FOUND', `the calendar ${calendar.url} is gone`, { status });
-      if (status === 403) throw new CalendarError('FORBIDDEN', `the server refused to list ${calendar.url}`, { status });
-      throw new CalendarError('PROTOCOL_ERROR', `sync-collection on ${calendar.url} answered HTTP ${status}`, { status });
+      if (status === 403)
+        throw new CalendarError('FORBIDDEN', `the server refused to list ${calendar.url}`, { status });
+      throw new CalendarError('PROTOCOL_ERROR', `sync-collection on ${calendar.url} answered HTTP ${status}`, {
+        status,
+      });
     }
     const changed: CalendarChanges['changed'] = [];
     const deleted: string[] = [];
@@ -320,32 +405,65 @@ export class CalDavDriver implements CalendarDriver {
       changed.push({ href, etag });
     }
     if (!token) for (const href of known.keys()) if (!listed.has(href)) deleted.push(href);
-    return { state: { syncToken: text(multistatus.syncToken), ctag: null }, full: !token, changed, deleted: [...new Set(deleted)].filter((h) => !listed.has(h)) };
+    return {
+      state: { syncToken: text(multistatus.syncToken), ctag: null },
+      full: !token,
+      changed,
+      deleted: [...new Set(deleted)].filter((h) => !listed.has(h)),
+    };
   }
 
-  private async etagChanges(calendar: RemoteCalendar, state: CalendarSyncState, known: ReadonlyMap<string, string | null>, fetch: Fetch): Promise<CalendarChanges> {
+  private async etagChanges(
+    calendar: RemoteCalendar,
+    state: CalendarSyncState,
+    known: ReadonlyMap<string, string | null>,
+    fetch: Fetch,
+  ): Promise<CalendarChanges> {
     const [head] = await davRequest({
       url: calendar.url,
-      init: { method: 'PROPFIND', headers: { depth: '0' }, namespace: 'd', body: { propfind: { _attributes: NAMESPACES, prop: { 'cs:getctag': {} } } } },
+      init: {
+        method: 'PROPFIND',
+        headers: { depth: '0' },
+        namespace: 'd',
+        body: { propfind: { _attributes: NAMESPACES, prop: { 'cs:getctag': {} } } },
+      },
       fetch,
     });
-    if (head && head.status === 404) throw new CalendarError('NOT_FOUND', `the calendar ${calendar.url} is gone`, { status: 404 });
+    if (head && head.status === 404)
+      throw new CalendarError('NOT_FOUND', `the calendar ${calendar.url} is gone`, { status: 404 });
     const ctag = head?.ok ? text(head.props?.getctag) : null;
-    if (ctag !== null && state.ctag !== null && ctag === state.ctag) return { state, full: false, changed: [], deleted: [] };
+    if (ctag !== null && state.ctag !== null && ctag === state.ctag)
+      return { state, full: false, changed: [], deleted: [] };
     const responses = await davRequest({
       url: calendar.url,
-      init: { method: 'PROPFIND', headers: { depth: '1' }, namespace: 'd', body: { propfind: { _attributes: NAMESPACES, prop: { 'd:getetag': {}, 'd:resourcetype': {} } } } },
+      init: {
+        method: 'PROPFIND',
+        headers: { depth: '1' },
+        namespace: 'd',
+        body: { propfind: { _attributes: NAMESPACES, prop: { 'd:getetag': {}, 'd:resourcetype': {} } } },
+      },
       fetch,
     });
-    if (responses.length === 1 && !responses[0]!.ok && !(responses[0]!.raw as { multistatus?: unknown } | undefined)?.multistatus) {
-      throw new CalendarError('PROTOCOL_ERROR', `listing ${calendar.url} answered HTTP ${responses[0]!.status}`, { status: responses[0]!.status });
+    if (
+      responses.length === 1 &&
+      !responses[0]!.ok &&
+      !(responses[0]!.raw as { multistatus?: unknown } | undefined)?.multistatus
+    ) {
+      throw new CalendarError('PROTOCOL_ERROR', `listing ${calendar.url} answered HTTP ${responses[0]!.status}`, {
+        status: responses[0]!.status,
+      });
     }
     const changed: CalendarChanges['changed'] = [];
     const listed = new Set<string>();
     for (const response of responses) {
       if (!response.href || !response.ok) continue;
       const href = absolute(response.href, calendar.url);
-      if (sameUrl(href, calendar.url) || originOf(href) !== originOf(calendar.url) || Object.keys(response.props?.resourcetype ?? {}).includes('collection')) continue;
+      if (
+        sameUrl(href, calendar.url) ||
+        originOf(href) !== originOf(calendar.url) ||
+        Object.keys(response.props?.resourcetype ?? {}).includes('collection')
+      )
+        continue;
       listed.add(href);
       const etag = text(response.props?.getetag);
       if (known.has(href) && etag !== null && known.get(href) === etag) continue;
@@ -371,7 +489,11 @@ export class CalDavDriver implements CalendarDriver {
         });
         objects = responses
           .filter((r) => r.ok && r.href && originOf(absolute(r.href, calendar.url)) === originOf(calendar.url))
-          .map((r) => ({ href: absolute(r.href!, calendar.url), etag: text(r.props?.getetag), ics: text(r.props?.calendarData) ?? '' }));
+          .map((r) => ({
+            href: absolute(r.href!, calendar.url),
+            etag: text(r.props?.getetag),
+            ics: text(r.props?.calendarData) ?? '',
+          }));
       } catch (error) {
         if (error instanceof CalendarError && error.code !== 'PROTOCOL_ERROR') throw error;
         // tsdav refuses a whole multiget when one href is gone (a 404 inside the 207): read them one by one.
@@ -393,7 +515,12 @@ export class CalDavDriver implements CalendarDriver {
     const response = await fetch(href, { method: 'GET', headers: { accept: 'text/calendar' } });
     const body = await response.text();
     if (response.status === 404 || response.status === 410) return null;
-    if (!response.ok) throw new CalendarError(response.status === 403 ? 'FORBIDDEN' : 'PROTOCOL_ERROR', `GET ${href} answered HTTP ${response.status}`, { status: response.status });
+    if (!response.ok)
+      throw new CalendarError(
+        response.status === 403 ? 'FORBIDDEN' : 'PROTOCOL_ERROR',
+        `GET ${href} answered HTTP ${response.status}`,
+        { status: response.status },
+      );
     return { href, etag: response.headers.get('etag'), ics: body };
   }
 
@@ -401,16 +528,29 @@ export class CalDavDriver implements CalendarDriver {
     return this.get(href, this.fetcher(signal, this.originFor(calendar.url)));
   }
 
-  private async put(href: string, ics: string, condition: { ifMatch?: string | null; ifNoneMatch?: boolean }, fetch: Fetch): Promise<CalendarObject> {
+  private async put(
+    href: string,
+    ics: string,
+    condition: { ifMatch?: string | null; ifNoneMatch?: boolean },
+    fetch: Fetch,
+  ): Promise<CalendarObject> {
     const headers: Record<string, string> = { 'content-type': 'text/calendar; charset=utf-8' };
     if (condition.ifNoneMatch) headers['if-none-match'] = '*';
     if (condition.ifMatch) headers['if-match'] = condition.ifMatch;
     const response = await fetch(href, { method: 'PUT', headers, body: ics });
     await response.text(); // read to the end, so the connection is free again
-    if (response.status === 412) throw new CalendarError('CONFLICT', 'the event changed on the calendar meanwhile; sync and try again', { status: 412 });
-    if (response.status === 403) throw new CalendarError('FORBIDDEN', 'the calendar does not accept changes to this event', { status: 403 });
-    if (response.status === 404 || response.status === 409) throw new CalendarError('NOT_FOUND', `the calendar for ${href} is gone`, { status: response.status });
-    if (!response.ok) throw new CalendarError('PROTOCOL_ERROR', `the calendar refused the event (HTTP ${response.status})`, { status: response.status });
+    if (response.status === 412)
+      throw new CalendarError('CONFLICT', 'the event changed on the calendar meanwhile; sync and try again', {
+        status: 412,
+      });
+    if (response.status === 403)
+      throw new CalendarError('FORBIDDEN', 'the calendar does not accept changes to this event', { status: 403 });
+    if (response.status === 404 || response.status === 409)
+      throw new CalendarError('NOT_FOUND', `the calendar for ${href} is gone`, { status: response.status });
+    if (!response.ok)
+      throw new CalendarError('PROTOCOL_ERROR', `the calendar refused the event (HTTP ${response.status})`, {
+        status: response.status,
+      });
     const etag = response.headers.get('etag');
     if (etag) return { href, etag, ics };
     // No etag in the answer (the server changed what we sent): read back what it stored.
@@ -419,10 +559,20 @@ export class CalDavDriver implements CalendarDriver {
 
   async create(calendar: RemoteCalendar, draft: EventDraft, signal: AbortSignal): Promise<CalendarObject> {
     const href = absolute(encodeURIComponent(fileName(draft.uid)), calendar.url);
-    return this.put(href, buildEventIcs(draft), { ifNoneMatch: true }, this.fetcher(signal, this.originFor(calendar.url)));
+    return this.put(
+      href,
+      buildEventIcs(draft),
+      { ifNoneMatch: true },
+      this.fetcher(signal, this.originFor(calendar.url)),
+    );
   }
 
-  async update(calendar: RemoteCalendar, target: EventTarget, change: EventChange, signal: AbortSignal): Promise<CalendarObject> {
+  async update(
+    calendar: RemoteCalendar,
+    target: EventTarget,
+    change: EventChange,
+    signal: AbortSignal,
+  ): Promise<CalendarObject> {
     const fetch = this.fetcher(signal, this.originFor(calendar.url));
     // The current version, so changes made elsewhere since our last sync (a reply, a new note) are kept; If-Match
     // then guards against a write in between.
@@ -443,8 +593,11 @@ export class CalDavDriver implements CalendarDriver {
     const response = await fetch(target.href, { method: 'DELETE' });
     await response.arrayBuffer().catch(() => undefined);
     if (response.ok || response.status === 404 || response.status === 410) return null;
-    if (response.status === 403) throw new CalendarError('FORBIDDEN', 'the calendar does not let this event be deleted', { status: 403 });
-    throw new CalendarError('PROTOCOL_ERROR', `deleting the event answered HTTP ${response.status}`, { status: response.status });
+    if (response.status === 403)
+      throw new CalendarError('FORBIDDEN', 'the calendar does not let this event be deleted', { status: 403 });
+    throw new CalendarError('PROTOCOL_ERROR', `deleting the event answered HTTP ${response.status}`, {
+      status: response.status,
+    });
   }
 }
 

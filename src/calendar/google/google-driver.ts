@@ -87,12 +87,18 @@ export interface GoogleDriverOptions {
 /** Calendars that are Google's own feeds, not the user's meetings. */
 const FEED = /#(holiday|contacts|weeknum)@group\.v\.calendar\.google\.com$/;
 
-const PARTSTAT: Record<string, string> = { needsAction: 'NEEDS-ACTION', declined: 'DECLINED', tentative: 'TENTATIVE', accepted: 'ACCEPTED' };
+const PARTSTAT: Record<string, string> = {
+  needsAction: 'NEEDS-ACTION',
+  declined: 'DECLINED',
+  tentative: 'TENTATIVE',
+  accepted: 'ACCEPTED',
+};
 
 function specTime(time: GoogleTime | undefined, fallbackZone: string | null, zoned: boolean): SpecTime {
   if (time?.date) return { instant: Date.parse(`${time.date}T00:00:00Z`), allDay: true };
   const instant = time?.dateTime ? Date.parse(time.dateTime) : Number.NaN;
-  if (!Number.isFinite(instant)) throw new CalendarError('PROTOCOL_ERROR', 'Google sent an event without a usable time');
+  if (!Number.isFinite(instant))
+    throw new CalendarError('PROTOCOL_ERROR', 'Google sent an event without a usable time');
   return { instant, allDay: false, zone: zoned ? (time?.timeZone ?? fallbackZone) : null };
 }
 
@@ -113,7 +119,9 @@ export function googleEventsToIcs(events: GoogleEvent[], calendarZone: string | 
     }
     specs.push({
       uid,
-      ...(isException && event.originalStartTime ? { recurrenceId: specTime(event.originalStartTime, calendarZone, false) } : {}),
+      ...(isException && event.originalStartTime
+        ? { recurrenceId: specTime(event.originalStartTime, calendarZone, false) }
+        : {}),
       // A series is written in its own zone: its rule expands in local time (09:00 stays 09:00 across DST).
       start: specTime(event.start, calendarZone, recurring),
       end: specTime(event.end ?? event.start, calendarZone, recurring),
@@ -121,7 +129,9 @@ export function googleEventsToIcs(events: GoogleEvent[], calendarZone: string | 
       location: event.location ?? null,
       description: event.description ?? null,
       status: event.status ?? null,
-      organizer: event.organizer?.email ? { address: event.organizer.email, name: event.organizer.displayName ?? null } : null,
+      organizer: event.organizer?.email
+        ? { address: event.organizer.email, name: event.organizer.displayName ?? null }
+        : null,
       attendees: (event.attendees ?? [])
         .filter((a) => a.email)
         .map((a) => ({
@@ -143,7 +153,15 @@ function groupKey(event: GoogleEvent): string {
 }
 
 function etagOf(events: GoogleEvent[]): string {
-  return createHash('sha256').update(events.map((e) => `${e.id}:${e.etag ?? ''}`).sort().join('|')).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(
+      events
+        .map((e) => `${e.id}:${e.etag ?? ''}`)
+        .sort()
+        .join('|'),
+    )
+    .digest('hex')
+    .slice(0, 32);
 }
 
 export class GoogleCalendarDriver implements CalendarDriver {
@@ -152,7 +170,12 @@ export class GoogleCalendarDriver implements CalendarDriver {
   private readonly listed = new Map<string, GoogleEvent[]>();
 
   constructor(options: GoogleDriverOptions) {
-    this.api = new JsonApi({ service: 'Google Calendar', baseUrl: options.baseUrl ?? GOOGLE_CALENDAR_API, token: options.token, ...(options.fetch ? { fetch: options.fetch } : {}) });
+    this.api = new JsonApi({
+      service: 'Google Calendar',
+      baseUrl: options.baseUrl ?? GOOGLE_CALENDAR_API,
+      token: options.token,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    });
   }
 
   private calendarPath(calendar: RemoteCalendar, rest = ''): string {
@@ -163,7 +186,10 @@ export class GoogleCalendarDriver implements CalendarDriver {
     const entries: GoogleCalendarListEntry[] = [];
     let pageToken: string | undefined;
     do {
-      const page = await this.api.request<Page<GoogleCalendarListEntry>>('GET', '/users/me/calendarList', { query: { maxResults: 250, pageToken }, signal });
+      const page = await this.api.request<Page<GoogleCalendarListEntry>>('GET', '/users/me/calendarList', {
+        query: { maxResults: 250, pageToken },
+        signal,
+      });
       entries.push(...(page.body.items ?? []));
       pageToken = page.body.nextPageToken;
     } while (pageToken);
@@ -181,7 +207,12 @@ export class GoogleCalendarDriver implements CalendarDriver {
     };
   }
 
-  async changes(calendar: RemoteCalendar, state: CalendarSyncState, known: ReadonlyMap<string, string | null>, signal: AbortSignal): Promise<CalendarChanges> {
+  async changes(
+    calendar: RemoteCalendar,
+    state: CalendarSyncState,
+    known: ReadonlyMap<string, string | null>,
+    signal: AbortSignal,
+  ): Promise<CalendarChanges> {
     if (state.syncToken) {
       try {
         return await this.list(calendar, state.syncToken, known, signal);
@@ -192,13 +223,24 @@ export class GoogleCalendarDriver implements CalendarDriver {
     return this.list(calendar, null, known, signal);
   }
 
-  private async list(calendar: RemoteCalendar, syncToken: string | null, known: ReadonlyMap<string, string | null>, signal: AbortSignal): Promise<CalendarChanges> {
+  private async list(
+    calendar: RemoteCalendar,
+    syncToken: string | null,
+    known: ReadonlyMap<string, string | null>,
+    signal: AbortSignal,
+  ): Promise<CalendarChanges> {
     const events: GoogleEvent[] = [];
     let pageToken: string | undefined;
     let nextSyncToken: string | undefined;
     do {
       const page = await this.api.request<Page<GoogleEvent>>('GET', this.calendarPath(calendar), {
-        query: { maxResults: 2500, singleEvents: false, showDeleted: syncToken ? true : undefined, syncToken: syncToken ?? undefined, pageToken },
+        query: {
+          maxResults: 2500,
+          singleEvents: false,
+          showDeleted: syncToken ? true : undefined,
+          syncToken: syncToken ?? undefined,
+          pageToken,
+        },
         signal,
       });
       events.push(...(page.body.items ?? []));
@@ -233,16 +275,26 @@ export class GoogleCalendarDriver implements CalendarDriver {
   }
 
   /** Every event of a series (or the one event): the master by id, then everything with its iCalUID. */
-  private async series(calendar: RemoteCalendar, href: string, signal: AbortSignal, fromListing = false): Promise<GoogleEvent[] | null> {
+  private async series(
+    calendar: RemoteCalendar,
+    href: string,
+    signal: AbortSignal,
+    fromListing = false,
+  ): Promise<GoogleEvent[] | null> {
     const key = `${calendar.url}\u0000${href}`;
     const cached = this.listed.get(key);
     this.listed.delete(key);
     if (cached && fromListing) return cached;
     let master: GoogleEvent;
     try {
-      master = (await this.api.request<GoogleEvent>('GET', this.calendarPath(calendar, `/${encodeURIComponent(href)}`), { signal })).body;
+      master = (
+        await this.api.request<GoogleEvent>('GET', this.calendarPath(calendar, `/${encodeURIComponent(href)}`), {
+          signal,
+        })
+      ).body;
     } catch (error) {
-      if (error instanceof CalendarError && (error.code === 'NOT_FOUND' || error.code === 'CURSOR_INVALID')) return null;
+      if (error instanceof CalendarError && (error.code === 'NOT_FOUND' || error.code === 'CURSOR_INVALID'))
+        return null;
       throw error;
     }
     if (master.status === 'cancelled') return null;
@@ -250,7 +302,10 @@ export class GoogleCalendarDriver implements CalendarDriver {
     const all: GoogleEvent[] = [];
     let pageToken: string | undefined;
     do {
-      const page = await this.api.request<Page<GoogleEvent>>('GET', this.calendarPath(calendar), { query: { iCalUID: master.iCalUID, showDeleted: true, maxResults: 2500, pageToken }, signal });
+      const page = await this.api.request<Page<GoogleEvent>>('GET', this.calendarPath(calendar), {
+        query: { iCalUID: master.iCalUID, showDeleted: true, maxResults: 2500, pageToken },
+        signal,
+      });
       all.push(...(page.body.items ?? []));
       pageToken = page.body.nextPageToken;
     } while (pageToken);
@@ -267,13 +322,21 @@ export class GoogleCalendarDriver implements CalendarDriver {
     return this.object(calendar, href, signal, false);
   }
 
-  private async object(calendar: RemoteCalendar, href: string, signal: AbortSignal, fromListing: boolean): Promise<CalendarObject | null> {
+  private async object(
+    calendar: RemoteCalendar,
+    href: string,
+    signal: AbortSignal,
+    fromListing: boolean,
+  ): Promise<CalendarObject | null> {
     const events = await this.series(calendar, href, signal, fromListing);
     if (!events || events.length === 0) return null;
     return { href, etag: etagOf(events), ics: googleEventsToIcs(events, calendar.timeZone) };
   }
 
-  private body(change: EventChange & { title?: string; description?: string | null }, current?: GoogleEvent): Record<string, unknown> {
+  private body(
+    change: EventChange & { title?: string; description?: string | null },
+    current?: GoogleEvent,
+  ): Record<string, unknown> {
     const body: Record<string, unknown> = {};
     if (change.title !== undefined) body.summary = change.title;
     if (change.location !== undefined) body.location = change.location ?? '';
@@ -281,11 +344,18 @@ export class GoogleCalendarDriver implements CalendarDriver {
     if (change.start !== undefined) body.start = { dateTime: new Date(change.start).toISOString() };
     if (change.end !== undefined) body.end = { dateTime: new Date(change.end).toISOString() };
     if (change.attendees !== undefined) {
-      const existing = new Map((current?.attendees ?? []).filter((a) => a.email).map((a) => [a.email!.toLowerCase(), a]));
+      const existing = new Map(
+        (current?.attendees ?? []).filter((a) => a.email).map((a) => [a.email!.toLowerCase(), a]),
+      );
       const kept = (current?.attendees ?? []).filter((a) => a.organizer || a.self);
-      const wanted = change.attendees.map((a) => existing.get(a.address.toLowerCase()) ?? { email: a.address, ...(a.name ? { displayName: a.name } : {}) });
+      const wanted = change.attendees.map(
+        (a) =>
+          existing.get(a.address.toLowerCase()) ?? { email: a.address, ...(a.name ? { displayName: a.name } : {}) },
+      );
       const seen = new Set<string>();
-      body.attendees = [...kept, ...wanted].filter((a) => a.email && !seen.has(a.email.toLowerCase()) && seen.add(a.email.toLowerCase()));
+      body.attendees = [...kept, ...wanted].filter(
+        (a) => a.email && !seen.has(a.email.toLowerCase()) && seen.add(a.email.toLowerCase()),
+      );
     }
     return body;
   }
@@ -295,29 +365,56 @@ export class GoogleCalendarDriver implements CalendarDriver {
       query: { sendUpdates: 'all' },
       body: {
         iCalUID: draft.uid,
-        ...this.body({ title: draft.title, start: draft.start, end: draft.end, location: draft.location ?? null, description: draft.description ?? null, attendees: draft.attendees }),
+        ...this.body({
+          title: draft.title,
+          start: draft.start,
+          end: draft.end,
+          location: draft.location ?? null,
+          description: draft.description ?? null,
+          attendees: draft.attendees,
+        }),
         ...(draft.allDay
-          ? { start: { date: new Date(draft.start).toISOString().slice(0, 10) }, end: { date: new Date(draft.end).toISOString().slice(0, 10) } }
+          ? {
+              start: { date: new Date(draft.start).toISOString().slice(0, 10) },
+              end: { date: new Date(draft.end).toISOString().slice(0, 10) },
+            }
           : {}),
       },
       signal,
     });
-    return { href: created.body.id, etag: etagOf([created.body]), ics: googleEventsToIcs([created.body], calendar.timeZone) };
+    return {
+      href: created.body.id,
+      etag: etagOf([created.body]),
+      ics: googleEventsToIcs([created.body], calendar.timeZone),
+    };
   }
 
   /** The event to write to: the series (or single event), or the instance of one occurrence. */
   private async instance(calendar: RemoteCalendar, target: EventTarget, signal: AbortSignal): Promise<GoogleEvent> {
     if (target.recurrenceId === '') {
-      return (await this.api.request<GoogleEvent>('GET', this.calendarPath(calendar, `/${encodeURIComponent(target.href)}`), { signal })).body;
+      return (
+        await this.api.request<GoogleEvent>('GET', this.calendarPath(calendar, `/${encodeURIComponent(target.href)}`), {
+          signal,
+        })
+      ).body;
     }
     const originalStart = target.allDay ? target.recurrenceId : new Date(Date.parse(target.recurrenceId)).toISOString();
-    const page = await this.api.request<Page<GoogleEvent>>('GET', this.calendarPath(calendar, `/${encodeURIComponent(target.href)}/instances`), { query: { originalStart, showDeleted: false }, signal });
+    const page = await this.api.request<Page<GoogleEvent>>(
+      'GET',
+      this.calendarPath(calendar, `/${encodeURIComponent(target.href)}/instances`),
+      { query: { originalStart, showDeleted: false }, signal },
+    );
     const instance = page.body.items?.[0];
     if (!instance) throw new CalendarError('NOT_FOUND', 'that occurrence is no longer in the series');
     return instance;
   }
 
-  async update(calendar: RemoteCalendar, target: EventTarget, change: EventChange, signal: AbortSignal): Promise<CalendarObject> {
+  async update(
+    calendar: RemoteCalendar,
+    target: EventTarget,
+    change: EventChange,
+    signal: AbortSignal,
+  ): Promise<CalendarObject> {
     const current = await this.instance(calendar, target, signal);
     change = withEnd(change, target);
     const body = this.body(change, current);
@@ -345,15 +442,20 @@ export class GoogleCalendarDriver implements CalendarDriver {
       try {
         id = (await this.instance(calendar, target, signal)).id;
       } catch (error) {
-        if (error instanceof CalendarError && error.code === 'NOT_FOUND') return this.read(calendar, target.href, signal);
+        if (error instanceof CalendarError && error.code === 'NOT_FOUND')
+          return this.read(calendar, target.href, signal);
         throw error;
       }
     }
     try {
-      await this.api.request('DELETE', this.calendarPath(calendar, `/${encodeURIComponent(id)}`), { query: { sendUpdates: 'all' }, signal });
+      await this.api.request('DELETE', this.calendarPath(calendar, `/${encodeURIComponent(id)}`), {
+        query: { sendUpdates: 'all' },
+        signal,
+      });
     } catch (error) {
       // Already deleted (404, or 410 for an event deleted before): the wish is granted.
-      if (!(error instanceof CalendarError) || (error.code !== 'NOT_FOUND' && error.code !== 'CURSOR_INVALID')) throw error;
+      if (!(error instanceof CalendarError) || (error.code !== 'NOT_FOUND' && error.code !== 'CURSOR_INVALID'))
+        throw error;
     }
     return target.recurrenceId === '' ? null : this.read(calendar, target.href, signal);
   }

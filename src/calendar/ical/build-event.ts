@@ -19,7 +19,12 @@ function utc(ms: number): Time {
 
 function dateOnly(ms: number): Time {
   const d = new Date(ms);
-  return ICAL.Time.fromData({ year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), isDate: true });
+  return ICAL.Time.fromData({
+    year: d.getUTCFullYear(),
+    month: d.getUTCMonth() + 1,
+    day: d.getUTCDate(),
+    isDate: true,
+  });
 }
 
 function timeValue(ms: number, allDay: boolean): Time {
@@ -38,7 +43,12 @@ function setText(comp: Component, name: string, value: string | null | undefined
   if (value !== null && value !== undefined && value.trim() !== '') comp.addPropertyWithValue(name, value);
 }
 
-function addPerson(comp: Component, name: 'organizer' | 'attendee', who: { address: string; name?: string | null }, extra: Record<string, string> = {}): void {
+function addPerson(
+  comp: Component,
+  name: 'organizer' | 'attendee',
+  who: { address: string; name?: string | null },
+  extra: Record<string, string> = {},
+): void {
   const prop = new ICAL.Property(name, comp);
   if (who.name) prop.setParameter('cn', who.name);
   for (const [param, value] of Object.entries(extra)) prop.setParameter(param, value);
@@ -98,7 +108,13 @@ function replaceAttendees(comp: Component, attendees: DraftAttendee[], organizer
   for (const address of wanted) {
     const kept = existing.get(address);
     if (kept) comp.addProperty(kept);
-    else addPerson(comp, 'attendee', { address, name: attendees.find((a) => normalizeEmail(a.address) === address)?.name ?? null }, NEW_ATTENDEE);
+    else
+      addPerson(
+        comp,
+        'attendee',
+        { address, name: attendees.find((a) => normalizeEmail(a.address) === address)?.name ?? null },
+        NEW_ATTENDEE,
+      );
   }
 }
 
@@ -111,10 +127,19 @@ function parseRoot(ics: string): Component {
   return new ICAL.Component(ICAL.parse(ics) as unknown[]);
 }
 
-function findParts(root: Component, recurrenceId: string, defaultTimeZone: string | null): { master: Component | null; override: Component | null } {
+function findParts(
+  root: Component,
+  recurrenceId: string,
+  defaultTimeZone: string | null,
+): { master: Component | null; override: Component | null } {
   const vevents = root.getAllSubcomponents('vevent');
   const master = vevents.find((v) => !v.hasProperty('recurrence-id')) ?? null;
-  const override = recurrenceId === '' ? null : (vevents.find((v) => v.hasProperty('recurrence-id') && recurrenceIdOf(root, v, defaultTimeZone) === recurrenceId) ?? null);
+  const override =
+    recurrenceId === ''
+      ? null
+      : (vevents.find(
+          (v) => v.hasProperty('recurrence-id') && recurrenceIdOf(root, v, defaultTimeZone) === recurrenceId,
+        ) ?? null);
   return { master, override };
 }
 
@@ -130,7 +155,12 @@ export interface Occurrence {
  * The object with an event (or one occurrence of a series) moved, renamed, relocated or re-invited. A change to one
  * occurrence becomes (or updates) an override with its RECURRENCE-ID; SEQUENCE goes up as RFC 5545 asks.
  */
-export function applyEventChange(ics: string, occurrence: Occurrence, change: EventChange, options: { now?: number; defaultTimeZone?: string | null } = {}): string {
+export function applyEventChange(
+  ics: string,
+  occurrence: Occurrence,
+  change: EventChange,
+  options: { now?: number; defaultTimeZone?: string | null } = {},
+): string {
   const now = options.now ?? Date.now();
   const root = parseRoot(ics);
   const { master, override } = findParts(root, occurrence.recurrenceId, options.defaultTimeZone ?? null);
@@ -152,7 +182,8 @@ export function applyEventChange(ics: string, occurrence: Occurrence, change: Ev
   if (change.location !== undefined) setText(target, 'location', change.location);
   if (change.start !== undefined || change.end !== undefined) {
     const start = change.start ?? occurrence.start;
-    const end = change.end ?? (change.start !== undefined ? change.start + (occurrence.end - occurrence.start) : occurrence.end);
+    const end =
+      change.end ?? (change.start !== undefined ? change.start + (occurrence.end - occurrence.start) : occurrence.end);
     target.removeAllProperties('duration');
     setTime(target, 'dtstart', start, occurrence.allDay);
     setTime(target, 'dtend', end, occurrence.allDay);
@@ -170,13 +201,19 @@ export function applyEventChange(ics: string, occurrence: Occurrence, change: Ev
  * The object with one occurrence cancelled (an EXDATE on the series, its override removed), or null when nothing
  * would be left (a single event, or a lone override): then the whole object is to be deleted.
  */
-export function cancelOccurrence(ics: string, occurrence: Occurrence, options: { now?: number; defaultTimeZone?: string | null } = {}): string | null {
+export function cancelOccurrence(
+  ics: string,
+  occurrence: Occurrence,
+  options: { now?: number; defaultTimeZone?: string | null } = {},
+): string | null {
   if (occurrence.recurrenceId === '') return null;
   const root = parseRoot(ics);
   const { master, override } = findParts(root, occurrence.recurrenceId, options.defaultTimeZone ?? null);
   if (override) root.removeSubcomponent(override);
   if (!master) return root.getAllSubcomponents('vevent').length > 0 ? root.toString() : null;
-  const original = occurrence.allDay ? Date.parse(`${occurrence.recurrenceId}T00:00:00Z`) : Date.parse(occurrence.recurrenceId);
+  const original = occurrence.allDay
+    ? Date.parse(`${occurrence.recurrenceId}T00:00:00Z`)
+    : Date.parse(occurrence.recurrenceId);
   const exdate = new ICAL.Property('exdate', master);
   exdate.setValue(timeValue(Number.isFinite(original) ? original : occurrence.start, occurrence.allDay));
   master.addProperty(exdate);
@@ -204,7 +241,13 @@ export interface VEventSpec {
   /** confirmed, tentative, cancelled. */
   status?: string | null;
   organizer?: { address: string; name?: string | null } | null;
-  attendees?: Array<{ address: string; name?: string | null; partstat?: string | null; cutype?: string | null; role?: string | null }>;
+  attendees?: Array<{
+    address: string;
+    name?: string | null;
+    partstat?: string | null;
+    cutype?: string | null;
+    role?: string | null;
+  }>;
   /** Recurrence lines as RFC 5545 writes them ("RRULE:FREQ=WEEKLY", "EXDATE;TZID=Europe/Berlin:20240101T090000"). */
   recurrence?: string[];
   sequence?: number;

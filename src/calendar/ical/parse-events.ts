@@ -107,7 +107,12 @@ class TimeReader {
     const declared = [defaultTimeZone, stringValue(root.getFirstPropertyValue('x-wr-timezone'))]
       .map((z) => (z ? zoneFromName(z) : null))
       .find((z) => z !== null);
-    this.floating = declared?.kind === 'iana' ? (wall) => instantInZone(wall, declared.name) : declared ? (wall) => instantAtOffset(wall, declared.offsetMinutes) : utcWall;
+    this.floating =
+      declared?.kind === 'iana'
+        ? (wall) => instantInZone(wall, declared.name)
+        : declared
+          ? (wall) => instantAtOffset(wall, declared.offsetMinutes)
+          : utcWall;
   }
 
   private reader(tzidRaw: string): ZoneReader {
@@ -153,13 +158,27 @@ class TimeReader {
   read(prop: Property, value?: Time): ReadTime {
     if (value === undefined) checkRawDate(prop);
     const time = value ?? (prop.getFirstValue() as Time | null);
-    if (!time || typeof time !== 'object' || !('year' in time)) throw new Error(`${prop.name.toUpperCase()} has no date`);
+    if (!time || typeof time !== 'object' || !('year' in time))
+      throw new Error(`${prop.name.toUpperCase()} has no date`);
     return this.instantOf(time, paramString(prop, 'tzid'));
   }
 
   instantOf(time: Time, tzid: string | null): ReadTime {
-    const wall: WallTime = { year: time.year, month: time.month, day: time.day, hour: time.hour, minute: time.minute, second: time.second };
-    if (![wall.year, wall.month, wall.day, wall.hour, wall.minute, wall.second].every(Number.isFinite) || wall.month < 1 || wall.month > 12 || wall.day < 1 || wall.day > 31) {
+    const wall: WallTime = {
+      year: time.year,
+      month: time.month,
+      day: time.day,
+      hour: time.hour,
+      minute: time.minute,
+      second: time.second,
+    };
+    if (
+      ![wall.year, wall.month, wall.day, wall.hour, wall.minute, wall.second].every(Number.isFinite) ||
+      wall.month < 1 ||
+      wall.month > 12 ||
+      wall.day < 1 ||
+      wall.day > 31
+    ) {
       throw new Error(`unreadable date "${time.toString()}"`);
     }
     if (time.isDate) return { instant: Date.UTC(wall.year, wall.month - 1, wall.day), allDay: true };
@@ -177,7 +196,13 @@ function checkRawDate(prop: Property): void {
   if (typeof raw !== 'string') return;
   const m = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2}))?/.exec(raw);
   if (!m) throw new Error(`unreadable date "${raw}" in ${prop.name.toUpperCase()}`);
-  const [month, day, hour, minute, second] = [m[2], m[3], m[4] ?? '0', m[5] ?? '0', m[6] ?? '0'].map(Number) as [number, number, number, number, number];
+  const [month, day, hour, minute, second] = [m[2], m[3], m[4] ?? '0', m[5] ?? '0', m[6] ?? '0'].map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 24 || minute > 59 || second > 60) {
     throw new Error(`impossible date "${raw}" in ${prop.name.toUpperCase()}`);
   }
@@ -209,7 +234,10 @@ function text(comp: Component, name: string): string | null {
 
 function cleanName(raw: string | null): string | null {
   if (!raw) return null;
-  const name = raw.trim().replace(/^["']+|["']+$/g, '').trim();
+  const name = raw
+    .trim()
+    .replace(/^["']+|["']+$/g, '')
+    .trim();
   return name === '' ? null : name;
 }
 
@@ -288,7 +316,12 @@ function span(comp: Component, times: TimeReader): { start: ReadTime; durationMs
     durationMs = times.read(endProp).instant - start.instant;
   } else {
     const duration = comp.getFirstPropertyValue('duration') as InstanceType<typeof ICAL.Duration> | null;
-    durationMs = duration && typeof duration === 'object' && 'toSeconds' in duration ? duration.toSeconds() * 1000 : start.allDay ? DAY_MS : 0;
+    durationMs =
+      duration && typeof duration === 'object' && 'toSeconds' in duration
+        ? duration.toSeconds() * 1000
+        : start.allDay
+          ? DAY_MS
+          : 0;
   }
   if (!Number.isFinite(durationMs) || durationMs < 0) durationMs = start.allDay ? DAY_MS : 0;
   return { start, durationMs };
@@ -308,14 +341,19 @@ function describe(error: unknown): string {
 }
 
 function unfold(ics: string): string[] {
-  return ics.replace(/\r\n|\r/g, '\n').replace(/\n[ \t]/g, '').split('\n');
+  return ics
+    .replace(/\r\n|\r/g, '\n')
+    .replace(/\n[ \t]/g, '')
+    .split('\n');
 }
 
 /** Parses the text; when ical.js refuses it, drops the lines it cannot read one by one and tries again. */
 function parseLeniently(ics: string, problems: ParseProblem[]): Component[] | null {
   const toComponents = (jcal: unknown): Component[] => {
     const roots = Array.isArray(jcal) && Array.isArray(jcal[0]) ? (jcal as unknown[]) : [jcal];
-    const valid = roots.filter((j): j is unknown[] => Array.isArray(j) && typeof j[0] === 'string' && Array.isArray(j[1]) && Array.isArray(j[2]));
+    const valid = roots.filter(
+      (j): j is unknown[] => Array.isArray(j) && typeof j[0] === 'string' && Array.isArray(j[1]) && Array.isArray(j[2]),
+    );
     if (valid.length === 0) throw new Error('no calendar in it (no BEGIN:VCALENDAR)');
     return valid.map((j) => new ICAL.Component(j));
   };
@@ -340,13 +378,23 @@ function parseLeniently(ics: string, problems: ParseProblem[]): Component[] | nu
     if (dropped > 0) {
       try {
         const components = toComponents(ICAL.parse(kept.join('\r\n')));
-        problems.push({ severity: 'warning', uid: null, title: null, message: `${dropped} unreadable line(s) left out (${describe(first)})` });
+        problems.push({
+          severity: 'warning',
+          uid: null,
+          title: null,
+          message: `${dropped} unreadable line(s) left out (${describe(first)})`,
+        });
         return components;
       } catch {
         // Fall through: the file is unreadable.
       }
     }
-    problems.push({ severity: 'file', uid: null, title: null, message: `the calendar file could not be read: ${describe(first)}` });
+    problems.push({
+      severity: 'file',
+      uid: null,
+      title: null,
+      message: `the calendar file could not be read: ${describe(first)}`,
+    });
     return null;
   }
 }
@@ -375,13 +423,26 @@ export function parseEvents(ics: string, options: ParseOptions): ParsedCalendar 
     try {
       windowDependent = readRoot(root, options, window, maxOccurrences, events, problems, uids) || windowDependent;
     } catch (error) {
-      problems.push({ severity: 'file', uid: null, title: null, message: `the calendar could not be read: ${describe(error)}` });
+      problems.push({
+        severity: 'file',
+        uid: null,
+        title: null,
+        message: `the calendar could not be read: ${describe(error)}`,
+      });
     }
   }
   return { events, problems, uids, windowDependent };
 }
 
-function readRoot(root: Component, options: ParseOptions, window: TimeWindow, maxOccurrences: number, events: ParsedEvent[], problems: ParseProblem[], uids: string[]): boolean {
+function readRoot(
+  root: Component,
+  options: ParseOptions,
+  window: TimeWindow,
+  maxOccurrences: number,
+  events: ParsedEvent[],
+  problems: ParseProblem[],
+  uids: string[],
+): boolean {
   let windowDependent = false;
   {
     const times = new TimeReader(root, options.defaultTimeZone);
@@ -391,7 +452,10 @@ function readRoot(root: Component, options: ParseOptions, window: TimeWindow, ma
       let uid = stringValue(vevent.getFirstPropertyValue('uid'))?.trim() ?? '';
       if (!uid) {
         // Stable across syncs: the same object and position give the same UID.
-        uid = `no-uid-${createHash('sha256').update(`${options.fallbackUid ?? ''}#${index}`).digest('hex').slice(0, 32)}`;
+        uid = `no-uid-${createHash('sha256')
+          .update(`${options.fallbackUid ?? ''}#${index}`)
+          .digest('hex')
+          .slice(0, 32)}`;
       }
       let group = groups.get(uid);
       if (!group) {
@@ -407,12 +471,19 @@ function readRoot(root: Component, options: ParseOptions, window: TimeWindow, ma
       events.push(...result.events);
       windowDependent ||= result.windowDependent;
     }
-    for (const warning of times.warnings) problems.push({ severity: 'warning', uid: null, title: null, message: warning });
+    for (const warning of times.warnings)
+      problems.push({ severity: 'warning', uid: null, title: null, message: warning });
   }
   return windowDependent;
 }
 
-function expandGroup(group: Group, times: TimeReader, window: TimeWindow, maxOccurrences: number, problems: ParseProblem[]): { events: ParsedEvent[]; windowDependent: boolean } {
+function expandGroup(
+  group: Group,
+  times: TimeReader,
+  window: TimeWindow,
+  maxOccurrences: number,
+  problems: ParseProblem[],
+): { events: ParsedEvent[]; windowDependent: boolean } {
   const events: ParsedEvent[] = [];
   let windowDependent = false;
   const skip = (comp: Component, error: unknown) =>
@@ -437,11 +508,24 @@ function expandGroup(group: Group, times: TimeReader, window: TimeWindow, maxOcc
     const end = start.instant + durationMs;
     if (start.instant >= window.end) windowDependent = true;
     if (!overlaps(start.instant, end, window)) return;
-    events.push({ uid: group.uid, recurrenceId: recurrenceKey(recurrence, allDayId), start: start.instant, end, allDay: start.allDay, ...d });
+    events.push({
+      uid: group.uid,
+      recurrenceId: recurrenceKey(recurrence, allDayId),
+      start: start.instant,
+      end,
+      allDay: start.allDay,
+      ...d,
+    });
   };
 
   const [master, ...extra] = group.masters;
-  for (const comp of extra) problems.push({ severity: 'event', uid: group.uid, title: text(comp, 'summary'), message: 'a second event with the same UID was left out' });
+  for (const comp of extra)
+    problems.push({
+      severity: 'event',
+      uid: group.uid,
+      title: text(comp, 'summary'),
+      message: 'a second event with the same UID was left out',
+    });
   if (master) {
     try {
       const { start, durationMs } = span(master, times);
@@ -467,7 +551,16 @@ function expandGroup(group: Group, times: TimeReader, window: TimeWindow, maxOcc
           }
         }
         const isExcluded = (instant: number, allDay: boolean): boolean =>
-          excluded.has(instant) || (allDay ? false : excluded.has(Date.UTC(new Date(instant).getUTCFullYear(), new Date(instant).getUTCMonth(), new Date(instant).getUTCDate())));
+          excluded.has(instant) ||
+          (allDay
+            ? false
+            : excluded.has(
+                Date.UTC(
+                  new Date(instant).getUTCFullYear(),
+                  new Date(instant).getUTCMonth(),
+                  new Date(instant).getUTCDate(),
+                ),
+              ));
         let count = 0;
         let iterations = 0;
         const emit = (instant: number) => {
@@ -482,7 +575,14 @@ function expandGroup(group: Group, times: TimeReader, window: TimeWindow, maxOcc
           if (!overlaps(instant, end, window)) return;
           if (count >= maxOccurrences) return;
           count++;
-          events.push({ uid: group.uid, recurrenceId: recurrenceKey(instant, start.allDay), start: instant, end, allDay: start.allDay, ...d });
+          events.push({
+            uid: group.uid,
+            recurrenceId: recurrenceKey(instant, start.allDay),
+            start: instant,
+            end,
+            allDay: start.allDay,
+            ...d,
+          });
         };
         try {
           const iterator = new ICAL.Event(master).iterator();
@@ -490,20 +590,35 @@ function expandGroup(group: Group, times: TimeReader, window: TimeWindow, maxOcc
             const next = iterator.next();
             if (!next) break;
             if (++iterations > MAX_ITERATIONS) {
-              problems.push({ severity: 'warning', uid: group.uid, title: d.title, message: `the series was expanded only up to ${MAX_ITERATIONS} occurrences` });
+              problems.push({
+                severity: 'warning',
+                uid: group.uid,
+                title: d.title,
+                message: `the series was expanded only up to ${MAX_ITERATIONS} occurrences`,
+              });
               break;
             }
             const at = times.instantOf(next, next.zone?.tzid === 'UTC' ? null : tzid);
             if (at.instant >= window.end) break;
             emit(at.instant);
             if (count >= maxOccurrences) {
-              problems.push({ severity: 'warning', uid: group.uid, title: d.title, message: `only the first ${maxOccurrences} occurrences in the window were kept` });
+              problems.push({
+                severity: 'warning',
+                uid: group.uid,
+                title: d.title,
+                message: `only the first ${maxOccurrences} occurrences in the window were kept`,
+              });
               break;
             }
           }
         } catch (error) {
           // A recurrence rule that cannot be read: keep the first occurrence rather than nothing.
-          problems.push({ severity: 'warning', uid: group.uid, title: d.title, message: `the recurrence rule could not be read (${describe(error)}); only the first occurrence was kept` });
+          problems.push({
+            severity: 'warning',
+            uid: group.uid,
+            title: d.title,
+            message: `the recurrence rule could not be read (${describe(error)}); only the first occurrence was kept`,
+          });
           if (!events.some((e) => e.uid === group.uid && e.start === start.instant)) emit(start.instant);
         }
       }

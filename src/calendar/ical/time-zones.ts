@@ -274,7 +274,12 @@ export function ianaZone(name: string): string | null {
 }
 
 function fold(text: string): string {
-  return text.normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase().replace(/\s+/g, ' ').trim();
+  return text
+    .normalize('NFD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 const OFFSET_PREFIX = /^\(?\s*(?:utc|gmt)\s*(?:([+-])\s*(\d{1,2})(?::?(\d{2}))?)?\s*\)?\s*/i;
@@ -285,7 +290,10 @@ const OFFSET_PREFIX = /^\(?\s*(?:utc|gmt)\s*(?:([+-])\s*(\d{1,2})(?::?(\d{2}))?)
  * nothing is recognisable: the caller then uses the file's own VTIMEZONE, if any.
  */
 export function zoneFromName(tzid: string): ZoneName | null {
-  const raw = tzid.trim().replace(/^"+|"+$/g, '').trim();
+  const raw = tzid
+    .trim()
+    .replace(/^"+|"+$/g, '')
+    .trim();
   if (!raw) return null;
   const direct = ianaZone(raw);
   if (direct) return { kind: 'iana', name: direct };
@@ -347,7 +355,14 @@ export function zoneOffsetMs(zone: string, instant: number): number {
   for (const part of formatter(zone).formatToParts(new Date(instant))) parts[part.type] = part.value;
   let year = Number(parts.year);
   if (parts.era === 'BC' || parts.era === 'B') year = 1 - year;
-  const asUtc = Date.UTC(year, Number(parts.month) - 1, Number(parts.day), Number(parts.hour) % 24, Number(parts.minute), Number(parts.second));
+  const asUtc = Date.UTC(
+    year,
+    Number(parts.month) - 1,
+    Number(parts.day),
+    Number(parts.hour) % 24,
+    Number(parts.minute),
+    Number(parts.second),
+  );
   const whole = instant - (instant % 1000);
   return asUtc - whole;
 }

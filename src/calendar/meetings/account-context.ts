@@ -18,18 +18,33 @@ export interface AccountContext {
   historyDays: number;
   autoCreateContacts: boolean;
   neverLog: NeverLogList;
-  /** Every address of the organisation's own people: never a contact, and "organizer is self" when it is the account's. */
+  /**
+   * Every address of the organisation's own people: never a contact, and "organizer is self" when it is the account's.
+   */
   orgAddresses: Set<string>;
   /** The account's own addresses (mailbox, login, the calendar's user addresses). */
   ownAddresses: Set<string>;
 }
 
-export async function accountContext(db: Db, row: EmailAccountsTable, bccDomain: string, calendarAddresses: string[] = []): Promise<AccountContext> {
+export async function accountContext(
+  db: Db,
+  row: EmailAccountsTable,
+  bccDomain: string,
+  calendarAddresses: string[] = [],
+): Promise<AccountContext> {
   const [orgAddresses, settings] = await Promise.all([
     organisationAddresses(db, row.org_id, bccDomain),
-    db.selectFrom('user_settings').select(['auto_create_contacts', 'never_log_json']).where('user_id', '=', row.user_id).executeTakeFirst(),
+    db
+      .selectFrom('user_settings')
+      .select(['auto_create_contacts', 'never_log_json'])
+      .where('user_id', '=', row.user_id)
+      .executeTakeFirst(),
   ]);
-  const ownAddresses = new Set<string>([normalizeEmail(row.email), ...(row.username.includes('@') ? [normalizeEmail(row.username)] : []), ...calendarAddresses.map(normalizeEmail)]);
+  const ownAddresses = new Set<string>([
+    normalizeEmail(row.email),
+    ...(row.username.includes('@') ? [normalizeEmail(row.username)] : []),
+    ...calendarAddresses.map(normalizeEmail),
+  ]);
   for (const address of ownAddresses) orgAddresses.add(address);
   return {
     id: row.id,
@@ -52,7 +67,11 @@ export interface WindowOptions {
 }
 
 /** The span meetings are kept for: the account's history window back, a year ahead. Whole days, so it moves daily. */
-export function syncWindow(account: Pick<AccountContext, 'historyDays'>, options: WindowOptions = {}, now: number = Date.now()): TimeWindow {
+export function syncWindow(
+  account: Pick<AccountContext, 'historyDays'>,
+  options: WindowOptions = {},
+  now: number = Date.now(),
+): TimeWindow {
   const today = Math.floor(now / DAY_MS) * DAY_MS;
   const past = options.pastDays ?? Math.max(account.historyDays, 90);
   const future = options.futureDays ?? 365;

@@ -38,7 +38,11 @@ function withoutTag(address: string): string {
 export async function saveDiscovery(db: Db, accountId: string, discovery: Discovery): Promise<CalendarRow[]> {
   const now = Date.now();
   await db.transaction().execute(async (trx) => {
-    const existing = await trx.selectFrom('calendars').select(['id', 'url']).where('account_id', '=', accountId).execute();
+    const existing = await trx
+      .selectFrom('calendars')
+      .select(['id', 'url'])
+      .where('account_id', '=', accountId)
+      .execute();
     const urls = new Set(discovery.calendars.map((c) => c.url));
     const gone = existing.filter((c) => !urls.has(c.url)).map((c) => c.id);
     if (gone.length > 0) {
@@ -59,12 +63,26 @@ export async function saveDiscovery(db: Db, accountId: string, discovery: Discov
       } else {
         await trx
           .insertInto('calendars')
-          .values({ id: newId(now), account_id: accountId, url: calendar.url, ctag: null, sync_token: null, created_at: now, ...values })
+          .values({
+            id: newId(now),
+            account_id: accountId,
+            url: calendar.url,
+            ctag: null,
+            sync_token: null,
+            created_at: now,
+            ...values,
+          })
           .execute();
       }
     }
   });
-  return db.selectFrom('calendars').selectAll().where('account_id', '=', accountId).orderBy('created_at').orderBy('id').execute();
+  return db
+    .selectFrom('calendars')
+    .selectAll()
+    .where('account_id', '=', accountId)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
 }
 
 export function remoteCalendar(row: CalendarRow): RemoteCalendar {
@@ -80,20 +98,37 @@ export function remoteCalendar(row: CalendarRow): RemoteCalendar {
 
 /** href → etag of the objects stored for a calendar. */
 export async function knownObjects(db: Db, calendarId: string): Promise<Map<string, string | null>> {
-  const rows = await db.selectFrom('calendar_objects').select(['href', 'etag']).where('calendar_id', '=', calendarId).execute();
+  const rows = await db
+    .selectFrom('calendar_objects')
+    .select(['href', 'etag'])
+    .where('calendar_id', '=', calendarId)
+    .execute();
   return new Map(rows.map((r) => [r.href, r.etag]));
 }
 
 /** Removes objects (and their meetings) and, when given, moves the calendar's state on, in one transaction. */
-export async function removeObjects(db: Db, calendarId: string, hrefs: string[], state?: CalendarSyncState): Promise<void> {
+export async function removeObjects(
+  db: Db,
+  calendarId: string,
+  hrefs: string[],
+  state?: CalendarSyncState,
+): Promise<void> {
   await db.transaction().execute(async (trx) => {
     for (let i = 0; i < hrefs.length; i += 500) {
       const chunk = hrefs.slice(i, i + 500);
       await trx.deleteFrom('meetings').where('calendar_id', '=', calendarId).where('href', 'in', chunk).execute();
-      await trx.deleteFrom('calendar_objects').where('calendar_id', '=', calendarId).where('href', 'in', chunk).execute();
+      await trx
+        .deleteFrom('calendar_objects')
+        .where('calendar_id', '=', calendarId)
+        .where('href', 'in', chunk)
+        .execute();
     }
     if (state) {
-      await trx.updateTable('calendars').set({ sync_token: state.syncToken, ctag: state.ctag, updated_at: Date.now() }).where('id', '=', calendarId).execute();
+      await trx
+        .updateTable('calendars')
+        .set({ sync_token: state.syncToken, ctag: state.ctag, updated_at: Date.now() })
+        .where('id', '=', calendarId)
+        .execute();
     }
   });
 }
@@ -136,9 +171,15 @@ function peopleOf(event: ParsedEvent): Array<{ address: string; name: string | n
  * and organizers when the owner's automatic creation is on: never for the organisation's own people, rooms,
  * resources, machine addresses, never-logged ones, or people of cancelled meetings.
  */
-async function contactsFor(db: Db, account: AccountContext, events: ParsedEvent[]): Promise<{ links: Map<string, string>; created: number }> {
+async function contactsFor(
+  db: Db,
+  account: AccountContext,
+  events: ParsedEvent[],
+): Promise<{ links: Map<string, string>; created: number }> {
   const names = new Map<string, string | null>();
-  for (const event of events) for (const p of peopleOf(event)) if (!names.has(p.address) || (!names.get(p.address) && p.name)) names.set(p.address, p.name);
+  for (const event of events)
+    for (const p of peopleOf(event))
+      if (!names.has(p.address) || (!names.get(p.address) && p.name)) names.set(p.address, p.name);
   const links = await takenAddresses(db, account.orgId, [...names.keys()]);
   if (!account.autoCreateContacts) return { links, created: 0 };
   const own = new Set([...account.orgAddresses].map(withoutTag));
@@ -148,12 +189,18 @@ async function contactsFor(db: Db, account: AccountContext, events: ParsedEvent[
     for (const p of peopleOf(event)) {
       const address = p.address;
       if (links.has(address) || candidates.has(address) || !isValidEmail(address)) continue;
-      if (own.has(withoutTag(address)) || isMachineAddress(address) || isNeverLogged(address, account.neverLog)) continue;
+      if (own.has(withoutTag(address)) || isMachineAddress(address) || isNeverLogged(address, account.neverLog))
+        continue;
       candidates.add(address);
     }
   }
   // Created meanwhile by another sync (or a person): linked to that one.
-  const ensured = await ensureContacts(db, account.orgId, [...candidates].map((address) => ({ address, ...personName(names.get(address) ?? null) })), 'auto-meeting');
+  const ensured = await ensureContacts(
+    db,
+    account.orgId,
+    [...candidates].map((address) => ({ address, ...personName(names.get(address) ?? null) })),
+    'auto-meeting',
+  );
   for (const [address, id] of ensured.ids) links.set(address, id);
   return { links, created: ensured.created };
 }
@@ -167,7 +214,10 @@ export interface IngestScope {
 function problemText(problems: ParseProblem[]): string | null {
   if (problems.length === 0) return null;
   return problems
-    .map((p) => `${p.severity === 'file' ? 'unreadable' : p.severity === 'event' ? 'event skipped' : 'note'}${p.title ? ` "${p.title}"` : p.uid ? ` (${p.uid})` : ''}: ${p.message}`)
+    .map(
+      (p) =>
+        `${p.severity === 'file' ? 'unreadable' : p.severity === 'event' ? 'event skipped' : 'note'}${p.title ? ` "${p.title}"` : p.uid ? ` (${p.uid})` : ''}: ${p.message}`,
+    )
     .join('\n')
     .slice(0, 4000);
 }
@@ -177,7 +227,12 @@ function problemText(problems: ParseProblem[]): string | null {
  * through changes), attendees, contact links and the object's own record, in one transaction; with `state`, the
  * calendar's sync state moves on in the same transaction (it covers exactly what was stored).
  */
-export async function ingestObjects(db: Db, scope: IngestScope, objects: CalendarObject[], state?: CalendarSyncState): Promise<IngestResult> {
+export async function ingestObjects(
+  db: Db,
+  scope: IngestScope,
+  objects: CalendarObject[],
+  state?: CalendarSyncState,
+): Promise<IngestResult> {
   const { account, calendar, window } = scope;
   const parsed: Array<{ object: CalendarObject; result: ParsedCalendar }> = objects.map((object) => ({
     object,
@@ -185,7 +240,14 @@ export async function ingestObjects(db: Db, scope: IngestScope, objects: Calenda
   }));
   const allEvents = parsed.flatMap((p) => p.result.events);
   const { links, created } = await contactsFor(db, account, allEvents);
-  const result: IngestResult = { objects: objects.length, events: allEvents.length, unreadableObjects: 0, unreadableEvents: 0, problems: [], contactsCreated: created };
+  const result: IngestResult = {
+    objects: objects.length,
+    events: allEvents.length,
+    unreadableObjects: 0,
+    unreadableEvents: 0,
+    problems: [],
+    contactsCreated: created,
+  };
   const now = Date.now();
   const own = new Set([...account.ownAddresses].map(withoutTag));
 
@@ -210,10 +272,23 @@ export async function ingestObjects(db: Db, scope: IngestScope, objects: Calenda
       result.unreadableEvents += skipped;
       for (const problem of parsedObject.problems) result.problems.push({ ...problem, href: object.href });
 
-      const before = await trx.selectFrom('meetings').select('id').where('calendar_id', '=', calendar.id).where('href', '=', object.href).execute();
+      const before = await trx
+        .selectFrom('meetings')
+        .select('id')
+        .where('calendar_id', '=', calendar.id)
+        .where('href', '=', object.href)
+        .execute();
       const keep = new Set<string>();
       const inserts: Insertable<MeetingsTable>[] = [];
-      const attendees: Array<{ id: string; meeting_id: string; address: string; name: string | null; status: string | null; role: string | null; kind: string | null }> = [];
+      const attendees: Array<{
+        id: string;
+        meeting_id: string;
+        address: string;
+        name: string | null;
+        status: string | null;
+        role: string | null;
+        kind: string | null;
+      }> = [];
       const contactRows = new Map<string, { meeting_id: string; contact_id: string }>();
       for (const event of parsedObject.events) {
         const key = `${event.uid}\u0000${event.recurrenceId}`;
@@ -252,7 +327,15 @@ export async function ingestObjects(db: Db, scope: IngestScope, objects: Calenda
         }
         keep.add(id);
         for (const a of event.attendees) {
-          attendees.push({ id: newId(now), meeting_id: id, address: a.address, name: a.name, status: a.status, role: a.role, kind: a.kind });
+          attendees.push({
+            id: newId(now),
+            meeting_id: id,
+            address: a.address,
+            name: a.name,
+            status: a.status,
+            role: a.role,
+            kind: a.kind,
+          });
         }
         for (const p of peopleOf(event)) {
           const contactId = links.get(p.address);
@@ -261,16 +344,32 @@ export async function ingestObjects(db: Db, scope: IngestScope, objects: Calenda
       }
       const touched = [...keep];
       const removed = before.map((r) => r.id).filter((id) => !keep.has(id));
-      for (let i = 0; i < removed.length; i += 500) await trx.deleteFrom('meetings').where('id', 'in', removed.slice(i, i + 500)).execute();
+      for (let i = 0; i < removed.length; i += 500)
+        await trx
+          .deleteFrom('meetings')
+          .where('id', 'in', removed.slice(i, i + 500))
+          .execute();
       for (let i = 0; i < touched.length; i += 500) {
         const chunk = touched.slice(i, i + 500);
         await trx.deleteFrom('meeting_attendees').where('meeting_id', 'in', chunk).execute();
         await trx.deleteFrom('meeting_contacts').where('meeting_id', 'in', chunk).execute();
       }
-      for (let i = 0; i < inserts.length; i += INSERT_CHUNK) await trx.insertInto('meetings').values(inserts.slice(i, i + INSERT_CHUNK)).execute();
-      for (let i = 0; i < attendees.length; i += INSERT_CHUNK) await trx.insertInto('meeting_attendees').values(attendees.slice(i, i + INSERT_CHUNK)).execute();
+      for (let i = 0; i < inserts.length; i += INSERT_CHUNK)
+        await trx
+          .insertInto('meetings')
+          .values(inserts.slice(i, i + INSERT_CHUNK))
+          .execute();
+      for (let i = 0; i < attendees.length; i += INSERT_CHUNK)
+        await trx
+          .insertInto('meeting_attendees')
+          .values(attendees.slice(i, i + INSERT_CHUNK))
+          .execute();
       const contactList = [...contactRows.values()];
-      for (let i = 0; i < contactList.length; i += INSERT_CHUNK) await trx.insertInto('meeting_contacts').values(contactList.slice(i, i + INSERT_CHUNK)).execute();
+      for (let i = 0; i < contactList.length; i += INSERT_CHUNK)
+        await trx
+          .insertInto('meeting_contacts')
+          .values(contactList.slice(i, i + INSERT_CHUNK))
+          .execute();
 
       const record = {
         etag: object.etag,
@@ -280,13 +379,25 @@ export async function ingestObjects(db: Db, scope: IngestScope, objects: Calenda
         event_count: parsedObject.events.length,
         updated_at: now,
       };
-      const updated = await trx.updateTable('calendar_objects').set(record).where('calendar_id', '=', calendar.id).where('href', '=', object.href).executeTakeFirst();
+      const updated = await trx
+        .updateTable('calendar_objects')
+        .set(record)
+        .where('calendar_id', '=', calendar.id)
+        .where('href', '=', object.href)
+        .executeTakeFirst();
       if (Number(updated.numUpdatedRows) === 0) {
-        await trx.insertInto('calendar_objects').values({ id: newId(now), calendar_id: calendar.id, href: object.href, created_at: now, ...record }).execute();
+        await trx
+          .insertInto('calendar_objects')
+          .values({ id: newId(now), calendar_id: calendar.id, href: object.href, created_at: now, ...record })
+          .execute();
       }
     }
     if (state) {
-      await trx.updateTable('calendars').set({ sync_token: state.syncToken, ctag: state.ctag, updated_at: now }).where('id', '=', calendar.id).execute();
+      await trx
+        .updateTable('calendars')
+        .set({ sync_token: state.syncToken, ctag: state.ctag, updated_at: now })
+        .where('id', '=', calendar.id)
+        .execute();
     }
   });
   return result;
@@ -297,9 +408,21 @@ export async function ingestObjects(db: Db, scope: IngestScope, objects: Calenda
  * events): as days pass, new occurrences enter the window and old ones leave. No request to the server.
  */
 export async function reexpandCalendar(db: Db, scope: IngestScope): Promise<IngestResult> {
-  const rows = await db.selectFrom('calendar_objects').select(['href', 'etag', 'raw_ics']).where('calendar_id', '=', scope.calendar.id).where('raw_ics', 'is not', null).execute();
+  const rows = await db
+    .selectFrom('calendar_objects')
+    .select(['href', 'etag', 'raw_ics'])
+    .where('calendar_id', '=', scope.calendar.id)
+    .where('raw_ics', 'is not', null)
+    .execute();
   const objects = rows.map((r) => ({ href: r.href, etag: r.etag, ics: r.raw_ics! }));
-  let total: IngestResult = { objects: 0, events: 0, unreadableObjects: 0, unreadableEvents: 0, problems: [], contactsCreated: 0 };
+  let total: IngestResult = {
+    objects: 0,
+    events: 0,
+    unreadableObjects: 0,
+    unreadableEvents: 0,
+    problems: [],
+    contactsCreated: 0,
+  };
   for (let i = 0; i < objects.length; i += 50) {
     const r = await ingestObjects(db, scope, objects.slice(i, i + 50));
     total = {
@@ -337,7 +460,12 @@ export async function linkMeetingsToAddresses(db: Db, orgId: string, addresses: 
                   .select('meeting_attendees.id')
                   .whereRef('meeting_attendees.meeting_id', '=', 'meetings.id')
                   .where('meeting_attendees.address', '=', address)
-                  .where((k) => k.or([k('meeting_attendees.kind', 'is', null), k('meeting_attendees.kind', 'not in', ['room', 'resource'])])),
+                  .where((k) =>
+                    k.or([
+                      k('meeting_attendees.kind', 'is', null),
+                      k('meeting_attendees.kind', 'not in', ['room', 'resource']),
+                    ]),
+                  ),
               ),
             ]),
           ),

@@ -70,12 +70,27 @@ async function toMeetings(db: Db, rows: MeetingRow[], user: User): Promise<Meeti
   for (let i = 0; i < ids.length; i += 500) {
     const chunk = ids.slice(i, i + 500);
     const [people, links] = await Promise.all([
-      db.selectFrom('meeting_attendees').select(['meeting_id', 'address', 'name', 'status', 'kind']).where('meeting_id', 'in', chunk).orderBy('id').execute(),
-      db.selectFrom('meeting_contacts').select(['meeting_id', 'contact_id']).where('meeting_id', 'in', chunk).orderBy('contact_id').execute(),
+      db
+        .selectFrom('meeting_attendees')
+        .select(['meeting_id', 'address', 'name', 'status', 'kind'])
+        .where('meeting_id', 'in', chunk)
+        .orderBy('id')
+        .execute(),
+      db
+        .selectFrom('meeting_contacts')
+        .select(['meeting_id', 'contact_id'])
+        .where('meeting_id', 'in', chunk)
+        .orderBy('contact_id')
+        .execute(),
     ]);
     for (const p of people) {
       const list = attendees.get(p.meeting_id) ?? [];
-      list.push({ address: p.address, ...(p.name ? { name: p.name } : {}), ...(p.status ? { status: p.status } : {}), ...(p.kind ? { kind: p.kind } : {}) });
+      list.push({
+        address: p.address,
+        ...(p.name ? { name: p.name } : {}),
+        ...(p.status ? { status: p.status } : {}),
+        ...(p.kind ? { kind: p.kind } : {}),
+      });
       attendees.set(p.meeting_id, list);
     }
     for (const l of links) {
@@ -92,7 +107,9 @@ async function toMeetings(db: Db, rows: MeetingRow[], user: User): Promise<Meeti
     allDay: row.all_day === 1,
     ...(row.location ? { location: row.location } : {}),
     ...(row.description ? { description: row.description } : {}),
-    ...(row.organizer_address ? { organizer: { address: row.organizer_address, ...(row.organizer_name ? { name: row.organizer_name } : {}) } } : {}),
+    ...(row.organizer_address
+      ? { organizer: { address: row.organizer_address, ...(row.organizer_name ? { name: row.organizer_name } : {}) } }
+      : {}),
     attendees: attendees.get(row.id) ?? [],
     contactIds: contacts.get(row.id) ?? [],
     status: row.status,
@@ -120,10 +137,17 @@ export async function listMeetings(db: Db, user: User, range: { from: number; to
 
 /** A contact's meetings, newest first. */
 export async function contactMeetings(db: Db, user: User, contactId: string): Promise<Meeting[]> {
-  const contact = await db.selectFrom('contacts').select('id').where('org_id', '=', user.orgId).where('id', '=', contactId).executeTakeFirst();
+  const contact = await db
+    .selectFrom('contacts')
+    .select('id')
+    .where('org_id', '=', user.orgId)
+    .where('id', '=', contactId)
+    .executeTakeFirst();
   if (!contact) throw notFound('Contact');
   const rows = await visibleMeetings(db, user)
-    .where('meetings.id', 'in', (eb) => eb.selectFrom('meeting_contacts').select('meeting_id').where('contact_id', '=', contactId))
+    .where('meetings.id', 'in', (eb) =>
+      eb.selectFrom('meeting_contacts').select('meeting_id').where('contact_id', '=', contactId),
+    )
     .orderBy('meetings.start_at', 'desc')
     .orderBy('meetings.id', 'desc')
     .limit(MAX_MEETINGS * 2)

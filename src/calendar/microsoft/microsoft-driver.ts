@@ -55,7 +55,11 @@ export interface GraphEvent {
   originalStart?: string;
   location?: { displayName?: string };
   organizer?: { emailAddress?: GraphAddress };
-  attendees?: Array<{ emailAddress?: GraphAddress; type?: 'required' | 'optional' | 'resource'; status?: { response?: string } }>;
+  attendees?: Array<{
+    emailAddress?: GraphAddress;
+    type?: 'required' | 'optional' | 'resource';
+    status?: { response?: string };
+  }>;
 }
 
 interface GraphCalendar {
@@ -105,9 +109,11 @@ function graphInstant(value: GraphDateTime | undefined): number {
 
 function graphTime(value: GraphDateTime | undefined, allDay: boolean): SpecTime {
   // All-day events are dates, whatever zone Graph writes their midnight in.
-  if (allDay && value?.dateTime) return { instant: Date.parse(`${value.dateTime.slice(0, 10)}T00:00:00Z`), allDay: true };
+  if (allDay && value?.dateTime)
+    return { instant: Date.parse(`${value.dateTime.slice(0, 10)}T00:00:00Z`), allDay: true };
   const instant = graphInstant(value);
-  if (!Number.isFinite(instant)) throw new CalendarError('PROTOCOL_ERROR', 'Microsoft Graph sent an event without a usable time');
+  if (!Number.isFinite(instant))
+    throw new CalendarError('PROTOCOL_ERROR', 'Microsoft Graph sent an event without a usable time');
   return { instant, allDay: false };
 }
 
@@ -129,7 +135,9 @@ export function graphEventToIcs(event: GraphEvent): string {
       title: event.subject ?? null,
       location: event.location?.displayName || null,
       status: event.isCancelled ? 'cancelled' : event.showAs === 'tentative' ? 'tentative' : 'confirmed',
-      organizer: event.organizer?.emailAddress?.address ? { address: event.organizer.emailAddress.address, name: event.organizer.emailAddress.name ?? null } : null,
+      organizer: event.organizer?.emailAddress?.address
+        ? { address: event.organizer.emailAddress.address, name: event.organizer.emailAddress.name ?? null }
+        : null,
       attendees: (event.attendees ?? [])
         .filter((a) => a.emailAddress?.address)
         .map((a) => ({
@@ -156,7 +164,9 @@ function decodeState(token: string | null): { start: number; end: number; deltaL
   if (!token) return null;
   try {
     const state = JSON.parse(token) as { start?: unknown; end?: unknown; deltaLink?: unknown };
-    return typeof state.deltaLink === 'string' && typeof state.start === 'number' && typeof state.end === 'number' ? (state as { start: number; end: number; deltaLink: string }) : null;
+    return typeof state.deltaLink === 'string' && typeof state.start === 'number' && typeof state.end === 'number'
+      ? (state as { start: number; end: number; deltaLink: string })
+      : null;
   } catch {
     return null;
   }
@@ -181,17 +191,33 @@ export class MicrosoftCalendarDriver implements CalendarDriver {
     const calendars: GraphCalendar[] = [];
     let next: string | undefined = '/me/calendars';
     while (next) {
-      const page: GraphPage<GraphCalendar> = (await this.api.request<GraphPage<GraphCalendar>>('GET', next, { signal })).body;
+      const page: GraphPage<GraphCalendar> = (await this.api.request<GraphPage<GraphCalendar>>('GET', next, { signal }))
+        .body;
       calendars.push(...(page.value ?? []));
       next = page['@odata.nextLink'];
     }
     return {
-      calendars: calendars.map((c) => ({ url: c.id, displayName: c.name ?? null, ctag: null, supportsSyncToken: true, writable: c.canEdit !== false, timeZone: null })),
-      ownAddresses: calendars.filter((c) => c.isDefaultCalendar && c.owner?.address).map((c) => c.owner!.address!.toLowerCase()),
+      calendars: calendars.map((c) => ({
+        url: c.id,
+        displayName: c.name ?? null,
+        ctag: null,
+        supportsSyncToken: true,
+        writable: c.canEdit !== false,
+        timeZone: null,
+      })),
+      ownAddresses: calendars
+        .filter((c) => c.isDefaultCalendar && c.owner?.address)
+        .map((c) => c.owner!.address!.toLowerCase()),
     };
   }
 
-  async changes(calendar: RemoteCalendar, state: CalendarSyncState, known: ReadonlyMap<string, string | null>, signal: AbortSignal, given?: TimeWindow): Promise<CalendarChanges> {
+  async changes(
+    calendar: RemoteCalendar,
+    state: CalendarSyncState,
+    known: ReadonlyMap<string, string | null>,
+    signal: AbortSignal,
+    given?: TimeWindow,
+  ): Promise<CalendarChanges> {
     const day = 86_400_000;
     const today = Math.floor(Date.now() / day) * day;
     const window = given ?? this.options.window?.() ?? { start: today - 90 * day, end: today + 366 * day };
@@ -211,7 +237,14 @@ export class MicrosoftCalendarDriver implements CalendarDriver {
     return this.delta(calendar, start, window, known, signal, true);
   }
 
-  private async delta(calendar: RemoteCalendar, link: string, window: TimeWindow, known: ReadonlyMap<string, string | null>, signal: AbortSignal, full = false): Promise<CalendarChanges> {
+  private async delta(
+    calendar: RemoteCalendar,
+    link: string,
+    window: TimeWindow,
+    known: ReadonlyMap<string, string | null>,
+    signal: AbortSignal,
+    full = false,
+  ): Promise<CalendarChanges> {
     const changed: CalendarChanges['changed'] = [];
     const deleted: string[] = [];
     const listed = new Set<string>();
@@ -238,7 +271,12 @@ export class MicrosoftCalendarDriver implements CalendarDriver {
     }
     if (!deltaLink) throw new CalendarError('PROTOCOL_ERROR', 'Microsoft Graph ended a delta without a deltaLink');
     if (full) for (const href of known.keys()) if (!listed.has(href)) deleted.push(href);
-    return { state: { syncToken: encodeState(window, deltaLink), ctag: null }, full, changed, deleted: [...new Set(deleted)].filter((h) => !listed.has(h)) };
+    return {
+      state: { syncToken: encodeState(window, deltaLink), ctag: null },
+      full,
+      changed,
+      deleted: [...new Set(deleted)].filter((h) => !listed.has(h)),
+    };
   }
 
   fetch(calendar: RemoteCalendar, hrefs: string[], signal: AbortSignal): Promise<CalendarObject[]> {
@@ -250,7 +288,12 @@ export class MicrosoftCalendarDriver implements CalendarDriver {
     return this.object(calendar, href, signal, false);
   }
 
-  private async object(calendar: RemoteCalendar, href: string, signal: AbortSignal, fromDelta: boolean): Promise<CalendarObject | null> {
+  private async object(
+    calendar: RemoteCalendar,
+    href: string,
+    signal: AbortSignal,
+    fromDelta: boolean,
+  ): Promise<CalendarObject | null> {
     const key = `${calendar.url}\u0000${href}`;
     let event = fromDelta ? this.seen.get(key) : undefined;
     this.seen.delete(key);
@@ -267,32 +310,57 @@ export class MicrosoftCalendarDriver implements CalendarDriver {
 
   private body(change: EventChange & { allDay?: boolean }): Record<string, unknown> {
     const body: Record<string, unknown> = {};
-    const time = (ms: number) => (change.allDay ? { dateTime: `${new Date(ms).toISOString().slice(0, 10)}T00:00:00`, timeZone: 'UTC' } : { dateTime: new Date(ms).toISOString().replace('Z', ''), timeZone: 'UTC' });
+    const time = (ms: number) =>
+      change.allDay
+        ? { dateTime: `${new Date(ms).toISOString().slice(0, 10)}T00:00:00`, timeZone: 'UTC' }
+        : { dateTime: new Date(ms).toISOString().replace('Z', ''), timeZone: 'UTC' };
     if (change.title !== undefined) body.subject = change.title;
     if (change.location !== undefined) body.location = { displayName: change.location ?? '' };
     if (change.start !== undefined) body.start = time(change.start);
     if (change.end !== undefined) body.end = time(change.end);
     if (change.attendees !== undefined) {
-      body.attendees = change.attendees.map((a) => ({ emailAddress: { address: a.address, ...(a.name ? { name: a.name } : {}) }, type: 'required' }));
+      body.attendees = change.attendees.map((a) => ({
+        emailAddress: { address: a.address, ...(a.name ? { name: a.name } : {}) },
+        type: 'required',
+      }));
     }
     return body;
   }
 
   async create(calendar: RemoteCalendar, draft: EventDraft, signal: AbortSignal): Promise<CalendarObject> {
-    const created = await this.api.request<GraphEvent>('POST', `/me/calendars/${encodeURIComponent(calendar.url)}/events`, {
-      body: {
-        ...this.body({ title: draft.title, start: draft.start, end: draft.end, location: draft.location ?? null, attendees: draft.attendees, allDay: draft.allDay ?? false }),
-        isAllDay: draft.allDay ?? false,
-        // Graph's idempotency key: a retried POST does not make a second event.
-        transactionId: draft.uid,
+    const created = await this.api.request<GraphEvent>(
+      'POST',
+      `/me/calendars/${encodeURIComponent(calendar.url)}/events`,
+      {
+        body: {
+          ...this.body({
+            title: draft.title,
+            start: draft.start,
+            end: draft.end,
+            location: draft.location ?? null,
+            attendees: draft.attendees,
+            allDay: draft.allDay ?? false,
+          }),
+          isAllDay: draft.allDay ?? false,
+          // Graph's idempotency key: a retried POST does not make a second event.
+          transactionId: draft.uid,
+        },
+        signal,
       },
-      signal,
-    });
+    );
     return { href: created.body.id, etag: etagOf(created.body), ics: graphEventToIcs(created.body) };
   }
 
-  async update(_calendar: RemoteCalendar, target: EventTarget, change: EventChange, signal: AbortSignal): Promise<CalendarObject> {
-    const updated = await this.api.request<GraphEvent>('PATCH', `/me/events/${encodeURIComponent(target.href)}`, { body: this.body({ ...withEnd(change, target), allDay: target.allDay }), signal });
+  async update(
+    _calendar: RemoteCalendar,
+    target: EventTarget,
+    change: EventChange,
+    signal: AbortSignal,
+  ): Promise<CalendarObject> {
+    const updated = await this.api.request<GraphEvent>('PATCH', `/me/events/${encodeURIComponent(target.href)}`, {
+      body: this.body({ ...withEnd(change, target), allDay: target.allDay }),
+      signal,
+    });
     return { href: target.href, etag: etagOf(updated.body), ics: graphEventToIcs(updated.body) };
   }
 

@@ -10,7 +10,11 @@ import type { LoginThrottle } from '../login-throttle.js';
 import { normalizeEmail } from '../../contacts/email-address.js';
 import { loginSchema, userSchema } from '../api-schemas.js';
 
-export function authRoutes(router: ApiRouter, db: Db, options: { secureCookies: boolean; throttle: LoginThrottle }): void {
+export function authRoutes(
+  router: ApiRouter,
+  db: Db,
+  options: { secureCookies: boolean; throttle: LoginThrottle },
+): void {
   router.route({
     method: 'POST',
     path: '/api/auth/login',

@@ -2,7 +2,14 @@
 import { z } from 'zod';
 import { readContactsCsv } from '../../contacts/contact-csv.js';
 import { contactEmailList, contactName } from '../../contacts/contact-fields.js';
-import { createContact, deleteContact, getContact, importContacts, listContacts, updateContact } from '../../contacts/contacts.js';
+import {
+  createContact,
+  deleteContact,
+  getContact,
+  importContacts,
+  listContacts,
+  updateContact,
+} from '../../contacts/contacts.js';
 import type { Db } from '../../storage/database.js';
 import type { ApiRouter } from '../api-router.js';
 import { contactPageSchema, contactSchema, importResultSchema } from '../api-schemas.js';
@@ -22,7 +29,12 @@ export function contactRoutes(router: ApiRouter, db: Db): void {
     tag: 'contacts',
     auth: 'user',
     status: 201,
-    body: z.strictObject({ firstName: name, lastName: name, company: name, emails: emailList.min(1, 'a contact needs at least one e-mail address') }),
+    body: z.strictObject({
+      firstName: name,
+      lastName: name,
+      company: name,
+      emails: emailList.min(1, 'a contact needs at least one e-mail address'),
+    }),
     responses: { 201: { description: 'Created', schema: contactSchema } },
     handler: ({ user, body }) => createContact(db, user.orgId, body),
   });

@@ -4,8 +4,20 @@ import { z } from 'zod';
 import type { DKIMOptions } from 'nodemailer';
 import { AppError } from '../../core/app-error.js';
 import { confirmAddressCode, sendAddressCode } from '../../mail/send/address-verification.js';
-import { connectAccount, deleteAccount, getAccount, listAccounts, patchAccount, regenerateBccAddress } from '../../mail/accounts/email-accounts.js';
-import { completeOAuth, OAUTH_BROWSER_COOKIE_MAX_AGE_S, startOAuth, type OAuthDeps } from '../../mail/accounts/oauth-connect.js';
+import {
+  connectAccount,
+  deleteAccount,
+  getAccount,
+  listAccounts,
+  patchAccount,
+  regenerateBccAddress,
+} from '../../mail/accounts/email-accounts.js';
+import {
+  completeOAuth,
+  OAUTH_BROWSER_COOKIE_MAX_AGE_S,
+  startOAuth,
+  type OAuthDeps,
+} from '../../mail/accounts/oauth-connect.js';
 import type { AppSmtpConfig } from '../../mail/send/smtp-settings.js';
 import type { ApiRouter } from '../api-router.js';
 import {
@@ -55,7 +67,8 @@ export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDep
   router.route({
     method: 'POST',
     path: '/api/email-accounts',
-    summary: 'Connect a mailbox with a password; IMAP login and SMTP AUTH are tested first and nothing is saved on failure',
+    summary:
+      'Connect a mailbox with a password; IMAP login and SMTP AUTH are tested first and nothing is saved on failure',
     tag: 'email-accounts',
     auth: 'user',
     status: 201,
@@ -72,7 +85,9 @@ export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDep
     auth: 'user',
     query: z.object({ all: z.enum(['0', '1', 'true', 'false']).optional() }),
     responses: { 200: { description: 'Accounts', schema: accountListSchema } },
-    handler: async ({ user, query }) => ({ items: await listAccounts(deps, user, { all: query.all === '1' || query.all === 'true' }) }),
+    handler: async ({ user, query }) => ({
+      items: await listAccounts(deps, user, { all: query.all === '1' || query.all === 'true' }),
+    }),
   });
 
   router.route({
@@ -114,7 +129,12 @@ export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDep
     summary: "The provider's redirect after sign-in; creates (or reconnects) the account and returns to the web app",
     tag: 'email-accounts',
     auth: 'public',
-    query: z.object({ code: z.string().optional(), state: z.string().optional(), error: z.string().optional(), error_description: z.string().optional() }),
+    query: z.object({
+      code: z.string().optional(),
+      state: z.string().optional(),
+      error: z.string().optional(),
+      error_description: z.string().optional(),
+    }),
     responses: {
       302: {
         description:
@@ -196,7 +216,8 @@ export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDep
         reply.code(202);
         return sent;
       } catch (error) {
-        const seconds = error instanceof AppError && error.code === 'RATE_LIMITED' ? error.details?.retryAfterSeconds : undefined;
+        const seconds =
+          error instanceof AppError && error.code === 'RATE_LIMITED' ? error.details?.retryAfterSeconds : undefined;
         if (typeof seconds === 'number') reply.header('retry-after', String(seconds));
         throw error;
       }
@@ -226,7 +247,9 @@ export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDep
     handler: async ({ user, params }) => {
       const account = await getAccount(deps, user, params.id);
       if (account.status === 'needs_reconnect') {
-        throw new AppError('AUTH_FAILED', 'This account must be reconnected before it can sync', { hint: 'Edit the account and enter the credentials again.' });
+        throw new AppError('AUTH_FAILED', 'This account must be reconnected before it can sync', {
+          hint: 'Edit the account and enter the credentials again.',
+        });
       }
       return { accepted: await deps.syncNow(params.id), status: account.status };
     },

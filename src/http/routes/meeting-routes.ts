@@ -2,7 +2,12 @@
 // account's calendar first); the calendar's "sync now"; and the calendar side of an account's health.
 import { z } from 'zod';
 import { contactMeetings, getMeeting, listMeetings } from '../../calendar/meetings/read-meetings.js';
-import { cancelMeeting, createMeeting, updateMeeting, type MeetingWriteDeps } from '../../calendar/meetings/write-meetings.js';
+import {
+  cancelMeeting,
+  createMeeting,
+  updateMeeting,
+  type MeetingWriteDeps,
+} from '../../calendar/meetings/write-meetings.js';
 import type { ApiRouter } from '../api-router.js';
 import { calendarHealthSchema, calendarSyncQueuedSchema, meetingListSchema, meetingSchema } from '../api-schemas.js';
 import { idParams } from './schemas.js';
@@ -88,7 +93,8 @@ export function meetingRoutes(router: ApiRouter, deps: MeetingRouteDeps): void {
   router.route({
     method: 'PATCH',
     path: '/api/meetings/:id',
-    summary: 'Move, rename, relocate or re-invite a meeting (one occurrence of a series: that occurrence only); written to the calendar',
+    summary:
+      'Move, rename, relocate or re-invite a meeting (one occurrence of a series: that occurrence only); written to the calendar',
     tag: 'meetings',
     auth: 'user',
     params: idParams,
@@ -106,7 +112,8 @@ export function meetingRoutes(router: ApiRouter, deps: MeetingRouteDeps): void {
   router.route({
     method: 'DELETE',
     path: '/api/meetings/:id',
-    summary: 'Cancel a meeting: deleted from the calendar (one occurrence: excluded from its series) and removed from the CRM',
+    summary:
+      'Cancel a meeting: deleted from the calendar (one occurrence: excluded from its series) and removed from the CRM',
     tag: 'meetings',
     auth: 'user',
     params: idParams,

@@ -27,7 +27,8 @@ export function providerRoutes(router: ApiRouter): void {
   router.route({
     method: 'GET',
     path: '/api/providers/lookup',
-    summary: "The preset for an address's domain; unknown domains get `other` with guessed imap./smtp. hosts and matched false",
+    summary:
+      "The preset for an address's domain; unknown domains get `other` with guessed imap./smtp. hosts and matched false",
     tag: 'providers',
     auth: 'user',
     query: lookupQuery,

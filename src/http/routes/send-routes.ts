@@ -5,18 +5,22 @@
 //                          (src/mail/send/smtp-settings.ts) and `dkim` = loadDkimConfig(env) (src/mail/send/dkim.ts).
 //   src/http/build-server.ts
 //                          ServerDeps gains `send?: Omit<SendRouteDeps, 'db' | 'blobs'>`, and after messageRoutes:
-//                            if (deps.send && deps.blobs) sendRoutes(router, { ...deps.send, db: deps.db, blobs: deps.blobs });
-//                          (POST /api/messages sets its own bodyLimit, SEND_BODY_LIMIT ≈ 42 MB; nothing else to change.)
+//                            if (deps.send && deps.blobs) sendRoutes(router, { ...deps.send, db: deps.db, blobs:
+// deps.blobs });
+//                          (POST /api/messages sets its own bodyLimit, SEND_BODY_LIMIT ≈ 42 MB; nothing else to
+// change.)
 //   src/app/start-server.ts
 //                          let outbox: Outbox | undefined;
 //                          buildServer({ …, send: {
 //                              secrets, bccDomain: config.bccDomain, appSmtp: config.appSmtp,
 //                              parse: (raw) => parsePool.parse(raw),
 //                              outbox: { kick: () => outbox?.kick() },
-//                              ...(options.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}) } });
+//                              ...(options.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}) }
+// });
 //                          outbox = createOutbox({ db: storage.db, secrets, blobs, oauth: config.oauth,
 //                              log: app.log.child({ component: 'outbox' }), appSmtp: config.appSmtp, dkim: config.dkim,
-//                              ...(options.backoffBaseMs !== undefined ? { backoffBaseMs: options.backoffBaseMs } : {}),
+//                              ...(options.backoffBaseMs !== undefined ? { backoffBaseMs: options.backoffBaseMs } :
+// {}),
 //                              ...(options.backoffMaxMs !== undefined ? { backoffMaxMs: options.backoffMaxMs } : {}),
 //                              ...(options.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}) });
 //                          after app.listen(…): outbox.start();
@@ -58,12 +62,26 @@ const sendBody = z.strictObject({
   to: addressList,
   cc: addressList.optional(),
   bcc: addressList.optional(),
-  subject: z.string().max(998).optional().describe('Required for new mail; a reply without one answers "Re: <the original subject>"'),
+  subject: z
+    .string()
+    .max(998)
+    .optional()
+    .describe('Required for new mail; a reply without one answers "Re: <the original subject>"'),
   text: z.string().max(MAX_BODY_CHARS).optional(),
-  html: z.string().max(MAX_BODY_CHARS).optional().describe('Sent as written; the copy shown in the CRM is sanitised like synced mail'),
+  html: z
+    .string()
+    .max(MAX_BODY_CHARS)
+    .optional()
+    .describe('Sent as written; the copy shown in the CRM is sanitised like synced mail'),
   inReplyTo: z.string().uuid('not a valid message id').optional().describe('The id of the CRM message answered'),
   attachments: z
-    .array(z.strictObject({ filename: z.string().min(1).max(255), contentType: z.string().min(3).max(255), contentBase64: z.string() }))
+    .array(
+      z.strictObject({
+        filename: z.string().min(1).max(255),
+        contentType: z.string().min(3).max(255),
+        contentBase64: z.string(),
+      }),
+    )
     .max(50)
     .optional()
     .describe('At most 25 MB in all'),
@@ -99,7 +117,8 @@ export function sendRoutes(router: ApiRouter, deps: SendRouteDeps): void {
   router.route({
     method: 'GET',
     path: '/api/messages/:id/send-status',
-    summary: 'How sending a message written in the CRM went: queued, sending, sent or failed (SEND_FAILED with the reason), and its Sent-folder copy',
+    summary:
+      'How sending a message written in the CRM went: queued, sending, sent or failed (SEND_FAILED with the reason), and its Sent-folder copy',
     tag: 'messages',
     auth: 'user',
     params: idParams,
@@ -121,7 +140,8 @@ export function sendRoutes(router: ApiRouter, deps: SendRouteDeps): void {
   router.route({
     method: 'PUT',
     path: '/api/email-accounts/:id/smtp',
-    summary: "Choose the sending server: the mailbox's own (default), the application's relay, or a custom one (tested first)",
+    summary:
+      "Choose the sending server: the mailbox's own (default), the application's relay, or a custom one (tested first)",
     tag: 'email-accounts',
     auth: 'user',
     params: idParams,

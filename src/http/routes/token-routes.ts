@@ -36,13 +36,14 @@ export function tokenRoutes(router: ApiRouter, db: Db): void {
         schema: newTokenSchema,
       },
     },
-    handler: ({ user, body }) => issueApiToken(db, user.id, { name: body.name, expiresInDays: body.expiresInDays ?? null }),
+    handler: ({ user, body }) =>
+      issueApiToken(db, user.id, { name: body.name, expiresInDays: body.expiresInDays ?? null }),
   });
 
   router.route({
     method: 'DELETE',
     path: '/api/me/tokens/:id',
-    summary: 'Revoke one of the caller\'s API tokens',
+    summary: "Revoke one of the caller's API tokens",
     tag: 'tokens',
     auth: 'user',
     params: idParams,

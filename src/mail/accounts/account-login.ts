@@ -29,12 +29,26 @@ export async function freshAccountCredentials(
   signal?: AbortSignal,
   skewMs?: number,
 ): Promise<AccountCredentials> {
-  const stored = await deps.db.selectFrom('email_accounts').select('credentials_enc').where('id', '=', row.id).executeTakeFirstOrThrow();
+  const stored = await deps.db
+    .selectFrom('email_accounts')
+    .select('credentials_enc')
+    .where('id', '=', row.id)
+    .executeTakeFirstOrThrow();
   const credentials = openCredentials(deps.secrets, row.id, stored.credentials_enc);
   if (credentials.kind !== 'oauth2' || !tokenNeedsRefresh(credentials, Date.now(), skewMs)) return credentials;
   if (!credentials.refreshToken || !isOAuthProviderId(row.provider)) return credentials;
-  const tokens = await refreshTokens({ provider: row.provider, config: deps.oauth, refreshToken: credentials.refreshToken, ...(signal ? { signal } : {}) });
-  const next: AccountCredentials = { kind: 'oauth2', accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt: tokens.expiresAt };
+  const tokens = await refreshTokens({
+    provider: row.provider,
+    config: deps.oauth,
+    refreshToken: credentials.refreshToken,
+    ...(signal ? { signal } : {}),
+  });
+  const next: AccountCredentials = {
+    kind: 'oauth2',
+    accessToken: tokens.accessToken,
+    refreshToken: tokens.refreshToken,
+    expiresAt: tokens.expiresAt,
+  };
   await deps.db
     .updateTable('email_accounts')
     .set({ credentials_enc: sealCredentials(deps.secrets, row.id, next), updated_at: Date.now() })
@@ -48,6 +62,9 @@ export async function freshAccountCredentials(
 export function mailLoginOf(username: string, credentials: AccountCredentials): MailLogin {
   return {
     username,
-    auth: credentials.kind === 'oauth2' ? { kind: 'oauth2', accessToken: credentials.accessToken } : { kind: 'password', password: credentials.password },
+    auth:
+      credentials.kind === 'oauth2'
+        ? { kind: 'oauth2', accessToken: credentials.accessToken }
+        : { kind: 'password', password: credentials.password },
   };
 }

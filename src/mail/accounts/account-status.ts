@@ -14,7 +14,12 @@ export interface StatusChange {
  * Applies the change only while the account is still the configuration the runner started with
  * (same generation, still there): a runner stopped by a switch or a delete cannot overwrite the new state.
  */
-export async function setAccountStatus(db: Db, accountId: string, generation: number, change: StatusChange): Promise<boolean> {
+export async function setAccountStatus(
+  db: Db,
+  accountId: string,
+  generation: number,
+  change: StatusChange,
+): Promise<boolean> {
   const now = Date.now();
   return db.transaction().execute(async (trx) => {
     const current = await trx
@@ -38,7 +43,13 @@ export async function setAccountStatus(db: Db, accountId: string, generation: nu
     if (current.status !== change.status || current.status_detail !== (change.detail ?? null)) {
       await trx
         .insertInto('sync_events')
-        .values({ id: newId(now), account_id: accountId, kind: `status:${change.status}`, detail: change.detail ?? null, created_at: now })
+        .values({
+          id: newId(now),
+          account_id: accountId,
+          kind: `status:${change.status}`,
+          detail: change.detail ?? null,
+          created_at: now,
+        })
         .execute();
     }
     return true;

@@ -39,14 +39,20 @@ export interface EmailAccount {
   bccAddress: string;
   /** shared: the organisation reads this mailbox's contact mail; private: only its owner does. */
   visibility: 'shared' | 'private';
-  /** The address is proven (the OAuth provider vouched for it, or a mailed code came back): the app relay may send as it. */
+  /**
+   * The address is proven (the OAuth provider vouched for it, or a mailed code came back): the app relay may send as
+   * it.
+   */
   addressVerified: boolean;
   /** First-sync progress of the folder being scanned, while there is one. */
   progress: { folder: string; scanned: number; total: number } | null;
   /** The latest failure, kept after recovery so the health view can show it. */
   lastError: { message: string; at: string } | null;
   /** Mail that could not be stored (set aside with its reason) while the rest of the mailbox went on. */
-  setAside: { count: number; latest: Array<{ uid: number | null; messageId: string | null; reason: string; at: string }> };
+  setAside: {
+    count: number;
+    latest: Array<{ uid: number | null; messageId: string | null; reason: string; at: string }>;
+  };
   /** The calendar sync's own health (a calendar failure never stops mail). */
   calendar: { status: string | null; detail: string | null; syncedAt: string | null };
   createdAt: string;
@@ -112,7 +118,11 @@ export function toEmailAccount(
     progress: row.progress_json ? (JSON.parse(row.progress_json) as EmailAccount['progress']) : null,
     lastError,
     setAside,
-    calendar: { status: row.calendar_status ?? null, detail: row.calendar_detail ?? null, syncedAt: iso(row.calendar_synced_at ?? null) },
+    calendar: {
+      status: row.calendar_status ?? null,
+      detail: row.calendar_detail ?? null,
+      syncedAt: iso(row.calendar_synced_at ?? null),
+    },
     createdAt: new Date(row.created_at).toISOString(),
     updatedAt: new Date(row.updated_at).toISOString(),
   };
@@ -129,12 +139,20 @@ function requirePreset(id: string): ProviderPreset {
   return preset;
 }
 
-function requireServer(settings: ServerSettings | undefined, fallback: ServerSettings, which: 'imap' | 'smtp'): ServerSettings {
+function requireServer(
+  settings: ServerSettings | undefined,
+  fallback: ServerSettings,
+  which: 'imap' | 'smtp',
+): ServerSettings {
   const chosen = settings ?? fallback;
   if (!chosen.host || !chosen.port) {
-    throw new AppError('VALIDATION_FAILED', `The ${which.toUpperCase()} server's host and port are needed for this provider`, {
-      fields: [{ path: `body.${which}`, message: 'host and port required' }],
-    });
+    throw new AppError(
+      'VALIDATION_FAILED',
+      `The ${which.toUpperCase()} server's host and port are needed for this provider`,
+      {
+        fields: [{ path: `body.${which}`, message: 'host and port required' }],
+      },
+    );
   }
   return { host: chosen.host.trim().toLowerCase(), port: chosen.port, secure: chosen.secure };
 }
@@ -176,13 +194,22 @@ export async function connectAccount(deps: AccountDeps, user: User, input: Conne
   const preset = requirePreset(input.provider);
   const email = normalizeEmail(input.email);
   if (!isValidEmail(email)) {
-    throw new AppError('VALIDATION_FAILED', `"${input.email}" is not an e-mail address`, { fields: [{ path: 'body.email', message: 'not an e-mail address' }] });
+    throw new AppError('VALIDATION_FAILED', `"${input.email}" is not an e-mail address`, {
+      fields: [{ path: 'body.email', message: 'not an e-mail address' }],
+    });
   }
   if (input.password === undefined || input.password === '') {
-    throw new AppError('VALIDATION_FAILED', preset.auth === 'oauth2' ? `${preset.name} connects with its own sign-in` : 'The password is needed', {
-      hint: preset.auth === 'oauth2' ? 'Start with POST /api/email-accounts/oauth/start, or give an app password.' : undefined,
-      fields: [{ path: 'body.password', message: 'required' }],
-    } as { hint?: string; fields: { path: string; message: string }[] });
+    throw new AppError(
+      'VALIDATION_FAILED',
+      preset.auth === 'oauth2' ? `${preset.name} connects with its own sign-in` : 'The password is needed',
+      {
+        hint:
+          preset.auth === 'oauth2'
+            ? 'Start with POST /api/email-accounts/oauth/start, or give an app password.'
+            : undefined,
+        fields: [{ path: 'body.password', message: 'required' }],
+      } as { hint?: string; fields: { path: string; message: string }[] },
+    );
   }
   const syncMode = input.syncMode ?? 'two-way';
   await requirePlanFor(deps.db, user.orgId, syncMode);
@@ -193,11 +220,32 @@ export async function connectAccount(deps: AccountDeps, user: User, input: Conne
   const credentials: AccountCredentials = { kind: 'password', password: input.password };
 
   const caldavUrl = await checkCaldavUrl(deps, input.caldavUrl);
-  await testMailConnection({ imap, smtp, username, auth: credentials, preset, outbound: deps.outbound, ...tlsOption(deps) });
-  return insertAccount(deps, user, { preset, email, username, imap, smtp, syncMode, historyDays: input.historyDays, caldavUrl, visibility: input.visibility, credentials });
+  await testMailConnection({
+    imap,
+    smtp,
+    username,
+    auth: credentials,
+    preset,
+    outbound: deps.outbound,
+    ...tlsOption(deps),
+  });
+  return insertAccount(deps, user, {
+    preset,
+    email,
+    username,
+    imap,
+    smtp,
+    syncMode,
+    historyDays: input.historyDays,
+    caldavUrl,
+    visibility: input.visibility,
+    credentials,
+  });
 }
 
-/** A calendar URL the user gives: http(s) on an allowed host (422 HOST_NOT_ALLOWED otherwise), before anything is saved. */
+/**
+ * A calendar URL the user gives: http(s) on an allowed host (422 HOST_NOT_ALLOWED otherwise), before anything is saved.
+ */
 async function checkCaldavUrl(deps: AccountDeps, url: string | null | undefined): Promise<string | null | undefined> {
   if (url === undefined || url === null || url.trim() === '') return url === undefined ? undefined : null;
   const { url: parsed } = await deps.outbound.checkUrl(url.trim());
@@ -282,25 +330,52 @@ async function lastErrorOf(db: Db, accountId: string): Promise<EmailAccount['las
 /** The latest mail set aside for this account, and how many there are. */
 async function setAsideOf(db: Db, accountId: string): Promise<EmailAccount['setAside']> {
   const [count, latest] = await Promise.all([
-    db.selectFrom('set_aside_messages').select((eb) => eb.fn.countAll<string>().as('n')).where('account_id', '=', accountId).executeTakeFirst(),
-    db.selectFrom('set_aside_messages').select(['uid', 'message_id_header', 'reason', 'created_at']).where('account_id', '=', accountId).orderBy('created_at', 'desc').limit(5).execute(),
+    db
+      .selectFrom('set_aside_messages')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('account_id', '=', accountId)
+      .executeTakeFirst(),
+    db
+      .selectFrom('set_aside_messages')
+      .select(['uid', 'message_id_header', 'reason', 'created_at'])
+      .where('account_id', '=', accountId)
+      .orderBy('created_at', 'desc')
+      .limit(5)
+      .execute(),
   ]);
   return {
     count: Number(count?.n ?? 0),
-    latest: latest.map((r) => ({ uid: r.uid === null ? null : Number(r.uid), messageId: r.message_id_header, reason: r.reason, at: new Date(Number(r.created_at)).toISOString() })),
+    latest: latest.map((r) => ({
+      uid: r.uid === null ? null : Number(r.uid),
+      messageId: r.message_id_header,
+      reason: r.reason,
+      at: new Date(Number(r.created_at)).toISOString(),
+    })),
   };
 }
 
-export async function getAccount(deps: Pick<AccountDeps, 'db' | 'bccDomain'>, user: User, id: string): Promise<EmailAccount> {
+export async function getAccount(
+  deps: Pick<AccountDeps, 'db' | 'bccDomain'>,
+  user: User,
+  id: string,
+): Promise<EmailAccount> {
   const row = await accountRow(deps.db, user, id, 'read');
   return toEmailAccount(row, deps.bccDomain, await lastErrorOf(deps.db, id), await setAsideOf(deps.db, id));
 }
 
-export async function listAccounts(deps: Pick<AccountDeps, 'db' | 'bccDomain'>, user: User, options: { all?: boolean } = {}): Promise<EmailAccount[]> {
+export async function listAccounts(
+  deps: Pick<AccountDeps, 'db' | 'bccDomain'>,
+  user: User,
+  options: { all?: boolean } = {},
+): Promise<EmailAccount[]> {
   let query = deps.db.selectFrom('email_accounts').selectAll().where('org_id', '=', user.orgId);
   if (!(options.all && user.isAdmin)) query = query.where('user_id', '=', user.id);
   const rows = await query.orderBy('id').execute();
-  return Promise.all(rows.map(async (row) => toEmailAccount(row, deps.bccDomain, await lastErrorOf(deps.db, row.id), await setAsideOf(deps.db, row.id))));
+  return Promise.all(
+    rows.map(async (row) =>
+      toEmailAccount(row, deps.bccDomain, await lastErrorOf(deps.db, row.id), await setAsideOf(deps.db, row.id)),
+    ),
+  );
 }
 
 export type PatchInput = Partial<ConnectInput>;
@@ -312,7 +387,8 @@ export type PatchInput = Partial<ConnectInput>;
  */
 function refuseOAuthRedirection(row: AccountRow, patch: PatchInput): void {
   const differs = (settings: ServerSettings | undefined, host: string, port: number, secure: number) =>
-    settings !== undefined && (settings.host.trim().toLowerCase() !== host || settings.port !== port || settings.secure !== (secure === 1));
+    settings !== undefined &&
+    (settings.host.trim().toLowerCase() !== host || settings.port !== port || settings.secure !== (secure === 1));
   const fields = [
     patch.provider !== undefined && patch.provider !== row.provider ? 'body.provider' : null,
     patch.email !== undefined && normalizeEmail(patch.email) !== row.email ? 'body.email' : null,
@@ -321,24 +397,35 @@ function refuseOAuthRedirection(row: AccountRow, patch: PatchInput): void {
     differs(patch.smtp, row.smtp_host, row.smtp_port, row.smtp_secure) ? 'body.smtp' : null,
   ].filter((field): field is string => field !== null);
   if (fields.length === 0) return;
-  throw new AppError('VALIDATION_FAILED', 'A mailbox connected by signing in with its provider keeps that provider\'s servers and address', {
-    hint: 'Sign in with the provider again to reconnect it, or give a password to connect it by password instead.',
-    fields: fields.map((path) => ({ path, message: 'cannot change on an account signed in with OAuth2' })),
-  });
+  throw new AppError(
+    'VALIDATION_FAILED',
+    "A mailbox connected by signing in with its provider keeps that provider's servers and address",
+    {
+      hint: 'Sign in with the provider again to reconnect it, or give a password to connect it by password instead.',
+      fields: fields.map((path) => ({ path, message: 'cannot change on an account signed in with OAuth2' })),
+    },
+  );
 }
 
 /**
  * Reconnect (new credentials, same server: sync resumes from its cursors) or switch (another provider,
  * server or mailbox: the old folders and cursors are dropped and sync starts afresh). Tested first.
  */
-export async function patchAccount(deps: AccountDeps, user: User, id: string, patch: PatchInput): Promise<EmailAccount> {
+export async function patchAccount(
+  deps: AccountDeps,
+  user: User,
+  id: string,
+  patch: PatchInput,
+): Promise<EmailAccount> {
   const row = await accountRow(deps.db, user, id, 'write');
   if (row.auth_kind === 'oauth2' && patch.password === undefined) refuseOAuthRedirection(row, patch);
   const preset = requirePreset(patch.provider ?? row.provider);
   const providerChanged = patch.provider !== undefined && patch.provider !== row.provider;
   const email = patch.email !== undefined ? normalizeEmail(patch.email) : row.email;
   if (!isValidEmail(email)) {
-    throw new AppError('VALIDATION_FAILED', `"${patch.email}" is not an e-mail address`, { fields: [{ path: 'body.email', message: 'not an e-mail address' }] });
+    throw new AppError('VALIDATION_FAILED', `"${patch.email}" is not an e-mail address`, {
+      fields: [{ path: 'body.email', message: 'not an e-mail address' }],
+    });
   }
   const current = {
     imap: { host: row.imap_host, port: row.imap_port, secure: row.imap_secure === 1 },
@@ -353,18 +440,30 @@ export async function patchAccount(deps: AccountDeps, user: User, id: string, pa
   if (email !== row.email) await assertNotConnected(deps.db, user, email, id);
 
   const switched =
-    providerChanged || email !== row.email || imap.host !== row.imap_host || imap.port !== row.imap_port || username !== row.username;
+    providerChanged ||
+    email !== row.email ||
+    imap.host !== row.imap_host ||
+    imap.port !== row.imap_port ||
+    username !== row.username;
   const connectionTouched =
     switched || patch.password !== undefined || patch.imap !== undefined || patch.smtp !== undefined;
 
   let credentials: AccountCredentials = openCredentials(deps.secrets, row.id, row.credentials_enc);
   if (patch.password !== undefined) credentials = { kind: 'password', password: patch.password };
-  if (switched && patch.password === undefined && credentials.kind === 'password' && (providerChanged || email !== row.email)) {
-    throw new AppError('VALIDATION_FAILED', 'The password of the new mailbox is needed', { fields: [{ path: 'body.password', message: 'required' }] });
+  if (
+    switched &&
+    patch.password === undefined &&
+    credentials.kind === 'password' &&
+    (providerChanged || email !== row.email)
+  ) {
+    throw new AppError('VALIDATION_FAILED', 'The password of the new mailbox is needed', {
+      fields: [{ path: 'body.password', message: 'required' }],
+    });
   }
   // The stored password goes only to the servers it was given for: a new host (mail or calendar) asks for it again.
   const caldavUrl = patch.caldavUrl !== undefined ? await checkCaldavUrl(deps, patch.caldavUrl) : undefined;
-  const caldavHostChanged = caldavUrl !== undefined && caldavUrl !== null && hostOf(caldavUrl) !== hostOf(row.caldav_url);
+  const caldavHostChanged =
+    caldavUrl !== undefined && caldavUrl !== null && hostOf(caldavUrl) !== hostOf(row.caldav_url);
   const hostChanged = imap.host !== row.imap_host || smtp.host !== row.smtp_host || caldavHostChanged;
   if (hostChanged && credentials.kind === 'password' && (patch.password === undefined || patch.password === '')) {
     throw new AppError('VALIDATION_FAILED', 'The password is needed again when a server changes', {
@@ -373,7 +472,15 @@ export async function patchAccount(deps: AccountDeps, user: User, id: string, pa
     });
   }
   if (connectionTouched) {
-    await testMailConnection({ imap, smtp, username, auth: credentials, preset, outbound: deps.outbound, ...tlsOption(deps) });
+    await testMailConnection({
+      imap,
+      smtp,
+      username,
+      auth: credentials,
+      preset,
+      outbound: deps.outbound,
+      ...tlsOption(deps),
+    });
   }
 
   const now = Date.now();
@@ -409,7 +516,11 @@ export async function patchAccount(deps: AccountDeps, user: User, id: string, pa
     if (patch.visibility !== undefined && patch.visibility !== row.visibility) {
       await trx.updateTable('email_accounts').set({ visibility: patch.visibility }).where('id', '=', id).execute();
       // Who reads this mailbox's mail follows its visibility (the access policy reads the holders).
-      await trx.updateTable('message_holders').set({ shared: patch.visibility === 'shared' ? 1 : 0 }).where('account_id', '=', id).execute();
+      await trx
+        .updateTable('message_holders')
+        .set({ shared: patch.visibility === 'shared' ? 1 : 0 })
+        .where('account_id', '=', id)
+        .execute();
       // A message stays readable by the org while any shared mailbox holds it (a cache; access reads the holders).
       await trx
         .updateTable('messages')
@@ -452,9 +563,17 @@ function hostOf(url: string | null): string | null {
  * is refused from this moment (the listener looks the token up on every RCPT and again before filing), so a
  * leaked address stops working the moment its owner regenerates it.
  */
-export async function regenerateBccAddress(deps: Pick<AccountDeps, 'db' | 'bccDomain'>, user: User, id: string): Promise<EmailAccount> {
+export async function regenerateBccAddress(
+  deps: Pick<AccountDeps, 'db' | 'bccDomain'>,
+  user: User,
+  id: string,
+): Promise<EmailAccount> {
   await accountRow(deps.db, user, id, 'write');
-  await deps.db.updateTable('email_accounts').set({ bcc_token: newBccToken(), updated_at: Date.now() }).where('id', '=', id).execute();
+  await deps.db
+    .updateTable('email_accounts')
+    .set({ bcc_token: newBccToken(), updated_at: Date.now() })
+    .where('id', '=', id)
+    .execute();
   return getAccount(deps, user, id);
 }
 

@@ -15,7 +15,14 @@ import { OAuthError } from '../oauth2/oauth-error.js';
 import { isOAuthProviderId, OAUTH_PROVIDERS, type OAuthProviderId } from '../oauth2/oauth-providers.js';
 import { getProvider } from '../providers/presets.js';
 import { sealCredentials } from './account-credentials.js';
-import { assertNotConnected, getAccount, insertAccount, requirePlanFor, type AccountDeps, type EmailAccount } from './email-accounts.js';
+import {
+  assertNotConnected,
+  getAccount,
+  insertAccount,
+  requirePlanFor,
+  type AccountDeps,
+  type EmailAccount,
+} from './email-accounts.js';
 import { oauthMailServers } from './oauth-mail-servers.js';
 import { mailboxFor } from '../../access/access-policy.js';
 
@@ -43,7 +50,9 @@ export function oauthRedirectUri(publicUrl: string): string {
 function oauthFailure(error: unknown): never {
   if (error instanceof OAuthError) {
     if (error.code === 'NOT_CONFIGURED') throw new AppError('VALIDATION_FAILED', error.message, { cause: error });
-    throw new AppError(error.code === 'TEMPORARY' ? 'TIMEOUT' : 'AUTH_FAILED', `Sign-in failed: ${error.message}`, { cause: error });
+    throw new AppError(error.code === 'TEMPORARY' ? 'TIMEOUT' : 'AUTH_FAILED', `Sign-in failed: ${error.message}`, {
+      cause: error,
+    });
   }
   throw error;
 }
@@ -86,9 +95,13 @@ export async function startOAuth(deps: OAuthDeps, user: User, input: StartOAuthI
     const account = await mailboxFor(deps.db, user, input.accountId, 'change');
     // Reconnecting signs in to the same provider; another provider is a new connection.
     if (account.provider !== input.provider) {
-      throw new AppError('VALIDATION_FAILED', `This account is not a ${OAUTH_PROVIDERS[input.provider].displayName} mailbox`, {
-        fields: [{ path: 'body.provider', message: `the account's provider is ${account.provider}` }],
-      });
+      throw new AppError(
+        'VALIDATION_FAILED',
+        `This account is not a ${OAUTH_PROVIDERS[input.provider].displayName} mailbox`,
+        {
+          fields: [{ path: 'body.provider', message: `the account's provider is ${account.provider}` }],
+        },
+      );
     }
     loginHint = account.email;
   }
@@ -143,12 +156,22 @@ export interface CallbackQuery {
  * IMAP and SMTP with the token on the provider's own servers, saves the account under the provider's address.
  * `browserNonce` is the nonce cookie of the request (undefined when it has none).
  */
-export async function completeOAuth(deps: OAuthDeps, query: CallbackQuery, browserNonce: string | undefined): Promise<EmailAccount> {
+export async function completeOAuth(
+  deps: OAuthDeps,
+  query: CallbackQuery,
+  browserNonce: string | undefined,
+): Promise<EmailAccount> {
   if (!query.state) {
-    throw new AppError('VALIDATION_FAILED', 'The sign-in answer has no state', { fields: [{ path: 'query.state', message: 'required' }] });
+    throw new AppError('VALIDATION_FAILED', 'The sign-in answer has no state', {
+      fields: [{ path: 'query.state', message: 'required' }],
+    });
   }
   // Single use: the row is gone before anything else happens, whatever comes next.
-  const row = await deps.db.deleteFrom('oauth_states').where('state', '=', query.state).returningAll().executeTakeFirst();
+  const row = await deps.db
+    .deleteFrom('oauth_states')
+    .where('state', '=', query.state)
+    .returningAll()
+    .executeTakeFirst();
   if (!row || row.expires_at < Date.now()) {
     throw new AppError('VALIDATION_FAILED', 'This sign-in link has expired or was already used; start again', {
       fields: [{ path: 'query.state', message: 'unknown or expired' }],
@@ -163,12 +186,21 @@ export async function completeOAuth(deps: OAuthDeps, query: CallbackQuery, brows
     });
   }
   if (query.error) {
-    throw new AppError('AUTH_FAILED', query.error === 'access_denied' ? 'Access was not granted: the sign-in was cancelled or refused' : 'The provider refused the sign-in');
+    throw new AppError(
+      'AUTH_FAILED',
+      query.error === 'access_denied'
+        ? 'Access was not granted: the sign-in was cancelled or refused'
+        : 'The provider refused the sign-in',
+    );
   }
-  if (!query.code) throw new AppError('VALIDATION_FAILED', 'The sign-in answer has no code', { fields: [{ path: 'query.code', message: 'required' }] });
+  if (!query.code)
+    throw new AppError('VALIDATION_FAILED', 'The sign-in answer has no code', {
+      fields: [{ path: 'query.code', message: 'required' }],
+    });
   const user = await findUserById(deps.db, row.user_id);
   if (!user) throw new AppError('NOT_FOUND', 'The user who started this sign-in no longer exists');
-  if (!isOAuthProviderId(row.provider)) throw new AppError('VALIDATION_FAILED', 'This sign-in is for an unknown provider');
+  if (!isOAuthProviderId(row.provider))
+    throw new AppError('VALIDATION_FAILED', 'This sign-in is for an unknown provider');
   const provider: OAuthProviderId = row.provider;
   const preset = getProvider(provider)!;
   const servers = oauthMailServers(deps.oauth, provider);
@@ -176,16 +208,30 @@ export async function completeOAuth(deps: OAuthDeps, query: CallbackQuery, brows
 
   let tokens;
   try {
-    tokens = await exchangeCode({ provider, config: deps.oauth, code: query.code, codeVerifier: row.code_verifier, redirectUri: oauthRedirectUri(deps.publicUrl) });
+    tokens = await exchangeCode({
+      provider,
+      config: deps.oauth,
+      code: query.code,
+      codeVerifier: row.code_verifier,
+      redirectUri: oauthRedirectUri(deps.publicUrl),
+    });
   } catch (error) {
     oauthFailure(error);
   }
   if (!tokens.email) {
-    throw new AppError('AUTH_FAILED', `${OAUTH_PROVIDERS[provider].displayName} did not vouch for the mailbox's address (no verified address in the id_token)`);
+    throw new AppError(
+      'AUTH_FAILED',
+      `${OAUTH_PROVIDERS[provider].displayName} did not vouch for the mailbox's address (no verified address in the id_token)`,
+    );
   }
   // The provider's word is the address; the request never names one.
   const email = normalizeEmail(tokens.email);
-  const credentials = { kind: 'oauth2' as const, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt: tokens.expiresAt };
+  const credentials = {
+    kind: 'oauth2' as const,
+    accessToken: tokens.accessToken,
+    refreshToken: tokens.refreshToken,
+    expiresAt: tokens.expiresAt,
+  };
   const tls = deps.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {};
 
   if (payload.accountId) {
@@ -198,11 +244,23 @@ export async function completeOAuth(deps: OAuthDeps, query: CallbackQuery, brows
     if (!account) throw new AppError('NOT_FOUND', 'E-mail account not found');
     // Refused, not replaced: signing in to another mailbox is a new connection, not a reconnect of this one.
     if (normalizeEmail(account.email) !== email) {
-      throw new AppError('AUTH_FAILED', 'The sign-in was for another mailbox than the account being reconnected; nothing was changed', {
-        hint: `Sign in as ${account.email}, or connect the other mailbox as a new account.`,
-      });
+      throw new AppError(
+        'AUTH_FAILED',
+        'The sign-in was for another mailbox than the account being reconnected; nothing was changed',
+        {
+          hint: `Sign in as ${account.email}, or connect the other mailbox as a new account.`,
+        },
+      );
     }
-    await testMailConnection({ imap: servers.imap, smtp: servers.smtp, username: email, auth: credentials, preset, outbound: deps.outbound, ...tls });
+    await testMailConnection({
+      imap: servers.imap,
+      smtp: servers.smtp,
+      username: email,
+      auth: credentials,
+      preset,
+      outbound: deps.outbound,
+      ...tls,
+    });
     // An account whose servers were once named by a request gets the provider's back, starting afresh there.
     const moved =
       account.imap_host !== servers.imap.host || account.imap_port !== servers.imap.port || account.username !== email;
@@ -235,7 +293,15 @@ export async function completeOAuth(deps: OAuthDeps, query: CallbackQuery, brows
   }
 
   await assertNotConnected(deps.db, user, email);
-  await testMailConnection({ imap: servers.imap, smtp: servers.smtp, username: email, auth: credentials, preset, outbound: deps.outbound, ...tls });
+  await testMailConnection({
+    imap: servers.imap,
+    smtp: servers.smtp,
+    username: email,
+    auth: credentials,
+    preset,
+    outbound: deps.outbound,
+    ...tls,
+  });
   return insertAccount(deps, user, {
     preset,
     email,

@@ -32,7 +32,10 @@ export interface BounceRecipient {
 }
 
 export interface BounceInfo {
-  /** hard: the address is bad (5.x.x, or a failure with no code); soft: given up on a temporary error (4.x.x, mailbox full). */
+  /**
+   * hard: the address is bad (5.x.x, or a failure with no code); soft: given up on a temporary error (4.x.x, mailbox
+   * full).
+   */
   kind: BounceKind;
   /** The failed recipients only. May be empty when a mail server says a message failed but not for whom. */
   recipients: BounceRecipient[];
@@ -77,7 +80,10 @@ function firstHeader(headers: Headers, name: string): string | null {
   return headers.get(name)?.[0] ?? null;
 }
 
-/** A header block from `start`: fields unfolded (latin1; only ASCII structure is read from it) and where the body starts. */
+/**
+ * A header block from `start`: fields unfolded (latin1; only ASCII structure is read from it) and where the body
+ * starts.
+ */
 function readHeaderBlock(buf: Buffer, start: number, allowMbox: boolean): { headers: Headers; bodyStart: number } {
   const headers: Headers = new Map();
   const limit = Math.min(buf.length, start + MAX_HEADER_BYTES);
@@ -133,7 +139,8 @@ function parsePart(buf: Buffer, depth: number, budget: Budget): MimePart {
     parts: [],
   };
   if (part.type.startsWith('multipart/')) {
-    const split = contentType.params.boundary && depth < MAX_DEPTH ? splitMultipart(part.body, contentType.params.boundary) : null;
+    const split =
+      contentType.params.boundary && depth < MAX_DEPTH ? splitMultipart(part.body, contentType.params.boundary) : null;
     if (!split) {
       // Nothing to split on: whatever the body says is read as text.
       part.type = 'text/plain';
@@ -195,7 +202,10 @@ function partBytes(part: MimePart, maxBytes: number): Buffer {
   return decodeTransfer(part.body.subarray(0, read), encoding);
 }
 
-/** Bytes to text by the declared charset; 8-bit bytes under a 7-bit or unknown charset: UTF-8 if valid, else windows-1252. */
+/**
+ * Bytes to text by the declared charset; 8-bit bytes under a 7-bit or unknown charset: UTF-8 if valid, else
+ * windows-1252.
+ */
 function decodeText(bytes: Buffer, charset: string | undefined): string {
   if (isAscii(bytes)) return bytes.toString('latin1');
   const label = (charset ?? '').trim().toLowerCase();
@@ -301,7 +311,10 @@ function isAddress(value: string): boolean {
 }
 
 function afterType(value: string): string {
-  return value.replace(/^[A-Za-z][\w-]*[ \t]*;[ \t]*/, '').replace(/\s+/g, ' ').trim();
+  return value
+    .replace(/^[A-Za-z][\w-]*[ \t]*;[ \t]*/, '')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 function parseDeliveryStatus(text: string): DeliveryStatus {
@@ -328,13 +341,21 @@ function parseDeliveryStatus(text: string): DeliveryStatus {
       const key = name === 'original-recipient' ? 'original' : 'final';
       // A new recipient starts unless this field completes the one being read (Original- and Final- both come
       // first); a missing blank line between recipients is tolerated.
-      if (!current || current.closed || current[key] !== null || current.action || current.status || current.diagnostic) {
+      if (
+        !current ||
+        current.closed ||
+        current[key] !== null ||
+        current.action ||
+        current.status ||
+        current.diagnostic
+      ) {
         current = { original: null, final: null, action: null, status: null, diagnostic: null, closed: false };
         out.recipients.push(current);
       }
       current[key] = recipientAddress(value) ?? '';
     } else if (name === 'reporting-mta') out.reportingMta ??= afterType(value) || null;
-    else if (name === 'x-original-message-id' || name === 'original-message-id') out.originalMessageId ??= normalizeMessageId(value);
+    else if (name === 'x-original-message-id' || name === 'original-message-id')
+      out.originalMessageId ??= normalizeMessageId(value);
     else if (current && !current.closed) {
       if (name === 'action') current.action = value.split(/[\s;(]/)[0]!.toLowerCase() || null;
       else if (name === 'status') {
@@ -375,7 +396,9 @@ function fromDeliveryStatus(reports: DeliveryStatus[]): { recipients: BounceReci
       recipients.push({ address, status: r.status, action: r.action, diagnostic: r.diagnostic });
     }
   }
-  return recipients.length === 0 ? null : { recipients: recipients.slice(0, MAX_RECIPIENTS), kind: hard ? 'hard' : 'soft' };
+  return recipients.length === 0
+    ? null
+    : { recipients: recipients.slice(0, MAX_RECIPIENTS), kind: hard ? 'hard' : 'soft' };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -456,7 +479,8 @@ const DELAY = new RegExp(
   'i',
 );
 // Words that make a notice final even if it also speaks of retrying.
-const FINAL = /returned mail|failed permanently|permanent (?:fatal )?(?:error|failure)|i'?ve given up|gave up|giving up|will not (?:be )?(?:retried|retry|try)|no further (?:delivery )?attempts/i;
+const FINAL =
+  /returned mail|failed permanently|permanent (?:fatal )?(?:error|failure)|i'?ve given up|gave up|giving up|will not (?:be )?(?:retried|retry|try)|no further (?:delivery )?attempts/i;
 // Challenge-response: the message is held until the sender proves to be a person.
 const CHALLENGE =
   /(?:verify|confirm)(?:ing)? (?:that )?you are (?:a )?(?:human|real person|not a (?:robot|spammer))|challenge[- ]response|spam ?arrest|boxbe|(?:click|follow|visit) (?:on )?(?:the |this )?(?:link|url|page) (?:below )?to (?:verify|confirm|release|have your message delivered)|(?:verify|confirm) (?:your|this) (?:e-?mail|message|address) (?:address )?(?:so|and) (?:that )?(?:it|your message) (?:can|will) be delivered|awaiting (?:your )?(?:verification|confirmation)|approved senders? list/i;
@@ -468,7 +492,16 @@ const TEMPORARY =
 const ORIGINAL_MARKER =
   /^[ \t]*(?:-{2,}[ \t]*(?:this is a copy of|below this line is a copy|original message|returned message|unsent message|undelivered message|message header|forwarded message|original headers)|(?:original message (?:follows|headers?)|below this line is a copy of the message|unsent message follows)[ \t.:]*$)/im;
 const HEADER_LINE = /^([A-Za-z][A-Za-z0-9-]*)[ \t]*:/;
-const CORE_HEADERS = new Set(['received', 'return-path', 'message-id', 'date', 'from', 'to', 'subject', 'mime-version']);
+const CORE_HEADERS = new Set([
+  'received',
+  'return-path',
+  'message-id',
+  'date',
+  'from',
+  'to',
+  'subject',
+  'mime-version',
+]);
 
 const LOCAL_CHAR = /[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]/;
 const DOMAIN_CHAR = /[A-Za-z0-9.-]/;
@@ -580,7 +613,8 @@ function windowAt(lines: string[], i: number): string {
  */
 function textRecipient(lines: string[], lower: string[], address: string, single: boolean): BounceRecipient {
   const windows: string[] = [];
-  for (let i = 0; i < lines.length && windows.length < 10; i++) if (lower[i]!.includes(address)) windows.push(windowAt(lines, i));
+  for (let i = 0; i < lines.length && windows.length < 10; i++)
+    if (lower[i]!.includes(address)) windows.push(windowAt(lines, i));
   let coded = windows.find((w) => codeClass(null, w) !== null);
   if (!coded && single) {
     const i = lines.findIndex((line) => codeClass(null, line) !== null);
@@ -632,7 +666,15 @@ export function detectBounce(raw: Buffer, parsed?: ParsedMessage): BounceInfo | 
   if (message.reportType === 'disposition-notification' || message.reportType === 'feedback-report') return null;
 
   const root = parsePart(raw, 0, { parts: 0 });
-  const found: ReportParts = { texts: [], htmls: [], deliveryStatus: [], originals: [], receipt: false, feedback: false, budget: MAX_TEXT_TOTAL };
+  const found: ReportParts = {
+    texts: [],
+    htmls: [],
+    deliveryStatus: [],
+    originals: [],
+    receipt: false,
+    feedback: false,
+    budget: MAX_TEXT_TOTAL,
+  };
   collectParts(root, found);
   if (found.receipt || found.feedback) return null;
   if (found.texts.length === 0 && root.preamble && root.preamble.length > 0) {
@@ -644,9 +686,10 @@ export function detectBounce(raw: Buffer, parsed?: ParsedMessage): BounceInfo | 
     // A part labelled delivery-status that holds prose is read as the report's text.
     if (report.recipients.length === 0 && report.fields === 0) found.texts.push(found.deliveryStatus[i]!);
   }
-  const text = found.texts.length > 0
-    ? found.texts.join('\n\n')
-    : found.htmls.map((html) => htmlToPlain(html, { maxLength: MAX_TEXT_BYTES })).join('\n\n');
+  const text =
+    found.texts.length > 0
+      ? found.texts.join('\n\n')
+      : found.htmls.map((html) => htmlToPlain(html, { maxLength: MAX_TEXT_BYTES })).join('\n\n');
   const { report, original: originalInText } = splitReport(text);
   const original = found.originals.find((h) => h.has('message-id')) ?? found.originals[0] ?? originalInText;
 
@@ -665,17 +708,24 @@ export function detectBounce(raw: Buffer, parsed?: ParsedMessage): BounceInfo | 
   if (reports.some((r) => r.recipients.some((x) => x.original || x.final))) {
     const failed = fromDeliveryStatus(reports);
     if (!failed) return null;
-    return { ...failed, originalMessageId, reporter: reportingMta ?? reporterInText(report) ?? message.from?.address ?? null };
+    return {
+      ...failed,
+      originalMessageId,
+      reporter: reportingMta ?? reporterInText(report) ?? message.from?.address ?? null,
+    };
   }
 
   // A notice in words. It must come from a mail system, not from a person (a forwarded bounce).
   const headers = root.headers;
   const daemon = isDaemon(message.from) || isDaemon(message.sender);
-  const nullSender = ['return-path', 'x-envelope-from'].some((h) => /^<\s*>$/.test((firstHeader(headers, h) ?? '').trim()));
+  const nullSender = ['return-path', 'x-envelope-from'].some((h) =>
+    /^<\s*>$/.test((firstHeader(headers, h) ?? '').trim()),
+  );
   const failedHeader = parseAddressList((headers.get('x-failed-recipients') ?? []).join(', ')).map((a) => a.address);
   const reportLike = message.reportType === 'delivery-status';
   const strongSender = daemon || nullSender || failedHeader.length > 0 || reportLike;
-  const noReply = message.from !== null && NO_REPLY_LOCAL.test(message.from.address.slice(0, message.from.address.lastIndexOf('@')));
+  const noReply =
+    message.from !== null && NO_REPLY_LOCAL.test(message.from.address.slice(0, message.from.address.lastIndexOf('@')));
   if (!strongSender && !noReply && message.autoSubmitted !== 'auto-generated') return null;
   const subject = message.subject ?? '';
   if (FORWARD_SUBJECT.test(subject) || isAutoReply(message, headers, daemon || failedHeader.length > 0)) return null;
@@ -709,7 +759,12 @@ export function detectBounce(raw: Buffer, parsed?: ParsedMessage): BounceInfo | 
   if (overall.includes('5')) kind = 'hard';
   else if (overall.includes('4') || TEMPORARY.test(scan)) kind = 'soft';
   else kind = 'hard';
-  return { kind, recipients, originalMessageId, reporter: reportingMta ?? reporterInText(report) ?? message.from?.address ?? null };
+  return {
+    kind,
+    recipients,
+    originalMessageId,
+    reporter: reportingMta ?? reporterInText(report) ?? message.from?.address ?? null,
+  };
 }
 
 /**
@@ -718,7 +773,9 @@ export function detectBounce(raw: Buffer, parsed?: ParsedMessage): BounceInfo | 
  */
 function originalIdInRaw(raw: Buffer): string | null {
   const text = raw.toString('latin1', 0, Math.min(raw.length, 4 * 1024 * 1024));
-  const m = /^content-type:[ \t]*(?:message\/(?:rfc822|global)|text\/rfc822-headers|message\/global-headers)\b/im.exec(text);
+  const m = /^content-type:[ \t]*(?:message\/(?:rfc822|global)|text\/rfc822-headers|message\/global-headers)\b/im.exec(
+    text,
+  );
   if (!m) return null;
   // Past the rest of that part's header block, to the copied headers.
   const blank = /\r?\n\r?\n/g;

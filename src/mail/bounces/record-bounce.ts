@@ -11,13 +11,21 @@ export function mayBeBounce(scanned: ScannedMessage): boolean {
   const from = scanned.from;
   if (!from) return false;
   const local = from.address.split('@')[0] ?? '';
-  return /^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)$/i.test(local) || /mail delivery (sub)?system/i.test(from.name ?? '');
+  return (
+    /^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)$/i.test(local) ||
+    /mail delivery (sub)?system/i.test(from.name ?? '')
+  );
 }
 
 export async function recordBounce(db: Db, orgId: string, bounce: BounceInfo): Promise<boolean> {
   if (bounce.kind !== 'hard' || !bounce.originalMessageId) return false;
   const key = dedupeKey({ messageId: bounce.originalMessageId, date: null, from: null, to: [], subject: null });
-  const original = await db.selectFrom('messages').select('id').where('org_id', '=', orgId).where('dedupe_key', '=', key).executeTakeFirst();
+  const original = await db
+    .selectFrom('messages')
+    .select('id')
+    .where('org_id', '=', orgId)
+    .where('dedupe_key', '=', key)
+    .executeTakeFirst();
   if (!original) return false;
   const now = Date.now();
   await db.transaction().execute(async (trx) => {

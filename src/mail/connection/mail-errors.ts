@@ -57,7 +57,15 @@ const NAME_NOT_FOUND_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI
 const REFUSED_CODES = new Set(['ECONNREFUSED']);
 const NO_ROUTE_CODES = new Set(['EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'EADDRNOTAVAIL']);
 const DROPPED_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
-const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ETIMEOUT', 'ESOCKETTIMEDOUT', 'CONNECT_TIMEOUT', 'GREETING_TIMEOUT', 'UPGRADE_TIMEOUT', 'TIMEOUT']);
+const TIMEOUT_CODES = new Set([
+  'ETIMEDOUT',
+  'ETIMEOUT',
+  'ESOCKETTIMEDOUT',
+  'CONNECT_TIMEOUT',
+  'GREETING_TIMEOUT',
+  'UPGRADE_TIMEOUT',
+  'TIMEOUT',
+]);
 const PROTOCOL_CODES = new Set([
   'EPROTOCOL',
   'InvalidResponse',
@@ -72,7 +80,13 @@ const PROTOCOL_CODES = new Set([
   'MAX_IMAP_NESTING_REACHED',
   'STARTTLS_INJECTION',
 ]);
-const CLOSED_CODES = new Set(['ClosedAfterConnectText', 'ClosedAfterConnectTLS', 'NoConnection', 'EConnectionClosed', 'ECONNECTION']);
+const CLOSED_CODES = new Set([
+  'ClosedAfterConnectText',
+  'ClosedAfterConnectTLS',
+  'NoConnection',
+  'EConnectionClosed',
+  'ECONNECTION',
+]);
 
 interface Facts {
   codes: Set<string>;
@@ -178,14 +192,20 @@ function wording(protocol: MailProtocol, context: MailErrorContext): Wording {
 
 function isTlsHandshakeProblem(facts: Facts): boolean {
   if (facts.tlsFailed || facts.codes.has('ETLS')) return true;
-  for (const code of facts.codes) if (code.startsWith('ERR_SSL_') || (code.startsWith('ERR_TLS_') && code !== 'ERR_TLS_CERT_ALTNAME_INVALID')) return true;
+  for (const code of facts.codes)
+    if (code.startsWith('ERR_SSL_') || (code.startsWith('ERR_TLS_') && code !== 'ERR_TLS_CERT_ALTNAME_INVALID'))
+      return true;
   return /wrong version number|ssl routines|tls_validate_record_header|packet length too long|unknown protocol|handshake failure|before secure tls connection|ssl3_get_record|tlsv1 alert/.test(
     facts.text,
   );
 }
 
 /** Classifies one failed IMAP or SMTP connection attempt. Never throws. */
-export function classifyMailError(error: unknown, protocol: MailProtocol, context: MailErrorContext = {}): ClassifiedMailError {
+export function classifyMailError(
+  error: unknown,
+  protocol: MailProtocol,
+  context: MailErrorContext = {},
+): ClassifiedMailError {
   const facts = gather(error);
   const w = wording(protocol, context);
   const result = (code: MailErrorCode, message: string): ClassifiedMailError => ({
@@ -197,7 +217,9 @@ export function classifyMailError(error: unknown, protocol: MailProtocol, contex
   const Server = `The ${w.server}`;
 
   // 1. The certificate: the most specific failure, and one a wrong password cannot explain.
-  const certCode = hasAny(facts.codes, CERTIFICATE_CODES) ?? (/certificate|self[- ]signed|altnames/.test(facts.text) ? 'certificate' : undefined);
+  const certCode =
+    hasAny(facts.codes, CERTIFICATE_CODES) ??
+    (/certificate|self[- ]signed|altnames/.test(facts.text) ? 'certificate' : undefined);
   if (certCode) {
     const why =
       certCode === 'CERT_HAS_EXPIRED'
@@ -215,7 +237,10 @@ export function classifyMailError(error: unknown, protocol: MailProtocol, contex
   }
 
   // 2. Sign-in refused because the connection is not encrypted.
-  if (facts.serverResponseCode === 'PRIVACYREQUIRED' || /login is disabled|logindisabled|must issue a starttls|starttls (is )?required|encryption required/.test(facts.text)) {
+  if (
+    facts.serverResponseCode === 'PRIVACYREQUIRED' ||
+    /login is disabled|logindisabled|must issue a starttls|starttls (is )?required|encryption required/.test(facts.text)
+  ) {
     return result(
       'TLS_FAILED',
       `${Server}${w.at} does not accept a sign-in over an unencrypted connection. Turn SSL/TLS on (${w.usualPorts}).`,
@@ -224,7 +249,10 @@ export function classifyMailError(error: unknown, protocol: MailProtocol, contex
 
   // 3. TLS spoken to a plain port (or the reverse), or a handshake that failed for another reason.
   if (isTlsHandshakeProblem(facts)) {
-    const mismatch = /wrong version number|packet length too long|unknown protocol|tls_validate_record_header|ssl3_get_record/.test(facts.text);
+    const mismatch =
+      /wrong version number|packet length too long|unknown protocol|tls_validate_record_header|ssl3_get_record/.test(
+        facts.text,
+      );
     return result(
       'TLS_FAILED',
       mismatch
@@ -235,7 +263,10 @@ export function classifyMailError(error: unknown, protocol: MailProtocol, contex
   }
 
   // 4. The credentials.
-  const commandUnsupported = facts.smtpStatus !== undefined && [500, 502, 503, 504].includes(facts.smtpStatus) && /^auth/i.test(facts.command ?? '');
+  const commandUnsupported =
+    facts.smtpStatus !== undefined &&
+    [500, 502, 503, 504].includes(facts.smtpStatus) &&
+    /^auth/i.test(facts.command ?? '');
   if (commandUnsupported) {
     return result(
       'PROTOCOL_ERROR',
@@ -244,7 +275,10 @@ export function classifyMailError(error: unknown, protocol: MailProtocol, contex
     );
   }
   if (facts.serverResponseCode === 'UNAVAILABLE') {
-    return result('PROTOCOL_ERROR', `${Server}${w.at} could not check the sign-in right now (a temporary problem on its side). Try again in a few minutes.${quoteServer(facts)}`);
+    return result(
+      'PROTOCOL_ERROR',
+      `${Server}${w.at} could not check the sign-in right now (a temporary problem on its side). Try again in a few minutes.${quoteServer(facts)}`,
+    );
   }
   const authRejected =
     facts.authenticationFailed ||
@@ -267,7 +301,8 @@ export function classifyMailError(error: unknown, protocol: MailProtocol, contex
   }
 
   // 5. Reaching the server at all.
-  const notFound = hasAny(facts.codes, NAME_NOT_FOUND_CODES) ?? (/getaddrinfo|dns/.test(facts.text) ? 'dns' : undefined);
+  const notFound =
+    hasAny(facts.codes, NAME_NOT_FOUND_CODES) ?? (/getaddrinfo|dns/.test(facts.text) ? 'dns' : undefined);
   if (notFound) {
     return result(
       'HOST_UNREACHABLE',
@@ -288,11 +323,16 @@ export function classifyMailError(error: unknown, protocol: MailProtocol, contex
   }
 
   // 6. Waiting too long.
-  const timeoutCode = hasAny(facts.codes, TIMEOUT_CODES) ?? facts.timeoutType ?? (/timed? ?out/.test(facts.text) ? 'timeout' : undefined);
+  const timeoutCode =
+    hasAny(facts.codes, TIMEOUT_CODES) ?? facts.timeoutType ?? (/timed? ?out/.test(facts.text) ? 'timeout' : undefined);
   if (timeoutCode) {
     const within = context.timeoutMs ? ` within ${Math.round(context.timeoutMs / 100) / 10} seconds` : ' in time';
-    const greeting = timeoutCode === 'GREETING_TIMEOUT' || facts.timeoutType === 'GREETING_TIMEOUT' || /greeting/.test(facts.text);
-    const connecting = timeoutCode === 'CONNECT_TIMEOUT' || facts.timeoutType === 'CONNECT_TIMEOUT' || /connection timeout|connect timeout/.test(facts.text);
+    const greeting =
+      timeoutCode === 'GREETING_TIMEOUT' || facts.timeoutType === 'GREETING_TIMEOUT' || /greeting/.test(facts.text);
+    const connecting =
+      timeoutCode === 'CONNECT_TIMEOUT' ||
+      facts.timeoutType === 'CONNECT_TIMEOUT' ||
+      /connection timeout|connect timeout/.test(facts.text);
     const plainOnTlsPort = context.secure === false && (context.port === 993 || context.port === 465);
     if (greeting || plainOnTlsPort) {
       return result(
@@ -353,7 +393,11 @@ function appPasswordHint(preset: ProviderPreset): string | undefined {
  * (`imap`/`smtp`) in the details, and for a refused password on a provider known for app passwords the
  * how-to as the hint.
  */
-export function mailConnectionError(classified: ClassifiedMailError, preset?: ProviderPreset, cause?: unknown): AppError {
+export function mailConnectionError(
+  classified: ClassifiedMailError,
+  preset?: ProviderPreset,
+  cause?: unknown,
+): AppError {
   let hint: string | undefined;
   if (classified.code === 'AUTH_FAILED') {
     hint =

@@ -75,7 +75,9 @@ function tlsOptions(options: MailClientOptions): { rejectUnauthorized: boolean; 
 export function createImapClient(
   settings: PinnedEndpoint,
   login: MailLogin,
-  options: MailClientOptions & { imap?: Omit<ImapFlowOptions, 'host' | 'port' | 'secure' | 'auth' | 'tls' | 'logger'> } = {},
+  options: MailClientOptions & {
+    imap?: Omit<ImapFlowOptions, 'host' | 'port' | 'secure' | 'auth' | 'tls' | 'logger'>;
+  } = {},
 ): ImapFlow {
   return new ImapFlow({
     clientInfo: { name: 'Conversa' },
@@ -97,7 +99,10 @@ export function createImapClient(
 }
 
 /** The connection options shared by an SMTPConnection and nodemailer's createTransport(). */
-export function smtpConnectionOptions(settings: PinnedEndpoint, options: MailClientOptions = {}): SMTPConnectionOptions {
+export function smtpConnectionOptions(
+  settings: PinnedEndpoint,
+  options: MailClientOptions = {},
+): SMTPConnectionOptions {
   return {
     ...target(settings),
     port: settings.port,
@@ -119,13 +124,20 @@ export function smtpConnectionOptions(settings: PinnedEndpoint, options: MailCli
 /** What SMTPConnection.login() takes for this login (XOAUTH2 with the given token, never refreshed here). */
 export function smtpAuth(login: MailLogin): SMTPConnectionAuth {
   if (login.auth.kind === 'oauth2') {
-    return { user: login.username, oauth2: new XOAuth2({ user: login.username, accessToken: login.auth.accessToken }, false) };
+    return {
+      user: login.username,
+      oauth2: new XOAuth2({ user: login.username, accessToken: login.auth.accessToken }, false),
+    };
   }
   return { user: login.username, pass: login.auth.password };
 }
 
 /** Options for nodemailer.createTransport() (the sending code): the same connection options, with the login. */
-export function smtpTransportOptions(settings: PinnedEndpoint, login: MailLogin, options: MailClientOptions = {}): SMTPTransportOptions {
+export function smtpTransportOptions(
+  settings: PinnedEndpoint,
+  login: MailLogin,
+  options: MailClientOptions = {},
+): SMTPTransportOptions {
   return {
     ...smtpConnectionOptions(settings, options),
     auth:
@@ -147,16 +159,24 @@ class DeadlineExceeded extends Error {
  * Runs `operation` until it settles, the deadline passes or the signal aborts; in the last two cases calls
  * `cancel` (which must close the sockets) and rejects with DeadlineExceeded or the signal's reason.
  */
-async function withinDeadline<T>(deadline: number, signal: AbortSignal | undefined, cancel: () => void, operation: () => Promise<T>): Promise<T> {
+async function withinDeadline<T>(
+  deadline: number,
+  signal: AbortSignal | undefined,
+  cancel: () => void,
+  operation: () => Promise<T>,
+): Promise<T> {
   signal?.throwIfAborted();
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   const running = operation();
   const stopped = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      cancel();
-      reject(new DeadlineExceeded());
-    }, Math.max(0, deadline - Date.now()));
+    timer = setTimeout(
+      () => {
+        cancel();
+        reject(new DeadlineExceeded());
+      },
+      Math.max(0, deadline - Date.now()),
+    );
     if (signal) {
       onAbort = () => {
         cancel();
@@ -231,20 +251,29 @@ async function checkImap(settings: ServerEndpoint, ctx: TestContext): Promise<st
     if (firstLineSeen || entry.src !== 's' || typeof entry.msg !== 'string') return;
     firstLineSeen = true;
     if (/^\* (OK|PREAUTH|BYE)\b/i.test(entry.msg)) return;
-    wrongServer?.(Object.assign(new Error('The server did not greet like an IMAP server'), { code: 'InvalidResponse', response: entry.msg.slice(0, 200) }));
+    wrongServer?.(
+      Object.assign(new Error('The server did not greet like an IMAP server'), {
+        code: 'InvalidResponse',
+        response: entry.msg.slice(0, 200),
+      }),
+    );
     client.close();
   });
   try {
-    return await withinDeadline(ctx.deadline, ctx.signal, () => client.close(), () =>
-      Promise.race([
-        (async () => {
-          await client.connect();
-          const capabilities = [...client.capabilities.keys()];
-          await client.logout();
-          return capabilities;
-        })(),
-        notImap,
-      ]),
+    return await withinDeadline(
+      ctx.deadline,
+      ctx.signal,
+      () => client.close(),
+      () =>
+        Promise.race([
+          (async () => {
+            await client.connect();
+            const capabilities = [...client.capabilities.keys()];
+            await client.logout();
+            return capabilities;
+          })(),
+          notImap,
+        ]),
     );
   } catch (error) {
     throw translate(error, 'imap', settings, ctx);
@@ -257,7 +286,12 @@ async function checkImap(settings: ServerEndpoint, ctx: TestContext): Promise<st
 export async function checkSmtp(
   settings: ServerEndpoint,
   login: MailLogin,
-  options: MailClientOptions & { timeoutMs?: number; signal?: AbortSignal; preset?: ProviderPreset; outbound?: OutboundPolicy } = {},
+  options: MailClientOptions & {
+    timeoutMs?: number;
+    signal?: AbortSignal;
+    preset?: ProviderPreset;
+    outbound?: OutboundPolicy;
+  } = {},
 ): Promise<void> {
   const pinned = await pinEndpoint(options.outbound, settings);
   const budgetMs = options.timeoutMs ?? DEFAULT_TEST_TIMEOUT_MS;
@@ -290,26 +324,31 @@ async function smtpWithin(settings: ServerEndpoint, ctx: TestContext): Promise<v
     failEarly?.(error);
   });
   try {
-    await withinDeadline(ctx.deadline, ctx.signal, () => connection.close(), async () => {
-      await new Promise<void>((resolve, reject) => {
-        failEarly = reject;
-        connection.once('end', () => reject(emitted ?? new Error('Connection closed unexpectedly')));
-        connection.connect((error?: Error | null) => (error ? reject(error) : resolve()));
-      });
-      if (!connection.allowsAuth) {
-        throw Object.assign(new Error('The server does not offer AUTH on this connection'), {
-          code: 'EAUTH',
-          command: 'AUTH',
-          responseCode: 502,
+    await withinDeadline(
+      ctx.deadline,
+      ctx.signal,
+      () => connection.close(),
+      async () => {
+        await new Promise<void>((resolve, reject) => {
+          failEarly = reject;
+          connection.once('end', () => reject(emitted ?? new Error('Connection closed unexpectedly')));
+          connection.connect((error?: Error | null) => (error ? reject(error) : resolve()));
         });
-      }
-      await new Promise<void>((resolve, reject) => {
-        failEarly = reject;
-        connection.login(smtpAuth(ctx.login), (error?: Error | null) => (error ? reject(error) : resolve()));
-      });
-      failEarly = undefined;
-      connection.quit();
-    });
+        if (!connection.allowsAuth) {
+          throw Object.assign(new Error('The server does not offer AUTH on this connection'), {
+            code: 'EAUTH',
+            command: 'AUTH',
+            responseCode: 502,
+          });
+        }
+        await new Promise<void>((resolve, reject) => {
+          failEarly = reject;
+          connection.login(smtpAuth(ctx.login), (error?: Error | null) => (error ? reject(error) : resolve()));
+        });
+        failEarly = undefined;
+        connection.quit();
+      },
+    );
   } catch (error) {
     throw translate(error, 'smtp', settings, ctx);
   } finally {

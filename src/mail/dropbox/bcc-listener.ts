@@ -10,7 +10,8 @@
 // package.json: move "smtp-server" from devDependencies to dependencies (production code imports it now).
 // src/app/config.ts:
 //     import { loadBccTlsConfig, type BccTlsConfig } from '../mail/dropbox/bcc-listener.js';
-//     interface Config { …  /** STARTTLS certificate of the BCC listener (BCC_TLS_CERT_FILE + BCC_TLS_KEY_FILE), or null. */
+//     interface Config { …  /** STARTTLS certificate of the BCC listener (BCC_TLS_CERT_FILE + BCC_TLS_KEY_FILE), or
+// null. */
 //                        bccTls: BccTlsConfig | null; }
 //     loadConfig(): …, bccTls: loadBccTlsConfig(env),
 //   (bccSmtpPort and bccDomain exist already. Optional: BCC_SMTP_HOST, default HOST, for an install whose web app
@@ -41,7 +42,13 @@ import type { BlobStore } from '../../storage/blob-store.js';
 import type { Db } from '../../storage/database.js';
 import type { ParsedMessage, ParseOptions } from '../mime/parse-message.js';
 import type { DnsResolver } from '../send/dns-resolver.js';
-import { fileBccMessage, findBccAccount, isAccountAddress, type BccAccount, type FilingResult } from './file-bcc-message.js';
+import {
+  fileBccMessage,
+  findBccAccount,
+  isAccountAddress,
+  type BccAccount,
+  type FilingResult,
+} from './file-bcc-message.js';
 
 /** The largest message accepted by default: what the large providers let a user send. */
 export const DEFAULT_BCC_MAX_SIZE = 25 * 1024 * 1024;
@@ -69,7 +76,9 @@ export function loadBccTlsConfig(env: NodeJS.ProcessEnv): BccTlsConfig | null {
   const keyFile = env.BCC_TLS_KEY_FILE?.trim() || null;
   if (!certFile && !keyFile) return null;
   if (!certFile || !keyFile) {
-    throw new ConfigError(`BCC_TLS_CERT_FILE and BCC_TLS_KEY_FILE go together: set both (PEM files) to offer STARTTLS on the BCC listener, or neither`);
+    throw new ConfigError(
+      `BCC_TLS_CERT_FILE and BCC_TLS_KEY_FILE go together: set both (PEM files) to offer STARTTLS on the BCC listener, or neither`,
+    );
   }
   const read = (name: string, file: string, marker: RegExp): Buffer => {
     let content: Buffer;
@@ -78,7 +87,8 @@ export function loadBccTlsConfig(env: NodeJS.ProcessEnv): BccTlsConfig | null {
     } catch (error) {
       throw new ConfigError(`${name}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
     }
-    if (!marker.test(content.toString('latin1'))) throw new ConfigError(`${name}: ${file} is not a PEM file of the expected kind`);
+    if (!marker.test(content.toString('latin1')))
+      throw new ConfigError(`${name}: ${file} is not a PEM file of the expected kind`);
     return content;
   };
   return {
@@ -129,7 +139,8 @@ function smtpError(code: number, text: string): SmtpError {
   return Object.assign(new Error(text), { responseCode: code });
 }
 
-const TEMPORARY = (): SmtpError => smtpError(451, '4.3.0 Conversa could not store the message just now (a temporary problem); please try again later');
+const TEMPORARY = (): SmtpError =>
+  smtpError(451, '4.3.0 Conversa could not store the message just now (a temporary problem); please try again later');
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -177,26 +188,48 @@ export interface SenderDomainVerdict {
  * this install, e.g. the MTA that faces the internet), the address in the Received header that relay added. A
  * local connection without one (a local tool) gets no SPF verdict.
  */
-export async function checkSenderDomain(raw: Buffer, session: Pick<SMTPServerSession, 'remoteAddress' | 'hostNameAppearsAs'>, mailFrom: string, resolver: DnsResolver, mta: string): Promise<SenderDomainVerdict> {
+export async function checkSenderDomain(
+  raw: Buffer,
+  session: Pick<SMTPServerSession, 'remoteAddress' | 'hostNameAppearsAs'>,
+  mailFrom: string,
+  resolver: DnsResolver,
+  mta: string,
+): Promise<SenderDomainVerdict> {
   const dkimResult: DKIMVerifyResult = await dkimVerify(raw, { resolver, sender: mailFrom });
   const fromDomain = (dkimResult.headerFrom?.[0] ?? '').split('@').pop()?.toLowerCase() ?? '';
 
-  let client: { ip: string; helo: string | null } | null = { ip: session.remoteAddress.replace(/^::ffff:/i, ''), helo: session.hostNameAppearsAs || null };
+  let client: { ip: string; helo: string | null } | null = {
+    ip: session.remoteAddress.replace(/^::ffff:/i, ''),
+    helo: session.hostNameAppearsAs || null,
+  };
   if (isLocalPeer(session.remoteAddress)) client = relayedClient(raw);
-  const spfResult = client ? await spf({ sender: mailFrom, ip: client.ip, ...(client.helo ? { helo: client.helo } : {}), mta, resolver }) : null;
+  const spfResult = client
+    ? await spf({ sender: mailFrom, ip: client.ip, ...(client.helo ? { helo: client.helo } : {}), mta, resolver })
+    : null;
   const spfStatus = spfResult?.status.result ?? 'none';
 
   const signatures = dkimResult.results ?? [];
   const ofFromDomain = signatures.filter((s) => s.signingDomain?.toLowerCase() === fromDomain || s.status.aligned);
-  const failed = (s: (typeof signatures)[number]) => s.status.result === 'fail' || (s.status.result === 'neutral' && /body hash did not verify/i.test(s.status.comment ?? ''));
+  const failed = (s: (typeof signatures)[number]) =>
+    s.status.result === 'fail' ||
+    (s.status.result === 'neutral' && /body hash did not verify/i.test(s.status.comment ?? ''));
   const dkimFailed = ofFromDomain.some(failed) && !ofFromDomain.some((s) => s.status.result === 'pass');
-  const dkimStatus = signatures.length === 0 ? 'none' : signatures.some((s) => s.status.result === 'pass') ? 'pass' : dkimFailed ? 'fail' : signatures[0]!.status.result;
+  const dkimStatus =
+    signatures.length === 0
+      ? 'none'
+      : signatures.some((s) => s.status.result === 'pass')
+        ? 'pass'
+        : dkimFailed
+          ? 'fail'
+          : signatures[0]!.status.result;
 
   const dmarcResult = fromDomain
     ? await dmarc({
         headerFrom: fromDomain,
         spfDomains: spfResult && spfStatus === 'pass' && spfResult.domain ? [spfResult.domain] : [],
-        dkimDomains: signatures.filter((s) => s.status.result === 'pass').map((s) => ({ domain: s.signingDomain, aligned: !!s.status.aligned, underSized: !!s.status.underSized })),
+        dkimDomains: signatures
+          .filter((s) => s.status.result === 'pass')
+          .map((s) => ({ domain: s.signingDomain, aligned: !!s.status.aligned, underSized: !!s.status.underSized })),
         resolver,
       })
     : false;
@@ -206,11 +239,20 @@ export async function checkSenderDomain(raw: Buffer, session: Pick<SMTPServerSes
 
   let refuse: SmtpError | null = null;
   if (spfStatus === 'fail') {
-    refuse = smtpError(550, `5.7.23 SPF of ${spfResult?.domain ?? 'the sender domain'} does not allow ${client?.ip ?? 'this client'} to send its mail; nothing was filed`);
+    refuse = smtpError(
+      550,
+      `5.7.23 SPF of ${spfResult?.domain ?? 'the sender domain'} does not allow ${client?.ip ?? 'this client'} to send its mail; nothing was filed`,
+    );
   } else if (dkimFailed) {
-    refuse = smtpError(550, `5.7.20 The DKIM signature of ${fromDomain} does not match the message (altered after it was signed, or forged); nothing was filed`);
+    refuse = smtpError(
+      550,
+      `5.7.20 The DKIM signature of ${fromDomain} does not match the message (altered after it was signed, or forged); nothing was filed`,
+    );
   } else if (dmarcStatus === 'fail' && (dmarcPolicy === 'reject' || dmarcPolicy === 'quarantine')) {
-    refuse = smtpError(550, `5.7.1 ${fromDomain} publishes a DMARC policy of ${dmarcPolicy} and this message passes neither its SPF nor its DKIM; nothing was filed`);
+    refuse = smtpError(
+      550,
+      `5.7.1 ${fromDomain} publishes a DMARC policy of ${dmarcPolicy} and this message passes neither its SPF nor its DKIM; nothing was filed`,
+    );
   }
   return { refuse, summary };
 }
@@ -227,8 +269,13 @@ export function clientKey(remoteAddress: string | undefined): string {
   const [head = '', tail = ''] = v4.toLowerCase().split('::');
   const left = head === '' ? [] : head.split(':');
   const right = tail === '' ? [] : tail.split(':');
-  const groups = v4.includes('::') ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  const groups = v4.includes('::')
+    ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }
 
 /** Starts the listener; resolves once it is listening (rejects if it cannot bind). */
@@ -265,8 +312,16 @@ export async function startBccListener(deps: BccListenerDeps): Promise<BccListen
       const key = clientKey(session.remoteAddress);
       const open = perClient.get(key) ?? new Set<string>();
       if (open.size >= maxPerIp) {
-        log.info({ client: session.remoteAddress, open: open.size }, 'bcc: too many connections from one client, refused');
-        return callback(smtpError(421, `4.7.0 Too many connections from your address (at most ${maxPerIp} at once); try again in a moment`));
+        log.info(
+          { client: session.remoteAddress, open: open.size },
+          'bcc: too many connections from one client, refused',
+        );
+        return callback(
+          smtpError(
+            421,
+            `4.7.0 Too many connections from your address (at most ${maxPerIp} at once); try again in a moment`,
+          ),
+        );
       }
       open.add(session.id);
       perClient.set(key, open);
@@ -299,12 +354,23 @@ export async function startBccListener(deps: BccListenerDeps): Promise<BccListen
         (account) => {
           if (!account) {
             log.info({ client: session.remoteAddress }, 'bcc: unknown recipient refused');
-            return callback(smtpError(550, `5.1.1 <${address.address}> is not a Conversa BCC address (check the BCC address shown on your e-mail account in Conversa)`));
+            return callback(
+              smtpError(
+                550,
+                `5.1.1 <${address.address}> is not a Conversa BCC address (check the BCC address shown on your e-mail account in Conversa)`,
+              ),
+            );
           }
           if (!isAccountAddress(account, sender)) {
-            log.info({ client: session.remoteAddress, accountId: account.id }, 'bcc: envelope sender is not the mailbox owner, refused');
+            log.info(
+              { client: session.remoteAddress, accountId: account.id },
+              'bcc: envelope sender is not the mailbox owner, refused',
+            );
             return callback(
-              smtpError(550, `5.7.1 <${sender}> may not file mail with this BCC address: Conversa files only mail sent from the address of the mailbox the BCC address belongs to`),
+              smtpError(
+                550,
+                `5.7.1 <${sender}> may not file mail with this BCC address: Conversa files only mail sent from the address of the mailbox the BCC address belongs to`,
+              ),
             );
           }
           callback();
@@ -316,7 +382,11 @@ export async function startBccListener(deps: BccListenerDeps): Promise<BccListen
       );
     },
 
-    onData(stream: SMTPServerDataStream, session: SMTPServerSession, reply: (err?: Error | null, message?: string) => void) {
+    onData(
+      stream: SMTPServerDataStream,
+      session: SMTPServerSession,
+      reply: (err?: Error | null, message?: string) => void,
+    ) {
       let replied = false;
       const callback = (err: Error | null, message?: string): void => {
         if (replied) return;
@@ -338,13 +408,18 @@ export async function startBccListener(deps: BccListenerDeps): Promise<BccListen
       stream.once('end', () => {
         if (stream.sizeExceeded || received > maxSize) {
           log.info({ client: client.remoteAddress, bytes: received, limit: maxSize }, 'bcc: oversized message refused');
-          return callback(smtpError(552, `5.3.4 The message is ${received} bytes; the limit is ${maxSize} bytes. Nothing was filed`));
+          return callback(
+            smtpError(552, `5.3.4 The message is ${received} bytes; the limit is ${maxSize} bytes. Nothing was filed`),
+          );
         }
         const job = deliver(Buffer.concat(chunks, received), mailFrom, recipients, client).then(
           (text) => callback(null, text),
           (error: unknown) => {
             if ((error as SmtpError).responseCode) return callback(error as SmtpError);
-            log.error({ err: describe(error), client: client.remoteAddress }, 'bcc: storing failed, sender told to retry');
+            log.error(
+              { err: describe(error), client: client.remoteAddress },
+              'bcc: storing failed, sender told to retry',
+            );
             callback(TEMPORARY());
           },
         );
@@ -355,20 +430,32 @@ export async function startBccListener(deps: BccListenerDeps): Promise<BccListen
   });
   server.on('error', (error: Error) => log.warn({ err: describe(error) }, 'bcc: connection error'));
 
-  async function deliver(raw: Buffer, mailFrom: string, recipients: string[], client: Pick<SMTPServerSession, 'remoteAddress' | 'hostNameAppearsAs'>): Promise<string> {
+  async function deliver(
+    raw: Buffer,
+    mailFrom: string,
+    recipients: string[],
+    client: Pick<SMTPServerSession, 'remoteAddress' | 'hostNameAppearsAs'>,
+  ): Promise<string> {
     // Looked up again: an account deleted since RCPT no longer files anything.
     const accounts = new Map<string, BccAccount>();
     for (const recipient of recipients) {
       const account = await findBccAccount(deps.db, domain, recipient);
       if (account && isAccountAddress(account, mailFrom)) accounts.set(account.id, account);
     }
-    if (accounts.size === 0) throw smtpError(550, '5.1.1 The BCC address no longer exists (its e-mail account was removed from Conversa); nothing was filed');
+    if (accounts.size === 0)
+      throw smtpError(
+        550,
+        '5.1.1 The BCC address no longer exists (its e-mail account was removed from Conversa); nothing was filed',
+      );
 
     const parsed = await deps.parse(raw);
     const from = parsed.from?.address ?? null;
     for (const account of accounts.values()) {
       if (!isAccountAddress(account, from)) {
-        log.info({ client: client.remoteAddress, accountId: account.id }, 'bcc: From header is not the mailbox owner, refused');
+        log.info(
+          { client: client.remoteAddress, accountId: account.id },
+          'bcc: From header is not the mailbox owner, refused',
+        );
         throw smtpError(
           550,
           from
@@ -380,7 +467,10 @@ export async function startBccListener(deps: BccListenerDeps): Promise<BccListen
     if (deps.resolver) {
       const verdict = await checkSenderDomain(raw, client, mailFrom, deps.resolver, name);
       if (verdict.refuse) {
-        log.info({ client: client.remoteAddress, auth: verdict.summary }, 'bcc: sender domain authentication failed, refused');
+        log.info(
+          { client: client.remoteAddress, auth: verdict.summary },
+          'bcc: sender domain authentication failed, refused',
+        );
         throw verdict.refuse;
       }
       log.info({ auth: verdict.summary }, 'bcc: sender domain checked');
@@ -391,19 +481,37 @@ export async function startBccListener(deps: BccListenerDeps): Promise<BccListen
       const result = await fileBccMessage(fileDeps, account, raw, parsed);
       results.push(result);
       log.info(
-        { accountId: account.id, messages: result.filed.map((f) => ({ id: f.id, created: f.created, kind: f.kind, contacts: f.contactIds.length })), neverLogged: result.neverLogged, contactsCreated: result.contactsCreated },
+        {
+          accountId: account.id,
+          messages: result.filed.map((f) => ({
+            id: f.id,
+            created: f.created,
+            kind: f.kind,
+            contacts: f.contactIds.length,
+          })),
+          neverLogged: result.neverLogged,
+          contactsCreated: result.contactsCreated,
+        },
         'bcc: message filed',
       );
     }
     const filed = results.flatMap((r) => r.filed);
     if (filed.length === 0) return '2.0.0 Accepted; not filed: an address in it is on your never-log list';
     const contacts = new Set(filed.flatMap((f) => f.contactIds)).size;
-    const what = filed.length === 1 ? (filed[0]!.kind.startsWith('forwarded') ? 'the forwarded message' : 'the message') : `${filed.length} messages`;
+    const what =
+      filed.length === 1
+        ? filed[0]!.kind.startsWith('forwarded')
+          ? 'the forwarded message'
+          : 'the message'
+        : `${filed.length} messages`;
     return `2.0.0 Filed ${what} in Conversa${contacts > 0 ? ` on ${contacts} contact${contacts === 1 ? '' : 's'}` : ', on no contact yet'}`;
   }
 
   await new Promise<void>((resolve, reject) => {
-    const onError = (error: Error) => reject(new Error(`The BCC listener cannot listen on ${deps.host}:${deps.port}: ${error.message}`, { cause: error }));
+    const onError = (error: Error) =>
+      reject(
+        new Error(`The BCC listener cannot listen on ${deps.host}:${deps.port}: ${error.message}`, { cause: error }),
+      );
     server.server.once('error', onError);
     server.listen(deps.port, deps.host, () => {
       server.server.off('error', onError);

@@ -22,7 +22,14 @@ import { isNeverLogged, parseNeverLogList, type NeverLogList } from '../rules/ne
 import type { Participant } from '../rules/participants.js';
 import { normalizeSubject } from '../rules/thread-keys.js';
 import { contactsByAddress, storeMessages, type MessageToStore } from '../intake/store-messages.js';
-import { dateHeaderOffset, embeddedMessages, findInlineForward, htmlToText, stripForwardPrefix, type InlineForward } from './forwarded-message.js';
+import {
+  dateHeaderOffset,
+  embeddedMessages,
+  findInlineForward,
+  htmlToText,
+  stripForwardPrefix,
+  type InlineForward,
+} from './forwarded-message.js';
 import { organisationAddresses } from '../accounts/organisation-addresses.js';
 import { ensureContacts } from '../../contacts/ensure-contacts.js';
 import { dedupeKeyOfParsed, messageFromParsed, participantsOfParsed } from '../intake/message-from-parsed.js';
@@ -80,7 +87,15 @@ export async function findBccAccount(db: Db, bccDomain: string, address: string)
     .where('bcc_token', '=', token)
     .executeTakeFirst();
   if (!row) return null;
-  return { id: row.id, orgId: row.org_id, userId: row.user_id, email: normalizeEmail(row.email), username: row.username, bccToken: row.bcc_token, visibility: row.visibility };
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    userId: row.user_id,
+    email: normalizeEmail(row.email),
+    username: row.username,
+    bccToken: row.bcc_token,
+    visibility: row.visibility,
+  };
 }
 
 /** The account's own sending addresses: its e-mail, and its username when that is an address. */
@@ -98,7 +113,6 @@ export function isAccountAddress(account: BccAccount, address: string | null | u
 function domainOf(address: string): string {
   return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
 }
-
 
 interface Candidate {
   kind: FiledKind;
@@ -123,7 +137,14 @@ interface Context {
 }
 
 /** Participants without the BCC plumbing; mapping addresses without the BCC addresses and the account's own. */
-function candidateOf(ctx: Context, kind: FiledKind, parsed: ParsedMessage, raw: Buffer, key: string, messageId: string | null): Candidate {
+function candidateOf(
+  ctx: Context,
+  kind: FiledKind,
+  parsed: ParsedMessage,
+  raw: Buffer,
+  key: string,
+  messageId: string | null,
+): Candidate {
   const computed = participantsOfParsed(parsed);
   const isBccAddress = (a: string): boolean => domainOf(a) === ctx.deps.bccDomain;
   const from = computed.effectiveFrom;
@@ -174,17 +195,28 @@ async function attachedCandidate(ctx: Context, raw: Buffer): Promise<Candidate> 
  * only counts when a stored message with that id has the same sender and subject (a forward of a reply names the
  * reply's parent too, and a wrong id would merge two different messages).
  */
-async function inlineOriginalId(ctx: Context, forward: ParsedMessage, raw: Buffer, inline: InlineForward): Promise<string | null> {
+async function inlineOriginalId(
+  ctx: Context,
+  forward: ParsedMessage,
+  raw: Buffer,
+  inline: InlineForward,
+): Promise<string | null> {
   if (inline.headers.messageId) return inline.headers.messageId;
   const declared = parseMessageIdList(rawHeader(raw, 'x-forwarded-message-id'));
   if (declared.length === 1) return declared[0]!;
-  const candidates = [...new Set([...declared, ...(forward.inReplyTo ? [forward.inReplyTo] : []), ...[...forward.references].reverse()])];
+  const candidates = [
+    ...new Set([...declared, ...(forward.inReplyTo ? [forward.inReplyTo] : []), ...[...forward.references].reverse()]),
+  ];
   if (candidates.length === 0 || !inline.headers.from) return null;
   const rows = await ctx.deps.db
     .selectFrom('messages')
     .select(['message_id_header', 'from_address', 'subject', 'date'])
     .where('org_id', '=', ctx.account.orgId)
-    .where('dedupe_key', 'in', candidates.slice(0, 50).map((id) => `mid:${id}`))
+    .where(
+      'dedupe_key',
+      'in',
+      candidates.slice(0, 50).map((id) => `mid:${id}`),
+    )
     .execute();
   const subject = normalizeSubject(inline.headers.subject);
   const match = rows.find(
@@ -198,7 +230,12 @@ async function inlineOriginalId(ctx: Context, forward: ParsedMessage, raw: Buffe
 }
 
 /** An original forwarded inline: rebuilt from the forward block; only text survives (the HTML is the forward's). */
-async function inlineCandidate(ctx: Context, forward: ParsedMessage, raw: Buffer, inline: InlineForward): Promise<Candidate> {
+async function inlineCandidate(
+  ctx: Context,
+  forward: ParsedMessage,
+  raw: Buffer,
+  inline: InlineForward,
+): Promise<Candidate> {
   const h = inline.headers;
   const messageId = await inlineOriginalId(ctx, forward, raw, inline);
   const body = inline.body;
@@ -248,9 +285,12 @@ async function candidatesFor(ctx: Context, raw: Buffer, parsed: ParsedMessage): 
     if (attached.length > 0) return Promise.all(attached.map((original) => attachedCandidate(ctx, original)));
     const text = parsed.text ?? (parsed.html ? htmlToText(parsed.html) : null);
     const inline = text ? findInlineForward(text, { defaultOffsetMinutes: dateHeaderOffset(raw) ?? 0 }) : null;
-    if (inline && (inline.headers.from || inline.headers.to.length > 0)) return [await inlineCandidate(ctx, parsed, raw, inline)];
+    if (inline && (inline.headers.from || inline.headers.to.length > 0))
+      return [await inlineCandidate(ctx, parsed, raw, inline)];
   }
-  return [candidateOf(ctx, toCrmAlone ? 'note' : 'sent', parsed, raw, keyOf(parsed, parsed.messageId), parsed.messageId)];
+  return [
+    candidateOf(ctx, toCrmAlone ? 'note' : 'sent', parsed, raw, keyOf(parsed, parsed.messageId), parsed.messageId),
+  ];
 }
 
 /**
@@ -260,7 +300,11 @@ async function candidatesFor(ctx: Context, raw: Buffer, parsed: ParsedMessage): 
  * merely receiving it, which the sync rule guards against.
  */
 async function autoCreate(ctx: Context, candidates: Candidate[], neverLog: NeverLogList): Promise<number> {
-  const existing = await contactsByAddress(ctx.deps.db, ctx.account.orgId, candidates.flatMap((c) => c.participants.map((p) => p.address)));
+  const existing = await contactsByAddress(
+    ctx.deps.db,
+    ctx.account.orgId,
+    candidates.flatMap((c) => c.participants.map((p) => p.address)),
+  );
   const known = new Set(existing.keys());
   const fresh = new Set<string>();
   for (const c of candidates) {
@@ -275,7 +319,14 @@ async function autoCreate(ctx: Context, candidates: Candidate[], neverLog: Never
     for (const a of base) fresh.add(a);
     const sender = c.from?.address;
     if (c.kind.startsWith('forwarded') && c.direction === 'incoming' && sender && !c.machineMessage) {
-      if (isValidEmail(sender) && !known.has(sender) && !ctx.orgOwn.has(sender) && !isMachineAddress(sender) && !isNeverLogged(sender, neverLog)) fresh.add(sender);
+      if (
+        isValidEmail(sender) &&
+        !known.has(sender) &&
+        !ctx.orgOwn.has(sender) &&
+        !isMachineAddress(sender) &&
+        !isNeverLogged(sender, neverLog)
+      )
+        fresh.add(sender);
     }
   }
   return (await ensureContacts(ctx.deps.db, ctx.account.orgId, fresh, 'auto-email')).created;
@@ -284,7 +335,15 @@ async function autoCreate(ctx: Context, candidates: Candidate[], neverLog: Never
 function toStore(c: Candidate): MessageToStore {
   const participants = { participants: c.participants, mappingAddresses: c.mappingAddresses, effectiveFrom: c.from };
   // The key found for the candidate (an inline forward's is its original's), not one recomputed from its bytes.
-  const message = messageFromParsed({ raw: c.raw, parsed: c.parsed, source: 'bcc', direction: c.direction, messageId: c.messageId, fallbackDate: Date.now(), participants });
+  const message = messageFromParsed({
+    raw: c.raw,
+    parsed: c.parsed,
+    source: 'bcc',
+    direction: c.direction,
+    messageId: c.messageId,
+    fallbackDate: Date.now(),
+    participants,
+  });
   return { ...message, dedupeKey: c.key };
 }
 
@@ -297,9 +356,18 @@ function toStore(c: Candidate): MessageToStore {
  * folders), and the moment one of its addresses becomes a contact it lands on that contact's timeline
  * (createContact links stored mail by its participants).
  */
-export async function fileBccMessage(deps: FileBccDeps, account: BccAccount, raw: Buffer, parsed: ParsedMessage): Promise<FilingResult> {
+export async function fileBccMessage(
+  deps: FileBccDeps,
+  account: BccAccount,
+  raw: Buffer,
+  parsed: ParsedMessage,
+): Promise<FilingResult> {
   const [settings, orgOwn, filerOwn] = await Promise.all([
-    deps.db.selectFrom('user_settings').select(['auto_create_contacts', 'never_log_json']).where('user_id', '=', account.userId).executeTakeFirst(),
+    deps.db
+      .selectFrom('user_settings')
+      .select(['auto_create_contacts', 'never_log_json'])
+      .where('user_id', '=', account.userId)
+      .executeTakeFirst(),
     organisationAddresses(deps.db, account.orgId, deps.bccDomain),
     userAddresses(deps.db, account),
   ]);
@@ -314,7 +382,13 @@ export async function fileBccMessage(deps: FileBccDeps, account: BccAccount, raw
   if (candidates.length === 0) return result;
   if (settings?.auto_create_contacts === 1) result.contactsCreated = await autoCreate(ctx, candidates, neverLog);
 
-  const store = { orgId: account.orgId, ownerUserId: account.userId, shared: account.visibility !== 'private', accountId: account.id, blobs: deps.blobs };
+  const store = {
+    orgId: account.orgId,
+    ownerUserId: account.userId,
+    shared: account.visibility !== 'private',
+    accountId: account.id,
+    blobs: deps.blobs,
+  };
   const messages = candidates.map(toStore);
   let stored;
   try {
@@ -325,8 +399,17 @@ export async function fileBccMessage(deps: FileBccDeps, account: BccAccount, raw
     if (!isUniqueViolation(error)) throw error;
     stored = await storeMessages(deps.db, store, messages, null);
   }
-  result.filed = stored.map((s, i) => ({ id: s.id, created: s.created, contactIds: s.contactIds, kind: candidates[i]!.kind }));
-  await recordFilings(deps.db, account, stored.map((s) => s.id));
+  result.filed = stored.map((s, i) => ({
+    id: s.id,
+    created: s.created,
+    contactIds: s.contactIds,
+    kind: candidates[i]!.kind,
+  }));
+  await recordFilings(
+    deps.db,
+    account,
+    stored.map((s) => s.id),
+  );
   return result;
 }
 
@@ -336,14 +419,25 @@ async function recordFilings(db: Db, account: BccAccount, messageIds: string[]):
   const filedAt = Date.now();
   await db
     .insertInto('bcc_filings')
-    .values([...new Set(messageIds)].map((messageId) => ({ message_id: messageId, user_id: account.userId, account_id: account.id, filed_at: filedAt })))
+    .values(
+      [...new Set(messageIds)].map((messageId) => ({
+        message_id: messageId,
+        user_id: account.userId,
+        account_id: account.id,
+        filed_at: filedAt,
+      })),
+    )
     .onConflict((oc) => oc.columns(['message_id', 'user_id']).doNothing())
     .execute();
 }
 
 /** The filing user's own addresses: those of every mailbox they connected (e-mail, and username when an address). */
 async function userAddresses(db: Db, account: BccAccount): Promise<Set<string>> {
-  const rows = await db.selectFrom('email_accounts').select(['email', 'username']).where('user_id', '=', account.userId).execute();
+  const rows = await db
+    .selectFrom('email_accounts')
+    .select(['email', 'username'])
+    .where('user_id', '=', account.userId)
+    .execute();
   const own = accountAddresses(account);
   for (const row of rows) {
     own.add(normalizeEmail(row.email));
@@ -352,4 +446,3 @@ async function userAddresses(db: Db, account: BccAccount): Promise<Set<string>> 
   }
   return own;
 }
-

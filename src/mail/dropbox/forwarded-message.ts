@@ -45,7 +45,11 @@ export type ReparseWithMessageParts = (raw: Buffer) => Promise<ParsedMessage>;
  * source is parsed once more by `reparse` keeping message parts apart. That second pass goes through the parse
  * pool like the first (same limits, same time budget), never on the SMTP listener's thread.
  */
-export async function embeddedMessages(raw: Buffer, parsed: ParsedMessage, reparse: ReparseWithMessageParts): Promise<Buffer[]> {
+export async function embeddedMessages(
+  raw: Buffer,
+  parsed: ParsedMessage,
+  reparse: ReparseWithMessageParts,
+): Promise<Buffer[]> {
   const attached = parsed.attachments.filter(isMessagePart).map((a) => a.content);
   if (attached.length > 0) return attached.slice(0, MAX_ATTACHED_ORIGINALS);
   if (!/^content-type:[ \t]*message\/(?:rfc822|global)\b/im.test(raw.toString('latin1'))) return [];
@@ -109,23 +113,56 @@ const LABELS = new Map<string, Field>([
   ...['cc', 'copia', 'kopie', 'copie', 'cc para'].map((l) => [l, 'cc'] as const),
   ...['bcc', 'cco', 'cci', 'copia oculta'].map((l) => [l, 'bcc'] as const),
   ...[
-    'date', 'sent', 'sent on', 'data', 'enviado', 'enviada', 'enviado em', 'enviada em', 'fecha', 'enviado el',
-    'gesendet', 'datum', 'envoye', 'envoye le', 'inviato', 'verzonden',
+    'date',
+    'sent',
+    'sent on',
+    'data',
+    'enviado',
+    'enviada',
+    'enviado em',
+    'enviada em',
+    'fecha',
+    'enviado el',
+    'gesendet',
+    'datum',
+    'envoye',
+    'envoye le',
+    'inviato',
+    'verzonden',
   ].map((l) => [l, 'date'] as const),
   ...['subject', 'assunto', 'asunto', 'betreff', 'objet', 'oggetto', 'onderwerp'].map((l) => [l, 'subject'] as const),
-  ...['reply-to', 'reply to', 'responder a', 'responder para', 'antwort an', 'repondre a', 'rispondi a'].map((l) => [l, 'replyTo'] as const),
+  ...['reply-to', 'reply to', 'responder a', 'responder para', 'antwort an', 'repondre a', 'rispondi a'].map(
+    (l) => [l, 'replyTo'] as const,
+  ),
   ...['message-id', 'message id'].map((l) => [l, 'messageId'] as const),
 ]);
 
 // Marker lines, folded and stripped of the dashes, equals signs and underscores around them.
 const MARKERS = new Set([
-  'forwarded message', 'original message', 'begin forwarded message', 'forwarded message follows',
-  'mensagem encaminhada', 'mensagem original', 'inicio da mensagem encaminhada', 'mensagem reencaminhada',
-  'mensaje reenviado', 'mensaje original', 'comienzo del mensaje reenviado', 'inicio del mensaje reenviado',
-  'message transfere', "message d'origine", 'debut du message reexpedie', 'message reexpedie',
-  'weitergeleitete nachricht', 'ursprungliche nachricht', 'anfang der weitergeleiteten nachricht',
-  'messaggio inoltrato', 'messaggio originale', 'inizio messaggio inoltrato',
-  'doorgestuurd bericht', 'oorspronkelijk bericht',
+  'forwarded message',
+  'original message',
+  'begin forwarded message',
+  'forwarded message follows',
+  'mensagem encaminhada',
+  'mensagem original',
+  'inicio da mensagem encaminhada',
+  'mensagem reencaminhada',
+  'mensaje reenviado',
+  'mensaje original',
+  'comienzo del mensaje reenviado',
+  'inicio del mensaje reenviado',
+  'message transfere',
+  "message d'origine",
+  'debut du message reexpedie',
+  'message reexpedie',
+  'weitergeleitete nachricht',
+  'ursprungliche nachricht',
+  'anfang der weitergeleiteten nachricht',
+  'messaggio inoltrato',
+  'messaggio originale',
+  'inizio messaggio inoltrato',
+  'doorgestuurd bericht',
+  'oorspronkelijk bericht',
 ]);
 
 const QUOTE = /^[ \t]*>[ \t]?/;
@@ -191,7 +228,11 @@ function readBlock(lines: string[], start: number): Block | null {
       continue;
     }
     // A long To/Cc wrapped onto the next line, or a wrapped subject.
-    if (!label && last !== null && (ADDRESS_FIELDS.has(last) ? /@|^[ \t]/.test(line) : last === 'subject' && /^[ \t]/.test(line))) {
+    if (
+      !label &&
+      last !== null &&
+      (ADDRESS_FIELDS.has(last) ? /@|^[ \t]/.test(line) : last === 'subject' && /^[ \t]/.test(line))
+    ) {
       fields.set(last, `${fields.get(last)} ${line.trim()}`);
       i++;
       continue;
@@ -243,9 +284,14 @@ function headersOf(block: Block, options: InlineForwardOptions): ForwardedHeader
 function result(lines: string[], markerIndex: number, block: Block, options: InlineForwardOptions): InlineForward {
   let bodyStart = block.end;
   // Zoho closes the header block with the marker again (and ends the message with it).
-  while (bodyStart < lines.length && (lines[bodyStart]!.trim() === '' || markerOf(lines[bodyStart]!) === 'strong')) bodyStart++;
+  while (bodyStart < lines.length && (lines[bodyStart]!.trim() === '' || markerOf(lines[bodyStart]!) === 'strong'))
+    bodyStart++;
   const bodyLines = lines.slice(bodyStart);
-  while (bodyLines.length > 0 && (bodyLines[bodyLines.length - 1]!.trim() === '' || markerOf(bodyLines[bodyLines.length - 1]!) === 'strong')) bodyLines.pop();
+  while (
+    bodyLines.length > 0 &&
+    (bodyLines[bodyLines.length - 1]!.trim() === '' || markerOf(bodyLines[bodyLines.length - 1]!) === 'strong')
+  )
+    bodyLines.pop();
   return {
     headers: headersOf(block, options),
     body: bodyLines.join('\n'),
@@ -259,7 +305,10 @@ function result(lines: string[], markerIndex: number, block: Block, options: Inl
  * that names the sender, a date and a subject. Null when there is none.
  */
 export function findInlineForward(text: string, options: InlineForwardOptions = {}): InlineForward | null {
-  const original = text.replace(/\r\n?/g, '\n').replace(/\u00a0/g, ' ').split('\n');
+  const original = text
+    .replace(/\r\n?/g, '\n')
+    .replace(/\u00a0/g, ' ')
+    .split('\n');
   for (let i = 0; i < original.length; i++) {
     if (!markerOf(original[i]!)) continue;
     const lines = unquoteFrom(original, i);
@@ -299,9 +348,30 @@ for (const [index, names] of [
 
 // Zone abbreviations that forwarders print (Apple Mail, Thunderbird): minutes east of UTC.
 const ZONES = new Map<string, number>([
-  ['utc', 0], ['gmt', 0], ['ut', 0], ['z', 0], ['wet', 0], ['west', 60], ['bst', 60], ['cet', 60], ['cest', 120],
-  ['eet', 120], ['eest', 180], ['brt', -180], ['brst', -120], ['art', -180], ['clt', -240], ['clst', -180],
-  ['est', -300], ['edt', -240], ['cst', -360], ['cdt', -300], ['mst', -420], ['mdt', -360], ['pst', -480], ['pdt', -420],
+  ['utc', 0],
+  ['gmt', 0],
+  ['ut', 0],
+  ['z', 0],
+  ['wet', 0],
+  ['west', 60],
+  ['bst', 60],
+  ['cet', 60],
+  ['cest', 120],
+  ['eet', 120],
+  ['eest', 180],
+  ['brt', -180],
+  ['brst', -120],
+  ['art', -180],
+  ['clt', -240],
+  ['clst', -180],
+  ['est', -300],
+  ['edt', -240],
+  ['cst', -360],
+  ['cdt', -300],
+  ['mst', -420],
+  ['mdt', -360],
+  ['pst', -480],
+  ['pdt', -420],
 ]);
 
 /**
@@ -311,7 +381,9 @@ const ZONES = new Map<string, number>([
  * to epoch ms. A date without a zone is read in `defaultOffsetMinutes`. Null when no day, month and year are found.
  */
 export function parseForwardDate(text: string, defaultOffsetMinutes = 0): number | null {
-  let s = fold(text).replace(/\ba\.\s?m\./g, 'am').replace(/\bp\.\s?m\./g, 'pm');
+  let s = fold(text)
+    .replace(/\ba\.\s?m\./g, 'am')
+    .replace(/\bp\.\s?m\./g, 'pm');
   // A leading weekday ("Mon,", "seg.,", "segunda-feira,") goes; "March 4, 2024" keeps its comma.
   s = s.replace(/^[^\d,]+,\s*/, '');
   let hour = 0;
@@ -333,7 +405,10 @@ export function parseForwardDate(text: string, defaultOffsetMinutes = 0): number
     if (minutes <= 18 * 60) offset = (zone[1] === '-' ? -1 : 1) * minutes;
     s = `${s.slice(0, zone.index)} ${s.slice(zone.index + zone[0].length)}`;
   }
-  const tokens = s.replace(/[.,()]/g, ' ').split(/[\s/-]+/).filter(Boolean);
+  const tokens = s
+    .replace(/[.,()]/g, ' ')
+    .split(/[\s/-]+/)
+    .filter(Boolean);
   if (offset === null) {
     for (const token of tokens) {
       const known = ZONES.get(token);
@@ -348,7 +423,11 @@ export function parseForwardDate(text: string, defaultOffsetMinutes = 0): number
   if (monthAt === -1 || !yearToken) return null;
   const month = MONTHS.get(tokens[monthAt]!)!;
   // The day sits next to the month: "4 de março", "March 4", "4 mar".
-  const isDay = (t: string | undefined): boolean => t !== undefined && /^\d{1,2}(?:st|nd|rd|th|º|o)?$/.test(t) && Number.parseInt(t, 10) >= 1 && Number.parseInt(t, 10) <= 31;
+  const isDay = (t: string | undefined): boolean =>
+    t !== undefined &&
+    /^\d{1,2}(?:st|nd|rd|th|º|o)?$/.test(t) &&
+    Number.parseInt(t, 10) >= 1 &&
+    Number.parseInt(t, 10) <= 31;
   const around = [tokens[monthAt + 1], tokens[monthAt - 1], tokens[monthAt - 2], tokens[monthAt + 2]];
   const dayToken = around.find(isDay) ?? tokens.find(isDay);
   if (!dayToken) return null;

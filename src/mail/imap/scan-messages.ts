@@ -38,7 +38,12 @@ export interface ScannedMessage {
  * machine senders, the top-level type. One list, shared with the sync benchmark's raw baseline.
  */
 export const SCAN_HEADERS: readonly string[] = [
-  'references', 'list-id', 'x-original-from', 'auto-submitted', 'precedence', 'content-type',
+  'references',
+  'list-id',
+  'x-original-from',
+  'auto-submitted',
+  'precedence',
+  'content-type',
 ];
 
 function addresses(list: MessageAddressObject[] | undefined): Address[] {
@@ -125,12 +130,22 @@ export function toScannedMessage(msg: FetchMessageObject): ScannedMessage {
  * while a fetch is being iterated, so the batch is collected first. Duplicate UIDs (a notification
  * arriving mid-command) are dropped.
  */
-export async function scanMessages(client: ImapFlow, uids: string | number[], signal?: AbortSignal): Promise<ScannedMessage[]> {
+export async function scanMessages(
+  client: ImapFlow,
+  uids: string | number[],
+  signal?: AbortSignal,
+): Promise<ScannedMessage[]> {
   const range = Array.isArray(uids) ? uids.join(',') : uids;
   if (!range) return [];
   const seen = new Map<number, ScannedMessage>();
   const query: FetchQueryObject = {
-    uid: true, flags: true, envelope: true, internalDate: true, size: true, headers: [...SCAN_HEADERS], threadId: true,
+    uid: true,
+    flags: true,
+    envelope: true,
+    internalDate: true,
+    size: true,
+    headers: [...SCAN_HEADERS],
+    threadId: true,
   };
   for await (const msg of client.fetch(range, query, { uid: true })) {
     if (signal?.aborted) break;
@@ -140,7 +155,11 @@ export async function scanMessages(client: ImapFlow, uids: string | number[], si
 }
 
 /** Downloads the full source of the given UIDs (BODY.PEEK[]: unread mail stays unread). */
-export async function fetchSources(client: ImapFlow, uids: number[], signal?: AbortSignal): Promise<Map<number, Buffer>> {
+export async function fetchSources(
+  client: ImapFlow,
+  uids: number[],
+  signal?: AbortSignal,
+): Promise<Map<number, Buffer>> {
   const sources = new Map<number, Buffer>();
   if (uids.length === 0) return sources;
   for await (const msg of client.fetch(uids.join(','), { uid: true, source: true }, { uid: true })) {

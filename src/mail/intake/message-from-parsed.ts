@@ -23,7 +23,13 @@ export function participantsOfParsed(parsed: ParsedMessage, bcc: Address[] = par
 
 /** The dedupe key of a parsed message: the sync engine's recipe, fed the same header values. */
 export function dedupeKeyOfParsed(parsed: ParsedMessage, messageId: string | null): string {
-  return dedupeKey({ messageId, date: parsed.date, from: parsed.from?.address ?? null, to: parsed.to.map((a) => a.address), subject: parsed.subject });
+  return dedupeKey({
+    messageId,
+    date: parsed.date,
+    from: parsed.from?.address ?? null,
+    to: parsed.to.map((a) => a.address),
+    subject: parsed.subject,
+  });
 }
 
 export interface ParsedArrival {

@@ -14,7 +14,12 @@ type Trx = Transaction<Database>;
 const FALLBACK_WINDOW_MS = 7 * 24 * 3600 * 1000;
 
 export async function resolveThread(trx: Trx, orgId: string, message: MessageToStore, now: number): Promise<string> {
-  const keys = threadKeys({ messageId: message.messageId, inReplyTo: message.inReplyTo, references: message.references, gmThreadId: message.threadId });
+  const keys = threadKeys({
+    messageId: message.messageId,
+    inReplyTo: message.inReplyTo,
+    references: message.references,
+    gmThreadId: message.threadId,
+  });
   let threadId: string | undefined;
   if (keys.lookup.length > 0) {
     const byKey = await threadsOfKeys(trx, orgId, keys.lookup);
@@ -42,7 +47,9 @@ export async function resolveThread(trx: Trx, orgId: string, message: MessageToS
         .limit(1)
         .executeTakeFirst();
       if (!last) continue;
-      const theirs = (await trx.selectFrom('message_participants').select('address').where('message_id', '=', last.id).execute()).map((p) => p.address);
+      const theirs = (
+        await trx.selectFrom('message_participants').select('address').where('message_id', '=', last.id).execute()
+      ).map((p) => p.address);
       if (
         subjectFallbackMatches(
           { subject: message.subject ?? '', participants: mine, date: message.date },
@@ -61,7 +68,15 @@ export async function resolveThread(trx: Trx, orgId: string, message: MessageToS
     threadId = newId(now);
     await trx
       .insertInto('threads')
-      .values({ id: threadId, org_id: orgId, subject: storableText(message.subject), subject_key: storableText(subjectKey) || null, gm_thrid: message.threadId, last_message_at: message.date, created_at: now })
+      .values({
+        id: threadId,
+        org_id: orgId,
+        subject: storableText(message.subject),
+        subject_key: storableText(subjectKey) || null,
+        gm_thrid: message.threadId,
+        last_message_at: message.date,
+        created_at: now,
+      })
       .execute();
   } else {
     // A plain conditional update: SQLite's two-argument max() is PostgreSQL's greatest().
@@ -97,7 +112,12 @@ export async function resolveThread(trx: Trx, orgId: string, message: MessageToS
 async function threadsOfKeys(trx: Trx, orgId: string, keys: string[]): Promise<Map<string, string>> {
   const byKey = new Map<string, string>();
   for (const chunk of inChunks(keys, MAX_IN_LIST)) {
-    const rows = await trx.selectFrom('thread_keys').select(['key', 'thread_id']).where('org_id', '=', orgId).where('key', 'in', chunk).execute();
+    const rows = await trx
+      .selectFrom('thread_keys')
+      .select(['key', 'thread_id'])
+      .where('org_id', '=', orgId)
+      .where('key', 'in', chunk)
+      .execute();
     for (const row of rows) byKey.set(row.key, row.thread_id);
   }
   return byKey;

@@ -76,10 +76,19 @@ async function insertBlobRows(trx: Trx, refs: BlobRef[], now: number): Promise<v
 }
 
 /** Contact ids for normalised addresses of the org: one query per chunk, never one per message. */
-export async function contactsByAddress(db: Db | Trx, orgId: string, addresses: Iterable<string>): Promise<Map<string, string>> {
+export async function contactsByAddress(
+  db: Db | Trx,
+  orgId: string,
+  addresses: Iterable<string>,
+): Promise<Map<string, string>> {
   const found = new Map<string, string>();
   for (const chunk of inChunks([...new Set(addresses)], MAX_IN_LIST)) {
-    const rows = await db.selectFrom('contact_addresses').select(['address', 'contact_id']).where('org_id', '=', orgId).where('address', 'in', chunk).execute();
+    const rows = await db
+      .selectFrom('contact_addresses')
+      .select(['address', 'contact_id'])
+      .where('org_id', '=', orgId)
+      .where('address', 'in', chunk)
+      .execute();
     for (const row of rows) found.set(row.address, row.contact_id);
   }
   return found;
@@ -112,7 +121,12 @@ async function heldBy(trx: Trx, accountId: string | null, ids: string[]): Promis
   const held = new Set<string>();
   if (accountId === null) return held;
   for (const chunk of inChunks([...new Set(ids)], MAX_IN_LIST)) {
-    const rows = await trx.selectFrom('message_holders').select('message_id').where('account_id', '=', accountId).where('message_id', 'in', chunk).execute();
+    const rows = await trx
+      .selectFrom('message_holders')
+      .select('message_id')
+      .where('account_id', '=', accountId)
+      .where('message_id', 'in', chunk)
+      .execute();
     for (const row of rows) held.add(row.message_id);
   }
   return held;
@@ -124,7 +138,9 @@ function flagsSeen(flags: string[]): number {
 
 /** The participants a message keeps, without characters the databases cannot hold. */
 function storedParticipants(message: MessageToStore): MessageToStore['participants'] {
-  return message.participants.slice(0, MAX_STORED_PARTICIPANTS).map((p) => ({ role: p.role, address: storableText(p.address), name: storableText(p.name) }));
+  return message.participants
+    .slice(0, MAX_STORED_PARTICIPANTS)
+    .map((p) => ({ role: p.role, address: storableText(p.address), name: storableText(p.name) }));
 }
 
 /** The digest of a message about to be stored, from exactly the fields its row will hold. */
@@ -133,7 +149,9 @@ function digestOf(message: MessageToStore, parsed: ParsedMessage, attachments: B
     subject: message.subject,
     date: message.date,
     from: message.from?.address ?? null,
-    recipients: storedParticipants(message).filter((p) => p.role === 'to' || p.role === 'cc').map((p) => p.address),
+    recipients: storedParticipants(message)
+      .filter((p) => p.role === 'to' || p.role === 'cc')
+      .map((p) => p.address),
     text: parsed.text,
     html: parsed.html,
     attachments: attachments.map((a) => a.sha256),
@@ -146,10 +164,19 @@ function digestOf(message: MessageToStore, parsed: ParsedMessage, attachments: B
  */
 async function storedDigest(trx: Trx, row: StoredRow): Promise<string | null> {
   if (row.content_digest !== null) return row.content_digest;
-  const message = await trx.selectFrom('messages').select(['subject', 'date', 'from_address', 'text_body', 'html_body']).where('id', '=', row.id).executeTakeFirst();
+  const message = await trx
+    .selectFrom('messages')
+    .select(['subject', 'date', 'from_address', 'text_body', 'html_body'])
+    .where('id', '=', row.id)
+    .executeTakeFirst();
   if (!message) return null;
   const [people, attachments] = await Promise.all([
-    trx.selectFrom('message_participants').select('address').where('message_id', '=', row.id).where('role', 'in', ['to', 'cc']).execute(),
+    trx
+      .selectFrom('message_participants')
+      .select('address')
+      .where('message_id', '=', row.id)
+      .where('role', 'in', ['to', 'cc'])
+      .execute(),
     trx.selectFrom('attachments').select('blob_sha256').where('message_id', '=', row.id).execute(),
   ]);
   const digest = contentDigest({
@@ -166,7 +193,16 @@ async function storedDigest(trx: Trx, row: StoredRow): Promise<string | null> {
   return digest;
 }
 
-async function insertMessage(trx: Trx, ctx: StoreContext, message: MessageToStore, parsed: ParsedMessage, key: string, digest: string, refs: { raw: BlobRef | null; attachments: BlobRef[] }, now: number): Promise<string> {
+async function insertMessage(
+  trx: Trx,
+  ctx: StoreContext,
+  message: MessageToStore,
+  parsed: ParsedMessage,
+  key: string,
+  digest: string,
+  refs: { raw: BlobRef | null; attachments: BlobRef[] },
+  now: number,
+): Promise<string> {
   const id = newId(now);
   const threadId = await resolveThread(trx, ctx.orgId, message, now);
   await trx
@@ -201,10 +237,22 @@ async function insertMessage(trx: Trx, ctx: StoreContext, message: MessageToStor
     })
     .execute();
   const participants = storedParticipants(message);
-  for (const chunk of inChunks(participants.map((p, position) => ({ ...p, position })), rowsPerInsert(6))) {
+  for (const chunk of inChunks(
+    participants.map((p, position) => ({ ...p, position })),
+    rowsPerInsert(6),
+  )) {
     await trx
       .insertInto('message_participants')
-      .values(chunk.map((p) => ({ id: newId(now), message_id: id, role: p.role, address: p.address, name: p.name, position: p.position })))
+      .values(
+        chunk.map((p) => ({
+          id: newId(now),
+          message_id: id,
+          role: p.role,
+          address: p.address,
+          name: p.name,
+          position: p.position,
+        })),
+      )
       .execute();
   }
   const attachments = parsed.attachments.map((a, position) => ({
@@ -218,7 +266,8 @@ async function insertMessage(trx: Trx, ctx: StoreContext, message: MessageToStor
     inline: a.inline ? 1 : 0,
     position,
   }));
-  for (const chunk of inChunks(attachments, rowsPerInsert(9))) await trx.insertInto('attachments').values(chunk).execute();
+  for (const chunk of inChunks(attachments, rowsPerInsert(9)))
+    await trx.insertInto('attachments').values(chunk).execute();
   return id;
 }
 
@@ -286,17 +335,41 @@ async function storeOneByOne(
   return stored;
 }
 
-async function storeInTransaction(trx: Trx, ctx: StoreContext, messages: MessageToStore[], blobRefs: BlobRefs): Promise<StoredMessage[]> {
+async function storeInTransaction(
+  trx: Trx,
+  ctx: StoreContext,
+  messages: MessageToStore[],
+  blobRefs: BlobRefs,
+): Promise<StoredMessage[]> {
   const now = Date.now();
-  await insertBlobRows(trx, [...blobRefs.entries()].filter(([m]) => messages.includes(m)).flatMap(([, r]) => [...(r.raw ? [r.raw] : []), ...r.attachments]), now);
-  const contacts = await contactsByAddress(trx, ctx.orgId, messages.flatMap((m) => m.mappingAddresses));
+  await insertBlobRows(
+    trx,
+    [...blobRefs.entries()]
+      .filter(([m]) => messages.includes(m))
+      .flatMap(([, r]) => [...(r.raw ? [r.raw] : []), ...r.attachments]),
+    now,
+  );
+  const contacts = await contactsByAddress(
+    trx,
+    ctx.orgId,
+    messages.flatMap((m) => m.mappingAddresses),
+  );
   const digests = new Map<MessageToStore, string>();
   for (const message of messages) {
-    if (message.parsed) digests.set(message, digestOf(message, message.parsed, blobRefs.get(message)?.attachments ?? []));
+    if (message.parsed)
+      digests.set(message, digestOf(message, message.parsed, blobRefs.get(message)?.attachments ?? []));
   }
   // One lookup for the batch (each key and the variant key of its content); rows stored by this batch join as they go.
-  const known = await storedByKey(trx, ctx.orgId, messages.flatMap((m) => (digests.has(m) ? [m.dedupeKey, variantKey(m.dedupeKey, digests.get(m)!)] : [m.dedupeKey])));
-  const held = await heldBy(trx, ctx.accountId, [...known.values()].map((r) => r.id));
+  const known = await storedByKey(
+    trx,
+    ctx.orgId,
+    messages.flatMap((m) => (digests.has(m) ? [m.dedupeKey, variantKey(m.dedupeKey, digests.get(m)!)] : [m.dedupeKey])),
+  );
+  const held = await heldBy(
+    trx,
+    ctx.accountId,
+    [...known.values()].map((r) => r.id),
+  );
   const stored: StoredMessage[] = [];
   for (const message of messages) {
     const digest = digests.get(message) ?? null;
@@ -329,7 +402,9 @@ async function storeInTransaction(trx: Trx, ctx: StoreContext, messages: Message
     if (!row) continue;
     await addHolder(trx, ctx, row.id, message.direction, created, now);
     held.add(row.id);
-    const contactIds = [...new Set(message.mappingAddresses.map((a) => contacts.get(a)).filter((id): id is string => id !== undefined))];
+    const contactIds = [
+      ...new Set(message.mappingAddresses.map((a) => contacts.get(a)).filter((id): id is string => id !== undefined)),
+    ];
     for (const chunk of inChunks(contactIds, rowsPerInsert(2))) {
       await trx
         .insertInto('message_contacts')
@@ -366,21 +441,46 @@ async function storeInTransaction(trx: Trx, ctx: StoreContext, messages: Message
  * first in this mailbox's inbox, then in its Sent folder, it is this mailbox's outgoing mail; the message's own
  * direction follows only while no other mailbox holds it — another mailbox's copy never changes it.
  */
-async function addHolder(trx: Trx, ctx: StoreContext, messageId: string, direction: Direction, fresh: boolean, now: number): Promise<void> {
-  const holders = fresh ? [] : await trx.selectFrom('message_holders').select(['id', 'account_id', 'user_id', 'direction']).where('message_id', '=', messageId).execute();
-  const mine = holders.find((h) => (ctx.accountId === null ? h.account_id === null && h.user_id === ctx.ownerUserId : h.account_id === ctx.accountId));
+async function addHolder(
+  trx: Trx,
+  ctx: StoreContext,
+  messageId: string,
+  direction: Direction,
+  fresh: boolean,
+  now: number,
+): Promise<void> {
+  const holders = fresh
+    ? []
+    : await trx
+        .selectFrom('message_holders')
+        .select(['id', 'account_id', 'user_id', 'direction'])
+        .where('message_id', '=', messageId)
+        .execute();
+  const mine = holders.find((h) =>
+    ctx.accountId === null ? h.account_id === null && h.user_id === ctx.ownerUserId : h.account_id === ctx.accountId,
+  );
   if (mine) {
     if (direction === 'outgoing' && mine.direction === 'incoming') {
       await trx.updateTable('message_holders').set({ direction: 'outgoing' }).where('id', '=', mine.id).execute();
-      if (holders.length === 1) await trx.updateTable('messages').set({ direction: 'outgoing' }).where('id', '=', messageId).execute();
+      if (holders.length === 1)
+        await trx.updateTable('messages').set({ direction: 'outgoing' }).where('id', '=', messageId).execute();
     }
     return;
   }
   await trx
     .insertInto('message_holders')
-    .values({ id: newId(now), message_id: messageId, account_id: ctx.accountId, user_id: ctx.ownerUserId, shared: ctx.shared ? 1 : 0, direction, created_at: now })
+    .values({
+      id: newId(now),
+      message_id: messageId,
+      account_id: ctx.accountId,
+      user_id: ctx.ownerUserId,
+      shared: ctx.shared ? 1 : 0,
+      direction,
+      created_at: now,
+    })
     .execute();
-  if (ctx.shared) await trx.updateTable('messages').set({ shared: 1 }).where('id', '=', messageId).where('shared', '=', 0).execute();
+  if (ctx.shared)
+    await trx.updateTable('messages').set({ shared: 1 }).where('id', '=', messageId).where('shared', '=', 0).execute();
 }
 
 async function setAside(db: Db, message: MessageToStore, reason: string): Promise<void> {
@@ -420,5 +520,7 @@ export function isTransientDbError(error: unknown): boolean {
     if (/^(ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|ENOSPC|EIO)$/.test(code)) return true;
   }
   const text = error instanceof Error ? error.message : '';
-  return /Connection terminated|connection is closed|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(text);
+  return /Connection terminated|connection is closed|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(
+    text,
+  );
 }

@@ -58,8 +58,10 @@ export function htmlToPlain(html: string, options: HtmlToPlainOptions = {}): str
   const maxLength = options.maxLength ?? DEFAULT_MAX_LENGTH;
   const forward = options.forwardBlocks === true;
   const read = html.length > maxLength ? html.slice(0, maxLength) : html;
-  let text = dropElements(read, ['script', 'style', 'head', 'title'])
-    .replace(/<br\s*\/?>|<\/(?:p|div|tr|li|h[1-6]|blockquote|table|pre)\s*>/gi, '\n');
+  let text = dropElements(read, ['script', 'style', 'head', 'title']).replace(
+    /<br\s*\/?>|<\/(?:p|div|tr|li|h[1-6]|blockquote|table|pre)\s*>/gi,
+    '\n',
+  );
   if (forward) text = text.replace(/<hr\b[^<>]*>/gi, OUTLOOK_RULE);
   return text
     .replace(/<[^<>]*>/g, forward ? '' : ' ')

@@ -86,7 +86,9 @@ export interface ParseLimits {
    * seconds): it is kept as text only, noted in parseError.
    */
   maxHtmlLength: number;
-  /** Element nesting of the HTML body; deeper markup is unwrapped before sanitising (text kept, noted in parseError). */
+  /**
+   * Element nesting of the HTML body; deeper markup is unwrapped before sanitising (text kept, noted in parseError).
+   */
   maxHtmlDepth: number;
 }
 
@@ -176,7 +178,7 @@ function readHeaderBlock(raw: Buffer, maxHeadersSize: number): HeaderBlock {
         fields.push({ key, lines: [trimmed.subarray(colon + 1)], start: pos, end: next });
       }
     } else if (c === 0x20 || c === 0x09) {
-        current!.lines.push(line);
+      current!.lines.push(line);
       current!.end = next;
     } else {
       const colon = line.indexOf(0x3a);
@@ -214,9 +216,24 @@ const utf8 = new TextDecoder('utf-8');
 
 const US_ASCII = new Set(['us-ascii', 'ascii', 'us_ascii', 'ansi_x3.4-1968', '646', 'iso646-us']);
 const DETECTABLE = new Set([
-  'Shift_JIS', 'EUC-JP', 'ISO-2022-JP', 'Big5', 'GB18030', 'EUC-KR', 'ISO-2022-KR', 'ISO-2022-CN',
-  'KOI8-R', 'windows-1251', 'ISO-8859-5', 'windows-1256', 'windows-1253', 'ISO-8859-7', 'windows-1255',
-  'ISO-8859-8', 'UTF-16LE', 'UTF-16BE',
+  'Shift_JIS',
+  'EUC-JP',
+  'ISO-2022-JP',
+  'Big5',
+  'GB18030',
+  'EUC-KR',
+  'ISO-2022-KR',
+  'ISO-2022-CN',
+  'KOI8-R',
+  'windows-1251',
+  'ISO-8859-5',
+  'windows-1256',
+  'windows-1253',
+  'ISO-8859-7',
+  'windows-1255',
+  'ISO-8859-8',
+  'UTF-16LE',
+  'UTF-16BE',
 ]);
 
 /**
@@ -297,7 +314,8 @@ class HeaderReader {
     }
     let text: string;
     if (isAscii(bytes)) text = bytes.toString('latin1');
-    else if (isUtf8(bytes)) text = utf8.decode(bytes); // RFC 6532, and what most modern senders do
+    else if (isUtf8(bytes))
+      text = utf8.decode(bytes); // RFC 6532, and what most modern senders do
     else text = mostlyUtf8(bytes) ?? this.fallbackDecoder().decode(bytes);
     return fixC1(text.replace(/[\r\n]+/g, '').trim());
   }
@@ -393,10 +411,31 @@ export function extractMessageIds(value: string | null | undefined): string[] {
 }
 
 const MONTHS: Record<string, number> = {
-  jan: 0, feb: 1, mar: 2, apr: 3, may: 4, jun: 5, jul: 6, aug: 7, sep: 8, oct: 9, nov: 10, dec: 11,
+  jan: 0,
+  feb: 1,
+  mar: 2,
+  apr: 3,
+  may: 4,
+  jun: 5,
+  jul: 6,
+  aug: 7,
+  sep: 8,
+  oct: 9,
+  nov: 10,
+  dec: 11,
 };
 const ZONES: Record<string, number> = {
-  ut: 0, utc: 0, gmt: 0, z: 0, est: -300, edt: -240, cst: -360, cdt: -300, mst: -420, mdt: -360, pst: -480,
+  ut: 0,
+  utc: 0,
+  gmt: 0,
+  z: 0,
+  est: -300,
+  edt: -240,
+  cst: -360,
+  cdt: -300,
+  mst: -420,
+  mdt: -360,
+  pst: -480,
   pdt: -420,
 };
 
@@ -404,9 +443,10 @@ const ZONES: Record<string, number> = {
 export function parseDate(value: string | null | undefined): number | null {
   if (!value) return null;
   const text = stripComments(value).replace(/\s+/g, ' ').replace(/ ?: ?/g, ':').trim();
-  let m = /(\d{1,2})[ -]([A-Za-z]{3})[A-Za-z]*\.?[ -](\d{2,4}),? (\d{1,2}):(\d{1,2})(?::(\d{1,2}))?(?:\.\d+)? ?([+-]\d{1,2}:?\d{2}|[A-Za-z]{1,5})?/.exec(
-    text,
-  );
+  let m =
+    /(\d{1,2})[ -]([A-Za-z]{3})[A-Za-z]*\.?[ -](\d{2,4}),? (\d{1,2}):(\d{1,2})(?::(\d{1,2}))?(?:\.\d+)? ?([+-]\d{1,2}:?\d{2}|[A-Za-z]{1,5})?/.exec(
+      text,
+    );
   if (m) return build(m[3]!, m[2]!, m[1]!, m[4]!, m[5]!, m[6], m[7]);
   // asctime: "Tue Jul  1 10:52:37 2003"
   m = /([A-Za-z]{3}) (\d{1,2}) (\d{1,2}):(\d{2})(?::(\d{2}))? (?:([A-Za-z]{1,5}|[+-]\d{4}) )?(\d{4})/.exec(text);
@@ -513,7 +553,9 @@ function firstAddress(values: string[]): Address | null {
 
 function unstructured(value: string | null): string | null {
   if (value === null) return null;
-  const text = fixC1(decodeWords(value)).replace(/[\r\n\t]+/g, ' ').trim();
+  const text = fixC1(decodeWords(value))
+    .replace(/[\r\n\t]+/g, ' ')
+    .trim();
   return text === '' ? null : text;
 }
 
@@ -551,7 +593,6 @@ function isWrappedHeaderStart(line: string): boolean {
 function isReplyHeader(line: string): boolean {
   return REPLY_HEADER_END.test(line) && (/[\d@]/.test(line) || line.trim().split(/\s+/).length <= 2);
 }
-
 
 /** First ~200 readable characters: quoted lines, reply headers and signatures dropped where easy. */
 export function makeSnippet(text: string | null, html: string | null): string {
@@ -636,10 +677,29 @@ function describe(error: unknown): string {
 
 function emptyMessage(size: number, parseError: string | null): ParsedMessage {
   return {
-    messageId: null, inReplyTo: null, references: [], subject: null, date: null, from: null, sender: null,
-    replyTo: [], to: [], cc: [], bcc: [], listId: null, originalFrom: null, autoSubmitted: null,
-    precedence: null, contentType: 'text/plain', reportType: null, text: null, html: null, snippet: '',
-    attachments: [], size, parseError,
+    messageId: null,
+    inReplyTo: null,
+    references: [],
+    subject: null,
+    date: null,
+    from: null,
+    sender: null,
+    replyTo: [],
+    to: [],
+    cc: [],
+    bcc: [],
+    listId: null,
+    originalFrom: null,
+    autoSubmitted: null,
+    precedence: null,
+    contentType: 'text/plain',
+    reportType: null,
+    text: null,
+    html: null,
+    snippet: '',
+    attachments: [],
+    size,
+    parseError,
   };
 }
 
@@ -647,7 +707,9 @@ function headerFields(headers: HeaderReader, size: number): ParsedMessage {
   const contentTypeHeader = headers.first('content-type');
   const contentType = contentTypeOf(contentTypeHeader);
   const reportType =
-    contentType === 'multipart/report' ? (parseStructured(contentTypeHeader ?? '').params['report-type'] ?? '').toLowerCase() || null : null;
+    contentType === 'multipart/report'
+      ? (parseStructured(contentTypeHeader ?? '').params['report-type'] ?? '').toLowerCase() || null
+      : null;
   const references = headers.all('references').flatMap(extractMessageIds);
   return {
     ...emptyMessage(size, null),
@@ -698,10 +760,18 @@ export function parseMessageHeaders(raw: Buffer, limits?: Partial<ParseLimits>, 
 }
 
 /** Parses a raw message; never throws (see the module comment). */
-export async function parseMessage(raw: Buffer, limits?: Partial<ParseLimits>, options: ParseOptions = {}): Promise<ParsedMessage> {
+export async function parseMessage(
+  raw: Buffer,
+  limits?: Partial<ParseLimits>,
+  options: ParseOptions = {},
+): Promise<ParsedMessage> {
   const resolved = resolveLimits(limits);
   if (raw.length > resolved.maxBytes) {
-    return parseMessageHeaders(raw, resolved, `message is ${raw.length} bytes, over the ${resolved.maxBytes} byte limit`);
+    return parseMessageHeaders(
+      raw,
+      resolved,
+      `message is ${raw.length} bytes, over the ${resolved.maxBytes} byte limit`,
+    );
   }
   let block: HeaderBlock;
   let headers: HeaderReader;
@@ -717,7 +787,10 @@ export async function parseMessage(raw: Buffer, limits?: Partial<ParseLimits>, o
     message.parseError = joinErrors([`header block exceeds ${resolved.maxHeadersSize} bytes`, ...headers.notes]);
     return message;
   }
-  if (/^(?:multipart|message)\//.test(message.contentType) && countDashLines(raw, block.bodyStart, resolved.maxParts) > resolved.maxParts) {
+  if (
+    /^(?:multipart|message)\//.test(message.contentType) &&
+    countDashLines(raw, block.bodyStart, resolved.maxParts) > resolved.maxParts
+  ) {
     message.parseError = joinErrors([`more than ${resolved.maxParts} MIME parts`, ...headers.notes]);
     return message;
   }
@@ -744,7 +817,9 @@ export async function parseMessage(raw: Buffer, limits?: Partial<ParseLimits>, o
     } else if (rawHtml) {
       const flat = flattenDeepHtml(rawHtml, resolved.maxHtmlDepth);
       if (flat.flattened) {
-        errors.push(`html is nested ${flat.depth} deep: markup below depth ${resolved.maxHtmlDepth} dropped, text kept`);
+        errors.push(
+          `html is nested ${flat.depth} deep: markup below depth ${resolved.maxHtmlDepth} dropped, text kept`,
+        );
         htmlCut = true;
       }
       try {
@@ -791,9 +866,10 @@ function countDashLines(raw: Buffer, start: number, max: number): number {
 function mimeInput(block: HeaderBlock, headers: HeaderReader, body: Buffer): Buffer {
   const contentType = headers.first('content-type');
   const encoding = headers.first('content-transfer-encoding');
-  const repaired = headers.has('content-type') && /^multipart\//.test(contentTypeOf(contentType))
-    ? null
-    : repairedContentType(contentType, encoding, body);
+  const repaired =
+    headers.has('content-type') && /^multipart\//.test(contentTypeOf(contentType))
+      ? null
+      : repairedContentType(contentType, encoding, body);
   const parts: Buffer[] = [];
   let contentTypeSeen = false;
   for (const field of block.fields) {

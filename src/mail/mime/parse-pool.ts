@@ -15,7 +15,13 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
-import { parseMessageHeaders, resolveLimits, type ParseLimits, type ParsedMessage, type ParseOptions } from './parse-message.js';
+import {
+  parseMessageHeaders,
+  resolveLimits,
+  type ParseLimits,
+  type ParsedMessage,
+  type ParseOptions,
+} from './parse-message.js';
 import type { ParseRequest, ParseResponse, WorkerReady } from './parse-worker.js';
 
 export interface ParsePoolOptions {
@@ -98,7 +104,11 @@ function tsxApiUrl(): string {
     return import.meta.resolve('tsx/esm/api');
   } catch {
     // A runner without import.meta.resolve: the require entry sits next to the import one.
-    return pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+    return pathToFileURL(
+      createRequire(import.meta.url)
+        .resolve('tsx/esm/api')
+        .replace(/\.cjs$/, '.mjs'),
+    ).href;
   }
 }
 
@@ -191,7 +201,10 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
     slot.worker = worker;
     slot.ready = false;
     slot.lastError = null;
-    slot.timer = setTimeout(() => retire(slot, `parser worker did not start within ${startupTimeoutMs} ms`), startupTimeoutMs);
+    slot.timer = setTimeout(
+      () => retire(slot, `parser worker did not start within ${startupTimeoutMs} ms`),
+      startupTimeoutMs,
+    );
     worker.on('message', (message: ParseResponse | WorkerReady) => {
       if (slot.worker !== worker) return;
       if ('ready' in message) {
@@ -226,7 +239,11 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
       job.parseError = reason;
       queue.unshift(job);
     } else {
-      const empty = parseMessageHeaders(Buffer.alloc(0), limits, `${job.parseError ?? ''}; headers-only parse failed too: ${reason}`);
+      const empty = parseMessageHeaders(
+        Buffer.alloc(0),
+        limits,
+        `${job.parseError ?? ''}; headers-only parse failed too: ${reason}`,
+      );
       settle(job, { ...empty, size: job.raw.length });
     }
   }
@@ -276,7 +293,17 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
       if (closed) return Promise.reject(new Error('the parse pool is closed'));
       if (signal?.aborted) return Promise.reject(signal.reason);
       return new Promise<ParsedMessage>((resolve, reject) => {
-        const job: Job = { id: nextId++, raw, options: parseOptions, mode: 'full', resolve, reject, settled: false, signal, onAbort: undefined };
+        const job: Job = {
+          id: nextId++,
+          raw,
+          options: parseOptions,
+          mode: 'full',
+          resolve,
+          reject,
+          settled: false,
+          signal,
+          onAbort: undefined,
+        };
         if (signal) {
           // A running parse is not interrupted (its worker finishes and the result is dropped).
           job.onAbort = () => {
@@ -307,7 +334,8 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
 
     async close() {
       closed = true;
-      if (queue.length > 0 || slots.some((s) => s.jobs.length > 0)) await new Promise<void>((resolve) => idleWaiters.push(resolve));
+      if (queue.length > 0 || slots.some((s) => s.jobs.length > 0))
+        await new Promise<void>((resolve) => idleWaiters.push(resolve));
       for (const wake of readyWaiters.splice(0)) wake();
       await Promise.all(
         slots.map(async (slot) => {

@@ -3,7 +3,13 @@
 // One message at a time, in the order received: a message that hangs or crashes its worker is the one the
 // pool's clock is on, and the pool resends whatever was waiting behind it to another worker.
 import { parentPort } from 'node:worker_threads';
-import { parseMessage, parseMessageHeaders, type ParseLimits, type ParsedMessage, type ParseOptions } from './parse-message.js';
+import {
+  parseMessage,
+  parseMessageHeaders,
+  type ParseLimits,
+  type ParsedMessage,
+  type ParseOptions,
+} from './parse-message.js';
 
 export interface ParseRequest {
   id: number;
@@ -37,7 +43,12 @@ function transferables(result: ParsedMessage): ArrayBuffer[] {
   for (const attachment of result.attachments) {
     let content = attachment.content;
     const backing = content.buffer;
-    if (content.byteOffset !== 0 || content.byteLength !== backing.byteLength || seen.has(backing) || !(backing instanceof ArrayBuffer)) {
+    if (
+      content.byteOffset !== 0 ||
+      content.byteLength !== backing.byteLength ||
+      seen.has(backing) ||
+      !(backing instanceof ArrayBuffer)
+    ) {
       const own = Buffer.allocUnsafeSlow(content.length);
       content.copy(own);
       attachment.content = content = own;

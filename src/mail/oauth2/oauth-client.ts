@@ -6,7 +6,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { OAuthClientConfig, OAuthConfig } from './oauth-config.js';
 import { OAuthError } from './oauth-error.js';
-import { OAUTH_PROVIDERS, type OAuthAudience, type OAuthProviderId, type OAuthProviderSpec } from './oauth-providers.js';
+import {
+  OAUTH_PROVIDERS,
+  type OAuthAudience,
+  type OAuthProviderId,
+  type OAuthProviderSpec,
+} from './oauth-providers.js';
 
 const TOKEN_TIMEOUT_MS = 10_000;
 /** RFC 6749 recommends expires_in; when a provider leaves it out, assume the usual hour. */
@@ -214,13 +219,23 @@ async function postTokenRequest(
     // The caller's own abort (shutdown, rescheduling) is not a provider failure: let it through as is.
     if (options.signal?.aborted) throw options.signal.reason;
     if (timeout.aborted) {
-      throw new OAuthError('TEMPORARY', provider, `${spec.displayName} did not answer the ${what} request within ${timeoutMs / 1000} s`, {
-        cause: error,
-      });
+      throw new OAuthError(
+        'TEMPORARY',
+        provider,
+        `${spec.displayName} did not answer the ${what} request within ${timeoutMs / 1000} s`,
+        {
+          cause: error,
+        },
+      );
     }
-    throw new OAuthError('TEMPORARY', provider, `could not reach ${spec.displayName}'s token endpoint (${networkReason(error)})`, {
-      cause: error,
-    });
+    throw new OAuthError(
+      'TEMPORARY',
+      provider,
+      `could not reach ${spec.displayName}'s token endpoint (${networkReason(error)})`,
+      {
+        cause: error,
+      },
+    );
   };
 
   let status: number;
@@ -251,21 +266,42 @@ async function postTokenRequest(
   if (status >= 200 && status < 300 && answer && error === undefined) return answer;
 
   const description = cleanDescription(answer?.error_description, secrets);
-  const detail = [description, error === undefined ? undefined : `(${error})`].filter(Boolean).join(' ') || `HTTP ${status}`;
+  const detail =
+    [description, error === undefined ? undefined : `(${error})`].filter(Boolean).join(' ') || `HTTP ${status}`;
   const details = { providerError: error, status };
   if (status >= 500 || TEMPORARY_STATUSES.has(status) || (error !== undefined && TEMPORARY_ERRORS.has(error))) {
-    throw new OAuthError('TEMPORARY', provider, `${spec.displayName} could not answer the ${what} request: ${detail}`, details);
+    throw new OAuthError(
+      'TEMPORARY',
+      provider,
+      `${spec.displayName} could not answer the ${what} request: ${detail}`,
+      details,
+    );
   }
   if (error !== undefined && RECONNECT_ERRORS.has(error)) {
     throw new OAuthError('INVALID_GRANT', provider, `${spec.displayName} refused the ${what}: ${detail}`, details);
   }
   if (status >= 300 && status < 400) {
-    throw new OAuthError('PROVIDER_ERROR', provider, `${spec.displayName}'s token endpoint answered with a redirect (HTTP ${status})`, details);
+    throw new OAuthError(
+      'PROVIDER_ERROR',
+      provider,
+      `${spec.displayName}'s token endpoint answered with a redirect (HTTP ${status})`,
+      details,
+    );
   }
   if (status >= 200 && status < 300) {
-    throw new OAuthError('PROVIDER_ERROR', provider, `${spec.displayName} answered the ${what} request with ${error ? detail : 'something that is not a JSON object'}`, details);
+    throw new OAuthError(
+      'PROVIDER_ERROR',
+      provider,
+      `${spec.displayName} answered the ${what} request with ${error ? detail : 'something that is not a JSON object'}`,
+      details,
+    );
   }
-  throw new OAuthError('PROVIDER_ERROR', provider, `${spec.displayName} refused the ${what} request: ${detail}`, details);
+  throw new OAuthError(
+    'PROVIDER_ERROR',
+    provider,
+    `${spec.displayName} refused the ${what} request: ${detail}`,
+    details,
+  );
 }
 
 function readTokens(
@@ -284,7 +320,9 @@ function readTokens(
     throw invalid(`has token_type "${answer.token_type.slice(0, 20)}", expected Bearer`);
   }
   const refreshToken =
-    typeof answer.refresh_token === 'string' && answer.refresh_token !== '' ? answer.refresh_token : previousRefreshToken;
+    typeof answer.refresh_token === 'string' && answer.refresh_token !== ''
+      ? answer.refresh_token
+      : previousRefreshToken;
   if (refreshToken === undefined) {
     throw invalid('has no refresh token: offline access was not granted, so the mailbox could not be synced later');
   }
@@ -317,7 +355,8 @@ function emailFromIdToken(idToken: string, spec: OAuthProviderSpec): string | un
   }
   if (!isRecord(decoded)) return undefined;
   // Google has sent email_verified as the string "true" in some id_tokens.
-  if (spec.requireEmailVerified && decoded.email_verified !== true && decoded.email_verified !== 'true') return undefined;
+  if (spec.requireEmailVerified && decoded.email_verified !== true && decoded.email_verified !== 'true')
+    return undefined;
   const value = decoded[spec.addressClaim];
   if (typeof value === 'string' && /^[^\s@]+@[^\s@]+$/.test(value.trim())) return value.trim();
   return undefined;

@@ -43,7 +43,8 @@ function readUrl(env: NodeJS.ProcessEnv, name: string, fallback: string): string
 function readMailServer(env: NodeJS.ProcessEnv, name: string, scheme: 'imap' | 'smtp'): ServerEndpoint | undefined {
   const raw = env[name]?.trim();
   if (!raw) return undefined;
-  const invalid = () => new ConfigError(`${name} must look like ${scheme}s://host:port or ${scheme}://host:port, got "${raw}"`);
+  const invalid = () =>
+    new ConfigError(`${name} must look like ${scheme}s://host:port or ${scheme}://host:port, got "${raw}"`);
   let url: URL;
   try {
     url = new URL(raw);
@@ -51,7 +52,12 @@ function readMailServer(env: NodeJS.ProcessEnv, name: string, scheme: 'imap' | '
     throw invalid();
   }
   const secure = url.protocol === `${scheme}s:`;
-  if ((!secure && url.protocol !== `${scheme}:`) || !url.hostname || !url.port || (url.pathname !== '' && url.pathname !== '/')) {
+  if (
+    (!secure && url.protocol !== `${scheme}:`) ||
+    !url.hostname ||
+    !url.port ||
+    (url.pathname !== '' && url.pathname !== '/')
+  ) {
     throw invalid();
   }
   return { host: url.hostname.replace(/^\[|\]$/g, '').toLowerCase(), port: Number(url.port), secure };

@@ -39,7 +39,13 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-const ALL: readonly ProviderPreset[] = deepFreeze([...GOOGLE_PRESETS, ...MICROSOFT_PRESETS, ...ZOHO_PRESETS, ...IMAP_PRESETS, OTHER]);
+const ALL: readonly ProviderPreset[] = deepFreeze([
+  ...GOOGLE_PRESETS,
+  ...MICROSOFT_PRESETS,
+  ...ZOHO_PRESETS,
+  ...IMAP_PRESETS,
+  OTHER,
+]);
 
 const BY_ID = new Map<string, ProviderPreset>();
 /** Exact domain → preset. */

@@ -41,7 +41,8 @@ const APP_PASSWORD = {
   instructionsUrl: 'https://help.zoho.com/portal/kb/articles/manage-application-specific-passwords',
 };
 
-const ENABLE_IMAP = 'Turn on IMAP access first: in Zoho Mail, Settings → Mail Accounts → your address → IMAP → IMAP Access.';
+const ENABLE_IMAP =
+  'Turn on IMAP access first: in Zoho Mail, Settings → Mail Accounts → your address → IMAP → IMAP Access.';
 
 function zohoPreset(dc: ZohoDataCentre, kind: 'organization' | 'personal'): ProviderPreset {
   const base = dc.suffix ? `zoho-${dc.suffix}` : 'zoho';

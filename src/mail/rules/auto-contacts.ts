@@ -33,7 +33,8 @@ function withoutTag(address: string): string {
 
 /**
  * The addresses to create contacts for, lower-cased, without repeats, in header order: every address in
- * To/Cc/Bcc that is valid, not the user's own (nor a +tagged form of one), not yet a contact, not a machine's ({@link isMachineAddress}) and
+ * To/Cc/Bcc that is valid, not the user's own (nor a +tagged form of one), not yet a contact, not a machine's ({@link
+ * isMachineAddress}) and
  * not on the never-log list. Nothing at all for incoming mail that is a machine message (a list post, a
  * newsletter, an auto-reply: its recipients are a crowd or the user). Outgoing mail is judged by its addresses
  * only, as the user chose to write to them.

@@ -8,16 +8,52 @@
 // "nao.responda", "bounce123", "calendar-notification" all hit; "bruno.reply" and "newton" do not.
 const MACHINE_WORDS = new Set([
   // Replies go nowhere.
-  'noreply', 'donotreply', 'dontreply', 'donotrespond', 'noresponse', 'norespond',
-  'naoresponda', 'naoresponder', 'naorespondaestemail', 'naoresponde', // Portuguese
-  'noresponder', 'noresponda', 'norespondas', // Spanish
-  'nepasrepondre', 'nichtantworten', 'keineantwort', 'nonrispondere',
+  'noreply',
+  'donotreply',
+  'dontreply',
+  'donotrespond',
+  'noresponse',
+  'norespond',
+  'naoresponda',
+  'naoresponder',
+  'naorespondaestemail',
+  'naoresponde', // Portuguese
+  'noresponder',
+  'noresponda',
+  'norespondas', // Spanish
+  'nepasrepondre',
+  'nichtantworten',
+  'keineantwort',
+  'nonrispondere',
   // Delivery machinery.
-  'mailerdaemon', 'maildaemon', 'postmaster', 'bounce', 'bounces', 'autoreply', 'autoresponder',
-  'listserv', 'majordomo', 'mailman', 'sympa',
+  'mailerdaemon',
+  'maildaemon',
+  'postmaster',
+  'bounce',
+  'bounces',
+  'autoreply',
+  'autoresponder',
+  'listserv',
+  'majordomo',
+  'mailman',
+  'sympa',
   // Notices, alerts and newsletters.
-  'notification', 'notifications', 'notify', 'notificacao', 'notificacoes', 'notificacion', 'notificaciones',
-  'benachrichtigung', 'alert', 'alerts', 'alerta', 'alertas', 'news', 'newsletter', 'newsletters', 'calendarnotification',
+  'notification',
+  'notifications',
+  'notify',
+  'notificacao',
+  'notificacoes',
+  'notificacion',
+  'notificaciones',
+  'benachrichtigung',
+  'alert',
+  'alerts',
+  'alerta',
+  'alertas',
+  'news',
+  'newsletter',
+  'newsletters',
+  'calendarnotification',
 ]);
 
 // Whole local parts that are a program's, though as one word among others they may be a person's (Norman Mailer).
@@ -28,13 +64,31 @@ const MACHINE_PREFIXES = ['noreply', 'donotreply', 'mailerdaemon', 'naoresponda'
 
 // A domain label (or a hyphen-separated part of one) with these names belongs to sending infrastructure:
 // bounce.linkedin.com, pm-bounces.example.com, 1234.bounces.google.com, users.noreply.github.com.
-const MACHINE_DOMAIN_WORDS = new Set(['bounce', 'bounces', 'noreply', 'donotreply', 'mailer-daemon', 'notifications', 'notification']);
+const MACHINE_DOMAIN_WORDS = new Set([
+  'bounce',
+  'bounces',
+  'noreply',
+  'donotreply',
+  'mailer-daemon',
+  'notifications',
+  'notification',
+]);
 
 // Domains that only ever carry platform mail (return paths, tracking and bounce addresses), never a person's:
 // the sending platforms' infrastructure domains, not their company domains (sendgrid.net, not sendgrid.com).
 const MACHINE_DOMAINS = [
-  'amazonses.com', 'sendgrid.net', 'mailgun.org', 'mandrillapp.com', 'mcsv.net', 'mcdlv.net', 'rsgsv.net',
-  'sparkpostmail.com', 'createsend.com', 'mktomail.com', 'bnc.salesforce.com', 'exacttarget.com',
+  'amazonses.com',
+  'sendgrid.net',
+  'mailgun.org',
+  'mandrillapp.com',
+  'mcsv.net',
+  'mcdlv.net',
+  'rsgsv.net',
+  'sparkpostmail.com',
+  'createsend.com',
+  'mktomail.com',
+  'bnc.salesforce.com',
+  'exacttarget.com',
 ];
 const CMAIL_DOMAIN = /(?:^|\.)cmail\d+\.com$/; // Campaign Monitor
 
@@ -87,12 +141,18 @@ export function isMachineAddress(address: string): boolean {
   if (tag && (TICKET_TAG.test(tag) || /^\d{6,}$/.test(tag) || looksGenerated(tag))) return true;
   // VERP/SRS/BATV: an address encoded into the local part ("…+ana=cliente.com", "SRS0=…=x.com=ana"), or an '='
   // beside a generated run ("prvs=1a2b3c4d5e=…"): people's addresses carry neither.
-  if (local.includes('=') && (/=[a-z0-9-]+(?:\.[a-z0-9-]+)+(?:=|$)/.test(local) || looksGenerated(local, 10))) return true;
+  if (local.includes('=') && (/=[a-z0-9-]+(?:\.[a-z0-9-]+)+(?:=|$)/.test(local) || looksGenerated(local, 10)))
+    return true;
   if (looksGenerated(local)) return true;
 
   const labels = domain.split('.');
   // Labels left of the registrable name only: bounce.linkedin.com is a machine, a company at bounce.io is not.
-  if (labels.slice(0, -2).some((label) => MACHINE_DOMAIN_WORDS.has(label) || label.split('-').some((w) => MACHINE_DOMAIN_WORDS.has(w)))) return true;
+  if (
+    labels
+      .slice(0, -2)
+      .some((label) => MACHINE_DOMAIN_WORDS.has(label) || label.split('-').some((w) => MACHINE_DOMAIN_WORDS.has(w)))
+  )
+    return true;
   if (MACHINE_DOMAINS.some((d) => domain === d || domain.endsWith(`.${d}`))) return true;
   return CMAIL_DOMAIN.test(domain);
 }
@@ -124,12 +184,16 @@ function values(value: HeaderValue): string[] {
  */
 export function isMachineMessage(input: MachineMessageInput): boolean {
   if (values(input.autoSubmitted).some((v) => v.split(/[;(]/)[0]!.trim().toLowerCase() !== 'no')) return true;
-  if (values(input.precedence).some((v) => ['bulk', 'list', 'junk', 'auto_reply'].includes(v.toLowerCase()))) return true;
+  if (values(input.precedence).some((v) => ['bulk', 'list', 'junk', 'auto_reply'].includes(v.toLowerCase())))
+    return true;
   if (values(input.listId).length > 0) return true;
-  const headers = new Map(Object.entries(input.headers ?? {}).map(([name, value]) => [name.toLowerCase(), values(value)]));
+  const headers = new Map(
+    Object.entries(input.headers ?? {}).map(([name, value]) => [name.toLowerCase(), values(value)]),
+  );
   const has = (name: string): boolean => (headers.get(name)?.length ?? 0) > 0;
   if (headers.get('auto-submitted')?.some((v) => v.split(/[;(]/)[0]!.trim().toLowerCase() !== 'no')) return true;
-  if (headers.get('precedence')?.some((v) => ['bulk', 'list', 'junk', 'auto_reply'].includes(v.toLowerCase()))) return true;
+  if (headers.get('precedence')?.some((v) => ['bulk', 'list', 'junk', 'auto_reply'].includes(v.toLowerCase())))
+    return true;
   // Delivery and read reports (RFC 3462/6522): written by a mail server or a mail program, never by a person.
   if (headers.get('content-type')?.some((v) => /^\s*multipart\/report\b/i.test(v))) return true;
   return ['list-id', 'list-unsubscribe', 'x-autoreply', 'x-autorespond', 'x-mailing-list', 'mailing-list'].some(has);

@@ -157,7 +157,8 @@ export function gmMsgKey(xGmMsgId: string | bigint | number | null | undefined):
   if (xGmMsgId == null) return null;
   let digits: string;
   if (typeof xGmMsgId === 'bigint') digits = xGmMsgId >= 0n ? xGmMsgId.toString() : '';
-  else if (typeof xGmMsgId === 'number') digits = Number.isSafeInteger(xGmMsgId) && xGmMsgId >= 0 ? String(xGmMsgId) : '';
+  else if (typeof xGmMsgId === 'number')
+    digits = Number.isSafeInteger(xGmMsgId) && xGmMsgId >= 0 ? String(xGmMsgId) : '';
   else digits = xGmMsgId.trim();
   if (!/^\d{1,20}$/.test(digits)) return null;
   return `gmmsg:${BigInt(digits).toString()}`;

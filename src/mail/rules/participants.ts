@@ -127,7 +127,9 @@ export function computeParticipants(headers: HeaderAddresses): ParticipantsResul
   const hasList = list.id !== null || list.address !== null;
   const isList = (address: string): boolean => isListAddress(address, list);
 
-  const fromAll = cleanAll(Array.isArray(headers.from) ? (headers.from as readonly Address[]) : headers.from ? [headers.from as Address] : []);
+  const fromAll = cleanAll(
+    Array.isArray(headers.from) ? (headers.from as readonly Address[]) : headers.from ? [headers.from as Address] : [],
+  );
   const from = fromAll[0] ?? null;
   const sender = clean(headers.sender);
   const replyTo = cleanAll(headers.replyTo);
@@ -142,7 +144,9 @@ export function computeParticipants(headers: HeaderAddresses): ParticipantsResul
   if (from) {
     const via = from.name ? VIA_NAME.exec(from.name) : null;
     const originalDiffers = originalFrom !== null && originalFrom.address !== from.address;
-    author = originalDiffers ? originalFrom : (replyTo.find((r) => r.address !== from.address && !isList(r.address)) ?? null);
+    author = originalDiffers
+      ? originalFrom
+      : (replyTo.find((r) => r.address !== from.address && !isList(r.address)) ?? null);
     const fromIsList = isList(from.address);
     if (fromIsList || (hasList && author !== null && (via !== null || originalDiffers))) {
       rewritten = true;
@@ -153,7 +157,8 @@ export function computeParticipants(headers: HeaderAddresses): ParticipantsResul
   const listAddresses = new Set<string>();
   if (list.address) listAddresses.add(list.address);
   if (rewritten && from) listAddresses.add(from.address);
-  for (const a of [...fromAll, ...(sender ? [sender] : []), ...replyTo, ...to, ...cc, ...bcc]) if (isList(a.address)) listAddresses.add(a.address);
+  for (const a of [...fromAll, ...(sender ? [sender] : []), ...replyTo, ...to, ...cc, ...bcc])
+    if (isList(a.address)) listAddresses.add(a.address);
 
   const participants: Participant[] = [];
   const seen = new Map<string, Participant>();

@@ -30,7 +30,12 @@ export interface ThreadKeys {
 /** `gm:<X-GM-THRID>`, or null when absent or not a number. */
 export function gmThreadKey(thrid: string | bigint | number | null | undefined): string | null {
   if (thrid == null) return null;
-  const digits = typeof thrid === 'string' ? thrid.trim() : typeof thrid === 'number' && !Number.isSafeInteger(thrid) ? '' : String(thrid);
+  const digits =
+    typeof thrid === 'string'
+      ? thrid.trim()
+      : typeof thrid === 'number' && !Number.isSafeInteger(thrid)
+        ? ''
+        : String(thrid);
   if (!/^\d{1,20}$/.test(digits)) return null;
   return `gm:${BigInt(digits).toString()}`;
 }
@@ -69,22 +74,30 @@ export function threadKeys(input: ThreadKeyInput): ThreadKeys {
 // followed by an optional counter (`Re[2]`, `Re(2)`, `Re^2`) and a colon, possibly after a space (`Re :`, French).
 const REPLY_PREFIXES = [
   're', // English and most others
-  'aw', 'antwort', // German (Outlook: AW)
+  'aw',
+  'antwort', // German (Outlook: AW)
   'antw', // Dutch
   'sv', // Swedish, Norwegian, Danish: svar
   'vs', // Finnish: vastaus; Danish/Norwegian Outlook forward: videresendt
-  'res', 'resp', // Portuguese (Outlook pt-BR: RES)
-  'r', 'rif', // Italian (Outlook: R; RIF: riferimento)
+  'res',
+  'resp', // Portuguese (Outlook pt-BR: RES)
+  'r',
+  'rif', // Italian (Outlook: R; RIF: riferimento)
   'odp', // Polish
   'ynt', // Turkish
   'atb', // Latvian
   'vá', // Icelandic
-  'απ', 'σχετ', // Greek
-  '回复', '回覆', '答复', '答覆', // Chinese
+  'απ',
+  'σχετ', // Greek
+  '回复',
+  '回覆',
+  '答复',
+  '答覆', // Chinese
   '返信', // Japanese
 ];
 const FORWARD_PREFIXES = [
-  'fwd', 'fw', // English
+  'fwd',
+  'fw', // English
   'wg', // German: weitergeleitet
   'enc', // Portuguese: encaminhado (Outlook pt-BR: ENC)
   'tr', // French: transféré
@@ -94,9 +107,14 @@ const FORWARD_PREFIXES = [
   'pd', // Polish: przekaż dalej
   'vb', // Swedish: vidarebefordrat
   'vl', // Finnish: välitetty
-  'ilt', 'i̇lt', // Turkish: iletilen
+  'ilt',
+  'i̇lt', // Turkish: iletilen
   'πρθ', // Greek
-  '转发', '轉寄', '转寄', '轉送', '転送', // Chinese, Japanese
+  '转发',
+  '轉寄',
+  '转寄',
+  '轉送',
+  '転送', // Chinese, Japanese
 ];
 const escape = (word: string): string => word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const PREFIX_RE = new RegExp(
@@ -112,9 +130,26 @@ const TRAILING_FWD_RE = /\s*\((?:fwd|fw)\)\s*$/iu;
 // ("[jira]") — is part of what the conversation is about and is kept: stripping it would join "[Ticket #1] Help"
 // and "[Ticket #2] Help".
 const GATEWAY_TAGS = new Set([
-  'external', 'ext', 'extern', 'externo', 'externa', 'external email', 'external e mail', 'external mail',
-  'external sender', 'external message', 'email externo', 'e mail externo', 'mensagem externa', 'caution',
-  'caution external', 'external caution', 'spam', 'suspected spam', 'possible spam', 'probable spam',
+  'external',
+  'ext',
+  'extern',
+  'externo',
+  'externa',
+  'external email',
+  'external e mail',
+  'external mail',
+  'external sender',
+  'external message',
+  'email externo',
+  'e mail externo',
+  'mensagem externa',
+  'caution',
+  'caution external',
+  'external caution',
+  'spam',
+  'suspected spam',
+  'possible spam',
+  'probable spam',
 ]);
 
 function isGatewayTag(inner: string): boolean {
@@ -153,18 +188,70 @@ export function normalizeSubject(subject: string | null | undefined): string {
 
 // Subjects that say nothing about what the conversation is: two messages sharing one prove nothing.
 const TRIVIAL_SUBJECTS = new Set([
-  'hi', 'hello', 'hey', 'hallo', 'hola', 'oi', 'olá', 'ola', 'ciao', 'salut', 'bonjour',
-  'bom dia', 'boa tarde', 'boa noite', 'good morning', 'guten tag',
-  'test', 'teste', 'testing', 'no subject', 'sem assunto', 'kein betreff', 'ohne betreff', 'sin asunto', 'sans objet', 'aucun objet', 'untitled', 'sem título',
-  'fyi', 'thanks', 'thank you', 'obrigado', 'obrigada', 'danke', 'gracias', 'question', 'dúvida', 'duvida', 'quick question',
-  'info', 'contato', 'contact', 'urgent', 'urgente', 'important', 'importante', 're', 'fwd', 'fw',
+  'hi',
+  'hello',
+  'hey',
+  'hallo',
+  'hola',
+  'oi',
+  'olá',
+  'ola',
+  'ciao',
+  'salut',
+  'bonjour',
+  'bom dia',
+  'boa tarde',
+  'boa noite',
+  'good morning',
+  'guten tag',
+  'test',
+  'teste',
+  'testing',
+  'no subject',
+  'sem assunto',
+  'kein betreff',
+  'ohne betreff',
+  'sin asunto',
+  'sans objet',
+  'aucun objet',
+  'untitled',
+  'sem título',
+  'fyi',
+  'thanks',
+  'thank you',
+  'obrigado',
+  'obrigada',
+  'danke',
+  'gracias',
+  'question',
+  'dúvida',
+  'duvida',
+  'quick question',
+  'info',
+  'contato',
+  'contact',
+  'urgent',
+  'urgente',
+  'important',
+  'importante',
+  're',
+  'fwd',
+  'fw',
 ]);
 
-/** True for an empty subject, one of fewer than 3 letters or digits (an ideograph counts 2), or a bare greeting like "Hi" / "Oi" / "(no subject)". */
+/**
+ * True for an empty subject, one of fewer than 3 letters or digits (an ideograph counts 2), or a bare greeting like
+ * "Hi" / "Oi" / "(no subject)".
+ */
 export function isTrivialSubject(subject: string | null | undefined): boolean {
-  const bare = normalizeSubject(subject).replace(/[\p{P}\p{S}\s]+/gu, ' ').trim();
+  const bare = normalizeSubject(subject)
+    .replace(/[\p{P}\p{S}\s]+/gu, ' ')
+    .trim();
   // An ideograph says as much as a short word: 報価 (quote) is a subject, "ok" is not.
-  const weight = [...bare.replace(/ /g, '')].reduce((n, ch) => n + (/[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u.test(ch) ? 2 : 1), 0);
+  const weight = [...bare.replace(/ /g, '')].reduce(
+    (n, ch) => n + (/[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u.test(ch) ? 2 : 1),
+    0,
+  );
   if (weight < 3) return true;
   return TRIVIAL_SUBJECTS.has(bare);
 }
@@ -206,7 +293,11 @@ function millis(date: number | Date | null | undefined): number | null {
  * their normalised subjects are equal and not trivial ({@link isTrivialSubject}), their participants are the
  * same people ({@link participantsOverlap}), and their dates are at most `windowMs` apart (inclusive).
  */
-export function subjectFallbackMatches(a: SubjectFallbackSide, b: SubjectFallbackSide, windowMs: number = SUBJECT_FALLBACK_WINDOW_MS): boolean {
+export function subjectFallbackMatches(
+  a: SubjectFallbackSide,
+  b: SubjectFallbackSide,
+  windowMs: number = SUBJECT_FALLBACK_WINDOW_MS,
+): boolean {
   const dateA = millis(a.date);
   const dateB = millis(b.date);
   if (dateA === null || dateB === null || Math.abs(dateA - dateB) > windowMs) return false;

@@ -17,7 +17,12 @@ export interface AccountDeliverabilityDeps {
   resolver: DnsResolver;
 }
 
-export async function accountDeliverability(deps: AccountDeliverabilityDeps, user: User, accountId: string, signal?: AbortSignal): Promise<DeliverabilityReport> {
+export async function accountDeliverability(
+  deps: AccountDeliverabilityDeps,
+  user: User,
+  accountId: string,
+  signal?: AbortSignal,
+): Promise<DeliverabilityReport> {
   const account = await getAccount({ db: deps.db, bccDomain: '' }, user, accountId);
   const smtp = await getSmtpSettings(deps, user, accountId);
   const domain = account.email.slice(account.email.lastIndexOf('@') + 1);

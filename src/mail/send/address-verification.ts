@@ -31,14 +31,22 @@ export interface AddressVerificationDeps {
 
 async function ownAccount(db: Db, user: User, id: string) {
   // Only the owner proves their address (an admin who may read the account may not verify it for them).
-  const row = await db.selectFrom('email_accounts').selectAll().where('id', '=', id).where('org_id', '=', user.orgId).where('user_id', '=', user.id).executeTakeFirst();
+  const row = await db
+    .selectFrom('email_accounts')
+    .selectAll()
+    .where('id', '=', id)
+    .where('org_id', '=', user.orgId)
+    .where('user_id', '=', user.id)
+    .executeTakeFirst();
   if (!row) throw notFound('E-mail account');
   return row;
 }
 
 function rateLimited(retryAt: number, now: number): AppError {
   const seconds = Math.max(1, Math.ceil((retryAt - now) / 1000));
-  return new AppError('RATE_LIMITED', `A code was sent recently: wait ${seconds} s before asking for another`, { details: { retryAfterSeconds: seconds } });
+  return new AppError('RATE_LIMITED', `A code was sent recently: wait ${seconds} s before asking for another`, {
+    details: { retryAfterSeconds: seconds },
+  });
 }
 
 const TEXTS = {
@@ -57,22 +65,36 @@ const TEXTS = {
 } as const;
 
 /** POST /api/email-accounts/:id/verify `{}`: mails a new code to the address through the relay. */
-export async function sendAddressCode(deps: AddressVerificationDeps, user: User, accountId: string): Promise<{ sent: true; expiresAt: string }> {
+export async function sendAddressCode(
+  deps: AddressVerificationDeps,
+  user: User,
+  accountId: string,
+): Promise<{ sent: true; expiresAt: string }> {
   const row = await ownAccount(deps.db, user, accountId);
   if (row.address_verified === 1) {
     throw new AppError('CONFLICT', `${row.email} is already verified`, { details: { accountId: row.id } });
   }
   const app = deps.appSmtp;
   if (!app) {
-    throw new AppError('VALIDATION_FAILED', 'This server has no company relay, so there is nothing to verify the address for', {
-      hint: 'An administrator sets APP_SMTP_HOST to offer the company relay.',
-    });
+    throw new AppError(
+      'VALIDATION_FAILED',
+      'This server has no company relay, so there is nothing to verify the address for',
+      {
+        hint: 'An administrator sets APP_SMTP_HOST to offer the company relay.',
+      },
+    );
   }
   const now = Date.now();
-  const previous = await deps.db.selectFrom('address_verifications').selectAll().where('account_id', '=', row.id).executeTakeFirst();
+  const previous = await deps.db
+    .selectFrom('address_verifications')
+    .selectAll()
+    .where('account_id', '=', row.id)
+    .executeTakeFirst();
   const windowOpen = previous !== undefined && now - Number(previous.window_started_at) < HOUR_MS;
-  if (previous && now - Number(previous.last_sent_at) < RESEND_INTERVAL_MS) throw rateLimited(Number(previous.last_sent_at) + RESEND_INTERVAL_MS, now);
-  if (previous && windowOpen && previous.sends_in_window >= MAX_SENDS_PER_HOUR) throw rateLimited(Number(previous.window_started_at) + HOUR_MS, now);
+  if (previous && now - Number(previous.last_sent_at) < RESEND_INTERVAL_MS)
+    throw rateLimited(Number(previous.last_sent_at) + RESEND_INTERVAL_MS, now);
+  if (previous && windowOpen && previous.sends_in_window >= MAX_SENDS_PER_HOUR)
+    throw rateLimited(Number(previous.window_started_at) + HOUR_MS, now);
 
   const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
   const values = {
@@ -84,8 +106,13 @@ export async function sendAddressCode(deps: AddressVerificationDeps, user: User,
     sends_in_window: windowOpen ? previous.sends_in_window + 1 : 1,
   };
   // Recorded before sending: a send that fails still counts against the limits (no free retries of a relay).
-  if (previous) await deps.db.updateTable('address_verifications').set(values).where('account_id', '=', row.id).execute();
-  else await deps.db.insertInto('address_verifications').values({ account_id: row.id, ...values }).execute();
+  if (previous)
+    await deps.db.updateTable('address_verifications').set(values).where('account_id', '=', row.id).execute();
+  else
+    await deps.db
+      .insertInto('address_verifications')
+      .values({ account_id: row.id, ...values })
+      .execute();
 
   const texts = TEXTS[(await getUserSettings(deps.db, user.id)).locale];
   const from = `no-reply@${new URL(deps.publicUrl).hostname}`;
@@ -98,9 +125,16 @@ export async function sendAddressCode(deps: AddressVerificationDeps, user: User,
     }),
   );
   try {
-    await transporter.sendMail({ from: { name: 'Conversa', address: from }, to: row.email, subject: texts.subject(code), text: texts.body(code, row.email) });
+    await transporter.sendMail({
+      from: { name: 'Conversa', address: from },
+      to: row.email,
+      subject: texts.subject(code),
+      text: texts.body(code, row.email),
+    });
   } catch (error) {
-    throw new AppError('HOST_UNREACHABLE', 'The company relay did not take the verification message; try again later', { cause: error });
+    throw new AppError('HOST_UNREACHABLE', 'The company relay did not take the verification message; try again later', {
+      cause: error,
+    });
   } finally {
     transporter.close();
   }
@@ -108,12 +142,22 @@ export async function sendAddressCode(deps: AddressVerificationDeps, user: User,
 }
 
 /** POST /api/email-accounts/:id/verify `{code}`: the right live code marks the address verified. */
-export async function confirmAddressCode(deps: AddressVerificationDeps, user: User, accountId: string, code: string): Promise<EmailAccount> {
+export async function confirmAddressCode(
+  deps: AddressVerificationDeps,
+  user: User,
+  accountId: string,
+  code: string,
+): Promise<EmailAccount> {
   const row = await ownAccount(deps.db, user, accountId);
   if (row.address_verified === 1) return getAccount(deps, user, row.id);
   const now = Date.now();
-  const pending = await deps.db.selectFrom('address_verifications').selectAll().where('account_id', '=', row.id).executeTakeFirst();
-  const wrong = (message: string) => new AppError('VALIDATION_FAILED', message, { fields: [{ path: 'body.code', message }] });
+  const pending = await deps.db
+    .selectFrom('address_verifications')
+    .selectAll()
+    .where('account_id', '=', row.id)
+    .executeTakeFirst();
+  const wrong = (message: string) =>
+    new AppError('VALIDATION_FAILED', message, { fields: [{ path: 'body.code', message }] });
   if (!pending || Number(pending.expires_at) < now || pending.attempts >= MAX_CODE_ATTEMPTS) {
     throw wrong('No live code: ask for a new one');
   }
@@ -128,11 +172,20 @@ export async function confirmAddressCode(deps: AddressVerificationDeps, user: Us
   if (Number(counted.numUpdatedRows) !== 1) throw wrong('No live code: ask for a new one');
   if (!/^\d{6}$/.test(code.trim()) || !(await verifyPassword(code.trim(), pending.code_hash))) {
     const left = MAX_CODE_ATTEMPTS - pending.attempts - 1;
-    throw wrong(left > 0 ? `The code is not right (${left} tries left)` : 'The code is not right, and that was the last try: ask for a new one');
+    throw wrong(
+      left > 0
+        ? `The code is not right (${left} tries left)`
+        : 'The code is not right, and that was the last try: ask for a new one',
+    );
   }
   await deps.db.transaction().execute(async (trx) => {
     // Only if the address is still the one the code was mailed to.
-    await trx.updateTable('email_accounts').set({ address_verified: 1, updated_at: now }).where('id', '=', row.id).where('email', '=', row.email).execute();
+    await trx
+      .updateTable('email_accounts')
+      .set({ address_verified: 1, updated_at: now })
+      .where('id', '=', row.id)
+      .where('email', '=', row.email)
+      .execute();
     await trx.deleteFrom('address_verifications').where('account_id', '=', row.id).execute();
   });
   return getAccount(deps, user, row.id);

@@ -99,7 +99,11 @@ export async function composeMessage(input: ComposeInput): Promise<Buffer> {
     // A message with neither still gets an (empty) text part rather than no body at all.
     ...(hasText || !hasHtml ? { text: input.text ?? '' } : {}),
     ...(hasHtml ? { html: input.html! } : {}),
-    attachments: (input.attachments ?? []).map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content })),
+    attachments: (input.attachments ?? []).map((a) => ({
+      filename: a.filename,
+      contentType: a.contentType,
+      content: a.content,
+    })),
     // Nothing in a message written through the API may read the server's files or fetch URLs.
     disableFileAccess: true,
     disableUrlAccess: true,

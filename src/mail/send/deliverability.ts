@@ -121,11 +121,13 @@ export const englishDeliverabilityMessages: DeliverabilityMessages = {
       'checking it takes more than 10 DNS lookups (every include:, a, mx, ptr, exists and redirect counts); remove the includes you no longer use',
     tooManyVoidLookups: 'it refers to more than two names that do not exist; remove those',
     lookupFailed: (domain) => `The DNS records of ${domain} could not be read just now. Try again in a few minutes.`,
-    hostNotFound: (host) => `The sending server ${host} was not found in DNS. Check the SMTP server name in the settings.`,
+    hostNotFound: (host) =>
+      `The sending server ${host} was not found in DNS. Check the SMTP server name in the settings.`,
   },
   dkim: {
     missing: (recordName, setup) => `No DKIM key is published at ${recordName}. ${setup}`,
-    missingCname: (recordName, target) => `No DKIM key is published at ${recordName}. Add a CNAME record ${recordName} pointing to ${target}.`,
+    missingCname: (recordName, target) =>
+      `No DKIM key is published at ${recordName}. Add a CNAME record ${recordName} pointing to ${target}.`,
     unknown: (domain, tried, setup) =>
       `No DKIM key was found for ${domain} under the usual names (${tried.join(', ')}). ` +
       `If your provider signs with another selector, enter it in the SMTP settings. ${setup}`,
@@ -138,9 +140,11 @@ export const englishDeliverabilityMessages: DeliverabilityMessages = {
       badVersion: (version) => `it says "v=${version}" instead of "v=DKIM1"`,
       badKey: 'its key ("p=") is damaged — often a character lost while copying',
       unknownKeyType: (type) => `its key type "${type}" is not one receivers accept (rsa or ed25519)`,
-      shortKey: (bits) => `its key is only ${bits} bits long and receivers reject keys under 1024 bits; create a 2048-bit key`,
+      shortKey: (bits) =>
+        `its key is only ${bits} bits long and receivers reject keys under 1024 bits; create a 2048-bit key`,
     },
-    lookupFailed: (recordName) => `The DKIM record at ${recordName} could not be read just now. Try again in a few minutes.`,
+    lookupFailed: (recordName) =>
+      `The DKIM record at ${recordName} could not be read just now. Try again in a few minutes.`,
     setup: {
       google: (domain) =>
         `Turn on DKIM in the Google Admin console (Apps › Google Workspace › Gmail › Authenticate email): generate a key for ${domain}, ` +
@@ -152,7 +156,8 @@ export const englishDeliverabilityMessages: DeliverabilityMessages = {
         `In the Zoho Mail admin console (Domains › ${domain} › Email configuration › DKIM), add a selector, publish the TXT record it shows and click Verify.`,
       fastmail: (domain) =>
         `Add the three DKIM CNAME records Fastmail shows for ${domain} under Settings › Domains (fm1._domainkey, fm2._domainkey and fm3._domainkey).`,
-      icloud: (domain) => `Add the DKIM CNAME record (sig1._domainkey) that iCloud shows in the settings of the custom e-mail domain ${domain}.`,
+      icloud: (domain) =>
+        `Add the DKIM CNAME record (sig1._domainkey) that iCloud shows in the settings of the custom e-mail domain ${domain}.`,
       generic: (recordName) =>
         `Ask whoever runs your mail server for its DKIM public key and publish it as a TXT record at ${recordName}.`,
     },
@@ -184,16 +189,24 @@ interface KnownSender {
 
 // Zoho's include follows the data centre of the account, which its SMTP host name shows.
 const KNOWN_SENDERS: readonly KnownSender[] = [
-  { id: 'google', smtpHosts: ['.gmail.com', '.googlemail.com'], spfInclude: '_spf.google.com', dkimSelectors: ['google'] },
+  {
+    id: 'google',
+    smtpHosts: ['.gmail.com', '.googlemail.com'],
+    spfInclude: '_spf.google.com',
+    dkimSelectors: ['google'],
+  },
   {
     id: 'microsoft',
     smtpHosts: ['.office365.com', '.outlook.com'],
     spfInclude: 'spf.protection.outlook.com',
     dkimSelectors: ['selector1', 'selector2'],
   },
-  ...['com', 'eu', 'in', 'com.au', 'jp'].map(
-    (tld): KnownSender => ({ id: 'zoho', smtpHosts: [`.zoho.${tld}`], spfInclude: `zoho.${tld}`, dkimSelectors: ['zmail'] }),
-  ),
+  ...['com', 'eu', 'in', 'com.au', 'jp'].map((tld): KnownSender => ({
+    id: 'zoho',
+    smtpHosts: [`.zoho.${tld}`],
+    spfInclude: `zoho.${tld}`,
+    dkimSelectors: ['zmail'],
+  })),
   {
     id: 'fastmail',
     smtpHosts: ['.fastmail.com', '.messagingengine.com'],
@@ -209,7 +222,9 @@ const COMMON_SELECTORS = ['default', 'dkim', 'mail', 'selector1', 'selector2', '
 function knownSender(smtpHost: string): KnownSender | undefined {
   const host = smtpHost.toLowerCase().replace(/\.$/, '');
   return KNOWN_SENDERS.find((sender) =>
-    sender.smtpHosts.some((pattern) => (pattern.startsWith('.') ? host.endsWith(pattern) || host === pattern.slice(1) : host === pattern)),
+    sender.smtpHosts.some((pattern) =>
+      pattern.startsWith('.') ? host.endsWith(pattern) || host === pattern.slice(1) : host === pattern,
+    ),
   );
 }
 
@@ -302,7 +317,8 @@ async function checkSpf(
     return { status: 'error', fix: isNoRecordError(error) ? text.hostNotFound(smtpHost) : text.lookupFailed(smtpHost) };
   }
   const record = records[0];
-  if (records.length > 1) return { status: 'error', record: records.join('\n'), fix: text.multipleRecords(domain, records.length) };
+  if (records.length > 1)
+    return { status: 'error', record: records.join('\n'), fix: text.multipleRecords(domain, records.length) };
 
   const suggestTerms = (failing: string[]): string[] => {
     const include = sender ? `include:${sender.spfInclude}` : null;
@@ -322,7 +338,8 @@ async function checkSpf(
   const outcome = (result: SPFResult): string => result.status.result;
 
   const broken = results.find((result) => outcome(result) === 'permerror');
-  if (broken !== undefined) return { status: 'error', record, fix: text.broken(domain, spfErrorReason(broken, messages)) };
+  if (broken !== undefined)
+    return { status: 'error', record, fix: text.broken(domain, spfErrorReason(broken, messages)) };
   if (results.some((result) => outcome(result) === 'temperror' || outcome(result) === 'temperr')) {
     return { status: 'error', record, fix: text.lookupFailed(domain) };
   }
@@ -345,7 +362,11 @@ async function addressesOf(host: string, resolver: DnsResolver): Promise<string[
   if (addresses.length > 0) return addresses;
   // Neither answered with an address: report the more telling failure (a lookup error beats "no such name").
   const failures = [v4, v6].flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
-  throw failures.find((error) => !isNoRecordError(error)) ?? failures[0] ?? Object.assign(new Error('no address'), { code: 'ENODATA' });
+  throw (
+    failures.find((error) => !isNoRecordError(error)) ??
+    failures[0] ??
+    Object.assign(new Error('no address'), { code: 'ENODATA' })
+  );
 }
 
 /** Puts new mechanisms before the record's final `all` (or `redirect=`), where they still count. */
@@ -390,11 +411,20 @@ async function checkDkim(
       case 'found':
         return { status: 'pass', selector: s, record: outcome.record };
       case 'missing':
-        return { status: 'missing', selector: s, fix: keyTarget ? text.missingCname(recordName(s), keyTarget) : text.missing(recordName(s), setup(s)) };
+        return {
+          status: 'missing',
+          selector: s,
+          fix: keyTarget ? text.missingCname(recordName(s), keyTarget) : text.missing(recordName(s), setup(s)),
+        };
       case 'revoked':
         return { status: 'error', selector: s, record: outcome.record, fix: text.revoked(recordName(s), setup(s)) };
       case 'invalid':
-        return { status: 'error', selector: s, record: outcome.record, fix: text.invalid(recordName(s), outcome.reason, setup(s)) };
+        return {
+          status: 'error',
+          selector: s,
+          record: outcome.record,
+          fix: text.invalid(recordName(s), outcome.reason, setup(s)),
+        };
       case 'lookup-failed':
         return { status: 'error', selector: s, fix: text.lookupFailed(recordName(s)) };
       default: {
@@ -410,7 +440,9 @@ async function checkDkim(
   }
 
   const candidates = [...new Set([...(sender?.dkimSelectors ?? []), ...COMMON_SELECTORS])];
-  const outcomes = await Promise.all(candidates.map(async (s) => [s, await lookupKey(recordName(s), resolver, messages)] as const));
+  const outcomes = await Promise.all(
+    candidates.map(async (s) => [s, await lookupKey(recordName(s), resolver, messages)] as const),
+  );
   // A usable key wins; then a published but broken one (someone tried); then a failed lookup; else unknown.
   for (const kind of ['found', 'revoked', 'invalid', 'lookup-failed'] as const) {
     const hit = outcomes.find(([, outcome]) => outcome.kind === kind);
@@ -441,7 +473,8 @@ async function lookupKey(name: string, resolver: DnsResolver, messages: Delivera
     if (at > 0) tags.set(part.slice(0, at).trim().toLowerCase(), part.slice(at + 1).replace(/\s+/g, ''));
   }
   const version = tags.get('v');
-  if (version !== undefined && version.toUpperCase() !== 'DKIM1') return { kind: 'invalid', record, reason: reasons.badVersion(version) };
+  if (version !== undefined && version.toUpperCase() !== 'DKIM1')
+    return { kind: 'invalid', record, reason: reasons.badVersion(version) };
   const p = tags.get('p');
   if (p === undefined) return { kind: 'invalid', record, reason: reasons.noKey };
   if (p === '') return { kind: 'revoked', record };
@@ -453,7 +486,11 @@ async function lookupKey(name: string, resolver: DnsResolver, messages: Delivera
     if (type === 'ed25519') {
       // RFC 8463 publishes the bare 32-byte key; wrap it in the SPKI prefix Node reads.
       if (der.length !== 32) return { kind: 'invalid', record, reason: reasons.badKey };
-      createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), der]), format: 'der', type: 'spki' });
+      createPublicKey({
+        key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), der]),
+        format: 'der',
+        type: 'spki',
+      });
       return { kind: 'found', record };
     }
     const key = createPublicKey({ key: der, format: 'der', type: 'spki' });
@@ -468,7 +505,11 @@ async function lookupKey(name: string, resolver: DnsResolver, messages: Delivera
 
 // ---- DMARC -----------------------------------------------------------------------------------------------------
 
-async function checkDmarc(domain: string, resolver: DnsResolver, messages: DeliverabilityMessages): Promise<DmarcCheck> {
+async function checkDmarc(
+  domain: string,
+  resolver: DnsResolver,
+  messages: DeliverabilityMessages,
+): Promise<DmarcCheck> {
   const text = messages.dmarc;
   // mailauth finds the record that governs the domain (its own, else its organisational domain's, RFC 7489 §6.6.3)
   // and the policy that applies (a subdomain gets sp=). Alignment does not matter here: no message is judged.

@@ -42,14 +42,17 @@ export function loadDkimConfig(env: NodeJS.ProcessEnv): DkimConfig | null {
     ...(selector === undefined ? ['DKIM_SELECTOR'] : []),
     ...(inlineKey === undefined && keyFile === undefined ? ['DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE'] : []),
   ];
-  if (missing.length > 0) throw new ConfigError(`DKIM signing is half set up: ${missing.join(', ')} missing (or unset them all)`);
+  if (missing.length > 0)
+    throw new ConfigError(`DKIM signing is half set up: ${missing.join(', ')} missing (or unset them all)`);
   if (inlineKey !== undefined && keyFile !== undefined) {
     throw new ConfigError('Set DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE, not both');
   }
   const domainName = (domain as string).toLowerCase().replace(/\.$/, '');
   const keySelector = (selector as string).toLowerCase();
-  if (!LABELS.test(domainName) || !domainName.includes('.')) throw new ConfigError(`DKIM_DOMAIN must be a domain name, got "${domain}"`);
-  if (!LABELS.test(keySelector)) throw new ConfigError(`DKIM_SELECTOR must be a DNS label like "conversa", got "${selector}"`);
+  if (!LABELS.test(domainName) || !domainName.includes('.'))
+    throw new ConfigError(`DKIM_DOMAIN must be a domain name, got "${domain}"`);
+  if (!LABELS.test(keySelector))
+    throw new ConfigError(`DKIM_SELECTOR must be a DNS label like "conversa", got "${selector}"`);
 
   let privateKey: string;
   if (keyFile !== undefined) {
@@ -74,10 +77,13 @@ function checkSigningKey(pem: string, source: string): void {
     throw new ConfigError(`${source} is not a PEM private key`, { cause: error });
   }
   if (key.asymmetricKeyType !== 'rsa') {
-    throw new ConfigError(`${source} must be an RSA key (nodemailer signs rsa-sha256 only), got ${key.asymmetricKeyType ?? 'an unknown type'}`);
+    throw new ConfigError(
+      `${source} must be an RSA key (nodemailer signs rsa-sha256 only), got ${key.asymmetricKeyType ?? 'an unknown type'}`,
+    );
   }
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-  if (bits < 1024) throw new ConfigError(`${source} is a ${bits}-bit key; receivers reject DKIM keys under 1024 bits (use 2048)`);
+  if (bits < 1024)
+    throw new ConfigError(`${source} is a ${bits}-bit key; receivers reject DKIM keys under 1024 bits (use 2048)`);
 }
 
 /**

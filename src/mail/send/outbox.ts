@@ -122,24 +122,39 @@ function oneLine(text: string, max = 400): string {
  * is final (the server's reason is kept); a refused sign-in, a 4xx and anything on the way (DNS, TCP, TLS,
  * timeouts) are retried, since a reconnect or the server's recovery makes them go away.
  */
-function smtpFailure(error: unknown, endpoint: { host: string; port: number; secure: boolean }, authKind: 'password' | 'oauth2'): Failure {
-  if (error instanceof PermanentFailure) return { permanent: true, reason: error.message, ...(error.code ? { code: error.code } : {}) };
+function smtpFailure(
+  error: unknown,
+  endpoint: { host: string; port: number; secure: boolean },
+  authKind: 'password' | 'oauth2',
+): Failure {
+  if (error instanceof PermanentFailure)
+    return { permanent: true, reason: error.message, ...(error.code ? { code: error.code } : {}) };
   const e = (error ?? {}) as { responseCode?: unknown; response?: unknown; code?: unknown; message?: unknown };
   const classified = classifyMailError(error, 'smtp', { ...endpoint, authKind });
   if (classified.code === 'AUTH_FAILED') return { permanent: false, reason: classified.message };
   const status = typeof e.responseCode === 'number' ? e.responseCode : undefined;
   const said = typeof e.response === 'string' ? oneLine(e.response) : undefined;
   if (status !== undefined && status >= 500 && status < 600) {
-    return { permanent: true, reason: `The sending server refused the message: ${said ?? oneLine(String(e.message ?? status))}` };
+    return {
+      permanent: true,
+      reason: `The sending server refused the message: ${said ?? oneLine(String(e.message ?? status))}`,
+    };
   }
   if (status !== undefined && status >= 400 && status < 500) {
-    return { permanent: false, reason: `The sending server deferred the message (temporary): ${said ?? oneLine(String(e.message ?? status))}` };
+    return {
+      permanent: false,
+      reason: `The sending server deferred the message (temporary): ${said ?? oneLine(String(e.message ?? status))}`,
+    };
   }
   return { permanent: false, reason: classified.message };
 }
 
 function describe(error: unknown): string {
-  if (error instanceof Error) return oneLine(`${error.message}${(error as { responseText?: string }).responseText ? ` (${(error as { responseText?: string }).responseText})` : ''}`, 300);
+  if (error instanceof Error)
+    return oneLine(
+      `${error.message}${(error as { responseText?: string }).responseText ? ` (${(error as { responseText?: string }).responseText})` : ''}`,
+      300,
+    );
   return oneLine(String(error), 300);
 }
 
@@ -149,7 +164,12 @@ async function transportFor(
   settings: Settings,
   account: EmailAccountsTable,
   signal: AbortSignal,
-): Promise<{ options: SMTPTransportOptions; endpoint: { host: string; port: number; secure: boolean }; authKind: 'password' | 'oauth2'; providerFilesSent: boolean }> {
+): Promise<{
+  options: SMTPTransportOptions;
+  endpoint: { host: string; port: number; secure: boolean };
+  authKind: 'password' | 'oauth2';
+  providerFilesSent: boolean;
+}> {
   const clientOptions: MailClientOptions = {
     connectionTimeoutMs: settings.timeoutMs,
     greetingTimeoutMs: settings.timeoutMs,
@@ -162,7 +182,10 @@ async function transportFor(
       const pinned = await pinEndpoint(deps.outbound, endpoint);
       const credentials = await freshAccountCredentials(deps, account, signal);
       return {
-        options: smtpTransportOptions(pinned.endpoint, mailLoginOf(account.username, credentials), { ...clientOptions, ...pinned.options }),
+        options: smtpTransportOptions(pinned.endpoint, mailLoginOf(account.username, credentials), {
+          ...clientOptions,
+          ...pinned.options,
+        }),
         endpoint,
         authKind: credentials.kind,
         providerFilesSent: getProvider(account.provider)?.smtpSavesSent === true,
@@ -170,11 +193,17 @@ async function transportFor(
     }
     case 'app': {
       const app = deps.appSmtp;
-      if (!app) throw new PermanentFailure('This account sends through the application relay, but the server has none configured any more (APP_SMTP_HOST)');
+      if (!app)
+        throw new PermanentFailure(
+          'This account sends through the application relay, but the server has none configured any more (APP_SMTP_HOST)',
+        );
       // Defence in depth: the API refuses this already, but a message queued before the address changed (or
       // before migration 0006) must not leave either.
       if (account.address_verified !== 1) {
-        throw new PermanentFailure(`${account.email} is not verified: the company relay sends only as proven addresses`, 'SENDER_NOT_VERIFIED');
+        throw new PermanentFailure(
+          `${account.email} is not verified: the company relay sends only as proven addresses`,
+          'SENDER_NOT_VERIFIED',
+        );
       }
       const endpoint = { host: app.host, port: app.port, secure: app.secure };
       return {
@@ -185,7 +214,10 @@ async function transportFor(
       };
     }
     case 'custom': {
-      if (!account.smtp_custom_enc) throw new PermanentFailure('This account sends through a custom SMTP server, but none is saved: choose the server again');
+      if (!account.smtp_custom_enc)
+        throw new PermanentFailure(
+          'This account sends through a custom SMTP server, but none is saved: choose the server again',
+        );
       const custom = openCustomSmtp(deps.secrets, account.id, account.smtp_custom_enc);
       const endpoint = { host: custom.host, port: custom.port, secure: custom.secure };
       const pinned = await pinEndpoint(deps.outbound, endpoint);
@@ -259,7 +291,9 @@ export class OutboxSteps {
     const row = await this.deps.db
       .selectFrom('outbox')
       .select((eb) => eb.fn.min('next_attempt_at').as('next'))
-      .where((eb) => eb.or([eb('state', '=', 'queued'), eb.and([eb('state', '=', 'sent'), eb('append_state', '=', 'pending')])]))
+      .where((eb) =>
+        eb.or([eb('state', '=', 'queued'), eb.and([eb('state', '=', 'sent'), eb('append_state', '=', 'pending')])]),
+      )
       .executeTakeFirst();
     const next = row?.next;
     return next === null || next === undefined ? null : Number(next);
@@ -274,7 +308,12 @@ export class OutboxSteps {
     const now = Date.now();
     const taken = await db
       .updateTable('outbox')
-      .set((eb) => ({ state: 'sending', lease_until: now + this.settings.leaseMs, attempts: eb('attempts', '+', 1), updated_at: now }))
+      .set((eb) => ({
+        state: 'sending',
+        lease_until: now + this.settings.leaseMs,
+        attempts: eb('attempts', '+', 1),
+        updated_at: now,
+      }))
       .where('id', '=', outboxId)
       .where((eb) =>
         eb.or([
@@ -284,9 +323,21 @@ export class OutboxSteps {
       )
       .executeTakeFirst();
     if (Number(taken.numUpdatedRows) !== 1) return false;
-    const row = (await db.selectFrom('outbox').selectAll().where('id', '=', outboxId).executeTakeFirstOrThrow()) as OutboxRow;
-    const account = await db.selectFrom('email_accounts').selectAll().where('id', '=', row.account_id).executeTakeFirst();
-    const message = await db.selectFrom('messages').select(['id', 'raw_blob_sha256', 'message_id_header']).where('id', '=', row.message_id).executeTakeFirst();
+    const row = (await db
+      .selectFrom('outbox')
+      .selectAll()
+      .where('id', '=', outboxId)
+      .executeTakeFirstOrThrow()) as OutboxRow;
+    const account = await db
+      .selectFrom('email_accounts')
+      .selectAll()
+      .where('id', '=', row.account_id)
+      .executeTakeFirst();
+    const message = await db
+      .selectFrom('messages')
+      .select(['id', 'raw_blob_sha256', 'message_id_header'])
+      .where('id', '=', row.message_id)
+      .executeTakeFirst();
     if (!account || !message) {
       await this.finishSend(row, { permanent: true, reason: 'The account or the message is gone' });
       return false;
@@ -320,7 +371,10 @@ export class OutboxSteps {
         transporter.close();
       }
       const rejected = info.rejected ?? [];
-      const partial = rejected.length > 0 ? `Not delivered to ${rejected.join(', ')}: ${oneLine((info.rejectedErrors ?? []).map((e) => (e as { response?: string }).response ?? e.message).join('; ') || 'refused')}` : null;
+      const partial =
+        rejected.length > 0
+          ? `Not delivered to ${rejected.join(', ')}: ${oneLine((info.rejectedErrors ?? []).map((e) => (e as { response?: string }).response ?? e.message).join('; ') || 'refused')}`
+          : null;
       const appendNeeded = !(account.smtp_mode === 'mailbox' && transport.providerFilesSent);
       const sentAt = Date.now();
       await db
@@ -333,21 +387,40 @@ export class OutboxSteps {
           next_attempt_at: null,
           lease_until: null,
           append_state: appendNeeded ? 'pending' : 'skipped',
-          append_detail: appendNeeded ? null : 'The provider files mail sent through its SMTP server in the Sent folder itself',
+          append_detail: appendNeeded
+            ? null
+            : 'The provider files mail sent through its SMTP server in the Sent folder itself',
           updated_at: sentAt,
         })
         .where('id', '=', row.id)
         .execute();
-      log.info({ outboxId: row.id, accountId: account.id, recipients: to.length, rejected: rejected.length }, 'message sent');
+      log.info(
+        { outboxId: row.id, accountId: account.id, recipients: to.length, rejected: rejected.length },
+        'message sent',
+      );
       return appendNeeded;
     } catch (error) {
       if (this.signal.aborted) {
         // Shutting down mid-send: let the row be taken again at once by the next start, not after the lease.
-        await db.updateTable('outbox').set({ state: 'queued', lease_until: null, updated_at: Date.now() }).where('id', '=', row.id).where('state', '=', 'sending').execute();
+        await db
+          .updateTable('outbox')
+          .set({ state: 'queued', lease_until: null, updated_at: Date.now() })
+          .where('id', '=', row.id)
+          .where('state', '=', 'sending')
+          .execute();
         return false;
       }
       const failure = smtpFailure(error, endpoint, authKind);
-      log.warn({ outboxId: row.id, accountId: account.id, permanent: failure.permanent, attempt: row.attempts, reason: describe(error) }, 'sending failed');
+      log.warn(
+        {
+          outboxId: row.id,
+          accountId: account.id,
+          permanent: failure.permanent,
+          attempt: row.attempts,
+          reason: describe(error),
+        },
+        'sending failed',
+      );
       await this.finishSend(row, failure);
       return false;
     }
@@ -360,9 +433,12 @@ export class OutboxSteps {
       .updateTable('outbox')
       .set({
         state: giveUp ? 'failed' : 'queued',
-        last_error: giveUp && !failure.permanent ? `Gave up after ${row.attempts} attempts: ${failure.reason}` : failure.reason,
+        last_error:
+          giveUp && !failure.permanent ? `Gave up after ${row.attempts} attempts: ${failure.reason}` : failure.reason,
         last_error_code: failure.code ?? null,
-        next_attempt_at: giveUp ? null : now + backoffDelay(row.attempts, this.settings.backoffBaseMs, this.settings.backoffMaxMs),
+        next_attempt_at: giveUp
+          ? null
+          : now + backoffDelay(row.attempts, this.settings.backoffBaseMs, this.settings.backoffMaxMs),
         lease_until: null,
         updated_at: now,
       })
@@ -379,23 +455,49 @@ export class OutboxSteps {
     const now = Date.now();
     const taken = await db
       .updateTable('outbox')
-      .set((eb) => ({ lease_until: now + this.settings.leaseMs, append_attempts: eb('append_attempts', '+', 1), updated_at: now }))
+      .set((eb) => ({
+        lease_until: now + this.settings.leaseMs,
+        append_attempts: eb('append_attempts', '+', 1),
+        updated_at: now,
+      }))
       .where('id', '=', outboxId)
       .where('state', '=', 'sent')
       .where('append_state', '=', 'pending')
       .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
       .executeTakeFirst();
     if (Number(taken.numUpdatedRows) !== 1) return;
-    const row = (await db.selectFrom('outbox').selectAll().where('id', '=', outboxId).executeTakeFirstOrThrow()) as OutboxRow;
-    const finish = async (state: 'pending' | 'appended' | 'skipped' | 'failed', detail: string | null, retryAt: number | null = null) => {
+    const row = (await db
+      .selectFrom('outbox')
+      .selectAll()
+      .where('id', '=', outboxId)
+      .executeTakeFirstOrThrow()) as OutboxRow;
+    const finish = async (
+      state: 'pending' | 'appended' | 'skipped' | 'failed',
+      detail: string | null,
+      retryAt: number | null = null,
+    ) => {
       await db
         .updateTable('outbox')
-        .set({ append_state: state, append_detail: detail, next_attempt_at: retryAt, lease_until: null, updated_at: Date.now() })
+        .set({
+          append_state: state,
+          append_detail: detail,
+          next_attempt_at: retryAt,
+          lease_until: null,
+          updated_at: Date.now(),
+        })
         .where('id', '=', row.id)
         .execute();
     };
-    const account = await db.selectFrom('email_accounts').selectAll().where('id', '=', row.account_id).executeTakeFirst();
-    const message = await db.selectFrom('messages').select(['raw_blob_sha256', 'message_id_header', 'date']).where('id', '=', row.message_id).executeTakeFirst();
+    const account = await db
+      .selectFrom('email_accounts')
+      .selectAll()
+      .where('id', '=', row.account_id)
+      .executeTakeFirst();
+    const message = await db
+      .selectFrom('messages')
+      .select(['raw_blob_sha256', 'message_id_header', 'date'])
+      .where('id', '=', row.message_id)
+      .executeTakeFirst();
     if (!account || !message?.raw_blob_sha256 || !message.message_id_header) {
       await finish('skipped', 'The account or the stored copy of the message is gone');
       return;
@@ -403,20 +505,20 @@ export class OutboxSteps {
     let client: ImapFlow | null = null;
     try {
       const raw = await this.deps.blobs.get(message.raw_blob_sha256, { signal: this.signal });
-      const pinned = await pinEndpoint(this.deps.outbound, { host: account.imap_host, port: account.imap_port, secure: account.imap_secure === 1 });
+      const pinned = await pinEndpoint(this.deps.outbound, {
+        host: account.imap_host,
+        port: account.imap_port,
+        secure: account.imap_secure === 1,
+      });
       const credentials = await freshAccountCredentials(this.deps, account, this.signal);
-      client = createImapClient(
-        pinned.endpoint,
-        mailLoginOf(account.username, credentials),
-        {
-          ...pinned.options,
-          connectionTimeoutMs: this.settings.timeoutMs,
-          greetingTimeoutMs: this.settings.timeoutMs,
-          socketTimeoutMs: this.settings.timeoutMs * 2,
-          imap: { disableAutoIdle: true },
-          ...(this.deps.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}),
-        },
-      );
+      client = createImapClient(pinned.endpoint, mailLoginOf(account.username, credentials), {
+        ...pinned.options,
+        connectionTimeoutMs: this.settings.timeoutMs,
+        greetingTimeoutMs: this.settings.timeoutMs,
+        socketTimeoutMs: this.settings.timeoutMs * 2,
+        imap: { disableAutoIdle: true },
+        ...(this.deps.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}),
+      });
       const imap = client;
       imap.on('error', (err: unknown) => log.warn({ outboxId: row.id, err: describe(err) }, 'imap connection error'));
       this.track(() => imap.close());
@@ -424,7 +526,10 @@ export class OutboxSteps {
       await imap.connect();
       const path = await sentFolderPath(db, imap, account.id);
       if (!path) {
-        await finish('skipped', 'The mailbox has no Sent folder (none is marked \\Sent or has a Sent folder name), so no copy was filed there');
+        await finish(
+          'skipped',
+          'The mailbox has no Sent folder (none is marked \\Sent or has a Sent folder name), so no copy was filed there',
+        );
         return;
       }
       const messageId = `<${message.message_id_header}>`;
@@ -442,17 +547,34 @@ export class OutboxSteps {
         await imap.append(path, raw, ['\\Seen'], new Date(message.date));
         await finish('appended', `Filed in ${path}`);
       }
-      log.info({ outboxId: row.id, accountId: account.id, folder: path, alreadyThere: found.length > 0 }, 'sent copy filed');
+      log.info(
+        { outboxId: row.id, accountId: account.id, folder: path, alreadyThere: found.length > 0 },
+        'sent copy filed',
+      );
       await imap.logout().catch(() => undefined);
     } catch (error) {
       if (this.signal.aborted) {
         await finish('pending', null);
         return;
       }
-      const reason = classifyMailError(error, 'imap', { host: account.imap_host, port: account.imap_port, secure: account.imap_secure === 1, authKind: account.auth_kind }).message;
-      log.warn({ outboxId: row.id, accountId: account.id, attempt: row.append_attempts, reason: describe(error) }, 'filing the sent copy failed');
-      if (row.append_attempts >= this.settings.maxAttempts) await finish('failed', `Gave up after ${row.append_attempts} attempts: ${reason}`);
-      else await finish('pending', reason, Date.now() + backoffDelay(row.append_attempts, this.settings.backoffBaseMs, this.settings.backoffMaxMs));
+      const reason = classifyMailError(error, 'imap', {
+        host: account.imap_host,
+        port: account.imap_port,
+        secure: account.imap_secure === 1,
+        authKind: account.auth_kind,
+      }).message;
+      log.warn(
+        { outboxId: row.id, accountId: account.id, attempt: row.append_attempts, reason: describe(error) },
+        'filing the sent copy failed',
+      );
+      if (row.append_attempts >= this.settings.maxAttempts)
+        await finish('failed', `Gave up after ${row.append_attempts} attempts: ${reason}`);
+      else
+        await finish(
+          'pending',
+          reason,
+          Date.now() + backoffDelay(row.append_attempts, this.settings.backoffBaseMs, this.settings.backoffMaxMs),
+        );
     } finally {
       this.track(null);
       client?.close();
@@ -462,16 +584,26 @@ export class OutboxSteps {
 
 /** The Sent folder: the one the sync knows, else the one the server marks \Sent (or names so). */
 async function sentFolderPath(db: Db, client: ImapFlow, accountId: string): Promise<string | null> {
-  const known = await db.selectFrom('mail_folders').select('path').where('account_id', '=', accountId).where('role', '=', 'sent').orderBy('id').executeTakeFirst();
+  const known = await db
+    .selectFrom('mail_folders')
+    .select('path')
+    .where('account_id', '=', accountId)
+    .where('role', '=', 'sent')
+    .orderBy('id')
+    .executeTakeFirst();
   if (known) return known.path;
   const listed = await client.list();
   const marked = listed.find((f) => f.specialUse === '\\Sent');
   if (marked) return marked.path;
-  const named = listed.find((f) => folderRole({ path: f.path, specialUse: f.specialUse, flags: f.flags, delimiter: f.delimiter }) === 'sent');
+  const named = listed.find(
+    (f) => folderRole({ path: f.path, specialUse: f.specialUse, flags: f.flags, delimiter: f.delimiter }) === 'sent',
+  );
   return named?.path ?? null;
 }
 
-/** The worker: a loop that sends due rows, files their copies, and sleeps until the next due row, a kick or the poll. */
+/**
+ * The worker: a loop that sends due rows, files their copies, and sleeps until the next due row, a kick or the poll.
+ */
 export function createOutbox(deps: OutboxDeps): Outbox {
   const abort = new AbortController();
   let closeCurrent: (() => void) | null = null;

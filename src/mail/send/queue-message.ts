@@ -14,7 +14,15 @@ import { addressesToAutoCreate } from '../rules/auto-contacts.js';
 import { normalizeMessageId, parseMessageIdList } from '../rules/message-key.js';
 import { parseNeverLogList } from '../rules/never-log.js';
 import { contactsByAddress, storeMessages, type MessageToStore } from '../intake/store-messages.js';
-import { composeMessage, newMessageId, parseRecipient, replyReferences, replySubject, type OutgoingAddress, type OutgoingAttachment } from './compose-message.js';
+import {
+  composeMessage,
+  newMessageId,
+  parseRecipient,
+  replyReferences,
+  replySubject,
+  type OutgoingAddress,
+  type OutgoingAttachment,
+} from './compose-message.js';
 import type { SendStatus } from './outbox.js';
 import { organisationAddresses } from '../accounts/organisation-addresses.js';
 import { mayOnMailbox } from '../../access/access-policy.js';
@@ -120,14 +128,25 @@ function decodeAttachments(input: SendInput['attachments'], issues: FieldIssue[]
 }
 
 function validation(issues: FieldIssue[]): AppError {
-  return new AppError('VALIDATION_FAILED', `Invalid request body: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { fields: issues });
+  return new AppError(
+    'VALIDATION_FAILED',
+    `Invalid request body: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+    { fields: issues },
+  );
 }
-
 
 async function sendingAccount(db: Db, user: User, accountId: string): Promise<EmailAccountsTable> {
   // Only the caller's own mailbox sends as the caller: an admin cannot send from someone else's.
-  const account = await db.selectFrom('email_accounts').selectAll().where('id', '=', accountId).where('org_id', '=', user.orgId).executeTakeFirst();
-  if (!account || !mayOnMailbox(user, account, 'use')) throw new AppError('NOT_FOUND', 'E-mail account not found', { fields: [{ path: 'body.accountId', message: 'not one of your e-mail accounts' }] });
+  const account = await db
+    .selectFrom('email_accounts')
+    .selectAll()
+    .where('id', '=', accountId)
+    .where('org_id', '=', user.orgId)
+    .executeTakeFirst();
+  if (!account || !mayOnMailbox(user, account, 'use'))
+    throw new AppError('NOT_FOUND', 'E-mail account not found', {
+      fields: [{ path: 'body.accountId', message: 'not one of your e-mail accounts' }],
+    });
   if (account.status === 'needs_reconnect') {
     throw new AppError('AUTH_FAILED', `${account.email} must be reconnected before it can send`, {
       hint: 'Edit the account and enter its credentials again (or sign in with the provider again), then send.',
@@ -147,28 +166,51 @@ interface Parent {
 
 async function parentOf(db: Db, user: User, id: string): Promise<Parent> {
   // getMessage applies the visibility rule: a message the caller may not read cannot be answered either.
-  const notFound = () => new AppError('VALIDATION_FAILED', 'The message answered was not found', { fields: [{ path: 'body.inReplyTo', message: 'no such message' }] });
+  const notFound = () =>
+    new AppError('VALIDATION_FAILED', 'The message answered was not found', {
+      fields: [{ path: 'body.inReplyTo', message: 'no such message' }],
+    });
   try {
     await getMessage(db, user, id);
   } catch (error) {
     if (error instanceof AppError && error.code === 'NOT_FOUND') throw notFound();
     throw error;
   }
-  const row = await db.selectFrom('messages').select(['message_id_header', 'references_json', 'subject']).where('id', '=', id).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom('messages')
+    .select(['message_id_header', 'references_json', 'subject'])
+    .where('id', '=', id)
+    .executeTakeFirstOrThrow();
   if (!row.message_id_header) {
-    throw new AppError('VALIDATION_FAILED', 'The message answered has no Message-ID, so a reply could not be threaded with it', {
-      fields: [{ path: 'body.inReplyTo', message: 'message without a Message-ID' }],
-      hint: 'Send it as a new message instead.',
-    });
+    throw new AppError(
+      'VALIDATION_FAILED',
+      'The message answered has no Message-ID, so a reply could not be threaded with it',
+      {
+        fields: [{ path: 'body.inReplyTo', message: 'message without a Message-ID' }],
+        hint: 'Send it as a new message instead.',
+      },
+    );
   }
-  return { messageId: row.message_id_header, references: parseMessageIdList(row.references_json ? (JSON.parse(row.references_json) as string[]) : []), subject: row.subject };
+  return {
+    messageId: row.message_id_header,
+    references: parseMessageIdList(row.references_json ? (JSON.parse(row.references_json) as string[]) : []),
+    subject: row.subject,
+  };
 }
 
 /** Creates a contact for each new recipient when the user's automatic contact creation is on (product.md §3). */
-async function autoCreateContacts(deps: QueueDeps, user: User, participants: MessageToStore['participants']): Promise<void> {
+async function autoCreateContacts(
+  deps: QueueDeps,
+  user: User,
+  participants: MessageToStore['participants'],
+): Promise<void> {
   const settings = await getUserSettings(deps.db, user.id);
   if (!settings.autoCreateContacts) return;
-  const existing = await contactsByAddress(deps.db, user.orgId, participants.map((p) => p.address));
+  const existing = await contactsByAddress(
+    deps.db,
+    user.orgId,
+    participants.map((p) => p.address),
+  );
   const fresh = addressesToAutoCreate({
     direction: 'outgoing',
     participants,
@@ -186,16 +228,22 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
   const to = recipients(input.to, 'to', issues);
   const cc = recipients(input.cc, 'cc', issues);
   const bcc = recipients(input.bcc, 'bcc', issues);
-  if (issues.length === 0 && to.length + cc.length + bcc.length === 0) issues.push({ path: 'body.to', message: 'at least one recipient is needed' });
-  if (to.length + cc.length + bcc.length > MAX_RECIPIENTS) issues.push({ path: 'body.to', message: `at most ${MAX_RECIPIENTS} recipients (To, Cc and Bcc together)` });
+  if (issues.length === 0 && to.length + cc.length + bcc.length === 0)
+    issues.push({ path: 'body.to', message: 'at least one recipient is needed' });
+  if (to.length + cc.length + bcc.length > MAX_RECIPIENTS)
+    issues.push({ path: 'body.to', message: `at most ${MAX_RECIPIENTS} recipients (To, Cc and Bcc together)` });
   const attachments = decodeAttachments(input.attachments, issues);
   if (issues.length > 0) throw validation(issues);
   const attachmentBytes = attachments.reduce((sum, a) => sum + a.content.length, 0);
   if (attachmentBytes > MAX_ATTACHMENT_BYTES) {
-    throw new AppError('PAYLOAD_TOO_LARGE', `The attachments come to ${(attachmentBytes / 1048576).toFixed(1)} MB; at most ${MAX_ATTACHMENT_BYTES / 1048576} MB can be sent`, {
-      fields: [{ path: 'body.attachments', message: `more than ${MAX_ATTACHMENT_BYTES / 1048576} MB in all` }],
-      hint: 'Share large files as a link instead.',
-    });
+    throw new AppError(
+      'PAYLOAD_TOO_LARGE',
+      `The attachments come to ${(attachmentBytes / 1048576).toFixed(1)} MB; at most ${MAX_ATTACHMENT_BYTES / 1048576} MB can be sent`,
+      {
+        fields: [{ path: 'body.attachments', message: `more than ${MAX_ATTACHMENT_BYTES / 1048576} MB in all` }],
+        hint: 'Share large files as a link instead.',
+      },
+    );
   }
 
   const account = await sendingAccount(deps.db, user, input.accountId);
@@ -226,12 +274,26 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
   await autoCreateContacts(deps, user, computed.participants);
 
   const normalizedId = normalizeMessageId(parsed.messageId) ?? normalizeMessageId(messageId);
-  const toStore = messageFromParsed({ raw, parsed, source: 'crm', direction: 'outgoing', messageId: normalizedId, fallbackDate: date.getTime(), participants: computed });
+  const toStore = messageFromParsed({
+    raw,
+    parsed,
+    source: 'crm',
+    direction: 'outgoing',
+    messageId: normalizedId,
+    fallbackDate: date.getTime(),
+    participants: computed,
+  });
   const now = Date.now();
   let storedId: string | null = null;
   const [stored] = await storeMessages(
     deps.db,
-    { orgId: user.orgId, ownerUserId: user.id, shared: account.visibility !== 'private', accountId: account.id, blobs: deps.blobs },
+    {
+      orgId: user.orgId,
+      ownerUserId: user.id,
+      shared: account.visibility !== 'private',
+      accountId: account.id,
+      blobs: deps.blobs,
+    },
     [toStore],
     // Runs inside the store transaction: the message and its outbox row exist together or not at all.
     async (trx, rows) => {
@@ -261,7 +323,8 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
     },
   );
   // A fresh UUID Message-ID cannot already be stored; if it somehow were, the outbox would send the old bytes.
-  if (!stored?.created || storedId === null) throw new AppError('CONFLICT', 'A message with this Message-ID is already stored');
+  if (!stored?.created || storedId === null)
+    throw new AppError('CONFLICT', 'A message with this Message-ID is already stored');
   deps.outbox.kick();
   const { parseError: _parseError, attachments: parts, ...message } = await getMessage(deps.db, user, storedId);
   const status = await sendStatusFor(deps.db, user, storedId);
@@ -276,14 +339,28 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
 /** The send status of a message written in the CRM; 404 for a message the caller cannot read or did not send here. */
 export async function sendStatusFor(db: Db, user: User, messageId: string): Promise<SendStatusView> {
   await getMessage(db, user, messageId);
-  const row = await db.selectFrom('outbox').selectAll().where('message_id', '=', messageId).orderBy('created_at', 'desc').orderBy('id', 'desc').executeTakeFirst();
+  const row = await db
+    .selectFrom('outbox')
+    .selectAll()
+    .where('message_id', '=', messageId)
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .executeTakeFirst();
   if (!row) throw new AppError('NOT_FOUND', 'This message was not sent from Conversa, so it has no send status');
   const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
   return {
     id: messageId,
     sendStatus: row.state,
     ...(row.last_error
-      ? { sendError: { code: row.last_error_code === 'SENDER_NOT_VERIFIED' ? ('SENDER_NOT_VERIFIED' as const) : ('SEND_FAILED' as const), message: row.last_error } }
+      ? {
+          sendError: {
+            code:
+              row.last_error_code === 'SENDER_NOT_VERIFIED'
+                ? ('SENDER_NOT_VERIFIED' as const)
+                : ('SEND_FAILED' as const),
+            message: row.last_error,
+          },
+        }
       : {}),
     attempts: row.attempts,
     nextAttemptAt: row.state === 'queued' ? iso(row.next_attempt_at) : null,

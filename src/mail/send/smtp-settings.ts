@@ -9,7 +9,12 @@ import type { Db } from '../../storage/database.js';
 import type { EmailAccountsTable } from '../../storage/schema.js';
 import type { DKIMOptions } from 'nodemailer';
 import type { SMTPTransportOptions } from 'nodemailer/lib/smtp-transport';
-import { checkSmtp, smtpConnectionOptions, type MailAuth, type MailClientOptions } from '../connection/test-mail-connection.js';
+import {
+  checkSmtp,
+  smtpConnectionOptions,
+  type MailAuth,
+  type MailClientOptions,
+} from '../connection/test-mail-connection.js';
 import type { ServerEndpoint } from '../providers/presets.js';
 import { mailboxFor } from '../../access/access-policy.js';
 import type { OutboundPolicy } from '../../net/outbound-policy.js';
@@ -71,7 +76,8 @@ function envPort(env: NodeJS.ProcessEnv, name: string): number | null {
   const raw = env[name];
   if (raw === undefined || raw === '') return null;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1 || value > 65535) throw new ConfigError(`${name} must be a port number (1-65535), got "${raw}"`);
+  if (!Number.isInteger(value) || value < 1 || value > 65535)
+    throw new ConfigError(`${name} must be a port number (1-65535), got "${raw}"`);
   return value;
 }
 
@@ -97,12 +103,17 @@ export function loadAppSmtpConfig(env: NodeJS.ProcessEnv): AppSmtpConfig | null 
   const secure = explicitSecure ?? port === 465;
   const user = env.APP_SMTP_USER ?? '';
   const pass = env.APP_SMTP_PASSWORD ?? '';
-  if ((user === '') !== (pass === '')) throw new ConfigError('APP_SMTP_USER and APP_SMTP_PASSWORD must be set together (or both left unset)');
+  if ((user === '') !== (pass === ''))
+    throw new ConfigError('APP_SMTP_USER and APP_SMTP_PASSWORD must be set together (or both left unset)');
   return { host: host.toLowerCase(), port, secure, auth: user ? { user, pass } : null };
 }
 
 /** How to reach the application's relay (its login, and DKIM when configured): the outbox's and the verifier's. */
-export function appRelayTransportOptions(app: AppSmtpConfig, dkim: DKIMOptions | null | undefined, client: MailClientOptions): SMTPTransportOptions {
+export function appRelayTransportOptions(
+  app: AppSmtpConfig,
+  dkim: DKIMOptions | null | undefined,
+  client: MailClientOptions,
+): SMTPTransportOptions {
   return {
     ...smtpConnectionOptions({ host: app.host, port: app.port, secure: app.secure }, client),
     ...(app.auth ? { auth: { user: app.auth.user, pass: app.auth.pass } } : {}),
@@ -113,10 +124,14 @@ export function appRelayTransportOptions(app: AppSmtpConfig, dkim: DKIMOptions |
 /** The relay sends only as proven addresses (audit item 6): refused with 403 SENDER_NOT_VERIFIED otherwise. */
 export function assertRelayMayUse(account: Pick<EmailAccountsTable, 'email' | 'address_verified' | 'id'>): void {
   if (account.address_verified === 1) return;
-  throw new AppError('SENDER_NOT_VERIFIED', `${account.email} is not verified yet: the company relay sends only as proven addresses`, {
-    hint: 'Verify the address (a code is mailed to it) in the mailbox settings, or send through the mailbox\'s own server.',
-    details: { accountId: account.id },
-  });
+  throw new AppError(
+    'SENDER_NOT_VERIFIED',
+    `${account.email} is not verified yet: the company relay sends only as proven addresses`,
+    {
+      hint: "Verify the address (a code is mailed to it) in the mailbox settings, or send through the mailbox's own server.",
+      details: { accountId: account.id },
+    },
+  );
 }
 
 function aad(accountId: string): string {
@@ -142,7 +157,14 @@ function view(deps: Pick<SmtpSettingsDeps, 'secrets' | 'appSmtp'>, row: AccountR
   const appAvailable = deps.appSmtp !== null;
   switch (row.smtp_mode) {
     case 'mailbox':
-      return { mode: 'mailbox', host: row.smtp_host, port: row.smtp_port, secure: row.smtp_secure === 1, username: row.username, appAvailable };
+      return {
+        mode: 'mailbox',
+        host: row.smtp_host,
+        port: row.smtp_port,
+        secure: row.smtp_secure === 1,
+        username: row.username,
+        appAvailable,
+      };
     case 'app':
       return deps.appSmtp
         ? { mode: 'app', host: deps.appSmtp.host, port: deps.appSmtp.port, secure: deps.appSmtp.secure, appAvailable }
@@ -150,7 +172,15 @@ function view(deps: Pick<SmtpSettingsDeps, 'secrets' | 'appSmtp'>, row: AccountR
     case 'custom': {
       if (!row.smtp_custom_enc) return { mode: 'custom', passwordSet: false, appAvailable };
       const custom = openCustomSmtp(deps.secrets, row.id, row.smtp_custom_enc);
-      return { mode: 'custom', host: custom.host, port: custom.port, secure: custom.secure, username: custom.username, passwordSet: true, appAvailable };
+      return {
+        mode: 'custom',
+        host: custom.host,
+        port: custom.port,
+        secure: custom.secure,
+        username: custom.username,
+        passwordSet: true,
+        appAvailable,
+      };
     }
     default: {
       const never: never = row.smtp_mode;
@@ -159,7 +189,11 @@ function view(deps: Pick<SmtpSettingsDeps, 'secrets' | 'appSmtp'>, row: AccountR
   }
 }
 
-export async function getSmtpSettings(deps: Pick<SmtpSettingsDeps, 'db' | 'secrets' | 'appSmtp'>, user: User, accountId: string): Promise<SmtpSettingsView> {
+export async function getSmtpSettings(
+  deps: Pick<SmtpSettingsDeps, 'db' | 'secrets' | 'appSmtp'>,
+  user: User,
+  accountId: string,
+): Promise<SmtpSettingsView> {
   return view(deps, await accountFor(deps.db, user, accountId, 'read'));
 }
 
@@ -171,15 +205,27 @@ function invalid(path: string, message: string, hint?: string): AppError {
  * Saves the choice. `custom` is tested first (SMTP AUTH, then QUIT) and nothing is saved when it fails: the
  * same 422 codes as connecting a mailbox. Without a new password, a custom server keeps the stored one.
  */
-export async function putSmtpSettings(deps: SmtpSettingsDeps, user: User, accountId: string, input: SmtpSettingsInput): Promise<SmtpSettingsView> {
+export async function putSmtpSettings(
+  deps: SmtpSettingsDeps,
+  user: User,
+  accountId: string,
+  input: SmtpSettingsInput,
+): Promise<SmtpSettingsView> {
   const row = await accountFor(deps.db, user, accountId, 'write');
   let sealed: string | null = null;
   if (input.mode === 'app' && !deps.appSmtp) {
-    throw invalid('body.mode', 'This server has no application outbound relay', 'An administrator sets APP_SMTP_HOST (and APP_SMTP_USER/APP_SMTP_PASSWORD) to offer it.');
+    throw invalid(
+      'body.mode',
+      'This server has no application outbound relay',
+      'An administrator sets APP_SMTP_HOST (and APP_SMTP_USER/APP_SMTP_PASSWORD) to offer it.',
+    );
   }
   if (input.mode === 'app') assertRelayMayUse(row);
   if (input.mode === 'custom') {
-    const stored = row.smtp_mode === 'custom' && row.smtp_custom_enc ? openCustomSmtp(deps.secrets, row.id, row.smtp_custom_enc) : null;
+    const stored =
+      row.smtp_mode === 'custom' && row.smtp_custom_enc
+        ? openCustomSmtp(deps.secrets, row.id, row.smtp_custom_enc)
+        : null;
     const host = input.host?.trim().toLowerCase() || stored?.host;
     if (!host) throw invalid('body.host', 'The SMTP server name is needed');
     const port = input.port ?? stored?.port;
@@ -193,11 +239,15 @@ export async function putSmtpSettings(deps: SmtpSettingsDeps, user: User, accoun
     const endpoint: ServerEndpoint = { host, port, secure };
     const auth: MailAuth = { kind: 'password', password };
     // No provider preset: its app-password advice is about the mailbox's provider, not this server.
-    await checkSmtp(endpoint, { username, auth }, {
-      outbound: deps.outbound,
-      ...(deps.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}),
-      ...(deps.testTimeoutMs ? { timeoutMs: deps.testTimeoutMs } : {}),
-    });
+    await checkSmtp(
+      endpoint,
+      { username, auth },
+      {
+        outbound: deps.outbound,
+        ...(deps.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}),
+        ...(deps.testTimeoutMs ? { timeoutMs: deps.testTimeoutMs } : {}),
+      },
+    );
     sealed = sealCustomSmtp(deps.secrets, row.id, { host, port, secure, username, password });
   }
   // A custom password is kept only while it is in use.

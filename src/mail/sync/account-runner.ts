@@ -99,7 +99,11 @@ export class AccountRunner {
       backoffBaseMs: this.deps.backoffBaseMs,
       backoffMaxMs: this.deps.backoffMaxMs,
       claim: async () => {
-        const row = await this.deps.db.selectFrom('email_accounts').selectAll().where('id', '=', this.accountId).executeTakeFirst();
+        const row = await this.deps.db
+          .selectFrom('email_accounts')
+          .selectAll()
+          .where('id', '=', this.accountId)
+          .executeTakeFirst();
         if (!row || row.status === 'needs_reconnect') return null;
         if (this.deps.stillOwner && !(await this.deps.stillOwner(row.id))) return null;
         return row;
@@ -107,9 +111,15 @@ export class AccountRunner {
       run: (row, round) => this.session(row, round),
       failed: async (row, error) => {
         const decision = decideFailure(error);
-        this.deps.log.warn({ accountId: row.id, action: decision.action, reason: describe(error) }, 'account sync failed');
+        this.deps.log.warn(
+          { accountId: row.id, action: decision.action, reason: describe(error) },
+          'account sync failed',
+        );
         if (decision.action === 'needs_reconnect') {
-          await setAccountStatus(this.deps.db, row.id, row.generation, { status: 'needs_reconnect', detail: decision.detail });
+          await setAccountStatus(this.deps.db, row.id, row.generation, {
+            status: 'needs_reconnect',
+            detail: decision.detail,
+          });
           return { next: 'stop' };
         }
         return this.backOff(row, decision.detail);
@@ -124,7 +134,11 @@ export class AccountRunner {
     try {
       if (row.status !== 'active') await setAccountStatus(this.deps.db, row.id, generation, { status: 'syncing' });
       // Checked at each connection, so a name that now resolves to an internal address is refused.
-      const pinned = await pinEndpoint(this.deps.outbound, { host: row.imap_host, port: row.imap_port, secure: row.imap_secure === 1 });
+      const pinned = await pinEndpoint(this.deps.outbound, {
+        host: row.imap_host,
+        port: row.imap_port,
+        secure: row.imap_secure === 1,
+      });
       const credentials = await this.freshCredentials(row);
       const client = createImapClient(
         pinned.endpoint,
@@ -140,7 +154,9 @@ export class AccountRunner {
         },
       );
       this.client = client;
-      client.on('error', (err: unknown) => this.deps.log.warn({ accountId: row.id, err: describe(err) }, 'imap connection error'));
+      client.on('error', (err: unknown) =>
+        this.deps.log.warn({ accountId: row.id, err: describe(err) }, 'imap connection error'),
+      );
       if (this.stopped) return { next: 'stop' };
       await client.connect();
       sessionStart = Date.now();
@@ -169,7 +185,11 @@ export class AccountRunner {
     return {
       next: 'backoff',
       record: async (delay) => {
-        await setAccountStatus(this.deps.db, row.id, row.generation, { status: 'error', detail, nextRetryAt: Date.now() + delay });
+        await setAccountStatus(this.deps.db, row.id, row.generation, {
+          status: 'error',
+          detail,
+          nextRetryAt: Date.now() + delay,
+        });
       },
     };
   }
@@ -179,7 +199,12 @@ export class AccountRunner {
     if (!options.inboxOnly) await discoverFolders(this.deps.db, client, row.id, row.generation);
     const ctx = await this.folderContext(row);
     const folders = foldersToSync(
-      await this.deps.db.selectFrom('mail_folders').selectAll().where('account_id', '=', row.id).where('sync_enabled', '=', 1).execute(),
+      await this.deps.db
+        .selectFrom('mail_folders')
+        .selectAll()
+        .where('account_id', '=', row.id)
+        .where('sync_enabled', '=', 1)
+        .execute(),
       { syncMode: row.sync_mode, capabilities: client.capabilities },
     ).filter((f) => !options.inboxOnly || f.role === 'inbox' || f.role === 'all');
     for (const folder of folders) {
@@ -189,17 +214,30 @@ export class AccountRunner {
     if (this.pendingBackfill.size > 0 && !this.stopped) {
       const addresses = [...this.pendingBackfill];
       this.pendingBackfill.clear();
-      const fresh = await this.deps.db.selectFrom('mail_folders').selectAll().where('id', 'in', folders.length ? folders.map((f) => f.id) : ['']).execute();
+      const fresh = await this.deps.db
+        .selectFrom('mail_folders')
+        .selectAll()
+        .where('id', 'in', folders.length ? folders.map((f) => f.id) : [''])
+        .execute();
       for (const folder of fresh) await backfillFolder(ctx, client, folder, addresses);
     }
     for (const bounce of ctx.bounces.splice(0)) await recordBounce(this.deps.db, row.org_id, bounce);
-    await this.deps.db.updateTable('email_accounts').set({ progress_json: null }).where('id', '=', row.id).where('generation', '=', row.generation).execute();
+    await this.deps.db
+      .updateTable('email_accounts')
+      .set({ progress_json: null })
+      .where('id', '=', row.id)
+      .where('generation', '=', row.generation)
+      .execute();
     // Back to the inbox, where IDLE waits for the next mail. Mail that arrived after the inbox's turn in this
     // pass and before this SELECT raises no EXISTS push: catch it with another pass at once.
     const inbox = await client.mailboxOpen('INBOX', { readOnly: true });
     const inboxFolder = folders.find((f) => f.role === 'inbox');
     if (inboxFolder) {
-      const cursor = await this.deps.db.selectFrom('mail_folders').select('last_seen_uid').where('id', '=', inboxFolder.id).executeTakeFirst();
+      const cursor = await this.deps.db
+        .selectFrom('mail_folders')
+        .select('last_seen_uid')
+        .where('id', '=', inboxFolder.id)
+        .executeTakeFirst();
       if (cursor && inbox.uidNext - 1 > cursor.last_seen_uid) {
         this.inboxOnly = true;
         this.wake();
@@ -215,7 +253,13 @@ export class AccountRunner {
       .executeTakeFirst();
     return {
       db: this.deps.db,
-      store: { orgId: row.org_id, ownerUserId: row.user_id, shared: row.visibility !== 'private', accountId: row.id, blobs: this.deps.blobs },
+      store: {
+        orgId: row.org_id,
+        ownerUserId: row.user_id,
+        shared: row.visibility !== 'private',
+        accountId: row.id,
+        blobs: this.deps.blobs,
+      },
       account: { id: row.id, orgId: row.org_id, userId: row.user_id, email: row.email, historyDays: row.history_days },
       ownAddresses: await organisationAddresses(this.deps.db, row.org_id, this.deps.bccDomain),
       autoCreateContacts: settings?.auto_create_contacts === 1,
@@ -246,7 +290,10 @@ export class AccountRunner {
     client.on('exists', onExists);
     try {
       while (!this.stopped && client.usable) {
-        const woken = await Promise.race([closed.then(() => 'closed' as const), this.waiting.sleep(this.deps.pollIntervalMs, this.stopped).then(() => 'tick' as const)]);
+        const woken = await Promise.race([
+          closed.then(() => 'closed' as const),
+          this.waiting.sleep(this.deps.pollIntervalMs, this.stopped).then(() => 'tick' as const),
+        ]);
         if (woken === 'closed') this.waiting.interrupt();
         if (woken === 'closed' || this.stopped || !client.usable) return;
         const inboxOnly = this.inboxOnly && this.pendingBackfill.size === 0;
@@ -264,10 +311,12 @@ export class AccountRunner {
 
   /** The stored credentials, with OAuth tokens refreshed (and stored again) when they are about to expire. */
   private freshCredentials(row: EmailAccountsTable): Promise<AccountCredentials> {
-    return freshAccountCredentials({ db: this.deps.db, secrets: this.deps.secrets, oauth: this.deps.oauth, log: this.deps.log }, row, this.abort.signal);
+    return freshAccountCredentials(
+      { db: this.deps.db, secrets: this.deps.secrets, oauth: this.deps.oauth, log: this.deps.log },
+      row,
+      this.abort.signal,
+    );
   }
-
-
 }
 
 function describe(error: unknown): string {

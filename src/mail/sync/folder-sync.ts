@@ -27,11 +27,22 @@ export interface FolderSyncResult {
 }
 
 async function updateFolder(db: Db | Trx, id: string, set: Partial<FolderRow>): Promise<void> {
-  await db.updateTable('mail_folders').set({ ...set, updated_at: Date.now() }).where('id', '=', id).execute();
+  await db
+    .updateTable('mail_folders')
+    .set({ ...set, updated_at: Date.now() })
+    .where('id', '=', id)
+    .execute();
 }
 
 /** Scans, maps, fetches and stores one batch of UIDs; `cursor` moves in the same transaction. */
-async function processBatch(ctx: FolderSyncContext, client: ImapFlow, folder: FolderRow, uidValidity: number, uids: number[], cursor: ((trx: Trx) => Promise<void>) | null): Promise<FolderSyncResult> {
+async function processBatch(
+  ctx: FolderSyncContext,
+  client: ImapFlow,
+  folder: FolderRow,
+  uidValidity: number,
+  uids: number[],
+  cursor: ((trx: Trx) => Promise<void>) | null,
+): Promise<FolderSyncResult> {
   const scanned = await scanMessages(client, uids, ctx.signal);
   if (ctx.signal.aborted) return { scanned: 0, stored: 0 };
   const toStore = await mapScannedBatch(ctx, client, folder, uidValidity, scanned);
@@ -40,7 +51,11 @@ async function processBatch(ctx: FolderSyncContext, client: ImapFlow, folder: Fo
   return { scanned: scanned.length, stored: stored.filter((s) => s.created).length };
 }
 
-export async function syncFolder(ctx: FolderSyncContext, client: ImapFlow, initial: FolderRow): Promise<FolderSyncResult> {
+export async function syncFolder(
+  ctx: FolderSyncContext,
+  client: ImapFlow,
+  initial: FolderRow,
+): Promise<FolderSyncResult> {
   let folder = initial;
   const mailbox = await client.mailboxOpen(folder.path, { readOnly: true });
   const uidValidity = Number(mailbox.uidValidity);
@@ -56,9 +71,26 @@ export async function syncFolder(ctx: FolderSyncContext, client: ImapFlow, initi
     // messages again, so nothing is duplicated.
     await ctx.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('message_locations').where('folder_id', '=', folder.id).execute();
-      await updateFolder(trx, folder.id, { uid_validity: null, last_seen_uid: 0, first_sync_below_uid: null, first_sync_done: 0, highest_modseq: null, exists_count: null, window_start: null });
+      await updateFolder(trx, folder.id, {
+        uid_validity: null,
+        last_seen_uid: 0,
+        first_sync_below_uid: null,
+        first_sync_done: 0,
+        highest_modseq: null,
+        exists_count: null,
+        window_start: null,
+      });
     });
-    folder = { ...folder, uid_validity: null, last_seen_uid: 0, first_sync_below_uid: null, first_sync_done: 0, highest_modseq: null, exists_count: null, window_start: null };
+    folder = {
+      ...folder,
+      uid_validity: null,
+      last_seen_uid: 0,
+      first_sync_below_uid: null,
+      first_sync_done: 0,
+      highest_modseq: null,
+      exists_count: null,
+      window_start: null,
+    };
   }
 
   if (folder.first_sync_done === 0) {
@@ -66,12 +98,19 @@ export async function syncFolder(ctx: FolderSyncContext, client: ImapFlow, initi
       // Everything above the current top is new mail for the incremental step; the first sync walks down from it.
       const top = Math.max(0, mailbox.uidNext - 1);
       const windowStart = Date.now() - ctx.account.historyDays * DAY_MS;
-      const set = { uid_validity: uidValidity, last_seen_uid: top, first_sync_below_uid: top + 1, window_start: windowStart, highest_modseq: modseq, exists_count: mailbox.exists };
+      const set = {
+        uid_validity: uidValidity,
+        last_seen_uid: top,
+        first_sync_below_uid: top + 1,
+        window_start: windowStart,
+        highest_modseq: modseq,
+        exists_count: mailbox.exists,
+      };
       await updateFolder(ctx.db, folder.id, set);
       folder = { ...folder, ...set };
     }
     const since = new Date(folder.window_start ?? Date.now() - ctx.account.historyDays * DAY_MS);
-    const inWindow = mailbox.exists === 0 ? [] : ((await client.search({ since }, { uid: true })) || []);
+    const inWindow = mailbox.exists === 0 ? [] : (await client.search({ since }, { uid: true })) || [];
     const below = folder.first_sync_below_uid!;
     const remaining = inWindow.filter((uid) => uid < below).sort((a, b) => b - a);
     const windowTotal = inWindow.filter((uid) => uid <= folder.last_seen_uid).length;
@@ -80,7 +119,11 @@ export async function syncFolder(ctx: FolderSyncContext, client: ImapFlow, initi
     for (const batch of inChunks(remaining, ctx.batchSize)) {
       if (ctx.signal.aborted) return total;
       const low = batch[batch.length - 1]!;
-      add(await processBatch(ctx, client, folder, uidValidity, batch, (trx) => updateFolder(trx, folder.id, { first_sync_below_uid: low })));
+      add(
+        await processBatch(ctx, client, folder, uidValidity, batch, (trx) =>
+          updateFolder(trx, folder.id, { first_sync_below_uid: low }),
+        ),
+      );
       done += batch.length;
       await ctx.onProgress({ folder: folder.path, scanned: done, total: windowTotal });
     }
@@ -98,7 +141,11 @@ export async function syncFolder(ctx: FolderSyncContext, client: ImapFlow, initi
     for (const batch of inChunks(fresh, ctx.batchSize)) {
       if (ctx.signal.aborted) return total;
       const high = batch[batch.length - 1]!;
-      add(await processBatch(ctx, client, folder, uidValidity, batch, (trx) => updateFolder(trx, folder.id, { last_seen_uid: high })));
+      add(
+        await processBatch(ctx, client, folder, uidValidity, batch, (trx) =>
+          updateFolder(trx, folder.id, { last_seen_uid: high }),
+        ),
+      );
       folder = { ...folder, last_seen_uid: high };
     }
   }
@@ -109,11 +156,21 @@ export async function syncFolder(ctx: FolderSyncContext, client: ImapFlow, initi
 }
 
 /** Read/unread and other flags changed since the last pass (CONDSTORE CHANGEDSINCE). */
-async function syncFlags(ctx: FolderSyncContext, client: ImapFlow, folder: FolderRow, uidValidity: number, modseq: string | null): Promise<void> {
+async function syncFlags(
+  ctx: FolderSyncContext,
+  client: ImapFlow,
+  folder: FolderRow,
+  uidValidity: number,
+  modseq: string | null,
+): Promise<void> {
   if (!modseq || modseq === folder.highest_modseq) return;
   if (folder.highest_modseq && client.enabled.has('CONDSTORE')) {
     const changes = new Map<number, string[]>();
-    for await (const msg of client.fetch('1:*', { uid: true, flags: true }, { uid: true, changedSince: BigInt(folder.highest_modseq) })) {
+    for await (const msg of client.fetch(
+      '1:*',
+      { uid: true, flags: true },
+      { uid: true, changedSince: BigInt(folder.highest_modseq) },
+    )) {
       changes.set(msg.uid, [...(msg.flags ?? [])]);
     }
     const uids = [...changes.keys()];
@@ -142,7 +199,14 @@ async function syncFlags(ctx: FolderSyncContext, client: ImapFlow, folder: Folde
  * Messages removed from the folder: their location is marked removed, the CRM's copy stays. Checked when the
  * message count is not what the cursor expects (a UID diff; cheap: UID SEARCH ALL returns numbers only).
  */
-async function syncRemovals(ctx: FolderSyncContext, client: ImapFlow, folder: FolderRow, uidValidity: number, exists: number, scannedNew: number): Promise<void> {
+async function syncRemovals(
+  ctx: FolderSyncContext,
+  client: ImapFlow,
+  folder: FolderRow,
+  uidValidity: number,
+  exists: number,
+  scannedNew: number,
+): Promise<void> {
   const expected = folder.exists_count === null ? null : folder.exists_count + scannedNew;
   if (expected !== null && expected === exists) return;
   if (expected !== null && exists > expected) {
@@ -151,7 +215,7 @@ async function syncRemovals(ctx: FolderSyncContext, client: ImapFlow, folder: Fo
     return;
   }
   if (expected !== null) {
-    const present = new Set(exists === 0 ? [] : ((await client.search({ all: true }, { uid: true })) || []));
+    const present = new Set(exists === 0 ? [] : (await client.search({ all: true }, { uid: true })) || []);
     const ours = await ctx.db
       .selectFrom('message_locations')
       .select(['id', 'uid'])
@@ -172,7 +236,12 @@ async function syncRemovals(ctx: FolderSyncContext, client: ImapFlow, folder: Fo
  * Earlier mail of new contacts: the server searches (From/To/Cc/Bcc within the window), only the matching
  * UIDs already behind the cursor are scanned and mapped; the cursor does not move.
  */
-export async function backfillFolder(ctx: FolderSyncContext, client: ImapFlow, folder: FolderRow, addresses: string[]): Promise<FolderSyncResult> {
+export async function backfillFolder(
+  ctx: FolderSyncContext,
+  client: ImapFlow,
+  folder: FolderRow,
+  addresses: string[],
+): Promise<FolderSyncResult> {
   if (folder.uid_validity === null || addresses.length === 0) return { scanned: 0, stored: 0 };
   const mailbox = await client.mailboxOpen(folder.path, { readOnly: true });
   const uidValidity = Number(mailbox.uidValidity);
@@ -180,10 +249,17 @@ export async function backfillFolder(ctx: FolderSyncContext, client: ImapFlow, f
   const since = new Date(folder.window_start ?? Date.now() - ctx.account.historyDays * DAY_MS);
   const total: FolderSyncResult = { scanned: 0, stored: 0 };
   for (const group of inChunks(addresses, 20)) {
-    const query = { since, or: group.flatMap((address) => [{ from: address }, { to: address }, { cc: address }, { bcc: address }]) };
+    const query = {
+      since,
+      or: group.flatMap((address) => [{ from: address }, { to: address }, { cc: address }, { bcc: address }]),
+    };
     const uids = ((await client.search(query, { uid: true })) || [])
       // Above the cursor is the incremental step's; below the first sync's low mark it has yet to scan.
-      .filter((uid) => uid <= folder.last_seen_uid && (folder.first_sync_done === 1 || uid >= (folder.first_sync_below_uid ?? Infinity)))
+      .filter(
+        (uid) =>
+          uid <= folder.last_seen_uid &&
+          (folder.first_sync_done === 1 || uid >= (folder.first_sync_below_uid ?? Infinity)),
+      )
       .sort((a, b) => b - a);
     for (const batch of inChunks(uids, ctx.batchSize)) {
       if (ctx.signal.aborted) return total;

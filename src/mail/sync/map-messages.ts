@@ -55,19 +55,35 @@ function candidateOf(scanned: ScannedMessage): Candidate {
   return {
     scanned,
     messageId,
-    key: dedupeKey({ messageId, date: scanned.date, from: scanned.from?.address ?? null, to: scanned.to.map((a) => a.address), subject: scanned.subject }),
+    key: dedupeKey({
+      messageId,
+      date: scanned.date,
+      from: scanned.from?.address ?? null,
+      to: scanned.to.map((a) => a.address),
+      subject: scanned.subject,
+    }),
     participants: computed.participants,
     mappingAddresses: computed.mappingAddresses,
     from: computed.effectiveFrom,
   };
 }
 
-export async function mapScannedBatch(ctx: MappingContext, client: ImapFlow, folder: MailFoldersTable, uidValidity: number, scanned: ScannedMessage[]): Promise<MessageToStore[]> {
+export async function mapScannedBatch(
+  ctx: MappingContext,
+  client: ImapFlow,
+  folder: MailFoldersTable,
+  uidValidity: number,
+  scanned: ScannedMessage[],
+): Promise<MessageToStore[]> {
   const candidates = scanned
     .map(candidateOf)
     // Never-log: such mail is never stored, whoever else is in it.
     .filter((c) => !c.participants.some((p) => isNeverLogged(p.address, ctx.neverLog)));
-  const contacts = await contactsByAddress(ctx.db, ctx.account.orgId, candidates.flatMap((c) => c.mappingAddresses));
+  const contacts = await contactsByAddress(
+    ctx.db,
+    ctx.account.orgId,
+    candidates.flatMap((c) => c.mappingAddresses),
+  );
 
   if (ctx.autoCreateContacts) {
     // Each creation is announced (contact-events), so the new contacts' earlier mail is looked for too.
@@ -95,7 +111,11 @@ export async function mapScannedBatch(ctx: MappingContext, client: ImapFlow, fol
   // Delivery reports are fetched (they are small) to see whether they concern mail the organisation sent.
   const reports = candidates.filter((c) => !kept.includes(c) && mayBeBounce(c.scanned));
   if (reports.length > 0) {
-    const sources = await fetchSources(client, reports.map((c) => c.scanned.uid), ctx.signal);
+    const sources = await fetchSources(
+      client,
+      reports.map((c) => c.scanned.uid),
+      ctx.signal,
+    );
     for (const raw of sources.values()) {
       const bounce = detectBounce(raw);
       if (bounce) ctx.bounces.push(bounce);
@@ -137,7 +157,13 @@ export async function mapScannedBatch(ctx: MappingContext, client: ImapFlow, fol
       parsed: p,
       raw: raw ?? null,
       size: c.scanned.size,
-      location: { accountId: ctx.account.id, folderId: folder.id, uidValidity, uid: c.scanned.uid, flags: c.scanned.flags },
+      location: {
+        accountId: ctx.account.id,
+        folderId: folder.id,
+        uidValidity,
+        uid: c.scanned.uid,
+        flags: c.scanned.flags,
+      },
     });
   }
   return out;

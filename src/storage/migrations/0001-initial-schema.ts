@@ -152,7 +152,11 @@ export async function up(db: Db): Promise<void> {
     .addColumn('last_message_at', ms)
     .addColumn('created_at', ms, (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('threads_subject_idx').on('threads').columns(['org_id', 'subject_key', 'last_message_at']).execute();
+  await db.schema
+    .createIndex('threads_subject_idx')
+    .on('threads')
+    .columns(['org_id', 'subject_key', 'last_message_at'])
+    .execute();
 
   await db.schema
     .createTable('thread_keys')
@@ -201,7 +205,11 @@ export async function up(db: Db): Promise<void> {
     .execute();
   await db.schema.createIndex('messages_thread_idx').on('messages').columns(['thread_id', 'date']).execute();
   await db.schema.createIndex('messages_org_date_idx').on('messages').columns(['org_id', 'date']).execute();
-  await db.schema.createIndex('messages_message_id_idx').on('messages').columns(['org_id', 'message_id_header']).execute();
+  await db.schema
+    .createIndex('messages_message_id_idx')
+    .on('messages')
+    .columns(['org_id', 'message_id_header'])
+    .execute();
 
   await db.schema
     .createTable('message_locations')
@@ -228,8 +236,16 @@ export async function up(db: Db): Promise<void> {
     .addColumn('name', 'text')
     .addColumn('position', 'integer', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('message_participants_message_idx').on('message_participants').column('message_id').execute();
-  await db.schema.createIndex('message_participants_address_idx').on('message_participants').column('address').execute();
+  await db.schema
+    .createIndex('message_participants_message_idx')
+    .on('message_participants')
+    .column('message_id')
+    .execute();
+  await db.schema
+    .createIndex('message_participants_address_idx')
+    .on('message_participants')
+    .column('address')
+    .execute();
 
   await db.schema
     .createTable('message_contacts')
@@ -346,19 +362,46 @@ export async function up(db: Db): Promise<void> {
     .addColumn('detail', 'text')
     .addColumn('created_at', ms, (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('sync_events_account_idx').on('sync_events').columns(['account_id', 'created_at']).execute();
+  await db.schema
+    .createIndex('sync_events_account_idx')
+    .on('sync_events')
+    .columns(['account_id', 'created_at'])
+    .execute();
 
   // A new install is one organisation on the top plan; the migration lock makes this race-free.
   const now = Date.now();
-  await db.insertInto('orgs').values({ id: newId(now), name: 'Conversa', plan: 'enterprise', created_at: now, updated_at: now }).execute();
+  await db
+    .insertInto('orgs')
+    .values({ id: newId(now), name: 'Conversa', plan: 'enterprise', created_at: now, updated_at: now })
+    .execute();
 }
 
 export async function down(db: Db): Promise<void> {
   for (const table of [
-    'sync_events', 'oauth_states', 'meeting_contacts', 'meeting_attendees', 'meetings', 'calendars', 'outbox',
-    'attachments', 'message_contacts', 'message_participants', 'message_locations', 'messages', 'blobs',
-    'thread_keys', 'threads', 'mail_folders', 'email_accounts', 'contact_addresses', 'contacts',
-    'user_settings', 'api_tokens', 'sessions', 'users', 'orgs',
+    'sync_events',
+    'oauth_states',
+    'meeting_contacts',
+    'meeting_attendees',
+    'meetings',
+    'calendars',
+    'outbox',
+    'attachments',
+    'message_contacts',
+    'message_participants',
+    'message_locations',
+    'messages',
+    'blobs',
+    'thread_keys',
+    'threads',
+    'mail_folders',
+    'email_accounts',
+    'contact_addresses',
+    'contacts',
+    'user_settings',
+    'api_tokens',
+    'sessions',
+    'users',
+    'orgs',
   ]) {
     await db.schema.dropTable(table).ifExists().execute();
   }

@@ -11,7 +11,10 @@ export async function up(db: Db): Promise<void> {
   // One column per statement: SQLite's ALTER TABLE adds one column at a time.
   await db.schema.alterTable('outbox').addColumn('append_state', 'text').execute();
   await db.schema.alterTable('outbox').addColumn('append_detail', 'text').execute();
-  await db.schema.alterTable('outbox').addColumn('append_attempts', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  await db.schema
+    .alterTable('outbox')
+    .addColumn('append_attempts', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute();
   await db.schema.alterTable('outbox').addColumn('sent_at', ms).execute();
   await db.schema.alterTable('outbox').addColumn('smtp_response', 'text').execute();
   await db.schema.alterTable('outbox').addColumn('lease_until', ms).execute();
@@ -20,7 +23,14 @@ export async function up(db: Db): Promise<void> {
 
 export async function down(db: Db): Promise<void> {
   await db.schema.dropIndex('outbox_message_idx').ifExists().execute();
-  for (const column of ['lease_until', 'smtp_response', 'sent_at', 'append_attempts', 'append_detail', 'append_state']) {
+  for (const column of [
+    'lease_until',
+    'smtp_response',
+    'sent_at',
+    'append_attempts',
+    'append_detail',
+    'append_state',
+  ]) {
     await db.schema.alterTable('outbox').dropColumn(column).execute();
   }
 }

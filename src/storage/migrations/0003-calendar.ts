@@ -16,13 +16,22 @@ export async function up(db: Db): Promise<void> {
 
   // What discovery learnt of each calendar, so writes from the CRM need no discovery first.
   await db.schema.alterTable('calendars').addColumn('time_zone', 'text').execute();
-  await db.schema.alterTable('calendars').addColumn('writable', 'integer', (c) => c.notNull().defaultTo(1)).execute();
-  await db.schema.alterTable('calendars').addColumn('supports_sync', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  await db.schema
+    .alterTable('calendars')
+    .addColumn('writable', 'integer', (c) => c.notNull().defaultTo(1))
+    .execute();
+  await db.schema
+    .alterTable('calendars')
+    .addColumn('supports_sync', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute();
 
   await db.schema.alterTable('meeting_attendees').addColumn('kind', 'text').execute();
   await db.schema.createIndex('meeting_attendees_address_idx').on('meeting_attendees').column('address').execute();
 
-  await db.schema.alterTable('meetings').addColumn('organizer_is_self', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  await db.schema
+    .alterTable('meetings')
+    .addColumn('organizer_is_self', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute();
   await db.schema.createIndex('meetings_calendar_href_idx').on('meetings').columns(['calendar_id', 'href']).execute();
 
   await db.schema
@@ -49,7 +58,8 @@ export async function down(db: Db): Promise<void> {
   await db.schema.alterTable('meetings').dropColumn('organizer_is_self').execute();
   await db.schema.dropIndex('meeting_attendees_address_idx').ifExists().execute();
   await db.schema.alterTable('meeting_attendees').dropColumn('kind').execute();
-  for (const column of ['supports_sync', 'writable', 'time_zone']) await db.schema.alterTable('calendars').dropColumn(column).execute();
+  for (const column of ['supports_sync', 'writable', 'time_zone'])
+    await db.schema.alterTable('calendars').dropColumn(column).execute();
   for (const column of ['calendar_synced_at', 'calendar_detail', 'calendar_status']) {
     await db.schema.alterTable('email_accounts').dropColumn(column).execute();
   }

@@ -21,7 +21,11 @@ export async function up(db: Db): Promise<void> {
     .addColumn('direction', 'text', (c) => c.notNull())
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('message_holders_message_idx').on('message_holders').columns(['message_id', 'shared', 'user_id']).execute();
+  await db.schema
+    .createIndex('message_holders_message_idx')
+    .on('message_holders')
+    .columns(['message_id', 'shared', 'user_id'])
+    .execute();
   await db.schema.createIndex('message_holders_account_idx').on('message_holders').column('account_id').execute();
   await db.schema
     .createTable('set_aside_messages')
@@ -34,7 +38,11 @@ export async function up(db: Db): Promise<void> {
     .addColumn('reason', 'text', (c) => c.notNull())
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('set_aside_messages_account_idx').on('set_aside_messages').columns(['account_id', 'created_at']).execute();
+  await db.schema
+    .createIndex('set_aside_messages_account_idx')
+    .on('set_aside_messages')
+    .columns(['account_id', 'created_at'])
+    .execute();
 
   // Mail stored before: one holder per mailbox it was found in, with that mailbox's visibility today.
   await sql`

@@ -75,16 +75,33 @@ export async function startGoogleCalendarFake(options: { token?: string } = {}):
     return text ? JSON.parse(text) : undefined;
   };
 
-  const page = <T>(res: ServerResponse, items: T[], pageToken: string | null, extra: Record<string, unknown>, pageSize: number) => {
+  const page = <T>(
+    res: ServerResponse,
+    items: T[],
+    pageToken: string | null,
+    extra: Record<string, unknown>,
+    pageSize: number,
+  ) => {
     const offset = pageToken ? Number(pageToken) : 0;
     const slice = items.slice(offset, offset + pageSize);
     const more = offset + pageSize < items.length;
-    send(res, 200, { kind: 'calendar#events', items: slice, ...(more ? { nextPageToken: String(offset + pageSize) } : extra) });
+    send(res, 200, {
+      kind: 'calendar#events',
+      items: slice,
+      ...(more ? { nextPageToken: String(offset + pageSize) } : extra),
+    });
   };
 
   /** An occurrence's instance id, as Google writes it: <seriesId>_<original start in basic UTC format>. */
   const instanceId = (seriesId: string, originalStart: string) =>
-    `${seriesId}_${/^\d{4}-\d{2}-\d{2}$/.test(originalStart) ? originalStart.replace(/-/g, '') : new Date(originalStart).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '')}`;
+    `${seriesId}_${
+      /^\d{4}-\d{2}-\d{2}$/.test(originalStart)
+        ? originalStart.replace(/-/g, '')
+        : new Date(originalStart)
+            .toISOString()
+            .replace(/[-:]/g, '')
+            .replace(/\.\d{3}/, '')
+    }`;
 
   const fake: GoogleCalendarFake = {
     url: '',
@@ -92,7 +109,12 @@ export async function startGoogleCalendarFake(options: { token?: string } = {}):
     calendars: [],
     pageSize: 2500,
     requests,
-    put: (calendarId, event) => save(calendarId, { iCalUID: `${event.recurringEventId ?? event.id}@google.com`, status: 'confirmed', ...event } as GoogleEvent),
+    put: (calendarId, event) =>
+      save(calendarId, {
+        iCalUID: `${event.recurringEventId ?? event.id}@google.com`,
+        status: 'confirmed',
+        ...event,
+      } as GoogleEvent),
     cancel(calendarId, id) {
       const found = events(calendarId).get(id);
       // Kept whole (a showDeleted listing shows it); incremental syncs send only its id and status.
@@ -130,14 +152,32 @@ export async function startGoogleCalendarFake(options: { token?: string } = {}):
         if (syncToken) {
           const [, gen, at] = /^sync-(\d+)-(\d+)$/.exec(syncToken) ?? [];
           since = Number(at);
-          if (!Number.isFinite(since) || Number(gen) !== generation) return error(res, 410, 'fullSyncRequired', 'Sync token is no longer valid, a full sync is required.');
+          if (!Number.isFinite(since) || Number(gen) !== generation)
+            return error(res, 410, 'fullSyncRequired', 'Sync token is no longer valid, a full sync is required.');
         }
         let items = [...map.values()].filter((s) => s.seq > since).map((s) => s.event);
         if (iCalUID) items = items.filter((e) => e.iCalUID === iCalUID);
         // Deleted events appear only in incremental syncs or with showDeleted; cancelled exceptions always.
         if (!syncToken && !showDeleted) items = items.filter((e) => e.status !== 'cancelled' || e.recurringEventId);
-        if (syncToken) items = items.map((e) => (e.status === 'cancelled' ? { id: e.id, status: 'cancelled', ...(e.recurringEventId ? { recurringEventId: e.recurringEventId, originalStartTime: e.originalStartTime } : {}) } : e));
-        return page(res, items, url.searchParams.get('pageToken'), { nextSyncToken: `sync-${generation}-${seq}` }, Math.min(fake.pageSize, Number(url.searchParams.get('maxResults') ?? 250)));
+        if (syncToken)
+          items = items.map((e) =>
+            e.status === 'cancelled'
+              ? {
+                  id: e.id,
+                  status: 'cancelled',
+                  ...(e.recurringEventId
+                    ? { recurringEventId: e.recurringEventId, originalStartTime: e.originalStartTime }
+                    : {}),
+                }
+              : e,
+          );
+        return page(
+          res,
+          items,
+          url.searchParams.get('pageToken'),
+          { nextSyncToken: `sync-${generation}-${seq}` },
+          Math.min(fake.pageSize, Number(url.searchParams.get('maxResults') ?? 250)),
+        );
       }
       if (req.method === 'GET' && eventId && m[3]) {
         const series = map.get(eventId)?.event;
@@ -149,10 +189,16 @@ export async function startGoogleCalendarFake(options: { token?: string } = {}):
         if (exception) return send(res, 200, { items: exception.status === 'cancelled' ? [] : [exception] });
         const allDay = /^\d{4}-\d{2}-\d{2}$/.test(originalStart);
         const length = allDay ? 0 : Date.parse(series.end!.dateTime!) - Date.parse(series.start!.dateTime!);
-        const start = allDay ? { date: originalStart } : { dateTime: new Date(originalStart).toISOString(), timeZone: series.start?.timeZone };
-        const end = allDay ? { date: originalStart } : { dateTime: new Date(Date.parse(originalStart) + length).toISOString(), timeZone: series.end?.timeZone };
+        const start = allDay
+          ? { date: originalStart }
+          : { dateTime: new Date(originalStart).toISOString(), timeZone: series.start?.timeZone };
+        const end = allDay
+          ? { date: originalStart }
+          : { dateTime: new Date(Date.parse(originalStart) + length).toISOString(), timeZone: series.end?.timeZone };
         const { recurrence: _r, ...rest } = series;
-        return send(res, 200, { items: [{ ...rest, id, recurringEventId: eventId, originalStartTime: start, start, end }] });
+        return send(res, 200, {
+          items: [{ ...rest, id, recurringEventId: eventId, originalStartTime: start, start, end }],
+        });
       }
       if (req.method === 'GET' && eventId) {
         const found = map.get(eventId)?.event;
@@ -162,7 +208,18 @@ export async function startGoogleCalendarFake(options: { token?: string } = {}):
         const body = await readBody(req);
         const id = randomBytes(10).toString('hex');
         const organizer = { email: fake.calendars.find((c) => c.primary)?.id ?? calendarId, self: true };
-        return send(res, 200, save(calendarId, { ...body, id, iCalUID: body.iCalUID ?? `${id}@google.com`, status: 'confirmed', organizer, sequence: 0 }));
+        return send(
+          res,
+          200,
+          save(calendarId, {
+            ...body,
+            id,
+            iCalUID: body.iCalUID ?? `${id}@google.com`,
+            status: 'confirmed',
+            organizer,
+            sequence: 0,
+          }),
+        );
       }
       if (req.method === 'PATCH' && eventId) {
         const body = await readBody(req);
@@ -186,7 +243,13 @@ export async function startGoogleCalendarFake(options: { token?: string } = {}):
           const [seriesId, stamp] = eventId.split('_');
           if (!seriesId || !stamp || !map.get(seriesId)) return error(res, 404, 'notFound', 'Not Found');
           const iso = `${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}T${stamp.slice(9, 11)}:${stamp.slice(11, 13)}:${stamp.slice(13, 15)}Z`;
-          save(calendarId, { id: eventId, iCalUID: map.get(seriesId)!.event.iCalUID, status: 'cancelled', recurringEventId: seriesId, originalStartTime: { dateTime: iso } });
+          save(calendarId, {
+            id: eventId,
+            iCalUID: map.get(seriesId)!.event.iCalUID,
+            status: 'cancelled',
+            recurringEventId: seriesId,
+            originalStartTime: { dateTime: iso },
+          });
           return send(res, 204);
         }
         if (current.status === 'cancelled') return error(res, 410, 'deleted', 'Resource has been deleted');

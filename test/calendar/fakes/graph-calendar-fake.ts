@@ -55,14 +55,16 @@ export async function startGraphCalendarFake(): Promise<GraphCalendarFake> {
     res.writeHead(status, body === undefined ? {} : { 'content-type': 'application/json' });
     res.end(body === undefined ? undefined : JSON.stringify(body));
   };
-  const error = (res: ServerResponse, status: number, code: string, message: string) => send(res, status, { error: { code, message } });
+  const error = (res: ServerResponse, status: number, code: string, message: string) =>
+    send(res, status, { error: { code, message } });
   const readBody = async (req: IncomingMessage): Promise<any> => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');
     return text ? JSON.parse(text) : undefined;
   };
-  const inWindow = (e: GraphEvent, start: number, end: number) => Date.parse(`${e.start!.dateTime}Z`) < end && Date.parse(`${e.end!.dateTime}Z`) > start;
+  const inWindow = (e: GraphEvent, start: number, end: number) =>
+    Date.parse(`${e.start!.dateTime}Z`) < end && Date.parse(`${e.end!.dateTime}Z`) > start;
 
   const fake: GraphCalendarFake = {
     url: '',
@@ -93,7 +95,8 @@ export async function startGraphCalendarFake(): Promise<GraphCalendarFake> {
       const url = new URL(req.url ?? '/', 'http://fake');
       requests.push(`${req.method} ${url.pathname}${url.search}`);
       const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-      if (!bearer || !fake.tokens.has(bearer)) return error(res, 401, 'InvalidAuthenticationToken', 'Access token is empty or invalid.');
+      if (!bearer || !fake.tokens.has(bearer))
+        return error(res, 401, 'InvalidAuthenticationToken', 'Access token is empty or invalid.');
       const path = url.pathname.replace(/^\/v1\.0/, '');
       if (req.method === 'GET' && path === '/me/calendars') return send(res, 200, { value: fake.calendars });
 
@@ -103,21 +106,27 @@ export async function startGraphCalendarFake(): Promise<GraphCalendarFake> {
         // State travels in our own opaque tokens: window, last seq, and a page offset.
         const deltaToken = url.searchParams.get('$deltatoken');
         const skipToken = url.searchParams.get('$skiptoken');
-        const state = JSON.parse(Buffer.from(deltaToken ?? skipToken ?? '', 'base64url').toString('utf8') || 'null') as { start: number; end: number; since: number; gen: number; offset?: number; upto?: number } | null;
+        const state = JSON.parse(
+          Buffer.from(deltaToken ?? skipToken ?? '', 'base64url').toString('utf8') || 'null',
+        ) as { start: number; end: number; since: number; gen: number; offset?: number; upto?: number } | null;
         let start: number;
         let end: number;
         let since = 0;
         if (state) {
-          if (state.gen !== generation) return error(res, 410, 'SyncStateNotFound', 'The sync state generation is not found.');
+          if (state.gen !== generation)
+            return error(res, 410, 'SyncStateNotFound', 'The sync state generation is not found.');
           ({ start, end, since } = state);
         } else {
           start = Date.parse(url.searchParams.get('startDateTime') ?? '');
           end = Date.parse(url.searchParams.get('endDateTime') ?? '');
-          if (!Number.isFinite(start) || !Number.isFinite(end)) return error(res, 400, 'ErrorInvalidParameter', 'startDateTime and endDateTime are required');
+          if (!Number.isFinite(start) || !Number.isFinite(end))
+            return error(res, 400, 'ErrorInvalidParameter', 'startDateTime and endDateTime are required');
         }
         const upto = state?.upto ?? seq;
         const items = [...store.entries()]
-          .filter(([, s]) => s.calendarId === calendarId && s.seq > since && s.seq <= upto && inWindow(s.event, start, end))
+          .filter(
+            ([, s]) => s.calendarId === calendarId && s.seq > since && s.seq <= upto && inWindow(s.event, start, end),
+          )
           .filter(([, s]) => !(since === 0 && s.removed))
           .map(([id, s]) => (s.removed ? { id, '@removed': { reason: 'deleted' } } : s.event));
         const offset = state?.offset ?? 0;
@@ -127,7 +136,14 @@ export async function startGraphCalendarFake(): Promise<GraphCalendarFake> {
         const more = offset + fake.pageSize < items.length;
         return send(res, 200, {
           value: slice,
-          ...(more ? { '@odata.nextLink': link({ start, end, since, gen: generation, upto, offset: offset + fake.pageSize }, 'skiptoken') } : { '@odata.deltaLink': link({ start, end, since: upto, gen: generation }, 'deltatoken') }),
+          ...(more
+            ? {
+                '@odata.nextLink': link(
+                  { start, end, since, gen: generation, upto, offset: offset + fake.pageSize },
+                  'skiptoken',
+                ),
+              }
+            : { '@odata.deltaLink': link({ start, end, since: upto, gen: generation }, 'deltatoken') }),
         });
       }
 
@@ -147,7 +163,10 @@ export async function startGraphCalendarFake(): Promise<GraphCalendarFake> {
           isAllDay: body.isAllDay ?? false,
           location: body.location,
           organizer: owner ? { emailAddress: owner } : undefined,
-          attendees: (body.attendees ?? []).map((a: any) => ({ ...a, status: { response: 'none', time: '0001-01-01T00:00:00Z' } })),
+          attendees: (body.attendees ?? []).map((a: any) => ({
+            ...a,
+            status: { response: 'none', time: '0001-01-01T00:00:00Z' },
+          })),
         } as GraphEvent;
         return send(res, 201, save(calendarId, event));
       }
@@ -155,7 +174,8 @@ export async function startGraphCalendarFake(): Promise<GraphCalendarFake> {
       if (one) {
         const id = decodeURIComponent(one[1]!);
         const found = store.get(id);
-        if (!found || found.removed) return error(res, 404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
+        if (!found || found.removed)
+          return error(res, 404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
         if (req.method === 'GET') return send(res, 200, found.event);
         if (req.method === 'PATCH') {
           const body = await readBody(req);

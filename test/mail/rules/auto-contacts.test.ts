@@ -112,7 +112,9 @@ describe('addressesToAutoCreate', () => {
   it('creates nothing from received machine mail (lists, newsletters, auto-replies), but judges sent mail by its addresses', () => {
     const participants = [{ role: 'to' as const, address: 'ana@cliente.com.br' }];
     expect(addressesToAutoCreate(input({ machineMessage: true, participants }))).toEqual([]);
-    expect(addressesToAutoCreate(input({ direction: 'outgoing', machineMessage: true, participants }))).toEqual(['ana@cliente.com.br']);
+    expect(addressesToAutoCreate(input({ direction: 'outgoing', machineMessage: true, participants }))).toEqual([
+      'ana@cliente.com.br',
+    ]);
   });
 
   it('returns each address once, lower-cased, in header order, skipping what is not an address', () => {
@@ -143,7 +145,12 @@ describe('addressesToAutoCreate', () => {
     };
     const post = computeParticipants(listHeaders);
     expect(
-      addressesToAutoCreate(input({ participants: post.participants, machineMessage: isMachineMessage({ listId: listHeaders.listId, precedence: 'list' }) })),
+      addressesToAutoCreate(
+        input({
+          participants: post.participants,
+          machineMessage: isMachineMessage({ listId: listHeaders.listId, precedence: 'list' }),
+        }),
+      ),
     ).toEqual([]);
 
     const direct = computeParticipants({
@@ -153,6 +160,8 @@ describe('addressesToAutoCreate', () => {
       cc: [{ address: 'bia@cliente.com.br', name: 'Bia' }],
       bcc: [],
     });
-    expect(addressesToAutoCreate(input({ participants: direct.participants, machineMessage: isMachineMessage({}) }))).toEqual(['bia@cliente.com.br']);
+    expect(
+      addressesToAutoCreate(input({ participants: direct.participants, machineMessage: isMachineMessage({}) })),
+    ).toEqual(['bia@cliente.com.br']);
   });
 });

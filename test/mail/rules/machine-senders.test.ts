@@ -82,7 +82,7 @@ describe('isMachineAddress', () => {
     ['andrews@example.com', 'a name containing "news"'],
     ['john@bounce.io', 'a company called Bounce'],
     ['marketing@empresa.com.br', 'a team'],
-    ['ana@sendgrid.com', 'the platform\'s staff, not its infrastructure'],
+    ['ana@sendgrid.com', "the platform's staff, not its infrastructure"],
     ['ana=souza@example.com', 'an = without an encoded address'],
     ['norman.mailer@example.com', '"mailer" as a surname'],
     ['', 'empty'],
@@ -106,7 +106,8 @@ describe('isMachineMessage', () => {
   });
 
   it('flags Precedence bulk, list, junk and auto_reply, also when repeated (corpus list-james-frnog.eml)', () => {
-    for (const precedence of ['bulk', 'list', 'junk', 'Bulk', 'auto_reply']) expect(isMachineMessage({ precedence }), precedence).toBe(true);
+    for (const precedence of ['bulk', 'list', 'junk', 'Bulk', 'auto_reply'])
+      expect(isMachineMessage({ precedence }), precedence).toBe(true);
     expect(isMachineMessage({ precedence: ['list', 'bulk'] })).toBe(true);
     expect(isMachineMessage({ precedence: 'first-class' })).toBe(false);
     expect(isMachineMessage({ precedence: 'normal' })).toBe(false);
@@ -118,23 +119,45 @@ describe('isMachineMessage', () => {
   });
 
   it('reads the other signals from headers, by name in any case (corpus list-phpmmp-m0015.eml: List-Unsubscribe only)', () => {
-    expect(isMachineMessage({ headers: { 'List-Unsubscribe': '<https://healthmarketing.infusionsoft.com/app/optOut/noConfirm/4852414/3fd76deeb52f82ce>' } })).toBe(true);
+    expect(
+      isMachineMessage({
+        headers: {
+          'List-Unsubscribe':
+            '<https://healthmarketing.infusionsoft.com/app/optOut/noConfirm/4852414/3fd76deeb52f82ce>',
+        },
+      }),
+    ).toBe(true);
     expect(isMachineMessage({ headers: { 'X-Autoreply': 'yes' } })).toBe(true);
     expect(isMachineMessage({ headers: { 'x-autorespond': 'Out of office' } })).toBe(true);
-    expect(isMachineMessage({ headers: { 'Mailing-List': 'contact server-dev-help@james.apache.org; run by ezmlm' } })).toBe(true);
+    expect(
+      isMachineMessage({ headers: { 'Mailing-List': 'contact server-dev-help@james.apache.org; run by ezmlm' } }),
+    ).toBe(true);
     expect(isMachineMessage({ headers: { 'AUTO-SUBMITTED': 'auto-generated' } })).toBe(true);
     expect(isMachineMessage({ headers: { precedence: ['bulk'] } })).toBe(true);
     expect(isMachineMessage({ headers: { 'List-Id': '<vendas.googlegroups.com>' } })).toBe(true);
   });
 
   it('flags delivery and read reports by their Content-Type (corpus dsn-rbmail-report_422.eml, dsn-sisimai-rfc3464-01.eml)', () => {
-    expect(isMachineMessage({ headers: { 'Content-Type': 'multipart/report; report-type=delivery-status; boundary="abc"' } })).toBe(true);
-    expect(isMachineMessage({ headers: { 'content-type': 'Multipart/Report; report-type=disposition-notification' } })).toBe(true);
+    expect(
+      isMachineMessage({
+        headers: { 'Content-Type': 'multipart/report; report-type=delivery-status; boundary="abc"' },
+      }),
+    ).toBe(true);
+    expect(
+      isMachineMessage({ headers: { 'content-type': 'Multipart/Report; report-type=disposition-notification' } }),
+    ).toBe(true);
     expect(isMachineMessage({ headers: { 'Content-Type': 'multipart/mixed; boundary="report"' } })).toBe(false);
   });
 
   it('does not flag ordinary mail, even an Outlook "Automatic reply:" without headers (corpus auto-sisimai-rfc3834-02.eml)', () => {
     expect(isMachineMessage({})).toBe(false);
-    expect(isMachineMessage({ autoSubmitted: null, precedence: null, listId: null, headers: { 'X-Mailer': 'Microsoft Outlook 16.0', 'List-Unsubscribe': '' } })).toBe(false);
+    expect(
+      isMachineMessage({
+        autoSubmitted: null,
+        precedence: null,
+        listId: null,
+        headers: { 'X-Mailer': 'Microsoft Outlook 16.0', 'List-Unsubscribe': '' },
+      }),
+    ).toBe(false);
   });
 });

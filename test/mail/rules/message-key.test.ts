@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { BODY_KEY_CHARS, BODY_PREFIX_FETCH_BYTES, dedupeKey, gmMsgKey, normalizeMessageId, parseMessageIdList } from '../../../src/mail/rules/message-key.js';
+import {
+  BODY_KEY_CHARS,
+  BODY_PREFIX_FETCH_BYTES,
+  dedupeKey,
+  gmMsgKey,
+  normalizeMessageId,
+  parseMessageIdList,
+} from '../../../src/mail/rules/message-key.js';
 
 describe('normalizeMessageId', () => {
   it('strips the angle brackets and surrounding whitespace', () => {
@@ -35,7 +42,22 @@ describe('normalizeMessageId', () => {
   });
 
   it('rejects empty and garbage values', () => {
-    for (const raw of [null, undefined, '', '   ', '<>', '< >', 'unknown', '(none)', '<invalid.', '<@host.example>', '<abc@>', '<abc@...>', '@', '<a@b\u0000c>']) {
+    for (const raw of [
+      null,
+      undefined,
+      '',
+      '   ',
+      '<>',
+      '< >',
+      'unknown',
+      '(none)',
+      '<invalid.',
+      '<@host.example>',
+      '<abc@>',
+      '<abc@...>',
+      '@',
+      '<a@b\u0000c>',
+    ]) {
       expect(normalizeMessageId(raw), String(raw)).toBeNull();
     }
   });
@@ -55,23 +77,31 @@ describe('normalizeMessageId', () => {
 
 describe('parseMessageIdList', () => {
   it('reads a References header in order (corpus list-james-mail1.eml)', () => {
-    expect(parseMessageIdList('<JIRA.12835341.1433409792000@Atlassian.JIRA> <JIRA.12835341.1433409792972@arcas>')).toEqual([
-      'JIRA.12835341.1433409792000@atlassian.jira',
-      'JIRA.12835341.1433409792972@arcas',
-    ]);
+    expect(
+      parseMessageIdList('<JIRA.12835341.1433409792000@Atlassian.JIRA> <JIRA.12835341.1433409792972@arcas>'),
+    ).toEqual(['JIRA.12835341.1433409792000@atlassian.jira', 'JIRA.12835341.1433409792972@arcas']);
   });
 
   it('reads folded and comma-separated headers', () => {
-    expect(parseMessageIdList('<a@x.example>,\r\n <b@x.example>\r\n\t<c@X.example>')).toEqual(['a@x.example', 'b@x.example', 'c@x.example']);
+    expect(parseMessageIdList('<a@x.example>,\r\n <b@x.example>\r\n\t<c@X.example>')).toEqual([
+      'a@x.example',
+      'b@x.example',
+      'c@x.example',
+    ]);
   });
 
   it('drops a broken id and keeps the rest (corpus thr-rbmail-multiple_references_with_one_invalid.eml)', () => {
-    expect(parseMessageIdList(['<foo@bar.net>', '<baz@bar.net>, <invalid.   '])).toEqual(['foo@bar.net', 'baz@bar.net']);
+    expect(parseMessageIdList(['<foo@bar.net>', '<baz@bar.net>, <invalid.   '])).toEqual([
+      'foo@bar.net',
+      'baz@bar.net',
+    ]);
   });
 
   it('ignores the phrase of an old-style In-Reply-To', () => {
-    expect(parseMessageIdList('Your message of "Mon, 1 Jan 2024 10:00:00 -0300" <msg1@Cliente.com.br>')).toEqual(['msg1@cliente.com.br']);
-    expect(parseMessageIdList('<msg1@x.example> (Ana Souza\'s message of Mon, 1 Jan 2024)')).toEqual(['msg1@x.example']);
+    expect(parseMessageIdList('Your message of "Mon, 1 Jan 2024 10:00:00 -0300" <msg1@Cliente.com.br>')).toEqual([
+      'msg1@cliente.com.br',
+    ]);
+    expect(parseMessageIdList("<msg1@x.example> (Ana Souza's message of Mon, 1 Jan 2024)")).toEqual(['msg1@x.example']);
   });
 
   it('splits a header without brackets on whitespace', () => {
@@ -102,7 +132,9 @@ describe('dedupeKey', () => {
 
   it('is mid:<normalised id> when the message has one, whatever else differs', () => {
     expect(dedupeKey({ ...base, messageId: '<CAF=abc@Mail.Gmail.com>' })).toBe('mid:CAF=abc@mail.gmail.com');
-    expect(dedupeKey({ ...base, messageId: 'CAF=abc@mail.gmail.com', subject: 'other', to: [] })).toBe('mid:CAF=abc@mail.gmail.com');
+    expect(dedupeKey({ ...base, messageId: 'CAF=abc@mail.gmail.com', subject: 'other', to: [] })).toBe(
+      'mid:CAF=abc@mail.gmail.com',
+    );
   });
 
   it('falls back to a hash when the Message-ID is missing or garbage', () => {
@@ -114,7 +146,9 @@ describe('dedupeKey', () => {
 
   it('is the same for every copy however it is presented: To order and case, folding, sub-second dates', () => {
     const key = dedupeKey(base);
-    expect(dedupeKey({ ...base, to: ['Carlos@Empresa.com.br ', 'vendas@empresa.com.br', 'carlos@empresa.com.br'] })).toBe(key);
+    expect(
+      dedupeKey({ ...base, to: ['Carlos@Empresa.com.br ', 'vendas@empresa.com.br', 'carlos@empresa.com.br'] }),
+    ).toBe(key);
     expect(dedupeKey({ ...base, from: ' Ana@Cliente.com.br' })).toBe(key);
     expect(dedupeKey({ ...base, subject: 'Proposta  comercial —\r\n revisão 2 ' })).toBe(key);
     expect(dedupeKey({ ...base, date: base.date + 999 })).toBe(key);
@@ -135,7 +169,9 @@ describe('dedupeKey', () => {
     const accented = Buffer.from(`${'ação '.repeat(200)}`, 'utf8');
     let cut = BODY_PREFIX_FETCH_BYTES;
     while ((accented[cut - 1]! & 0xc0) !== 0xc0) cut--; // end just after a lead byte
-    expect(dedupeKey({ ...base, bodyStart: accented.subarray(0, cut).toString('utf8') })).toBe(dedupeKey({ ...base, bodyStart: accented.toString('utf8') }));
+    expect(dedupeKey({ ...base, bodyStart: accented.subarray(0, cut).toString('utf8') })).toBe(
+      dedupeKey({ ...base, bodyStart: accented.toString('utf8') }),
+    );
   });
 
   it('uses only the first BODY_KEY_CHARS non-blank characters of the body', () => {
@@ -163,7 +199,9 @@ describe('dedupeKey', () => {
   });
 
   it('keeps fields apart: moving text between subject and body changes the key', () => {
-    expect(dedupeKey({ ...base, subject: 'ab', bodyStart: 'c' })).not.toBe(dedupeKey({ ...base, subject: 'a', bodyStart: 'bc' }));
+    expect(dedupeKey({ ...base, subject: 'ab', bodyStart: 'c' })).not.toBe(
+      dedupeKey({ ...base, subject: 'a', bodyStart: 'bc' }),
+    );
   });
 
   it('treats a missing subject and an empty one alike (ENVELOPE NIL vs a parser\'s "")', () => {
@@ -177,7 +215,9 @@ describe('dedupeKey', () => {
   });
 
   it('still gives a key for a message with none of the fields, and NaN dates count as none', () => {
-    expect(dedupeKey({ messageId: null, date: null, from: null, to: [], subject: null })).toMatch(/^hash:[0-9a-f]{64}$/);
+    expect(dedupeKey({ messageId: null, date: null, from: null, to: [], subject: null })).toMatch(
+      /^hash:[0-9a-f]{64}$/,
+    );
     expect(dedupeKey({ messageId: null, date: Number.NaN, from: null, to: [], subject: null })).toBe(
       dedupeKey({ messageId: null, date: null, from: null, to: [], subject: null }),
     );

@@ -3,14 +3,34 @@ import { isNeverLogged, parseNeverLogList } from '../../../src/mail/rules/never-
 
 describe('parseNeverLogList', () => {
   it('reads addresses and every domain form as one domain', () => {
-    const list = parseNeverLogList(['Boss@X.com', '@bank.com', 'clinica.com.br', '*.advocacia.adv.br', '*@seguros.com', '.corretora.com']);
+    const list = parseNeverLogList([
+      'Boss@X.com',
+      '@bank.com',
+      'clinica.com.br',
+      '*.advocacia.adv.br',
+      '*@seguros.com',
+      '.corretora.com',
+    ]);
     expect([...list.addresses]).toEqual(['boss@x.com']);
-    expect([...list.domains]).toEqual(['bank.com', 'clinica.com.br', 'advocacia.adv.br', 'seguros.com', 'corretora.com']);
+    expect([...list.domains]).toEqual([
+      'bank.com',
+      'clinica.com.br',
+      'advocacia.adv.br',
+      'seguros.com',
+      'corretora.com',
+    ]);
     expect(list.invalid).toEqual([]);
   });
 
   it('accepts mailto: and "Name <address>" forms, trims, skips blanks and # comments', () => {
-    const list = parseNeverLogList(['  mailto:medico@clinica.com.br ', 'Dr. Paulo <paulo@clinica.com.br>', '', '   ', '# my bank', '<@banco.com.br>']);
+    const list = parseNeverLogList([
+      '  mailto:medico@clinica.com.br ',
+      'Dr. Paulo <paulo@clinica.com.br>',
+      '',
+      '   ',
+      '# my bank',
+      '<@banco.com.br>',
+    ]);
     expect([...list.addresses]).toEqual(['medico@clinica.com.br', 'paulo@clinica.com.br']);
     expect([...list.domains]).toEqual(['banco.com.br']);
     expect(list.invalid).toEqual([]);
@@ -23,7 +43,18 @@ describe('parseNeverLogList', () => {
   });
 
   it('rejects single labels, registry suffixes and malformed entries, and reports them as written', () => {
-    const entries = ['com', '@com.br', '*.co.uk', 'not an entry', 'a@b@', '*@', '*boss@x.com', 'bad_domain!.com', '-x.com', '@'];
+    const entries = [
+      'com',
+      '@com.br',
+      '*.co.uk',
+      'not an entry',
+      'a@b@',
+      '*@',
+      '*boss@x.com',
+      'bad_domain!.com',
+      '-x.com',
+      '@',
+    ];
     const list = parseNeverLogList(entries);
     expect(list.addresses.size).toBe(0);
     expect(list.domains.size).toBe(0);
@@ -38,7 +69,13 @@ describe('parseNeverLogList', () => {
 });
 
 describe('isNeverLogged', () => {
-  const list = parseNeverLogList(['boss@empresa.com.br', 'bank.com', '@clinica.com.br', '*.advocacia.adv.br', 'bücher.de']);
+  const list = parseNeverLogList([
+    'boss@empresa.com.br',
+    'bank.com',
+    '@clinica.com.br',
+    '*.advocacia.adv.br',
+    'bücher.de',
+  ]);
 
   it('matches a listed address, whatever its case, and its +tagged forms', () => {
     expect(isNeverLogged('boss@empresa.com.br', list)).toBe(true);

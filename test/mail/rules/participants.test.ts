@@ -1,15 +1,33 @@
 import { describe, expect, it } from 'vitest';
-import { computeParticipants, parseListId, type Address, type HeaderAddresses } from '../../../src/mail/rules/participants.js';
+import {
+  computeParticipants,
+  parseListId,
+  type Address,
+  type HeaderAddresses,
+} from '../../../src/mail/rules/participants.js';
 
 const a = (address: string, name: string | null = null): Address => ({ address, name });
 
 function headers(overrides: Partial<HeaderAddresses>): HeaderAddresses {
-  return { from: null, sender: null, replyTo: [], to: [], cc: [], bcc: [], listId: null, originalFrom: null, ...overrides };
+  return {
+    from: null,
+    sender: null,
+    replyTo: [],
+    to: [],
+    cc: [],
+    bcc: [],
+    listId: null,
+    originalFrom: null,
+    ...overrides,
+  };
 }
 
 describe('parseListId', () => {
   it('reads the RFC 2919 form', () => {
-    expect(parseListId('"James Developers List" <server-dev.james.apache.org>')).toEqual({ id: 'server-dev.james.apache.org', address: null });
+    expect(parseListId('"James Developers List" <server-dev.james.apache.org>')).toEqual({
+      id: 'server-dev.james.apache.org',
+      address: null,
+    });
     expect(parseListId('<frnog.frnog.org>')).toEqual({ id: 'frnog.frnog.org', address: null });
     expect(parseListId('Vendas <Vendas.Empresa.com.br>')).toEqual({ id: 'vendas.empresa.com.br', address: null });
   });
@@ -17,7 +35,10 @@ describe('parseListId', () => {
   it('reads a bare id and a broken one that names an address (corpus thr-rbmail-empty_in_reply_to.eml)', () => {
     expect(parseListId('lista.exemplo.org')).toEqual({ id: 'lista.exemplo.org', address: null });
     expect(parseListId(' abuser@rg.com Mailing List')).toEqual({ id: 'abuser.rg.com', address: 'abuser@rg.com' });
-    expect(parseListId('<mailto:lista@exemplo.org>')).toEqual({ id: 'lista.exemplo.org', address: 'lista@exemplo.org' });
+    expect(parseListId('<mailto:lista@exemplo.org>')).toEqual({
+      id: 'lista.exemplo.org',
+      address: 'lista@exemplo.org',
+    });
   });
 
   it('is empty for nothing usable', () => {
@@ -45,7 +66,13 @@ describe('computeParticipants: ordinary mail', () => {
       { role: 'cc', address: 'bia@cliente.com.br', name: null },
       { role: 'bcc', address: 'arquivo@empresa.com.br', name: null },
     ]);
-    expect(result.mappingAddresses).toEqual(['ana@cliente.com.br', 'ana.souza@cliente.com.br', 'carlos@empresa.com.br', 'bia@cliente.com.br', 'arquivo@empresa.com.br']);
+    expect(result.mappingAddresses).toEqual([
+      'ana@cliente.com.br',
+      'ana.souza@cliente.com.br',
+      'carlos@empresa.com.br',
+      'bia@cliente.com.br',
+      'arquivo@empresa.com.br',
+    ]);
     expect(result.effectiveFrom).toEqual({ address: 'ana@cliente.com.br', name: 'Ana Souza' });
     expect(result.fromRewrittenByList).toBe(false);
     expect(result.listAddresses).toEqual([]);
@@ -85,8 +112,16 @@ describe('computeParticipants: ordinary mail', () => {
   });
 
   it('keeps several From addresses (corpus addr-rbmail-raw_email_with_at_display_name.eml)', () => {
-    const result = computeParticipants(headers({ from: [a('test@lindsaar.net', 'Mikel@Lindsaar'), a('mikel@lindsaar.net')], to: [a('raasdnil@gmail.com')] }));
-    expect(result.participants.filter((p) => p.role === 'from').map((p) => p.address)).toEqual(['test@lindsaar.net', 'mikel@lindsaar.net']);
+    const result = computeParticipants(
+      headers({
+        from: [a('test@lindsaar.net', 'Mikel@Lindsaar'), a('mikel@lindsaar.net')],
+        to: [a('raasdnil@gmail.com')],
+      }),
+    );
+    expect(result.participants.filter((p) => p.role === 'from').map((p) => p.address)).toEqual([
+      'test@lindsaar.net',
+      'mikel@lindsaar.net',
+    ]);
     expect(result.effectiveFrom?.address).toBe('test@lindsaar.net');
     expect(result.mappingAddresses).toEqual(['test@lindsaar.net', 'mikel@lindsaar.net', 'raasdnil@gmail.com']);
   });
@@ -98,7 +133,9 @@ describe('computeParticipants: ordinary mail', () => {
   });
 
   it('ignores X-Original-From on mail that shows no sign of a list', () => {
-    const result = computeParticipants(headers({ from: a('ana@cliente.com.br'), originalFrom: a('outra@x.example'), to: [a('me@empresa.com.br')] }));
+    const result = computeParticipants(
+      headers({ from: a('ana@cliente.com.br'), originalFrom: a('outra@x.example'), to: [a('me@empresa.com.br')] }),
+    );
     expect(result.effectiveFrom?.address).toBe('ana@cliente.com.br');
     expect(result.fromRewrittenByList).toBe(false);
     expect(result.mappingAddresses).toEqual(['ana@cliente.com.br', 'me@empresa.com.br']);
@@ -114,11 +151,20 @@ describe('computeParticipants: ordinary mail', () => {
     );
     expect(result.fromRewrittenByList).toBe(false);
     expect(result.effectiveFrom?.address).toBe('drive-shares-dm-noreply@google.com');
-    expect(result.mappingAddresses).toEqual(['drive-shares-dm-noreply@google.com', 'ana@cliente.com.br', 'carlos@empresa.com.br']);
+    expect(result.mappingAddresses).toEqual([
+      'drive-shares-dm-noreply@google.com',
+      'ana@cliente.com.br',
+      'carlos@empresa.com.br',
+    ]);
   });
 
   it('keeps a LinkedIn-style "X via LinkedIn" notification as it is', () => {
-    const result = computeParticipants(headers({ from: a('messages-noreply@linkedin.com', 'João Pereira via LinkedIn'), to: [a('carlos@empresa.com.br')] }));
+    const result = computeParticipants(
+      headers({
+        from: a('messages-noreply@linkedin.com', 'João Pereira via LinkedIn'),
+        to: [a('carlos@empresa.com.br')],
+      }),
+    );
     expect(result.fromRewrittenByList).toBe(false);
     expect(result.effectiveFrom?.address).toBe('messages-noreply@linkedin.com');
   });
@@ -177,7 +223,10 @@ describe('computeParticipants: mailing lists', () => {
     expect(result.fromRewrittenByList).toBe(true);
     expect(result.effectiveFrom).toEqual({ address: 'carlos@empresa.com.br', name: 'Carlos Lima' });
     expect(result.mappingAddresses).toEqual(['carlos@empresa.com.br']);
-    expect(result.listAddresses.sort()).toEqual(['lista-dev-bounces+carlos=empresa.com.br@lists.exemplo.org', 'lista-dev@lists.exemplo.org']);
+    expect(result.listAddresses.sort()).toEqual([
+      'lista-dev-bounces+carlos=empresa.com.br@lists.exemplo.org',
+      'lista-dev@lists.exemplo.org',
+    ]);
   });
 
   it('Mailman with replies to the list and the author in Cc: From stays but does not map; the author maps through Cc', () => {
@@ -192,7 +241,11 @@ describe('computeParticipants: mailing lists', () => {
     );
     expect(result.fromRewrittenByList).toBe(true);
     expect(result.effectiveFrom?.address).toBe('lista@lists.exemplo.org');
-    expect(result.participants[0]).toEqual({ role: 'from', address: 'lista@lists.exemplo.org', name: 'Carlos Lima via Lista' });
+    expect(result.participants[0]).toEqual({
+      role: 'from',
+      address: 'lista@lists.exemplo.org',
+      name: 'Carlos Lima via Lista',
+    });
     expect(result.mappingAddresses).toEqual(['carlos@empresa.com.br']);
   });
 
@@ -264,7 +317,13 @@ describe('computeParticipants: mailing lists', () => {
     );
     // Both spell the id; only the real list address would appear in practice, and neither should map.
     expect(result.mappingAddresses).toEqual(['ana@cliente.com.br']);
-    const other = computeParticipants(headers({ from: a('ana@cliente.com.br'), to: [a('vendas@lists.exemplo.org')], listId: '<time.vendas.lists.exemplo.org>' }));
+    const other = computeParticipants(
+      headers({
+        from: a('ana@cliente.com.br'),
+        to: [a('vendas@lists.exemplo.org')],
+        listId: '<time.vendas.lists.exemplo.org>',
+      }),
+    );
     expect(other.mappingAddresses).toEqual(['ana@cliente.com.br', 'vendas@lists.exemplo.org']);
   });
 });

@@ -19,12 +19,28 @@ describe('threadKeys', () => {
       references: ['m1@x.example', 'm2@x.example', 'm3@x.example'],
       gmThreadId: '1795366432516395563',
     });
-    expect(keys.lookup).toEqual(['gm:1795366432516395563', 'mid:m1@x.example', 'mid:m2@x.example', 'mid:m3@x.example', 'mid:m4@x.example']);
-    expect(keys.register).toEqual(['gm:1795366432516395563', 'mid:m4@x.example', 'mid:m1@x.example', 'mid:m2@x.example', 'mid:m3@x.example']);
+    expect(keys.lookup).toEqual([
+      'gm:1795366432516395563',
+      'mid:m1@x.example',
+      'mid:m2@x.example',
+      'mid:m3@x.example',
+      'mid:m4@x.example',
+    ]);
+    expect(keys.register).toEqual([
+      'gm:1795366432516395563',
+      'mid:m4@x.example',
+      'mid:m1@x.example',
+      'mid:m2@x.example',
+      'mid:m3@x.example',
+    ]);
   });
 
   it('keeps an In-Reply-To that References does not name (mailers that only set In-Reply-To)', () => {
-    const keys = threadKeys({ messageId: '<reply@outlook.example>', inReplyTo: '<orig@cliente.com.br>', references: null });
+    const keys = threadKeys({
+      messageId: '<reply@outlook.example>',
+      inReplyTo: '<orig@cliente.com.br>',
+      references: null,
+    });
     expect(keys.lookup).toEqual(['mid:orig@cliente.com.br', 'mid:reply@outlook.example']);
     expect(keys.register).toEqual(['mid:reply@outlook.example', 'mid:orig@cliente.com.br']);
   });
@@ -45,21 +61,38 @@ describe('threadKeys', () => {
       inReplyTo: '<Mime4j.8f3.69abfdd624c15c44.18dcdad3859@linagora.com>',
       references: '<Mime4j.8f3.69abfdd624c15c44.18dcdad3859@linagora.com>',
     });
-    expect(fwd.lookup).toEqual(['mid:Mime4j.8f3.69abfdd624c15c44.18dcdad3859@linagora.com', 'mid:b3493b24-116a-4d6b-a61c-1a3b09e44619@linagora.com']);
+    expect(fwd.lookup).toEqual([
+      'mid:Mime4j.8f3.69abfdd624c15c44.18dcdad3859@linagora.com',
+      'mid:b3493b24-116a-4d6b-a61c-1a3b09e44619@linagora.com',
+    ]);
   });
 
   it('skips broken and empty ids (corpus thr-rbmail-empty_in_reply_to.eml, multiple_references_with_one_invalid.eml)', () => {
-    const keys = threadKeys({ messageId: '<F194F88AF3E341A6B2B135CC17912811@articondell>', inReplyTo: '', references: ['<foo@bar.net>', '<baz@bar.net>, <invalid.   '] });
-    expect(keys.lookup).toEqual(['mid:foo@bar.net', 'mid:baz@bar.net', 'mid:F194F88AF3E341A6B2B135CC17912811@articondell']);
+    const keys = threadKeys({
+      messageId: '<F194F88AF3E341A6B2B135CC17912811@articondell>',
+      inReplyTo: '',
+      references: ['<foo@bar.net>', '<baz@bar.net>, <invalid.   '],
+    });
+    expect(keys.lookup).toEqual([
+      'mid:foo@bar.net',
+      'mid:baz@bar.net',
+      'mid:F194F88AF3E341A6B2B135CC17912811@articondell',
+    ]);
   });
 
   it('gives no keys for a message without any id (it can only start a thread or join by subject)', () => {
     expect(threadKeys({ messageId: null, inReplyTo: null, references: [] })).toEqual({ lookup: [], register: [] });
-    expect(threadKeys({ messageId: 'garbage', inReplyTo: 'also garbage', references: 'none', gmThreadId: 'x' })).toEqual({ lookup: [], register: [] });
+    expect(
+      threadKeys({ messageId: 'garbage', inReplyTo: 'also garbage', references: 'none', gmThreadId: 'x' }),
+    ).toEqual({ lookup: [], register: [] });
   });
 
   it('does not repeat a key: a message that references itself, or In-Reply-To equal to the last reference', () => {
-    const keys = threadKeys({ messageId: 'a@x.example', inReplyTo: 'b@x.example', references: ['a@x.example', 'b@x.example'] });
+    const keys = threadKeys({
+      messageId: 'a@x.example',
+      inReplyTo: 'b@x.example',
+      references: ['a@x.example', 'b@x.example'],
+    });
     expect(keys.lookup).toEqual(['mid:a@x.example', 'mid:b@x.example']);
     expect(keys.register).toEqual(['mid:a@x.example', 'mid:b@x.example']);
   });
@@ -98,14 +131,26 @@ describe('threadKeys', () => {
   it('links the children of a parent that was never synced', () => {
     const thread = threader();
     // The customer's original went to a colleague's mailbox that is not connected; two replies to it arrive.
-    const a = thread({ messageId: 'reply1@empresa.com.br', inReplyTo: 'orig@cliente.com.br', references: ['orig@cliente.com.br'] });
-    const b = thread({ messageId: 'reply2@cliente.com.br', inReplyTo: 'orig@cliente.com.br', references: ['orig@cliente.com.br'] });
+    const a = thread({
+      messageId: 'reply1@empresa.com.br',
+      inReplyTo: 'orig@cliente.com.br',
+      references: ['orig@cliente.com.br'],
+    });
+    const b = thread({
+      messageId: 'reply2@cliente.com.br',
+      inReplyTo: 'orig@cliente.com.br',
+      references: ['orig@cliente.com.br'],
+    });
     expect(b).toBe(a);
   });
 
   it('joins a parent that arrives after its child, and a grandchild that names only its parent', () => {
     const thread = threader();
-    const child = thread({ messageId: 'child@x.example', inReplyTo: 'parent@x.example', references: ['parent@x.example'] });
+    const child = thread({
+      messageId: 'child@x.example',
+      inReplyTo: 'parent@x.example',
+      references: ['parent@x.example'],
+    });
     const parent = thread({ messageId: 'parent@x.example', inReplyTo: null, references: [] });
     const grandchild = thread({ messageId: 'gc@x.example', inReplyTo: 'child@x.example', references: null });
     expect(parent).toBe(child);
@@ -226,13 +271,37 @@ describe('normalizeSubject', () => {
 
 describe('isTrivialSubject', () => {
   it('flags empty, tiny and greeting subjects', () => {
-    for (const subject of ['', null, 'Re:', 'Hi', 'Re: Hi!', 'Oi', 'Olá', 'Bom dia!', 'hello', '(no subject)', 'Sem assunto', 'Q3', '??', 'Teste', 'FW: Fwd: thanks', '是']) {
+    for (const subject of [
+      '',
+      null,
+      'Re:',
+      'Hi',
+      'Re: Hi!',
+      'Oi',
+      'Olá',
+      'Bom dia!',
+      'hello',
+      '(no subject)',
+      'Sem assunto',
+      'Q3',
+      '??',
+      'Teste',
+      'FW: Fwd: thanks',
+      '是',
+    ]) {
       expect(isTrivialSubject(subject), String(subject)).toBe(true);
     }
   });
 
   it('accepts subjects that say something', () => {
-    for (const subject of ['Proposta comercial', 'Re: Hi there, about the contract', 'Q3 forecast', 'Angebot Nr. 4711', '報価', '見積']) {
+    for (const subject of [
+      'Proposta comercial',
+      'Re: Hi there, about the contract',
+      'Q3 forecast',
+      'Angebot Nr. 4711',
+      '報価',
+      '見積',
+    ]) {
       expect(isTrivialSubject(subject), subject).toBe(false);
     }
   });
@@ -240,13 +309,19 @@ describe('isTrivialSubject', () => {
 
 describe('participantsOverlap', () => {
   it('matches equal sets, whatever the case and order', () => {
-    expect(participantsOverlap(['me@empresa.com.br', 'ana@cliente.com.br'], ['Ana@Cliente.com.br', 'me@empresa.com.br'])).toBe(true);
+    expect(
+      participantsOverlap(['me@empresa.com.br', 'ana@cliente.com.br'], ['Ana@Cliente.com.br', 'me@empresa.com.br']),
+    ).toBe(true);
     expect(participantsOverlap(['me@empresa.com.br'], ['me@empresa.com.br'])).toBe(true);
   });
 
   it('matches a reply-all that adds or drops colleagues', () => {
-    expect(participantsOverlap(['me@e.com', 'ana@c.com'], ['me@e.com', 'ana@c.com', 'bia@c.com', 'caio@c.com'])).toBe(true);
-    expect(participantsOverlap(['me@e.com', 'ana@c.com', 'bia@c.com'], ['me@e.com', 'ana@c.com', 'davi@c.com'])).toBe(true);
+    expect(participantsOverlap(['me@e.com', 'ana@c.com'], ['me@e.com', 'ana@c.com', 'bia@c.com', 'caio@c.com'])).toBe(
+      true,
+    );
+    expect(participantsOverlap(['me@e.com', 'ana@c.com', 'bia@c.com'], ['me@e.com', 'ana@c.com', 'davi@c.com'])).toBe(
+      true,
+    );
   });
 
   it('does not match the same subject sent separately to different customers', () => {
@@ -255,8 +330,12 @@ describe('participantsOverlap', () => {
   });
 
   it('does not match group mails that share only two of four people', () => {
-    expect(participantsOverlap(['me@e.com', 'a@c.com', 'b@c.com', 'c@c.com'], ['me@e.com', 'c@c.com', 'd@c.com', 'e@c.com'])).toBe(false);
-    expect(participantsOverlap(['me@e.com', 'a@c.com', 'b@c.com', 'c@c.com'], ['me@e.com', 'a@c.com', 'b@c.com', 'e@c.com'])).toBe(true);
+    expect(
+      participantsOverlap(['me@e.com', 'a@c.com', 'b@c.com', 'c@c.com'], ['me@e.com', 'c@c.com', 'd@c.com', 'e@c.com']),
+    ).toBe(false);
+    expect(
+      participantsOverlap(['me@e.com', 'a@c.com', 'b@c.com', 'c@c.com'], ['me@e.com', 'a@c.com', 'b@c.com', 'e@c.com']),
+    ).toBe(true);
   });
 
   it('never matches an empty side', () => {
@@ -268,9 +347,17 @@ describe('participantsOverlap', () => {
 describe('subjectFallbackMatches', () => {
   const day = 24 * 60 * 60 * 1000;
   const t0 = Date.UTC(2024, 4, 10, 12, 0, 0);
-  const original = { subject: 'Proposta comercial', participants: ['carlos@empresa.com.br', 'ana@cliente.com.br'], date: t0 };
+  const original = {
+    subject: 'Proposta comercial',
+    participants: ['carlos@empresa.com.br', 'ana@cliente.com.br'],
+    date: t0,
+  };
   // Ana answered from her phone, whose mailer dropped In-Reply-To and References, and Outlook pt-BR prefixed RES:.
-  const reply = { subject: 'RES: Proposta comercial', participants: ['ana@cliente.com.br', 'carlos@empresa.com.br'], date: t0 + 2 * day };
+  const reply = {
+    subject: 'RES: Proposta comercial',
+    participants: ['ana@cliente.com.br', 'carlos@empresa.com.br'],
+    date: t0 + 2 * day,
+  };
 
   it('joins a reply without a chain to its original: same subject, same people, days apart', () => {
     expect(subjectFallbackMatches(reply, original)).toBe(true);
@@ -279,14 +366,18 @@ describe('subjectFallbackMatches', () => {
 
   it('joins a forward among the same people, and a reply-all that adds a colleague', () => {
     expect(subjectFallbackMatches({ ...reply, subject: 'ENC: Proposta comercial' }, original)).toBe(true);
-    expect(subjectFallbackMatches({ ...reply, participants: [...reply.participants, 'bia@cliente.com.br'] }, original)).toBe(true);
+    expect(
+      subjectFallbackMatches({ ...reply, participants: [...reply.participants, 'bia@cliente.com.br'] }, original),
+    ).toBe(true);
   });
 
   it('refuses other subjects, trivial subjects, other people', () => {
     expect(subjectFallbackMatches({ ...reply, subject: 'RES: Proposta comercial 2' }, original)).toBe(false);
     expect(subjectFallbackMatches({ ...reply, subject: 'Re: Oi' }, { ...original, subject: 'Oi' })).toBe(false);
     expect(subjectFallbackMatches({ ...reply, subject: '' }, { ...original, subject: '' })).toBe(false);
-    expect(subjectFallbackMatches({ ...reply, participants: ['bia@outra.com.br', 'carlos@empresa.com.br'] }, original)).toBe(false);
+    expect(
+      subjectFallbackMatches({ ...reply, participants: ['bia@outra.com.br', 'carlos@empresa.com.br'] }, original),
+    ).toBe(false);
   });
 
   it(`needs the dates within the window (default ${SUBJECT_FALLBACK_WINDOW_MS / day} days, inclusive)`, () => {
@@ -294,7 +385,9 @@ describe('subjectFallbackMatches', () => {
     expect(subjectFallbackMatches({ ...reply, date: t0 + 7 * day + 1 }, original)).toBe(false);
     expect(subjectFallbackMatches({ ...reply, date: t0 - 7 * day - 1 }, original)).toBe(false);
     expect(subjectFallbackMatches({ ...reply, date: t0 + 2 * day }, original, day)).toBe(false);
-    expect(subjectFallbackMatches({ ...reply, date: new Date(t0 + day) }, { ...original, date: new Date(t0) })).toBe(true);
+    expect(subjectFallbackMatches({ ...reply, date: new Date(t0 + day) }, { ...original, date: new Date(t0) })).toBe(
+      true,
+    );
   });
 
   it('refuses unknown dates', () => {

@@ -101,7 +101,8 @@ export function PageHeader({ title, crumbs, actions }: { title: string; crumbs?:
   // breadcrumbs), start the new page at its heading.
   useEffect(() => {
     const active = document.activeElement;
-    if (!active || active === document.body || active.closest('.app-header, .breadcrumbs')) heading.current?.focus({ preventScroll: true });
+    if (!active || active === document.body || active.closest('.app-header, .breadcrumbs'))
+      heading.current?.focus({ preventScroll: true });
   }, []);
   return (
     <header className="page-header">

@@ -183,7 +183,8 @@ export const en = {
   'meetings.otherAddresses': 'Other addresses (separated by commas)',
   'meetings.needTitle': 'Give the meeting a title.',
   'meetings.endBeforeStart': 'The meeting must end after it starts.',
-  'meetings.unavailable': 'Meetings are not available on this server yet. They appear here once calendar sync is running.',
+  'meetings.unavailable':
+    'Meetings are not available on this server yet. They appear here once calendar sync is running.',
   'meetings.unavailableShort': 'Meetings are not available on this server yet.',
 
   'settings.title': 'Settings',
@@ -201,10 +202,12 @@ export const en = {
   'emailSettings.title': 'Email settings',
   'emailSettings.connect': 'Connect email',
   'emailSettings.accounts': 'Connected mailboxes',
-  'emailSettings.none': 'No mailbox connected yet. Connect yours and the mail you exchange with your contacts lands on them by itself.',
+  'emailSettings.none':
+    'No mailbox connected yet. Connect yours and the mail you exchange with your contacts lands on them by itself.',
   'emailSettings.connectedNotice': 'Mailbox {email} connected. Sync has started.',
   'emailSettings.oauthFailed': 'The mailbox was not connected.',
-  'emailSettings.oauthOtherBrowser': 'This sign-in was started in another browser or session, so nothing was saved. Start connecting the mailbox again here.',
+  'emailSettings.oauthOtherBrowser':
+    'This sign-in was started in another browser or session, so nothing was saved. Start connecting the mailbox again here.',
   'verify.title': 'Sending address',
   'verify.verified': 'Verified',
   'verify.notVerified': 'Not verified',
@@ -220,7 +223,8 @@ export const en = {
     'When on, a contact is created for every new address that receives mail sent from the CRM, stands in To/Cc/Bcc of synced mail, or is invited to a meeting. Never for your own addresses or for machine senders (no-reply, mailer-daemon…).',
 
   'reconnect.title': '{email} must be reconnected.',
-  'reconnect.explain': 'Sync has stopped, probably because the password was changed or access was revoked. Mail that arrives meanwhile is synced once you reconnect.',
+  'reconnect.explain':
+    'Sync has stopped, probably because the password was changed or access was revoked. Mail that arrives meanwhile is synced once you reconnect.',
   'reconnect.action': 'Reconnect',
   'reconnect.banner': 'Sync has stopped for {emails}: reconnect the mailbox.',
   'reconnect.goToSettings': 'Go to email settings',
@@ -265,12 +269,14 @@ export const en = {
   'account.editSmtp': 'Edit SMTP',
   'account.delete': 'Delete',
   'account.deleteConfirmTitle': 'Delete {email}?',
-  'account.deleteConfirmText': 'Sync stops and the mailbox’s configuration is deleted. Mail already on your contacts stays.',
+  'account.deleteConfirmText':
+    'Sync stops and the mailbox’s configuration is deleted. Mail already on your contacts stays.',
   'account.deleteConfirm': 'Delete permanently',
 
   'connect.intro': 'Choose your email service, then sign in. Conversa tests the connection before saving anything.',
   'connect.editTitle': 'Edit {email}',
-  'connect.editIntro': 'To reconnect, enter the password again and press Connect. To switch to another email service, choose it, enter its credentials and press Connect.',
+  'connect.editIntro':
+    'To reconnect, enter the password again and press Connect. To switch to another email service, choose it, enter its credentials and press Connect.',
   'connect.provider': 'Email service',
   'connect.chooseProvider': 'Choose…',
   'connect.otherProvider': 'Other (IMAP/SMTP)',
@@ -303,7 +309,8 @@ export const en = {
   'connect.syncMode': 'Sync mode',
   'connect.twoWay': 'Two-way sync',
   'connect.recommended': 'Recommended',
-  'connect.twoWayHelp': 'Incoming and outgoing mail is synced between your mailbox and the CRM, so the whole conversation is visible in both.',
+  'connect.twoWayHelp':
+    'Incoming and outgoing mail is synced between your mailbox and the CRM, so the whole conversation is visible in both.',
   'connect.oneWay': 'One-way sync',
   'connect.oneWayHelp':
     'Mail sent from the CRM is written into your mailbox (its Sent folder), but mail you receive is not synced: to bring it in, forward it or Bcc it to your BCC address.',
@@ -316,16 +323,19 @@ export const en = {
   'connect.testingExplain': 'Signing in to the receiving and the sending server; this takes a few seconds.',
   'connect.switchNote': 'Switching mailboxes: the new one is synced from the start.',
   'connect.planRequiredTitle': 'One-way sync is not part of your plan',
-  'connect.planRequired': 'One-way sync needs the Pro or Enterprise plan; your organisation is on {plan}. Choose two-way sync, or ask an administrator to change the plan.',
+  'connect.planRequired':
+    'One-way sync needs the Pro or Enterprise plan; your organisation is on {plan}. Choose two-way sync, or ask an administrator to change the plan.',
   'connect.useTwoWay': 'Use two-way sync',
-  'connect.authFailedAdvice': 'Check the email address and the password. If your provider uses two-step verification, you may need an app password.',
+  'connect.authFailedAdvice':
+    'Check the email address and the password. If your provider uses two-step verification, you may need an app password.',
   'connect.appPasswordAdvice': 'Your provider may require an app password:',
   'connect.appPasswordStep1': 'Turn on two-step verification in your account, if it is not on yet.',
   'connect.appPasswordStep2': 'Generate an app-specific password for “Conversa”.',
   'connect.appPasswordStep3': 'Paste it in the password field above and press Connect.',
   'connect.appPasswordInstructions': '{provider}’s instructions',
 
-  'provider.help.gmail': 'Sign in with your Google account. Google Workspace accounts work too, if your administrator allows IMAP.',
+  'provider.help.gmail':
+    'Sign in with your Google account. Google Workspace accounts work too, if your administrator allows IMAP.',
   'provider.help.microsoft365':
     'For work or school accounts. If sign-in is refused, your administrator may need to allow IMAP and SMTP AUTH for your mailbox.',
   'provider.help.outlook': 'For personal Microsoft accounts (Outlook.com, Hotmail, Live, MSN).',
@@ -335,7 +345,8 @@ export const en = {
   'smtp.title': 'Edit SMTP — {email}',
   'smtp.mode': 'Send mail through',
   'smtp.mailbox': 'Your mailbox’s own SMTP server (recommended)',
-  'smtp.mailboxHelp': 'Best for deliverability: mail leaves from your provider, as if you had sent it from your mail program.',
+  'smtp.mailboxHelp':
+    'Best for deliverability: mail leaves from your provider, as if you had sent it from your mail program.',
   'smtp.app': 'The application’s outbound server',
   'smtp.appHelp': 'Sent by Conversa’s relay and signed with DKIM. Check the report below so your domain allows it.',
   'smtp.appUnavailable': 'Not set up on this server.',
@@ -346,7 +357,8 @@ export const en = {
   'smtp.saved': 'Saved.',
 
   'deliverability.title': 'Deliverability',
-  'deliverability.intro': 'Whether your domain’s SPF, DKIM and DMARC records let this mail be delivered, and what to fix.',
+  'deliverability.intro':
+    'Whether your domain’s SPF, DKIM and DMARC records let this mail be delivered, and what to fix.',
   'deliverability.check': 'Check',
   'deliverability.recheck': 'Check again',
   'deliverability.domain': 'Sender domain:',

@@ -78,7 +78,8 @@ export const ptBR: Record<MessageKey, string> = {
   'inbox.searchPlaceholder': 'Buscar assunto, remetente, texto…',
   'inbox.mailbox': 'Caixa de e-mail',
   'inbox.allMailboxes': 'Todas as caixas',
-  'inbox.empty': 'Nenhum e-mail ainda. Os e-mails trocados com seus contatos aparecem aqui assim que chegam à sua caixa.',
+  'inbox.empty':
+    'Nenhum e-mail ainda. Os e-mails trocados com seus contatos aparecem aqui assim que chegam à sua caixa.',
   'inbox.emptyNoAccount': 'Conecte uma caixa de e-mail para ver aqui os e-mails dos seus contatos.',
   'inbox.noResults': 'Nenhum e-mail corresponde a “{q}”.',
   'inbox.listLabel': 'E-mails recebidos, mais recentes primeiro',
@@ -184,7 +185,8 @@ export const ptBR: Record<MessageKey, string> = {
   'meetings.otherAddresses': 'Outros endereços (separados por vírgulas)',
   'meetings.needTitle': 'Dê um título à reunião.',
   'meetings.endBeforeStart': 'A reunião precisa terminar depois de começar.',
-  'meetings.unavailable': 'As reuniões ainda não estão disponíveis neste servidor. Elas aparecem aqui quando a sincronização de agenda estiver ativa.',
+  'meetings.unavailable':
+    'As reuniões ainda não estão disponíveis neste servidor. Elas aparecem aqui quando a sincronização de agenda estiver ativa.',
   'meetings.unavailableShort': 'As reuniões ainda não estão disponíveis neste servidor.',
 
   'settings.title': 'Configurações',
@@ -206,11 +208,13 @@ export const ptBR: Record<MessageKey, string> = {
     'Nenhuma caixa de e-mail conectada ainda. Conecte a sua e os e-mails trocados com seus contatos aparecem neles automaticamente.',
   'emailSettings.connectedNotice': 'Caixa {email} conectada. A sincronização começou.',
   'emailSettings.oauthFailed': 'A caixa de e-mail não foi conectada.',
-  'emailSettings.oauthOtherBrowser': 'Este login foi iniciado em outro navegador ou sessão, então nada foi salvo. Comece a conectar a caixa de e-mail de novo aqui.',
+  'emailSettings.oauthOtherBrowser':
+    'Este login foi iniciado em outro navegador ou sessão, então nada foi salvo. Comece a conectar a caixa de e-mail de novo aqui.',
   'verify.title': 'Endereço de envio',
   'verify.verified': 'Verificado',
   'verify.notVerified': 'Não verificado',
-  'verify.why': 'O servidor da empresa só envia como endereços comprovadamente seus: enviamos um código para este endereço.',
+  'verify.why':
+    'O servidor da empresa só envia como endereços comprovadamente seus: enviamos um código para este endereço.',
   'verify.send': 'Enviar um código',
   'verify.resend': 'Enviar um novo código',
   'verify.sent': 'Um código de 6 dígitos foi enviado para {email}. Ele vale por 30 minutos.',
@@ -268,10 +272,12 @@ export const ptBR: Record<MessageKey, string> = {
   'account.editSmtp': 'Editar SMTP',
   'account.delete': 'Excluir',
   'account.deleteConfirmTitle': 'Excluir {email}?',
-  'account.deleteConfirmText': 'A sincronização para e a configuração da caixa de e-mail é excluída. Os e-mails que já estão nos seus contatos continuam lá.',
+  'account.deleteConfirmText':
+    'A sincronização para e a configuração da caixa de e-mail é excluída. Os e-mails que já estão nos seus contatos continuam lá.',
   'account.deleteConfirm': 'Excluir definitivamente',
 
-  'connect.intro': 'Escolha o seu serviço de e-mail e entre. O Conversa testa a conexão antes de salvar qualquer coisa.',
+  'connect.intro':
+    'Escolha o seu serviço de e-mail e entre. O Conversa testa a conexão antes de salvar qualquer coisa.',
   'connect.editTitle': 'Editar {email}',
   'connect.editIntro':
     'Para reconectar, informe a senha novamente e clique em Conectar. Para trocar de serviço de e-mail, escolha o novo serviço, informe as credenciais e clique em Conectar.',
@@ -332,7 +338,8 @@ export const ptBR: Record<MessageKey, string> = {
   'connect.appPasswordStep3': 'Cole-a no campo de senha acima e clique em Conectar.',
   'connect.appPasswordInstructions': 'Instruções do {provider}',
 
-  'provider.help.gmail': 'Entre com a sua conta Google. Contas do Google Workspace também funcionam, se o administrador permitir IMAP.',
+  'provider.help.gmail':
+    'Entre com a sua conta Google. Contas do Google Workspace também funcionam, se o administrador permitir IMAP.',
   'provider.help.microsoft365':
     'Para contas corporativas ou de instituições de ensino. Se a entrada for recusada, o administrador talvez precise liberar IMAP e SMTP AUTH para a sua caixa.',
   'provider.help.outlook': 'Para contas pessoais da Microsoft (Outlook.com, Hotmail, Live, MSN).',
@@ -342,9 +349,11 @@ export const ptBR: Record<MessageKey, string> = {
   'smtp.title': 'Editar SMTP — {email}',
   'smtp.mode': 'Enviar e-mails pelo',
   'smtp.mailbox': 'Servidor SMTP da sua própria caixa (recomendado)',
-  'smtp.mailboxHelp': 'Melhor para a entregabilidade: o e-mail sai do seu provedor, como se você o tivesse enviado do seu programa de e-mail.',
+  'smtp.mailboxHelp':
+    'Melhor para a entregabilidade: o e-mail sai do seu provedor, como se você o tivesse enviado do seu programa de e-mail.',
   'smtp.app': 'Servidor de saída da aplicação',
-  'smtp.appHelp': 'Enviado pelo relay do Conversa e assinado com DKIM. Confira o relatório abaixo para que o seu domínio o autorize.',
+  'smtp.appHelp':
+    'Enviado pelo relay do Conversa e assinado com DKIM. Confira o relatório abaixo para que o seu domínio o autorize.',
   'smtp.appUnavailable': 'Não configurado neste servidor.',
   'smtp.custom': 'Outro servidor SMTP',
   'smtp.customHelp': 'Um servidor à sua escolha; ele é testado antes de salvar.',
@@ -353,7 +362,8 @@ export const ptBR: Record<MessageKey, string> = {
   'smtp.saved': 'Salvo.',
 
   'deliverability.title': 'Entregabilidade',
-  'deliverability.intro': 'Se os registros SPF, DKIM e DMARC do seu domínio permitem a entrega destes e-mails, e o que corrigir.',
+  'deliverability.intro':
+    'Se os registros SPF, DKIM e DMARC do seu domínio permitem a entrega destes e-mails, e o que corrigir.',
   'deliverability.check': 'Verificar',
   'deliverability.recheck': 'Verificar de novo',
   'deliverability.domain': 'Domínio do remetente:',

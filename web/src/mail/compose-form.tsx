@@ -80,7 +80,11 @@ export function ComposeForm({
     setBusy(true);
     try {
       const attachments = await Promise.all(
-        files.map(async (f) => ({ filename: f.name, contentType: f.type || 'application/octet-stream', contentBase64: await readAsBase64(f) })),
+        files.map(async (f) => ({
+          filename: f.name,
+          contentType: f.type || 'application/octet-stream',
+          contentBase64: await readAsBase64(f),
+        })),
       );
       const sent = await api<SentMessage>('POST', '/api/messages', {
         accountId,
@@ -128,7 +132,15 @@ export function ComposeForm({
       </div>
       <div className="field">
         <label htmlFor={`${idPrefix}-to`}>{t('compose.to')}</label>
-        <input id={`${idPrefix}-to`} type="text" inputMode="email" autoComplete="off" value={to} onChange={(e) => setTo(e.target.value)} aria-describedby={`${idPrefix}-to-help`} />
+        <input
+          id={`${idPrefix}-to`}
+          type="text"
+          inputMode="email"
+          autoComplete="off"
+          value={to}
+          onChange={(e) => setTo(e.target.value)}
+          aria-describedby={`${idPrefix}-to-help`}
+        />
         <small id={`${idPrefix}-to-help`} className="muted">
           {t('compose.toHelp')}
         </small>
@@ -136,7 +148,14 @@ export function ComposeForm({
       {showCc ? (
         <div className="field">
           <label htmlFor={`${idPrefix}-cc`}>{t('compose.cc')}</label>
-          <input id={`${idPrefix}-cc`} type="text" inputMode="email" autoComplete="off" value={cc} onChange={(e) => setCc(e.target.value)} />
+          <input
+            id={`${idPrefix}-cc`}
+            type="text"
+            inputMode="email"
+            autoComplete="off"
+            value={cc}
+            onChange={(e) => setCc(e.target.value)}
+          />
         </div>
       ) : (
         <p>
@@ -151,7 +170,13 @@ export function ComposeForm({
       </div>
       <div className="field">
         <label htmlFor={`${idPrefix}-body`}>{t('compose.body')}</label>
-        <textarea id={`${idPrefix}-body`} ref={bodyRef} rows={8} value={body} onChange={(e) => setBody(e.target.value)} />
+        <textarea
+          id={`${idPrefix}-body`}
+          ref={bodyRef}
+          rows={8}
+          value={body}
+          onChange={(e) => setBody(e.target.value)}
+        />
       </div>
       <div className="field">
         <label htmlFor={`${idPrefix}-files`}>{t('compose.attachments')}</label>

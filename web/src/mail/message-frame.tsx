@@ -26,7 +26,10 @@ export interface BuiltFrame {
  * The srcdoc for a sanitised body. Parsed with DOMParser, whose document is inert: nothing in it runs or
  * loads while we rewrite image sources.
  */
-export function buildSrcdoc(html: string, options: { showImages: boolean; inlineImages: ReadonlyMap<string, string> }): BuiltFrame {
+export function buildSrcdoc(
+  html: string,
+  options: { showImages: boolean; inlineImages: ReadonlyMap<string, string> },
+): BuiltFrame {
   const doc = new DOMParser().parseFromString(html, 'text/html');
   let remoteImages = 0;
   for (const img of Array.from(doc.querySelectorAll('img'))) {
@@ -66,12 +69,16 @@ function useInlineImages(message: MessageDetail): ReadonlyMap<string, string> {
     const controller = new AbortController();
     void Promise.all(
       wanted.map(async (a) => {
-        const response = await fetch(`/api/messages/${message.id}/attachments/${a.id}`, { signal: controller.signal, credentials: 'same-origin' });
+        const response = await fetch(`/api/messages/${message.id}/attachments/${a.id}`, {
+          signal: controller.signal,
+          credentials: 'same-origin',
+        });
         if (!response.ok) return null;
         const blob = await response.blob();
         const dataUrl = await new Promise<string>((resolve, reject) => {
           const reader = new FileReader();
-          reader.onload = () => resolve(String(reader.result).replace(/^data:[^;,]*/, `data:${a.contentType.toLowerCase()}`));
+          reader.onload = () =>
+            resolve(String(reader.result).replace(/^data:[^;,]*/, `data:${a.contentType.toLowerCase()}`));
           reader.onerror = () => reject(reader.error);
           reader.readAsDataURL(blob);
         });
@@ -112,7 +119,12 @@ export function MessageBody({ message }: { message: MessageDetail }) {
             )
           ) : null}
           {message.text ? (
-            <button type="button" className="button button-small button-quiet" onClick={() => setPlain((p) => !p)} aria-pressed={plain}>
+            <button
+              type="button"
+              className="button button-small button-quiet"
+              onClick={() => setPlain((p) => !p)}
+              aria-pressed={plain}
+            >
               {t('message.plainText')}
             </button>
           ) : null}

@@ -50,7 +50,15 @@ export function ContactPage({ id }: { id: string }) {
         crumbs={[{ label: t('contacts.title'), to: '/contacts' }, { label: title }]}
         actions={
           contact ? (
-            <button type="button" className="button button-primary" onClick={() => { setSent(null); setComposing(true); }} aria-expanded={composing}>
+            <button
+              type="button"
+              className="button button-primary"
+              onClick={() => {
+                setSent(null);
+                setComposing(true);
+              }}
+              aria-expanded={composing}
+            >
               {t('contact.sendMail')}
             </button>
           ) : null
@@ -67,7 +75,9 @@ export function ContactPage({ id }: { id: string }) {
                 {contact.emails.map((e) => (
                   <li key={e}>
                     <a href={`mailto:${e}`}>{e}</a>
-                    {contact.bouncedEmails.includes(e) ? <span className="badge badge-error">{t('contact.bouncedAddress')}</span> : null}
+                    {contact.bouncedEmails.includes(e) ? (
+                      <span className="badge badge-error">{t('contact.bouncedAddress')}</span>
+                    ) : null}
                   </li>
                 ))}
               </ul>
@@ -112,7 +122,11 @@ export function ContactPage({ id }: { id: string }) {
               entry.kind === 'mail' ? (
                 <li key={`m-${entry.message.id}`} className={`timeline-item timeline-mail ${entry.message.direction}`}>
                   <span className="timeline-icon">
-                    {entry.message.direction === 'incoming' ? <IncomingIcon label={t('message.received')} /> : <OutgoingIcon label={t('message.sentBadge')} />}
+                    {entry.message.direction === 'incoming' ? (
+                      <IncomingIcon label={t('message.received')} />
+                    ) : (
+                      <OutgoingIcon label={t('message.sentBadge')} />
+                    )}
                   </span>
                   <div className="timeline-content">
                     <Link to={messageLink(entry.message)} className="timeline-title">

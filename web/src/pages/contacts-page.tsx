@@ -14,7 +14,10 @@ export function ContactsPage() {
   const [panel, setPanel] = useState<'none' | 'create' | 'import'>('none');
   const [more, setMore] = useState<ContactPage | null>(null);
 
-  const page = useAsync((signal) => api<ContactPage>('GET', `/api/contacts${query({ q, limit: 50 })}`, undefined, { signal }), [q]);
+  const page = useAsync(
+    (signal) => api<ContactPage>('GET', `/api/contacts${query({ q, limit: 50 })}`, undefined, { signal }),
+    [q],
+  );
   const items = [...(page.data?.items ?? []), ...(more?.items ?? [])];
   const nextCursor = more ? more.nextCursor : (page.data?.nextCursor ?? null);
 
@@ -30,10 +33,20 @@ export function ContactsPage() {
         title={t('contacts.title')}
         actions={
           <>
-            <button type="button" className="button" onClick={() => setPanel(panel === 'import' ? 'none' : 'import')} aria-expanded={panel === 'import'}>
+            <button
+              type="button"
+              className="button"
+              onClick={() => setPanel(panel === 'import' ? 'none' : 'import')}
+              aria-expanded={panel === 'import'}
+            >
               {t('contacts.import')}
             </button>
-            <button type="button" className="button button-primary" onClick={() => setPanel(panel === 'create' ? 'none' : 'create')} aria-expanded={panel === 'create'}>
+            <button
+              type="button"
+              className="button button-primary"
+              onClick={() => setPanel(panel === 'create' ? 'none' : 'create')}
+              aria-expanded={panel === 'create'}
+            >
               {t('contacts.new')}
             </button>
           </>
@@ -54,7 +67,13 @@ export function ContactsPage() {
           <label htmlFor="contacts-search" className="visually-hidden">
             {t('contacts.search')}
           </label>
-          <input id="contacts-search" type="search" placeholder={t('contacts.searchPlaceholder')} value={draftQ} onChange={(e) => setDraftQ(e.target.value)} />
+          <input
+            id="contacts-search"
+            type="search"
+            placeholder={t('contacts.searchPlaceholder')}
+            value={draftQ}
+            onChange={(e) => setDraftQ(e.target.value)}
+          />
           <button type="submit" className="button">
             {t('common.search')}
           </button>
@@ -62,7 +81,9 @@ export function ContactsPage() {
       </div>
       <ErrorNotice error={page.error} />
       {page.loading && !page.data ? <Loading /> : null}
-      {page.data && items.length === 0 ? <p className="empty">{q ? t('contacts.noResults', { q }) : t('contacts.empty')}</p> : null}
+      {page.data && items.length === 0 ? (
+        <p className="empty">{q ? t('contacts.noResults', { q }) : t('contacts.empty')}</p>
+      ) : null}
       {items.length > 0 ? (
         <ul className="contact-list" aria-label={t('contacts.listLabel')}>
           {items.map((c) => (
@@ -83,7 +104,10 @@ export function ContactsPage() {
             className="button"
             onClick={async () => {
               const next = await api<ContactPage>('GET', `/api/contacts${query({ q, limit: 50, cursor: nextCursor })}`);
-              setMore((previous) => ({ items: [...(previous?.items ?? []), ...next.items], nextCursor: next.nextCursor }));
+              setMore((previous) => ({
+                items: [...(previous?.items ?? []), ...next.items],
+                nextCursor: next.nextCursor,
+              }));
             }}
           >
             {t('common.loadMore')}
@@ -126,7 +150,13 @@ function CreateContactForm({ onCancel }: { onCancel(): void }) {
       <h2 id="new-contact-title">{t('contacts.new')}</h2>
       <div className="field">
         <label htmlFor="contact-first">{t('contacts.firstName')}</label>
-        <input id="contact-first" autoFocus autoComplete="off" value={firstName} onChange={(e) => setFirstName(e.target.value)} />
+        <input
+          id="contact-first"
+          autoFocus
+          autoComplete="off"
+          value={firstName}
+          onChange={(e) => setFirstName(e.target.value)}
+        />
       </div>
       <div className="field">
         <label htmlFor="contact-last">{t('contacts.lastName')}</label>
@@ -138,7 +168,16 @@ function CreateContactForm({ onCancel }: { onCancel(): void }) {
       </div>
       <div className="field">
         <label htmlFor="contact-emails">{t('contacts.emails')}</label>
-        <input id="contact-emails" type="text" inputMode="email" autoComplete="off" required value={emails} onChange={(e) => setEmails(e.target.value)} aria-describedby="contact-emails-help" />
+        <input
+          id="contact-emails"
+          type="text"
+          inputMode="email"
+          autoComplete="off"
+          required
+          value={emails}
+          onChange={(e) => setEmails(e.target.value)}
+          aria-describedby="contact-emails-help"
+        />
         <small id="contact-emails-help" className="muted">
           {t('contacts.emailsHelp')}
         </small>
@@ -172,7 +211,9 @@ function ImportContacts({ onImported, onClose }: { onImported(): void; onClose()
     setResult(null);
     try {
       const text = await file.text();
-      const answer = await api<ImportResult>('POST', '/api/contacts/import', undefined, { raw: { body: text, contentType: 'text/csv; charset=utf-8' } });
+      const answer = await api<ImportResult>('POST', '/api/contacts/import', undefined, {
+        raw: { body: text, contentType: 'text/csv; charset=utf-8' },
+      });
       setResult(answer);
       onImported();
     } catch (err) {
@@ -186,10 +227,18 @@ function ImportContacts({ onImported, onClose }: { onImported(): void; onClose()
     <form className="card" onSubmit={submit} aria-labelledby="import-title">
       <h2 id="import-title">{t('contacts.import')}</h2>
       <p className="muted">{t('contacts.importHelp')}</p>
-      <pre className="code-sample">firstName,lastName,email,company{'\n'}Ana,Souza,ana@example.com;ana.souza@example.org,Acme</pre>
+      <pre className="code-sample">
+        firstName,lastName,email,company{'\n'}Ana,Souza,ana@example.com;ana.souza@example.org,Acme
+      </pre>
       <div className="field">
         <label htmlFor="import-file">{t('contacts.importFile')}</label>
-        <input id="import-file" ref={fileRef} type="file" accept=".csv,text/csv" onChange={(e) => setFile(e.target.files?.[0] ?? null)} />
+        <input
+          id="import-file"
+          ref={fileRef}
+          type="file"
+          accept=".csv,text/csv"
+          onChange={(e) => setFile(e.target.files?.[0] ?? null)}
+        />
       </div>
       <ErrorNotice error={error} />
       {result ? (

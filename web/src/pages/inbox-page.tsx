@@ -62,10 +62,25 @@ export function InboxPage() {
         crumbs={[{ label: t('nav.conversations') }, { label: t('nav.email') }, { label: t('inbox.title') }]}
         actions={
           <>
-            <button type="button" className="button" onClick={() => { setMore(null); void page.reload(); }}>
+            <button
+              type="button"
+              className="button"
+              onClick={() => {
+                setMore(null);
+                void page.reload();
+              }}
+            >
               {t('common.refresh')}
             </button>
-            <button type="button" className="button button-primary" onClick={() => { setSent(null); setComposing(true); }} aria-expanded={composing}>
+            <button
+              type="button"
+              className="button button-primary"
+              onClick={() => {
+                setSent(null);
+                setComposing(true);
+              }}
+              aria-expanded={composing}
+            >
               {t('inbox.newMail')}
             </button>
           </>
@@ -88,7 +103,13 @@ export function InboxPage() {
           <label htmlFor="inbox-search" className="visually-hidden">
             {t('inbox.search')}
           </label>
-          <input id="inbox-search" type="search" placeholder={t('inbox.searchPlaceholder')} value={draftQ} onChange={(e) => setDraftQ(e.target.value)} />
+          <input
+            id="inbox-search"
+            type="search"
+            placeholder={t('inbox.searchPlaceholder')}
+            value={draftQ}
+            onChange={(e) => setDraftQ(e.target.value)}
+          />
           <button type="submit" className="button">
             {t('common.search')}
           </button>
@@ -108,7 +129,9 @@ export function InboxPage() {
       <ErrorNotice error={page.error} />
       {page.loading && !page.data ? <Loading /> : null}
       {page.data && items.length === 0 ? (
-        <p className="empty">{q ? t('inbox.noResults', { q }) : accounts.length === 0 ? t('inbox.emptyNoAccount') : t('inbox.empty')}</p>
+        <p className="empty">
+          {q ? t('inbox.noResults', { q }) : accounts.length === 0 ? t('inbox.emptyNoAccount') : t('inbox.empty')}
+        </p>
       ) : null}
       {page.data && items.length === 0 && accounts.length === 0 ? (
         <p>

@@ -26,7 +26,13 @@ export function LoginPage({ next, onSignedIn }: { next: string; onSignedIn(): vo
       if (window.location.pathname === '/login' || window.location.pathname === '/') navigate(next, { replace: true });
       onSignedIn();
     } catch (err) {
-      setError(err instanceof ApiError && err.status === 401 ? t('login.wrong') : err instanceof ApiError && err.code === 'NETWORK' ? t('error.NETWORK') : t('login.failed'));
+      setError(
+        err instanceof ApiError && err.status === 401
+          ? t('login.wrong')
+          : err instanceof ApiError && err.code === 'NETWORK'
+            ? t('error.NETWORK')
+            : t('login.failed'),
+      );
       setBusy(false);
     }
   };

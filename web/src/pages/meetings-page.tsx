@@ -42,7 +42,10 @@ export function MeetingsPage() {
               <time dateTime={m.start}>{date(m.start)}</time>
             ) : (
               <>
-                <time dateTime={m.start}>{dateTime(m.start)}</time> – <time dateTime={m.end}>{new Date(m.end).toDateString() === new Date(m.start).toDateString() ? time(m.end) : dateTime(m.end)}</time>
+                <time dateTime={m.start}>{dateTime(m.start)}</time> –{' '}
+                <time dateTime={m.end}>
+                  {new Date(m.end).toDateString() === new Date(m.start).toDateString() ? time(m.end) : dateTime(m.end)}
+                </time>
               </>
             )}
             {m.location ? ` · ${m.location}` : ''}
@@ -62,7 +65,16 @@ export function MeetingsPage() {
       <PageHeader
         title={t('meetings.title')}
         actions={
-          <button type="button" className="button button-primary" onClick={() => { setCreated(null); setCreating(!creating); }} disabled={unavailable} aria-expanded={creating}>
+          <button
+            type="button"
+            className="button button-primary"
+            onClick={() => {
+              setCreated(null);
+              setCreating(!creating);
+            }}
+            disabled={unavailable}
+            aria-expanded={creating}
+          >
             {t('meetings.new')}
           </button>
         }
@@ -92,7 +104,11 @@ export function MeetingsPage() {
       {state.data ? (
         <>
           <h2>{t('meetings.upcoming')}</h2>
-          {upcoming.length === 0 ? <p className="empty">{t('meetings.noneUpcoming')}</p> : list(upcoming, t('meetings.upcoming'))}
+          {upcoming.length === 0 ? (
+            <p className="empty">{t('meetings.noneUpcoming')}</p>
+          ) : (
+            list(upcoming, t('meetings.upcoming'))
+          )}
           {past.length > 0 ? (
             <>
               <h2>{t('meetings.past')}</h2>
@@ -131,7 +147,10 @@ function CreateMeetingForm({ onCancel, onCreated }: { onCancel(): void; onCreate
   const [localError, setLocalError] = useState<string | null>(null);
 
   const found = useAsync(
-    (signal) => (contactQuery.trim().length >= 1 ? api<ContactPage>('GET', `/api/contacts${query({ q: contactQuery.trim(), limit: 8 })}`, undefined, { signal }) : Promise.resolve({ items: [], nextCursor: null })),
+    (signal) =>
+      contactQuery.trim().length >= 1
+        ? api<ContactPage>('GET', `/api/contacts${query({ q: contactQuery.trim(), limit: 8 })}`, undefined, { signal })
+        : Promise.resolve({ items: [], nextCursor: null }),
     [contactQuery],
   );
 
@@ -180,7 +199,13 @@ function CreateMeetingForm({ onCancel, onCreated }: { onCancel(): void; onCreate
       </div>
       <div className="field">
         <label htmlFor="meeting-start">{t('meetings.start')}</label>
-        <input id="meeting-start" type="datetime-local" value={start} onChange={(e) => setStart(e.target.value)} required />
+        <input
+          id="meeting-start"
+          type="datetime-local"
+          value={start}
+          onChange={(e) => setStart(e.target.value)}
+          required
+        />
       </div>
       <div className="field">
         <label htmlFor="meeting-end">{t('meetings.end')}</label>
@@ -197,7 +222,12 @@ function CreateMeetingForm({ onCancel, onCreated }: { onCancel(): void; onCreate
             {picked.map((c) => (
               <li key={c.id} className="chip">
                 {displayName(c)} &lt;{c.emails[0]}&gt;
-                <button type="button" className="chip-remove" onClick={() => setPicked((list) => list.filter((x) => x.id !== c.id))} aria-label={t('compose.removeAttachment', { name: displayName(c) })}>
+                <button
+                  type="button"
+                  className="chip-remove"
+                  onClick={() => setPicked((list) => list.filter((x) => x.id !== c.id))}
+                  aria-label={t('compose.removeAttachment', { name: displayName(c) })}
+                >
                   ×
                 </button>
               </li>
@@ -205,14 +235,24 @@ function CreateMeetingForm({ onCancel, onCreated }: { onCancel(): void; onCreate
           </ul>
         ) : null}
         <label htmlFor="meeting-contact-search">{t('meetings.findContact')}</label>
-        <input id="meeting-contact-search" type="search" value={contactQuery} onChange={(e) => setContactQuery(e.target.value)} autoComplete="off" />
+        <input
+          id="meeting-contact-search"
+          type="search"
+          value={contactQuery}
+          onChange={(e) => setContactQuery(e.target.value)}
+          autoComplete="off"
+        />
         {found.data && found.data.items.length > 0 ? (
           <ul className="pick-list" aria-label={t('meetings.contactResults')}>
             {found.data.items
               .filter((c) => !picked.some((p) => p.id === c.id) && c.emails.length > 0)
               .map((c) => (
                 <li key={c.id}>
-                  <button type="button" className="button button-small button-quiet" onClick={() => setPicked((list) => [...list, c])}>
+                  <button
+                    type="button"
+                    className="button button-small button-quiet"
+                    onClick={() => setPicked((list) => [...list, c])}
+                  >
                     + {displayName(c)} &lt;{c.emails[0]}&gt;
                   </button>
                 </li>
@@ -220,7 +260,13 @@ function CreateMeetingForm({ onCancel, onCreated }: { onCancel(): void; onCreate
           </ul>
         ) : null}
         <label htmlFor="meeting-others">{t('meetings.otherAddresses')}</label>
-        <input id="meeting-others" value={others} onChange={(e) => setOthers(e.target.value)} inputMode="email" autoComplete="off" />
+        <input
+          id="meeting-others"
+          value={others}
+          onChange={(e) => setOthers(e.target.value)}
+          inputMode="email"
+          autoComplete="off"
+        />
       </fieldset>
       {localError ? (
         <p className="notice notice-error" role="alert">

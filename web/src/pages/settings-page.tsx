@@ -27,7 +27,10 @@ export function SettingsPage() {
 
   return (
     <section>
-      <PageHeader title={t('settings.title')} crumbs={[{ label: t('settings.profile') }, { label: t('settings.title') }]} />
+      <PageHeader
+        title={t('settings.title')}
+        crumbs={[{ label: t('settings.profile') }, { label: t('settings.title') }]}
+      />
       <div className="settings-grid">
         <section className="card" aria-labelledby="profile-title">
           <h2 id="profile-title">{t('settings.profile')}</h2>
@@ -54,7 +57,12 @@ export function SettingsPage() {
           <h2 id="language-title">{t('settings.language')}</h2>
           <div className="field">
             <label htmlFor="settings-language">{t('settings.languageLabel')}</label>
-            <select id="settings-language" value={locale} disabled={saving} onChange={(e) => void changeLocale(e.target.value as Locale)}>
+            <select
+              id="settings-language"
+              value={locale}
+              disabled={saving}
+              onChange={(e) => void changeLocale(e.target.value as Locale)}
+            >
               <option value="en" lang="en">
                 English
               </option>

@@ -17,7 +17,11 @@ interface Loaded {
   contacts: Contact[];
 }
 
-async function loadConversation(threadId: string | undefined, messageId: string | undefined, signal: AbortSignal): Promise<Loaded> {
+async function loadConversation(
+  threadId: string | undefined,
+  messageId: string | undefined,
+  signal: AbortSignal,
+): Promise<Loaded> {
   let thread: Thread | null = null;
   let single: MessageDetail | null = null;
   if (threadId) {
@@ -27,19 +31,28 @@ async function loadConversation(threadId: string | undefined, messageId: string 
     if (single.threadId) thread = await api<Thread>('GET', `/api/threads/${single.threadId}`, undefined, { signal });
   }
   const messages = thread
-    ? await Promise.all(thread.messages.map((m) => (single && m.id === single.id ? single : api<MessageDetail>('GET', `/api/messages/${m.id}`, undefined, { signal }))))
+    ? await Promise.all(
+        thread.messages.map((m) =>
+          single && m.id === single.id
+            ? single
+            : api<MessageDetail>('GET', `/api/messages/${m.id}`, undefined, { signal }),
+        ),
+      )
     : single
       ? [single]
       : [];
   const contactIds = [...new Set(messages.flatMap((m) => m.contactIds))].slice(0, 12);
-  const contacts = (await Promise.all(contactIds.map((id) => api<Contact>('GET', `/api/contacts/${id}`, undefined, { signal }).catch(() => null)))).filter(
-    (c): c is Contact => c !== null,
-  );
+  const contacts = (
+    await Promise.all(
+      contactIds.map((id) => api<Contact>('GET', `/api/contacts/${id}`, undefined, { signal }).catch(() => null)),
+    )
+  ).filter((c): c is Contact => c !== null);
   return { subject: thread?.subject ?? single?.subject ?? null, messages, contacts };
 }
 
 function replyTo(message: MessageDetail): ComposeInitial {
-  const to = message.direction === 'incoming' ? (message.from ? [message.from.address] : []) : message.to.map((a) => a.address);
+  const to =
+    message.direction === 'incoming' ? (message.from ? [message.from.address] : []) : message.to.map((a) => a.address);
   const subject = message.subject ?? '';
   return { to, subject: /^re:/i.test(subject) ? subject : `Re: ${subject}`.trim(), inReplyTo: message.id };
 }
@@ -60,7 +73,12 @@ export function ThreadPage({ threadId, messageId }: { threadId?: string; message
     <section>
       <PageHeader
         title={title}
-        crumbs={[{ label: t('nav.conversations') }, { label: t('nav.email') }, { label: t('inbox.title'), to: '/inbox' }, { label: t('thread.title') }]}
+        crumbs={[
+          { label: t('nav.conversations') },
+          { label: t('nav.email') },
+          { label: t('inbox.title'), to: '/inbox' },
+          { label: t('thread.title') },
+        ]}
       />
       <ErrorNotice error={conversation.error} />
       {conversation.loading && !conversation.data ? <Loading /> : null}
@@ -120,11 +138,23 @@ export function ThreadPage({ threadId, messageId }: { threadId?: string; message
   );
 }
 
-function MessageCard({ message, highlighted, onReply }: { message: MessageDetail; highlighted: boolean; onReply(): void }) {
+function MessageCard({
+  message,
+  highlighted,
+  onReply,
+}: {
+  message: MessageDetail;
+  highlighted: boolean;
+  onReply(): void;
+}) {
   const { t, dateTime, bytes } = useI18n();
   const files = message.attachments.filter((a) => !a.inline || !a.contentId);
   return (
-    <article className={`card message-card${highlighted ? ' highlighted' : ''}`} aria-labelledby={`msg-${message.id}-from`} data-message-id={message.id}>
+    <article
+      className={`card message-card${highlighted ? ' highlighted' : ''}`}
+      aria-labelledby={`msg-${message.id}-from`}
+      data-message-id={message.id}
+    >
       <header className="message-header">
         <div>
           <p id={`msg-${message.id}-from`} className="message-header-from">

@@ -72,7 +72,9 @@ export function AccountForm({
     if (providerPicked || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email.trim())) return;
     const controller = new AbortController();
     const timer = window.setTimeout(() => {
-      api<ProviderLookup>('GET', `/api/providers/lookup?email=${encodeURIComponent(email.trim())}`, undefined, { signal: controller.signal })
+      api<ProviderLookup>('GET', `/api/providers/lookup?email=${encodeURIComponent(email.trim())}`, undefined, {
+        signal: controller.signal,
+      })
         .then((found) => {
           if (!found.matched) return;
           setProviderId(found.id);
@@ -146,11 +148,22 @@ export function AccountForm({
     <fieldset className="endpoint">
       <legend>{which === 'imap' ? t('connect.imapServer') : t('connect.smtpServer')}</legend>
       <div className="field">
-        <label htmlFor={`${id}-${which}-host`}>{which === 'imap' ? t('connect.imapHost') : t('connect.smtpHost')}</label>
-        <input id={`${id}-${which}-host`} value={value.host} onChange={(e) => set({ ...value, host: e.target.value })} autoComplete="off" spellCheck={false} required />
+        <label htmlFor={`${id}-${which}-host`}>
+          {which === 'imap' ? t('connect.imapHost') : t('connect.smtpHost')}
+        </label>
+        <input
+          id={`${id}-${which}-host`}
+          value={value.host}
+          onChange={(e) => set({ ...value, host: e.target.value })}
+          autoComplete="off"
+          spellCheck={false}
+          required
+        />
       </div>
       <div className="field field-port">
-        <label htmlFor={`${id}-${which}-port`}>{which === 'imap' ? t('connect.imapPort') : t('connect.smtpPort')}</label>
+        <label htmlFor={`${id}-${which}-port`}>
+          {which === 'imap' ? t('connect.imapPort') : t('connect.smtpPort')}
+        </label>
         <input
           id={`${id}-${which}-port`}
           type="number"
@@ -163,8 +176,15 @@ export function AccountForm({
         />
       </div>
       <div className="field field-check">
-        <input id={`${id}-${which}-secure`} type="checkbox" checked={value.secure} onChange={(e) => set({ ...value, secure: e.target.checked })} />
-        <label htmlFor={`${id}-${which}-secure`}>{which === 'imap' ? t('connect.imapSecure') : t('connect.smtpSecure')}</label>
+        <input
+          id={`${id}-${which}-secure`}
+          type="checkbox"
+          checked={value.secure}
+          onChange={(e) => set({ ...value, secure: e.target.checked })}
+        />
+        <label htmlFor={`${id}-${which}-secure`}>
+          {which === 'imap' ? t('connect.imapSecure') : t('connect.smtpSecure')}
+        </label>
       </div>
     </fieldset>
   );
@@ -181,11 +201,26 @@ export function AccountForm({
         <>
           <div className="field">
             <label htmlFor={`${id}-username`}>{t('connect.username')}</label>
-            <input id={`${id}-username`} value={username} onChange={(e) => setUsername(e.target.value)} autoComplete="off" spellCheck={false} placeholder={email} />
+            <input
+              id={`${id}-username`}
+              value={username}
+              onChange={(e) => setUsername(e.target.value)}
+              autoComplete="off"
+              spellCheck={false}
+              placeholder={email}
+            />
           </div>
           <div className="field">
             <label htmlFor={`${id}-caldav`}>{t('connect.caldav')}</label>
-            <input id={`${id}-caldav`} type="url" value={caldavUrl} onChange={(e) => setCaldavUrl(e.target.value)} autoComplete="off" spellCheck={false} placeholder={preset.caldavUrl ?? 'https://'} />
+            <input
+              id={`${id}-caldav`}
+              type="url"
+              value={caldavUrl}
+              onChange={(e) => setCaldavUrl(e.target.value)}
+              autoComplete="off"
+              spellCheck={false}
+              placeholder={preset.caldavUrl ?? 'https://'}
+            />
           </div>
         </>
       ) : null}
@@ -193,13 +228,27 @@ export function AccountForm({
   ) : null;
 
   return (
-    <form className="card account-form" onSubmit={submit} aria-labelledby={`${id}-title`} noValidate data-testid={editing ? 'edit-account-form' : 'connect-form'}>
-      <h2 id={`${id}-title`}>{editing ? t('connect.editTitle', { email: account.email }) : t('emailSettings.connect')}</h2>
+    <form
+      className="card account-form"
+      onSubmit={submit}
+      aria-labelledby={`${id}-title`}
+      noValidate
+      data-testid={editing ? 'edit-account-form' : 'connect-form'}
+    >
+      <h2 id={`${id}-title`}>
+        {editing ? t('connect.editTitle', { email: account.email }) : t('emailSettings.connect')}
+      </h2>
       {editing ? <p className="muted">{t('connect.editIntro')}</p> : <p className="muted">{t('connect.intro')}</p>}
 
       <div className="field">
         <label htmlFor={`${id}-provider`}>{t('connect.provider')}</label>
-        <select id={`${id}-provider`} value={providerId} onChange={(e) => choose(e.target.value)} required aria-describedby={`${id}-provider-help`}>
+        <select
+          id={`${id}-provider`}
+          value={providerId}
+          onChange={(e) => choose(e.target.value)}
+          required
+          aria-describedby={`${id}-provider-help`}
+        >
           <option value="" disabled>
             {t('connect.chooseProvider')}
           </option>
@@ -227,12 +276,25 @@ export function AccountForm({
 
       <div className="field">
         <label htmlFor={`${id}-email`}>{t('connect.email')}</label>
-        <input id={`${id}-email`} type="email" autoComplete="email" value={email} onChange={(e) => setEmail(e.target.value)} required spellCheck={false} />
+        <input
+          id={`${id}-email`}
+          type="email"
+          autoComplete="email"
+          value={email}
+          onChange={(e) => setEmail(e.target.value)}
+          required
+          spellCheck={false}
+        />
       </div>
 
       {preset && oauth ? (
         <div className="oauth-box">
-          <button type="button" className="button button-primary button-oauth" onClick={() => void startOAuth()} disabled={busy}>
+          <button
+            type="button"
+            className="button button-primary button-oauth"
+            onClick={() => void startOAuth()}
+            disabled={busy}
+          >
             {t(oauthLabel(preset))}
           </button>
           <p className="muted small">{t('connect.oauthExplain', { provider: preset.name })}</p>
@@ -248,7 +310,9 @@ export function AccountForm({
       {preset && !oauth ? (
         <>
           <div className="field">
-            <label htmlFor={`${id}-password`}>{preset.appPassword ? t('connect.appPassword') : t('connect.password')}</label>
+            <label htmlFor={`${id}-password`}>
+              {preset.appPassword ? t('connect.appPassword') : t('connect.password')}
+            </label>
             <input
               id={`${id}-password`}
               type="password"
@@ -279,7 +343,15 @@ export function AccountForm({
         <fieldset className="sync-mode">
           <legend>{t('connect.syncMode')}</legend>
           <div className="radio-card">
-            <input id={`${id}-two-way`} type="radio" name={`${id}-sync`} value="two-way" checked={syncMode === 'two-way'} onChange={() => setSyncMode('two-way')} aria-describedby={`${id}-two-way-help`} />
+            <input
+              id={`${id}-two-way`}
+              type="radio"
+              name={`${id}-sync`}
+              value="two-way"
+              checked={syncMode === 'two-way'}
+              onChange={() => setSyncMode('two-way')}
+              aria-describedby={`${id}-two-way-help`}
+            />
             <label htmlFor={`${id}-two-way`}>
               {t('connect.twoWay')} <span className="badge badge-info">{t('connect.recommended')}</span>
             </label>
@@ -288,7 +360,15 @@ export function AccountForm({
             </p>
           </div>
           <div className="radio-card">
-            <input id={`${id}-one-way`} type="radio" name={`${id}-sync`} value="one-way" checked={syncMode === 'one-way'} onChange={() => setSyncMode('one-way')} aria-describedby={`${id}-one-way-help`} />
+            <input
+              id={`${id}-one-way`}
+              type="radio"
+              name={`${id}-sync`}
+              value="one-way"
+              checked={syncMode === 'one-way'}
+              onChange={() => setSyncMode('one-way')}
+              aria-describedby={`${id}-one-way-help`}
+            />
             <label htmlFor={`${id}-one-way`}>{t('connect.oneWay')}</label>
             <p id={`${id}-one-way-help`} className="muted small">
               {t('connect.oneWayHelp')} <strong>{t('connect.oneWayPlan')}</strong>
@@ -314,7 +394,14 @@ export function AccountForm({
         <div className="notice notice-warning" role="alert" data-error-code="PLAN_REQUIRED">
           <p className="notice-title">{t('connect.planRequiredTitle')}</p>
           <p>{t('connect.planRequired', { plan: plan ? t(`plan.${plan}`) : '—' })}</p>
-          <button type="button" className="button button-small" onClick={() => { setSyncMode('two-way'); setError(null); }}>
+          <button
+            type="button"
+            className="button button-small"
+            onClick={() => {
+              setSyncMode('two-way');
+              setError(null);
+            }}
+          >
             {t('connect.useTwoWay')}
           </button>
         </div>
@@ -342,7 +429,11 @@ export function AccountForm({
 
       <div className="form-actions">
         {!oauth ? (
-          <button type="submit" className="button button-primary" disabled={busy || !preset || !email.trim() || !password}>
+          <button
+            type="submit"
+            className="button button-primary"
+            disabled={busy || !preset || !email.trim() || !password}
+          >
             {busy ? t('connect.testing') : t('connect.submit')}
           </button>
         ) : null}

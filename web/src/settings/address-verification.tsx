@@ -6,7 +6,13 @@ import type { EmailAccount } from '../api/types';
 import { ErrorNotice, Notice } from '../components/common';
 import { useI18n } from '../i18n/i18n';
 
-export function AddressVerification({ account, onVerified }: { account: EmailAccount; onVerified(account: EmailAccount): void }) {
+export function AddressVerification({
+  account,
+  onVerified,
+}: {
+  account: EmailAccount;
+  onVerified(account: EmailAccount): void;
+}) {
   const { t } = useI18n();
   const [sent, setSent] = useState(false);
   const [code, setCode] = useState('');

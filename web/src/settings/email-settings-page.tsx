@@ -5,7 +5,17 @@ import { useEffect, useState } from 'react';
 import { api } from '../api/client';
 import type { EmailAccount, Plan, ProviderList, ProviderPreset } from '../api/types';
 import { useAccounts } from '../accounts';
-import { CopyButton, ErrorNotice, Loading, Notice, PageHeader, errorTitleKey, isKnownErrorCode, useAsync, useInterval } from '../components/common';
+import {
+  CopyButton,
+  ErrorNotice,
+  Loading,
+  Notice,
+  PageHeader,
+  errorTitleKey,
+  isKnownErrorCode,
+  useAsync,
+  useInterval,
+} from '../components/common';
 import { useI18n, type MessageKey } from '../i18n/i18n';
 import { navigate, useLocation } from '../router';
 import { useSession } from '../session';
@@ -57,7 +67,11 @@ export function EmailSettingsPage() {
     <section>
       <PageHeader
         title={t('emailSettings.title')}
-        crumbs={[{ label: t('settings.profile') }, { label: t('settings.title'), to: '/settings' }, { label: t('emailSettings.title') }]}
+        crumbs={[
+          { label: t('settings.profile') },
+          { label: t('settings.title'), to: '/settings' },
+          { label: t('emailSettings.title') },
+        ]}
         actions={
           <button
             type="button"
@@ -92,7 +106,10 @@ export function EmailSettingsPage() {
             onClick={() => {
               setEditing(a.id);
               setConnecting(false);
-              window.setTimeout(() => document.getElementById(`account-${a.id}`)?.scrollIntoView({ block: 'start' }), 0);
+              window.setTimeout(
+                () => document.getElementById(`account-${a.id}`)?.scrollIntoView({ block: 'start' }),
+                0,
+              );
             }}
           >
             {t('reconnect.action')}
@@ -208,7 +225,10 @@ function AccountCard({
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [syncRequested, setSyncRequested] = useState(false);
-  const providerName = account.provider === 'other' ? t('connect.otherProvider') : (providers.find((p) => p.id === account.provider)?.name ?? account.provider);
+  const providerName =
+    account.provider === 'other'
+      ? t('connect.otherProvider')
+      : (providers.find((p) => p.id === account.provider)?.name ?? account.provider);
   const titleId = `account-${account.id}-title`;
 
   const syncNow = async () => {
@@ -249,7 +269,12 @@ function AccountCard({
   };
 
   return (
-    <article className="card account-card" aria-labelledby={titleId} data-account-email={account.email} data-status={account.status}>
+    <article
+      className="card account-card"
+      aria-labelledby={titleId}
+      data-account-email={account.email}
+      data-status={account.status}
+    >
       <header className="account-header">
         <div>
           <h3 id={titleId}>{account.email}</h3>
@@ -271,14 +296,28 @@ function AccountCard({
         ) : null}
         <div>
           <dt>{t('health.lastSynced')}</dt>
-          <dd>{account.lastSyncedAt ? <time dateTime={account.lastSyncedAt}>{dateTime(account.lastSyncedAt)}</time> : t('health.never')}</dd>
+          <dd>
+            {account.lastSyncedAt ? (
+              <time dateTime={account.lastSyncedAt}>{dateTime(account.lastSyncedAt)}</time>
+            ) : (
+              t('health.never')
+            )}
+          </dd>
         </div>
         {account.progress ? (
           <div>
             <dt>{t('health.progress')}</dt>
             <dd>
-              <progress max={Math.max(account.progress.total, 1)} value={account.progress.scanned} aria-label={t('health.progress')} />{' '}
-              {t('health.progressText', { folder: account.progress.folder, scanned: number(account.progress.scanned), total: number(account.progress.total) })}
+              <progress
+                max={Math.max(account.progress.total, 1)}
+                value={account.progress.scanned}
+                aria-label={t('health.progress')}
+              />{' '}
+              {t('health.progressText', {
+                folder: account.progress.folder,
+                scanned: number(account.progress.scanned),
+                total: number(account.progress.total),
+              })}
             </dd>
           </div>
         ) : null}
@@ -303,7 +342,9 @@ function AccountCard({
             <dt>{t('health.setAside')}</dt>
             <dd data-testid="set-aside">
               {t('health.setAsideText', { count: String(account.setAside.count) })}
-              {account.setAside.latest[0] ? <span className="muted small"> ({dateTime(account.setAside.latest[0].at)})</span> : null}
+              {account.setAside.latest[0] ? (
+                <span className="muted small"> ({dateTime(account.setAside.latest[0].at)})</span>
+              ) : null}
             </dd>
           </div>
         ) : null}
@@ -311,7 +352,9 @@ function AccountCard({
           <div>
             <dt>{t('health.calendar')}</dt>
             <dd data-testid="calendar-status">
-              {CALENDAR_STATUS.has(account.calendar.status) ? t(`health.calendar.${account.calendar.status}` as MessageKey) : account.calendar.status}
+              {CALENDAR_STATUS.has(account.calendar.status)
+                ? t(`health.calendar.${account.calendar.status}` as MessageKey)
+                : account.calendar.status}
               {account.calendar.syncedAt ? (
                 <span className="muted small">
                   {' '}
@@ -334,7 +377,15 @@ function AccountCard({
             <code>{account.bccAddress}</code> <CopyButton text={account.bccAddress} label={t('bcc.copy')} />
             <p className="muted small">{account.syncMode === 'one-way' ? t('bcc.helpOneWay') : t('bcc.help')}</p>
             {account.userId === user.id ? (
-              <button type="button" className="button button-small" onClick={() => { setPanel('bcc'); onEdit(false); }} aria-expanded={panel === 'bcc'}>
+              <button
+                type="button"
+                className="button button-small"
+                onClick={() => {
+                  setPanel('bcc');
+                  onEdit(false);
+                }}
+                aria-expanded={panel === 'bcc'}
+              >
                 {t('bcc.regenerate')}
               </button>
             ) : null}
@@ -346,24 +397,66 @@ function AccountCard({
       {syncRequested ? <Notice kind="info">{t('account.syncStarted')}</Notice> : null}
 
       <div className="account-actions">
-        <button type="button" className="button button-small" onClick={() => void syncNow()} disabled={account.status === 'needs_reconnect'}>
+        <button
+          type="button"
+          className="button button-small"
+          onClick={() => void syncNow()}
+          disabled={account.status === 'needs_reconnect'}
+        >
           {t('account.syncNow')}
         </button>
-        <button type="button" className="button button-small" onClick={() => { onEdit(!editing); setPanel('none'); }} aria-expanded={editing}>
+        <button
+          type="button"
+          className="button button-small"
+          onClick={() => {
+            onEdit(!editing);
+            setPanel('none');
+          }}
+          aria-expanded={editing}
+        >
           {t('account.edit')}
         </button>
-        <button type="button" className="button button-small" onClick={() => { setPanel(panel === 'smtp' ? 'none' : 'smtp'); onEdit(false); }} aria-expanded={panel === 'smtp'}>
+        <button
+          type="button"
+          className="button button-small"
+          onClick={() => {
+            setPanel(panel === 'smtp' ? 'none' : 'smtp');
+            onEdit(false);
+          }}
+          aria-expanded={panel === 'smtp'}
+        >
           {t('account.editSmtp')}
         </button>
-        <button type="button" className="button button-small button-danger" onClick={() => { setPanel('delete'); onEdit(false); }} aria-expanded={panel === 'delete'}>
+        <button
+          type="button"
+          className="button button-small button-danger"
+          onClick={() => {
+            setPanel('delete');
+            onEdit(false);
+          }}
+          aria-expanded={panel === 'delete'}
+        >
           {t('account.delete')}
         </button>
       </div>
 
-      {editing ? <AccountForm providers={providers} plan={plan} account={account} onCancel={() => onEdit(false)} onDone={onSaved} /> : null}
+      {editing ? (
+        <AccountForm
+          providers={providers}
+          plan={plan}
+          account={account}
+          onCancel={() => onEdit(false)}
+          onDone={onSaved}
+        />
+      ) : null}
       {panel === 'smtp' ? <SmtpEditor account={account} onClose={() => setPanel('none')} /> : null}
       {panel === 'bcc' ? (
-        <div className="confirm" role="alertdialog" aria-labelledby={`${titleId}-bcc`} aria-describedby={`${titleId}-bcc-text`}>
+        <div
+          className="confirm"
+          role="alertdialog"
+          aria-labelledby={`${titleId}-bcc`}
+          aria-describedby={`${titleId}-bcc-text`}
+        >
           <p id={`${titleId}-bcc`} className="notice-title">
             {t('bcc.regenerateConfirmTitle')}
           </p>
@@ -379,13 +472,24 @@ function AccountCard({
         </div>
       ) : null}
       {panel === 'delete' ? (
-        <div className="confirm" role="alertdialog" aria-labelledby={`${titleId}-confirm`} aria-describedby={`${titleId}-confirm-text`}>
+        <div
+          className="confirm"
+          role="alertdialog"
+          aria-labelledby={`${titleId}-confirm`}
+          aria-describedby={`${titleId}-confirm-text`}
+        >
           <p id={`${titleId}-confirm`} className="notice-title">
             {t('account.deleteConfirmTitle', { email: account.email })}
           </p>
           <p id={`${titleId}-confirm-text`}>{t('account.deleteConfirmText')}</p>
           <div className="form-actions">
-            <button type="button" className="button button-danger" onClick={() => void remove()} disabled={busy} autoFocus>
+            <button
+              type="button"
+              className="button button-danger"
+              onClick={() => void remove()}
+              disabled={busy}
+              autoFocus
+            >
               {t('account.deleteConfirm')}
             </button>
             <button type="button" className="button" onClick={() => setPanel('none')} disabled={busy}>

@@ -12,7 +12,10 @@ const CHECK_STATUS = new Set(['pass', 'fail', 'missing', 'weak', 'error', 'unkno
 export function SmtpEditor({ account, onClose }: { account: EmailAccount; onClose(): void }) {
   const { t } = useI18n();
   const id = useId();
-  const current = useAsync((signal) => api<SmtpSettings>('GET', `/api/email-accounts/${account.id}/smtp`, undefined, { signal }), [account.id]);
+  const current = useAsync(
+    (signal) => api<SmtpSettings>('GET', `/api/email-accounts/${account.id}/smtp`, undefined, { signal }),
+    [account.id],
+  );
   const [mode, setMode] = useState<SmtpMode | null>(null);
   const [host, setHost] = useState<string | null>(null);
   const [port, setPort] = useState<number | null>(null);
@@ -98,19 +101,42 @@ export function SmtpEditor({ account, onClose }: { account: EmailAccount; onClos
               <legend>{t('smtp.customServer')}</legend>
               <div className="field">
                 <label htmlFor={`${id}-host`}>{t('connect.smtpHost')}</label>
-                <input id={`${id}-host`} value={values.host} onChange={(e) => setHost(e.target.value)} spellCheck={false} />
+                <input
+                  id={`${id}-host`}
+                  value={values.host}
+                  onChange={(e) => setHost(e.target.value)}
+                  spellCheck={false}
+                />
               </div>
               <div className="field field-port">
                 <label htmlFor={`${id}-port`}>{t('connect.smtpPort')}</label>
-                <input id={`${id}-port`} type="number" min={1} max={65535} value={values.port} onChange={(e) => setPort(Number(e.target.value))} />
+                <input
+                  id={`${id}-port`}
+                  type="number"
+                  min={1}
+                  max={65535}
+                  value={values.port}
+                  onChange={(e) => setPort(Number(e.target.value))}
+                />
               </div>
               <div className="field field-check">
-                <input id={`${id}-secure`} type="checkbox" checked={values.secure} onChange={(e) => setSecure(e.target.checked)} />
+                <input
+                  id={`${id}-secure`}
+                  type="checkbox"
+                  checked={values.secure}
+                  onChange={(e) => setSecure(e.target.checked)}
+                />
                 <label htmlFor={`${id}-secure`}>{t('connect.smtpSecure')}</label>
               </div>
               <div className="field">
                 <label htmlFor={`${id}-user`}>{t('connect.username')}</label>
-                <input id={`${id}-user`} value={values.username} onChange={(e) => setUsername(e.target.value)} autoComplete="off" spellCheck={false} />
+                <input
+                  id={`${id}-user`}
+                  value={values.username}
+                  onChange={(e) => setUsername(e.target.value)}
+                  autoComplete="off"
+                  spellCheck={false}
+                />
               </div>
               <div className="field">
                 <label htmlFor={`${id}-password`}>{t('connect.password')}</label>
@@ -146,10 +172,14 @@ function DeliverabilityReportView({ accountId }: { accountId: string }) {
   const { t } = useI18n();
   const [requested, setRequested] = useState(0);
   const report = useAsync(
-    (signal) => (requested > 0 ? api<DeliverabilityReport>('GET', `/api/email-accounts/${accountId}/deliverability`, undefined, { signal }) : Promise.resolve(null)),
+    (signal) =>
+      requested > 0
+        ? api<DeliverabilityReport>('GET', `/api/email-accounts/${accountId}/deliverability`, undefined, { signal })
+        : Promise.resolve(null),
     [accountId, requested],
   );
-  const statusLabel = (status: string) => (CHECK_STATUS.has(status) ? t(`deliverability.status.${status}` as MessageKey) : status);
+  const statusLabel = (status: string) =>
+    CHECK_STATUS.has(status) ? t(`deliverability.status.${status}` as MessageKey) : status;
   const rows: Array<[string, DeliverabilityReport['spf'] & { selector?: string; policy?: string }]> = report.data
     ? [
         ['SPF', report.data.spf],
@@ -161,7 +191,12 @@ function DeliverabilityReportView({ accountId }: { accountId: string }) {
     <section className="deliverability" aria-labelledby={`deliverability-${accountId}`}>
       <h4 id={`deliverability-${accountId}`}>{t('deliverability.title')}</h4>
       <p className="muted small">{t('deliverability.intro')}</p>
-      <button type="button" className="button button-small" onClick={() => setRequested((n) => n + 1)} disabled={report.loading && requested > 0}>
+      <button
+        type="button"
+        className="button button-small"
+        onClick={() => setRequested((n) => n + 1)}
+        disabled={report.loading && requested > 0}
+      >
         {requested === 0 ? t('deliverability.check') : t('deliverability.recheck')}
       </button>
       {requested > 0 && report.loading ? <Loading /> : null}
@@ -184,7 +219,9 @@ function DeliverabilityReportView({ accountId }: { accountId: string }) {
                 <tr key={name}>
                   <th scope="row">{name}</th>
                   <td>
-                    <span className={`badge ${check.status === 'pass' ? 'badge-success' : check.status === 'weak' || check.status === 'unknown' ? 'badge-warning' : 'badge-error'}`}>
+                    <span
+                      className={`badge ${check.status === 'pass' ? 'badge-success' : check.status === 'weak' || check.status === 'unknown' ? 'badge-warning' : 'badge-error'}`}
+                    >
                       {statusLabel(check.status)}
                     </span>
                     {check.record ? <code className="record">{check.record}</code> : null}
