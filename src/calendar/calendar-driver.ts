@@ -4,9 +4,15 @@
 // Errors leave a driver as CalendarError with a stable code; what a code means for the account is decided in
 // one place (decideCalendarFailure, below).
 import { OAuthError } from '../mail/oauth2/oauth-error.js';
-import type { TimeWindow } from './ical/parse-events.js';
 
 /** A calendar of the account, as the service describes it. */
+
+/** The span of time a calendar sync covers. Epoch milliseconds. */
+export interface TimeWindow {
+  start: number;
+  end: number;
+}
+
 export interface RemoteCalendar {
   /** What identifies it on the service: the collection URL for CalDAV, the calendar id for an API. */
   url: string;

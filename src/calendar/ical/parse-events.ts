@@ -13,11 +13,8 @@ type Component = InstanceType<typeof ICAL.Component>;
 type Property = InstanceType<typeof ICAL.Property>;
 type Time = InstanceType<typeof ICAL.Time>;
 
-export interface TimeWindow {
-  /** Epoch milliseconds. */
-  start: number;
-  end: number;
-}
+export type { TimeWindow } from '../calendar-driver.js';
+import type { TimeWindow } from '../calendar-driver.js';
 
 export interface ParseOptions {
   /** Occurrences and events outside it are left out. */
