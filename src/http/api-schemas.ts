@@ -28,6 +28,31 @@ export const userSchema = z.object({
 
 export const loginSchema = z.object({ user: userSchema });
 
+// Team (issue 14; contract.md "Additions"): setup, users and roles, invitations.
+export const setupStateSchema = z.object({ needsSetup: z.boolean() });
+
+export const roleSchema = z.enum(['admin', 'member']);
+
+/** A user as an administrator sees them in Settings › Users. */
+export const teamUserSchema = z.object({
+  id: z.string(),
+  email: z.string(),
+  name: z.string().nullable(),
+  role: roleSchema,
+  active: z.boolean(),
+  createdAt: z.string(),
+});
+
+export const teamUserListSchema = z.object({ items: z.array(teamUserSchema) });
+
+/** An invitation just made: the link is shown once to the admin (and mailed when the relay is set). */
+export const invitationSchema = z.object({
+  user: teamUserSchema,
+  inviteUrl: z.string(),
+  expiresAt: z.string(),
+  mailed: z.boolean(),
+});
+
 export const localeSchema = z.enum(['en', 'pt-BR']);
 
 export const settingsSchema = z.object({

@@ -10,6 +10,11 @@ export type Health = z.infer<typeof schemas.healthSchema>;
 
 export type User = z.infer<typeof schemas.userSchema>;
 export type LoginAnswer = z.infer<typeof schemas.loginSchema>;
+export type SetupState = z.infer<typeof schemas.setupStateSchema>;
+export type Role = z.infer<typeof schemas.roleSchema>;
+export type TeamUser = z.infer<typeof schemas.teamUserSchema>;
+export type TeamUserList = z.infer<typeof schemas.teamUserListSchema>;
+export type Invitation = z.infer<typeof schemas.invitationSchema>;
 export type Locale = z.infer<typeof schemas.localeSchema>;
 export type UserSettings = z.infer<typeof schemas.settingsSchema>;
 export type Plan = z.infer<typeof schemas.planSchema>;
