@@ -306,7 +306,6 @@ async function storeOneByOne(
   batchError: unknown,
 ): Promise<StoredMessage[]> {
   const stored: StoredMessage[] = [];
-  let failures = 0;
   for (const message of messages) {
     let lastError: unknown = batchError;
     let done = false;
@@ -322,15 +321,14 @@ async function storeOneByOne(
       }
     }
     if (done) continue;
-    failures++;
     // Mail handed over by a person (a send, a BCC delivery) gets the error back; a mailbox's mail is set aside.
     if (!message.location) throw lastError;
     const reason = describeStoreFailure(lastError);
     await setAside(db, message, reason);
     stored.push({ id: '', created: false, contactIds: [], setAside: reason });
   }
-  // Every message failing alone as it failed together is the database, not the mail: try again later.
-  if (failures === messages.length && messages.length > 1) throw batchError;
+  // Even a batch whose every message fails alone moves on: the database's own trouble is transient and retried
+  // above; what is left is the mail's, and a mailbox must never stop on it (each reason is in the sync health).
   if (advanceCursor) await db.transaction().execute((trx) => advanceCursor(trx, stored));
   return stored;
 }
