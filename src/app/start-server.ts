@@ -9,6 +9,7 @@ import { createParsePool } from '../mail/mime/parse-pool.js';
 import type { ParsedMessage, ParseOptions } from '../mail/mime/parse-message.js';
 import type { Outbox, OutboxDeps } from '../mail/send/outbox.js';
 import { createDnsResolver } from '../mail/send/dns-resolver.js';
+import { createInviteMailer } from '../mail/send/invite-mailer.js';
 import type { AccountSupervisor } from '../mail/sync/account-supervisor.js';
 import { createBlobStore, type BlobStore } from '../storage/blob-store.js';
 import { secureDataDir } from '../storage/secure-data-dir.js';
@@ -176,6 +177,20 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       appSmtp: config.appSmtp,
       dkim: config.dkim,
       resolver: createDnsResolver({ servers: config.dnsServers }),
+    },
+    team: {
+      mailInvite: createInviteMailer({
+        appSmtp: config.appSmtp,
+        dkim: config.dkim,
+        publicUrl: config.publicUrl,
+        ...tls,
+      }),
+      // A deactivated user's mailboxes stop here at once (their IMAP sessions close); other processes drop them at
+      // their next lease round. A reactivation lets the lease round take them again.
+      mailboxesChanged: async (accountIds, change) => {
+        for (const id of accountIds) await signals.onChanged(id, change === 'paused' ? 'deleted' : 'created');
+      },
+      log: { warn: (object, message) => app?.log.warn(object, message) },
     },
     meetings: {
       bccDomain: config.bccDomain,
