@@ -135,6 +135,8 @@ export async function inviteUser(
       throw new AppError('USER_EMAIL_TAKEN', `A user with the e-mail ${email} already exists`);
     userId = existing.id;
   } else userId = newId(now);
+  // Read before the transaction: on SQLite the one connection is the transaction's until it ends.
+  const inviterLocale = (await getUserSettings(db, admin.id)).locale;
   try {
     await db.transaction().execute(async (trx) => {
       if (existing) {
@@ -166,12 +168,7 @@ export async function inviteUser(
           .execute();
         await trx
           .insertInto('user_settings')
-          .values({
-            user_id: userId,
-            auto_create_contacts: 0,
-            locale: (await getUserSettings(db, admin.id)).locale,
-            updated_at: now,
-          })
+          .values({ user_id: userId, auto_create_contacts: 0, locale: inviterLocale, updated_at: now })
           .execute();
       }
       await trx
