@@ -9,6 +9,7 @@ import { useDovecot } from '../support/servers.js';
 import { waitFor } from '../support/wait-for.js';
 import { dovecotAccountBody } from '../support/dovecot-account.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
+import { findBccAccount } from '../../src/mail/dropbox/file-bcc-message.js';
 
 const dovecot = useDovecot();
 
@@ -107,6 +108,14 @@ describe.each(DIALECTS)('deactivating a user on %s', (dialect) => {
       .where('id', '=', accountId)
       .executeTakeFirstOrThrow();
     expect(account).toEqual({ paused: 1, visibility: 'private' });
+    // Its BCC address files nothing while the owner is deactivated.
+    const { bcc_token } = await db
+      .selectFrom('email_accounts')
+      .select('bcc_token')
+      .where('id', '=', accountId)
+      .executeTakeFirstOrThrow();
+    const bccAddress = `${bcc_token}@bcc.localhost`;
+    expect(await findBccAccount(db, 'bcc.localhost', bccAddress)).toBeNull();
     expect(await storedMail()).toBe(mailBefore);
     // No process takes the paused mailbox again: no session reappears over a couple of lease rounds' worth of time.
     await new Promise((resolve) => setTimeout(resolve, 1_500));
@@ -134,6 +143,7 @@ describe.each(DIALECTS)('deactivating a user on %s', (dialect) => {
       (await db.selectFrom('email_accounts').select('paused').where('id', '=', accountId).executeTakeFirstOrThrow())
         .paused,
     ).toBe(0);
+    expect((await findBccAccount(db, 'bcc.localhost', bccAddress))?.id).toBe(accountId);
   });
 
   it('refuses sharing the mailboxes of an active user', async () => {
