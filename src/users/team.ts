@@ -297,9 +297,12 @@ export async function updateTeamUser(
   patch: TeamUserPatch,
 ): Promise<TeamUser> {
   const { db } = deps;
-  const before = await teamUser(db, admin.orgId, userId);
   const now = Date.now();
   const { accountIds, change } = await db.transaction().execute(async (trx) => {
+    // Team changes of one organisation go one at a time: writing its row takes a row lock on PostgreSQL (SQLite runs
+    // one transaction at a time anyway), so two admins demoting each other cannot both pass the last-admin check.
+    await trx.updateTable('orgs').set({ updated_at: now }).where('id', '=', admin.orgId).execute();
+    const before = await teamUser(trx, admin.orgId, userId);
     const losesAdmin = before.role === 'admin' && before.active && (patch.role === 'member' || patch.active === false);
     if (losesAdmin) {
       const others = await trx

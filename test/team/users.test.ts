@@ -197,4 +197,30 @@ describe.each(DIALECTS)('users and roles on %s', (dialect) => {
     expect((await asToken(api.token, 'GET', '/api/me/settings')).json().locale).toBe('pt-BR');
     expect((await asToken(api.token, 'PATCH', '/api/me', { locale: 'fr' })).statusCode).toBe(400);
   });
+  it('lets only one of two admins demoting each other at once succeed', async () => {
+    const db = api.database.storage.db;
+    await db.updateTable('users').set({ is_admin: 0 }).where('id', '!=', api.user.id).execute();
+    await db.updateTable('users').set({ is_admin: 1, active: 1 }).where('id', '=', api.user.id).execute();
+    const other = await createUser(db, {
+      email: `rival${++counter}@example.test`,
+      password: 'rival admin pw',
+      isAdmin: true,
+    });
+    const otherToken = await createApiToken(db, other.id);
+    const [a, b] = await Promise.all([
+      asToken(api.token, 'PATCH', `/api/users/${other.id}`, { role: 'member' }),
+      asToken(otherToken, 'PATCH', `/api/users/${api.user.id}`, { role: 'member' }),
+    ]);
+    // The loser is refused by the last-admin rule (409), or already demoted when it is authorised (403).
+    const codes = [a.statusCode, b.statusCode].sort();
+    expect(codes[0]).toBe(200);
+    expect([403, 409]).toContain(codes[1]);
+    const admins = await db
+      .selectFrom('users')
+      .select('id')
+      .where('is_admin', '=', 1)
+      .where('active', '=', 1)
+      .execute();
+    expect(admins).toHaveLength(1);
+  });
 });
