@@ -19,6 +19,11 @@ export interface Config {
   bccDomain: string;
   publicUrl: string;
   logLevel: string;
+  /**
+   * LOG_FORMAT: `json` (one JSON object a line, for log collectors), `pretty` (readable lines), or unset: readable
+   * on a terminal, JSON otherwise (decided where the log stream is made, start-server.ts).
+   */
+  logFormat: 'json' | 'pretty' | 'auto';
   /** UIDs per scan/fetch/store batch of the sync engine (SYNC_BATCH_SIZE, default 500). */
   syncBatchSize: number;
   /** OAuth2 client registrations (GOOGLE_* / MICROSOFT_*); a provider without one cannot sign in. */
@@ -48,6 +53,13 @@ export interface Config {
 }
 
 export { ConfigError };
+
+function logFormat(raw: string | undefined): Config['logFormat'] {
+  const value = (raw ?? '').trim().toLowerCase();
+  if (value === '' || value === 'auto') return 'auto';
+  if (value === 'json' || value === 'pretty') return value;
+  throw new ConfigError(`LOG_FORMAT must be json or pretty (or unset: readable on a terminal), got "${raw}"`);
+}
 
 function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
@@ -88,6 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       '',
     ),
     logLevel: env.LOG_LEVEL || 'info',
+    logFormat: logFormat(env.LOG_FORMAT),
     syncBatchSize: positive(env, 'SYNC_BATCH_SIZE', 500),
     oauth: loadOAuthConfig(env),
     appSmtp: loadAppSmtpConfig(env),

@@ -9,6 +9,7 @@ import { createParsePool } from '../mail/mime/parse-pool.js';
 import type { ParsedMessage, ParseOptions } from '../mail/mime/parse-message.js';
 import type { Outbox, OutboxDeps } from '../mail/send/outbox.js';
 import { createDnsResolver } from '../mail/send/dns-resolver.js';
+import { createInviteMailer } from '../mail/send/invite-mailer.js';
 import type { AccountSupervisor } from '../mail/sync/account-supervisor.js';
 import { createBlobStore, type BlobStore } from '../storage/blob-store.js';
 import { secureDataDir } from '../storage/secure-data-dir.js';
@@ -28,6 +29,8 @@ import type { Config } from './config.js';
 import { loadSecretKey, SecretBox } from '../core/secret-box.js';
 import { VERSION } from '../core/version.js';
 import { createOutboundPolicy, type OutboundPolicy } from '../net/outbound-policy.js';
+import { needsSetup } from '../users/setup.js';
+import { createPrettyLogStream } from './pretty-log-stream.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -54,7 +57,18 @@ export interface StartOptions extends BackgroundOptions {
   logStream?: NodeJS.WritableStream;
 }
 
-function loggerOptions(config: Config, stream?: NodeJS.WritableStream) {
+/**
+ * Where log lines go: the stream a test gives, else stdout — readable lines on a terminal (or LOG_FORMAT=pretty),
+ * JSON lines when stdout is not a terminal (a service manager, a pipe) or LOG_FORMAT=json.
+ */
+function logDestination(config: Config, given?: NodeJS.WritableStream): NodeJS.WritableStream | undefined {
+  if (given) return given;
+  const pretty = config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY === true);
+  return pretty ? createPrettyLogStream(process.stdout) : undefined;
+}
+
+function loggerOptions(config: Config, given?: NodeJS.WritableStream) {
+  const stream = logDestination(config, given);
   return {
     level: config.logLevel,
     // Credentials never reach a log line, whatever a handler logs.
@@ -177,6 +191,20 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       dkim: config.dkim,
       resolver: createDnsResolver({ servers: config.dnsServers }),
     },
+    team: {
+      mailInvite: createInviteMailer({
+        appSmtp: config.appSmtp,
+        dkim: config.dkim,
+        publicUrl: config.publicUrl,
+        ...tls,
+      }),
+      // A deactivated user's mailboxes stop here at once (their IMAP sessions close); other processes drop them at
+      // their next lease round. A reactivation lets the lease round take them again.
+      mailboxesChanged: async (accountIds, change) => {
+        for (const id of accountIds) await signals.onChanged(id, change === 'paused' ? 'deleted' : 'created');
+      },
+      log: { warn: (object, message) => app?.log.warn(object, message) },
+    },
     meetings: {
       bccDomain: config.bccDomain,
       driverFor: createDriverFactory({
@@ -193,7 +221,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   if (options.background ?? config.serveBackground) {
     background = createBackgroundWork({ config, storage, secrets, blobs, parse, log: app.log, outbound }, options);
   }
+  const firstRun = await needsSetup(storage.db);
   const address = await app.listen({ port: config.port, host: config.host });
+  // The first lines a newcomer reads: where Conversa is and what to do next.
+  if (firstRun) app.log.info({ url: config.publicUrl, next: 'setup' }, `Open ${config.publicUrl} to set up Conversa`);
+  else app.log.info({ url: config.publicUrl, next: 'sign-in' }, `Sign in at ${config.publicUrl}`);
   let bcc: BccListener;
   try {
     bcc = await startBccListener({
@@ -254,7 +286,7 @@ export async function startWorker(
   config: Config,
   options: BackgroundOptions & { logStream?: NodeJS.WritableStream } = {},
 ): Promise<RunningWorker> {
-  const log = pino(loggerOptions(config), options.logStream ?? process.stdout);
+  const log = pino(loggerOptions(config), logDestination(config, options.logStream) ?? process.stdout);
   let work: BackgroundWork | undefined;
   const core = await openCore(
     config,

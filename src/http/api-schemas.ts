@@ -40,6 +40,8 @@ export const teamUserSchema = z.object({
   name: z.string().nullable(),
   role: roleSchema,
   active: z.boolean(),
+  /** Invited and not accepted yet (active is then false); absent is read as false. */
+  pending: z.boolean().optional(),
   createdAt: z.string(),
 });
 
@@ -51,6 +53,14 @@ export const invitationSchema = z.object({
   inviteUrl: z.string(),
   expiresAt: z.string(),
   mailed: z.boolean(),
+});
+
+/** What the invitation page shows before the invitee chooses a password (GET /api/invites/:token). */
+export const invitationInfoSchema = z.object({
+  email: z.string(),
+  orgName: z.string(),
+  expiresAt: z.string(),
+  name: z.string().nullable(),
 });
 
 export const localeSchema = z.enum(['en', 'pt-BR']);

@@ -15,6 +15,7 @@ export type Role = z.infer<typeof schemas.roleSchema>;
 export type TeamUser = z.infer<typeof schemas.teamUserSchema>;
 export type TeamUserList = z.infer<typeof schemas.teamUserListSchema>;
 export type Invitation = z.infer<typeof schemas.invitationSchema>;
+export type InvitationInfo = z.infer<typeof schemas.invitationInfoSchema>;
 export type Locale = z.infer<typeof schemas.localeSchema>;
 export type UserSettings = z.infer<typeof schemas.settingsSchema>;
 export type Plan = z.infer<typeof schemas.planSchema>;

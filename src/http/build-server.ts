@@ -27,6 +27,9 @@ import { messageRoutes } from './routes/message-routes.js';
 import { sendRoutes, type SendRouteDeps } from './routes/send-routes.js';
 import { deliverabilityRoutes } from './routes/deliverability-routes.js';
 import { meetingRoutes, type MeetingRouteDeps } from './routes/meeting-routes.js';
+import { setupRoutes } from './routes/setup-routes.js';
+import { inviteRoutes } from './routes/invite-routes.js';
+import { userRoutes, type UserRouteDeps } from './routes/user-routes.js';
 import type { AccountDeliverabilityDeps } from '../mail/send/account-deliverability.js';
 import type { BlobStore } from '../storage/blob-store.js';
 
@@ -45,6 +48,8 @@ export interface ServerDeps {
   send?: Omit<SendRouteDeps, 'db' | 'blobs'>;
   deliverability?: Omit<AccountDeliverabilityDeps, 'db'>;
   meetings?: Omit<MeetingRouteDeps, 'db'>;
+  /** The team: the invitation mailer (when the app relay is set) and the mailbox signals of a deactivation. */
+  team?: UserRouteDeps;
   /**
    * The built web app (`vite build` output). Default: `dist/web` of this package; null, or a folder without
    * index.html (API-only test runs, no web build), serves no web app.
@@ -163,10 +168,11 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
   const router = new ApiRouter(app, deps.db, deps.publicUrl, { validateResponses: deps.validateResponses ?? false });
   healthRoutes(router, deps.db);
-  authRoutes(router, deps.db, {
-    secureCookies: deps.publicUrl.startsWith('https://'),
-    throttle: deps.loginThrottle ?? new LoginThrottle(),
-  });
+  const secureCookies = deps.publicUrl.startsWith('https://');
+  authRoutes(router, deps.db, { secureCookies, throttle: deps.loginThrottle ?? new LoginThrottle() });
+  setupRoutes(router, deps.db, { secureCookies });
+  inviteRoutes(router, deps.db, { secureCookies });
+  userRoutes(router, deps.db, deps.publicUrl, deps.team ?? {});
   contactRoutes(router, deps.db);
   settingsRoutes(router, deps.db);
   tokenRoutes(router, deps.db);

@@ -158,6 +158,7 @@ export class LeaseCoordinator {
         'email_accounts.generation',
         'email_accounts.status',
         'email_accounts.sync_requested_at',
+        'email_accounts.paused',
       ])
       .where('account_leases.holder', '=', this.workerId)
       .execute();
@@ -166,8 +167,8 @@ export class LeaseCoordinator {
       if (!current.has(accountId)) await this.release(accountId); // deleted, or lost to an expiry
     }
     for (const row of mine) {
-      if (row.status === 'needs_reconnect') {
-        // Nothing to run until the user reconnects; then any process may take it.
+      if (row.status === 'needs_reconnect' || row.paused === 1) {
+        // Nothing to run until the user reconnects (or the paused owner is reactivated); then any process may take it.
         await db
           .deleteFrom('account_leases')
           .where('account_id', '=', row.account_id)
@@ -219,6 +220,7 @@ export class LeaseCoordinator {
       .selectFrom('email_accounts')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('status', '!=', 'needs_reconnect')
+      .where('paused', '=', 0)
       .executeTakeFirstOrThrow();
     const share = Math.min(this.maxAccounts, Math.ceil(Number(wanted.n) / Math.max(1, Number(live.n))));
     if (this.held.size > share) {
@@ -243,6 +245,7 @@ export class LeaseCoordinator {
       .leftJoin('account_leases', 'account_leases.account_id', 'email_accounts.id')
       .select(['email_accounts.id'])
       .where('email_accounts.status', '!=', 'needs_reconnect')
+      .where('email_accounts.paused', '=', 0)
       .where((eb) => eb.or([eb('account_leases.account_id', 'is', null), eb('account_leases.expires_at', '<', now)]))
       .orderBy('email_accounts.id')
       .limit(room)

@@ -28,6 +28,9 @@ export interface UsersTable {
   display_name: string | null;
   password_hash: string;
   is_admin: number;
+  /** 0 while deactivated, or invited and not yet accepted (0009); optional: rows built in code get the default 1. */
+  active?: number;
+  deactivated_at?: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -131,6 +134,8 @@ export interface EmailAccountsTable {
    * calendar columns: rows built in code without it get the default 0.
    */
   address_verified?: number;
+  /** 1 while the owner is deactivated (0009): not synced, nothing sent; the mail stays. */
+  paused?: number;
   created_at: number;
   updated_at: number;
 }
@@ -435,6 +440,24 @@ export interface BccFilingsTable {
   filed_at: number;
 }
 
+export interface InvitationsTable {
+  id: string;
+  org_id: string;
+  user_id: string;
+  /** sha256 of the link's token. */
+  token_hash: string;
+  created_by: string | null;
+  expires_at: number;
+  accepted_at: number | null;
+  created_at: number;
+}
+
+/** At most one row, id 'setup': the first-run setup is done (0009). */
+export interface SetupMarksTable {
+  id: string;
+  done_at: number;
+}
+
 export interface Database {
   orgs: OrgsTable;
   users: UsersTable;
@@ -468,4 +491,6 @@ export interface Database {
   account_leases: AccountLeasesTable;
   backfill_requests: BackfillRequestsTable;
   bcc_filings: BccFilingsTable;
+  invitations: InvitationsTable;
+  setup_marks: SetupMarksTable;
 }

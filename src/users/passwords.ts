@@ -21,7 +21,8 @@ export async function hashPassword(password: string): Promise<string> {
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const [scheme, n, r, p, salt, key] = stored.split('$');
-  if (scheme !== 'scrypt' || !n || !r || !p || !salt || !key) return false;
+  // No usable hash (an invited user's placeholder): as slow as a real check, so timing does not tell invitees apart.
+  if (scheme !== 'scrypt' || !n || !r || !p || !salt || !key) return verifyAgainstNothing(password);
   const expected = Buffer.from(key, 'base64url');
   const actual = await scryptAsync(password, Buffer.from(salt, 'base64url'), {
     N: Number(n),

@@ -77,6 +77,12 @@ export async function createUser(
         .insertInto('user_settings')
         .values({ user_id: row.id, auto_create_contacts: 0, locale: 'en', updated_at: now })
         .execute();
+      // A user made by the CLI sets the install up: the web's first-run page must not appear afterwards.
+      await trx
+        .insertInto('setup_marks')
+        .values({ id: 'setup', done_at: now })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .execute();
     });
   } catch (error) {
     if (isUniqueViolation(error))
@@ -104,11 +110,20 @@ export async function findUserById(db: Db, id: string): Promise<User | undefined
 export async function checkCredentials(db: Db, email: string, password: string): Promise<User | undefined> {
   const row = await db
     .selectFrom('users')
-    .select([...userColumns, 'password_hash'])
+    .select([...userColumns, 'password_hash', 'active'])
     .where('email', '=', normalizeEmail(email))
     .executeTakeFirst();
   if (!row) return verifyAgainstNothing(password).then(() => undefined);
-  return (await verifyPassword(password, row.password_hash)) ? toUser(row) : undefined;
+  if (!(await verifyPassword(password, row.password_hash))) return undefined;
+  // Told only to someone who knows the password: the address's state is not revealed to guessers.
+  if (row.active === 0) throw deactivated();
+  return toUser(row);
+}
+
+function deactivated(): AppError {
+  return new AppError('USER_DEACTIVATED', 'This user has been deactivated', {
+    hint: 'An administrator of this Conversa can reactivate the user.',
+  });
 }
 
 export interface ApiTokenInfo {
@@ -190,11 +205,19 @@ export async function userForApiToken(db: Db, token: string): Promise<User | und
   const row = await db
     .selectFrom('api_tokens')
     .innerJoin('users', 'users.id', 'api_tokens.user_id')
-    .select(['api_tokens.id as token_id', 'api_tokens.last_used_at', ...userColumns.map((c) => `users.${c}` as const)])
+    .select([
+      'api_tokens.id as token_id',
+      'api_tokens.last_used_at',
+      'users.active',
+      ...userColumns.map((c) => `users.${c}` as const),
+    ])
     .where('api_tokens.token_hash', '=', digestToken(token))
     .where((eb) => eb.or([eb('api_tokens.expires_at', 'is', null), eb('api_tokens.expires_at', '>', now)]))
     .executeTakeFirst();
   if (!row) return undefined;
+  // Read on every request (no cache): a deactivation takes effect on the very next call. The token is kept, so a
+  // reactivation gives the user's scripts back.
+  if (row.active === 0) throw deactivated();
   // Written at most once a minute: a busy script must not turn every read into a write.
   if (row.last_used_at === null || now - row.last_used_at > 60_000) {
     await db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', row.token_id).execute();
@@ -223,10 +246,11 @@ export async function userForSession(db: Db, cookieValue: string): Promise<User 
   const row = await db
     .selectFrom('sessions')
     .innerJoin('users', 'users.id', 'sessions.user_id')
-    .select(['sessions.expires_at', ...userColumns.map((c) => `users.${c}` as const)])
+    .select(['sessions.expires_at', 'users.active', ...userColumns.map((c) => `users.${c}` as const)])
     .where('sessions.id', '=', digestToken(cookieValue))
     .executeTakeFirst();
   if (!row || row.expires_at <= Date.now()) return undefined;
+  if (row.active === 0) throw deactivated();
   return toUser(row);
 }
 

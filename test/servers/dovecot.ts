@@ -85,6 +85,8 @@ export interface DovecotClientSide {
   authTest(user: string, password: string): Promise<boolean>;
   /** Disconnects every session of the user (doveadm kick). Resolves true if any was kicked. */
   kick(user: string): Promise<boolean>;
+  /** The user's logged-in sessions right now (doveadm who -1): one line per connection, e.g. "imap 1234 127.0.0.1". */
+  who(user: string): Promise<string[]>;
   /**
    * Fast bulk load: writes Maildir files straight into cur/ of `folder` (created if needed), with the
    * file mtime as INTERNALDATE, then lets Dovecot index them. UIDs follow the array order. Don't use it
@@ -500,6 +502,17 @@ export function dovecotFromInfo(info: DovecotInfo): DovecotClientSide {
     },
 
     authTest,
+
+    async who(user) {
+      checkUser(user);
+      const result = await doveadm(['who', '-1', user], { okCodes: [0, 68] });
+      // A header line, then "username proto pid ip ..." per connection.
+      return result.stdout
+        .split('\n')
+        .map((line) => line.trim().split(/\s+/))
+        .filter((cols) => cols[0] === user)
+        .map((cols) => cols.slice(1).join(' '));
+    },
 
     async kick(user) {
       checkUser(user);

@@ -73,7 +73,10 @@ export interface FilingResult {
   contactsCreated: number;
 }
 
-/** The account whose BCC address `address` is, or null (another domain, an unknown or deleted account's token). */
+/**
+ * The account whose BCC address `address` is, or null (another domain, an unknown or deleted account's token, or a
+ * mailbox paused because its owner is deactivated).
+ */
 export async function findBccAccount(db: Db, bccDomain: string, address: string): Promise<BccAccount | null> {
   const value = normalizeEmail(address);
   const at = value.lastIndexOf('@');
@@ -85,6 +88,8 @@ export async function findBccAccount(db: Db, bccDomain: string, address: string)
     .selectFrom('email_accounts')
     .select(['id', 'org_id', 'user_id', 'email', 'username', 'bcc_token', 'visibility'])
     .where('bcc_token', '=', token)
+    // A deactivated owner's mailbox (0009) files nothing: the address answers like an unknown one.
+    .where('paused', '=', 0)
     .executeTakeFirst();
   if (!row) return null;
   return {

@@ -236,6 +236,11 @@ async function transportFor(
   }
 }
 
+/** Accounts whose owner is deactivated (migration 0009): nothing of theirs is sent or appended until reactivated. */
+function pausedAccounts(db: Db) {
+  return db.selectFrom('email_accounts').select('id').where('paused', '=', 1);
+}
+
 /** The SMTP step and the Sent-folder step of one row, each taken under a lease. Shared by the worker and tests. */
 export class OutboxSteps {
   readonly settings: Settings;
@@ -263,6 +268,7 @@ export class OutboxSteps {
           eb.and([eb('state', '=', 'sending'), eb('lease_until', '<', now)]),
         ]),
       )
+      .where('account_id', 'not in', pausedAccounts(this.deps.db))
       .orderBy('created_at')
       .orderBy('id')
       .limit(limit)
@@ -278,6 +284,7 @@ export class OutboxSteps {
       .where('state', '=', 'sent')
       .where('append_state', '=', 'pending')
       .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', now)]))
+      .where('account_id', 'not in', pausedAccounts(this.deps.db))
       .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
       .orderBy('created_at')
       .orderBy('id')
@@ -340,6 +347,15 @@ export class OutboxSteps {
       .executeTakeFirst();
     if (!account || !message) {
       await this.finishSend(row, { permanent: true, reason: 'The account or the message is gone' });
+      return false;
+    }
+    if (account.paused === 1) {
+      // Its owner was deactivated after the row was picked: it waits, unsent, for a reactivation.
+      await db
+        .updateTable('outbox')
+        .set((eb) => ({ state: 'queued', lease_until: null, attempts: eb('attempts', '-', 1), updated_at: Date.now() }))
+        .where('id', '=', outboxId)
+        .execute();
       return false;
     }
     let endpoint = { host: account.smtp_host, port: account.smtp_port, secure: account.smtp_secure === 1 };

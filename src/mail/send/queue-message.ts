@@ -147,6 +147,12 @@ async function sendingAccount(db: Db, user: User, accountId: string): Promise<Em
     throw new AppError('NOT_FOUND', 'E-mail account not found', {
       fields: [{ path: 'body.accountId', message: 'not one of your e-mail accounts' }],
     });
+  if (account.paused === 1) {
+    // Its owner is deactivated (0009): the outbox would hold the message forever, so it is refused here.
+    throw new AppError('CONFLICT', `${account.email} is paused because its owner is deactivated`, {
+      details: { accountId: account.id },
+    });
+  }
   if (account.status === 'needs_reconnect') {
     throw new AppError('AUTH_FAILED', `${account.email} must be reconnected before it can send`, {
       hint: 'Edit the account and enter its credentials again (or sign in with the provider again), then send.',

@@ -9,6 +9,7 @@ import * as apiTokenExpiry from './0005-api-token-expiry.js';
 import * as addressVerification from './0006-address-verification.js';
 import * as messageHolders from './0007-message-holders.js';
 import * as bccFilings from './0008-bcc-filings.js';
+import * as team from './0009-team.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -19,6 +20,7 @@ const migrations: Record<string, Migration> = {
   '0006-address-verification': addressVerification,
   '0007-message-holders': messageHolders,
   '0008-bcc-filings': bccFilings,
+  '0009-team': team,
 };
 
 export const migrationProvider: MigrationProvider = {
