@@ -37,7 +37,8 @@ async function loadSession(): Promise<Boot> {
     ]);
     return { state: 'signed-in', user, settings, org };
   } catch (error) {
-    if (error instanceof ApiError && error.status === 401) return { state: 'signed-out' };
+    if (error instanceof ApiError && (error.status === 401 || error.code === 'USER_DEACTIVATED'))
+      return { state: 'signed-out' };
     return { state: 'failed', error };
   }
 }

@@ -70,7 +70,9 @@ export async function api<T>(method: string, path: string, body?: unknown, optio
       envelope?.hint,
       envelope?.fields,
     );
-    if (response.status === 401 && !options.quiet401) window.dispatchEvent(new Event(UNAUTHENTICATED_EVENT));
+    // A deactivated user's session ends at once (403 USER_DEACTIVATED): back to the sign-in page as for a 401.
+    const signedOut = response.status === 401 || (response.status === 403 && error.code === 'USER_DEACTIVATED');
+    if (signedOut && !options.quiet401) window.dispatchEvent(new Event(UNAUTHENTICATED_EVENT));
     throw error;
   }
   return parsed as T;
