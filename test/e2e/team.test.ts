@@ -153,6 +153,7 @@ describe('setting up a team in Chromium, from an empty data dir', () => {
     await adminPage.getByRole('button', { name: 'Create and sign in' }).click();
     await shows(adminPage.locator('[data-error-code="VALIDATION_FAILED"]'));
     expect(await adminPage.getByLabel('Password', { exact: true }).getAttribute('aria-invalid')).toBe('true');
+    await shows(adminPage.getByText(/one of the most common passwords, which attackers try first/));
 
     await adminPage.getByLabel('Password', { exact: true }).fill(admin.password);
     await adminPage.getByRole('button', { name: 'Create and sign in' }).click();

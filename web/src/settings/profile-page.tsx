@@ -1,7 +1,7 @@
 // Settings › Profile / Security: the user's name (PATCH /api/me) and interface language, changing the password
 // (POST /api/me/password: the current one required; the server ends every other session) and the API tokens.
 import { useRef, useState, type FormEvent } from 'react';
-import { api } from '../api/client';
+import { api, ApiError } from '../api/client';
 import type { Locale } from '../api/types';
 import { ErrorNotice, Notice, PageHeader } from '../components/common';
 import { PasswordField } from '../components/password-field';
@@ -113,6 +113,8 @@ function ChangePassword() {
   const [error, setError] = useState<unknown>(null);
   const [changed, setChanged] = useState(false);
   const currentInput = useRef<HTMLInputElement>(null);
+  const wrongCurrent =
+    error instanceof ApiError && !!error.fields?.some((f) => f.path.replace(/^body\./, '') === 'currentPassword');
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -145,8 +147,15 @@ function ChangePassword() {
             autoComplete="current-password"
             required
             value={current}
+            aria-invalid={wrongCurrent || undefined}
+            aria-describedby={wrongCurrent ? 'password-current-issue' : undefined}
             onChange={(e) => setCurrent(e.target.value)}
           />
+          {wrongCurrent ? (
+            <p id="password-current-issue" className="field-error" role="alert">
+              {t('profile.wrongCurrent')}
+            </p>
+          ) : null}
         </div>
         <PasswordField
           id="password-new"
