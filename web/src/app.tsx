@@ -1,31 +1,44 @@
-// The app's root: finds out who is signed in (GET /api/me), picks the language, and shows either the
+// The app's root: finds out whether Conversa is set up yet (GET /api/setup) and who is signed in (GET /api/me),
+// picks the language, and shows the setup page (first run, on every path), an invitation (/invite/<token>), the
 // sign-in page or the signed-in layout with its pages.
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { api, ApiError, UNAUTHENTICATED_EVENT } from './api/client';
-import type { Org, User, UserSettings } from './api/types';
+import type { Org, SetupState, User, UserSettings } from './api/types';
 import { AccountsProvider } from './accounts';
 import { browserLocale, effectiveLocale, I18nProvider, rememberLocaleChoice, translate } from './i18n/i18n';
 import { Layout } from './layout';
+import { InvitePage } from './pages/invite-page';
 import { LoginPage } from './pages/login-page';
-import { navigate, useLocation } from './router';
+import { SetupPage } from './pages/setup-page';
+import { matchPath, navigate, useLocation } from './router';
 import { SessionContext, type Session } from './session';
 
 type Boot =
   | { state: 'loading' }
   | { state: 'signed-out' }
+  | { state: 'needs-setup' }
   | { state: 'failed'; error: unknown }
   | { state: 'signed-in'; user: User; settings: UserSettings; org: Org | null };
 
 async function loadSession(): Promise<Boot> {
+  // Asked beside /api/me, not before it: a set-up Conversa (every start but the first) waits for one round trip.
+  // A server without the route (older than issue 14) counts as set up.
+  const setup = api<SetupState>('GET', '/api/setup', undefined, { quiet401: true }).catch(() => ({
+    needsSetup: false,
+  }));
   try {
-    const user = await api<User>('GET', '/api/me', undefined, { quiet401: true });
+    const me = api<User>('GET', '/api/me', undefined, { quiet401: true });
+    me.catch(() => undefined);
+    if ((await setup).needsSetup) return { state: 'needs-setup' };
+    const user = await me;
     const [settings, org] = await Promise.all([
       api<UserSettings>('GET', '/api/me/settings'),
       api<Org>('GET', '/api/org').catch(() => null),
     ]);
     return { state: 'signed-in', user, settings, org };
   } catch (error) {
-    if (error instanceof ApiError && error.status === 401) return { state: 'signed-out' };
+    if (error instanceof ApiError && (error.status === 401 || error.code === 'USER_DEACTIVATED'))
+      return { state: 'signed-out' };
     return { state: 'failed', error };
   }
 }
@@ -59,12 +72,18 @@ export function App() {
     navigate('/login', { replace: true });
   }, []);
 
+  const updateProfile = useCallback(async (patch: { name: string }) => {
+    const user = await api<User>('PATCH', '/api/me', patch);
+    setBoot((current) => (current.state === 'signed-in' ? { ...current, user } : current));
+    return user;
+  }, []);
+
   const session = useMemo<Session | null>(
     () =>
       boot.state === 'signed-in'
-        ? { user: boot.user, settings: boot.settings, org: boot.org, updateSettings, signOut }
+        ? { user: boot.user, settings: boot.settings, org: boot.org, updateSettings, updateProfile, signOut }
         : null,
-    [boot, updateSettings, signOut],
+    [boot, updateSettings, updateProfile, signOut],
   );
 
   // Signed in on /login (or /): go where the user was heading.
@@ -93,6 +112,28 @@ export function App() {
             {translate(locale, 'common.retry')}
           </button>
         </div>
+      </I18nProvider>
+    );
+  }
+  if (boot.state === 'needs-setup') {
+    return (
+      <I18nProvider locale={locale}>
+        <SetupPage
+          onDone={() => void loadSession().then(setBoot)}
+          onAlreadySetUp={() => {
+            navigate('/login', { replace: true });
+            void loadSession().then(setBoot);
+          }}
+        />
+      </I18nProvider>
+    );
+  }
+  // An invitation opens on its own page, signed in or not: accepting it signs the newcomer in.
+  const invite = matchPath('/invite/:token', location.pathname);
+  if (invite) {
+    return (
+      <I18nProvider locale={locale}>
+        <InvitePage token={invite.token!} onAccepted={() => void loadSession().then(setBoot)} />
       </I18nProvider>
     );
   }

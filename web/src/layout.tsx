@@ -11,6 +11,8 @@ import { NotFoundPage } from './pages/not-found-page';
 import { SettingsPage } from './pages/settings-page';
 import { ThreadPage } from './pages/thread-page';
 import { EmailSettingsPage } from './settings/email-settings-page';
+import { ProfilePage } from './settings/profile-page';
+import { UsersPage } from './settings/users-page';
 import { Link, matchPath, useLocation } from './router';
 import { useSession } from './session';
 
@@ -28,6 +30,8 @@ const routes: Route[] = [
   { pattern: '/meetings', render: () => <MeetingsPage /> },
   { pattern: '/settings', render: () => <SettingsPage /> },
   { pattern: '/settings/email', render: () => <EmailSettingsPage /> },
+  { pattern: '/settings/profile', render: () => <ProfilePage /> },
+  { pattern: '/settings/users', render: () => <UsersPage /> },
 ];
 
 function currentPage(pathname: string): { key: string; node: ReactNode } {

@@ -8,6 +8,8 @@ export interface Session {
   org: Org | null;
   /** Saves settings (PATCH /api/me/settings) and applies them (the language at once). */
   updateSettings(patch: Partial<UserSettings>): Promise<UserSettings>;
+  /** Saves the user's name (PATCH /api/me) and shows it everywhere. */
+  updateProfile(patch: { name: string }): Promise<User>;
   signOut(): Promise<void>;
 }
 

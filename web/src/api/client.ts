@@ -12,6 +12,8 @@ export class ApiError extends Error {
     message: string,
     readonly hint?: string,
     readonly fields?: FieldIssue[],
+    /** The envelope's `details`, when the server adds them (e.g. `{rule}` for a refused password). */
+    readonly details?: Record<string, unknown>,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -69,11 +71,19 @@ export async function api<T>(method: string, path: string, body?: unknown, optio
       envelope?.message ?? response.statusText,
       envelope?.hint,
       envelope?.fields,
+      detailsOf(envelope),
     );
-    if (response.status === 401 && !options.quiet401) window.dispatchEvent(new Event(UNAUTHENTICATED_EVENT));
+    // A deactivated user's session ends at once (403 USER_DEACTIVATED): back to the sign-in page as for a 401.
+    const signedOut = response.status === 401 || (response.status === 403 && error.code === 'USER_DEACTIVATED');
+    if (signedOut && !options.quiet401) window.dispatchEvent(new Event(UNAUTHENTICATED_EVENT));
     throw error;
   }
   return parsed as T;
+}
+
+function detailsOf(envelope: object | undefined): Record<string, unknown> | undefined {
+  const details = (envelope as { details?: unknown } | undefined)?.details;
+  return details && typeof details === 'object' ? (details as Record<string, unknown>) : undefined;
 }
 
 /** Builds a query string from the defined, non-empty values. */

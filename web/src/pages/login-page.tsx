@@ -1,7 +1,8 @@
 // Sign-in: e-mail and password → POST /api/auth/login, which sets the session cookie.
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { api, ApiError } from '../api/client';
-import { useI18n } from '../i18n/i18n';
+import { isKnownErrorCode } from '../components/common';
+import { useI18n, type MessageKey } from '../i18n/i18n';
 import { navigate } from '../router';
 
 export function LoginPage({ next, onSignedIn }: { next: string; onSignedIn(): void }) {
@@ -31,7 +32,10 @@ export function LoginPage({ next, onSignedIn }: { next: string; onSignedIn(): vo
           ? t('login.wrong')
           : err instanceof ApiError && err.code === 'NETWORK'
             ? t('error.NETWORK')
-            : t('login.failed'),
+            : // A deactivated user, too many attempts: the dictionary's words for the code.
+              err instanceof ApiError && isKnownErrorCode(err.code) && err.code !== 'INTERNAL'
+              ? t(`error.${err.code}` as MessageKey)
+              : t('login.failed'),
       );
       setBusy(false);
     }

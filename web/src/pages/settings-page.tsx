@@ -1,5 +1,5 @@
-// Settings (Perfil › Configurações): the interface language, the organisation's plan, and the way to the
-// e-mail settings.
+// Settings (Perfil › Configurações): the interface language, the organisation's plan, and the ways to the
+// e-mail settings, to Profile / Security and (administrators only) to Users.
 import { useState } from 'react';
 import type { Locale } from '../api/types';
 import { ErrorNotice, PageHeader } from '../components/common';
@@ -73,6 +73,26 @@ export function SettingsPage() {
           </div>
           <ErrorNotice error={error} />
         </section>
+        <section className="card" aria-labelledby="profile-link-title">
+          <h2 id="profile-link-title">{t('profile.title')}</h2>
+          <p className="muted">{t('settings.profileIntro')}</p>
+          <p>
+            <Link to="/settings/profile" className="button">
+              {t('settings.openProfile')}
+            </Link>
+          </p>
+        </section>
+        {user.isAdmin ? (
+          <section className="card" aria-labelledby="users-link-title">
+            <h2 id="users-link-title">{t('users.title')}</h2>
+            <p className="muted">{t('settings.usersIntro')}</p>
+            <p>
+              <Link to="/settings/users" className="button">
+                {t('settings.openUsers')}
+              </Link>
+            </p>
+          </section>
+        ) : null}
         <section className="card" aria-labelledby="email-settings-link-title">
           <h2 id="email-settings-link-title">{t('emailSettings.title')}</h2>
           <p className="muted">{t('settings.emailIntro')}</p>
