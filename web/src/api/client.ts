@@ -81,9 +81,11 @@ export async function api<T>(method: string, path: string, body?: unknown, optio
   return parsed as T;
 }
 
+/** The envelope's extra fields: the server spreads an error's details beside code and message (e.g. `rule`). */
 function detailsOf(envelope: object | undefined): Record<string, unknown> | undefined {
-  const details = (envelope as { details?: unknown } | undefined)?.details;
-  return details && typeof details === 'object' ? (details as Record<string, unknown>) : undefined;
+  if (!envelope) return undefined;
+  const { code: _code, message: _message, hint: _hint, fields: _fields, ...rest } = envelope as Record<string, unknown>;
+  return Object.keys(rest).length > 0 ? rest : undefined;
 }
 
 /** Builds a query string from the defined, non-empty values. */

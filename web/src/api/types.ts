@@ -2,6 +2,7 @@
 // (src/http/api-types.ts, inferred from the schemas the routes declare and check), so there is no copy to drift.
 // Type-only: these imports vanish from the bundle, and no server code reaches the browser.
 export type {
+  InvitationInfo,
   Invitation,
   Role,
   SetupState,

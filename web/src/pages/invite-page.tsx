@@ -2,26 +2,17 @@
 // expired), then the newcomer's name and password → POST /api/invites/:token, which signs them in.
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { api, isNotFound } from '../api/client';
+import type { InvitationInfo } from '../api/types';
 import { ErrorNotice, Loading, useAsync } from '../components/common';
 import { PasswordField } from '../components/password-field';
 import { useI18n } from '../i18n/i18n';
 import { navigate } from '../router';
 
-/**
- * GET /api/invites/:token's answer (contract.md "Additions"). Defined here, the one place that reads it, until the
- * server's schemas give it a type to re-export from api/types.ts.
- */
-export interface InviteInfo {
-  email: string;
-  orgName: string;
-  expiresAt: string;
-}
-
 export function InvitePage({ token, onAccepted }: { token: string; onAccepted(): void }) {
   const { t, dateTime } = useI18n();
   const info = useAsync(
     (signal) =>
-      api<InviteInfo>('GET', `/api/invites/${encodeURIComponent(token)}`, undefined, { signal, quiet401: true }),
+      api<InvitationInfo>('GET', `/api/invites/${encodeURIComponent(token)}`, undefined, { signal, quiet401: true }),
     [token],
   );
   const [name, setName] = useState('');
