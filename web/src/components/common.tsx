@@ -221,3 +221,48 @@ export function splitAddresses(text: string): string[] {
     .map((s) => s.trim())
     .filter(Boolean);
 }
+
+/**
+ * An inline confirmation of a consequential action (remove a mailbox, revoke a token, deactivate a user): a title,
+ * what will happen, the action (focused) and Cancel. One shape for every such question in the app.
+ */
+export function ConfirmPanel(props: {
+  id: string;
+  title: string;
+  text: string;
+  confirmLabel: string;
+  /** Extra class of the confirming button, e.g. `button-danger`. */
+  confirmClass?: string;
+  busy: boolean;
+  onConfirm(): void;
+  onCancel(): void;
+}) {
+  const { t } = useI18n();
+  return (
+    <div
+      className="confirm"
+      role="alertdialog"
+      aria-labelledby={`${props.id}-title`}
+      aria-describedby={`${props.id}-text`}
+    >
+      <p id={`${props.id}-title`} className="notice-title">
+        {props.title}
+      </p>
+      <p id={`${props.id}-text`}>{props.text}</p>
+      <div className="form-actions">
+        <button
+          type="button"
+          className={props.confirmClass ? `button ${props.confirmClass}` : 'button'}
+          disabled={props.busy}
+          autoFocus
+          onClick={props.onConfirm}
+        >
+          {props.confirmLabel}
+        </button>
+        <button type="button" className="button" disabled={props.busy} onClick={props.onCancel}>
+          {t('common.cancel')}
+        </button>
+      </div>
+    </div>
+  );
+}

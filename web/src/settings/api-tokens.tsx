@@ -4,7 +4,7 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { api } from '../api/client';
 import type { NewToken, TokenInfo, TokenList } from '../api/types';
-import { CopyButton, ErrorNotice, Loading, Notice, useAsync } from '../components/common';
+import { ConfirmPanel, CopyButton, ErrorNotice, Loading, Notice, useAsync } from '../components/common';
 import { useI18n } from '../i18n/i18n';
 
 export function ApiTokens() {
@@ -169,34 +169,19 @@ function TokenRow({ token, onRevoked }: { token: TokenInfo; onRevoked(): void })
         {t('tokens.revoke')}
       </button>
       {confirming ? (
-        <div className="confirm" role="alertdialog" aria-labelledby={`${id}-confirm`} aria-describedby={`${id}-text`}>
-          <p id={`${id}-confirm`} className="notice-title">
-            {t('tokens.revokeConfirmTitle', { name: label })}
-          </p>
-          <p id={`${id}-text`}>{t('tokens.revokeConfirmText')}</p>
-          <div className="form-actions">
-            <button
-              type="button"
-              className="button button-danger"
-              disabled={busy}
-              autoFocus
-              onClick={() => void revoke()}
-            >
-              {t('tokens.revoke')}
-            </button>
-            <button
-              type="button"
-              className="button"
-              disabled={busy}
-              onClick={() => {
-                setConfirming(false);
-                button.current?.focus();
-              }}
-            >
-              {t('common.cancel')}
-            </button>
-          </div>
-        </div>
+        <ConfirmPanel
+          id={`${id}-confirm`}
+          title={t('tokens.revokeConfirmTitle', { name: label })}
+          text={t('tokens.revokeConfirmText')}
+          confirmLabel={t('tokens.revoke')}
+          confirmClass="button-danger"
+          busy={busy}
+          onConfirm={() => void revoke()}
+          onCancel={() => {
+            setConfirming(false);
+            button.current?.focus();
+          }}
+        />
       ) : null}
       <ErrorNotice error={error} />
     </li>

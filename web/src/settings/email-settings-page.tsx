@@ -7,6 +7,7 @@ import type { EmailAccount, Plan, ProviderList, ProviderPreset } from '../api/ty
 import { useAccounts } from '../accounts';
 import {
   CopyButton,
+  ConfirmPanel,
   ErrorNotice,
   Loading,
   Notice,
@@ -451,52 +452,27 @@ function AccountCard({
       ) : null}
       {panel === 'smtp' ? <SmtpEditor account={account} onClose={() => setPanel('none')} /> : null}
       {panel === 'bcc' ? (
-        <div
-          className="confirm"
-          role="alertdialog"
-          aria-labelledby={`${titleId}-bcc`}
-          aria-describedby={`${titleId}-bcc-text`}
-        >
-          <p id={`${titleId}-bcc`} className="notice-title">
-            {t('bcc.regenerateConfirmTitle')}
-          </p>
-          <p id={`${titleId}-bcc-text`}>{t('bcc.regenerateConfirmText', { address: account.bccAddress })}</p>
-          <div className="form-actions">
-            <button type="button" className="button" onClick={() => void regenerateBcc()} disabled={busy} autoFocus>
-              {t('bcc.regenerateConfirm')}
-            </button>
-            <button type="button" className="button" onClick={() => setPanel('none')} disabled={busy}>
-              {t('common.cancel')}
-            </button>
-          </div>
-        </div>
+        <ConfirmPanel
+          id={`${titleId}-bcc`}
+          title={t('bcc.regenerateConfirmTitle')}
+          text={t('bcc.regenerateConfirmText', { address: account.bccAddress })}
+          confirmLabel={t('bcc.regenerateConfirm')}
+          busy={busy}
+          onConfirm={() => void regenerateBcc()}
+          onCancel={() => setPanel('none')}
+        />
       ) : null}
       {panel === 'delete' ? (
-        <div
-          className="confirm"
-          role="alertdialog"
-          aria-labelledby={`${titleId}-confirm`}
-          aria-describedby={`${titleId}-confirm-text`}
-        >
-          <p id={`${titleId}-confirm`} className="notice-title">
-            {t('account.deleteConfirmTitle', { email: account.email })}
-          </p>
-          <p id={`${titleId}-confirm-text`}>{t('account.deleteConfirmText')}</p>
-          <div className="form-actions">
-            <button
-              type="button"
-              className="button button-danger"
-              onClick={() => void remove()}
-              disabled={busy}
-              autoFocus
-            >
-              {t('account.deleteConfirm')}
-            </button>
-            <button type="button" className="button" onClick={() => setPanel('none')} disabled={busy}>
-              {t('common.cancel')}
-            </button>
-          </div>
-        </div>
+        <ConfirmPanel
+          id={`${titleId}-confirm`}
+          title={t('account.deleteConfirmTitle', { email: account.email })}
+          text={t('account.deleteConfirmText')}
+          confirmLabel={t('account.deleteConfirm')}
+          confirmClass="button-danger"
+          busy={busy}
+          onConfirm={() => void remove()}
+          onCancel={() => setPanel('none')}
+        />
       ) : null}
     </article>
   );

@@ -5,7 +5,7 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { api, ApiError } from '../api/client';
 import type { Invitation, Role, TeamUser, TeamUserList } from '../api/types';
-import { CopyButton, ErrorNotice, Loading, Notice, PageHeader, useAsync } from '../components/common';
+import { ConfirmPanel, CopyButton, ErrorNotice, Loading, Notice, PageHeader, useAsync } from '../components/common';
 import { useI18n } from '../i18n/i18n';
 import { useSession } from '../session';
 
@@ -151,43 +151,21 @@ function TeamMember({
         </button>
       </div>
       {confirming ? (
-        <div
-          className="confirm"
-          role="alertdialog"
-          aria-labelledby={`${titleId}-confirm`}
-          aria-describedby={`${titleId}-confirm-text`}
-        >
-          <p id={`${titleId}-confirm`} className="notice-title">
-            {t(member.active ? 'users.deactivateConfirmTitle' : 'users.reactivateConfirmTitle', {
-              email: member.email,
-            })}
-          </p>
-          <p id={`${titleId}-confirm-text`}>
-            {t(member.active ? 'users.deactivateConfirmText' : 'users.reactivateConfirmText')}
-          </p>
-          <div className="form-actions">
-            <button
-              type="button"
-              className={`button ${member.active ? 'button-danger' : 'button-primary'}`}
-              disabled={busy}
-              autoFocus
-              onClick={() => void patch({ active: !member.active })}
-            >
-              {member.active ? t('users.deactivate') : t('users.reactivate')}
-            </button>
-            <button
-              type="button"
-              className="button"
-              disabled={busy}
-              onClick={() => {
-                setConfirming(false);
-                toggleButton.current?.focus();
-              }}
-            >
-              {t('common.cancel')}
-            </button>
-          </div>
-        </div>
+        <ConfirmPanel
+          id={`${titleId}-confirm`}
+          title={t(member.active ? 'users.deactivateConfirmTitle' : 'users.reactivateConfirmTitle', {
+            email: member.email,
+          })}
+          text={t(member.active ? 'users.deactivateConfirmText' : 'users.reactivateConfirmText')}
+          confirmLabel={member.active ? t('users.deactivate') : t('users.reactivate')}
+          confirmClass={member.active ? 'button-danger' : 'button-primary'}
+          busy={busy}
+          onConfirm={() => void patch({ active: !member.active })}
+          onCancel={() => {
+            setConfirming(false);
+            toggleButton.current?.focus();
+          }}
+        />
       ) : null}
       <TeamError error={error} />
     </li>
