@@ -3,10 +3,11 @@
 import { z } from 'zod';
 import { AppError } from '../../core/app-error.js';
 import type { Db } from '../../storage/database.js';
-import { checkCredentials, createSession, deleteSession } from '../../users/users.js';
+import { checkCredentials, deleteSession } from '../../users/users.js';
 import type { ApiRouter } from '../api-router.js';
 import { SESSION_COOKIE } from '../authenticate.js';
 import type { LoginThrottle } from '../login-throttle.js';
+import { startSessionCookie } from '../session-cookie.js';
 import { normalizeEmail } from '../../contacts/email-address.js';
 import { loginSchema, userSchema } from '../api-schemas.js';
 
@@ -32,14 +33,7 @@ export function authRoutes(
       const user = await checkCredentials(db, body.email, body.password);
       if (!user) throw new AppError('UNAUTHENTICATED', 'The e-mail or the password is not right');
       options.throttle.succeeded(address, request.ip);
-      const session = await createSession(db, user.id);
-      reply.setCookie(SESSION_COOKIE, session.cookieValue, {
-        path: '/',
-        httpOnly: true,
-        sameSite: 'lax',
-        secure: options.secureCookies,
-        expires: session.expiresAt,
-      });
+      await startSessionCookie(db, reply, user.id, { secureCookies: options.secureCookies });
       const { orgId: _org, ...visible } = user;
       return { user: visible };
     },

@@ -3,14 +3,14 @@
 // hash, lives 30 minutes, allows 5 wrong tries (then it is void and a new one is needed), and is resent at most
 // once a minute and 5 times an hour. OAuth accounts need none of this: the provider vouched for the address.
 import { randomInt } from 'node:crypto';
-import nodemailer from 'nodemailer';
 import type { DKIMOptions } from 'nodemailer';
 import { AppError, notFound } from '../../core/app-error.js';
 import type { Db } from '../../storage/database.js';
 import { hashPassword, verifyPassword } from '../../users/passwords.js';
 import { getUserSettings } from '../../users/settings.js';
 import type { User } from '../../users/users.js';
-import { appRelayTransportOptions, type AppSmtpConfig } from './smtp-settings.js';
+import type { AppSmtpConfig } from './smtp-settings.js';
+import { sendSystemMail } from './system-mail.js';
 import { getAccount, type EmailAccount } from '../accounts/email-accounts.js';
 
 export const CODE_TTL_MS = 30 * 60_000;
@@ -18,7 +18,6 @@ export const MAX_CODE_ATTEMPTS = 5;
 export const RESEND_INTERVAL_MS = 60_000;
 export const MAX_SENDS_PER_HOUR = 5;
 const HOUR_MS = 60 * 60_000;
-const SEND_TIMEOUT_MS = 30_000;
 
 export interface AddressVerificationDeps {
   db: Db;
@@ -115,28 +114,15 @@ export async function sendAddressCode(
       .execute();
 
   const texts = TEXTS[(await getUserSettings(deps.db, user.id)).locale];
-  const from = `no-reply@${new URL(deps.publicUrl).hostname}`;
-  const transporter = nodemailer.createTransport(
-    appRelayTransportOptions(app, deps.dkim, {
-      connectionTimeoutMs: SEND_TIMEOUT_MS,
-      greetingTimeoutMs: SEND_TIMEOUT_MS,
-      socketTimeoutMs: SEND_TIMEOUT_MS,
-      ...(deps.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}),
-    }),
-  );
   try {
-    await transporter.sendMail({
-      from: { name: 'Conversa', address: from },
-      to: row.email,
-      subject: texts.subject(code),
-      text: texts.body(code, row.email),
-    });
+    await sendSystemMail(
+      { appSmtp: app, dkim: deps.dkim, publicUrl: deps.publicUrl, tlsRejectUnauthorized: deps.tlsRejectUnauthorized },
+      { to: row.email, subject: texts.subject(code), text: texts.body(code, row.email) },
+    );
   } catch (error) {
     throw new AppError('HOST_UNREACHABLE', 'The company relay did not take the verification message; try again later', {
       cause: error,
     });
-  } finally {
-    transporter.close();
   }
   return { sent: true, expiresAt: new Date(values.expires_at).toISOString() };
 }

@@ -1,12 +1,10 @@
 // Invitations by mail: the link an administrator made is sent through the application relay (APP_SMTP_*), in the
 // invitee's language. users/ cannot import mail/ (it is a lower floor), so the composition root hands this function
 // to the team routes; without a relay there is none and the admin passes the link on themselves.
-import nodemailer from 'nodemailer';
 import type { DKIMOptions } from 'nodemailer';
 import type { InviteMail, MailInvite } from '../../users/team.js';
-import { appRelayTransportOptions, type AppSmtpConfig } from './smtp-settings.js';
-
-const SEND_TIMEOUT_MS = 30_000;
+import type { AppSmtpConfig } from './smtp-settings.js';
+import { sendSystemMail } from './system-mail.js';
 
 const TEXTS = {
   en: {
@@ -36,23 +34,9 @@ export function createInviteMailer(deps: {
   if (!app) return null;
   return async (mail) => {
     const texts = TEXTS[mail.locale];
-    const transporter = nodemailer.createTransport(
-      appRelayTransportOptions(app, deps.dkim, {
-        connectionTimeoutMs: SEND_TIMEOUT_MS,
-        greetingTimeoutMs: SEND_TIMEOUT_MS,
-        socketTimeoutMs: SEND_TIMEOUT_MS,
-        ...(deps.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {}),
-      }),
+    await sendSystemMail(
+      { ...deps, appSmtp: app },
+      { to: mail.to, subject: texts.subject(mail), text: texts.body(mail) },
     );
-    try {
-      await transporter.sendMail({
-        from: { name: 'Conversa', address: `no-reply@${new URL(deps.publicUrl).hostname}` },
-        to: mail.to,
-        subject: texts.subject(mail),
-        text: texts.body(mail),
-      });
-    } finally {
-      transporter.close();
-    }
   };
 }
