@@ -169,9 +169,11 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const router = new ApiRouter(app, deps.db, deps.publicUrl, { validateResponses: deps.validateResponses ?? false });
   healthRoutes(router, deps.db);
   const secureCookies = deps.publicUrl.startsWith('https://');
-  authRoutes(router, deps.db, { secureCookies, throttle: deps.loginThrottle ?? new LoginThrottle() });
+  // One budget of guesses per client for passwords and invitation links.
+  const throttle = deps.loginThrottle ?? new LoginThrottle();
+  authRoutes(router, deps.db, { secureCookies, throttle });
   setupRoutes(router, deps.db, { secureCookies });
-  inviteRoutes(router, deps.db, { secureCookies });
+  inviteRoutes(router, deps.db, { secureCookies, throttle });
   userRoutes(router, deps.db, deps.publicUrl, deps.team ?? {});
   contactRoutes(router, deps.db);
   settingsRoutes(router, deps.db);

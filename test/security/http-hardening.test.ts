@@ -290,6 +290,22 @@ describe('sign-in throttling (item 8)', () => {
     await database?.destroy();
   });
 
+  it('throttles guessing invitation links per client IP, with the sign-in budget, and tells nothing else', async () => {
+    const guess = (ip: string) =>
+      app.inject({
+        method: 'GET',
+        url: `/api/invites/guess-${Math.random().toString(36).slice(2)}`,
+        remoteAddress: ip,
+      });
+    for (let i = 1; i <= 15; i++) expect((await guess('10.9.9.9')).statusCode).toBe(404);
+    const refused = await guess('10.9.9.9');
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json().error.code).toBe('RATE_LIMITED');
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    // Another client is not held back by this one's guesses.
+    expect((await guess('10.9.9.10')).statusCode).toBe(404);
+  });
+
   it('answers the 11th failed attempt on an address with 429 and Retry-After, even with the right password', async () => {
     for (let i = 1; i <= 10; i++)
       expect((await login('Victim@Example.test', `wrong ${i}`, `10.0.0.${i}`)).statusCode).toBe(401);
