@@ -17,8 +17,10 @@ const FLOORS = [
   ['src/storage', 'src/net'],
   // contacts is the base of its floor: users normalise addresses with it, jobs listen to its events.
   ['src/contacts'],
-  ['src/access', 'src/users', 'src/jobs'],
-  ['src/messages'],
+  // live: the feed of changes a signed-in page listens to (a table every process writes and reads).
+  ['src/access', 'src/users', 'src/jobs', 'src/live'],
+  // templates: merge fields; tracking: pixels, link redirects and their verdicts (used by sending).
+  ['src/messages', 'src/templates', 'src/tracking'],
   ['src/mail/providers'],
   ['src/mail/rules'],
   ['src/mail/mime'],
