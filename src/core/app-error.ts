@@ -26,6 +26,9 @@ export type ErrorCode =
   | 'SLOT_TAKEN'
   | 'ALREADY_SET_UP'
   | 'USER_DEACTIVATED'
+  // Issue 15, templates (H1): a merge field with no value and no fallback; a merge field that does not exist.
+  | 'MERGE_FIELD_MISSING'
+  | 'MERGE_FIELD_UNKNOWN'
   | 'INTERNAL';
 
 export interface FieldIssue {

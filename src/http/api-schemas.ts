@@ -331,3 +331,27 @@ export const calendarHealthSchema = z.object({
     }),
   ),
 });
+
+// --- templates (issue 15, H1) ---
+
+export const templateSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  subject: z.string(),
+  html: z.string().describe('Sanitised when saved; merge fields kept as written'),
+  shared: z.boolean().describe('Shared with the whole organisation (managed by administrators); else personal'),
+  ownerUserId: z.string(),
+  editable: z.boolean().describe('Whether the caller may change and remove it'),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+export const templateListSchema = z.object({ items: z.array(templateSchema) });
+
+export const renderedTemplateSchema = z.object({
+  subject: z.string(),
+  html: z.string(),
+  missing: z
+    .array(z.string())
+    .describe('Merge fields with no value and no fallback; left in subject/html as written. Sending them is refused'),
+});

@@ -60,3 +60,9 @@ export type Meeting = z.infer<typeof schemas.meetingSchema>;
 export type MeetingList = z.infer<typeof schemas.meetingListSchema>;
 export type CalendarSyncQueued = z.infer<typeof schemas.calendarSyncQueuedSchema>;
 export type CalendarHealth = z.infer<typeof schemas.calendarHealthSchema>;
+
+// Templates (issue 15, H1).
+export type Template = z.infer<typeof schemas.templateSchema>;
+export type TemplateList = z.infer<typeof schemas.templateListSchema>;
+/** POST /api/templates/:id/render and /api/templates/render: the preview, and what compose inserts. */
+export type RenderedTemplate = z.infer<typeof schemas.renderedTemplateSchema>;

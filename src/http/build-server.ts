@@ -30,6 +30,8 @@ import { meetingRoutes, type MeetingRouteDeps } from './routes/meeting-routes.js
 import { setupRoutes } from './routes/setup-routes.js';
 import { inviteRoutes } from './routes/invite-routes.js';
 import { userRoutes, type UserRouteDeps } from './routes/user-routes.js';
+// Issue 15, templates (H1).
+import { templateRoutes } from './routes/template-routes.js';
 import type { AccountDeliverabilityDeps } from '../mail/send/account-deliverability.js';
 import type { BlobStore } from '../storage/blob-store.js';
 
@@ -176,6 +178,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   inviteRoutes(router, deps.db, { secureCookies, throttle });
   userRoutes(router, deps.db, deps.publicUrl, deps.team ?? {});
   contactRoutes(router, deps.db);
+  templateRoutes(router, deps.db);
   settingsRoutes(router, deps.db);
   tokenRoutes(router, deps.db);
   providerRoutes(router);

@@ -28,6 +28,9 @@ const STATUS: Record<ErrorCode, number> = {
   SLOT_TAKEN: 409,
   ALREADY_SET_UP: 409,
   USER_DEACTIVATED: 403,
+  // Issue 15, templates (H1).
+  MERGE_FIELD_MISSING: 422,
+  MERGE_FIELD_UNKNOWN: 422,
   INTERNAL: 500,
 };
 

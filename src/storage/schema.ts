@@ -458,6 +458,22 @@ export interface SetupMarksTable {
   done_at: number;
 }
 
+// --- issue 15: templates (0010) ---
+
+/** A saved subject + HTML with merge fields; personal (shared 0, its owner's only) or shared with the organisation. */
+export interface TemplatesTable {
+  id: string;
+  org_id: string;
+  owner_user_id: string;
+  shared: number;
+  name: string;
+  subject: string;
+  /** Sanitised when saved (src/http/routes/template-routes.ts), merge fields kept as written. */
+  html: string;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
   orgs: OrgsTable;
   users: UsersTable;
@@ -493,4 +509,6 @@ export interface Database {
   bcc_filings: BccFilingsTable;
   invitations: InvitationsTable;
   setup_marks: SetupMarksTable;
+  // issue 15: templates (0010)
+  templates: TemplatesTable;
 }

@@ -85,6 +85,17 @@ const sendBody = z.strictObject({
     .max(50)
     .optional()
     .describe('At most 25 MB in all'),
+  // Issue 15, templates (H1).
+  templateId: z
+    .string()
+    .uuid('not a valid id')
+    .optional()
+    .describe('Subject and html come from this template unless given (a reply keeps its own subject)'),
+  contactId: z
+    .string()
+    .uuid('not a valid id')
+    .optional()
+    .describe('Whose values fill the merge fields; default: the contact of the first To address'),
 });
 
 const smtpMode = smtpModeSchema;

@@ -261,3 +261,31 @@ const OPTIONS: sanitize.IOptions = {
 export function sanitizeHtml(html: string): string {
   return sanitize(html, OPTIONS);
 }
+
+// --- Issue 15, templates (H1): HTML a user writes to send, saved for colleagues to use ---
+
+/** Like rewriteImage, but a remote image keeps its `src`: the recipient's mail program decides whether to load it. */
+function keepRemoteImage(tagName: string, attribs: sanitize.Attributes): sanitize.Tag {
+  const tag = rewriteImage(tagName, attribs);
+  const remote = tag.attribs[REMOTE_IMAGE_ATTRIBUTE];
+  if (remote !== undefined) {
+    delete tag.attribs[REMOTE_IMAGE_ATTRIBUTE];
+    tag.attribs.src = remote;
+  }
+  return tag;
+}
+
+const AUTHORED_OPTIONS: sanitize.IOptions = {
+  ...OPTIONS,
+  allowedSchemesByTag: { img: ['cid', 'data', 'http', 'https'] },
+  transformTags: { a: rewriteLink, img: keepRemoteImage },
+};
+
+/**
+ * Sanitises HTML written to be sent and shared (templates): the same allow-list as received mail, so a shared
+ * template cannot carry script, frames or handlers to a colleague's compose window, except that remote images keep
+ * their `src` (a logo in a template must reach the recipient). Never throws on any string.
+ */
+export function sanitizeAuthoredHtml(html: string): string {
+  return sanitize(html, AUTHORED_OPTIONS);
+}

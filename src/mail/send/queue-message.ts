@@ -29,6 +29,7 @@ import { mayOnMailbox } from '../../access/access-policy.js';
 import { assertRelayMayUse } from './smtp-settings.js';
 import { ensureContacts } from '../../contacts/ensure-contacts.js';
 import { messageFromParsed, participantsOfParsed } from '../intake/message-from-parsed.js';
+import { applyMergeFields } from './apply-merge-fields.js';
 
 /** Attachments of one message, decoded, at most (what the large providers accept). */
 export const MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024;
@@ -53,6 +54,10 @@ export interface SendInput {
   /** The CRM id of the message answered. */
   inReplyTo?: string | undefined;
   attachments?: Array<{ filename: string; contentType: string; contentBase64: string }> | undefined;
+  // Issue 15, templates (H1): subject and HTML from a template unless given; merge fields filled from this contact,
+  // else from the contact of the first To address (apply-merge-fields.ts).
+  templateId?: string | undefined;
+  contactId?: string | undefined;
 }
 
 export interface QueueDeps {
@@ -252,6 +257,8 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
     );
   }
 
+  // Templates and merge fields (issue 15): a field without value or fallback refuses the message here, unqueued.
+  input = await applyMergeFields(deps.db, user, input);
   const account = await sendingAccount(deps.db, user, input.accountId);
   const parent = input.inReplyTo ? await parentOf(deps.db, user, input.inReplyTo) : null;
   const subject = parent ? replySubject(input.subject?.trim() || parent.subject || '') : (input.subject ?? '');
