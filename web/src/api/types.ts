@@ -2,6 +2,10 @@
 // (src/http/api-types.ts, inferred from the schemas the routes declare and check), so there is no copy to drift.
 // Type-only: these imports vanish from the bundle, and no server code reaches the browser.
 export type {
+  // Templates (issue 15, H1).
+  Template,
+  TemplateList,
+  RenderedTemplate,
   InvitationInfo,
   Invitation,
   Role,

@@ -93,6 +93,15 @@ export function SettingsPage() {
             </p>
           </section>
         ) : null}
+        <section className="card" aria-labelledby="templates-link-title">
+          <h2 id="templates-link-title">{t('templates.title')}</h2>
+          <p className="muted">{t('settings.templatesIntro')}</p>
+          <p>
+            <Link to="/settings/templates" className="button">
+              {t('settings.openTemplates')}
+            </Link>
+          </p>
+        </section>
         <section className="card" aria-labelledby="email-settings-link-title">
           <h2 id="email-settings-link-title">{t('emailSettings.title')}</h2>
           <p className="muted">{t('settings.emailIntro')}</p>
