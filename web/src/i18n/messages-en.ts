@@ -520,7 +520,7 @@ export const en = {
   'templates.previewFrame': 'Preview of the template',
   'templates.missingTitle': 'Some fields have no value',
   'templates.missingText':
-    'Sending to this contact would be refused: {fields} has no value and no fallback. Fill it on the contact or give it a fallback, like',
+    'Sending to this contact would be refused. No value and no fallback: {fields}. Fill them on the contact or give them a fallback, like',
 } as const;
 
 export type MessageKey = keyof typeof en;

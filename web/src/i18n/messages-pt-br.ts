@@ -529,5 +529,5 @@ export const ptBR: Record<MessageKey, string> = {
   'templates.previewFrame': 'Visualização do modelo',
   'templates.missingTitle': 'Alguns campos estão sem valor',
   'templates.missingText':
-    'O envio para este contato seria recusado: {fields} está sem valor e sem alternativa. Preencha no contato ou dê uma alternativa, como',
+    'O envio para este contato seria recusado. Sem valor e sem alternativa: {fields}. Preencha no contato ou dê uma alternativa, como',
 };

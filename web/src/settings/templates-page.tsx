@@ -5,8 +5,7 @@
 // merged subject, the HTML in the same sandboxed frame as a received mail, and which fields would block sending.
 // The HTML is a plain textarea for now; the rich editor (web/src/mail/rich-editor.tsx) takes its place later.
 import { useMemo, useRef, useState, type FormEvent } from 'react';
-import { api } from '../api/client';
-import { query } from '../api/client';
+import { api, query } from '../api/client';
 import type { Contact, ContactPage, RenderedTemplate, Template, TemplateList } from '../api/types';
 import { ConfirmPanel, displayName, ErrorNotice, Loading, Notice, PageHeader, useAsync } from '../components/common';
 import { useI18n } from '../i18n/i18n';
