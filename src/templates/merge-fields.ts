@@ -25,9 +25,14 @@ export interface MergeFieldRef {
 }
 
 // `{{`, spaces, contact.xxx or user.xxx, optionally `| "fallback"` or `| 'fallback'`, spaces, `}}`. The fallback
-// may not span lines (a stray quote must not swallow the rest of a message).
-const REFERENCE =
-  /\{\{\s*((?:contact|user)\.[A-Za-z_][A-Za-z0-9_]*)\s*(?:\|\s*(?:"([^"\r\n]*)"|'([^'\r\n]*)')\s*)?\}\}/gi;
+// may not span lines (a stray quote must not swallow the rest of a message). An HTML editor writes a run of spaces
+// as `&nbsp;` and a pasted text may bring typographic quotes (“there”), so both count as well.
+const SPACE = String.raw`(?:\s|&nbsp;|&#160;)*`;
+const FALLBACK = String.raw`"([^"\r\n]*)"|'([^'\r\n]*)'|“([^”\r\n]*)”|‘([^’\r\n]*)’`;
+const REFERENCE = new RegExp(
+  String.raw`\{\{${SPACE}((?:contact|user)\.[A-Za-z_][A-Za-z0-9_]*)${SPACE}(?:\|${SPACE}(?:${FALLBACK})${SPACE})?\}\}`,
+  'gi',
+);
 
 const BY_LOWER_NAME = new Map<string, MergeFieldName>(MERGE_FIELDS.map((name) => [name.toLowerCase(), name]));
 
@@ -36,7 +41,7 @@ export function findMergeFields(text: string): MergeFieldRef[] {
   const out: MergeFieldRef[] = [];
   for (const match of text.matchAll(REFERENCE)) {
     const written = match[1]!;
-    const fallback = match[2] ?? match[3] ?? null;
+    const fallback = match[2] ?? match[3] ?? match[4] ?? match[5] ?? null;
     out.push({ written, name: BY_LOWER_NAME.get(written.toLowerCase()) ?? null, fallback, raw: match[0] });
   }
   return out;
@@ -88,15 +93,19 @@ export interface Rendered {
 export function renderMergeFields(text: string, values: MergeValues, mode: 'html' | 'plain'): Rendered {
   assertKnownMergeFields(text);
   const missing = new Set<MergeFieldName>();
-  const out = text.replace(REFERENCE, (raw: string, written: string, double?: string, single?: string) => {
-    const name = BY_LOWER_NAME.get(written.toLowerCase())!;
-    const value = values[name]?.trim();
-    if (value) return mode === 'html' ? escapeHtml(value) : value;
-    const fallback = double ?? single;
-    if (fallback !== undefined) return fallback;
-    missing.add(name);
-    return raw;
-  });
+  const out = text.replace(
+    REFERENCE,
+    // One group per quote style ("…", '…', “…”, ‘…’); the one that matched holds the fallback.
+    (raw: string, written: string, double?: string, single?: string, curly?: string, curlySingle?: string) => {
+      const name = BY_LOWER_NAME.get(written.toLowerCase())!;
+      const value = values[name]?.trim();
+      if (value) return mode === 'html' ? escapeHtml(value) : value;
+      const fallback = double ?? single ?? curly ?? curlySingle;
+      if (fallback !== undefined) return fallback;
+      missing.add(name);
+      return raw;
+    },
+  );
   return { text: out, missing: [...missing] };
 }
 

@@ -43,6 +43,15 @@ describe('merge fields', () => {
     expect(renderMergeFields('Hi {{contact.firstName | ""}}!', none, 'plain')).toEqual({ text: 'Hi !', missing: [] });
   });
 
+  it("reads an HTML editor's &nbsp; as a space and typographic quotes as quotes", () => {
+    expect(renderMergeFields('<p>Hi {{contact.firstName&nbsp;|&nbsp;"there"&nbsp;}}</p>', {}, 'html').text).toBe(
+      '<p>Hi there</p>',
+    );
+    expect(renderMergeFields('Hi {{contact.firstName | “there”}} {{contact.lastName | ‘you’}}', {}, 'plain').text).toBe(
+      'Hi there you',
+    );
+  });
+
   it('escapes values inserted into HTML but not into the subject', () => {
     const hostile = { 'contact.firstName': '<script>alert(1)</script>', 'contact.company': '"><img src=x onerror=1>' };
     const html = renderMergeFields('<p title="{{contact.company}}">Hi {{contact.firstName}}</p>', hostile, 'html').text;
@@ -98,5 +107,18 @@ describe('merge fields', () => {
 
   it('matches field names case-insensitively', () => {
     expect(renderMergeFields('{{Contact.FirstName}}', ana, 'plain').text).toBe('Ana');
+  });
+
+  it('stays linear on 512 KB of almost-references (a generous guard, not a benchmark)', () => {
+    for (const unit of ['{{contact.firstName | "', '{{contact.a|"x"', '{{ ', '{{contact.firstName&nbsp;&nbsp;']) {
+      const text = unit.repeat(Math.floor((512 * 1024) / unit.length));
+      const started = Date.now();
+      try {
+        renderMergeFields(text, {}, 'html');
+      } catch {
+        // Unknown names are refused; only the time matters here.
+      }
+      expect(Date.now() - started).toBeLessThan(2_000);
+    }
   });
 });
