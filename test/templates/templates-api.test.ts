@@ -345,6 +345,32 @@ describe.each(DIALECTS)('templates on %s', (dialect) => {
       expect(parsed.text).toContain('Hello <script>x()</script>');
     });
 
+    it('a reply with a template keeps the thread subject and takes the HTML', async () => {
+      const address = `${unique('lia')}@buyer.test`;
+      await c.api('POST', '/api/contacts', { firstName: 'Lia', emails: [address] });
+      const first = await c.api(
+        'POST',
+        '/api/messages',
+        { accountId, to: [address], subject: 'Our call', text: 'Thanks' },
+        accountToken,
+      );
+      expect(first.status, first.text).toBe(201);
+      const template = await create(
+        { name: unique('Follow-up'), subject: 'Template subject', html: '<p>Following up, {{contact.firstName}}</p>' },
+        accountToken,
+      );
+      const reply = await c.api(
+        'POST',
+        '/api/messages',
+        { accountId, to: [address], inReplyTo: first.body.id, templateId: template.id },
+        accountToken,
+      );
+      expect(reply.status, reply.text).toBe(201);
+      expect(reply.body.subject).toBe('Re: Our call');
+      expect(reply.body.html).toContain('<p>Following up, Lia</p>');
+      expect(reply.body.threadId).toBe(first.body.threadId);
+    });
+
     it('refuses a field without value or fallback with 422 MERGE_FIELD_MISSING and queues nothing', async () => {
       const address = `${unique('semnome')}@buyer.test`;
       const contact = await c.api('POST', '/api/contacts', { lastName: 'Souza', emails: [address] });
