@@ -26,6 +26,8 @@ export type ErrorCode =
   | 'SLOT_TAKEN'
   | 'ALREADY_SET_UP'
   | 'USER_DEACTIVATED'
+  // Issue 15, tracking (H3): a message asks for tracking while the sender's tracking setting is off.
+  | 'TRACKING_OFF'
   | 'INTERNAL';
 
 export interface FieldIssue {

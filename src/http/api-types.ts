@@ -60,3 +60,8 @@ export type Meeting = z.infer<typeof schemas.meetingSchema>;
 export type MeetingList = z.infer<typeof schemas.meetingListSchema>;
 export type CalendarSyncQueued = z.infer<typeof schemas.calendarSyncQueuedSchema>;
 export type CalendarHealth = z.infer<typeof schemas.calendarHealthSchema>;
+
+// Issue 15, tracking (H3).
+export type TrackingCounts = NonNullable<MessageSummary['tracking']>;
+export type MessageEvent = z.infer<typeof schemas.messageEventSchema>;
+export type MessageEventList = z.infer<typeof schemas.messageEventListSchema>;

@@ -28,6 +28,8 @@ const STATUS: Record<ErrorCode, number> = {
   SLOT_TAKEN: 409,
   ALREADY_SET_UP: 409,
   USER_DEACTIVATED: 403,
+  // Issue 15, tracking (H3).
+  TRACKING_OFF: 422,
   INTERNAL: 500,
 };
 
