@@ -9,6 +9,7 @@ import { judgeEvent, TOO_SOON_MS } from '../../src/tracking/verdict.js';
 import { decodeAttribute, trackedHtml } from '../../src/tracking/tracked-html.js';
 import { externalRecipients } from '../../src/tracking/external-recipients.js';
 import { TRACKING_REQUESTS_PER_IP } from '../../src/http/routes/tracking-routes.js';
+import { redactUrl } from '../../src/http/redact-url.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 import { dovecotAccountBody } from '../support/dovecot-account.js';
 import { makeMessage } from '../support/make-message.js';
@@ -86,6 +87,11 @@ describe('the tracked HTML (no server)', () => {
     expect(opensOnly.links).toEqual([]);
     expect(opensOnly.html).toContain('https://shop.test/offer?a=1&amp;b=2');
     expect(decodeAttribute('a&amp;b&#38;c&#x26;d')).toBe('a&b&c&d');
+  });
+
+  it('keeps tracking tokens out of request logs', () => {
+    expect(redactUrl('/t/o/AbC_-123456789012345678.gif')).toBe('/t/o/[redacted].gif');
+    expect(redactUrl('/t/c/AbC_-123456789012345678/3?x=1')).toBe('/t/c/[redacted]/3?x=1');
   });
 
   it('tells colleagues from external recipients', () => {
