@@ -3,6 +3,7 @@
 // colleagues the plain one; the pixel and the links are then fetched like a mail client, an image proxy or a
 // scanner would, and the verdicts, the events route, the counts and the abuse cases (forged tokens, foreign links,
 // other users, tracking off, the rate limit) are checked. "Now" is moved by back-dating the send, never by sleeping.
+import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMessage } from '../../src/mail/mime/parse-message.js';
 import { judgeEvent, TOO_SOON_MS } from '../../src/tracking/verdict.js';
@@ -113,6 +114,47 @@ describe('the tracked HTML (no server)', () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------
+
+/** An SMTP server that defers (451) the first DATA of a transaction to a "deferred…" recipient, then accepts. */
+async function startDeferringSmtp(login: { user: string; pass: string }) {
+  const received: Array<{ rcptTo: string[]; raw: Buffer }> = [];
+  const deferredOnce = new Set<string>();
+  const server = new SMTPServer({
+    disableReverseLookup: true,
+    allowInsecureAuth: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    closeTimeout: 500,
+    onAuth(auth, _session, callback) {
+      if (auth.username === login.user && auth.password === login.pass) return callback(null, { user: auth.username });
+      callback(Object.assign(new Error('5.7.8 Authentication credentials invalid'), { responseCode: 535 }));
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        const rcptTo = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
+        const deferred = rcptTo.find((a) => a.startsWith('deferred'));
+        if (deferred && !deferredOnce.has(deferred)) {
+          deferredOnce.add(deferred);
+          return callback(Object.assign(new Error('4.3.0 Try again later'), { responseCode: 451 }));
+        }
+        received.push({ rcptTo, raw: Buffer.concat(chunks) });
+        callback(null, 'Queued');
+      });
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.server.address();
+      if (address === null || typeof address === 'string') reject(new Error('no address'));
+      else resolve(address.port);
+    });
+  });
+  server.on('error', () => undefined);
+  return { port, received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
 
 function unique(prefix: string): string {
   return `${prefix}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
@@ -402,6 +444,52 @@ describe.each(DIALECTS)('tracking on %s', (dialect) => {
       .execute();
     expect(rows).toEqual([]);
     expect((await c.api('GET', `/api/messages/${untracked.body.id}`)).body.tracking).toBeUndefined();
+  });
+
+  it('does not send the tracked copy again when the plain one is deferred and retried', async () => {
+    const login = { user: 'relay-user', pass: 'relay password 1' };
+    const smtp = await startDeferringSmtp(login);
+    try {
+      const other = await dovecot.addUser();
+      const res = await c.api('POST', '/api/email-accounts', dovecotAccountBody(dovecot, other));
+      expect(res.status, res.text).toBe(201);
+      const custom = await c.api('PUT', `/api/email-accounts/${res.body.id}/smtp`, {
+        mode: 'custom',
+        host: '127.0.0.1',
+        port: smtp.port,
+        secure: false,
+        username: login.user,
+        password: login.pass,
+      });
+      expect(custom.status, custom.text).toBe(200);
+      const mate = `deferred-${unique('mate')}@${other.user.split('@')[1]}`;
+      const message = await c.api('POST', '/api/messages', {
+        accountId: res.body.id,
+        to: [external, mate],
+        subject: unique('Retried'),
+        html: '<p><a href="https://shop.test/z">z</a></p>',
+        track: { opens: true, clicks: false },
+      });
+      expect(message.status, message.text).toBe(201);
+      const sentRow = await waitFor('the retried send', async () => {
+        const row = await c.storage.db
+          .selectFrom('outbox')
+          .select(['state', 'attempts'])
+          .where('message_id', '=', message.body.id)
+          .executeTakeFirst();
+        return row?.state === 'sent' ? row : undefined;
+      });
+      // Deferred once, sent on the second attempt.
+      expect(sentRow.attempts).toBe(2);
+      const mine = smtp.received.filter((m) => m.raw.toString('latin1').includes(message.body.messageId));
+      expect(mine.map((m) => m.rcptTo)).toEqual([[external], [mate]]);
+      expect(mine[0]!.raw.toString('latin1')).toContain('/t/o/');
+      expect(mine[1]!.raw.toString('latin1')).not.toContain('/t/o/');
+      // Opens only: the link is left as it was.
+      expect((await parseMessage(mine[0]!.raw)).html).toContain('https://shop.test/z');
+    } finally {
+      await smtp.close();
+    }
   });
 
   it("another user cannot read a message's events: 404", async () => {
