@@ -29,6 +29,8 @@ export type ErrorCode =
   // Issue 15, templates (H1): a merge field with no value and no fallback; a merge field that does not exist.
   | 'MERGE_FIELD_MISSING'
   | 'MERGE_FIELD_UNKNOWN'
+  // Issue 15, tracking (H3): a message asks for tracking while the sender's tracking setting is off.
+  | 'TRACKING_OFF'
   | 'INTERNAL';
 
 export interface FieldIssue {

@@ -72,6 +72,12 @@ export const settingsSchema = z.object({
     .array(z.string().min(1).max(320))
     .max(1000)
     .describe('addresses (boss@x.com) and domains (@bank.com, bank.com) whose mail is never stored'),
+  // Issue 15, tracking (H3).
+  trackingEnabled: z
+    .boolean()
+    .describe(
+      'Open and click tracking of mail you send to people outside the organisation, when a message asks (track)',
+    ),
 });
 
 export const planSchema = z.enum(['growth', 'pro', 'enterprise']);
@@ -237,6 +243,17 @@ export const messageSchema = z.object({
   hasAttachments: z.boolean(),
   bounced: z.boolean(),
   unread: z.boolean(),
+  // Issue 15, tracking (H3): present on tracked messages only.
+  tracking: z
+    .object({
+      opens: z.number(),
+      clicks: z.number(),
+      replies: z.number(),
+      automatedOpens: z.number(),
+      automatedClicks: z.number(),
+    })
+    .optional()
+    .describe('Opens and clicks by people, replies, and the opens and clicks judged automated (proxies, scanners)'),
 });
 
 export const messagePageSchema = z.object({ items: z.array(messageSchema), nextCursor: z.string().nullable() });
@@ -355,3 +372,17 @@ export const renderedTemplateSchema = z.object({
     .array(z.string())
     .describe('Merge fields with no value and no fallback; left in subject/html as written. Sending them is refused'),
 });
+// --- Issue 15, tracking (H3) ---
+
+export const messageEventSchema = z.object({
+  type: z.enum(['open', 'click', 'reply', 'bounce']),
+  at: z.string(),
+  automated: z.boolean(),
+  url: z.string().optional(),
+  reason: z
+    .string()
+    .optional()
+    .describe('why it was judged automated: too-soon, head, image-proxy:gmail, apple-mpp, scanner, bot-agent, burst'),
+});
+
+export const messageEventListSchema = z.object({ items: z.array(messageEventSchema) });

@@ -66,3 +66,7 @@ export type Template = z.infer<typeof schemas.templateSchema>;
 export type TemplateList = z.infer<typeof schemas.templateListSchema>;
 /** POST /api/templates/:id/render and /api/templates/render: the preview, and what compose inserts. */
 export type RenderedTemplate = z.infer<typeof schemas.renderedTemplateSchema>;
+// Issue 15, tracking (H3).
+export type TrackingCounts = NonNullable<MessageSummary['tracking']>;
+export type MessageEvent = z.infer<typeof schemas.messageEventSchema>;
+export type MessageEventList = z.infer<typeof schemas.messageEventListSchema>;

@@ -34,6 +34,8 @@ import { userRoutes, type UserRouteDeps } from './routes/user-routes.js';
 import { templateRoutes } from './routes/template-routes.js';
 import type { AccountDeliverabilityDeps } from '../mail/send/account-deliverability.js';
 import type { BlobStore } from '../storage/blob-store.js';
+import { trackingRoutes } from './routes/tracking-routes.js';
+import type { SlidingWindowLimiter } from './sliding-window-limiter.js';
 
 export const JSON_BODY_LIMIT = 1024 * 1024;
 
@@ -61,6 +63,8 @@ export interface ServerDeps {
   loginThrottle?: LoginThrottle;
   /** Check every JSON answer against its route's response schema (api-router.ts); tests and development only. */
   validateResponses?: boolean;
+  /** Issue 15 (H3): the per-IP budget of the public tracking URLs (tracking-routes.ts); default 120 a minute. */
+  trackingLimiter?: SlidingWindowLimiter;
 }
 
 /** `dist/web` of the package this module belongs to, whether it runs from src/http or dist/src/http. */
@@ -183,7 +187,11 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   tokenRoutes(router, deps.db);
   providerRoutes(router);
   if (deps.blobs) messageRoutes(router, { db: deps.db, blobs: deps.blobs });
-  if (deps.send && deps.blobs) sendRoutes(router, { ...deps.send, db: deps.db, blobs: deps.blobs });
+  if (deps.send && deps.blobs)
+    sendRoutes(router, { ...deps.send, db: deps.db, blobs: deps.blobs, publicUrl: deps.publicUrl });
+  // Issue 15 (H3): pixel, link redirects and message events.
+  if (deps.blobs)
+    trackingRoutes(router, { db: deps.db, ...(deps.trackingLimiter ? { limiter: deps.trackingLimiter } : {}) });
   if (deps.deliverability) deliverabilityRoutes(router, { ...deps.deliverability, db: deps.db });
   if (deps.meetings) meetingRoutes(router, { ...deps.meetings, db: deps.db });
   if (deps.mail) emailAccountRoutes(router, { ...deps.mail, db: deps.db, publicUrl: deps.publicUrl });

@@ -31,6 +31,8 @@ const STATUS: Record<ErrorCode, number> = {
   // Issue 15, templates (H1).
   MERGE_FIELD_MISSING: 422,
   MERGE_FIELD_UNKNOWN: 422,
+  // Issue 15, tracking (H3).
+  TRACKING_OFF: 422,
   INTERNAL: 500,
 };
 

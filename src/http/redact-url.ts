@@ -1,10 +1,16 @@
 // Request URLs as they may be logged: OAuth's `code` and `state`, tokens in the query, and secrets that live in a
-// path (/u/<token> unsubscribe links, /invite/<token> and /api/invites/<token>) are replaced before a log line is
+// path (/u/<token> unsubscribe links, /invite/<token>, /api/invites/<token>, tracking URLs) are replaced before a log line is
 // written. One serializer for Fastify's `req`, so every request log line goes through it.
 import type { FastifyRequest } from 'fastify';
 
 const SECRET_PARAMS = new Set(['code', 'state', 'token', 'access_token', 'refresh_token', 'id_token']);
-const SECRET_PATHS = [/^(\/u\/)[^/?#]+/, /^(\/invite\/)[^/?#]+/, /^(\/api\/invites\/)[^/?#]+/];
+const SECRET_PATHS = [
+  /^(\/u\/)[^/?#]+/,
+  /^(\/invite\/)[^/?#]+/,
+  /^(\/api\/invites\/)[^/?#]+/,
+  // Issue 15 (H3): the tracking pixel and link tokens (/t/o/<token>.gif, /t/c/<token>/<n>).
+  /^(\/t\/[oc]\/)[^/?#.]+/,
+];
 export const REDACTED = '[redacted]';
 
 export function redactUrl(url: string): string {

@@ -62,6 +62,8 @@ export interface UserSettingsTable {
   /** JSON array of addresses and domains whose mail is never stored. */
   never_log_json: Generated<string>;
   updated_at: number;
+  /** Open and click tracking opted in (0012); 0 by default. */
+  tracking_enabled: Generated<number>;
 }
 
 export interface ContactsTable {
@@ -328,6 +330,40 @@ export interface OutboxTable {
   lease_until: number | null;
   /** A stable code for last_error when it is not the generic SEND_FAILED (migration 0006: SENDER_NOT_VERIFIED). */
   last_error_code?: string | null;
+  /** The tracked copy for external recipients (0012), and who they are (JSON array); null when nothing is tracked. */
+  tracked_raw_blob_sha256?: string | null;
+  tracked_rcpts_json?: string | null;
+}
+
+// --- Issue 15, tracking (H3, migration 0012) ---
+
+export interface TrackedMessagesTable {
+  message_id: string;
+  org_id: string;
+  user_id: string | null;
+  token: string;
+  opens: number;
+  clicks: number;
+  sent_at: number | null;
+  created_at: number;
+}
+
+export interface TrackedLinksTable {
+  message_id: string;
+  position: number;
+  url: string;
+}
+
+export interface TrackingEventsTable {
+  id: string;
+  message_id: string;
+  org_id: string;
+  type: 'open' | 'click';
+  at: number;
+  automated: number;
+  reason: string | null;
+  link_position: number | null;
+  agent: string | null;
 }
 
 export interface CalendarsTable {
@@ -511,4 +547,8 @@ export interface Database {
   setup_marks: SetupMarksTable;
   // issue 15: templates (0010)
   templates: TemplatesTable;
+  // Issue 15, tracking (H3).
+  tracked_messages: TrackedMessagesTable;
+  tracked_links: TrackedLinksTable;
+  tracking_events: TrackingEventsTable;
 }

@@ -10,18 +10,21 @@ export interface UserSettings {
   locale: Locale;
   /** Addresses and domains whose mail is never stored (entries as the user wrote them, lower-cased). */
   neverLog: string[];
+  /** Open and click tracking of mail this user sends, when a message asks for it (issue 15); off by default. */
+  trackingEnabled: boolean;
 }
 
 export async function getUserSettings(db: Db, userId: string): Promise<UserSettings> {
   const row = await db
     .selectFrom('user_settings')
-    .select(['auto_create_contacts', 'locale', 'never_log_json'])
+    .select(['auto_create_contacts', 'locale', 'never_log_json', 'tracking_enabled'])
     .where('user_id', '=', userId)
     .executeTakeFirst();
   return {
     autoCreateContacts: row?.auto_create_contacts === 1,
     locale: row?.locale === 'pt-BR' ? 'pt-BR' : 'en',
     neverLog: JSON.parse(row?.never_log_json ?? '[]') as string[],
+    trackingEnabled: row?.tracking_enabled === 1,
   };
 }
 
@@ -32,6 +35,7 @@ export async function updateUserSettings(db: Db, userId: string, patch: Partial<
     auto_create_contacts: next.autoCreateContacts ? 1 : 0,
     locale: next.locale,
     never_log_json: JSON.stringify(next.neverLog),
+    tracking_enabled: next.trackingEnabled ? 1 : 0,
     updated_at: Date.now(),
   };
   await db

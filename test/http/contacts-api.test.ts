@@ -357,6 +357,7 @@ describe.each(DIALECTS)('contacts API on %s', (dialect) => {
         autoCreateContacts: false,
         locale: 'en',
         neverLog: [],
+        trackingEnabled: false,
       });
       expect(
         (
@@ -370,6 +371,7 @@ describe.each(DIALECTS)('contacts API on %s', (dialect) => {
         autoCreateContacts: false,
         locale: 'pt-BR',
         neverLog: ['boss@bank.test', '@bank.test'],
+        trackingEnabled: false,
       });
       expectEnvelope(
         await api.request({ method: 'PATCH', url: '/api/me/settings', payload: { locale: 'fr' } }),

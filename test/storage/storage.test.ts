@@ -159,16 +159,23 @@ describe.each(DIALECTS)('storage on %s', (dialect) => {
 
     it('keeps per-user settings and the organisation plan', async () => {
       const user = await createUser(db(), { email: 'settings@example.test', password: 'password1' });
-      expect(await getUserSettings(db(), user.id)).toEqual({ autoCreateContacts: false, locale: 'en', neverLog: [] });
+      expect(await getUserSettings(db(), user.id)).toEqual({
+        autoCreateContacts: false,
+        locale: 'en',
+        neverLog: [],
+        trackingEnabled: false,
+      });
       expect(await updateUserSettings(db(), user.id, { autoCreateContacts: true })).toEqual({
         autoCreateContacts: true,
         locale: 'en',
         neverLog: [],
+        trackingEnabled: false,
       });
       expect(await updateUserSettings(db(), user.id, { locale: 'pt-BR', neverLog: ['@Bank.test'] })).toEqual({
         autoCreateContacts: true,
         locale: 'pt-BR',
         neverLog: ['@bank.test'],
+        trackingEnabled: false,
       });
       expect((await setOrgPlan(db(), orgId, 'growth')).plan).toBe('growth');
       expect((await setOrgPlan(db(), orgId, 'enterprise')).plan).toBe('enterprise');

@@ -6,6 +6,7 @@ import type { Db } from '../../storage/database.js';
 import type { ApiRouter } from '../api-router.js';
 import { messageDetailSchema, messagePageSchema, threadSchema } from '../api-schemas.js';
 import { idParams, pageQuery } from './schemas.js';
+import { withTrackingCounts } from '../../tracking/tracking-events.js';
 
 /** A filename for Content-Disposition: ASCII fallback plus the RFC 5987 UTF-8 form. */
 function contentDisposition(filename: string | null): string {
@@ -25,7 +26,11 @@ export function messageRoutes(router: ApiRouter, deps: { db: Db; blobs: BlobStor
     params: idParams,
     query: z.object(pageQuery),
     responses: { 200: { description: 'A page', schema: messagePageSchema } },
-    handler: ({ user, params, query }) => contactMessages(db, user, params.id, query),
+    handler: async ({ user, params, query }) => {
+      const page = await contactMessages(db, user, params.id, query);
+      // Issue 15 (H3): open/click/reply counts of the tracked ones, one grouped query for the page.
+      return { ...page, items: await withTrackingCounts(db, user, page.items) };
+    },
   });
 
   router.route({
@@ -47,7 +52,10 @@ export function messageRoutes(router: ApiRouter, deps: { db: Db; blobs: BlobStor
     auth: 'user',
     params: idParams,
     responses: { 200: { description: 'The message', schema: messageDetailSchema } },
-    handler: ({ user, params }) => getMessage(db, user, params.id),
+    handler: async ({ user, params }) => {
+      const [message] = await withTrackingCounts(db, user, [await getMessage(db, user, params.id)]);
+      return message!;
+    },
   });
 
   router.route({
@@ -79,6 +87,9 @@ export function messageRoutes(router: ApiRouter, deps: { db: Db; blobs: BlobStor
     auth: 'user',
     params: idParams,
     responses: { 200: { description: 'The thread', schema: threadSchema } },
-    handler: ({ user, params }) => getThread(db, user, params.id),
+    handler: async ({ user, params }) => {
+      const thread = await getThread(db, user, params.id);
+      return { ...thread, messages: await withTrackingCounts(db, user, thread.messages) };
+    },
   });
 }

@@ -53,6 +53,8 @@ export interface SendRouteDeps {
   tlsRejectUnauthorized?: boolean;
   /** Where a custom SMTP server may be (CONVERSA_ALLOWED_HOSTS). */
   outbound: OutboundPolicy;
+  /** PUBLIC_URL: the tracking host (issue 15). */
+  publicUrl?: string;
 }
 
 const addressList = z.array(z.string().min(3).max(500)).max(100);
@@ -96,6 +98,13 @@ const sendBody = z.strictObject({
     .uuid('not a valid id')
     .optional()
     .describe('Whose values fill the merge fields; default: the contact of the first To address'),
+  // Issue 15, tracking (H3).
+  track: z
+    .strictObject({ opens: z.boolean().optional(), clicks: z.boolean().optional() })
+    .optional()
+    .describe(
+      'Track opens (a pixel) and clicks (link redirects) of the copy sent to recipients outside the organisation; HTML mail only; 422 TRACKING_OFF when your tracking setting is off',
+    ),
 });
 
 const smtpMode = smtpModeSchema;

@@ -31,6 +31,7 @@ import { getProvider } from '../providers/presets.js';
 import { backoffDelay } from '../../jobs/backoff.js';
 import { freshAccountCredentials, mailLoginOf } from '../accounts/account-login.js';
 import { appRelayTransportOptions, openCustomSmtp, type AppSmtpConfig } from './smtp-settings.js';
+import { sendCopies } from './send-copies.js';
 
 export interface OutboxDeps {
   db: Db;
@@ -380,8 +381,18 @@ export class OutboxSteps {
       let info;
       try {
         this.signal.throwIfAborted();
-        // `raw`: the stored bytes go out exactly as they are (only a DKIM signature may be put in front).
-        info = await transporter.sendMail({ envelope: { from: account.email, to }, raw });
+        // Issue 15 (H3): one transaction, or two when external recipients get a tracked copy (send-copies.ts).
+        info = await sendCopies({
+          db,
+          blobs: this.deps.blobs,
+          signal: this.signal,
+          transporter,
+          from: account.email,
+          to,
+          raw,
+          messageId: message.id,
+          outbox: row,
+        });
       } finally {
         this.track(null);
         transporter.close();

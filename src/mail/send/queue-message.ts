@@ -30,6 +30,9 @@ import { assertRelayMayUse } from './smtp-settings.js';
 import { ensureContacts } from '../../contacts/ensure-contacts.js';
 import { messageFromParsed, participantsOfParsed } from '../intake/message-from-parsed.js';
 import { applyMergeFields } from './apply-merge-fields.js';
+import { trackedHtml } from '../../tracking/tracked-html.js';
+import { insertTrackedMessage, newTrackingToken } from '../../tracking/tracked-messages.js';
+import { externalRecipients } from '../../tracking/external-recipients.js';
 
 /** Attachments of one message, decoded, at most (what the large providers accept). */
 export const MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024;
@@ -58,6 +61,8 @@ export interface SendInput {
   // else from the contact of the first To address (apply-merge-fields.ts).
   templateId?: string | undefined;
   contactId?: string | undefined;
+  /** Issue 15 (H3): open/click tracking of the copy for external recipients; needs the user's setting. */
+  track?: { opens?: boolean | undefined; clicks?: boolean | undefined } | undefined;
 }
 
 export interface QueueDeps {
@@ -68,6 +73,8 @@ export interface QueueDeps {
   parse?: (raw: Buffer) => Promise<ParsedMessage>;
   /** Told that a row was queued. */
   outbox: { kick(): void };
+  /** PUBLIC_URL: the host of tracking pixels and link redirects (issue 15). */
+  publicUrl?: string;
 }
 
 export interface SendError {
@@ -233,6 +240,40 @@ async function autoCreateContacts(
   await ensureContacts(deps.db, user.orgId, fresh, 'auto-email');
 }
 
+/**
+ * Issue 15 (H3): whether this message is tracked, and for whom. Only when the message asks and the user opted in
+ * (asking while the setting is off is refused, so nobody believes they track when they do not), only for HTML
+ * mail, and only for recipients outside the organisation; null when nothing is to be tracked.
+ */
+async function trackingPlan(
+  deps: QueueDeps,
+  user: User,
+  input: SendInput,
+  senderAddress: string,
+  recipients: OutgoingAddress[],
+): Promise<{ options: { publicUrl: string; opens: boolean; clicks: boolean }; external: string[] } | null> {
+  const opens = input.track?.opens === true;
+  const clicks = input.track?.clicks === true;
+  if (!opens && !clicks) return null;
+  const settings = await getUserSettings(deps.db, user.id);
+  if (!settings.trackingEnabled) {
+    throw new AppError('TRACKING_OFF', 'Tracking is off in your settings, so this message cannot be tracked', {
+      hint: 'Turn tracking on in your profile, or send the message without tracking.',
+      fields: [{ path: 'body.track', message: 'tracking is off in your settings' }],
+    });
+  }
+  if (typeof input.html !== 'string' || !deps.publicUrl) return null;
+  const external = externalRecipients(
+    recipients.map((r) => r.address),
+    {
+      organisationAddresses: await organisationAddresses(deps.db, user.orgId, deps.bccDomain),
+      senderAddress,
+    },
+  );
+  if (external.length === 0) return null;
+  return { options: { publicUrl: deps.publicUrl, opens, clicks }, external };
+}
+
 /** Validates, composes, stores and queues; answers the stored message with its send status. */
 export async function queueMessage(deps: QueueDeps, user: User, input: SendInput): Promise<SentMessage> {
   const issues: FieldIssue[] = [];
@@ -260,6 +301,7 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
   // Templates and merge fields (issue 15): a field without value or fallback refuses the message here, unqueued.
   input = await applyMergeFields(deps.db, user, input);
   const account = await sendingAccount(deps.db, user, input.accountId);
+  const tracking = await trackingPlan(deps, user, input, account.email, [...to, ...cc, ...bcc]);
   const parent = input.inReplyTo ? await parentOf(deps.db, user, input.inReplyTo) : null;
   const subject = parent ? replySubject(input.subject?.trim() || parent.subject || '') : (input.subject ?? '');
   const sender = await deps.db.selectFrom('users').select('display_name').where('id', '=', user.id).executeTakeFirst();
@@ -267,7 +309,7 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
   // Whole seconds: the Date header has no more, and the stored date must equal it.
   const date = new Date(Math.floor(Date.now() / 1000) * 1000);
 
-  const raw = await composeMessage({
+  const composeInput = {
     messageId,
     date,
     from: { address: account.email, name: sender?.display_name?.trim() || null },
@@ -279,7 +321,21 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
     inReplyTo: parent?.messageId ?? null,
     references: parent ? replyReferences(parent.references, parent.messageId) : [],
     attachments,
-  });
+  };
+  const raw = await composeMessage(composeInput);
+  // The copy for external recipients: the same message (same Message-ID and Date) with its links through the
+  // tracking host and a pixel; stored as a blob of its own, never as the CRM's or the Sent folder's copy.
+  const trackedCopy =
+    tracking && typeof input.html === 'string'
+      ? (() => {
+          const token = newTrackingToken();
+          const rewritten = trackedHtml(input.html, { ...tracking.options, token });
+          return { token, links: rewritten.links, html: rewritten.html };
+        })()
+      : null;
+  const trackedBlob = trackedCopy
+    ? await deps.blobs.put(await composeMessage({ ...composeInput, html: trackedCopy.html }))
+    : null;
   const parsed = await (deps.parse ?? parseMessage)(raw);
 
   // Bcc is not in the bytes (the other recipients must not see it) but it is a participant of the message.
@@ -331,8 +387,28 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
           sent_at: null,
           smtp_response: null,
           lease_until: null,
+          // Issue 15, tracking (H3).
+          tracked_raw_blob_sha256: trackedBlob?.sha256 ?? null,
+          tracked_rcpts_json: trackedBlob && tracking ? JSON.stringify(tracking.external) : null,
         })
         .execute();
+      if (trackedBlob && trackedCopy && tracking) {
+        await trx
+          .insertInto('blobs')
+          .values({ sha256: trackedBlob.sha256, size: trackedBlob.size, created_at: now })
+          .onConflict((oc) => oc.column('sha256').doNothing())
+          .execute();
+        await insertTrackedMessage(trx, {
+          messageId: row.id,
+          orgId: user.orgId,
+          userId: user.id,
+          token: trackedCopy.token,
+          opens: tracking.options.opens,
+          clicks: tracking.options.clicks,
+          links: trackedCopy.links,
+          now,
+        });
+      }
     },
   );
   // A fresh UUID Message-ID cannot already be stored; if it somehow were, the outbox would send the old bytes.

@@ -12,6 +12,8 @@ import * as bccFilings from './0008-bcc-filings.js';
 import * as team from './0009-team.js';
 // Issue 15, templates (H1).
 import * as templates from './0010-templates.js';
+// Issue 15, tracking (H3).
+import * as tracking from './0012-tracking.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -24,6 +26,8 @@ const migrations: Record<string, Migration> = {
   '0008-bcc-filings': bccFilings,
   '0009-team': team,
   '0010-templates': templates,
+  // Issue 15, tracking (H3).
+  '0012-tracking': tracking,
 };
 
 export const migrationProvider: MigrationProvider = {

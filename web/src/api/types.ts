@@ -48,4 +48,8 @@ export type {
   User,
   UserSettings,
   VerificationSent,
+  // Issue 15, tracking (H3).
+  MessageEvent,
+  MessageEventList,
+  TrackingCounts,
 } from '@conversa/api-types';

@@ -68,6 +68,8 @@ export const en = {
   'error.SLOT_TAKEN': 'This time was just booked by someone else',
   'error.ALREADY_SET_UP': 'Conversa is already set up',
   'error.USER_DEACTIVATED': 'This user has been deactivated',
+  // Issue 15, tracking (H3).
+  'error.TRACKING_OFF': 'Tracking is off in your profile: turn it on there, or send without tracking',
   'error.INTERNAL': 'Something went wrong on the server',
   'error.SEND_FAILED': 'The message could not be sent',
 
@@ -521,6 +523,33 @@ export const en = {
   'templates.missingTitle': 'Some fields have no value',
   'templates.missingText':
     'Sending to this contact would be refused. No value and no fallback: {fields}. Fill them on the contact or give them a fallback, like',
+  // Issue 15, tracking (H3).
+  'tracking.opened': 'Opened {count}×',
+  'tracking.notOpened': 'Not opened yet',
+  'tracking.clicked': 'Clicked {count}×',
+  'tracking.replied': 'Replied',
+  'tracking.automated': '+{count} automated',
+  'tracking.automatedWhy': 'Automated (not counted above): {reasons}',
+  'tracking.showEvents': 'Events',
+  'tracking.hideEvents': 'Hide events',
+  'tracking.noEvents': 'Nothing yet.',
+  'tracking.eventsLabel': 'Tracking events',
+  'tracking.event.open': 'Opened',
+  'tracking.event.click': 'Clicked',
+  'tracking.event.reply': 'Replied',
+  'tracking.event.bounce': 'Bounced',
+  'tracking.reason.tooSoon': 'right after sending (scanner)',
+  'tracking.reason.head': 'link checker',
+  'tracking.reason.imageProxy': 'image proxy',
+  'tracking.reason.appleMpp': 'Apple Mail Privacy Protection',
+  'tracking.reason.scanner': 'security scanner',
+  'tracking.reason.bot': 'crawler or preview',
+  'tracking.reason.burst': 'many links at once',
+  'tracking.reason.other': 'automated',
+  'profile.trackingTitle': 'Open and click tracking',
+  'profile.tracking': 'Let me track opens and clicks',
+  'profile.trackingHelp':
+    'When on, you may ask for tracking when you send a message: people outside your organisation get a copy with an invisible image and links that pass through Conversa, so you see when it was opened and which links were clicked. Colleagues are never tracked. Opens and clicks by image proxies and security scanners are shown apart as automated, since no person was there.',
 } as const;
 
 export type MessageKey = keyof typeof en;

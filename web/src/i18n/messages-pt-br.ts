@@ -69,6 +69,8 @@ export const ptBR: Record<MessageKey, string> = {
   'error.SLOT_TAKEN': 'Este horário acabou de ser reservado por outra pessoa',
   'error.ALREADY_SET_UP': 'O Conversa já está configurado',
   'error.USER_DEACTIVATED': 'Este usuário foi desativado',
+  // Issue 15, tracking (H3).
+  'error.TRACKING_OFF': 'O rastreamento está desligado no seu perfil: ligue-o lá ou envie sem rastreamento',
   'error.INTERNAL': 'Algo deu errado no servidor',
   'error.SEND_FAILED': 'Não foi possível enviar a mensagem',
 
@@ -530,4 +532,31 @@ export const ptBR: Record<MessageKey, string> = {
   'templates.missingTitle': 'Alguns campos estão sem valor',
   'templates.missingText':
     'O envio para este contato seria recusado. Sem valor e sem alternativa: {fields}. Preencha no contato ou dê uma alternativa, como',
+  // Issue 15, tracking (H3).
+  'tracking.opened': 'Aberto {count}×',
+  'tracking.notOpened': 'Ainda não aberto',
+  'tracking.clicked': 'Clicado {count}×',
+  'tracking.replied': 'Respondido',
+  'tracking.automated': '+{count} automáticos',
+  'tracking.automatedWhy': 'Automáticos (fora da contagem acima): {reasons}',
+  'tracking.showEvents': 'Eventos',
+  'tracking.hideEvents': 'Ocultar eventos',
+  'tracking.noEvents': 'Nada ainda.',
+  'tracking.eventsLabel': 'Eventos de rastreamento',
+  'tracking.event.open': 'Aberto',
+  'tracking.event.click': 'Clicado',
+  'tracking.event.reply': 'Respondido',
+  'tracking.event.bounce': 'Devolvido',
+  'tracking.reason.tooSoon': 'logo após o envio (verificador)',
+  'tracking.reason.head': 'verificador de links',
+  'tracking.reason.imageProxy': 'proxy de imagens',
+  'tracking.reason.appleMpp': 'Proteção de Privacidade do Apple Mail',
+  'tracking.reason.scanner': 'verificador de segurança',
+  'tracking.reason.bot': 'robô ou pré-visualização',
+  'tracking.reason.burst': 'vários links ao mesmo tempo',
+  'tracking.reason.other': 'automático',
+  'profile.trackingTitle': 'Rastreamento de aberturas e cliques',
+  'profile.tracking': 'Permitir que eu rastreie aberturas e cliques',
+  'profile.trackingHelp':
+    'Ligado, você pode pedir rastreamento ao enviar uma mensagem: as pessoas de fora da sua organização recebem uma cópia com uma imagem invisível e links que passam pelo Conversa, e você vê quando foi aberta e quais links foram clicados. Colegas nunca são rastreados. Aberturas e cliques de proxies de imagens e verificadores de segurança aparecem à parte como automáticos, pois nenhuma pessoa estava lá.',
 };

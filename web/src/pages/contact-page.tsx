@@ -9,6 +9,7 @@ import { ComposeForm, SendResult } from '../mail/compose-form';
 import { Link } from '../router';
 import { messageLink } from './inbox-page';
 import { CalendarIcon, IncomingIcon, OutgoingIcon } from '../components/icons';
+import { TrackingSummary } from '../mail/tracking-summary';
 
 type Entry = { kind: 'mail'; at: string; message: MessageSummary } | { kind: 'meeting'; at: string; meeting: Meeting };
 
@@ -137,6 +138,8 @@ export function ContactPage({ id }: { id: string }) {
                         ? t('contact.mailFrom', { from: addressLabel(entry.message.from) })
                         : t('contact.mailTo', { to: entry.message.to.map(addressLabel).join(', ') })}
                       {entry.message.bounced ? ` · ${t('message.bounced')}` : ''}
+                      {entry.message.tracking ? ' · ' : null}
+                      <TrackingSummary tracking={entry.message.tracking} />
                     </p>
                     {entry.message.snippet ? <p className="timeline-snippet">{entry.message.snippet}</p> : null}
                   </div>

@@ -10,6 +10,7 @@ import { ComposeForm, SendResult, type ComposeInitial } from '../mail/compose-fo
 import { MessageBody } from '../mail/message-frame';
 import { Link, useLocation } from '../router';
 import { PaperclipIcon } from '../components/icons';
+import { TrackingDetails } from '../mail/tracking-summary';
 
 interface Loaded {
   subject: string | null;
@@ -173,6 +174,8 @@ function MessageCard({
           {dateTime(message.date)}
         </time>
       </header>
+      {/* Issue 15 (H3): opens, clicks and replies of a tracked message. */}
+      <TrackingDetails messageId={message.id} tracking={message.tracking} />
       <MessageBody message={message} />
       {files.length > 0 ? (
         <div className="attachments">

@@ -19,6 +19,7 @@ export function ProfilePage() {
       />
       <div className="settings-grid">
         <NameAndLanguage />
+        <TrackingOptIn />
         <ChangePassword />
         <ApiTokens />
       </div>
@@ -100,6 +101,48 @@ function NameAndLanguage() {
           </option>
         </select>
       </div>
+      <ErrorNotice error={error} />
+    </section>
+  );
+}
+
+/** Issue 15 (H3): the user's opt-in to open and click tracking; each message still asks for it itself. */
+function TrackingOptIn() {
+  const { t } = useI18n();
+  const { settings, updateSettings } = useSession();
+  // Shown at once while it is saved; back to the saved value if saving fails.
+  const [pending, setPending] = useState<boolean | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const toggle = async (on: boolean) => {
+    setPending(on);
+    setError(null);
+    try {
+      await updateSettings({ trackingEnabled: on });
+    } catch (err) {
+      setError(err);
+    } finally {
+      setPending(null);
+    }
+  };
+  return (
+    <section className="card" aria-labelledby="profile-tracking-title">
+      <h2 id="profile-tracking-title">{t('profile.trackingTitle')}</h2>
+      <div className="switch-row">
+        <input
+          id="profile-tracking"
+          type="checkbox"
+          role="switch"
+          className="switch"
+          checked={pending ?? settings.trackingEnabled}
+          disabled={pending !== null}
+          onChange={(e) => void toggle(e.target.checked)}
+          aria-describedby="profile-tracking-help"
+        />
+        <label htmlFor="profile-tracking">{t('profile.tracking')}</label>
+      </div>
+      <p id="profile-tracking-help" className="muted small">
+        {t('profile.trackingHelp')}
+      </p>
       <ErrorNotice error={error} />
     </section>
   );
