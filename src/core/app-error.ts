@@ -26,6 +26,10 @@ export type ErrorCode =
   | 'SLOT_TAKEN'
   | 'ALREADY_SET_UP'
   | 'USER_DEACTIVATED'
+  // Send later (issue 15): the message is being or was sent; sendAt not in the future / too far ahead.
+  | 'SEND_STARTED'
+  | 'SEND_AT_PAST'
+  | 'SEND_AT_TOO_FAR'
   | 'INTERNAL';
 
 export interface FieldIssue {

@@ -30,6 +30,8 @@ import { meetingRoutes, type MeetingRouteDeps } from './routes/meeting-routes.js
 import { setupRoutes } from './routes/setup-routes.js';
 import { inviteRoutes } from './routes/invite-routes.js';
 import { userRoutes, type UserRouteDeps } from './routes/user-routes.js';
+import { scheduleRoutes } from './routes/schedule-routes.js';
+import { reminderRoutes } from './routes/reminder-routes.js';
 import type { AccountDeliverabilityDeps } from '../mail/send/account-deliverability.js';
 import type { BlobStore } from '../storage/blob-store.js';
 
@@ -181,6 +183,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   providerRoutes(router);
   if (deps.blobs) messageRoutes(router, { db: deps.db, blobs: deps.blobs });
   if (deps.send && deps.blobs) sendRoutes(router, { ...deps.send, db: deps.db, blobs: deps.blobs });
+  // Send later and follow-up reminders (issue 15).
+  if (deps.send) scheduleRoutes(router, { db: deps.db, outbox: deps.send.outbox });
+  reminderRoutes(router, { db: deps.db });
   if (deps.deliverability) deliverabilityRoutes(router, { ...deps.deliverability, db: deps.db });
   if (deps.meetings) meetingRoutes(router, { ...deps.meetings, db: deps.db });
   if (deps.mail) emailAccountRoutes(router, { ...deps.mail, db: deps.db, publicUrl: deps.publicUrl });

@@ -28,6 +28,10 @@ const STATUS: Record<ErrorCode, number> = {
   SLOT_TAKEN: 409,
   ALREADY_SET_UP: 409,
   USER_DEACTIVATED: 403,
+  // Send later (issue 15).
+  SEND_STARTED: 409,
+  SEND_AT_PAST: 422,
+  SEND_AT_TOO_FAR: 422,
   INTERNAL: 500,
 };
 

@@ -307,7 +307,8 @@ export interface OutboxTable {
   id: string;
   message_id: string;
   account_id: string;
-  state: 'queued' | 'sending' | 'sent' | 'failed';
+  /** 'scheduled' (migration 0011): waits for send_at, then is claimed like 'queued'. */
+  state: 'scheduled' | 'queued' | 'sending' | 'sent' | 'failed';
   attempts: number;
   last_error: string | null;
   next_attempt_at: number | null;
@@ -328,6 +329,8 @@ export interface OutboxTable {
   lease_until: number | null;
   /** A stable code for last_error when it is not the generic SEND_FAILED (migration 0006: SENDER_NOT_VERIFIED). */
   last_error_code?: string | null;
+  /** Send later (migration 0011): not taken before this instant; null = as soon as possible. */
+  send_at?: number | null;
 }
 
 export interface CalendarsTable {
@@ -458,6 +461,30 @@ export interface SetupMarksTable {
   done_at: number;
 }
 
+// --- send later and follow-up reminders (issue 15, migration 0011) ---
+
+export type ReminderState = 'waiting' | 'due' | 'done' | 'cancelled';
+export type ReminderReason = 'replied' | 'user' | 'failed';
+
+/** "Remind me if no reply in N days" for one message sent from the CRM. */
+export interface FollowUpRemindersTable {
+  id: string;
+  org_id: string;
+  user_id: string;
+  /** The CRM message (messages.id). */
+  message_id: string;
+  thread_id: string | null;
+  days: number;
+  /** When the message left; null until the outbox sent it. */
+  sent_at: number | null;
+  due_at: number;
+  state: ReminderState;
+  reason: ReminderReason | null;
+  reply_message_id: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
   orgs: OrgsTable;
   users: UsersTable;
@@ -493,4 +520,5 @@ export interface Database {
   bcc_filings: BccFilingsTable;
   invitations: InvitationsTable;
   setup_marks: SetupMarksTable;
+  follow_up_reminders: FollowUpRemindersTable;
 }

@@ -29,6 +29,8 @@ import { mayOnMailbox } from '../../access/access-policy.js';
 import { assertRelayMayUse } from './smtp-settings.js';
 import { ensureContacts } from '../../contacts/ensure-contacts.js';
 import { messageFromParsed, participantsOfParsed } from '../intake/message-from-parsed.js';
+import { DAY_MS, insertReminder } from './follow-up-reminders.js';
+import { checkSendAt } from './scheduled-messages.js';
 
 /** Attachments of one message, decoded, at most (what the large providers accept). */
 export const MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024;
@@ -53,6 +55,10 @@ export interface SendInput {
   /** The CRM id of the message answered. */
   inReplyTo?: string | undefined;
   attachments?: Array<{ filename: string; contentType: string; contentBase64: string }> | undefined;
+  /** Send later (ISO instant, in the future, within a year): stored now, taken by the outbox from then. */
+  sendAt?: string | undefined;
+  /** A follow-up reminder if no reply comes within this many days of the message leaving. */
+  remindIfNoReplyDays?: number | undefined;
 }
 
 export interface QueueDeps {
@@ -78,6 +84,8 @@ export type SentMessage = Omit<MessageDetail, 'parseError' | 'attachments'> & {
   attachments: Array<{ id: string; filename: string | null; contentType: string; size: number }>;
   sendStatus: SendStatus;
   sendError?: SendError;
+  sendAt?: string | null;
+  reminder?: { id: string; dueAt: string };
 };
 
 export interface SendStatusView {
@@ -90,6 +98,8 @@ export interface SendStatusView {
   sentAt: string | null;
   /** The copy in the mailbox's Sent folder: pending, appended, skipped (see detail) or failed; null before sending. */
   sentFolder: { status: 'pending' | 'appended' | 'skipped' | 'failed' | null; detail: string | null };
+  /** When a scheduled message leaves; null for one sent as soon as possible. */
+  sendAt: string | null;
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -252,13 +262,17 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
     );
   }
 
+  // Send later: refused before anything is stored when the time is past or too far.
+  const sendAt = input.sendAt === undefined ? null : checkSendAt(input.sendAt, Date.now());
+
   const account = await sendingAccount(deps.db, user, input.accountId);
   const parent = input.inReplyTo ? await parentOf(deps.db, user, input.inReplyTo) : null;
   const subject = parent ? replySubject(input.subject?.trim() || parent.subject || '') : (input.subject ?? '');
   const sender = await deps.db.selectFrom('users').select('display_name').where('id', '=', user.id).executeTakeFirst();
   const messageId = newMessageId(account.email);
-  // Whole seconds: the Date header has no more, and the stored date must equal it.
-  const date = new Date(Math.floor(Date.now() / 1000) * 1000);
+  // Whole seconds: the Date header has no more, and the stored date must equal it. A scheduled message is dated
+  // for its time here and re-dated by the outbox to the moment it really leaves.
+  const date = new Date(Math.floor((sendAt ?? Date.now()) / 1000) * 1000);
 
   const raw = await composeMessage({
     messageId,
@@ -291,6 +305,8 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
   });
   const now = Date.now();
   let storedId: string | null = null;
+  // Written inside the store transaction's callback (TypeScript does not follow assignments made in a closure).
+  const made: { reminder?: { id: string; dueAt: string } } = {};
   const [stored] = await storeMessages(
     deps.db,
     {
@@ -312,7 +328,8 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
           id: newId(now),
           message_id: row.id,
           account_id: account.id,
-          state: 'queued',
+          state: sendAt === null ? 'queued' : 'scheduled',
+          send_at: sendAt,
           attempts: 0,
           last_error: null,
           next_attempt_at: null,
@@ -326,6 +343,20 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
           lease_until: null,
         })
         .execute();
+      if (input.remindIfNoReplyDays !== undefined) {
+        const thread = await trx.selectFrom('messages').select('thread_id').where('id', '=', row.id).executeTakeFirst();
+        const plannedAt = sendAt ?? now;
+        const id = await insertReminder(trx, {
+          orgId: user.orgId,
+          userId: user.id,
+          messageId: row.id,
+          threadId: thread?.thread_id ?? null,
+          days: input.remindIfNoReplyDays,
+          plannedAt,
+          now,
+        });
+        made.reminder = { id, dueAt: new Date(plannedAt + input.remindIfNoReplyDays * DAY_MS).toISOString() };
+      }
     },
   );
   // A fresh UUID Message-ID cannot already be stored; if it somehow were, the outbox would send the old bytes.
@@ -339,6 +370,8 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
     attachments: parts.map(({ id, filename, contentType, size }) => ({ id, filename, contentType, size })),
     sendStatus: status.sendStatus,
     ...(status.sendError ? { sendError: status.sendError } : {}),
+    sendAt: status.sendAt,
+    ...(made.reminder ? { reminder: made.reminder } : {}),
   };
 }
 
@@ -372,5 +405,6 @@ export async function sendStatusFor(db: Db, user: User, messageId: string): Prom
     nextAttemptAt: row.state === 'queued' ? iso(row.next_attempt_at) : null,
     sentAt: iso(row.sent_at),
     sentFolder: { status: row.append_state, detail: row.append_detail },
+    sendAt: row.send_at == null ? null : iso(row.send_at),
   };
 }

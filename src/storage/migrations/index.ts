@@ -10,6 +10,8 @@ import * as addressVerification from './0006-address-verification.js';
 import * as messageHolders from './0007-message-holders.js';
 import * as bccFilings from './0008-bcc-filings.js';
 import * as team from './0009-team.js';
+// Issue 15, send later and follow-up reminders (H2).
+import * as scheduledSend from './0011-scheduled-send.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -21,6 +23,7 @@ const migrations: Record<string, Migration> = {
   '0007-message-holders': messageHolders,
   '0008-bcc-filings': bccFilings,
   '0009-team': team,
+  '0011-scheduled-send': scheduledSend,
 };
 
 export const migrationProvider: MigrationProvider = {
