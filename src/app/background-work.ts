@@ -7,11 +7,7 @@ import { createDriverFactory } from '../calendar/calendar-runner.js';
 import type { WindowOptions } from '../calendar/meetings/account-context.js';
 import type { ParsedMessage } from '../mail/mime/parse-message.js';
 import { createOutbox, type Outbox, type OutboxDeps } from '../mail/send/outbox.js';
-import {
-  createReminderSweeper,
-  type ReminderChange,
-  type ReminderSweeper,
-} from '../mail/send/follow-up-reminders.js';
+import { createReminderSweeper, type ReminderChange, type ReminderSweeper } from '../mail/send/follow-up-reminders.js';
 import { AccountSupervisor } from '../mail/sync/account-supervisor.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { Storage } from '../storage/database.js';

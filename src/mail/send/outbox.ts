@@ -320,9 +320,7 @@ export class OutboxSteps {
         .where('state', '=', 'scheduled')
         .executeTakeFirst(),
     ]);
-    const times = [retry?.next, scheduled?.next]
-      .filter((t): t is number => t !== null && t !== undefined)
-      .map(Number);
+    const times = [retry?.next, scheduled?.next].filter((t): t is number => t !== null && t !== undefined).map(Number);
     return times.length === 0 ? null : Math.min(...times);
   }
 
