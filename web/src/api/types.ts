@@ -2,6 +2,13 @@
 // (src/http/api-types.ts, inferred from the schemas the routes declare and check), so there is no copy to drift.
 // Type-only: these imports vanish from the bundle, and no server code reaches the browser.
 export type {
+  // Send later and follow-up reminders (issue 15).
+  Reminder,
+  ReminderList,
+  ReminderState,
+  Rescheduled,
+  ScheduledList,
+  ScheduledMessage,
   InvitationInfo,
   Invitation,
   Role,
