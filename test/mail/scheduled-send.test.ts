@@ -4,6 +4,7 @@
 // and only by its sender.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMessage } from '../../src/mail/mime/parse-message.js';
+import { redateMessage } from '../../src/mail/send/compose-message.js';
 import { createOutbox, type Outbox } from '../../src/mail/send/outbox.js';
 import { openStorage, type Storage } from '../../src/storage/database.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
@@ -63,6 +64,23 @@ async function until(at: number, marginMs = 0): Promise<void> {
   if (wait > 0) await new Promise((r) => setTimeout(r, wait));
 }
 
+describe('re-dating a scheduled message', () => {
+  const at = new Date(Date.UTC(2026, 11, 24, 9, 30, 5));
+  it('replaces the top-level Date header only, folded or not, and leaves the body byte for byte', () => {
+    const body = 'Date: in the body is text, not a header\r\n';
+    const raw = Buffer.from(
+      `From: a@x.test\r\nDate: Fri, 04 Dec 2026\r\n 21:30:20 +0000\r\nSubject: s\r\n\r\n${body}`,
+      'latin1',
+    );
+    const out = redateMessage(raw, at).toString('latin1');
+    expect(out).toBe(`From: a@x.test\r\nDate: Thu, 24 Dec 2026 09:30:05 +0000\r\nSubject: s\r\n\r\n${body}`);
+  });
+  it('adds a Date to a message without one', () => {
+    const out = redateMessage(Buffer.from('Subject: s\r\n\r\nhi\r\n'), at).toString();
+    expect(out).toBe('Date: Thu, 24 Dec 2026 09:30:05 +0000\r\nSubject: s\r\n\r\nhi\r\n');
+  });
+});
+
 describe.each(DIALECTS)('send later on %s', (dialect) => {
   let c: SendConversa;
   let database: TestDatabase;
@@ -102,8 +120,11 @@ describe.each(DIALECTS)('send later on %s', (dialect) => {
   };
 
   it('keeps a scheduled message until its time, then sends it once, dated when it left', async () => {
+    // A contact receives it, so the sync fetches its copy in Sent later (smart mapping).
+    const client = `${unique('client')}@buyer.test`;
+    expect((await c.api('POST', '/api/contacts', { emails: [client] }, owner.token)).status).toBe(201);
     const sendAt = Date.now() + 4_000;
-    const sent = await schedule(sendAt);
+    const sent = await schedule(sendAt, { to: [client] });
     expect(sent).toMatchObject({ sendStatus: 'scheduled', sendAt: new Date(sendAt).toISOString() });
     // Stored in the CRM at once, shown among the sender's scheduled messages.
     expect((await c.api('GET', `/api/messages/${sent.id}`, undefined, owner.token)).status).toBe(200);
@@ -141,9 +162,29 @@ describe.each(DIALECTS)('send later on %s', (dialect) => {
       async () => (await status(c, sent.id, owner.token)).sentFolder.status === 'appended',
     );
     expect(await sinkCopies(sent.messageId)).toHaveLength(1);
+    // The next sync meets the re-dated copy in Sent as the same message (same content, one more location).
+    expect((await c.api('POST', `/api/email-accounts/${accountId}/sync`, undefined, owner.token)).status).toBe(202);
+    const location = await waitFor(
+      'the Sent copy as a location of the stored message',
+      async () =>
+        c.storage.db
+          .selectFrom('message_locations')
+          .innerJoin('mail_folders', 'mail_folders.id', 'message_locations.folder_id')
+          .select(['mail_folders.role'])
+          .where('message_locations.message_id', '=', sent.id)
+          .executeTakeFirst(),
+      30_000,
+    );
+    expect(location.role).toBe('sent');
+    const copies = await c.storage.db
+      .selectFrom('messages')
+      .select('id')
+      .where('message_id_header', '=', sent.messageId)
+      .execute();
+    expect(copies).toEqual([{ id: sent.id }]);
     const afterList = await c.api('GET', '/api/messages/scheduled', undefined, owner.token);
     expect(afterList.body.items.map((m: any) => m.id)).not.toContain(sent.id);
-  });
+  }, 90_000);
 
   it('sends each scheduled message exactly once when two outbox workers share the database', async () => {
     // A second worker with a connection (pool) of its own, as another process would have.

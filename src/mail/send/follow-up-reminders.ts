@@ -15,6 +15,7 @@ import type { User } from '../../users/users.js';
 import { messageVisibleTo } from '../../access/access-policy.js';
 import { WakeableSleep } from '../../jobs/wakeable-sleep.js';
 import { normalizeMessageId } from '../rules/message-key.js';
+import { isMachineAddress } from '../rules/machine-senders.js';
 
 export const DAY_MS = 86_400_000;
 export const MIN_REMINDER_DAYS = 1;
@@ -156,10 +157,12 @@ async function findReply(db: Db, reminder: Candidate, own: Set<string>): Promise
       return false;
     }
   };
-  // After the sent message, or naming it (a replier whose clock is behind ours).
-  const replies = rows.filter(
-    (r) => !own.has((r.from_address ?? '').toLowerCase()) && (Number(r.date) > Number(sent.date) || names(r)),
-  );
+  // From a person other than the sender (a bounce from mailer-daemon is no answer), after the sent message or
+  // naming it (a replier whose clock is behind ours).
+  const replies = rows.filter((r) => {
+    const from = (r.from_address ?? '').toLowerCase();
+    return !own.has(from) && !isMachineAddress(from) && (Number(r.date) > Number(sent.date) || names(r));
+  });
   if (replies.length === 0) return null;
   return replies.reduce((first, r) => (Number(r.date) < Number(first.date) ? r : first)).id;
 }
@@ -272,7 +275,7 @@ const ALL_STATES: readonly ReminderState[] = ['waiting', 'due', 'done', 'cancell
 export async function listReminders(
   db: Db,
   user: User,
-  options: { now: number; state?: ReminderState[]; contactId?: string; limit?: number },
+  options: { now: number; state?: ReminderState[]; contactId?: string; id?: string; limit?: number },
 ): Promise<{ items: Reminder[] }> {
   await evaluateReminders(db, { now: options.now, userId: user.id });
   const states: ReminderState[] = options.state && options.state.length > 0 ? options.state : ['waiting', 'due'];
@@ -297,6 +300,7 @@ export async function listReminders(
       'in',
       states.filter((s) => ALL_STATES.includes(s)),
     );
+  if (options.id) query = query.where('follow_up_reminders.id', '=', options.id);
   if (options.contactId) {
     const contactId = options.contactId;
     query = query.where((eb) =>
@@ -367,8 +371,8 @@ export async function closeReminder(
       .where('state', 'in', ['waiting', 'due'])
       .execute();
   }
-  const { items } = await listReminders(db, user, { now, state: [...ALL_STATES] });
-  const found = items.find((r) => r.id === id);
+  const { items } = await listReminders(db, user, { now, state: [...ALL_STATES], id });
+  const found = items[0];
   if (!found) throw new AppError('NOT_FOUND', 'Reminder not found');
   return found;
 }
