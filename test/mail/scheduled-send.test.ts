@@ -10,6 +10,7 @@ import { openStorage, type Storage } from '../../src/storage/database.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 import { dovecotAccountBody } from '../support/dovecot-account.js';
 import { startSendConversa, type SendConversa } from '../support/send-conversa.js';
+import { spawnConversa } from '../support/spawn-conversa.js';
 import { useDovecot, type Credentials, type SinkMessage } from '../support/servers.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -228,6 +229,48 @@ describe.each(DIALECTS)('send later on %s', (dialect) => {
       if (!restarted) c.startOutbox();
     }
   });
+
+  it('is sent once by another worker when the process that queued it is killed (SIGKILL) before its time', async () => {
+    // Only the child process's outbox runs while the message is queued (needs `npx tsc -p tsconfig.build.json`).
+    await c.stopOutbox();
+    let restarted = false;
+    const child = await spawnConversa({
+      CONVERSA_DATA_DIR: database.dataDir,
+      DATABASE_URL: database.databaseUrl ?? '',
+      LOG_LEVEL: 'info',
+    });
+    try {
+      const sendAt = Date.now() + 3_000;
+      const res = await fetch(`${child.url}/api/messages`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${owner.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          accountId,
+          to: [`${unique('client')}@buyer.test`],
+          subject: unique('Killed'),
+          text: 'Sent by whoever is alive.',
+          sendAt: new Date(sendAt).toISOString(),
+        }),
+      });
+      expect(res.status).toBe(201);
+      const sent = (await res.json()) as { id: string; messageId: string; sendStatus: string };
+      expect(sent.sendStatus).toBe('scheduled');
+      // The process that queued it dies before the time: no shutdown code runs.
+      await child.kill();
+      await until(sendAt, 1_500);
+      expect((await status(c, sent.id, owner.token)).sendStatus).toBe('scheduled');
+      expect(await sinkCopies(sent.messageId)).toHaveLength(0);
+      c.startOutbox();
+      restarted = true;
+      await waitSent(c, sent.id, owner.token);
+      await waitFor('the copy in the sink', async () => (await sinkCopies(sent.messageId)).length > 0);
+      expect(await sinkCopies(sent.messageId)).toHaveLength(1);
+      expect((await status(c, sent.id, owner.token)).attempts).toBe(1);
+    } finally {
+      await child.kill().catch(() => undefined);
+      if (!restarted) c.startOutbox();
+    }
+  }, 60_000);
 
   it('cancels a scheduled message before its time: 204, removed from the CRM, never sent', async () => {
     const sendAt = Date.now() + 2_500;
