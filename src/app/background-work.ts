@@ -7,6 +7,7 @@ import { createDriverFactory } from '../calendar/calendar-runner.js';
 import type { WindowOptions } from '../calendar/meetings/account-context.js';
 import type { ParsedMessage } from '../mail/mime/parse-message.js';
 import { createOutbox, type Outbox, type OutboxDeps } from '../mail/send/outbox.js';
+import { createReminderSweeper, type ReminderChange, type ReminderSweeper } from '../mail/send/follow-up-reminders.js';
 import { AccountSupervisor } from '../mail/sync/account-supervisor.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { Storage } from '../storage/database.js';
@@ -30,6 +31,13 @@ export interface BackgroundOptions {
   calendarIntervalMs?: number;
   /** The span of calendar kept around today (default: the account's history window back, a year ahead). */
   calendarWindow?: WindowOptions;
+  /** Follow-up reminders' sweep (default every 30 s). */
+  reminders?: { intervalMs?: number };
+  /**
+   * Told of reminders that became due or were closed by a reply (any process's sweep finds them): the hook where the
+   * live feed (src/live) publishes them to their users.
+   */
+  onRemindersChanged?: (changes: ReminderChange[]) => void;
 }
 
 export interface BackgroundWork {
@@ -39,6 +47,8 @@ export interface BackgroundWork {
   leases: LeaseCoordinator;
   outbox: Outbox;
   outboxDeps: OutboxDeps;
+  /** Follow-up reminders: marks them due or replied (issue 15). */
+  reminders: ReminderSweeper;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -139,17 +149,26 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
     ...tls,
   };
   const outbox = createOutbox(outboxDeps);
+  const reminders = createReminderSweeper({
+    db,
+    log: deps.log.child({ component: 'reminders' }),
+    ...(options.reminders?.intervalMs !== undefined ? { intervalMs: options.reminders.intervalMs } : {}),
+    ...(options.onRemindersChanged ? { onChanged: options.onRemindersChanged } : {}),
+  });
   return {
     supervisor,
     calendar,
     leases: coordinator,
     outbox,
     outboxDeps,
+    reminders,
     async start() {
       await coordinator.start();
       outbox.start();
+      reminders.start();
     },
     async stop() {
+      await reminders.stop();
       await outbox.stop();
       await supervisor.close();
       await calendar.close();

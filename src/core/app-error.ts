@@ -31,6 +31,10 @@ export type ErrorCode =
   | 'MERGE_FIELD_UNKNOWN'
   // Issue 15, tracking (H3): a message asks for tracking while the sender's tracking setting is off.
   | 'TRACKING_OFF'
+  // Send later (issue 15): the message is being or was sent; sendAt not in the future / too far ahead.
+  | 'SEND_STARTED'
+  | 'SEND_AT_PAST'
+  | 'SEND_AT_TOO_FAR'
   | 'INTERNAL';
 
 export interface FieldIssue {

@@ -280,7 +280,8 @@ export const threadSchema = z.object({
   messages: z.array(messageSchema),
 });
 
-export const sendStatusSchema = z.enum(['queued', 'sending', 'sent', 'failed']);
+// 'scheduled' (send later, issue 15): waiting for its sendAt; cancellable and reschedulable until a worker takes it.
+export const sendStatusSchema = z.enum(['scheduled', 'queued', 'sending', 'sent', 'failed']);
 
 const sendErrorSchema = z.object({ code: z.enum(['SEND_FAILED', 'SENDER_NOT_VERIFIED']), message: z.string() });
 
@@ -290,6 +291,12 @@ export const sentMessageSchema = messageSchema.extend({
   attachments: z.array(attachmentSchema.pick({ id: true, filename: true, contentType: true, size: true })),
   sendStatus: sendStatusSchema,
   sendError: sendErrorSchema.optional(),
+  // Send later and follow-up reminders (issue 15).
+  sendAt: z.string().nullable().optional().describe('When a scheduled message leaves (null: as soon as possible)'),
+  reminder: z
+    .object({ id: z.string(), dueAt: z.string() })
+    .optional()
+    .describe('The follow-up reminder made by remindIfNoReplyDays'),
 });
 
 export const sendProgressSchema = z.object({
@@ -303,7 +310,44 @@ export const sendProgressSchema = z.object({
     status: z.enum(['pending', 'appended', 'skipped', 'failed']).nullable(),
     detail: z.string().nullable(),
   }),
+  sendAt: z.string().nullable().optional().describe('When a scheduled message leaves (null: as soon as possible)'),
 });
+
+// --- send later and follow-up reminders (issue 15) ---
+
+/** A message waiting for its time (GET /api/messages/scheduled). */
+export const scheduledMessageSchema = z.object({
+  id: z.string(),
+  accountId: z.string(),
+  subject: z.string().nullable(),
+  to: z.array(addressSchema),
+  sendAt: z.string(),
+  threadId: z.string().nullable(),
+  contactIds: z.array(z.string()),
+});
+
+export const scheduledListSchema = z.object({ items: z.array(scheduledMessageSchema) });
+
+/** PATCH /api/messages/:id/schedule: the new time. */
+export const rescheduledSchema = z.object({ id: z.string(), sendStatus: sendStatusSchema, sendAt: z.string() });
+
+export const reminderStateSchema = z.enum(['waiting', 'due', 'done', 'cancelled']);
+
+export const reminderSchema = z.object({
+  id: z.string(),
+  messageId: z.string().describe("The CRM message's id"),
+  dueAt: z.string(),
+  state: reminderStateSchema,
+  subject: z.string().nullable(),
+  threadId: z.string().nullable(),
+  contactIds: z.array(z.string()),
+  days: z.number(),
+  sentAt: z.string().nullable().describe('When the message left; null while it waits in the outbox'),
+  reason: z.enum(['replied', 'user', 'failed']).nullable(),
+  replyMessageId: z.string().nullable().describe('The reply that closed it'),
+});
+
+export const reminderListSchema = z.object({ items: z.array(reminderSchema) });
 
 // --- meetings and calendars ---
 

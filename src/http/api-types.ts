@@ -55,6 +55,13 @@ export type SendStatus = z.infer<typeof schemas.sendStatusSchema>;
 /** POST /api/messages: the stored copy (no parse error, no inline parts) and how far sending got. */
 export type SentMessage = z.infer<typeof schemas.sentMessageSchema>;
 export type SendProgress = z.infer<typeof schemas.sendProgressSchema>;
+// Send later and follow-up reminders (issue 15).
+export type ScheduledMessage = z.infer<typeof schemas.scheduledMessageSchema>;
+export type ScheduledList = z.infer<typeof schemas.scheduledListSchema>;
+export type Rescheduled = z.infer<typeof schemas.rescheduledSchema>;
+export type ReminderState = z.infer<typeof schemas.reminderStateSchema>;
+export type Reminder = z.infer<typeof schemas.reminderSchema>;
+export type ReminderList = z.infer<typeof schemas.reminderListSchema>;
 
 export type Meeting = z.infer<typeof schemas.meetingSchema>;
 export type MeetingList = z.infer<typeof schemas.meetingListSchema>;

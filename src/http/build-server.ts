@@ -32,6 +32,8 @@ import { inviteRoutes } from './routes/invite-routes.js';
 import { userRoutes, type UserRouteDeps } from './routes/user-routes.js';
 // Issue 15, templates (H1).
 import { templateRoutes } from './routes/template-routes.js';
+import { scheduleRoutes } from './routes/schedule-routes.js';
+import { reminderRoutes } from './routes/reminder-routes.js';
 import type { AccountDeliverabilityDeps } from '../mail/send/account-deliverability.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { trackingRoutes } from './routes/tracking-routes.js';
@@ -192,6 +194,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   // Issue 15 (H3): pixel, link redirects and message events.
   if (deps.blobs)
     trackingRoutes(router, { db: deps.db, ...(deps.trackingLimiter ? { limiter: deps.trackingLimiter } : {}) });
+  // Send later and follow-up reminders (issue 15).
+  if (deps.send) scheduleRoutes(router, { db: deps.db, outbox: deps.send.outbox });
+  reminderRoutes(router, { db: deps.db });
   if (deps.deliverability) deliverabilityRoutes(router, { ...deps.deliverability, db: deps.db });
   if (deps.meetings) meetingRoutes(router, { ...deps.meetings, db: deps.db });
   if (deps.mail) emailAccountRoutes(router, { ...deps.mail, db: deps.db, publicUrl: deps.publicUrl });

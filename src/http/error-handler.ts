@@ -33,6 +33,10 @@ const STATUS: Record<ErrorCode, number> = {
   MERGE_FIELD_UNKNOWN: 422,
   // Issue 15, tracking (H3).
   TRACKING_OFF: 422,
+  // Send later (issue 15).
+  SEND_STARTED: 409,
+  SEND_AT_PAST: 422,
+  SEND_AT_TOO_FAR: 422,
   INTERNAL: 500,
 };
 

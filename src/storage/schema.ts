@@ -309,7 +309,8 @@ export interface OutboxTable {
   id: string;
   message_id: string;
   account_id: string;
-  state: 'queued' | 'sending' | 'sent' | 'failed';
+  /** 'scheduled' (migration 0011): waits for send_at, then is claimed like 'queued'. */
+  state: 'scheduled' | 'queued' | 'sending' | 'sent' | 'failed';
   attempts: number;
   last_error: string | null;
   next_attempt_at: number | null;
@@ -333,6 +334,8 @@ export interface OutboxTable {
   /** The tracked copy for external recipients (0012), and who they are (JSON array); null when nothing is tracked. */
   tracked_raw_blob_sha256?: string | null;
   tracked_rcpts_json?: string | null;
+  /** Send later (migration 0011): not taken before this instant; null = as soon as possible. */
+  send_at?: number | null;
 }
 
 // --- Issue 15, tracking (H3, migration 0012) ---
@@ -510,6 +513,30 @@ export interface TemplatesTable {
   updated_at: number;
 }
 
+// --- send later and follow-up reminders (issue 15, migration 0011) ---
+
+export type ReminderState = 'waiting' | 'due' | 'done' | 'cancelled';
+export type ReminderReason = 'replied' | 'user' | 'failed';
+
+/** "Remind me if no reply in N days" for one message sent from the CRM. */
+export interface FollowUpRemindersTable {
+  id: string;
+  org_id: string;
+  user_id: string;
+  /** The CRM message (messages.id). */
+  message_id: string;
+  thread_id: string | null;
+  days: number;
+  /** When the message left; null until the outbox sent it. */
+  sent_at: number | null;
+  due_at: number;
+  state: ReminderState;
+  reason: ReminderReason | null;
+  reply_message_id: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
   orgs: OrgsTable;
   users: UsersTable;
@@ -551,4 +578,5 @@ export interface Database {
   tracked_messages: TrackedMessagesTable;
   tracked_links: TrackedLinksTable;
   tracking_events: TrackingEventsTable;
+  follow_up_reminders: FollowUpRemindersTable;
 }

@@ -26,6 +26,8 @@ export interface SendConversa {
   startOutbox(): void;
   /** The worker's steps, to run one at a time (no loop). */
   steps(): OutboxSteps;
+  /** Stops this process's follow-up reminder sweep, so only the read path evaluates reminders. */
+  stopReminders(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -80,6 +82,7 @@ export async function startSendConversa(
       outbox.start();
     },
     steps: () => new OutboxSteps(server.outboxDeps),
+    stopReminders: async () => server.background?.reminders.stop(),
     async stop() {
       await outbox?.stop();
       await conversa.stop();

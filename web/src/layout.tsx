@@ -10,6 +10,8 @@ import { MeetingsPage } from './pages/meetings-page';
 import { NotFoundPage } from './pages/not-found-page';
 import { SettingsPage } from './pages/settings-page';
 import { ThreadPage } from './pages/thread-page';
+import { RemindersNavLink, RemindersPage } from './pages/reminders-page';
+import { ScheduledPage } from './pages/scheduled-page';
 import { EmailSettingsPage } from './settings/email-settings-page';
 import { ProfilePage } from './settings/profile-page';
 import { UsersPage } from './settings/users-page';
@@ -29,6 +31,8 @@ const routes: Route[] = [
   { pattern: '/contacts', render: () => <ContactsPage /> },
   { pattern: '/contacts/:id', render: (p) => <ContactPage id={p.id!} /> },
   { pattern: '/meetings', render: () => <MeetingsPage /> },
+  { pattern: '/reminders', render: () => <RemindersPage /> },
+  { pattern: '/scheduled', render: () => <ScheduledPage /> },
   { pattern: '/settings', render: () => <SettingsPage /> },
   { pattern: '/settings/email', render: () => <EmailSettingsPage /> },
   { pattern: '/settings/profile', render: () => <ProfilePage /> },
@@ -81,6 +85,9 @@ export function Layout() {
               <Link to="/meetings" aria-current={current('meetings')}>
                 {t('nav.meetings')}
               </Link>
+            </li>
+            <li>
+              <RemindersNavLink current={current(['reminders', 'scheduled'])} />
             </li>
             <li>
               <Link to="/settings" aria-current={current('settings')}>

@@ -34,6 +34,7 @@ import type { Db } from '../../storage/database.js';
 import type { ParsedMessage } from '../../mail/mime/parse-message.js';
 import { MAX_BODY_CHARS, queueMessage, SEND_BODY_LIMIT, sendStatusFor } from '../../mail/send/queue-message.js';
 import { getSmtpSettings, putSmtpSettings, type AppSmtpConfig } from '../../mail/send/smtp-settings.js';
+import { MAX_REMINDER_DAYS, MIN_REMINDER_DAYS } from '../../mail/send/follow-up-reminders.js';
 import type { ApiRouter } from '../api-router.js';
 import type { OutboundPolicy } from '../../net/outbound-policy.js';
 import { sendProgressSchema, sentMessageSchema, smtpModeSchema, smtpSettingsSchema } from '../api-schemas.js';
@@ -105,6 +106,19 @@ const sendBody = z.strictObject({
     .describe(
       'Track opens (a pixel) and clicks (link redirects) of the copy sent to recipients outside the organisation; HTML mail only; 422 TRACKING_OFF when your tracking setting is off',
     ),
+  // Send later and follow-up reminders (issue 15).
+  sendAt: z
+    .string()
+    .datetime({ offset: true, message: 'not an ISO 8601 instant' })
+    .optional()
+    .describe('Send later: an instant in the future, at most a year ahead (else 422 SEND_AT_PAST / SEND_AT_TOO_FAR)'),
+  remindIfNoReplyDays: z
+    .number()
+    .int()
+    .min(MIN_REMINDER_DAYS)
+    .max(MAX_REMINDER_DAYS)
+    .optional()
+    .describe('A follow-up reminder when no reply comes in the thread within this many days of the message leaving'),
 });
 
 const smtpMode = smtpModeSchema;

@@ -111,3 +111,27 @@ export async function composeMessage(input: ComposeInput): Promise<Buffer> {
   });
   return composer.compile().build();
 }
+
+/** RFC 5322 date-time as nodemailer writes it: `Fri, 04 Dec 2026 21:30:20 +0000`. */
+export function rfc5322Date(date: Date): string {
+  return date.toUTCString().replace('GMT', '+0000');
+}
+
+/**
+ * The same message with its Date header set to `date` (send later: a message composed when it was scheduled says
+ * the time it leaves, as a mail program's outbox would). Only the top-level header block is touched, so the bytes
+ * of the body, and any DKIM signature added later when sending, are unaffected; a message without a Date gets one.
+ */
+export function redateMessage(raw: Buffer, date: Date): Buffer {
+  const text = raw.toString('latin1');
+  const end = text.indexOf('\r\n\r\n');
+  const headerEnd = end < 0 ? text.length : end;
+  const header = text.slice(0, headerEnd);
+  const line = `Date: ${rfc5322Date(date)}`;
+  // A header field with its folded continuation lines.
+  const dateField = /(^|\r\n)Date:[^\r\n]*(?:\r\n[ \t][^\r\n]*)*/i;
+  const next = dateField.test(header)
+    ? header.replace(dateField, (_m, lead: string) => `${lead}${line}`)
+    : `${line}\r\n${header}`;
+  return Buffer.from(next + text.slice(headerEnd), 'latin1');
+}

@@ -6,6 +6,9 @@
 // Message-ID, so a crash after the APPEND but before recording it does not append twice. A row is taken with a
 // lease (lease_until): a worker that dies mid-send leaves a row another worker (or this one, restarted) takes
 // again once the lease runs out — at-least-once for that one unlucky instant, never lost.
+// Send later (migration 0011): a row may wait in state 'scheduled' until its send_at; the same atomic claim takes it
+// then (one worker wins), the loop sleeps until the nearest send_at, and the Date header (and the CRM message's
+// date) is set to the moment it is taken, since it was composed when it was scheduled.
 // Limits: one row at a time per worker; a recipient refused with a 4xx while others were accepted is reported,
 // not retried.
 import type { ImapFlow } from 'imapflow';
@@ -32,6 +35,7 @@ import { backoffDelay } from '../../jobs/backoff.js';
 import { freshAccountCredentials, mailLoginOf } from '../accounts/account-login.js';
 import { appRelayTransportOptions, openCustomSmtp, type AppSmtpConfig } from './smtp-settings.js';
 import { sendCopies } from './send-copies.js';
+import { redateMessage } from './compose-message.js';
 
 export interface OutboxDeps {
   db: Db;
@@ -51,7 +55,10 @@ export interface OutboxDeps {
   backoffMaxMs?: number;
   /** Attempts (sending, and separately appending) before giving up (default 8). */
   maxAttempts?: number;
-  /** How often the table is looked at without a kick, for rows queued by other processes (default 60 s). */
+  /**
+   * How often the table is looked at without a kick, for rows queued or scheduled by other processes (default 30 s:
+   * a message scheduled elsewhere leaves within that of its time; this process's own rows wake the loop at once).
+   */
   pollIntervalMs?: number;
   /** How long a worker holds a row it took (default 10 min). */
   leaseMs?: number;
@@ -67,7 +74,7 @@ export interface Outbox {
   kick(): void;
 }
 
-export type SendStatus = 'queued' | 'sending' | 'sent' | 'failed';
+export type SendStatus = 'scheduled' | 'queued' | 'sending' | 'sent' | 'failed';
 
 type OutboxRow = OutboxTable & { append_attempts: number };
 
@@ -75,7 +82,7 @@ const DEFAULTS = {
   backoffBaseMs: 30_000,
   backoffMaxMs: 30 * 60_000,
   maxAttempts: 8,
-  pollIntervalMs: 60_000,
+  pollIntervalMs: 30_000,
   leaseMs: 10 * 60_000,
   timeoutMs: 30_000,
 };
@@ -254,13 +261,17 @@ export class OutboxSteps {
     this.settings = settingsOf(deps);
   }
 
-  /** Rows whose SMTP step is due: queued and due, or left 'sending' by a worker whose lease ran out. */
+  /**
+   * Rows whose SMTP step is due: scheduled and their time has come, queued and due, or left 'sending' by a worker
+   * whose lease ran out.
+   */
   async dueForSending(now: number, limit = 20): Promise<string[]> {
     const rows = await this.deps.db
       .selectFrom('outbox')
       .select('id')
       .where((eb) =>
         eb.or([
+          eb.and([eb('state', '=', 'scheduled'), eb('send_at', '<=', now)]),
           eb.and([
             eb('state', '=', 'queued'),
             eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', now)]),
@@ -294,17 +305,24 @@ export class OutboxSteps {
     return rows.map((r) => r.id);
   }
 
-  /** When the next row becomes due (null: nothing waits). */
+  /** When the next row becomes due (null: nothing waits): a retry, a pending copy or a scheduled send. */
   async nextDueAt(): Promise<number | null> {
-    const row = await this.deps.db
-      .selectFrom('outbox')
-      .select((eb) => eb.fn.min('next_attempt_at').as('next'))
-      .where((eb) =>
-        eb.or([eb('state', '=', 'queued'), eb.and([eb('state', '=', 'sent'), eb('append_state', '=', 'pending')])]),
-      )
-      .executeTakeFirst();
-    const next = row?.next;
-    return next === null || next === undefined ? null : Number(next);
+    const [retry, scheduled] = await Promise.all([
+      this.deps.db
+        .selectFrom('outbox')
+        .select((eb) => eb.fn.min('next_attempt_at').as('next'))
+        .where((eb) =>
+          eb.or([eb('state', '=', 'queued'), eb.and([eb('state', '=', 'sent'), eb('append_state', '=', 'pending')])]),
+        )
+        .executeTakeFirst(),
+      this.deps.db
+        .selectFrom('outbox')
+        .select((eb) => eb.fn.min('send_at').as('next'))
+        .where('state', '=', 'scheduled')
+        .executeTakeFirst(),
+    ]);
+    const times = [retry?.next, scheduled?.next].filter((t): t is number => t !== null && t !== undefined).map(Number);
+    return times.length === 0 ? null : Math.min(...times);
   }
 
   /**
@@ -325,6 +343,9 @@ export class OutboxSteps {
       .where('id', '=', outboxId)
       .where((eb) =>
         eb.or([
+          // A scheduled row is never taken early, whoever asks; a cancel (a DELETE … WHERE state = 'scheduled')
+          // and this claim exclude each other in the database.
+          eb.and([eb('state', '=', 'scheduled'), eb('send_at', '<=', now)]),
           eb.and([eb('state', '=', 'queued'), eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)])]),
           eb.and([eb('state', '=', 'sending'), eb('lease_until', '<', now)]),
         ]),
@@ -354,7 +375,13 @@ export class OutboxSteps {
       // Its owner was deactivated after the row was picked: it waits, unsent, for a reactivation.
       await db
         .updateTable('outbox')
-        .set((eb) => ({ state: 'queued', lease_until: null, attempts: eb('attempts', '-', 1), updated_at: Date.now() }))
+        .set((eb) => ({
+          // A scheduled message not yet attempted stays scheduled (so still cancellable) until the reactivation.
+          state: row.send_at != null && row.attempts === 1 ? 'scheduled' : 'queued',
+          lease_until: null,
+          attempts: eb('attempts', '-', 1),
+          updated_at: Date.now(),
+        }))
         .where('id', '=', outboxId)
         .execute();
       return false;
@@ -363,7 +390,14 @@ export class OutboxSteps {
     let authKind: 'password' | 'oauth2' = account.auth_kind;
     try {
       if (!message.raw_blob_sha256) throw new PermanentFailure('The stored copy of the message is missing');
-      const raw = await this.deps.blobs.get(message.raw_blob_sha256, { signal: this.signal });
+      let raw = await this.deps.blobs.get(message.raw_blob_sha256, { signal: this.signal });
+      // Scheduled and taken for the first time: it says the time it leaves (a retry keeps the first attempt's).
+      let sending: OutboxRow = row;
+      if (row.send_at != null && row.attempts === 1) {
+        const redated = await this.redate(row, message.id, raw, Date.now());
+        raw = redated.raw;
+        sending = { ...row, tracked_raw_blob_sha256: redated.trackedSha };
+      }
       const recipients = await db
         .selectFrom('message_participants')
         .select('address')
@@ -391,7 +425,7 @@ export class OutboxSteps {
           to,
           raw,
           messageId: message.id,
-          outbox: row,
+          outbox: sending,
         });
       } finally {
         this.track(null);
@@ -451,6 +485,49 @@ export class OutboxSteps {
       await this.finishSend(row, failure);
       return false;
     }
+  }
+
+  /**
+   * Sets the Date header of a scheduled message to `at` (whole seconds) and stores those bytes as the message's
+   * copy, with the CRM message's date: the copy filed in Sent and the one the sync meets later are these bytes.
+   * The content digest is cleared, so the intake recomputes it from the row when it meets a copy (store-messages.ts).
+   */
+  private async redate(
+    row: OutboxRow,
+    messageId: string,
+    raw: Buffer,
+    at: number,
+  ): Promise<{ raw: Buffer; trackedSha: string | null }> {
+    const date = Math.floor(at / 1000) * 1000;
+    const redated = redateMessage(raw, new Date(date));
+    const blob = await this.deps.blobs.put(redated);
+    // The tracked copy for external recipients (tracking) carries the same Date as every other copy.
+    const trackedRaw = row.tracked_raw_blob_sha256
+      ? redateMessage(await this.deps.blobs.get(row.tracked_raw_blob_sha256, { signal: this.signal }), new Date(date))
+      : null;
+    const trackedBlob = trackedRaw ? await this.deps.blobs.put(trackedRaw) : null;
+    await this.deps.db.transaction().execute(async (trx) => {
+      for (const b of trackedBlob ? [blob, trackedBlob] : [blob]) {
+        await trx
+          .insertInto('blobs')
+          .values({ sha256: b.sha256, size: b.size, created_at: Date.now() })
+          .onConflict((oc) => oc.column('sha256').doNothing())
+          .execute();
+      }
+      await trx
+        .updateTable('messages')
+        .set({ raw_blob_sha256: blob.sha256, size: redated.length, date, content_digest: null })
+        .where('id', '=', messageId)
+        .execute();
+      if (trackedBlob) {
+        await trx
+          .updateTable('outbox')
+          .set({ tracked_raw_blob_sha256: trackedBlob.sha256 })
+          .where('id', '=', row.id)
+          .execute();
+      }
+    });
+    return { raw: redated, trackedSha: trackedBlob?.sha256 ?? null };
   }
 
   private async finishSend(row: OutboxRow, failure: Failure): Promise<void> {

@@ -33,6 +33,8 @@ import { applyMergeFields } from './apply-merge-fields.js';
 import { trackedHtml } from '../../tracking/tracked-html.js';
 import { insertTrackedMessage, newTrackingToken } from '../../tracking/tracked-messages.js';
 import { externalRecipients } from '../../tracking/external-recipients.js';
+import { DAY_MS, insertReminder } from './follow-up-reminders.js';
+import { checkSendAt } from './scheduled-messages.js';
 
 /** Attachments of one message, decoded, at most (what the large providers accept). */
 export const MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024;
@@ -63,6 +65,10 @@ export interface SendInput {
   contactId?: string | undefined;
   /** Issue 15 (H3): open/click tracking of the copy for external recipients; needs the user's setting. */
   track?: { opens?: boolean | undefined; clicks?: boolean | undefined } | undefined;
+  /** Send later (ISO instant, in the future, within a year): stored now, taken by the outbox from then. */
+  sendAt?: string | undefined;
+  /** A follow-up reminder if no reply comes within this many days of the message leaving. */
+  remindIfNoReplyDays?: number | undefined;
 }
 
 export interface QueueDeps {
@@ -90,6 +96,8 @@ export type SentMessage = Omit<MessageDetail, 'parseError' | 'attachments'> & {
   attachments: Array<{ id: string; filename: string | null; contentType: string; size: number }>;
   sendStatus: SendStatus;
   sendError?: SendError;
+  sendAt?: string | null;
+  reminder?: { id: string; dueAt: string };
 };
 
 export interface SendStatusView {
@@ -102,6 +110,8 @@ export interface SendStatusView {
   sentAt: string | null;
   /** The copy in the mailbox's Sent folder: pending, appended, skipped (see detail) or failed; null before sending. */
   sentFolder: { status: 'pending' | 'appended' | 'skipped' | 'failed' | null; detail: string | null };
+  /** When a scheduled message leaves; null for one sent as soon as possible. */
+  sendAt: string | null;
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -300,14 +310,18 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
 
   // Templates and merge fields (issue 15): a field without value or fallback refuses the message here, unqueued.
   input = await applyMergeFields(deps.db, user, input);
+  // Send later: refused before anything is stored when the time is past or too far.
+  const sendAt = input.sendAt === undefined ? null : checkSendAt(input.sendAt, Date.now());
+
   const account = await sendingAccount(deps.db, user, input.accountId);
   const tracking = await trackingPlan(deps, user, input, account.email, [...to, ...cc, ...bcc]);
   const parent = input.inReplyTo ? await parentOf(deps.db, user, input.inReplyTo) : null;
   const subject = parent ? replySubject(input.subject?.trim() || parent.subject || '') : (input.subject ?? '');
   const sender = await deps.db.selectFrom('users').select('display_name').where('id', '=', user.id).executeTakeFirst();
   const messageId = newMessageId(account.email);
-  // Whole seconds: the Date header has no more, and the stored date must equal it.
-  const date = new Date(Math.floor(Date.now() / 1000) * 1000);
+  // Whole seconds: the Date header has no more, and the stored date must equal it. A scheduled message is dated
+  // for its time here and re-dated by the outbox to the moment it really leaves.
+  const date = new Date(Math.floor((sendAt ?? Date.now()) / 1000) * 1000);
 
   const composeInput = {
     messageId,
@@ -354,6 +368,8 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
   });
   const now = Date.now();
   let storedId: string | null = null;
+  // Written inside the store transaction's callback (TypeScript does not follow assignments made in a closure).
+  const made: { reminder?: { id: string; dueAt: string } } = {};
   const [stored] = await storeMessages(
     deps.db,
     {
@@ -375,7 +391,8 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
           id: newId(now),
           message_id: row.id,
           account_id: account.id,
-          state: 'queued',
+          state: sendAt === null ? 'queued' : 'scheduled',
+          send_at: sendAt,
           attempts: 0,
           last_error: null,
           next_attempt_at: null,
@@ -409,6 +426,20 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
           now,
         });
       }
+      if (input.remindIfNoReplyDays !== undefined) {
+        const thread = await trx.selectFrom('messages').select('thread_id').where('id', '=', row.id).executeTakeFirst();
+        const plannedAt = sendAt ?? now;
+        const id = await insertReminder(trx, {
+          orgId: user.orgId,
+          userId: user.id,
+          messageId: row.id,
+          threadId: thread?.thread_id ?? null,
+          days: input.remindIfNoReplyDays,
+          plannedAt,
+          now,
+        });
+        made.reminder = { id, dueAt: new Date(plannedAt + input.remindIfNoReplyDays * DAY_MS).toISOString() };
+      }
     },
   );
   // A fresh UUID Message-ID cannot already be stored; if it somehow were, the outbox would send the old bytes.
@@ -422,6 +453,8 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
     attachments: parts.map(({ id, filename, contentType, size }) => ({ id, filename, contentType, size })),
     sendStatus: status.sendStatus,
     ...(status.sendError ? { sendError: status.sendError } : {}),
+    sendAt: status.sendAt,
+    ...(made.reminder ? { reminder: made.reminder } : {}),
   };
 }
 
@@ -455,5 +488,6 @@ export async function sendStatusFor(db: Db, user: User, messageId: string): Prom
     nextAttemptAt: row.state === 'queued' ? iso(row.next_attempt_at) : null,
     sentAt: iso(row.sent_at),
     sentFolder: { status: row.append_state, detail: row.append_detail },
+    sendAt: row.send_at == null ? null : iso(row.send_at),
   };
 }

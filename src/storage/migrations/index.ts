@@ -14,6 +14,8 @@ import * as team from './0009-team.js';
 import * as templates from './0010-templates.js';
 // Issue 15, tracking (H3).
 import * as tracking from './0012-tracking.js';
+// Issue 15, send later and follow-up reminders (H2).
+import * as scheduledSend from './0011-scheduled-send.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -26,6 +28,7 @@ const migrations: Record<string, Migration> = {
   '0008-bcc-filings': bccFilings,
   '0009-team': team,
   '0010-templates': templates,
+  '0011-scheduled-send': scheduledSend,
   // Issue 15, tracking (H3).
   '0012-tracking': tracking,
 };

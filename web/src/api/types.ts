@@ -6,6 +6,13 @@ export type {
   Template,
   TemplateList,
   RenderedTemplate,
+  // Send later and follow-up reminders (issue 15).
+  Reminder,
+  ReminderList,
+  ReminderState,
+  Rescheduled,
+  ScheduledList,
+  ScheduledMessage,
   InvitationInfo,
   Invitation,
   Role,

@@ -550,6 +550,36 @@ export const en = {
   'profile.tracking': 'Let me track opens and clicks',
   'profile.trackingHelp':
     'When on, you may ask for tracking when you send a message: people outside your organisation get a copy with an invisible image and links that pass through Conversa, so you see when it was opened and which links were clicked. Colleagues are never tracked. Opens and clicks by image proxies and security scanners are shown apart as automated, since no person was there.',
+  // Send later and follow-up reminders (issue 15).
+  'nav.reminders': 'Follow-ups',
+  'error.SEND_STARTED': 'This message is already being sent (or was sent), so it can no longer be changed or cancelled',
+  'error.SEND_AT_PAST': 'The time to send is already past: choose a later time',
+  'error.SEND_AT_TOO_FAR': 'A message can be scheduled at most a year ahead',
+  'reminders.title': 'Follow-ups',
+  'reminders.dueTitle': 'Due: no reply yet',
+  'reminders.waitingTitle': 'Waiting for a reply',
+  'reminders.none': 'No follow-ups. When you send a message, choose “Remind me if no reply” to get one here.',
+  'reminders.due': 'Due',
+  'reminders.dueAt': 'due {date}',
+  'reminders.sentAt': 'Sent {date}',
+  'reminders.notSentYet': 'Not sent yet',
+  'reminders.done': 'Done',
+  'reminders.dismiss': 'Dismiss',
+  'reminders.noSubject': '(no subject)',
+  'reminders.badge': '{count} follow-ups due',
+  'reminders.contactTitle': 'Follow-ups',
+  'scheduled.title': 'Scheduled mail',
+  'scheduled.none': 'No scheduled messages.',
+  'scheduled.to': 'To',
+  'scheduled.sendAt': 'sends {date}',
+  'scheduled.reschedule': 'Change time',
+  'scheduled.newTime': 'New time',
+  'scheduled.cancel': 'Cancel sending',
+  'scheduled.cancelTitle': 'Cancel this message?',
+  'scheduled.cancelText':
+    'It will not be sent and is removed from Conversa. To change its text, cancel it and write it again.',
+  'scheduled.cancelled': 'The message was cancelled and will not be sent.',
+  'scheduled.rescheduled': 'The message will be sent {date}.',
 } as const;
 
 export type MessageKey = keyof typeof en;

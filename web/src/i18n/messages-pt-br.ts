@@ -559,4 +559,36 @@ export const ptBR: Record<MessageKey, string> = {
   'profile.tracking': 'Permitir que eu rastreie aberturas e cliques',
   'profile.trackingHelp':
     'Ligado, você pode pedir rastreamento ao enviar uma mensagem: as pessoas de fora da sua organização recebem uma cópia com uma imagem invisível e links que passam pelo Conversa, e você vê quando foi aberta e quais links foram clicados. Colegas nunca são rastreados. Aberturas e cliques de proxies de imagens e verificadores de segurança aparecem à parte como automáticos, pois nenhuma pessoa estava lá.',
+  // Send later and follow-up reminders (issue 15).
+  'nav.reminders': 'Acompanhamentos',
+  'error.SEND_STARTED':
+    'Esta mensagem já está sendo enviada (ou foi enviada) e não pode mais ser alterada nem cancelada',
+  'error.SEND_AT_PAST': 'O horário de envio já passou: escolha um horário futuro',
+  'error.SEND_AT_TOO_FAR': 'Uma mensagem pode ser agendada para no máximo um ano à frente',
+  'reminders.title': 'Acompanhamentos',
+  'reminders.dueTitle': 'Vencidos: ainda sem resposta',
+  'reminders.waitingTitle': 'Aguardando resposta',
+  'reminders.none':
+    'Nenhum acompanhamento. Ao enviar uma mensagem, escolha “Lembrar-me se não houver resposta” para vê-lo aqui.',
+  'reminders.due': 'Vencido',
+  'reminders.dueAt': 'vence em {date}',
+  'reminders.sentAt': 'Enviada em {date}',
+  'reminders.notSentYet': 'Ainda não enviada',
+  'reminders.done': 'Concluído',
+  'reminders.dismiss': 'Descartar',
+  'reminders.noSubject': '(sem assunto)',
+  'reminders.badge': '{count} acompanhamentos vencidos',
+  'reminders.contactTitle': 'Acompanhamentos',
+  'scheduled.title': 'E-mails agendados',
+  'scheduled.none': 'Nenhuma mensagem agendada.',
+  'scheduled.to': 'Para',
+  'scheduled.sendAt': 'será enviada em {date}',
+  'scheduled.reschedule': 'Alterar horário',
+  'scheduled.newTime': 'Novo horário',
+  'scheduled.cancel': 'Cancelar envio',
+  'scheduled.cancelTitle': 'Cancelar esta mensagem?',
+  'scheduled.cancelText':
+    'Ela não será enviada e será removida do Conversa. Para alterar o texto, cancele e escreva de novo.',
+  'scheduled.cancelled': 'A mensagem foi cancelada e não será enviada.',
+  'scheduled.rescheduled': 'A mensagem será enviada em {date}.',
 };

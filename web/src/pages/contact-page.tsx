@@ -10,6 +10,7 @@ import { Link } from '../router';
 import { messageLink } from './inbox-page';
 import { CalendarIcon, IncomingIcon, OutgoingIcon } from '../components/icons';
 import { TrackingSummary } from '../mail/tracking-summary';
+import { ContactReminders } from './reminders-page';
 
 type Entry = { kind: 'mail'; at: string; message: MessageSummary } | { kind: 'meeting'; at: string; meeting: Meeting };
 
@@ -113,6 +114,7 @@ export function ContactPage({ id }: { id: string }) {
           }}
         />
       ) : null}
+      <ContactReminders contactId={id} />
       {state.data ? (
         <section aria-labelledby="timeline-title">
           <h2 id="timeline-title">{t('contact.timeline')}</h2>
