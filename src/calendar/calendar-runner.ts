@@ -2,10 +2,10 @@
 // sync: discover the calendars, bring each up to date (sync token, or ctag + etags), store. Then the steady state:
 // every ~30 s a cheap change check (the calendars' sync-tokens/ctags, one request per calendar home on CalDAV) and
 // the full work only for the calendars whose tag moved; a whole pass with discovery again at once on "sync now",
-// after a failure, on a new day (recurrences re-expanded) and every `intervalMs` as a safety net. Failures go through decideCalendarFailure: refused credentials
-// stop the loop until the account is reconnected, anything else is retried with backoff and jitter; the state is
-// kept in email_accounts.calendar_* for the health view. The loop itself is jobs/retry-loop's, shared with the mail
-// runner. Also the factory that picks an account's driver.
+// after a failure, on a new day (recurrences re-expanded) and every `intervalMs` as a safety net. Failures go
+// through decideCalendarFailure: refused credentials stop the loop until the account is reconnected, anything else
+// is retried with backoff and jitter; the state is kept in email_accounts.calendar_* for the health view. The loop
+// itself is jobs/retry-loop's, shared with the mail runner. Also the factory that picks an account's driver.
 import type { SecretBox } from '../core/secret-box.js';
 import type { AccountCredentials } from '../mail/accounts/account-credentials.js';
 import { freshAccountCredentials } from '../mail/accounts/account-login.js';
