@@ -15,6 +15,7 @@ import type { Db } from '../../src/storage/database.js';
 import { newId } from '../../src/storage/ids.js';
 import { createUser } from '../../src/users/users.js';
 import { startCalendarConversa, type CalendarConversa } from '../support/calendar-conversa.js';
+import { startTestConversa, type TestConversa } from '../support/conversa-server.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 import { dovecotAccountBody } from '../support/dovecot-account.js';
 import { useDovecot, useRadicale, type Credentials } from '../support/servers.js';
@@ -234,6 +235,64 @@ describe.each(DIALECTS)('the live calendar on %s', (dialect) => {
       );
       expect(left.map((m) => m.title)).toEqual(['Lunch']);
     });
+  });
+});
+
+describe.each(DIALECTS)('"Sync now" on a web-only server, the calendar run by another process, on %s', (dialect) => {
+  let database: TestDatabase;
+  let web: TestConversa;
+  let worker: CalendarConversa;
+  beforeAll(async () => {
+    database = await createTestDatabase(dialect, { migrate: false });
+    const key = { CONVERSA_SECRET_KEY: 'b'.repeat(64) };
+    web = await startTestConversa({ ...key, CONVERSA_SERVE_BACKGROUND: 'false' }, database);
+    // The process holding the leases: no checks and no whole passes of its own during the test.
+    worker = await startCalendarConversa({
+      intervalMs: 3_600_000,
+      checkIntervalMs: 3_600_000,
+      database,
+      env: key,
+    });
+  });
+  afterAll(async () => {
+    await web?.stop();
+    await worker?.stop();
+    await database?.destroy();
+  });
+
+  it('reaches the calendar runner of the lease holder', async () => {
+    const creds = await dovecot.addUser();
+    const [work] = await calendarsOf(creds, ['work']);
+    const created = await web.api(
+      'POST',
+      '/api/email-accounts',
+      dovecotAccountBody(dovecot, creds, { caldavUrl: radicale.principalUrl(creds.user) }),
+    );
+    expect(created.status, created.text).toBe(201);
+    const accountId = created.body.id as string;
+    await waitFor(
+      "the worker's first calendar pass",
+      async () => (await web.api('GET', `/api/email-accounts/${accountId}/calendar`)).body?.status === 'active',
+      ARRIVES_MS,
+    );
+    const dan = `dan-${tag()}@client.test`;
+    const contact = await web.api('POST', '/api/contacts', { emails: [dan], firstName: 'Dan' });
+    expect(contact.status, contact.text).toBe(201);
+    const start = inFuture(5 * DAY);
+    await put(work!, 'remote.ics', vevent({ uid: `remote-${tag()}`, title: 'Remote', start, attendee: dan }));
+
+    const res = await web.api('POST', `/api/email-accounts/${accountId}/sync`);
+    expect(res.status, res.text).toBe(202);
+    // Requested from the lease holder (this process runs nothing).
+    expect(res.body).toMatchObject({ accepted: true, calendarAccepted: true });
+    await waitFor(
+      'the meeting on the contact',
+      async () => {
+        const items = (await web.api('GET', `/api/contacts/${contact.body.id}/meetings`)).body?.items as any[];
+        return items?.some((m) => m.title === 'Remote');
+      },
+      ARRIVES_MS,
+    );
   });
 });
 
