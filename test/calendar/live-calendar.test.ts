@@ -1,9 +1,10 @@
 // The live calendar (issue 16), against the real Radicale: "Sync now" (the mail's button and route) brings a
-// calendar change too; with nobody asking, a change made in the calendar (new, moved, cancelled) reaches the
+// calendar change too, also when the calendar runs in another process (the lease holder); with nobody asking, a change made in the calendar (new, moved, cancelled) reaches the
 // contact through the runner's cheap change checks; an idle check asks only for the calendars' tags (no listing,
 // no event download) and a check that finds one calendar moved syncs that calendar only; a calendar server that
 // answers the check with garbage or with a huge body gives a clear calendar status, leaves the mail alone, and
-// the next check after it behaves recovers.
+// the next check after it behaves recovers; a service without tags (Google, Graph) is asked for its changes at
+// the check pace without discovering again.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -571,6 +572,104 @@ describe.each(DIALECTS)('the change checks, counted, on %s', (dialect) => {
         .where('account_id', '=', accountId)
         .execute();
       expect(stored.map((m) => m.title).sort()).toEqual(['A', 'B']);
+    } finally {
+      await supervisor.close();
+    }
+  });
+});
+
+describe.each(DIALECTS)('a calendar service without change tags (the Google and Graph APIs), on %s', (dialect) => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase(dialect);
+  });
+  afterAll(async () => {
+    await database?.destroy();
+  });
+
+  it('is asked for its changes at the check pace, without discovery again, and a change it lists arrives', async () => {
+    const accountId = await accountRow(database.storage.db, 'https://unused.test/');
+    const calendar = {
+      url: 'primary',
+      displayName: 'Primary',
+      ctag: null,
+      supportsSyncToken: true,
+      writable: true,
+      timeZone: null,
+    };
+    const start = inFuture(DAY);
+    const calls = { discover: 0, changes: 0, fetch: 0 };
+    // Its change list is empty until `pending` holds an event (as events.list with a sync token answers).
+    let pending: { href: string; ics: string } | null = null;
+    const driver: CalendarDriver = {
+      async discover() {
+        calls.discover++;
+        return { calendars: [calendar], ownAddresses: [] };
+      },
+      async changes(_calendar, state) {
+        calls.changes++;
+        const next = pending;
+        pending = null;
+        return {
+          state: { syncToken: `${Number(state.syncToken ?? 0) + 1}`, ctag: null },
+          full: state.syncToken === null,
+          changed: next ? [{ href: next.href, etag: '"1"' }] : [],
+          deleted: [],
+        };
+      },
+      async fetch(_calendar, hrefs) {
+        calls.fetch++;
+        return hrefs.map((href) => ({
+          href,
+          etag: '"1"',
+          ics: vevent({ uid: 'api-1', title: 'From the API', start, attendee: 'x@y.test' }),
+        }));
+      },
+      async read() {
+        return null;
+      },
+      async create(): Promise<never> {
+        throw new Error('not used');
+      },
+      async update(): Promise<never> {
+        throw new Error('not used');
+      },
+      async remove() {
+        return null;
+      },
+    };
+    const events: Array<'whole' | 'light'> = [];
+    const supervisor = new CalendarSupervisor({
+      db: database.storage.db,
+      log: quiet,
+      bccDomain: 'bcc.test',
+      driverFor: async () => driver,
+      intervalMs: 3_600_000,
+      checkIntervalMs: 100,
+      backoffBaseMs: 100,
+      backoffMaxMs: 1_000,
+      onPass: (_id, _summary, light) => events.push(light ? 'light' : 'whole'),
+    });
+    try {
+      await supervisor.start(accountId);
+      await waitFor('three light passes', async () => events.filter((e) => e === 'light').length >= 3, ARRIVES_MS);
+      expect(calls.discover).toBe(1);
+      expect(calls.changes).toBeGreaterThanOrEqual(4);
+      expect(calls.fetch).toBe(0);
+      pending = { href: 'api-1', ics: '' };
+      await waitFor(
+        'the listed event stored',
+        async () =>
+          (
+            await database.storage.db
+              .selectFrom('meetings')
+              .select('title')
+              .where('account_id', '=', accountId)
+              .execute()
+          ).some((m) => m.title === 'From the API'),
+        ARRIVES_MS,
+      );
+      expect(calls.discover).toBe(1);
     } finally {
       await supervisor.close();
     }
