@@ -1,10 +1,10 @@
 // The live calendar (issue 16), against the real Radicale: "Sync now" (the mail's button and route) brings a
-// calendar change too, also when the calendar runs in another process (the lease holder); with nobody asking, a change made in the calendar (new, moved, cancelled) reaches the
-// contact through the runner's cheap change checks; an idle check asks only for the calendars' tags (no listing,
-// no event download) and a check that finds one calendar moved syncs that calendar only; a calendar server that
-// answers the check with garbage or with a huge body gives a clear calendar status, leaves the mail alone, and
-// the next check after it behaves recovers; a service without tags (Google, Graph) is asked for its changes at
-// the check pace without discovering again.
+// calendar change too, also when the calendar runs in another process (the lease holder); with nobody asking, a
+// change made in the calendar (new, moved, cancelled) reaches the contact through the runner's cheap change checks;
+// an idle check asks only for the calendars' tags (no listing, no event download) and a check that finds one
+// calendar moved syncs that calendar only; a calendar server that answers the check with garbage or with a huge
+// body gives a clear calendar status, leaves the mail alone, and the first check after it behaves again recovers;
+// a service without tags (Google, Graph) is asked for its changes at the check pace without discovering again.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
