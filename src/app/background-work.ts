@@ -27,8 +27,10 @@ export interface BackgroundOptions {
   batchSize?: number;
   outbox?: Pick<OutboxDeps, 'backoffBaseMs' | 'backoffMaxMs' | 'maxAttempts' | 'pollIntervalMs' | 'timeoutMs'>;
   leases?: { ttlMs?: number; tickMs?: number; maxAccounts?: number };
-  /** Calendar passes this often (default config.calendarIntervalMinutes). */
+  /** Whole calendar passes this often (default config.calendarIntervalMinutes). */
   calendarIntervalMs?: number;
+  /** Calendar change checks this often (default config.calendarCheckSeconds). */
+  calendarCheckIntervalMs?: number;
   /** The span of calendar kept around today (default: the account's history window back, a year ahead). */
   calendarWindow?: WindowOptions;
   /** Follow-up reminders' sweep (default every 30 s). */
@@ -70,6 +72,8 @@ export type AccountChange = 'created' | 'reconnected' | 'switched' | 'deleted';
 export interface AccountSignals {
   onChanged(accountId: string, change: AccountChange): Promise<void>;
   syncNow(accountId: string): Promise<boolean>;
+  /** The calendar's "sync now", here or through the account's lease holder. */
+  calendarSyncNow(accountId: string): Promise<boolean>;
 }
 
 export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOptions = {}): BackgroundWork {
@@ -132,6 +136,7 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
     bccDomain: config.bccDomain,
     driverFor: createDriverFactory({ db, secrets, oauth: config.oauth, log: calendarLog, outbound: deps.outbound }),
     intervalMs: options.calendarIntervalMs ?? config.calendarIntervalMinutes * 60_000,
+    checkIntervalMs: options.calendarCheckIntervalMs ?? config.calendarCheckSeconds * 1000,
     backoffBaseMs: options.backoffBaseMs ?? 2_000,
     backoffMaxMs: options.backoffMaxMs ?? 5 * 60_000,
     ...(options.calendarWindow ? { window: options.calendarWindow } : {}),
@@ -197,12 +202,21 @@ export function accountSignals(db: Storage['db'], work: () => BackgroundWork | u
     async syncNow(accountId) {
       const local = work();
       if (local?.leases.owns(accountId)) return local.supervisor.syncNow(accountId);
-      await db
-        .updateTable('email_accounts')
-        .set({ sync_requested_at: Date.now() })
-        .where('id', '=', accountId)
-        .execute();
+      await requestSync(db, accountId);
+      return true;
+    },
+    async calendarSyncNow(accountId) {
+      const local = work();
+      if (local?.leases.owns(accountId)) return local.calendar.syncNow(accountId);
+      // The lease holder wakes its mail AND calendar runners on this (LeaseCoordinator hooks.syncRequested): across
+      // processes a calendar-only request also syncs the mail, which is harmless and needs no new column.
+      await requestSync(db, accountId);
       return true;
     },
   };
+}
+
+/** Asks whichever process holds the account's lease for a sync: it sees the new time at its next lease round. */
+async function requestSync(db: Storage['db'], accountId: string): Promise<void> {
+  await db.updateTable('email_accounts').set({ sync_requested_at: Date.now() }).where('id', '=', accountId).execute();
 }

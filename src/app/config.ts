@@ -36,8 +36,13 @@ export interface Config {
   dnsServers: string[];
   /** `serve` also runs the background work (CONVERSA_SERVE_BACKGROUND, default true; false for web-only nodes). */
   serveBackground: boolean;
-  /** Minutes between calendar passes (CONVERSA_CALENDAR_INTERVAL_MINUTES, default 5). */
+  /**
+   * Minutes between whole calendar passes with discovery (CONVERSA_CALENDAR_INTERVAL_MINUTES, default 30): the
+   * safety net under the change checks.
+   */
   calendarIntervalMinutes: number;
+  /** Seconds between calendar change checks (CONVERSA_CALENDAR_CHECK_SECONDS, default 30): a calendar change's delay. */
+  calendarCheckSeconds: number;
   /** STARTTLS certificate of the BCC listener (BCC_TLS_CERT_FILE + BCC_TLS_KEY_FILE), or null. */
   bccTls: BccTlsConfig | null;
   /**
@@ -107,7 +112,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dkim: loadDkimConfig(env),
     serveBackground: !/^(0|false|no|off)$/i.test(env.CONVERSA_SERVE_BACKGROUND ?? ''),
     bccTls: loadBccTlsConfig(env),
-    calendarIntervalMinutes: positive(env, 'CONVERSA_CALENDAR_INTERVAL_MINUTES', 5),
+    calendarIntervalMinutes: positive(env, 'CONVERSA_CALENDAR_INTERVAL_MINUTES', 30),
+    calendarCheckSeconds: positive(env, 'CONVERSA_CALENDAR_CHECK_SECONDS', 30),
     allowedHosts: parseAllowedHosts(env.CONVERSA_ALLOWED_HOSTS),
     dnsServers: (env.CONVERSA_DNS_SERVERS ?? '')
       .split(',')

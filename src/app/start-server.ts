@@ -170,6 +170,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       bccDomain: config.bccDomain,
       onChanged: signals.onChanged,
       syncNow: signals.syncNow,
+      calendarSyncNow: signals.calendarSyncNow,
       // Address verification codes go out through the company relay.
       appSmtp: config.appSmtp,
       dkim: config.dkim,
@@ -214,7 +215,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         outbound,
         log: { info: () => undefined, warn: () => undefined, error: () => undefined },
       }),
-      syncNow: (accountId) => background?.calendar.syncNow(accountId) ?? false,
+      // Here or through the lease holder, like the mail's "sync now".
+      syncNow: signals.calendarSyncNow,
       ...(options.calendarWindow ? { window: options.calendarWindow } : {}),
     },
   });

@@ -135,6 +135,13 @@ export interface CalendarDriver {
     signal: AbortSignal,
     window?: TimeWindow,
   ): Promise<CalendarChanges>;
+  /**
+   * The cheap "did anything change?" of the steady state: each calendar's change tag (its sync-token and/or ctag,
+   * as one opaque string; null when the service gives none), asked for in as few requests as the service allows
+   * (CalDAV: one PROPFIND on the calendar home for all its calendars). A calendar whose tag is the one seen before
+   * needs no changes() call. Absent on services without such a tag: they are asked changes() at the same cadence.
+   */
+  check?(calendars: RemoteCalendar[], signal: AbortSignal): Promise<Map<string, string | null>>;
   /** The objects at these hrefs; an href that no longer exists is simply absent from the answer. */
   fetch(calendar: RemoteCalendar, hrefs: string[], signal: AbortSignal): Promise<CalendarObject[]>;
   /** One object, or null when it is gone. */

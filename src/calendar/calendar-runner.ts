@@ -1,9 +1,11 @@
 // One calendar loop per account, apart from the mail runner so a calendar failure never stops or marks the mail
-// sync: discover the calendars, bring each up to date (sync token, or ctag + etags), store, then wait for the next
-// round (every N minutes, or at once on "sync now"). Failures go through decideCalendarFailure: refused credentials
-// stop the loop until the account is reconnected, anything else is retried with backoff and jitter; the state is
-// kept in email_accounts.calendar_* for the health view. The loop itself is jobs/retry-loop's, shared with the mail
-// runner. Also the factory that picks an account's driver.
+// sync: discover the calendars, bring each up to date (sync token, or ctag + etags), store. Then the steady state:
+// every ~30 s a cheap change check (the calendars' sync-tokens/ctags, one request per calendar home on CalDAV) and
+// the full work only for the calendars whose tag moved; a whole pass with discovery again at once on "sync now",
+// after a failure, on a new day (recurrences re-expanded) and every `intervalMs` as a safety net. Failures go
+// through decideCalendarFailure: refused credentials stop the loop until the account is reconnected, anything else
+// is retried with backoff and jitter; the state is kept in email_accounts.calendar_* for the health view. The loop
+// itself is jobs/retry-loop's, shared with the mail runner. Also the factory that picks an account's driver.
 import type { SecretBox } from '../core/secret-box.js';
 import type { AccountCredentials } from '../mail/accounts/account-credentials.js';
 import { freshAccountCredentials } from '../mail/accounts/account-login.js';
@@ -18,11 +20,12 @@ import type { CalendarStatus, EmailAccountsTable } from '../storage/schema.js';
 import { createCalDavDriver } from './caldav/caldav-driver.js';
 import { createGoogleDriver } from './google/google-driver.js';
 import { createMicrosoftDriver } from './microsoft/microsoft-driver.js';
-import { CalendarError, decideCalendarFailure, type CalendarDriver } from './calendar-driver.js';
+import { CalendarError, decideCalendarFailure, type CalendarDriver, type RemoteCalendar } from './calendar-driver.js';
 import { WakeableSleep } from '../jobs/wakeable-sleep.js';
 import type { OutboundPolicy } from '../net/outbound-policy.js';
 import { accountContext, syncWindow, type WindowOptions } from './meetings/account-context.js';
 import {
+  type CalendarRow,
   ingestObjects,
   knownObjects,
   reexpandCalendar,
@@ -160,17 +163,30 @@ export interface CalendarRunnerDeps {
   log: Logger;
   bccDomain: string;
   driverFor: DriverFactory;
-  /** Between passes (e.g. 5 minutes; tests: a second). */
+  /** Between whole passes with discovery: the safety net under the change checks (e.g. 30 minutes). */
   intervalMs: number;
+  /**
+   * Between change checks (default 30 s, jittered by ±10 % so many accounts spread out): how soon a change made
+   * in the calendar reaches the CRM without anyone asking.
+   */
+  checkIntervalMs?: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
   /** The span kept around today (default: the account's history window back, a year ahead). */
   window?: WindowOptions;
   /** Objects per fetch-and-store batch (default 50). */
   batchSize?: number;
-  /** Told after each pass that got through (tests, metrics). */
-  onPass?(accountId: string, summary: PassSummary): void;
+  /** Told after each pass that got through (tests, metrics); `light`: after a change check, moved calendars only. */
+  onPass?(accountId: string, summary: PassSummary, light: boolean): void;
+  /** Told after each change check that found nothing to do (tests, metrics). */
+  onIdleCheck?(accountId: string): void;
 }
+
+/** Default pace of the change checks. */
+export const DEFAULT_CHECK_INTERVAL_MS = 30_000;
+
+/** How often an idle account's "synced at" is brought forward (a write every check would cost more than the check). */
+const IDLE_TOUCH_MS = 5 * 60_000;
 
 export interface PassSummary {
   calendars: number;
@@ -239,6 +255,14 @@ export class CalendarRunner {
   private done: Promise<void> = Promise.resolve();
   /** The day (epoch days) recurring objects were last expanded for. */
   private expandedDay: number | null = null;
+  /** "Sync now" (or the start): the next round is a whole pass with discovery. */
+  private wholePassWanted = true;
+  private lastWholePassAt = 0;
+  private lastTouchAt = 0;
+  /** What the last whole pass discovered, for the change checks in between (null: none yet). */
+  private known: { generation: number; calendars: RemoteCalendar[]; ownAddresses: string[] } | null = null;
+  /** Each calendar's change tag as of the last time its changes were stored (absent: look at it next check). */
+  private readonly tags = new Map<string, string | null>();
 
   constructor(
     readonly accountId: string,
@@ -251,9 +275,17 @@ export class CalendarRunner {
     });
   }
 
-  /** A pass now, or a retry now when waiting after a failure. */
+  /** A whole pass now, or a retry now when waiting after a failure. */
   wake(): void {
+    this.wholePassWanted = true;
     this.waiting.wake();
+  }
+
+  /** The wait before the next round: a check's, never past the next whole pass. */
+  private checkDelay(): number {
+    const base = this.deps.checkIntervalMs ?? DEFAULT_CHECK_INTERVAL_MS;
+    const jittered = Math.round(base * (0.9 + Math.random() * 0.2));
+    return Math.max(0, Math.min(jittered, this.lastWholePassAt + this.deps.intervalMs - Date.now()));
   }
 
   async stop(): Promise<void> {
@@ -324,32 +356,114 @@ export class CalendarRunner {
       await setCalendarStatus(this.deps.db, row.id, generation, { status: 'none', detail });
       return { next: 'stop' };
     }
+    const now = Date.now();
+    const whole =
+      this.wholePassWanted ||
+      this.known === null ||
+      this.known.generation !== generation ||
+      row.calendar_status !== 'active' ||
+      now - this.lastWholePassAt >= this.deps.intervalMs ||
+      this.expandedDay !== Math.floor(now / DAY_MS);
+    if (!whole) return this.checkRound(driver, row, round);
+    // Cleared before the pass: a "sync now" during it asks for another one.
+    this.wholePassWanted = false;
     if (row.calendar_status !== 'active')
       await setCalendarStatus(this.deps.db, row.id, generation, {
         status: 'syncing',
         detail: row.calendar_detail ?? null,
       });
-    const summary = await this.pass(driver, row);
+    const summary = await this.pass(driver, row, null);
     if (this.stopped) return { next: 'stop' };
     round.succeeded();
+    this.lastWholePassAt = now;
+    this.lastTouchAt = Date.now();
     await setCalendarStatus(this.deps.db, row.id, generation, {
       status: 'active',
       detail: detailOf(summary),
       syncedAt: Date.now(),
     });
-    this.deps.onPass?.(row.id, summary);
-    return { next: 'again', afterMs: this.deps.intervalMs };
+    this.deps.onPass?.(row.id, summary, false);
+    return { next: 'again', afterMs: this.checkDelay() };
   }
 
-  /** One pass: discovery, then each calendar's changes fetched and stored in batches, deletions, window moves. */
-  private async pass(driver: CalendarDriver, row: EmailAccountsTable): Promise<PassSummary> {
+  /**
+   * The steady state: the calendars' change tags (one cheap request on CalDAV), and a pass over only those whose
+   * tag moved. A driver without tags (the Google and Graph APIs, whose change lists are already cheap) has every
+   * calendar asked for its changes. A failure here is the round's like any other (status "error", backoff, and
+   * the retry is a whole pass).
+   */
+  private async checkRound(driver: CalendarDriver, row: EmailAccountsTable, round: Round): Promise<RoundEnd> {
+    const known = this.known!;
+    let moved = known.calendars;
+    let seen: Map<string, string | null> | null = null;
+    if (driver.check) {
+      seen = await driver.check(known.calendars, this.abort.signal);
+      // A calendar without a tag cannot be checked: it is asked for its changes every time.
+      moved = known.calendars.filter((c) => {
+        const tag = seen!.get(c.url) ?? null;
+        return tag === null || !this.tags.has(c.url) || this.tags.get(c.url) !== tag;
+      });
+    }
+    if (this.stopped) return { next: 'stop' };
+    if (moved.length === 0) {
+      round.succeeded();
+      if (Date.now() - this.lastTouchAt >= IDLE_TOUCH_MS) {
+        this.lastTouchAt = Date.now();
+        await setCalendarStatus(this.deps.db, row.id, row.generation, {
+          status: 'active',
+          detail: row.calendar_detail ?? null,
+          syncedAt: Date.now(),
+        });
+      }
+      this.deps.onIdleCheck?.(row.id);
+      return { next: 'again', afterMs: this.checkDelay() };
+    }
+    const summary = await this.pass(driver, row, { urls: new Set(moved.map((c) => c.url)), tags: seen });
+    if (this.stopped) return { next: 'stop' };
+    round.succeeded();
+    this.lastTouchAt = Date.now();
+    await setCalendarStatus(this.deps.db, row.id, row.generation, {
+      status: 'active',
+      detail: detailOf(summary),
+      syncedAt: Date.now(),
+    });
+    this.deps.onPass?.(row.id, summary, true);
+    return { next: 'again', afterMs: this.checkDelay() };
+  }
+
+  /**
+   * One pass: discovery (or, after a change check, the calendars whose tag moved), then each calendar's changes
+   * fetched and stored in batches, deletions, window moves.
+   */
+  private async pass(
+    driver: CalendarDriver,
+    row: EmailAccountsTable,
+    moved: { urls: Set<string>; tags: Map<string, string | null> | null } | null,
+  ): Promise<PassSummary> {
     const signal = this.abort.signal;
-    const discovery = await driver.discover(signal);
-    const calendars = await saveDiscovery(this.deps.db, row.id, discovery);
-    const account = await accountContext(this.deps.db, row, this.deps.bccDomain, discovery.ownAddresses);
+    let calendars: CalendarRow[];
+    let ownAddresses: string[];
+    let tags: Map<string, string | null> | null;
+    if (moved === null) {
+      const discovery = await driver.discover(signal);
+      calendars = await saveDiscovery(this.deps.db, row.id, discovery);
+      ownAddresses = discovery.ownAddresses;
+      // The tags before the changes are asked for: a change in between moves the tag again and the next check
+      // catches it (a tag taken after could hide it).
+      tags = driver.check ? await driver.check(discovery.calendars, signal) : null;
+      this.tags.clear();
+      this.known = { generation: row.generation, calendars: discovery.calendars, ownAddresses };
+    } else {
+      calendars = (
+        await this.deps.db.selectFrom('calendars').selectAll().where('account_id', '=', row.id).execute()
+      ).filter((c) => moved.urls.has(c.url));
+      ownAddresses = this.known?.ownAddresses ?? [];
+      tags = moved.tags;
+    }
+    const account = await accountContext(this.deps.db, row, this.deps.bccDomain, ownAddresses);
     const window = syncWindow(account, this.deps.window);
     const today = Math.floor(Date.now() / DAY_MS);
-    const reexpand = this.expandedDay !== today;
+    const reexpand = moved === null && this.expandedDay !== today;
     const summary: PassSummary = {
       calendars: calendars.length,
       objects: 0,
@@ -399,7 +513,10 @@ export class CalendarRunner {
         await removeObjects(this.deps.db, calendar.id, deleted, changes.state);
         summary.removed += deleted.length;
         if (reexpand) add(await reexpandCalendar(this.deps.db, scope));
+        if (tags) this.tags.set(calendar.url, tags.get(calendar.url) ?? null);
       } catch (error) {
+        // Not recorded as seen: the next check looks at it again.
+        this.tags.delete(calendar.url);
         // A failure of the service itself (credentials, network) is the whole pass's; a failure of one calendar is not.
         if (
           this.stopped ||

@@ -8,7 +8,8 @@
 //        const calendar = new CalendarSupervisor({
 //          db, log: calendarLog, bccDomain: config.bccDomain,
 //          driverFor: createDriverFactory({ db, secrets, oauth: config.oauth, log: calendarLog }),
-//          intervalMs: options.calendarIntervalMs ?? 5 * 60_000,      // tests: ~1_000
+//          intervalMs: options.calendarIntervalMs ?? 30 * 60_000,     // whole passes (safety net); tests: ~1_000
+//          checkIntervalMs: 30_000,                                  // change checks (ctag/sync-token)
 //          backoffBaseMs: options.backoffBaseMs ?? 2_000,
 //          backoffMaxMs: options.backoffMaxMs ?? 5 * 60_000,
 //        });
@@ -35,8 +36,9 @@
 //        meetingRoutes(router, {
 //          db, bccDomain: config.bccDomain,
 //          driverFor: createDriverFactory({ db, secrets, oauth: config.oauth, log: app.log }),
-//          syncNow: (accountId) => calendar?.syncNow(accountId) ?? false,
+//          syncNow: signals.calendarSyncNow,   // here, or via sync_requested_at to the lease holder
 //        });
+//      and the mail's "sync now" route asks the calendar too (EmailAccountRouteDeps.calendarSyncNow).
 //      The routes write to calendars themselves (they need no supervisor); only "sync now" reaches the runner.
 //
 //   6. Shutdown: `await calendar.close()` next to `supervisor.close()`.

@@ -195,7 +195,12 @@ export const oauthStartSchema = z.object({ authorizeUrl: z.string() });
 
 export const verificationSentSchema = z.object({ sent: z.literal(true), expiresAt: z.string() });
 
-export const syncStartedSchema = z.object({ accepted: z.boolean(), status: z.string() });
+export const syncStartedSchema = z.object({
+  accepted: z.boolean(),
+  status: z.string(),
+  // Issue 16 (live calendar): "Sync now" also asks the account's calendar; true when that was started or requested.
+  calendarAccepted: z.boolean(),
+});
 
 const deliverabilityCheckSchema = z.object({
   status: z.string(),

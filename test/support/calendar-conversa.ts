@@ -26,18 +26,23 @@ export interface CalendarConversa {
 }
 
 export interface CalendarConversaOptions {
-  /** Between calendar passes (default 1 s). */
+  /** Between whole calendar passes (default 1 s). */
   intervalMs?: number;
+  /** Between calendar change checks (default: the production 30 s, so never before the next whole pass). */
+  checkIntervalMs?: number;
   window?: WindowOptions;
   /** A database made by createTestDatabase (PostgreSQL or SQLite); default: a fresh SQLite file. */
   database?: TestDatabase;
+  /** More environment for its config (e.g. a CONVERSA_SECRET_KEY shared with another server on the database). */
+  env?: Record<string, string>;
 }
 
 let counter = 0;
 
 export async function startCalendarConversa(options: CalendarConversaOptions = {}): Promise<CalendarConversa> {
-  const conversa = await startTestConversa({}, options.database, {
+  const conversa = await startTestConversa(options.env ?? {}, options.database, {
     calendarIntervalMs: options.intervalMs ?? 1_000,
+    ...(options.checkIntervalMs !== undefined ? { calendarCheckIntervalMs: options.checkIntervalMs } : {}),
     ...(options.window ? { calendarWindow: options.window } : {}),
     leases: { tickMs: 200 },
   });

@@ -473,6 +473,84 @@ export class CalDavDriver implements CalendarDriver {
     return { state: { syncToken: null, ctag }, full: true, changed, deleted };
   }
 
+  async check(calendars: RemoteCalendar[], signal: AbortSignal): Promise<Map<string, string | null>> {
+    const tags = new Map<string, string | null>();
+    // Calendars are grouped by the collection that holds them (the calendar home): one depth-1 PROPFIND there
+    // answers every calendar's tags. A lone calendar is asked itself (depth 0): as cheap, and it needs no home.
+    const groups = new Map<string, RemoteCalendar[]>();
+    for (const calendar of calendars) {
+      const home = new URL('..', calendar.url.endsWith('/') ? calendar.url : `${calendar.url}/`).href;
+      groups.set(home, [...(groups.get(home) ?? []), calendar]);
+    }
+    for (const [home, members] of groups) {
+      const fetch = cappedFetch(this.fetcher(signal, this.originFor(members[0]!.url)), MAX_CHECK_BYTES);
+      let found: Map<string, string | null> | null = null;
+      if (members.length > 1) {
+        try {
+          found = await this.tagsAt(home, '1', fetch);
+        } catch (error) {
+          // A home that may not be listed (403/405): ask each calendar instead.
+          if (!(error instanceof CalendarError) || (error.status !== 403 && error.status !== 405)) throw error;
+        }
+      }
+      for (const calendar of members) {
+        const tag = found ? found.get(stripSlash(calendar.url)) : undefined;
+        if (tag !== undefined) tags.set(calendar.url, tag);
+        else if (found && found.size > 0)
+          tags.set(calendar.url, null); // not in its home any more: look at it
+        else {
+          const own = await this.tagsAt(calendar.url, '0', fetch);
+          tags.set(calendar.url, own.get(stripSlash(calendar.url)) ?? [...own.values()][0] ?? null);
+        }
+      }
+    }
+    return tags;
+  }
+
+  /** getctag and sync-token of a collection (depth 0) or of its children (depth 1), by URL without trailing slash. */
+  private async tagsAt(url: string, depth: '0' | '1', fetch: Fetch): Promise<Map<string, string | null>> {
+    let responses: Awaited<ReturnType<typeof davRequest>>;
+    try {
+      responses = await davRequest({
+        url,
+        init: {
+          method: 'PROPFIND',
+          headers: { depth },
+          namespace: 'd',
+          body: { propfind: { _attributes: NAMESPACES, prop: { 'cs:getctag': {}, 'd:sync-token': {} } } },
+        },
+        fetch,
+      });
+    } catch (error) {
+      if (error instanceof CalendarError) throw error;
+      throw new CalendarError('PROTOCOL_ERROR', `the change check of ${url} could not be read as CalDAV`, {
+        cause: error,
+      });
+    }
+    const first = responses[0];
+    if (!(first?.raw as { multistatus?: unknown } | undefined)?.multistatus) {
+      const status = first?.status ?? 0;
+      if (status === 404) throw new CalendarError('NOT_FOUND', `the calendar ${url} is gone`, { status });
+      throw new CalendarError(
+        'PROTOCOL_ERROR',
+        status >= 200 && status < 300
+          ? `the change check of ${url} answered something that is not CalDAV`
+          : `the change check of ${url} answered HTTP ${status}`,
+        { status },
+      );
+    }
+    const tags = new Map<string, string | null>();
+    for (const response of responses) {
+      if (!response.href || !response.ok) continue;
+      const href = absolute(response.href, url);
+      if (originOf(href) !== originOf(url)) continue;
+      const syncToken = text(response.props?.syncToken);
+      const ctag = text(response.props?.getctag);
+      tags.set(stripSlash(href), syncToken === null && ctag === null ? null : `${syncToken ?? ''} ${ctag ?? ''}`);
+    }
+    return tags;
+  }
+
   async fetch(calendar: RemoteCalendar, hrefs: string[], signal: AbortSignal): Promise<CalendarObject[]> {
     const fetch = this.fetcher(signal, this.originFor(calendar.url));
     const result: CalendarObject[] = [];
@@ -599,6 +677,46 @@ export class CalDavDriver implements CalendarDriver {
       status: response.status,
     });
   }
+}
+
+/** A change check's answer is a few hundred bytes per calendar: more than this is not a calendar home. */
+const MAX_CHECK_BYTES = 1024 * 1024;
+
+function stripSlash(url: string): string {
+  return url.replace(/\/+$/, '');
+}
+
+/** A fetch whose answers are read here, refusing one larger than `limit` bytes before it is all in memory. */
+function cappedFetch(fetch: Fetch, limit: number): Fetch {
+  return (async (input: string | URL | Request, init?: RequestInit) => {
+    const response = await fetch(input, init);
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    if (response.body) {
+      const reader = response.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        size += value.byteLength;
+        if (size > limit) {
+          await reader.cancel().catch(() => undefined);
+          throw new CalendarError(
+            'PROTOCOL_ERROR',
+            `the calendar server's answer to the change check was larger than ${Math.round(limit / 1024)} KB`,
+          );
+        }
+        chunks.push(value);
+      }
+    }
+    const headers = new Headers(response.headers);
+    headers.delete('content-length');
+    headers.delete('content-encoding');
+    return new Response(size > 0 ? Buffer.concat(chunks) : null, {
+      status: response.status,
+      statusText: response.statusText,
+      headers,
+    });
+  }) as Fetch;
 }
 
 const NAMESPACES = {

@@ -54,6 +54,8 @@ const connectBody = z.strictObject({
 export interface EmailAccountRouteDeps extends OAuthDeps {
   /** Resolves true when a sync was started here or requested from the worker that owns the account. */
   syncNow(accountId: string): Promise<boolean> | boolean;
+  /** The same for the account's calendar ("Sync now" brings both); absent: the calendar is not asked. */
+  calendarSyncNow?(accountId: string): Promise<boolean> | boolean;
   /** The company relay: verification codes go through it (null: nothing to verify for). */
   appSmtp: AppSmtpConfig | null;
   dkim?: DKIMOptions | null;
@@ -238,7 +240,7 @@ export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDep
   router.route({
     method: 'POST',
     path: '/api/email-accounts/:id/sync',
-    summary: 'Sync now',
+    summary: "Sync now: the mail and the account's calendar (`calendarAccepted`)",
     tag: 'email-accounts',
     auth: 'user',
     params: idParams,
@@ -251,7 +253,10 @@ export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDep
           hint: 'Edit the account and enter the credentials again.',
         });
       }
-      return { accepted: await deps.syncNow(params.id), status: account.status };
+      const accepted = await deps.syncNow(params.id);
+      // The calendar too: a meeting just added is expected in the CRM after "Sync now" like a message is.
+      const calendarAccepted = (await deps.calendarSyncNow?.(params.id)) ?? false;
+      return { accepted, status: account.status, calendarAccepted };
     },
   });
 }
