@@ -60,3 +60,8 @@ export type Meeting = z.infer<typeof schemas.meetingSchema>;
 export type MeetingList = z.infer<typeof schemas.meetingListSchema>;
 export type CalendarSyncQueued = z.infer<typeof schemas.calendarSyncQueuedSchema>;
 export type CalendarHealth = z.infer<typeof schemas.calendarHealthSchema>;
+
+// Read state and the live inbox (issue 15, H4).
+export type UnreadCount = z.infer<typeof schemas.unreadCountSchema>;
+/** One event of GET /api/live, as parsed from its `data:` line plus its `id:` and `event:`. */
+export type LiveEventMessage = z.infer<typeof schemas.liveEventSchema>;

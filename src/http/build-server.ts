@@ -32,6 +32,8 @@ import { inviteRoutes } from './routes/invite-routes.js';
 import { userRoutes, type UserRouteDeps } from './routes/user-routes.js';
 import type { AccountDeliverabilityDeps } from '../mail/send/account-deliverability.js';
 import type { BlobStore } from '../storage/blob-store.js';
+import { LiveFeed } from '../live/live-feed.js';
+import { liveRoutes } from './routes/live-routes.js';
 
 export const JSON_BODY_LIMIT = 1024 * 1024;
 
@@ -59,6 +61,10 @@ export interface ServerDeps {
   loginThrottle?: LoginThrottle;
   /** Check every JSON answer against its route's response schema (api-router.ts); tests and development only. */
   validateResponses?: boolean;
+  /** The live inbox (GET /api/live): poll interval, heartbeat and streams per user; defaults suit production. */
+  live?: { pollMs?: number; heartbeatMs?: number; maxStreamsPerUser?: number };
+  /** \Seen changes were queued for these mailboxes (PATCH /api/messages/:id): write them now if held here. */
+  flagWritesQueued?(accountIds: string[]): void;
 }
 
 /** `dist/web` of the package this module belongs to, whether it runs from src/http or dist/src/http. */
@@ -179,7 +185,28 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   settingsRoutes(router, deps.db);
   tokenRoutes(router, deps.db);
   providerRoutes(router);
-  if (deps.blobs) messageRoutes(router, { db: deps.db, blobs: deps.blobs });
+  if (deps.blobs)
+    messageRoutes(router, {
+      db: deps.db,
+      blobs: deps.blobs,
+      ...(deps.flagWritesQueued ? { flagWritesQueued: deps.flagWritesQueued } : {}),
+    });
+  // The live inbox: one feed per process, polling only while a page listens.
+  const feed = new LiveFeed(deps.db, {
+    ...(deps.live?.pollMs ? { intervalMs: deps.live.pollMs } : {}),
+    onError: (err) => app.log.warn({ err }, 'live feed poll failed'),
+  });
+  const live = liveRoutes(router, {
+    db: deps.db,
+    feed,
+    ...(deps.live?.heartbeatMs ? { heartbeatMs: deps.live.heartbeatMs } : {}),
+    ...(deps.live?.maxStreamsPerUser ? { maxStreamsPerUser: deps.live.maxStreamsPerUser } : {}),
+  });
+  // Open streams would keep the server's close waiting for ever.
+  app.addHook('preClose', async () => {
+    live.closeAll();
+    await feed.close();
+  });
   if (deps.send && deps.blobs) sendRoutes(router, { ...deps.send, db: deps.db, blobs: deps.blobs });
   if (deps.deliverability) deliverabilityRoutes(router, { ...deps.deliverability, db: deps.db });
   if (deps.meetings) meetingRoutes(router, { ...deps.meetings, db: deps.db });

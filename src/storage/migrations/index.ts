@@ -10,6 +10,8 @@ import * as addressVerification from './0006-address-verification.js';
 import * as messageHolders from './0007-message-holders.js';
 import * as bccFilings from './0008-bcc-filings.js';
 import * as team from './0009-team.js';
+// Read state and the live inbox (issue 15, H4).
+import * as readStateLive from './0013-read-state-live.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -21,6 +23,8 @@ const migrations: Record<string, Migration> = {
   '0007-message-holders': messageHolders,
   '0008-bcc-filings': bccFilings,
   '0009-team': team,
+  // Read state and the live inbox (issue 15, H4).
+  '0013-read-state-live': readStateLive,
 };
 
 export const migrationProvider: MigrationProvider = {
