@@ -164,6 +164,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger: loggerOptions(config, options.logStream),
     validateResponses: config.checkResponses,
     blobs,
+    // Read/unread changes: written at once when this process runs the mailbox; else the holder's lease round finds them.
+    flagWritesQueued: (accountIds) => {
+      for (const id of accountIds) if (background?.leases.owns(id)) background.supervisor.writeFlags(id);
+    },
     mail: {
       secrets,
       oauth: config.oauth,
