@@ -343,9 +343,21 @@ export const unreadCountSchema = z.object({ unread: z.number().int() });
  * Last-Event-ID to resume), `data:` this JSON. Ids only: the page refetches what it shows.
  */
 export const liveEventSchema = z.discriminatedUnion('type', [
-  z.object({ id: z.string(), type: z.literal('message.new'), data: z.object({ messageId: z.string(), threadId: z.string().nullable() }) }),
+  z.object({
+    id: z.string(),
+    type: z.literal('message.new'),
+    data: z.object({ messageId: z.string(), threadId: z.string().nullable() }),
+  }),
   z.object({ id: z.string(), type: z.literal('messages.bulk'), data: z.object({ count: z.number() }) }),
-  z.object({ id: z.string(), type: z.literal('message.read'), data: z.object({ messageId: z.string(), read: z.boolean() }) }),
+  z.object({
+    id: z.string(),
+    type: z.literal('message.read'),
+    data: z.object({ messageId: z.string(), read: z.boolean() }),
+  }),
   z.object({ id: z.string(), type: z.literal('reminder.due'), data: z.object({ reminderId: z.string() }) }),
-  z.object({ id: z.string(), type: z.literal('tracking.event'), data: z.object({ messageId: z.string(), type: z.string() }) }),
+  z.object({
+    id: z.string(),
+    type: z.literal('tracking.event'),
+    data: z.object({ messageId: z.string(), type: z.string() }),
+  }),
 ]);

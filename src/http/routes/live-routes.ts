@@ -105,7 +105,9 @@ export function liveRoutes(router: ApiRouter, deps: LiveRouteDeps): LiveRoutes {
       })();
       const enqueue = (event: LiveEvent) => {
         if (event.orgId !== user.orgId) return;
-        chain = chain.then(() => deliver(event)).catch((err: unknown) => request.log.warn({ err }, 'live event failed'));
+        chain = chain
+          .then(() => deliver(event))
+          .catch((err: unknown) => request.log.warn({ err }, 'live event failed'));
       };
       const unsubscribe = feed.subscribe(enqueue);
       chain = chain.catch((err: unknown) => request.log.warn({ err }, 'live replay failed'));

@@ -318,7 +318,12 @@ async function announceArrivals(db: Db, ctx: StoreContext, stored: StoredMessage
     if (arrived.length > MAX_SINGLE_EVENTS) {
       // A count names no message, so it goes only where every reader may know of the mailbox's mail.
       if (userId !== null || ctx.shared)
-        await publishLiveEvent(db, { orgId: ctx.orgId, userId, type: 'messages.bulk', data: { count: arrived.length } });
+        await publishLiveEvent(db, {
+          orgId: ctx.orgId,
+          userId,
+          type: 'messages.bulk',
+          data: { count: arrived.length },
+        });
       return;
     }
     await publishLiveEvents(

@@ -58,11 +58,7 @@ export async function writeBackFlags(
   if (wishes.length === 0) return result;
 
   const done = async (wish: Wish) => {
-    await db
-      .deleteFrom('flag_writes')
-      .where('id', '=', wish.id)
-      .where('request_id', '=', wish.request_id)
-      .execute();
+    await db.deleteFrom('flag_writes').where('id', '=', wish.id).where('request_id', '=', wish.request_id).execute();
   };
   const byFolder = new Map<string, Wish[]>();
   for (const wish of wishes) {

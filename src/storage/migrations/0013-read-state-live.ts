@@ -24,7 +24,9 @@ export async function up(db: Db): Promise<void> {
     .addColumn('account_id', 'text', (c) => c.notNull().references('email_accounts.id').onDelete('cascade'))
     // One pending wish per location: a later PATCH replaces the earlier one. A location that goes (UIDVALIDITY
     // reset, account removed) takes its wish with it: there is nothing left to write it to.
-    .addColumn('location_id', 'text', (c) => c.notNull().unique().references('message_locations.id').onDelete('cascade'))
+    .addColumn('location_id', 'text', (c) =>
+      c.notNull().unique().references('message_locations.id').onDelete('cascade'),
+    )
     .addColumn('seen', 'integer', (c) => c.notNull())
     // Changes with every new wish: the drainer removes the row only if it still holds the wish it wrote.
     .addColumn('request_id', 'text', (c) => c.notNull())
