@@ -12,7 +12,7 @@ import type { User } from '../../users/users.js';
 import { messageVisibleTo } from '../../access/access-policy.js';
 import type { LiveEvent } from '../../live/live-events.js';
 import type { LiveFeed } from '../../live/live-feed.js';
-import { isId } from '../../storage/ids.js';
+import { isId, newId } from '../../storage/ids.js';
 import type { ApiRouter } from '../api-router.js';
 import { authenticate } from '../authenticate.js';
 
@@ -82,6 +82,10 @@ export function liveRoutes(router: ApiRouter, deps: LiveRouteDeps): LiveRoutes {
       });
       raw.write('retry: 3000\n\n');
 
+      // Events up to here are the page's already: those before its resume point, or (a fresh page, which fetches
+      // what it shows after connecting) those before it connected, which the feed's look-back would repeat.
+      const resumeFrom = lastEventId && isId(lastEventId) ? lastEventId : null;
+      const floor = resumeFrom ?? newId();
       let closed = false;
       const visible = new Map<string, boolean>();
       const sent = new Set<string>();
@@ -99,12 +103,12 @@ export function liveRoutes(router: ApiRouter, deps: LiveRouteDeps): LiveRoutes {
       };
       // Events go out one after another, in order, though each waits for its visibility check.
       let chain: Promise<void> = (async () => {
-        if (lastEventId && isId(lastEventId)) {
-          for (const event of await feed.replay(user.orgId, lastEventId)) await deliver(event);
+        if (resumeFrom) {
+          for (const event of await feed.replay(user.orgId, resumeFrom)) await deliver(event);
         }
       })();
       const enqueue = (event: LiveEvent) => {
-        if (event.orgId !== user.orgId) return;
+        if (event.orgId !== user.orgId || event.id <= floor) return;
         chain = chain
           .then(() => deliver(event))
           .catch((err: unknown) => request.log.warn({ err }, 'live event failed'));
