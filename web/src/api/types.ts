@@ -44,4 +44,7 @@ export type {
   User,
   UserSettings,
   VerificationSent,
+  // Read state and the live inbox (issue 15).
+  UnreadCount,
+  LiveEventMessage,
 } from '@conversa/api-types';

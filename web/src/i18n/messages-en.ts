@@ -477,6 +477,11 @@ export const en = {
   'tokens.revokeConfirmTitle': 'Revoke “{name}”?',
   'tokens.revokeConfirmText': 'Scripts that use it stop working at once.',
   'tokens.revoked': 'Token “{name}” revoked.',
+
+  // Read state and the live inbox (issue 15).
+  'nav.unreadCount': '{count} unread',
+  'message.markRead': 'Mark read',
+  'message.markUnread': 'Mark unread',
 } as const;
 
 export type MessageKey = keyof typeof en;

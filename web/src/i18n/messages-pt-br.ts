@@ -485,4 +485,9 @@ export const ptBR: Record<MessageKey, string> = {
   'tokens.revokeConfirmTitle': 'Revogar “{name}”?',
   'tokens.revokeConfirmText': 'Os scripts que o usam param de funcionar na hora.',
   'tokens.revoked': 'Token “{name}” revogado.',
+
+  // Estado de leitura e caixa de entrada ao vivo (issue 15).
+  'nav.unreadCount': '{count} não lidas',
+  'message.markRead': 'Marcar como lida',
+  'message.markUnread': 'Marcar como não lida',
 };
