@@ -2,8 +2,9 @@
 // \Seen (message_locations.seen, which the sync keeps up to date from the server's flags); marking it read or
 // unread here sets those copies at once and queues the \Seen change for the mail server (flag_writes), which the
 // process holding the mailbox's lease writes back. A message the user sees only through a colleague's shared
-// mailbox gets a mark of the user's own (message_reads): the colleague's mailbox is never touched. Mail sent from
-// the CRM, or sent by the user, is read.
+// mailbox gets a mark of the user's own (message_reads): the colleague's mailbox is never touched. In order:
+// live copies in the user's mailboxes, else the user's own mark, else the last state of copies since removed from
+// the user's mailboxes, else read when sent from the CRM or by the user, else unread.
 //
 // Rule for a pending write against the server's state: the wish in flag_writes wins until it is written. A pass
 // that reads older flags from the server in between (the sync's CONDSTORE step) leaves `seen` alone for a location
@@ -24,10 +25,9 @@ export async function readStates(db: Db, userId: string, messageIds: string[]): 
       db
         .selectFrom('message_locations')
         .innerJoin('email_accounts', 'email_accounts.id', 'message_locations.account_id')
-        .select(['message_locations.message_id', 'message_locations.seen'])
+        .select(['message_locations.message_id', 'message_locations.seen', 'message_locations.removed_at'])
         .where('message_locations.message_id', 'in', ids)
         .where('email_accounts.user_id', '=', userId)
-        .where('message_locations.removed_at', 'is', null)
         .execute(),
       db
         .selectFrom('message_reads')
@@ -54,12 +54,16 @@ export async function readStates(db: Db, userId: string, messageIds: string[]): 
         )
         .execute(),
     ]);
-    const ownSeen = new Map<string, boolean>();
-    for (const row of own) ownSeen.set(row.message_id, (ownSeen.get(row.message_id) ?? false) || row.seen === 1);
+    const liveSeen = new Map<string, boolean>();
+    const goneSeen = new Map<string, boolean>();
+    for (const row of own) {
+      const into = row.removed_at === null ? liveSeen : goneSeen;
+      into.set(row.message_id, (into.get(row.message_id) ?? false) || row.seen === 1);
+    }
     const marked = new Map(marks.map((m) => [m.message_id, m.read === 1]));
     const sentIds = new Set(sent.map((s) => s.id));
     for (const id of ids) {
-      result.set(id, ownSeen.get(id) ?? marked.get(id) ?? sentIds.has(id));
+      result.set(id, liveSeen.get(id) ?? marked.get(id) ?? goneSeen.get(id) ?? sentIds.has(id));
     }
   }
   return result;
@@ -70,16 +74,19 @@ export async function readStates(db: Db, userId: string, messageIds: string[]): 
  * Used by the unread count, so the count and the list's `read` never disagree.
  */
 export function unreadFor(userId: string): Expression<SqlBool> {
-  const ownLive = sql`SELECT 1 FROM message_locations l JOIN email_accounts a ON a.id = l.account_id
-    WHERE l.message_id = messages.id AND a.user_id = ${userId} AND l.removed_at IS NULL`;
+  const own = (live: boolean) => sql`SELECT 1 FROM message_locations l JOIN email_accounts a ON a.id = l.account_id
+    WHERE l.message_id = messages.id AND a.user_id = ${userId} AND l.removed_at IS ${live ? sql`NULL` : sql`NOT NULL`}`;
+  const mark = sql`SELECT 1 FROM message_reads r WHERE r.message_id = messages.id AND r.user_id = ${userId}`;
   return sql<SqlBool>`(
-    (EXISTS (${ownLive}) AND NOT EXISTS (${ownLive} AND l.seen = 1))
-    OR (NOT EXISTS (${ownLive}) AND (
-      EXISTS (SELECT 1 FROM message_reads r WHERE r.message_id = messages.id AND r.user_id = ${userId} AND r.read = 0)
-      OR (NOT EXISTS (SELECT 1 FROM message_reads r WHERE r.message_id = messages.id AND r.user_id = ${userId})
-        AND messages.source <> 'crm'
-        AND NOT EXISTS (SELECT 1 FROM message_holders h WHERE h.message_id = messages.id AND h.user_id = ${userId}
-          AND h.direction = 'outgoing'))
+    (EXISTS (${own(true)}) AND NOT EXISTS (${own(true)} AND l.seen = 1))
+    OR (NOT EXISTS (${own(true)}) AND (
+      EXISTS (${mark} AND r.read = 0)
+      OR (NOT EXISTS (${mark}) AND (
+        (EXISTS (${own(false)}) AND NOT EXISTS (${own(false)} AND l.seen = 1))
+        OR (NOT EXISTS (${own(false)}) AND messages.source <> 'crm'
+          AND NOT EXISTS (SELECT 1 FROM message_holders h WHERE h.message_id = messages.id AND h.user_id = ${userId}
+            AND h.direction = 'outgoing'))
+      ))
     ))
   )`;
 }

@@ -153,6 +153,49 @@ describe.each(DIALECTS)('read state on %s', (dialect) => {
     expect((await conversa.api('GET', `/api/messages/${message.id}`, undefined, user.token)).body.read).toBe(false);
   });
 
+  it('keeps the last read state of mail removed from the mailbox, and the count agrees with the list', async () => {
+    const user = await conversa.addUser();
+    const creds = await dovecot.addUser();
+    const sender = `gone-${Math.random().toString(36).slice(2)}@client.test`;
+    expect((await conversa.api('POST', '/api/contacts', { emails: [sender] })).status).toBe(201);
+    await dovecot.fillMailbox(creds.user, 'INBOX', [
+      makeMessage({ from: sender, to: [creds.user], subject: 'Gone read' }),
+      makeMessage({ from: sender, to: [creds.user], subject: 'Gone unread' }),
+      makeMessage({ from: sender, to: [creds.user], subject: 'Still here' }),
+    ]);
+    const accountId = await connect(creds, user.token);
+    await clientFlags(creds, 'Gone read', 'add', ['\\Seen']);
+    await syncAgain(accountId, user.token);
+    const client = new ImapFlow(dovecot.imapOptions(creds));
+    await client.connect();
+    try {
+      await client.mailboxOpen('INBOX');
+      for (const subject of ['Gone read', 'Gone unread']) {
+        const uids = (await client.search({ subject }, { uid: true })) || [];
+        await client.messageDelete(uids, { uid: true });
+      }
+    } finally {
+      await client.logout();
+    }
+    await syncAgain(accountId, user.token);
+    await waitFor('the removals to be recorded', async () => {
+      const rows = await conversa.server.storage.db
+        .selectFrom('message_locations')
+        .select('id')
+        .where('account_id', '=', accountId)
+        .where('removed_at', 'is not', null)
+        .execute();
+      return rows.length === 2;
+    });
+    const items: Array<{ subject: string; read: boolean }> = (
+      await conversa.api('GET', '/api/inbox', undefined, user.token)
+    ).body.items;
+    const state = Object.fromEntries(items.map((m) => [m.subject, m.read]));
+    expect(state).toEqual({ 'Gone read': true, 'Gone unread': false, 'Still here': false });
+    const count = (await conversa.api('GET', '/api/inbox/unread-count', undefined, user.token)).body.unread;
+    expect(count).toBe(items.filter((m) => !m.read).length);
+  });
+
   it("a colleague's reading of a shared mailbox's mail is their own: the owner's server flags stay", async () => {
     const { user: owner, creds, subject, message } = await mailboxWithOneMail('shared');
     const colleague = await conversa.addUser();
