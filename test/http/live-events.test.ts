@@ -283,3 +283,67 @@ describe.each(DIALECTS)('the live inbox on %s', (dialect) => {
     await waitFor('the stream to end', async () => stream.ended(), 10_000);
   });
 });
+
+// The web node serves pages and has no background work; another process holds the mailbox's lease and syncs it.
+// What one process writes down (live events, \Seen wishes) must reach the other through the database alone.
+describe.each(DIALECTS)('across processes on %s', (dialect) => {
+  let database: TestDatabase;
+  let web: TestConversa;
+  let worker: TestConversa;
+  const streams: Stream[] = [];
+  beforeAll(async () => {
+    database = await createTestDatabase(dialect, { migrate: false });
+    web = await startTestConversa({}, database, { background: false, live: { pollMs: 200 } });
+    worker = await startTestConversa({}, database, { leases: { tickMs: 1_000 } });
+  });
+  afterAll(async () => {
+    for (const stream of streams) stream.close();
+    await web?.stop();
+    await worker?.stop();
+    await database?.destroy();
+  });
+
+  it('a page on the web node hears of mail the worker synced, and its read reaches the server through the worker', async () => {
+    const user = await web.addUser();
+    const creds = await dovecot.addUser();
+    const partner = `remote-${Date.now()}@client.test`;
+    expect((await web.api('POST', '/api/contacts', { emails: [partner] })).status).toBe(201);
+    const created = await web.api('POST', '/api/email-accounts', dovecotAccountBody(dovecot, creds), user.token);
+    expect(created.status, created.text).toBe(201);
+    await waitFor(
+      'the worker to finish a first pass',
+      async () => {
+        const account = (await web.api('GET', `/api/email-accounts/${created.body.id}`, undefined, user.token)).body;
+        return account.status === 'active';
+      },
+      30_000,
+    );
+    const stream = await openStream(web.url, { authorization: `Bearer ${user.token}` });
+    streams.push(stream);
+    expect(stream.status).toBe(200);
+    await dovecot.appendAsDelivered(creds.user, makeMessage({ from: partner, to: [creds.user], subject: 'From afar' }));
+    const arrived = await stream.next('message.new on the web node', (e) => e.event === 'message.new', 30_000);
+    const messageId = arrived.data.data.messageId as string;
+
+    // Read on the web node: the worker holding the lease writes \Seen (its lease round finds the wish).
+    expect((await web.api('PATCH', `/api/messages/${messageId}`, { read: true }, user.token)).status).toBe(200);
+    await waitFor(
+      '\\Seen written by the worker',
+      async () => {
+        const { ImapFlow } = await import('imapflow');
+        const client = new ImapFlow(dovecot.imapOptions(creds));
+        await client.connect();
+        try {
+          await client.mailboxOpen('INBOX', { readOnly: true });
+          for await (const m of client.fetch('1:*', { flags: true, envelope: true }))
+            if (m.envelope?.subject === 'From afar') return m.flags?.has('\\Seen') ?? false;
+          return false;
+        } finally {
+          await client.logout();
+        }
+      },
+      20_000,
+      500,
+    );
+  });
+});
