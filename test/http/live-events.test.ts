@@ -274,6 +274,75 @@ describe.each(DIALECTS)('the live inbox on %s', (dialect) => {
     });
   });
 
+  it('works with the session cookie, and ends the stream at the next heartbeat after signing out', async () => {
+    const user = await conversa.addUser();
+    const login = await fetch(`${conversa.url}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: conversa.url },
+      body: JSON.stringify({ email: user.email, password: 'crm user password' }),
+    });
+    expect(login.status).toBe(200);
+    await login.text();
+    const cookie = login.headers
+      .getSetCookie()
+      .find((c) => c.startsWith('conversa_session='))!
+      .split(';')[0]!;
+    const stream = await open({ cookie });
+    expect(stream.status).toBe(200);
+    const marker = await publishLiveEvent(conversa.server.storage.db, {
+      orgId: await orgOf(user.id),
+      userId: user.id,
+      type: 'reminder.due',
+      data: { reminderId: 'cookie' },
+    });
+    await stream.next('an event on the cookie stream', (e) => e.id === marker);
+    const logout = await fetch(`${conversa.url}/api/auth/logout`, {
+      method: 'POST',
+      headers: { cookie, origin: conversa.url },
+    });
+    expect(logout.status).toBe(204);
+    await waitFor('the stream to end', async () => stream.ended(), 10_000);
+  });
+
+  it("never passes on another organisation's events", async () => {
+    const user = await conversa.addUser();
+    const db = conversa.server.storage.db;
+    // (An id that sorts after the install's own: users made later still join the install's organisation.)
+    const otherOrg = `ffffffff-ffff-7fff-8fff-${Date.now().toString(16).padStart(12, '0').slice(-12)}`;
+    await db
+      .insertInto('orgs')
+      .values({ id: otherOrg, name: 'Elsewhere', plan: 'growth', created_at: Date.now(), updated_at: Date.now() })
+      .execute();
+    const stream = await open(bearer(user.token));
+    // Addressed to everyone of the other organisation, and even naming this user's id: neither comes through.
+    const foreign = await publishLiveEvent(db, {
+      orgId: otherOrg,
+      userId: null,
+      type: 'messages.bulk',
+      data: { count: 3 },
+    });
+    const spoofed = await publishLiveEvent(db, {
+      orgId: otherOrg,
+      userId: user.id,
+      type: 'reminder.due',
+      data: { reminderId: 'x' },
+    });
+    const marker = await publishLiveEvent(db, {
+      orgId: await orgOf(user.id),
+      userId: user.id,
+      type: 'reminder.due',
+      data: { reminderId: 'marker' },
+    });
+    await stream.next('the marker', (e) => e.id === marker);
+    expect(stream.events.map((e) => e.id)).not.toContain(foreign);
+    expect(stream.events.map((e) => e.id)).not.toContain(spoofed);
+    // Nor on a resume from before them.
+    const resumed = await open({ ...bearer(user.token), 'last-event-id': foreign });
+    await resumed.next('the marker again', (e) => e.id === marker);
+    expect(resumed.events.map((e) => e.id)).toEqual([marker]);
+    await db.deleteFrom('orgs').where('id', '=', otherOrg).execute();
+  });
+
   it('ends the stream of a user who is deactivated, at the next heartbeat', async () => {
     const user = await conversa.addUser();
     const stream = await open(bearer(user.token));
