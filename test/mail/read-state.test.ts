@@ -199,6 +199,11 @@ describe.each(DIALECTS)('read state on %s', (dialect) => {
   it("a colleague's reading of a shared mailbox's mail is their own: the owner's server flags stay", async () => {
     const { user: owner, creds, subject, message } = await mailboxWithOneMail('shared');
     const colleague = await conversa.addUser();
+    // The badge counts one's own inbox only: a colleague's shared mail is readable but not in it.
+    expect((await conversa.api('GET', '/api/inbox/unread-count', undefined, colleague.token)).body).toEqual({
+      unread: 0,
+    });
+    expect((await conversa.api('GET', '/api/inbox/unread-count', undefined, 'wrong-token')).status).toBe(401);
     const seenBy = await conversa.api('PATCH', `/api/messages/${message.id}`, { read: true }, colleague.token);
     expect(seenBy.status, seenBy.text).toBe(200);
     expect(seenBy.body.read).toBe(true);
