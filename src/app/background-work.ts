@@ -103,6 +103,9 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
         supervisor.syncNow(accountId);
         calendar.syncNow(accountId);
       },
+      flagWrites: (accountId) => {
+        supervisor.writeFlags(accountId);
+      },
       backfill: (orgId, addresses) => {
         supervisor
           .backfill(orgId, addresses)

@@ -55,6 +55,8 @@ export interface StartOptions extends BackgroundOptions {
   background?: boolean;
   /** Where log lines go (default stdout); tests read them to prove no secret is logged. */
   logStream?: NodeJS.WritableStream;
+  /** The live inbox's timings (tests shorten the heartbeat); defaults suit production. */
+  live?: { pollMs?: number; heartbeatMs?: number; maxStreamsPerUser?: number };
 }
 
 /**
@@ -163,7 +165,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     version: VERSION,
     logger: loggerOptions(config, options.logStream),
     validateResponses: config.checkResponses,
+    ...(options.live ? { live: options.live } : {}),
     blobs,
+    // Read/unread changes: written at once when this process runs the mailbox; else the holder's lease round finds them.
+    flagWritesQueued: (accountIds) => {
+      for (const id of accountIds) if (background?.leases.owns(id)) background.supervisor.writeFlags(id);
+    },
     mail: {
       secrets,
       oauth: config.oauth,

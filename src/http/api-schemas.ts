@@ -247,7 +247,6 @@ export const messageSchema = z.object({
   contactIds: z.array(z.string()),
   hasAttachments: z.boolean(),
   bounced: z.boolean(),
-  unread: z.boolean(),
   // Issue 15, tracking (H3): present on tracked messages only.
   tracking: z
     .object({
@@ -259,6 +258,9 @@ export const messageSchema = z.object({
     })
     .optional()
     .describe('Opens and clicks by people, replies, and the opens and clicks judged automated (proxies, scanners)'),
+  /** Read for the caller (issue 15): their own mailbox's \Seen flag, or their own mark on a colleague's shared mail. */
+  read: z.boolean(),
+  unread: z.boolean().describe('The opposite of `read`, kept for older clients'),
 });
 
 export const messagePageSchema = z.object({ items: z.array(messageSchema), nextCursor: z.string().nullable() });
@@ -435,3 +437,30 @@ export const messageEventSchema = z.object({
 });
 
 export const messageEventListSchema = z.object({ items: z.array(messageEventSchema) });
+// --- read state and the live inbox (issue 15, H4) ---
+
+export const unreadCountSchema = z.object({ unread: z.number().int() });
+
+/**
+ * One event of GET /api/live (text/event-stream): the SSE `event:` is `type`, `id:` its id (send it back as
+ * Last-Event-ID to resume), `data:` this JSON. Ids only: the page refetches what it shows.
+ */
+export const liveEventSchema = z.discriminatedUnion('type', [
+  z.object({
+    id: z.string(),
+    type: z.literal('message.new'),
+    data: z.object({ messageId: z.string(), threadId: z.string().nullable() }),
+  }),
+  z.object({ id: z.string(), type: z.literal('messages.bulk'), data: z.object({ count: z.number() }) }),
+  z.object({
+    id: z.string(),
+    type: z.literal('message.read'),
+    data: z.object({ messageId: z.string(), read: z.boolean() }),
+  }),
+  z.object({ id: z.string(), type: z.literal('reminder.due'), data: z.object({ reminderId: z.string() }) }),
+  z.object({
+    id: z.string(),
+    type: z.literal('tracking.event'),
+    data: z.object({ messageId: z.string(), type: z.string() }),
+  }),
+]);

@@ -77,3 +77,7 @@ export type RenderedTemplate = z.infer<typeof schemas.renderedTemplateSchema>;
 export type TrackingCounts = NonNullable<MessageSummary['tracking']>;
 export type MessageEvent = z.infer<typeof schemas.messageEventSchema>;
 export type MessageEventList = z.infer<typeof schemas.messageEventListSchema>;
+// Read state and the live inbox (issue 15, H4).
+export type UnreadCount = z.infer<typeof schemas.unreadCountSchema>;
+/** One event of GET /api/live, as parsed from its `data:` line plus its `id:` and `event:`. */
+export type LiveEventMessage = z.infer<typeof schemas.liveEventSchema>;

@@ -38,6 +38,8 @@ import type { AccountDeliverabilityDeps } from '../mail/send/account-deliverabil
 import type { BlobStore } from '../storage/blob-store.js';
 import { trackingRoutes } from './routes/tracking-routes.js';
 import type { SlidingWindowLimiter } from './sliding-window-limiter.js';
+import { LiveFeed } from '../live/live-feed.js';
+import { liveRoutes } from './routes/live-routes.js';
 
 export const JSON_BODY_LIMIT = 1024 * 1024;
 
@@ -67,6 +69,10 @@ export interface ServerDeps {
   validateResponses?: boolean;
   /** Issue 15 (H3): the per-IP budget of the public tracking URLs (tracking-routes.ts); default 120 a minute. */
   trackingLimiter?: SlidingWindowLimiter;
+  /** The live inbox (GET /api/live): poll interval, heartbeat and streams per user; defaults suit production. */
+  live?: { pollMs?: number; heartbeatMs?: number; maxStreamsPerUser?: number };
+  /** \Seen changes were queued for these mailboxes (PATCH /api/messages/:id): write them now if held here. */
+  flagWritesQueued?(accountIds: string[]): void;
 }
 
 /** `dist/web` of the package this module belongs to, whether it runs from src/http or dist/src/http. */
@@ -188,7 +194,28 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   settingsRoutes(router, deps.db);
   tokenRoutes(router, deps.db);
   providerRoutes(router);
-  if (deps.blobs) messageRoutes(router, { db: deps.db, blobs: deps.blobs });
+  if (deps.blobs)
+    messageRoutes(router, {
+      db: deps.db,
+      blobs: deps.blobs,
+      ...(deps.flagWritesQueued ? { flagWritesQueued: deps.flagWritesQueued } : {}),
+    });
+  // The live inbox: one feed per process, polling only while a page listens.
+  const feed = new LiveFeed(deps.db, {
+    ...(deps.live?.pollMs ? { intervalMs: deps.live.pollMs } : {}),
+    onError: (err) => app.log.warn({ err }, 'live feed poll failed'),
+  });
+  const live = liveRoutes(router, {
+    db: deps.db,
+    feed,
+    ...(deps.live?.heartbeatMs ? { heartbeatMs: deps.live.heartbeatMs } : {}),
+    ...(deps.live?.maxStreamsPerUser ? { maxStreamsPerUser: deps.live.maxStreamsPerUser } : {}),
+  });
+  // Open streams would keep the server's close waiting for ever.
+  app.addHook('preClose', async () => {
+    live.closeAll();
+    await feed.close();
+  });
   if (deps.send && deps.blobs)
     sendRoutes(router, { ...deps.send, db: deps.db, blobs: deps.blobs, publicUrl: deps.publicUrl });
   // Issue 15 (H3): pixel, link redirects and message events.

@@ -18,6 +18,8 @@ export interface LeaseHooks {
   syncRequested(accountId: string): void;
   /** New contact addresses of an organisation: look for their earlier mail in the accounts held here. */
   backfill(orgId: string, addresses: string[]): void;
+  /** Read/unread changes wait to be written to the server for an account held here (queued by any process). */
+  flagWrites?(accountId: string): void;
 }
 
 export interface LeaseOptions {
@@ -191,6 +193,18 @@ export class LeaseCoordinator {
         held.syncRequestedAt = row.sync_requested_at;
         this.options.hooks.syncRequested(row.account_id);
       }
+    }
+
+    // \Seen changes queued by any process (a PATCH served elsewhere) for the accounts held here: within a tick.
+    if (this.options.hooks.flagWrites && this.held.size > 0) {
+      const waiting = await db
+        .selectFrom('flag_writes')
+        .select('account_id')
+        .distinct()
+        .where('account_id', 'in', [...this.held.keys()])
+        .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', now)]))
+        .execute();
+      for (const { account_id } of waiting) this.options.hooks.flagWrites(account_id);
     }
 
     const requests = await db

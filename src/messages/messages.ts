@@ -7,6 +7,7 @@ import type { User } from '../users/users.js';
 import { decodeCursor, encodeCursor } from '../contacts/contacts.js';
 import { likeContains } from '../storage/like-pattern.js';
 import { messageVisibleTo } from '../access/access-policy.js';
+import { readStates, unreadFor } from './read-state.js';
 
 export interface AddressOut {
   address: string;
@@ -29,6 +30,8 @@ export interface MessageSummary {
   contactIds: string[];
   hasAttachments: boolean;
   bounced: boolean;
+  /** Read for the caller (read-state.ts); `unread` is its opposite, kept for older clients. */
+  read: boolean;
   unread: boolean;
 }
 
@@ -84,10 +87,10 @@ type SummaryRow = {
   bounced: number;
 };
 
-async function summaries(db: Db, rows: SummaryRow[]): Promise<MessageSummary[]> {
+async function summaries(db: Db, user: User, rows: SummaryRow[]): Promise<MessageSummary[]> {
   if (rows.length === 0) return [];
   const ids = rows.map((r) => r.id);
-  const [participants, contacts, unseen] = await Promise.all([
+  const [participants, contacts, read] = await Promise.all([
     db
       .selectFrom('message_participants')
       .select(['message_id', 'role', 'address', 'name'])
@@ -95,15 +98,8 @@ async function summaries(db: Db, rows: SummaryRow[]): Promise<MessageSummary[]> 
       .orderBy('position')
       .execute(),
     db.selectFrom('message_contacts').select(['message_id', 'contact_id']).where('message_id', 'in', ids).execute(),
-    db
-      .selectFrom('message_locations')
-      .select('message_id')
-      .where('message_id', 'in', ids)
-      .where('removed_at', 'is', null)
-      .where('seen', '=', 0)
-      .execute(),
+    readStates(db, user.id, ids),
   ]);
-  const unread = new Set(unseen.map((u) => u.message_id));
   return rows.map((row) => {
     const mine = participants.filter((p) => p.message_id === row.id);
     const of = (role: string) =>
@@ -124,7 +120,8 @@ async function summaries(db: Db, rows: SummaryRow[]): Promise<MessageSummary[]> 
       contactIds: contacts.filter((c) => c.message_id === row.id).map((c) => c.contact_id),
       hasAttachments: row.has_attachments === 1,
       bounced: row.bounced === 1,
-      unread: unread.has(row.id),
+      read: read.get(row.id) ?? false,
+      unread: !(read.get(row.id) ?? false),
     };
   });
 }
@@ -143,6 +140,7 @@ function readPageCursor(cursor: string): { date: number; id: string } {
 
 async function page(
   db: Db,
+  user: User,
   query: ReturnType<typeof baseQuery>,
   limit: number,
   cursor?: string,
@@ -164,7 +162,7 @@ async function page(
     .execute()) as SummaryRow[];
   const items = rows.slice(0, limit);
   return {
-    items: await summaries(db, items),
+    items: await summaries(db, user, items),
     nextCursor: rows.length > limit ? pageCursor(items[items.length - 1]!) : null,
   };
 }
@@ -195,16 +193,12 @@ export async function contactMessages(
         .where('message_contacts.contact_id', '=', contactId),
     ),
   );
-  return page(db, query, options.limit, options.cursor);
+  return page(db, user, query, options.limit, options.cursor);
 }
 
-/** Received mail in the caller's own mailboxes (or one of them), newest first. */
-export async function inbox(
-  db: Db,
-  user: User,
-  options: { accountId?: string; q?: string; limit: number; cursor?: string },
-): Promise<Page<MessageSummary>> {
-  let query = baseQuery(db, user).where((eb) =>
+/** The inbox's condition: received mail in the caller's own mailboxes (or one of them). */
+function inboxQuery(db: Db, user: User, accountId?: string) {
+  return baseQuery(db, user).where((eb) =>
     eb.exists(
       eb
         .selectFrom('message_holders')
@@ -214,9 +208,18 @@ export async function inbox(
         .where('message_holders.account_id', 'is not', null)
         // Incoming as the caller's own mailbox sees it: a colleague's sent mail is this inbox's received mail.
         .where('message_holders.direction', '=', 'incoming')
-        .$if(options.accountId !== undefined, (qb) => qb.where('message_holders.account_id', '=', options.accountId!)),
+        .$if(accountId !== undefined, (qb) => qb.where('message_holders.account_id', '=', accountId!)),
     ),
   );
+}
+
+/** Received mail in the caller's own mailboxes (or one of them), newest first. */
+export async function inbox(
+  db: Db,
+  user: User,
+  options: { accountId?: string; q?: string; limit: number; cursor?: string },
+): Promise<Page<MessageSummary>> {
+  let query = inboxQuery(db, user, options.accountId);
   const q = options.q?.trim().toLowerCase();
   if (q) {
     query = query.where((eb) =>
@@ -227,7 +230,25 @@ export async function inbox(
       ]),
     );
   }
-  return page(db, query, options.limit, options.cursor);
+  return page(db, user, query, options.limit, options.cursor);
+}
+
+/** How many messages of the inbox view are unread for the caller (the navigation's badge). */
+export async function unreadCount(db: Db, user: User): Promise<number> {
+  const row = await inboxQuery(db, user)
+    .clearSelect()
+    .select((eb) => eb.fn.countAll<number | string>().as('n'))
+    .where(unreadFor(user.id))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** One message as lists show it (no bodies): what PATCH answers. */
+export async function getMessageSummary(db: Db, user: User, id: string): Promise<MessageSummary> {
+  const row = (await baseQuery(db, user).where('messages.id', '=', id).executeTakeFirst()) as SummaryRow | undefined;
+  if (!row) throw notFound('Message');
+  const [summary] = await summaries(db, user, [row]);
+  return summary!;
 }
 
 export async function getMessage(db: Db, user: User, id: string): Promise<MessageDetail> {
@@ -238,7 +259,7 @@ export async function getMessage(db: Db, user: User, id: string): Promise<Messag
     .where('messages.id', '=', id)
     .executeTakeFirst();
   if (!row) throw notFound('Message');
-  const [summary] = await summaries(db, [row]);
+  const [summary] = await summaries(db, user, [row]);
   const attachments = await db
     .selectFrom('attachments')
     .select(['id', 'filename', 'content_type', 'size', 'inline', 'content_id'])
@@ -298,5 +319,5 @@ export async function getThread(
   if (rows.length === 0) throw notFound('Thread');
   // The subject of the first message the caller may read: the thread's own is its first message's, which may
   // be a private message of someone else's that shares the thread.
-  return { id: thread.id, subject: rows[0]!.subject, messages: await summaries(db, rows) };
+  return { id: thread.id, subject: rows[0]!.subject, messages: await summaries(db, user, rows) };
 }

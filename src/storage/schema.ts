@@ -537,6 +537,43 @@ export interface FollowUpRemindersTable {
   updated_at: number;
 }
 
+// --- Read state and the live inbox (issue 15, H4; migration 0013) ---
+
+/** A user's read mark on a message they see only through someone else's (shared) mailbox. */
+export interface MessageReadsTable {
+  user_id: string;
+  message_id: string;
+  read: number;
+  updated_at: number;
+}
+
+/** A \Seen change waiting to be written back to the mail server: the latest wish for one location. */
+export interface FlagWritesTable {
+  id: string;
+  account_id: string;
+  location_id: string;
+  /** 1: add \Seen; 0: remove it. */
+  seen: number;
+  /** Changes with every new wish, so a drainer only removes the wish it wrote. */
+  request_id: string;
+  attempts: Generated<number>;
+  next_attempt_at: number | null;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** One change a signed-in page may want to know about (ids only, never content); kept a few minutes. */
+export interface LiveEventsTable {
+  id: string;
+  org_id: string;
+  /** Null: everyone in the organisation who may see what it names. */
+  user_id: string | null;
+  type: string;
+  data_json: string;
+  created_at: number;
+}
+
 export interface Database {
   orgs: OrgsTable;
   users: UsersTable;
@@ -579,4 +616,8 @@ export interface Database {
   tracked_links: TrackedLinksTable;
   tracking_events: TrackingEventsTable;
   follow_up_reminders: FollowUpRemindersTable;
+  // Read state and the live inbox (issue 15, H4).
+  message_reads: MessageReadsTable;
+  flag_writes: FlagWritesTable;
+  live_events: LiveEventsTable;
 }

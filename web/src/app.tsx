@@ -7,6 +7,7 @@ import type { Org, SetupState, User, UserSettings } from './api/types';
 import { AccountsProvider } from './accounts';
 import { browserLocale, effectiveLocale, I18nProvider, rememberLocaleChoice, translate } from './i18n/i18n';
 import { Layout } from './layout';
+import { LiveProvider } from './live/live-events';
 import { InvitePage } from './pages/invite-page';
 import { LoginPage } from './pages/login-page';
 import { SetupPage } from './pages/setup-page';
@@ -152,7 +153,9 @@ export function App() {
     <I18nProvider locale={locale}>
       <SessionContext.Provider value={session}>
         <AccountsProvider>
-          <Layout />
+          <LiveProvider>
+            <Layout />
+          </LiveProvider>
         </AccountsProvider>
       </SessionContext.Provider>
     </I18nProvider>

@@ -18,6 +18,7 @@ import { UsersPage } from './settings/users-page';
 import { TemplatesPage } from './settings/templates-page';
 import { Link, matchPath, useLocation } from './router';
 import { useSession } from './session';
+import { useUnreadCount } from './live/live-events';
 
 interface Route {
   pattern: string;
@@ -51,6 +52,7 @@ function currentPage(pathname: string): { key: string; node: ReactNode } {
 export function Layout() {
   const { t } = useI18n();
   const { user, signOut } = useSession();
+  const { unread } = useUnreadCount();
   const { pathname } = useLocation();
   const page = currentPage(pathname);
   const section = pathname.split('/')[1] ?? '';
@@ -79,6 +81,15 @@ export function Layout() {
                   {t('nav.conversations')} ›{' '}
                 </span>
                 {t('nav.inbox')}
+                {unread ? (
+                  <span
+                    className="nav-count"
+                    data-testid="unread-count"
+                    aria-label={t('nav.unreadCount', { count: unread })}
+                  >
+                    {unread > 999 ? '999+' : unread}
+                  </span>
+                ) : null}
               </Link>
             </li>
             <li>

@@ -1,10 +1,25 @@
 // Reading stored mail: a contact's timeline, the inbox, one message, its attachments, a thread.
 import { z } from 'zod';
-import { contactMessages, getAttachment, getMessage, getThread, inbox } from '../../messages/messages.js';
+import {
+  contactMessages,
+  getAttachment,
+  getMessage,
+  getMessageSummary,
+  getThread,
+  inbox,
+  unreadCount,
+} from '../../messages/messages.js';
+import { setMessageRead } from '../../messages/read-state.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { Db } from '../../storage/database.js';
 import type { ApiRouter } from '../api-router.js';
-import { messageDetailSchema, messagePageSchema, threadSchema } from '../api-schemas.js';
+import {
+  messageDetailSchema,
+  messagePageSchema,
+  messageSchema,
+  threadSchema,
+  unreadCountSchema,
+} from '../api-schemas.js';
 import { idParams, pageQuery } from './schemas.js';
 import { withTrackingCounts } from '../../tracking/tracking-events.js';
 
@@ -15,7 +30,14 @@ function contentDisposition(filename: string | null): string {
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
 }
 
-export function messageRoutes(router: ApiRouter, deps: { db: Db; blobs: BlobStore }): void {
+export interface MessageRouteDeps {
+  db: Db;
+  blobs: BlobStore;
+  /** \Seen changes were queued for these mailboxes: the process holding one's lease writes them now. */
+  flagWritesQueued?(accountIds: string[]): void;
+}
+
+export function messageRoutes(router: ApiRouter, deps: MessageRouteDeps): void {
   const { db } = deps;
   router.route({
     method: 'GET',
@@ -42,6 +64,34 @@ export function messageRoutes(router: ApiRouter, deps: { db: Db; blobs: BlobStor
     query: z.object({ accountId: z.string().uuid().optional(), q: z.string().max(200).optional(), ...pageQuery }),
     responses: { 200: { description: 'A page', schema: messagePageSchema } },
     handler: ({ user, query }) => inbox(db, user, query),
+  });
+
+  // Read state (issue 15, H4): the unread badge and PATCH {read}.
+  router.route({
+    method: 'GET',
+    path: '/api/inbox/unread-count',
+    summary: "How many messages of the caller's inbox are unread for them",
+    tag: 'messages',
+    auth: 'user',
+    responses: { 200: { description: 'The count', schema: unreadCountSchema } },
+    handler: async ({ user }) => ({ unread: await unreadCount(db, user) }),
+  });
+
+  router.route({
+    method: 'PATCH',
+    path: '/api/messages/:id',
+    summary:
+      'Mark a message read or unread for the caller; in their own mailboxes written back to the server as \\Seen',
+    tag: 'messages',
+    auth: 'user',
+    params: idParams,
+    body: z.strictObject({ read: z.boolean() }),
+    responses: { 200: { description: 'The message', schema: messageSchema } },
+    handler: async ({ user, params, body }) => {
+      const change = await setMessageRead(db, user, params.id, body.read);
+      if (change.accountIds.length > 0) deps.flagWritesQueued?.(change.accountIds);
+      return getMessageSummary(db, user, params.id);
+    },
   });
 
   router.route({

@@ -43,4 +43,7 @@ export interface StoredMessage {
   contactIds: string[];
   /** Set for a message that could not be stored (it was set aside with this reason). */
   setAside?: string;
+  /** True when this mailbox did not hold the message before (it is news to the live inbox), with its thread. */
+  arrived?: boolean;
+  threadId?: string | null;
 }

@@ -21,6 +21,7 @@ import type { MessageToStore, StoreContext, StoredMessage } from './message-to-s
 
 export type { MessageToStore, StoreContext, StoredMessage } from './message-to-store.js';
 import { contentDigest, variantKey } from '../rules/message-key.js';
+import { publishLiveEvent, publishLiveEvents } from '../../live/live-events.js';
 
 type Trx = Transaction<Database>;
 
@@ -99,6 +100,7 @@ interface StoredRow {
   dedupe_key: string;
   content_digest: string | null;
   direction: Direction;
+  thread_id: string | null;
 }
 
 /** Stored messages under any of `keys`, by key. */
@@ -107,7 +109,7 @@ async function storedByKey(trx: Trx, orgId: string, keys: string[]): Promise<Map
   for (const chunk of inChunks([...new Set(keys)], MAX_IN_LIST)) {
     const rows = await trx
       .selectFrom('messages')
-      .select(['id', 'dedupe_key', 'content_digest', 'direction'])
+      .select(['id', 'dedupe_key', 'content_digest', 'direction', 'thread_id'])
       .where('org_id', '=', orgId)
       .where('dedupe_key', 'in', chunk)
       .execute();
@@ -202,7 +204,7 @@ async function insertMessage(
   digest: string,
   refs: { raw: BlobRef | null; attachments: BlobRef[] },
   now: number,
-): Promise<string> {
+): Promise<{ id: string; threadId: string | null }> {
   const id = newId(now);
   const threadId = await resolveThread(trx, ctx.orgId, message, now);
   await trx
@@ -268,7 +270,7 @@ async function insertMessage(
   }));
   for (const chunk of inChunks(attachments, rowsPerInsert(9)))
     await trx.insertInto('attachments').values(chunk).execute();
-  return id;
+  return { id, threadId };
 }
 
 /**
@@ -284,8 +286,9 @@ export async function storeMessages(
   advanceCursor: ((trx: Trx, stored: StoredMessage[]) => Promise<void>) | null,
 ): Promise<StoredMessage[]> {
   const blobRefs = await writeBlobs(ctx, messages);
+  let stored: StoredMessage[];
   try {
-    return await db.transaction().execute(async (trx) => {
+    stored = await db.transaction().execute(async (trx) => {
       const stored = await storeInTransaction(trx, ctx, messages, blobRefs);
       if (advanceCursor) await advanceCursor(trx, stored);
       return stored;
@@ -293,7 +296,48 @@ export async function storeMessages(
   } catch (error) {
     if (isTransientDbError(error) || messages.length === 0) throw error;
     if (messages.length === 1 && !messages[0]!.location) throw error;
-    return storeOneByOne(db, ctx, messages, blobRefs, advanceCursor, error);
+    stored = await storeOneByOne(db, ctx, messages, blobRefs, advanceCursor, error);
+  }
+  await announceArrivals(db, ctx, stored);
+  return stored;
+}
+
+/** More new messages than this in one batch (a first sync) make one `messages.bulk` event instead of one each. */
+const MAX_SINGLE_EVENTS = 20;
+
+/**
+ * Tells the live inbox what arrived, after the commit (a page must never be told of a message it cannot read yet):
+ * to the mailbox's owner for a private mailbox, to the organisation for a shared one (the live route checks each
+ * reader against the access policy again).
+ */
+async function announceArrivals(db: Db, ctx: StoreContext, stored: StoredMessage[]): Promise<void> {
+  const arrived = stored.filter((s) => s.arrived && s.id !== '');
+  if (arrived.length === 0) return;
+  const userId = ctx.shared ? null : ctx.ownerUserId;
+  try {
+    if (arrived.length > MAX_SINGLE_EVENTS) {
+      // A count names no message, so it goes only where every reader may know of the mailbox's mail.
+      if (userId !== null || ctx.shared)
+        await publishLiveEvent(db, {
+          orgId: ctx.orgId,
+          userId,
+          type: 'messages.bulk',
+          data: { count: arrived.length },
+        });
+      return;
+    }
+    await publishLiveEvents(
+      db,
+      arrived.map((s) => ({
+        orgId: ctx.orgId,
+        userId,
+        type: 'message.new' as const,
+        data: { messageId: s.id, threadId: s.threadId ?? null },
+      })),
+    );
+  } catch {
+    // The feed is a nudge to refetch, not the mail: the messages are stored, and a page catches up at its next
+    // event or reload. A failure here must not fail the sync that stored them.
   }
 }
 
@@ -391,14 +435,29 @@ async function storeInTransaction(
       if (!row && message.source === 'bcc' && base && held.has(base.id)) row = base;
       if (!row) {
         const key = known.has(message.dedupeKey) ? variantKey(message.dedupeKey, digest) : message.dedupeKey;
-        const id = await insertMessage(trx, ctx, message, message.parsed!, key, digest, blobRefs.get(message)!, now);
-        row = { id, dedupe_key: key, content_digest: digest, direction: message.direction };
+        const inserted = await insertMessage(
+          trx,
+          ctx,
+          message,
+          message.parsed!,
+          key,
+          digest,
+          blobRefs.get(message)!,
+          now,
+        );
+        row = {
+          id: inserted.id,
+          dedupe_key: key,
+          content_digest: digest,
+          direction: message.direction,
+          thread_id: inserted.threadId,
+        };
         known.set(key, row);
         created = true;
       }
     }
     if (!row) continue;
-    await addHolder(trx, ctx, row.id, message.direction, created, now);
+    const arrived = await addHolder(trx, ctx, row.id, message.direction, created, now);
     held.add(row.id);
     const contactIds = [
       ...new Set(message.mappingAddresses.map((a) => contacts.get(a)).filter((id): id is string => id !== undefined)),
@@ -429,7 +488,7 @@ async function storeInTransaction(
         .onConflict((oc) => oc.columns(['folder_id', 'uid_validity', 'uid']).doNothing())
         .execute();
     }
-    stored.push({ id: row.id, created, contactIds });
+    stored.push({ id: row.id, created, contactIds, arrived, threadId: row.thread_id });
   }
   return stored;
 }
@@ -446,7 +505,7 @@ async function addHolder(
   direction: Direction,
   fresh: boolean,
   now: number,
-): Promise<void> {
+): Promise<boolean> {
   const holders = fresh
     ? []
     : await trx
@@ -463,7 +522,7 @@ async function addHolder(
       if (holders.length === 1)
         await trx.updateTable('messages').set({ direction: 'outgoing' }).where('id', '=', messageId).execute();
     }
-    return;
+    return false;
   }
   await trx
     .insertInto('message_holders')
@@ -479,6 +538,7 @@ async function addHolder(
     .execute();
   if (ctx.shared)
     await trx.updateTable('messages').set({ shared: 1 }).where('id', '=', messageId).where('shared', '=', 0).execute();
+  return true;
 }
 
 async function setAside(db: Db, message: MessageToStore, reason: string): Promise<void> {

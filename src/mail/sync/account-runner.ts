@@ -24,6 +24,7 @@ import { recordBounce } from '../bounces/record-bounce.js';
 import { organisationAddresses } from '../accounts/organisation-addresses.js';
 import { WakeableSleep } from '../../jobs/wakeable-sleep.js';
 import type { OutboundPolicy } from '../../net/outbound-policy.js';
+import { writeBackFlags } from './flag-writes.js';
 
 export interface RunnerDeps {
   db: Db;
@@ -57,6 +58,12 @@ export class AccountRunner {
   private readonly pendingBackfill = new Set<string>();
   /** Set by IDLE's EXISTS push: the next pass only needs the inbox. */
   private inboxOnly = false;
+  /** Someone asked for a pass (sync now, a push, a backfill), not only for the timer's. */
+  private passWanted = false;
+  /** Read/unread changes wait to be written to the server (flag-writes.ts). */
+  private flagsWanted = false;
+  /** True while connected and waiting in IDLE: only then can the flag writes go without a pass. */
+  private watching = false;
   private done: Promise<void> = Promise.resolve();
 
   constructor(
@@ -78,7 +85,17 @@ export class AccountRunner {
 
   /** Runs a pass now (or retries now when waiting after a failure). */
   wake(): void {
+    this.passWanted = true;
     this.waiting.wake();
+  }
+
+  /**
+   * Writes queued read/unread changes to the server now, on the open connection and without a pass. Not
+   * connected: the next pass writes them first (a failing mailbox is not retried early for them).
+   */
+  writeFlags(): void {
+    this.flagsWanted = true;
+    if (this.watching) this.waiting.wake();
   }
 
   async stop(): Promise<void> {
@@ -196,6 +213,10 @@ export class AccountRunner {
 
   /** One pass over the account: folders, then each synced folder's new mail, flags and removals, then backfills. */
   private async pass(client: ImapFlow, row: EmailAccountsTable, options: { inboxOnly?: boolean } = {}): Promise<void> {
+    this.passWanted = false;
+    // Changes made in the CRM first: the flag step below then reads the server's state with them in it.
+    this.flagsWanted = false;
+    await writeBackFlags(this.deps.db, client, row.id);
     if (!options.inboxOnly) await discoverFolders(this.deps.db, client, row.id, row.generation);
     const ctx = await this.folderContext(row);
     const folders = foldersToSync(
@@ -288,23 +309,33 @@ export class AccountRunner {
       this.wake();
     };
     client.on('exists', onExists);
+    this.watching = true;
     try {
       while (!this.stopped && client.usable) {
+        const sleptAt = Date.now();
         const woken = await Promise.race([
           closed.then(() => 'closed' as const),
           this.waiting.sleep(this.deps.pollIntervalMs, this.stopped).then(() => 'tick' as const),
         ]);
         if (woken === 'closed') this.waiting.interrupt();
         if (woken === 'closed' || this.stopped || !client.usable) return;
+        if (this.deps.stillOwner && !(await this.deps.stillOwner(row.id))) return;
+        if (this.flagsWanted && !this.passWanted && Date.now() - sleptAt < this.deps.pollIntervalMs) {
+          // Only read/unread changes to write: no pass, back to IDLE on the inbox at once.
+          this.flagsWanted = false;
+          await writeBackFlags(this.deps.db, client, row.id);
+          await client.mailboxOpen('INBOX', { readOnly: true });
+          continue;
+        }
         const inboxOnly = this.inboxOnly && this.pendingBackfill.size === 0;
         this.inboxOnly = false;
-        if (this.deps.stillOwner && !(await this.deps.stillOwner(row.id))) return;
         // Keeps the stored token fresh between reconnects; a revoked grant surfaces here.
         await this.freshCredentials(row);
         await this.pass(client, row, { inboxOnly });
         await setAccountStatus(this.deps.db, row.id, row.generation, { status: 'active', lastSyncedAt: Date.now() });
       }
     } finally {
+      this.watching = false;
       client.off('exists', onExists);
     }
   }

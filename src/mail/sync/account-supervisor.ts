@@ -61,6 +61,14 @@ export class AccountSupervisor {
     return true;
   }
 
+  /** Read/unread changes were queued for the account: written now if this process runs it. */
+  writeFlags(accountId: string): boolean {
+    const runner = this.runners.get(accountId);
+    if (!runner) return false;
+    runner.writeFlags();
+    return true;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.runners.keys()].map((id) => this.stop(id)));

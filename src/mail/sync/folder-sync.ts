@@ -8,6 +8,7 @@ import { scanMessages } from '../imap/scan-messages.js';
 import { mapScannedBatch, type MappingContext } from './map-messages.js';
 import { storeMessages } from '../intake/store-messages.js';
 import { inChunks } from '../../storage/batches.js';
+import { publishLiveEvents, type LiveEventInput } from '../../live/live-events.js';
 
 type Trx = Transaction<Database>;
 type FolderRow = MailFoldersTable;
@@ -174,23 +175,45 @@ async function syncFlags(
       changes.set(msg.uid, [...(msg.flags ?? [])]);
     }
     const uids = [...changes.keys()];
+    const readChanges: LiveEventInput[] = [];
     for (const batch of inChunks(uids, 500)) {
       const known = await ctx.db
         .selectFrom('message_locations')
-        .select(['id', 'uid'])
-        .where('folder_id', '=', folder.id)
-        .where('uid_validity', '=', uidValidity)
-        .where('uid', 'in', batch)
+        .leftJoin('flag_writes', 'flag_writes.location_id', 'message_locations.id')
+        .select([
+          'message_locations.id',
+          'message_locations.uid',
+          'message_locations.message_id',
+          'message_locations.seen',
+          'flag_writes.id as pending',
+        ])
+        .where('message_locations.folder_id', '=', folder.id)
+        .where('message_locations.uid_validity', '=', uidValidity)
+        .where('message_locations.uid', 'in', batch)
         .execute();
       for (const row of known) {
         const flags = changes.get(row.uid) ?? [];
+        const seen = flags.includes('\\Seen') ? 1 : 0;
+        // A read/unread change made in the CRM and not yet written to the server wins over the server's older
+        // state (read-state.ts): once written, the server's flags are the truth again.
+        const keep = row.pending !== null;
         await ctx.db
           .updateTable('message_locations')
-          .set({ flags_json: JSON.stringify(flags), seen: flags.includes('\\Seen') ? 1 : 0 })
+          .set(keep ? { flags_json: JSON.stringify(flags) } : { flags_json: JSON.stringify(flags), seen })
           .where('id', '=', row.id)
           .execute();
+        if (!keep && seen !== row.seen) {
+          readChanges.push({
+            orgId: ctx.account.orgId,
+            userId: ctx.account.userId,
+            type: 'message.read',
+            data: { messageId: row.message_id, read: seen === 1 },
+          });
+        }
       }
     }
+    // Read in the mail client: the owner's open pages show it (a nudge; the flags are stored either way).
+    await publishLiveEvents(ctx.db, readChanges.slice(0, 200)).catch(() => undefined);
   }
   await updateFolder(ctx.db, folder.id, { highest_modseq: modseq });
 }

@@ -12,10 +12,12 @@ import * as bccFilings from './0008-bcc-filings.js';
 import * as team from './0009-team.js';
 // Issue 15, templates (H1).
 import * as templates from './0010-templates.js';
-// Issue 15, tracking (H3).
-import * as tracking from './0012-tracking.js';
 // Issue 15, send later and follow-up reminders (H2).
 import * as scheduledSend from './0011-scheduled-send.js';
+// Issue 15, tracking (H3).
+import * as tracking from './0012-tracking.js';
+// Read state and the live inbox (issue 15, H4).
+import * as readStateLive from './0013-read-state-live.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -31,6 +33,8 @@ const migrations: Record<string, Migration> = {
   '0011-scheduled-send': scheduledSend,
   // Issue 15, tracking (H3).
   '0012-tracking': tracking,
+  // Read state and the live inbox (issue 15, H4).
+  '0013-read-state-live': readStateLive,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -59,4 +59,7 @@ export type {
   MessageEvent,
   MessageEventList,
   TrackingCounts,
+  // Read state and the live inbox (issue 15).
+  UnreadCount,
+  LiveEventMessage,
 } from '@conversa/api-types';

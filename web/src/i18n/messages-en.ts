@@ -580,6 +580,11 @@ export const en = {
     'It will not be sent and is removed from Conversa. To change its text, cancel it and write it again.',
   'scheduled.cancelled': 'The message was cancelled and will not be sent.',
   'scheduled.rescheduled': 'The message will be sent {date}.',
+
+  // Read state and the live inbox (issue 15).
+  'nav.unreadCount': '{count} unread',
+  'message.markRead': 'Mark read',
+  'message.markUnread': 'Mark unread',
 } as const;
 
 export type MessageKey = keyof typeof en;

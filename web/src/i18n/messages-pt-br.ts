@@ -591,4 +591,9 @@ export const ptBR: Record<MessageKey, string> = {
     'Ela não será enviada e será removida do Conversa. Para alterar o texto, cancele e escreva de novo.',
   'scheduled.cancelled': 'A mensagem foi cancelada e não será enviada.',
   'scheduled.rescheduled': 'A mensagem será enviada em {date}.',
+
+  // Estado de leitura e caixa de entrada ao vivo (issue 15).
+  'nav.unreadCount': '{count} não lidas',
+  'message.markRead': 'Marcar como lida',
+  'message.markUnread': 'Marcar como não lida',
 };

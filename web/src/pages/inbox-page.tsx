@@ -9,6 +9,7 @@ import { useI18n } from '../i18n/i18n';
 import { ComposeForm, SendResult } from '../mail/compose-form';
 import { Link, navigate, useLocation } from '../router';
 import { PaperclipIcon } from '../components/icons';
+import { useDebounced, useLiveEvents } from '../live/live-events';
 
 export function messageLink(message: Pick<MessageSummary, 'id' | 'threadId'>): string {
   return message.threadId ? `/threads/${message.threadId}?message=${message.id}` : `/messages/${message.id}`;
@@ -40,6 +41,10 @@ export function InboxPage() {
     event.preventDefault();
     setFilters({ q: draftQ.trim() });
   };
+
+  // New mail and read changes (here, in another tab, or in a mail client) show without a reload.
+  const refetch = useDebounced(() => void page.reload(), 300);
+  useLiveEvents(['message.new', 'messages.bulk', 'message.read'], refetch);
 
   const items = [...(page.data?.items ?? []), ...(more?.items ?? [])];
   const nextCursor = more ? more.nextCursor : (page.data?.nextCursor ?? null);
@@ -141,10 +146,10 @@ export function InboxPage() {
       {items.length > 0 ? (
         <ul className="message-list" aria-label={t('inbox.listLabel')}>
           {items.map((m) => (
-            <li key={m.id} className={m.unread ? 'unread' : undefined} data-message-id={m.id}>
+            <li key={m.id} className={m.read ? undefined : 'unread'} data-message-id={m.id}>
               <Link to={messageLink(m)} className="message-row">
                 <span className="message-from">
-                  {m.unread ? (
+                  {!m.read ? (
                     <span className="unread-dot" role="img" aria-label={t('inbox.unread')}>
                       ●
                     </span>

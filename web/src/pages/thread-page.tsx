@@ -1,9 +1,9 @@
 // One conversation: the thread's messages oldest first, each with its body (sanitised HTML in a sandboxed
 // frame, or text), its attachments to download, and a reply form. Reached by thread id, or by message id
 // for mail that has no thread.
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { api } from '../api/client';
-import type { Contact, MessageDetail, SentMessage, Thread } from '../api/types';
+import type { Contact, MessageDetail, MessageSummary, SentMessage, Thread } from '../api/types';
 import { ErrorNotice, Loading, PageHeader, addressLabel, displayName, useAsync } from '../components/common';
 import { useI18n } from '../i18n/i18n';
 import { ComposeForm, SendResult, type ComposeInitial } from '../mail/compose-form';
@@ -11,6 +11,7 @@ import { MessageBody } from '../mail/message-frame';
 import { Link, useLocation } from '../router';
 import { PaperclipIcon } from '../components/icons';
 import { TrackingDetails } from '../mail/tracking-summary';
+import { useDebounced, useLiveEvents, useUnreadCount } from '../live/live-events';
 
 interface Loaded {
   subject: string | null;
@@ -68,6 +69,58 @@ export function ThreadPage({ threadId, messageId }: { threadId?: string; message
 
   const messages = conversation.data?.messages ?? [];
   const last = messages[messages.length - 1];
+  const { refresh: refreshUnread } = useUnreadCount();
+  const { setData } = conversation;
+
+  /** The read state of some messages as shown here, after the server took it. */
+  const showRead = (ids: string[], read: boolean) =>
+    setData((current) => ({
+      subject: current?.subject ?? null,
+      contacts: current?.contacts ?? [],
+      messages: (current?.messages ?? []).map((m) => (ids.includes(m.id) ? { ...m, read, unread: !read } : m)),
+    }));
+
+  // Opening a conversation reads it: its unread messages are marked read (once each; "Mark unread" stays unread).
+  const marked = useRef(new Set<string>());
+  useEffect(() => {
+    const unread = (conversation.data?.messages ?? []).filter((m) => !m.read && !marked.current.has(m.id));
+    if (unread.length === 0) return;
+    for (const m of unread) marked.current.add(m.id);
+    void Promise.all(
+      unread.map((m) =>
+        api<MessageSummary>('PATCH', `/api/messages/${m.id}`, { read: true }).then(
+          () => m.id,
+          () => null,
+        ),
+      ),
+    ).then((done) => {
+      showRead(
+        done.filter((id): id is string => id !== null),
+        true,
+      );
+      refreshUnread();
+    });
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- runs when the loaded messages change
+  }, [conversation.data]);
+
+  // A new message in this conversation (a reply synced, a send from another tab) shows without a reload.
+  const currentThread = threadId ?? messages[0]?.threadId ?? null;
+  const reload = useDebounced(() => void conversation.reload(), 300);
+  useLiveEvents(['message.new', 'message.read'], (event) => {
+    if (event.type === 'message.new' && currentThread && event.data.threadId === currentThread) reload();
+    if (event.type === 'message.read' && messages.some((m) => m.id === event.data.messageId)) {
+      marked.current.add(event.data.messageId);
+      showRead([event.data.messageId], event.data.read);
+    }
+  });
+
+  const toggleRead = async (message: MessageDetail) => {
+    const read = !message.read;
+    marked.current.add(message.id);
+    await api<MessageSummary>('PATCH', `/api/messages/${message.id}`, { read });
+    showRead([message.id], read);
+    refreshUnread();
+  };
   const title = conversation.data ? conversation.data.subject || t('message.noSubject') : t('thread.title');
 
   return (
@@ -100,6 +153,7 @@ export function ThreadPage({ threadId, messageId }: { threadId?: string; message
             <MessageCard
               message={m}
               highlighted={m.id === focusId}
+              onToggleRead={() => toggleRead(m)}
               onReply={() => {
                 setSent(null);
                 setReplying(m);
@@ -143,10 +197,12 @@ function MessageCard({
   message,
   highlighted,
   onReply,
+  onToggleRead,
 }: {
   message: MessageDetail;
   highlighted: boolean;
   onReply(): void;
+  onToggleRead(): Promise<void>;
 }) {
   const { t, dateTime, bytes } = useI18n();
   const files = message.attachments.filter((a) => !a.inline || !a.contentId);
@@ -195,6 +251,13 @@ function MessageCard({
       <div className="message-actions">
         <button type="button" className="button button-small" onClick={onReply}>
           {t('thread.reply')}
+        </button>{' '}
+        <button
+          type="button"
+          className="button button-small button-quiet"
+          onClick={() => void onToggleRead().catch(() => undefined)}
+        >
+          {message.read ? t('message.markUnread') : t('message.markRead')}
         </button>
       </div>
     </article>

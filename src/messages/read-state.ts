@@ -1,0 +1,170 @@
+// Read state per user. A message in one of the user's OWN mailboxes is read when a live copy of it there has
+// \Seen (message_locations.seen, which the sync keeps up to date from the server's flags); marking it read or
+// unread here sets those copies at once and queues the \Seen change for the mail server (flag_writes), which the
+// process holding the mailbox's lease writes back. A message the user sees only through a colleague's shared
+// mailbox gets a mark of the user's own (message_reads): the colleague's mailbox is never touched. In order:
+// live copies in the user's mailboxes, else the user's own mark, else the last state of copies since removed from
+// the user's mailboxes, else read when sent from the CRM or by the user, else unread.
+//
+// Rule for a pending write against the server's state: the wish in flag_writes wins until it is written. A pass
+// that reads older flags from the server in between (the sync's CONDSTORE step) leaves `seen` alone for a location
+// with a pending wish; once written, the server's flags are the truth again.
+import { sql, type Expression, type SqlBool } from 'kysely';
+import { notFound } from '../core/app-error.js';
+import type { Db } from '../storage/database.js';
+import { newId } from '../storage/ids.js';
+import { inChunks, MAX_IN_LIST } from '../storage/batches.js';
+import { messageVisibleTo, type Actor } from '../access/access-policy.js';
+import { publishLiveEvent } from '../live/live-events.js';
+
+/** Read or not, for `userId`, of each of `messageIds` (all assumed visible to the user). */
+export async function readStates(db: Db, userId: string, messageIds: string[]): Promise<Map<string, boolean>> {
+  const result = new Map<string, boolean>();
+  for (const ids of inChunks([...new Set(messageIds)], MAX_IN_LIST)) {
+    const [own, marks, sent] = await Promise.all([
+      db
+        .selectFrom('message_locations')
+        .innerJoin('email_accounts', 'email_accounts.id', 'message_locations.account_id')
+        .select(['message_locations.message_id', 'message_locations.seen', 'message_locations.removed_at'])
+        .where('message_locations.message_id', 'in', ids)
+        .where('email_accounts.user_id', '=', userId)
+        .execute(),
+      db
+        .selectFrom('message_reads')
+        .select(['message_id', 'read'])
+        .where('user_id', '=', userId)
+        .where('message_id', 'in', ids)
+        .execute(),
+      db
+        .selectFrom('messages')
+        .select('id')
+        .where('id', 'in', ids)
+        .where((eb) =>
+          eb.or([
+            eb('source', '=', 'crm'),
+            eb.exists(
+              eb
+                .selectFrom('message_holders')
+                .select('message_holders.id')
+                .whereRef('message_holders.message_id', '=', 'messages.id')
+                .where('message_holders.user_id', '=', userId)
+                .where('message_holders.direction', '=', 'outgoing'),
+            ),
+          ]),
+        )
+        .execute(),
+    ]);
+    const liveSeen = new Map<string, boolean>();
+    const goneSeen = new Map<string, boolean>();
+    for (const row of own) {
+      const into = row.removed_at === null ? liveSeen : goneSeen;
+      into.set(row.message_id, (into.get(row.message_id) ?? false) || row.seen === 1);
+    }
+    const marked = new Map(marks.map((m) => [m.message_id, m.read === 1]));
+    const sentIds = new Set(sent.map((s) => s.id));
+    for (const id of ids) {
+      result.set(id, liveSeen.get(id) ?? marked.get(id) ?? goneSeen.get(id) ?? sentIds.has(id));
+    }
+  }
+  return result;
+}
+
+/**
+ * The same rule as readStates, as a WHERE condition on `messages`: true when the message is unread for `userId`.
+ * Used by the unread count, so the count and the list's `read` never disagree.
+ */
+export function unreadFor(userId: string): Expression<SqlBool> {
+  const own = (live: boolean) => sql`SELECT 1 FROM message_locations l JOIN email_accounts a ON a.id = l.account_id
+    WHERE l.message_id = messages.id AND a.user_id = ${userId} AND l.removed_at IS ${live ? sql`NULL` : sql`NOT NULL`}`;
+  const mark = sql`SELECT 1 FROM message_reads r WHERE r.message_id = messages.id AND r.user_id = ${userId}`;
+  return sql<SqlBool>`(
+    (EXISTS (${own(true)}) AND NOT EXISTS (${own(true)} AND l.seen = 1))
+    OR (NOT EXISTS (${own(true)}) AND (
+      EXISTS (${mark} AND r.read = 0)
+      OR (NOT EXISTS (${mark}) AND (
+        (EXISTS (${own(false)}) AND NOT EXISTS (${own(false)} AND l.seen = 1))
+        OR (NOT EXISTS (${own(false)}) AND messages.source <> 'crm'
+          AND NOT EXISTS (SELECT 1 FROM message_holders h WHERE h.message_id = messages.id AND h.user_id = ${userId}
+            AND h.direction = 'outgoing'))
+      ))
+    ))
+  )`;
+}
+
+export interface ReadChange {
+  /** Accounts with \Seen writes queued: the process holding each one's lease should write them now. */
+  accountIds: string[];
+}
+
+/**
+ * Marks a message read or unread for `actor`. NOT_FOUND when the actor may not read it (another user's private
+ * mail is "not found", never "forbidden").
+ */
+export async function setMessageRead(db: Db, actor: Actor, messageId: string, read: boolean): Promise<ReadChange> {
+  const visible = await db
+    .selectFrom('messages')
+    .select('messages.id')
+    .where(messageVisibleTo(actor))
+    .where('messages.id', '=', messageId)
+    .executeTakeFirst();
+  if (!visible) throw notFound('Message');
+  const seen = read ? 1 : 0;
+  const now = Date.now();
+  const accountIds = await db.transaction().execute(async (trx) => {
+    const own = await trx
+      .selectFrom('message_locations')
+      .innerJoin('email_accounts', 'email_accounts.id', 'message_locations.account_id')
+      .leftJoin('flag_writes', 'flag_writes.location_id', 'message_locations.id')
+      .select([
+        'message_locations.id',
+        'message_locations.account_id',
+        'message_locations.seen',
+        'flag_writes.seen as pending',
+      ])
+      .where('message_locations.message_id', '=', messageId)
+      .where('email_accounts.user_id', '=', actor.id)
+      .where('message_locations.removed_at', 'is', null)
+      .execute();
+    if (own.length === 0) {
+      // Seen only through someone else's mailbox (or filed without a copy in a mailbox): a mark of the user's own.
+      await trx
+        .insertInto('message_reads')
+        .values({ user_id: actor.id, message_id: messageId, read: seen, updated_at: now })
+        .onConflict((oc) => oc.columns(['user_id', 'message_id']).doUpdateSet({ read: seen, updated_at: now }))
+        .execute();
+      return [];
+    }
+    const changed = own.filter((l) => l.seen !== seen || (l.pending !== null && l.pending !== seen));
+    for (const location of changed) {
+      await trx.updateTable('message_locations').set({ seen }).where('id', '=', location.id).execute();
+      await trx
+        .insertInto('flag_writes')
+        .values({
+          id: newId(now),
+          account_id: location.account_id,
+          location_id: location.id,
+          seen,
+          request_id: newId(now),
+          attempts: 0,
+          next_attempt_at: null,
+          last_error: null,
+          created_at: now,
+          updated_at: now,
+        })
+        .onConflict((oc) =>
+          oc.column('location_id').doUpdateSet({
+            seen,
+            request_id: newId(now),
+            attempts: 0,
+            next_attempt_at: null,
+            last_error: null,
+            updated_at: now,
+          }),
+        )
+        .execute();
+    }
+    return [...new Set(changed.map((l) => l.account_id))];
+  });
+  await publishLiveEvent(db, { orgId: actor.orgId, userId: actor.id, type: 'message.read', data: { messageId, read } });
+  return { accountIds };
+}
