@@ -1,6 +1,7 @@
 // The tracked messages and what their public URLs do: the pixel records an open, a link records a click and
 // answers the URL that was in the message (looked up by the message's token and the link's position, never taken
 // from the request). Unknown tokens and positions record nothing and answer nothing. No IP is stored.
+import { publishLiveEvent } from '../live/live-events.js';
 import { randomBytes } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../storage/schema.js';
@@ -105,6 +106,13 @@ async function insertEvent(
       agent: verdict.agent,
     })
     .execute();
+  // Open pages showing the message refresh its counts; everyone who may see the message is told (the feed checks).
+  await publishLiveEvent(db, {
+    orgId: row.org_id,
+    userId: null,
+    type: 'tracking.event',
+    data: { messageId: row.message_id, type },
+  }).catch(() => undefined);
 }
 
 /** The pixel was fetched: records an open when the token is known and opens are tracked. */

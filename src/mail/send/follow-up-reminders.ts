@@ -5,6 +5,7 @@
 // ~30 s, any process) and on every read, so a late sweep never shows a due reminder as waiting.
 // Limits: a pass looks at the MAX_PER_PASS reminders due soonest; a reply is recognised by thread, by date after the
 // sent message or by naming it (In-Reply-To/References), never by its content.
+import { publishLiveEvents } from '../../live/live-events.js';
 import type { Transaction } from 'kysely';
 import { AppError } from '../../core/app-error.js';
 import type { Logger } from '../../core/logger.js';
@@ -246,9 +247,15 @@ export async function evaluateReminders(db: Db, options: { now: number; userId?:
   }
 
   // 3. No reply by the due time: due.
+  const becameDue: Array<{ orgId: string; userId: string; reminderId: string }> = [];
   const due = await db
     .selectFrom('follow_up_reminders')
-    .select(['follow_up_reminders.id', 'follow_up_reminders.user_id', 'follow_up_reminders.message_id'])
+    .select([
+      'follow_up_reminders.id',
+      'follow_up_reminders.org_id',
+      'follow_up_reminders.user_id',
+      'follow_up_reminders.message_id',
+    ])
     .where('follow_up_reminders.state', '=', 'waiting')
     .where('follow_up_reminders.sent_at', 'is not', null)
     .where('follow_up_reminders.due_at', '<=', now)
@@ -263,9 +270,22 @@ export async function evaluateReminders(db: Db, options: { now: number; userId?:
       .where('id', '=', reminder.id)
       .where('state', '=', 'waiting')
       .executeTakeFirst();
-    if (Number(moved.numUpdatedRows) === 1)
+    if (Number(moved.numUpdatedRows) === 1) {
       changes.push({ id: reminder.id, userId: reminder.user_id, messageId: reminder.message_id, state: 'due' });
+      becameDue.push({ orgId: reminder.org_id, userId: reminder.user_id, reminderId: reminder.id });
+    }
   }
+  // The owner's open pages hear of it (the badge, the Follow-ups page). A nudge only: a failure to publish must not
+  // undo the state change, which any later read shows anyway.
+  await publishLiveEvents(
+    db,
+    becameDue.map((d) => ({
+      orgId: d.orgId,
+      userId: d.userId,
+      type: 'reminder.due',
+      data: { reminderId: d.reminderId },
+    })),
+  ).catch(() => undefined);
   return changes;
 }
 

@@ -7,9 +7,10 @@ import type { Reminder, ReminderList } from '../api/types';
 import { ErrorNotice, Loading, PageHeader, useAsync, useInterval } from '../components/common';
 import { useI18n } from '../i18n/i18n';
 import { Link } from '../router';
+import { useLiveEvents } from '../live/live-events';
 import { ScheduledSection } from './scheduled-page';
 
-/** How often the badge asks for the count (a live feed, when there is one, can call reload sooner). */
+/** How often the badge asks for the count besides the live feed's `reminder.due` (a reply closes one quietly). */
 const BADGE_REFRESH_MS = 60_000;
 
 function threadLink(r: Reminder): string {
@@ -111,6 +112,7 @@ export function RemindersNavLink({ current }: { current: 'page' | undefined }) {
   const { t } = useI18n();
   const state = useAsync((signal) => api<ReminderList>('GET', '/api/reminders?state=due', undefined, { signal }), []);
   useInterval(() => void state.reload(), BADGE_REFRESH_MS);
+  useLiveEvents(['reminder.due'], () => void state.reload());
   const count = state.data?.items.length ?? 0;
   return (
     <Link to="/reminders" aria-current={current}>

@@ -106,8 +106,9 @@ export function ThreadPage({ threadId, messageId }: { threadId?: string; message
   // A new message in this conversation (a reply synced, a send from another tab) shows without a reload.
   const currentThread = threadId ?? messages[0]?.threadId ?? null;
   const reload = useDebounced(() => void conversation.reload(), 300);
-  useLiveEvents(['message.new', 'message.read'], (event) => {
+  useLiveEvents(['message.new', 'message.read', 'tracking.event'], (event) => {
     if (event.type === 'message.new' && currentThread && event.data.threadId === currentThread) reload();
+    if (event.type === 'tracking.event' && messages.some((m) => m.id === event.data.messageId)) reload();
     if (event.type === 'message.read' && messages.some((m) => m.id === event.data.messageId)) {
       marked.current.add(event.data.messageId);
       showRead([event.data.messageId], event.data.read);
