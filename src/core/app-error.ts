@@ -26,6 +26,8 @@ export type ErrorCode =
   | 'SLOT_TAKEN'
   | 'ALREADY_SET_UP'
   | 'USER_DEACTIVATED'
+  // Signatures (issue 15, H5): a mailbox's signature over 64 KB.
+  | 'SIGNATURE_TOO_LARGE'
   | 'INTERNAL';
 
 export interface FieldIssue {

@@ -28,6 +28,8 @@ const STATUS: Record<ErrorCode, number> = {
   SLOT_TAKEN: 409,
   ALREADY_SET_UP: 409,
   USER_DEACTIVATED: 403,
+  // Signatures (issue 15, H5).
+  SIGNATURE_TOO_LARGE: 422,
   INTERNAL: 500,
 };
 

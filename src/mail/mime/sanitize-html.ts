@@ -261,3 +261,24 @@ const OPTIONS: sanitize.IOptions = {
 export function sanitizeHtml(html: string): string {
   return sanitize(html, OPTIONS);
 }
+
+// HTML the user writes for their own outgoing mail (a mailbox's signature): the same allow-list, except that a
+// remote image keeps its `src`, since it is meant to be seen by the recipients (a logo). Scripts, handlers,
+// frames and unsafe URLs go exactly as above; the copy shown in the CRM is sanitised again on reading.
+function keepRemoteImage(tagName: string, attribs: sanitize.Attributes): sanitize.Tag {
+  const out = pick(attribs, [...COMMON_ATTRIBUTES, 'alt', 'border', 'hspace', 'vspace']);
+  const src = cleanUrl(attribs.src);
+  if (/^https?:\/\//i.test(src) || DATA_IMAGE.test(src)) out.src = src;
+  return { tagName, attribs: out };
+}
+
+const OWN_HTML_OPTIONS: sanitize.IOptions = {
+  ...OPTIONS,
+  allowedSchemesByTag: { img: ['http', 'https', 'data'] },
+  transformTags: { a: rewriteLink, img: keepRemoteImage },
+};
+
+/** Sanitises HTML written for outgoing mail (signatures): remote images stay. Never throws on any string. */
+export function sanitizeOwnHtml(html: string): string {
+  return sanitize(html, OWN_HTML_OPTIONS);
+}

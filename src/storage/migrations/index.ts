@@ -10,6 +10,8 @@ import * as addressVerification from './0006-address-verification.js';
 import * as messageHolders from './0007-message-holders.js';
 import * as bccFilings from './0008-bcc-filings.js';
 import * as team from './0009-team.js';
+// Signatures (issue 15, H5).
+import * as signatures from './0014-signatures.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -21,6 +23,7 @@ const migrations: Record<string, Migration> = {
   '0007-message-holders': messageHolders,
   '0008-bcc-filings': bccFilings,
   '0009-team': team,
+  '0014-signatures': signatures,
 };
 
 export const migrationProvider: MigrationProvider = {

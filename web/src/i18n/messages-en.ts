@@ -68,6 +68,8 @@ export const en = {
   'error.SLOT_TAKEN': 'This time was just booked by someone else',
   'error.ALREADY_SET_UP': 'Conversa is already set up',
   'error.USER_DEACTIVATED': 'This user has been deactivated',
+  // Signatures (issue 15, H5).
+  'error.SIGNATURE_TOO_LARGE': 'The signature is too large: 64 KB at most',
   'error.INTERNAL': 'Something went wrong on the server',
   'error.SEND_FAILED': 'The message could not be sent',
 

@@ -69,6 +69,8 @@ export const ptBR: Record<MessageKey, string> = {
   'error.SLOT_TAKEN': 'Este horário acabou de ser reservado por outra pessoa',
   'error.ALREADY_SET_UP': 'O Conversa já está configurado',
   'error.USER_DEACTIVATED': 'Este usuário foi desativado',
+  // Assinaturas (issue 15, H5).
+  'error.SIGNATURE_TOO_LARGE': 'A assinatura é grande demais: no máximo 64 KB',
   'error.INTERNAL': 'Algo deu errado no servidor',
   'error.SEND_FAILED': 'Não foi possível enviar a mensagem',
 
