@@ -39,8 +39,19 @@ function escapeText(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+const SIGNATURE_START = /<div\b[^<>]*\bdata-signature\b[^<>]*>/i;
+
 /** The text part for an HTML body. */
 export function htmlToTextAlternative(html: string): string {
+  // A signature's paragraphs are its lines (the editor makes one per Enter): no blank line between them.
+  const signatureAt = html.search(SIGNATURE_START);
+  if (signatureAt < 0) return `${tidy(toPlain(html, true))}\n`;
+  const body = tidy(toPlain(html.slice(0, signatureAt), true));
+  const signature = tidy(toPlain(html.slice(signatureAt), false));
+  return `${body ? `${body}\n\n` : ''}${signature}\n`;
+}
+
+function toPlain(html: string, blocksApart: boolean): string {
   const marked = spellOutLinks(html)
     // Inline formatting leaves nothing (htmlToPlain would leave a space: "<b>Ana</b>," must stay "Ana,").
     .replace(INLINE_TAG, '')
@@ -48,19 +59,20 @@ export function htmlToTextAlternative(html: string): string {
     .replace(/<li\b[^<>]*>/gi, '\n- ')
     .replace(/<\/li\s*>/gi, '')
     // Paragraphs and headings stand apart, as they do on screen.
-    .replace(/<\/(?:p|h[1-6]|blockquote)\s*>/gi, (tag) => `${tag}\n`)
-    .replace(/<\/(?:ul|ol)\s*>/gi, '\n\n');
-  const plain = htmlToPlain(marked, { maxLength: marked.length });
-  return (
-    plain
-      .split('\n')
-      .map((line) => {
-        const tidy = line.replace(/[ \t\u00a0]+/g, ' ').trim();
-        // The signature delimiter is "-- " with its space (RFC 3676 §4.3): mail programs recognise it so.
-        return tidy === '--' ? '-- ' : tidy;
-      })
-      .join('\n')
-      .replace(/\n{3,}/g, '\n\n')
-      .trim() + '\n'
-  );
+    .replace(/<\/(?:p|h[1-6]|blockquote)\s*>/gi, (tag) => (blocksApart ? `${tag}\n` : tag))
+    .replace(/<\/(?:ul|ol)\s*>/gi, blocksApart ? '\n\n' : '\n');
+  return htmlToPlain(marked, { maxLength: marked.length });
+}
+
+function tidy(plain: string): string {
+  return plain
+    .split('\n')
+    .map((line) => {
+      const clean = line.replace(/[ \t\u00a0]+/g, ' ').trim();
+      // The signature delimiter is "-- " with its space (RFC 3676 §4.3): mail programs recognise it so.
+      return clean === '--' ? '-- ' : clean;
+    })
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .replace(/^\n+|\n+$/g, '');
 }

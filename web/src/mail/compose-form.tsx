@@ -11,7 +11,8 @@ import { ErrorNotice, splitAddresses } from '../components/common';
 import { useI18n } from '../i18n/i18n';
 import { Link } from '../router';
 import { PaperclipIcon } from '../components/icons';
-import { RichEditor, textToHtml, type RichEditorHandle } from './rich-editor';
+import { LazyRichEditor, textToHtml } from './lazy-rich-editor';
+import type { RichEditorHandle } from './rich-editor';
 
 const MAX_ATTACHMENTS_BYTES = 25 * 1024 * 1024;
 const DEFAULT_REMIND_DAYS = 3;
@@ -117,6 +118,7 @@ export function ComposeForm({
   const [subject, setSubject] = useState(initial.subject ?? '');
   const [html, setHtml] = useState(() => textToHtml(initial.body ?? ''));
   const [hasSignature, setHasSignature] = useState(false);
+  const [editorReady, setEditorReady] = useState(false);
   const [files, setFiles] = useState<File[]>([]);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -146,16 +148,21 @@ export function ComposeForm({
   // The sending mailbox's signature: put in once the mailbox is known, swapped when the user picks another one.
   const account: EmailAccount | undefined = usable.find((a) => a.id === accountId);
   useEffect(() => {
-    if (!account || signatureOf.current === account.id || !editor.current) return;
+    if (!account || !editorReady || signatureOf.current === account.id || !editor.current) return;
     signatureOf.current = account.id;
     editor.current.setSignature(account.signatureHtml ?? null);
     setHasSignature(editor.current.hasSignature());
-  }, [account]);
+  }, [account, editorReady]);
 
-  // Once, when the form opens: a reply starts in the message, new mail in To; the optional controls load.
+  // A reply starts in the message once the editor is there (it loads apart).
   useEffect(() => {
-    if (initial.to?.length) editor.current?.focus();
-    else document.getElementById(`${idPrefix}-to`)?.focus();
+    if (editorReady && initial.to?.length) editor.current?.focus();
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- once, when the editor is ready
+  }, [editorReady]);
+
+  // Once, when the form opens: new mail starts in To; the optional controls load.
+  useEffect(() => {
+    if (!initial.to?.length) document.getElementById(`${idPrefix}-to`)?.focus();
     void loadTrackingEnabled().then(setTrackingEnabled);
     loadTemplates().then(setTemplates, () => setTemplates([]));
     // eslint-disable-next-line react-hooks/exhaustive-deps -- once on opening: a later prop must not move the focus
@@ -372,8 +379,9 @@ export function ComposeForm({
         <span className="field-label" id={`${idPrefix}-body-label`}>
           {t('compose.body')}
         </span>
-        <RichEditor
+        <LazyRichEditor
           ref={editor}
+          onReady={() => setEditorReady(true)}
           value={html}
           onChange={(next) => {
             setHtml(next);
@@ -431,7 +439,7 @@ export function ComposeForm({
         ) : null}
       </div>
       <div className="compose-options">
-        <div className="field-check">
+        <div className="field field-check compose-remind">
           <input
             id={`${idPrefix}-remind`}
             type="checkbox"
@@ -456,7 +464,7 @@ export function ComposeForm({
         {trackingEnabled ? (
           <fieldset className="compose-tracking">
             <legend>{t('compose.tracking')}</legend>
-            <div className="field-check">
+            <div className="field field-check">
               <input
                 id={`${idPrefix}-opens`}
                 type="checkbox"
@@ -465,7 +473,7 @@ export function ComposeForm({
               />
               <label htmlFor={`${idPrefix}-opens`}>{t('compose.trackOpens')}</label>
             </div>
-            <div className="field-check">
+            <div className="field field-check">
               <input
                 id={`${idPrefix}-clicks`}
                 type="checkbox"

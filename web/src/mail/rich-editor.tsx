@@ -7,7 +7,8 @@ import { Node, mergeAttributes, type Editor } from '@tiptap/core';
 import { DOMParser as ProseMirrorDomParser, type Node as ProseMirrorNode } from '@tiptap/pm/model';
 import { EditorContent, useEditor, useEditorState } from '@tiptap/react';
 import StarterKit from '@tiptap/starter-kit';
-import { useEffect, useId, useImperativeHandle, useRef, useState, type Ref } from 'react';
+import { useEffect, useId, useImperativeHandle, useRef, useState, type ReactNode, type Ref } from 'react';
+import { LinkIcon, ListIcon, NumberedListIcon, QuoteIcon, RedoIcon, UndoIcon } from '../components/icons';
 import { useI18n, type MessageKey } from '../i18n/i18n';
 import { sanitizePastedHtml } from './sanitize-pasted-html';
 
@@ -56,19 +57,6 @@ const MailImage = Node.create({
   renderHTML: ({ HTMLAttributes }) => ['img', mergeAttributes(HTMLAttributes)],
 });
 
-function escapeHtml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
-
-/** Plain text (a reply's starting body) as paragraphs. */
-export function textToHtml(text: string): string {
-  if (!text) return '';
-  return text
-    .split(/\r?\n/)
-    .map((line) => `<p>${escapeHtml(line)}</p>`)
-    .join('');
-}
-
 /** The block compose inserts: the "-- " delimiter mail programs recognise, then the mailbox's signature. */
 export function signatureBlockHtml(signatureHtml: string): string {
   return `<div ${SIGNATURE_ATTRIBUTE}=""><p>-- </p>${signatureHtml}</div>`;
@@ -92,7 +80,7 @@ function findSignature(editor: Editor): { from: number; to: number } | null {
 interface ToolbarButton {
   key: string;
   label: MessageKey;
-  text: string;
+  text: ReactNode;
   active?: (editor: Editor) => boolean;
   run: (editor: Editor) => void;
   can?: (editor: Editor) => boolean;
@@ -130,35 +118,35 @@ const BUTTONS: ToolbarButton[] = [
   {
     key: 'bullets',
     label: 'editor.bulletList',
-    text: '•',
+    text: <ListIcon />,
     active: (e) => e.isActive('bulletList'),
     run: (e) => e.chain().focus().toggleBulletList().run(),
   },
   {
     key: 'numbers',
     label: 'editor.orderedList',
-    text: '1.',
+    text: <NumberedListIcon />,
     active: (e) => e.isActive('orderedList'),
     run: (e) => e.chain().focus().toggleOrderedList().run(),
   },
   {
     key: 'quote',
     label: 'editor.quote',
-    text: '❝',
+    text: <QuoteIcon />,
     active: (e) => e.isActive('blockquote'),
     run: (e) => e.chain().focus().toggleBlockquote().run(),
   },
   {
     key: 'undo',
     label: 'editor.undo',
-    text: '↶',
+    text: <UndoIcon />,
     run: (e) => e.chain().focus().undo().run(),
     can: (e) => e.can().undo(),
   },
   {
     key: 'redo',
     label: 'editor.redo',
-    text: '↷',
+    text: <RedoIcon />,
     run: (e) => e.chain().focus().redo().run(),
     can: (e) => e.can().redo(),
   },
@@ -170,6 +158,7 @@ export function RichEditor({
   label,
   ref,
   onSubmitShortcut,
+  onReady,
   minHeight = 'tall',
 }: {
   /** The starting HTML; later changes replace the content only when they differ from what the editor sent. */
@@ -180,6 +169,8 @@ export function RichEditor({
   ref?: Ref<RichEditorHandle>;
   /** Ctrl/Cmd+Enter: the form sends (the editor would otherwise insert a line break). */
   onSubmitShortcut?: () => void;
+  /** The editor exists and the handle works (it loads apart from the app: see lazy-rich-editor.tsx). */
+  onReady?: () => void;
   minHeight?: 'tall' | 'short';
 }) {
   const { t } = useI18n();
@@ -203,11 +194,12 @@ export function RichEditor({
         horizontalRule: false,
         strike: false,
         underline: false,
+        // No empty paragraph forced after the last block: it would pile up below the signature at every swap.
+        trailingNode: false,
         link: {
           openOnClick: false,
           autolink: true,
           defaultProtocol: 'https',
-          protocols: ['mailto', 'tel'],
           HTMLAttributes: { rel: 'noopener noreferrer', target: '_blank' },
           // Only what a recipient's mail program may follow safely.
           isAllowedUri: (url) => /^(?:https?:|mailto:|tel:)/i.test(url.trim()),
@@ -239,6 +231,14 @@ export function RichEditor({
       onChangeRef.current(html);
     },
   });
+
+  const readyRef = useRef(onReady);
+  useEffect(() => {
+    readyRef.current = onReady;
+  });
+  useEffect(() => {
+    if (editor) readyRef.current?.();
+  }, [editor]);
 
   // A new value from outside (a reset after sending): replace the content without echoing it back.
   useEffect(() => {
@@ -346,7 +346,7 @@ export function RichEditor({
             setLinkOpen(!linkOpen);
           }}
         >
-          🔗
+          <LinkIcon />
         </button>
       </div>
       {linkOpen ? (

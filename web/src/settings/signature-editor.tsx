@@ -5,7 +5,7 @@ import { api } from '../api/client';
 import type { EmailAccount } from '../api/types';
 import { ErrorNotice, Notice } from '../components/common';
 import { useI18n } from '../i18n/i18n';
-import { RichEditor } from '../mail/rich-editor';
+import { LazyRichEditor } from '../mail/lazy-rich-editor';
 
 export function SignatureEditor({
   account,
@@ -49,7 +49,7 @@ export function SignatureEditor({
     <form className="card signature-editor" onSubmit={submit} aria-labelledby={`${id}-title`} noValidate>
       <h3 id={`${id}-title`}>{title}</h3>
       <p className="muted small">{t('signature.help')}</p>
-      <RichEditor value={html} onChange={setHtml} label={title} minHeight="short" />
+      <LazyRichEditor value={html} onChange={setHtml} label={title} minHeight="short" />
       <ErrorNotice error={error} />
       {saved ? <Notice kind="success">{t('signature.saved')}</Notice> : null}
       <div className="form-actions">
