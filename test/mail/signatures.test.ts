@@ -82,6 +82,50 @@ describe.each(DIALECTS)('signatures and the text alternative on %s', (dialect) =
     expect(stored.signature_html).toBe(signature);
   });
 
+  it('changes nothing else of the mailbox, even one that needs reconnecting; and goes along with other changes', async () => {
+    await c.storage.db
+      .updateTable('email_accounts')
+      .set({ status: 'needs_reconnect', status_detail: 'password changed' })
+      .where('id', '=', accountId)
+      .execute();
+    const before = await c.storage.db
+      .selectFrom('email_accounts')
+      .select(['credentials_enc', 'generation'])
+      .where('id', '=', accountId)
+      .executeTakeFirstOrThrow();
+    const res = await c.api(
+      'PATCH',
+      `/api/email-accounts/${accountId}`,
+      { signatureHtml: '<p>Bruno <strong>Lima</strong></p>' },
+      owner.token,
+    );
+    expect(res.status, res.text).toBe(200);
+    expect(res.body).toMatchObject({ status: 'needs_reconnect', statusDetail: 'password changed' });
+    const after = await c.storage.db
+      .selectFrom('email_accounts')
+      .select(['credentials_enc', 'generation'])
+      .where('id', '=', accountId)
+      .executeTakeFirstOrThrow();
+    expect(after).toEqual(before);
+    await c.storage.db
+      .updateTable('email_accounts')
+      .set({ status: 'active', status_detail: null })
+      .where('id', '=', accountId)
+      .execute();
+
+    const both = await c.api(
+      'PATCH',
+      `/api/email-accounts/${accountId}`,
+      { visibility: 'private', signatureHtml: '<p>Bruno <strong>Lima</strong>, private</p>' },
+      owner.token,
+    );
+    expect(both.status, both.text).toBe(200);
+    expect(both.body).toMatchObject({
+      visibility: 'private',
+      signatureHtml: '<p>Bruno <strong>Lima</strong>, private</p>',
+    });
+  });
+
   it('refuses colleagues and administrators as for any change of the mailbox (404), and leaves it as it was', async () => {
     const before = (await c.api('GET', `/api/email-accounts/${accountId}`, undefined, owner.token)).body.signatureHtml;
     const byColleague = await c.api(

@@ -449,6 +449,16 @@ export async function patchAccount(
   const row = await accountRow(deps.db, user, id, 'write');
   // Refused before any connection test: a signature alone changes nothing of the connection.
   const signature = patch.signatureHtml !== undefined ? signatureToStore(patch.signatureHtml) : undefined;
+  // A signature alone touches nothing else: no plan, server or credential rule applies to it.
+  const onlySignature = Object.entries(patch).every(([key, value]) => key === 'signatureHtml' || value === undefined);
+  if (signature !== undefined && onlySignature) {
+    await deps.db
+      .updateTable('email_accounts')
+      .set({ signature_html: signature, updated_at: Date.now() })
+      .where('id', '=', id)
+      .execute();
+    return getAccount(deps, user, id);
+  }
   if (row.auth_kind === 'oauth2' && patch.password === undefined) refuseOAuthRedirection(row, patch);
   const preset = requirePreset(patch.provider ?? row.provider);
   const providerChanged = patch.provider !== undefined && patch.provider !== row.provider;
