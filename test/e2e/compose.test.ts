@@ -267,6 +267,136 @@ describe('rich compose in Chromium', () => {
     await form.getByRole('button', { name: 'Cancel' }).click();
   }, 60_000);
 
+  // The servers of templates, scheduling, reminders and tracking are built beside this one and merged with it; until
+  // then the browser's requests to them are answered here in the contract's shapes (contract.md, "Additions"), and
+  // the test checks what compose asks and sends. The real answers are the other suites' business.
+  it('inserts a template rendered for the contact, and sends the later fields as the contract names them', async () => {
+    const contact = await conversa.api(
+      'POST',
+      '/api/contacts',
+      { firstName: 'Ana', lastName: 'Souza', emails: [`ana.${tag}@client.test`] },
+      user.token,
+    );
+    expect(contact.status, contact.text).toBe(201);
+    const contactId: string = contact.body.id;
+    const renders: unknown[] = [];
+    let sent: any = null;
+    await page.route('**/api/me/settings', async (route) => {
+      if (route.request().method() !== 'GET') return route.fallback();
+      const response = await route.fetch();
+      await route.fulfill({ response, json: { ...(await response.json()), trackingEnabled: true } });
+    });
+    await page.route('**/api/templates', (route) =>
+      route.fulfill({
+        json: {
+          items: [
+            { id: 'tpl-welcome', name: 'Welcome', subject: 'Welcome {{contact.firstName}}', html: '', shared: true },
+            { id: 'tpl-raw', name: 'Unfilled', subject: '', html: '', shared: false },
+          ],
+        },
+      }),
+    );
+    await page.route('**/api/templates/*/render', async (route) => {
+      renders.push(route.request().postDataJSON());
+      const raw = route.request().url().includes('tpl-raw');
+      await route.fulfill({
+        json: raw
+          ? { subject: '', html: '<p>Dear {{contact.company}}</p>', missing: ['contact.company'] }
+          : { subject: 'Welcome Ana', html: '<p>Hi Ana, <strong>welcome</strong>.</p>', missing: ['contact.company'] },
+      });
+    });
+    await page.route('**/api/messages', async (route) => {
+      if (route.request().method() !== 'POST') return route.fallback();
+      sent = route.request().postDataJSON();
+      const now = new Date().toISOString();
+      await route.fulfill({
+        status: 201,
+        json: {
+          id: '00000000-0000-4000-8000-000000000001',
+          messageId: `x@${tag}`,
+          threadId: null,
+          subject: sent.subject,
+          from: { address: first.user },
+          to: sent.to.map((address: string) => ({ address })),
+          cc: [],
+          bcc: [],
+          date: now,
+          direction: 'outgoing',
+          source: 'crm',
+          snippet: '',
+          contactIds: [contactId],
+          hasAttachments: false,
+          bounced: false,
+          attachments: [],
+          sendStatus: 'scheduled',
+          sendAt: sent.sendAt,
+        },
+      });
+    });
+    try {
+      await go(`/contacts/${contactId}`);
+      await page.getByRole('button', { name: 'Send email', exact: true }).click();
+      const form = page.getByRole('form', { name: 'Send email' });
+      const editor = form.getByRole('textbox', { name: 'Message' });
+      await shows(editor);
+      await form.getByLabel('From').selectOption({ label: first.user });
+      await hasText(editor.locator('[data-signature]'), 'Bruno Lima');
+
+      // A template left with a merge field the contact has no value for: warned, and sending is blocked.
+      await form.getByLabel('Template').selectOption({ label: 'Unfilled' });
+      await form.getByRole('button', { name: 'Insert', exact: true }).click();
+      await hasText(form.getByTestId('template-missing'), 'contact.company');
+      await hasText(editor, 'Dear {{contact.company}}');
+      await form.getByLabel('Subject').fill(`Welcome ${tag}`);
+      await form.getByRole('button', { name: 'Send', exact: true }).click();
+      await hasText(form.getByRole('alert').filter({ hasText: 'merge fields' }), 'replace them before sending');
+      expect(sent).toBeNull();
+      // The user deletes it all and starts again with the other template.
+      await editor.locator('p', { hasText: 'Dear' }).click();
+      await page.keyboard.press('Home');
+      await page.keyboard.press('Shift+End');
+      await page.keyboard.press('Delete');
+      await form.getByLabel('Subject').fill('');
+
+      await form.getByLabel('Template').selectOption({ label: 'Welcome (shared)' });
+      await form.getByRole('button', { name: 'Insert', exact: true }).click();
+      await hasText(editor, 'Hi Ana, welcome.');
+      expect(await form.getByLabel('Subject').inputValue()).toBe('Welcome Ana');
+      expect(renders).toEqual([{ contactId }, { contactId }]);
+      // The signature stays below what was inserted.
+      expect(await editor.innerHTML()).toMatch(/welcome<\/strong>\.<\/p>[\s\S]*<div data-signature="">/);
+
+      // Tracking, on by default once the user turned it on; a reminder in 5 days; then "In 1 hour".
+      expect(await form.getByLabel('Track opens').isChecked()).toBe(true);
+      await form.getByLabel('Track link clicks').setChecked(false);
+      await form.getByLabel('Remind me if no reply in').setChecked(true);
+      await form.getByLabel('days').fill('5');
+      await form.getByRole('button', { name: 'Send later' }).click();
+      const before = Date.now();
+      await form.getByRole('button', { name: 'In 1 hour' }).click();
+      await shows(page.locator('[data-send-status="scheduled"]'));
+      await hasText(page.locator('[data-send-status="scheduled"]'), 'Scheduled for');
+      await shows(page.getByRole('link', { name: 'See scheduled mail' }));
+
+      expect(sent).toMatchObject({
+        to: [`ana.${tag}@client.test`],
+        subject: 'Welcome Ana',
+        templateId: 'tpl-welcome',
+        contactId,
+        remindIfNoReplyDays: 5,
+        track: { opens: true, clicks: false },
+      });
+      expect(sent.html).toContain('Hi Ana, <strong>welcome</strong>.');
+      expect(sent.html).not.toContain('{{');
+      expect(sent.text).toBeUndefined();
+      const sendAt = Date.parse(sent.sendAt);
+      expect(sendAt).toBeGreaterThanOrEqual(before + 3_590_000);
+      expect(sendAt).toBeLessThanOrEqual(Date.now() + 3_610_000);
+    } finally {
+      await page.unrouteAll({ behavior: 'wait' });
+    }
+  }, 60_000);
+
   it('shows compose in Brazilian Portuguese', async () => {
     const res = await conversa.api('PATCH', '/api/me/settings', { locale: 'pt-BR' }, user.token);
     expect(res.status, res.text).toBe(200);
