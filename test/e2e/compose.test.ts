@@ -223,7 +223,8 @@ describe('rich compose in Chromium', () => {
       `<script>window.__pwned='script'</script>` +
       `<a href="javascript:window.__pwned='href'">a js link</a> <a href="https://example.com/ok">a good link</a>` +
       `<iframe srcdoc="<script>parent.__pwned='iframe'</script>"></iframe>` +
-      `<img src="data:image/png;base64,iVBORw0KGgo=" alt="logo">`;
+      `<img src="data:image/png;base64,iVBORw0KGgo=" alt="logo">` +
+      `<div data-signature=""><p>Copied signature ${tag}</p></div>`;
     // What a browser does on Ctrl+V, as a script can: a paste event carrying the clipboard's HTML. (The suite is
     // typed without the DOM library; the page has it.)
     await editor.evaluate((element, html) => {
@@ -242,6 +243,10 @@ describe('rich compose in Chromium', () => {
     expect(html).toContain('src="data:image/png;base64,iVBORw0KGgo="');
     expect(html).not.toMatch(/<script|onerror|onclick|javascript:|<iframe|srcdoc|style="color/i);
     expect(html).not.toContain('src="x"');
+    // A signature copied from another message is text, not this mailbox's signature block.
+    await hasText(editor, `Copied signature ${tag}`);
+    expect(await editor.locator('[data-signature]').count()).toBe(1);
+    expect(await editor.locator('[data-signature]').textContent()).not.toContain('Copied signature');
     // Nothing of it ran, then or since.
     await page.waitForTimeout(300);
     expect(await page.evaluate('window.__pwned ?? null')).toBeNull();
@@ -352,10 +357,9 @@ describe('rich compose in Chromium', () => {
       await hasText(form.getByRole('alert').filter({ hasText: 'merge fields' }), 'replace them before sending');
       expect(sent).toBeNull();
       // The user deletes it all and starts again with the other template.
-      await editor.locator('p', { hasText: 'Dear' }).click();
-      await page.keyboard.press('Home');
-      await page.keyboard.press('Shift+End');
-      await page.keyboard.press('Delete');
+      await editor.locator('p', { hasText: 'Dear' }).click({ clickCount: 3 });
+      await page.keyboard.press('Backspace');
+      await expect.poll(async () => (await editor.textContent()) ?? '').not.toContain('{{');
       await form.getByLabel('Subject').fill('');
 
       await form.getByLabel('Template').selectOption({ label: 'Welcome (shared)' });

@@ -216,7 +216,7 @@ export function RichEditor({
         role: 'textbox',
         class: `rich-editor-content rich-editor-${minHeight}`,
       },
-      transformPastedHTML: sanitizePastedHtml,
+      transformPastedHTML: (html) => sanitizePastedHtml(html),
       handleKeyDown: (_view, event) => {
         if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
           submitRef.current?.();
@@ -258,7 +258,8 @@ export function RichEditor({
           const signature = findSignature(editor);
           chain.setTextSelection(signature ? Math.max(signature.from - 1, 1) : editor.state.doc.content.size);
         }
-        chain.focus().insertContent(html).run();
+        // The same fence as a paste: a template is HTML from elsewhere too.
+        chain.focus().insertContent(sanitizePastedHtml(html)).run();
       },
       setSignature(html) {
         if (!editor) return;
@@ -392,6 +393,6 @@ export function RichEditor({
 
 /** One block of HTML read with the editor's own schema and parse rules, from an inert document (nothing loads). */
 function parseBlock(editor: Editor, html: string): ProseMirrorNode | null {
-  const body = new DOMParser().parseFromString(sanitizePastedHtml(html), 'text/html').body;
+  const body = new DOMParser().parseFromString(sanitizePastedHtml(html, { keepSignatureMark: true }), 'text/html').body;
   return ProseMirrorDomParser.fromSchema(editor.schema).parse(body).firstChild;
 }

@@ -18,13 +18,18 @@ function cleanUrl(value: string | null): string {
   return (value ?? '').replace(/[\u0000-\u0020\u007f]+/g, '');
 }
 
-export function sanitizePastedHtml(html: string): string {
+/**
+ * `keepSignatureMark`: only for the mailbox's own signature as compose inserts it. A pasted `data-signature` (copied
+ * from another message) loses its mark, or compose would take it for the signature to swap or remove.
+ */
+export function sanitizePastedHtml(html: string, options: { keepSignatureMark?: boolean } = {}): string {
   const doc = new DOMParser().parseFromString(html, 'text/html');
   for (const element of Array.from(doc.querySelectorAll(DROPPED_ELEMENTS))) element.remove();
   for (const element of Array.from(doc.body.querySelectorAll('*'))) {
     for (const attribute of Array.from(element.attributes)) {
       const name = attribute.name.toLowerCase();
       if (name.startsWith('on') || DROPPED_ATTRIBUTES.has(name)) element.removeAttribute(attribute.name);
+      else if (name === 'data-signature' && !options.keepSignatureMark) element.removeAttribute(attribute.name);
     }
     const tag = element.tagName.toLowerCase();
     if (tag === 'a' && !LINK_TARGET.test(cleanUrl(element.getAttribute('href')))) element.removeAttribute('href');
