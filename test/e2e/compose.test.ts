@@ -146,6 +146,7 @@ describe('rich compose in Chromium', () => {
     await page.keyboard.type('Sales, Conversa Ltd');
     await card.getByRole('button', { name: 'Save', exact: true }).click();
     await shows(card.getByText('Signature saved.'));
+    await shoot('settings-signature.en');
 
     const account = (await conversa.api('GET', '/api/email-accounts', undefined, user.token)).body.items.find(
       (a: any) => a.email === first.user,
