@@ -35,6 +35,8 @@ export type ErrorCode =
   | 'SEND_STARTED'
   | 'SEND_AT_PAST'
   | 'SEND_AT_TOO_FAR'
+  // Signatures (issue 15, H5): a mailbox's signature over 64 KB.
+  | 'SIGNATURE_TOO_LARGE'
   | 'INTERNAL';
 
 export interface FieldIssue {

@@ -185,6 +185,11 @@ export const accountSchema = z.object({
     .describe('Mail that could not be stored, set aside with its reason; the rest of the mailbox went on'),
   // The calendar sync's own health; status null before its first pass.
   calendar: z.object({ status: z.string().nullable(), detail: z.string().nullable(), syncedAt: z.string().nullable() }),
+  // Signatures (issue 15, H5).
+  signatureHtml: z
+    .string()
+    .nullable()
+    .describe("The mailbox's signature, sanitised HTML; compose adds it to new mail and replies"),
   createdAt: z.string(),
   updatedAt: z.string(),
 });

@@ -37,6 +37,8 @@ const STATUS: Record<ErrorCode, number> = {
   SEND_STARTED: 409,
   SEND_AT_PAST: 422,
   SEND_AT_TOO_FAR: 422,
+  // Signatures (issue 15, H5).
+  SIGNATURE_TOO_LARGE: 422,
   INTERNAL: 500,
 };
 

@@ -138,6 +138,8 @@ export interface EmailAccountsTable {
   address_verified?: number;
   /** 1 while the owner is deactivated (0009): not synced, nothing sent; the mail stays. */
   paused?: number;
+  /** The mailbox's signature, sanitised HTML (0014); null: none. Optional like the columns above. */
+  signature_html?: string | null;
   created_at: number;
   updated_at: number;
 }

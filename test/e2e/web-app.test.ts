@@ -401,7 +401,7 @@ describe('the web app in Chromium', () => {
       .getByLabel('Attachments')
       .setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from(`notes ${tag}`) });
     await hasText(compose.getByRole('list', { name: 'Attached files' }), 'notes.txt');
-    await compose.getByRole('button', { name: 'Send' }).click();
+    await compose.getByRole('button', { name: 'Send', exact: true }).click();
     await shows(page.locator('[data-send-status]'));
     // The thread now holds the reply too.
     await hasCount(page.getByRole('list', { name: /messages/ }).getByRole('article'), 2);

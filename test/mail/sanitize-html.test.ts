@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { REMOTE_IMAGE_ATTRIBUTE, sanitizeHtml } from '../../src/mail/mime/sanitize-html.js';
+import { REMOTE_IMAGE_ATTRIBUTE, sanitizeHtml, sanitizeAuthoredHtml } from '../../src/mail/mime/sanitize-html.js';
 
 const ALLOWED_TAGS = new Set([
   'a',
@@ -262,5 +262,28 @@ describe('sanitizeHtml: what e-mail needs survives', () => {
     ]) {
       expect(() => sanitizeHtml(input)).not.toThrow();
     }
+  });
+});
+
+// HTML the user writes for their own mail (a signature, issue 15): the same fence, but a logo must still show.
+describe('sanitizeAuthoredHtml', () => {
+  it('keeps a remote image src (recipients are meant to see it) and everything formatting', () => {
+    const out = sanitizeAuthoredHtml(
+      '<p><strong>Bruno</strong> <a href="https://x.test">site</a></p><img src="https://cdn.example/logo.png" alt="Logo">',
+    );
+    expect(out).toContain('<strong>Bruno</strong>');
+    expect(out).toContain('href="https://x.test"');
+    expect(out).toContain('<img alt="Logo" src="https://cdn.example/logo.png" />');
+    expect(out).not.toContain(REMOTE_IMAGE_ATTRIBUTE);
+  });
+
+  it('still drops scripts, handlers, javascript: and non-raster or file images', () => {
+    const out = sanitizeAuthoredHtml(
+      '<script>alert(1)</script><img src="x" onerror="alert(2)"><img src="javascript:alert(3)">' +
+        '<img src="data:image/svg+xml;base64,PHN2Zz4="><img src="file:///etc/passwd">' +
+        '<a href="javascript:alert(4)" onclick="alert(5)">a</a><iframe src="https://x.test"></iframe>' +
+        `<img ${REMOTE_IMAGE_ATTRIBUTE}="javascript:alert(6)">`,
+    );
+    expect(out).not.toMatch(/alert|script|onerror|onclick|iframe|svg|file:|src="x"/);
   });
 });

@@ -306,6 +306,22 @@ describe.each(DIALECTS)('tracking on %s', (dialect) => {
     expect(stored.body.tracking).toEqual({ opens: 0, clicks: 0, replies: 0, automatedOpens: 0, automatedClicks: 0 });
   });
 
+  it('writes the text part of an HTML-only tracked copy from the original links, never the redirects', async () => {
+    const res = await c.api('POST', '/api/messages', {
+      accountId,
+      to: [external],
+      subject: unique('HTML only'),
+      html: '<p>Read <a href="https://shop.test/guide">the guide</a>.</p>',
+      track: { opens: true, clicks: true },
+    });
+    expect(res.status, res.text).toBe(201);
+    const [copy] = await copiesOf(res.body.messageId, 1);
+    const parsed = await parseMessage(copy!.raw);
+    expect(parsed.html).toContain('/t/c/');
+    expect(parsed.text).toContain('https://shop.test/guide');
+    expect(parsed.text).not.toContain('/t/');
+  });
+
   it('counts a click within 2 s of sending as automated, and redirects to the URL that was in the message', async () => {
     await sentAgo(1_000);
     const res = await get(`/t/c/${token}/0`, CHROME);

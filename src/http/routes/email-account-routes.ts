@@ -176,11 +176,19 @@ export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDep
   router.route({
     method: 'PATCH',
     path: '/api/email-accounts/:id',
-    summary: 'Reconnect (new credentials) or switch (another provider or server); tested first',
+    summary:
+      'Reconnect (new credentials) or switch (another provider or server), tested first; or set the signature (owner only)',
     tag: 'email-accounts',
     auth: 'user',
     params: idParams,
-    body: connectBody.partial(),
+    body: connectBody.partial().extend({
+      // Signatures (issue 15, H5): sanitised on save; over 64 KB is 422 SIGNATURE_TOO_LARGE.
+      signatureHtml: z
+        .string()
+        .nullable()
+        .optional()
+        .describe("The mailbox's signature (HTML, sanitised on save, 64 KB at most); null or empty removes it"),
+    }),
     responses: { 200: { description: 'The account', schema: accountSchema } },
     handler: ({ user, params, body }) => patchAccount(deps, user, params.id, body),
   });

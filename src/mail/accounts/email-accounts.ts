@@ -13,6 +13,8 @@ import { testMailConnection } from '../connection/test-mail-connection.js';
 import type { OutboundPolicy } from '../../net/outbound-policy.js';
 import { openCredentials, sealCredentials, type AccountCredentials } from './account-credentials.js';
 import { mailboxFor } from '../../access/access-policy.js';
+import { htmlToPlain } from '../mime/html-to-plain.js';
+import { sanitizeAuthoredHtml } from '../mime/sanitize-html.js';
 
 export interface ServerSettings {
   host: string;
@@ -55,6 +57,8 @@ export interface EmailAccount {
   };
   /** The calendar sync's own health (a calendar failure never stops mail). */
   calendar: { status: string | null; detail: string | null; syncedAt: string | null };
+  /** The mailbox's signature (sanitised HTML), added by compose to new mail and replies; null: none. */
+  signatureHtml: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -123,6 +127,7 @@ export function toEmailAccount(
       detail: row.calendar_detail ?? null,
       syncedAt: iso(row.calendar_synced_at ?? null),
     },
+    signatureHtml: row.signature_html ?? null,
     createdAt: new Date(row.created_at).toISOString(),
     updatedAt: new Date(row.updated_at).toISOString(),
   };
@@ -378,7 +383,31 @@ export async function listAccounts(
   );
 }
 
-export type PatchInput = Partial<ConnectInput>;
+export type PatchInput = Partial<ConnectInput> & {
+  /** The signature's HTML (sanitised here); null or empty removes it. Not a connection change: nothing is tested. */
+  signatureHtml?: string | null;
+};
+
+/** A signature's size at most, in UTF-8 bytes, as written and as stored. */
+export const MAX_SIGNATURE_BYTES = 64 * 1024;
+
+/** The signature to store: sanitised, null when empty; SIGNATURE_TOO_LARGE above MAX_SIGNATURE_BYTES. */
+export function signatureToStore(html: string | null): string | null {
+  const tooLarge = (text: string) => Buffer.byteLength(text, 'utf8') > MAX_SIGNATURE_BYTES;
+  // Checked before sanitising too, so a huge input is refused before the sanitiser spends time on it.
+  if (html !== null && tooLarge(html)) throw signatureTooLarge();
+  const clean = html === null ? '' : sanitizeAuthoredHtml(html).trim();
+  if (tooLarge(clean)) throw signatureTooLarge();
+  // Markup with no text and no image (an empty editor's "<p></p>") is no signature.
+  return clean === '' || (!/<img\b/i.test(clean) && htmlToPlain(clean).trim() === '') ? null : clean;
+}
+
+function signatureTooLarge(): AppError {
+  return new AppError('SIGNATURE_TOO_LARGE', `A signature can be ${MAX_SIGNATURE_BYTES / 1024} KB at most`, {
+    fields: [{ path: 'body.signatureHtml', message: `more than ${MAX_SIGNATURE_BYTES / 1024} KB` }],
+    hint: 'Use smaller or linked images instead of embedded ones.',
+  });
+}
 
 /**
  * An OAuth account's token may only go to its provider's servers, as that provider's address: without a new
@@ -418,6 +447,18 @@ export async function patchAccount(
   patch: PatchInput,
 ): Promise<EmailAccount> {
   const row = await accountRow(deps.db, user, id, 'write');
+  // Refused before any connection test: a signature alone changes nothing of the connection.
+  const signature = patch.signatureHtml !== undefined ? signatureToStore(patch.signatureHtml) : undefined;
+  // A signature alone touches nothing else: no plan, server or credential rule applies to it.
+  const onlySignature = Object.entries(patch).every(([key, value]) => key === 'signatureHtml' || value === undefined);
+  if (signature !== undefined && onlySignature) {
+    await deps.db
+      .updateTable('email_accounts')
+      .set({ signature_html: signature, updated_at: Date.now() })
+      .where('id', '=', id)
+      .execute();
+    return getAccount(deps, user, id);
+  }
   if (row.auth_kind === 'oauth2' && patch.password === undefined) refuseOAuthRedirection(row, patch);
   const preset = requirePreset(patch.provider ?? row.provider);
   const providerChanged = patch.provider !== undefined && patch.provider !== row.provider;
@@ -504,6 +545,7 @@ export async function patchAccount(
         credentials_enc: sealCredentials(deps.secrets, row.id, credentials),
         ...(connectionTouched ? { status: 'connecting' as const, status_detail: null, next_retry_at: null } : {}),
         ...(switched ? { generation: row.generation + 1, last_synced_at: null, progress_json: null } : {}),
+        ...(patch.signatureHtml !== undefined ? { signature_html: signature } : {}),
         // Another address must be proven again before the company relay sends as it.
         ...(email !== row.email ? { address_verified: 0 } : {}),
         updated_at: now,

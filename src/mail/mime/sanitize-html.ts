@@ -282,7 +282,7 @@ const AUTHORED_OPTIONS: sanitize.IOptions = {
 };
 
 /**
- * Sanitises HTML written to be sent and shared (templates): the same allow-list as received mail, so a shared
+ * Sanitises HTML written to be sent and shared (templates, signatures): the same allow-list as received mail, so a shared
  * template cannot carry script, frames or handlers to a colleague's compose window, except that remote images keep
  * their `src` (a logo in a template must reach the recipient). Never throws on any string.
  */

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import addressparser from 'nodemailer/lib/addressparser';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { isValidEmail, normalizeEmail } from '../../contacts/email-address.js';
+import { htmlToTextAlternative } from '../mime/html-to-text-alternative.js';
 
 export interface OutgoingAddress {
   /** Lower-cased. */
@@ -96,8 +97,9 @@ export async function composeMessage(input: ComposeInput): Promise<Buffer> {
     date: input.date,
     ...(input.inReplyTo ? { inReplyTo: bracket(input.inReplyTo) } : {}),
     ...(input.references && input.references.length > 0 ? { references: input.references.map(bracket) } : {}),
-    // A message with neither still gets an (empty) text part rather than no body at all.
-    ...(hasText || !hasHtml ? { text: input.text ?? '' } : {}),
+    // HTML alone (the web app's editor) gets a text part made from it, so text-only readers and spam filters see
+    // the same words; a message with neither still gets an (empty) text part rather than no body at all.
+    text: hasText ? input.text! : hasHtml ? htmlToTextAlternative(input.html!) : '',
     ...(hasHtml ? { html: input.html! } : {}),
     attachments: (input.attachments ?? []).map((a) => ({
       filename: a.filename,

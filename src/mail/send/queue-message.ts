@@ -30,6 +30,7 @@ import { assertRelayMayUse } from './smtp-settings.js';
 import { ensureContacts } from '../../contacts/ensure-contacts.js';
 import { messageFromParsed, participantsOfParsed } from '../intake/message-from-parsed.js';
 import { applyMergeFields } from './apply-merge-fields.js';
+import { htmlToTextAlternative } from '../mime/html-to-text-alternative.js';
 import { trackedHtml } from '../../tracking/tracked-html.js';
 import { insertTrackedMessage, newTrackingToken } from '../../tracking/tracked-messages.js';
 import { externalRecipients } from '../../tracking/external-recipients.js';
@@ -348,7 +349,14 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
         })()
       : null;
   const trackedBlob = trackedCopy
-    ? await deps.blobs.put(await composeMessage({ ...composeInput, html: trackedCopy.html }))
+    ? await deps.blobs.put(
+        await composeMessage({
+          ...composeInput,
+          html: trackedCopy.html,
+          // The text part is the untracked copy's: written from the original HTML, real URLs, no redirects.
+          text: composeInput.text ?? htmlToTextAlternative(composeInput.html ?? ''),
+        }),
+      )
     : null;
   const parsed = await (deps.parse ?? parseMessage)(raw);
 

@@ -18,6 +18,8 @@ import * as scheduledSend from './0011-scheduled-send.js';
 import * as tracking from './0012-tracking.js';
 // Read state and the live inbox (issue 15, H4).
 import * as readStateLive from './0013-read-state-live.js';
+// Signatures (issue 15, H5).
+import * as signatures from './0014-signatures.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -35,6 +37,7 @@ const migrations: Record<string, Migration> = {
   '0012-tracking': tracking,
   // Read state and the live inbox (issue 15, H4).
   '0013-read-state-live': readStateLive,
+  '0014-signatures': signatures,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -105,7 +105,7 @@ export function ContactPage({ id }: { id: string }) {
       {composing && contact ? (
         <ComposeForm
           heading={t('contact.sendMail')}
-          initial={{ to: contact.emails.slice(0, 1) }}
+          initial={{ to: contact.emails.slice(0, 1), contactId: contact.id }}
           onCancel={() => setComposing(false)}
           onSent={(message) => {
             setComposing(false);

@@ -23,6 +23,7 @@ import { useSession } from '../session';
 import { AccountForm } from './account-form';
 import { AddressVerification } from './address-verification';
 import { SmtpEditor } from './smtp-editor';
+import { SignatureEditor } from './signature-editor';
 
 type Landing = { kind: 'connected'; id: string } | { kind: 'error'; code: string } | null;
 
@@ -222,7 +223,7 @@ function AccountCard({
 }) {
   const { t, dateTime, number } = useI18n();
   const { user } = useSession();
-  const [panel, setPanel] = useState<'none' | 'smtp' | 'delete' | 'bcc'>('none');
+  const [panel, setPanel] = useState<'none' | 'smtp' | 'delete' | 'bcc' | 'signature'>('none');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [syncRequested, setSyncRequested] = useState(false);
@@ -428,6 +429,19 @@ function AccountCard({
         >
           {t('account.editSmtp')}
         </button>
+        {account.userId === user.id ? (
+          <button
+            type="button"
+            className="button button-small"
+            onClick={() => {
+              setPanel(panel === 'signature' ? 'none' : 'signature');
+              onEdit(false);
+            }}
+            aria-expanded={panel === 'signature'}
+          >
+            {t('signature.button')}
+          </button>
+        ) : null}
         <button
           type="button"
           className="button button-small button-danger"
@@ -451,6 +465,9 @@ function AccountCard({
         />
       ) : null}
       {panel === 'smtp' ? <SmtpEditor account={account} onClose={() => setPanel('none')} /> : null}
+      {panel === 'signature' ? (
+        <SignatureEditor account={account} onSaved={onSaved} onClose={() => setPanel('none')} />
+      ) : null}
       {panel === 'bcc' ? (
         <ConfirmPanel
           id={`${titleId}-bcc`}
