@@ -60,3 +60,13 @@ export type Meeting = z.infer<typeof schemas.meetingSchema>;
 export type MeetingList = z.infer<typeof schemas.meetingListSchema>;
 export type CalendarSyncQueued = z.infer<typeof schemas.calendarSyncQueuedSchema>;
 export type CalendarHealth = z.infer<typeof schemas.calendarHealthSchema>;
+
+// Localised server texts (issue 15, H6): the codes of the sentences the server writes, and their parameters.
+export type TextParams = z.infer<typeof schemas.textParamsSchema>;
+export type MailTextCode = z.infer<typeof schemas.mailTextCodeSchema>;
+export type StatusTextCode = z.infer<typeof schemas.statusTextCodeSchema>;
+export type CalendarTextCode = z.infer<typeof schemas.calendarTextCodeSchema>;
+export type SendReasonCode = z.infer<typeof schemas.sendReasonCodeSchema>;
+export type SentFolderTextCode = z.infer<typeof schemas.sentFolderTextCodeSchema>;
+export type DeliverabilityTextCode = z.infer<typeof schemas.deliverabilityTextCodeSchema>;
+export type ServerTextCode = (typeof schemas.serverTextCodes)[number];

@@ -136,6 +136,11 @@ export interface EmailAccountsTable {
   address_verified?: number;
   /** 1 while the owner is deactivated (0009): not synced, nothing sent; the mail stays. */
   paused?: number;
+  // Localised server texts (H6, migration 0015): the code and parameters of status_detail and calendar_detail.
+  status_detail_code?: string | null;
+  status_detail_params_json?: string | null;
+  calendar_detail_code?: string | null;
+  calendar_detail_params_json?: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -328,6 +333,11 @@ export interface OutboxTable {
   lease_until: number | null;
   /** A stable code for last_error when it is not the generic SEND_FAILED (migration 0006: SENDER_NOT_VERIFIED). */
   last_error_code?: string | null;
+  // Localised server texts (H6, migration 0015): why it failed as a code with parameters, and the Sent copy's detail.
+  last_error_reason_code?: string | null;
+  last_error_params_json?: string | null;
+  append_detail_code?: string | null;
+  append_detail_params_json?: string | null;
 }
 
 export interface CalendarsTable {
@@ -428,6 +438,9 @@ export interface SyncEventsTable {
   account_id: string;
   kind: string;
   detail: string | null;
+  // Localised server texts (H6, migration 0015).
+  detail_code?: string | null;
+  detail_params_json?: string | null;
   created_at: number;
 }
 

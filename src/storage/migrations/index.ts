@@ -10,6 +10,8 @@ import * as addressVerification from './0006-address-verification.js';
 import * as messageHolders from './0007-message-holders.js';
 import * as bccFilings from './0008-bcc-filings.js';
 import * as team from './0009-team.js';
+// Localised server texts (H6, issue 15)
+import * as serverTextCodes from './0015-server-text-codes.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -21,6 +23,8 @@ const migrations: Record<string, Migration> = {
   '0007-message-holders': messageHolders,
   '0008-bcc-filings': bccFilings,
   '0009-team': team,
+  // Localised server texts (H6, issue 15)
+  '0015-server-text-codes': serverTextCodes,
 };
 
 export const migrationProvider: MigrationProvider = {
