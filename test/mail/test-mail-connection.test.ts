@@ -163,7 +163,12 @@ describe('testMailConnection against Dovecot', () => {
     expect(error.code).toBe('AUTH_FAILED');
     expect(error.message).toMatch(/receiving \(IMAP\) server/);
     expect(error.message).toContain(`${dovecot.host} on port ${dovecot.imapPort}`);
-    expect(error.details).toEqual({ server: 'imap' });
+    expect(error.details).toEqual({
+      server: 'imap',
+      // The message as a code and parameters for the user's language; the password is in neither.
+      detail: { code: 'MAIL_AUTH_REFUSED', params: expect.objectContaining({ server: 'imap' }) },
+    });
+    expect(JSON.stringify(error.details)).not.toContain('not-the-password');
     expect(error.hint).toBeDefined();
     expect(error.hint).not.toMatch(/https:/);
     await expectSocketsClosed();
@@ -197,7 +202,13 @@ describe('testMailConnection against Dovecot', () => {
     );
     expect(error.code).toBe('AUTH_FAILED');
     expect(error.message).toMatch(/sending \(SMTP\) server/);
-    expect(error.details).toEqual({ server: 'smtp' });
+    expect(error.details).toEqual({
+      server: 'smtp',
+      detail: {
+        code: 'MAIL_AUTH_REFUSED',
+        params: expect.objectContaining({ server: 'smtp', reply: expect.stringMatching(/^535 /) }),
+      },
+    });
     expect(error.hint).toContain('fastmail.help');
     await expectSocketsClosed();
   });
