@@ -35,16 +35,18 @@ export function Linkified({ text }: { text: string }) {
 }
 
 export function ErrorNotice({ error, children }: { error: unknown; children?: ReactNode }) {
-  const { t } = useI18n();
+  const { t, serverText } = useI18n();
   if (!error) return null;
   const apiError = error instanceof ApiError ? error : null;
   const code = apiError?.code ?? 'generic';
+  // A failed connection test says its message as a code too (`detail`): in the user's language when known.
+  const detail = apiError ? textDetailOf(apiError.details) : undefined;
   return (
     <div className="notice notice-error" role="alert" data-error-code={code}>
       <p className="notice-title">{t(errorTitleKey(code))}</p>
       {apiError?.message ? (
         <p className="notice-detail">
-          <Linkified text={apiError.message} />
+          <Linkified text={detail ? serverText(detail.code, detail.params, apiError.message) : apiError.message} />
         </p>
       ) : error instanceof Error && !apiError ? (
         <p className="notice-detail">{error.message}</p>
@@ -66,6 +68,16 @@ export function ErrorNotice({ error, children }: { error: unknown; children?: Re
       {children}
     </div>
   );
+}
+
+/** The envelope's `detail: {code, params}` when it has that shape (any answer may come from a proxy). */
+function textDetailOf(
+  details: Record<string, unknown> | undefined,
+): { code: string; params: Record<string, string | number> } | undefined {
+  const detail = details?.detail as { code?: unknown; params?: unknown } | undefined;
+  if (!detail || typeof detail.code !== 'string') return undefined;
+  const params = detail.params && typeof detail.params === 'object' ? detail.params : {};
+  return { code: detail.code, params: params as Record<string, string | number> };
 }
 
 export function Notice({ kind = 'info', children }: { kind?: 'info' | 'success' | 'warning'; children: ReactNode }) {

@@ -27,7 +27,7 @@ import { SmtpEditor } from './smtp-editor';
 type Landing = { kind: 'connected'; id: string } | { kind: 'error'; code: string } | null;
 
 export function EmailSettingsPage() {
-  const { t } = useI18n();
+  const { t, serverText } = useI18n();
   const { org } = useSession();
   const { accounts, loaded, error, refresh, put, remove } = useAccounts();
   const { href } = useLocation();
@@ -97,7 +97,9 @@ export function EmailSettingsPage() {
             {a.statusDetail ? (
               <>
                 {' '}
-                <span className="muted">({a.statusDetail})</span>
+                <span className="muted" data-testid="reconnect-detail">
+                  ({serverText(a.statusDetailCode, a.statusDetailParams, a.statusDetail)})
+                </span>
               </>
             ) : null}
           </p>
@@ -220,7 +222,7 @@ function AccountCard({
   onSaved(account: EmailAccount): void;
   onDeleted(): void;
 }) {
-  const { t, dateTime, number } = useI18n();
+  const { t, dateTime, number, serverText } = useI18n();
   const { user } = useSession();
   const [panel, setPanel] = useState<'none' | 'smtp' | 'delete' | 'bcc'>('none');
   const [busy, setBusy] = useState(false);
@@ -292,7 +294,9 @@ function AccountCard({
         {account.statusDetail ? (
           <div>
             <dt>{t('health.detail')}</dt>
-            <dd>{account.statusDetail}</dd>
+            <dd data-testid="status-detail">
+              {serverText(account.statusDetailCode, account.statusDetailParams, account.statusDetail)}
+            </dd>
           </div>
         ) : null}
         <div>
@@ -334,7 +338,10 @@ function AccountCard({
           <div>
             <dt>{t('health.lastError')}</dt>
             <dd>
-              {account.lastError.message} <span className="muted small">({dateTime(account.lastError.at)})</span>
+              <span data-testid="last-error">
+                {serverText(account.lastError.code, account.lastError.params, account.lastError.message)}
+              </span>{' '}
+              <span className="muted small">({dateTime(account.lastError.at)})</span>
             </dd>
           </div>
         ) : null}
@@ -362,7 +369,11 @@ function AccountCard({
                   ({t('health.calendarSynced', { when: dateTime(account.calendar.syncedAt) })})
                 </span>
               ) : null}
-              {account.calendar.detail ? <p className="muted small">{account.calendar.detail}</p> : null}
+              {account.calendar.detail ? (
+                <p className="muted small" data-testid="calendar-detail">
+                  {serverText(account.calendar.detailCode, account.calendar.detailParams, account.calendar.detail)}
+                </p>
+              ) : null}
             </dd>
           </div>
         ) : null}
