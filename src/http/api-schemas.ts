@@ -38,6 +38,14 @@ export const mailTextCodes = [
   'MAIL_UNEXPECTED',
 ] as const;
 
+/** src/mail/connection/mail-errors.ts MAIL_HINT_CODES: what to do about a refused sign-in. */
+export const mailHintCodes = [
+  'MAIL_HINT_SIGN_IN_AGAIN',
+  'MAIL_HINT_APP_PASSWORD_WITH_2FA',
+  'MAIL_HINT_APP_PASSWORD_ONLY',
+  'MAIL_HINT_APP_PASSWORD_MAYBE',
+] as const;
+
 /** src/mail/accounts/account-status.ts SYNC_TEXT_CODES: the mail sync's own status details. */
 export const syncTextCodes = [
   'SYNC_PASSWORD_REFUSED',
@@ -119,6 +127,7 @@ export const deliverabilityTextCodes = [
 ] as const;
 
 export const mailTextCodeSchema = z.enum(mailTextCodes);
+export const mailHintCodeSchema = z.enum(mailHintCodes);
 /** An account's statusDetail and lastError: a sync text or a connection failure. */
 export const statusTextCodeSchema = z.enum([...syncTextCodes, ...mailTextCodes]);
 export const calendarTextCodeSchema = z.enum(calendarTextCodes);
@@ -130,6 +139,7 @@ export const deliverabilityTextCodeSchema = z.enum(deliverabilityTextCodes);
 /** Every server text code, for the dictionaries' test. */
 export const serverTextCodes = [
   ...mailTextCodes,
+  ...mailHintCodes,
   ...syncTextCodes,
   ...calendarTextCodes,
   ...sendTextCodes,
@@ -146,6 +156,8 @@ export const errorSchema = z.object({
     fields: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
     /** A failed mailbox connection test: the message as a text code and parameters, for the user's language. */
     detail: z.object({ code: mailTextCodeSchema, params: textParamsSchema }).optional(),
+    /** Its hint likewise. */
+    hintDetail: z.object({ code: mailHintCodeSchema, params: textParamsSchema }).optional(),
   }),
 });
 

@@ -167,6 +167,7 @@ describe('testMailConnection against Dovecot', () => {
       server: 'imap',
       // The message as a code and parameters for the user's language; the password is in neither.
       detail: { code: 'MAIL_AUTH_REFUSED', params: expect.objectContaining({ server: 'imap' }) },
+      hintDetail: { code: 'MAIL_HINT_APP_PASSWORD_MAYBE', params: {} },
     });
     expect(JSON.stringify(error.details)).not.toContain('not-the-password');
     expect(error.hint).toBeDefined();
@@ -207,6 +208,11 @@ describe('testMailConnection against Dovecot', () => {
       detail: {
         code: 'MAIL_AUTH_REFUSED',
         params: expect.objectContaining({ server: 'smtp', reply: expect.stringMatching(/^535 /) }),
+      },
+      // The preset's app-password advice, with its how-to page, as a code too.
+      hintDetail: {
+        code: expect.stringMatching(/^MAIL_HINT_APP_PASSWORD_(WITH_2FA|ONLY)$/),
+        params: { provider: 'Fastmail', url: expect.stringContaining('fastmail.help') },
       },
     });
     expect(error.hint).toContain('fastmail.help');

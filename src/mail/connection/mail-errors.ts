@@ -43,6 +43,15 @@ export const MAIL_TEXT_CODES = [
 ] as const;
 export type MailTextCode = (typeof MAIL_TEXT_CODES)[number];
 
+/** The hints of a refused sign-in (`hintDetail` in the error envelope); `provider` is its name, `url` its how-to page. */
+export const MAIL_HINT_CODES = [
+  'MAIL_HINT_SIGN_IN_AGAIN',
+  'MAIL_HINT_APP_PASSWORD_WITH_2FA',
+  'MAIL_HINT_APP_PASSWORD_ONLY',
+  'MAIL_HINT_APP_PASSWORD_MAYBE',
+] as const;
+export type MailHintCode = (typeof MAIL_HINT_CODES)[number];
+
 export interface ClassifiedMailError {
   code: MailErrorCode;
   message: string;
@@ -457,6 +466,15 @@ export function classifyMailError(
   );
 }
 
+function appPasswordHintText(preset: ProviderPreset): { code: MailHintCode; params: TextParams } | undefined {
+  const policy = preset.appPassword;
+  if (!policy) return undefined;
+  return {
+    code: policy.requiredWith2fa ? 'MAIL_HINT_APP_PASSWORD_WITH_2FA' : 'MAIL_HINT_APP_PASSWORD_ONLY',
+    params: { provider: preset.name, url: policy.instructionsUrl },
+  };
+}
+
 function appPasswordHint(preset: ProviderPreset): string | undefined {
   const policy = preset.appPassword;
   if (!policy) return undefined;
@@ -480,16 +498,26 @@ export function mailConnectionError(
   cause?: unknown,
 ): AppError {
   let hint: string | undefined;
+  let hintDetail: { code: MailHintCode; params: TextParams } | undefined;
   if (classified.code === 'AUTH_FAILED') {
     hint =
       classified.authKind === 'oauth2'
         ? `Connect ${preset ? preset.name : 'the account'} again with its sign-in button to grant access anew.`
         : ((preset && appPasswordHint(preset)) ??
           'If your provider uses two-step verification, it may want an app password (made in its security settings) instead of your usual password.');
+    hintDetail =
+      classified.authKind === 'oauth2'
+        ? { code: 'MAIL_HINT_SIGN_IN_AGAIN', params: preset ? { provider: preset.name } : {} }
+        : ((preset && appPasswordHintText(preset)) ?? { code: 'MAIL_HINT_APP_PASSWORD_MAYBE', params: {} });
   }
   return new AppError(classified.code, classified.message, {
     ...(hint ? { hint } : {}),
-    details: { server: classified.protocol, detail: { code: classified.text.code, params: classified.text.params } },
+    details: {
+      server: classified.protocol,
+      // The message and the hint as codes with parameters, for the user's language.
+      detail: { code: classified.text.code, params: classified.text.params },
+      ...(hintDetail ? { hintDetail } : {}),
+    },
     ...(cause === undefined ? {} : { cause }),
   });
 }

@@ -40,7 +40,8 @@ export function ErrorNotice({ error, children }: { error: unknown; children?: Re
   const apiError = error instanceof ApiError ? error : null;
   const code = apiError?.code ?? 'generic';
   // A failed connection test says its message as a code too (`detail`): in the user's language when known.
-  const detail = apiError ? textDetailOf(apiError.details) : undefined;
+  const detail = apiError ? textDetailOf(apiError.details, 'detail') : undefined;
+  const hintDetail = apiError ? textDetailOf(apiError.details, 'hintDetail') : undefined;
   return (
     <div className="notice notice-error" role="alert" data-error-code={code}>
       <p className="notice-title">{t(errorTitleKey(code))}</p>
@@ -62,7 +63,10 @@ export function ErrorNotice({ error, children }: { error: unknown; children?: Re
       ) : null}
       {apiError?.hint ? (
         <p className="notice-hint">
-          <strong>{t('error.hint')}</strong> <Linkified text={apiError.hint} />
+          <strong>{t('error.hint')}</strong>{' '}
+          <Linkified
+            text={hintDetail ? serverText(hintDetail.code, hintDetail.params, apiError.hint) : apiError.hint}
+          />
         </p>
       ) : null}
       {children}
@@ -70,11 +74,12 @@ export function ErrorNotice({ error, children }: { error: unknown; children?: Re
   );
 }
 
-/** The envelope's `detail: {code, params}` when it has that shape (any answer may come from a proxy). */
+/** The envelope's `detail` or `hintDetail`, `{code, params}`, when it has that shape (any answer may come from a proxy). */
 function textDetailOf(
   details: Record<string, unknown> | undefined,
+  key: 'detail' | 'hintDetail',
 ): { code: string; params: Record<string, string | number> } | undefined {
-  const detail = details?.detail as { code?: unknown; params?: unknown } | undefined;
+  const detail = details?.[key] as { code?: unknown; params?: unknown } | undefined;
   if (!detail || typeof detail.code !== 'string') return undefined;
   const params = detail.params && typeof detail.params === 'object' ? detail.params : {};
   return { code: detail.code, params: params as Record<string, string | number> };

@@ -534,6 +534,13 @@ export const en = {
   'server.MAIL_CONNECTION_CLOSED':
     'The {server} {address} closed the connection unexpectedly. Check the port and the SSL/TLS setting ({ports.server}).',
   'server.MAIL_UNEXPECTED': 'Something unexpected happened while talking to the {server} {address}.',
+  'server.MAIL_HINT_SIGN_IN_AGAIN': 'Connect {provider} again with its sign-in button to grant access anew.',
+  'server.MAIL_HINT_APP_PASSWORD_WITH_2FA':
+    "If two-step verification is on for your {provider} account, your usual password does not work here. Turn on two-step verification if it isn't on yet, generate an app password, and enter it here instead of your usual password. How to: {url}",
+  'server.MAIL_HINT_APP_PASSWORD_ONLY':
+    "{provider} accepts only an app password from programs like Conversa, not your usual password. Turn on two-step verification if it isn't on yet, generate an app password, and enter it here instead of your usual password. How to: {url}",
+  'server.MAIL_HINT_APP_PASSWORD_MAYBE':
+    'If your provider uses two-step verification, it may want an app password (made in its security settings) instead of your usual password.',
   'server.SYNC_PASSWORD_REFUSED':
     'The mail server refused the saved password (was it changed, or access revoked?). Reconnect the account with Edit.',
   'server.SYNC_ACCESS_REVOKED': 'Access to the mailbox was revoked or has expired: sign in again ({reason})',
@@ -547,7 +554,8 @@ export const en = {
   'server.CALENDAR_AUTH_FAILED':
     "The calendar server refused the account's credentials: {reason}. Reconnect the account with Edit.",
   'server.CALENDAR_ACCESS_REVOKED': 'Access to the calendar was revoked or has expired: sign in again ({reason})',
-  'server.CALENDAR_NOT_AVAILABLE': 'No calendar service was found for this account: {reason}',
+  'server.CALENDAR_NOT_AVAILABLE':
+    'No calendar server was found for this account; give the account its CalDAV URL to sync one',
   'server.CALENDAR_FAILED': 'The calendar could not be synced: {reason}',
   'server.CALENDAR_NEEDS_PROVIDER_SIGNIN':
     '{provider} calendars are reached with {signIn} sign-in; reconnect the account with it to sync its calendar',

@@ -542,6 +542,13 @@ export const ptBR: Record<MessageKey, string> = {
   'server.MAIL_CONNECTION_CLOSED':
     'O {server} {address} fechou a conexão inesperadamente. Verifique a porta e a opção SSL/TLS ({ports.server}).',
   'server.MAIL_UNEXPECTED': 'Algo inesperado aconteceu na comunicação com o {server} {address}.',
+  'server.MAIL_HINT_SIGN_IN_AGAIN': 'Conecte {provider} de novo pelo botão de login para conceder o acesso outra vez.',
+  'server.MAIL_HINT_APP_PASSWORD_WITH_2FA':
+    'Se a verificação em duas etapas estiver ativa na sua conta {provider}, a sua senha de sempre não funciona aqui. Ative a verificação em duas etapas se ainda não estiver ativa, gere uma senha de app e informe-a aqui no lugar da sua senha de sempre. Como fazer: {url}',
+  'server.MAIL_HINT_APP_PASSWORD_ONLY':
+    '{provider} aceita apenas uma senha de app de programas como o Conversa, não a sua senha de sempre. Ative a verificação em duas etapas se ainda não estiver ativa, gere uma senha de app e informe-a aqui no lugar da sua senha de sempre. Como fazer: {url}',
+  'server.MAIL_HINT_APP_PASSWORD_MAYBE':
+    'Se o seu provedor usa verificação em duas etapas, ele pode exigir uma senha de app (criada nas configurações de segurança dele) no lugar da sua senha de sempre.',
   'server.SYNC_PASSWORD_REFUSED':
     'O servidor de e-mail recusou a senha salva (ela foi alterada ou o acesso foi revogado?). Reconecte a conta em Editar.',
   'server.SYNC_ACCESS_REVOKED': 'O acesso à caixa de e-mail foi revogado ou expirou: entre de novo ({reason})',
@@ -555,7 +562,8 @@ export const ptBR: Record<MessageKey, string> = {
   'server.CALENDAR_AUTH_FAILED':
     'O servidor de agenda recusou as credenciais da conta: {reason}. Reconecte a conta em Editar.',
   'server.CALENDAR_ACCESS_REVOKED': 'O acesso à agenda foi revogado ou expirou: entre de novo ({reason})',
-  'server.CALENDAR_NOT_AVAILABLE': 'Nenhum serviço de agenda foi encontrado para esta conta: {reason}',
+  'server.CALENDAR_NOT_AVAILABLE':
+    'Nenhum servidor de agenda foi encontrado para esta conta; informe a URL CalDAV da conta para sincronizar uma',
   'server.CALENDAR_FAILED': 'Não foi possível sincronizar a agenda: {reason}',
   'server.CALENDAR_NEEDS_PROVIDER_SIGNIN':
     'As agendas do {provider} são acessadas com o login do {signIn}; reconecte a conta com ele para sincronizar a agenda',
