@@ -38,6 +38,22 @@ export const mailTextCodes = [
   'MAIL_UNEXPECTED',
 ] as const;
 
+/** src/contacts/import-texts.ts IMPORT_TEXT_CODES: why a line of a contacts import was skipped. */
+export const importTextCodes = [
+  'CSV_QUOTE_NOT_CLOSED',
+  'CSV_TEXT_AFTER_QUOTE',
+  'CSV_QUOTE_IN_FIELD',
+  'IMPORT_TOO_MANY_FIELDS',
+  'IMPORT_TOO_MANY_EMAILS',
+  'IMPORT_EMAIL_TOO_LONG',
+  'IMPORT_FIELD_TOO_LONG',
+  'IMPORT_NO_EMAIL',
+  'IMPORT_NOT_AN_EMAIL',
+  'IMPORT_DUPLICATE_IN_FILE',
+  'IMPORT_EMAIL_TAKEN',
+  'IMPORT_EMAIL_JUST_TAKEN',
+] as const;
+
 /** src/mail/connection/mail-errors.ts MAIL_HINT_CODES: what to do about a refused sign-in. */
 export const mailHintCodes = [
   'MAIL_HINT_SIGN_IN_AGAIN',
@@ -126,6 +142,7 @@ export const deliverabilityTextCodes = [
   'DELIV_DMARC_LOOKUP_FAILED',
 ] as const;
 
+export const importTextCodeSchema = z.enum(importTextCodes);
 export const mailTextCodeSchema = z.enum(mailTextCodes);
 export const mailHintCodeSchema = z.enum(mailHintCodes);
 /** An account's statusDetail and lastError: a sync text or a connection failure. */
@@ -138,6 +155,7 @@ export const deliverabilityTextCodeSchema = z.enum(deliverabilityTextCodes);
 
 /** Every server text code, for the dictionaries' test. */
 export const serverTextCodes = [
+  ...importTextCodes,
   ...mailTextCodes,
   ...mailHintCodes,
   ...syncTextCodes,
@@ -256,7 +274,15 @@ export const contactPageSchema = z.object({ items: z.array(contactSchema), nextC
 export const importResultSchema = z.object({
   created: z.number(),
   skipped: z.number(),
-  errors: z.array(z.object({ line: z.number(), message: z.string() })),
+  errors: z.array(
+    z.object({
+      line: z.number(),
+      message: z.string(),
+      /** The reason as a code with parameters, for the user's language (localised server texts). */
+      code: importTextCodeSchema,
+      params: textParamsSchema,
+    }),
+  ),
 });
 
 // --- providers and mailboxes ---

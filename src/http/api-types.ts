@@ -63,6 +63,7 @@ export type CalendarHealth = z.infer<typeof schemas.calendarHealthSchema>;
 
 // Localised server texts (issue 15, H6): the codes of the sentences the server writes, and their parameters.
 export type TextParams = z.infer<typeof schemas.textParamsSchema>;
+export type ImportTextCode = z.infer<typeof schemas.importTextCodeSchema>;
 export type MailTextCode = z.infer<typeof schemas.mailTextCodeSchema>;
 export type MailHintCode = z.infer<typeof schemas.mailHintCodeSchema>;
 export type StatusTextCode = z.infer<typeof schemas.statusTextCodeSchema>;

@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { STATUS } from '../../src/http/error-handler.js';
 import * as schemas from '../../src/http/api-schemas.js';
+import { IMPORT_TEXT_CODES } from '../../src/contacts/import-texts.js';
 import { MAIL_HINT_CODES, MAIL_TEXT_CODES } from '../../src/mail/connection/mail-errors.js';
 import { CALENDAR_TEXT_CODES, SYNC_TEXT_CODES } from '../../src/mail/accounts/account-status.js';
 import { SEND_TEXT_CODES, SENT_COPY_TEXT_CODES } from '../../src/mail/send/send-texts.js';
@@ -92,6 +93,7 @@ describe('the dictionaries', () => {
 
 describe('the code lists', () => {
   it('in the response schemas are the producers’ lists', () => {
+    expect(schemas.importTextCodes).toEqual(IMPORT_TEXT_CODES);
     expect(schemas.mailTextCodes).toEqual(MAIL_TEXT_CODES);
     expect(schemas.mailHintCodes).toEqual(MAIL_HINT_CODES);
     expect(schemas.syncTextCodes).toEqual(SYNC_TEXT_CODES);

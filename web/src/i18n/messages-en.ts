@@ -491,6 +491,18 @@ export const en = {
   'server.suffix.attempts': 'Conversa gave up after {attempts} attempts.',
   'server.suffix.nextTryAt': '(next try at {nextTryAt})',
   'server.suffix.reason': '({reason})',
+  'server.CSV_QUOTE_NOT_CLOSED': 'broken CSV: a quoted field is never closed',
+  'server.CSV_TEXT_AFTER_QUOTE': 'broken CSV: characters after a closing quote',
+  'server.CSV_QUOTE_IN_FIELD': 'broken CSV: a quote inside an unquoted field',
+  'server.IMPORT_TOO_MANY_FIELDS': 'the line has {fields} fields but the header has {headerFields}',
+  'server.IMPORT_TOO_MANY_EMAILS': 'more than {max} e-mail addresses (found {found})',
+  'server.IMPORT_EMAIL_TOO_LONG': 'an e-mail address is longer than {max} characters',
+  'server.IMPORT_FIELD_TOO_LONG': '{field} is longer than {max} characters',
+  'server.IMPORT_NO_EMAIL': 'no e-mail address',
+  'server.IMPORT_NOT_AN_EMAIL': '“{address}” is not an e-mail address',
+  'server.IMPORT_DUPLICATE_IN_FILE': '{address} already appears on line {earlierLine}',
+  'server.IMPORT_EMAIL_TAKEN': '{address} already belongs to a contact',
+  'server.IMPORT_EMAIL_JUST_TAKEN': 'an address of this line was just given to another contact',
   'server.MAIL_CERT_EXPIRED':
     "The {server} {address} presented a security certificate that has expired. Check that the server name is exactly the one your provider gives; if it's your company's own server, ask your administrator to install a valid certificate.",
   'server.MAIL_CERT_WRONG_NAME':

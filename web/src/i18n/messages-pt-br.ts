@@ -499,6 +499,18 @@ export const ptBR: Record<MessageKey, string> = {
   'server.suffix.attempts': 'O Conversa desistiu depois de {attempts} tentativas.',
   'server.suffix.nextTryAt': '(nova tentativa em {nextTryAt})',
   'server.suffix.reason': '({reason})',
+  'server.CSV_QUOTE_NOT_CLOSED': 'CSV com defeito: um campo entre aspas nunca é fechado',
+  'server.CSV_TEXT_AFTER_QUOTE': 'CSV com defeito: há caracteres depois de fechar as aspas',
+  'server.CSV_QUOTE_IN_FIELD': 'CSV com defeito: aspas dentro de um campo sem aspas',
+  'server.IMPORT_TOO_MANY_FIELDS': 'a linha tem {fields} campos, mas o cabeçalho tem {headerFields}',
+  'server.IMPORT_TOO_MANY_EMAILS': 'mais de {max} endereços de e-mail ({found} encontrados)',
+  'server.IMPORT_EMAIL_TOO_LONG': 'um endereço de e-mail tem mais de {max} caracteres',
+  'server.IMPORT_FIELD_TOO_LONG': '{field} tem mais de {max} caracteres',
+  'server.IMPORT_NO_EMAIL': 'nenhum endereço de e-mail',
+  'server.IMPORT_NOT_AN_EMAIL': '“{address}” não é um endereço de e-mail',
+  'server.IMPORT_DUPLICATE_IN_FILE': '{address} já aparece na linha {earlierLine}',
+  'server.IMPORT_EMAIL_TAKEN': '{address} já pertence a um contato',
+  'server.IMPORT_EMAIL_JUST_TAKEN': 'um endereço desta linha acabou de ser dado a outro contato',
   'server.MAIL_CERT_EXPIRED':
     'O {server} {address} apresentou um certificado de segurança vencido. Verifique se o nome do servidor é exatamente o informado pelo seu provedor; se for um servidor da sua empresa, peça ao administrador que instale um certificado válido.',
   'server.MAIL_CERT_WRONG_NAME':
