@@ -98,7 +98,7 @@ describe.each(DIALECTS)('server texts with codes on %s', (dialect) => {
     // The English stays for API users and logs; the code and parameters say it in the user's language.
     expect(broken.statusDetail).toMatch(/password/i);
     expect(broken.statusDetailCode).toBe('SYNC_PASSWORD_REFUSED');
-    expect(broken.statusDetailParams).toMatchObject({ server: 'imap' });
+    expect(broken.statusDetailParams).toMatchObject({ server: 'imap', host: dovecot.host, port: dovecot.imapPort });
     expect(broken.lastError).toMatchObject({
       message: broken.statusDetail,
       code: 'SYNC_PASSWORD_REFUSED',

@@ -110,7 +110,12 @@ export class AccountRunner {
       },
       run: (row, round) => this.session(row, round),
       failed: async (row, error) => {
-        const decision = decideFailure(error);
+        const decision = decideFailure(error, {
+          host: row.imap_host,
+          port: row.imap_port,
+          secure: row.imap_secure === 1,
+          authKind: row.auth_kind,
+        });
         this.deps.log.warn(
           { accountId: row.id, action: decision.action, reason: describe(error) },
           'account sync failed',

@@ -3,7 +3,12 @@
 // The detail is said twice: in English (logs, API users) and as a text code with parameters (the web app's language).
 import { AppError } from '../../core/app-error.js';
 import type { TextParams } from '../../core/server-text.js';
-import { classifyMailError, MAIL_TEXT_CODES, type MailTextCode } from '../connection/mail-errors.js';
+import {
+  classifyMailError,
+  MAIL_TEXT_CODES,
+  type MailErrorContext,
+  type MailTextCode,
+} from '../connection/mail-errors.js';
 import type { StatusTextCode } from '../accounts/account-status.js';
 import { OAuthError } from '../oauth2/oauth-error.js';
 
@@ -24,7 +29,8 @@ function mailTextOf(error: AppError): { code: MailTextCode; params: TextParams }
   return { code: detail.code as MailTextCode, params: (detail.params ?? {}) as TextParams };
 }
 
-export function decideFailure(error: unknown): FailureDecision {
+/** `context`: the account's IMAP server, so a connection failure names where it happened. */
+export function decideFailure(error: unknown, context: MailErrorContext = {}): FailureDecision {
   if (error instanceof OAuthError) {
     if (error.code === 'INVALID_GRANT') {
       return {
@@ -57,7 +63,7 @@ export function decideFailure(error: unknown): FailureDecision {
       return { action, detail: error.message, detailCode: 'SYNC_HOST_NOT_ALLOWED', detailParams: { host } };
     return { action, detail: error.message, detailCode: 'SYNC_FAILED', detailParams: { reason: error.message } };
   }
-  const classified = classifyMailError(error, 'imap');
+  const classified = classifyMailError(error, 'imap', context);
   if (classified.code === 'AUTH_FAILED') {
     return {
       action: 'needs_reconnect',
