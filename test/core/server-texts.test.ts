@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { paramsFromJson, paramsToJson } from '../../src/core/server-text.js';
 import { STATUS } from '../../src/http/error-handler.js';
 import * as schemas from '../../src/http/api-schemas.js';
 import { IMPORT_TEXT_CODES } from '../../src/contacts/import-texts.js';
@@ -165,5 +166,22 @@ describe('serverText', () => {
       'The server MAIL_UNEXPECTED is on an address',
     );
     expect(render('en', 'SYNC_HOST_NOT_ALLOWED', { host: '__proto__' }, 'x')).toContain('The server __proto__ is');
+  });
+});
+
+describe('stored parameters', () => {
+  it('round-trip strings and numbers, and read broken or hostile JSON as none', () => {
+    expect(paramsFromJson(paramsToJson({ host: 'imap.example.com', port: 993 }))).toEqual({
+      host: 'imap.example.com',
+      port: 993,
+    });
+    expect(paramsToJson({})).toBeNull();
+    expect(paramsFromJson(null)).toEqual({});
+    expect(paramsFromJson('{not json')).toEqual({});
+    expect(paramsFromJson('[1,2]')).toEqual({});
+    // Only strings and numbers survive; an object (even under __proto__) is dropped, nothing is polluted.
+    const read = paramsFromJson('{"a":{"b":1},"c":"x","__proto__":{"polluted":1},"d":true}');
+    expect(read).toEqual({ c: 'x' });
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });
