@@ -120,7 +120,10 @@ describe('serverText', () => {
     );
   });
 
-  it("keeps the other server's words as they are, after the text", () => {
+  it("keeps the other server's words exactly as they are, after the text", () => {
+    expect(render('en', 'SEND_REJECTED', { reply: '550  5.1.1 <a@b.test> : no ( ) such user .' }, 'x')).toBe(
+      'The sending server refused the message. The server said: “550  5.1.1 <a@b.test> : no ( ) such user .”',
+    );
     expect(render('pt-BR', 'SEND_REJECTED', { reply: '550 5.1.1 user unknown' }, 'English')).toBe(
       'O servidor de envio recusou a mensagem. O servidor respondeu: “550 5.1.1 user unknown”',
     );

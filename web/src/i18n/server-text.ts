@@ -21,6 +21,8 @@ const SUFFIXES = ['reason', 'reply', 'attempts', 'nextTryAt'] as const;
 const CODE = /^[A-Z][A-Z0-9_]*$/;
 /** The parameters that may name another text; others (a host, a server's reply) are always shown as they are. */
 const NESTED = new Set(['setup', 'reason']);
+/** Marks where a parameter said nothing, so tidying removes the space (or brackets) there and changes nothing else. */
+const GAP = '\u0000';
 
 export interface ServerTextOptions {
   /** How `nextTryAt` (an ISO instant) is shown; default: as given. */
@@ -48,23 +50,25 @@ function fill(
   return template.replace(/\{(\w+)(?:\.(\w+))?\}/g, (_whole, first: string, second: string | undefined) => {
     const name = second ?? first;
     const value = params[name];
-    if (value === undefined || value === '') return '';
+    if (value === undefined || value === '') return GAP;
     const word = lookup(locale, `server.param.${first}.${String(value)}`);
     if (word !== undefined) return word;
-    if (second !== undefined) return '';
+    if (second !== undefined) return GAP;
     if (name === 'nextTryAt' && options.dateTime) return options.dateTime(String(value));
     if (typeof value === 'string' && NESTED.has(name) && depth < 2 && isKnownServerText(value))
       return fill(locale, lookup(locale, `server.${value}`)!, params, options, depth + 1);
-    return String(value);
+    // A parameter's own words are kept as they are (only a stray GAP character could confuse the tidying).
+    return String(value).replaceAll(GAP, '');
   });
 }
 
-/** Spaces left by parameters that said nothing. */
+/** The marks of parameters that said nothing, with the space or brackets around them. */
 function tidy(text: string): string {
   return text
-    .replace(/\s+/g, ' ')
-    .replace(/\s+([.,;:)])/g, '$1')
-    .replace(/\(\s*\)/g, '')
+    .replace(/ ?\(\u0000\)/g, '')
+    .replace(/ \u0000(?=[.,;:)])/g, '')
+    .replace(/ \u0000 /g, ' ')
+    .replace(/\u0000 ?/g, '')
     .trim();
 }
 
