@@ -4,6 +4,8 @@
 // Errors leave a driver as CalendarError with a stable code; what a code means for the account is decided in
 // one place (decideCalendarFailure, below).
 import { OAuthError } from '../mail/oauth2/oauth-error.js';
+import type { TextParams } from '../core/server-text.js';
+import type { CalendarTextCode } from '../mail/accounts/account-status.js';
 
 /** A calendar of the account, as the service describes it. */
 
@@ -196,10 +198,13 @@ export class CalendarError extends Error {
   readonly status: number | undefined;
 }
 
-export type CalendarFailureDecision =
-  | { action: 'needs_reconnect'; detail: string }
-  | { action: 'none'; detail: string }
-  | { action: 'retry'; detail: string };
+export interface CalendarDetail {
+  detail: string;
+  detailCode: CalendarTextCode;
+  detailParams: TextParams;
+}
+
+export type CalendarFailureDecision = { action: 'needs_reconnect' | 'none' | 'retry' } & CalendarDetail;
 
 /**
  * What a failure means for the account's calendar sync, decided here only: refused credentials stop it until
@@ -208,21 +213,28 @@ export type CalendarFailureDecision =
  */
 export function decideCalendarFailure(error: unknown): CalendarFailureDecision {
   if (error instanceof CalendarError) {
+    const reason = { reason: error.message };
     if (error.code === 'AUTH_FAILED') {
       return {
         action: 'needs_reconnect',
         detail: `The calendar server refused the account's credentials: ${error.message}. Reconnect the account with Edit.`,
+        detailCode: 'CALENDAR_AUTH_FAILED',
+        detailParams: reason,
       };
     }
-    if (error.code === 'NOT_AVAILABLE') return { action: 'none', detail: error.message };
-    return { action: 'retry', detail: error.message };
+    if (error.code === 'NOT_AVAILABLE')
+      return { action: 'none', detail: error.message, detailCode: 'CALENDAR_NOT_AVAILABLE', detailParams: reason };
+    return { action: 'retry', detail: error.message, detailCode: 'CALENDAR_FAILED', detailParams: reason };
   }
   // OAuth refresh failures: a grant that is gone means sign in again.
   if (error instanceof OAuthError && (error.code === 'INVALID_GRANT' || error.code === 'NOT_CONFIGURED')) {
     return {
       action: 'needs_reconnect',
       detail: `Access to the calendar was revoked or has expired: sign in again (${error.message})`,
+      detailCode: 'CALENDAR_ACCESS_REVOKED',
+      detailParams: { reason: error.message },
     };
   }
-  return { action: 'retry', detail: error instanceof Error ? error.message : String(error) };
+  const message = error instanceof Error ? error.message : String(error);
+  return { action: 'retry', detail: message, detailCode: 'CALENDAR_FAILED', detailParams: { reason: message } };
 }

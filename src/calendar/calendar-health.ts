@@ -3,10 +3,15 @@
 import { mailboxFor, type Actor } from '../access/access-policy.js';
 import type { Db } from '../storage/database.js';
 import type { CalendarStatus } from '../storage/schema.js';
+import { paramsFromJson, type TextParams } from '../core/server-text.js';
+import { calendarTextCode, type CalendarTextCode } from '../mail/accounts/account-status.js';
 
 export interface CalendarHealth {
   status: CalendarStatus | null;
   detail: string | null;
+  /** detail as a text code and parameters, for the user's language. */
+  detailCode: CalendarTextCode | null;
+  detailParams: TextParams;
   syncedAt: string | null;
   calendars: Array<{
     id: string;
@@ -43,6 +48,8 @@ export async function calendarHealth(db: Db, actor: Actor, accountId: string): P
   return {
     status: row.calendar_status ?? null,
     detail: row.calendar_detail ?? null,
+    detailCode: row.calendar_detail ? calendarTextCode(row.calendar_detail_code) : null,
+    detailParams: row.calendar_detail ? paramsFromJson(row.calendar_detail_params_json) : {},
     syncedAt: row.calendar_synced_at ? new Date(row.calendar_synced_at).toISOString() : null,
     calendars: calendars.map((c) => {
       const mine = objects.filter((o) => o.calendar_id === c.id);

@@ -20,7 +20,14 @@ import type { CalendarStatus, EmailAccountsTable } from '../storage/schema.js';
 import { createCalDavDriver } from './caldav/caldav-driver.js';
 import { createGoogleDriver } from './google/google-driver.js';
 import { createMicrosoftDriver } from './microsoft/microsoft-driver.js';
-import { CalendarError, decideCalendarFailure, type CalendarDriver, type RemoteCalendar } from './calendar-driver.js';
+import {
+  CalendarError,
+  decideCalendarFailure,
+  type CalendarDetail,
+  type CalendarDriver,
+  type RemoteCalendar,
+} from './calendar-driver.js';
+import { paramsFromJson, paramsToJson } from '../core/server-text.js';
 import { WakeableSleep } from '../jobs/wakeable-sleep.js';
 import type { OutboundPolicy } from '../net/outbound-policy.js';
 import { accountContext, syncWindow, type WindowOptions } from './meetings/account-context.js';
@@ -208,7 +215,13 @@ export async function setCalendarStatus(
   db: Db,
   accountId: string,
   generation: number,
-  change: { status: CalendarStatus; detail?: string | null; syncedAt?: number },
+  change: {
+    status: CalendarStatus;
+    detail?: string | null;
+    /** The detail as a text code and parameters (CALENDAR_TEXT_CODES) for the user's language. */
+    text?: Pick<CalendarDetail, 'detailCode' | 'detailParams'> | null;
+    syncedAt?: number;
+  },
 ): Promise<boolean> {
   const now = Date.now();
   return db.transaction().execute(async (trx) => {
@@ -224,6 +237,8 @@ export async function setCalendarStatus(
       .set({
         calendar_status: change.status,
         calendar_detail: change.detail ?? null,
+        calendar_detail_code: change.text?.detailCode ?? null,
+        calendar_detail_params_json: paramsToJson(change.text?.detailParams),
         ...(change.syncedAt !== undefined ? { calendar_synced_at: change.syncedAt } : {}),
       })
       .where('id', '=', accountId)
@@ -237,6 +252,8 @@ export async function setCalendarStatus(
           account_id: accountId,
           kind: `calendar:${change.status}`,
           detail: change.detail ?? null,
+          detail_code: change.text?.detailCode ?? null,
+          detail_params_json: paramsToJson(change.text?.detailParams),
           created_at: now,
         })
         .execute();
@@ -324,6 +341,7 @@ export class CalendarRunner {
           await setCalendarStatus(this.deps.db, row.id, row.generation, {
             status: 'needs_reconnect',
             detail: decision.detail,
+            text: decision,
           });
           return { next: 'stop' };
         }
@@ -332,10 +350,12 @@ export class CalendarRunner {
           // No calendar found: look again now and then, not at the retry pace of a failing server.
           ...(decision.action === 'none' ? { delayMs: this.deps.backoffMaxMs } : {}),
           record: async (delay) => {
-            const detail = `${decision.detail} (next try at ${new Date(Date.now() + delay).toISOString()})`;
+            const nextTryAt = new Date(Date.now() + delay).toISOString();
+            const detail = `${decision.detail} (next try at ${nextTryAt})`;
             await setCalendarStatus(this.deps.db, row.id, row.generation, {
               status: decision.action === 'none' ? 'none' : 'error',
               detail,
+              text: { detailCode: decision.detailCode, detailParams: { ...decision.detailParams, nextTryAt } },
             });
           },
         };
@@ -349,11 +369,18 @@ export class CalendarRunner {
     const driver = await this.deps.driverFor(row);
     if (!driver) {
       const preset = getProvider(row.provider);
-      const detail =
-        preset?.calendar === 'google' || preset?.calendar === 'microsoft'
-          ? `${preset.name} calendars are reached with ${preset.calendar === 'google' ? 'Google' : 'Microsoft'} sign-in; reconnect the account with it to sync its calendar`
-          : 'This provider has no calendar Conversa can sync; give the account its CalDAV URL to sync one';
-      await setCalendarStatus(this.deps.db, row.id, generation, { status: 'none', detail });
+      const viaSignIn = preset?.calendar === 'google' || preset?.calendar === 'microsoft';
+      const signIn = preset?.calendar === 'google' ? 'Google' : 'Microsoft';
+      const detail = viaSignIn
+        ? `${preset.name} calendars are reached with ${signIn} sign-in; reconnect the account with it to sync its calendar`
+        : 'This provider has no calendar Conversa can sync; give the account its CalDAV URL to sync one';
+      await setCalendarStatus(this.deps.db, row.id, generation, {
+        status: 'none',
+        detail,
+        text: viaSignIn
+          ? { detailCode: 'CALENDAR_NEEDS_PROVIDER_SIGNIN', detailParams: { provider: preset.name, signIn } }
+          : { detailCode: 'CALENDAR_NO_SERVICE', detailParams: {} },
+      });
       return { next: 'stop' };
     }
     const now = Date.now();
@@ -371,6 +398,12 @@ export class CalendarRunner {
       await setCalendarStatus(this.deps.db, row.id, generation, {
         status: 'syncing',
         detail: row.calendar_detail ?? null,
+        text: row.calendar_detail_code
+          ? {
+              detailCode: row.calendar_detail_code as CalendarDetail['detailCode'],
+              detailParams: paramsFromJson(row.calendar_detail_params_json),
+            }
+          : null,
       });
     const summary = await this.pass(driver, row, null);
     if (this.stopped) return { next: 'stop' };
@@ -379,7 +412,7 @@ export class CalendarRunner {
     this.lastTouchAt = Date.now();
     await setCalendarStatus(this.deps.db, row.id, generation, {
       status: 'active',
-      detail: detailOf(summary),
+      ...detailOf(summary),
       syncedAt: Date.now(),
     });
     this.deps.onPass?.(row.id, summary, false);
@@ -412,6 +445,12 @@ export class CalendarRunner {
         await setCalendarStatus(this.deps.db, row.id, row.generation, {
           status: 'active',
           detail: row.calendar_detail ?? null,
+          text: row.calendar_detail_code
+            ? {
+                detailCode: row.calendar_detail_code as CalendarDetail['detailCode'],
+                detailParams: paramsFromJson(row.calendar_detail_params_json),
+              }
+            : null,
           syncedAt: Date.now(),
         });
       }
@@ -424,7 +463,7 @@ export class CalendarRunner {
     this.lastTouchAt = Date.now();
     await setCalendarStatus(this.deps.db, row.id, row.generation, {
       status: 'active',
-      detail: detailOf(summary),
+      ...detailOf(summary),
       syncedAt: Date.now(),
     });
     this.deps.onPass?.(row.id, summary, true);
@@ -548,8 +587,30 @@ export class CalendarRunner {
   }
 }
 
-/** The status detail of a pass that got through: what was left out, if anything. */
-function detailOf(summary: PassSummary): string | null {
+/** The status detail of a pass that got through: what was left out, if anything (CALENDAR_PARTIAL with the counts). */
+function detailOf(summary: PassSummary): { detail: string | null; text: CalendarDetail | null } {
+  const english = detailText(summary);
+  if (english === null) return { detail: null, text: null };
+  return {
+    detail: english,
+    text: {
+      detail: english,
+      detailCode: 'CALENDAR_PARTIAL',
+      detailParams: {
+        failedCalendars: summary.failedCalendars.length,
+        unreadableObjects: summary.unreadableObjects,
+        unreadableEvents: summary.unreadableEvents,
+        // The services' own words, untranslated.
+        reason: summary.failedCalendars
+          .map((f) => f.error)
+          .join('; ')
+          .slice(0, 500),
+      },
+    },
+  };
+}
+
+function detailText(summary: PassSummary): string | null {
   const parts: string[] = [];
   if (summary.failedCalendars.length > 0)
     parts.push(

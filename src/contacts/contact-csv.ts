@@ -107,6 +107,8 @@ function toRow(
     errors.push({
       line: record.line,
       message: `the line has ${record.fields.length} fields but the header has ${header.fields.length}`,
+      code: 'IMPORT_TOO_MANY_FIELDS',
+      params: { fields: record.fields.length, headerFields: header.fields.length },
     });
     return null;
   }
@@ -130,7 +132,7 @@ function toRow(
     emails: row.emails,
   });
   if (problem) {
-    errors.push({ line: record.line, message: problem });
+    errors.push({ line: record.line, ...problem });
     return null;
   }
   return row;

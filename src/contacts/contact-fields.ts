@@ -1,6 +1,7 @@
 // The limits of a contact's fields, in one place: the API's zod schemas (contact-routes.ts) and the CSV import
 // (contact-csv.ts, contacts.ts) both check them, so a file can never store what the API would refuse.
 import { z } from 'zod';
+import type { ImportProblem } from './import-texts.js';
 
 export const CONTACT_NAME_MAX = 200;
 /** RFC 5321's longest path; longer is not an address. */
@@ -19,14 +20,27 @@ export const contactFields = z.strictObject({
   emails: contactEmailList,
 });
 
-/** What is wrong with a contact's fields, in words for a per-line import error; null when nothing is. */
-export function contactFieldsProblem(fields: z.input<typeof contactFields>): string | null {
+/** What is wrong with a contact's fields, in words (and as a code) for a per-line import error; null when nothing is. */
+export function contactFieldsProblem(fields: z.input<typeof contactFields>): ImportProblem | null {
   const result = contactFields.safeParse(fields);
   if (result.success) return null;
   const issue = result.error.issues[0]!;
   const field = String(issue.path[0] ?? 'line');
   if (field === 'emails' && issue.path.length === 1)
-    return `more than ${CONTACT_EMAILS_MAX} e-mail addresses (found ${fields.emails.length})`;
-  if (field === 'emails') return `an e-mail address is longer than ${CONTACT_EMAIL_MAX} characters`;
-  return `${field} is longer than ${CONTACT_NAME_MAX} characters`;
+    return {
+      message: `more than ${CONTACT_EMAILS_MAX} e-mail addresses (found ${fields.emails.length})`,
+      code: 'IMPORT_TOO_MANY_EMAILS',
+      params: { max: CONTACT_EMAILS_MAX, found: fields.emails.length },
+    };
+  if (field === 'emails')
+    return {
+      message: `an e-mail address is longer than ${CONTACT_EMAIL_MAX} characters`,
+      code: 'IMPORT_EMAIL_TOO_LONG',
+      params: { max: CONTACT_EMAIL_MAX },
+    };
+  return {
+    message: `${field} is longer than ${CONTACT_NAME_MAX} characters`,
+    code: 'IMPORT_FIELD_TOO_LONG',
+    params: { field, max: CONTACT_NAME_MAX },
+  };
 }

@@ -9,6 +9,7 @@ import type { ContactSource } from '../storage/schema.js';
 import { isValidEmail, normalizeEmail } from './email-address.js';
 import { announceAddresses } from './contact-events.js';
 import { eventLoopSlicer } from '../core/event-loop-slicer.js';
+import type { ImportLineError, ImportProblem } from './import-texts.js';
 
 export interface Contact {
   id: string;
@@ -389,7 +390,8 @@ export interface ImportRow {
 export interface ImportResult {
   created: number;
   skipped: number;
-  errors: { line: number; message: string }[];
+  /** Each skipped line, with its reason in English and as a code with parameters (import-texts.ts). */
+  errors: ImportLineError[];
 }
 
 /** Rows written per transaction at most; a slice also ends after its time (see eventLoopSlicer). */
@@ -422,8 +424,8 @@ export async function importContacts(
     while (next < rows.length && chunk.length < IMPORT_CHUNK && !slicer.due()) {
       const row = rows[next++]!;
       const checked = checkImportRow(row, seenInFile);
-      if (typeof checked === 'string') errors.push({ line: row.line, message: checked });
-      else chunk.push({ row, emails: checked });
+      if ('problem' in checked) errors.push({ line: row.line, ...checked.problem });
+      else chunk.push({ row, emails: checked.emails });
     }
     if (chunk.length === 0) continue;
     const now = Date.now();
@@ -441,7 +443,12 @@ export async function importContacts(
         for (const { row, emails } of chunk) {
           const inDb = emails.find((e) => taken.has(e));
           if (inDb !== undefined) {
-            chunkErrors.push({ line: row.line, message: `${inDb} already belongs to a contact` });
+            chunkErrors.push({
+              line: row.line,
+              message: `${inDb} already belongs to a contact`,
+              code: 'IMPORT_EMAIL_TAKEN',
+              params: { address: inDb },
+            });
             continue;
           }
           await insertContact(trx, orgId, row, emails, 'import', now);
@@ -468,15 +475,33 @@ export async function importContacts(
 }
 
 /** The row's normalised addresses, or what is wrong with it; records its addresses as seen in the file. */
-function checkImportRow(row: ImportRow, seenInFile: Map<string, number>): string[] | string {
-  if (row.emails.length === 0) return 'no e-mail address';
+function checkImportRow(
+  row: ImportRow,
+  seenInFile: Map<string, number>,
+): { emails: string[] } | { problem: ImportProblem } {
+  if (row.emails.length === 0)
+    return { problem: { message: 'no e-mail address', code: 'IMPORT_NO_EMAIL', params: {} } };
   const emails = [...new Set(row.emails.map(normalizeEmail))];
   const bad = emails.find((e) => !isValidEmail(e));
-  if (bad !== undefined) return `"${bad.slice(0, 320)}" is not an e-mail address`;
+  if (bad !== undefined) {
+    const address = bad.slice(0, 320);
+    return {
+      problem: { message: `"${address}" is not an e-mail address`, code: 'IMPORT_NOT_AN_EMAIL', params: { address } },
+    };
+  }
   const inFile = emails.find((e) => seenInFile.has(e));
-  if (inFile !== undefined) return `${inFile} already appears on line ${seenInFile.get(inFile)}`;
+  if (inFile !== undefined) {
+    const earlierLine = seenInFile.get(inFile)!;
+    return {
+      problem: {
+        message: `${inFile} already appears on line ${earlierLine}`,
+        code: 'IMPORT_DUPLICATE_IN_FILE',
+        params: { address: inFile, earlierLine },
+      },
+    };
+  }
   for (const e of emails) seenInFile.set(e, row.line);
-  return emails;
+  return { emails };
 }
 
 async function importOneByOne(
@@ -491,14 +516,24 @@ async function importOneByOne(
     try {
       const [first] = await takenAddresses(db, orgId, emails);
       if (first) {
-        errors.push({ line: row.line, message: `${first[0]} already belongs to a contact` });
+        errors.push({
+          line: row.line,
+          message: `${first[0]} already belongs to a contact`,
+          code: 'IMPORT_EMAIL_TAKEN',
+          params: { address: first[0] },
+        });
         continue;
       }
       await db.transaction().execute((trx) => insertContact(trx, orgId, row, emails, 'import', now));
       done.push(emails);
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
-      errors.push({ line: row.line, message: `an address of this line was just given to another contact` });
+      errors.push({
+        line: row.line,
+        message: `an address of this line was just given to another contact`,
+        code: 'IMPORT_EMAIL_JUST_TAKEN',
+        params: {},
+      });
     }
   }
   return done;

@@ -2,6 +2,8 @@
 // record (an unterminated or misplaced quote) becomes an error for that line while reading resumes on
 // the next line, so one bad line never costs the rest of the file.
 
+import type { ImportTextCode } from './import-texts.js';
+
 export interface CsvRecord {
   line: number;
   fields: string[];
@@ -10,7 +12,12 @@ export interface CsvRecord {
 export interface CsvError {
   line: number;
   message: string;
+  /** The same as a text code (import-texts.ts), for the user's language. */
+  code: CsvErrorCode;
+  params: Record<string, never>;
 }
+
+export type CsvErrorCode = Extract<ImportTextCode, `CSV_${string}`>;
 
 export interface CsvParseResult {
   records: CsvRecord[];
@@ -57,7 +64,7 @@ export function* readCsv(text: string, delimiter = detectDelimiter(text)): Gener
     const startPos = pos;
     const fields: string[] = [];
     let field = '';
-    let error: string | null = null;
+    let error: { code: CsvErrorCode; text: string } | null = null;
     let linesInRecord = 0;
     let i = pos;
     let atFieldStart = true;
@@ -91,12 +98,12 @@ export function* readCsv(text: string, delimiter = detectDelimiter(text)): Gener
           j++;
         }
         if (!closed) {
-          error = 'a quoted field is never closed';
+          error = { code: 'CSV_QUOTE_NOT_CLOSED', text: 'a quoted field is never closed' };
           break;
         }
         const after = text[j];
         if (after !== undefined && after !== delimiter && after !== '\n' && after !== '\r') {
-          error = 'characters after a closing quote';
+          error = { code: 'CSV_TEXT_AFTER_QUOTE', text: 'characters after a closing quote' };
           break;
         }
         i = j;
@@ -121,7 +128,7 @@ export function* readCsv(text: string, delimiter = detectDelimiter(text)): Gener
         break;
       }
       if (ch === '"') {
-        error = 'a quote inside an unquoted field';
+        error = { code: 'CSV_QUOTE_IN_FIELD', text: 'a quote inside an unquoted field' };
         break;
       }
       field += ch;
@@ -130,7 +137,7 @@ export function* readCsv(text: string, delimiter = detectDelimiter(text)): Gener
     }
 
     if (error) {
-      yield { line: startLine, message: `broken CSV: ${error}` };
+      yield { line: startLine, message: `broken CSV: ${error.text}`, code: error.code, params: {} };
       pos = skipToNextLine(startPos);
       line = startLine + 1;
       continue;

@@ -4,6 +4,167 @@
 // Response schemas never transform: what a handler returns is what goes on the wire (input = output).
 import { z } from 'zod';
 
+// --- localised server texts (issue 15, H6) ---
+// A sentence the server writes for a person comes with a stable code and parameters beside its English, so the web
+// app says it in the user's language (`server.<code>` in its dictionaries; the English when a code is unknown).
+// The code lists repeat the producers' `as const` lists (named on each); test/core/server-texts.test.ts keeps them
+// equal and every code translated.
+
+export const textParamsSchema = z.record(z.string(), z.union([z.string(), z.number()]));
+
+/** src/mail/connection/mail-errors.ts MAIL_TEXT_CODES: why a connection to a mail server failed. */
+export const mailTextCodes = [
+  'MAIL_CERT_EXPIRED',
+  'MAIL_CERT_WRONG_NAME',
+  'MAIL_CERT_SELF_SIGNED',
+  'MAIL_CERT_UNTRUSTED',
+  'MAIL_TLS_REQUIRED',
+  'MAIL_TLS_PORT_MISMATCH',
+  'MAIL_TLS_FAILED',
+  'MAIL_AUTH_NOT_OFFERED',
+  'MAIL_AUTH_UNAVAILABLE',
+  'MAIL_OAUTH_REFUSED',
+  'MAIL_AUTH_REFUSED',
+  'MAIL_HOST_NOT_FOUND',
+  'MAIL_CONNECTION_REFUSED',
+  'MAIL_NO_ROUTE',
+  'MAIL_NO_GREETING',
+  'MAIL_PLAIN_ON_TLS_PORT',
+  'MAIL_CONNECT_TIMEOUT',
+  'MAIL_ANSWER_TIMEOUT',
+  'MAIL_CONNECTION_DROPPED',
+  'MAIL_NOT_A_MAIL_SERVER',
+  'MAIL_CONNECTION_CLOSED',
+  'MAIL_UNEXPECTED',
+] as const;
+
+/** src/contacts/import-texts.ts IMPORT_TEXT_CODES: why a line of a contacts import was skipped. */
+export const importTextCodes = [
+  'CSV_QUOTE_NOT_CLOSED',
+  'CSV_TEXT_AFTER_QUOTE',
+  'CSV_QUOTE_IN_FIELD',
+  'IMPORT_TOO_MANY_FIELDS',
+  'IMPORT_TOO_MANY_EMAILS',
+  'IMPORT_EMAIL_TOO_LONG',
+  'IMPORT_FIELD_TOO_LONG',
+  'IMPORT_NO_EMAIL',
+  'IMPORT_NOT_AN_EMAIL',
+  'IMPORT_DUPLICATE_IN_FILE',
+  'IMPORT_EMAIL_TAKEN',
+  'IMPORT_EMAIL_JUST_TAKEN',
+] as const;
+
+/** src/mail/connection/mail-errors.ts MAIL_HINT_CODES: what to do about a refused sign-in. */
+export const mailHintCodes = [
+  'MAIL_HINT_SIGN_IN_AGAIN',
+  'MAIL_HINT_APP_PASSWORD_WITH_2FA',
+  'MAIL_HINT_APP_PASSWORD_ONLY',
+  'MAIL_HINT_APP_PASSWORD_MAYBE',
+] as const;
+
+/** src/mail/accounts/account-status.ts SYNC_TEXT_CODES: the mail sync's own status details. */
+export const syncTextCodes = [
+  'SYNC_PASSWORD_REFUSED',
+  'SYNC_ACCESS_REVOKED',
+  'SYNC_OAUTH_NOT_CONFIGURED',
+  'SYNC_OAUTH_FAILED',
+  'SYNC_HOST_NOT_ALLOWED',
+  'SYNC_SERVER_KEEPS_CLOSING',
+  'SYNC_FAILED',
+] as const;
+
+/** src/mail/accounts/account-status.ts CALENDAR_TEXT_CODES: the calendar sync's status details. */
+export const calendarTextCodes = [
+  'CALENDAR_AUTH_FAILED',
+  'CALENDAR_ACCESS_REVOKED',
+  'CALENDAR_NOT_AVAILABLE',
+  'CALENDAR_FAILED',
+  'CALENDAR_NEEDS_PROVIDER_SIGNIN',
+  'CALENDAR_NO_SERVICE',
+  'CALENDAR_PARTIAL',
+] as const;
+
+/** src/mail/send/send-texts.ts SEND_TEXT_CODES: why a message was not sent (or not to everyone). */
+export const sendTextCodes = [
+  'SEND_REJECTED',
+  'SEND_DEFERRED',
+  'SEND_PARTIALLY_REJECTED',
+  'SEND_RELAY_MISSING',
+  'SEND_SENDER_NOT_VERIFIED',
+  'SEND_CUSTOM_SMTP_MISSING',
+  'SEND_HOST_NOT_ALLOWED',
+  'SEND_MESSAGE_GONE',
+  'SEND_NO_RECIPIENTS',
+  'SEND_INTERNAL',
+] as const;
+
+/** src/mail/send/send-texts.ts SENT_COPY_TEXT_CODES: where the copy in the Sent folder went. */
+export const sentCopyTextCodes = [
+  'SENT_COPY_BY_PROVIDER',
+  'SENT_COPY_FILED',
+  'SENT_COPY_ALREADY_THERE',
+  'SENT_COPY_NO_FOLDER',
+  'SENT_COPY_GONE',
+] as const;
+
+/** src/mail/send/deliverability-texts.ts DELIVERABILITY_TEXT_CODES: the fixes of the deliverability checks. */
+export const deliverabilityTextCodes = [
+  'DELIV_SPF_MISSING',
+  'DELIV_SPF_NOT_AUTHORISED',
+  'DELIV_SPF_MULTIPLE_RECORDS',
+  'DELIV_SPF_BROKEN',
+  'DELIV_SPF_TOO_MANY_LOOKUPS',
+  'DELIV_SPF_TOO_MANY_VOID_LOOKUPS',
+  'DELIV_SPF_LOOKUP_FAILED',
+  'DELIV_SPF_HOST_NOT_FOUND',
+  'DELIV_DKIM_MISSING',
+  'DELIV_DKIM_MISSING_CNAME',
+  'DELIV_DKIM_UNKNOWN',
+  'DELIV_DKIM_REVOKED',
+  'DELIV_DKIM_INVALID',
+  'DELIV_DKIM_NOT_DKIM',
+  'DELIV_DKIM_SEVERAL',
+  'DELIV_DKIM_NO_KEY',
+  'DELIV_DKIM_BAD_VERSION',
+  'DELIV_DKIM_BAD_KEY',
+  'DELIV_DKIM_UNKNOWN_KEY_TYPE',
+  'DELIV_DKIM_SHORT_KEY',
+  'DELIV_DKIM_LOOKUP_FAILED',
+  'DELIV_DKIM_SETUP_GOOGLE',
+  'DELIV_DKIM_SETUP_MICROSOFT',
+  'DELIV_DKIM_SETUP_ZOHO',
+  'DELIV_DKIM_SETUP_FASTMAIL',
+  'DELIV_DKIM_SETUP_ICLOUD',
+  'DELIV_DKIM_SETUP_GENERIC',
+  'DELIV_DMARC_MISSING',
+  'DELIV_DMARC_WEAK',
+  'DELIV_DMARC_INVALID_POLICY',
+  'DELIV_DMARC_LOOKUP_FAILED',
+] as const;
+
+export const importTextCodeSchema = z.enum(importTextCodes);
+export const mailTextCodeSchema = z.enum(mailTextCodes);
+export const mailHintCodeSchema = z.enum(mailHintCodes);
+/** An account's statusDetail and lastError: a sync text or a connection failure. */
+export const statusTextCodeSchema = z.enum([...syncTextCodes, ...mailTextCodes]);
+export const calendarTextCodeSchema = z.enum(calendarTextCodes);
+/** Why a send failed: a send text or a connection failure on the way. */
+export const sendReasonCodeSchema = z.enum([...sendTextCodes, ...mailTextCodes]);
+export const sentFolderTextCodeSchema = z.enum([...sentCopyTextCodes, ...mailTextCodes]);
+export const deliverabilityTextCodeSchema = z.enum(deliverabilityTextCodes);
+
+/** Every server text code, for the dictionaries' test. */
+export const serverTextCodes = [
+  ...importTextCodes,
+  ...mailTextCodes,
+  ...mailHintCodes,
+  ...syncTextCodes,
+  ...calendarTextCodes,
+  ...sendTextCodes,
+  ...sentCopyTextCodes,
+  ...deliverabilityTextCodes,
+] as const;
+
 /** Every non-2xx answer (contract.md): a stable code, a message, and sometimes a hint and the offending fields. */
 export const errorSchema = z.object({
   error: z.object({
@@ -11,6 +172,10 @@ export const errorSchema = z.object({
     message: z.string(),
     hint: z.string().optional(),
     fields: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    /** A failed mailbox connection test: the message as a text code and parameters, for the user's language. */
+    detail: z.object({ code: mailTextCodeSchema, params: textParamsSchema }).optional(),
+    /** Its hint likewise. */
+    hintDetail: z.object({ code: mailHintCodeSchema, params: textParamsSchema }).optional(),
   }),
 });
 
@@ -115,7 +280,15 @@ export const contactPageSchema = z.object({ items: z.array(contactSchema), nextC
 export const importResultSchema = z.object({
   created: z.number(),
   skipped: z.number(),
-  errors: z.array(z.object({ line: z.number(), message: z.string() })),
+  errors: z.array(
+    z.object({
+      line: z.number(),
+      message: z.string(),
+      /** The reason as a code with parameters, for the user's language (localised server texts). */
+      code: importTextCodeSchema,
+      params: textParamsSchema,
+    }),
+  ),
 });
 
 // --- providers and mailboxes ---
@@ -162,6 +335,8 @@ export const accountSchema = z.object({
   syncMode: syncModeSchema,
   status: accountStatusSchema,
   statusDetail: z.string().nullable(),
+  statusDetailCode: statusTextCodeSchema.nullable().describe("statusDetail as a code, for the user's language"),
+  statusDetailParams: textParamsSchema,
   nextRetryAt: z.string().nullable(),
   lastSyncedAt: z.string().nullable(),
   historyDays: z.number(),
@@ -174,7 +349,14 @@ export const accountSchema = z.object({
     .boolean()
     .describe('The address is proven (provider sign-in, or a mailed code): the company relay may send as it'),
   progress: z.object({ folder: z.string(), scanned: z.number(), total: z.number() }).nullable(),
-  lastError: z.object({ message: z.string(), at: z.string() }).nullable(),
+  lastError: z
+    .object({
+      message: z.string(),
+      code: statusTextCodeSchema.nullable(),
+      params: textParamsSchema,
+      at: z.string(),
+    })
+    .nullable(),
   setAside: z
     .object({
       count: z.number(),
@@ -184,7 +366,13 @@ export const accountSchema = z.object({
     })
     .describe('Mail that could not be stored, set aside with its reason; the rest of the mailbox went on'),
   // The calendar sync's own health; status null before its first pass.
-  calendar: z.object({ status: z.string().nullable(), detail: z.string().nullable(), syncedAt: z.string().nullable() }),
+  calendar: z.object({
+    status: z.string().nullable(),
+    detail: z.string().nullable(),
+    detailCode: calendarTextCodeSchema.nullable(),
+    detailParams: textParamsSchema,
+    syncedAt: z.string().nullable(),
+  }),
   // Signatures (issue 15, H5).
   signatureHtml: z
     .string()
@@ -211,6 +399,8 @@ const deliverabilityCheckSchema = z.object({
   status: z.string(),
   record: z.string().optional(),
   fix: z.string().optional(),
+  fixCode: deliverabilityTextCodeSchema.optional(),
+  fixParams: textParamsSchema.optional(),
 });
 
 export const deliverabilitySchema = z.object({
@@ -295,7 +485,12 @@ export const threadSchema = z.object({
 // 'scheduled' (send later, issue 15): waiting for its sendAt; cancellable and reschedulable until a worker takes it.
 export const sendStatusSchema = z.enum(['scheduled', 'queued', 'sending', 'sent', 'failed']);
 
-const sendErrorSchema = z.object({ code: z.enum(['SEND_FAILED', 'SENDER_NOT_VERIFIED']), message: z.string() });
+const sendErrorSchema = z.object({
+  code: z.enum(['SEND_FAILED', 'SENDER_NOT_VERIFIED']),
+  message: z.string(),
+  /** Why, as a text code and parameters; the sending server's own reply is the `reply` parameter, untranslated. */
+  reason: z.object({ code: sendReasonCodeSchema, params: textParamsSchema }).optional(),
+});
 
 export const sentMessageSchema = messageSchema.extend({
   text: z.string().nullable(),
@@ -321,6 +516,8 @@ export const sendProgressSchema = z.object({
   sentFolder: z.object({
     status: z.enum(['pending', 'appended', 'skipped', 'failed']).nullable(),
     detail: z.string().nullable(),
+    detailCode: sentFolderTextCodeSchema.nullable(),
+    detailParams: textParamsSchema,
   }),
   sendAt: z.string().nullable().optional().describe('When a scheduled message leaves (null: as soon as possible)'),
 });
@@ -391,6 +588,8 @@ export const calendarSyncQueuedSchema = z.object({ queued: z.boolean() });
 export const calendarHealthSchema = z.object({
   status: z.enum(['syncing', 'active', 'error', 'needs_reconnect', 'none']).nullable(),
   detail: z.string().nullable(),
+  detailCode: calendarTextCodeSchema.nullable(),
+  detailParams: textParamsSchema,
   syncedAt: z.string().nullable(),
   calendars: z.array(
     z.object({

@@ -81,3 +81,14 @@ export type MessageEventList = z.infer<typeof schemas.messageEventListSchema>;
 export type UnreadCount = z.infer<typeof schemas.unreadCountSchema>;
 /** One event of GET /api/live, as parsed from its `data:` line plus its `id:` and `event:`. */
 export type LiveEventMessage = z.infer<typeof schemas.liveEventSchema>;
+// Localised server texts (issue 15, H6): the codes of the sentences the server writes, and their parameters.
+export type TextParams = z.infer<typeof schemas.textParamsSchema>;
+export type ImportTextCode = z.infer<typeof schemas.importTextCodeSchema>;
+export type MailTextCode = z.infer<typeof schemas.mailTextCodeSchema>;
+export type MailHintCode = z.infer<typeof schemas.mailHintCodeSchema>;
+export type StatusTextCode = z.infer<typeof schemas.statusTextCodeSchema>;
+export type CalendarTextCode = z.infer<typeof schemas.calendarTextCodeSchema>;
+export type SendReasonCode = z.infer<typeof schemas.sendReasonCodeSchema>;
+export type SentFolderTextCode = z.infer<typeof schemas.sentFolderTextCodeSchema>;
+export type DeliverabilityTextCode = z.infer<typeof schemas.deliverabilityTextCodeSchema>;
+export type ServerTextCode = (typeof schemas.serverTextCodes)[number];

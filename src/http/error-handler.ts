@@ -4,7 +4,8 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { ZodError } from 'zod';
 import { AppError, type ErrorCode, type FieldIssue } from '../core/app-error.js';
 
-const STATUS: Record<ErrorCode, number> = {
+/** Every AppError code with its status; also the runtime list of codes (the dictionaries' test reads it). */
+export const STATUS: Record<ErrorCode, number> = {
   VALIDATION_FAILED: 400,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,

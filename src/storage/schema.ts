@@ -140,6 +140,11 @@ export interface EmailAccountsTable {
   paused?: number;
   /** The mailbox's signature, sanitised HTML (0014); null: none. Optional like the columns above. */
   signature_html?: string | null;
+  // Localised server texts (H6, migration 0015): the code and parameters of status_detail and calendar_detail.
+  status_detail_code?: string | null;
+  status_detail_params_json?: string | null;
+  calendar_detail_code?: string | null;
+  calendar_detail_params_json?: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -333,6 +338,11 @@ export interface OutboxTable {
   lease_until: number | null;
   /** A stable code for last_error when it is not the generic SEND_FAILED (migration 0006: SENDER_NOT_VERIFIED). */
   last_error_code?: string | null;
+  // Localised server texts (H6, migration 0015): why it failed as a code with parameters, and the Sent copy's detail.
+  last_error_reason_code?: string | null;
+  last_error_params_json?: string | null;
+  append_detail_code?: string | null;
+  append_detail_params_json?: string | null;
   /** The tracked copy for external recipients (0012), and who they are (JSON array); null when nothing is tracked. */
   tracked_raw_blob_sha256?: string | null;
   tracked_rcpts_json?: string | null;
@@ -469,6 +479,9 @@ export interface SyncEventsTable {
   account_id: string;
   kind: string;
   detail: string | null;
+  // Localised server texts (H6, migration 0015).
+  detail_code?: string | null;
+  detail_params_json?: string | null;
   created_at: number;
 }
 

@@ -15,7 +15,9 @@ describe('parseCsv', () => {
 
   it('reports a never-closed quote on its line and resumes on the next line', () => {
     const { records, errors } = parseCsv('h1,h2\n"open,1\nok,2\n');
-    expect(errors).toEqual([{ line: 2, message: 'broken CSV: a quoted field is never closed' }]);
+    expect(errors).toEqual([
+      { line: 2, message: 'broken CSV: a quoted field is never closed', code: 'CSV_QUOTE_NOT_CLOSED', params: {} },
+    ]);
     expect(records.map((r) => r.fields)).toEqual([
       ['h1', 'h2'],
       ['ok', '2'],
@@ -25,6 +27,7 @@ describe('parseCsv', () => {
   it('reports stray quotes and text after a closing quote', () => {
     const { errors } = parseCsv('h\nab"c\n"x"y\nfine\n');
     expect(errors.map((e) => e.line)).toEqual([2, 3]);
+    expect(errors.map((e) => e.code)).toEqual(['CSV_QUOTE_IN_FIELD', 'CSV_TEXT_AFTER_QUOTE']);
   });
 
   it('skips blank lines and keeps empty fields', () => {

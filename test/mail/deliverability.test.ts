@@ -130,6 +130,13 @@ describe('checkDeliverability', () => {
       status: 'fail',
       record: 'v=spf1 ip4:192.0.2.10 mx ~all',
       fix: 'Add "ip4:127.0.0.1" to the SPF record of wrongspf.example (before the "all" at its end), so it reads: v=spf1 ip4:192.0.2.10 mx ip4:127.0.0.1 ~all',
+      // The same fix as a code and parameters, for the web app to say it in the user's language.
+      fixCode: 'DELIV_SPF_NOT_AUTHORISED',
+      fixParams: {
+        domain: 'wrongspf.example',
+        terms: 'ip4:127.0.0.1',
+        record: 'v=spf1 ip4:192.0.2.10 mx ip4:127.0.0.1 ~all',
+      },
     });
   });
 
@@ -182,6 +189,13 @@ describe('checkDeliverability', () => {
       status: 'missing',
       selector: 'conversa',
       fix: expect.stringContaining('No DKIM key is published at conversa._domainkey.dkim.example.'),
+      // The setup text inside it is named by its own code, its parameters taken along.
+      fixCode: 'DELIV_DKIM_MISSING',
+      fixParams: {
+        recordName: 'conversa._domainkey.dkim.example',
+        setup: 'DELIV_DKIM_SETUP_GENERIC',
+        setupRecordName: 'conversa._domainkey.dkim.example',
+      },
     });
 
     const viaCname = await check({
@@ -201,7 +215,12 @@ describe('checkDeliverability', () => {
     });
 
     dns.set(`short._domainkey.${domain}`, 'TXT', [rsaKeyPair(512).dnsRecord]);
-    expect((await check({ domain, smtpHost: '127.0.0.1', dkimSelector: 'short' })).dkim.fix).toContain('only 512 bits');
+    const short = (await check({ domain, smtpHost: '127.0.0.1', dkimSelector: 'short' })).dkim;
+    expect(short.fix).toContain('only 512 bits');
+    expect(short).toMatchObject({
+      fixCode: 'DELIV_DKIM_INVALID',
+      fixParams: { reason: 'DELIV_DKIM_SHORT_KEY', bits: 512 },
+    });
 
     const damaged = appKey.dnsRecord.slice(0, -40) + appKey.dnsRecord.slice(-20);
     dns.set(`damaged._domainkey.${domain}`, 'TXT', [damaged]);
@@ -220,12 +239,19 @@ describe('checkDeliverability', () => {
       record: 'v=DMARC1; p=none; rua=mailto:r@weak.example',
       policy: 'none',
       fix: expect.stringMatching(/"p=none".*change it to "p=quarantine".*_dmarc\.weak\.example/),
+      fixCode: 'DELIV_DMARC_WEAK',
+      fixParams: { recordName: '_dmarc.weak.example', policy: 'none' },
     });
 
     const none = await check({ domain: 'nodmarc.example', smtpHost: '127.0.0.1' });
     expect(none.dmarc).toEqual({
       status: 'missing',
       fix: expect.stringContaining('Add a TXT record at _dmarc.nodmarc.example with the value: v=DMARC1; p=quarantine'),
+      fixCode: 'DELIV_DMARC_MISSING',
+      fixParams: {
+        recordName: '_dmarc.nodmarc.example',
+        record: 'v=DMARC1; p=quarantine; rua=mailto:postmaster@nodmarc.example',
+      },
     });
   });
 
@@ -259,6 +285,8 @@ describe('checkDeliverability', () => {
     expect((await check({ domain: 'loop.example', smtpHost: '127.0.0.1' })).spf).toMatchObject({
       status: 'error',
       fix: expect.stringContaining('more than 10 DNS lookups'),
+      fixCode: 'DELIV_SPF_BROKEN',
+      fixParams: { domain: 'loop.example', reason: 'DELIV_SPF_TOO_MANY_LOOKUPS' },
     });
 
     dns.fail('down.example', 'SERVFAIL');
@@ -272,6 +300,8 @@ describe('checkDeliverability', () => {
     expect(unknownHost.spf).toEqual({
       status: 'error',
       fix: expect.stringContaining('smtp.nowhere.example was not found'),
+      fixCode: 'DELIV_SPF_HOST_NOT_FOUND',
+      fixParams: { host: 'smtp.nowhere.example' },
     });
   });
 

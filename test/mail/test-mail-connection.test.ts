@@ -163,7 +163,13 @@ describe('testMailConnection against Dovecot', () => {
     expect(error.code).toBe('AUTH_FAILED');
     expect(error.message).toMatch(/receiving \(IMAP\) server/);
     expect(error.message).toContain(`${dovecot.host} on port ${dovecot.imapPort}`);
-    expect(error.details).toEqual({ server: 'imap' });
+    expect(error.details).toEqual({
+      server: 'imap',
+      // The message as a code and parameters for the user's language; the password is in neither.
+      detail: { code: 'MAIL_AUTH_REFUSED', params: expect.objectContaining({ server: 'imap' }) },
+      hintDetail: { code: 'MAIL_HINT_APP_PASSWORD_MAYBE', params: {} },
+    });
+    expect(JSON.stringify(error.details)).not.toContain('not-the-password');
     expect(error.hint).toBeDefined();
     expect(error.hint).not.toMatch(/https:/);
     await expectSocketsClosed();
@@ -197,7 +203,18 @@ describe('testMailConnection against Dovecot', () => {
     );
     expect(error.code).toBe('AUTH_FAILED');
     expect(error.message).toMatch(/sending \(SMTP\) server/);
-    expect(error.details).toEqual({ server: 'smtp' });
+    expect(error.details).toEqual({
+      server: 'smtp',
+      detail: {
+        code: 'MAIL_AUTH_REFUSED',
+        params: expect.objectContaining({ server: 'smtp', reply: expect.stringMatching(/^535 /) }),
+      },
+      // The preset's app-password advice, with its how-to page, as a code too.
+      hintDetail: {
+        code: expect.stringMatching(/^MAIL_HINT_APP_PASSWORD_(WITH_2FA|ONLY)$/),
+        params: { provider: 'Fastmail', url: expect.stringContaining('fastmail.help') },
+      },
+    });
     expect(error.hint).toContain('fastmail.help');
     await expectSocketsClosed();
   });

@@ -43,7 +43,12 @@ describe.each(DIALECTS)('CSV import on %s', (dialect) => {
     expect(res.status).toBe(200);
     expect(res.body.created).toBe(2);
     expect(res.body.errors).toEqual([
-      { line: 3, message: `more than ${CONTACT_EMAILS_MAX} e-mail addresses (found 6000)` },
+      {
+        line: 3,
+        message: `more than ${CONTACT_EMAILS_MAX} e-mail addresses (found 6000)`,
+        code: 'IMPORT_TOO_MANY_EMAILS',
+        params: { max: CONTACT_EMAILS_MAX, found: 6000 },
+      },
     ]);
     const bia = await conversa.api('GET', '/api/contacts?email=bia@six.test');
     expect(bia.body.items).toHaveLength(1);
@@ -67,8 +72,18 @@ describe.each(DIALECTS)('CSV import on %s', (dialect) => {
     const res = await importCsv(conversa, csv);
     expect(res.status).toBe(200);
     expect(res.body.errors).toEqual([
-      { line: 2, message: `firstName is longer than ${CONTACT_NAME_MAX} characters` },
-      { line: 3, message: `company is longer than ${CONTACT_NAME_MAX} characters` },
+      {
+        line: 2,
+        message: `firstName is longer than ${CONTACT_NAME_MAX} characters`,
+        code: 'IMPORT_FIELD_TOO_LONG',
+        params: { field: 'firstName', max: CONTACT_NAME_MAX },
+      },
+      {
+        line: 3,
+        message: `company is longer than ${CONTACT_NAME_MAX} characters`,
+        code: 'IMPORT_FIELD_TOO_LONG',
+        params: { field: 'company', max: CONTACT_NAME_MAX },
+      },
     ]);
     expect(res.body.created).toBe(1);
     // The API refuses what the import refuses.

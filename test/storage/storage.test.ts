@@ -346,12 +346,21 @@ describe.each(DIALECTS)('storage on %s', (dialect) => {
           { line: 6, firstName: 'Again', lastName: null, company: null, emails: ['eva2@import.test'] },
           { line: 7, firstName: 'Fábio', lastName: 'Ñ', company: null, emails: ['fabio@import.test'] },
         ],
-        [{ line: 8, message: 'broken CSV' }],
+        [{ line: 8, message: 'broken CSV', code: 'CSV_QUOTE_NOT_CLOSED', params: {} }],
       );
       expect(result.created).toBe(2);
       expect(result.skipped).toBe(5);
       expect(result.errors.map((e) => e.line)).toEqual([3, 4, 5, 6, 8]);
       expect(result.errors[3]!.message).toContain('line 2');
+      // Each reason also as a code with parameters, for the user's language.
+      expect(result.errors.map((e) => e.code)).toEqual([
+        'IMPORT_NO_EMAIL',
+        'IMPORT_NOT_AN_EMAIL',
+        'IMPORT_EMAIL_TAKEN',
+        'IMPORT_DUPLICATE_IN_FILE',
+        'CSV_QUOTE_NOT_CLOSED',
+      ]);
+      expect(result.errors[3]!.params).toEqual({ address: 'eva2@import.test', earlierLine: 2 });
       const eva = (await listContacts(db(), orgId, { email: 'eva2@import.test', limit: 1 })).items[0]!;
       expect(eva).toMatchObject({
         firstName: 'Eva',

@@ -15,6 +15,8 @@ import { openCredentials, sealCredentials, type AccountCredentials } from './acc
 import { mailboxFor } from '../../access/access-policy.js';
 import { htmlToPlain } from '../mime/html-to-plain.js';
 import { sanitizeAuthoredHtml } from '../mime/sanitize-html.js';
+import { paramsFromJson, type TextParams } from '../../core/server-text.js';
+import { calendarTextCode, statusTextCode, type CalendarTextCode, type StatusTextCode } from './account-status.js';
 
 export interface ServerSettings {
   host: string;
@@ -32,6 +34,9 @@ export interface EmailAccount {
   syncMode: SyncMode;
   status: AccountStatus;
   statusDetail: string | null;
+  /** statusDetail as a text code and parameters, for the user's language (null for details stored before 0015). */
+  statusDetailCode: StatusTextCode | null;
+  statusDetailParams: TextParams;
   nextRetryAt: string | null;
   lastSyncedAt: string | null;
   historyDays: number;
@@ -49,14 +54,20 @@ export interface EmailAccount {
   /** First-sync progress of the folder being scanned, while there is one. */
   progress: { folder: string; scanned: number; total: number } | null;
   /** The latest failure, kept after recovery so the health view can show it. */
-  lastError: { message: string; at: string } | null;
+  lastError: { message: string; code: StatusTextCode | null; params: TextParams; at: string } | null;
   /** Mail that could not be stored (set aside with its reason) while the rest of the mailbox went on. */
   setAside: {
     count: number;
     latest: Array<{ uid: number | null; messageId: string | null; reason: string; at: string }>;
   };
   /** The calendar sync's own health (a calendar failure never stops mail). */
-  calendar: { status: string | null; detail: string | null; syncedAt: string | null };
+  calendar: {
+    status: string | null;
+    detail: string | null;
+    detailCode: CalendarTextCode | null;
+    detailParams: TextParams;
+    syncedAt: string | null;
+  };
   /** The mailbox's signature (sanitised HTML), added by compose to new mail and replies; null: none. */
   signatureHtml: string | null;
   createdAt: string;
@@ -110,6 +121,9 @@ export function toEmailAccount(
     syncMode: row.sync_mode,
     status: row.status,
     statusDetail: row.status_detail,
+    // A code only beside a detail: a reset that cleared the words clears what they said.
+    statusDetailCode: row.status_detail === null ? null : statusTextCode(row.status_detail_code),
+    statusDetailParams: row.status_detail === null ? {} : paramsFromJson(row.status_detail_params_json),
     nextRetryAt: iso(row.next_retry_at),
     lastSyncedAt: iso(row.last_synced_at),
     historyDays: row.history_days,
@@ -125,6 +139,8 @@ export function toEmailAccount(
     calendar: {
       status: row.calendar_status ?? null,
       detail: row.calendar_detail ?? null,
+      detailCode: row.calendar_detail ? calendarTextCode(row.calendar_detail_code) : null,
+      detailParams: row.calendar_detail ? paramsFromJson(row.calendar_detail_params_json) : {},
       syncedAt: iso(row.calendar_synced_at ?? null),
     },
     signatureHtml: row.signature_html ?? null,
@@ -322,14 +338,21 @@ export async function insertAccount(
 async function lastErrorOf(db: Db, accountId: string): Promise<EmailAccount['lastError']> {
   const event = await db
     .selectFrom('sync_events')
-    .select(['detail', 'created_at'])
+    .select(['detail', 'detail_code', 'detail_params_json', 'created_at'])
     .where('account_id', '=', accountId)
     .where('kind', 'in', ['status:error', 'status:needs_reconnect'])
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')
     .limit(1)
     .executeTakeFirst();
-  return event ? { message: event.detail ?? '', at: new Date(event.created_at).toISOString() } : null;
+  return event
+    ? {
+        message: event.detail ?? '',
+        code: statusTextCode(event.detail_code),
+        params: paramsFromJson(event.detail_params_json),
+        at: new Date(event.created_at).toISOString(),
+      }
+    : null;
 }
 
 /** The latest mail set aside for this account, and how many there are. */
@@ -543,7 +566,15 @@ export async function patchAccount(
         history_days: patch.historyDays ?? row.history_days,
         caldav_url: caldavUrl !== undefined ? caldavUrl : providerChanged ? preset.caldavUrl : row.caldav_url,
         credentials_enc: sealCredentials(deps.secrets, row.id, credentials),
-        ...(connectionTouched ? { status: 'connecting' as const, status_detail: null, next_retry_at: null } : {}),
+        ...(connectionTouched
+          ? {
+              status: 'connecting' as const,
+              status_detail: null,
+              status_detail_code: null,
+              status_detail_params_json: null,
+              next_retry_at: null,
+            }
+          : {}),
         ...(switched ? { generation: row.generation + 1, last_synced_at: null, progress_json: null } : {}),
         ...(patch.signatureHtml !== undefined ? { signature_html: signature } : {}),
         // Another address must be proven again before the company relay sends as it.

@@ -280,6 +280,8 @@ export async function completeOAuth(
           address_verified: 1,
           status: 'connecting',
           status_detail: null,
+          status_detail_code: null,
+          status_detail_params_json: null,
           next_retry_at: null,
           ...(moved ? { generation: account.generation + 1, last_synced_at: null, progress_json: null } : {}),
           updated_at: Date.now(),

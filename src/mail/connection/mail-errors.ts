@@ -4,15 +4,59 @@
 // everything above it sees only MailErrorCode. The original error is kept as the AppError's cause.
 // Messages name the failure; they quote a server only once it has proven to be a mail server (it greeted and
 // answered a command), never what some other service on that port said (a database or queue banner).
+// Each message also has a finer text code (MAIL_TEXT_CODES) with parameters, so the web app can say it in the
+// user's language; the server's own words stay a parameter (`reply`), never translated.
 import { AppError } from '../../core/app-error.js';
+import type { TextParams } from '../../core/server-text.js';
 import type { ProviderPreset } from '../providers/presets.js';
 
 export type MailErrorCode = 'AUTH_FAILED' | 'TLS_FAILED' | 'HOST_UNREACHABLE' | 'TIMEOUT' | 'PROTOCOL_ERROR';
 export type MailProtocol = 'imap' | 'smtp';
 
+/**
+ * The closed set of connection-failure texts (web dictionaries: `server.<code>`). Parameters: `server` ('imap' |
+ * 'smtp'), `address` ("host:port", when known), `host`, `port`, `reply` (the mail server's own words, when quoted).
+ */
+export const MAIL_TEXT_CODES = [
+  'MAIL_CERT_EXPIRED',
+  'MAIL_CERT_WRONG_NAME',
+  'MAIL_CERT_SELF_SIGNED',
+  'MAIL_CERT_UNTRUSTED',
+  'MAIL_TLS_REQUIRED',
+  'MAIL_TLS_PORT_MISMATCH',
+  'MAIL_TLS_FAILED',
+  'MAIL_AUTH_NOT_OFFERED',
+  'MAIL_AUTH_UNAVAILABLE',
+  'MAIL_OAUTH_REFUSED',
+  'MAIL_AUTH_REFUSED',
+  'MAIL_HOST_NOT_FOUND',
+  'MAIL_CONNECTION_REFUSED',
+  'MAIL_NO_ROUTE',
+  'MAIL_NO_GREETING',
+  'MAIL_PLAIN_ON_TLS_PORT',
+  'MAIL_CONNECT_TIMEOUT',
+  'MAIL_ANSWER_TIMEOUT',
+  'MAIL_CONNECTION_DROPPED',
+  'MAIL_NOT_A_MAIL_SERVER',
+  'MAIL_CONNECTION_CLOSED',
+  'MAIL_UNEXPECTED',
+] as const;
+export type MailTextCode = (typeof MAIL_TEXT_CODES)[number];
+
+/** The hints of a refused sign-in (`hintDetail` in the error envelope); `provider` is its name, `url` its how-to page. */
+export const MAIL_HINT_CODES = [
+  'MAIL_HINT_SIGN_IN_AGAIN',
+  'MAIL_HINT_APP_PASSWORD_WITH_2FA',
+  'MAIL_HINT_APP_PASSWORD_ONLY',
+  'MAIL_HINT_APP_PASSWORD_MAYBE',
+] as const;
+export type MailHintCode = (typeof MAIL_HINT_CODES)[number];
+
 export interface ClassifiedMailError {
   code: MailErrorCode;
   message: string;
+  /** The same message as a text code and parameters, for the user's language. */
+  text: { code: MailTextCode; params: TextParams };
   protocol: MailProtocol;
   /** How the sign-in was attempted, when the caller said so (shapes the hint for AUTH_FAILED). */
   authKind?: 'password' | 'oauth2';
@@ -162,13 +206,17 @@ function hasAny(codes: Set<string>, wanted: Set<string>): string | undefined {
 }
 
 /** The server's own words, short and on one line: only for answers to a command, after a mail server's greeting. */
-function quoteServer(facts: Facts): string {
+function serverSaid(facts: Facts): string | undefined {
   // A greeting that was not a mail server's (nodemailer's CONN, imapflow's InvalidResponse) is never repeated.
-  if (facts.command === 'CONN' || facts.codes.has('EPROTOCOL') || facts.codes.has('InvalidResponse')) return '';
+  if (facts.command === 'CONN' || facts.codes.has('EPROTOCOL') || facts.codes.has('InvalidResponse')) return undefined;
   const said = facts.serverText?.replace(/\s+/g, ' ').trim();
-  if (!said || said.length < 3) return '';
-  const short = said.length > 200 ? `${said.slice(0, 197)}…` : said;
-  return ` The server said: "${short}"`;
+  if (!said || said.length < 3) return undefined;
+  return said.length > 200 ? `${said.slice(0, 197)}…` : said;
+}
+
+function quoteServer(facts: Facts): string {
+  const said = serverSaid(facts);
+  return said ? ` The server said: "${said}"` : '';
 }
 
 interface Wording {
@@ -208,9 +256,22 @@ export function classifyMailError(
 ): ClassifiedMailError {
   const facts = gather(error);
   const w = wording(protocol, context);
-  const result = (code: MailErrorCode, message: string): ClassifiedMailError => ({
+  const base: TextParams = { server: protocol };
+  if (context.host) {
+    base.host = context.host;
+    base.address = context.port ? `${context.host}:${context.port}` : context.host;
+  }
+  if (context.port) base.port = context.port;
+  const said = serverSaid(facts);
+  const result = (
+    code: MailErrorCode,
+    message: string,
+    textCode: MailTextCode,
+    options: { quote?: boolean } = {},
+  ): ClassifiedMailError => ({
     code,
     message,
+    text: { code: textCode, params: { ...base, ...(options.quote && said ? { reply: said } : {}) } },
     protocol,
     ...(context.authKind ? { authKind: context.authKind } : {}),
   });
@@ -221,6 +282,14 @@ export function classifyMailError(
     hasAny(facts.codes, CERTIFICATE_CODES) ??
     (/certificate|self[- ]signed|altnames/.test(facts.text) ? 'certificate' : undefined);
   if (certCode) {
+    const certText: MailTextCode =
+      certCode === 'CERT_HAS_EXPIRED'
+        ? 'MAIL_CERT_EXPIRED'
+        : certCode === 'ERR_TLS_CERT_ALTNAME_INVALID' || certCode === 'HOSTNAME_MISMATCH'
+          ? 'MAIL_CERT_WRONG_NAME'
+          : certCode === 'DEPTH_ZERO_SELF_SIGNED_CERT' || certCode === 'SELF_SIGNED_CERT_IN_CHAIN'
+            ? 'MAIL_CERT_SELF_SIGNED'
+            : 'MAIL_CERT_UNTRUSTED';
     const why =
       certCode === 'CERT_HAS_EXPIRED'
         ? 'it has expired'
@@ -233,6 +302,7 @@ export function classifyMailError(
       'TLS_FAILED',
       `${Server}${w.at} presented a security certificate that could not be trusted: ${why}. ` +
         "Check that the server name is exactly the one your provider gives (the certificate must match it); if it's your company's own server, ask your administrator to install a valid certificate.",
+      certText,
     );
   }
 
@@ -244,6 +314,7 @@ export function classifyMailError(
     return result(
       'TLS_FAILED',
       `${Server}${w.at} does not accept a sign-in over an unencrypted connection. Turn SSL/TLS on (${w.usualPorts}).`,
+      'MAIL_TLS_REQUIRED',
     );
   }
 
@@ -259,6 +330,7 @@ export function classifyMailError(
         ? `Could not start a secure connection with the ${w.server}${w.at}: that port does not speak SSL/TLS from the start. ` +
             `The SSL/TLS setting probably does not match the port: ${w.usualPorts}.`
         : `Could not set up a secure (SSL/TLS) connection with the ${w.server}${w.at}. Check the port and the SSL/TLS setting: ${w.usualPorts}.`,
+      mismatch ? 'MAIL_TLS_PORT_MISMATCH' : 'MAIL_TLS_FAILED',
     );
   }
 
@@ -272,12 +344,16 @@ export function classifyMailError(
       'PROTOCOL_ERROR',
       `${Server}${w.at} does not offer sign-in on this connection, so it cannot send mail for you. ` +
         `Use your provider's submission port: ${w.usualPorts}.${quoteServer(facts)}`,
+      'MAIL_AUTH_NOT_OFFERED',
+      { quote: true },
     );
   }
   if (facts.serverResponseCode === 'UNAVAILABLE') {
     return result(
       'PROTOCOL_ERROR',
       `${Server}${w.at} could not check the sign-in right now (a temporary problem on its side). Try again in a few minutes.${quoteServer(facts)}`,
+      'MAIL_AUTH_UNAVAILABLE',
+      { quote: true },
     );
   }
   const authRejected =
@@ -297,6 +373,8 @@ export function classifyMailError(
         ? `${Server}${w.at} refused the sign-in: access was not granted, or it has expired or been revoked. Sign in with your provider again.${quoteServer(facts)}`
         : `${Server}${w.at} refused the sign-in: the username or password is not accepted. ` +
             `Check the username (usually your full e-mail address) and the password.${quoteServer(facts)}`,
+      context.authKind === 'oauth2' ? 'MAIL_OAUTH_REFUSED' : 'MAIL_AUTH_REFUSED',
+      { quote: true },
     );
   }
 
@@ -307,18 +385,21 @@ export function classifyMailError(
     return result(
       'HOST_UNREACHABLE',
       `The ${w.server} name${context.host ? ` "${context.host}"` : ''} could not be found. Check its spelling (for example imap.example.com for receiving, smtp.example.com for sending).`,
+      'MAIL_HOST_NOT_FOUND',
     );
   }
   if (hasAny(facts.codes, REFUSED_CODES) || /econnrefused|connection refused/.test(facts.text)) {
     return result(
       'HOST_UNREACHABLE',
       `Nothing answered${w.at}: the ${w.server} refused the connection. Check the server name and the port (${w.usualPorts}).`,
+      'MAIL_CONNECTION_REFUSED',
     );
   }
   if (hasAny(facts.codes, NO_ROUTE_CODES)) {
     return result(
       'HOST_UNREACHABLE',
       `The ${w.server}${w.at} cannot be reached from the Conversa server (no network route). Check the server name, and that no firewall blocks the connection.`,
+      'MAIL_NO_ROUTE',
     );
   }
 
@@ -341,6 +422,7 @@ export function classifyMailError(
           (plainOnTlsPort
             ? `Port ${String(context.port)} expects SSL/TLS from the start: turn SSL/TLS on.`
             : `The port or the SSL/TLS setting is probably wrong: ${w.usualPorts}.`),
+        plainOnTlsPort ? 'MAIL_PLAIN_ON_TLS_PORT' : 'MAIL_NO_GREETING',
       );
     }
     return result(
@@ -348,6 +430,7 @@ export function classifyMailError(
       connecting
         ? `${Server}${w.at} did not answer${within}. Check the server name and the port; a firewall may also be blocking the connection.`
         : `${Server}${w.at} did not finish answering${within}. Try again; if it keeps happening, check the port and the SSL/TLS setting (${w.usualPorts}).`,
+      connecting ? 'MAIL_CONNECT_TIMEOUT' : 'MAIL_ANSWER_TIMEOUT',
     );
   }
 
@@ -356,6 +439,7 @@ export function classifyMailError(
     return result(
       'HOST_UNREACHABLE',
       `${Server}${w.at} dropped the connection. Check the port and the SSL/TLS setting (${w.usualPorts}); a firewall may also be in the way.`,
+      'MAIL_CONNECTION_DROPPED',
     );
   }
   const protocolCode = hasAny(facts.codes, PROTOCOL_CODES) ?? [...facts.codes].find((c) => c.startsWith('ParserError'));
@@ -364,16 +448,31 @@ export function classifyMailError(
       'PROTOCOL_ERROR',
       `The server${w.at} did not answer as a ${protocol === 'imap' ? 'receiving (IMAP)' : 'sending (SMTP)'} mail server. ` +
         `Check the server name and the port: ${w.usualPorts}.`,
+      'MAIL_NOT_A_MAIL_SERVER',
     );
   }
   if (hasAny(facts.codes, CLOSED_CODES) || /closed|connection ended|socket hang up/.test(facts.text)) {
     return result(
       'PROTOCOL_ERROR',
       `${Server}${w.at} closed the connection unexpectedly. Check the port and the SSL/TLS setting (${w.usualPorts}).`,
+      'MAIL_CONNECTION_CLOSED',
     );
   }
   // The library's message may carry what the peer sent: name the failure only.
-  return result('PROTOCOL_ERROR', `Something unexpected happened while talking to the ${w.server}${w.at}.`);
+  return result(
+    'PROTOCOL_ERROR',
+    `Something unexpected happened while talking to the ${w.server}${w.at}.`,
+    'MAIL_UNEXPECTED',
+  );
+}
+
+function appPasswordHintText(preset: ProviderPreset): { code: MailHintCode; params: TextParams } | undefined {
+  const policy = preset.appPassword;
+  if (!policy) return undefined;
+  return {
+    code: policy.requiredWith2fa ? 'MAIL_HINT_APP_PASSWORD_WITH_2FA' : 'MAIL_HINT_APP_PASSWORD_ONLY',
+    params: { provider: preset.name, url: policy.instructionsUrl },
+  };
 }
 
 function appPasswordHint(preset: ProviderPreset): string | undefined {
@@ -399,16 +498,26 @@ export function mailConnectionError(
   cause?: unknown,
 ): AppError {
   let hint: string | undefined;
+  let hintDetail: { code: MailHintCode; params: TextParams } | undefined;
   if (classified.code === 'AUTH_FAILED') {
     hint =
       classified.authKind === 'oauth2'
         ? `Connect ${preset ? preset.name : 'the account'} again with its sign-in button to grant access anew.`
         : ((preset && appPasswordHint(preset)) ??
           'If your provider uses two-step verification, it may want an app password (made in its security settings) instead of your usual password.');
+    hintDetail =
+      classified.authKind === 'oauth2'
+        ? { code: 'MAIL_HINT_SIGN_IN_AGAIN', params: preset ? { provider: preset.name } : {} }
+        : ((preset && appPasswordHintText(preset)) ?? { code: 'MAIL_HINT_APP_PASSWORD_MAYBE', params: {} });
   }
   return new AppError(classified.code, classified.message, {
     ...(hint ? { hint } : {}),
-    details: { server: classified.protocol },
+    details: {
+      server: classified.protocol,
+      // The message and the hint as codes with parameters, for the user's language.
+      detail: { code: classified.text.code, params: classified.text.params },
+      ...(hintDetail ? { hintDetail } : {}),
+    },
     ...(cause === undefined ? {} : { cause }),
   });
 }

@@ -8,6 +8,8 @@ import { domainToASCII } from 'node:url';
 import { dmarc as evaluateDmarc, spf as evaluateSpf, type SPFResult } from 'mailauth';
 import { AppError } from '../../core/app-error.js';
 import { isNoRecordError, type DnsResolver } from './dns-resolver.js';
+import type { TextParams } from '../../core/server-text.js';
+import { codedDeliverabilityMessages, fixOf, type DeliverabilityTextCode } from './deliverability-texts.js';
 
 export type SpfStatus = 'pass' | 'fail' | 'missing' | 'error';
 export type DkimStatus = 'pass' | 'missing' | 'error' | 'unknown';
@@ -18,6 +20,9 @@ export interface SpfCheck {
   /** The domain's SPF record as published. */
   record?: string;
   fix?: string;
+  /** The fix as a text code and parameters, for the user's language (deliverability-texts.ts). */
+  fixCode?: DeliverabilityTextCode;
+  fixParams?: TextParams;
 }
 
 export interface DkimCheck {
@@ -27,6 +32,9 @@ export interface DkimCheck {
   /** The TXT record at `<selector>._domainkey.<domain>`. */
   record?: string;
   fix?: string;
+  /** The fix as a text code and parameters, for the user's language (deliverability-texts.ts). */
+  fixCode?: DeliverabilityTextCode;
+  fixParams?: TextParams;
 }
 
 export interface DmarcCheck {
@@ -35,6 +43,9 @@ export interface DmarcCheck {
   /** The policy that applies to the domain: `none`, `quarantine` or `reject` (a subdomain's `sp=`). */
   policy?: string;
   fix?: string;
+  /** The fix as a text code and parameters, for the user's language (deliverability-texts.ts). */
+  fixCode?: DeliverabilityTextCode;
+  fixParams?: TextParams;
 }
 
 export interface DeliverabilityReport {
@@ -239,7 +250,9 @@ export async function checkDeliverability(input: DeliverabilityInput): Promise<D
   const { signal } = input;
   signal?.throwIfAborted();
   const domain = normaliseDomain(input.domain);
-  const messages = input.messages ?? englishDeliverabilityMessages;
+  // The English texts, each also carrying its code and parameters (read back below), unless the caller chose texts.
+  const coded = input.messages === undefined;
+  const messages = input.messages ?? codedDeliverabilityMessages(englishDeliverabilityMessages);
   // Once aborted, no further query goes out; answers still in flight are ignored.
   const resolver = ((name: string, rrtype: string) => {
     signal?.throwIfAborted();
@@ -255,7 +268,13 @@ export async function checkDeliverability(input: DeliverabilityInput): Promise<D
     ]),
     signal,
   );
-  return { domain, spf, dkim, dmarc };
+  if (!coded) return { domain, spf, dkim, dmarc };
+  return { domain, spf: withFixCode(spf), dkim: withFixCode(dkim), dmarc: withFixCode(dmarc) };
+}
+
+function withFixCode<T extends { fix?: string }>(check: T): T {
+  if (check.fix === undefined) return check;
+  return { ...check, ...fixOf(check.fix) };
 }
 
 function normaliseDomain(raw: string): string {

@@ -36,6 +36,10 @@ import { freshAccountCredentials, mailLoginOf } from '../accounts/account-login.
 import { appRelayTransportOptions, openCustomSmtp, type AppSmtpConfig } from './smtp-settings.js';
 import { sendCopies } from './send-copies.js';
 import { redateMessage } from './compose-message.js';
+// Localised server texts (H6): failure reasons and Sent-copy details as codes with parameters.
+import { AppError } from '../../core/app-error.js';
+import { paramsToJson } from '../../core/server-text.js';
+import type { SendReasonCode, SendText, SentFolderTextCode } from './send-texts.js';
 
 export interface OutboxDeps {
   db: Db;
@@ -104,6 +108,8 @@ function settingsOf(deps: OutboxDeps): Settings {
 interface Failure {
   permanent: boolean;
   reason: string;
+  /** The reason as a text code with parameters (send-texts.ts), for the user's language. */
+  text: SendText<SendReasonCode>;
   /** A stable code for the send status when it is not the generic SEND_FAILED. */
   code?: SendErrorCode;
 }
@@ -114,6 +120,7 @@ export type SendErrorCode = 'SEND_FAILED' | 'SENDER_NOT_VERIFIED';
 class PermanentFailure extends Error {
   constructor(
     message: string,
+    readonly text: SendText<SendReasonCode>,
     readonly code?: SendErrorCode,
   ) {
     super(message);
@@ -136,25 +143,32 @@ function smtpFailure(
   authKind: 'password' | 'oauth2',
 ): Failure {
   if (error instanceof PermanentFailure)
-    return { permanent: true, reason: error.message, ...(error.code ? { code: error.code } : {}) };
+    return { permanent: true, reason: error.message, text: error.text, ...(error.code ? { code: error.code } : {}) };
   const e = (error ?? {}) as { responseCode?: unknown; response?: unknown; code?: unknown; message?: unknown };
+  if (error instanceof AppError && error.code === 'HOST_NOT_ALLOWED') {
+    const host = typeof error.details?.host === 'string' ? error.details.host : endpoint.host;
+    return { permanent: false, reason: error.message, text: { code: 'SEND_HOST_NOT_ALLOWED', params: { host } } };
+  }
   const classified = classifyMailError(error, 'smtp', { ...endpoint, authKind });
-  if (classified.code === 'AUTH_FAILED') return { permanent: false, reason: classified.message };
+  if (classified.code === 'AUTH_FAILED') return { permanent: false, reason: classified.message, text: classified.text };
   const status = typeof e.responseCode === 'number' ? e.responseCode : undefined;
   const said = typeof e.response === 'string' ? oneLine(e.response) : undefined;
+  const reply = said ?? oneLine(String(e.message ?? status));
   if (status !== undefined && status >= 500 && status < 600) {
     return {
       permanent: true,
-      reason: `The sending server refused the message: ${said ?? oneLine(String(e.message ?? status))}`,
+      reason: `The sending server refused the message: ${reply}`,
+      text: { code: 'SEND_REJECTED', params: { reply } },
     };
   }
   if (status !== undefined && status >= 400 && status < 500) {
     return {
       permanent: false,
-      reason: `The sending server deferred the message (temporary): ${said ?? oneLine(String(e.message ?? status))}`,
+      reason: `The sending server deferred the message (temporary): ${reply}`,
+      text: { code: 'SEND_DEFERRED', params: { reply } },
     };
   }
-  return { permanent: false, reason: classified.message };
+  return { permanent: false, reason: classified.message, text: classified.text };
 }
 
 function describe(error: unknown): string {
@@ -204,12 +218,14 @@ async function transportFor(
       if (!app)
         throw new PermanentFailure(
           'This account sends through the application relay, but the server has none configured any more (APP_SMTP_HOST)',
+          { code: 'SEND_RELAY_MISSING', params: {} },
         );
       // Defence in depth: the API refuses this already, but a message queued before the address changed (or
       // before migration 0006) must not leave either.
       if (account.address_verified !== 1) {
         throw new PermanentFailure(
           `${account.email} is not verified: the company relay sends only as proven addresses`,
+          { code: 'SEND_SENDER_NOT_VERIFIED', params: { address: account.email } },
           'SENDER_NOT_VERIFIED',
         );
       }
@@ -225,6 +241,7 @@ async function transportFor(
       if (!account.smtp_custom_enc)
         throw new PermanentFailure(
           'This account sends through a custom SMTP server, but none is saved: choose the server again',
+          { code: 'SEND_CUSTOM_SMTP_MISSING', params: {} },
         );
       const custom = openCustomSmtp(deps.secrets, account.id, account.smtp_custom_enc);
       const endpoint = { host: custom.host, port: custom.port, secure: custom.secure };
@@ -239,7 +256,10 @@ async function transportFor(
     }
     default: {
       const never: never = account.smtp_mode;
-      throw new PermanentFailure(`unknown SMTP mode ${String(never)}`);
+      throw new PermanentFailure(`unknown SMTP mode ${String(never)}`, {
+        code: 'SEND_INTERNAL',
+        params: { reason: `unknown SMTP mode ${String(never)}` },
+      });
     }
   }
 }
@@ -368,7 +388,11 @@ export class OutboxSteps {
       .where('id', '=', row.message_id)
       .executeTakeFirst();
     if (!account || !message) {
-      await this.finishSend(row, { permanent: true, reason: 'The account or the message is gone' });
+      await this.finishSend(row, {
+        permanent: true,
+        reason: 'The account or the message is gone',
+        text: { code: 'SEND_MESSAGE_GONE', params: {} },
+      });
       return false;
     }
     if (account.paused === 1) {
@@ -389,7 +413,11 @@ export class OutboxSteps {
     let endpoint = { host: account.smtp_host, port: account.smtp_port, secure: account.smtp_secure === 1 };
     let authKind: 'password' | 'oauth2' = account.auth_kind;
     try {
-      if (!message.raw_blob_sha256) throw new PermanentFailure('The stored copy of the message is missing');
+      if (!message.raw_blob_sha256)
+        throw new PermanentFailure('The stored copy of the message is missing', {
+          code: 'SEND_MESSAGE_GONE',
+          params: {},
+        });
       let raw = await this.deps.blobs.get(message.raw_blob_sha256, { signal: this.signal });
       // Scheduled and taken for the first time: it says the time it leaves (a retry keeps the first attempt's).
       let sending: OutboxRow = row;
@@ -406,7 +434,8 @@ export class OutboxSteps {
         .orderBy('position')
         .execute();
       const to = [...new Set(recipients.map((r) => r.address))];
-      if (to.length === 0) throw new PermanentFailure('The message has no recipients');
+      if (to.length === 0)
+        throw new PermanentFailure('The message has no recipients', { code: 'SEND_NO_RECIPIENTS', params: {} });
       const transport = await transportFor(this.deps, this.settings, account, this.signal);
       endpoint = transport.endpoint;
       authKind = transport.authKind;
@@ -432,10 +461,11 @@ export class OutboxSteps {
         transporter.close();
       }
       const rejected = info.rejected ?? [];
-      const partial =
-        rejected.length > 0
-          ? `Not delivered to ${rejected.join(', ')}: ${oneLine((info.rejectedErrors ?? []).map((e) => (e as { response?: string }).response ?? e.message).join('; ') || 'refused')}`
-          : null;
+      const rejectedReply = oneLine(
+        (info.rejectedErrors ?? []).map((e) => (e as { response?: string }).response ?? e.message).join('; ') ||
+          'refused',
+      );
+      const partial = rejected.length > 0 ? `Not delivered to ${rejected.join(', ')}: ${rejectedReply}` : null;
       const appendNeeded = !(account.smtp_mode === 'mailbox' && transport.providerFilesSent);
       const sentAt = Date.now();
       await db
@@ -445,12 +475,18 @@ export class OutboxSteps {
           sent_at: sentAt,
           smtp_response: typeof info.response === 'string' ? oneLine(info.response, 300) : null,
           last_error: partial,
+          last_error_reason_code: partial ? 'SEND_PARTIALLY_REJECTED' : null,
+          last_error_params_json: partial
+            ? paramsToJson({ recipients: rejected.join(', '), reply: rejectedReply })
+            : null,
           next_attempt_at: null,
           lease_until: null,
           append_state: appendNeeded ? 'pending' : 'skipped',
           append_detail: appendNeeded
             ? null
             : 'The provider files mail sent through its SMTP server in the Sent folder itself',
+          append_detail_code: appendNeeded ? null : 'SENT_COPY_BY_PROVIDER',
+          append_detail_params_json: null,
           updated_at: sentAt,
         })
         .where('id', '=', row.id)
@@ -540,6 +576,11 @@ export class OutboxSteps {
         last_error:
           giveUp && !failure.permanent ? `Gave up after ${row.attempts} attempts: ${failure.reason}` : failure.reason,
         last_error_code: failure.code ?? null,
+        last_error_reason_code: failure.text.code,
+        last_error_params_json: paramsToJson({
+          ...failure.text.params,
+          ...(giveUp && !failure.permanent ? { attempts: row.attempts } : {}),
+        }),
         next_attempt_at: giveUp
           ? null
           : now + backoffDelay(row.attempts, this.settings.backoffBaseMs, this.settings.backoffMaxMs),
@@ -579,12 +620,15 @@ export class OutboxSteps {
       state: 'pending' | 'appended' | 'skipped' | 'failed',
       detail: string | null,
       retryAt: number | null = null,
+      text: SendText<SentFolderTextCode> | null = null,
     ) => {
       await db
         .updateTable('outbox')
         .set({
           append_state: state,
           append_detail: detail,
+          append_detail_code: text?.code ?? null,
+          append_detail_params_json: paramsToJson(text?.params),
           next_attempt_at: retryAt,
           lease_until: null,
           updated_at: Date.now(),
@@ -603,7 +647,10 @@ export class OutboxSteps {
       .where('id', '=', row.message_id)
       .executeTakeFirst();
     if (!account || !message?.raw_blob_sha256 || !message.message_id_header) {
-      await finish('skipped', 'The account or the stored copy of the message is gone');
+      await finish('skipped', 'The account or the stored copy of the message is gone', null, {
+        code: 'SENT_COPY_GONE',
+        params: {},
+      });
       return;
     }
     let client: ImapFlow | null = null;
@@ -633,6 +680,8 @@ export class OutboxSteps {
         await finish(
           'skipped',
           'The mailbox has no Sent folder (none is marked \\Sent or has a Sent folder name), so no copy was filed there',
+          null,
+          { code: 'SENT_COPY_NO_FOLDER', params: {} },
         );
         return;
       }
@@ -646,10 +695,13 @@ export class OutboxSteps {
         lock.release();
       }
       if (found.length > 0) {
-        await finish('appended', `Already in ${path}`);
+        await finish('appended', `Already in ${path}`, null, {
+          code: 'SENT_COPY_ALREADY_THERE',
+          params: { folder: path },
+        });
       } else {
         await imap.append(path, raw, ['\\Seen'], new Date(message.date));
-        await finish('appended', `Filed in ${path}`);
+        await finish('appended', `Filed in ${path}`, null, { code: 'SENT_COPY_FILED', params: { folder: path } });
       }
       log.info(
         { outboxId: row.id, accountId: account.id, folder: path, alreadyThere: found.length > 0 },
@@ -661,23 +713,28 @@ export class OutboxSteps {
         await finish('pending', null);
         return;
       }
-      const reason = classifyMailError(error, 'imap', {
+      const classified = classifyMailError(error, 'imap', {
         host: account.imap_host,
         port: account.imap_port,
         secure: account.imap_secure === 1,
         authKind: account.auth_kind,
-      }).message;
+      });
+      const reason = classified.message;
       log.warn(
         { outboxId: row.id, accountId: account.id, attempt: row.append_attempts, reason: describe(error) },
         'filing the sent copy failed',
       );
       if (row.append_attempts >= this.settings.maxAttempts)
-        await finish('failed', `Gave up after ${row.append_attempts} attempts: ${reason}`);
+        await finish('failed', `Gave up after ${row.append_attempts} attempts: ${reason}`, null, {
+          code: classified.text.code,
+          params: { ...classified.text.params, attempts: row.append_attempts },
+        });
       else
         await finish(
           'pending',
           reason,
           Date.now() + backoffDelay(row.append_attempts, this.settings.backoffBaseMs, this.settings.backoffMaxMs),
+          classified.text,
         );
     } finally {
       this.track(null);

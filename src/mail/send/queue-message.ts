@@ -36,6 +36,9 @@ import { insertTrackedMessage, newTrackingToken } from '../../tracking/tracked-m
 import { externalRecipients } from '../../tracking/external-recipients.js';
 import { DAY_MS, insertReminder } from './follow-up-reminders.js';
 import { checkSendAt } from './scheduled-messages.js';
+// Localised server texts (H6): the send failure's reason and the Sent copy's detail as codes.
+import { paramsFromJson, type TextParams } from '../../core/server-text.js';
+import { sendReasonCode, sentFolderTextCode, type SendReasonCode, type SentFolderTextCode } from './send-texts.js';
 
 /** Attachments of one message, decoded, at most (what the large providers accept). */
 export const MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024;
@@ -87,6 +90,8 @@ export interface QueueDeps {
 export interface SendError {
   code: 'SEND_FAILED' | 'SENDER_NOT_VERIFIED';
   message: string;
+  /** Why, as a text code with parameters for the user's language (absent for rows failed before migration 0015). */
+  reason?: { code: SendReasonCode; params: TextParams };
 }
 
 /**
@@ -110,7 +115,12 @@ export interface SendStatusView {
   nextAttemptAt: string | null;
   sentAt: string | null;
   /** The copy in the mailbox's Sent folder: pending, appended, skipped (see detail) or failed; null before sending. */
-  sentFolder: { status: 'pending' | 'appended' | 'skipped' | 'failed' | null; detail: string | null };
+  sentFolder: {
+    status: 'pending' | 'appended' | 'skipped' | 'failed' | null;
+    detail: string | null;
+    detailCode: SentFolderTextCode | null;
+    detailParams: TextParams;
+  };
   /** When a scheduled message leaves; null for one sent as soon as possible. */
   sendAt: string | null;
 }
@@ -489,13 +499,25 @@ export async function sendStatusFor(db: Db, user: User, messageId: string): Prom
                 ? ('SENDER_NOT_VERIFIED' as const)
                 : ('SEND_FAILED' as const),
             message: row.last_error,
+            ...reasonOf(row.last_error_reason_code, row.last_error_params_json),
           },
         }
       : {}),
     attempts: row.attempts,
     nextAttemptAt: row.state === 'queued' ? iso(row.next_attempt_at) : null,
     sentAt: iso(row.sent_at),
-    sentFolder: { status: row.append_state, detail: row.append_detail },
+    sentFolder: {
+      status: row.append_state,
+      detail: row.append_detail,
+      detailCode: row.append_detail === null ? null : sentFolderTextCode(row.append_detail_code),
+      detailParams: row.append_detail === null ? {} : paramsFromJson(row.append_detail_params_json),
+    },
     sendAt: row.send_at == null ? null : iso(row.send_at),
   };
+}
+
+/** The stored reason code and parameters, when this version knows the code. */
+function reasonOf(code: string | null | undefined, paramsJson: string | null | undefined): Pick<SendError, 'reason'> {
+  const known = sendReasonCode(code);
+  return known ? { reason: { code: known, params: paramsFromJson(paramsJson) } } : {};
 }

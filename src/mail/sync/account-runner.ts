@@ -12,7 +12,7 @@ import { freshAccountCredentials } from '../accounts/account-login.js';
 import { setAccountStatus } from '../accounts/account-status.js';
 import { createImapClient, pinEndpoint } from '../connection/test-mail-connection.js';
 import type { OAuthConfig } from '../oauth2/oauth-config.js';
-import { decideFailure } from './failure-policy.js';
+import { decideFailure, SERVER_KEEPS_CLOSING, type FailureDetail } from './failure-policy.js';
 import { runRetryLoop, type Round, type RoundEnd } from '../../jobs/retry-loop.js';
 import { discoverFolders } from './discover-folders.js';
 import { backfillFolder, syncFolder, type FolderSyncContext } from './folder-sync.js';
@@ -127,7 +127,12 @@ export class AccountRunner {
       },
       run: (row, round) => this.session(row, round),
       failed: async (row, error) => {
-        const decision = decideFailure(error);
+        const decision = decideFailure(error, {
+          host: row.imap_host,
+          port: row.imap_port,
+          secure: row.imap_secure === 1,
+          authKind: row.auth_kind,
+        });
         this.deps.log.warn(
           { accountId: row.id, action: decision.action, reason: describe(error) },
           'account sync failed',
@@ -136,10 +141,12 @@ export class AccountRunner {
           await setAccountStatus(this.deps.db, row.id, row.generation, {
             status: 'needs_reconnect',
             detail: decision.detail,
+            detailCode: decision.detailCode,
+            detailParams: decision.detailParams,
           });
           return { next: 'stop' };
         }
-        return this.backOff(row, decision.detail);
+        return this.backOff(row, decision);
       },
     });
   }
@@ -188,7 +195,7 @@ export class AccountRunner {
         round.succeeded();
         return { next: 'again' };
       }
-      return this.backOff(row, 'The mail server keeps closing the connection');
+      return this.backOff(row, SERVER_KEEPS_CLOSING);
     } catch (error) {
       this.client?.close();
       throw error;
@@ -198,13 +205,15 @@ export class AccountRunner {
   }
 
   /** Retry after the next backoff delay; the status says why and when. */
-  private backOff(row: EmailAccountsTable, detail: string): RoundEnd {
+  private backOff(row: EmailAccountsTable, failure: FailureDetail): RoundEnd {
     return {
       next: 'backoff',
       record: async (delay) => {
         await setAccountStatus(this.deps.db, row.id, row.generation, {
           status: 'error',
-          detail,
+          detail: failure.detail,
+          detailCode: failure.detailCode,
+          detailParams: failure.detailParams,
           nextRetryAt: Date.now() + delay,
         });
       },

@@ -20,6 +20,8 @@ import * as tracking from './0012-tracking.js';
 import * as readStateLive from './0013-read-state-live.js';
 // Signatures (issue 15, H5).
 import * as signatures from './0014-signatures.js';
+// Localised server texts (H6, issue 15)
+import * as serverTextCodes from './0015-server-text-codes.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -38,6 +40,8 @@ const migrations: Record<string, Migration> = {
   // Read state and the live inbox (issue 15, H4).
   '0013-read-state-live': readStateLive,
   '0014-signatures': signatures,
+  // Localised server texts (H6, issue 15)
+  '0015-server-text-codes': serverTextCodes,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -35,16 +35,19 @@ export function Linkified({ text }: { text: string }) {
 }
 
 export function ErrorNotice({ error, children }: { error: unknown; children?: ReactNode }) {
-  const { t } = useI18n();
+  const { t, serverText } = useI18n();
   if (!error) return null;
   const apiError = error instanceof ApiError ? error : null;
   const code = apiError?.code ?? 'generic';
+  // A failed connection test says its message as a code too (`detail`): in the user's language when known.
+  const detail = apiError ? textDetailOf(apiError.details, 'detail') : undefined;
+  const hintDetail = apiError ? textDetailOf(apiError.details, 'hintDetail') : undefined;
   return (
     <div className="notice notice-error" role="alert" data-error-code={code}>
       <p className="notice-title">{t(errorTitleKey(code))}</p>
       {apiError?.message ? (
         <p className="notice-detail">
-          <Linkified text={apiError.message} />
+          <Linkified text={detail ? serverText(detail.code, detail.params, apiError.message) : apiError.message} />
         </p>
       ) : error instanceof Error && !apiError ? (
         <p className="notice-detail">{error.message}</p>
@@ -60,12 +63,26 @@ export function ErrorNotice({ error, children }: { error: unknown; children?: Re
       ) : null}
       {apiError?.hint ? (
         <p className="notice-hint">
-          <strong>{t('error.hint')}</strong> <Linkified text={apiError.hint} />
+          <strong>{t('error.hint')}</strong>{' '}
+          <Linkified
+            text={hintDetail ? serverText(hintDetail.code, hintDetail.params, apiError.hint) : apiError.hint}
+          />
         </p>
       ) : null}
       {children}
     </div>
   );
+}
+
+/** The envelope's `detail` or `hintDetail`, `{code, params}`, when it has that shape (any answer may come from a proxy). */
+function textDetailOf(
+  details: Record<string, unknown> | undefined,
+  key: 'detail' | 'hintDetail',
+): { code: string; params: Record<string, string | number> } | undefined {
+  const detail = details?.[key] as { code?: unknown; params?: unknown } | undefined;
+  if (!detail || typeof detail.code !== 'string') return undefined;
+  const params = detail.params && typeof detail.params === 'object' ? detail.params : {};
+  return { code: detail.code, params: params as Record<string, string | number> };
 }
 
 export function Notice({ kind = 'info', children }: { kind?: 'info' | 'success' | 'warning'; children: ReactNode }) {

@@ -5,6 +5,7 @@ import { createContext, useContext, useMemo, type ReactNode } from 'react';
 import type { Locale } from '../api/types';
 import { en, type MessageKey } from './messages-en';
 import { ptBR } from './messages-pt-br';
+import { renderServerText, type ServerTextParams } from './server-text';
 
 export type { MessageKey };
 
@@ -50,6 +51,15 @@ export type Vars = Record<string, string | number>;
 export interface I18n {
   locale: Locale;
   t(key: MessageKey, vars?: Vars): string;
+  /**
+   * A sentence the server wrote, in the user's language from its code and parameters (server-text.ts); the
+   * server's English when the code is unknown or absent.
+   */
+  serverText(
+    code: string | null | undefined,
+    params: ServerTextParams | null | undefined,
+    fallbackEnglish: string,
+  ): string;
   /** A date and time in the user's language, e.g. "3 Jan 2026, 14:05". */
   dateTime(value: string | number | Date): string;
   date(value: string | number | Date): string;
@@ -74,6 +84,10 @@ export function makeI18n(locale: Locale): I18n {
   return {
     locale,
     t: (key, vars) => translate(locale, key, vars),
+    serverText: (code, params, fallbackEnglish) =>
+      renderServerText(locale, code, params, fallbackEnglish, {
+        dateTime: (iso) => dateTimeFormat.format(new Date(iso)),
+      }),
     dateTime: (value) => dateTimeFormat.format(new Date(value)),
     date: (value) => dateFormat.format(new Date(value)),
     time: (value) => timeFormat.format(new Date(value)),

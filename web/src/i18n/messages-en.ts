@@ -632,6 +632,169 @@ export const en = {
   'nav.unreadCount': '{count} unread',
   'message.markRead': 'Mark read',
   'message.markUnread': 'Mark unread',
+
+  // Localised server texts (issue 15, H6): status details, last errors, send failures and deliverability fixes
+  // the server writes with a code; {word.param} reads the word server.param.<word>.<value of param>.
+  'server.param.server.imap': 'receiving (IMAP) server',
+  'server.param.server.smtp': 'sending (SMTP) server',
+  'server.param.ports.imap': 'IMAP normally uses port 993 with SSL/TLS on',
+  'server.param.ports.smtp': 'SMTP normally uses port 465 with SSL/TLS on, or port 587 with SSL/TLS off (STARTTLS)',
+  'server.suffix.reply': 'The server said: “{reply}”',
+  'server.suffix.attempts': 'Conversa gave up after {attempts} attempts.',
+  'server.suffix.nextTryAt': '(next try at {nextTryAt})',
+  'server.suffix.reason': '({reason})',
+  'server.CSV_QUOTE_NOT_CLOSED': 'broken CSV: a quoted field is never closed',
+  'server.CSV_TEXT_AFTER_QUOTE': 'broken CSV: characters after a closing quote',
+  'server.CSV_QUOTE_IN_FIELD': 'broken CSV: a quote inside an unquoted field',
+  'server.IMPORT_TOO_MANY_FIELDS': 'the line has {fields} fields but the header has {headerFields}',
+  'server.IMPORT_TOO_MANY_EMAILS': 'more than {max} e-mail addresses (found {found})',
+  'server.IMPORT_EMAIL_TOO_LONG': 'an e-mail address is longer than {max} characters',
+  'server.IMPORT_FIELD_TOO_LONG': '{field} is longer than {max} characters',
+  'server.IMPORT_NO_EMAIL': 'no e-mail address',
+  'server.IMPORT_NOT_AN_EMAIL': '“{address}” is not an e-mail address',
+  'server.IMPORT_DUPLICATE_IN_FILE': '{address} already appears on line {earlierLine}',
+  'server.IMPORT_EMAIL_TAKEN': '{address} already belongs to a contact',
+  'server.IMPORT_EMAIL_JUST_TAKEN': 'an address of this line was just given to another contact',
+  'server.MAIL_CERT_EXPIRED':
+    "The {server} {address} presented a security certificate that has expired. Check that the server name is exactly the one your provider gives; if it's your company's own server, ask your administrator to install a valid certificate.",
+  'server.MAIL_CERT_WRONG_NAME':
+    'The {server} {address} presented a security certificate issued for a different server name. Check that the server name is exactly the one your provider gives (the certificate must match it).',
+  'server.MAIL_CERT_SELF_SIGNED':
+    "The {server} {address} presented a self-signed security certificate, not issued by a trusted authority. If it's your company's own server, ask your administrator to install a valid certificate.",
+  'server.MAIL_CERT_UNTRUSTED':
+    "The {server} {address} presented a security certificate that is not signed by a trusted authority. Check the server name; if it's your company's own server, ask your administrator to install a valid certificate.",
+  'server.MAIL_TLS_REQUIRED':
+    'The {server} {address} does not accept a sign-in over an unencrypted connection. Turn SSL/TLS on ({ports.server}).',
+  'server.MAIL_TLS_PORT_MISMATCH':
+    'Could not start a secure connection with the {server} {address}: that port does not speak SSL/TLS from the start. The SSL/TLS setting probably does not match the port: {ports.server}.',
+  'server.MAIL_TLS_FAILED':
+    'Could not set up a secure (SSL/TLS) connection with the {server} {address}. Check the port and the SSL/TLS setting: {ports.server}.',
+  'server.MAIL_AUTH_NOT_OFFERED':
+    "The {server} {address} does not offer sign-in on this connection, so it cannot send mail for you. Use your provider's submission port: {ports.server}.",
+  'server.MAIL_AUTH_UNAVAILABLE':
+    'The {server} {address} could not check the sign-in right now (a temporary problem on its side). Try again in a few minutes.',
+  'server.MAIL_OAUTH_REFUSED':
+    'The {server} {address} refused the sign-in: access was not granted, or it has expired or been revoked. Sign in with your provider again.',
+  'server.MAIL_AUTH_REFUSED':
+    'The {server} {address} refused the sign-in: the username or password is not accepted. Check the username (usually your full e-mail address) and the password.',
+  'server.MAIL_HOST_NOT_FOUND':
+    'The {server} name {host} could not be found. Check its spelling (for example imap.example.com for receiving, smtp.example.com for sending).',
+  'server.MAIL_CONNECTION_REFUSED':
+    'Nothing answered: the {server} {address} refused the connection. Check the server name and the port ({ports.server}).',
+  'server.MAIL_NO_ROUTE':
+    'The {server} {address} cannot be reached from the Conversa server (no network route). Check the server name, and that no firewall blocks the connection.',
+  'server.MAIL_NO_GREETING':
+    'The {server} {address} accepted the connection but did not answer in time. The port or the SSL/TLS setting is probably wrong: {ports.server}.',
+  'server.MAIL_PLAIN_ON_TLS_PORT':
+    'The {server} {address} accepted the connection but did not answer in time. Port {port} expects SSL/TLS from the start: turn SSL/TLS on.',
+  'server.MAIL_CONNECT_TIMEOUT':
+    'The {server} {address} did not answer in time. Check the server name and the port; a firewall may also be blocking the connection.',
+  'server.MAIL_ANSWER_TIMEOUT':
+    'The {server} {address} did not finish answering in time. Try again; if it keeps happening, check the port and the SSL/TLS setting ({ports.server}).',
+  'server.MAIL_CONNECTION_DROPPED':
+    'The {server} {address} dropped the connection. Check the port and the SSL/TLS setting ({ports.server}); a firewall may also be in the way.',
+  'server.MAIL_NOT_A_MAIL_SERVER':
+    'The server {address} did not answer as a {server} should. Check the server name and the port: {ports.server}.',
+  'server.MAIL_CONNECTION_CLOSED':
+    'The {server} {address} closed the connection unexpectedly. Check the port and the SSL/TLS setting ({ports.server}).',
+  'server.MAIL_UNEXPECTED': 'Something unexpected happened while talking to the {server} {address}.',
+  'server.MAIL_HINT_SIGN_IN_AGAIN': 'Connect {provider} again with its sign-in button to grant access anew.',
+  'server.MAIL_HINT_APP_PASSWORD_WITH_2FA':
+    "If two-step verification is on for your {provider} account, your usual password does not work here. Turn on two-step verification if it isn't on yet, generate an app password, and enter it here instead of your usual password. How to: {url}",
+  'server.MAIL_HINT_APP_PASSWORD_ONLY':
+    "{provider} accepts only an app password from programs like Conversa, not your usual password. Turn on two-step verification if it isn't on yet, generate an app password, and enter it here instead of your usual password. How to: {url}",
+  'server.MAIL_HINT_APP_PASSWORD_MAYBE':
+    'If your provider uses two-step verification, it may want an app password (made in its security settings) instead of your usual password.',
+  'server.SYNC_PASSWORD_REFUSED':
+    'The mail server refused the saved password (was it changed, or access revoked?). Reconnect the account with Edit.',
+  'server.SYNC_ACCESS_REVOKED': 'Access to the mailbox was revoked or has expired: sign in again ({reason})',
+  'server.SYNC_OAUTH_NOT_CONFIGURED':
+    'This Conversa server has no sign-in set up for this provider; ask your administrator ({reason})',
+  'server.SYNC_OAUTH_FAILED': 'Signing in with the provider failed; Conversa tries again ({reason})',
+  'server.SYNC_HOST_NOT_ALLOWED':
+    'The server {host} is on an address Conversa is not allowed to reach. Use the public name of the server; an administrator can allow internal servers.',
+  'server.SYNC_SERVER_KEEPS_CLOSING': 'The mail server keeps closing the connection',
+  'server.SYNC_FAILED': 'Syncing failed: {reason}',
+  'server.CALENDAR_AUTH_FAILED':
+    "The calendar server refused the account's credentials: {reason}. Reconnect the account with Edit.",
+  'server.CALENDAR_ACCESS_REVOKED': 'Access to the calendar was revoked or has expired: sign in again ({reason})',
+  'server.CALENDAR_NOT_AVAILABLE':
+    'No calendar server was found for this account; give the account its CalDAV URL to sync one',
+  'server.CALENDAR_FAILED': 'The calendar could not be synced: {reason}',
+  'server.CALENDAR_NEEDS_PROVIDER_SIGNIN':
+    '{provider} calendars are reached with {signIn} sign-in; reconnect the account with it to sync its calendar',
+  'server.CALENDAR_NO_SERVICE':
+    'This provider has no calendar Conversa can sync; give the account its CalDAV URL to sync one',
+  'server.CALENDAR_PARTIAL':
+    'Synced, with something left out: {failedCalendars} calendar(s) could not be synced; {unreadableObjects} calendar file(s) and {unreadableEvents} event(s) could not be read',
+  'server.SEND_REJECTED': 'The sending server refused the message.',
+  'server.SEND_DEFERRED': 'The sending server deferred the message (temporary); Conversa tries again.',
+  'server.SEND_PARTIALLY_REJECTED': 'Not delivered to {recipients}.',
+  'server.SEND_RELAY_MISSING':
+    'This account sends through the company relay, but the server has none configured any more. Ask your administrator.',
+  'server.SEND_SENDER_NOT_VERIFIED': '{address} is not verified: the company relay sends only as proven addresses.',
+  'server.SEND_CUSTOM_SMTP_MISSING':
+    'This account sends through a custom SMTP server, but none is saved: choose the server again.',
+  'server.SEND_HOST_NOT_ALLOWED': 'The sending server {host} is on an address Conversa is not allowed to reach.',
+  'server.SEND_MESSAGE_GONE': 'The account or the stored copy of the message is gone.',
+  'server.SEND_NO_RECIPIENTS': 'The message has no recipients.',
+  'server.SEND_INTERNAL': 'The message could not be sent because of a problem on the Conversa server: {reason}',
+  'server.SENT_COPY_BY_PROVIDER': 'The provider files mail sent through its SMTP server in the Sent folder itself',
+  'server.SENT_COPY_FILED': 'Filed in {folder}',
+  'server.SENT_COPY_ALREADY_THERE': 'Already in {folder}',
+  'server.SENT_COPY_NO_FOLDER': 'The mailbox has no Sent folder, so no copy was filed there',
+  'server.SENT_COPY_GONE': 'The account or the stored copy of the message is gone',
+  'server.DELIV_SPF_MISSING':
+    '{domain} has no SPF record, so receivers cannot tell whether this server may send its mail. Add a TXT record to {domain} with the value: {record}',
+  'server.DELIV_SPF_NOT_AUTHORISED':
+    'Add “{terms}” to the SPF record of {domain} (before the “all” at its end), so it reads: {record}',
+  'server.DELIV_SPF_MULTIPLE_RECORDS':
+    '{domain} has {count} SPF records; receivers then ignore all of them. Merge them into one TXT record that starts with “v=spf1” and delete the others.',
+  'server.DELIV_SPF_BROKEN': 'The SPF record of {domain} has an error, so receivers ignore it: {reason}.',
+  'server.DELIV_SPF_TOO_MANY_LOOKUPS':
+    'checking it takes more than 10 DNS lookups (every include:, a, mx, ptr, exists and redirect counts); remove the includes you no longer use',
+  'server.DELIV_SPF_TOO_MANY_VOID_LOOKUPS': 'it refers to more than two names that do not exist; remove those',
+  'server.DELIV_SPF_LOOKUP_FAILED':
+    'The DNS records of {domain} could not be read just now. Try again in a few minutes.',
+  'server.DELIV_SPF_HOST_NOT_FOUND':
+    'The sending server {host} was not found in DNS. Check the SMTP server name in the settings.',
+  'server.DELIV_DKIM_MISSING': 'No DKIM key is published at {recordName}. {setup}',
+  'server.DELIV_DKIM_MISSING_CNAME':
+    'No DKIM key is published at {recordName}. Add a CNAME record {recordName} pointing to {target}.',
+  'server.DELIV_DKIM_UNKNOWN':
+    'No DKIM key was found for {domain} under the usual names ({tried}). If your provider signs with another selector, enter it in the SMTP settings. {setup}',
+  'server.DELIV_DKIM_REVOKED': 'The DKIM key at {recordName} is revoked (its “p=” is empty). {setup}',
+  'server.DELIV_DKIM_INVALID': 'The DKIM record at {recordName} cannot be used: {reason}. {setup}',
+  'server.DELIV_DKIM_NOT_DKIM': 'it is not a DKIM key',
+  'server.DELIV_DKIM_SEVERAL': 'there are several DKIM records at that name; keep only one',
+  'server.DELIV_DKIM_NO_KEY': 'it has no key (“p=”)',
+  'server.DELIV_DKIM_BAD_VERSION': 'it says “v={version}” instead of “v=DKIM1”',
+  'server.DELIV_DKIM_BAD_KEY': 'its key (“p=”) is damaged — often a character lost while copying',
+  'server.DELIV_DKIM_UNKNOWN_KEY_TYPE': 'its key type “{keyType}” is not one receivers accept (rsa or ed25519)',
+  'server.DELIV_DKIM_SHORT_KEY':
+    'its key is only {bits} bits long and receivers reject keys under 1024 bits; create a 2048-bit key',
+  'server.DELIV_DKIM_LOOKUP_FAILED':
+    'The DKIM record at {recordName} could not be read just now. Try again in a few minutes.',
+  'server.DELIV_DKIM_SETUP_GOOGLE':
+    'Turn on DKIM in the Google Admin console (Apps › Google Workspace › Gmail › Authenticate email): generate a key for {domain}, publish the TXT record it shows, then click “Start authentication”.',
+  'server.DELIV_DKIM_SETUP_MICROSOFT':
+    'Turn on DKIM for {domain} in the Microsoft Defender portal (Email & collaboration › Policies › Email authentication settings › DKIM) and add the two CNAME records it shows, selector1._domainkey and selector2._domainkey.',
+  'server.DELIV_DKIM_SETUP_ZOHO':
+    'In the Zoho Mail admin console (Domains › {domain} › Email configuration › DKIM), add a selector, publish the TXT record it shows and click Verify.',
+  'server.DELIV_DKIM_SETUP_FASTMAIL':
+    'Add the three DKIM CNAME records Fastmail shows for {domain} under Settings › Domains (fm1._domainkey, fm2._domainkey and fm3._domainkey).',
+  'server.DELIV_DKIM_SETUP_ICLOUD':
+    'Add the DKIM CNAME record (sig1._domainkey) that iCloud shows in the settings of the custom e-mail domain {domain}.',
+  'server.DELIV_DKIM_SETUP_GENERIC':
+    'Ask whoever runs your mail server for its DKIM public key and publish it as a TXT record at {setupRecordName}.',
+  'server.DELIV_DMARC_MISSING':
+    'There is no DMARC record. Add a TXT record at {recordName} with the value: {record} (once SPF and DKIM pass; some start with “p=none” for a few weeks to watch the reports).',
+  'server.DELIV_DMARC_WEAK':
+    'The DMARC policy is “p={policy}”: receivers are told to deliver mail that fails the checks anyway, so anyone can send as you. Once SPF and DKIM pass, change it to “p=quarantine” (or “p=reject”) in the TXT record at {recordName}.',
+  'server.DELIV_DMARC_INVALID_POLICY':
+    'The DMARC record at {recordName} has no valid policy (“p={policy}”). Set “p=quarantine” (or “p=reject”).',
+  'server.DELIV_DMARC_LOOKUP_FAILED':
+    'The DMARC record of {domain} could not be read just now. Try again in a few minutes.',
 } as const;
 
 export type MessageKey = keyof typeof en;

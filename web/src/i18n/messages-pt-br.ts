@@ -644,4 +644,169 @@ export const ptBR: Record<MessageKey, string> = {
   'nav.unreadCount': '{count} não lidas',
   'message.markRead': 'Marcar como lida',
   'message.markUnread': 'Marcar como não lida',
+
+  // Textos do servidor localizados (issue 15, H6).
+  'server.param.server.imap': 'servidor de recebimento (IMAP)',
+  'server.param.server.smtp': 'servidor de envio (SMTP)',
+  'server.param.ports.imap': 'o IMAP normalmente usa a porta 993 com SSL/TLS ligado',
+  'server.param.ports.smtp':
+    'o SMTP normalmente usa a porta 465 com SSL/TLS ligado, ou a porta 587 com SSL/TLS desligado (STARTTLS)',
+  'server.suffix.reply': 'O servidor respondeu: “{reply}”',
+  'server.suffix.attempts': 'O Conversa desistiu depois de {attempts} tentativas.',
+  'server.suffix.nextTryAt': '(nova tentativa em {nextTryAt})',
+  'server.suffix.reason': '({reason})',
+  'server.CSV_QUOTE_NOT_CLOSED': 'CSV com defeito: um campo entre aspas nunca é fechado',
+  'server.CSV_TEXT_AFTER_QUOTE': 'CSV com defeito: há caracteres depois de fechar as aspas',
+  'server.CSV_QUOTE_IN_FIELD': 'CSV com defeito: aspas dentro de um campo sem aspas',
+  'server.IMPORT_TOO_MANY_FIELDS': 'a linha tem {fields} campos, mas o cabeçalho tem {headerFields}',
+  'server.IMPORT_TOO_MANY_EMAILS': 'mais de {max} endereços de e-mail ({found} encontrados)',
+  'server.IMPORT_EMAIL_TOO_LONG': 'um endereço de e-mail tem mais de {max} caracteres',
+  'server.IMPORT_FIELD_TOO_LONG': '{field} tem mais de {max} caracteres',
+  'server.IMPORT_NO_EMAIL': 'nenhum endereço de e-mail',
+  'server.IMPORT_NOT_AN_EMAIL': '“{address}” não é um endereço de e-mail',
+  'server.IMPORT_DUPLICATE_IN_FILE': '{address} já aparece na linha {earlierLine}',
+  'server.IMPORT_EMAIL_TAKEN': '{address} já pertence a um contato',
+  'server.IMPORT_EMAIL_JUST_TAKEN': 'um endereço desta linha acabou de ser dado a outro contato',
+  'server.MAIL_CERT_EXPIRED':
+    'O {server} {address} apresentou um certificado de segurança vencido. Verifique se o nome do servidor é exatamente o informado pelo seu provedor; se for um servidor da sua empresa, peça ao administrador que instale um certificado válido.',
+  'server.MAIL_CERT_WRONG_NAME':
+    'O {server} {address} apresentou um certificado de segurança emitido para outro nome de servidor. Verifique se o nome do servidor é exatamente o informado pelo seu provedor (o certificado precisa corresponder a ele).',
+  'server.MAIL_CERT_SELF_SIGNED':
+    'O {server} {address} apresentou um certificado de segurança autoassinado, não emitido por uma autoridade confiável. Se for um servidor da sua empresa, peça ao administrador que instale um certificado válido.',
+  'server.MAIL_CERT_UNTRUSTED':
+    'O {server} {address} apresentou um certificado de segurança que não é assinado por uma autoridade confiável. Verifique o nome do servidor; se for um servidor da sua empresa, peça ao administrador que instale um certificado válido.',
+  'server.MAIL_TLS_REQUIRED':
+    'O {server} {address} não aceita login por uma conexão sem criptografia. Ligue o SSL/TLS ({ports.server}).',
+  'server.MAIL_TLS_PORT_MISMATCH':
+    'Não foi possível abrir uma conexão segura com o {server} {address}: essa porta não usa SSL/TLS desde o início. A opção SSL/TLS provavelmente não combina com a porta: {ports.server}.',
+  'server.MAIL_TLS_FAILED':
+    'Não foi possível estabelecer uma conexão segura (SSL/TLS) com o {server} {address}. Verifique a porta e a opção SSL/TLS: {ports.server}.',
+  'server.MAIL_AUTH_NOT_OFFERED':
+    'O {server} {address} não oferece login nesta conexão, então não pode enviar e-mails por você. Use a porta de envio do seu provedor: {ports.server}.',
+  'server.MAIL_AUTH_UNAVAILABLE':
+    'O {server} {address} não conseguiu verificar o login agora (um problema temporário do lado dele). Tente de novo em alguns minutos.',
+  'server.MAIL_OAUTH_REFUSED':
+    'O {server} {address} recusou o login: o acesso não foi concedido, expirou ou foi revogado. Entre de novo com o seu provedor.',
+  'server.MAIL_AUTH_REFUSED':
+    'O {server} {address} recusou o login: o usuário ou a senha não foram aceitos. Verifique o usuário (geralmente o seu endereço de e-mail completo) e a senha.',
+  'server.MAIL_HOST_NOT_FOUND':
+    'O nome do {server} {host} não foi encontrado. Verifique a grafia (por exemplo imap.example.com para recebimento, smtp.example.com para envio).',
+  'server.MAIL_CONNECTION_REFUSED':
+    'Nada respondeu: o {server} {address} recusou a conexão. Verifique o nome do servidor e a porta ({ports.server}).',
+  'server.MAIL_NO_ROUTE':
+    'O {server} {address} não pode ser alcançado a partir do servidor do Conversa (sem rota de rede). Verifique o nome do servidor e se nenhum firewall bloqueia a conexão.',
+  'server.MAIL_NO_GREETING':
+    'O {server} {address} aceitou a conexão, mas não respondeu a tempo. A porta ou a opção SSL/TLS provavelmente está errada: {ports.server}.',
+  'server.MAIL_PLAIN_ON_TLS_PORT':
+    'O {server} {address} aceitou a conexão, mas não respondeu a tempo. A porta {port} espera SSL/TLS desde o início: ligue o SSL/TLS.',
+  'server.MAIL_CONNECT_TIMEOUT':
+    'O {server} {address} não respondeu a tempo. Verifique o nome do servidor e a porta; um firewall também pode estar bloqueando a conexão.',
+  'server.MAIL_ANSWER_TIMEOUT':
+    'O {server} {address} não terminou de responder a tempo. Tente de novo; se continuar acontecendo, verifique a porta e a opção SSL/TLS ({ports.server}).',
+  'server.MAIL_CONNECTION_DROPPED':
+    'O {server} {address} derrubou a conexão. Verifique a porta e a opção SSL/TLS ({ports.server}); um firewall também pode estar no caminho.',
+  'server.MAIL_NOT_A_MAIL_SERVER':
+    'O servidor {address} não respondeu como um {server} deveria. Verifique o nome do servidor e a porta: {ports.server}.',
+  'server.MAIL_CONNECTION_CLOSED':
+    'O {server} {address} fechou a conexão inesperadamente. Verifique a porta e a opção SSL/TLS ({ports.server}).',
+  'server.MAIL_UNEXPECTED': 'Algo inesperado aconteceu na comunicação com o {server} {address}.',
+  'server.MAIL_HINT_SIGN_IN_AGAIN': 'Conecte {provider} de novo pelo botão de login para conceder o acesso outra vez.',
+  'server.MAIL_HINT_APP_PASSWORD_WITH_2FA':
+    'Se a verificação em duas etapas estiver ativa na sua conta {provider}, a sua senha de sempre não funciona aqui. Ative a verificação em duas etapas se ainda não estiver ativa, gere uma senha de app e informe-a aqui no lugar da sua senha de sempre. Como fazer: {url}',
+  'server.MAIL_HINT_APP_PASSWORD_ONLY':
+    '{provider} aceita apenas uma senha de app de programas como o Conversa, não a sua senha de sempre. Ative a verificação em duas etapas se ainda não estiver ativa, gere uma senha de app e informe-a aqui no lugar da sua senha de sempre. Como fazer: {url}',
+  'server.MAIL_HINT_APP_PASSWORD_MAYBE':
+    'Se o seu provedor usa verificação em duas etapas, ele pode exigir uma senha de app (criada nas configurações de segurança dele) no lugar da sua senha de sempre.',
+  'server.SYNC_PASSWORD_REFUSED':
+    'O servidor de e-mail recusou a senha salva (ela foi alterada ou o acesso foi revogado?). Reconecte a conta em Editar.',
+  'server.SYNC_ACCESS_REVOKED': 'O acesso à caixa de e-mail foi revogado ou expirou: entre de novo ({reason})',
+  'server.SYNC_OAUTH_NOT_CONFIGURED':
+    'Este servidor do Conversa não tem login configurado para este provedor; fale com o administrador ({reason})',
+  'server.SYNC_OAUTH_FAILED': 'O login no provedor falhou; o Conversa vai tentar de novo ({reason})',
+  'server.SYNC_HOST_NOT_ALLOWED':
+    'O servidor {host} está em um endereço que o Conversa não tem permissão para acessar. Use o nome público do servidor; um administrador pode liberar servidores internos.',
+  'server.SYNC_SERVER_KEEPS_CLOSING': 'O servidor de e-mail continua fechando a conexão',
+  'server.SYNC_FAILED': 'A sincronização falhou: {reason}',
+  'server.CALENDAR_AUTH_FAILED':
+    'O servidor de agenda recusou as credenciais da conta: {reason}. Reconecte a conta em Editar.',
+  'server.CALENDAR_ACCESS_REVOKED': 'O acesso à agenda foi revogado ou expirou: entre de novo ({reason})',
+  'server.CALENDAR_NOT_AVAILABLE':
+    'Nenhum servidor de agenda foi encontrado para esta conta; informe a URL CalDAV da conta para sincronizar uma',
+  'server.CALENDAR_FAILED': 'Não foi possível sincronizar a agenda: {reason}',
+  'server.CALENDAR_NEEDS_PROVIDER_SIGNIN':
+    'As agendas do {provider} são acessadas com o login do {signIn}; reconecte a conta com ele para sincronizar a agenda',
+  'server.CALENDAR_NO_SERVICE':
+    'Este provedor não tem uma agenda que o Conversa consiga sincronizar; informe a URL CalDAV da conta para sincronizar uma',
+  'server.CALENDAR_PARTIAL':
+    'Sincronizada, mas com algo de fora: {failedCalendars} agenda(s) não puderam ser sincronizadas; {unreadableObjects} arquivo(s) de agenda e {unreadableEvents} evento(s) não puderam ser lidos',
+  'server.SEND_REJECTED': 'O servidor de envio recusou a mensagem.',
+  'server.SEND_DEFERRED': 'O servidor de envio adiou a mensagem (temporário); o Conversa tenta de novo.',
+  'server.SEND_PARTIALLY_REJECTED': 'Não entregue para {recipients}.',
+  'server.SEND_RELAY_MISSING':
+    'Esta conta envia pelo relay da empresa, mas o servidor não tem mais nenhum configurado. Fale com o administrador.',
+  'server.SEND_SENDER_NOT_VERIFIED':
+    '{address} não está verificado: o relay da empresa só envia como endereços comprovados.',
+  'server.SEND_CUSTOM_SMTP_MISSING':
+    'Esta conta envia por um servidor SMTP personalizado, mas nenhum está salvo: escolha o servidor de novo.',
+  'server.SEND_HOST_NOT_ALLOWED':
+    'O servidor de envio {host} está em um endereço que o Conversa não tem permissão para acessar.',
+  'server.SEND_MESSAGE_GONE': 'A conta ou a cópia guardada da mensagem não existe mais.',
+  'server.SEND_NO_RECIPIENTS': 'A mensagem não tem destinatários.',
+  'server.SEND_INTERNAL': 'Não foi possível enviar a mensagem por um problema no servidor do Conversa: {reason}',
+  'server.SENT_COPY_BY_PROVIDER': 'O provedor guarda sozinho na pasta Enviados os e-mails enviados pelo SMTP dele',
+  'server.SENT_COPY_FILED': 'Guardada em {folder}',
+  'server.SENT_COPY_ALREADY_THERE': 'Já estava em {folder}',
+  'server.SENT_COPY_NO_FOLDER': 'A caixa não tem pasta de Enviados, então nenhuma cópia foi guardada',
+  'server.SENT_COPY_GONE': 'A conta ou a cópia guardada da mensagem não existe mais',
+  'server.DELIV_SPF_MISSING':
+    '{domain} não tem registro SPF, então quem recebe não sabe se este servidor pode enviar os e-mails dele. Adicione um registro TXT em {domain} com o valor: {record}',
+  'server.DELIV_SPF_NOT_AUTHORISED':
+    'Adicione “{terms}” ao registro SPF de {domain} (antes do “all” no final), para que fique assim: {record}',
+  'server.DELIV_SPF_MULTIPLE_RECORDS':
+    '{domain} tem {count} registros SPF; assim quem recebe ignora todos. Junte-os em um único registro TXT que comece com “v=spf1” e apague os outros.',
+  'server.DELIV_SPF_BROKEN': 'O registro SPF de {domain} tem um erro, então quem recebe o ignora: {reason}.',
+  'server.DELIV_SPF_TOO_MANY_LOOKUPS':
+    'verificá-lo exige mais de 10 consultas DNS (cada include:, a, mx, ptr, exists e redirect conta); remova os includes que não usa mais',
+  'server.DELIV_SPF_TOO_MANY_VOID_LOOKUPS': 'ele se refere a mais de dois nomes que não existem; remova-os',
+  'server.DELIV_SPF_LOOKUP_FAILED':
+    'Não foi possível ler os registros DNS de {domain} agora. Tente de novo em alguns minutos.',
+  'server.DELIV_SPF_HOST_NOT_FOUND':
+    'O servidor de envio {host} não foi encontrado no DNS. Verifique o nome do servidor SMTP nas configurações.',
+  'server.DELIV_DKIM_MISSING': 'Nenhuma chave DKIM está publicada em {recordName}. {setup}',
+  'server.DELIV_DKIM_MISSING_CNAME':
+    'Nenhuma chave DKIM está publicada em {recordName}. Adicione um registro CNAME {recordName} apontando para {target}.',
+  'server.DELIV_DKIM_UNKNOWN':
+    'Nenhuma chave DKIM foi encontrada para {domain} com os nomes usuais ({tried}). Se o seu provedor assina com outro seletor, informe-o nas configurações de SMTP. {setup}',
+  'server.DELIV_DKIM_REVOKED': 'A chave DKIM em {recordName} está revogada (o “p=” está vazio). {setup}',
+  'server.DELIV_DKIM_INVALID': 'O registro DKIM em {recordName} não pode ser usado: {reason}. {setup}',
+  'server.DELIV_DKIM_NOT_DKIM': 'não é uma chave DKIM',
+  'server.DELIV_DKIM_SEVERAL': 'há vários registros DKIM nesse nome; mantenha só um',
+  'server.DELIV_DKIM_NO_KEY': 'não tem chave (“p=”)',
+  'server.DELIV_DKIM_BAD_VERSION': 'diz “v={version}” em vez de “v=DKIM1”',
+  'server.DELIV_DKIM_BAD_KEY': 'a chave (“p=”) está danificada — muitas vezes um caractere perdido ao copiar',
+  'server.DELIV_DKIM_UNKNOWN_KEY_TYPE': 'o tipo de chave “{keyType}” não é aceito por quem recebe (rsa ou ed25519)',
+  'server.DELIV_DKIM_SHORT_KEY':
+    'a chave tem só {bits} bits e quem recebe rejeita chaves com menos de 1024 bits; crie uma chave de 2048 bits',
+  'server.DELIV_DKIM_LOOKUP_FAILED':
+    'Não foi possível ler o registro DKIM em {recordName} agora. Tente de novo em alguns minutos.',
+  'server.DELIV_DKIM_SETUP_GOOGLE':
+    'Ative o DKIM no Google Admin Console (Apps › Google Workspace › Gmail › Autenticar e-mails): gere uma chave para {domain}, publique o registro TXT mostrado e clique em “Iniciar autenticação”.',
+  'server.DELIV_DKIM_SETUP_MICROSOFT':
+    'Ative o DKIM para {domain} no portal do Microsoft Defender (Email e colaboração › Políticas › Configurações de autenticação de email › DKIM) e adicione os dois registros CNAME mostrados, selector1._domainkey e selector2._domainkey.',
+  'server.DELIV_DKIM_SETUP_ZOHO':
+    'No console de administração do Zoho Mail (Domínios › {domain} › Configuração de e-mail › DKIM), adicione um seletor, publique o registro TXT mostrado e clique em Verificar.',
+  'server.DELIV_DKIM_SETUP_FASTMAIL':
+    'Adicione os três registros CNAME de DKIM que o Fastmail mostra para {domain} em Settings › Domains (fm1._domainkey, fm2._domainkey e fm3._domainkey).',
+  'server.DELIV_DKIM_SETUP_ICLOUD':
+    'Adicione o registro CNAME de DKIM (sig1._domainkey) que o iCloud mostra nos ajustes do domínio de e-mail personalizado {domain}.',
+  'server.DELIV_DKIM_SETUP_GENERIC':
+    'Peça a quem administra o seu servidor de e-mail a chave pública DKIM e publique-a como registro TXT em {setupRecordName}.',
+  'server.DELIV_DMARC_MISSING':
+    'Não há registro DMARC. Adicione um registro TXT em {recordName} com o valor: {record} (depois que SPF e DKIM passarem; há quem comece com “p=none” por algumas semanas para acompanhar os relatórios).',
+  'server.DELIV_DMARC_WEAK':
+    'A política DMARC é “p={policy}”: quem recebe é orientado a entregar mesmo os e-mails que falham nas verificações, então qualquer um pode enviar em seu nome. Depois que SPF e DKIM passarem, mude para “p=quarantine” (ou “p=reject”) no registro TXT em {recordName}.',
+  'server.DELIV_DMARC_INVALID_POLICY':
+    'O registro DMARC em {recordName} não tem uma política válida (“p={policy}”). Use “p=quarantine” (ou “p=reject”).',
+  'server.DELIV_DMARC_LOOKUP_FAILED':
+    'Não foi possível ler o registro DMARC de {domain} agora. Tente de novo em alguns minutos.',
 };

@@ -564,12 +564,17 @@ export function ComposeForm({
 }
 
 export function SendResult({ message }: { message: SentMessage }) {
-  const { t, dateTime } = useI18n();
+  const { t, dateTime, serverText } = useI18n();
   const status: string = message.sendStatus;
   if (status === 'failed') {
     return (
       <p className="notice notice-error" role="alert">
-        {t('compose.failed')} {message.sendError?.message ?? ''}
+        {t('compose.failed')}{' '}
+        {serverText(
+          message.sendError?.reason?.code,
+          message.sendError?.reason?.params,
+          message.sendError?.message ?? '',
+        )}
       </p>
     );
   }

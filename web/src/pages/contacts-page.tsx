@@ -196,7 +196,7 @@ function CreateContactForm({ onCancel }: { onCancel(): void }) {
 }
 
 function ImportContacts({ onImported, onClose }: { onImported(): void; onClose(): void }) {
-  const { t } = useI18n();
+  const { t, serverText } = useI18n();
   const fileRef = useRef<HTMLInputElement>(null);
   const [file, setFile] = useState<File | null>(null);
   const [busy, setBusy] = useState(false);
@@ -250,7 +250,7 @@ function ImportContacts({ onImported, onClose }: { onImported(): void; onClose()
               <ul className="import-errors">
                 {result.errors.map((e, i) => (
                   <li key={i}>
-                    {t('contacts.importLine', { line: e.line })} {e.message}
+                    {t('contacts.importLine', { line: e.line })} {serverText(e.code, e.params, e.message)}
                   </li>
                 ))}
               </ul>

@@ -28,7 +28,7 @@ import { SignatureEditor } from './signature-editor';
 type Landing = { kind: 'connected'; id: string } | { kind: 'error'; code: string } | null;
 
 export function EmailSettingsPage() {
-  const { t } = useI18n();
+  const { t, serverText } = useI18n();
   const { org } = useSession();
   const { accounts, loaded, error, refresh, put, remove } = useAccounts();
   const { href } = useLocation();
@@ -98,7 +98,9 @@ export function EmailSettingsPage() {
             {a.statusDetail ? (
               <>
                 {' '}
-                <span className="muted">({a.statusDetail})</span>
+                <span className="muted" data-testid="reconnect-detail">
+                  ({serverText(a.statusDetailCode, a.statusDetailParams, a.statusDetail)})
+                </span>
               </>
             ) : null}
           </p>
@@ -221,7 +223,7 @@ function AccountCard({
   onSaved(account: EmailAccount): void;
   onDeleted(): void;
 }) {
-  const { t, dateTime, number } = useI18n();
+  const { t, dateTime, number, serverText } = useI18n();
   const { user } = useSession();
   const [panel, setPanel] = useState<'none' | 'smtp' | 'delete' | 'bcc' | 'signature'>('none');
   const [busy, setBusy] = useState(false);
@@ -293,7 +295,9 @@ function AccountCard({
         {account.statusDetail ? (
           <div>
             <dt>{t('health.detail')}</dt>
-            <dd>{account.statusDetail}</dd>
+            <dd data-testid="status-detail">
+              {serverText(account.statusDetailCode, account.statusDetailParams, account.statusDetail)}
+            </dd>
           </div>
         ) : null}
         <div>
@@ -335,7 +339,10 @@ function AccountCard({
           <div>
             <dt>{t('health.lastError')}</dt>
             <dd>
-              {account.lastError.message} <span className="muted small">({dateTime(account.lastError.at)})</span>
+              <span data-testid="last-error">
+                {serverText(account.lastError.code, account.lastError.params, account.lastError.message)}
+              </span>{' '}
+              <span className="muted small">({dateTime(account.lastError.at)})</span>
             </dd>
           </div>
         ) : null}
@@ -363,7 +370,11 @@ function AccountCard({
                   ({t('health.calendarSynced', { when: dateTime(account.calendar.syncedAt) })})
                 </span>
               ) : null}
-              {account.calendar.detail ? <p className="muted small">{account.calendar.detail}</p> : null}
+              {account.calendar.detail ? (
+                <p className="muted small" data-testid="calendar-detail">
+                  {serverText(account.calendar.detailCode, account.calendar.detailParams, account.calendar.detail)}
+                </p>
+              ) : null}
             </dd>
           </div>
         ) : null}

@@ -169,7 +169,7 @@ export function SmtpEditor({ account, onClose }: { account: EmailAccount; onClos
 }
 
 function DeliverabilityReportView({ accountId }: { accountId: string }) {
-  const { t } = useI18n();
+  const { t, serverText } = useI18n();
   const [requested, setRequested] = useState(0);
   const report = useAsync(
     (signal) =>
@@ -226,7 +226,13 @@ function DeliverabilityReportView({ accountId }: { accountId: string }) {
                     </span>
                     {check.record ? <code className="record">{check.record}</code> : null}
                   </td>
-                  <td>{check.fix ?? (check.status === 'pass' ? t('deliverability.nothing') : '')}</td>
+                  <td data-testid={`fix-${name}`}>
+                    {check.fix !== undefined
+                      ? serverText(check.fixCode, check.fixParams, check.fix)
+                      : check.status === 'pass'
+                        ? t('deliverability.nothing')
+                        : ''}
+                  </td>
                 </tr>
               ))}
             </tbody>
