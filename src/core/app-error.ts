@@ -26,6 +26,9 @@ export type ErrorCode =
   | 'SLOT_TAKEN'
   | 'ALREADY_SET_UP'
   | 'USER_DEACTIVATED'
+  // Booking pages (issue 16, H8).
+  | 'SLUG_TAKEN'
+  | 'SLOT_UNAVAILABLE'
   | 'INTERNAL';
 
 export interface FieldIssue {

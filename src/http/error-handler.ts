@@ -28,6 +28,9 @@ const STATUS: Record<ErrorCode, number> = {
   SLOT_TAKEN: 409,
   ALREADY_SET_UP: 409,
   USER_DEACTIVATED: 403,
+  // Booking pages (issue 16, H8).
+  SLUG_TAKEN: 409,
+  SLOT_UNAVAILABLE: 422,
   INTERNAL: 500,
 };
 

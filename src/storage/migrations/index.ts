@@ -10,6 +10,8 @@ import * as addressVerification from './0006-address-verification.js';
 import * as messageHolders from './0007-message-holders.js';
 import * as bccFilings from './0008-bcc-filings.js';
 import * as team from './0009-team.js';
+// Booking pages (issue 16, H8).
+import * as bookingPages from './0017-booking-pages.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -21,6 +23,8 @@ const migrations: Record<string, Migration> = {
   '0007-message-holders': messageHolders,
   '0008-bcc-filings': bccFilings,
   '0009-team': team,
+  // Booking pages (issue 16, H8).
+  '0017-booking-pages': bookingPages,
 };
 
 export const migrationProvider: MigrationProvider = {
