@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildServer } from '../http/build-server.js';
 import { serializeRequest } from '../http/redact-url.js';
+import type { BookingLimits } from '../http/routes/booking-routes.js';
 import { createParsePool } from '../mail/mime/parse-pool.js';
 import type { ParsedMessage, ParseOptions } from '../mail/mime/parse-message.js';
 import type { Outbox, OutboxDeps } from '../mail/send/outbox.js';
@@ -55,6 +56,8 @@ export interface StartOptions extends BackgroundOptions {
   background?: boolean;
   /** Where log lines go (default stdout); tests read them to prove no secret is logged. */
   logStream?: NodeJS.WritableStream;
+  /** Booking pages' public rate limits (tests use small ones). */
+  bookingLimits?: BookingLimits;
 }
 
 /**
@@ -163,6 +166,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     version: VERSION,
     logger: loggerOptions(config, options.logStream),
     validateResponses: config.checkResponses,
+    ...(options.bookingLimits ? { bookingLimits: options.bookingLimits } : {}),
     blobs,
     mail: {
       secrets,

@@ -60,3 +60,12 @@ export type Meeting = z.infer<typeof schemas.meetingSchema>;
 export type MeetingList = z.infer<typeof schemas.meetingListSchema>;
 export type CalendarSyncQueued = z.infer<typeof schemas.calendarSyncQueuedSchema>;
 export type CalendarHealth = z.infer<typeof schemas.calendarHealthSchema>;
+
+// Booking pages (issue 16, H8).
+export type BookingHours = z.infer<typeof schemas.bookingHoursSchema>;
+export type BookingPage = z.infer<typeof schemas.bookingPageSchema>;
+export type BookingPageList = z.infer<typeof schemas.bookingPageListSchema>;
+export type PublicBookingPage = z.infer<typeof schemas.publicBookingPageSchema>;
+export type BookingSlots = z.infer<typeof schemas.bookingSlotsSchema>;
+export type BookingCreated = z.infer<typeof schemas.bookingCreatedSchema>;
+export type ManagedBooking = z.infer<typeof schemas.managedBookingSchema>;

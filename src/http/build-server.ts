@@ -32,6 +32,8 @@ import { inviteRoutes } from './routes/invite-routes.js';
 import { userRoutes, type UserRouteDeps } from './routes/user-routes.js';
 import type { AccountDeliverabilityDeps } from '../mail/send/account-deliverability.js';
 import type { BlobStore } from '../storage/blob-store.js';
+// Booking pages (issue 16, H8).
+import { bookingRoutes, type BookingLimits } from './routes/booking-routes.js';
 
 export const JSON_BODY_LIMIT = 1024 * 1024;
 
@@ -57,6 +59,8 @@ export interface ServerDeps {
   webRoot?: string | null;
   /** Sign-in attempt limits (login-throttle.ts); default: 10 failures per address, 50 per IP, per 15 minutes. */
   loginThrottle?: LoginThrottle;
+  /** Booking pages' public rate limits (booking-routes.ts DEFAULT_BOOKING_LIMITS when absent). */
+  bookingLimits?: BookingLimits;
   /** Check every JSON answer against its route's response schema (api-router.ts); tests and development only. */
   validateResponses?: boolean;
 }
@@ -183,6 +187,17 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   if (deps.send && deps.blobs) sendRoutes(router, { ...deps.send, db: deps.db, blobs: deps.blobs });
   if (deps.deliverability) deliverabilityRoutes(router, { ...deps.deliverability, db: deps.db });
   if (deps.meetings) meetingRoutes(router, { ...deps.meetings, db: deps.db });
+  // Booking pages need the calendar (meetings) and the outbox (send) parts.
+  if (deps.meetings && deps.send && deps.blobs)
+    bookingRoutes(router, {
+      ...deps.meetings,
+      db: deps.db,
+      blobs: deps.blobs,
+      publicUrl: deps.publicUrl,
+      outbox: deps.send.outbox,
+      ...(deps.send.parse ? { parse: deps.send.parse } : {}),
+      ...(deps.bookingLimits ? { limits: deps.bookingLimits } : {}),
+    });
   if (deps.mail) emailAccountRoutes(router, { ...deps.mail, db: deps.db, publicUrl: deps.publicUrl });
 
   const webRoot = deps.webRoot === undefined ? defaultWebRoot() : deps.webRoot;

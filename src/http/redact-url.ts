@@ -4,7 +4,14 @@
 import type { FastifyRequest } from 'fastify';
 
 const SECRET_PARAMS = new Set(['code', 'state', 'token', 'access_token', 'refresh_token', 'id_token']);
-const SECRET_PATHS = [/^(\/u\/)[^/?#]+/, /^(\/invite\/)[^/?#]+/, /^(\/api\/invites\/)[^/?#]+/];
+const SECRET_PATHS = [
+  /^(\/u\/)[^/?#]+/,
+  /^(\/invite\/)[^/?#]+/,
+  /^(\/api\/invites\/)[^/?#]+/,
+  // Booking pages' manage links (issue 16, H8): the page and the API.
+  /^(\/book\/manage\/)[^/?#]+/,
+  /^(\/api\/public\/bookings\/)[^/?#]+/,
+];
 export const REDACTED = '[redacted]';
 
 export function redactUrl(url: string): string {
