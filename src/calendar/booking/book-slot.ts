@@ -477,7 +477,11 @@ async function bookedEvent(db: Db, booking: BookingsTable) {
     .where('recurrence_id', '=', '')
     .executeTakeFirst();
   if (!meeting?.calendar_id || !meeting.href) return null;
-  const calendar = await db.selectFrom('calendars').selectAll().where('id', '=', meeting.calendar_id).executeTakeFirst();
+  const calendar = await db
+    .selectFrom('calendars')
+    .selectAll()
+    .where('id', '=', meeting.calendar_id)
+    .executeTakeFirst();
   return calendar ? { meeting, calendar } : null;
 }
 
@@ -553,7 +557,9 @@ export async function moveBooking(
         .execute();
       await trx
         .insertInto('booking_claims')
-        .values(cellsOf(start, end).map((cell_at) => ({ account_id: booking.account_id, cell_at, booking_id: booking.id })))
+        .values(
+          cellsOf(start, end).map((cell_at) => ({ account_id: booking.account_id, cell_at, booking_id: booking.id })),
+        )
         .execute();
     });
   } catch (error) {
