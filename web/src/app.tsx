@@ -8,6 +8,7 @@ import { AccountsProvider } from './accounts';
 import { browserLocale, effectiveLocale, I18nProvider, rememberLocaleChoice, translate } from './i18n/i18n';
 import { Layout } from './layout';
 import { InvitePage } from './pages/invite-page';
+import { BookingPage, ManageBookingPage } from './booking/booking-page';
 import { LoginPage } from './pages/login-page';
 import { SetupPage } from './pages/setup-page';
 import { matchPath, navigate, useLocation } from './router';
@@ -95,6 +96,12 @@ export function App() {
     if (url.pathname === '/login') navigate(safeNext(url.searchParams.get('next')), { replace: true });
     else if (url.pathname === '/') navigate('/inbox', { replace: true });
   }, [boot.state, href]);
+
+  // Booking pages are public: no session, no setup, their own language switch (issue 16, H8).
+  const manageBooking = matchPath('/book/manage/:token', location.pathname);
+  if (manageBooking) return <ManageBookingPage token={manageBooking.token!} />;
+  const bookingPage = matchPath('/book/:slug', location.pathname);
+  if (bookingPage) return <BookingPage slug={bookingPage.slug!} />;
 
   if (boot.state === 'loading') {
     return (

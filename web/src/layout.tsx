@@ -13,6 +13,7 @@ import { ThreadPage } from './pages/thread-page';
 import { EmailSettingsPage } from './settings/email-settings-page';
 import { ProfilePage } from './settings/profile-page';
 import { UsersPage } from './settings/users-page';
+import { BookingSettingsPage } from './booking/booking-settings-page';
 import { Link, matchPath, useLocation } from './router';
 import { useSession } from './session';
 
@@ -32,6 +33,7 @@ const routes: Route[] = [
   { pattern: '/settings/email', render: () => <EmailSettingsPage /> },
   { pattern: '/settings/profile', render: () => <ProfilePage /> },
   { pattern: '/settings/users', render: () => <UsersPage /> },
+  { pattern: '/settings/booking', render: () => <BookingSettingsPage /> },
 ];
 
 function currentPage(pathname: string): { key: string; node: ReactNode } {

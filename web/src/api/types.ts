@@ -45,3 +45,14 @@ export type {
   UserSettings,
   VerificationSent,
 } from '@conversa/api-types';
+
+// Booking pages (issue 16, H8).
+export type {
+  BookingHours,
+  BookingPage,
+  BookingPageList,
+  PublicBookingPage,
+  BookingSlots,
+  BookingCreated,
+  ManagedBooking,
+} from '@conversa/api-types';
