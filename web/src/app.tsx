@@ -49,7 +49,8 @@ export function App() {
   const location = useLocation();
 
   useEffect(() => {
-    void loadSession().then(setBoot);
+    // A public booking page needs no session: asking for one would only log 401s in the visitor's console.
+    if (!window.location.pathname.startsWith('/book/')) void loadSession().then(setBoot);
     const onSignedOut = () => setBoot({ state: 'signed-out' });
     window.addEventListener(UNAUTHENTICATED_EVENT, onSignedOut);
     return () => window.removeEventListener(UNAUTHENTICATED_EVENT, onSignedOut);

@@ -10,7 +10,7 @@ import { browserLocale, I18nProvider, useI18n } from '../i18n/i18n';
 import { Link } from '../router';
 
 const DAY = 86_400_000;
-const WINDOW_DAYS = 14;
+const WINDOW_DAYS = 7;
 
 /** The visitor's zone, as the browser knows it. */
 export function visitorZone(): string {
@@ -60,7 +60,7 @@ interface Slot {
   end: string;
 }
 
-/** Free slots of a page, [from, from + 14 days), grouped by the visitor's days; `reload` asks again. */
+/** Free slots of a page, [from, from + 7 days), grouped by the visitor's days; `reload` asks again. */
 function SlotPicker({ slug, onPick, reloadKey }: { slug: string; onPick(slot: Slot): void; reloadKey: number }) {
   const { t } = useI18n();
   const zone = visitorZone();
