@@ -11,6 +11,7 @@ import ICAL from 'ical.js';
 import PostalMime from 'postal-mime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freeSlots, workingWindows, type SlotRules } from '../../src/calendar/booking/free-slots.js';
+import { redactUrl } from '../../src/http/redact-url.js';
 import { startTestConversa, type TestConversa } from '../support/conversa-server.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 import { dovecotAccountBody } from '../support/dovecot-account.js';
@@ -67,7 +68,9 @@ describe('free slots (pure)', () => {
     // Horizon: one day from 26 March 19:00Z reaches 27 March 19:00Z; from 25 March it does not reach 27 March at all.
     const horizon = freeSlots({ ...rules, horizonDays: 1 }, [], { start: day, end: day + 2 * DAY }, day - 14 * HOUR);
     expect(horizon.map((s) => iso(s.start))).toEqual(['2027-03-27T09:00:00.000Z']);
-    expect(freeSlots({ ...rules, horizonDays: 1 }, [], { start: day, end: day + 2 * DAY }, day - 36 * HOUR)).toEqual([]);
+    expect(freeSlots({ ...rules, horizonDays: 1 }, [], { start: day, end: day + 2 * DAY }, day - 36 * HOUR)).toEqual(
+      [],
+    );
     // Buffer: a meeting 12:00–13:00 with 30 minutes of buffer takes 11:00 too.
     const busy = [{ start: day + 12 * HOUR, end: day + 13 * HOUR }];
     const buffered = freeSlots({ ...rules, bufferMinutes: 30 }, busy, { start: day, end: day + DAY }, now);
@@ -433,6 +436,26 @@ describe.each(DIALECTS)('booking pages with Radicale and Dovecot on %s', (dialec
     expect(slots).not.toContain(iso(at(16)));
   });
 
+  it('a meeting made in the CRM takes its time too', async () => {
+    const crmDay = day + 2 * DAY;
+    const made = await conversa.api(
+      'POST',
+      '/api/meetings',
+      {
+        accountId,
+        title: 'CRM-made review',
+        start: iso(crmDay + 10 * HOUR),
+        end: iso(crmDay + 11 * HOUR),
+        attendees: [`crm-${tag()}@client.test`],
+      },
+      owner.token,
+    );
+    expect(made.status, made.text).toBe(201);
+    const slots = await slotStarts(slug, crmDay, crmDay + DAY);
+    expect(slots).toContain(iso(crmDay + 9 * HOUR));
+    for (const busy of [10, 10.5, 11]) expect(slots).not.toContain(iso(crmDay + busy * HOUR));
+  });
+
   it('twenty visitors racing for one slot: exactly one 201, nineteen 409 SLOT_TAKEN', async () => {
     const answers = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
@@ -710,6 +733,9 @@ describe.each(DIALECTS)('booking pages with Radicale and Dovecot on %s', (dialec
     expect(limited?.body.error.code).toBe('RATE_LIMITED');
     expect(Number(limited?.headers.get('retry-after'))).toBeGreaterThan(0);
     // The manage token never reaches a log line.
+    expect(redactUrl('/book/manage/abcdef?x=1')).toBe('/book/manage/[redacted]?x=1');
+    expect(redactUrl('/api/public/bookings/abcdef/cancel')).toBe('/api/public/bookings/[redacted]/cancel');
+    expect(conversa.logs.join('')).toContain('/api/public/bookings/[redacted]');
     expect(conversa.logs.join('')).not.toMatch(
       /\/book\/manage\/[A-Za-z0-9_-]{20}|\/api\/public\/bookings\/[A-Za-z0-9_-]{20}/,
     );
