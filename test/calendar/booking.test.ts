@@ -456,6 +456,47 @@ describe.each(DIALECTS)('booking pages with Radicale and Dovecot on %s', (dialec
     for (const busy of [10, 10.5, 11]) expect(slots).not.toContain(iso(crmDay + busy * HOUR));
   });
 
+  it("with the owner's automatic creation off, an invitee is linked only to a contact that exists", async () => {
+    const plain = await conversa.addUser({ displayName: 'Nora Noauto' });
+    const box = await mailboxWithCalendar();
+    const plainAccount = await connect(plain.token, box);
+    const plainSlug = `nora-${tag()}`;
+    const made = await createPage(plain.token, {
+      slug: plainSlug,
+      title: 'Chat',
+      durationMinutes: 30,
+      accountId: plainAccount,
+      timeZone: 'UTC',
+      hours: ALL_WEEK,
+    });
+    expect(made.status, made.text).toBe(201);
+    const stranger = `stranger-${tag()}@client.test`;
+    const known = `known-${tag()}@client.test`;
+    const contact = await conversa.api('POST', '/api/contacts', { emails: [known], firstName: 'Known' }, plain.token);
+    expect(contact.status, contact.text).toBe(201);
+    const first = await pub('POST', `/api/public/booking/${plainSlug}`, {
+      start: iso(at(9)),
+      name: 'S',
+      email: stranger,
+    });
+    expect(first.status, first.text).toBe(201);
+    const second = await pub('POST', `/api/public/booking/${plainSlug}`, {
+      start: iso(at(10)),
+      name: 'K',
+      email: known,
+    });
+    expect(second.status, second.text).toBe(201);
+    const none = await conversa.api(
+      'GET',
+      `/api/contacts?email=${encodeURIComponent(stranger)}`,
+      undefined,
+      plain.token,
+    );
+    expect(none.body.items).toEqual([]);
+    const timeline = await conversa.api('GET', `/api/contacts/${contact.body.id}/meetings`, undefined, plain.token);
+    expect(timeline.body.items.map((m: any) => m.start)).toEqual([iso(at(10))]);
+  });
+
   it('twenty visitors racing for one slot: exactly one 201, nineteen 409 SLOT_TAKEN', async () => {
     const answers = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>

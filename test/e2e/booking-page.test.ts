@@ -42,6 +42,7 @@ describe('the booking page in Chromium', () => {
   let conversa: TestConversa;
   let browser: Browser;
   let slug: string;
+  let ownerEmail: string;
   const problems: string[] = [];
 
   const shoot = async (page: Page, name: string) => {
@@ -79,6 +80,7 @@ describe('the booking page in Chromium', () => {
     fs.mkdirSync(SCREENSHOTS, { recursive: true });
     conversa = await startTestConversa({}, undefined, { calendarIntervalMs: 60_000 });
     const owner = await conversa.addUser({ displayName: 'Olivia Owner' });
+    ownerEmail = owner.email;
     const creds = await dovecot.addUser();
     const rc = await radicale.addUser({ user: creds.user, password: creds.password });
     const mk = await fetch(`${radicale.principalUrl(creds.user)}work/`, {
@@ -191,6 +193,33 @@ describe('the booking page in Chromium', () => {
     await shows(page.getByRole('heading', { name: 'Esta página de agendamento não existe' }));
     await page.context().close();
     // The only console errors are the API's 404 for the unknown page.
-    expect(problems.filter((p) => !/status of 404/.test(p))).toEqual([]);
+    expect(problems.filter((p) => !/status of (404|409)/.test(p))).toEqual([]);
+  }, 60_000);
+
+  it('Settings › Booking pages: the owner creates a page through the form and copies its link', async () => {
+    const page = await visitor('en-US', { width: 1280, height: 860 });
+    await page.goto(`${conversa.url}/settings/booking`);
+    await page.getByLabel('Email').fill(ownerEmail);
+    await page.getByLabel('Password', { exact: true }).fill('crm user password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await shows(page.getByRole('heading', { level: 1, name: 'Booking pages' }));
+    await shows(page.locator(`[data-slug="${slug}"]`));
+    await page.getByRole('button', { name: 'New booking page' }).click();
+    const form = page.getByTestId('booking-page-form');
+    await form.getByLabel('Title').fill('Demo');
+    const second = `demo-${randomBytes(3).toString('hex')}`;
+    await form.getByLabel('Address (PUBLIC_URL/book/…)').fill(second);
+    // A taken address is refused with its code's text.
+    await form.getByLabel('Address (PUBLIC_URL/book/…)').fill(slug);
+    await form.getByRole('button', { name: 'Create page' }).click();
+    await shows(page.getByText('This page address is already taken'));
+    await form.getByLabel('Address (PUBLIC_URL/book/…)').fill(second);
+    await form.getByRole('button', { name: 'Create page' }).click();
+    await shows(page.locator(`[data-slug="${second}"]`));
+    await shows(page.getByRole('link', { name: `${conversa.url}/book/${second}` }));
+    await shoot(page, 'booking-settings.en');
+    const listed = await conversa.api('GET', `/api/public/booking/${second}`);
+    expect(listed.status).toBe(200);
+    await page.context().close();
   }, 60_000);
 });
