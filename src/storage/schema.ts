@@ -498,6 +498,7 @@ export interface BookingsTable {
   event_uid: string;
   meeting_id: string | null;
   sequence: number;
+  locale: string;
   created_at: number;
   updated_at: number;
 }

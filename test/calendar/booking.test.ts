@@ -169,10 +169,10 @@ describe.each(DIALECTS)('booking pages with Radicale and Dovecot on %s', (dialec
   /** A UTC day three days ahead: the events below are on it. */
   let day: number;
 
-  const pub = async (method: string, route: string, body?: unknown) => {
+  const pub = async (method: string, route: string, body?: unknown, headers: Record<string, string> = {}) => {
     const res = await fetch(`${conversa.url}${route}`, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();
@@ -408,10 +408,19 @@ describe.each(DIALECTS)('booking pages with Radicale and Dovecot on %s', (dialec
 
   it('moves a booking through the manage link: the event moves, REQUEST with SEQUENCE 1 and the same UID', async () => {
     const invitee = `mario-${tag()}@client.test`;
-    const res = await pub('POST', `/api/public/booking/${slug}`, { start: iso(at(15)), name: 'Mário', email: invitee });
+    // A visitor whose browser prefers Portuguese gets the mails in Portuguese.
+    const res = await pub(
+      'POST',
+      `/api/public/booking/${slug}`,
+      { start: iso(at(15)), name: 'Mário', email: invitee },
+      { 'accept-language': 'pt-BR,pt;q=0.9,en;q=0.5' },
+    );
     expect(res.status, res.text).toBe(201);
     const token = res.body.manageUrl.split('/').pop();
     const first = await invitationTo(invitee, 'REQUEST', 0);
+    const parsedFirst = await PostalMime.parse(first.message.raw);
+    expect(parsedFirst.subject).toMatch(/^Convite: Intro call — /);
+    expect(parsedFirst.text).toContain('Para cancelar ou remarcar:');
     const uid = new ICAL.Component(ICAL.parse(first.parts[0]!.text) as unknown[])
       .getFirstSubcomponent('vevent')!
       .getFirstPropertyValue('uid');

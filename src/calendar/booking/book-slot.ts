@@ -234,7 +234,7 @@ async function ownerOf(db: Db, account: EmailAccountsTable): Promise<string | nu
   return row?.display_name?.trim() || null;
 }
 
-function when(start: number, zone: string, locale: string): string {
+function when(start: number, zone: string, locale: MailLocale): string {
   return new Intl.DateTimeFormat(locale, { dateStyle: 'full', timeStyle: 'short', timeZone: zone }).format(start);
 }
 
@@ -242,17 +242,47 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** The languages the invitee's mail is written in: the page's visitor's (Accept-Language), English otherwise. */
+export type MailLocale = 'en' | 'pt-BR';
+
+export function mailLocale(acceptLanguage: string | undefined): MailLocale {
+  const first = (acceptLanguage ?? '').split(',')[0]?.trim().toLowerCase() ?? '';
+  return first.startsWith('pt') ? 'pt-BR' : 'en';
+}
+
+const MAIL_TEXTS = {
+  en: {
+    booked: (title: string, who: string, time: string) => `You booked "${title}" with ${who} on ${time}.`,
+    moved: (title: string, who: string, time: string) => `Your booking "${title}" with ${who} is now on ${time}.`,
+    cancelled: (title: string, _who: string, time: string) => `Your booking "${title}" on ${time} is cancelled.`,
+    manage: 'To cancel or move it:',
+    subjectInvite: (title: string, time: string) => `Invitation: ${title} — ${time}`,
+    subjectMoved: (title: string, time: string) => `Updated invitation: ${title} — ${time}`,
+    subjectCancel: (title: string) => `Cancelled: ${title}`,
+  },
+  'pt-BR': {
+    booked: (title: string, who: string, time: string) => `Você agendou "${title}" com ${who} em ${time}.`,
+    moved: (title: string, who: string, time: string) => `Seu agendamento "${title}" com ${who} agora é em ${time}.`,
+    cancelled: (title: string, _who: string, time: string) => `Seu agendamento "${title}" em ${time} foi cancelado.`,
+    manage: 'Para cancelar ou remarcar:',
+    subjectInvite: (title: string, time: string) => `Convite: ${title} — ${time}`,
+    subjectMoved: (title: string, time: string) => `Convite atualizado: ${title} — ${time}`,
+    subjectCancel: (title: string) => `Cancelado: ${title}`,
+  },
+} as const;
+
 async function mailInvitation(
   deps: BookingDeps,
   input: {
     account: EmailAccountsTable;
     row: BookingPagesTable;
     booking: BookingsTable;
-    method: 'REQUEST' | 'CANCEL';
+    kind: 'booked' | 'moved' | 'cancelled';
     manageLink: string | null;
   },
 ): Promise<void> {
-  const { account, row, booking, method } = input;
+  const { account, row, booking, kind } = input;
+  const method = kind === 'cancelled' ? 'CANCEL' : 'REQUEST';
   const ownerName = await ownerOf(deps.db, account);
   const ics = buildInvitationIcs({
     method,
@@ -265,28 +295,28 @@ async function mailInvitation(
     organizer: { address: account.email, name: ownerName },
     attendee: { address: booking.invitee_email, name: booking.invitee_name },
   });
-  const time = when(booking.start_at, row.time_zone, 'en');
-  const lines =
-    method === 'CANCEL'
-      ? [`Your booking "${row.title}" on ${time} (${row.time_zone}) is cancelled.`]
-      : [
-          `You booked "${row.title}" with ${ownerName ?? account.email} on ${time} (${row.time_zone}).`,
-          ...(input.manageLink ? ['', `To cancel or move it: ${input.manageLink}`] : []),
-        ];
-  const html = lines
-    .filter((l) => l !== '')
-    .map((l) =>
-      input.manageLink && l.endsWith(input.manageLink)
-        ? `<p>To cancel or move it: <a href="${escapeHtml(input.manageLink)}">${escapeHtml(input.manageLink)}</a></p>`
-        : `<p>${escapeHtml(l)}</p>`,
-    )
-    .join('\n');
+  const locale: MailLocale = booking.locale === 'pt-BR' ? 'pt-BR' : 'en';
+  const texts = MAIL_TEXTS[locale];
+  // The page's zone, named: the server does not know the visitor's (the page showed times in it).
+  const time = `${when(booking.start_at, row.time_zone, locale)} (${row.time_zone})`;
+  const sentence = texts[kind](row.title, ownerName ?? account.email, time);
+  const link = input.manageLink;
+  const text = link ? `${sentence}\n\n${texts.manage} ${link}\n` : `${sentence}\n`;
+  const html = [
+    `<p>${escapeHtml(sentence)}</p>`,
+    ...(link ? [`<p>${escapeHtml(texts.manage)} <a href="${escapeHtml(link)}">${escapeHtml(link)}</a></p>`] : []),
+  ].join('\n');
   await queueBookingMail(deps, {
     account,
     fromName: ownerName,
     to: { address: booking.invitee_email, name: booking.invitee_name },
-    subject: method === 'CANCEL' ? `Cancelled: ${row.title}` : `Invitation: ${row.title} — ${time}`,
-    text: lines.join('\n'),
+    subject:
+      kind === 'cancelled'
+        ? texts.subjectCancel(row.title)
+        : kind === 'moved'
+          ? texts.subjectMoved(row.title, time)
+          : texts.subjectInvite(row.title, time),
+    text,
     html,
     ics: { method, content: ics },
   });
@@ -301,6 +331,8 @@ export interface BookInput {
   name: string;
   email: string;
   note?: string | null | undefined;
+  /** The language of the mails to the invitee (from the visitor's Accept-Language). */
+  locale?: MailLocale | undefined;
 }
 
 export interface BookingAnswer {
@@ -352,6 +384,7 @@ export async function bookSlot(
       event_uid: `${newId(now)}@conversa-booking`,
       meeting_id: null,
       sequence: 0,
+      locale: input.locale ?? 'en',
       created_at: Date.now(),
       updated_at: Date.now(),
     };
@@ -379,7 +412,7 @@ export async function bookSlot(
     .where('id', '=', booking.id)
     .execute();
   const link = manageUrl(deps.publicUrl, token);
-  await mailInvitation(deps, { account, row, booking, method: 'REQUEST', manageLink: link });
+  await mailInvitation(deps, { account, row, booking, kind: 'booked', manageLink: link });
   return {
     bookingId: booking.id,
     start: new Date(start).toISOString(),
@@ -524,7 +557,7 @@ export async function cancelBooking(
       .where('id', '=', booking.id)
       .execute();
   });
-  await mailInvitation(deps, { account, row, booking: cancelled, method: 'CANCEL', manageLink: null });
+  await mailInvitation(deps, { account, row, booking: cancelled, kind: 'cancelled', manageLink: null });
   return managed(cancelled, row);
 }
 
@@ -623,7 +656,7 @@ export async function moveBooking(
     account,
     row,
     booking: moved,
-    method: 'REQUEST',
+    kind: 'moved',
     manageLink: manageUrl(deps.publicUrl, token),
   });
   return managed(moved, row);

@@ -8,6 +8,7 @@ import {
   bookSlot,
   cancelBooking,
   getManagedBooking,
+  mailLocale,
   moveBooking,
   pageSlots,
   type BookingDeps,
@@ -209,7 +210,7 @@ export function bookingRoutes(router: ApiRouter, deps: BookingRouteDeps): void {
     responses: { 201: { description: 'Booked', schema: bookingCreatedSchema } },
     handler: ({ params, body, request }) => {
       spend(writes, request.ip);
-      return bookSlot(deps, params.slug, body);
+      return bookSlot(deps, params.slug, { ...body, locale: mailLocale(request.headers['accept-language']) });
     },
   });
 

@@ -54,6 +54,8 @@ export async function up(db: Db): Promise<void> {
     .addColumn('meeting_id', 'text')
     // The invitation's SEQUENCE: every move or cancel mails one more.
     .addColumn('sequence', 'integer', (c) => c.notNull().defaultTo(0))
+    // The language of the mails to the invitee: en or pt-BR (the visitor's browser's).
+    .addColumn('locale', 'text', (c) => c.notNull().defaultTo('en'))
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
     .execute();
