@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildServer } from '../http/build-server.js';
 import { serializeRequest } from '../http/redact-url.js';
+import type { BookingLimits } from '../http/routes/booking-routes.js';
 import { createParsePool } from '../mail/mime/parse-pool.js';
 import type { ParsedMessage, ParseOptions } from '../mail/mime/parse-message.js';
 import type { Outbox, OutboxDeps } from '../mail/send/outbox.js';
@@ -57,6 +58,8 @@ export interface StartOptions extends BackgroundOptions {
   logStream?: NodeJS.WritableStream;
   /** The live inbox's timings (tests shorten the heartbeat); defaults suit production. */
   live?: { pollMs?: number; heartbeatMs?: number; maxStreamsPerUser?: number };
+  /** Booking pages' public rate limits (tests use small ones). */
+  bookingLimits?: BookingLimits;
 }
 
 /**
@@ -166,6 +169,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger: loggerOptions(config, options.logStream),
     validateResponses: config.checkResponses,
     ...(options.live ? { live: options.live } : {}),
+    ...(options.bookingLimits ? { bookingLimits: options.bookingLimits } : {}),
     blobs,
     // Read/unread changes: written at once when this process runs the mailbox; else the holder's lease round finds them.
     flagWritesQueued: (accountIds) => {

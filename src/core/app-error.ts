@@ -37,6 +37,9 @@ export type ErrorCode =
   | 'SEND_AT_TOO_FAR'
   // Signatures (issue 15, H5): a mailbox's signature over 64 KB.
   | 'SIGNATURE_TOO_LARGE'
+  // Booking pages (issue 16, H8).
+  | 'SLUG_TAKEN'
+  | 'SLOT_UNAVAILABLE'
   | 'INTERNAL';
 
 export interface FieldIssue {

@@ -668,3 +668,50 @@ export const liveEventSchema = z.discriminatedUnion('type', [
     data: z.object({ messageId: z.string(), type: z.string() }),
   }),
 ]);
+// Booking pages (issue 16, H8).
+export const bookingHoursSchema = z.record(z.string(), z.array(z.tuple([z.string(), z.string()])));
+export const bookingTeamSchema = z.object({
+  accountIds: z.array(z.string()),
+  mode: z.enum(['round-robin', 'first-free']),
+});
+export const bookingPageSchema = z.object({
+  id: z.string(),
+  slug: z.string(),
+  url: z.string(),
+  title: z.string(),
+  durationMinutes: z.number(),
+  accountId: z.string(),
+  timeZone: z.string(),
+  hours: bookingHoursSchema,
+  bufferMinutes: z.number(),
+  minNoticeMinutes: z.number(),
+  horizonDays: z.number(),
+  team: bookingTeamSchema.nullable(),
+  active: z.boolean(),
+});
+export const bookingPageListSchema = z.object({ items: z.array(bookingPageSchema) });
+/** What a visitor sees of a page: nothing about the owner but a name. */
+export const publicBookingPageSchema = z.object({
+  title: z.string(),
+  durationMinutes: z.number(),
+  timeZone: z.string(),
+  owner: z.object({ name: z.string() }),
+});
+export const bookingSlotsSchema = z.object({ slots: z.array(z.object({ start: z.string(), end: z.string() })) });
+export const bookingCreatedSchema = z.object({
+  bookingId: z.string(),
+  start: z.string(),
+  end: z.string(),
+  manageUrl: z.string(),
+});
+export const managedBookingSchema = z.object({
+  bookingId: z.string(),
+  title: z.string(),
+  slug: z.string(),
+  timeZone: z.string(),
+  durationMinutes: z.number(),
+  start: z.string(),
+  end: z.string(),
+  state: z.enum(['confirmed', 'cancelled']),
+  name: z.string(),
+});

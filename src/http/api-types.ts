@@ -92,3 +92,11 @@ export type SendReasonCode = z.infer<typeof schemas.sendReasonCodeSchema>;
 export type SentFolderTextCode = z.infer<typeof schemas.sentFolderTextCodeSchema>;
 export type DeliverabilityTextCode = z.infer<typeof schemas.deliverabilityTextCodeSchema>;
 export type ServerTextCode = (typeof schemas.serverTextCodes)[number];
+// Booking pages (issue 16, H8).
+export type BookingHours = z.infer<typeof schemas.bookingHoursSchema>;
+export type BookingPage = z.infer<typeof schemas.bookingPageSchema>;
+export type BookingPageList = z.infer<typeof schemas.bookingPageListSchema>;
+export type PublicBookingPage = z.infer<typeof schemas.publicBookingPageSchema>;
+export type BookingSlots = z.infer<typeof schemas.bookingSlotsSchema>;
+export type BookingCreated = z.infer<typeof schemas.bookingCreatedSchema>;
+export type ManagedBooking = z.infer<typeof schemas.managedBookingSchema>;

@@ -40,6 +40,8 @@ import { trackingRoutes } from './routes/tracking-routes.js';
 import type { SlidingWindowLimiter } from './sliding-window-limiter.js';
 import { LiveFeed } from '../live/live-feed.js';
 import { liveRoutes } from './routes/live-routes.js';
+// Booking pages (issue 16, H8).
+import { bookingRoutes, type BookingLimits } from './routes/booking-routes.js';
 
 export const JSON_BODY_LIMIT = 1024 * 1024;
 
@@ -65,6 +67,8 @@ export interface ServerDeps {
   webRoot?: string | null;
   /** Sign-in attempt limits (login-throttle.ts); default: 10 failures per address, 50 per IP, per 15 minutes. */
   loginThrottle?: LoginThrottle;
+  /** Booking pages' public rate limits (booking-routes.ts DEFAULT_BOOKING_LIMITS when absent). */
+  bookingLimits?: BookingLimits;
   /** Check every JSON answer against its route's response schema (api-router.ts); tests and development only. */
   validateResponses?: boolean;
   /** Issue 15 (H3): the per-IP budget of the public tracking URLs (tracking-routes.ts); default 120 a minute. */
@@ -226,6 +230,17 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   reminderRoutes(router, { db: deps.db });
   if (deps.deliverability) deliverabilityRoutes(router, { ...deps.deliverability, db: deps.db });
   if (deps.meetings) meetingRoutes(router, { ...deps.meetings, db: deps.db });
+  // Booking pages need the calendar (meetings) and the outbox (send) parts.
+  if (deps.meetings && deps.send && deps.blobs)
+    bookingRoutes(router, {
+      ...deps.meetings,
+      db: deps.db,
+      blobs: deps.blobs,
+      publicUrl: deps.publicUrl,
+      outbox: deps.send.outbox,
+      ...(deps.send.parse ? { parse: deps.send.parse } : {}),
+      ...(deps.bookingLimits ? { limits: deps.bookingLimits } : {}),
+    });
   if (deps.mail) emailAccountRoutes(router, { ...deps.mail, db: deps.db, publicUrl: deps.publicUrl });
 
   const webRoot = deps.webRoot === undefined ? defaultWebRoot() : deps.webRoot;

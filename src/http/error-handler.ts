@@ -40,6 +40,9 @@ export const STATUS: Record<ErrorCode, number> = {
   SEND_AT_TOO_FAR: 422,
   // Signatures (issue 15, H5).
   SIGNATURE_TOO_LARGE: 422,
+  // Booking pages (issue 16, H8).
+  SLUG_TAKEN: 409,
+  SLOT_UNAVAILABLE: 422,
   INTERNAL: 500,
 };
 

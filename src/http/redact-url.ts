@@ -10,6 +10,9 @@ const SECRET_PATHS = [
   /^(\/api\/invites\/)[^/?#]+/,
   // Issue 15 (H3): the tracking pixel and link tokens (/t/o/<token>.gif, /t/c/<token>/<n>).
   /^(\/t\/[oc]\/)[^/?#.]+/,
+  // Booking pages' manage links (issue 16, H8): the page and the API.
+  /^(\/book\/manage\/)[^/?#]+/,
+  /^(\/api\/public\/bookings\/)[^/?#]+/,
 ];
 export const REDACTED = '[redacted]';
 

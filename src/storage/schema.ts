@@ -418,6 +418,8 @@ export interface MeetingsTable {
   deleted_at: number | null;
   /** 1 when the organizer is the account itself: the CRM may move or cancel it. */
   organizer_is_self: Generated<number>;
+  /** 1 for TRANSP:TRANSPARENT (shown as free): booking pages do not count it as busy (0017). */
+  transparent: Generated<number>;
   created_at: number;
   updated_at: number;
 }
@@ -589,6 +591,55 @@ export interface LiveEventsTable {
   created_at: number;
 }
 
+// Booking pages (issue 16, H8; migration 0017).
+export type BookingTeamMode = 'round-robin' | 'first-free';
+export type BookingState = 'confirmed' | 'cancelled';
+
+export interface BookingPagesTable {
+  id: string;
+  org_id: string;
+  owner_user_id: string;
+  slug: string;
+  title: string;
+  duration_minutes: number;
+  account_id: string;
+  time_zone: string;
+  hours_json: string;
+  buffer_minutes: number;
+  min_notice_minutes: number;
+  horizon_days: number;
+  team_account_ids_json: string | null;
+  team_mode: BookingTeamMode | null;
+  active: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface BookingsTable {
+  id: string;
+  page_id: string;
+  account_id: string;
+  start_at: number;
+  end_at: number;
+  invitee_name: string;
+  invitee_email: string;
+  note: string | null;
+  manage_token_hash: string;
+  state: BookingState;
+  event_uid: string;
+  meeting_id: string | null;
+  sequence: number;
+  locale: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface BookingClaimsTable {
+  account_id: string;
+  cell_at: number;
+  booking_id: string;
+}
+
 export interface Database {
   orgs: OrgsTable;
   users: UsersTable;
@@ -635,4 +686,8 @@ export interface Database {
   message_reads: MessageReadsTable;
   flag_writes: FlagWritesTable;
   live_events: LiveEventsTable;
+  // Booking pages (issue 16, H8).
+  booking_pages: BookingPagesTable;
+  bookings: BookingsTable;
+  booking_claims: BookingClaimsTable;
 }

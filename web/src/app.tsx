@@ -9,6 +9,7 @@ import { browserLocale, effectiveLocale, I18nProvider, rememberLocaleChoice, tra
 import { Layout } from './layout';
 import { LiveProvider } from './live/live-events';
 import { InvitePage } from './pages/invite-page';
+import { BookingPage, ManageBookingPage } from './booking/booking-page';
 import { LoginPage } from './pages/login-page';
 import { SetupPage } from './pages/setup-page';
 import { matchPath, navigate, useLocation } from './router';
@@ -49,7 +50,8 @@ export function App() {
   const location = useLocation();
 
   useEffect(() => {
-    void loadSession().then(setBoot);
+    // A public booking page needs no session: asking for one would only log 401s in the visitor's console.
+    if (!window.location.pathname.startsWith('/book/')) void loadSession().then(setBoot);
     const onSignedOut = () => setBoot({ state: 'signed-out' });
     window.addEventListener(UNAUTHENTICATED_EVENT, onSignedOut);
     return () => window.removeEventListener(UNAUTHENTICATED_EVENT, onSignedOut);
@@ -96,6 +98,12 @@ export function App() {
     if (url.pathname === '/login') navigate(safeNext(url.searchParams.get('next')), { replace: true });
     else if (url.pathname === '/') navigate('/inbox', { replace: true });
   }, [boot.state, href]);
+
+  // Booking pages are public: no session, no setup, their own language switch (issue 16, H8).
+  const manageBooking = matchPath('/book/manage/:token', location.pathname);
+  if (manageBooking) return <ManageBookingPage token={manageBooking.token!} />;
+  const bookingPage = matchPath('/book/:slug', location.pathname);
+  if (bookingPage) return <BookingPage slug={bookingPage.slug!} />;
 
   if (boot.state === 'loading') {
     return (

@@ -16,6 +16,7 @@ import { EmailSettingsPage } from './settings/email-settings-page';
 import { ProfilePage } from './settings/profile-page';
 import { UsersPage } from './settings/users-page';
 import { TemplatesPage } from './settings/templates-page';
+import { BookingSettingsPage } from './booking/booking-settings-page';
 import { Link, matchPath, useLocation } from './router';
 import { useSession } from './session';
 import { useUnreadCount } from './live/live-events';
@@ -39,6 +40,7 @@ const routes: Route[] = [
   { pattern: '/settings/profile', render: () => <ProfilePage /> },
   { pattern: '/settings/users', render: () => <UsersPage /> },
   { pattern: '/settings/templates', render: () => <TemplatesPage /> },
+  { pattern: '/settings/booking', render: () => <BookingSettingsPage /> },
 ];
 
 function currentPage(pathname: string): { key: string; node: ReactNode } {

@@ -60,6 +60,8 @@ export interface ParsedEvent {
   organizer: ParsedPerson | null;
   attendees: ParsedAttendee[];
   sequence: number;
+  /** TRANSP:TRANSPARENT — shown as free: it does not block time (booking pages ignore it). */
+  transparent: boolean;
 }
 
 export interface ParseProblem {
@@ -286,6 +288,7 @@ interface EventDetails {
   organizer: ParsedPerson | null;
   attendees: ParsedAttendee[];
   sequence: number;
+  transparent: boolean;
 }
 
 function details(comp: Component): EventDetails {
@@ -299,6 +302,7 @@ function details(comp: Component): EventDetails {
     organizer: organizerProp ? person(organizerProp) : null,
     attendees: attendees(comp),
     sequence: Number.isFinite(sequence) ? sequence : 0,
+    transparent: text(comp, 'transp')?.toUpperCase() === 'TRANSPARENT',
   };
 }
 

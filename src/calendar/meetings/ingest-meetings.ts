@@ -313,6 +313,7 @@ export async function ingestObjects(
           raw_ics: null,
           deleted_at: null,
           organizer_is_self: organizer === null || own.has(withoutTag(organizer)) ? 1 : 0,
+          transparent: event.transparent ? 1 : 0,
           updated_at: now,
         };
         let id = byKey.get(key);

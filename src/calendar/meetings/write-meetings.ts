@@ -64,7 +64,7 @@ function ownAccount(db: Db, user: User, accountId: string): Promise<EmailAccount
   return mailboxFor(db, user, accountId, 'use');
 }
 
-async function driverOrFail(deps: MeetingWriteDeps, row: EmailAccountsTable): Promise<CalendarDriver> {
+export async function driverOrFail(deps: MeetingWriteDeps, row: EmailAccountsTable): Promise<CalendarDriver> {
   const driver = await deps.driverFor(row);
   if (!driver)
     throw new AppError('CONFLICT', `${row.email} has no calendar Conversa can write to`, {
@@ -74,7 +74,7 @@ async function driverOrFail(deps: MeetingWriteDeps, row: EmailAccountsTable): Pr
 }
 
 /** The calendar new meetings go to: the first writable one (discovered now if the account has none stored yet). */
-async function defaultCalendar(
+export async function defaultCalendar(
   deps: MeetingWriteDeps,
   row: EmailAccountsTable,
   driver: CalendarDriver,
@@ -96,7 +96,7 @@ async function defaultCalendar(
   return writable;
 }
 
-async function storeWritten(
+export async function storeWritten(
   deps: MeetingWriteDeps,
   row: EmailAccountsTable,
   calendar: CalendarRow,

@@ -35,6 +35,11 @@ export interface ComposeInput {
   /** Ids without angle brackets, oldest first, the answered message's own id last. */
   references?: string[];
   attachments?: OutgoingAttachment[];
+  /**
+   * An iCalendar invitation (booking pages, issue 16): nodemailer puts it in twice, as the text/calendar; method=…
+   * alternative that mail programs show as an invitation, and as an invite.ics attachment for the others.
+   */
+  icalEvent?: { method: 'REQUEST' | 'CANCEL'; content: string } | null;
 }
 
 /** A fresh Message-ID (without brackets) on the sender's own domain: `<uuid>@<domain>`. */
@@ -106,6 +111,7 @@ export async function composeMessage(input: ComposeInput): Promise<Buffer> {
       contentType: a.contentType,
       content: a.content,
     })),
+    ...(input.icalEvent ? { icalEvent: { method: input.icalEvent.method, content: input.icalEvent.content } } : {}),
     // Nothing in a message written through the API may read the server's files or fetch URLs.
     disableFileAccess: true,
     disableUrlAccess: true,

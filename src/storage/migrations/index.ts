@@ -22,6 +22,8 @@ import * as readStateLive from './0013-read-state-live.js';
 import * as signatures from './0014-signatures.js';
 // Localised server texts (H6, issue 15)
 import * as serverTextCodes from './0015-server-text-codes.js';
+// Booking pages (issue 16, H8).
+import * as bookingPages from './0017-booking-pages.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -42,6 +44,8 @@ const migrations: Record<string, Migration> = {
   '0014-signatures': signatures,
   // Localised server texts (H6, issue 15)
   '0015-server-text-codes': serverTextCodes,
+  // Booking pages (issue 16, H8).
+  '0017-booking-pages': bookingPages,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -63,3 +63,14 @@ export type {
   UnreadCount,
   LiveEventMessage,
 } from '@conversa/api-types';
+
+// Booking pages (issue 16, H8).
+export type {
+  BookingHours,
+  BookingPage,
+  BookingPageList,
+  PublicBookingPage,
+  BookingSlots,
+  BookingCreated,
+  ManagedBooking,
+} from '@conversa/api-types';

@@ -102,6 +102,15 @@ export function SettingsPage() {
             </Link>
           </p>
         </section>
+        <section className="card" aria-labelledby="booking-link-title">
+          <h2 id="booking-link-title">{t('bookingSettings.title')}</h2>
+          <p className="muted">{t('bookingSettings.intro')}</p>
+          <p>
+            <Link to="/settings/booking" className="button">
+              {t('bookingSettings.open')}
+            </Link>
+          </p>
+        </section>
         <section className="card" aria-labelledby="email-settings-link-title">
           <h2 id="email-settings-link-title">{t('emailSettings.title')}</h2>
           <p className="muted">{t('settings.emailIntro')}</p>
