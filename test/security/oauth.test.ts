@@ -8,6 +8,7 @@ import { startOAuth2Server, type OAuth2TestServer } from '../servers/oauth2-serv
 import { startTestConversa, type TestConversa } from '../support/conversa-server.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 import { useDovecot } from '../support/servers.js';
+import { waitFor } from '../support/wait-for.js';
 
 const dovecot = useDovecot();
 
@@ -175,6 +176,12 @@ describe.each(DIALECTS)('OAuth sign-in on %s', (dialect) => {
       const { landing } = await finish(started.body.authorizeUrl, started.cookie);
       const id = landing.searchParams.get('connected')!;
       expect(id).toBeTruthy();
+      // The mailbox's own sync must be connected before the row is tampered with below: a runner that starts later
+      // (a lease round on PostgreSQL) would read the tampered row, which is not what this test is about.
+      await waitFor('the new account syncing', async () => {
+        const account = await conversa.api('GET', `/api/email-accounts/${id}`);
+        return account.body.status === 'active' ? true : undefined;
+      });
       for (const patch of [
         { imap: hostile },
         { smtp: hostile },
