@@ -2,8 +2,9 @@
 // suite's Dovecot (its submission relays to the harness's SMTP sink): a signature written in Settings with the
 // rich editor, found in compose and swapped with the sending mailbox, bold text typed with the toolbar, sent with
 // Ctrl+Enter, and the relayed bytes checked (text/html with <strong> and the signature, a text/plain part); a
-// hostile paste that must leave nothing active in the editor; the controls whose servers may still be absent
-// (templates, send later); screenshots of compose in English and Brazilian Portuguese (test-artifacts/screenshots/).
+// hostile paste that must leave nothing active in the editor; the send later menu; a template rendered by the real
+// server for the contact, scheduled with a reminder and tracking (then cancelled); screenshots of compose in
+// English and Brazilian Portuguese (test-artifacts/screenshots/).
 // The tests run in order and share one browser page.
 //
 // Needs the built web app (dist/web, `npm run build`) and /usr/bin/chromium.
@@ -32,12 +33,12 @@ const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
-// The API's own 4xx answers the app causes on purpose: routes of features merged later (templates) answer 404.
+// The API's own 4xx answers the app causes on purpose (the signed-out probe).
 // Chromium also reports the pasted image's onerror as blocked by the app's CSP: the paste is parsed in an inert
 // document (DOMParser), where the broken image fails and its handler is refused; nothing runs or loads either way,
 // and it never reaches the page (the test checks both).
 const EXPECTED_CONSOLE = [
-  /Failed to load resource: the server responded with a status of (401|404)/,
+  /Failed to load resource: the server responded with a status of 401/,
   /Executing inline event handler violates the following Content Security Policy/,
 ];
 const WAIT_MS = 15_000;
@@ -174,7 +175,7 @@ describe('rich compose in Chromium', () => {
     await form.getByRole('button', { name: 'Add signature' }).click();
     await hasText(signature, 'Bruno Lima');
 
-    // No templates server yet (or no templates): the picker says so instead of failing.
+    // No templates yet (they are made in a later test): the picker says so instead of failing.
     await shows(form.getByText(/No templates yet/));
 
     await form.getByLabel('To', { exact: true }).fill(recipient);
@@ -273,10 +274,10 @@ describe('rich compose in Chromium', () => {
     await form.getByRole('button', { name: 'Cancel' }).click();
   }, 60_000);
 
-  // The servers of templates, scheduling, reminders and tracking are built beside this one and merged with it; until
-  // then the browser's requests to them are answered here in the contract's shapes (contract.md, "Additions"), and
-  // the test checks what compose asks and sends. The real answers are the other suites' business.
-  it('inserts a template rendered for the contact, and sends the later fields as the contract names them', async () => {
+  // Templates, scheduling, reminders and tracking answered by the real server (no route stand-ins): what compose
+  // asks and sends is checked in what the server keeps (the scheduled list, the reminder), then the message is
+  // cancelled so it never leaves. email-work.test.ts lets one leave.
+  it('inserts a template rendered for the contact, and schedules with a reminder and tracking as the contract names them', async () => {
     const contact = await conversa.api(
       'POST',
       '/api/contacts',
@@ -285,60 +286,29 @@ describe('rich compose in Chromium', () => {
     );
     expect(contact.status, contact.text).toBe(201);
     const contactId: string = contact.body.id;
-    const renders: unknown[] = [];
-    let sent: any = null;
-    await page.route('**/api/me/settings', async (route) => {
-      if (route.request().method() !== 'GET') return route.fallback();
-      const response = await route.fetch();
-      await route.fulfill({ response, json: { ...(await response.json()), trackingEnabled: true } });
+    // Templates as the user makes them (the templates page has its own test); the admin's shared one.
+    const welcome = await conversa.api('POST', '/api/templates', {
+      name: `Welcome ${tag}`,
+      subject: 'Welcome {{contact.firstName}}',
+      html: '<p>Hi {{contact.firstName | "there"}}, <strong>welcome</strong>.</p>',
+      shared: true,
     });
-    await page.route('**/api/templates', (route) =>
-      route.fulfill({
-        json: {
-          items: [
-            { id: 'tpl-welcome', name: 'Welcome', subject: 'Welcome {{contact.firstName}}', html: '', shared: true },
-            { id: 'tpl-raw', name: 'Unfilled', subject: '', html: '', shared: false },
-          ],
-        },
-      }),
+    expect(welcome.status, welcome.text).toBe(201);
+    const unfilled = await conversa.api(
+      'POST',
+      '/api/templates',
+      { name: `Unfilled ${tag}`, subject: '', html: '<p>Dear {{contact.company}}</p>' },
+      user.token,
     );
-    await page.route('**/api/templates/*/render', async (route) => {
-      renders.push(route.request().postDataJSON());
-      const raw = route.request().url().includes('tpl-raw');
-      await route.fulfill({
-        json: raw
-          ? { subject: '', html: '<p>Dear {{contact.company}}</p>', missing: ['contact.company'] }
-          : { subject: 'Welcome Ana', html: '<p>Hi Ana, <strong>welcome</strong>.</p>', missing: ['contact.company'] },
-      });
-    });
-    await page.route('**/api/messages', async (route) => {
-      if (route.request().method() !== 'POST') return route.fallback();
-      sent = route.request().postDataJSON();
-      const now = new Date().toISOString();
-      await route.fulfill({
-        status: 201,
-        json: {
-          id: '00000000-0000-4000-8000-000000000001',
-          messageId: `x@${tag}`,
-          threadId: null,
-          subject: sent.subject,
-          from: { address: first.user },
-          to: sent.to.map((address: string) => ({ address })),
-          cc: [],
-          bcc: [],
-          date: now,
-          direction: 'outgoing',
-          source: 'crm',
-          snippet: '',
-          contactIds: [contactId],
-          hasAttachments: false,
-          bounced: false,
-          attachments: [],
-          sendStatus: 'scheduled',
-          sendAt: sent.sendAt,
-        },
-      });
-    });
+    expect(unfilled.status, unfilled.text).toBe(201);
+    const tracking = await conversa.api('PATCH', '/api/me/settings', { trackingEnabled: true }, user.token);
+    expect(tracking.status, tracking.text).toBe(200);
+    const posted: any[] = [];
+    const onRequest = (request: { url(): string; method(): string; postDataJSON(): any }) => {
+      if (request.method() === 'POST' && new URL(request.url()).pathname === '/api/messages')
+        posted.push(request.postDataJSON());
+    };
+    page.on('request', onRequest);
     try {
       await go(`/contacts/${contactId}`);
       await page.getByRole('button', { name: 'Send email', exact: true }).click();
@@ -349,25 +319,24 @@ describe('rich compose in Chromium', () => {
       await hasText(editor.locator('[data-signature]'), 'Bruno Lima');
 
       // A template left with a merge field the contact has no value for: warned, and sending is blocked.
-      await form.getByLabel('Template').selectOption({ label: 'Unfilled' });
+      await form.getByLabel('Template').selectOption({ label: `Unfilled ${tag}` });
       await form.getByRole('button', { name: 'Insert', exact: true }).click();
       await hasText(form.getByTestId('template-missing'), 'contact.company');
       await hasText(editor, 'Dear {{contact.company}}');
       await form.getByLabel('Subject').fill(`Welcome ${tag}`);
       await form.getByRole('button', { name: 'Send', exact: true }).click();
       await hasText(form.getByRole('alert').filter({ hasText: 'merge fields' }), 'replace them before sending');
-      expect(sent).toBeNull();
+      expect(posted).toEqual([]);
       // The user deletes it all and starts again with the other template.
       await editor.locator('p', { hasText: 'Dear' }).click({ clickCount: 3 });
       await page.keyboard.press('Backspace');
       await expect.poll(async () => (await editor.textContent()) ?? '').not.toContain('{{');
       await form.getByLabel('Subject').fill('');
 
-      await form.getByLabel('Template').selectOption({ label: 'Welcome (shared)' });
+      await form.getByLabel('Template').selectOption({ label: `Welcome ${tag} (shared)` });
       await form.getByRole('button', { name: 'Insert', exact: true }).click();
       await hasText(editor, 'Hi Ana, welcome.');
       expect(await form.getByLabel('Subject').inputValue()).toBe('Welcome Ana');
-      expect(renders).toEqual([{ contactId }, { contactId }]);
       // The signature stays below what was inserted.
       expect(await editor.innerHTML()).toMatch(/welcome<\/strong>\.<\/p>[\s\S]*<div data-signature="">/);
 
@@ -383,10 +352,12 @@ describe('rich compose in Chromium', () => {
       await hasText(page.locator('[data-send-status="scheduled"]'), 'Scheduled for');
       await shows(page.getByRole('link', { name: 'See scheduled mail' }));
 
+      expect(posted).toHaveLength(1);
+      const sent = posted[0];
       expect(sent).toMatchObject({
         to: [`ana.${tag}@client.test`],
         subject: 'Welcome Ana',
-        templateId: 'tpl-welcome',
+        templateId: welcome.body.id,
         contactId,
         remindIfNoReplyDays: 5,
         track: { opens: true, clicks: false },
@@ -397,8 +368,21 @@ describe('rich compose in Chromium', () => {
       const sendAt = Date.parse(sent.sendAt);
       expect(sendAt).toBeGreaterThanOrEqual(before + 3_590_000);
       expect(sendAt).toBeLessThanOrEqual(Date.now() + 3_610_000);
+
+      // What the server made of it: waiting in the scheduled list at that time, with its reminder.
+      const scheduled = await conversa.api('GET', '/api/messages/scheduled', undefined, user.token);
+      expect(scheduled.status, scheduled.text).toBe(200);
+      const mine = scheduled.body.items.find((m: any) => m.subject === 'Welcome Ana');
+      expect(mine).toBeDefined();
+      expect(Date.parse(mine.sendAt)).toBe(sendAt);
+      expect(mine.contactIds).toContain(contactId);
+      const reminders = await conversa.api('GET', '/api/reminders', undefined, user.token);
+      expect(reminders.body.items.filter((r: any) => r.messageId === mine.id)).toMatchObject([{ state: 'waiting' }]);
+      // Cancelled before its time: it never leaves.
+      const cancelled = await conversa.api('DELETE', `/api/messages/${mine.id}`, undefined, user.token);
+      expect(cancelled.status, cancelled.text).toBe(204);
     } finally {
-      await page.unrouteAll({ behavior: 'wait' });
+      page.off('request', onRequest);
     }
   }, 60_000);
 

@@ -1,8 +1,8 @@
 // Scheduled mail: the user's messages waiting for their time (GET /api/messages/scheduled), each with "Change time"
 // (PATCH /api/messages/:id/schedule) and "Cancel sending" (DELETE /api/messages/:id). Changing the text of a
 // scheduled message is a cancel and a new message. Once a worker has taken it, the server answers SEND_STARTED and
-// the list is reloaded.
-import { useState, type FormEvent } from 'react';
+// the list is reloaded. The list also looks again once a message's time has passed, so a sent one goes without a reload.
+import { useEffect, useState, type FormEvent } from 'react';
 import { api } from '../api/client';
 import type { Rescheduled, ScheduledList, ScheduledMessage } from '../api/types';
 import { ConfirmPanel, ErrorNotice, Loading, Notice, PageHeader, addressLabel, useAsync } from '../components/common';
@@ -111,6 +111,17 @@ export function ScheduledSection({ asPage = false }: { asPage?: boolean }) {
   const state = useAsync((signal) => api<ScheduledList>('GET', '/api/messages/scheduled', undefined, { signal }), []);
   const [notice, setNotice] = useState<string | null>(null);
   const items = state.data?.items ?? [];
+  // The live feed has no event for a scheduled message leaving, so the list looks again shortly after the earliest
+  // time has passed (then every few seconds while one is overdue, i.e. being sent): a message that left goes from
+  // the list without a reload. Capped so a far time (setTimeout overflows past 24.8 days) still gets a fresh look.
+  const earliest = items.length ? Math.min(...items.map((m) => Date.parse(m.sendAt))) : null;
+  useEffect(() => {
+    if (earliest === null || Number.isNaN(earliest)) return;
+    const wait = Math.min(Math.max(earliest - Date.now() + 2_000, 5_000), 10 * 60_000);
+    const timer = window.setTimeout(() => void state.reload(), wait);
+    return () => window.clearTimeout(timer);
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- re-armed by each answer (state.data), not by reload's identity
+  }, [earliest, state.data, state.error]);
   return (
     <section {...(asPage ? {} : { 'aria-labelledby': 'scheduled-title' })}>
       {asPage ? null : <h2 id="scheduled-title">{t('scheduled.title')}</h2>}
