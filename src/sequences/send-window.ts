@@ -79,7 +79,7 @@ export function localParts(t: number, timeZone: string): LocalParts {
     day,
     weekday: WEEKDAY[parts.weekday!] ?? 1,
     minutes: hour * 60 + minute,
-    offset: asUtc - (t - (t % 1000 + 1000) % 1000),
+    offset: asUtc - (t - (((t % 1000) + 1000) % 1000)),
   };
 }
 

@@ -597,4 +597,3 @@ export function createSequenceEngine(deps: SequenceEngineDeps): SequenceEngine {
     sweep,
   };
 }
-

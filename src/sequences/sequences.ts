@@ -76,12 +76,7 @@ export interface SequenceView {
 }
 
 export type SkipReason =
-  | 'not-found'
-  | 'no-address'
-  | 'unsubscribed'
-  | 'bounced'
-  | 'already-enrolled'
-  | 'in-other-sequence';
+  'not-found' | 'no-address' | 'unsubscribed' | 'bounced' | 'already-enrolled' | 'in-other-sequence';
 
 /** sha256 (hex) of the lower-cased address: what suppressions keep. */
 export function addressHash(address: string): string {
@@ -181,7 +176,10 @@ function emptyCounts(): Counts {
 }
 
 /** Per sequence and per step: sends, stops (attributed to the last step that ran), tracking of the steps' mail. */
-async function countsOf(db: Db, row: SequencesTable): Promise<Pick<SequenceView, 'enrolled' | 'active' | 'stats' | 'stepStats'>> {
+async function countsOf(
+  db: Db,
+  row: SequencesTable,
+): Promise<Pick<SequenceView, 'enrolled' | 'active' | 'stats' | 'stepStats'>> {
   const steps = stepsOf(row);
   const perStep = steps.map(emptyCounts);
   const total = emptyCounts();
@@ -370,11 +368,7 @@ export async function enrollContacts(
         .selectFrom('suppressions')
         .select(['address_hash', 'reason'])
         .where('org_id', '=', actor.orgId)
-        .where(
-          'address_hash',
-          'in',
-          addresses.length ? addresses.map((a) => addressHash(a.address)) : ['-'],
-        )
+        .where('address_hash', 'in', addresses.length ? addresses.map((a) => addressHash(a.address)) : ['-'])
         .execute()
     ).map((s) => [s.address_hash, s.reason]),
   );
@@ -438,7 +432,10 @@ export async function enrollContacts(
     });
   }
   for (let i = 0; i < rows.length; i += 200)
-    await db.insertInto('sequence_enrollments').values(rows.slice(i, i + 200)).execute();
+    await db
+      .insertInto('sequence_enrollments')
+      .values(rows.slice(i, i + 200))
+      .execute();
   return { enrolled: rows.length, skipped };
 }
 

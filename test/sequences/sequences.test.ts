@@ -467,7 +467,12 @@ describe.each(DIALECTS)('sequences on %s', (dialect) => {
     // In a colleague's active sequence: one sequence at a time per contact.
     expect((await enroll(seq.id, [mine.id])).enrolled).toBe(1);
     const colleagueCreds = await dovecot.addUser();
-    const acc = await c.api('POST', '/api/email-accounts', dovecotAccountBody(dovecot, colleagueCreds), colleague.token);
+    const acc = await c.api(
+      'POST',
+      '/api/email-accounts',
+      dovecotAccountBody(dovecot, colleagueCreds),
+      colleague.token,
+    );
     expect(acc.status, acc.text).toBe(201);
     const theirSeq = await c.api(
       'POST',

@@ -38,10 +38,17 @@ const HHMM = /^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$/;
 
 const stepBody = z.strictObject({
   type: z.enum(['email', 'task']),
-  waitMinutes: z.number().int().min(0).max(365 * 24 * 60),
+  waitMinutes: z
+    .number()
+    .int()
+    .min(0)
+    .max(365 * 24 * 60),
   templateId: z.string().uuid().optional(),
   subject: z.string().max(998).optional(),
-  html: z.string().max(512 * 1024).optional(),
+  html: z
+    .string()
+    .max(512 * 1024)
+    .optional(),
   replyInThread: z.boolean().optional(),
   track: z.boolean().optional(),
 });
@@ -199,7 +206,9 @@ export function sequenceRoutes(router: ApiRouter, deps: SequenceRouteDeps): void
       description: 'List-Unsubscribe=One-Click (multipart/form-data is accepted too)',
     },
     bodyLimit: 4096,
-    responses: { 200: { description: 'Done (the same answer for any token)', contentType: 'text/html', schema: z.string() } },
+    responses: {
+      200: { description: 'Done (the same answer for any token)', contentType: 'text/html', schema: z.string() },
+    },
     handler: async ({ params, request, reply }) => {
       throttle(request.ip);
       // Any body is taken as the one click: providers differ in how they encode it; the token is what matters.
