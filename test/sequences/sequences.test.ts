@@ -487,4 +487,142 @@ describe.each(DIALECTS)('sequences on %s', (dialect) => {
     });
     expect((await enroll(seq.id, [mine.id])).skipped).toEqual([{ contactId: mine.id, reason: 'already-enrolled' }]);
   });
+  it("stops at a booking on the owner's booking page, not on a colleague's", async () => {
+    const gil = await contact('Gil');
+    const hal = await contact('Hal');
+    const seq = await createSequence({
+      steps: [
+        { type: 'email', waitMinutes: 0, subject: unique('Meet'), html: '<p>Book a slot</p>' },
+        { type: 'email', waitMinutes: 10, html: '<p>Again</p>', replyInThread: true },
+      ],
+    });
+    await enroll(seq.id, [gil.id, hal.id]);
+    clock = Date.now() + 1000;
+    const e = engine();
+    await e.sweep();
+    // (Steps of earlier tests' enrollments may be due too.)
+    expect(await e.runDue()).toBeGreaterThanOrEqual(2);
+    expect((await of(seq.id, gil.id)).step).toBe(1);
+    const db = c.server.storage.db;
+    const colleague = await c.addUser();
+    const colleagueCreds = await dovecot.addUser();
+    const acc = await c.api(
+      'POST',
+      '/api/email-accounts',
+      dovecotAccountBody(dovecot, colleagueCreds),
+      colleague.token,
+    );
+    expect(acc.status, acc.text).toBe(201);
+    const page = async (userId: string, account: string) => {
+      const id = crypto.randomUUID();
+      await db
+        .insertInto('booking_pages')
+        .values({
+          id,
+          org_id: (await db.selectFrom('users').select('org_id').where('id', '=', userId).executeTakeFirstOrThrow())
+            .org_id,
+          owner_user_id: userId,
+          slug: unique('slug'),
+          title: 'Call',
+          duration_minutes: 30,
+          account_id: account,
+          time_zone: 'UTC',
+          hours_json: '{}',
+          buffer_minutes: 0,
+          min_notice_minutes: 0,
+          horizon_days: 60,
+          team_account_ids_json: null,
+          team_mode: null,
+          active: 1,
+          created_at: Date.now(),
+          updated_at: Date.now(),
+        })
+        .execute();
+      return id;
+    };
+    const book = async (pageId: string, account: string, email: string) =>
+      db
+        .insertInto('bookings')
+        .values({
+          id: crypto.randomUUID(),
+          page_id: pageId,
+          account_id: account,
+          start_at: Date.now() + DAY,
+          end_at: Date.now() + DAY + 30 * MINUTE,
+          invitee_name: 'Someone',
+          invitee_email: email.toUpperCase(),
+          note: null,
+          manage_token_hash: unique('hash'),
+          state: 'confirmed',
+          event_uid: unique('uid'),
+          meeting_id: null,
+          sequence: 0,
+          locale: 'en',
+          created_at: Date.now(),
+          updated_at: Date.now(),
+        })
+        .execute();
+    await book(await page(colleague.id, acc.body.id), acc.body.id, hal.email);
+    await book(await page(owner.id, accountId), accountId, gil.email);
+    await e.sweep();
+    expect((await of(seq.id, gil.id)).state).toBe('booked');
+    expect((await of(seq.id, hal.id)).state).toBe('active');
+    expect((await c.api('GET', `/api/sequences/${seq.id}`, undefined, owner.token)).body.stats.booked).toBe(1);
+  }, 60_000);
+
+  it('sends nothing while paused and continues on resume; a task step makes a task for the owner', async () => {
+    const ike = await contact('Ike');
+    const seq = await createSequence({
+      paused: true,
+      steps: [
+        { type: 'task', waitMinutes: 0, subject: 'Call Ike' },
+        { type: 'email', waitMinutes: 0, subject: unique('After the call'), html: '<p>Nice talking</p>' },
+      ],
+    });
+    await enroll(seq.id, [ike.id]);
+    clock = Date.now() + 1000;
+    const e = engine();
+    expect(await e.runDue()).toBe(0);
+    expect((await of(seq.id, ike.id)).step).toBe(0);
+    const resumed = await c.api('PATCH', `/api/sequences/${seq.id}`, { paused: false }, owner.token);
+    expect(resumed.status, resumed.text).toBe(200);
+    expect(resumed.body.paused).toBe(false);
+    await e.runDue();
+    await e.runDue();
+    const item = await of(seq.id, ike.id);
+    expect(item.state).toBe('finished');
+    await stepCopy(item.id, 1);
+    const tasks = await c.server.storage.db.selectFrom('tasks').selectAll().where('contact_id', '=', ike.id).execute();
+    expect(tasks).toMatchObject([{ user_id: owner.id, title: 'Call Ike' }]);
+  }, 60_000);
+
+  it('runs by itself in the background: an enrollment is mailed within seconds', async () => {
+    const jo = await contact('Jo');
+    const seq = await createSequence({
+      steps: [{ type: 'email', waitMinutes: 0, subject: unique('Live'), html: '<p>Live</p>' }],
+    });
+    c.server.background!.sequences.start();
+    await enroll(seq.id, [jo.id]);
+    const item = await waitFor(
+      'the live engine to run the step',
+      async () => {
+        const i = await of(seq.id, jo.id);
+        return i.state === 'finished' ? i : undefined;
+      },
+      30_000,
+    );
+    await stepCopy(item.id, 0);
+    await c.server.background!.sequences.stop();
+  }, 60_000);
+
+  it('limits requests to the unsubscribe page per client', async () => {
+    let limited = 0;
+    for (let i = 0; i < 40; i++) {
+      const res = await fetch(`${c.url}/u/${'A'.repeat(22)}`);
+      await res.text();
+      if (res.status === 429) limited++;
+      else expect(res.status).toBe(200);
+    }
+    expect(limited).toBeGreaterThan(0);
+  });
 });
