@@ -13,6 +13,7 @@
 //   - a step's message marked bounced by the sync (or the address flagged bounced since enrolment) → bounced, and
 //     the address suppressed;
 //   - a booking by the address on a booking page of the sequence's owner, after the enrolment → booked.
+import { sql } from 'kysely';
 import type { Logger } from '../core/logger.js';
 import { AppError } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
@@ -96,6 +97,7 @@ export function createSequenceEngine(deps: SequenceEngineDeps): SequenceEngine {
   let stopped = true;
   let loop: Promise<void> | null = null;
   let lastSweep = 0;
+  let idleRound = false;
 
   const load = (accountId: string): MailboxLoad => ({
     async sentToday(start, end) {
@@ -554,14 +556,26 @@ export function createSequenceEngine(deps: SequenceEngineDeps): SequenceEngine {
 
   /** How long to sleep: until the nearest due step, at most the sweep period and the interval. */
   async function sleepMs(): Promise<number> {
+    // The time a step can really run: its next_at, or the end of an auto-reply's hold; steps of paused sequences
+    // are left out (else a paused sequence with past-due steps would wake the loop at once, round after round).
     const row = await db
       .selectFrom('sequence_enrollments')
-      .select((eb) => eb.fn.min('next_at').as('at'))
-      .where('state', '=', 'active')
+      .innerJoin('sequences', 'sequences.id', 'sequence_enrollments.sequence_id')
+      .select(
+        sql<
+          number | null
+        >`min(case when sequence_enrollments.waiting_until > sequence_enrollments.next_at then sequence_enrollments.waiting_until else sequence_enrollments.next_at end)`.as(
+          'at',
+        ),
+      )
+      .where('sequence_enrollments.state', '=', 'active')
+      .where('sequences.paused', '=', 0)
       .executeTakeFirst();
     const cap = Math.min(intervalMs, sweepIntervalMs);
     if (row?.at == null) return cap;
-    return Math.max(50, Math.min(cap, Number(row.at) - now()));
+    // Past-due steps that this round could not take (another worker's claim, a lease still running) are looked at
+    // again in a second, not in a tight loop.
+    return Math.max(idleRound ? 1000 : 50, Math.min(cap, Number(row.at) - now()));
   }
 
   async function run(): Promise<void> {
@@ -569,7 +583,10 @@ export function createSequenceEngine(deps: SequenceEngineDeps): SequenceEngine {
       try {
         if (now() - lastSweep >= sweepIntervalMs) await sweep();
         // Rounds follow each other while full batches come back.
-        while (!stopped && (await runDue()) >= batchSize);
+        let ran: number;
+        do ran = await runDue();
+        while (!stopped && ran >= batchSize);
+        idleRound = ran === 0;
       } catch (err) {
         log.error({ err }, 'sequence engine round failed');
       }
