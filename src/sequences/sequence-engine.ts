@@ -98,6 +98,7 @@ export function createSequenceEngine(deps: SequenceEngineDeps): SequenceEngine {
   let loop: Promise<void> | null = null;
   let lastSweep = 0;
   let idleRound = false;
+  let lastDue = 0;
 
   const load = (accountId: string): MailboxLoad => ({
     async sentToday(start, end) {
@@ -377,6 +378,7 @@ export function createSequenceEngine(deps: SequenceEngineDeps): SequenceEngine {
       .orderBy('sequence_enrollments.next_at')
       .limit(batchSize)
       .execute()) as Due[];
+    lastDue = due.length;
     let ran = 0;
     for (const e of due) {
       if (stopped && loop) break;
@@ -586,7 +588,8 @@ export function createSequenceEngine(deps: SequenceEngineDeps): SequenceEngine {
         let ran: number;
         do ran = await runDue();
         while (!stopped && ran >= batchSize);
-        idleRound = ran === 0;
+        // Due steps were there but none could be taken (held by another worker's claim, deferred).
+        idleRound = ran === 0 && lastDue > 0;
       } catch (err) {
         log.error({ err }, 'sequence engine round failed');
       }
