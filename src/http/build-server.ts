@@ -189,7 +189,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     { parseAs: 'buffer' },
     (request, body, done) => {
       if (rawBodyType(request) !== 'application/x-www-form-urlencoded')
-        return done(unsupportedType(request, 'application/json'), undefined);
+        return done(unsupportedType(request, rawBodyType(request) ?? 'application/json'), undefined);
       done(null, body);
     },
   );
