@@ -37,6 +37,7 @@ const { values: opts } = parseArgs({
     mailboxes: { type: 'string', default: '20' },
     spread: { type: 'string', default: '300' },
     'kill-at': { type: 'string', default: '0.3' },
+    'die-after': { type: 'string' },
     'lease-seconds': { type: 'string', default: '30' },
     'max-minutes': { type: 'string', default: '30' },
     'no-readme': { type: 'boolean', default: false },
@@ -54,7 +55,21 @@ async function worker(): Promise<void> {
     outbox: { kick: () => undefined },
     log: quiet,
     leaseMs: Number(opts['lease-seconds']) * 1000,
+    // Worker A dies (SIGKILL, sent to itself) right after queueing its Nth step's mail and before recording it:
+    // the worst moment, which a kill from outside hits only by chance.
+    ...(opts['die-after']
+      ? {
+          crashAfterQueue: () => {
+            if (++queued >= Number(opts['die-after'])) {
+              report();
+              process.kill(process.pid, 'SIGKILL');
+            }
+            return false;
+          },
+        }
+      : {}),
   });
+  let queued = 0;
   // CPU from here on: the start-up (tsx compiling the sources) is not the engine's.
   const base = process.cpuUsage();
   engine.start();
@@ -77,7 +92,7 @@ interface Worker {
   cpuMs: number;
 }
 
-function spawnWorker(name: string, databaseUrl: string, dataDir: string): Worker {
+function spawnWorker(name: string, databaseUrl: string, dataDir: string, dieAfter?: number): Worker {
   const child = spawn(
     process.execPath,
     [
@@ -92,6 +107,7 @@ function spawnWorker(name: string, databaseUrl: string, dataDir: string): Worker
       dataDir,
       '--lease-seconds',
       opts['lease-seconds']!,
+      ...(dieAfter ? ['--die-after', String(dieAfter)] : []),
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -239,10 +255,11 @@ async function main(): Promise<void> {
       await db.insertInto('sequence_enrollments').values(enrollments).execute();
     }
     log('starting two workers');
-    const a = spawnWorker('A', database.databaseUrl!, database.dataDir);
+    const killAt = Math.floor(n * Number(opts['kill-at']));
+    // A runs about half of the steps: it dies at its share of the first killAt.
+    const a = spawnWorker('A', database.databaseUrl!, database.dataDir, Math.max(1, Math.floor(killAt / 2)));
     const b = spawnWorker('B', database.databaseUrl!, database.dataDir);
     workers.push(a, b);
-    const killAt = Math.floor(n * Number(opts['kill-at']));
     let killed = false;
     let killedCpu = 0;
     const deadline = Date.now() + Number(opts['max-minutes']) * 60_000;
@@ -255,18 +272,21 @@ async function main(): Promise<void> {
         .where('state', '=', 'done')
         .executeTakeFirst();
       done = Number(row?.n ?? 0);
-      if (!killed && done >= killAt) {
-        killedCpu = a.cpuMs;
-        a.child.kill('SIGKILL');
+      if (!killed && (a.child.exitCode !== null || a.child.signalCode !== null)) {
         killed = true;
-        log(`killed worker A at ${done} steps run (its CPU so far ${fmt(killedCpu)} ms)`);
+        killedCpu = a.cpuMs;
+        log(`worker A died (${a.child.signalCode}) at ${done} steps recorded (its CPU ${fmt(killedCpu)} ms)`);
       }
       if (done >= n) break;
     }
     const finishedAt = Date.now();
     b.child.kill('SIGTERM');
     await new Promise((r) => b.child.once('exit', r));
-    const sends = await db.selectFrom('sequence_sends').select(['due_at', 'sent_at', 'state']).execute();
+    const sends = await db.selectFrom('sequence_sends').select(['due_at', 'sent_at', 'state', 'created_at']).execute();
+    // A claim keeps its created_at when another worker takes it over after its lease.
+    const takenOver = sends.filter(
+      (s) => s.state === 'done' && Number(s.sent_at) - Number(s.created_at) >= Number(opts['lease-seconds']) * 1000,
+    ).length;
     const delays = sends
       .filter((s) => s.state === 'done')
       .map((s) => Number(s.sent_at) - Number(s.due_at))
@@ -293,13 +313,14 @@ async function main(): Promise<void> {
     const ran = delays.length;
     const lines = [
       `Run: ${new Date().toISOString().slice(0, 16)}Z, ${os.cpus().length} cores (shared with other work), Node ${process.version}, PostgreSQL;`,
-      `${fmt(n)} enrollments over ${mailboxes} mailboxes, due times spread over ${opts.spread} s, two worker processes, A killed (SIGKILL) after ${fmt(killAt)} steps, claim lease ${opts['lease-seconds']} s;`,
+      `${fmt(n)} enrollments over ${mailboxes} mailboxes, due times spread over ${opts.spread} s, two worker processes, A killed (SIGKILL) right after queueing its ${fmt(Math.floor(killAt / 2))}th step, before recording it, claim lease ${opts['lease-seconds']} s;`,
       `command: \`npx tsx bench/sequences.ts --enrollments ${n} --mailboxes ${mailboxes} --spread ${opts.spread}\``,
       '',
       '| figure | value |',
       '|---|---|',
       `| steps run (sequence_sends done) | ${fmt(ran)} of ${fmt(n)} |`,
       `| distinct (enrollment, step) claims | ${fmt(Number(pairs?.n ?? 0))} |`,
+      `| steps taken over from the dead worker's claim (after the lease) | ${fmt(takenOver)} |`,
       `| step messages stored / distinct Message-IDs / outbox rows | ${fmt(Number(messages?.n ?? 0))} / ${fmt(Number(distinctMessages?.n ?? 0))} / ${fmt(Number(outbox?.n ?? 0))} |`,
       `| delay from due time to queued | ${spread(delays)} |`,
       `| share within 60 s of due | ${fmt((100 * delays.filter((d) => d <= 60_000).length) / Math.max(1, ran), 1)} % |`,

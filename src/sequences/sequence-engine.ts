@@ -426,6 +426,7 @@ export function createSequenceEngine(deps: SequenceEngineDeps): SequenceEngine {
       .execute();
     if (rows.length === 0) return 0;
     const addresses = [...new Set(rows.map((r) => r.from_address!.toLowerCase()))];
+    const orgs = [...new Set(rows.map((r) => r.org_id))];
     let changed = 0;
     for (let i = 0; i < addresses.length; i += 500) {
       const slice = addresses.slice(i, i + 500);
@@ -439,6 +440,8 @@ export function createSequenceEngine(deps: SequenceEngineDeps): SequenceEngine {
           'sequence_enrollments.enrolled_at',
           'sequence_enrollments.last_auto_reply_id',
         ])
+        // With the organisation named, the (org_id, address) index finds them.
+        .where('contact_addresses.org_id', 'in', orgs)
         .where('contact_addresses.address', 'in', slice)
         .where('sequence_enrollments.state', 'in', ['active', 'paused'])
         .execute();

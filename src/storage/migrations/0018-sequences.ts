@@ -120,6 +120,9 @@ export async function up(db: Db): Promise<void> {
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .execute();
   await db.schema.createIndex('tasks_user_idx').on('tasks').columns(['user_id', 'due_at']).execute();
+  // The stop sweep reads what was stored since its cursor: without these it would scan every message each pass.
+  await db.schema.createIndex('messages_created_idx').on('messages').column('created_at').execute();
+  await db.schema.createIndex('bookings_created_idx').on('bookings').column('created_at').execute();
   // Where the stop sweep got to in messages and bookings (shared by every process: any may sweep).
   await db.schema
     .createTable('sequence_cursors')
@@ -130,6 +133,8 @@ export async function up(db: Db): Promise<void> {
 
 export async function down(db: Db): Promise<void> {
   await db.schema.dropTable('sequence_cursors').execute();
+  await db.schema.dropIndex('bookings_created_idx').execute();
+  await db.schema.dropIndex('messages_created_idx').execute();
   await db.schema.dropTable('tasks').execute();
   await db.schema.dropTable('suppressions').execute();
   await db.schema.dropTable('sequence_unsubscribe_tokens').execute();
