@@ -8,6 +8,7 @@ import type { WindowOptions } from '../calendar/meetings/account-context.js';
 import type { ParsedMessage } from '../mail/mime/parse-message.js';
 import { createOutbox, type Outbox, type OutboxDeps } from '../mail/send/outbox.js';
 import { createReminderSweeper, type ReminderChange, type ReminderSweeper } from '../mail/send/follow-up-reminders.js';
+import { createSequenceEngine, type SequenceEngine, type SequenceEngineDeps } from '../sequences/sequence-engine.js';
 import { AccountSupervisor } from '../mail/sync/account-supervisor.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { Storage } from '../storage/database.js';
@@ -40,6 +41,10 @@ export interface BackgroundOptions {
    * live feed (src/live) publishes them to their users.
    */
   onRemindersChanged?: (changes: ReminderChange[]) => void;
+  /** Sequences (issue 17, S1): the engine's timings and clock (tests). */
+  sequences?: Partial<
+    Pick<SequenceEngineDeps, 'now' | 'intervalMs' | 'sweepIntervalMs' | 'leaseMs' | 'autoReplyWaitDays' | 'batchSize'>
+  >;
 }
 
 export interface BackgroundWork {
@@ -51,6 +56,8 @@ export interface BackgroundWork {
   outboxDeps: OutboxDeps;
   /** Follow-up reminders: marks them due or replied (issue 15). */
   reminders: ReminderSweeper;
+  /** Sequences (issue 17): due steps and stop rules. */
+  sequences: SequenceEngine;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -163,6 +170,16 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
     ...(options.reminders?.intervalMs !== undefined ? { intervalMs: options.reminders.intervalMs } : {}),
     ...(options.onRemindersChanged ? { onChanged: options.onRemindersChanged } : {}),
   });
+  const sequences = createSequenceEngine({
+    db,
+    blobs,
+    bccDomain: config.bccDomain,
+    publicUrl: config.publicUrl,
+    outbox: { kick: () => outbox.kick() },
+    parse: deps.parse,
+    log: deps.log.child({ component: 'sequences' }),
+    ...options.sequences,
+  });
   return {
     supervisor,
     calendar,
@@ -170,12 +187,15 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
     outbox,
     outboxDeps,
     reminders,
+    sequences,
     async start() {
       await coordinator.start();
       outbox.start();
       reminders.start();
+      sequences.start();
     },
     async stop() {
+      await sequences.stop();
       await reminders.stop();
       await outbox.stop();
       await supervisor.close();

@@ -197,6 +197,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       outbound,
       ...tls,
     },
+    // Sequences (issue 17, S1).
+    sequences: { kick: () => background?.sequences.kick() },
     deliverability: {
       secrets,
       appSmtp: config.appSmtp,

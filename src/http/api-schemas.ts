@@ -715,3 +715,99 @@ export const managedBookingSchema = z.object({
   state: z.enum(['confirmed', 'cancelled']),
   name: z.string(),
 });
+
+// --- Sequences (issue 17, S1) ---
+export const sequenceStepSchema = z.object({
+  type: z.enum(['email', 'task']),
+  waitMinutes: z.number(),
+  templateId: z.string().optional(),
+  subject: z.string().optional(),
+  html: z.string().optional(),
+  replyInThread: z.boolean().optional(),
+  /** Extension: open/click tracking of the step's mail (needs the owner's tracking setting). */
+  track: z.boolean().optional(),
+});
+export const sendWindowSchema = z.object({
+  timeZone: z.string(),
+  days: z.array(z.number()),
+  from: z.string(),
+  to: z.string(),
+});
+export const sequenceCountsSchema = z.object({
+  sent: z.number(),
+  replied: z.number(),
+  bounced: z.number(),
+  unsubscribed: z.number(),
+  booked: z.number(),
+  opened: z.number(),
+  clicked: z.number(),
+  automatedOpens: z.number(),
+  replyRate: z.number(),
+});
+export const sequenceSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  accountId: z.string(),
+  steps: z.array(sequenceStepSchema),
+  sendWindow: sendWindowSchema.optional(),
+  dailyLimit: z.number().optional(),
+  paused: z.boolean(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  enrolled: z.number(),
+  active: z.number(),
+  stats: sequenceCountsSchema,
+  stepStats: z.array(sequenceCountsSchema.extend({ index: z.number() })),
+});
+export const sequenceListSchema = z.object({ items: z.array(sequenceSchema) });
+export const enrollmentSkipReasonSchema = z.enum([
+  'not-found',
+  'no-address',
+  'unsubscribed',
+  'bounced',
+  'already-enrolled',
+  'in-other-sequence',
+]);
+export const enrollResultSchema = z.object({
+  enrolled: z.number(),
+  skipped: z.array(z.object({ contactId: z.string(), reason: enrollmentSkipReasonSchema })),
+});
+export const enrollmentStateSchema = z.enum([
+  'active',
+  'finished',
+  'replied',
+  'bounced',
+  'unsubscribed',
+  'booked',
+  'paused',
+]);
+export const enrollmentSchema = z.object({
+  id: z.string(),
+  contactId: z.string(),
+  address: z.string(),
+  state: enrollmentStateSchema,
+  step: z.number(),
+  nextAt: z.string().optional(),
+  enrolledAt: z.string(),
+  stoppedAt: z.string().optional(),
+  /** replied, bounced, unsubscribed, booked, finished, merge-field-missing (state paused). */
+  stopReason: z.string().optional(),
+});
+export const enrollmentListSchema = z.object({ items: z.array(enrollmentSchema) });
+export const contactEnrollmentListSchema = z.object({
+  items: z.array(
+    enrollmentSchema.extend({
+      sequenceId: z.string(),
+      sequenceName: z.string(),
+      steps: z.array(
+        z.object({
+          index: z.number(),
+          type: z.enum(['email', 'task']),
+          sentAt: z.string().optional(),
+          messageId: z.string().optional(),
+          taskId: z.string().optional(),
+        }),
+      ),
+    }),
+  ),
+});

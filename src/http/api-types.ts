@@ -100,3 +100,15 @@ export type PublicBookingPage = z.infer<typeof schemas.publicBookingPageSchema>;
 export type BookingSlots = z.infer<typeof schemas.bookingSlotsSchema>;
 export type BookingCreated = z.infer<typeof schemas.bookingCreatedSchema>;
 export type ManagedBooking = z.infer<typeof schemas.managedBookingSchema>;
+// Sequences (issue 17, S1).
+export type SequenceStep = z.infer<typeof schemas.sequenceStepSchema>;
+export type SendWindow = z.infer<typeof schemas.sendWindowSchema>;
+export type SequenceCounts = z.infer<typeof schemas.sequenceCountsSchema>;
+export type Sequence = z.infer<typeof schemas.sequenceSchema>;
+export type SequenceList = z.infer<typeof schemas.sequenceListSchema>;
+export type EnrollmentSkipReason = z.infer<typeof schemas.enrollmentSkipReasonSchema>;
+export type EnrollResult = z.infer<typeof schemas.enrollResultSchema>;
+export type EnrollmentState = z.infer<typeof schemas.enrollmentStateSchema>;
+export type Enrollment = z.infer<typeof schemas.enrollmentSchema>;
+export type EnrollmentList = z.infer<typeof schemas.enrollmentListSchema>;
+export type ContactEnrollmentList = z.infer<typeof schemas.contactEnrollmentListSchema>;

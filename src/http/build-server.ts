@@ -34,6 +34,7 @@ import { userRoutes, type UserRouteDeps } from './routes/user-routes.js';
 import { templateRoutes } from './routes/template-routes.js';
 import { scheduleRoutes } from './routes/schedule-routes.js';
 import { reminderRoutes } from './routes/reminder-routes.js';
+import { sequenceRoutes } from './routes/sequence-routes.js';
 import type { AccountDeliverabilityDeps } from '../mail/send/account-deliverability.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { trackingRoutes } from './routes/tracking-routes.js';
@@ -73,6 +74,8 @@ export interface ServerDeps {
   validateResponses?: boolean;
   /** Issue 15 (H3): the per-IP budget of the public tracking URLs (tracking-routes.ts); default 120 a minute. */
   trackingLimiter?: SlidingWindowLimiter;
+  /** Sequences (issue 17, S1): wakes the engine of this process; the unsubscribe page's per-IP budget. */
+  sequences?: { kick?: () => void; limiter?: SlidingWindowLimiter };
   /** The live inbox (GET /api/live): poll interval, heartbeat and streams per user; defaults suit production. */
   live?: { pollMs?: number; heartbeatMs?: number; maxStreamsPerUser?: number };
   /** \Seen changes were queued for these mailboxes (PATCH /api/messages/:id): write them now if held here. */
@@ -179,6 +182,17 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     if (rawBodyType(request) !== 'text/csv') return done(unsupportedType(request, 'application/json'), undefined);
     done(null, body);
   });
+  // Sequences (issue 17, S1): the one-click unsubscribe POST (RFC 8058) comes as a form, urlencoded or multipart,
+  // from mail providers; only the route that declares it (POST /u/:token) takes one.
+  app.addContentTypeParser(
+    ['application/x-www-form-urlencoded', 'multipart/form-data'],
+    { parseAs: 'buffer' },
+    (request, body, done) => {
+      if (rawBodyType(request) !== 'application/x-www-form-urlencoded')
+        return done(unsupportedType(request, rawBodyType(request) ?? 'application/json'), undefined);
+      done(null, body);
+    },
+  );
   // Anything else is refused with a clear code before a handler sees it.
   app.addContentTypeParser('*', (request, _payload, done) => {
     done(unsupportedType(request, rawBodyType(request) ?? 'application/json'), undefined);
@@ -228,6 +242,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   // Send later and follow-up reminders (issue 15).
   if (deps.send) scheduleRoutes(router, { db: deps.db, outbox: deps.send.outbox });
   reminderRoutes(router, { db: deps.db });
+  // Sequences (issue 17, S1).
+  sequenceRoutes(router, {
+    db: deps.db,
+    ...(deps.sequences?.kick ? { kick: deps.sequences.kick } : {}),
+    ...(deps.sequences?.limiter ? { limiter: deps.sequences.limiter } : {}),
+  });
   if (deps.deliverability) deliverabilityRoutes(router, { ...deps.deliverability, db: deps.db });
   if (deps.meetings) meetingRoutes(router, { ...deps.meetings, db: deps.db });
   // Booking pages need the calendar (meetings) and the outbox (send) parts.

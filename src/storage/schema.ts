@@ -690,4 +690,91 @@ export interface Database {
   booking_pages: BookingPagesTable;
   bookings: BookingsTable;
   booking_claims: BookingClaimsTable;
+  // Sequences (issue 17, S1).
+  sequences: SequencesTable;
+  sequence_enrollments: SequenceEnrollmentsTable;
+  sequence_sends: SequenceSendsTable;
+  sequence_unsubscribe_tokens: SequenceUnsubscribeTokensTable;
+  suppressions: SuppressionsTable;
+  tasks: TasksTable;
+  sequence_cursors: SequenceCursorsTable;
+}
+
+// Sequences (issue 17, S1).
+export type EnrollmentState = 'active' | 'finished' | 'replied' | 'bounced' | 'unsubscribed' | 'booked' | 'paused';
+
+export interface SequencesTable {
+  id: string;
+  org_id: string;
+  owner_user_id: string;
+  account_id: string;
+  name: string;
+  steps_json: string;
+  send_window_json: string | null;
+  daily_limit: number | null;
+  paused: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SequenceEnrollmentsTable {
+  id: string;
+  sequence_id: string;
+  org_id: string;
+  contact_id: string;
+  address: string;
+  state: EnrollmentState;
+  step: number;
+  next_at: number | null;
+  waiting_until: number | null;
+  last_auto_reply_id: string | null;
+  thread_message_id: string | null;
+  enrolled_at: number;
+  stopped_at: number | null;
+  stop_reason: string | null;
+  updated_at: number;
+}
+
+export interface SequenceSendsTable {
+  id: string;
+  enrollment_id: string;
+  sequence_id: string;
+  account_id: string;
+  step_index: number;
+  message_id: string | null;
+  task_id: string | null;
+  state: 'claimed' | 'done';
+  lease_until: number | null;
+  due_at: number | null;
+  created_at: number;
+  sent_at: number | null;
+}
+
+export interface SequenceUnsubscribeTokensTable {
+  token_hash: string;
+  enrollment_id: string;
+  created_at: number;
+}
+
+export interface SuppressionsTable {
+  org_id: string;
+  address_hash: string;
+  reason: 'unsubscribed' | 'bounced';
+  created_at: number;
+}
+
+export interface TasksTable {
+  id: string;
+  org_id: string;
+  user_id: string;
+  contact_id: string | null;
+  title: string;
+  due_at: number;
+  done_at: number | null;
+  created_at: number;
+}
+
+export interface SequenceCursorsTable {
+  name: string;
+  at: number;
 }

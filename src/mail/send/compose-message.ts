@@ -40,6 +40,8 @@ export interface ComposeInput {
    * alternative that mail programs show as an invitation, and as an invite.ics attachment for the others.
    */
   icalEvent?: { method: 'REQUEST' | 'CANCEL'; content: string } | null;
+  /** Extra header fields (sequences, issue 17: List-Unsubscribe); internal only, never from an API body. */
+  headers?: Record<string, string> | undefined;
 }
 
 /** A fresh Message-ID (without brackets) on the sender's own domain: `<uuid>@<domain>`. */
@@ -111,6 +113,7 @@ export async function composeMessage(input: ComposeInput): Promise<Buffer> {
       contentType: a.contentType,
       content: a.content,
     })),
+    ...(input.headers ? { headers: input.headers } : {}),
     ...(input.icalEvent ? { icalEvent: { method: input.icalEvent.method, content: input.icalEvent.content } } : {}),
     // Nothing in a message written through the API may read the server's files or fetch URLs.
     disableFileAccess: true,

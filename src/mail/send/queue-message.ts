@@ -73,6 +73,11 @@ export interface SendInput {
   sendAt?: string | undefined;
   /** A follow-up reminder if no reply comes within this many days of the message leaving. */
   remindIfNoReplyDays?: number | undefined;
+  // Sequences (issue 17, S1) — internal only, never in the public POST /api/messages body:
+  /** A chosen Message-ID (without brackets): a sequence step's is deterministic, so a retry finds it stored. */
+  messageId?: string | undefined;
+  /** Extra header fields (List-Unsubscribe, List-Unsubscribe-Post). */
+  headers?: Record<string, string> | undefined;
 }
 
 export interface QueueDeps {
@@ -329,7 +334,7 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
   const parent = input.inReplyTo ? await parentOf(deps.db, user, input.inReplyTo) : null;
   const subject = parent ? replySubject(input.subject?.trim() || parent.subject || '') : (input.subject ?? '');
   const sender = await deps.db.selectFrom('users').select('display_name').where('id', '=', user.id).executeTakeFirst();
-  const messageId = newMessageId(account.email);
+  const messageId = input.messageId ?? newMessageId(account.email);
   // Whole seconds: the Date header has no more, and the stored date must equal it. A scheduled message is dated
   // for its time here and re-dated by the outbox to the moment it really leaves.
   const date = new Date(Math.floor((sendAt ?? Date.now()) / 1000) * 1000);
@@ -346,6 +351,7 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
     inReplyTo: parent?.messageId ?? null,
     references: parent ? replyReferences(parent.references, parent.messageId) : [],
     attachments,
+    headers: input.headers,
   };
   const raw = await composeMessage(composeInput);
   // The copy for external recipients: the same message (same Message-ID and Date) with its links through the

@@ -24,6 +24,8 @@ import * as signatures from './0014-signatures.js';
 import * as serverTextCodes from './0015-server-text-codes.js';
 // Booking pages (issue 16, H8).
 import * as bookingPages from './0017-booking-pages.js';
+// Sequences (issue 17, S1).
+import * as sequences from './0018-sequences.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -46,6 +48,8 @@ const migrations: Record<string, Migration> = {
   '0015-server-text-codes': serverTextCodes,
   // Booking pages (issue 16, H8).
   '0017-booking-pages': bookingPages,
+  // Sequences (issue 17, S1).
+  '0018-sequences': sequences,
 };
 
 export const migrationProvider: MigrationProvider = {
