@@ -170,7 +170,7 @@ function bodyOf(draft: Draft): SequenceInput {
     }),
     // null clears a window or a limit on PATCH; the contract reads absence as "any time" / "no limit" on POST.
     sendWindow: draft.windowOn
-      ? { timeZone: draft.timeZone, days: [...draft.days].sort(), from: draft.from, to: draft.to }
+      ? { timeZone: draft.timeZone, days: [...draft.days].sort((a, b) => a - b), from: draft.from, to: draft.to }
       : null,
     dailyLimit: limit,
   };
@@ -226,7 +226,8 @@ function SequenceForm({
   const own = accounts.filter((a) => a.userId === user.id);
   const templates = useAsync((signal) => api<TemplateList>('GET', '/api/templates', undefined, { signal }), []);
   const [draft, setDraft] = useState<Draft>(() => draftOf(sequence, own[0]?.id ?? ''));
-  const [issues, setIssues] = useState<Issues>({});
+  // Checked as the user types once a save was tried, so a fixed field stops saying it is wrong.
+  const [tried, setTried] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [done, setDone] = useState<string | null>(null);
@@ -254,7 +255,7 @@ function SequenceForm({
     setDone(null);
     setError(null);
     const found = validate(draft);
-    setIssues(found);
+    setTried(true);
     if (Object.keys(found).length > 0) {
       summary.current?.focus();
       return;
@@ -302,6 +303,7 @@ function SequenceForm({
     }
   };
 
+  const issues: Issues = tried ? validate(draft) : {};
   const issue = (fieldId: string) =>
     issues[fieldId] ? (
       <p id={`${fieldId}-issue`} className="field-error">
@@ -494,24 +496,26 @@ function SequenceForm({
                     ) : null}
                     <fieldset className="field step-source">
                       <legend>{t('sequences.content')}</legend>
-                      <label>
-                        <input
-                          type="radio"
-                          name={`step-${step.key}-source`}
-                          checked={step.source === 'template'}
-                          onChange={() => setStep(step.key, { source: 'template' })}
-                        />{' '}
-                        {t('sequences.fromTemplate')}
-                      </label>
-                      <label>
-                        <input
-                          type="radio"
-                          name={`step-${step.key}-source`}
-                          checked={step.source === 'own'}
-                          onChange={() => setStep(step.key, { source: 'own' })}
-                        />{' '}
-                        {t('sequences.ownText')}
-                      </label>
+                      <div className="step-source-options">
+                        <label>
+                          <input
+                            type="radio"
+                            name={`step-${step.key}-source`}
+                            checked={step.source === 'template'}
+                            onChange={() => setStep(step.key, { source: 'template' })}
+                          />{' '}
+                          {t('sequences.fromTemplate')}
+                        </label>
+                        <label>
+                          <input
+                            type="radio"
+                            name={`step-${step.key}-source`}
+                            checked={step.source === 'own'}
+                            onChange={() => setStep(step.key, { source: 'own' })}
+                          />{' '}
+                          {t('sequences.ownText')}
+                        </label>
+                      </div>
                     </fieldset>
                     {step.source === 'template' ? (
                       <div className="field">
