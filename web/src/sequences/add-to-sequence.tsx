@@ -82,13 +82,13 @@ export function AddToSequence({ shown, selection }: { shown: Contact[]; selectio
       <button
         type="button"
         className="button"
-        disabled={count === 0}
+        disabled={count === 0 && !open}
         aria-expanded={open}
         onClick={() => setOpen((o) => !o)}
       >
         {t('sequences.addToSequence')}
       </button>
-      {open && count > 0 ? <EnrollPanel selection={selection} onClose={() => setOpen(false)} /> : null}
+      {open ? <EnrollPanel selection={selection} onClose={() => setOpen(false)} /> : null}
     </div>
   );
 }
@@ -153,7 +153,11 @@ function EnrollPanel({ selection, onClose }: { selection: ContactSelection; onCl
       {result ? <EnrollResultNotice result={result.answer} names={result.names} sequenceId={chosen} /> : null}
       <div className="form-actions">
         {result ? null : (
-          <button type="submit" className="button button-primary" disabled={busy || !chosen || tooMany}>
+          <button
+            type="submit"
+            className="button button-primary"
+            disabled={busy || !chosen || tooMany || selection.selected.size === 0}
+          >
             {busy ? t('sequences.enrolling') : t('sequences.enrollN', { count: selection.selected.size })}
           </button>
         )}
