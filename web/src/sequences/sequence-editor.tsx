@@ -168,7 +168,7 @@ function bodyOf(draft: Draft): SequenceInput {
       if (step.source === 'template') return { ...base, templateId: step.templateId, replyInThread };
       return { ...base, subject: step.subject.trim(), html: step.html, replyInThread };
     }),
-    // null clears a window or a limit on PATCH; the contract reads absence as "any time" / "no limit" on POST.
+    // null clears a window or a limit on PATCH (see save); the contract reads absence as "any time" / "no limit".
     sendWindow: draft.windowOn
       ? { timeZone: draft.timeZone, days: [...draft.days].sort((a, b) => a - b), from: draft.from, to: draft.to }
       : null,
@@ -264,7 +264,14 @@ function SequenceForm({
     try {
       const body = bodyOf(draft);
       if (sequence) {
-        const saved = await api<Sequence>('PATCH', `/api/sequences/${encodeURIComponent(sequence.id)}`, body);
+        // null only to clear what the sequence has: a window or limit it never had is simply not sent.
+        const { sendWindow, dailyLimit, ...rest } = body;
+        const patch = {
+          ...rest,
+          ...(sendWindow || sequence.sendWindow ? { sendWindow } : {}),
+          ...(dailyLimit || sequence.dailyLimit ? { dailyLimit } : {}),
+        };
+        const saved = await api<Sequence>('PATCH', `/api/sequences/${encodeURIComponent(sequence.id)}`, patch);
         onSaved(saved);
         setDone(t('sequences.saved', { name: saved.name }));
       } else {
