@@ -41,7 +41,8 @@ export function SequenceNumbers({
         : api<Sequence>('GET', `/api/sequences/${encodeURIComponent(sequenceId)}`, undefined, { signal }),
     [sequenceId, refreshKey],
   );
-  const stats: SequenceStats | undefined = (state.data ?? initial).stats;
+  // Until the first refresh the page's own copy is the latest (a save or a pause replaces it).
+  const stats: SequenceStats | undefined = (refreshKey === 0 ? initial : (state.data ?? initial)).stats;
   const count = (value: number | undefined) => (typeof value === 'number' ? number(value) : '—');
   const rate = replyRateOf(stats);
   const steps = stats?.steps ?? [];
