@@ -20,6 +20,8 @@ import { BookingSettingsPage } from './booking/booking-settings-page';
 import { Link, matchPath, useLocation } from './router';
 import { useSession } from './session';
 import { useUnreadCount } from './live/live-events';
+import { SequencesPage } from './sequences/sequences-page';
+import { SequenceEditorPage } from './sequences/sequence-editor';
 
 interface Route {
   pattern: string;
@@ -41,6 +43,10 @@ const routes: Route[] = [
   { pattern: '/settings/users', render: () => <UsersPage /> },
   { pattern: '/settings/templates', render: () => <TemplatesPage /> },
   { pattern: '/settings/booking', render: () => <BookingSettingsPage /> },
+  // Sequences (issue 17): '/sequences/new' before '/sequences/:id', the first match wins.
+  { pattern: '/sequences', render: () => <SequencesPage /> },
+  { pattern: '/sequences/new', render: () => <SequenceEditorPage id={null} /> },
+  { pattern: '/sequences/:id', render: (p) => <SequenceEditorPage id={p.id!} /> },
 ];
 
 function currentPage(pathname: string): { key: string; node: ReactNode } {
@@ -97,6 +103,11 @@ export function Layout() {
             <li>
               <Link to="/meetings" aria-current={current('meetings')}>
                 {t('nav.meetings')}
+              </Link>
+            </li>
+            <li>
+              <Link to="/sequences" aria-current={current('sequences')}>
+                {t('nav.sequences')}
               </Link>
             </li>
             <li>

@@ -11,6 +11,7 @@ import { messageLink } from './inbox-page';
 import { CalendarIcon, IncomingIcon, OutgoingIcon } from '../components/icons';
 import { TrackingSummary } from '../mail/tracking-summary';
 import { ContactReminders } from './reminders-page';
+import { ContactSequences } from '../sequences/contact-sequences';
 
 type Entry = { kind: 'mail'; at: string; message: MessageSummary } | { kind: 'meeting'; at: string; meeting: Meeting };
 
@@ -115,6 +116,7 @@ export function ContactPage({ id }: { id: string }) {
         />
       ) : null}
       <ContactReminders contactId={id} />
+      <ContactSequences contactId={id} />
       {state.data ? (
         <section aria-labelledby="timeline-title">
           <h2 id="timeline-title">{t('contact.timeline')}</h2>

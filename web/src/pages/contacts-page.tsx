@@ -5,6 +5,7 @@ import type { Contact, ContactPage, ImportResult } from '../api/types';
 import { ErrorNotice, Loading, PageHeader, displayName, splitAddresses, useAsync } from '../components/common';
 import { useI18n } from '../i18n/i18n';
 import { Link, navigate, useLocation } from '../router';
+import { AddToSequence, ContactSelectBox, useContactSelection } from '../sequences/add-to-sequence';
 
 export function ContactsPage() {
   const { t } = useI18n();
@@ -13,6 +14,7 @@ export function ContactsPage() {
   const [draftQ, setDraftQ] = useState(q);
   const [panel, setPanel] = useState<'none' | 'create' | 'import'>('none');
   const [more, setMore] = useState<ContactPage | null>(null);
+  const selection = useContactSelection();
 
   const page = useAsync(
     (signal) => api<ContactPage>('GET', `/api/contacts${query({ q, limit: 50 })}`, undefined, { signal }),
@@ -84,10 +86,12 @@ export function ContactsPage() {
       {page.data && items.length === 0 ? (
         <p className="empty">{q ? t('contacts.noResults', { q }) : t('contacts.empty')}</p>
       ) : null}
+      {items.length > 0 ? <AddToSequence shown={items} selection={selection} /> : null}
       {items.length > 0 ? (
         <ul className="contact-list" aria-label={t('contacts.listLabel')}>
           {items.map((c) => (
-            <li key={c.id}>
+            <li key={c.id} className="contact-item">
+              <ContactSelectBox contact={c} selection={selection} />
               <Link to={`/contacts/${c.id}`} className="contact-row">
                 <span className="contact-name">{displayName(c)}</span>
                 <span className="contact-company muted">{c.company ?? ''}</span>
