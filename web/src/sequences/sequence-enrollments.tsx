@@ -42,10 +42,11 @@ export function SequenceNumbers({
     [sequenceId, refreshKey],
   );
   // Until the first refresh the page's own copy is the latest (a save or a pause replaces it).
-  const stats: SequenceStats | undefined = (refreshKey === 0 ? initial : (state.data ?? initial)).stats;
+  const latest = refreshKey === 0 ? initial : (state.data ?? initial);
+  const stats: SequenceStats | undefined = latest.stats;
   const count = (value: number | undefined) => (typeof value === 'number' ? number(value) : '—');
   const rate = replyRateOf(stats);
-  const steps = stats?.steps ?? [];
+  const steps = latest.stepStats ?? stats?.steps ?? [];
 
   return (
     <section className="card" aria-labelledby="sequence-numbers-title" data-testid="sequence-numbers">

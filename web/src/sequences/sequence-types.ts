@@ -61,6 +61,9 @@ export interface Sequence extends SequenceInput {
   createdAt?: string;
   updatedAt?: string;
   stats?: SequenceStats;
+  /** The server's count of enrollments and its per-step numbers (S1's answer). */
+  enrolled?: number;
+  stepStats?: StepStats[];
 }
 
 export interface SequenceList {

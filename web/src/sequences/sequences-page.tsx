@@ -82,7 +82,13 @@ function SequenceRow({ sequence }: { sequence: Sequence }) {
         {number(sequence.steps?.length ?? 0)}
       </td>
       <td className="num" data-label={t('sequences.enrolled')}>
-        {typeof stats?.enrolled === 'number' ? number(stats.enrolled) : <EnrolledCount sequenceId={sequence.id} />}
+        {typeof sequence.enrolled === 'number' ? (
+          number(sequence.enrolled)
+        ) : typeof stats?.enrolled === 'number' ? (
+          number(stats.enrolled)
+        ) : (
+          <EnrolledCount sequenceId={sequence.id} />
+        )}
       </td>
       <td className="num" data-label={t('sequences.replied')}>
         {typeof stats?.replied === 'number' ? number(stats.replied) : '—'}
