@@ -24,6 +24,8 @@ import * as signatures from './0014-signatures.js';
 import * as serverTextCodes from './0015-server-text-codes.js';
 // Booking pages (issue 16, H8).
 import * as bookingPages from './0017-booking-pages.js';
+// Calendar push: Google watch channels and Graph subscriptions (issue 16, P1).
+import * as calendarChannels from './0019-calendar-channels.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -46,6 +48,8 @@ const migrations: Record<string, Migration> = {
   '0015-server-text-codes': serverTextCodes,
   // Booking pages (issue 16, H8).
   '0017-booking-pages': bookingPages,
+  // Calendar push (issue 16, P1).
+  '0019-calendar-channels': calendarChannels,
 };
 
 export const migrationProvider: MigrationProvider = {
