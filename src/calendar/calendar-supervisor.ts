@@ -91,6 +91,17 @@ export class CalendarSupervisor {
     return true;
   }
 
+  /**
+   * A push notification for the account: a change check now (no discovery). False when this process does not run
+   * it (then the caller asks the lease holder through the database).
+   */
+  poke(accountId: string): boolean {
+    const runner = this.runners.get(accountId);
+    if (!runner) return false;
+    runner.poke();
+    return true;
+  }
+
   running(accountId: string): boolean {
     return this.runners.has(accountId);
   }
@@ -98,6 +109,8 @@ export class CalendarSupervisor {
   async onAccountChanged(accountId: string, change: AccountChange): Promise<void> {
     if (change === 'deleted') {
       await this.stop(accountId);
+      // Told before the row goes (deleteAccount): its credentials can still stop the push channels.
+      await this.stopChannels(accountId);
       return;
     }
     await this.stop(accountId);
@@ -111,6 +124,15 @@ export class CalendarSupervisor {
         .execute();
     }
     await this.start(accountId);
+  }
+
+  /** Stops the account's push channels at the provider and forgets them (best effort: each expires anyway). */
+  async stopChannels(accountId: string): Promise<void> {
+    try {
+      await new CalendarRunner(accountId, this.deps).stopChannels();
+    } catch (error) {
+      this.deps.log.warn({ accountId, reason: String(error).slice(0, 200) }, 'calendar push channels not stopped');
+    }
   }
 
   /** Links stored meetings to new contact addresses. */

@@ -715,3 +715,6 @@ export const managedBookingSchema = z.object({
   state: z.enum(['confirmed', 'cancelled']),
   name: z.string(),
 });
+
+// Calendar push webhooks (issue 16, P1): Graph's validation handshake is answered with its token as text/plain.
+export const webhookValidationSchema = z.string();

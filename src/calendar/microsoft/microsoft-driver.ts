@@ -238,8 +238,13 @@ export class MicrosoftCalendarDriver implements CalendarDriver {
       },
       signal,
     });
-    if (!answer.body?.id) throw new CalendarError('PROTOCOL_ERROR', 'Microsoft Graph made a subscription without an id');
-    return { channelId: answer.body.id, resourceId: null, expiresAt: expiryOf(answer.body.expirationDateTime, hook.expiresAt) };
+    if (!answer.body?.id)
+      throw new CalendarError('PROTOCOL_ERROR', 'Microsoft Graph made a subscription without an id');
+    return {
+      channelId: answer.body.id,
+      resourceId: null,
+      expiresAt: expiryOf(answer.body.expirationDateTime, hook.expiresAt),
+    };
   }
 
   async renewWatch(channel: PushChannel, expiresAt: number, signal: AbortSignal): Promise<PushChannel> {

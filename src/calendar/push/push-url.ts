@@ -17,7 +17,10 @@ export function pushUsable(publicUrl: string): boolean {
     return false;
   }
   if (url.protocol !== 'https:') return false;
-  const host = url.hostname.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+  const host = url.hostname
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '');
   if (!host) return false;
   if (isIP(host)) return classifyAddress(host) === 'public';
   if (host === 'localhost' || !host.includes('.')) return false;
