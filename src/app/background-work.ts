@@ -4,8 +4,7 @@
 import { LeaseCoordinator } from '../jobs/account-leases.js';
 import { CalendarSupervisor } from '../calendar/calendar-supervisor.js';
 import { createDriverFactory } from '../calendar/calendar-runner.js';
-import type { CalendarPushOptions } from '../calendar/push/calendar-channels.js';
-import { pushUsable } from '../calendar/push/push-url.js';
+import { calendarPushFor, type CalendarPushOptions } from '../calendar/push/calendar-channels.js';
 import type { WindowOptions } from '../calendar/meetings/account-context.js';
 import type { ParsedMessage } from '../mail/mime/parse-message.js';
 import { createOutbox, type Outbox, type OutboxDeps } from '../mail/send/outbox.js';
@@ -142,12 +141,7 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
     coordinator.workerId,
   );
   const calendarLog = deps.log.child({ component: 'calendar' });
-  const calendarPush =
-    options.calendarPush === undefined
-      ? pushUsable(config.publicUrl)
-        ? { publicUrl: config.publicUrl }
-        : null
-      : options.calendarPush;
+  const calendarPush = calendarPushFor(config.publicUrl, options.calendarPush);
   const calendar = new CalendarSupervisor({
     db,
     log: calendarLog,

@@ -9,7 +9,7 @@ import type { Db } from '../../storage/database.js';
 import { newId } from '../../storage/ids.js';
 import type { CalendarChannelsTable } from '../../storage/schema.js';
 import type { CalendarDriver, PushChannel, RemoteCalendar } from '../calendar-driver.js';
-import { hookAddress, type PushProvider } from './push-url.js';
+import { hookAddress, pushUsable, type PushProvider } from './push-url.js';
 
 export interface CalendarPushOptions {
   /** PUBLIC_URL (checked by pushUsable), or a test's own server standing in for it. */
@@ -22,6 +22,18 @@ export interface CalendarPushOptions {
   safetyCheckMs?: number;
   /** After a channel could not be made, try again this much later (default 30 min); polling meanwhile. */
   retryMs?: number;
+}
+
+/**
+ * The push settings of the calendar runners: `forced` when given (tests against the fakes; null: off), else on with
+ * PUBLIC_URL only when the providers can reach it (pushUsable), else off — every calendar polled, as before push.
+ */
+export function calendarPushFor(
+  publicUrl: string,
+  forced?: CalendarPushOptions | null,
+): CalendarPushOptions | null {
+  if (forced !== undefined) return forced;
+  return pushUsable(publicUrl) ? { publicUrl } : null;
 }
 
 export const DEFAULT_PUSH_TTL_MS = 7 * 86_400_000;
