@@ -476,17 +476,11 @@ describe.each(DIALECTS)('Microsoft Graph change notifications (%s)', (dialect) =
     }
   });
 
-  it('subscribes on start (validated by the route), gets changes by notification, renews with PATCH, deletes on removal', async () => {
+  it('subscribes on start (validated by the route), gets changes by notification, deletes on removal', async () => {
     const id = await accountRow(db, 'microsoft365');
     let supervisor: CalendarSupervisor | undefined;
     const hooks = await startHooks(db, (accountId) => void supervisor?.poke(accountId));
-    supervisor = supervisorFor(db, driverFor, {
-      publicUrl: hooks.url,
-      // Renewed every few seconds in this test.
-      ttlMs: 60_000,
-      renewBeforeMs: 57_000,
-      safetyCheckMs: SLOW_POLL_MS,
-    });
+    supervisor = supervisorFor(db, driverFor, { publicUrl: hooks.url });
     try {
       const before = fake.subscriptions.length;
       await supervisor.start(id);
@@ -516,12 +510,42 @@ describe.each(DIALECTS)('Microsoft Graph change notifications (%s)', (dialect) =
       await fake.notified();
       expect(sub.sent.some((s) => s.changeType === 'created' && s.status === 202)).toBe(true);
 
-      await waitFor('renewed in place', async () => sub.patches >= 1, 20_000);
-      expect(fake.subscriptions.slice(before).length).toBe(1);
-
       await supervisor.onAccountChanged(id, 'deleted');
       expect(sub.deleted).toBe(true);
       expect(await db.selectFrom('calendar_channels').select('id').where('account_id', '=', id).execute()).toEqual([]);
+    } finally {
+      await supervisor.close();
+      await hooks.app.close();
+    }
+  });
+
+  it('renews the subscription in place with PATCH before it expires', async () => {
+    const id = await accountRow(db, 'microsoft365');
+    const hooks = await startHooks(db, () => undefined);
+    // Renewed every few seconds in this test.
+    const supervisor = supervisorFor(db, driverFor, {
+      publicUrl: hooks.url,
+      ttlMs: 60_000,
+      renewBeforeMs: 57_000,
+      safetyCheckMs: SLOW_POLL_MS,
+    });
+    try {
+      const before = fake.subscriptions.length;
+      await supervisor.start(id);
+      await waitFor('subscribed', async () => fake.subscriptions.length > before);
+      const sub = fake.subscriptions.slice(before)[0]!;
+      const first = sub.expiration;
+      await waitFor('renewed in place', async () => sub.patches >= 1, 20_000);
+      expect(sub.expiration).toBeGreaterThan(first);
+      expect(fake.subscriptions.slice(before).length).toBe(1);
+      await waitFor('the new expiry stored', async () => {
+        const row = await db
+          .selectFrom('calendar_channels')
+          .selectAll()
+          .where('account_id', '=', id)
+          .executeTakeFirst();
+        return Number(row?.expires_at) === sub.expiration;
+      });
     } finally {
       await supervisor.close();
       await hooks.app.close();
