@@ -229,7 +229,8 @@ async function run(provider: Provider, mode: 'poll' | 'push', push?: Partial<Cal
       backoffMaxMs: 10_000,
       window: { pastDays: 7, futureDays: 60 },
       driverFor,
-      onPass: (id, _s, light) => void (!light && passed.add(id)),
+      // Google and Graph have no change tag: each check is a light pass over every calendar's change list.
+      onPass: (id, _s, light) => void (light ? idleChecks++ : passed.add(id)),
       onIdleCheck: () => void idleChecks++,
       ...(mode === 'push' ? { push: { publicUrl: hookUrl, safetyCheckMs: SAFETY_MS, ...push } } : {}),
     });
