@@ -6,6 +6,9 @@
 // through decideCalendarFailure: refused credentials stop the loop until the account is reconnected, anything else
 // is retried with backoff and jitter; the state is kept in email_accounts.calendar_* for the health view. The loop
 // itself is jobs/retry-loop's, shared with the mail runner. Also the factory that picks an account's driver.
+// Push (Google watch channels, Graph subscriptions; only when deps.push is given, i.e. PUBLIC_URL is reachable): after
+// each round the runner keeps one channel per calendar (push/calendar-channels.ts); while every calendar has one, the
+// checks slow to a safety cadence (5 min) and a notification pokes the runner into a change check at once.
 import type { SecretBox } from '../core/secret-box.js';
 import type { AccountCredentials } from '../mail/accounts/account-credentials.js';
 import { freshAccountCredentials } from '../mail/accounts/account-login.js';

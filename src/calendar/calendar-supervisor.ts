@@ -43,6 +43,10 @@
 //
 //   6. Shutdown: `await calendar.close()` next to `supervisor.close()`.
 //
+//   7. Push (issue 16): `push: calendarPushFor(config.publicUrl)` (null unless PUBLIC_URL is public https); the
+//      webhook routes (calendar-hook-routes.ts) call signals.calendarPushed → `calendar.poke(accountId)` here, or
+//      sync_requested_at for the lease holder. 'deleted' stops the account's channels before its row goes.
+//
 // Drivers: CalDAV (any account with a CalDAV URL, or whose preset says caldav), Google Calendar API (Gmail accounts
 // signed in with Google) and Microsoft Graph (Microsoft 365 / Outlook accounts signed in with Microsoft; its token
 // is asked for the calendar audience). Gmail/Microsoft accounts connected with an app password get status "none":

@@ -14,6 +14,7 @@ import { CalendarSupervisor } from '../../src/calendar/calendar-supervisor.js';
 import type { CalendarRunnerDeps, DriverFactory } from '../../src/calendar/calendar-runner.js';
 import { calendarPushFor, type CalendarPushOptions } from '../../src/calendar/push/calendar-channels.js';
 import { hookAddress, pushUsable } from '../../src/calendar/push/push-url.js';
+import { accountSignals } from '../../src/app/background-work.js';
 import { SecretBox } from '../../src/core/secret-box.js';
 import { buildServer } from '../../src/http/build-server.js';
 import { SlidingWindowLimiter } from '../../src/http/sliding-window-limiter.js';
@@ -393,6 +394,45 @@ describe.each(DIALECTS)('Google Calendar push (%s)', (dialect) => {
     }
   });
 
+  it('with every calendar covered, the checks slow to the safety cadence; without, they keep the poll pace', async () => {
+    const id = await accountRow(db, 'gmail');
+    const hooks = await startHooks(db, () => undefined);
+    let checks = 0;
+    const supervisor = supervisorFor(
+      db,
+      driverFor,
+      { publicUrl: hooks.url, safetyCheckMs: SLOW_POLL_MS },
+      // Google has no change tag: each check is a light pass over the calendars' change lists.
+      { checkIntervalMs: 200, onPass: (_id, _summary, light) => void (light && checks++) },
+    );
+    try {
+      await supervisor.start(id);
+      await waitFor('channels made', async () => {
+        const rows = await db.selectFrom('calendar_channels').select('id').where('account_id', '=', id).execute();
+        return rows.length === 2;
+      });
+      const before = checks;
+      await new Promise((r) => setTimeout(r, 2_000));
+      // At the 200 ms poll pace 2 s would hold about ten checks; covered by push, none (the next is 10 min away).
+      expect(checks - before).toBeLessThanOrEqual(1);
+    } finally {
+      await supervisor.close();
+      await hooks.app.close();
+    }
+  });
+
+  it('a notification for an account another process holds reaches it through sync_requested_at', async () => {
+    const id = await accountRow(db, 'gmail');
+    // A web-only process: no background work here.
+    await accountSignals(db, () => undefined).calendarPushed(id);
+    const row = await db
+      .selectFrom('email_accounts')
+      .select('sync_requested_at')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(row.sync_requested_at).not.toBeNull();
+  });
+
   it('without push (PUBLIC_URL on loopback) makes no channel and polls as before', async () => {
     const id = await accountRow(db, 'gmail');
     const push = calendarPushFor('http://127.0.0.1:3000');
@@ -545,6 +585,19 @@ describe.each(DIALECTS)('Microsoft Graph change notifications (%s)', (dialect) =
           .where('account_id', '=', id)
           .executeTakeFirst();
         return Number(row?.expires_at) === sub.expiration;
+      });
+      // Graph dropped it behind our back (it does so with subscriptions it cannot deliver to): the renewal's 404
+      // makes a new one instead of trusting a dead one.
+      sub.deleted = true;
+      await waitFor('subscribed again', async () => fake.subscriptions.length > before + 1, 20_000);
+      const again = fake.subscriptions.at(-1)!;
+      await waitFor('the new one stored, the dead one gone', async () => {
+        const rows = await db
+          .selectFrom('calendar_channels')
+          .select('channel_id')
+          .where('account_id', '=', id)
+          .execute();
+        return rows.length === 1 && rows[0]!.channel_id === again.id;
       });
     } finally {
       await supervisor.close();

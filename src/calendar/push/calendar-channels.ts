@@ -8,7 +8,7 @@ import type { Logger } from '../../core/logger.js';
 import type { Db } from '../../storage/database.js';
 import { newId } from '../../storage/ids.js';
 import type { CalendarChannelsTable } from '../../storage/schema.js';
-import type { CalendarDriver, PushChannel, RemoteCalendar } from '../calendar-driver.js';
+import { CalendarError, type CalendarDriver, type PushChannel, type RemoteCalendar } from '../calendar-driver.js';
 import { hookAddress, pushUsable, type PushProvider } from './push-url.js';
 
 export interface CalendarPushOptions {
@@ -28,10 +28,7 @@ export interface CalendarPushOptions {
  * The push settings of the calendar runners: `forced` when given (tests against the fakes; null: off), else on with
  * PUBLIC_URL only when the providers can reach it (pushUsable), else off — every calendar polled, as before push.
  */
-export function calendarPushFor(
-  publicUrl: string,
-  forced?: CalendarPushOptions | null,
-): CalendarPushOptions | null {
+export function calendarPushFor(publicUrl: string, forced?: CalendarPushOptions | null): CalendarPushOptions | null {
   if (forced !== undefined) return forced;
   return pushUsable(publicUrl) ? { publicUrl } : null;
 }
@@ -123,16 +120,25 @@ export async function maintainChannels(
       continue;
     }
     try {
-      let expiresAt: number;
+      let expiresAt: number | null = null;
       if (existing && existing.expires_at > now && driver.renewWatch) {
-        const renewed = await driver.renewWatch(asChannel(existing), now + ttl, signal);
-        await db
-          .updateTable('calendar_channels')
-          .set({ expires_at: renewed.expiresAt })
-          .where('id', '=', existing.id)
-          .execute();
-        expiresAt = renewed.expiresAt;
-      } else {
+        try {
+          const renewed = await driver.renewWatch(asChannel(existing), now + ttl, signal);
+          await db
+            .updateTable('calendar_channels')
+            .set({ expires_at: renewed.expiresAt })
+            .where('id', '=', existing.id)
+            .execute();
+          expiresAt = renewed.expiresAt;
+        } catch (error) {
+          // The provider dropped it (Graph removes subscriptions it cannot deliver to): a new one below.
+          if (!(error instanceof CalendarError) || error.code !== 'NOT_FOUND') throw error;
+          await db.deleteFrom('calendar_channels').where('id', '=', existing.id).execute();
+          current.delete(calendar.url);
+        }
+      }
+      if (expiresAt === null) {
+        const previous = current.get(calendar.url);
         const secret = randomBytes(32).toString('base64url');
         const channel = await driver.watch(
           calendar,
@@ -154,7 +160,7 @@ export async function maintainChannels(
           })
           .execute();
         // The new channel is live before the old one stops: no change falls between them.
-        if (existing) await stopChannel(db, driver, existing, signal, log);
+        if (previous) await stopChannel(db, driver, previous, signal, log);
         expiresAt = channel.expiresAt;
       }
       nextAt = Math.min(nextAt, expiresAt - renewBefore);
