@@ -13,8 +13,8 @@ import { ANY_MEDIA_TYPE, type ApiRouter } from '../api-router.js';
 import { webhookValidationSchema } from '../api-schemas.js';
 import { SlidingWindowLimiter } from '../sliding-window-limiter.js';
 
-/** Notifications per client IP per minute: a busy tenant's calendars, from one of the providers' senders. */
-export const CALENDAR_HOOK_REQUESTS_PER_IP = 600;
+/** Notifications per client IP per minute (50/s): the providers send from few addresses for all of an install's calendars. */
+export const CALENDAR_HOOK_REQUESTS_PER_IP = 3000;
 export const CALENDAR_HOOK_BODY_LIMIT = 64 * 1024;
 /** Graph's validation tokens are short; a longer one is not Graph's. */
 const MAX_VALIDATION_TOKEN = 1024;
