@@ -4,6 +4,7 @@
 import { LeaseCoordinator } from '../jobs/account-leases.js';
 import { CalendarSupervisor } from '../calendar/calendar-supervisor.js';
 import { createDriverFactory } from '../calendar/calendar-runner.js';
+import { calendarPushFor, type CalendarPushOptions } from '../calendar/push/calendar-channels.js';
 import type { WindowOptions } from '../calendar/meetings/account-context.js';
 import type { ParsedMessage } from '../mail/mime/parse-message.js';
 import { createOutbox, type Outbox, type OutboxDeps } from '../mail/send/outbox.js';
@@ -34,6 +35,11 @@ export interface BackgroundOptions {
   calendarCheckIntervalMs?: number;
   /** The span of calendar kept around today (default: the account's history window back, a year ahead). */
   calendarWindow?: WindowOptions;
+  /**
+   * Calendar push (Google watch channels, Graph subscriptions). Default: on with PUBLIC_URL when pushUsable says
+   * the providers can reach it, else off (polling only). Tests force it on against the fakes, or null: off.
+   */
+  calendarPush?: CalendarPushOptions | null;
   /** Follow-up reminders' sweep (default every 30 s). */
   reminders?: { intervalMs?: number };
   /**
@@ -81,6 +87,8 @@ export interface AccountSignals {
   syncNow(accountId: string): Promise<boolean>;
   /** The calendar's "sync now", here or through the account's lease holder. */
   calendarSyncNow(accountId: string): Promise<boolean>;
+  /** A push notification said the account's calendar changed: a change check here, or by the lease holder. */
+  calendarPushed(accountId: string): Promise<void>;
 }
 
 export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOptions = {}): BackgroundWork {
@@ -140,6 +148,7 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
     coordinator.workerId,
   );
   const calendarLog = deps.log.child({ component: 'calendar' });
+  const calendarPush = calendarPushFor(config.publicUrl, options.calendarPush);
   const calendar = new CalendarSupervisor({
     db,
     log: calendarLog,
@@ -150,6 +159,7 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
     backoffBaseMs: options.backoffBaseMs ?? 2_000,
     backoffMaxMs: options.backoffMaxMs ?? 5 * 60_000,
     ...(options.calendarWindow ? { window: options.calendarWindow } : {}),
+    ...(calendarPush ? { push: calendarPush } : {}),
   });
   const outboxDeps: OutboxDeps = {
     db,
@@ -209,11 +219,22 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
  * The web side's signals. With the background in this process they act at once; "sync now" is also written
  * to the account, so a worker in another process that holds the lease acts on it at its next round.
  */
-export function accountSignals(db: Storage['db'], work: () => BackgroundWork | undefined): AccountSignals {
+export function accountSignals(
+  db: Storage['db'],
+  work: () => BackgroundWork | undefined,
+  options: {
+    /** A web-only process (workers elsewhere): stops a removed account's calendar push channels itself. */
+    stopCalendarChannels?(accountId: string): Promise<void>;
+  } = {},
+): AccountSignals {
   return {
     async onChanged(accountId, change) {
       const local = work();
-      if (!local) return;
+      if (!local) {
+        // Before the row goes: its credentials stop the channels; the lease holder drops the runner on its own.
+        if (change === 'deleted') await options.stopCalendarChannels?.(accountId);
+        return;
+      }
       if (change === 'deleted') {
         await local.supervisor.stop(accountId);
         await local.calendar.onAccountChanged(accountId, change);
@@ -235,6 +256,13 @@ export function accountSignals(db: Storage['db'], work: () => BackgroundWork | u
       // processes a calendar-only request also syncs the mail, which is harmless and needs no new column.
       await requestSync(db, accountId);
       return true;
+    },
+    async calendarPushed(accountId) {
+      const local = work();
+      if (local?.leases.owns(accountId) && local.calendar.poke(accountId)) return;
+      // Another process holds the account: sync_requested_at reaches it within a lease round (its mail runner
+      // syncs too, which is harmless: a CONDSTORE check when nothing changed).
+      await requestSync(db, accountId);
     },
   };
 }

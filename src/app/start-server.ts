@@ -18,6 +18,7 @@ import { migrateToLatest, openStorage, type Storage } from '../storage/database.
 import { recordBackfillRequests } from '../jobs/backfill-requests.js';
 import { startBccListener, type BccListener } from '../mail/dropbox/bcc-listener.js';
 import { createDriverFactory } from '../calendar/calendar-runner.js';
+import { stopAccountChannels } from '../calendar/push/calendar-channels.js';
 import { linkMeetingsToAddresses } from '../calendar/meetings/ingest-meetings.js';
 import { contactEvents, type AddressesAdded } from '../contacts/contact-events.js';
 import {
@@ -161,7 +162,25 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const { secrets, storage, blobs, parse } = core;
   const tls = options.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {};
   const outbound = outboundPolicy(config, options);
-  const signals = accountSignals(storage.db, () => background);
+  // The web side's calendar driver (writes from the routes; push channels of a removed account in a web-only process).
+  const calendarDrivers = createDriverFactory({
+    db: storage.db,
+    secrets,
+    oauth: config.oauth,
+    outbound,
+    log: { info: () => undefined, warn: () => undefined, error: () => undefined },
+  });
+  const signals = accountSignals(storage.db, () => background, {
+    stopCalendarChannels: async (accountId) => {
+      const row = await storage.db
+        .selectFrom('email_accounts')
+        .selectAll()
+        .where('id', '=', accountId)
+        .executeTakeFirst();
+      const driver = row ? await calendarDrivers(row).catch(() => null) : null;
+      await stopAccountChannels(storage.db, driver, accountId, AbortSignal.timeout(30_000), app?.log ?? console);
+    },
+  });
   app = await buildServer({
     db: storage.db,
     publicUrl: config.publicUrl,
@@ -171,6 +190,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ...(options.live ? { live: options.live } : {}),
     ...(options.bookingLimits ? { bookingLimits: options.bookingLimits } : {}),
     blobs,
+    // Calendar push: a notification wakes the account's calendar here or at its lease holder.
+    calendarHooks: { pushed: signals.calendarPushed, log: { warn: (o, m) => app?.log.warn(o, m) } },
     // Read/unread changes: written at once when this process runs the mailbox; else the holder's lease round finds them.
     flagWritesQueued: (accountIds) => {
       for (const id of accountIds) if (background?.leases.owns(id)) background.supervisor.writeFlags(id);
@@ -221,13 +242,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     },
     meetings: {
       bccDomain: config.bccDomain,
-      driverFor: createDriverFactory({
-        db: storage.db,
-        secrets,
-        oauth: config.oauth,
-        outbound,
-        log: { info: () => undefined, warn: () => undefined, error: () => undefined },
-      }),
+      driverFor: calendarDrivers,
       // Here or through the lease holder, like the mail's "sync now".
       syncNow: signals.calendarSyncNow,
       ...(options.calendarWindow ? { window: options.calendarWindow } : {}),

@@ -123,6 +123,24 @@ export async function fetchEach(
   return objects;
 }
 
+/** Where a provider is to send a calendar's change notifications (push), and what it must send back to be believed. */
+export interface PushHook {
+  /** The public webhook URL (PUBLIC_URL + /hooks/…). */
+  address: string;
+  /** A random secret the provider echoes on every notification (Google's channel token, Graph's clientState). */
+  secret: string;
+  /** When the channel should end (the provider may shorten it). Epoch ms. */
+  expiresAt: number;
+}
+
+/** A push channel (Google) or subscription (Graph) as the provider made it. */
+export interface PushChannel {
+  channelId: string;
+  /** Google's resourceId (channels/stop needs it); null on Graph. */
+  resourceId: string | null;
+  expiresAt: number;
+}
+
 export interface CalendarDriver {
   /** The account's calendars (principal → calendar home → calendars, on CalDAV). */
   discover(signal: AbortSignal): Promise<Discovery>;
@@ -144,6 +162,18 @@ export interface CalendarDriver {
    * needs no changes() call. Absent on services without such a tag: they are asked changes() at the same cadence.
    */
   check?(calendars: RemoteCalendar[], signal: AbortSignal): Promise<Map<string, string | null>>;
+  /**
+   * Push (Google events.watch, Graph subscriptions): asks the service to notify `hook.address` of changes to the
+   * calendar. Absent on services without push (CalDAV): they are polled.
+   */
+  watch?(calendar: RemoteCalendar, hook: PushHook, signal: AbortSignal): Promise<PushChannel>;
+  /**
+   * Extends a channel in place (Graph: PATCH expirationDateTime). Absent (Google): a channel is renewed by a new
+   * watch and the old one stopped.
+   */
+  renewWatch?(channel: PushChannel, expiresAt: number, signal: AbortSignal): Promise<PushChannel>;
+  /** Ends a channel (Google channels/stop, Graph DELETE subscription); one already gone is not an error. */
+  unwatch?(channel: PushChannel, signal: AbortSignal): Promise<void>;
   /** The objects at these hrefs; an href that no longer exists is simply absent from the answer. */
   fetch(calendar: RemoteCalendar, hrefs: string[], signal: AbortSignal): Promise<CalendarObject[]>;
   /** One object, or null when it is gone. */

@@ -6,6 +6,9 @@
 // through decideCalendarFailure: refused credentials stop the loop until the account is reconnected, anything else
 // is retried with backoff and jitter; the state is kept in email_accounts.calendar_* for the health view. The loop
 // itself is jobs/retry-loop's, shared with the mail runner. Also the factory that picks an account's driver.
+// Push (Google watch channels, Graph subscriptions; only when deps.push is given, i.e. PUBLIC_URL is reachable): after
+// each round the runner keeps one channel per calendar (push/calendar-channels.ts); while every calendar has one, the
+// checks slow to a safety cadence (5 min) and a notification pokes the runner into a change check at once.
 import type { SecretBox } from '../core/secret-box.js';
 import type { AccountCredentials } from '../mail/accounts/account-credentials.js';
 import { freshAccountCredentials } from '../mail/accounts/account-login.js';
@@ -42,6 +45,13 @@ import {
   type IngestResult,
 } from './meetings/ingest-meetings.js';
 import type { Logger } from '../core/logger.js';
+import {
+  DEFAULT_SAFETY_CHECK_MS,
+  maintainChannels,
+  stopAccountChannels,
+  type CalendarPushOptions,
+} from './push/calendar-channels.js';
+import type { PushProvider } from './push/push-url.js';
 
 /** Builds the driver of an account's calendar, or null when the account has none. */
 export type DriverFactory = (account: EmailAccountsTable) => Promise<CalendarDriver | null>;
@@ -187,6 +197,18 @@ export interface CalendarRunnerDeps {
   onPass?(accountId: string, summary: PassSummary, light: boolean): void;
   /** Told after each change check that found nothing to do (tests, metrics). */
   onIdleCheck?(accountId: string): void;
+  /**
+   * Push (Google watch channels, Graph subscriptions) when PUBLIC_URL is reachable from the internet (pushUsable);
+   * absent: every calendar is polled at checkIntervalMs, as without push.
+   */
+  push?: CalendarPushOptions;
+}
+
+/** The provider that can push an account's calendar changes, or null (CalDAV: polled). */
+export function pushProviderOf(account: Pick<EmailAccountsTable, 'provider' | 'caldav_url'>): PushProvider | null {
+  if (account.caldav_url) return null;
+  const kind = getProvider(account.provider)?.calendar;
+  return kind === 'google' || kind === 'microsoft' ? kind : null;
 }
 
 /** Default pace of the change checks. */
@@ -280,6 +302,12 @@ export class CalendarRunner {
   private known: { generation: number; calendars: RemoteCalendar[]; ownAddresses: string[] } | null = null;
   /** Each calendar's change tag as of the last time its changes were stored (absent: look at it next check). */
   private readonly tags = new Map<string, string | null>();
+  /** Push: every calendar has a live channel, so the checks run at the safety cadence. */
+  private pushCovered = false;
+  /** Push: when the channels next need work (renewal, retry); 0: at the next round. */
+  private channelWorkAt = 0;
+  /** Push: the calendars the channels were last made for (a calendar added or removed needs work at once). */
+  private channelCalendars = '';
 
   constructor(
     readonly accountId: string,
@@ -298,11 +326,68 @@ export class CalendarRunner {
     this.waiting.wake();
   }
 
-  /** The wait before the next round: a check's, never past the next whole pass. */
+  /**
+   * A notification said something changed: a change check now (the calendars' change lists, no discovery), or at
+   * once after the round under way. Cheaper than wake(), which asks for a whole pass.
+   */
+  poke(): void {
+    this.waiting.wake();
+  }
+
+  /**
+   * The wait before the next round: a check's (the safety cadence while push covers every calendar), never past
+   * the next whole pass nor the next channel renewal.
+   */
   private checkDelay(): number {
-    const base = this.deps.checkIntervalMs ?? DEFAULT_CHECK_INTERVAL_MS;
+    const base = this.pushCovered
+      ? (this.deps.push?.safetyCheckMs ?? DEFAULT_SAFETY_CHECK_MS)
+      : (this.deps.checkIntervalMs ?? DEFAULT_CHECK_INTERVAL_MS);
     const jittered = Math.round(base * (0.9 + Math.random() * 0.2));
-    return Math.max(0, Math.min(jittered, this.lastWholePassAt + this.deps.intervalMs - Date.now()));
+    const limits = [jittered, this.lastWholePassAt + this.deps.intervalMs - Date.now()];
+    if (this.deps.push) limits.push(this.channelWorkAt - Date.now());
+    return Math.max(0, Math.min(...limits));
+  }
+
+  /** Push upkeep after a round that got through; its failures leave the calendars polled and never fail the round. */
+  private async tendChannels(driver: CalendarDriver, row: EmailAccountsTable): Promise<void> {
+    const push = this.deps.push;
+    const provider = pushProviderOf(row);
+    if (!push || !provider || !driver.watch || !this.known) return;
+    const calendars = this.known.calendars
+      .map((c) => c.url)
+      .sort()
+      .join('\n');
+    if (Date.now() < this.channelWorkAt && calendars === this.channelCalendars) return;
+    this.channelCalendars = calendars;
+    try {
+      const state = await maintainChannels(
+        { db: this.deps.db, log: this.deps.log, push },
+        row.id,
+        provider,
+        driver,
+        this.known.calendars,
+        this.abort.signal,
+      );
+      this.pushCovered = state.covered;
+      this.channelWorkAt = state.nextAt;
+    } catch (error) {
+      if (this.stopped) return;
+      this.pushCovered = false;
+      this.channelWorkAt = Date.now() + (push.retryMs ?? 30 * 60_000);
+      this.deps.log.warn({ accountId: row.id, reason: describe(error) }, 'calendar push upkeep failed');
+    }
+  }
+
+  /** Stops the account's push channels (it is being removed): with its credentials, while they still exist. */
+  async stopChannels(): Promise<void> {
+    const row = await this.deps.db
+      .selectFrom('email_accounts')
+      .selectAll()
+      .where('id', '=', this.accountId)
+      .executeTakeFirst();
+    const driver = row ? await this.deps.driverFor(row).catch(() => null) : null;
+    await stopAccountChannels(this.deps.db, driver, this.accountId, AbortSignal.timeout(30_000), this.deps.log);
+    this.pushCovered = false;
   }
 
   async stop(): Promise<void> {
@@ -367,6 +452,20 @@ export class CalendarRunner {
   private async round(row: EmailAccountsTable, round: Round): Promise<RoundEnd> {
     const generation = row.generation;
     const driver = await this.deps.driverFor(row);
+    const end = await this.roundWith(driver, row, round, generation);
+    if (end.next !== 'again' || !driver || !this.deps.push) return end;
+    // After the pass: a new calendar is synced before it gets a channel, and the wait reflects the channels.
+    await this.tendChannels(driver, row);
+    if (this.stopped) return { next: 'stop' };
+    return { ...end, afterMs: this.checkDelay() };
+  }
+
+  private async roundWith(
+    driver: CalendarDriver | null,
+    row: EmailAccountsTable,
+    round: Round,
+    generation: number,
+  ): Promise<RoundEnd> {
     if (!driver) {
       const preset = getProvider(row.provider);
       const viaSignIn = preset?.calendar === 'google' || preset?.calendar === 'microsoft';

@@ -43,6 +43,10 @@
 //
 //   6. Shutdown: `await calendar.close()` next to `supervisor.close()`.
 //
+//   7. Push (issue 16): `push: calendarPushFor(config.publicUrl)` (null unless PUBLIC_URL is public https); the
+//      webhook routes (calendar-hook-routes.ts) call signals.calendarPushed → `calendar.poke(accountId)` here, or
+//      sync_requested_at for the lease holder. 'deleted' stops the account's channels before its row goes.
+//
 // Drivers: CalDAV (any account with a CalDAV URL, or whose preset says caldav), Google Calendar API (Gmail accounts
 // signed in with Google) and Microsoft Graph (Microsoft 365 / Outlook accounts signed in with Microsoft; its token
 // is asked for the calendar audience). Gmail/Microsoft accounts connected with an app password get status "none":
@@ -91,6 +95,17 @@ export class CalendarSupervisor {
     return true;
   }
 
+  /**
+   * A push notification for the account: a change check now (no discovery). False when this process does not run
+   * it (then the caller asks the lease holder through the database).
+   */
+  poke(accountId: string): boolean {
+    const runner = this.runners.get(accountId);
+    if (!runner) return false;
+    runner.poke();
+    return true;
+  }
+
   running(accountId: string): boolean {
     return this.runners.has(accountId);
   }
@@ -98,6 +113,8 @@ export class CalendarSupervisor {
   async onAccountChanged(accountId: string, change: AccountChange): Promise<void> {
     if (change === 'deleted') {
       await this.stop(accountId);
+      // Told before the row goes (deleteAccount): its credentials can still stop the push channels.
+      await this.stopChannels(accountId);
       return;
     }
     await this.stop(accountId);
@@ -111,6 +128,15 @@ export class CalendarSupervisor {
         .execute();
     }
     await this.start(accountId);
+  }
+
+  /** Stops the account's push channels at the provider and forgets them (best effort: each expires anyway). */
+  async stopChannels(accountId: string): Promise<void> {
+    try {
+      await new CalendarRunner(accountId, this.deps).stopChannels();
+    } catch (error) {
+      this.deps.log.warn({ accountId, reason: String(error).slice(0, 200) }, 'calendar push channels not stopped');
+    }
   }
 
   /** Links stored meetings to new contact addresses. */

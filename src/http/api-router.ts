@@ -13,6 +13,12 @@ import type { Db } from '../storage/database.js';
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
+/**
+ * rawBody.contentType of a webhook whose sender picks the media type (Graph posts text/plain to validate, JSON to
+ * notify; Google posts nothing): the bytes as sent, an empty Buffer for no body. The handler reads them itself.
+ */
+export const ANY_MEDIA_TYPE = '*/*';
+
 export interface RouteContext<P, Q, B, U> {
   params: P;
   query: Q;
@@ -130,7 +136,9 @@ export class ApiRouter {
         const params = parse(spec.params, request.params, 'params');
         const query = parse(spec.query, request.query, 'query');
         let body: unknown;
-        if (spec.rawBody) {
+        if (spec.rawBody?.contentType === ANY_MEDIA_TYPE) {
+          body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+        } else if (spec.rawBody) {
           if (!Buffer.isBuffer(request.body)) {
             throw new AppError('UNSUPPORTED_MEDIA_TYPE', `This endpoint takes a ${spec.rawBody.contentType} body`);
           }

@@ -811,3 +811,5 @@ export const contactEnrollmentListSchema = z.object({
     }),
   ),
 });
+// Calendar push webhooks (issue 16, P1): Graph's validation handshake is answered with its token as text/plain.
+export const webhookValidationSchema = z.string();

@@ -13,7 +13,7 @@ import Fastify, {
 } from 'fastify';
 import { AppError } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
-import { ApiRouter } from './api-router.js';
+import { ANY_MEDIA_TYPE, ApiRouter } from './api-router.js';
 import { installErrorHandler, truncate } from './error-handler.js';
 import { authRoutes } from './routes/auth-routes.js';
 import { LoginThrottle } from './login-throttle.js';
@@ -41,6 +41,8 @@ import { trackingRoutes } from './routes/tracking-routes.js';
 import type { SlidingWindowLimiter } from './sliding-window-limiter.js';
 import { LiveFeed } from '../live/live-feed.js';
 import { liveRoutes } from './routes/live-routes.js';
+// Calendar push webhooks (issue 16, P1).
+import { calendarHookRoutes, type CalendarHookRouteDeps } from './routes/calendar-hook-routes.js';
 // Booking pages (issue 16, H8).
 import { bookingRoutes, type BookingLimits } from './routes/booking-routes.js';
 
@@ -78,6 +80,8 @@ export interface ServerDeps {
   sequences?: { kick?: () => void; limiter?: SlidingWindowLimiter };
   /** The live inbox (GET /api/live): poll interval, heartbeat and streams per user; defaults suit production. */
   live?: { pollMs?: number; heartbeatMs?: number; maxStreamsPerUser?: number };
+  /** Calendar push webhooks (/hooks/google-calendar, /hooks/graph-calendar): absent, not served. */
+  calendarHooks?: Omit<CalendarHookRouteDeps, 'db'>;
   /** \Seen changes were queued for these mailboxes (PATCH /api/messages/:id): write them now if held here. */
   flagWritesQueued?(accountIds: string[]): void;
 }
@@ -171,12 +175,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const raw = rawBodyType(request);
+    // Webhooks (calendar push) read their bytes themselves.
+    if (raw === ANY_MEDIA_TYPE) return done(null, Buffer.from(body as string, 'utf8'));
     if (raw) return done(unsupportedType(request, raw), undefined);
     if (typeof body === 'string' && body.trim() === '') return done(null, undefined);
     parseJson(request, body as string, done);
   });
   // CSV only where a route declares it (the import); elsewhere it is refused, and only the import's body limit is
-  // 10 MB. text/plain is accepted nowhere.
+  // 10 MB. text/plain is accepted only by webhooks (below).
   // (No parser limit: the route's own applies, 1 MB for JSON routes.)
   app.addContentTypeParser(['text/csv', 'application/csv'], { parseAs: 'buffer' }, (request, body, done) => {
     if (rawBodyType(request) !== 'text/csv') return done(unsupportedType(request, 'application/json'), undefined);
@@ -193,6 +199,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       done(null, body);
     },
   );
+  // text/plain only for webhooks that take any type (Graph's validation handshake); refused elsewhere, as before.
+  app.addContentTypeParser('text/plain', { parseAs: 'buffer' }, (request, body, done) => {
+    if (rawBodyType(request) !== ANY_MEDIA_TYPE)
+      return done(unsupportedType(request, rawBodyType(request) ?? 'application/json'), undefined);
+    done(null, body);
+  });
   // Anything else is refused with a clear code before a handler sees it.
   app.addContentTypeParser('*', (request, _payload, done) => {
     done(unsupportedType(request, rawBodyType(request) ?? 'application/json'), undefined);
@@ -261,6 +273,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       ...(deps.send.parse ? { parse: deps.send.parse } : {}),
       ...(deps.bookingLimits ? { limits: deps.bookingLimits } : {}),
     });
+  if (deps.calendarHooks) calendarHookRoutes(router, { ...deps.calendarHooks, db: deps.db });
   if (deps.mail) emailAccountRoutes(router, { ...deps.mail, db: deps.db, publicUrl: deps.publicUrl });
 
   const webRoot = deps.webRoot === undefined ? defaultWebRoot() : deps.webRoot;

@@ -640,6 +640,21 @@ export interface BookingClaimsTable {
   booking_id: string;
 }
 
+// Calendar push (issue 16, P1): Google watch channels and Graph subscriptions (0019).
+export type CalendarChannelProvider = 'google' | 'microsoft';
+
+export interface CalendarChannelsTable {
+  id: string;
+  account_id: string;
+  calendar_url: string;
+  provider: CalendarChannelProvider;
+  channel_id: string;
+  resource_id: string | null;
+  secret_hash: string;
+  expires_at: number;
+  created_at: number;
+}
+
 export interface Database {
   orgs: OrgsTable;
   users: UsersTable;
@@ -690,6 +705,8 @@ export interface Database {
   booking_pages: BookingPagesTable;
   bookings: BookingsTable;
   booking_claims: BookingClaimsTable;
+  // Calendar push (issue 16, P1).
+  calendar_channels: CalendarChannelsTable;
   // Sequences (issue 17, S1).
   sequences: SequencesTable;
   sequence_enrollments: SequenceEnrollmentsTable;

@@ -6,7 +6,7 @@
 // Writes go through events.insert/patch/delete (one occurrence: its instance), with sendUpdates=all as Google
 // Calendar itself does. Sources: developers.google.com/calendar/api/v3/reference (events, calendarList) and the
 // "Synchronize resources efficiently" guide.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   CalendarError,
   fetchEach,
@@ -18,6 +18,8 @@ import {
   type EventChange,
   type EventDraft,
   type EventTarget,
+  type PushChannel,
+  type PushHook,
   type RemoteCalendar,
   withEnd,
 } from '../calendar-driver.js';
@@ -311,6 +313,44 @@ export class GoogleCalendarDriver implements CalendarDriver {
     } while (pageToken);
     const items = all.filter((e) => e.id === master.id || e.recurringEventId === master.id);
     return items.some((e) => e.id === master.id) ? items : [master, ...items];
+  }
+
+  /**
+   * events.watch: Google POSTs to the address (X-Goog-Channel-ID/-Token/-Resource-ID/-Resource-State) on any
+   * change of the calendar's events. Google has no renewal: a new channel replaces the old (which is stopped).
+   * Source: developers.google.com/calendar/api/guides/push.
+   */
+  async watch(calendar: RemoteCalendar, hook: PushHook, signal: AbortSignal): Promise<PushChannel> {
+    const id = randomUUID();
+    const ttlSeconds = Math.max(60, Math.round((hook.expiresAt - Date.now()) / 1000));
+    const answer = await this.api.request<{ id?: string; resourceId?: string; expiration?: string | number }>(
+      'POST',
+      this.calendarPath(calendar, '/watch'),
+      {
+        body: { id, type: 'web_hook', address: hook.address, token: hook.secret, params: { ttl: String(ttlSeconds) } },
+        signal,
+      },
+    );
+    if (!answer.body?.resourceId)
+      throw new CalendarError('PROTOCOL_ERROR', 'Google Calendar made a channel without a resource id');
+    const expiration = Number(answer.body.expiration);
+    return {
+      channelId: answer.body.id ?? id,
+      resourceId: answer.body.resourceId,
+      expiresAt: Number.isFinite(expiration) && expiration > 0 ? expiration : hook.expiresAt,
+    };
+  }
+
+  async unwatch(channel: PushChannel, signal: AbortSignal): Promise<void> {
+    try {
+      await this.api.request('POST', '/channels/stop', {
+        body: { id: channel.channelId, resourceId: channel.resourceId },
+        signal,
+      });
+    } catch (error) {
+      // Expired or stopped before: nothing is left to stop.
+      if (!(error instanceof CalendarError) || error.code !== 'NOT_FOUND') throw error;
+    }
   }
 
   fetch(calendar: RemoteCalendar, hrefs: string[], signal: AbortSignal): Promise<CalendarObject[]> {

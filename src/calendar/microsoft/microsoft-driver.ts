@@ -17,6 +17,8 @@ import {
   type EventChange,
   type EventDraft,
   type EventTarget,
+  type PushChannel,
+  type PushHook,
   type RemoteCalendar,
   withEnd,
 } from '../calendar-driver.js';
@@ -26,6 +28,14 @@ import { instantAtOffset, instantInZone, zoneFromName } from '../ical/time-zones
 import { JsonApi } from '../json-api.js';
 
 export const GRAPH_API = 'https://graph.microsoft.com/v1.0';
+
+/** Graph's longest life for a subscription on events: 4230 minutes; asked a little under it. */
+export const GRAPH_MAX_SUBSCRIPTION_MS = 4200 * 60_000;
+
+function expiryOf(iso: string | undefined, fallback: number): number {
+  const at = iso ? Date.parse(iso) : Number.NaN;
+  return Number.isFinite(at) ? at : fallback;
+}
 
 interface GraphDateTime {
   dateTime: string;
@@ -209,6 +219,50 @@ export class MicrosoftCalendarDriver implements CalendarDriver {
         .filter((c) => c.isDefaultCalendar && c.owner?.address)
         .map((c) => c.owner!.address!.toLowerCase()),
     };
+  }
+
+  /**
+   * A change subscription on the calendar's events. Graph first POSTs `?validationToken=` to the URL and creates
+   * the subscription only if it is echoed as text/plain within 10 s; events subscriptions live at most 4230
+   * minutes (~3 days) and are extended with PATCH. Source: learn.microsoft.com/graph/api/subscription-post-
+   * subscriptions, /graph/change-notifications-delivery-webhooks.
+   */
+  async watch(calendar: RemoteCalendar, hook: PushHook, signal: AbortSignal): Promise<PushChannel> {
+    const answer = await this.api.request<{ id?: string; expirationDateTime?: string }>('POST', '/subscriptions', {
+      body: {
+        changeType: 'created,updated,deleted',
+        notificationUrl: hook.address,
+        resource: `/me/calendars/${encodeURIComponent(calendar.url)}/events`,
+        expirationDateTime: new Date(Math.min(hook.expiresAt, Date.now() + GRAPH_MAX_SUBSCRIPTION_MS)).toISOString(),
+        clientState: hook.secret,
+      },
+      signal,
+    });
+    if (!answer.body?.id)
+      throw new CalendarError('PROTOCOL_ERROR', 'Microsoft Graph made a subscription without an id');
+    return {
+      channelId: answer.body.id,
+      resourceId: null,
+      expiresAt: expiryOf(answer.body.expirationDateTime, hook.expiresAt),
+    };
+  }
+
+  async renewWatch(channel: PushChannel, expiresAt: number, signal: AbortSignal): Promise<PushChannel> {
+    const wanted = Math.min(expiresAt, Date.now() + GRAPH_MAX_SUBSCRIPTION_MS);
+    const answer = await this.api.request<{ expirationDateTime?: string }>(
+      'PATCH',
+      `/subscriptions/${encodeURIComponent(channel.channelId)}`,
+      { body: { expirationDateTime: new Date(wanted).toISOString() }, signal },
+    );
+    return { ...channel, expiresAt: expiryOf(answer.body?.expirationDateTime, wanted) };
+  }
+
+  async unwatch(channel: PushChannel, signal: AbortSignal): Promise<void> {
+    try {
+      await this.api.request('DELETE', `/subscriptions/${encodeURIComponent(channel.channelId)}`, { signal });
+    } catch (error) {
+      if (!(error instanceof CalendarError) || error.code !== 'NOT_FOUND') throw error;
+    }
   }
 
   async changes(

@@ -26,6 +26,8 @@ import * as serverTextCodes from './0015-server-text-codes.js';
 import * as bookingPages from './0017-booking-pages.js';
 // Sequences (issue 17, S1).
 import * as sequences from './0018-sequences.js';
+// Calendar push: Google watch channels and Graph subscriptions (issue 16, P1).
+import * as calendarChannels from './0019-calendar-channels.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -50,6 +52,8 @@ const migrations: Record<string, Migration> = {
   '0017-booking-pages': bookingPages,
   // Sequences (issue 17, S1).
   '0018-sequences': sequences,
+  // Calendar push (issue 16, P1).
+  '0019-calendar-channels': calendarChannels,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -3,7 +3,11 @@
 // instances, and the sync guide): bearer tokens, sync tokens that can expire (410 fullSyncRequired), paging,
 // deleted entries as {id, status: "cancelled"}, exceptions with recurringEventId + originalStartTime, etags with
 // If-Match (412). Only what the driver uses; no recurrence expansion beyond what instances needs.
-import { randomBytes } from 'node:crypto';
+// Push (developers.google.com/calendar/api/guides/push): events.watch makes a channel {id, resourceId, expiration}
+// and sends its "sync" message; every later change of the calendar's events POSTs to each live channel's address
+// with X-Goog-Channel-ID, -Channel-Token, -Resource-ID, -Resource-State: exists and an empty body;
+// channels/stop ends one (404 when unknown).
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { GoogleEvent } from '../../../src/calendar/google/google-driver.js';
@@ -21,6 +25,19 @@ interface Stored {
   seq: number;
 }
 
+export interface FakeGoogleChannel {
+  id: string;
+  resourceId: string;
+  calendarId: string;
+  address: string;
+  token: string | undefined;
+  /** Epoch ms. */
+  expiration: number;
+  stopped: boolean;
+  /** Notifications sent, with the webhook's answer status. */
+  sent: Array<{ state: string; status: number }>;
+}
+
 export interface GoogleCalendarFake {
   url: string;
   token: string;
@@ -35,6 +52,12 @@ export interface GoogleCalendarFake {
   expireSyncTokens(): void;
   pageSize: number;
   requests: string[];
+  /** Push channels made with events.watch (stopped ones kept, marked). */
+  channels: FakeGoogleChannel[];
+  /** Notify channels on changes (default true). */
+  pushEnabled: boolean;
+  /** Resolves once every notification sent so far has been answered. */
+  notified(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -54,10 +77,38 @@ export async function startGoogleCalendarFake(options: { token?: string } = {}):
     }
     return map;
   };
+  const channels: FakeGoogleChannel[] = [];
+  let sending: Promise<unknown>[] = [];
+  let messageNumber = 0;
+  const notify = (channel: FakeGoogleChannel, state: 'sync' | 'exists') => {
+    messageNumber++;
+    const headers: Record<string, string> = {
+      'content-type': 'application/json; charset=UTF-8',
+      'x-goog-channel-id': channel.id,
+      'x-goog-channel-expiration': new Date(channel.expiration).toUTCString(),
+      'x-goog-resource-id': channel.resourceId,
+      'x-goog-resource-state': state,
+      'x-goog-resource-uri': `${fake.url}/calendars/${encodeURIComponent(channel.calendarId)}/events?alt=json`,
+      'x-goog-message-number': String(messageNumber),
+    };
+    if (channel.token !== undefined) headers['x-goog-channel-token'] = channel.token;
+    sending.push(
+      fetch(channel.address, { method: 'POST', headers, body: '' })
+        .then(async (r) => {
+          await r.arrayBuffer();
+          channel.sent.push({ state, status: r.status });
+        })
+        .catch(() => channel.sent.push({ state, status: 0 })),
+    );
+  };
   const save = (calendarId: string, event: GoogleEvent): GoogleEvent => {
     seq++;
     const stored = { ...event, etag: `"${seq}"` };
     events(calendarId).set(event.id, { event: stored, seq });
+    if (fake.pushEnabled)
+      for (const channel of channels)
+        if (channel.calendarId === calendarId && !channel.stopped && channel.expiration > Date.now())
+          notify(channel, 'exists');
     return stored;
   };
 
@@ -109,6 +160,15 @@ export async function startGoogleCalendarFake(options: { token?: string } = {}):
     calendars: [],
     pageSize: 2500,
     requests,
+    channels,
+    pushEnabled: true,
+    async notified() {
+      while (sending.length > 0) {
+        const now = sending;
+        sending = [];
+        await Promise.all(now);
+      }
+    },
     put: (calendarId, event) =>
       save(calendarId, {
         iCalUID: `${event.recurringEventId ?? event.id}@google.com`,
@@ -136,6 +196,48 @@ export async function startGoogleCalendarFake(options: { token?: string } = {}):
       const path = url.pathname.replace(/^\/calendar\/v3/, '');
       if (req.method === 'GET' && path === '/users/me/calendarList') {
         return send(res, 200, { kind: 'calendar#calendarList', items: fake.calendars });
+      }
+      if (req.method === 'POST' && path === '/channels/stop') {
+        const body = await readBody(req);
+        const channel = channels.find((c) => c.id === body?.id && c.resourceId === body?.resourceId && !c.stopped);
+        if (!channel) return error(res, 404, 'notFound', `Channel '${String(body?.id)}' not found for project`);
+        channel.stopped = true;
+        return send(res, 204);
+      }
+      const watch = /^\/calendars\/([^/]+)\/events\/watch$/.exec(path);
+      if (req.method === 'POST' && watch) {
+        const calendarId = decodeURIComponent(watch[1]!);
+        if (!fake.calendars.some((c) => c.id === calendarId)) return error(res, 404, 'notFound', 'Not Found');
+        const body = await readBody(req);
+        if (body?.type !== 'web_hook' || typeof body.id !== 'string' || typeof body.address !== 'string')
+          return error(res, 400, 'required', 'id, type web_hook and address are required');
+        if (channels.some((c) => c.id === body.id))
+          return error(res, 400, 'channelIdNotUnique', 'Channel id not unique');
+        // Google's own rule: https only (this fake also takes the test's http://127.0.0.1 address).
+        if (!/^https:\/\//.test(body.address) && !/^http:\/\/127\.0\.0\.1[:/]/.test(body.address))
+          return error(res, 400, 'push.webhookUrlNotHttps', 'WebHook callback must be HTTPS');
+        const ttl = Number(body.params?.ttl ?? 604800);
+        const channel: FakeGoogleChannel = {
+          id: body.id,
+          resourceId: `res-${randomUUID()}`,
+          calendarId,
+          address: body.address,
+          token: body.token,
+          expiration: Date.now() + Math.min(ttl, 30 * 86_400) * 1000,
+          stopped: false,
+          sent: [],
+        };
+        channels.push(channel);
+        send(res, 200, {
+          kind: 'api#channel',
+          id: channel.id,
+          resourceId: channel.resourceId,
+          resourceUri: `${fake.url}/calendars/${encodeURIComponent(calendarId)}/events?alt=json`,
+          ...(channel.token !== undefined ? { token: channel.token } : {}),
+          expiration: String(channel.expiration),
+        });
+        notify(channel, 'sync');
+        return;
       }
       const m = /^\/calendars\/([^/]+)\/events(?:\/([^/]+))?(\/instances)?$/.exec(path);
       if (!m) return error(res, 404, 'notFound', 'Not Found');

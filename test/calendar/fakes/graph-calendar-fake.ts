@@ -3,7 +3,12 @@
 // delete; the event resource type): bearer tokens, @odata.nextLink / @odata.deltaLink paging, removals as
 // {"@removed": {"reason": "deleted"}, id}, delta tokens that can expire (410 SyncStateNotFound), occurrences with
 // seriesMasterId, type and originalStart. Series are stored already expanded (as Graph's calendarView returns them).
-import { randomBytes } from 'node:crypto';
+// Change notifications (learn.microsoft.com/graph/api/subscription-post-subscriptions, change-notifications-delivery-
+// webhooks): POST /subscriptions first validates the notificationUrl (POST ?validationToken=… as text/plain, which
+// must come back as a text/plain 200 within 10 s, else 400 ValidationError), refuses an expiry past 4230 minutes for
+// events, and then POSTs {value: [{subscriptionId, clientState, changeType, resource, …}]} on every change of the
+// calendar's events (expecting 202); PATCH extends, DELETE ends (404 when unknown).
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { GraphEvent } from '../../../src/calendar/microsoft/microsoft-driver.js';
@@ -14,6 +19,19 @@ export interface FakeGraphCalendar {
   canEdit: boolean;
   isDefaultCalendar?: boolean;
   owner?: { name?: string; address: string };
+}
+
+export interface FakeGraphSubscription {
+  id: string;
+  resource: string;
+  notificationUrl: string;
+  clientState: string | undefined;
+  changeType: string;
+  /** Epoch ms. */
+  expiration: number;
+  deleted: boolean;
+  patches: number;
+  sent: Array<{ changeType: string; status: number }>;
 }
 
 interface Stored {
@@ -34,8 +52,18 @@ export interface GraphCalendarFake {
   expireDeltaTokens(): void;
   pageSize: number;
   requests: string[];
+  subscriptions: FakeGraphSubscription[];
+  /** What the last validation handshakes got back. */
+  validations: Array<{ token: string; status: number; contentType: string | null; body: string }>;
+  /** Notify subscriptions on changes (default true). */
+  pushEnabled: boolean;
+  /** Resolves once every notification sent so far has been answered. */
+  notified(): Promise<void>;
   stop(): Promise<void>;
 }
+
+/** Graph's longest subscription on events: 4230 minutes. */
+const MAX_EVENTS_SUBSCRIPTION_MS = 4230 * 60_000;
 
 export async function startGraphCalendarFake(): Promise<GraphCalendarFake> {
   const store = new Map<string, Stored>();
@@ -45,10 +73,53 @@ export async function startGraphCalendarFake(): Promise<GraphCalendarFake> {
   const requests: string[] = [];
   let base = '';
 
+  const subscriptions: FakeGraphSubscription[] = [];
+  const validations: GraphCalendarFake['validations'] = [];
+  let sending: Promise<unknown>[] = [];
+  const notify = (calendarId: string, eventId: string, changeType: 'created' | 'updated' | 'deleted') => {
+    if (!fake.pushEnabled) return;
+    for (const sub of subscriptions) {
+      if (sub.deleted || sub.expiration <= Date.now()) continue;
+      if (sub.resource !== `/me/calendars/${encodeURIComponent(calendarId)}/events` && sub.resource !== '/me/events')
+        continue;
+      if (!sub.changeType.split(',').includes(changeType)) continue;
+      const body = {
+        value: [
+          {
+            subscriptionId: sub.id,
+            subscriptionExpirationDateTime: new Date(sub.expiration).toISOString(),
+            changeType,
+            resource: `Users/fake-user/Events/${eventId}`,
+            resourceData: {
+              '@odata.type': '#Microsoft.Graph.Event',
+              '@odata.id': `Users/fake-user/Events/${eventId}`,
+              id: eventId,
+            },
+            ...(sub.clientState !== undefined ? { clientState: sub.clientState } : {}),
+            tenantId: '00000000-0000-0000-0000-000000000000',
+          },
+        ],
+      };
+      sending.push(
+        fetch(sub.notificationUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json; charset=utf-8' },
+          body: JSON.stringify(body),
+        })
+          .then(async (r) => {
+            await r.arrayBuffer();
+            sub.sent.push({ changeType, status: r.status });
+          })
+          .catch(() => sub.sent.push({ changeType, status: 0 })),
+      );
+    }
+  };
   const save = (calendarId: string, event: GraphEvent): GraphEvent => {
     seq++;
     const stored = { ...event, '@odata.etag': `W/"${seq}"`, changeKey: String(seq) };
+    const existed = store.get(event.id);
     store.set(event.id, { calendarId, event: stored, seq, removed: false });
+    notify(calendarId, event.id, existed && !existed.removed ? 'updated' : 'created');
     return stored;
   };
   const send = (res: ServerResponse, status: number, body?: unknown) => {
@@ -72,12 +143,23 @@ export async function startGraphCalendarFake(): Promise<GraphCalendarFake> {
     calendars: [],
     pageSize: 200,
     requests,
+    subscriptions,
+    validations,
+    pushEnabled: true,
+    async notified() {
+      while (sending.length > 0) {
+        const now = sending;
+        sending = [];
+        await Promise.all(now);
+      }
+    },
     put: (calendarId, event) => save(calendarId, event),
     remove(id) {
       const found = store.get(id);
       if (found) {
         seq++;
         store.set(id, { ...found, seq, removed: true });
+        notify(found.calendarId, id, 'deleted');
       }
     },
     get: (id) => {
@@ -99,6 +181,88 @@ export async function startGraphCalendarFake(): Promise<GraphCalendarFake> {
         return error(res, 401, 'InvalidAuthenticationToken', 'Access token is empty or invalid.');
       const path = url.pathname.replace(/^\/v1\.0/, '');
       if (req.method === 'GET' && path === '/me/calendars') return send(res, 200, { value: fake.calendars });
+
+      if (req.method === 'POST' && path === '/subscriptions') {
+        const body = await readBody(req);
+        const expiration = Date.parse(body?.expirationDateTime ?? '');
+        if (!body?.notificationUrl || !body?.resource || !body?.changeType || !Number.isFinite(expiration))
+          return error(
+            res,
+            400,
+            'InvalidRequest',
+            'notificationUrl, resource, changeType and expirationDateTime are required',
+          );
+        if (expiration > Date.now() + MAX_EVENTS_SUBSCRIPTION_MS || expiration <= Date.now())
+          return error(res, 400, 'InvalidRequest', 'Subscription expiration can only be 4230 minutes in the future.');
+        // The handshake: the URL must echo the token as text/plain within 10 seconds.
+        const validationToken = `Validation: Testing client application reachability for subscription Request-Id: ${randomUUID()}`;
+        let ok = false;
+        try {
+          const url = new URL(body.notificationUrl);
+          url.searchParams.set('validationToken', validationToken);
+          const answer = await fetch(url, {
+            method: 'POST',
+            headers: { 'content-type': 'text/plain; charset=utf-8' },
+            signal: AbortSignal.timeout(10_000),
+          });
+          const text = await answer.text();
+          const contentType = answer.headers.get('content-type');
+          validations.push({ token: validationToken, status: answer.status, contentType, body: text });
+          ok = answer.status === 200 && text === validationToken && /^text\/plain\b/.test(contentType ?? '');
+        } catch {
+          ok = false;
+        }
+        if (!ok)
+          return error(
+            res,
+            400,
+            'ValidationError',
+            'Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request.',
+          );
+        const sub: FakeGraphSubscription = {
+          id: randomUUID(),
+          resource: body.resource,
+          notificationUrl: body.notificationUrl,
+          clientState: body.clientState,
+          changeType: body.changeType,
+          expiration,
+          deleted: false,
+          patches: 0,
+          sent: [],
+        };
+        subscriptions.push(sub);
+        return send(res, 201, {
+          '@odata.context': `${base}/$metadata#subscriptions/$entity`,
+          id: sub.id,
+          resource: sub.resource,
+          changeType: sub.changeType,
+          clientState: sub.clientState ?? null,
+          notificationUrl: sub.notificationUrl,
+          expirationDateTime: new Date(sub.expiration).toISOString(),
+        });
+      }
+      const subscription = /^\/subscriptions\/([^/]+)$/.exec(path);
+      if (subscription) {
+        const sub = subscriptions.find((s) => s.id === decodeURIComponent(subscription[1]!) && !s.deleted);
+        if (!sub) return error(res, 404, 'ResourceNotFound', 'The object was not found.');
+        if (req.method === 'PATCH') {
+          const body = await readBody(req);
+          const expiration = Date.parse(body?.expirationDateTime ?? '');
+          if (!Number.isFinite(expiration) || expiration > Date.now() + MAX_EVENTS_SUBSCRIPTION_MS)
+            return error(res, 400, 'InvalidRequest', 'Subscription expiration can only be 4230 minutes in the future.');
+          sub.expiration = expiration;
+          sub.patches++;
+          return send(res, 200, {
+            id: sub.id,
+            resource: sub.resource,
+            expirationDateTime: new Date(expiration).toISOString(),
+          });
+        }
+        if (req.method === 'DELETE') {
+          sub.deleted = true;
+          return send(res, 204);
+        }
+      }
 
       const delta = /^\/me\/calendars\/([^/]+)\/calendarView\/delta$/.exec(path);
       if (req.method === 'GET' && delta) {
