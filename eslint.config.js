@@ -15,6 +15,8 @@ import { createNodeResolver, importX, tseslint } from 'conversa-lint';
 const FLOORS = [
   ['src/core'],
   ['src/storage', 'src/net'],
+  // audit: one insert per security-relevant action, from any floor above.
+  ['src/audit'],
   // contacts is the base of its floor: users normalise addresses with it, jobs listen to its events.
   ['src/contacts'],
   // live: the feed of changes a signed-in page listens to (a table every process writes and reads).

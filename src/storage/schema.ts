@@ -655,6 +655,18 @@ export interface CalendarChannelsTable {
   created_at: number;
 }
 
+// The audit log (issue 19, migration 0020): inserted only.
+export interface AuditLogTable {
+  id: string;
+  org_id: string | null;
+  at: number;
+  actor_id: string | null;
+  action: string;
+  target: string | null;
+  details_json: string | null;
+  ip: string | null;
+}
+
 export interface Database {
   orgs: OrgsTable;
   users: UsersTable;
@@ -715,6 +727,8 @@ export interface Database {
   suppressions: SuppressionsTable;
   tasks: TasksTable;
   sequence_cursors: SequenceCursorsTable;
+  // The audit log (issue 19).
+  audit_log: AuditLogTable;
 }
 
 // Sequences (issue 17, S1).

@@ -28,6 +28,8 @@ import * as bookingPages from './0017-booking-pages.js';
 import * as sequences from './0018-sequences.js';
 // Calendar push: Google watch channels and Graph subscriptions (issue 16, P1).
 import * as calendarChannels from './0019-calendar-channels.js';
+// The audit log (issue 19).
+import * as auditLog from './0020-audit-log.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -54,6 +56,7 @@ const migrations: Record<string, Migration> = {
   '0018-sequences': sequences,
   // Calendar push (issue 16, P1).
   '0019-calendar-channels': calendarChannels,
+  '0020-audit-log': auditLog,
 };
 
 export const migrationProvider: MigrationProvider = {
