@@ -1,5 +1,6 @@
 // Contacts and their addresses. An address belongs to at most one contact of the organisation: the
 // unique index on contact_addresses is the guard, checked first only to name the address in the error.
+import { erasedAmong, refuseErased } from './erased-addresses.js';
 import { sql } from 'kysely';
 import { AppError, notFound } from '../core/app-error.js';
 import { isUniqueViolation, type Db } from '../storage/database.js';
@@ -226,6 +227,8 @@ export async function createContact(
   source: ContactSource = 'manual',
 ): Promise<Contact> {
   const emails = normalizeEmailList(input.emails);
+  // An erased person stays erased (issue 19): refused, whoever asks; ensureContacts filters before it comes here.
+  await refuseErased(db, orgId, emails);
   const taken = await takenAddresses(db, orgId, emails);
   const [first] = taken;
   if (first) throw emailTaken(first[0], first[1]);
@@ -244,6 +247,7 @@ export async function updateContact(db: Db, orgId: string, id: string, patch: Pa
   const current = await getContact(db, orgId, id);
   const emails = patch.emails === undefined ? current.emails : normalizeEmailList(patch.emails);
   if (patch.emails !== undefined) {
+    await refuseErased(db, orgId, emails);
     const [first] = await takenAddresses(db, orgId, emails, id);
     if (first) throw emailTaken(first[0], first[1]);
   }
@@ -426,6 +430,25 @@ export async function importContacts(
       const checked = checkImportRow(row, seenInFile);
       if ('problem' in checked) errors.push({ line: row.line, ...checked.problem });
       else chunk.push({ row, emails: checked.emails });
+    }
+    // Lines with an address of a contact erased on request (issue 19) are skipped and reported.
+    const erased = await erasedAmong(
+      db,
+      orgId,
+      chunk.flatMap((c) => c.emails),
+    );
+    if (erased.size > 0) {
+      for (let i = chunk.length - 1; i >= 0; i--) {
+        const hit = chunk[i]!.emails.find((e) => erased.has(e));
+        if (hit === undefined) continue;
+        errors.push({
+          line: chunk[i]!.row.line,
+          message: `${hit} belonged to a contact erased on request`,
+          code: 'IMPORT_EMAIL_ERASED',
+          params: { address: hit },
+        });
+        chunk.splice(i, 1);
+      }
     }
     if (chunk.length === 0) continue;
     const now = Date.now();

@@ -5,6 +5,7 @@ import { AppError } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
 import type { ContactSource } from '../storage/schema.js';
 import { createContact, takenAddresses, type ContactInput } from './contacts.js';
+import { erasedAmong } from './erased-addresses.js';
 
 export interface NewContact {
   address: string;
@@ -28,9 +29,11 @@ export async function ensureContacts(
 ): Promise<EnsuredContacts> {
   const ids = new Map<string, string>();
   let created = 0;
-  for (const item of wanted) {
-    const input: NewContact = typeof item === 'string' ? { address: item } : item;
-    if (ids.has(input.address)) continue;
+  const items = [...wanted].map((item): NewContact => (typeof item === 'string' ? { address: item } : item));
+  // A person erased on request (issue 19) is never made again from mail, BCC, sends or meetings.
+  const erased = items.length > 0 ? await erasedAmong(db, orgId, items.map((i) => i.address)) : new Set<string>();
+  for (const input of items) {
+    if (ids.has(input.address) || erased.has(input.address)) continue;
     const contact: ContactInput = { emails: [input.address] };
     if (input.firstName) contact.firstName = input.firstName;
     if (input.lastName) contact.lastName = input.lastName;

@@ -16,6 +16,8 @@ export const IMPORT_TEXT_CODES = [
   'IMPORT_DUPLICATE_IN_FILE',
   'IMPORT_EMAIL_TAKEN',
   'IMPORT_EMAIL_JUST_TAKEN',
+  // Data-subject rights (issue 19, A4).
+  'IMPORT_EMAIL_ERASED',
 ] as const;
 export type ImportTextCode = (typeof IMPORT_TEXT_CODES)[number];
 

@@ -40,6 +40,8 @@ export type ErrorCode =
   // Booking pages (issue 16, H8).
   | 'SLUG_TAKEN'
   | 'SLOT_UNAVAILABLE'
+  // Data-subject rights (issue 19, A4): an address of a contact erased on request.
+  | 'CONTACT_ADDRESS_ERASED'
   | 'INTERNAL';
 
 export interface FieldIssue {

@@ -52,6 +52,8 @@ export const importTextCodes = [
   'IMPORT_DUPLICATE_IN_FILE',
   'IMPORT_EMAIL_TAKEN',
   'IMPORT_EMAIL_JUST_TAKEN',
+  // Data-subject rights (issue 19, A4).
+  'IMPORT_EMAIL_ERASED',
 ] as const;
 
 /** src/mail/connection/mail-errors.ts MAIL_HINT_CODES: what to do about a refused sign-in. */

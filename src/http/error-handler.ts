@@ -43,6 +43,8 @@ export const STATUS: Record<ErrorCode, number> = {
   // Booking pages (issue 16, H8).
   SLUG_TAKEN: 409,
   SLOT_UNAVAILABLE: 422,
+  // Data-subject rights (issue 19, A4).
+  CONTACT_ADDRESS_ERASED: 409,
   INTERNAL: 500,
 };
 

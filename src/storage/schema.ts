@@ -667,6 +667,14 @@ export interface AuditLogTable {
   ip: string | null;
 }
 
+// Data-subject rights (issue 19, A4, migration 0022): an erased person's addresses, only as hashes.
+export interface ErasedAddressesTable {
+  org_id: string;
+  /** sha256 hex of the trimmed, lower-cased address (no salt, like suppressions). */
+  address_hash: string;
+  erased_at: number;
+}
+
 export interface Database {
   orgs: OrgsTable;
   users: UsersTable;
@@ -729,6 +737,8 @@ export interface Database {
   sequence_cursors: SequenceCursorsTable;
   // The audit log (issue 19).
   audit_log: AuditLogTable;
+  // Data-subject rights (issue 19, A4).
+  erased_addresses: ErasedAddressesTable;
 }
 
 // Sequences (issue 17, S1).

@@ -30,6 +30,8 @@ import * as sequences from './0018-sequences.js';
 import * as calendarChannels from './0019-calendar-channels.js';
 // The audit log (issue 19).
 import * as auditLog from './0020-audit-log.js';
+// Data-subject rights: erased addresses kept as hashes (issue 19, A4).
+import * as erasedAddresses from './0022-erased-addresses.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -57,6 +59,8 @@ const migrations: Record<string, Migration> = {
   // Calendar push (issue 16, P1).
   '0019-calendar-channels': calendarChannels,
   '0020-audit-log': auditLog,
+  // Data-subject rights (issue 19, A4).
+  '0022-erased-addresses': erasedAddresses,
 };
 
 export const migrationProvider: MigrationProvider = {

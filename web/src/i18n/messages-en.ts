@@ -51,6 +51,8 @@ export const en = {
   'error.NOT_FOUND': 'Not found',
   'error.CONFLICT': 'This conflicts with something that already exists',
   'error.CONTACT_EMAIL_TAKEN': 'Another contact already has this email address',
+  // Data-subject rights (issue 19, A4).
+  'error.CONTACT_ADDRESS_ERASED': 'This address belonged to a contact erased on request; it cannot be added again',
   'error.USER_EMAIL_TAKEN': 'Another user already has this email address',
   'error.EMAIL_ACCOUNT_EXISTS': 'This mailbox is already connected',
   'error.PAYLOAD_TOO_LARGE': 'This is too large to send',
@@ -654,6 +656,7 @@ export const en = {
   'server.IMPORT_NOT_AN_EMAIL': '“{address}” is not an e-mail address',
   'server.IMPORT_DUPLICATE_IN_FILE': '{address} already appears on line {earlierLine}',
   'server.IMPORT_EMAIL_TAKEN': '{address} already belongs to a contact',
+  'server.IMPORT_EMAIL_ERASED': '{address} belonged to a contact erased on request',
   'server.IMPORT_EMAIL_JUST_TAKEN': 'an address of this line was just given to another contact',
   'server.MAIL_CERT_EXPIRED':
     "The {server} {address} presented a security certificate that has expired. Check that the server name is exactly the one your provider gives; if it's your company's own server, ask your administrator to install a valid certificate.",

@@ -52,6 +52,8 @@ export const ptBR: Record<MessageKey, string> = {
   'error.NOT_FOUND': 'Não encontrado',
   'error.CONFLICT': 'Isso conflita com algo que já existe',
   'error.CONTACT_EMAIL_TAKEN': 'Outro contato já tem este endereço de e-mail',
+  // Direitos do titular (issue 19, A4).
+  'error.CONTACT_ADDRESS_ERASED': 'Este endereço pertencia a um contato apagado a pedido; não pode ser adicionado de novo',
   'error.USER_EMAIL_TAKEN': 'Outro usuário já tem este endereço de e-mail',
   'error.EMAIL_ACCOUNT_EXISTS': 'Esta caixa de e-mail já está conectada',
   'error.PAYLOAD_TOO_LARGE': 'Grande demais para enviar',
@@ -666,6 +668,7 @@ export const ptBR: Record<MessageKey, string> = {
   'server.IMPORT_NOT_AN_EMAIL': '“{address}” não é um endereço de e-mail',
   'server.IMPORT_DUPLICATE_IN_FILE': '{address} já aparece na linha {earlierLine}',
   'server.IMPORT_EMAIL_TAKEN': '{address} já pertence a um contato',
+  'server.IMPORT_EMAIL_ERASED': '{address} pertencia a um contato apagado a pedido',
   'server.IMPORT_EMAIL_JUST_TAKEN': 'um endereço desta linha acabou de ser dado a outro contato',
   'server.MAIL_CERT_EXPIRED':
     'O {server} {address} apresentou um certificado de segurança vencido. Verifique se o nome do servidor é exatamente o informado pelo seu provedor; se for um servidor da sua empresa, peça ao administrador que instale um certificado válido.',
