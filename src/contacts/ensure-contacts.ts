@@ -31,7 +31,14 @@ export async function ensureContacts(
   let created = 0;
   const items = [...wanted].map((item): NewContact => (typeof item === 'string' ? { address: item } : item));
   // A person erased on request (issue 19) is never made again from mail, BCC, sends or meetings.
-  const erased = items.length > 0 ? await erasedAmong(db, orgId, items.map((i) => i.address)) : new Set<string>();
+  const erased =
+    items.length > 0
+      ? await erasedAmong(
+          db,
+          orgId,
+          items.map((i) => i.address),
+        )
+      : new Set<string>();
   for (const input of items) {
     if (ids.has(input.address) || erased.has(input.address)) continue;
     const contact: ContactInput = { emails: [input.address] };

@@ -815,3 +815,78 @@ export const contactEnrollmentListSchema = z.object({
 });
 // Calendar push webhooks (issue 16, P1): Graph's validation handshake is answered with its token as text/plain.
 export const webhookValidationSchema = z.string();
+
+// --- data-subject rights (issue 19, A4): GET /api/contacts/:id/export, POST /api/contacts/:id/erase ---
+const isoOrNull = z.string().nullable();
+
+export const contactExportSchema = z.object({
+  format: z.literal('conversa.contact-export.v1'),
+  exportedAt: z.string(),
+  scope: z.string(),
+  contact: contactSchema,
+  messages: z.array(
+    z.object({
+      id: z.string(),
+      subject: z.string().nullable(),
+      date: isoOrNull,
+      direction: z.string(),
+      from: z.object({ address: z.string().nullable(), name: z.string().nullable() }),
+      participants: z.array(z.object({ role: z.string(), address: z.string(), name: z.string().nullable() })),
+      textBody: z.string().nullable(),
+      htmlBody: z.string().nullable(),
+      /** Metadata only: the bytes are not in the export. */
+      attachments: z.array(z.object({ filename: z.string().nullable(), contentType: z.string(), size: z.number() })),
+      trackingEvents: z.array(
+        z.object({ type: z.string(), at: isoOrNull, automated: z.boolean(), linkPosition: z.number().nullable() }),
+      ),
+      followUpReminders: z.array(z.object({ dueAt: isoOrNull, state: z.string() })),
+    }),
+  ),
+  meetings: z.array(
+    z.object({
+      id: z.string(),
+      title: z.string().nullable(),
+      description: z.string().nullable(),
+      location: z.string().nullable(),
+      startAt: isoOrNull,
+      endAt: isoOrNull,
+      organizer: z.string().nullable(),
+      attendees: z.array(z.object({ address: z.string(), name: z.string().nullable(), status: z.string().nullable() })),
+    }),
+  ),
+  sequenceEnrollments: z.array(
+    z.object({
+      sequence: z.string(),
+      address: z.string(),
+      state: z.string(),
+      step: z.number(),
+      enrolledAt: isoOrNull,
+      stoppedAt: isoOrNull,
+      sends: z.array(z.object({ step: z.number(), sentAt: isoOrNull, messageId: z.string().nullable() })),
+    }),
+  ),
+  suppressions: z.array(z.object({ reason: z.string(), since: isoOrNull })),
+  bookings: z.array(
+    z.object({
+      name: z.string(),
+      email: z.string(),
+      note: z.string().nullable(),
+      startAt: isoOrNull,
+      state: z.string(),
+    }),
+  ),
+  tasks: z.array(z.object({ title: z.string(), dueAt: isoOrNull, doneAt: isoOrNull })),
+  notes: z.array(z.string()),
+});
+
+export const contactErasureSchema = z.object({
+  addresses: z.number(),
+  messagesDeleted: z.number(),
+  messagesUnlinked: z.number(),
+  meetingsDeleted: z.number(),
+  meetingsUnlinked: z.number(),
+  enrollments: z.number(),
+  bookingsAnonymised: z.number(),
+  tasks: z.number(),
+  blobFilesDeleted: z.number(),
+});

@@ -112,3 +112,6 @@ export type EnrollmentState = z.infer<typeof schemas.enrollmentStateSchema>;
 export type Enrollment = z.infer<typeof schemas.enrollmentSchema>;
 export type EnrollmentList = z.infer<typeof schemas.enrollmentListSchema>;
 export type ContactEnrollmentList = z.infer<typeof schemas.contactEnrollmentListSchema>;
+// Data-subject rights (issue 19, A4).
+export type ContactExport = z.infer<typeof schemas.contactExportSchema>;
+export type ContactErasure = z.infer<typeof schemas.contactErasureSchema>;

@@ -18,6 +18,8 @@ import { installErrorHandler, truncate } from './error-handler.js';
 import { authRoutes } from './routes/auth-routes.js';
 import { LoginThrottle } from './login-throttle.js';
 import { contactRoutes } from './routes/contact-routes.js';
+// Data-subject rights (issue 19, A4).
+import { dataRightsRoutes } from './routes/data-rights-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { settingsRoutes } from './routes/settings-routes.js';
 import { tokenRoutes } from './routes/token-routes.js';
@@ -220,6 +222,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   inviteRoutes(router, deps.db, { secureCookies, throttle });
   userRoutes(router, deps.db, deps.publicUrl, deps.team ?? {});
   contactRoutes(router, deps.db);
+  dataRightsRoutes(router, deps.db, deps.blobs);
   templateRoutes(router, deps.db);
   settingsRoutes(router, deps.db);
   tokenRoutes(router, deps.db);

@@ -53,7 +53,8 @@ export const ptBR: Record<MessageKey, string> = {
   'error.CONFLICT': 'Isso conflita com algo que já existe',
   'error.CONTACT_EMAIL_TAKEN': 'Outro contato já tem este endereço de e-mail',
   // Direitos do titular (issue 19, A4).
-  'error.CONTACT_ADDRESS_ERASED': 'Este endereço pertencia a um contato apagado a pedido; não pode ser adicionado de novo',
+  'error.CONTACT_ADDRESS_ERASED':
+    'Este endereço pertencia a um contato apagado a pedido; não pode ser adicionado de novo',
   'error.USER_EMAIL_TAKEN': 'Outro usuário já tem este endereço de e-mail',
   'error.EMAIL_ACCOUNT_EXISTS': 'Esta caixa de e-mail já está conectada',
   'error.PAYLOAD_TOO_LARGE': 'Grande demais para enviar',
