@@ -131,6 +131,19 @@ describe.each(DIALECTS)('data-subject rights on %s', (dialect) => {
       .where('id', '=', (await conversa.api('GET', '/api/me')).body.id)
       .executeTakeFirstOrThrow();
     await db()
+      .insertInto('tracked_messages')
+      .values({
+        message_id: privateMsg.id,
+        org_id: me.org_id,
+        user_id: me.id,
+        token: `t${tag()}${tag()}`,
+        opens: 1,
+        clicks: 0,
+        sent_at: now,
+        created_at: now,
+      })
+      .execute();
+    await db()
       .insertInto('tracking_events')
       .values({
         id: newId(now),
@@ -311,20 +324,33 @@ describe.each(DIALECTS)('data-subject rights on %s', (dialect) => {
       account.email,
       makeMessage({ from: `Alice <${alice}>`, to: [account.email], subject: 'I am back', body: 'Hello again.' }),
     );
+    // Sent mail to the erased address only: automatic creation (on) would make a contact of it; it must not.
+    await dovecot.appendAsDelivered(
+      account.email,
+      makeMessage({ from: account.email, to: [alice], subject: 'Sent to Alice again', body: 'Are you there?' }),
+      { folder: 'Sent' },
+    );
+    // Markers appended after them in both folders show the pass ran: Bob's mail, and sent mail to someone new.
+    await dovecot.appendAsDelivered(
+      account.email,
+      makeMessage({ from: bob, to: [account.email], subject: 'Marker from Bob', body: 'A later mail.' }),
+    );
     const carol = `carol-${tag()}@newcomer.test`;
     await dovecot.appendAsDelivered(
       account.email,
-      makeMessage({ from: carol, to: [account.email], subject: 'Marker', body: 'A later mail.' }),
+      makeMessage({ from: account.email, to: [carol], subject: 'Marker to Carol', body: 'A later mail.' }),
+      { folder: 'Sent' },
     );
     await sync(account.id);
-    const carolId = await waitFor('the marker sender as a contact with her mail', async () => {
+    const carolId = await waitFor("the marker recipient as a contact with her mail, and Bob's marker", async () => {
       const id = await contactId(carol);
-      return id && (await mailOf(id)).length === 1 ? id : undefined;
+      return id && (await mailOf(id)).length === 1 && (await mailOf(bobId)).length === 2 ? id : undefined;
     });
     expect(carolId).toBeTruthy();
-    expect(await count('messages')).toBe(messagesBefore + 1);
+    expect(await count('messages')).toBe(messagesBefore + 2);
     expect(await contactId(alice)).toBeUndefined();
-    expect(await db().selectFrom('messages').select('id').where('subject', '=', 'I am back').execute()).toEqual([]);
+    for (const subject of ['I am back', 'Sent to Alice again'])
+      expect(await db().selectFrom('messages').select('id').where('subject', '=', subject).execute()).toEqual([]);
 
     // Nor through the BCC address.
     const transport = nodemailer.createTransport({
@@ -334,14 +360,15 @@ describe.each(DIALECTS)('data-subject rights on %s', (dialect) => {
       ignoreTLS: true,
     });
     try {
-      await transport.sendMail({
+      const info = await transport.sendMail({
         envelope: { from: account.email, to: [account.bcc] },
         raw: makeMessage({ from: account.email, to: [alice], subject: 'BCC to Alice', body: 'Filed?' }),
       });
+      expect(info.response).toMatch(/not filed: its other addresses belong to contacts erased on request/);
     } finally {
       transport.close();
     }
-    expect(await count('messages')).toBe(messagesBefore + 1);
+    expect(await count('messages')).toBe(messagesBefore + 2);
     expect(await contactId(alice)).toBeUndefined();
 
     // People cannot bring the address back either: refused with a code, by hand and by CSV.

@@ -490,13 +490,19 @@ export async function startBccListener(deps: BccListenerDeps): Promise<BccListen
             contacts: f.contactIds.length,
           })),
           neverLogged: result.neverLogged,
+          erasedOnly: result.erasedOnly,
           contactsCreated: result.contactsCreated,
         },
         'bcc: message filed',
       );
     }
     const filed = results.flatMap((r) => r.filed);
-    if (filed.length === 0) return '2.0.0 Accepted; not filed: an address in it is on your never-log list';
+    if (filed.length === 0) {
+      // Issue 19: the only other people in it were erased on request (a count, never the address, in the reply).
+      if (results.some((r) => r.erasedOnly > 0) && results.every((r) => r.neverLogged === 0))
+        return '2.0.0 Accepted; not filed: its other addresses belong to contacts erased on request';
+      return '2.0.0 Accepted; not filed: an address in it is on your never-log list';
+    }
     const contacts = new Set(filed.flatMap((f) => f.contactIds)).size;
     const what =
       filed.length === 1

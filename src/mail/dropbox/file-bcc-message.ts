@@ -11,6 +11,7 @@
 // Every filing is recorded in bcc_filings (message, filing user, account, time).
 // A mail to the BCC address alone with no forward inside (a note to the CRM) is stored as the user's outgoing mail.
 // The caller (the SMTP listener) has checked that the sender is the account's own address.
+import { erasedAmong } from '../../contacts/erased-addresses.js';
 import { isValidEmail, normalizeEmail } from '../../contacts/email-address.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import { isUniqueViolation, type Db } from '../../storage/database.js';
@@ -69,6 +70,8 @@ export interface FilingResult {
   filed: FiledMessage[];
   /** Messages not stored because an address in them is on the user's never-log list. */
   neverLogged: number;
+  /** Messages not stored because their only other people are contacts erased on request (issue 19). */
+  erasedOnly: number;
   /** Contacts created by automatic contact creation. */
   contactsCreated: number;
 }
@@ -382,8 +385,29 @@ export async function fileBccMessage(
 
   const all = await candidatesFor(ctx, raw, parsed);
   // Never-log: not stored, whoever else is in it — the user's own privacy rule outranks their filing.
-  const candidates = all.filter((c) => !c.participants.some((p) => isNeverLogged(p.address, neverLog)));
-  const result: FilingResult = { filed: [], neverLogged: all.length - candidates.length, contactsCreated: 0 };
+  const logged = all.filter((c) => !c.participants.some((p) => isNeverLogged(p.address, neverLog)));
+  // A person erased on request (issue 19): mail with nobody else in it but the organisation's own addresses is not
+  // stored (it would be the erased person's mail again); mail with someone else in it is, as for sync.
+  const erased = await erasedAmong(
+    deps.db,
+    account.orgId,
+    logged.flatMap((c) => c.participants.map((p) => p.address)),
+  );
+  const candidates =
+    erased.size === 0
+      ? logged
+      : logged.filter((c) => {
+          const others = c.participants.filter(
+            (p) => !own.has(p.address) && !filerOwn.has(p.address) && !orgOwn.has(p.address),
+          );
+          return others.length === 0 || !others.every((p) => erased.has(p.address));
+        });
+  const result: FilingResult = {
+    filed: [],
+    neverLogged: all.length - logged.length,
+    erasedOnly: logged.length - candidates.length,
+    contactsCreated: 0,
+  };
   if (candidates.length === 0) return result;
   if (settings?.auto_create_contacts === 1) result.contactsCreated = await autoCreate(ctx, candidates, neverLog);
 
