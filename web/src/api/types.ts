@@ -73,4 +73,7 @@ export type {
   BookingSlots,
   BookingCreated,
   ManagedBooking,
+  // Data-subject rights (issue 19, A4).
+  ContactExport,
+  ContactErasure,
 } from '@conversa/api-types';

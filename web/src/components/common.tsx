@@ -251,6 +251,9 @@ export function ConfirmPanel(props: {
   /** Extra class of the confirming button, e.g. `button-danger`. */
   confirmClass?: string;
   busy: boolean;
+  /** A typed confirmation (erasing a contact, issue 19): the field goes here, the action waits for it. */
+  children?: ReactNode;
+  confirmDisabled?: boolean;
   onConfirm(): void;
   onCancel(): void;
 }) {
@@ -266,11 +269,12 @@ export function ConfirmPanel(props: {
         {props.title}
       </p>
       <p id={`${props.id}-text`}>{props.text}</p>
+      {props.children}
       <div className="form-actions">
         <button
           type="button"
           className={props.confirmClass ? `button ${props.confirmClass}` : 'button'}
-          disabled={props.busy}
+          disabled={props.busy || props.confirmDisabled === true}
           autoFocus
           onClick={props.onConfirm}
         >

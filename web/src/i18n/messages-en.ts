@@ -200,6 +200,18 @@ export const en = {
 
   'contact.title': 'Contact',
   'contact.sendMail': 'Send email',
+  // Data-subject rights (issue 19, A4).
+  'contact.dataRights': 'Data protection (LGPD/GDPR)',
+  'contact.dataRightsHelp':
+    'When this person asks to see or erase what the organisation holds about them. Only administrators see this.',
+  'contact.exportData': 'Export data',
+  'contact.exported':
+    'The export was downloaded: a JSON file with everything held about this contact (attachments by name and size only).',
+  'contact.erase': 'Erase contact',
+  'contact.eraseConfirmTitle': 'Erase this contact for good?',
+  'contact.eraseConfirmText':
+    'The contact, the mail in which no other contact appears (with its attachments and tracking), its meetings and enrollments are deleted. Mail shared with other contacts stays, without this person. Their addresses are kept only as a hash so that sync and the BCC address never bring them back. This cannot be undone.',
+  'contact.eraseTypeAddress': 'Type {address} to confirm',
   'contact.source': 'Added',
   'contact.source.manual': 'by hand',
   'contact.source.import': 'from an import',

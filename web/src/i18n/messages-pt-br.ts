@@ -204,6 +204,18 @@ export const ptBR: Record<MessageKey, string> = {
 
   'contact.title': 'Contato',
   'contact.sendMail': 'Enviar e-mail',
+  // Direitos do titular (issue 19, A4).
+  'contact.dataRights': 'Proteção de dados (LGPD/GDPR)',
+  'contact.dataRightsHelp':
+    'Quando esta pessoa pedir para ver ou apagar o que a organização guarda sobre ela. Só administradores veem isto.',
+  'contact.exportData': 'Exportar dados',
+  'contact.exported':
+    'A exportação foi baixada: um arquivo JSON com tudo o que se guarda sobre este contato (anexos só por nome e tamanho).',
+  'contact.erase': 'Apagar contato',
+  'contact.eraseConfirmTitle': 'Apagar este contato definitivamente?',
+  'contact.eraseConfirmText':
+    'O contato, os e-mails em que nenhum outro contato aparece (com anexos e rastreamento), suas reuniões e inscrições são apagados. E-mails compartilhados com outros contatos ficam, sem esta pessoa. Os endereços ficam guardados só como hash, para que a sincronização e o endereço BCC nunca os tragam de volta. Não é possível desfazer.',
+  'contact.eraseTypeAddress': 'Digite {address} para confirmar',
   'contact.source': 'Adicionado',
   'contact.source.manual': 'manualmente',
   'contact.source.import': 'por importação',

@@ -2,11 +2,30 @@
 // GET /api/contacts/:id/meetings; a server without calendar routes (404) just shows mail.
 import { useState } from 'react';
 import { api, isNotFound } from '../api/client';
-import type { Contact, Meeting, MeetingList, MessagePage, MessageSummary, SentMessage } from '../api/types';
-import { ErrorNotice, Loading, PageHeader, addressLabel, displayName, useAsync } from '../components/common';
+import type {
+  Contact,
+  ContactErasure,
+  ContactExport,
+  Meeting,
+  MeetingList,
+  MessagePage,
+  MessageSummary,
+  SentMessage,
+} from '../api/types';
+import {
+  ConfirmPanel,
+  ErrorNotice,
+  Loading,
+  Notice,
+  PageHeader,
+  addressLabel,
+  displayName,
+  useAsync,
+} from '../components/common';
 import { useI18n } from '../i18n/i18n';
 import { ComposeForm, SendResult } from '../mail/compose-form';
-import { Link } from '../router';
+import { Link, navigate } from '../router';
+import { useSession } from '../session';
 import { messageLink } from './inbox-page';
 import { CalendarIcon, IncomingIcon, OutgoingIcon } from '../components/icons';
 import { TrackingSummary } from '../mail/tracking-summary';
@@ -117,6 +136,7 @@ export function ContactPage({ id }: { id: string }) {
       ) : null}
       <ContactReminders contactId={id} />
       <ContactSequences contactId={id} />
+      {contact ? <ContactDataRights contact={contact} /> : null}
       {state.data ? (
         <section aria-labelledby="timeline-title">
           <h2 id="timeline-title">{t('contact.timeline')}</h2>
@@ -172,6 +192,93 @@ export function ContactPage({ id }: { id: string }) {
           </ol>
         </section>
       ) : null}
+    </section>
+  );
+}
+
+/**
+ * Data-subject rights (LGPD/GDPR, issue 19), for administrators: the organisation answers such requests. "Export data"
+ * downloads everything held about the contact as JSON; "Erase contact" asks for the contact's first address to be
+ * typed, then erases (the server keeps only a hash of the addresses, so the person does not come back).
+ */
+function ContactDataRights({ contact }: { contact: Contact }) {
+  const { t } = useI18n();
+  const { user } = useSession();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [confirming, setConfirming] = useState(false);
+  const [typed, setTyped] = useState('');
+  const [exported, setExported] = useState(false);
+  if (!user.isAdmin) return null;
+  const expected = contact.emails[0] ?? '';
+
+  const exportData = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      const data = await api<ContactExport>('GET', `/api/contacts/${contact.id}/export`);
+      const url = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: 'application/json' }));
+      const link = document.createElement('a');
+      link.href = url;
+      link.download = `contact-${contact.id}.json`;
+      link.click();
+      URL.revokeObjectURL(url);
+      setExported(true);
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const erase = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await api<ContactErasure>('POST', `/api/contacts/${contact.id}/erase`);
+      navigate('/contacts', { replace: true });
+    } catch (e) {
+      setError(e);
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section className="card" aria-labelledby="data-rights-title">
+      <h2 id="data-rights-title">{t('contact.dataRights')}</h2>
+      <p className="muted small">{t('contact.dataRightsHelp')}</p>
+      <ErrorNotice error={error} />
+      {exported ? <Notice kind="success">{t('contact.exported')}</Notice> : null}
+      {confirming ? (
+        <ConfirmPanel
+          id="erase-contact"
+          title={t('contact.eraseConfirmTitle')}
+          text={t('contact.eraseConfirmText')}
+          confirmLabel={t('contact.erase')}
+          confirmClass="button-danger"
+          busy={busy}
+          confirmDisabled={typed.trim().toLowerCase() !== expected}
+          onConfirm={() => void erase()}
+          onCancel={() => {
+            setConfirming(false);
+            setTyped('');
+          }}
+        >
+          <label className="field">
+            <span>{t('contact.eraseTypeAddress', { address: expected })}</span>
+            <input type="email" value={typed} autoComplete="off" onChange={(event) => setTyped(event.target.value)} />
+          </label>
+        </ConfirmPanel>
+      ) : (
+        <div className="form-actions">
+          <button type="button" className="button" disabled={busy} onClick={() => void exportData()}>
+            {t('contact.exportData')}
+          </button>
+          <button type="button" className="button button-danger" disabled={busy} onClick={() => setConfirming(true)}>
+            {t('contact.erase')}
+          </button>
+        </div>
+      )}
     </section>
   );
 }
