@@ -384,9 +384,18 @@ export async function eraseContact(
     const doomed = messageIds.filter((id) => !withOthers.has(id));
     const shared = messageIds.filter((id) => withOthers.has(id));
 
-    // Blobs those messages use: looked at again after the commit.
+    // Blobs those messages use: looked at again after the commit. Threads they were in: removed if left empty
+    // (a thread row keeps the subject).
     const blobCandidates = new Set<string>();
+    const threadIds = new Set<string>();
     for (const chunk of inChunks(doomed, MAX_IN_LIST)) {
+      for (const r of await trx
+        .selectFrom('messages')
+        .select('thread_id')
+        .where('id', 'in', chunk)
+        .where('thread_id', 'is not', null)
+        .execute())
+        threadIds.add(r.thread_id!);
       for (const r of await trx
         .selectFrom('attachments')
         .select('blob_sha256')
@@ -406,6 +415,21 @@ export async function eraseContact(
       await trx.updateTable('sequence_sends').set({ message_id: null }).where('message_id', 'in', chunk).execute();
       // Participants, locations, holders, attachments, reads, reminders, outbox, filings: cascade.
       await trx.deleteFrom('messages').where('id', 'in', chunk).where('org_id', '=', orgId).execute();
+    }
+
+    for (const chunk of inChunks([...threadIds], MAX_IN_LIST)) {
+      await trx
+        .deleteFrom('threads')
+        .where('id', 'in', chunk)
+        .where('org_id', '=', orgId)
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb.selectFrom('messages').select('messages.id').whereRef('messages.thread_id', '=', 'threads.id'),
+            ),
+          ),
+        )
+        .execute();
     }
 
     // Shared mail keeps its content for the other contacts; the erased person's address leaves its records.

@@ -270,7 +270,10 @@ describe.each(DIALECTS)('data-subject rights on %s', (dialect) => {
     expect(await db().selectFrom('contact_addresses').select('id').where('contact_id', '=', aliceId).execute()).toEqual(
       [],
     );
+    const privateThread = privateMsg.threadId as string;
+    expect(privateThread).toBeTruthy();
     expect(await count('messages', ['id', privateMsg.id])).toBe(0);
+    expect(await db().selectFrom('threads').select('id').where('id', '=', privateThread).execute()).toEqual([]);
     for (const table of ['message_participants', 'message_locations', 'message_holders', 'attachments'] as const) {
       expect(
         await db().selectFrom(table).select('message_id').where('message_id', '=', privateMsg.id).execute(),
