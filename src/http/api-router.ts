@@ -57,6 +57,11 @@ export interface RouteSpec<P, Q, B, A extends 'user' | 'admin' | 'public', R ext
   summary: string;
   tag: string;
   auth: A;
+  /**
+   * Metrics (issue 19, A2): 'own' — the handler checks the Authorization header itself (GET /metrics and its
+   * METRICS_TOKEN), so the router reads neither an API token nor the session; only with auth 'public'.
+   */
+  credentials?: 'own';
   params?: ZodType<P>;
   query?: ZodType<Q>;
   body?: ZodType<B>;
@@ -129,7 +134,9 @@ export class ApiRouter {
         checkOrigin(request, this.publicOrigin);
         const user =
           spec.auth === 'public'
-            ? await authenticate(db, request, { optional: true })
+            ? spec.credentials === 'own'
+              ? undefined
+              : await authenticate(db, request, { optional: true })
             : await authenticate(db, request);
         if (spec.auth === 'admin' && !user?.isAdmin)
           throw new AppError('FORBIDDEN', 'Only an administrator can do this');
