@@ -84,7 +84,7 @@ export function createConversaMetrics(db: Db, options: { now?: () => number } = 
   ]);
   const scheduledNext = gauge(
     'conversa_scheduled_next_due_timestamp_seconds',
-    'Unix time the next scheduled message is due (absent when none is scheduled)',
+    'Unix time the next scheduled message is due (0 when none is scheduled)',
   );
   const sequencesDue = gauge(
     'conversa_sequence_enrollments_due',
