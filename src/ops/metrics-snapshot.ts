@@ -33,7 +33,7 @@ export interface MetricsSnapshot {
   at: number;
   accounts: AccountHealth[];
   outbox: Record<OutboxQueueState, OutboxDepth>;
-  /** Active enrollments whose next step is due (next_at <= now). */
+  /** Active enrollments of running sequences whose next step is due (next_at <= now, no auto-reply hold). */
   sequencesDue: number;
 }
 
@@ -66,11 +66,21 @@ export async function readMetricsSnapshot(db: Db, now: number = Date.now()): Pro
       .where('state', 'in', [...OUTBOX_STATES])
       .groupBy('state')
       .execute(),
+    // What the sequence engine would take now (sequence-engine.ts): active, due, not held by an auto-reply, of a
+    // sequence that is not paused — so a paused sequence does not look like a stuck queue.
     db
       .selectFrom('sequence_enrollments')
+      .innerJoin('sequences', 'sequences.id', 'sequence_enrollments.sequence_id')
       .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('state', '=', 'active')
-      .where('next_at', '<=', now)
+      .where('sequence_enrollments.state', '=', 'active')
+      .where('sequences.paused', '=', 0)
+      .where('sequence_enrollments.next_at', '<=', now)
+      .where((eb) =>
+        eb.or([
+          eb('sequence_enrollments.waiting_until', 'is', null),
+          eb('sequence_enrollments.waiting_until', '<=', now),
+        ]),
+      )
       .executeTakeFirst(),
   ]);
 

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlidingWindowLimiter } from '../../src/http/sliding-window-limiter.js';
 import { checkMetricsAccess, isLoopbackAddress, tokensMatch } from '../../src/http/routes/metrics-routes.js';
 import { loadConfig } from '../../src/app/config.js';
+import { readMetricsSnapshot } from '../../src/ops/metrics-snapshot.js';
 import { startTestConversa, type TestConversa } from '../support/conversa-server.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 import { dovecotAccountBody } from '../support/dovecot-account.js';
@@ -52,7 +53,7 @@ describe('who may read /metrics', () => {
   });
 
   it('without a token: the socket peer decides, never X-Forwarded-For', () => {
-    const limiter = new SlidingWindowLimiter({ limit: 3, windowMs: 60_000 });
+    const limiter = new SlidingWindowLimiter({ limit: 3, windowMs: 60_000, maxKeys: 100 });
     expect(codeOf(() => checkMetricsAccess(fakeRequest('127.0.0.1'), null, limiter))).toBeUndefined();
     expect(codeOf(() => checkMetricsAccess(fakeRequest('::ffff:127.0.0.1'), null, limiter))).toBeUndefined();
     expect(codeOf(() => checkMetricsAccess(fakeRequest('192.0.2.2'), null, limiter))).toBe('FORBIDDEN');
@@ -62,7 +63,7 @@ describe('who may read /metrics', () => {
   });
 
   it('with a token: only that Bearer, from anywhere, and wrong guesses are throttled per client', () => {
-    const limiter = new SlidingWindowLimiter({ limit: 3, windowMs: 60_000 });
+    const limiter = new SlidingWindowLimiter({ limit: 3, windowMs: 60_000, maxKeys: 100 });
     const ok = fakeRequest('192.0.2.2', { authorization: `Bearer ${METRICS_TOKEN}` });
     expect(codeOf(() => checkMetricsAccess(ok, METRICS_TOKEN, limiter))).toBeUndefined();
     // A loopback client needs it too once it is set.
@@ -214,6 +215,117 @@ describe.each(DIALECTS)('/metrics on %s', (dialect) => {
   });
 });
 
+describe.each(DIALECTS)('sequences due, read on %s', (dialect) => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase(dialect);
+  });
+  afterAll(async () => {
+    await database?.destroy();
+  });
+
+  it('counts what the engine would take: active, due, not held, of a running sequence', async () => {
+    const db = database.storage.db;
+    const t = 1_800_000_000_000;
+    await db.insertInto('orgs').values({ id: 'o1', name: 'Org', plan: 'pro', created_at: t, updated_at: t }).execute();
+    const user = { org_id: 'o1', display_name: null, password_hash: 'x', is_admin: 1, created_at: t, updated_at: t };
+    await db
+      .insertInto('users')
+      .values({ ...user, id: 'u1', email: 'owner@metrics.test' })
+      .execute();
+    await db
+      .insertInto('email_accounts')
+      .values({
+        id: 'a1',
+        org_id: 'o1',
+        user_id: 'u1',
+        email: 'owner@metrics.test',
+        provider: 'other',
+        auth_kind: 'password',
+        sync_mode: 'two-way',
+        status: 'active',
+        status_detail: null,
+        next_retry_at: null,
+        last_synced_at: t,
+        history_days: 30,
+        imap_host: 'imap.metrics.test',
+        imap_port: 993,
+        imap_secure: 1,
+        smtp_host: 'smtp.metrics.test',
+        smtp_port: 465,
+        smtp_secure: 1,
+        username: 'owner',
+        credentials_enc: 'sealed',
+        smtp_mode: 'mailbox',
+        smtp_custom_enc: null,
+        caldav_url: null,
+        bcc_token: 'bcc-token-metrics',
+        visibility: 'shared',
+        generation: 1,
+        progress_json: null,
+        sync_requested_at: null,
+        created_at: t,
+        updated_at: t,
+      })
+      .execute();
+    await db
+      .insertInto('contacts')
+      .values({
+        id: 'c1',
+        org_id: 'o1',
+        first_name: null,
+        last_name: null,
+        company: null,
+        source: 'manual',
+        search_text: 'lead@metrics.test',
+        created_at: t,
+        updated_at: t,
+      })
+      .execute();
+    const sequence = { org_id: 'o1', owner_user_id: 'u1', account_id: 'a1', name: 'S', steps_json: '[]' };
+    const extra = { send_window_json: null, daily_limit: null, created_at: t, updated_at: t };
+    await db
+      .insertInto('sequences')
+      .values([
+        { ...sequence, ...extra, id: 's-run', paused: 0 },
+        { ...sequence, ...extra, id: 's-paused', paused: 1 },
+      ])
+      .execute();
+    const enrollment = (id: string, sequenceId: string, more: Record<string, unknown>) => ({
+      id,
+      sequence_id: sequenceId,
+      org_id: 'o1',
+      contact_id: 'c1',
+      address: 'lead@metrics.test',
+      state: 'active' as const,
+      step: 0,
+      next_at: t,
+      waiting_until: null,
+      last_auto_reply_id: null,
+      thread_message_id: null,
+      enrolled_at: t,
+      stopped_at: null,
+      stop_reason: null,
+      updated_at: t,
+      ...more,
+    });
+    await db
+      .insertInto('sequence_enrollments')
+      .values([
+        enrollment('e-due', 's-run', {}),
+        enrollment('e-due-2', 's-run', { next_at: t - 60_000 }),
+        enrollment('e-later', 's-run', { next_at: t + 3_600_000 }),
+        enrollment('e-held', 's-run', { waiting_until: t + 3_600_000 }),
+        enrollment('e-paused-seq', 's-paused', {}),
+        enrollment('e-finished', 's-run', { state: 'finished' }),
+      ])
+      .execute();
+    expect((await readMetricsSnapshot(db, t - 120_000)).sequencesDue).toBe(0);
+    expect((await readMetricsSnapshot(db, t)).sequencesDue).toBe(2);
+    expect((await readMetricsSnapshot(db, t + 3_600_000)).sequencesDue).toBe(4);
+  });
+});
+
 /** An address of this machine that is not loopback (the eth0 of a CI box), to be a "remote" client from. */
 function externalAddress(): string | undefined {
   for (const list of Object.values(os.networkInterfaces()))
@@ -246,7 +358,7 @@ describe('/metrics without METRICS_TOKEN', () => {
   });
 
   it.skipIf(!external)('refuses a client on another address with 403, X-Forwarded-For or not', async () => {
-    for (const headers of [{}, { 'x-forwarded-for': '127.0.0.1' }]) {
+    for (const headers of [{}, { 'x-forwarded-for': '127.0.0.1' }] as Record<string, string>[]) {
       const res = await fetch(`http://${external}:${port()}/metrics`, { headers });
       expect(res.status).toBe(403);
       const body = await res.text();
