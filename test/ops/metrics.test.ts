@@ -9,6 +9,7 @@ import { SlidingWindowLimiter } from '../../src/http/sliding-window-limiter.js';
 import { checkMetricsAccess, isLoopbackAddress, tokensMatch } from '../../src/http/routes/metrics-routes.js';
 import { loadConfig } from '../../src/app/config.js';
 import { readMetricsSnapshot } from '../../src/ops/metrics-snapshot.js';
+import { createConversaMetrics } from '../../src/ops/conversa-metrics.js';
 import { startTestConversa, type TestConversa } from '../support/conversa-server.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 import { dovecotAccountBody } from '../support/dovecot-account.js';
@@ -215,7 +216,7 @@ describe.each(DIALECTS)('/metrics on %s', (dialect) => {
   });
 });
 
-describe.each(DIALECTS)('sequences due, read on %s', (dialect) => {
+describe.each(DIALECTS)('database figures (sequences due, calendars, paused) on %s', (dialect) => {
   let database: TestDatabase;
   beforeAll(async () => {
     database = await createTestDatabase(dialect);
@@ -323,6 +324,31 @@ describe.each(DIALECTS)('sequences due, read on %s', (dialect) => {
     expect((await readMetricsSnapshot(db, t - 120_000)).sequencesDue).toBe(0);
     expect((await readMetricsSnapshot(db, t)).sequencesDue).toBe(2);
     expect((await readMetricsSnapshot(db, t + 3_600_000)).sequencesDue).toBe(4);
+  });
+
+  it('shows the calendar state one-hot, a paused mailbox without lag, and an unknown code as OTHER', async () => {
+    const db = database.storage.db;
+    const t = 1_800_000_000_000;
+    await db
+      .updateTable('email_accounts')
+      .set({
+        calendar_status: 'error',
+        calendar_synced_at: t - 60_000,
+        paused: 1,
+        status_detail_code: 'FROM_THE_FUTURE',
+      })
+      .where('id', '=', 'a1')
+      .execute();
+    const text = await createConversaMetrics(db, { now: () => t }).scrape();
+    const account = 'owner@metrics.test';
+    expect(sample(text, 'conversa_calendar_state', { account, state: 'error' })).toBe(1);
+    expect(sample(text, 'conversa_calendar_state', { account, state: 'active' })).toBe(0);
+    expect(sample(text, 'conversa_calendar_last_sync_timestamp_seconds', { account })).toBe((t - 60_000) / 1000);
+    expect(sample(text, 'conversa_account_paused', { account })).toBe(1);
+    expect(sample(text, 'conversa_account_sync_lag_seconds', { account })).toBeUndefined();
+    expect(sample(text, 'conversa_account_error', { account, code: 'OTHER' })).toBe(1);
+    expect(text).not.toContain('FROM_THE_FUTURE');
+    expect(sample(text, 'conversa_sequence_enrollments_due')).toBe(2);
   });
 });
 
