@@ -81,6 +81,7 @@ interface Documented {
   summary: string;
   tag: string;
   auth: 'user' | 'admin' | 'public';
+  credentials?: 'own';
   params?: ZodType;
   query?: ZodType;
   body?: ZodType;
@@ -204,7 +205,8 @@ export class ApiRouter {
       (paths[openApiPath] ??= {})[route.method.toLowerCase()] = {
         summary: route.summary,
         tags: [route.tag],
-        ...(route.auth === 'public' ? { security: [] } : {}),
+        // GET /metrics: its own token when METRICS_TOKEN is set, nothing (loopback) otherwise.
+        ...(route.auth === 'public' ? { security: route.credentials === 'own' ? [{ metricsToken: [] }, {}] : [] } : {}),
         ...(parameters.length ? { parameters } : {}),
         ...(requestBody ? { requestBody } : {}),
         responses,
@@ -218,6 +220,7 @@ export class ApiRouter {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer' },
           session: { type: 'apiKey', in: 'cookie', name: 'conversa_session' },
+          metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN (GET /metrics only)' },
         },
       },
       security: [{ bearer: [] }, { session: [] }],

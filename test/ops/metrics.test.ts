@@ -117,6 +117,8 @@ describe.each(DIALECTS)('/metrics on %s', (dialect) => {
     expect(none.text).not.toContain('conversa_');
     const ok = await scrape();
     expect(ok.status, ok.text).toBe(200);
+    const doc: any = await (await fetch(`${c.url}/api/openapi.json`)).json();
+    expect(doc.paths['/metrics'].get.security).toEqual([{ metricsToken: [] }, {}]);
     expect(ok.type).toMatch(/^text\/plain; version=0\.0\.4/);
   });
 
