@@ -38,6 +38,8 @@ const FLOORS = [
   // sequences (issue 17): sends through src/mail/send, reads bookings' tables directly (not src/calendar).
   ['src/sequences'],
   ['src/calendar'],
+  // ops (issue 19): what /metrics reads — the whole system's health, so it sits just below the HTTP layer.
+  ['src/ops'],
   ['src/http'],
   ['src/app'],
   ['src/cli.ts'],

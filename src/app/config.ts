@@ -55,6 +55,11 @@ export interface Config {
    * schema and a mismatch is a 500 naming the route and the field. Off by default: it costs a parse per answer.
    */
   checkResponses: boolean;
+  /**
+   * Metrics (issue 19, A2): METRICS_TOKEN, the Bearer token GET /metrics requires; null (unset): /metrics answers
+   * loopback clients only.
+   */
+  metricsToken: string | null;
 }
 
 export { ConfigError };
@@ -82,6 +87,15 @@ function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): numbe
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 1)
     throw new ConfigError(`${name} must be a positive whole number, got "${raw}"`);
+  return value;
+}
+
+/** A token short enough to guess would protect nothing: refuse it at start-up rather than serve behind it. */
+function metricsToken(raw: string | undefined): string | null {
+  const value = (raw ?? '').trim();
+  if (value === '') return null;
+  if (value.length < 16 || /\s/.test(value))
+    throw new ConfigError('METRICS_TOKEN must be at least 16 characters without spaces (e.g. openssl rand -hex 32)');
   return value;
 }
 
@@ -120,5 +134,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       .map((s) => s.trim())
       .filter(Boolean),
     checkResponses: /^(1|true|yes|on)$/i.test(env.CONVERSA_CHECK_RESPONSES ?? ''),
+    metricsToken: metricsToken(env.METRICS_TOKEN),
   };
 }

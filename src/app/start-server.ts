@@ -187,6 +187,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     version: VERSION,
     logger: loggerOptions(config, options.logStream),
     validateResponses: config.checkResponses,
+    metrics: { token: config.metricsToken },
     ...(options.live ? { live: options.live } : {}),
     ...(options.bookingLimits ? { bookingLimits: options.bookingLimits } : {}),
     blobs,

@@ -57,6 +57,11 @@ export interface RouteSpec<P, Q, B, A extends 'user' | 'admin' | 'public', R ext
   summary: string;
   tag: string;
   auth: A;
+  /**
+   * Metrics (issue 19, A2): 'own' — the handler checks the Authorization header itself (GET /metrics and its
+   * METRICS_TOKEN), so the router reads neither an API token nor the session; only with auth 'public'.
+   */
+  credentials?: 'own';
   params?: ZodType<P>;
   query?: ZodType<Q>;
   body?: ZodType<B>;
@@ -76,6 +81,7 @@ interface Documented {
   summary: string;
   tag: string;
   auth: 'user' | 'admin' | 'public';
+  credentials?: 'own';
   params?: ZodType;
   query?: ZodType;
   body?: ZodType;
@@ -129,7 +135,9 @@ export class ApiRouter {
         checkOrigin(request, this.publicOrigin);
         const user =
           spec.auth === 'public'
-            ? await authenticate(db, request, { optional: true })
+            ? spec.credentials === 'own'
+              ? undefined
+              : await authenticate(db, request, { optional: true })
             : await authenticate(db, request);
         if (spec.auth === 'admin' && !user?.isAdmin)
           throw new AppError('FORBIDDEN', 'Only an administrator can do this');
@@ -197,7 +205,8 @@ export class ApiRouter {
       (paths[openApiPath] ??= {})[route.method.toLowerCase()] = {
         summary: route.summary,
         tags: [route.tag],
-        ...(route.auth === 'public' ? { security: [] } : {}),
+        // GET /metrics: its own token when METRICS_TOKEN is set, nothing (loopback) otherwise.
+        ...(route.auth === 'public' ? { security: route.credentials === 'own' ? [{ metricsToken: [] }, {}] : [] } : {}),
         ...(parameters.length ? { parameters } : {}),
         ...(requestBody ? { requestBody } : {}),
         responses,
@@ -211,6 +220,7 @@ export class ApiRouter {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer' },
           session: { type: 'apiKey', in: 'cookie', name: 'conversa_session' },
+          metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN (GET /metrics only)' },
         },
       },
       security: [{ bearer: [] }, { session: [] }],

@@ -47,6 +47,9 @@ import { liveRoutes } from './routes/live-routes.js';
 import { calendarHookRoutes, type CalendarHookRouteDeps } from './routes/calendar-hook-routes.js';
 // Booking pages (issue 16, H8).
 import { bookingRoutes, type BookingLimits } from './routes/booking-routes.js';
+// Metrics (issue 19, A2).
+import { createConversaMetrics } from '../ops/conversa-metrics.js';
+import { metricsRoutes } from './routes/metrics-routes.js';
 
 export const JSON_BODY_LIMIT = 1024 * 1024;
 
@@ -86,6 +89,11 @@ export interface ServerDeps {
   calendarHooks?: Omit<CalendarHookRouteDeps, 'db'>;
   /** \Seen changes were queued for these mailboxes (PATCH /api/messages/:id): write them now if held here. */
   flagWritesQueued?(accountIds: string[]): void;
+  /**
+   * Metrics (issue 19, A2): GET /metrics needs this token as a Bearer when set (METRICS_TOKEN), else answers loopback
+   * clients only; `limiter` counts wrong tokens per client (metrics-routes.ts default when absent).
+   */
+  metrics?: { token: string | null; limiter?: SlidingWindowLimiter };
 }
 
 /** `dist/web` of the package this module belongs to, whether it runs from src/http or dist/src/http. */
@@ -214,6 +222,23 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
   const router = new ApiRouter(app, deps.db, deps.publicUrl, { validateResponses: deps.validateResponses ?? false });
   healthRoutes(router, deps.db);
+  // Metrics (issue 19, A2): every answer's latency by route pattern (Fastify's, e.g. /api/contacts/:id — never the
+  // URL asked, which carries ids and tokens). The live stream (/api/live) counts when it ends, with its whole
+  // length: the README's latency alert leaves that route out.
+  const metrics = createConversaMetrics(deps.db);
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.observeRequest({
+      method: request.method,
+      routePattern: request.routeOptions.url,
+      statusCode: reply.statusCode,
+      seconds: reply.elapsedTime / 1000,
+    });
+  });
+  metricsRoutes(router, {
+    metrics,
+    token: deps.metrics?.token ?? null,
+    ...(deps.metrics?.limiter ? { limiter: deps.metrics.limiter } : {}),
+  });
   const secureCookies = deps.publicUrl.startsWith('https://');
   // One budget of guesses per client for passwords and invitation links.
   const throttle = deps.loginThrottle ?? new LoginThrottle();
