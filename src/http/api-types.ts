@@ -112,3 +112,7 @@ export type EnrollmentState = z.infer<typeof schemas.enrollmentStateSchema>;
 export type Enrollment = z.infer<typeof schemas.enrollmentSchema>;
 export type EnrollmentList = z.infer<typeof schemas.enrollmentListSchema>;
 export type ContactEnrollmentList = z.infer<typeof schemas.contactEnrollmentListSchema>;
+// Audit log (issue 19, A3).
+export type AuditAction = z.infer<typeof schemas.auditActionSchema>;
+export type AuditEntry = z.infer<typeof schemas.auditEntrySchema>;
+export type AuditLog = z.infer<typeof schemas.auditLogSchema>;
