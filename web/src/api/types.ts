@@ -74,3 +74,6 @@ export type {
   BookingCreated,
   ManagedBooking,
 } from '@conversa/api-types';
+
+// Audit log (issue 19, A3).
+export type { AuditAction, AuditEntry, AuditLog } from '@conversa/api-types';
