@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_ACTIONS } from '../../src/audit/audit-log.js';
 import { auditActions } from '../../src/http/api-schemas.js';
+import { startOAuth2Server, type OAuth2TestServer } from '../servers/oauth2-server.js';
 import { startTestConversa, type TestConversa } from '../support/conversa-server.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 import { dovecotAccountBody } from '../support/dovecot-account.js';
@@ -20,15 +21,26 @@ it('the web and API list of actions is the one the log records', () => {
 describe.each(DIALECTS)('the audit log on %s', (dialect) => {
   let conversa: TestConversa;
   let database: TestDatabase;
+  let oauth: OAuth2TestServer;
   /** Every secret the test hands the server: none may appear in the log. */
   const secrets: string[] = [];
 
   beforeAll(async () => {
     database = await createTestDatabase(dialect, { migrate: false });
-    conversa = await startTestConversa({}, database);
+    oauth = await startOAuth2Server();
+    // Google's mail servers are the local Dovecot for this server (as in test/mail/email-accounts.test.ts).
+    conversa = await startTestConversa(
+      {
+        ...oauth.env(),
+        GOOGLE_IMAP_URL: `imap://${dovecot.host}:${dovecot.imapPort}`,
+        GOOGLE_SMTP_URL: `smtp://${dovecot.host}:${dovecot.submissionPort}`,
+      },
+      database,
+    );
   });
   afterAll(async () => {
     await conversa?.stop();
+    await oauth?.stop();
     await database?.destroy();
   });
 
@@ -182,6 +194,45 @@ describe.each(DIALECTS)('the audit log on %s', (dialect) => {
     }
   });
 
+  it('records a mailbox connected by OAuth sign-in, without its tokens', async () => {
+    const creds = await dovecot.addUser();
+    oauth.setUser(creds.user);
+    const tokens: string[] = [];
+    // Dovecot checks an XOAUTH2 token like a password: each issued access token becomes the user's password.
+    const unsubscribe = oauth.onToken(async (issued) => {
+      tokens.push(issued.accessToken, issued.refreshToken);
+      await dovecot.setPassword(creds.user, issued.accessToken);
+    });
+    try {
+      const started = await fetch(`${conversa.url}/api/email-accounts/oauth/start`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${conversa.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ provider: 'gmail' }),
+      });
+      expect(started.status).toBe(200);
+      const nonce = /conversa_oauth=[^;]+/.exec(started.headers.get('set-cookie') ?? '')?.[0] ?? '';
+      const consent = await fetch(((await started.json()) as { authorizeUrl: string }).authorizeUrl, {
+        redirect: 'manual',
+      });
+      const back = await fetch(consent.headers.get('location')!, { redirect: 'manual', headers: { cookie: nonce } });
+      const mailbox = new URL(back.headers.get('location')!).searchParams.get('connected');
+      expect(mailbox).toBeTruthy();
+
+      const { items } = await auditLog('?action=mailbox.connected');
+      const entry = items.find((e) => e.target === `mailbox:${mailbox}`);
+      expect(entry).toMatchObject({
+        actorId: await adminId(),
+        details: { email: creds.user, provider: 'gmail', authKind: 'oauth2' },
+        ip: expect.any(String),
+      });
+      expect(tokens.length).toBeGreaterThan(0);
+      const stored = JSON.stringify(await conversa.server.storage.db.selectFrom('audit_log').selectAll().execute());
+      for (const token of tokens) expect(stored).not.toContain(token);
+    } finally {
+      unsubscribe();
+    }
+  });
+
   it('filters by action, actor and time, and pages with the cursor', async () => {
     const member = await conversa.addUser();
     for (let i = 0; i < 5; i++) {
@@ -234,6 +285,10 @@ describe.each(DIALECTS)('the audit log on %s', (dialect) => {
         expect([404, 405], `${method} ${path}`).toContain(res.status);
       }
     }
+    // The API document offers reading only.
+    const doc = (await (await fetch(`${conversa.url}/api/openapi.json`)).json()) as { paths: Record<string, object> };
+    expect(Object.keys(doc.paths['/api/audit-log'])).toEqual(['get']);
+    expect(Object.keys(doc.paths).filter((path) => path.startsWith('/api/audit-log'))).toEqual(['/api/audit-log']);
     // Reading records nothing, and the rows are as they were.
     expect(await db.selectFrom('audit_log').selectAll().orderBy('id').execute()).toEqual(before);
   });
