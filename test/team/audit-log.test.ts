@@ -91,6 +91,7 @@ describe.each(DIALECTS)('the audit log on %s', (dialect) => {
     const settings = { trackingEnabled: false, neverLog: ['boss@private.test'] };
     expect((await conversa.api('PATCH', '/api/me/settings', settings, member.token)).status).toBe(200);
     expect((await conversa.api('PATCH', '/api/org', { plan: 'enterprise' })).status).toBe(200);
+    expect((await conversa.api('PATCH', '/api/me', { locale: 'pt-BR' }, member.token)).status).toBe(200);
 
     // An invitation, accepted; the new colleague made admin, then member, deactivated and reactivated.
     const invited = await conversa.api('POST', '/api/users', { email: `new-${dialect}@example.test`, role: 'member' });
@@ -158,10 +159,11 @@ describe.each(DIALECTS)('the audit log on %s', (dialect) => {
       details: { name: 'zapier' },
     });
     expect(one('token.revoked')).toMatchObject({ actorId: member.id, target: `token:${made.body.id}` });
-    expect(one('settings.changed')).toMatchObject({
-      actorId: member.id,
-      details: { trackingEnabled: false, neverLog: 1 },
-    });
+    const changes = items.filter((e) => e.action === 'settings.changed' && e.actorId === member.id);
+    expect(changes.map((e) => e.details).reverse()).toEqual([
+      { trackingEnabled: false, neverLog: 1 },
+      { locale: 'pt-BR' },
+    ]);
     expect(one('org.plan_changed')).toMatchObject({ actorId: admin, details: { to: 'enterprise' } });
     expect(one('user.invited')).toMatchObject({
       actorId: admin,

@@ -112,10 +112,18 @@ export function userRoutes(router: ApiRouter, db: Db, publicUrl: string, deps: U
     auth: 'user',
     body: z.strictObject({ name: z.string().trim().max(200).nullable().optional(), locale: localeSchema.optional() }),
     responses: { 200: { description: 'The user', schema: userSchema } },
-    handler: async ({ user, body }) => {
+    handler: async ({ user, body, request }) => {
       const updated = await updateProfile(db, user, {
         ...(body.name !== undefined ? { name: body.name } : {}),
         ...(body.locale ? { locale: body.locale } : {}),
+      });
+      await recordAudit(db, {
+        orgId: user.orgId,
+        actorId: user.id,
+        action: 'settings.changed',
+        target: `user:${user.id}`,
+        details: { ...body },
+        ip: request.ip,
       });
       const { orgId: _org, ...visible } = updated;
       return visible;
