@@ -49,8 +49,9 @@ export function AuditLogPage() {
   const { user: me } = useSession();
   const [action, setAction] = useState<AuditAction | ''>('');
   const [actorId, setActorId] = useState('');
-  // Older pages, for the filters they were loaded under (a filter change starts again from the newest).
-  const [more, setMore] = useState<{ filters: string; items: AuditEntry[]; cursor: string | null } | null>(null);
+  // Older pages, continuing the first page they were loaded after: a filter change, or a first page reloaded with
+  // newer entries, starts again from the newest (so no entry is shown twice).
+  const [more, setMore] = useState<{ after: string; items: AuditEntry[]; cursor: string | null } | null>(null);
   const [moreError, setMoreError] = useState<unknown>(null);
   const [loadingMore, setLoadingMore] = useState(false);
   const team = useAsync(
@@ -68,8 +69,9 @@ export function AuditLogPage() {
         : Promise.resolve<AuditLog>({ items: [], nextBefore: null }),
     [me.isAdmin, filters],
   );
-  const older = more?.filters === filters ? more : null;
-  const cursor = older ? older.cursor : (first.data?.nextBefore ?? null);
+  const firstCursor = first.data?.nextBefore ?? null;
+  const older = more && more.after === `${filters} ${firstCursor}` ? more : null;
+  const cursor = older ? older.cursor : firstCursor;
 
   const crumbs = [{ label: t('settings.title'), to: '/settings' }, { label: t('audit.title') }];
   if (!me.isAdmin) {
@@ -90,7 +92,8 @@ export function AuditLogPage() {
         'GET',
         `/api/audit-log${query({ action, actorId, limit: PAGE, before: cursor })}`,
       );
-      setMore({ filters, items: [...(older?.items ?? []), ...page.items], cursor: page.nextBefore });
+      const after = `${filters} ${firstCursor}`;
+      setMore({ after, items: [...(older?.items ?? []), ...page.items], cursor: page.nextBefore });
     } catch (error) {
       setMoreError(error);
     } finally {
@@ -144,7 +147,7 @@ export function AuditLogPage() {
             </thead>
             <tbody>
               {items.map((entry) => (
-                <tr key={entry.id} data-testid="audit-entry" data-action={entry.action}>
+                <tr key={entry.id} data-testid="audit-entry" data-id={entry.id} data-action={entry.action}>
                   <td data-label={t('audit.at')}>
                     <time dateTime={entry.at}>{dateTime(entry.at)}</time>
                   </td>
