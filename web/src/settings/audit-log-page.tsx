@@ -158,7 +158,12 @@ export function AuditLogPage() {
                   <td data-label={t('audit.target')}>{entry.target ?? ''}</td>
                   <td data-label={t('audit.details')} className="audit-details">
                     {detailsText(entry.details)}
-                    {entry.ip ? <span className="muted"> · {t('audit.ip', { ip: entry.ip })}</span> : null}
+                    {entry.ip ? (
+                      <span className="muted">
+                        {entry.details ? ' · ' : ''}
+                        {t('audit.ip', { ip: entry.ip })}
+                      </span>
+                    ) : null}
                   </td>
                 </tr>
               ))}
