@@ -83,7 +83,7 @@ export interface AuditEntry {
   ip: string | null;
 }
 
-/** One organisation's entries, newest first; `nextBefore` is the id to pass as `before` for the next page. */
+/** One organisation's entries and the install-wide ones (org null), newest first; `nextBefore` is the id to pass as `before` for the next page. */
 export async function listAuditLog(
   db: Db,
   orgId: string,
@@ -103,7 +103,8 @@ export async function listAuditLog(
       'users.display_name',
       'users.email',
     ])
-    .where('audit_log.org_id', '=', orgId);
+    // The organisation's own entries and the install-wide ones (backups, restores from the command line, no org).
+    .where((eb) => eb.or([eb('audit_log.org_id', '=', orgId), eb('audit_log.org_id', 'is', null)]));
   if (query.action) select = select.where('audit_log.action', '=', query.action);
   if (query.actorId) select = select.where('audit_log.actor_id', '=', query.actorId);
   if (query.since !== undefined) select = select.where('audit_log.at', '>=', query.since);

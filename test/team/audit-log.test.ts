@@ -4,7 +4,7 @@
 // (members 403), filters and pages; no password, token or invitation link is ever in an entry; and no route changes
 // or removes entries. On SQLite and PostgreSQL, through a real server.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AUDIT_ACTIONS } from '../../src/audit/audit-log.js';
+import { AUDIT_ACTIONS, recordAudit } from '../../src/audit/audit-log.js';
 import { auditActions } from '../../src/http/api-schemas.js';
 import { startOAuth2Server, type OAuth2TestServer } from '../servers/oauth2-server.js';
 import { startTestConversa, type TestConversa } from '../support/conversa-server.js';
@@ -233,6 +233,21 @@ describe.each(DIALECTS)('the audit log on %s', (dialect) => {
     } finally {
       unsubscribe();
     }
+  });
+
+  it('shows administrators the install-wide entries of the command line (no organisation, no actor)', async () => {
+    // What the backup command records (A1 wires the call in the CLI); exports and erasures come from A4's routes.
+    await recordAudit(conversa.server.storage.db, {
+      orgId: null,
+      actorId: null,
+      action: 'backup.created',
+      target: 'backup:/var/backups/conversa-1',
+      details: { messages: 3 },
+    });
+    const { items } = await auditLog('?action=backup.created');
+    expect(items).toEqual([
+      expect.objectContaining({ actorId: null, actorName: null, ip: null, details: { messages: 3 } }),
+    ]);
   });
 
   it('filters by action, actor and time, and pages with the cursor', async () => {
