@@ -890,3 +890,50 @@ export const contactErasureSchema = z.object({
   tasks: z.number(),
   blobFilesDeleted: z.number(),
 });
+
+// --- audit log (issue 19, A3) ---
+
+/** src/audit/audit-log.ts AUDIT_ACTIONS (a test keeps the two equal): what the log records. */
+export const auditActions = [
+  'auth.sign_in',
+  'auth.sign_in_failed',
+  'auth.sign_out',
+  'mailbox.connected',
+  'mailbox.changed',
+  'mailbox.deleted',
+  'mailbox.smtp_mode',
+  'user.invited',
+  'user.invitation_accepted',
+  'user.role_changed',
+  'user.deactivated',
+  'user.reactivated',
+  'user.password_changed',
+  'token.created',
+  'token.revoked',
+  'settings.changed',
+  'org.plan_changed',
+  'contact.exported',
+  'contact.erased',
+  'backup.created',
+  'backup.restored',
+] as const;
+
+export const auditActionSchema = z.enum(auditActions);
+
+export const auditEntrySchema = z.object({
+  /** The entry's id: pass the last one as ?before= for the next page. */
+  id: z.string(),
+  at: z.string(),
+  actorId: z.string().nullable(),
+  actorName: z.string().nullable(),
+  action: auditActionSchema,
+  target: z.string().nullable(),
+  details: z.record(z.string(), z.unknown()).nullable(),
+  ip: z.string().nullable(),
+});
+
+export const auditLogSchema = z.object({
+  items: z.array(auditEntrySchema),
+  /** The id to send as ?before= for older entries; null on the last page. */
+  nextBefore: z.string().nullable(),
+});

@@ -115,3 +115,7 @@ export type ContactEnrollmentList = z.infer<typeof schemas.contactEnrollmentList
 // Data-subject rights (issue 19, A4).
 export type ContactExport = z.infer<typeof schemas.contactExportSchema>;
 export type ContactErasure = z.infer<typeof schemas.contactErasureSchema>;
+// Audit log (issue 19, A3).
+export type AuditAction = z.infer<typeof schemas.auditActionSchema>;
+export type AuditEntry = z.infer<typeof schemas.auditEntrySchema>;
+export type AuditLog = z.infer<typeof schemas.auditLogSchema>;

@@ -36,6 +36,8 @@ import { userRoutes, type UserRouteDeps } from './routes/user-routes.js';
 import { templateRoutes } from './routes/template-routes.js';
 import { scheduleRoutes } from './routes/schedule-routes.js';
 import { reminderRoutes } from './routes/reminder-routes.js';
+// Audit log (issue 19, A3).
+import { auditLogRoutes } from './routes/audit-log-routes.js';
 import { sequenceRoutes } from './routes/sequence-routes.js';
 import type { AccountDeliverabilityDeps } from '../mail/send/account-deliverability.js';
 import type { BlobStore } from '../storage/blob-store.js';
@@ -251,6 +253,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   templateRoutes(router, deps.db);
   settingsRoutes(router, deps.db);
   tokenRoutes(router, deps.db);
+  auditLogRoutes(router, deps.db);
   providerRoutes(router);
   if (deps.blobs)
     messageRoutes(router, {

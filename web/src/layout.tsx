@@ -15,6 +15,7 @@ import { ScheduledPage } from './pages/scheduled-page';
 import { EmailSettingsPage } from './settings/email-settings-page';
 import { ProfilePage } from './settings/profile-page';
 import { UsersPage } from './settings/users-page';
+import { AuditLogPage } from './settings/audit-log-page';
 import { TemplatesPage } from './settings/templates-page';
 import { BookingSettingsPage } from './booking/booking-settings-page';
 import { Link, matchPath, useLocation } from './router';
@@ -41,6 +42,7 @@ const routes: Route[] = [
   { pattern: '/settings/email', render: () => <EmailSettingsPage /> },
   { pattern: '/settings/profile', render: () => <ProfilePage /> },
   { pattern: '/settings/users', render: () => <UsersPage /> },
+  { pattern: '/settings/audit-log', render: () => <AuditLogPage /> },
   { pattern: '/settings/templates', render: () => <TemplatesPage /> },
   { pattern: '/settings/booking', render: () => <BookingSettingsPage /> },
   // Sequences (issue 17): '/sequences/new' before '/sequences/:id', the first match wins.

@@ -3,7 +3,8 @@
 import { z } from 'zod';
 import { AppError } from '../../core/app-error.js';
 import type { Db } from '../../storage/database.js';
-import { checkCredentials, deleteSession } from '../../users/users.js';
+import { recordAudit } from '../../audit/audit-log.js';
+import { checkCredentials, defaultOrgId, deleteSession, findUserByEmail, userForSession } from '../../users/users.js';
 import type { ApiRouter } from '../api-router.js';
 import { SESSION_COOKIE } from '../authenticate.js';
 import type { LoginThrottle } from '../login-throttle.js';
@@ -31,9 +32,29 @@ export function authRoutes(
       const address = normalizeEmail(body.email);
       options.throttle.attempt(address, request.ip);
       const user = await checkCredentials(db, body.email, body.password);
-      if (!user) throw new AppError('UNAUTHENTICATED', 'The e-mail or the password is not right');
+      if (!user) {
+        // The address as typed is the org's own security record (who was tried); the password never is. An address
+        // nobody has goes to the install's organisation, so an administrator sees guessing too.
+        const known = await findUserByEmail(db, address);
+        await recordAudit(db, {
+          orgId: known?.orgId ?? (await defaultOrgId(db)),
+          actorId: null,
+          action: 'auth.sign_in_failed',
+          target: known ? `user:${known.id}` : null,
+          details: { email: body.email },
+          ip: request.ip,
+        });
+        throw new AppError('UNAUTHENTICATED', 'The e-mail or the password is not right');
+      }
       options.throttle.succeeded(address, request.ip);
       await startSessionCookie(db, reply, user.id, { secureCookies: options.secureCookies });
+      await recordAudit(db, {
+        orgId: user.orgId,
+        actorId: user.id,
+        action: 'auth.sign_in',
+        target: `user:${user.id}`,
+        ip: request.ip,
+      });
       const { orgId: _org, ...visible } = user;
       return { user: visible };
     },
@@ -49,7 +70,14 @@ export function authRoutes(
     responses: { 204: { description: 'Signed out' } },
     handler: async ({ request, reply }) => {
       const cookie = request.cookies[SESSION_COOKIE];
-      if (cookie) await deleteSession(db, cookie);
+      if (cookie) {
+        const user = await userForSession(db, cookie);
+        await deleteSession(db, cookie);
+        if (user) {
+          const entry = { orgId: user.orgId, actorId: user.id, target: `user:${user.id}`, ip: request.ip };
+          await recordAudit(db, { ...entry, action: 'auth.sign_out' });
+        }
+      }
       reply.clearCookie(SESSION_COOKIE, { path: '/' });
     },
   });

@@ -2,6 +2,7 @@
 // (bound to the starting browser by a nonce cookie), proving the address for the company relay, and a new BCC address.
 import { z } from 'zod';
 import type { DKIMOptions } from 'nodemailer';
+import { recordAudit } from '../../audit/audit-log.js';
 import { AppError } from '../../core/app-error.js';
 import { confirmAddressCode, sendAddressCode } from '../../mail/send/address-verification.js';
 import {
@@ -19,6 +20,7 @@ import {
   type OAuthDeps,
 } from '../../mail/accounts/oauth-connect.js';
 import type { AppSmtpConfig } from '../../mail/send/smtp-settings.js';
+import { findUserById } from '../../users/users.js';
 import type { ApiRouter } from '../api-router.js';
 import {
   accountListSchema,
@@ -76,7 +78,18 @@ export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDep
     status: 201,
     body: connectBody,
     responses: { 201: { description: 'Connected; sync starts', schema: accountSchema } },
-    handler: ({ user, body }) => connectAccount(deps, user, body),
+    handler: async ({ user, body, request }) => {
+      const account = await connectAccount(deps, user, body);
+      await recordAudit(deps.db, {
+        orgId: user.orgId,
+        actorId: user.id,
+        action: 'mailbox.connected',
+        target: `mailbox:${account.id}`,
+        details: { email: account.email, provider: account.provider, authKind: account.authKind },
+        ip: request.ip,
+      });
+      return account;
+    },
   });
 
   router.route({
@@ -151,6 +164,16 @@ export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDep
       reply.clearCookie(OAUTH_BROWSER_COOKIE, { path: OAUTH_COOKIE_PATH });
       try {
         const account = await completeOAuth(deps, query, nonce);
+        // A new mailbox or a reconnect by sign-in: either way the user granted access to a mailbox here.
+        const owner = await findUserById(deps.db, account.userId);
+        await recordAudit(deps.db, {
+          orgId: owner?.orgId ?? null,
+          actorId: account.userId,
+          action: 'mailbox.connected',
+          target: `mailbox:${account.id}`,
+          details: { email: account.email, provider: account.provider, authKind: account.authKind },
+          ip: request.ip,
+        });
         back.searchParams.set('connected', account.id);
       } catch (error) {
         // Anything unexpected (a database failure) still lands on the page, as a known code, never as a 500 text.
@@ -190,7 +213,19 @@ export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDep
         .describe("The mailbox's signature (HTML, sanitised on save, 64 KB at most); null or empty removes it"),
     }),
     responses: { 200: { description: 'The account', schema: accountSchema } },
-    handler: ({ user, params, body }) => patchAccount(deps, user, params.id, body),
+    handler: async ({ user, params, body, request }) => {
+      const account = await patchAccount(deps, user, params.id, body);
+      // The names of the fields sent, never their values (a password, a signature).
+      await recordAudit(deps.db, {
+        orgId: user.orgId,
+        actorId: user.id,
+        action: 'mailbox.changed',
+        target: `mailbox:${account.id}`,
+        details: { email: account.email, fields: Object.keys(body).sort() },
+        ip: request.ip,
+      });
+      return account;
+    },
   });
 
   router.route({
@@ -202,7 +237,18 @@ export function emailAccountRoutes(router: ApiRouter, deps: EmailAccountRouteDep
     params: idParams,
     status: 204,
     responses: { 204: { description: 'Removed' } },
-    handler: ({ user, params }) => deleteAccount(deps, user, params.id),
+    handler: async ({ user, params, request }) => {
+      const { email } = await getAccount(deps, user, params.id);
+      await deleteAccount(deps, user, params.id);
+      await recordAudit(deps.db, {
+        orgId: user.orgId,
+        actorId: user.id,
+        action: 'mailbox.deleted',
+        target: `mailbox:${params.id}`,
+        details: { email },
+        ip: request.ip,
+      });
+    },
   });
 
   router.route({

@@ -2,6 +2,7 @@
 // chooses a password (the password rules apply) and is signed in. A link works once and for 7 days. Both are
 // public, so guessing links is throttled per client IP with the sign-in's own budget: a link is a password too.
 import { z } from 'zod';
+import { recordAudit } from '../../audit/audit-log.js';
 import type { Db } from '../../storage/database.js';
 import { acceptInvitation, invitationInfo } from '../../users/team.js';
 import type { ApiRouter } from '../api-router.js';
@@ -53,6 +54,8 @@ export function inviteRoutes(
         acceptInvitation(db, params.token, { password: body.password, name: body.name ?? null }),
       );
       await startSessionCookie(db, reply, user.id, { secureCookies: options.secureCookies });
+      const entry = { orgId: user.orgId, actorId: user.id, target: `user:${user.id}`, ip: request.ip };
+      await recordAudit(db, { ...entry, action: 'user.invitation_accepted' });
       const { orgId: _org, ...visible } = user;
       return { user: visible };
     },

@@ -28,6 +28,7 @@
 //                          RunningServer gains `outbox: Outbox` (tests stop/restart it to simulate a crash).
 //   `conversa worker`      runs createOutbox(…).start() too (sending is background work).
 import { z } from 'zod';
+import { recordAudit } from '../../audit/audit-log.js';
 import type { SecretBox } from '../../core/secret-box.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { Db } from '../../storage/database.js';
@@ -181,6 +182,18 @@ export function sendRoutes(router: ApiRouter, deps: SendRouteDeps): void {
     params: idParams,
     body: smtpBody,
     responses: { 200: { description: 'Saved', schema: smtpSettingsSchema } },
-    handler: ({ user, params, body }) => putSmtpSettings(deps, user, params.id, body),
+    handler: async ({ user, params, body, request }) => {
+      const saved = await putSmtpSettings(deps, user, params.id, body);
+      // The choice and the server, never the password.
+      await recordAudit(deps.db, {
+        orgId: user.orgId,
+        actorId: user.id,
+        action: 'mailbox.smtp_mode',
+        target: `mailbox:${params.id}`,
+        details: { mode: saved.mode, ...(saved.host ? { host: saved.host, port: saved.port } : {}) },
+        ip: request.ip,
+      });
+      return saved;
+    },
   });
 }

@@ -1,5 +1,6 @@
 // Per-user settings and the organisation's plan.
 import { z } from 'zod';
+import { recordAudit } from '../../audit/audit-log.js';
 import type { Db } from '../../storage/database.js';
 import { getOrg, getUserSettings, setOrgPlan, updateUserSettings } from '../../users/settings.js';
 import type { ApiRouter } from '../api-router.js';
@@ -24,7 +25,20 @@ export function settingsRoutes(router: ApiRouter, db: Db): void {
     auth: 'user',
     body: settingsSchema.partial().strict(),
     responses: { 200: { description: 'Settings', schema: settingsSchema } },
-    handler: ({ user, body }) => updateUserSettings(db, user.id, body),
+    handler: async ({ user, body, request }) => {
+      const settings = await updateUserSettings(db, user.id, body);
+      // Which settings changed, with their new values; a list (never-log addresses) as its length only.
+      const changed = Object.entries(body).map(([key, value]) => [key, Array.isArray(value) ? value.length : value]);
+      await recordAudit(db, {
+        orgId: user.orgId,
+        actorId: user.id,
+        action: 'settings.changed',
+        target: `user:${user.id}`,
+        details: Object.fromEntries(changed),
+        ip: request.ip,
+      });
+      return settings;
+    },
   });
 
   router.route({
@@ -45,6 +59,18 @@ export function settingsRoutes(router: ApiRouter, db: Db): void {
     auth: 'admin',
     body: z.strictObject({ plan: orgSchema.shape.plan }),
     responses: { 200: { description: 'Organisation', schema: orgSchema } },
-    handler: ({ user, body }) => setOrgPlan(db, user.orgId, body.plan),
+    handler: async ({ user, body, request }) => {
+      const before = await getOrg(db, user.orgId);
+      const org = await setOrgPlan(db, user.orgId, body.plan);
+      await recordAudit(db, {
+        orgId: user.orgId,
+        actorId: user.id,
+        action: 'org.plan_changed',
+        target: `org:${user.orgId}`,
+        details: { from: before.plan, to: org.plan },
+        ip: request.ip,
+      });
+      return org;
+    },
   });
 }

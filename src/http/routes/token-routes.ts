@@ -1,6 +1,7 @@
 // The caller's API tokens (contract.md, Additions): create one (its secret is shown once), list them (never
 // their secrets), revoke one. Revoked or expired tokens answer 401 at once (users.ts userForApiToken).
 import { z } from 'zod';
+import { recordAudit } from '../../audit/audit-log.js';
 import { notFound } from '../../core/app-error.js';
 import type { Db } from '../../storage/database.js';
 import { issueApiToken, listApiTokens, MAX_TOKEN_DAYS, revokeApiToken } from '../../users/users.js';
@@ -36,8 +37,19 @@ export function tokenRoutes(router: ApiRouter, db: Db): void {
         schema: newTokenSchema,
       },
     },
-    handler: ({ user, body }) =>
-      issueApiToken(db, user.id, { name: body.name, expiresInDays: body.expiresInDays ?? null }),
+    handler: async ({ user, body, request }) => {
+      const issued = await issueApiToken(db, user.id, { name: body.name, expiresInDays: body.expiresInDays ?? null });
+      // The token's name and lifetime only: the token itself is in this answer and nowhere else.
+      await recordAudit(db, {
+        orgId: user.orgId,
+        actorId: user.id,
+        action: 'token.created',
+        target: `token:${issued.id}`,
+        details: { name: body.name, expiresAt: issued.expiresAt },
+        ip: request.ip,
+      });
+      return issued;
+    },
   });
 
   router.route({
@@ -49,8 +61,10 @@ export function tokenRoutes(router: ApiRouter, db: Db): void {
     params: idParams,
     status: 204,
     responses: { 204: { description: 'Revoked' } },
-    handler: async ({ user, params }) => {
+    handler: async ({ user, params, request }) => {
       if (!(await revokeApiToken(db, params.id, user.id))) throw notFound('API token');
+      const entry = { orgId: user.orgId, actorId: user.id, target: `token:${params.id}`, ip: request.ip };
+      await recordAudit(db, { ...entry, action: 'token.revoked' });
     },
   });
 }

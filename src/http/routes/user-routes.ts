@@ -1,6 +1,7 @@
 // The team as administrators manage it (GET, POST /api/users, PATCH /api/users/:id) and what each user changes about
 // themselves (PATCH /api/me, POST /api/me/password). Members get 403 FORBIDDEN on the admin routes (api-router.ts).
 import { z } from 'zod';
+import { recordAudit } from '../../audit/audit-log.js';
 import type { Db } from '../../storage/database.js';
 import { changePassword, updateProfile } from '../../users/profile.js';
 import { inviteUser, listTeam, updateTeamUser, type TeamDeps } from '../../users/team.js';
@@ -47,8 +48,19 @@ export function userRoutes(router: ApiRouter, db: Db, publicUrl: string, deps: U
       201: { description: 'The invited user and the link to hand over', schema: invitationSchema },
       409: { description: 'A user with this e-mail exists (USER_EMAIL_TAKEN)' },
     },
-    handler: ({ user, body }) =>
-      inviteUser(team, user, { email: body.email, name: body.name ?? null, role: body.role }),
+    handler: async ({ user, body, request }) => {
+      const invitation = await inviteUser(team, user, { email: body.email, name: body.name ?? null, role: body.role });
+      // Whom and with what role; never the link (it is a password until it is used).
+      await recordAudit(db, {
+        orgId: user.orgId,
+        actorId: user.id,
+        action: 'user.invited',
+        target: `user:${invitation.user.id}`,
+        details: { email: invitation.user.email, role: invitation.user.role, mailed: invitation.mailed },
+        ip: request.ip,
+      });
+      return invitation;
+    },
   });
 
   router.route({
@@ -68,7 +80,28 @@ export function userRoutes(router: ApiRouter, db: Db, publicUrl: string, deps: U
       200: { description: 'The user', schema: teamUserSchema },
       409: { description: 'The last active administrator cannot be demoted or deactivated (CONFLICT)' },
     },
-    handler: ({ user, params, body }) => updateTeamUser(team, user, params.id, body),
+    handler: async ({ user, params, body, request }) => {
+      const before = (await listTeam(db, user.orgId)).find((member) => member.id === params.id);
+      const after = await updateTeamUser(team, user, params.id, body);
+      // One entry per change that happened (a PATCH that repeats the current state records nothing).
+      const entry = { orgId: user.orgId, actorId: user.id, target: `user:${after.id}`, ip: request.ip };
+      if (before && before.role !== after.role) {
+        await recordAudit(db, {
+          ...entry,
+          action: 'user.role_changed',
+          details: { from: before.role, to: after.role },
+        });
+      }
+      if (before && before.active && !after.active) {
+        await recordAudit(db, {
+          ...entry,
+          action: 'user.deactivated',
+          details: { shareMailboxes: body.shareMailboxes ?? false },
+        });
+      }
+      if (before && !before.active && after.active) await recordAudit(db, { ...entry, action: 'user.reactivated' });
+      return after;
+    },
   });
 
   router.route({
@@ -79,10 +112,18 @@ export function userRoutes(router: ApiRouter, db: Db, publicUrl: string, deps: U
     auth: 'user',
     body: z.strictObject({ name: z.string().trim().max(200).nullable().optional(), locale: localeSchema.optional() }),
     responses: { 200: { description: 'The user', schema: userSchema } },
-    handler: async ({ user, body }) => {
+    handler: async ({ user, body, request }) => {
       const updated = await updateProfile(db, user, {
         ...(body.name !== undefined ? { name: body.name } : {}),
         ...(body.locale ? { locale: body.locale } : {}),
+      });
+      await recordAudit(db, {
+        orgId: user.orgId,
+        actorId: user.id,
+        action: 'settings.changed',
+        target: `user:${user.id}`,
+        details: { ...body },
+        ip: request.ip,
       });
       const { orgId: _org, ...visible } = updated;
       return visible;
@@ -102,6 +143,8 @@ export function userRoutes(router: ApiRouter, db: Db, publicUrl: string, deps: U
       // With a Bearer token there is no session to keep: all of them end.
       const keep = request.headers.authorization ? undefined : request.cookies[SESSION_COOKIE];
       await changePassword(db, user, body, keep);
+      const entry = { orgId: user.orgId, actorId: user.id, target: `user:${user.id}`, ip: request.ip };
+      await recordAudit(db, { ...entry, action: 'user.password_changed' });
     },
   });
 }

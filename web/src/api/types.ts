@@ -77,3 +77,6 @@ export type {
   ContactExport,
   ContactErasure,
 } from '@conversa/api-types';
+
+// Audit log (issue 19, A3).
+export type { AuditAction, AuditEntry, AuditLog } from '@conversa/api-types';

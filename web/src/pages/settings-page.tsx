@@ -93,6 +93,17 @@ export function SettingsPage() {
             </p>
           </section>
         ) : null}
+        {user.isAdmin ? (
+          <section className="card" aria-labelledby="audit-link-title">
+            <h2 id="audit-link-title">{t('audit.title')}</h2>
+            <p className="muted">{t('audit.settingsIntro')}</p>
+            <p>
+              <Link to="/settings/audit-log" className="button">
+                {t('audit.open')}
+              </Link>
+            </p>
+          </section>
+        ) : null}
         <section className="card" aria-labelledby="templates-link-title">
           <h2 id="templates-link-title">{t('templates.title')}</h2>
           <p className="muted">{t('settings.templatesIntro')}</p>
