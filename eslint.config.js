@@ -39,6 +39,8 @@ const FLOORS = [
   ['src/sequences'],
   ['src/calendar'],
   ['src/http'],
+  // ops (issue 19): backup and restore, run by the CLI against storage and the blob files.
+  ['src/ops'],
   ['src/app'],
   ['src/cli.ts'],
 ];
