@@ -124,37 +124,56 @@ async function copyFilePrivately(from: string, to: string): Promise<void> {
  * one's bytes against its name; returns what was copied and what was missing.
  */
 async function copyBlobs(
-  list: Iterable<string>,
+  list: readonly string[],
   fromRoot: string,
   toRoot: string,
   progress: Progress,
-  total: number,
 ): Promise<{ copied: Array<{ sha256: string; size: number }>; missing: string[]; bytes: number }> {
-  const copied: Array<{ sha256: string; size: number }> = [];
-  const missing: string[] = [];
-  let bytes = 0;
+  const sizes: Array<number | null> = new Array<number | null>(list.length).fill(null);
+  const madeDirs = new Set<string>();
+  const step = Math.max(1000, Math.ceil(list.length / 20));
+  let next = 0;
   let done = 0;
-  const step = Math.max(1000, Math.ceil(total / 20));
-  for (const sha256 of list) {
-    const from = path.join(fromRoot, blobRelative(sha256));
+  // A few copies at a time: one blob is a few KB, so a single file at a time waits on the disk more than it copies.
+  const copyOne = async (sha256: string): Promise<number | null> => {
     let content: Buffer;
     try {
-      content = await fsp.readFile(from);
+      content = await fsp.readFile(path.join(fromRoot, blobRelative(sha256)));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      missing.push(sha256);
-      continue;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
     }
     if (createHash('sha256').update(content).digest('hex') !== sha256) {
       throw new AppError('VALIDATION_FAILED', `blob ${sha256} in ${fromRoot} does not match its checksum`);
     }
     const to = path.join(toRoot, blobRelative(sha256));
-    await fsp.mkdir(path.dirname(to), { recursive: true, mode: OWNER_DIR });
+    const dir = path.dirname(to);
+    if (!madeDirs.has(dir)) {
+      await fsp.mkdir(dir, { recursive: true, mode: OWNER_DIR });
+      madeDirs.add(dir);
+    }
     await fsp.writeFile(to, content, { mode: OWNER_FILE, flag: 'wx' });
-    copied.push({ sha256, size: content.length });
-    bytes += content.length;
-    if (++done % step === 0) progress(`blobs: ${done}/${total}`);
-  }
+    return content.length;
+  };
+  const worker = async () => {
+    while (next < list.length) {
+      const index = next++;
+      sizes[index] = await copyOne(list[index]!);
+      if (++done % step === 0) progress(`blobs: ${done}/${list.length}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  const copied: Array<{ sha256: string; size: number }> = [];
+  const missing: string[] = [];
+  let bytes = 0;
+  list.forEach((sha256, index) => {
+    const size = sizes[index];
+    if (size == null) missing.push(sha256);
+    else {
+      copied.push({ sha256, size });
+      bytes += size;
+    }
+  });
   return { copied, missing, bytes };
 }
 
@@ -258,7 +277,7 @@ export async function createBackup(
     databaseBytes = fs.statSync(target).size;
     progress(`database: ${databaseBytes} bytes, ${counts.messages} messages (${Date.now() - started} ms)`);
     // Only now the blobs: everything the snapshot names was written before it (intake stores the blob first).
-    blobs = await copyBlobs(referenced, location.dataDir, out, progress, referenced.length);
+    blobs = await copyBlobs(referenced, location.dataDir, out, progress);
   } else {
     const storage = openStorage(location);
     try {
@@ -277,7 +296,7 @@ export async function createBackup(
     }
     const names: string[] = [];
     for await (const name of allBlobs(location.dataDir)) names.push(name);
-    blobs = await copyBlobs(names, location.dataDir, out, progress, names.length);
+    blobs = await copyBlobs(names, location.dataDir, out, progress);
     fs.writeFileSync(path.join(out, 'POSTGRESQL-README.txt'), POSTGRES_NOTE, { mode: OWNER_FILE });
   }
   if (blobs.missing.length > 0)
@@ -426,7 +445,7 @@ export async function restoreBackup(
   } else {
     secureDataDir(dataDir);
   }
-  const blobs = await copyBlobs(blobNames, from, dataDir, progress, blobNames.length);
+  const blobs = await copyBlobs(blobNames, from, dataDir, progress);
   progress(`blobs: ${blobs.copied.length} restored`);
 
   const storage = openStorage(location);
