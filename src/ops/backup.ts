@@ -201,7 +201,11 @@ function writeBlobList(out: string, copied: Array<{ sha256: string; size: number
 
 async function auditQuietly(db: Db, action: 'backup.created' | 'backup.restored', details: object, progress: Progress) {
   try {
-    await recordAudit(db, { orgId: null, actorId: null, action, target: null, details: { ...details } });
+    // A backup covers every organisation: one entry in each, so each one's administrators see it (an empty install:
+    // one entry outside any organisation).
+    const orgs = (await db.selectFrom('orgs').select('id').execute()).map((o) => o.id);
+    for (const orgId of orgs.length > 0 ? orgs : [null])
+      await recordAudit(db, { orgId, actorId: null, action, target: null, details: { ...details } });
   } catch (error) {
     // An older schema without audit_log must not fail a backup that is otherwise complete.
     progress(`warning: could not record ${action} in the audit log (${(error as Error).message})`);

@@ -190,7 +190,10 @@ describe('conversa backup and restore on SQLite', () => {
     expect(manifest.counts.messages).toBeLessThan(final.messages);
     // The CLI run is in the audit log of the backed-up install.
     expect(
-      query<{ action: string }>(dataA, "SELECT action FROM audit_log WHERE action = 'backup.created'"),
+      query<{ action: string }>(
+        dataA,
+        "SELECT action FROM audit_log WHERE action = 'backup.created' AND actor_id IS NULL AND org_id IS NOT NULL",
+      ),
     ).toHaveLength(1);
     expect(await server.stop()).toBe(0);
 
