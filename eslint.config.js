@@ -38,7 +38,8 @@ const FLOORS = [
   // sequences (issue 17): sends through src/mail/send, reads bookings' tables directly (not src/calendar).
   ['src/sequences'],
   ['src/calendar'],
-  // ops (issue 19): what /metrics reads — the whole system's health, so it sits just below the HTTP layer.
+  // ops (issue 19): what /metrics reads (the whole system's health) and backup/restore (run by the CLI against
+  // storage and the blob files); just below the HTTP layer.
   ['src/ops'],
   ['src/http'],
   ['src/app'],

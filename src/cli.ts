@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from './app/config.js';
 import { startServer, startWorker } from './app/start-server.js';
 import { migrateToLatest, openStorage } from './storage/database.js';
 import { secureDataDir } from './storage/secure-data-dir.js';
+import { createBackup, POSTGRES_NOTE, restoreBackup } from './ops/backup.js';
 import { createUser, findUserByEmail, issueApiToken, listApiTokens, revokeApiToken } from './users/users.js';
 
 const USAGE = `Usage:
@@ -18,6 +19,9 @@ const USAGE = `Usage:
                                                    print a new API token for that user
   conversa token list --email E                    that user's tokens (id, name, dates; never the tokens)
   conversa token revoke --id ID                    revoke a token at once
+  conversa backup --out PATH                       consistent copy of the running install (database + blobs,
+                                                   manifest); on PostgreSQL the blobs, pg_dump does the database
+  conversa restore --from PATH                     into an empty CONVERSA_DATA_DIR (the secret key is not in a backup)
 Environment: PORT, HOST, CONVERSA_DATA_DIR, DATABASE_URL, CONVERSA_SECRET_KEY, BCC_SMTP_PORT, BCC_DOMAIN, PUBLIC_URL`;
 
 class UsageError extends Error {}
@@ -63,6 +67,8 @@ async function main(argv: string[]): Promise<number> {
       name: { type: 'string' },
       'expires-in-days': { type: 'string' },
       id: { type: 'string' },
+      out: { type: 'string' },
+      from: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -152,6 +158,19 @@ async function main(argv: string[]): Promise<number> {
       const revoked = await withStorage((s) => revokeApiToken(s.db, values.id!));
       if (!revoked) throw new AppError('NOT_FOUND', `No API token with the id ${values.id}`);
       process.stderr.write(`Revoked token ${values.id}.\n`);
+      return 0;
+    }
+    case 'backup': {
+      if (!values.out) throw new UsageError('--out is required');
+      const config = loadConfig();
+      const manifest = await createBackup(config, values.out, (line) => process.stderr.write(`${line}\n`));
+      if (manifest.dialect === 'postgres') process.stderr.write(`\n${POSTGRES_NOTE}`);
+      process.stdout.write(`${JSON.stringify(manifest.counts)}\n`);
+      return 0;
+    }
+    case 'restore': {
+      if (!values.from) throw new UsageError('--from is required');
+      await restoreBackup(loadConfig(), values.from, (line) => process.stderr.write(`${line}\n`));
       return 0;
     }
     default:
