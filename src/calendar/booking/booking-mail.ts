@@ -4,12 +4,12 @@
 // same transaction; the outbox worker sends it and retries.
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { Db } from '../../storage/database.js';
-import { newId } from '../../storage/ids.js';
 import type { EmailAccountsTable } from '../../storage/schema.js';
 import { composeMessage, newMessageId } from '../../mail/send/compose-message.js';
 import { parseMessage, type ParsedMessage } from '../../mail/mime/parse-message.js';
 import { normalizeMessageId } from '../../mail/rules/message-key.js';
 import { storeMessages } from '../../mail/intake/store-messages.js';
+import { insertOutboxRow } from '../../mail/send/outbox.js';
 import { messageFromParsed, participantsOfParsed } from '../../mail/intake/message-from-parsed.js';
 
 export interface BookingMailDeps {
@@ -73,26 +73,7 @@ export async function queueBookingMail(deps: BookingMailDeps, mail: BookingMail)
       const row = rows[0];
       if (!row?.created) return;
       storedId = row.id;
-      await trx
-        .insertInto('outbox')
-        .values({
-          id: newId(now),
-          message_id: row.id,
-          account_id: account.id,
-          state: 'queued',
-          attempts: 0,
-          last_error: null,
-          next_attempt_at: null,
-          created_at: now,
-          updated_at: now,
-          append_state: null,
-          append_detail: null,
-          append_attempts: 0,
-          sent_at: null,
-          smtp_response: null,
-          lease_until: null,
-        })
-        .execute();
+      await insertOutboxRow(trx, { messageId: row.id, accountId: account.id, now });
     },
   );
   deps.outbox.kick();

@@ -20,6 +20,7 @@ import type { SecretBox } from '../../core/secret-box.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { Db } from '../../storage/database.js';
 import type { EmailAccountsTable, OutboxTable } from '../../storage/schema.js';
+import { newId } from '../../storage/ids.js';
 import { classifyMailError } from '../connection/mail-errors.js';
 import {
   createImapClient,
@@ -79,6 +80,47 @@ export interface Outbox {
 }
 
 export type SendStatus = 'scheduled' | 'queued' | 'sending' | 'sent' | 'failed';
+
+/**
+ * Queues a message the CRM has just stored (inside the transaction that stored it, so the two exist together or not
+ * at all): nothing tried yet; `sendAt` makes it wait as 'scheduled'; a tracked copy for external recipients rides along.
+ */
+export async function insertOutboxRow(
+  db: Db,
+  row: {
+    messageId: string;
+    accountId: string;
+    now: number;
+    sendAt?: number | null;
+    trackedRawSha256?: string | null;
+    trackedRecipients?: string[] | null;
+  },
+): Promise<void> {
+  const sendAt = row.sendAt ?? null;
+  await db
+    .insertInto('outbox')
+    .values({
+      id: newId(row.now),
+      message_id: row.messageId,
+      account_id: row.accountId,
+      state: sendAt === null ? 'queued' : 'scheduled',
+      send_at: sendAt,
+      attempts: 0,
+      last_error: null,
+      next_attempt_at: null,
+      created_at: row.now,
+      updated_at: row.now,
+      append_state: null,
+      append_detail: null,
+      append_attempts: 0,
+      sent_at: null,
+      smtp_response: null,
+      lease_until: null,
+      tracked_raw_blob_sha256: row.trackedRawSha256 ?? null,
+      tracked_rcpts_json: row.trackedRecipients ? JSON.stringify(row.trackedRecipients) : null,
+    })
+    .execute();
+}
 
 type OutboxRow = OutboxTable & { append_attempts: number };
 

@@ -4,7 +4,6 @@
 import { AppError, type FieldIssue } from '../../core/app-error.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { Db } from '../../storage/database.js';
-import { newId } from '../../storage/ids.js';
 import type { EmailAccountsTable } from '../../storage/schema.js';
 import type { User } from '../../users/users.js';
 import { getUserSettings } from '../../users/settings.js';
@@ -23,7 +22,7 @@ import {
   type OutgoingAddress,
   type OutgoingAttachment,
 } from './compose-message.js';
-import type { SendStatus } from './outbox.js';
+import { insertOutboxRow, type SendStatus } from './outbox.js';
 import { organisationAddresses } from '../accounts/organisation-addresses.js';
 import { mayOnMailbox } from '../../access/access-policy.js';
 import { assertRelayMayUse } from './smtp-settings.js';
@@ -409,30 +408,14 @@ export async function queueMessage(deps: QueueDeps, user: User, input: SendInput
       const row = rows[0];
       if (!row?.created) return;
       storedId = row.id;
-      await trx
-        .insertInto('outbox')
-        .values({
-          id: newId(now),
-          message_id: row.id,
-          account_id: account.id,
-          state: sendAt === null ? 'queued' : 'scheduled',
-          send_at: sendAt,
-          attempts: 0,
-          last_error: null,
-          next_attempt_at: null,
-          created_at: now,
-          updated_at: now,
-          append_state: null,
-          append_detail: null,
-          append_attempts: 0,
-          sent_at: null,
-          smtp_response: null,
-          lease_until: null,
-          // Issue 15, tracking (H3).
-          tracked_raw_blob_sha256: trackedBlob?.sha256 ?? null,
-          tracked_rcpts_json: trackedBlob && tracking ? JSON.stringify(tracking.external) : null,
-        })
-        .execute();
+      await insertOutboxRow(trx, {
+        messageId: row.id,
+        accountId: account.id,
+        now,
+        sendAt,
+        trackedRawSha256: trackedBlob?.sha256 ?? null,
+        trackedRecipients: trackedBlob && tracking ? tracking.external : null,
+      });
       if (trackedBlob && trackedCopy && tracking) {
         await trx
           .insertInto('blobs')
