@@ -2,6 +2,8 @@
 // process counts on its own: with N web nodes an attacker gets N times the budget, which still turns millions of
 // guesses into dozens. Memory is bounded twice: a key keeps at most `limit` timestamps, and at most `maxKeys`
 // keys are kept (the least recently failed go first), so spraying addresses cannot grow it without bound.
+import { AppError } from '../core/app-error.js';
+
 export interface LimiterOptions {
   /** Failures allowed within the window; the next attempt is refused. */
   limit: number;
@@ -62,4 +64,19 @@ export class SlidingWindowLimiter {
     if (times.length === 0) this.failures.delete(key);
     return times;
   }
+}
+
+/**
+ * Counts one request of `key` on a public route, where every request spends the budget (not only failures): a scanner
+ * farm or a token guesser is slowed alike. Throws RATE_LIMITED (answered 429 with Retry-After) once it is spent.
+ */
+export function spendRequest(limiter: SlidingWindowLimiter, key: string): void {
+  const waitMs = limiter.retryAfterMs(key);
+  if (waitMs > 0) {
+    const seconds = Math.ceil(waitMs / 1000);
+    throw new AppError('RATE_LIMITED', `Too many requests; try again in ${seconds} s`, {
+      details: { retryAfterSeconds: seconds },
+    });
+  }
+  limiter.recordFailure(key);
 }

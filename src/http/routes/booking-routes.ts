@@ -3,7 +3,6 @@
 // session and no CSRF token, answer only what a visitor may know (no event titles, attendees or busy times:
 // free slots only), and are rate limited per client IP (429 RATE_LIMITED with Retry-After).
 import { z } from 'zod';
-import { AppError } from '../../core/app-error.js';
 import {
   bookSlot,
   cancelBooking,
@@ -29,7 +28,7 @@ import {
   managedBookingSchema,
   publicBookingPageSchema,
 } from '../api-schemas.js';
-import { SlidingWindowLimiter } from '../sliding-window-limiter.js';
+import { SlidingWindowLimiter, spendRequest } from '../sliding-window-limiter.js';
 import { idParams } from './schemas.js';
 
 const instant = z
@@ -93,18 +92,6 @@ export function bookingRoutes(router: ApiRouter, deps: BookingRouteDeps): void {
   const reads = new SlidingWindowLimiter({ limit: limits.reads, windowMs: limits.windowMs, maxKeys: 50_000 });
   const writes = new SlidingWindowLimiter({ limit: limits.writes, windowMs: limits.windowMs, maxKeys: 50_000 });
 
-  /** Counts one request of `ip`; RATE_LIMITED once the budget of the window is spent. */
-  function spend(limiter: SlidingWindowLimiter, ip: string): void {
-    const wait = limiter.retryAfterMs(ip);
-    if (wait > 0) {
-      const seconds = Math.ceil(wait / 1000);
-      throw new AppError('RATE_LIMITED', `Too many requests; try again in ${seconds} s`, {
-        details: { retryAfterSeconds: seconds },
-      });
-    }
-    limiter.recordFailure(ip);
-  }
-
   router.route({
     method: 'GET',
     path: '/api/booking-pages',
@@ -161,7 +148,7 @@ export function bookingRoutes(router: ApiRouter, deps: BookingRouteDeps): void {
     params: slugParams,
     responses: { 200: { description: 'The page', schema: publicBookingPageSchema } },
     handler: async ({ params, request }) => {
-      spend(reads, request.ip);
+      spendRequest(reads, request.ip);
       const page = await publicPage(db, params.slug);
       return {
         title: page.row.title,
@@ -182,7 +169,7 @@ export function bookingRoutes(router: ApiRouter, deps: BookingRouteDeps): void {
     query: z.strictObject({ from: instant.optional(), to: instant.optional() }),
     responses: { 200: { description: 'Free slots', schema: bookingSlotsSchema } },
     handler: async ({ params, query, request }) => {
-      spend(reads, request.ip);
+      spendRequest(reads, request.ip);
       const from = query.from ?? Date.now();
       const to = query.to ?? from + 14 * 86_400_000;
       const slots = await pageSlots(db, params.slug, { start: from, end: to });
@@ -209,7 +196,7 @@ export function bookingRoutes(router: ApiRouter, deps: BookingRouteDeps): void {
     }),
     responses: { 201: { description: 'Booked', schema: bookingCreatedSchema } },
     handler: ({ params, body, request }) => {
-      spend(writes, request.ip);
+      spendRequest(writes, request.ip);
       return bookSlot(deps, params.slug, { ...body, locale: mailLocale(request.headers['accept-language']) });
     },
   });
@@ -223,7 +210,7 @@ export function bookingRoutes(router: ApiRouter, deps: BookingRouteDeps): void {
     params: tokenParams,
     responses: { 200: { description: 'The booking', schema: managedBookingSchema } },
     handler: ({ params, request }) => {
-      spend(reads, request.ip);
+      spendRequest(reads, request.ip);
       return getManagedBooking(db, params.token);
     },
   });
@@ -237,7 +224,7 @@ export function bookingRoutes(router: ApiRouter, deps: BookingRouteDeps): void {
     params: tokenParams,
     responses: { 200: { description: 'Cancelled', schema: managedBookingSchema } },
     handler: ({ params, request }) => {
-      spend(writes, request.ip);
+      spendRequest(writes, request.ip);
       return cancelBooking(deps, params.token);
     },
   });
@@ -252,7 +239,7 @@ export function bookingRoutes(router: ApiRouter, deps: BookingRouteDeps): void {
     body: z.strictObject({ start: instant }),
     responses: { 200: { description: 'Moved', schema: managedBookingSchema } },
     handler: ({ params, body, request }) => {
-      spend(writes, request.ip);
+      spendRequest(writes, request.ip);
       return moveBooking(deps, params.token, body.start);
     },
   });

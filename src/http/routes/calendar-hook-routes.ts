@@ -11,7 +11,7 @@ import { accountOfGoogleNotification, accountOfGraphNotification } from '../../c
 import type { Db } from '../../storage/database.js';
 import { ANY_MEDIA_TYPE, type ApiRouter } from '../api-router.js';
 import { webhookValidationSchema } from '../api-schemas.js';
-import { SlidingWindowLimiter } from '../sliding-window-limiter.js';
+import { SlidingWindowLimiter, spendRequest } from '../sliding-window-limiter.js';
 
 /** Notifications per client IP per minute (50/s): the providers send from few addresses for all of an install's calendars. */
 export const CALENDAR_HOOK_REQUESTS_PER_IP = 3000;
@@ -38,16 +38,7 @@ export function calendarHookRoutes(router: ApiRouter, deps: CalendarHookRouteDep
   const limiter =
     deps.limiter ??
     new SlidingWindowLimiter({ limit: CALENDAR_HOOK_REQUESTS_PER_IP, windowMs: 60_000, maxKeys: 10_000 });
-  const throttle = (ip: string) => {
-    const waitMs = limiter.retryAfterMs(ip);
-    if (waitMs > 0) {
-      const seconds = Math.ceil(waitMs / 1000);
-      throw new AppError('RATE_LIMITED', `Too many requests; try again in ${seconds} s`, {
-        details: { retryAfterSeconds: seconds },
-      });
-    }
-    limiter.recordFailure(ip);
-  };
+  const throttle = (ip: string) => spendRequest(limiter, ip);
   // The sender is answered before the account is woken: a slow database or lease round never makes it retry.
   const wake = (accountId: string) => {
     Promise.resolve()

@@ -5,7 +5,6 @@
 // IP, and reveal nothing: the page names no one, an unknown token gets the same page and the same answer, and GET
 // never unsubscribes (link scanners follow GETs).
 import { z } from 'zod';
-import { AppError } from '../../core/app-error.js';
 import type { Db } from '../../storage/database.js';
 import {
   contactEnrollments,
@@ -28,7 +27,7 @@ import {
   sequenceListSchema,
   sequenceSchema,
 } from '../api-schemas.js';
-import { SlidingWindowLimiter } from '../sliding-window-limiter.js';
+import { SlidingWindowLimiter, spendRequest } from '../sliding-window-limiter.js';
 import { idParams } from './schemas.js';
 
 /** Requests to /u/<token> per client IP per minute. */
@@ -81,16 +80,7 @@ export function sequenceRoutes(router: ApiRouter, deps: SequenceRouteDeps): void
   const kick = () => deps.kick?.();
   const limiter =
     deps.limiter ?? new SlidingWindowLimiter({ limit: UNSUBSCRIBE_REQUESTS_PER_IP, windowMs: 60_000, maxKeys: 10_000 });
-  const throttle = (ip: string) => {
-    const waitMs = limiter.retryAfterMs(ip);
-    if (waitMs > 0) {
-      const seconds = Math.ceil(waitMs / 1000);
-      throw new AppError('RATE_LIMITED', `Too many requests; try again in ${seconds} s`, {
-        details: { retryAfterSeconds: seconds },
-      });
-    }
-    limiter.recordFailure(ip);
-  };
+  const throttle = (ip: string) => spendRequest(limiter, ip);
 
   router.route({
     method: 'GET',

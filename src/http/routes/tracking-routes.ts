@@ -10,7 +10,7 @@ import { followLink, recordOpen } from '../../tracking/tracked-messages.js';
 import { messageTrackingEvents } from '../../tracking/tracking-events.js';
 import type { ApiRouter } from '../api-router.js';
 import { messageEventListSchema } from '../api-schemas.js';
-import { SlidingWindowLimiter } from '../sliding-window-limiter.js';
+import { SlidingWindowLimiter, spendRequest } from '../sliding-window-limiter.js';
 import { idParams } from './schemas.js';
 
 /** Requests to the tracking URLs per client IP per minute: a whole office behind one address opening a campaign. */
@@ -35,17 +35,7 @@ export function trackingRoutes(router: ApiRouter, deps: TrackingRouteDeps): void
     deps.limiter ??
     new SlidingWindowLimiter({ limit: TRACKING_REQUESTS_PER_IP, windowMs: TRACKING_WINDOW_MS, maxKeys: 10_000 });
 
-  // Every request counts (not only failures): a scanner farm or a token guesser is slowed down alike.
-  const throttle = (ip: string) => {
-    const waitMs = limiter.retryAfterMs(ip);
-    if (waitMs > 0) {
-      const seconds = Math.ceil(waitMs / 1000);
-      throw new AppError('RATE_LIMITED', `Too many requests; try again in ${seconds} s`, {
-        details: { retryAfterSeconds: seconds },
-      });
-    }
-    limiter.recordFailure(ip);
-  };
+  const throttle = (ip: string) => spendRequest(limiter, ip);
 
   router.route({
     method: 'GET',
