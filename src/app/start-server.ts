@@ -12,7 +12,9 @@ import type { Outbox, OutboxDeps } from '../mail/send/outbox.js';
 import { createDnsResolver } from '../mail/send/dns-resolver.js';
 import { createInviteMailer } from '../mail/send/invite-mailer.js';
 import type { AccountSupervisor } from '../mail/sync/account-supervisor.js';
-import { createBlobStore, type BlobStore } from '../storage/blob-store.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import { fileBlobsPending, importFileBlobs } from '../storage/import-file-blobs.js';
+import { blobsDirOf, openBlobStore } from '../storage/open-blob-store.js';
 import { secureDataDir } from '../storage/secure-data-dir.js';
 import { migrateToLatest, openStorage, type Storage } from '../storage/database.js';
 import { recordBackfillRequests } from '../jobs/backfill-requests.js';
@@ -109,7 +111,7 @@ function outboundPolicy(config: Config, options: BackgroundOptions): OutboundPol
 async function openCore(
   config: Config,
   backgroundOf: () => BackgroundWork | undefined,
-  log: () => { error(obj: object, msg?: string): void },
+  log: () => { error(obj: object, msg?: string): void; info(obj: object, msg?: string): void },
 ) {
   const privateDir = secureDataDir(config.dataDir);
   if (!privateDir)
@@ -122,7 +124,18 @@ async function openCore(
     await storage.close();
     throw error;
   }
-  const blobs = createBlobStore(path.join(config.dataDir, 'blobs'));
+  const blobs = openBlobStore(storage, config.dataDir);
+  // PostgreSQL with file blobs of an older install: moved in behind start-up (reads fall back to the files meanwhile).
+  const importing = new AbortController();
+  const blobImport =
+    storage.dialect === 'postgres' && fileBlobsPending(blobsDirOf(config.dataDir))
+      ? importFileBlobs(storage.db, blobs, blobsDirOf(config.dataDir), {
+          signal: importing.signal,
+          progress: (line) => log().info({ component: 'blobs' }, line),
+        }).catch((err: unknown) => {
+          if (!importing.signal.aborted) log().error({ err }, 'blob import stopped; it resumes at the next start');
+        })
+      : Promise.resolve();
   const parsePool = createParsePool();
   // New contacts' earlier mail: written down for every worker; the lease round here picks it up at once.
   const stopRecording = recordBackfillRequests(storage.db, {
@@ -143,6 +156,8 @@ async function openCore(
     parsePool,
     parse: (raw: Buffer, options?: ParseOptions) => parsePool.parse(raw, options),
     async close() {
+      importing.abort();
+      await blobImport;
       contactEvents.off('addresses-added', linkMeetings);
       stopRecording();
       await parsePool.close();

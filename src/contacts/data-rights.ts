@@ -7,8 +7,8 @@
 // - the contact and its addresses; each address is kept only as sha256 in erased_addresses (erased-addresses.ts);
 // - messages in which no other contact appears, with everything hanging on them (participants, locations, holders,
 //   attachment rows, reads, reminders, outbox rows, BCC filings by cascade; tracking links and events explicitly);
-//   then, after the commit, each blob (raw message, attachment) that no remaining message or attachment uses: its
-//   row and its file;
+//   then, after the commit, each blob (raw message, attachment) that nothing names any more goes through blob
+//   collection (src/storage/collect-blobs.ts): at once when older than its grace period, else at the next run;
 // - messages shared with other contacts keep their content for those contacts, lose the link to the erased one,
 //   and the erased address among their participants (and as sender) becomes `<hash prefix>@erased.invalid`;
 // - meetings linked to no other contact go (with attendees); the others lose the link and the attendee's address;
@@ -18,7 +18,7 @@
 // not domain operations, and listing the tables here keeps "what erasure touches" in one file.
 import type { Db } from '../storage/database.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import { unlink } from 'node:fs/promises';
+import { collectBlobs } from '../storage/collect-blobs.js';
 import { recordAudit } from '../audit/audit-log.js';
 import { inChunks, MAX_IN_LIST } from '../storage/batches.js';
 import { getContact, type Contact } from './contacts.js';
@@ -530,27 +530,12 @@ export async function eraseContact(
 }
 
 /**
- * Removes each candidate blob that nothing references any more (blobs are shared by content across messages and
- * organisations): the row, then the file. A blob still used elsewhere, or written again meanwhile, stays.
+ * The candidate blobs (the erased messages' raw sources and attachments) go through collection now: those that
+ * nothing names any more and that were written before the grace period are removed with their `blobs` row; the
+ * rest (named elsewhere, blobs are shared by content across messages and organisations; or written within the grace
+ * period, which a racing intake may be about to name) stay, and the periodic collection takes the unnamed ones.
  */
 async function dropUnusedBlobs(db: Db, blobs: BlobStore | undefined, candidates: string[]): Promise<number> {
-  let removed = 0;
-  for (const sha256 of candidates) {
-    const gone = await db.transaction().execute(async (trx) => {
-      const used =
-        (await trx.selectFrom('attachments').select('id').where('blob_sha256', '=', sha256).executeTakeFirst()) ??
-        (await trx.selectFrom('messages').select('id').where('raw_blob_sha256', '=', sha256).executeTakeFirst());
-      if (used) return false;
-      await trx.deleteFrom('blobs').where('sha256', '=', sha256).execute();
-      return true;
-    });
-    if (!gone || !blobs) continue;
-    try {
-      await unlink(blobs.path(sha256));
-      removed++;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-  }
-  return removed;
+  if (!blobs || candidates.length === 0) return 0;
+  return (await collectBlobs(db, blobs, { only: candidates })).removed;
 }

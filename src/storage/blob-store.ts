@@ -5,10 +5,18 @@
 // Durability: by default nothing is fsynced. That survives a process crash (the page cache holds the data) but
 // not a power cut, after which a freshly renamed blob may be empty; `fsync: true` syncs the file before the
 // rename and its directory after, for deployments that need "a row without a blob never happens" then too.
+// Collection (src/storage/collect-blobs.ts): a put of bytes already there touches the file's mtime, the "written at"
+// the grace period counts from; removal renames the file aside first and looks at the mtime again, so a put racing
+// with it either sees the file gone (and writes it anew) or leaves a fresh mtime that makes the removal back off.
+// On PostgreSQL blobs live in the database instead (src/storage/database-blob-store.ts), behind the same interface.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
+import type { Transaction } from 'kysely';
 import { AppError } from '../core/app-error.js';
+import type { Database } from './schema.js';
+
+type Trx = Transaction<Database>;
 
 export interface BlobRef {
   /** Lower-case hex. */
@@ -21,7 +29,18 @@ export interface BlobStore {
   /** Throws AppError NOT_FOUND when the blob is missing. */
   get(sha256: string, options?: { signal?: AbortSignal }): Promise<Buffer>;
   has(sha256: string): Promise<boolean>;
-  /** Where the blob lives (or would live); validates the hash. */
+  /** Every blob last written (put) before `writtenBefore` (epoch ms), in no promised order: what collection looks at. */
+  entries(options: { writtenBefore: number }): AsyncIterable<string>;
+  /**
+   * Removes the blob unless it was written at or after `writtenBefore` (a put racing with the removal wins); true
+   * when removed. `alongside` runs with the removal: inside its transaction for the database store, so the
+   * caller's bookkeeping (the `blobs` row) goes in the same commit; after the unlink for files.
+   */
+  remove(sha256: string, options: { writtenBefore: number; alongside?: (trx?: Trx) => Promise<void> }): Promise<boolean>;
+}
+
+/** The file store also says where a blob lives (or would live); validates the hash. */
+export interface FileBlobStore extends BlobStore {
   path(sha256: string): string;
 }
 
@@ -31,6 +50,9 @@ export interface BlobStoreOptions {
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
+
+/** Leftovers of a crash (a temp file) or of a removal cut short (a file set aside), by their name. */
+const LEFTOVER = /^[0-9a-f]{64}\.(tmp|gc)-/;
 
 export function isSha256(value: unknown): value is string {
   return typeof value === 'string' && SHA256.test(value);
@@ -50,7 +72,7 @@ function isNotFound(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | null)?.code === 'ENOENT';
 }
 
-export function createBlobStore(dir: string, options: BlobStoreOptions = {}): BlobStore {
+export function createBlobStore(dir: string, options: BlobStoreOptions = {}): FileBlobStore {
   const root = path.resolve(dir);
   const durable = options.fsync === true;
 
@@ -65,6 +87,27 @@ export function createBlobStore(dir: string, options: BlobStoreOptions = {}): Bl
       return info.isFile() ? info.size : null;
     } catch (error) {
       if (isNotFound(error)) return null;
+      throw error;
+    }
+  }
+
+  /** Marks bytes already there as just written; false when the file is gone (collected meanwhile). */
+  async function touched(file: string): Promise<boolean> {
+    const now = new Date();
+    try {
+      await utimes(file, now, now);
+      return true;
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw error;
+    }
+  }
+
+  async function names(folder: string): Promise<string[]> {
+    try {
+      return await readdir(folder);
+    } catch (error) {
+      if (isNotFound(error) || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
       throw error;
     }
   }
@@ -106,8 +149,10 @@ export function createBlobStore(dir: string, options: BlobStoreOptions = {}): Bl
       const sha256 = createHash('sha256').update(content).digest('hex');
       const file = blobPath(sha256);
       // Same name, same size: the same bytes (short of a SHA-256 collision). A different size can only be
-      // damage from outside (a blob written before fsync was on, then a power cut): write it again.
-      if ((await sizeOnDisk(file)) !== content.length) await writeAtomically(file, content, signal);
+      // damage from outside (a blob written before fsync was on, then a power cut): write it again. Bytes already
+      // there get a fresh mtime (the grace period of collection); gone meanwhile (collected): written anew.
+      if ((await sizeOnDisk(file)) !== content.length || !(await touched(file)))
+        await writeAtomically(file, content, signal);
       return { sha256, size: content.length };
     },
 
@@ -123,6 +168,40 @@ export function createBlobStore(dir: string, options: BlobStoreOptions = {}): Bl
 
     async has(sha256) {
       return (await sizeOnDisk(blobPath(sha256))) !== null;
+    },
+
+    async *entries({ writtenBefore }) {
+      for (const a of await names(root))
+        for (const b of await names(path.join(root, a)))
+          for (const name of await names(path.join(root, a, b))) {
+            const file = path.join(root, a, b, name);
+            const info = await stat(file).catch(() => null);
+            if (!info?.isFile() || info.mtimeMs >= writtenBefore) continue;
+            if (isSha256(name)) yield name;
+            // A temp file of a crashed write, or a file a cut-short removal set aside, long past any writer.
+            else if (LEFTOVER.test(name)) await unlink(file).catch(() => undefined);
+          }
+    },
+
+    async remove(sha256, { writtenBefore, alongside }) {
+      const file = blobPath(sha256);
+      const before = await stat(file).catch(() => null);
+      if (!before || before.mtimeMs >= writtenBefore) return false;
+      const aside = `${file}.gc-${process.pid}-${randomBytes(6).toString('hex')}`;
+      try {
+        await rename(file, aside);
+      } catch (error) {
+        if (isNotFound(error)) return false;
+        throw error;
+      }
+      // A put that touched the file before the rename shows here; one after it finds no file and writes it anew.
+      if ((await stat(aside)).mtimeMs >= writtenBefore) {
+        await rename(aside, file);
+        return false;
+      }
+      await unlink(aside);
+      await alongside?.();
+      return true;
     },
   };
 }

@@ -300,6 +300,16 @@ export interface BlobsTable {
   created_at: number;
 }
 
+/** A blob's bytes, on PostgreSQL (migration 0024); empty on SQLite, whose blobs are files. */
+export interface BlobContentsTable {
+  sha256: string;
+  size: number;
+  content: Buffer;
+  created_at: number;
+  /** The last put of these bytes: the collector's grace period counts from it. */
+  written_at: number;
+}
+
 export interface AttachmentsTable {
   id: string;
   message_id: string;
@@ -739,6 +749,8 @@ export interface Database {
   audit_log: AuditLogTable;
   // Data-subject rights (issue 19, A4).
   erased_addresses: ErasedAddressesTable;
+  // Blobs in PostgreSQL (issue 18, part B, migration 0024).
+  blob_contents: BlobContentsTable;
 }
 
 // Sequences (issue 17, S1).

@@ -32,6 +32,8 @@ import * as calendarChannels from './0019-calendar-channels.js';
 import * as auditLog from './0020-audit-log.js';
 // Data-subject rights: erased addresses kept as hashes (issue 19, A4).
 import * as erasedAddresses from './0022-erased-addresses.js';
+// Blobs in PostgreSQL, indexes for their collection (issue 18, part B).
+import * as blobContents from './0024-blob-contents.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -61,6 +63,8 @@ const migrations: Record<string, Migration> = {
   '0020-audit-log': auditLog,
   // Data-subject rights (issue 19, A4).
   '0022-erased-addresses': erasedAddresses,
+  // Blobs in PostgreSQL (issue 18, part B).
+  '0024-blob-contents': blobContents,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,130 @@
+// Blobs in PostgreSQL (issue 18): the bytes of raw messages and attachments in blob_contents, so every process
+// that reaches the database reads every blob (a worker on another machine needs no shared volume). Memory per blob
+// stays bounded: bytes go out as one binary Buffer parameter (no base64 or hex on the way in) and come back in
+// slices of READ_SLICE bytes (the hex text of one slice at a time, never of the whole blob), copied into one
+// Buffer of the blob's size. The column is stored uncompressed (migration 0024), so a slice reads only its TOAST
+// chunks. While file blobs of an older install are not moved in yet (src/storage/import-file-blobs.ts), reads fall
+// back to `files`.
+import { createHash } from 'node:crypto';
+import { sql } from 'kysely';
+import { AppError } from '../core/app-error.js';
+import { isSha256, type BlobStore } from './blob-store.js';
+import type { Db } from './database.js';
+
+/** Bytes per read round trip: 2 MiB of blob is 4 MiB of hex text in flight, whatever the blob's size. */
+export const READ_SLICE = 2 * 1024 * 1024;
+
+export interface DatabaseBlobStoreOptions {
+  /** Where blobs not moved into the database yet are read from (the data dir's file store); never written. */
+  files?: BlobStore;
+  /** Bytes per read (tests use small slices to cross slice boundaries). */
+  readSlice?: number;
+}
+
+function checked(sha256: string): string {
+  if (!isSha256(sha256))
+    throw new AppError('VALIDATION_FAILED', 'not a SHA-256 blob id (64 lower-case hex digits)', {
+      details: { sha256: String(sha256).slice(0, 80) },
+    });
+  return sha256;
+}
+
+export function createDatabaseBlobStore(db: Db, options: DatabaseBlobStoreOptions = {}): BlobStore {
+  const slice = options.readSlice ?? READ_SLICE;
+  const files = options.files;
+
+  async function readSlice(sha256: string, offset: number): Promise<{ size: number; part: Buffer } | undefined> {
+    const { rows } = await sql<{ size: number; part: Buffer }>`
+      SELECT size, substring(content FROM ${offset + 1}::int FOR ${slice}::int) AS part
+      FROM blob_contents WHERE sha256 = ${sha256}`.execute(db);
+    return rows[0];
+  }
+
+  return {
+    async put(content, { signal } = {}) {
+      signal?.throwIfAborted();
+      const sha256 = createHash('sha256').update(content).digest('hex');
+      const now = Date.now();
+      // Bytes already here: only a fresh written_at (the grace period of collection). The row lock of this update
+      // orders it with a collector's delete: either the delete sees the new time and backs off, or it went first and
+      // this updates nothing and the bytes are inserted again below.
+      const touched = await db
+        .updateTable('blob_contents')
+        .set({ written_at: now })
+        .where('sha256', '=', sha256)
+        .executeTakeFirst();
+      if (Number(touched.numUpdatedRows) === 0) {
+        signal?.throwIfAborted();
+        await db
+          .insertInto('blob_contents')
+          .values({ sha256, size: content.length, content, created_at: now, written_at: now })
+          .onConflict((oc) => oc.column('sha256').doUpdateSet({ written_at: now }))
+          .execute();
+      }
+      return { sha256, size: content.length };
+    },
+
+    async get(sha256, { signal } = {}) {
+      checked(sha256);
+      signal?.throwIfAborted();
+      const first = await readSlice(sha256, 0);
+      if (!first) {
+        if (files) return files.get(sha256, signal ? { signal } : {});
+        throw new AppError('NOT_FOUND', 'blob not found', { details: { sha256 } });
+      }
+      const size = Number(first.size);
+      if (first.part.length >= size) return first.part;
+      const whole = Buffer.allocUnsafe(size);
+      let filled = first.part.copy(whole, 0);
+      while (filled < size) {
+        signal?.throwIfAborted();
+        const next = await readSlice(sha256, filled);
+        // Collected between two slices: as missing as if it had gone before the first.
+        if (!next || next.part.length === 0) throw new AppError('NOT_FOUND', 'blob not found', { details: { sha256 } });
+        filled += next.part.copy(whole, filled);
+      }
+      return whole;
+    },
+
+    async has(sha256) {
+      checked(sha256);
+      const row = await db.selectFrom('blob_contents').select('sha256').where('sha256', '=', sha256).executeTakeFirst();
+      if (row) return true;
+      return files ? files.has(sha256) : false;
+    },
+
+    async *entries({ writtenBefore }) {
+      // Pages in name order from the last name seen: no offset that shifts while blobs come and go.
+      let after = '';
+      for (;;) {
+        const page = await db
+          .selectFrom('blob_contents')
+          .select('sha256')
+          .where('sha256', '>', after)
+          .where('written_at', '<', writtenBefore)
+          .orderBy('sha256')
+          .limit(1000)
+          .execute();
+        for (const row of page) yield row.sha256;
+        if (page.length < 1000) break;
+        after = page[page.length - 1]!.sha256;
+      }
+      // Files not moved in yet are the import's business, not collection's: a file of an older install may be
+      // named by a row that the import has not reached.
+    },
+
+    async remove(sha256, { writtenBefore, alongside }) {
+      checked(sha256);
+      return db.transaction().execute(async (trx) => {
+        const gone = await trx
+          .deleteFrom('blob_contents')
+          .where('sha256', '=', sha256)
+          .where('written_at', '<', writtenBefore)
+          .executeTakeFirst();
+        if (Number(gone.numDeletedRows) === 0) return false;
+        await alongside?.(trx);
+        return true;
+      });
+    },
+  };
+}
