@@ -8,6 +8,9 @@ import { startServer, startWorker } from './app/start-server.js';
 import { migrateToLatest, openStorage } from './storage/database.js';
 import { secureDataDir } from './storage/secure-data-dir.js';
 import { createBackup, POSTGRES_NOTE, restoreBackup } from './ops/backup.js';
+import { BLOB_GRACE_MS, collectBlobs } from './storage/collect-blobs.js';
+import { importFileBlobs } from './storage/import-file-blobs.js';
+import { blobsDirOf, openBlobStore } from './storage/open-blob-store.js';
 import { createUser, findUserByEmail, issueApiToken, listApiTokens, revokeApiToken } from './users/users.js';
 
 const USAGE = `Usage:
@@ -22,6 +25,10 @@ const USAGE = `Usage:
   conversa backup --out PATH                       consistent copy of the running install (database + blobs,
                                                    manifest); on PostgreSQL the blobs, pg_dump does the database
   conversa restore --from PATH                     into an empty CONVERSA_DATA_DIR (the secret key is not in a backup)
+  conversa blobs import                            PostgreSQL: move the blob files of CONVERSA_DATA_DIR/blobs into the
+                                                   database (resumable; serve and worker also do it at start-up)
+  conversa blobs collect [--grace-minutes M]       remove blobs no row names any more, written over M minutes ago
+                                                   (default 60; also done hourly by the background work)
 Environment: PORT, HOST, CONVERSA_DATA_DIR, DATABASE_URL, CONVERSA_SECRET_KEY, BCC_SMTP_PORT, BCC_DOMAIN, PUBLIC_URL`;
 
 class UsageError extends Error {}
@@ -69,6 +76,7 @@ async function main(argv: string[]): Promise<number> {
       id: { type: 'string' },
       out: { type: 'string' },
       from: { type: 'string' },
+      'grace-minutes': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -171,6 +179,32 @@ async function main(argv: string[]): Promise<number> {
     case 'restore': {
       if (!values.from) throw new UsageError('--from is required');
       await restoreBackup(loadConfig(), values.from, (line) => process.stderr.write(`${line}\n`));
+      return 0;
+    }
+    case 'blobs import': {
+      const config = loadConfig();
+      if (!config.databaseUrl) throw new UsageError('blobs import is for PostgreSQL (DATABASE_URL): SQLite keeps files');
+      const result = await withStorage((s) =>
+        importFileBlobs(s.db, openBlobStore(s, config.dataDir), blobsDirOf(config.dataDir), {
+          force: true,
+          progress: (line) => process.stderr.write(`${line}\n`),
+        }),
+      );
+      process.stdout.write(`${JSON.stringify({ ...result, damaged: result.damaged.length })}\n`);
+      return result.damaged.length > 0 ? 1 : 0;
+    }
+    case 'blobs collect': {
+      const raw = values['grace-minutes'];
+      if (raw !== undefined && !/^\d+$/.test(raw)) throw new UsageError('--grace-minutes must be a whole number');
+      const graceMs = raw === undefined ? BLOB_GRACE_MS : Number(raw) * 60_000;
+      const config = loadConfig();
+      const result = await withStorage((s) =>
+        collectBlobs(s.db, openBlobStore(s, config.dataDir), {
+          graceMs,
+          progress: (line) => process.stderr.write(`${line}\n`),
+        }),
+      );
+      process.stdout.write(`${JSON.stringify(result)}\n`);
       return 0;
     }
     default:

@@ -12,6 +12,7 @@ import { createReminderSweeper, type ReminderChange, type ReminderSweeper } from
 import { createSequenceEngine, type SequenceEngine, type SequenceEngineDeps } from '../sequences/sequence-engine.js';
 import { AccountSupervisor } from '../mail/sync/account-supervisor.js';
 import type { BlobStore } from '../storage/blob-store.js';
+import { BLOB_GRACE_MS, collectBlobs } from '../storage/collect-blobs.js';
 import type { Storage } from '../storage/database.js';
 import type { Config } from './config.js';
 import type { Logger } from '../core/logger.js';
@@ -47,6 +48,11 @@ export interface BackgroundOptions {
    * live feed (src/live) publishes them to their users.
    */
   onRemindersChanged?: (changes: ReminderChange[]) => void;
+  /**
+   * Collection of unreferenced blobs (issue 18): every intervalMs (default hourly; the first run after one interval),
+   * blobs unnamed and unwritten for graceMs (default BLOB_GRACE_MS) go. null: off.
+   */
+  blobCollection?: { intervalMs?: number; graceMs?: number } | null;
   /** Sequences (issue 17, S1): the engine's timings and clock (tests). */
   sequences?: Partial<
     Pick<SequenceEngineDeps, 'now' | 'intervalMs' | 'sweepIntervalMs' | 'leaseMs' | 'autoReplyWaitDays' | 'batchSize'>
@@ -64,6 +70,8 @@ export interface BackgroundWork {
   reminders: ReminderSweeper;
   /** Sequences (issue 17): due steps and stop rules. */
   sequences: SequenceEngine;
+  /** One collection of unreferenced blobs now (the periodic job runs the same); resolves with how many went. */
+  collectBlobs(): Promise<number>;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -190,6 +198,22 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
     log: deps.log.child({ component: 'sequences' }),
     ...options.sequences,
   });
+  const blobLog = deps.log.child({ component: 'blobs' });
+  const collection = options.blobCollection === null ? null : (options.blobCollection ?? {});
+  let collecting: Promise<number> | null = null;
+  let collectTimer: NodeJS.Timeout | null = null;
+  // One run at a time in this process; runs of several workers at once are safe (each removal re-checks), only wasted.
+  const collectNow = (): Promise<number> => {
+    collecting ??= collectBlobs(db, blobs, { graceMs: collection?.graceMs ?? BLOB_GRACE_MS })
+      .then((result) => {
+        if (result.removed > 0) blobLog.info({ ...result }, 'unreferenced blobs collected');
+        return result.removed;
+      })
+      .finally(() => {
+        collecting = null;
+      });
+    return collecting;
+  };
   return {
     supervisor,
     calendar,
@@ -198,13 +222,22 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
     outboxDeps,
     reminders,
     sequences,
+    collectBlobs: collectNow,
     async start() {
       await coordinator.start();
       outbox.start();
       reminders.start();
       sequences.start();
+      if (collection) {
+        collectTimer = setInterval(() => {
+          collectNow().catch((err: unknown) => blobLog.error({ err }, 'blob collection failed'));
+        }, collection.intervalMs ?? 60 * 60_000);
+        collectTimer.unref();
+      }
     },
     async stop() {
+      if (collectTimer) clearInterval(collectTimer);
+      await collecting?.catch(() => undefined);
       await sequences.stop();
       await reminders.stop();
       await outbox.stop();

@@ -1,8 +1,10 @@
 // `conversa backup` and `conversa restore`: a consistent copy of a running install and its way back.
 // SQLite: SQLite's online backup of the database from a separate read connection (WAL: the app keeps writing),
 // THEN the blobs the snapshot references, so every blob the copy names is in it (a blob written later is simply
-// not needed). PostgreSQL: the database is pg_dump's job (the note below says what and in which order); this
-// command copies every blob. The secret key that seals mailbox credentials is never part of a backup.
+// not needed). PostgreSQL: the database is pg_dump's job (the note below says what and in which order), and since
+// issue 18 it holds the blobs too (table blob_contents): this command writes the manifest and the note, counts the
+// blobs in the database, and copies only blob files an older install left in CONVERSA_DATA_DIR/blobs that are not
+// moved into the database yet (normally none). The secret key that seals mailbox credentials is never part of a backup.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -44,6 +46,10 @@ export interface BackupManifest {
   blobBytes: number;
   /** Blobs the database names that were not in the data dir (damage from before the backup); 0 normally. */
   missingBlobs: number;
+  /** PostgreSQL: blobs (and their bytes) in the database's blob_contents when the manifest was written, which the
+   * operator's pg_dump holds; null on SQLite. */
+  blobsInDatabase?: number | null;
+  blobBytesInDatabase?: number | null;
 }
 
 export interface StorageLocation {
@@ -57,14 +63,17 @@ const OWNER_DIR = 0o700;
 const OWNER_FILE = 0o600;
 
 /** What an operator of PostgreSQL must know: printed by the command and written beside the blobs. */
-export const POSTGRES_NOTE = `This backup holds the blobs (raw messages, attachments) and this manifest, NOT the database.
+export const POSTGRES_NOTE = `This backup holds this manifest (and any blob files not yet moved into the database), NOT the database.
 On PostgreSQL the database is backed up with pg_dump, and it must be taken FIRST:
   1. pg_dump --format=custom --no-owner --file=conversa.dump "$DATABASE_URL"
      It must cover the whole database Conversa uses (every table of its schema, "public" by default, including
      kysely_migration): contacts, messages, attachments rows, accounts with their sealed credentials and sync
-     cursors (mail_folders), users, sessions, audit_log and the rest. Do not exclude tables.
-  2. then: conversa backup --out DIR  (this command: copies every blob in CONVERSA_DATA_DIR/blobs)
-Blobs are only ever added, so every blob the earlier dump names is in the later copy.
+     cursors (mail_folders), users, sessions, audit_log and the rest. Do not exclude tables, nor table data:
+     blob_contents holds the blobs themselves (every raw message and attachment, the bulk of the dump), so the
+     dump alone restores every blob (the manifest's blobsInDatabase says how many there were).
+  2. then: conversa backup --out DIR  (this command: the manifest, plus the blob files an older install left in
+     CONVERSA_DATA_DIR/blobs that are not moved into the database yet; see conversa blobs import)
+Blobs are only ever added before they are named, so every blob the earlier dump names is in it or in the later copy.
 Restore: create an empty database, pg_restore --no-owner --dbname="$DATABASE_URL" conversa.dump, then
   conversa restore --from DIR  with the same DATABASE_URL and an empty CONVERSA_DATA_DIR, and the same
   CONVERSA_SECRET_KEY (it is in neither file: keep it apart).
@@ -193,6 +202,42 @@ async function* allBlobs(dataDir: string): AsyncGenerator<string> {
       for (const name of await level(path.join(root, a, b))) if (isSha256(name)) yield name;
 }
 
+/** PostgreSQL: the blob files of the data dir that blob_contents lacks, and what blob_contents holds. */
+async function fileBlobsNotInDatabase(
+  db: Db,
+  dataDir: string,
+): Promise<{ names: string[]; blobsInDatabase: number | null; blobBytesInDatabase: number | null }> {
+  let inDatabase: { n: number; bytes: number | null };
+  try {
+    inDatabase = await db
+      .selectFrom('blob_contents')
+      .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('size').as('bytes')])
+      .executeTakeFirstOrThrow();
+  } catch {
+    // A database not migrated to 0024 yet (an older app still runs): every blob is a file, copy them all.
+    const names: string[] = [];
+    for await (const name of allBlobs(dataDir)) names.push(name);
+    return { names, blobsInDatabase: null, blobBytesInDatabase: null };
+  }
+  const names: string[] = [];
+  let batch: string[] = [];
+  const keepMissing = async () => {
+    const present = new Set(
+      (await db.selectFrom('blob_contents').select('sha256').where('sha256', 'in', batch).execute()).map(
+        (r) => r.sha256,
+      ),
+    );
+    names.push(...batch.filter((n) => !present.has(n)));
+    batch = [];
+  };
+  for await (const name of allBlobs(dataDir)) {
+    batch.push(name);
+    if (batch.length === 500) await keepMissing();
+  }
+  if (batch.length > 0) await keepMissing();
+  return { names, blobsInDatabase: Number(inDatabase.n), blobBytesInDatabase: Number(inDatabase.bytes ?? 0) };
+}
+
 function writeBlobList(out: string, copied: Array<{ sha256: string; size: number }>): Promise<string> {
   const text = copied.map((b) => `${b.sha256} ${b.size}\n`).join('');
   fs.writeFileSync(path.join(out, BLOB_LIST_FILE), text, { mode: OWNER_FILE });
@@ -233,6 +278,8 @@ export async function createBackup(
   let databaseSha256: string | null = null;
   let databaseBytes: number | null = null;
   let blobs: Awaited<ReturnType<typeof copyBlobs>>;
+  let blobsInDatabase: number | null = null;
+  let blobBytesInDatabase: number | null = null;
   if (dialect === 'sqlite') {
     const target = path.join(out, DATABASE_FILE);
     const partial = `${target}.partial`;
@@ -268,6 +315,7 @@ export async function createBackup(
             `SELECT sha256 AS s FROM blobs
              UNION SELECT raw_blob_sha256 FROM messages WHERE raw_blob_sha256 IS NOT NULL
              UNION SELECT blob_sha256 FROM attachments
+             UNION SELECT tracked_raw_blob_sha256 FROM outbox WHERE tracked_raw_blob_sha256 IS NOT NULL
              ORDER BY 1`,
           )
           .all() as Array<{ s: string }>
@@ -284,6 +332,7 @@ export async function createBackup(
     blobs = await copyBlobs(referenced, location.dataDir, out, progress);
   } else {
     const storage = openStorage(location);
+    let names: string[];
     try {
       counts = await countsOf(storage.db);
       schemaMigration =
@@ -295,11 +344,12 @@ export async function createBackup(
             .limit(1)
             .executeTakeFirst()
         )?.['name' as never] ?? null;
+      // The blobs in the database are pg_dump's; only files not moved in yet (an older install) are copied here.
+      ({ names, blobsInDatabase, blobBytesInDatabase } = await fileBlobsNotInDatabase(storage.db, location.dataDir));
     } finally {
       await storage.close();
     }
-    const names: string[] = [];
-    for await (const name of allBlobs(location.dataDir)) names.push(name);
+    progress(`blobs: ${blobsInDatabase} in the database (${blobBytesInDatabase} bytes), in pg_dump's care`);
     blobs = await copyBlobs(names, location.dataDir, out, progress);
     fs.writeFileSync(path.join(out, 'POSTGRESQL-README.txt'), POSTGRES_NOTE, { mode: OWNER_FILE });
   }
@@ -316,6 +366,8 @@ export async function createBackup(
     blobListSha256: await writeBlobList(out, blobs.copied),
     blobBytes: blobs.bytes,
     missingBlobs: blobs.missing.length,
+    blobsInDatabase,
+    blobBytesInDatabase,
   };
   // The manifest last: a backup without one is visibly unfinished.
   fs.writeFileSync(path.join(out, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`, { mode: OWNER_FILE });

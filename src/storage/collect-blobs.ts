@@ -62,6 +62,9 @@ async function forgetBlobRow(db: Db, sha256: string): Promise<void> {
     .where(({ not, exists, selectFrom }) =>
       not(exists(selectFrom('attachments').select('id').where('blob_sha256', '=', sha256))),
     )
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('outbox').select('id').where('tracked_raw_blob_sha256', '=', sha256))),
+    )
     .execute();
 }
 

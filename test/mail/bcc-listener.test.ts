@@ -51,7 +51,8 @@ function listenerDeps(overrides: Partial<BccListenerDeps> = {}): BccListenerDeps
         : real.put(content, options),
     get: (sha, options) => real.get(sha, options),
     has: (sha) => real.has(sha),
-    path: (sha) => real.path(sha),
+    entries: (options) => real.entries(options),
+    remove: (sha, options) => real.remove(sha, options),
   };
   const record = (obj: object, msg?: string) => void logLines.push({ obj, msg });
   // The real database, with a switch that makes every transaction fail as a locked SQLite file does.

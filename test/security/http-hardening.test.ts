@@ -11,6 +11,7 @@ import { LoginThrottle } from '../../src/http/login-throttle.js';
 import { redactUrl } from '../../src/http/redact-url.js';
 import { SlidingWindowLimiter } from '../../src/http/sliding-window-limiter.js';
 import { createUser } from '../../src/users/users.js';
+import { createBlobStore } from '../../src/storage/blob-store.js';
 import { startTestApi, type TestApi } from '../support/api-client.js';
 import { startTestConversa } from '../support/conversa-server.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
@@ -375,7 +376,7 @@ describe('private files (item 12)', () => {
         expect(fs.existsSync(file), file).toBe(true);
         expect(mode(file), file).toBe(0o600);
       }
-      const blobFile = conversa.server.blobs.path(blob.sha256);
+      const blobFile = createBlobStore(path.join(dataDir, 'blobs')).path(blob.sha256);
       expect(mode(blobFile)).toBe(0o600);
       expect(mode(path.dirname(blobFile))).toBe(0o700);
       expect(mode(path.dirname(path.dirname(blobFile)))).toBe(0o700);

@@ -1,0 +1,118 @@
+// The PostgreSQL blob store (issue 18): put/get/has idempotent, missing → NOT_FOUND, a 20 MB blob read back in
+// slices, reads across slice boundaries, an aborted signal, the fallback to the files of an older install, and the
+// refusal of a name that is not a SHA-256.
+import { createHash, randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppError } from '../../src/core/app-error.js';
+import { createBlobStore } from '../../src/storage/blob-store.js';
+import { createDatabaseBlobStore } from '../../src/storage/database-blob-store.js';
+import { createTestDatabase, type TestDatabase } from '../support/databases.js';
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+describe('database blob store (PostgreSQL)', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase('postgres');
+  });
+  afterAll(async () => {
+    await database?.destroy();
+  });
+
+  it('stores, reads back and is idempotent; has() says what is there', async () => {
+    const store = createDatabaseBlobStore(database.storage.db);
+    const content = Buffer.from('hello blob in the database');
+    const ref = await store.put(content);
+    expect(ref).toEqual({ sha256: sha(content), size: content.length });
+    expect((await store.get(ref.sha256)).equals(content)).toBe(true);
+    expect(await store.has(ref.sha256)).toBe(true);
+    expect(await store.put(Buffer.from(content))).toEqual(ref);
+    const rows = await database.storage.db.selectFrom('blob_contents').select(['sha256', 'size']).execute();
+    expect(rows).toEqual([{ sha256: ref.sha256, size: content.length }]);
+    // The empty blob is a blob too.
+    const empty = await store.put(Buffer.alloc(0));
+    expect((await store.get(empty.sha256)).length).toBe(0);
+  });
+
+  it('a second put of the same bytes refreshes written_at (the grace period of collection)', async () => {
+    const store = createDatabaseBlobStore(database.storage.db);
+    const ref = await store.put(randomBytes(100));
+    await database.storage.db.updateTable('blob_contents').set({ written_at: 1 }).where('sha256', '=', ref.sha256).execute();
+    await store.put(await store.get(ref.sha256));
+    const row = await database.storage.db
+      .selectFrom('blob_contents')
+      .select('written_at')
+      .where('sha256', '=', ref.sha256)
+      .executeTakeFirstOrThrow();
+    expect(row.written_at).toBeGreaterThan(1);
+  });
+
+  it('missing → NOT_FOUND; not a SHA-256 → VALIDATION_FAILED, nothing queried with it', async () => {
+    const store = createDatabaseBlobStore(database.storage.db);
+    const missing = 'f'.repeat(64);
+    await expect(store.get(missing)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(await store.has(missing)).toBe(false);
+    for (const bad of ['../../etc/passwd', 'F'.repeat(64), "' OR 1=1 --"]) {
+      const error = await store.get(bad).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(AppError);
+      expect((error as AppError).code).toBe('VALIDATION_FAILED');
+      await expect(store.has(bad)).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    }
+  });
+
+  it('a 20 MB blob goes in as one binary parameter and comes back whole, byte for byte', async () => {
+    const store = createDatabaseBlobStore(database.storage.db);
+    const big = randomBytes(20 * 1024 * 1024);
+    const ref = await store.put(big);
+    expect(ref.size).toBe(big.length);
+    const back = await store.get(ref.sha256);
+    expect(back.length).toBe(big.length);
+    expect(sha(back)).toBe(ref.sha256);
+    const stored = await database.storage.db
+      .selectFrom('blob_contents')
+      .select((eb) => eb.fn<number>('octet_length', ['content']).as('n'))
+      .where('sha256', '=', ref.sha256)
+      .executeTakeFirstOrThrow();
+    expect(Number(stored.n)).toBe(big.length);
+  }, 60_000);
+
+  it('reads across slice boundaries (exact multiples, one byte over, one under)', async () => {
+    const store = createDatabaseBlobStore(database.storage.db, { readSlice: 1000 });
+    for (const size of [999, 1000, 1001, 3000, 3001]) {
+      const content = randomBytes(size);
+      const ref = await store.put(content);
+      expect((await store.get(ref.sha256)).equals(content), `size ${size}`).toBe(true);
+    }
+  });
+
+  it('an aborted signal stops put and get', async () => {
+    const store = createDatabaseBlobStore(database.storage.db, { readSlice: 1000 });
+    const content = randomBytes(5000);
+    const aborted = AbortSignal.abort();
+    await expect(store.put(content, { signal: aborted })).rejects.toMatchObject({ name: 'AbortError' });
+    expect(await store.has(sha(content))).toBe(false);
+    const ref = await store.put(content);
+    await expect(store.get(ref.sha256, { signal: aborted })).rejects.toMatchObject({ name: 'AbortError' });
+    // Aborted between two slices.
+    const controller = new AbortController();
+    const db = database.storage.db;
+    const slow = createDatabaseBlobStore(db, { readSlice: 1000 });
+    const reading = slow.get(ref.sha256, { signal: controller.signal });
+    controller.abort();
+    await expect(reading).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
+  it('falls back to the files of an older install until they are moved in', async () => {
+    const files = createBlobStore(path.join(database.dataDir, 'blobs'));
+    const old = randomBytes(300);
+    const ref = await files.put(old);
+    const store = createDatabaseBlobStore(database.storage.db, { files });
+    expect(await store.has(ref.sha256)).toBe(true);
+    expect((await store.get(ref.sha256)).equals(old)).toBe(true);
+    // A new put goes to the database only.
+    const fresh = await store.put(randomBytes(10));
+    expect(await files.has(fresh.sha256)).toBe(false);
+    await expect(store.get('e'.repeat(64))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+});
