@@ -1,7 +1,8 @@
 // `conversa backup` / `conversa restore` as an operator runs them (the built CLI): a backup taken while `serve` is in
 // the middle of a first sync of a 2,000-message Dovecot mailbox, restored into a new data dir, gives back the
 // manifest's counts, credentials that still open, and a next sync that stores nothing twice. And the refusals: a
-// non-empty target, a damaged backup, a missing or wrong secret key, an existing --out. PostgreSQL: blobs + the note.
+// non-empty target, a damaged backup, a missing or wrong secret key, an existing --out. PostgreSQL: the note (pg_dump
+// holds the blobs now), the counts, and the blob files not moved into the database yet.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,6 +11,7 @@ import { promisify } from 'node:util';
 import SqliteDatabase from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBlobStore } from '../../src/storage/blob-store.js';
+import { openBlobStore } from '../../src/storage/open-blob-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { dovecotAccountBody } from '../support/dovecot-account.js';
 import { makeMessage } from '../support/make-message.js';
@@ -40,6 +42,8 @@ interface Manifest {
   counts: { contacts: number; messages: number; attachments: number; accounts: number; blobs: number };
   databaseSha256: string | null;
   missingBlobs: number;
+  blobsInDatabase?: number | null;
+  blobBytesInDatabase?: number | null;
 }
 
 function readManifest(dir: string): Manifest {
@@ -308,9 +312,13 @@ describe('conversa backup on PostgreSQL', () => {
     for (const dir of temp) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('copies every blob with a manifest and says what pg_dump must cover; restore puts the blobs back', async () => {
-    const blobs = createBlobStore(path.join(database.dataDir, 'blobs'));
-    const refs = await Promise.all(['raw one', 'raw two', 'an attachment'].map((t) => blobs.put(Buffer.from(t))));
+  it('says pg_dump holds the blobs (blob_contents), counts them, and copies only files not moved in yet', async () => {
+    // Blobs in the database (issue 18), and two files of an older install: one moved in already, one not yet.
+    const inDatabase = openBlobStore(database.storage, database.dataDir);
+    const refs = await Promise.all(['raw one', 'raw two', 'an attachment'].map((t) => inDatabase.put(Buffer.from(t))));
+    const files = createBlobStore(path.join(database.dataDir, 'blobs'));
+    await files.put(Buffer.from('raw one'));
+    const legacy = await files.put(Buffer.from('not moved in yet'));
     const env = { CONVERSA_DATA_DIR: database.dataDir, DATABASE_URL: database.databaseUrl!, CONVERSA_SECRET_KEY: KEY };
     const outRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'cnv-bk-pg-'));
     temp.push(outRoot);
@@ -319,20 +327,29 @@ describe('conversa backup on PostgreSQL', () => {
     expect(backup.code, backup.stderr).toBe(0);
     expect(backup.stderr).toContain('pg_dump');
     expect(backup.stderr).toContain('kysely_migration');
-    expect(fs.readFileSync(path.join(out, 'POSTGRESQL-README.txt'), 'utf8')).toContain('pg_restore');
+    expect(backup.stderr).toContain('blob_contents');
+    const note = fs.readFileSync(path.join(out, 'POSTGRESQL-README.txt'), 'utf8');
+    expect(note).toContain('pg_restore');
+    expect(note).toContain('blob_contents holds the blobs');
     const manifest = readManifest(out);
     expect(manifest.dialect).toBe('postgres');
     expect(manifest.databaseSha256).toBeNull();
-    expect(manifest.counts.blobs).toBe(3);
+    expect(manifest.blobsInDatabase).toBe(3);
+    expect(manifest.blobBytesInDatabase).toBe(refs.reduce((n, r) => n + r.size, 0));
+    // Only the file the database lacks is copied: the rest is in the dump.
+    expect(manifest.counts.blobs).toBe(1);
+    expect(fs.readFileSync(path.join(out, 'blobs.sha256'), 'utf8')).toBe(`${legacy.sha256} ${legacy.size}\n`);
     expect(fs.existsSync(path.join(out, 'conversa.db'))).toBe(false);
 
-    // Restore (after the operator's pg_restore, here the same database): the blobs come back, the note is repeated.
+    // Restore (after the operator's pg_restore, here the same database): the file comes back for the start-up import,
+    // the note is repeated, and every blob reads through the store.
     const target = path.join(outRoot, 'data');
     const restore = await cli(['restore', '--from', out], { ...env, CONVERSA_DATA_DIR: target });
     expect(restore.code, restore.stderr).toBe(0);
     expect(restore.stderr).toContain('pg_restore');
-    const restoredBlobs = createBlobStore(path.join(target, 'blobs'));
-    for (const ref of refs) expect(await restoredBlobs.has(ref.sha256)).toBe(true);
+    expect(await createBlobStore(path.join(target, 'blobs')).has(legacy.sha256)).toBe(true);
+    const restored = openBlobStore(database.storage, target);
+    for (const ref of [...refs, legacy]) expect(await restored.has(ref.sha256)).toBe(true);
 
     // A PostgreSQL backup does not restore into a SQLite target, nor the other way round.
     const wrongDialect = await cli(['restore', '--from', out], {
