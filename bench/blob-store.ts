@@ -149,7 +149,9 @@ async function main() {
     `${BLOBS} blobs, ${mb(payload).toFixed(0)} MB payload (mean ${(payload / BLOBS / 1024).toFixed(1)} KB), ` +
       `${IN_FLIGHT} in flight; ${LARGE} × 20 MB; ${os.cpus().length} cores, load average ${load} → ${loadAfter}`,
   );
-  console.log('| store | put blobs/s | get blobs/s | disk beyond payload per blob | 20 MB put / get | RSS while reading 20 MB |');
+  console.log(
+    '| store | put blobs/s | get blobs/s | disk beyond payload per blob | 20 MB put / get | RSS while reading 20 MB |',
+  );
   console.log('|---|---|---|---|---|---|');
   console.log(row('files (SQLite installs)', files));
   console.log(row('PostgreSQL blob_contents', database));

@@ -19,8 +19,8 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { sql } from 'kysely';
-import { createBlobStore } from '../src/storage/blob-store.js';
 import { openStorage } from '../src/storage/database.js';
+import { openBlobStore } from '../src/storage/open-blob-store.js';
 import { newId } from '../src/storage/ids.js';
 import { createSequenceEngine } from '../src/sequences/sequence-engine.js';
 import { createUser } from '../src/users/users.js';
@@ -49,7 +49,7 @@ async function worker(): Promise<void> {
   const quiet = { info: () => undefined, warn: () => undefined, error: (o: unknown) => console.error(o) };
   const engine = createSequenceEngine({
     db: storage.db,
-    blobs: createBlobStore(path.join(opts['data-dir']!, 'blobs')),
+    blobs: openBlobStore(storage, opts['data-dir']!),
     bccDomain: 'bcc.localhost',
     publicUrl: 'https://crm.example.test',
     outbox: { kick: () => undefined },

@@ -183,7 +183,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'blobs import': {
       const config = loadConfig();
-      if (!config.databaseUrl) throw new UsageError('blobs import is for PostgreSQL (DATABASE_URL): SQLite keeps files');
+      if (!config.databaseUrl)
+        throw new UsageError('blobs import is for PostgreSQL (DATABASE_URL): SQLite keeps files');
       const result = await withStorage((s) =>
         importFileBlobs(s.db, openBlobStore(s, config.dataDir), blobsDirOf(config.dataDir), {
           force: true,

@@ -229,9 +229,12 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
       reminders.start();
       sequences.start();
       if (collection) {
-        collectTimer = setInterval(() => {
-          collectNow().catch((err: unknown) => blobLog.error({ err }, 'blob collection failed'));
-        }, collection.intervalMs ?? 60 * 60_000);
+        collectTimer = setInterval(
+          () => {
+            collectNow().catch((err: unknown) => blobLog.error({ err }, 'blob collection failed'));
+          },
+          collection.intervalMs ?? 60 * 60_000,
+        );
         collectTimer.unref();
       }
     },

@@ -1,6 +1,5 @@
 // The composition roots: `conversa serve` (HTTP + API, and by default the background work too: the embedded
 // default is one process) and `conversa worker` (background work only, for scale-out on PostgreSQL).
-import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildServer } from '../http/build-server.js';

@@ -36,7 +36,10 @@ export interface BlobStore {
    * when removed. `alongside` runs with the removal: inside its transaction for the database store, so the
    * caller's bookkeeping (the `blobs` row) goes in the same commit; after the unlink for files.
    */
-  remove(sha256: string, options: { writtenBefore: number; alongside?: (trx?: Trx) => Promise<void> }): Promise<boolean>;
+  remove(
+    sha256: string,
+    options: { writtenBefore: number; alongside?: (trx?: Trx) => Promise<void> },
+  ): Promise<boolean>;
 }
 
 /** The file store also says where a blob lives (or would live); validates the hash. */

@@ -131,14 +131,21 @@ async function contactByEmail(email: string, token?: string): Promise<any | unde
   return res.body.items[0];
 }
 
-function blobFiles(): number {
+/** Blobs stored: files on SQLite, rows of blob_contents on PostgreSQL (issue 18); both counted, whichever it is. */
+async function blobFiles(): Promise<number> {
   const dir = path.join(conversa.dataDir, 'blobs');
-  if (!fs.existsSync(dir)) return 0;
-  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile())
-    .length;
+  const files = fs.existsSync(dir)
+    ? (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile())
+        .length
+    : 0;
+  const rows = await conversa.server.storage.db
+    .selectFrom('blob_contents')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  return files + Number(rows.n);
 }
 
-/** What "nothing stored" is measured by: messages, contacts, and blob files on disk. */
+/** What "nothing stored" is measured by: messages, contacts, and blobs (files on disk, or rows on PostgreSQL). */
 async function stored(): Promise<{ messages: number; contacts: number; blobs: number }> {
   const db = conversa.server.storage.db;
   const m = await db
@@ -149,7 +156,7 @@ async function stored(): Promise<{ messages: number; contacts: number; blobs: nu
     .selectFrom('contacts')
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .executeTakeFirstOrThrow();
-  return { messages: Number(m.n), contacts: Number(c.n), blobs: blobFiles() };
+  return { messages: Number(m.n), contacts: Number(c.n), blobs: await blobFiles() };
 }
 
 /** swaks against the listener; the whole transcript (server replies are the `<-`/`<~` and `<**` lines). */

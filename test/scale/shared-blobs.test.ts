@@ -124,7 +124,9 @@ describe('workers with no shared data dir on PostgreSQL', () => {
     );
 
     // Abuse: an attachment id of another message, and a message that does not exist, answer 404 — not bytes.
-    const other = await get(`/api/messages/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}/attachments/${detail.attachments[0]!.id}`);
+    const other = await get(
+      `/api/messages/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}/attachments/${detail.attachments[0]!.id}`,
+    );
     expect(other.status).toBe(404);
   }, 180_000);
 });

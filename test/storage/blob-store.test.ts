@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -35,7 +35,7 @@ for (const fsync of [false, true]) {
       expect(await store.has(ref.sha256)).toBe(true);
     });
 
-    it('is idempotent: the same content is not rewritten', async () => {
+    it('is idempotent: the same content is not rewritten, only marked as written again (mtime)', async () => {
       const store = createBlobStore(dir, { fsync });
       const content = Buffer.from('same bytes');
       const first = await store.put(content);
@@ -45,7 +45,8 @@ for (const fsync of [false, true]) {
       const after = await stat(store.path(second.sha256));
       expect(second).toEqual(first);
       expect(after.ino).toBe(before.ino);
-      expect(after.mtimeMs).toBe(before.mtimeMs);
+      // The grace period of collection counts from the last put (src/storage/collect-blobs.ts).
+      expect(after.mtimeMs).toBeGreaterThan(before.mtimeMs);
     });
 
     it('handles concurrent puts of the same and of different content, leaving no temp files', async () => {
@@ -116,5 +117,58 @@ describe('createBlobStore: errors', () => {
     controller.abort();
     await expect(store.put(Buffer.from('x'), { signal: controller.signal })).rejects.toThrow();
     expect(await listFiles(dir)).toEqual([]);
+  });
+});
+
+describe('createBlobStore: what collection uses', () => {
+  const past = (ms: number) => new Date(Date.now() - ms);
+
+  it('entries() lists only blobs written before the cut-off and sweeps old leftovers, never fresh ones', async () => {
+    const store = createBlobStore(dir);
+    const old = await store.put(Buffer.from('old'));
+    const fresh = await store.put(Buffer.from('fresh'));
+    await utimes(store.path(old.sha256), past(60_000), past(60_000));
+    const folder = path.dirname(store.path(old.sha256));
+    const oldTemp = path.join(folder, `${old.sha256}.tmp-1-abc`);
+    const freshTemp = path.join(folder, `${old.sha256}.gc-2-def`);
+    await writeFile(oldTemp, 'half a blob');
+    await utimes(oldTemp, past(60_000), past(60_000));
+    await writeFile(freshTemp, 'a removal under way');
+    await writeFile(path.join(dir, 'IMPORTED-INTO-DATABASE'), 'not a blob');
+    const listed: string[] = [];
+    for await (const name of store.entries({ writtenBefore: Date.now() - 30_000 })) listed.push(name);
+    expect(listed).toEqual([old.sha256]);
+    expect(listed).not.toContain(fresh.sha256);
+    const left = await listFiles(dir);
+    expect(left.some((f) => f.endsWith('.tmp-1-abc'))).toBe(false);
+    expect(left.some((f) => f.endsWith('.gc-2-def'))).toBe(true);
+  });
+
+  it('remove() takes an old blob, backs off from a freshly written one, and a put afterwards writes it anew', async () => {
+    const store = createBlobStore(dir);
+    const ref = await store.put(Buffer.from('content'));
+    const cutOff = Date.now() - 30_000;
+    expect(await store.remove(ref.sha256, { writtenBefore: cutOff })).toBe(false);
+    await utimes(store.path(ref.sha256), past(60_000), past(60_000));
+    // Written again (intake, the same bytes arriving anew): its time is renewed, so removal backs off.
+    await store.put(Buffer.from('content'));
+    expect(await store.remove(ref.sha256, { writtenBefore: cutOff })).toBe(false);
+    await utimes(store.path(ref.sha256), past(60_000), past(60_000));
+    let alongside = 0;
+    expect(
+      await store.remove(ref.sha256, {
+        writtenBefore: cutOff,
+        alongside: () => {
+          alongside++;
+          return Promise.resolve();
+        },
+      }),
+    ).toBe(true);
+    expect(alongside).toBe(1);
+    expect(await store.has(ref.sha256)).toBe(false);
+    expect(await listFiles(dir)).toEqual([]);
+    expect(await store.remove(ref.sha256, { writtenBefore: Date.now() })).toBe(false);
+    await store.put(Buffer.from('content'));
+    expect((await store.get(ref.sha256)).toString()).toBe('content');
   });
 });

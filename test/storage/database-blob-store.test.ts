@@ -38,7 +38,11 @@ describe('database blob store (PostgreSQL)', () => {
   it('a second put of the same bytes refreshes written_at (the grace period of collection)', async () => {
     const store = createDatabaseBlobStore(database.storage.db);
     const ref = await store.put(randomBytes(100));
-    await database.storage.db.updateTable('blob_contents').set({ written_at: 1 }).where('sha256', '=', ref.sha256).execute();
+    await database.storage.db
+      .updateTable('blob_contents')
+      .set({ written_at: 1 })
+      .where('sha256', '=', ref.sha256)
+      .execute();
     await store.put(await store.get(ref.sha256));
     const row = await database.storage.db
       .selectFrom('blob_contents')
