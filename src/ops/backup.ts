@@ -193,7 +193,9 @@ async function* allBlobs(dataDir: string): AsyncGenerator<string> {
     try {
       return (await fsp.readdir(dir)).sort();
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      // ENOTDIR: a file among the folders (the import's IMPORTED-INTO-DATABASE marker).
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return [];
       throw error;
     }
   };

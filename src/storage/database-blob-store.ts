@@ -1,18 +1,19 @@
 // Blobs in PostgreSQL (issue 18): the bytes of raw messages and attachments in blob_contents, so every process
 // that reaches the database reads every blob (a worker on another machine needs no shared volume). Memory per blob
 // stays bounded: bytes go out as one binary Buffer parameter (no base64 or hex on the way in) and come back in
-// slices of READ_SLICE bytes (the hex text of one slice at a time, never of the whole blob), copied into one
-// Buffer of the blob's size. The column is stored uncompressed (migration 0024), so a slice reads only its TOAST
-// chunks. While file blobs of an older install are not moved in yet (src/storage/import-file-blobs.ts), reads fall
-// back to `files`.
+// slices of READ_SLICE bytes, 1 MiB (the hex text of one slice at a time, never of the whole blob), copied into one
+// Buffer of the blob's size. (Not the binary result format: node-postgres 8 decodes every result field as UTF-8
+// text, which would mangle bytes, so the hex of one slice it is.) The column is stored uncompressed (migration
+// 0024), so a slice reads only its TOAST chunks. While file blobs of an older install are not moved in yet
+// (src/storage/import-file-blobs.ts), reads fall back to `files`.
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import { AppError } from '../core/app-error.js';
 import { isSha256, type BlobStore } from './blob-store.js';
 import type { Db } from './database.js';
 
-/** Bytes per read round trip: 2 MiB of blob is 4 MiB of hex text in flight, whatever the blob's size. */
-export const READ_SLICE = 2 * 1024 * 1024;
+/** Bytes per read round trip: 1 MiB of blob is 2 MiB of hex text in flight, whatever the blob's size. */
+export const READ_SLICE = 1024 * 1024;
 
 export interface DatabaseBlobStoreOptions {
   /** Where blobs not moved into the database yet are read from (the data dir's file store); never written. */

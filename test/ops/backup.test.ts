@@ -319,6 +319,8 @@ describe('conversa backup on PostgreSQL', () => {
     const files = createBlobStore(path.join(database.dataDir, 'blobs'));
     await files.put(Buffer.from('raw one'));
     const legacy = await files.put(Buffer.from('not moved in yet'));
+    // The import's marker of an earlier run is a file among the folders: not a blob, not in the way.
+    fs.writeFileSync(path.join(database.dataDir, 'blobs', 'IMPORTED-INTO-DATABASE'), 'an earlier import\n');
     const env = { CONVERSA_DATA_DIR: database.dataDir, DATABASE_URL: database.databaseUrl!, CONVERSA_SECRET_KEY: KEY };
     const outRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'cnv-bk-pg-'));
     temp.push(outRoot);
