@@ -23,7 +23,8 @@ const USAGE = `Usage:
   conversa token list --email E                    that user's tokens (id, name, dates; never the tokens)
   conversa token revoke --id ID                    revoke a token at once
   conversa backup --out PATH                       consistent copy of the running install (database + blobs,
-                                                   manifest); on PostgreSQL the blobs, pg_dump does the database
+                                                   manifest); on PostgreSQL a manifest and a note: pg_dump holds
+                                                   the database and its blobs
   conversa restore --from PATH                     into an empty CONVERSA_DATA_DIR (the secret key is not in a backup)
   conversa blobs import                            PostgreSQL: move the blob files of CONVERSA_DATA_DIR/blobs into the
                                                    database (resumable; serve and worker also do it at start-up)
