@@ -2,7 +2,7 @@
 // go with their `blobs` row; named ones stay; a blob just written and not named yet (intake writes it BEFORE the row
 // that names it) survives, and so does an old one written again (the same bytes arriving anew). Then the move of
 // an older install's file blobs into PostgreSQL: idempotent, resumable, damage left out.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,7 +13,9 @@ import { BLOB_GRACE_MS, collectBlobs } from '../../src/storage/collect-blobs.js'
 import { fileBlobsPending, importFileBlobs, IMPORTED_MARKER } from '../../src/storage/import-file-blobs.js';
 import { blobsDirOf, openBlobStore } from '../../src/storage/open-blob-store.js';
 import { newId } from '../../src/storage/ids.js';
+import { startTestConversa, type TestConversa } from '../support/conversa-server.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
+import { waitFor } from '../support/wait-for.js';
 
 describe.each(DIALECTS)('blob collection on %s', (dialect) => {
   let database: TestDatabase;
@@ -208,5 +210,70 @@ describe('moving file blobs into PostgreSQL', () => {
     // Marked done: a start-up does not walk the folder again (force does).
     expect((await importFileBlobs(database.storage.db, store, dir)).files).toBe(0);
     expect((await importFileBlobs(database.storage.db, store, dir, { force: true })).alreadyIn).toBe(7);
+  });
+});
+
+describe.each(DIALECTS)('the background work collects on %s', (dialect) => {
+  let database: TestDatabase;
+  let conversa: TestConversa;
+  beforeAll(async () => {
+    database = await createTestDatabase(dialect, { migrate: false });
+    // A short period and no grace, for the test only (no mailbox here, so no intake to race with).
+    conversa = await startTestConversa({}, database, { blobCollection: { intervalMs: 100, graceMs: 0 } });
+  });
+  afterAll(async () => {
+    await conversa?.stop();
+    await database?.destroy();
+  });
+
+  it('removes a blob nothing names at its next run, and never one that is named', async () => {
+    const blobs = conversa.server.blobs;
+    const orphan = await blobs.put(randomBytes(64));
+    await waitFor('the periodic collection', async () => !(await blobs.has(orphan.sha256)), 10_000);
+    // Named by a message row.
+    // Named first, written after (with no grace here, the other order is the race the grace period prevents).
+    const content = randomBytes(64);
+    const named = { sha256: createHash('sha256').update(content).digest('hex'), size: content.length };
+    await database.storage.db
+      .insertInto('blobs')
+      .values({ sha256: named.sha256, size: named.size, created_at: Date.now() })
+      .execute();
+    const org = await database.storage.db.selectFrom('orgs').select('id').executeTakeFirstOrThrow();
+    const id = newId();
+    await database.storage.db
+      .insertInto('messages')
+      .values({
+        id,
+        org_id: org.id,
+        dedupe_key: id,
+        message_id_header: null,
+        gm_msgid: null,
+        thread_id: null,
+        in_reply_to: null,
+        references_json: null,
+        subject: 's',
+        from_address: 'a@b.test',
+        from_name: null,
+        date: Date.now(),
+        direction: 'incoming',
+        source: 'sync',
+        snippet: null,
+        text_body: null,
+        html_body: null,
+        has_attachments: 0,
+        bounced: 0,
+        size: named.size,
+        raw_blob_sha256: named.sha256,
+        parse_error: null,
+        owner_user_id: null,
+        shared: 0,
+        content_digest: null,
+        created_at: Date.now(),
+      })
+      .execute();
+    await blobs.put(content);
+    // A run now (the periodic one does the same): the named blob stays.
+    expect(await conversa.server.background!.collectBlobs()).toBe(0);
+    expect(await blobs.has(named.sha256)).toBe(true);
   });
 });
