@@ -32,6 +32,7 @@ import * as calendarChannels from './0019-calendar-channels.js';
 import * as auditLog from './0020-audit-log.js';
 // Data-subject rights: erased addresses kept as hashes (issue 19, A4).
 import * as erasedAddresses from './0022-erased-addresses.js';
+import * as messageSearch from './0023-message-search.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -61,6 +62,8 @@ const migrations: Record<string, Migration> = {
   '0020-audit-log': auditLog,
   // Data-subject rights (issue 19, A4).
   '0022-erased-addresses': erasedAddresses,
+  // Full-text search of bodies and attachment names (issue 18).
+  '0023-message-search': messageSearch,
 };
 
 export const migrationProvider: MigrationProvider = {
