@@ -11,6 +11,8 @@ import { messageFromParsed, participantsOfParsed } from '../../src/mail/intake/m
 import { storeMessages } from '../../src/mail/intake/store-messages.js';
 import { newId } from '../../src/storage/ids.js';
 import { excerpt, parseSearch } from '../../src/messages/search-messages.js';
+import { Migrator, sql } from 'kysely';
+import { migrationProvider } from '../../src/storage/migrations/index.js';
 
 describe('search terms and excerpts', () => {
   it('folds accents and case, keeps phrases, and takes nothing as query syntax', () => {
@@ -378,5 +380,39 @@ describe.each(DIALECTS)('full-text search on %s', (dialect) => {
     } while (cursor && pages < 10);
     expect(seen.length).toBe(23);
     expect(new Set(seen).size).toBe(23);
+  });
+
+  it('backfills mail stored before the index, and survives VACUUM (which may renumber rowids)', async () => {
+    const db = conversa.server.storage.db;
+    await deliver(ownerBox, [mail('Antiga', 'Uma mensagem sobre o pirarucu.'), mail('Outra antiga', 'Nada.')]);
+    const migrator = new Migrator({ db, provider: migrationProvider });
+    const down = await migrator.migrateTo('0022-erased-addresses');
+    expect(down.error).toBeUndefined();
+    const up = await migrator.migrateToLatest();
+    expect(up.error).toBeUndefined();
+    expect(await subjects('pirarucu')).toEqual(['Antiga']);
+    expect(await subjects('jabuticaba')).toEqual(['Minha fruta']);
+    if (dialect === 'sqlite') {
+      // Rowids of a table without INTEGER PRIMARY KEY may change on VACUUM; the index keys its rows by its own.
+      const [first] = await deliver(ownerBox, [mail('Vacuo', 'tucunare')]);
+      await db.deleteFrom('messages').where('subject', '=', 'Outra antiga').execute();
+      await sql`vacuum`.execute(db);
+      expect(await subjects('tucunare')).toEqual(['Vacuo']);
+      expect(await subjects('pirarucu')).toEqual(['Antiga']);
+      await db.deleteFrom('messages').where('id', '=', first!).execute();
+      expect(await subjects('tucunare')).toEqual([]);
+      expect(await subjects('pirarucu')).toEqual(['Antiga']);
+    }
+  });
+
+  it('documents q and match in the OpenAPI document', async () => {
+    const res = await conversa.api('GET', '/api/openapi.json');
+    expect(res.status).toBe(200);
+    const text = JSON.stringify(res.body);
+    expect(text).toContain('highlights');
+    for (const path of ['/api/inbox', '/api/contacts/{id}/messages']) {
+      const params = res.body.paths[path].get.parameters.map((p: { name: string }) => p.name);
+      expect(params, path).toContain('q');
+    }
   });
 });
