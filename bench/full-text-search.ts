@@ -346,14 +346,14 @@ async function rankingStatement(db: Db, call: (d: Db) => Promise<unknown>): Prom
   );
   for (const node of nodes) {
     const compiled = db.getExecutor().compileQuery(node, { queryId: 'ranking' } as never);
-    if (compiled.sql.startsWith('select c.id from')) return compiled;
+    if (compiled.sql.startsWith('select c.* from')) return compiled;
   }
   throw new Error('no ranking statement');
 }
 
 /** How many candidates the ranking statement ranks (at most MAX_SEARCH_RESULTS). */
 function countOf(ranking: CompiledQuery, dialect: Dialect): CompiledQuery {
-  const inner = ranking.sql.slice('select c.id from '.length, ranking.sql.lastIndexOf(' as c'));
+  const inner = ranking.sql.slice('select c.* from '.length, ranking.sql.lastIndexOf(' as c'));
   return CompiledQuery.raw(
     `select count(*) as n from ${inner} as c`,
     [...ranking.parameters].slice(0, dialect === 'sqlite' ? -2 : -3),
@@ -378,11 +378,15 @@ async function explain(db: Db, dialect: Dialect, user: User, contactId: string):
       }),
     );
     console.log(`\n${dialect}: ${name}`);
-    for (const node of nodes.slice(0, 2)) {
+    for (const node of nodes) {
       const compiled = db.getExecutor().compileQuery(node, { queryId: 'explain' } as never);
+      if (compiled.sql.includes('message_search') && !compiled.sql.startsWith('select c.* from')) continue; // the ranking's subquery
       const prefix = dialect === 'sqlite' ? 'explain query plan ' : 'explain (analyze, costs off, timing off) ';
       const plan = await db.executeQuery(CompiledQuery.raw(prefix + compiled.sql, [...compiled.parameters]));
-      console.log(compiled.sql.replace(/\s+/g, ' ').slice(0, 300));
+      const s = performance.now();
+      await db.executeQuery(compiled);
+      const ms = performance.now() - s;
+      console.log(`[${ms.toFixed(1)} ms] ${compiled.sql.replace(/\s+/g, ' ').slice(0, 300)}`);
       for (const row of plan.rows as Array<Record<string, unknown>>)
         console.log(`  ${String(row.detail ?? row['QUERY PLAN'])}`);
     }

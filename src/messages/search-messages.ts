@@ -108,14 +108,7 @@ export async function searchPage<Row extends { id: string }, Item extends { id: 
   const terms = parseSearch(q);
   const limit = Math.min(options.limit, MAX_SEARCH_RESULTS - offset);
   if (terms.length === 0 || limit <= 0) return { items: [], nextCursor: null };
-  const ranked = await rankedIds(db, query, terms, limit + 1, offset);
-  const order = new Map(ranked.map((id, i) => [id, i]));
-  // The page's rows, through the caller's query again (the same visibility), in rank order.
-  const rows = ranked.length
-    ? ((await query.where('messages.id', 'in', ranked).execute()) as unknown as Row[]).sort(
-        (a, b) => order.get(a.id)! - order.get(b.id)!,
-      )
-    : [];
+  const rows = await rankedRows(db, query, terms, limit + 1, offset);
   const page = rows.slice(0, limit);
   const items = await summarize(page);
   const matches = await matchesFor(
@@ -125,52 +118,51 @@ export async function searchPage<Row extends { id: string }, Item extends { id: 
   );
   return {
     items: items.map((item) => ({ ...item, match: matches.get(item.id) ?? { snippet: '', highlights: [] } })),
-    nextCursor: ranked.length > limit && offset + limit < MAX_SEARCH_RESULTS ? searchCursor(offset + limit) : null,
+    nextCursor: rows.length > limit && offset + limit < MAX_SEARCH_RESULTS ? searchCursor(offset + limit) : null,
   };
 }
 
 /**
- * The ids of one ranked page. Ranking every match of a common word would cost as much as the matches (1M messages:
- * hundreds of thousands of bm25 / ts_rank_cd computations, and on PostgreSQL as many tsvectors read back): the
- * candidates are first the caller's MAX_SEARCH_RESULTS most recent visible matches (SQLite: most recently indexed,
- * walking the FTS5 doclists backwards; PostgreSQL: newest by date, which the planner may take from the date index),
- * and only those are ranked. A word with fewer visible matches than that is ranked over all of them.
+ * One ranked page of the caller's rows. Ranking every match of a common word would cost as much as the matches (1M
+ * messages: hundreds of thousands of bm25 / ts_rank_cd computations, and on PostgreSQL as many tsvectors read back):
+ * the candidates are first the caller's MAX_SEARCH_RESULTS most recent visible matches (SQLite: most recently
+ * indexed, walking the FTS5 doclists backwards; PostgreSQL: newest by date), and only those are ranked. A word with
+ * fewer visible matches than that is ranked over all of them.
  */
-async function rankedIds<Row>(
+async function rankedRows<Row>(
   db: Db,
   query: VisibleMessages<Row>,
   terms: SearchTerm[],
   limit: number,
   offset: number,
-): Promise<string[]> {
+): Promise<Row[]> {
   if (isPostgres(db)) {
     const tsquery = sql`to_tsquery('simple', ${tsQuery(terms)})`;
     const candidates = query
-      .clearSelect()
       .innerJoin('message_search', 'message_search.message_id', 'messages.id')
       .where(sql<boolean>`message_search.doc @@ ${tsquery}`)
-      .select(['messages.id', 'messages.date', 'message_search.doc'])
       .orderBy('messages.date', 'desc')
       .orderBy('messages.id', 'desc')
       .limit(MAX_SEARCH_RESULTS);
-    const result = await sql<{ id: string }>`select c.id from (${candidates}) as c
-      order by ts_rank_cd('{0, 0.2, 0.4, 1.0}', c.doc, ${tsquery}) desc, c.date desc, c.id desc
+    // Only the candidates' tsvectors are read back to rank them.
+    const result = await sql<Row>`select c.* from (${candidates}) as c
+      join message_search on message_search.message_id = c.id
+      order by ts_rank_cd('{0, 0.2, 0.4, 1.0}', message_search.doc, ${tsquery}) desc, c.date desc, c.id desc
       limit ${limit} offset ${offset}`.execute(db);
-    return result.rows.map((r) => r.id);
+    return result.rows;
   }
   const hits = sql<{ message_id: string; seq: number; score: number }>`(select message_search_docs.message_id,
     message_search_fts.rowid as seq, -bm25(message_search_fts, 10.0, 4.0, 4.0, 1.0) as score
     from message_search_fts join message_search_docs on message_search_docs.doc = message_search_fts.rowid
     where message_search_fts match ${fts5Query(terms)})`.as('hits');
   const candidates = query
-    .clearSelect()
     .innerJoin(hits, 'hits.message_id', 'messages.id')
-    .select(['messages.id', 'messages.date', sql<number>`hits.score`.as('score')])
+    .select(sql<number>`hits.score`.as('search_score'))
     .orderBy(sql`hits.seq`, 'desc')
     .limit(MAX_SEARCH_RESULTS);
-  const result = await sql<{ id: string }>`select c.id from (${candidates}) as c
-    order by c.score desc, c.date desc, c.id desc limit ${limit} offset ${offset}`.execute(db);
-  return result.rows.map((r) => r.id);
+  const result = await sql<Row>`select c.* from (${candidates}) as c
+    order by c.search_score desc, c.date desc, c.id desc limit ${limit} offset ${offset}`.execute(db);
+  return result.rows;
 }
 
 /** The excerpts of a page's messages, computed here from their rows (only the page's, never ts_headline's). */
