@@ -3,12 +3,14 @@
 // us, from letters and digits only: nothing a user types is ever taken as FTS5 or tsquery syntax. Words are AND-ed,
 // "quoted words" are a phrase, the last word is also a prefix while typing. The match runs inside the caller's own
 // query (the access policy's visibility rule and the inbox or contact condition), in the same SQL, so a search never
-// finds, counts or ranks a message the caller cannot open. Ranked best first (FTS5 bm25 / ts_rank_cd, subject above
-// people and attachment names above body), then newest; the page cursor is an offset, at most MAX_SEARCH_RESULTS deep.
+// finds, counts or ranks a message the caller cannot open. Ranked best first (subject above people and attachment
+// names above body, from each message's own fields: see rankedRows), then newest; the page cursor is an offset, at most
+// MAX_SEARCH_RESULTS deep.
 import { sql, type SelectQueryBuilder } from 'kysely';
 import { AppError } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
 import type { Database } from '../storage/schema.js';
+import { inChunks, MAX_IN_LIST } from '../storage/batches.js';
 import { foldForSearch, isPostgres, searchBodyText } from '../storage/search-index.js';
 
 /** The excerpt around the first hit, with the hits' ranges in it (UTF-16 offsets into `snippet`). */
@@ -97,7 +99,7 @@ export type VisibleMessages<Row> = SelectQueryBuilder<Database, 'messages', Row>
  * One ranked page of `query`'s messages matching `q`, summarised by `summarize`, each with its `match`. `q` without a
  * letter or digit finds nothing.
  */
-export async function searchPage<Row extends { id: string }, Item extends { id: string }>(
+export async function searchPage<Row extends RankedRow, Item extends { id: string }>(
   db: Db,
   query: VisibleMessages<Row>,
   q: string,
@@ -109,6 +111,7 @@ export async function searchPage<Row extends { id: string }, Item extends { id: 
   const limit = Math.min(options.limit, MAX_SEARCH_RESULTS - offset);
   if (terms.length === 0 || limit <= 0) return { items: [], nextCursor: null };
   const rows = await rankedRows(db, query, terms, limit + 1, offset);
+  // Candidates stop at MAX_SEARCH_RESULTS: no page goes deeper.
   const page = rows.slice(0, limit);
   const items = await summarize(page);
   const matches = await matchesFor(
@@ -122,47 +125,129 @@ export async function searchPage<Row extends { id: string }, Item extends { id: 
   };
 }
 
+/** What a ranked row needs besides the caller's own columns. */
+export interface RankedRow {
+  id: string;
+  date: number;
+  subject: string | null;
+  from_address: string | null;
+  from_name: string | null;
+}
+
+/** Weight of a term by the field it is found in (the best one); found in none of these, it is in the body. */
+const FIELD_WEIGHT = { subject: 8, people: 4, attachments: 4, body: 1 } as const;
+/** Participants of a candidate read for ranking (the index holds up to 16 KB of them; these decide the rank). */
+const MAX_RANKED_PEOPLE = 50;
+
 /**
  * One ranked page of the caller's rows. Ranking every match of a common word would cost as much as the matches (1M
- * messages: hundreds of thousands of bm25 / ts_rank_cd computations, and on PostgreSQL as many tsvectors read back):
- * the candidates are first the caller's MAX_SEARCH_RESULTS most recent visible matches (SQLite: most recently
- * indexed, walking the FTS5 doclists backwards; PostgreSQL: newest by date), and only those are ranked. A word with
- * fewer visible matches than that is ranked over all of them.
+ * messages: hundreds of thousands of them): the candidates are the caller's MAX_SEARCH_RESULTS most recent visible
+ * matches (SQLite: most recently indexed, walking the FTS5 doclists backwards; PostgreSQL: newest by date), and only
+ * those are ranked; a word with fewer visible matches than that is ranked over all of them. The rank is computed here
+ * from each candidate's own fields (a term in the subject above one in the people or attachment names, above one only
+ * in the body; then newest), never with bm25's index-wide statistics: how often a word occurs in other people's mail
+ * must not change the order of one's own results.
  */
-async function rankedRows<Row>(
+async function rankedRows<Row extends RankedRow>(
   db: Db,
   query: VisibleMessages<Row>,
   terms: SearchTerm[],
   limit: number,
   offset: number,
 ): Promise<Row[]> {
+  let candidates: Row[];
   if (isPostgres(db)) {
-    const tsquery = sql`to_tsquery('simple', ${tsQuery(terms)})`;
-    const candidates = query
+    candidates = (await query
       .innerJoin('message_search', 'message_search.message_id', 'messages.id')
-      .where(sql<boolean>`message_search.doc @@ ${tsquery}`)
+      .where(sql<boolean>`message_search.doc @@ to_tsquery('simple', ${tsQuery(terms)})`)
       .orderBy('messages.date', 'desc')
       .orderBy('messages.id', 'desc')
-      .limit(MAX_SEARCH_RESULTS);
-    // Only the candidates' tsvectors are read back to rank them.
-    const result = await sql<Row>`select c.* from (${candidates}) as c
-      join message_search on message_search.message_id = c.id
-      order by ts_rank_cd('{0, 0.2, 0.4, 1.0}', message_search.doc, ${tsquery}) desc, c.date desc, c.id desc
-      limit ${limit} offset ${offset}`.execute(db);
-    return result.rows;
+      .limit(MAX_SEARCH_RESULTS)
+      .execute()) as Row[];
+  } else {
+    const hits = sql<{ message_id: string; seq: number }>`(select message_search_docs.message_id,
+      message_search_fts.rowid as seq
+      from message_search_fts join message_search_docs on message_search_docs.doc = message_search_fts.rowid
+      where message_search_fts match ${fts5Query(terms)})`.as('hits');
+    candidates = (await query
+      .innerJoin(hits, 'hits.message_id', 'messages.id')
+      .orderBy(sql`hits.seq`, 'desc')
+      .limit(MAX_SEARCH_RESULTS)
+      .execute()) as Row[];
   }
-  const hits = sql<{ message_id: string; seq: number; score: number }>`(select message_search_docs.message_id,
-    message_search_fts.rowid as seq, -bm25(message_search_fts, 10.0, 4.0, 4.0, 1.0) as score
-    from message_search_fts join message_search_docs on message_search_docs.doc = message_search_fts.rowid
-    where message_search_fts match ${fts5Query(terms)})`.as('hits');
-  const candidates = query
-    .innerJoin(hits, 'hits.message_id', 'messages.id')
-    .select(sql<number>`hits.score`.as('search_score'))
-    .orderBy(sql`hits.seq`, 'desc')
-    .limit(MAX_SEARCH_RESULTS);
-  const result = await sql<Row>`select c.* from (${candidates}) as c
-    order by c.search_score desc, c.date desc, c.id desc limit ${limit} offset ${offset}`.execute(db);
-  return result.rows;
+  const scores = await fieldScores(db, candidates, terms);
+  return candidates
+    .sort(
+      (a, b) =>
+        scores.get(b.id)! - scores.get(a.id)! ||
+        Number(b.date) - Number(a.date) ||
+        (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
+    )
+    .slice(offset, offset + limit);
+}
+
+/** Whether the folded `words` hold `term` (its words in a row, the last maybe as a prefix). */
+function holds(words: string[], term: SearchTerm): boolean {
+  const n = term.words.length;
+  for (let i = 0; i + n <= words.length; i++) {
+    let j = 0;
+    for (; j < n; j++) {
+      const want = term.words[j]!;
+      const got = words[i + j]!;
+      if (!(term.prefix && j === n - 1 ? got.startsWith(want) : got === want)) break;
+    }
+    if (j === n) return true;
+  }
+  return false;
+}
+
+function foldedWords(parts: Array<string | null>): string[] {
+  return foldForSearch(parts.filter(Boolean).join(' ')).split(' ');
+}
+
+/** Each candidate's score: per term, the weight of the best field it is found in. */
+async function fieldScores(db: Db, rows: RankedRow[], terms: SearchTerm[]): Promise<Map<string, number>> {
+  const people = new Map<string, Array<string | null>>();
+  const names = new Map<string, Array<string | null>>();
+  for (const chunk of inChunks(
+    rows.map((r) => r.id),
+    MAX_IN_LIST,
+  )) {
+    const [participants, attachments] = await Promise.all([
+      db
+        .selectFrom('message_participants')
+        .select(['message_id', 'address', 'name'])
+        .where('message_id', 'in', chunk)
+        .where('position', '<', MAX_RANKED_PEOPLE)
+        .execute(),
+      db.selectFrom('attachments').select(['message_id', 'filename']).where('message_id', 'in', chunk).execute(),
+    ]);
+    for (const p of participants) {
+      const list = people.get(p.message_id) ?? [];
+      list.push(p.name, p.address);
+      people.set(p.message_id, list);
+    }
+    for (const a of attachments) {
+      const list = names.get(a.message_id) ?? [];
+      list.push(a.filename);
+      names.set(a.message_id, list);
+    }
+  }
+  const scores = new Map<string, number>();
+  for (const row of rows) {
+    const subject = foldedWords([row.subject]);
+    const who = foldedWords([row.from_name, row.from_address, ...(people.get(row.id) ?? [])]);
+    const attached = foldedWords(names.get(row.id) ?? []);
+    let score = 0;
+    for (const term of terms) {
+      if (holds(subject, term)) score += FIELD_WEIGHT.subject;
+      else if (holds(who, term)) score += FIELD_WEIGHT.people;
+      else if (holds(attached, term)) score += FIELD_WEIGHT.attachments;
+      else score += FIELD_WEIGHT.body;
+    }
+    scores.set(row.id, score);
+  }
+  return scores;
 }
 
 /** The excerpts of a page's messages, computed here from their rows (only the page's, never ts_headline's). */
