@@ -256,6 +256,23 @@ describe.each(DIALECTS)('full-text search on %s', (dialect) => {
     expect(res.body.items[0].match.snippet).toBe('Gosto de jabuticaba.');
   });
 
+  it("ranks from each message alone: other people's private mail never changes the order", async () => {
+    const base = Date.now() - 7_200_000;
+    await deliver(ownerBox, [
+      mail('Ordem um', 'quati quati quati mico', { date: new Date(base) }),
+      mail('Ordem dois', 'quati mico mico mico', { date: new Date(base + 1_000) }),
+    ]);
+    const before = await subjects('quati mico');
+    expect(before).toEqual(['Ordem dois', 'Ordem um']);
+    // Word frequencies of the whole index (bm25's IDF) would move with these; the order must not.
+    await deliver(
+      otherPrivateBox,
+      Array.from({ length: 40 }, (_, i) => mail(`Privada ${i}`, `mico ${i}`)),
+    );
+    expect(await subjects('quati mico')).toEqual(before);
+    expect(await subjects('mico quati')).toEqual(before);
+  });
+
   it('takes hostile q strings as text: syntax characters, operators, 201 characters, only punctuation', async () => {
     await deliver(ownerBox, [mail('Sintaxe', 'palavra NEAR outra AND mais OR menos NOT nunca subject: tudo')]);
     for (const q of [
