@@ -21,6 +21,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import { collectBlobs } from '../storage/collect-blobs.js';
 import { recordAudit } from '../audit/audit-log.js';
 import { inChunks, MAX_IN_LIST } from '../storage/batches.js';
+import { reindexMessages } from '../storage/search-index.js';
 import { getContact, type Contact } from './contacts.js';
 import { erasedAddressHash } from './erased-addresses.js';
 
@@ -450,6 +451,8 @@ export async function eraseContact(
           .execute();
       }
     }
+    // The search index held the erased address and name too: rebuilt from the rewritten rows.
+    await reindexMessages(trx, shared);
 
     const meetingIds = await meetingIdsOf(trx, orgId, contactId);
     const meetingsWithOthers = new Set(

@@ -428,6 +428,12 @@ export const smtpSettingsSchema = z.object({
 
 export const addressSchema = z.object({ address: z.string(), name: z.string().optional() });
 
+/** Where a search found a message: `highlights` are [start, end) UTF-16 offsets into `snippet`. */
+export const searchMatchSchema = z.object({
+  snippet: z.string(),
+  highlights: z.array(z.object({ start: z.number().int(), end: z.number().int() })),
+});
+
 export const messageSchema = z.object({
   id: z.string(),
   messageId: z.string().nullable(),
@@ -458,6 +464,10 @@ export const messageSchema = z.object({
   /** Read for the caller (issue 15): their own mailbox's \Seen flag, or their own mark on a colleague's shared mail. */
   read: z.boolean(),
   unread: z.boolean().describe('The opposite of `read`, kept for older clients'),
+  // Issue 18: full-text search.
+  match: searchMatchSchema
+    .optional()
+    .describe('With `q`: an excerpt (≤ 200 characters) around the first hit, and the hits in it'),
 });
 
 export const messagePageSchema = z.object({ items: z.array(messageSchema), nextCursor: z.string().nullable() });

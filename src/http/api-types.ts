@@ -47,6 +47,7 @@ export type SmtpSettings = z.infer<typeof schemas.smtpSettingsSchema>;
 
 export type Address = z.infer<typeof schemas.addressSchema>;
 export type MessageSummary = z.infer<typeof schemas.messageSchema>;
+export type SearchMatch = z.infer<typeof schemas.searchMatchSchema>;
 export type MessagePage = z.infer<typeof schemas.messagePageSchema>;
 export type Attachment = z.infer<typeof schemas.attachmentSchema>;
 export type MessageDetail = z.infer<typeof schemas.messageDetailSchema>;

@@ -1,13 +1,12 @@
 // Reading stored mail: a contact's timeline, the inbox, a thread, one message and its attachments. Every read
 // goes through the access policy's message rule (src/access/access-policy.ts).
-import { sql } from 'kysely';
 import { notFound } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
 import type { User } from '../users/users.js';
 import { decodeCursor, encodeCursor } from '../contacts/contacts.js';
-import { likeContains } from '../storage/like-pattern.js';
 import { messageVisibleTo } from '../access/access-policy.js';
 import { readStates, unreadFor } from './read-state.js';
+import { searchPage, type SearchMatch } from './search-messages.js';
 
 export interface AddressOut {
   address: string;
@@ -33,6 +32,8 @@ export interface MessageSummary {
   /** Read for the caller (read-state.ts); `unread` is its opposite, kept for older clients. */
   read: boolean;
   unread: boolean;
+  /** With `q`: where the search found the message (search-messages.ts). */
+  match?: SearchMatch;
 }
 
 export interface MessageDetail extends MessageSummary {
@@ -175,7 +176,7 @@ export async function contactMessages(
   db: Db,
   user: User,
   contactId: string,
-  options: { limit: number; cursor?: string },
+  options: { q?: string; limit: number; cursor?: string },
 ): Promise<Page<MessageSummary>> {
   const contact = await db
     .selectFrom('contacts')
@@ -193,6 +194,7 @@ export async function contactMessages(
         .where('message_contacts.contact_id', '=', contactId),
     ),
   );
+  if (options.q?.trim()) return searchPage(db, query, options.q, options, (rows) => summaries(db, user, rows));
   return page(db, user, query, options.limit, options.cursor);
 }
 
@@ -219,17 +221,9 @@ export async function inbox(
   user: User,
   options: { accountId?: string; q?: string; limit: number; cursor?: string },
 ): Promise<Page<MessageSummary>> {
-  let query = inboxQuery(db, user, options.accountId);
-  const q = options.q?.trim().toLowerCase();
-  if (q) {
-    query = query.where((eb) =>
-      eb.or([
-        likeContains(sql`lower(coalesce(messages.subject, ''))`, q),
-        likeContains(sql`lower(coalesce(messages.snippet, ''))`, q),
-        likeContains(sql`coalesce(messages.from_address, '')`, q),
-      ]),
-    );
-  }
+  const query = inboxQuery(db, user, options.accountId);
+  // `q`: full-text search of subject, people, attachment names and body (search-messages.ts).
+  if (options.q?.trim()) return searchPage(db, query, options.q, options, (rows) => summaries(db, user, rows));
   return page(db, user, query, options.limit, options.cursor);
 }
 

@@ -685,6 +685,18 @@ export interface ErasedAddressesTable {
   erased_at: number;
 }
 
+/** SQLite only: the search index's own integer key per message (never `messages.rowid`, which VACUUM may renumber). */
+export interface MessageSearchDocsTable {
+  doc: Generated<number>;
+  message_id: string;
+}
+
+/** PostgreSQL only: one weighted tsvector per message (A subject, B people and attachment names, C body). */
+export interface MessageSearchTable {
+  message_id: string;
+  doc: string;
+}
+
 export interface Database {
   orgs: OrgsTable;
   users: UsersTable;
@@ -747,6 +759,9 @@ export interface Database {
   sequence_cursors: SequenceCursorsTable;
   // The audit log (issue 19).
   audit_log: AuditLogTable;
+  // Full-text search (issue 18): SQLite's doc keys (its FTS5 table is reached with sql``), PostgreSQL's tsvectors.
+  message_search_docs: MessageSearchDocsTable;
+  message_search: MessageSearchTable;
   // Data-subject rights (issue 19, A4).
   erased_addresses: ErasedAddressesTable;
   // Blobs in PostgreSQL (issue 18, part B, migration 0024).

@@ -30,6 +30,19 @@ function contentDisposition(filename: string | null): string {
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
 }
 
+/**
+ * Full-text search (issue 18): subject, people, attachment names and body text, accent- and case-insensitive; words
+ * AND-ed, "quoted words" a phrase, the last word also a prefix. Ranked best first; the cursor is then an offset, at
+ * most 1,000 results deep.
+ */
+const searchQuery = z
+  .string()
+  .max(200)
+  .optional()
+  .describe(
+    'Full-text search of subject, people, attachment names and body (accent- and case-insensitive). Words are AND-ed, "quoted words" are a phrase, the last word is also a prefix. Results are ranked (best first, then newest), each with `match`; paging stops at 1,000 results.',
+  );
+
 export interface MessageRouteDeps {
   db: Db;
   blobs: BlobStore;
@@ -46,7 +59,7 @@ export function messageRoutes(router: ApiRouter, deps: MessageRouteDeps): void {
     tag: 'messages',
     auth: 'user',
     params: idParams,
-    query: z.object(pageQuery),
+    query: z.object({ q: searchQuery, ...pageQuery }),
     responses: { 200: { description: 'A page', schema: messagePageSchema } },
     handler: async ({ user, params, query }) => {
       const page = await contactMessages(db, user, params.id, query);
@@ -61,7 +74,7 @@ export function messageRoutes(router: ApiRouter, deps: MessageRouteDeps): void {
     summary: "Received mail of the caller's mailboxes, newest first",
     tag: 'messages',
     auth: 'user',
-    query: z.object({ accountId: z.string().uuid().optional(), q: z.string().max(200).optional(), ...pageQuery }),
+    query: z.object({ accountId: z.string().uuid().optional(), q: searchQuery, ...pageQuery }),
     responses: { 200: { description: 'A page', schema: messagePageSchema } },
     handler: ({ user, query }) => inbox(db, user, query),
   });

@@ -22,6 +22,7 @@ import type { MessageToStore, StoreContext, StoredMessage } from './message-to-s
 export type { MessageToStore, StoreContext, StoredMessage } from './message-to-store.js';
 import { contentDigest, variantKey } from '../rules/message-key.js';
 import { publishLiveEvent, publishLiveEvents } from '../../live/live-events.js';
+import { writeSearchIndex, type SearchDocument } from '../../storage/search-index.js';
 
 type Trx = Transaction<Database>;
 
@@ -204,6 +205,7 @@ async function insertMessage(
   digest: string,
   refs: { raw: BlobRef | null; attachments: BlobRef[] },
   now: number,
+  searchDocs: SearchDocument[],
 ): Promise<{ id: string; threadId: string | null }> {
   const id = newId(now);
   const threadId = await resolveThread(trx, ctx.orgId, message, now);
@@ -270,6 +272,19 @@ async function insertMessage(
   }));
   for (const chunk of inChunks(attachments, rowsPerInsert(9)))
     await trx.insertInto('attachments').values(chunk).execute();
+  // Indexed once for the whole batch (storeInTransaction), from exactly what the rows hold.
+  searchDocs.push({
+    messageId: id,
+    subject: storableText(message.subject),
+    people: [
+      storableText(message.from?.name ?? null),
+      storableText(message.from?.address ?? null),
+      ...participants.flatMap((p) => [p.name, p.address]),
+    ],
+    attachmentNames: attachments.map((a) => a.filename),
+    text: storableText(parsed.text),
+    html: storableText(parsed.html),
+  });
   return { id, threadId };
 }
 
@@ -413,6 +428,7 @@ async function storeInTransaction(
     [...known.values()].map((r) => r.id),
   );
   const stored: StoredMessage[] = [];
+  const searchDocs: SearchDocument[] = [];
   for (const message of messages) {
     const digest = digests.get(message) ?? null;
     let row: StoredRow | undefined;
@@ -444,6 +460,7 @@ async function storeInTransaction(
           digest,
           blobRefs.get(message)!,
           now,
+          searchDocs,
         );
         row = {
           id: inserted.id,
@@ -490,6 +507,8 @@ async function storeInTransaction(
     }
     stored.push({ id: row.id, created, contactIds, arrived, threadId: row.thread_id });
   }
+  // The full-text index, in the same transaction as the rows: a few multi-row statements for the batch.
+  await writeSearchIndex(trx, searchDocs);
   return stored;
 }
 

@@ -32,6 +32,7 @@ import * as calendarChannels from './0019-calendar-channels.js';
 import * as auditLog from './0020-audit-log.js';
 // Data-subject rights: erased addresses kept as hashes (issue 19, A4).
 import * as erasedAddresses from './0022-erased-addresses.js';
+import * as messageSearch from './0023-message-search.js';
 // Blobs in PostgreSQL, indexes for their collection (issue 18, part B).
 import * as blobContents from './0024-blob-contents.js';
 
@@ -63,6 +64,8 @@ const migrations: Record<string, Migration> = {
   '0020-audit-log': auditLog,
   // Data-subject rights (issue 19, A4).
   '0022-erased-addresses': erasedAddresses,
+  // Full-text search of bodies and attachment names (issue 18).
+  '0023-message-search': messageSearch,
   // Blobs in PostgreSQL (issue 18, part B).
   '0024-blob-contents': blobContents,
 };

@@ -40,6 +40,7 @@ export type {
   MessageDetail,
   MessagePage,
   MessageSummary,
+  SearchMatch,
   OAuthStart,
   Org,
   Plan,

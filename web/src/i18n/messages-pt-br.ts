@@ -82,7 +82,7 @@ export const ptBR: Record<MessageKey, string> = {
   'inbox.title': 'Caixa de entrada',
   'inbox.newMail': 'Novo e-mail',
   'inbox.search': 'Buscar e-mails',
-  'inbox.searchPlaceholder': 'Buscar assunto, remetente, texto…',
+  'inbox.searchPlaceholder': 'Buscar assunto, pessoas, texto, anexos…',
   'inbox.mailbox': 'Caixa de e-mail',
   'inbox.allMailboxes': 'Todas as caixas',
   'inbox.empty':
@@ -225,6 +225,10 @@ export const ptBR: Record<MessageKey, string> = {
   'contact.bouncedAddress': 'devolvido',
   'contact.timeline': 'Linha do tempo',
   'contact.timelineEmpty': 'Nenhum e-mail ou reunião com este contato ainda.',
+  'contact.searchMail': 'Buscar nos e-mails deste contato',
+  'contact.searchMailPlaceholder': 'Buscar assunto, pessoas, texto, anexos…',
+  'contact.searchNoResults': 'Nenhum e-mail com este contato corresponde a “{q}”.',
+  'contact.searchResults': 'E-mails que correspondem a “{q}”, os mais relevantes primeiro',
   'contact.mailFrom': 'De {from}',
   'contact.mailTo': 'Para {to}',
 

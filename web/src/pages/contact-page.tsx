@@ -31,6 +31,7 @@ import { CalendarIcon, IncomingIcon, OutgoingIcon } from '../components/icons';
 import { TrackingSummary } from '../mail/tracking-summary';
 import { ContactReminders } from './reminders-page';
 import { ContactSequences } from '../sequences/contact-sequences';
+import { ContactMailSearch } from './contact-mail-search';
 
 type Entry = { kind: 'mail'; at: string; message: MessageSummary } | { kind: 'meeting'; at: string; meeting: Meeting };
 
@@ -140,56 +141,61 @@ export function ContactPage({ id }: { id: string }) {
       {state.data ? (
         <section aria-labelledby="timeline-title">
           <h2 id="timeline-title">{t('contact.timeline')}</h2>
-          {!state.data.meetingsAvailable ? <p className="muted small">{t('meetings.unavailableShort')}</p> : null}
-          {state.data.entries.length === 0 ? <p className="empty">{t('contact.timelineEmpty')}</p> : null}
-          <ol className="timeline">
-            {state.data.entries.map((entry) =>
-              entry.kind === 'mail' ? (
-                <li key={`m-${entry.message.id}`} className={`timeline-item timeline-mail ${entry.message.direction}`}>
-                  <span className="timeline-icon">
-                    {entry.message.direction === 'incoming' ? (
-                      <IncomingIcon label={t('message.received')} />
-                    ) : (
-                      <OutgoingIcon label={t('message.sentBadge')} />
-                    )}
-                  </span>
-                  <div className="timeline-content">
-                    <Link to={messageLink(entry.message)} className="timeline-title">
-                      {entry.message.subject || t('message.noSubject')}
-                    </Link>
-                    <p className="muted small">
-                      {entry.message.direction === 'incoming'
-                        ? t('contact.mailFrom', { from: addressLabel(entry.message.from) })
-                        : t('contact.mailTo', { to: entry.message.to.map(addressLabel).join(', ') })}
-                      {entry.message.bounced ? ` · ${t('message.bounced')}` : ''}
-                      {entry.message.tracking ? ' · ' : null}
-                      <TrackingSummary tracking={entry.message.tracking} />
-                    </p>
-                    {entry.message.snippet ? <p className="timeline-snippet">{entry.message.snippet}</p> : null}
-                  </div>
-                  <time dateTime={entry.at} className="muted small">
-                    {dateTime(entry.at)}
-                  </time>
-                </li>
-              ) : (
-                <li key={`e-${entry.meeting.id}`} className="timeline-item timeline-meeting">
-                  <span className="timeline-icon">
-                    <CalendarIcon label={t('meetings.meeting')} />
-                  </span>
-                  <div className="timeline-content">
-                    <span className="timeline-title">{entry.meeting.title || t('meetings.untitled')}</span>
-                    <p className="muted small">
-                      {entry.meeting.location ? `${entry.meeting.location} · ` : ''}
-                      {entry.meeting.attendees.map((a) => a.name || a.address).join(', ')}
-                    </p>
-                  </div>
-                  <time dateTime={entry.at} className="muted small">
-                    {dateTime(entry.at)}
-                  </time>
-                </li>
-              ),
-            )}
-          </ol>
+          <ContactMailSearch contactId={id}>
+            {!state.data.meetingsAvailable ? <p className="muted small">{t('meetings.unavailableShort')}</p> : null}
+            {state.data.entries.length === 0 ? <p className="empty">{t('contact.timelineEmpty')}</p> : null}
+            <ol className="timeline">
+              {state.data.entries.map((entry) =>
+                entry.kind === 'mail' ? (
+                  <li
+                    key={`m-${entry.message.id}`}
+                    className={`timeline-item timeline-mail ${entry.message.direction}`}
+                  >
+                    <span className="timeline-icon">
+                      {entry.message.direction === 'incoming' ? (
+                        <IncomingIcon label={t('message.received')} />
+                      ) : (
+                        <OutgoingIcon label={t('message.sentBadge')} />
+                      )}
+                    </span>
+                    <div className="timeline-content">
+                      <Link to={messageLink(entry.message)} className="timeline-title">
+                        {entry.message.subject || t('message.noSubject')}
+                      </Link>
+                      <p className="muted small">
+                        {entry.message.direction === 'incoming'
+                          ? t('contact.mailFrom', { from: addressLabel(entry.message.from) })
+                          : t('contact.mailTo', { to: entry.message.to.map(addressLabel).join(', ') })}
+                        {entry.message.bounced ? ` · ${t('message.bounced')}` : ''}
+                        {entry.message.tracking ? ' · ' : null}
+                        <TrackingSummary tracking={entry.message.tracking} />
+                      </p>
+                      {entry.message.snippet ? <p className="timeline-snippet">{entry.message.snippet}</p> : null}
+                    </div>
+                    <time dateTime={entry.at} className="muted small">
+                      {dateTime(entry.at)}
+                    </time>
+                  </li>
+                ) : (
+                  <li key={`e-${entry.meeting.id}`} className="timeline-item timeline-meeting">
+                    <span className="timeline-icon">
+                      <CalendarIcon label={t('meetings.meeting')} />
+                    </span>
+                    <div className="timeline-content">
+                      <span className="timeline-title">{entry.meeting.title || t('meetings.untitled')}</span>
+                      <p className="muted small">
+                        {entry.meeting.location ? `${entry.meeting.location} · ` : ''}
+                        {entry.meeting.attendees.map((a) => a.name || a.address).join(', ')}
+                      </p>
+                    </div>
+                    <time dateTime={entry.at} className="muted small">
+                      {dateTime(entry.at)}
+                    </time>
+                  </li>
+                ),
+              )}
+            </ol>
+          </ContactMailSearch>
         </section>
       ) : null}
     </section>

@@ -10,6 +10,7 @@ import { ComposeForm, SendResult } from '../mail/compose-form';
 import { Link, navigate, useLocation } from '../router';
 import { PaperclipIcon } from '../components/icons';
 import { useDebounced, useLiveEvents } from '../live/live-events';
+import { MatchSnippet } from '../mail/match-snippet';
 
 export function messageLink(message: Pick<MessageSummary, 'id' | 'threadId'>): string {
   return message.threadId ? `/threads/${message.threadId}?message=${message.id}` : `/messages/${message.id}`;
@@ -166,7 +167,11 @@ export function InboxPage() {
                   ) : null}
                   {m.bounced ? <span className="badge badge-error">{t('message.bounced')}</span> : null}
                 </span>
-                <span className="message-snippet">{m.snippet ?? ''}</span>
+                {m.match ? (
+                  <MatchSnippet match={m.match} className="message-snippet" />
+                ) : (
+                  <span className="message-snippet">{m.snippet ?? ''}</span>
+                )}
                 <time className="message-date" dateTime={m.date} title={dateTime(m.date)}>
                   {shortDate(m.date)}
                 </time>
