@@ -66,7 +66,11 @@ async function writeBlobs(ctx: StoreContext, messages: MessageToStore[]): Promis
 }
 
 async function insertBlobRows(trx: Trx, refs: BlobRef[], now: number): Promise<void> {
-  const unique = [...new Map(refs.map((r) => [r.sha256, r])).values()];
+  // In one order (by hash) in every transaction: two mailboxes storing the same attachment at the same moment
+  // (on PostgreSQL) otherwise each wait for the other's row, and one batch dies of a deadlock (40P01).
+  const unique = [...new Map(refs.map((r) => [r.sha256, r])).values()].sort((a, b) =>
+    a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0,
+  );
   for (const chunk of inChunks(unique, rowsPerInsert(3))) {
     await trx
       .insertInto('blobs')
@@ -101,6 +105,8 @@ interface StoredRow {
   content_digest: string | null;
   direction: Direction;
   thread_id: string | null;
+  /** Copied onto each holder row: the inbox is read newest first from those (migration 0025). */
+  date: number;
 }
 
 /** Stored messages under any of `keys`, by key. */
@@ -109,7 +115,7 @@ async function storedByKey(trx: Trx, orgId: string, keys: string[]): Promise<Map
   for (const chunk of inChunks([...new Set(keys)], MAX_IN_LIST)) {
     const rows = await trx
       .selectFrom('messages')
-      .select(['id', 'dedupe_key', 'content_digest', 'direction', 'thread_id'])
+      .select(['id', 'dedupe_key', 'content_digest', 'direction', 'thread_id', 'date'])
       .where('org_id', '=', orgId)
       .where('dedupe_key', 'in', chunk)
       .execute();
@@ -451,13 +457,14 @@ async function storeInTransaction(
           content_digest: digest,
           direction: message.direction,
           thread_id: inserted.threadId,
+          date: message.date,
         };
         known.set(key, row);
         created = true;
       }
     }
     if (!row) continue;
-    const arrived = await addHolder(trx, ctx, row.id, message.direction, created, now);
+    const arrived = await addHolder(trx, ctx, row, message.direction, created, now);
     held.add(row.id);
     const contactIds = [
       ...new Set(message.mappingAddresses.map((a) => contacts.get(a)).filter((id): id is string => id !== undefined)),
@@ -501,11 +508,12 @@ async function storeInTransaction(
 async function addHolder(
   trx: Trx,
   ctx: StoreContext,
-  messageId: string,
+  message: Pick<StoredRow, 'id' | 'date'>,
   direction: Direction,
   fresh: boolean,
   now: number,
 ): Promise<boolean> {
+  const messageId = message.id;
   const holders = fresh
     ? []
     : await trx
@@ -533,6 +541,7 @@ async function addHolder(
       user_id: ctx.ownerUserId,
       shared: ctx.shared ? 1 : 0,
       direction,
+      date: message.date,
       created_at: now,
     })
     .execute();

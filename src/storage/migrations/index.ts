@@ -32,6 +32,7 @@ import * as calendarChannels from './0019-calendar-channels.js';
 import * as auditLog from './0020-audit-log.js';
 // Data-subject rights: erased addresses kept as hashes (issue 19, A4).
 import * as erasedAddresses from './0022-erased-addresses.js';
+import * as dataScaleIndexes from './0025-data-scale-indexes.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -61,6 +62,8 @@ const migrations: Record<string, Migration> = {
   '0020-audit-log': auditLog,
   // Data-subject rights (issue 19, A4).
   '0022-erased-addresses': erasedAddresses,
+  // Data scale (issue 18, part D).
+  '0025-data-scale-indexes': dataScaleIndexes,
 };
 
 export const migrationProvider: MigrationProvider = {
