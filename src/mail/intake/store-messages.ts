@@ -71,7 +71,21 @@ async function insertBlobRows(trx: Trx, refs: BlobRef[], now: number): Promise<v
   const unique = [...new Map(refs.map((r) => [r.sha256, r])).values()].sort((a, b) =>
     a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0,
   );
-  for (const chunk of inChunks(unique, rowsPerInsert(3))) {
+  // Rows already there are not inserted again: on PostgreSQL even a conflicting insert waits for every other open
+  // transaction that inserted the same hash, so mailboxes sharing attachments (a logo, one mail to a team) would
+  // store one after the other.
+  const known = new Set<string>();
+  for (const chunk of inChunks(
+    unique.map((r) => r.sha256),
+    MAX_IN_LIST,
+  )) {
+    const rows = await trx.selectFrom('blobs').select('sha256').where('sha256', 'in', chunk).execute();
+    for (const row of rows) known.add(row.sha256);
+  }
+  for (const chunk of inChunks(
+    unique.filter((r) => !known.has(r.sha256)),
+    rowsPerInsert(3),
+  )) {
     await trx
       .insertInto('blobs')
       .values(chunk.map((r) => ({ sha256: r.sha256, size: r.size, created_at: now })))
