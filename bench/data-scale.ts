@@ -8,7 +8,7 @@
 //   npx tsx bench/data-scale.ts --measure-only --dir DIR [--database-url URL]     (a kept database)
 //   other options: --writers N (PostgreSQL seeding writers, default 4), --batch N (storeMessages batch, default 500),
 //   --requests N (per client per endpoint, default 200), --endpoint-seconds S (cap per endpoint, default 60),
-//   --clients N (default 8), --plans FILE (default bench/data-scale-plans.md), --no-plans-file
+//   --clients N (default 8), --seed-minutes M (stop seeding after M minutes and measure what is there), --plans FILE (default bench/data-scale-plans.md), --no-plans-file
 //
 // The data (seeded PRNG: every run builds the same): one organisation, 50 users, 100 mailboxes (2 per user; every
 // third shared, the rest private), 20,000 contacts, threads of 1–20 messages (replies carry In-Reply-To/References),
@@ -64,6 +64,7 @@ const { values: opts } = parseArgs({
     plans: { type: 'string', default: 'bench/data-scale-plans.md' },
     'no-plans-file': { type: 'boolean', default: false },
     'max-minutes': { type: 'string', default: '90' },
+    'seed-minutes': { type: 'string', default: '0' },
   },
 });
 
@@ -76,6 +77,8 @@ const BATCH = Number(opts.batch);
 const REQUESTS = Number(opts.requests);
 const CLIENTS = Number(opts.clients);
 const ENDPOINT_MS = Number(opts['endpoint-seconds']) * 1000;
+/** Stop seeding after this long (0: no limit) and measure what is there; every mailbox is filled alike. */
+const SEED_MS = Number(opts['seed-minutes']) * 60_000 || Infinity;
 const YEAR = 365 * 24 * 3600 * 1000;
 const YEAR_START = Date.UTC(2025, 11, 1);
 const PASSWORD = 'data scale bench password';
@@ -422,42 +425,66 @@ async function seedMessages(
   let stored = 0;
   let retries = 0;
   let lastLog = now();
-  await inPool(mailboxes, WRITERS, async (mailbox, index) => {
-    const count = Math.floor(MESSAGES / MAILBOXES) + (index < MESSAGES % MAILBOXES ? 1 : 0);
-    const ctx: StoreContext = {
+  // Round by round, one batch per mailbox each, so that a run stopped by --seed-minutes has every mailbox filled
+  // alike (each mailbox's mail is the same whatever the order: one seeded generator per mailbox).
+  const lanes = mailboxes.map((mailbox, index) => ({
+    ctx: {
       orgId,
       ownerUserId: mailbox.userId,
       shared: mailbox.shared,
       accountId: mailbox.id,
       blobs,
-    };
-    let batch: MessageToStore[] = [];
-    const flush = async () => {
-      // As the sync does: a transient database error (a lock wait, a deadlock) retries the batch as it is.
-      let result;
-      for (let attempt = 1; ; attempt++) {
-        try {
-          result = await storeMessages(db, ctx, batch, null);
-          break;
-        } catch (error) {
-          if (!isTransientDbError(error) || attempt >= 5) throw error;
-          retries++;
-        }
+    } satisfies StoreContext,
+    messages: mailboxMessages(
+      mailbox,
+      index,
+      Math.floor(MESSAGES / MAILBOXES) + (index < MESSAGES % MAILBOXES ? 1 : 0),
+    ),
+    done: false,
+  }));
+  const flush = async (ctx: StoreContext, batch: MessageToStore[]) => {
+    // As the sync does: a transient database error (a lock wait, a deadlock) retries the batch as it is.
+    let result;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        result = await storeMessages(db, ctx, batch, null);
+        break;
+      } catch (error) {
+        if (!isTransientDbError(error) || attempt >= 5) throw error;
+        retries++;
       }
-      stored += result.filter((r) => r.created).length;
-      batch = [];
-      if (now() - lastLog > 15_000) {
-        lastLog = now();
-        const s = (now() - started) / 1000;
-        log(`seeded ${fmt(stored)} messages in ${fmt(s)} s (${fmt(stored / s)}/s)`);
-      }
-    };
-    for (const message of mailboxMessages(mailbox, index, count)) {
-      batch.push(message);
-      if (batch.length >= BATCH) await flush();
     }
-    if (batch.length > 0) await flush();
-  });
+    stored += result.filter((r) => r.created).length;
+    if (now() - lastLog > 15_000) {
+      lastLog = now();
+      const s = (now() - started) / 1000;
+      log(`seeded ${fmt(stored)} messages in ${fmt(s)} s (${fmt(stored / s)}/s)`);
+    }
+  };
+  let cut = false;
+  while (lanes.some((l) => !l.done) && !cut) {
+    await inPool(
+      lanes.filter((l) => !l.done),
+      WRITERS,
+      async (lane) => {
+        if (now() - started > SEED_MS) {
+          cut = true;
+          return;
+        }
+        const batch: MessageToStore[] = [];
+        for (let next = lane.messages.next(); ; next = lane.messages.next()) {
+          if (next.done) {
+            lane.done = true;
+            break;
+          }
+          batch.push(next.value);
+          if (batch.length >= BATCH) break;
+        }
+        if (batch.length > 0) await flush(lane.ctx, batch);
+      },
+    );
+  }
+  if (cut) log(`--seed-minutes reached: ${fmt(stored)} of ${fmt(MESSAGES)} messages stored`);
   const ms = now() - started;
   return { ms, stored, retries, busyCores: (machineBusyTicks() - busy0) / CLK_TCK / (ms / 1000) };
 }

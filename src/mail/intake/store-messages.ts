@@ -559,7 +559,8 @@ async function addHolder(
       created_at: now,
     })
     .execute();
-  if (ctx.shared)
+  // A message inserted just now already has its mailbox's visibility (insertMessage).
+  if (ctx.shared && !fresh)
     await trx.updateTable('messages').set({ shared: 1 }).where('id', '=', messageId).where('shared', '=', 0).execute();
   return true;
 }
