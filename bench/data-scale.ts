@@ -514,7 +514,11 @@ async function openTarget(): Promise<Target> {
     if (!opts.dir) throw new Error('--measure-only needs --dir (and --database-url for PostgreSQL)');
     const databaseUrl = opts['database-url'] ?? null;
     const storage = openStorage({ dataDir: opts.dir, databaseUrl });
-    await migrateToLatest(storage.db);
+    // A database seeded by an older version gets the newer migrations here, timed (at 1M: the upgrade's cost).
+    const migrating = now();
+    const result = await migrateToLatest(storage.db);
+    const ran = (result.results ?? []).map((r) => r.migrationName);
+    if (ran.length) log(`migrations ${ran.join(', ')} took ${fmt((now() - migrating) / 1000, 1)} s`);
     return { dialect: databaseUrl ? 'postgres' : 'sqlite', dataDir: opts.dir, databaseUrl, storage };
   }
   const dataDir = fs.mkdtempSync(path.join(opts.dir ?? os.tmpdir(), 'conversa-data-scale-'));

@@ -263,8 +263,8 @@ async function inboxPage(
 }
 
 /**
- * The inbox's condition, for a search: received mail in the caller's own mailboxes (or one of them). Driven by the
- * caller's holder rows, so a search reads the caller's mail, not the organisation's.
+ * The inbox's condition (a search, the badge): received mail in the caller's own mailboxes (or one of them). Driven
+ * by the caller's holder rows, so it reads the caller's mail, not the organisation's.
  */
 function inboxQuery(db: Db, user: User, accountId?: string) {
   return baseQuery(db, user).where(
@@ -294,11 +294,10 @@ export async function inbox(
 
 /** How many messages of the inbox view are unread for the caller (the navigation's badge). */
 export async function unreadCount(db: Db, user: User): Promise<number> {
-  // Driven by the caller's holder rows (the inbox's own index), not by a walk of the organisation's mail.
-  const row = await baseQuery(db, user)
+  // Driven by the caller's holder rows (inboxQuery), not by a walk of the organisation's mail.
+  const row = await inboxQuery(db, user)
     .clearSelect()
     .select((eb) => eb.fn.countAll<number | string>().as('n'))
-    .where('messages.id', 'in', inboxHolders(db, user).select('message_holders.message_id'))
     .where(unreadFor(user.id))
     .executeTakeFirstOrThrow();
   return Number(row.n);
