@@ -185,33 +185,94 @@ export async function contactMessages(
     .where('org_id', '=', user.orgId)
     .executeTakeFirst();
   if (!contact) throw notFound('Contact');
-  const query = baseQuery(db, user).where((eb) =>
-    eb.exists(
-      eb
-        .selectFrom('message_contacts')
-        .select('message_contacts.message_id')
-        .whereRef('message_contacts.message_id', '=', 'messages.id')
-        .where('message_contacts.contact_id', '=', contactId),
-    ),
+  // The contact's own rows drive the read (message_contacts_contact_idx), not a walk of the organisation's mail by
+  // date asking each message about the contact: a contact has hundreds of messages, the organisation a million.
+  const query = baseQuery(db, user).where(
+    'messages.id',
+    'in',
+    db
+      .selectFrom('message_contacts')
+      .select('message_contacts.message_id')
+      .where('message_contacts.contact_id', '=', contactId),
   );
   if (options.q?.trim()) return searchPage(db, query, options.q, options, (rows) => summaries(db, user, rows));
   return page(db, user, query, options.limit, options.cursor);
 }
 
-/** The inbox's condition: received mail in the caller's own mailboxes (or one of them). */
+/**
+ * The inbox's holder rows: received mail in the caller's own mailboxes (or one of them), as those mailboxes see it.
+ * Each row carries its message's date (migration 0025), so the index on (user_id, direction, date, message_id)
+ * hands them out newest first.
+ */
+function inboxHolders(db: Db, user: User, accountId?: string) {
+  return (
+    db
+      .selectFrom('message_holders')
+      .where('message_holders.user_id', '=', user.id)
+      .where('message_holders.account_id', 'is not', null)
+      // Incoming as the caller's own mailbox sees it: a colleague's sent mail is this inbox's received mail.
+      .where('message_holders.direction', '=', 'incoming')
+      .$if(accountId !== undefined, (qb) => qb.where('message_holders.account_id', '=', accountId!))
+  );
+}
+
+/**
+ * One inbox page without a search: the page's ids come from the caller's holder rows in index order (one row per
+ * message and mailbox, so DISTINCT for mail both of the caller's mailboxes hold), then their messages, still under
+ * the visibility rule. Its cost is the page's, whatever its depth and the organisation's size.
+ */
+async function inboxPage(
+  db: Db,
+  user: User,
+  options: { accountId?: string; limit: number; cursor?: string },
+): Promise<Page<MessageSummary>> {
+  let holders = inboxHolders(db, user, options.accountId)
+    .select(['message_holders.date', 'message_holders.message_id'])
+    .distinct();
+  if (options.cursor) {
+    const c = readPageCursor(options.cursor);
+    holders = holders.where((eb) =>
+      eb.or([
+        eb('message_holders.date', '<', c.date),
+        eb.and([eb('message_holders.date', '=', c.date), eb('message_holders.message_id', '<', c.id)]),
+      ]),
+    );
+  }
+  const found = await holders
+    .orderBy('message_holders.date', 'desc')
+    .orderBy('message_holders.message_id', 'desc')
+    .limit(options.limit + 1)
+    .execute();
+  const ids = found.slice(0, options.limit);
+  const rows =
+    ids.length === 0
+      ? []
+      : ((await baseQuery(db, user)
+          .where(
+            'messages.id',
+            'in',
+            ids.map((h) => h.message_id),
+          )
+          .orderBy('messages.date', 'desc')
+          .orderBy('messages.id', 'desc')
+          .execute()) as SummaryRow[]);
+  const last = ids[ids.length - 1];
+  return {
+    items: await summaries(db, user, rows),
+    nextCursor:
+      found.length > options.limit && last ? pageCursor({ date: Number(last.date), id: last.message_id }) : null,
+  };
+}
+
+/**
+ * The inbox's condition (a search, the badge): received mail in the caller's own mailboxes (or one of them). Driven
+ * by the caller's holder rows, so it reads the caller's mail, not the organisation's.
+ */
 function inboxQuery(db: Db, user: User, accountId?: string) {
-  return baseQuery(db, user).where((eb) =>
-    eb.exists(
-      eb
-        .selectFrom('message_holders')
-        .select('message_holders.id')
-        .whereRef('message_holders.message_id', '=', 'messages.id')
-        .where('message_holders.user_id', '=', user.id)
-        .where('message_holders.account_id', 'is not', null)
-        // Incoming as the caller's own mailbox sees it: a colleague's sent mail is this inbox's received mail.
-        .where('message_holders.direction', '=', 'incoming')
-        .$if(accountId !== undefined, (qb) => qb.where('message_holders.account_id', '=', accountId!)),
-    ),
+  return baseQuery(db, user).where(
+    'messages.id',
+    'in',
+    inboxHolders(db, user, accountId).select('message_holders.message_id'),
   );
 }
 
@@ -221,14 +282,16 @@ export async function inbox(
   user: User,
   options: { accountId?: string; q?: string; limit: number; cursor?: string },
 ): Promise<Page<MessageSummary>> {
-  const query = inboxQuery(db, user, options.accountId);
+  if (!options.q?.trim()) return inboxPage(db, user, options);
   // `q`: full-text search of subject, people, attachment names and body (search-messages.ts).
-  if (options.q?.trim()) return searchPage(db, query, options.q, options, (rows) => summaries(db, user, rows));
-  return page(db, user, query, options.limit, options.cursor);
+  return searchPage(db, inboxQuery(db, user, options.accountId), options.q, options, (rows) =>
+    summaries(db, user, rows),
+  );
 }
 
 /** How many messages of the inbox view are unread for the caller (the navigation's badge). */
 export async function unreadCount(db: Db, user: User): Promise<number> {
+  // Driven by the caller's holder rows (inboxQuery), not by a walk of the organisation's mail.
   const row = await inboxQuery(db, user)
     .clearSelect()
     .select((eb) => eb.fn.countAll<number | string>().as('n'))

@@ -1,7 +1,7 @@
 // Opens the database the config names (SQLite file or PostgreSQL) behind one Kysely instance and runs
 // the migrations. Dialect differences stay in the dialect folders and in `Storage.dialect` capabilities.
 import path from 'node:path';
-import { Kysely, Migrator, type MigrationResultSet } from 'kysely';
+import { Kysely, Migrator, sql, type MigrationResultSet } from 'kysely';
 import type { Database } from './schema.js';
 import { migrationProvider } from './migrations/index.js';
 import { sqliteDialect } from './sqlite/open-sqlite.js';
@@ -31,7 +31,33 @@ export function openStorage(options: StorageOptions): Storage {
       ? postgresDialect(options.databaseUrl)
       : sqliteDialect(options.sqliteFile ?? path.join(options.dataDir, 'conversa.db')),
   });
-  return { db, dialect, close: () => db.destroy() };
+  if (dialect === 'postgres') return { db, dialect, close: () => db.destroy() };
+  const stop = refreshSqliteStatistics(db);
+  return {
+    db,
+    dialect,
+    close: () => {
+      stop();
+      return db.destroy();
+    },
+  };
+}
+
+/** How often SQLite's statistics are checked (PostgreSQL's autovacuum keeps its own). */
+const SQLITE_OPTIMIZE_EVERY_MS = 3600_000;
+
+/**
+ * A database that grows from empty to a million messages in one process must not keep planning with the empty
+ * one's (missing) statistics: `PRAGMA optimize` re-analyzes the tables that grew a lot, cheaply (open-sqlite.ts).
+ */
+function refreshSqliteStatistics(db: Db): () => void {
+  const timer = setInterval(() => {
+    sql`PRAGMA optimize = 0x10002`.execute(db).catch(() => {
+      // Statistics only steer the planner; the next round tries again.
+    });
+  }, SQLITE_OPTIMIZE_EVERY_MS);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 export async function migrateToLatest(db: Db): Promise<MigrationResultSet> {

@@ -252,6 +252,8 @@ export interface MessageHoldersTable {
   shared: number;
   /** The message as this mailbox sees it (a colleague's Sent copy is this mailbox's incoming mail). */
   direction: Direction;
+  /** The message's date (messages.date, which never changes): the inbox is read newest first from these rows. */
+  date: number;
   created_at: number;
 }
 

@@ -67,8 +67,26 @@ async function writeBlobs(ctx: StoreContext, messages: MessageToStore[]): Promis
 }
 
 async function insertBlobRows(trx: Trx, refs: BlobRef[], now: number): Promise<void> {
-  const unique = [...new Map(refs.map((r) => [r.sha256, r])).values()];
-  for (const chunk of inChunks(unique, rowsPerInsert(3))) {
+  // In one order (by hash) in every transaction: two mailboxes storing the same attachment at the same moment
+  // (on PostgreSQL) otherwise each wait for the other's row, and one batch dies of a deadlock (40P01).
+  const unique = [...new Map(refs.map((r) => [r.sha256, r])).values()].sort((a, b) =>
+    a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0,
+  );
+  // Rows already there are not inserted again: on PostgreSQL even a conflicting insert waits for every other open
+  // transaction that inserted the same hash, so mailboxes sharing attachments (a logo, one mail to a team) would
+  // store one after the other.
+  const known = new Set<string>();
+  for (const chunk of inChunks(
+    unique.map((r) => r.sha256),
+    MAX_IN_LIST,
+  )) {
+    const rows = await trx.selectFrom('blobs').select('sha256').where('sha256', 'in', chunk).execute();
+    for (const row of rows) known.add(row.sha256);
+  }
+  for (const chunk of inChunks(
+    unique.filter((r) => !known.has(r.sha256)),
+    rowsPerInsert(3),
+  )) {
     await trx
       .insertInto('blobs')
       .values(chunk.map((r) => ({ sha256: r.sha256, size: r.size, created_at: now })))
@@ -102,6 +120,8 @@ interface StoredRow {
   content_digest: string | null;
   direction: Direction;
   thread_id: string | null;
+  /** Copied onto each holder row: the inbox is read newest first from those (migration 0025). */
+  date: number;
 }
 
 /** Stored messages under any of `keys`, by key. */
@@ -110,7 +130,7 @@ async function storedByKey(trx: Trx, orgId: string, keys: string[]): Promise<Map
   for (const chunk of inChunks([...new Set(keys)], MAX_IN_LIST)) {
     const rows = await trx
       .selectFrom('messages')
-      .select(['id', 'dedupe_key', 'content_digest', 'direction', 'thread_id'])
+      .select(['id', 'dedupe_key', 'content_digest', 'direction', 'thread_id', 'date'])
       .where('org_id', '=', orgId)
       .where('dedupe_key', 'in', chunk)
       .execute();
@@ -468,13 +488,14 @@ async function storeInTransaction(
           content_digest: digest,
           direction: message.direction,
           thread_id: inserted.threadId,
+          date: message.date,
         };
         known.set(key, row);
         created = true;
       }
     }
     if (!row) continue;
-    const arrived = await addHolder(trx, ctx, row.id, message.direction, created, now);
+    const arrived = await addHolder(trx, ctx, row, message.direction, created, now);
     held.add(row.id);
     const contactIds = [
       ...new Set(message.mappingAddresses.map((a) => contacts.get(a)).filter((id): id is string => id !== undefined)),
@@ -520,11 +541,12 @@ async function storeInTransaction(
 async function addHolder(
   trx: Trx,
   ctx: StoreContext,
-  messageId: string,
+  message: Pick<StoredRow, 'id' | 'date'>,
   direction: Direction,
   fresh: boolean,
   now: number,
 ): Promise<boolean> {
+  const messageId = message.id;
   const holders = fresh
     ? []
     : await trx
@@ -552,10 +574,12 @@ async function addHolder(
       user_id: ctx.ownerUserId,
       shared: ctx.shared ? 1 : 0,
       direction,
+      date: message.date,
       created_at: now,
     })
     .execute();
-  if (ctx.shared)
+  // A message inserted just now already has its mailbox's visibility (insertMessage).
+  if (ctx.shared && !fresh)
     await trx.updateTable('messages').set({ shared: 1 }).where('id', '=', messageId).where('shared', '=', 0).execute();
   return true;
 }

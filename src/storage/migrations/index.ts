@@ -35,6 +35,7 @@ import * as erasedAddresses from './0022-erased-addresses.js';
 import * as messageSearch from './0023-message-search.js';
 // Blobs in PostgreSQL, indexes for their collection (issue 18, part B).
 import * as blobContents from './0024-blob-contents.js';
+import * as dataScaleIndexes from './0025-data-scale-indexes.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -68,6 +69,8 @@ const migrations: Record<string, Migration> = {
   '0023-message-search': messageSearch,
   // Blobs in PostgreSQL (issue 18, part B).
   '0024-blob-contents': blobContents,
+  // Data scale (issue 18, part D).
+  '0025-data-scale-indexes': dataScaleIndexes,
 };
 
 export const migrationProvider: MigrationProvider = {
