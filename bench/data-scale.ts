@@ -35,7 +35,7 @@ import {
   type StoreContext,
 } from '../src/mail/intake/store-messages.js';
 import { dedupeKey } from '../src/mail/rules/message-key.js';
-import { createBlobStore } from '../src/storage/blob-store.js';
+import { openBlobStore } from '../src/storage/open-blob-store.js';
 import { migrateToLatest, openStorage, type Db, type Storage } from '../src/storage/database.js';
 import { newId } from '../src/storage/ids.js';
 import type { Database } from '../src/storage/schema.js';
@@ -414,12 +414,14 @@ function* mailboxMessages(mailbox: Mailbox, index: number, count: number): Gener
 }
 
 async function seedMessages(
-  db: Db,
+  storage: Storage,
   dataDir: string,
   orgId: string,
   mailboxes: Mailbox[],
 ): Promise<{ ms: number; stored: number; retries: number; busyCores: number }> {
-  const blobs = createBlobStore(path.join(dataDir, 'blobs'));
+  // The install's own store: files on SQLite, blob_contents on PostgreSQL.
+  const blobs = openBlobStore(storage, dataDir);
+  const db = storage.db;
   const started = now();
   const busy0 = machineBusyTicks();
   let stored = 0;
@@ -908,7 +910,7 @@ async function main(): Promise<void> {
     log(
       `team seeded in ${fmt((now() - teamStarted) / 1000, 1)} s; storing ${fmt(MESSAGES)} messages, ${WRITERS} writer(s)`,
     );
-    const seed = await seedMessages(target.storage.db, target.dataDir, team.orgId, mailboxes);
+    const seed = await seedMessages(target.storage, target.dataDir, team.orgId, mailboxes);
     if (target.dialect === 'sqlite')
       await sql`pragma wal_checkpoint(truncate)`.execute(target.storage.db).catch(() => undefined);
     if (target.dialect === 'postgres') await sql`analyze`.execute(target.storage.db);
