@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { AppError } from './core/app-error.js';
 import { ConfigError, loadConfig } from './app/config.js';
 import { startServer, startWorker } from './app/start-server.js';
+import { limitHeapGrowth } from './app/heap-growth.js';
 import { migrateToLatest, openStorage } from './storage/database.js';
 import { secureDataDir } from './storage/secure-data-dir.js';
 import { createBackup, POSTGRES_NOTE, restoreBackup } from './ops/backup.js';
@@ -79,6 +80,7 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'serve': {
+      limitHeapGrowth();
       const server = await startServer(loadConfig());
       let stopping = false;
       const stop = async (signal: string) => {
@@ -93,6 +95,7 @@ async function main(argv: string[]): Promise<number> {
       return -1;
     }
     case 'worker': {
+      limitHeapGrowth();
       const worker = await startWorker(loadConfig());
       let stopping = false;
       const stop = async () => {

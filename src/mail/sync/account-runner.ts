@@ -304,7 +304,9 @@ export class AccountRunner {
       batchSize: this.deps.batchSize,
       batchBytes: this.deps.batchBytes,
       ...(this.deps.onFetch
-        ? { onFetch: (fetch: { uids: number[]; bytes: number }) => this.deps.onFetch?.({ accountId: row.id, ...fetch }) }
+        ? {
+            onFetch: (fetch: { uids: number[]; bytes: number }) => this.deps.onFetch?.({ accountId: row.id, ...fetch }),
+          }
         : {}),
       onProgress: async (progress) => {
         await this.deps.db

@@ -82,15 +82,13 @@ async function syncUids(
       const keptByUid = new Map<number, Candidate[]>();
       for (const c of mapped.kept) keptByUid.set(c.scanned.uid, [...(keptByUid.get(c.scanned.uid) ?? []), c]);
       const scannedUids = new Set(scanned.map((m) => m.uid));
-      const bytesOf = (uid: number) =>
-        (keptByUid.get(uid) ?? []).reduce((sum, c) => sum + downloadBytes(mapped, c), 0);
+      const bytesOf = (uid: number) => (keptByUid.get(uid) ?? []).reduce((sum, c) => sum + downloadBytes(mapped, c), 0);
       for (const group of groupByBytes(chunk, bytesOf, budget)) {
         const bytes = group.reduce((sum, uid) => sum + bytesOf(uid), 0);
         await pipeline.room(bytes);
         if (ctx.signal.aborted) break;
         const kept = group.flatMap((uid) => keptByUid.get(uid) ?? []);
-        if (bytes > 0)
-          ctx.onFetch?.({ uids: group.filter((uid) => bytesOf(uid) > 0), bytes });
+        if (bytes > 0) ctx.onFetch?.({ uids: group.filter((uid) => bytesOf(uid) > 0), bytes });
         const { sources, parsing } = await fetchKept(ctx, client, mapped, kept);
         const last = group[group.length - 1]!;
         const count = group.filter((uid) => scannedUids.has(uid)).length;
