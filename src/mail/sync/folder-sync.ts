@@ -52,6 +52,25 @@ async function updateFolder(db: Db | Trx, id: string, set: Partial<FolderRow>): 
     .execute();
 }
 
+/** `promise`'s value, or null as soon as `signal` aborts (the work behind the promise finishes unobserved). */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | null> {
+  if (signal.aborted) return Promise.resolve(null);
+  return new Promise<T | null>((resolve, reject) => {
+    const onAbort = () => resolve(null);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
 /** Batches waiting for their commit at once (scan/fetch of the next overlaps parse and store of these). */
 const BATCHES_IN_FLIGHT = 3;
 
@@ -93,8 +112,9 @@ async function syncUids(
         const last = group[group.length - 1]!;
         const count = group.filter((uid) => scannedUids.has(uid)).length;
         pipeline.add(bytes, async () => {
-          const parsed = await parsing;
-          if (ctx.signal.aborted) return;
+          // An abort does not wait for the parse of batches that will not commit anyway.
+          const parsed = await unlessAborted(parsing, ctx.signal);
+          if (parsed === null || ctx.signal.aborted) return;
           const toStore = messagesToStore(ctx, mapped, kept, sources, parsed);
           // The sources go as soon as the blobs are written: nothing keeps a batch's bytes past its commit.
           sources.clear();
