@@ -301,6 +301,9 @@ async function syncFlags(
   await updateFolder(ctx.db, folder.id, { highest_modseq: modseq });
 }
 
+/** Stored locations compared with the server's UID list per query. */
+const REMOVALS_PAGE = 5_000;
+
 /**
  * Messages removed from the folder: their location is marked removed, the CRM's copy stays. Checked when the
  * message count is not what the cursor expects (a UID diff; cheap: UID SEARCH ALL returns numbers only).
@@ -322,17 +325,27 @@ async function syncRemovals(
   }
   if (expected !== null) {
     const present = new Set(exists === 0 ? [] : (await client.search({ all: true }, { uid: true })) || []);
-    const ours = await ctx.db
-      .selectFrom('message_locations')
-      .select(['id', 'uid'])
-      .where('folder_id', '=', folder.id)
-      .where('uid_validity', '=', uidValidity)
-      .where('removed_at', 'is', null)
-      .execute();
-    const gone = ours.filter((row) => !present.has(row.uid)).map((row) => row.id);
     const now = Date.now();
-    for (const batch of inChunks(gone, 500)) {
-      await ctx.db.updateTable('message_locations').set({ removed_at: now }).where('id', 'in', batch).execute();
+    // The folder's stored locations are read a page at a time (by UID), so this pass's memory does not grow with
+    // the mail already stored: only the server's UID list is held whole (numbers).
+    let after = -1;
+    for (;;) {
+      const page = await ctx.db
+        .selectFrom('message_locations')
+        .select(['id', 'uid'])
+        .where('folder_id', '=', folder.id)
+        .where('uid_validity', '=', uidValidity)
+        .where('uid', '>', after)
+        .where('removed_at', 'is', null)
+        .orderBy('uid')
+        .limit(REMOVALS_PAGE)
+        .execute();
+      const gone = page.filter((row) => !present.has(row.uid)).map((row) => row.id);
+      for (const batch of inChunks(gone, 500)) {
+        await ctx.db.updateTable('message_locations').set({ removed_at: now }).where('id', 'in', batch).execute();
+      }
+      if (page.length < REMOVALS_PAGE) break;
+      after = page[page.length - 1]!.uid;
     }
   }
   await updateFolder(ctx.db, folder.id, { exists_count: exists });
