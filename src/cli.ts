@@ -2,14 +2,18 @@
 // The `conversa` command: serve, migrate, user add, token create/list/revoke. Output meant for scripts (a token)
 // is printed alone; everything else goes to stderr so it can be piped.
 import { parseArgs } from 'node:util';
-import { AppError } from './core/app-error.js';
-import { ConfigError, loadConfig } from './app/config.js';
-import { startServer, startWorker } from './app/start-server.js';
 import { limitHeapGrowth } from './app/heap-growth.js';
-import { migrateToLatest, openStorage } from './storage/database.js';
-import { secureDataDir } from './storage/secure-data-dir.js';
-import { createBackup, POSTGRES_NOTE, restoreBackup } from './ops/backup.js';
-import { createUser, findUserByEmail, issueApiToken, listApiTokens, revokeApiToken } from './users/users.js';
+
+// V8's heap limits first, and only then the rest of the program: loading its modules is what grows the young
+// generation, which never gives the memory back (see heap-growth.ts). Hence the imports below are dynamic.
+limitHeapGrowth();
+const { AppError } = await import('./core/app-error.js');
+const { ConfigError, loadConfig } = await import('./app/config.js');
+const { startServer, startWorker } = await import('./app/start-server.js');
+const { migrateToLatest, openStorage } = await import('./storage/database.js');
+const { secureDataDir } = await import('./storage/secure-data-dir.js');
+const { createBackup, POSTGRES_NOTE, restoreBackup } = await import('./ops/backup.js');
+const { createUser, findUserByEmail, issueApiToken, listApiTokens, revokeApiToken } = await import('./users/users.js');
 
 const USAGE = `Usage:
   conversa serve                                   run the web app, API and background work
@@ -80,7 +84,6 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'serve': {
-      limitHeapGrowth();
       const server = await startServer(loadConfig());
       let stopping = false;
       const stop = async (signal: string) => {
@@ -95,7 +98,6 @@ async function main(argv: string[]): Promise<number> {
       return -1;
     }
     case 'worker': {
-      limitHeapGrowth();
       const worker = await startWorker(loadConfig());
       let stopping = false;
       const stop = async () => {
