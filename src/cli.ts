@@ -2,16 +2,21 @@
 // The `conversa` command: serve, migrate, user add, token create/list/revoke. Output meant for scripts (a token)
 // is printed alone; everything else goes to stderr so it can be piped.
 import { parseArgs } from 'node:util';
-import { AppError } from './core/app-error.js';
-import { ConfigError, loadConfig } from './app/config.js';
-import { startServer, startWorker } from './app/start-server.js';
-import { migrateToLatest, openStorage } from './storage/database.js';
-import { secureDataDir } from './storage/secure-data-dir.js';
-import { createBackup, POSTGRES_NOTE, restoreBackup } from './ops/backup.js';
-import { BLOB_GRACE_MS, collectBlobs } from './storage/collect-blobs.js';
-import { importFileBlobs } from './storage/import-file-blobs.js';
-import { blobsDirOf, openBlobStore } from './storage/open-blob-store.js';
-import { createUser, findUserByEmail, issueApiToken, listApiTokens, revokeApiToken } from './users/users.js';
+import { limitHeapGrowth } from './app/heap-growth.js';
+
+// V8's heap limits first, and only then the rest of the program: loading its modules is what grows the young
+// generation, which never gives the memory back (see heap-growth.ts). Hence the imports below are dynamic.
+limitHeapGrowth();
+const { AppError } = await import('./core/app-error.js');
+const { ConfigError, loadConfig } = await import('./app/config.js');
+const { startServer, startWorker } = await import('./app/start-server.js');
+const { migrateToLatest, openStorage } = await import('./storage/database.js');
+const { secureDataDir } = await import('./storage/secure-data-dir.js');
+const { createBackup, POSTGRES_NOTE, restoreBackup } = await import('./ops/backup.js');
+const { BLOB_GRACE_MS, collectBlobs } = await import('./storage/collect-blobs.js');
+const { importFileBlobs } = await import('./storage/import-file-blobs.js');
+const { blobsDirOf, openBlobStore } = await import('./storage/open-blob-store.js');
+const { createUser, findUserByEmail, issueApiToken, listApiTokens, revokeApiToken } = await import('./users/users.js');
 
 const USAGE = `Usage:
   conversa serve                                   run the web app, API and background work

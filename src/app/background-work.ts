@@ -28,6 +28,10 @@ export interface BackgroundOptions {
   backoffMaxMs?: number;
   pollIntervalMs?: number;
   batchSize?: number;
+  /** Bytes of downloaded mail per sync batch (default config.syncBatchBytes). */
+  batchBytes?: number;
+  /** Tests only: told of every download of kept mail by the sync engine (UIDs and their RFC822.SIZE total). */
+  onSyncFetch?: (fetch: { accountId: string; uids: number[]; bytes: number }) => void;
   outbox?: Pick<OutboxDeps, 'backoffBaseMs' | 'backoffMaxMs' | 'maxAttempts' | 'pollIntervalMs' | 'timeoutMs'>;
   leases?: { ttlMs?: number; tickMs?: number; maxAccounts?: number };
   /** Whole calendar passes this often (default config.calendarIntervalMinutes). */
@@ -142,6 +146,8 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
       blobs,
       parse: deps.parse,
       batchSize: options.batchSize ?? config.syncBatchSize,
+      batchBytes: options.batchBytes ?? config.syncBatchBytes,
+      ...(options.onSyncFetch ? { onFetch: options.onSyncFetch } : {}),
       bccDomain: config.bccDomain,
       secrets,
       oauth: config.oauth,

@@ -26,6 +26,11 @@ export interface Config {
   logFormat: 'json' | 'pretty' | 'auto';
   /** UIDs per scan/fetch/store batch of the sync engine (SYNC_BATCH_SIZE, default 500). */
   syncBatchSize: number;
+  /**
+   * Bytes (RFC822.SIZE) of downloaded mail per batch of the sync engine (SYNC_BATCH_BYTES, default 8 MiB); a bigger
+   * message is fetched and stored alone.
+   */
+  syncBatchBytes: number;
   /** OAuth2 client registrations (GOOGLE_* / MICROSOFT_*); a provider without one cannot sign in. */
   oauth: OAuthConfig;
   /** The application's outbound relay (APP_SMTP_*), or null. */
@@ -121,6 +126,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL || 'info',
     logFormat: logFormat(env.LOG_FORMAT),
     syncBatchSize: positive(env, 'SYNC_BATCH_SIZE', 500),
+    syncBatchBytes: positive(env, 'SYNC_BATCH_BYTES', 8 * 1024 * 1024),
     oauth: loadOAuthConfig(env),
     appSmtp: loadAppSmtpConfig(env),
     dkim: loadDkimConfig(env),

@@ -8,13 +8,13 @@
 // brought it (message_holders), and only those mailboxes decide who reads the message; a later copy never
 // changes another mailbox's direction or visibility. A message that cannot be stored at all is set aside with
 // its reason and the rest of the batch, and all later mail, goes on.
-import type { Transaction } from 'kysely';
+import type { Insertable, Transaction } from 'kysely';
 import type { Db } from '../../storage/database.js';
 import { isUniqueViolation } from '../../storage/database.js';
 import { newId } from '../../storage/ids.js';
 import { inChunks, MAX_IN_LIST, rowsPerInsert } from '../../storage/batches.js';
 import { storableText } from '../../storage/storable-text.js';
-import type { Database, Direction } from '../../storage/schema.js';
+import type { Database, Direction, MessageContactsTable, MessageLocationsTable } from '../../storage/schema.js';
 import type { ParsedMessage } from '../mime/parse-message.js';
 import { resolveThread } from './resolve-thread.js';
 import type { MessageToStore, StoreContext, StoredMessage } from './message-to-store.js';
@@ -35,6 +35,30 @@ interface BlobRef {
 }
 
 type BlobRefs = Map<MessageToStore, { raw: BlobRef | null; attachments: BlobRef[] }>;
+
+/**
+ * Rows of a batch that nothing later in the batch reads back (contact links, locations): written together at the
+ * end of the transaction, a few hundred per statement, instead of one statement each per message.
+ */
+interface BatchRows {
+  contacts: Insertable<MessageContactsTable>[];
+  locations: Insertable<MessageLocationsTable>[];
+}
+
+async function insertBatchRows(trx: Trx, rows: BatchRows): Promise<void> {
+  for (const chunk of inChunks(rows.contacts, rowsPerInsert(2)))
+    await trx
+      .insertInto('message_contacts')
+      .values(chunk)
+      .onConflict((oc) => oc.columns(['message_id', 'contact_id']).doNothing())
+      .execute();
+  for (const chunk of inChunks(rows.locations, rowsPerInsert(10)))
+    await trx
+      .insertInto('message_locations')
+      .values(chunk)
+      .onConflict((oc) => oc.columns(['folder_id', 'uid_validity', 'uid']).doNothing())
+      .execute();
+}
 
 /** How many blob files are written at once: one at a time is ~1 ms each here, a few together ~0.3 ms each. */
 const BLOB_WRITES_IN_FLIGHT = 8;
@@ -260,6 +284,7 @@ async function insertMessage(
       created_at: now,
     })
     .execute();
+  // Participants are written at once: the thread lookup of the next message in the batch may read them.
   const participants = storedParticipants(message);
   for (const chunk of inChunks(
     participants.map((p, position) => ({ ...p, position })),
@@ -449,6 +474,8 @@ async function storeInTransaction(
   );
   const stored: StoredMessage[] = [];
   const searchDocs: SearchDocument[] = [];
+  const rows: BatchRows = { contacts: [], locations: [] };
+  const linked = new Set<string>();
   for (const message of messages) {
     const digest = digests.get(message) ?? null;
     let row: StoredRow | undefined;
@@ -500,36 +527,33 @@ async function storeInTransaction(
     const contactIds = [
       ...new Set(message.mappingAddresses.map((a) => contacts.get(a)).filter((id): id is string => id !== undefined)),
     ];
-    for (const chunk of inChunks(contactIds, rowsPerInsert(2))) {
-      await trx
-        .insertInto('message_contacts')
-        .values(chunk.map((contactId) => ({ message_id: row!.id, contact_id: contactId })))
-        .onConflict((oc) => oc.columns(['message_id', 'contact_id']).doNothing())
-        .execute();
+    for (const contactId of contactIds) {
+      // Two copies of one message in a batch link the same contacts once.
+      const key = `${row.id} ${contactId}`;
+      if (linked.has(key)) continue;
+      linked.add(key);
+      rows.contacts.push({ message_id: row.id, contact_id: contactId });
     }
     if (message.location) {
       const loc = message.location;
-      await trx
-        .insertInto('message_locations')
-        .values({
-          id: newId(now),
-          message_id: row.id,
-          account_id: loc.accountId,
-          folder_id: loc.folderId,
-          uid_validity: loc.uidValidity,
-          uid: loc.uid,
-          flags_json: storableText(JSON.stringify(loc.flags)),
-          seen: flagsSeen(loc.flags),
-          removed_at: null,
-          created_at: now,
-        })
-        .onConflict((oc) => oc.columns(['folder_id', 'uid_validity', 'uid']).doNothing())
-        .execute();
+      rows.locations.push({
+        id: newId(now),
+        message_id: row.id,
+        account_id: loc.accountId,
+        folder_id: loc.folderId,
+        uid_validity: loc.uidValidity,
+        uid: loc.uid,
+        flags_json: storableText(JSON.stringify(loc.flags)),
+        seen: flagsSeen(loc.flags),
+        removed_at: null,
+        created_at: now,
+      });
     }
     stored.push({ id: row.id, created, contactIds, arrived, threadId: row.thread_id });
   }
   // The full-text index, in the same transaction as the rows: a few multi-row statements for the batch.
   await writeSearchIndex(trx, searchDocs);
+  await insertBatchRows(trx, rows);
   return stored;
 }
 

@@ -5,7 +5,8 @@
 import { createPublicKey } from 'node:crypto';
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
-import { dmarc as evaluateDmarc, spf as evaluateSpf, type SPFResult } from 'mailauth';
+// mailauth is loaded when a check runs (~10 MB of heap an idle process need not carry).
+import type { SPFResult } from 'mailauth';
 import { AppError } from '../../core/app-error.js';
 import { isNoRecordError, type DnsResolver } from './dns-resolver.js';
 import type { TextParams } from '../../core/server-text.js';
@@ -351,6 +352,7 @@ async function checkSpf(
   }
 
   const helo = isIP(smtpHost) === 0 ? smtpHost : undefined;
+  const { spf: evaluateSpf } = await import('mailauth');
   const results: SPFResult[] = await Promise.all(
     ips.map((ip) => evaluateSpf({ sender: `postmaster@${domain}`, ip, helo, mta: 'conversa', resolver })),
   );
@@ -532,6 +534,7 @@ async function checkDmarc(
   const text = messages.dmarc;
   // mailauth finds the record that governs the domain (its own, else its organisational domain's, RFC 7489 §6.6.3)
   // and the policy that applies (a subdomain gets sp=). Alignment does not matter here: no message is judged.
+  const { dmarc: evaluateDmarc } = await import('mailauth');
   const result = await evaluateDmarc({ headerFrom: `postmaster@${domain}`, spfDomains: [], dkimDomains: [], resolver });
   if (result === false || result.status.result === 'temperror' || result.status.result === 'temperr') {
     return { status: 'error', fix: text.lookupFailed(domain) };

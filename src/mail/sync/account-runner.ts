@@ -42,6 +42,10 @@ export interface RunnerDeps {
   parse(raw: Buffer): Promise<ParsedMessage>;
   /** UIDs per scan / fetch / store batch. */
   batchSize: number;
+  /** Bytes of downloaded mail per batch; a bigger message is fetched alone. */
+  batchBytes: number;
+  /** Tests: told of every download of kept mail. */
+  onFetch?(fetch: { accountId: string; uids: number[]; bytes: number }): void;
   /** The BCC addresses' domain: an account's BCC address is one of its own, never a contact. */
   bccDomain: string;
   /** Fencing: false once this process's lease on the account is gone; the runner then stops touching it. */
@@ -298,6 +302,12 @@ export class AccountRunner {
       bounces: [],
       signal: this.abort.signal,
       batchSize: this.deps.batchSize,
+      batchBytes: this.deps.batchBytes,
+      ...(this.deps.onFetch
+        ? {
+            onFetch: (fetch: { uids: number[]; bytes: number }) => this.deps.onFetch?.({ accountId: row.id, ...fetch }),
+          }
+        : {}),
       onProgress: async (progress) => {
         await this.deps.db
           .updateTable('email_accounts')

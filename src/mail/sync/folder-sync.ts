@@ -5,8 +5,17 @@ import type { Transaction } from 'kysely';
 import type { Db } from '../../storage/database.js';
 import type { Database, MailFoldersTable } from '../../storage/schema.js';
 import { scanMessages } from '../imap/scan-messages.js';
-import { mapScannedBatch, type MappingContext } from './map-messages.js';
+import {
+  downloadBytes,
+  fetchKept,
+  groupByBytes,
+  mapScannedBatch,
+  messagesToStore,
+  type Candidate,
+  type MappingContext,
+} from './map-messages.js';
 import { storeMessages } from '../intake/store-messages.js';
+import { CommitPipeline } from './commit-pipeline.js';
 import { inChunks } from '../../storage/batches.js';
 import { publishLiveEvents, type LiveEventInput } from '../../live/live-events.js';
 
@@ -17,7 +26,15 @@ export const DAY_MS = 24 * 3600 * 1000;
 
 export interface FolderSyncContext extends MappingContext {
   db: Db;
+  /** UIDs per header scan and at most per commit. */
   batchSize: number;
+  /**
+   * Bytes (RFC822.SIZE) of downloaded sources per commit; a bigger message is fetched and stored alone. Twice this
+   * is the most that waits, fetched, for its commit (see CommitPipeline).
+   */
+  batchBytes: number;
+  /** Tests: told of every download of kept mail (its UIDs and their RFC822.SIZE total) before it is sent. */
+  onFetch?(fetch: { uids: number[]; bytes: number }): void;
   signal: AbortSignal;
   onProgress(progress: { folder: string; scanned: number; total: number }): Promise<void> | void;
 }
@@ -35,21 +52,85 @@ async function updateFolder(db: Db | Trx, id: string, set: Partial<FolderRow>): 
     .execute();
 }
 
-/** Scans, maps, fetches and stores one batch of UIDs; `cursor` moves in the same transaction. */
-async function processBatch(
+/** `promise`'s value, or null as soon as `signal` aborts (the work behind the promise finishes unobserved). */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | null> {
+  if (signal.aborted) return Promise.resolve(null);
+  return new Promise<T | null>((resolve, reject) => {
+    const onAbort = () => resolve(null);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
+/** Batches waiting for their commit at once (scan/fetch of the next overlaps parse and store of these). */
+const BATCHES_IN_FLIGHT = 3;
+
+/**
+ * Scans, maps, fetches and stores `uids` (in the order given) in batches of at most batchSize UIDs and batchBytes of
+ * downloads, overlapped by a CommitPipeline. Each batch commits with `cursor(last UID of the batch)`, in order;
+ * `committed` runs after each commit. Returns false when aborted before the last batch committed.
+ */
+async function syncUids(
   ctx: FolderSyncContext,
   client: ImapFlow,
   folder: FolderRow,
   uidValidity: number,
   uids: number[],
-  cursor: ((trx: Trx) => Promise<void>) | null,
-): Promise<FolderSyncResult> {
-  const scanned = await scanMessages(client, uids, ctx.signal);
-  if (ctx.signal.aborted) return { scanned: 0, stored: 0 };
-  const toStore = await mapScannedBatch(ctx, client, folder, uidValidity, scanned);
-  if (ctx.signal.aborted) return { scanned: 0, stored: 0 };
-  const stored = await storeMessages(ctx.db, ctx.store, toStore, cursor);
-  return { scanned: scanned.length, stored: stored.filter((s) => s.created).length };
+  cursor: ((last: number) => (trx: Trx) => Promise<void>) | null,
+  total: FolderSyncResult,
+  committed?: (count: number, last: number) => Promise<void> | void,
+): Promise<boolean> {
+  const budget = Math.max(1, ctx.batchBytes);
+  const pipeline = new CommitPipeline(BATCHES_IN_FLIGHT, 2 * budget, ctx.signal);
+  try {
+    for (const chunk of inChunks(uids, ctx.batchSize)) {
+      if (ctx.signal.aborted) break;
+      const scanned = await scanMessages(client, chunk, ctx.signal);
+      if (ctx.signal.aborted) break;
+      const mapped = await mapScannedBatch(ctx, client, folder, uidValidity, scanned, budget);
+      if (ctx.signal.aborted) break;
+      const keptByUid = new Map<number, Candidate[]>();
+      for (const c of mapped.kept) keptByUid.set(c.scanned.uid, [...(keptByUid.get(c.scanned.uid) ?? []), c]);
+      const scannedUids = new Set(scanned.map((m) => m.uid));
+      const bytesOf = (uid: number) => (keptByUid.get(uid) ?? []).reduce((sum, c) => sum + downloadBytes(mapped, c), 0);
+      for (const group of groupByBytes(chunk, bytesOf, budget)) {
+        const bytes = group.reduce((sum, uid) => sum + bytesOf(uid), 0);
+        await pipeline.room(bytes);
+        if (ctx.signal.aborted) break;
+        const kept = group.flatMap((uid) => keptByUid.get(uid) ?? []);
+        if (bytes > 0) ctx.onFetch?.({ uids: group.filter((uid) => bytesOf(uid) > 0), bytes });
+        const { sources, parsing } = await fetchKept(ctx, client, mapped, kept);
+        const last = group[group.length - 1]!;
+        const count = group.filter((uid) => scannedUids.has(uid)).length;
+        pipeline.add(bytes, async () => {
+          // An abort does not wait for the parse of batches that will not commit anyway.
+          const parsed = await unlessAborted(parsing, ctx.signal);
+          if (parsed === null || ctx.signal.aborted) return;
+          const toStore = messagesToStore(ctx, mapped, kept, sources, parsed);
+          // The sources go as soon as the blobs are written: nothing keeps a batch's bytes past its commit.
+          sources.clear();
+          const stored = await storeMessages(ctx.db, ctx.store, toStore, cursor ? cursor(last) : null);
+          total.scanned += count;
+          total.stored += stored.filter((s) => s.created).length;
+          await committed?.(group.length, last);
+        });
+      }
+    }
+    await pipeline.drain();
+  } finally {
+    // Never return (or fail) while a commit still runs: the caller may close the connection or start another pass.
+    await pipeline.settle();
+  }
+  return !ctx.signal.aborted;
 }
 
 export async function syncFolder(
@@ -62,10 +143,6 @@ export async function syncFolder(
   const uidValidity = Number(mailbox.uidValidity);
   const modseq = mailbox.highestModseq !== undefined ? mailbox.highestModseq.toString() : null;
   const total: FolderSyncResult = { scanned: 0, stored: 0 };
-  const add = (r: FolderSyncResult) => {
-    total.scanned += r.scanned;
-    total.stored += r.stored;
-  };
 
   if (folder.uid_validity !== null && folder.uid_validity !== uidValidity) {
     // The folder's UIDs mean nothing now: forget where messages were, rescan. Dedupe keys find the stored
@@ -117,17 +194,20 @@ export async function syncFolder(
     const windowTotal = inWindow.filter((uid) => uid <= folder.last_seen_uid).length;
     let done = windowTotal - remaining.length;
     await ctx.onProgress({ folder: folder.path, scanned: done, total: windowTotal });
-    for (const batch of inChunks(remaining, ctx.batchSize)) {
-      if (ctx.signal.aborted) return total;
-      const low = batch[batch.length - 1]!;
-      add(
-        await processBatch(ctx, client, folder, uidValidity, batch, (trx) =>
-          updateFolder(trx, folder.id, { first_sync_below_uid: low }),
-        ),
-      );
-      done += batch.length;
-      await ctx.onProgress({ folder: folder.path, scanned: done, total: windowTotal });
-    }
+    const finished = await syncUids(
+      ctx,
+      client,
+      folder,
+      uidValidity,
+      remaining,
+      (low) => (trx) => updateFolder(trx, folder.id, { first_sync_below_uid: low }),
+      total,
+      async (count) => {
+        done += count;
+        await ctx.onProgress({ folder: folder.path, scanned: done, total: windowTotal });
+      },
+    );
+    if (!finished) return total;
     await updateFolder(ctx.db, folder.id, { first_sync_below_uid: 0, first_sync_done: 1 });
     folder = { ...folder, first_sync_below_uid: 0, first_sync_done: 1 };
   }
@@ -139,16 +219,19 @@ export async function syncFolder(
       .filter((uid) => uid > folder.last_seen_uid)
       .sort((a, b) => a - b);
     freshCount = fresh.length;
-    for (const batch of inChunks(fresh, ctx.batchSize)) {
-      if (ctx.signal.aborted) return total;
-      const high = batch[batch.length - 1]!;
-      add(
-        await processBatch(ctx, client, folder, uidValidity, batch, (trx) =>
-          updateFolder(trx, folder.id, { last_seen_uid: high }),
-        ),
-      );
-      folder = { ...folder, last_seen_uid: high };
-    }
+    const finished = await syncUids(
+      ctx,
+      client,
+      folder,
+      uidValidity,
+      fresh,
+      (high) => (trx) => updateFolder(trx, folder.id, { last_seen_uid: high }),
+      total,
+      (_count, high) => {
+        folder = { ...folder, last_seen_uid: high };
+      },
+    );
+    if (!finished) return total;
   }
 
   await syncFlags(ctx, client, folder, uidValidity, modseq);
@@ -218,6 +301,9 @@ async function syncFlags(
   await updateFolder(ctx.db, folder.id, { highest_modseq: modseq });
 }
 
+/** Stored locations compared with the server's UID list per query. */
+const REMOVALS_PAGE = 5_000;
+
 /**
  * Messages removed from the folder: their location is marked removed, the CRM's copy stays. Checked when the
  * message count is not what the cursor expects (a UID diff; cheap: UID SEARCH ALL returns numbers only).
@@ -239,17 +325,27 @@ async function syncRemovals(
   }
   if (expected !== null) {
     const present = new Set(exists === 0 ? [] : (await client.search({ all: true }, { uid: true })) || []);
-    const ours = await ctx.db
-      .selectFrom('message_locations')
-      .select(['id', 'uid'])
-      .where('folder_id', '=', folder.id)
-      .where('uid_validity', '=', uidValidity)
-      .where('removed_at', 'is', null)
-      .execute();
-    const gone = ours.filter((row) => !present.has(row.uid)).map((row) => row.id);
     const now = Date.now();
-    for (const batch of inChunks(gone, 500)) {
-      await ctx.db.updateTable('message_locations').set({ removed_at: now }).where('id', 'in', batch).execute();
+    // The folder's stored locations are read a page at a time (by UID), so this pass's memory does not grow with
+    // the mail already stored: only the server's UID list is held whole (numbers).
+    let after = -1;
+    for (;;) {
+      const page = await ctx.db
+        .selectFrom('message_locations')
+        .select(['id', 'uid'])
+        .where('folder_id', '=', folder.id)
+        .where('uid_validity', '=', uidValidity)
+        .where('uid', '>', after)
+        .where('removed_at', 'is', null)
+        .orderBy('uid')
+        .limit(REMOVALS_PAGE)
+        .execute();
+      const gone = page.filter((row) => !present.has(row.uid)).map((row) => row.id);
+      for (const batch of inChunks(gone, 500)) {
+        await ctx.db.updateTable('message_locations').set({ removed_at: now }).where('id', 'in', batch).execute();
+      }
+      if (page.length < REMOVALS_PAGE) break;
+      after = page[page.length - 1]!.uid;
     }
   }
   await updateFolder(ctx.db, folder.id, { exists_count: exists });
@@ -284,12 +380,7 @@ export async function backfillFolder(
           (folder.first_sync_done === 1 || uid >= (folder.first_sync_below_uid ?? Infinity)),
       )
       .sort((a, b) => b - a);
-    for (const batch of inChunks(uids, ctx.batchSize)) {
-      if (ctx.signal.aborted) return total;
-      const result = await processBatch(ctx, client, folder, uidValidity, batch, null);
-      total.scanned += result.scanned;
-      total.stored += result.stored;
-    }
+    if (!(await syncUids(ctx, client, folder, uidValidity, uids, null, total))) return total;
   }
   return total;
 }

@@ -31,7 +31,7 @@ export interface MappingContext {
   signal: AbortSignal;
 }
 
-interface Candidate {
+export interface Candidate {
   scanned: ScannedMessage;
   key: string;
   messageId: string | null;
@@ -68,13 +68,54 @@ function candidateOf(scanned: ScannedMessage): Candidate {
   };
 }
 
+/** What a scanned batch keeps, before any download: the mail with a contact, and which of it needs its source. */
+export interface MappedBatch {
+  folder: MailFoldersTable;
+  uidValidity: number;
+  kept: Candidate[];
+  /** Dedupe keys this mailbox already holds (same size or Gmail id): only a location, no download. */
+  held: Set<string>;
+}
+
+/** The bytes a candidate's download costs (RFC822.SIZE from the scan); nothing when this mailbox holds it. */
+export function downloadBytes(mapped: MappedBatch, c: Candidate): number {
+  return mapped.held.has(c.key) ? 0 : Math.max(1, c.scanned.size);
+}
+
+/**
+ * Groups UIDs (in the order given) so that each group's downloads stay within `budget` bytes; a message bigger
+ * than the budget is a group of its own. Groups are runs of the UID list, so each can commit its own cursor.
+ */
+export function groupByBytes<T>(items: T[], bytesOf: (item: T) => number, budget: number): T[][] {
+  const groups: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const size = bytesOf(item);
+    if (current.length > 0 && bytes > 0 && size > 0 && bytes + size > budget) {
+      groups.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(item);
+    bytes += size;
+  }
+  if (current.length > 0) groups.push(current);
+  return groups;
+}
+
+/**
+ * Decides what a batch of header scans keeps (contacts, automatic contacts, never-log) and reads the delivery
+ * reports among the rest (downloaded at most `budget` bytes at a time). Nothing kept is downloaded here.
+ */
 export async function mapScannedBatch(
   ctx: MappingContext,
   client: ImapFlow,
   folder: MailFoldersTable,
   uidValidity: number,
   scanned: ScannedMessage[],
-): Promise<MessageToStore[]> {
+  budget: number,
+): Promise<MappedBatch> {
   const candidates = scanned
     .map(candidateOf)
     // Never-log: such mail is never stored, whoever else is in it.
@@ -108,12 +149,14 @@ export async function mapScannedBatch(
   }
 
   const kept = candidates.filter((c) => c.mappingAddresses.some((a) => contacts.has(a)));
+  const keptSet = new Set(kept);
   // Delivery reports are fetched (they are small) to see whether they concern mail the organisation sent.
-  const reports = candidates.filter((c) => !kept.includes(c) && mayBeBounce(c.scanned));
-  if (reports.length > 0) {
+  const reports = candidates.filter((c) => !keptSet.has(c) && mayBeBounce(c.scanned));
+  for (const group of groupByBytes(reports, (c) => Math.max(1, c.scanned.size), budget)) {
+    if (ctx.signal.aborted) break;
     const sources = await fetchSources(
       client,
-      reports.map((c) => c.scanned.uid),
+      group.map((c) => c.scanned.uid),
       ctx.signal,
     );
     for (const raw of sources.values()) {
@@ -121,25 +164,47 @@ export async function mapScannedBatch(
       if (bounce) ctx.bounces.push(bounce);
     }
   }
-  if (kept.length === 0) return [];
+  const held = kept.length === 0 ? new Set<string>() : await heldHere(ctx, kept);
+  return { folder, uidValidity, kept, held };
+}
 
-  const existingKeys = await heldHere(ctx, kept);
-  const toFetch = kept.filter((c) => !existingKeys.has(c.key));
-  const sources = await fetchSources(client, [...new Set(toFetch.map((c) => c.scanned.uid))], ctx.signal);
+/** Downloads the sources `kept` needs and hands them to the parse pool; the promise is for the parsed messages. */
+export async function fetchKept(
+  ctx: MappingContext,
+  client: ImapFlow,
+  mapped: MappedBatch,
+  kept: Candidate[],
+): Promise<{ sources: Map<number, Buffer>; parsing: Promise<Map<number, ParsedMessage>> }> {
+  const uids = [...new Set(kept.filter((c) => !mapped.held.has(c.key)).map((c) => c.scanned.uid))];
+  const sources = uids.length === 0 ? new Map<number, Buffer>() : await fetchSources(client, uids, ctx.signal);
   const parsed = new Map<number, ParsedMessage>();
-  await Promise.all(
+  const parsing = Promise.all(
     [...sources].map(async ([uid, raw]) => {
       parsed.set(uid, await ctx.parse(raw));
     }),
-  );
+  ).then(() => parsed);
+  // Awaited by the batch's commit; a rejection (the pool closing) must not go unhandled meanwhile.
+  parsing.catch(() => undefined);
+  return { sources, parsing };
+}
 
+/** The messages to store for `kept`, from their downloaded sources and parsed results. */
+export function messagesToStore(
+  ctx: MappingContext,
+  mapped: MappedBatch,
+  kept: Candidate[],
+  sources: Map<number, Buffer>,
+  parsed: Map<number, ParsedMessage>,
+): MessageToStore[] {
+  const { folder, uidValidity } = mapped;
   const out: MessageToStore[] = [];
   for (const c of kept) {
-    const isNew = !existingKeys.has(c.key);
+    const isNew = !mapped.held.has(c.key);
     const raw = isNew ? sources.get(c.scanned.uid) : undefined;
     // Gone between the scan and the fetch (moved or deleted meanwhile): nothing to store.
     if (isNew && !raw) continue;
-    const p = isNew ? parsed.get(c.scanned.uid)! : null;
+    const p = isNew ? (parsed.get(c.scanned.uid) ?? null) : null;
+    if (isNew && !p) continue;
     out.push({
       dedupeKey: c.key,
       messageId: c.messageId,
