@@ -348,10 +348,17 @@ describe.each(DIALECTS)('Google Calendar push (%s)', (dialect) => {
         const mine = fake.channels.slice(before).filter((c) => c.calendarId === 'me@gmail.test');
         return mine[0]!.stopped;
       });
-      const rows = await db.selectFrom('calendar_channels').selectAll().where('account_id', '=', id).execute();
-      // Still one channel per calendar, each a live one the fake knows.
+      // Still one channel per calendar, each a live one the fake knows. Channels this short renew every few seconds
+      // and a renewal writes its new row before the old channel stops, so read a moment between two renewals.
+      let rows: Array<{ calendar_url: string; channel_id: string }> = [];
+      await waitFor('one live channel per calendar', async () => {
+        rows = await db.selectFrom('calendar_channels').selectAll().where('account_id', '=', id).execute();
+        return (
+          rows.length === 2 &&
+          rows.every((row) => fake.channels.find((c) => c.id === row.channel_id)?.stopped === false)
+        );
+      });
       expect(rows.map((r) => r.calendar_url).sort()).toEqual(['me@gmail.test', 'team@group.calendar.google.com']);
-      for (const row of rows) expect(fake.channels.find((c) => c.id === row.channel_id)?.stopped).toBe(false);
     } finally {
       await supervisor.close();
       await hooks.app.close();
