@@ -655,7 +655,9 @@ export const messageEventSchema = z.object({
 export const messageEventListSchema = z.object({ items: z.array(messageEventSchema) });
 // --- read state and the live inbox (issue 15, H4) ---
 
-export const unreadCountSchema = z.object({ unread: z.number().int() });
+export const unreadCountSchema = z.object({
+  unread: z.number().int().describe('Unread messages of the inbox, counted up to 1,000 (the badge shows 999+)'),
+});
 
 /**
  * One event of GET /api/live (text/event-stream): the SSE `event:` is `type`, `id:` its id (send it back as

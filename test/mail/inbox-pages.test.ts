@@ -6,7 +6,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Migrator, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { contactMessages, getThread, inbox, unreadCount, type MessageSummary } from '../../src/messages/messages.js';
+import {
+  contactMessages,
+  getThread,
+  inbox,
+  unreadCount,
+  UNREAD_COUNT_CAP,
+  type MessageSummary,
+} from '../../src/messages/messages.js';
 import { createContact } from '../../src/contacts/contacts.js';
 import { storeMessages, type MessageToStore, type StoreContext } from '../../src/mail/intake/store-messages.js';
 import { createBlobStore, type BlobStore } from '../../src/storage/blob-store.js';
@@ -233,6 +240,23 @@ describe.each(DIALECTS)('inbox pages on %s', (dialect) => {
   it('the unread badge counts what the pages show as unread', async () => {
     const items = await allPages((cursor) => inbox(db, ana, { limit: 7, ...(cursor ? { cursor } : {}) }));
     expect(await unreadCount(db, ana)).toBe(items.filter((i) => !i.read).length);
+    expect(await unreadCount(db, ana)).toBe(expectedAna.length);
+  });
+
+  it('the unread badge stops counting at its cap (the web shows 999+), and counts exactly below it', async () => {
+    const carla = (await findUserById(
+      db,
+      (await createUser(db, { email: 'carla@pages.test', password: 'long password 3' })).id,
+    ))!;
+    const box = await addMailbox(db, orgId, carla, 'carla@pages.test', false);
+    const many = Array.from({ length: UNREAD_COUNT_CAP + 3 }, (_, i) =>
+      message(10_000 + i, T0 + i * 1000, { from: client, to: 'carla@pages.test' }),
+    );
+    await storeMessages(db, ctx(carla, box, false), many.slice(0, 7), null);
+    expect(await unreadCount(db, carla)).toBe(7);
+    await storeMessages(db, ctx(carla, box, false), many.slice(7), null);
+    expect(await unreadCount(db, carla)).toBe(UNREAD_COUNT_CAP);
+    // Carla's mail is nobody else's badge.
     expect(await unreadCount(db, ana)).toBe(expectedAna.length);
   });
 
