@@ -13,7 +13,7 @@ import SqliteDatabase from 'better-sqlite3';
 import { AppError } from '../core/app-error.js';
 import { loadSecretKey, SECRET_KEY_FILE, SecretBox } from '../core/secret-box.js';
 import { recordAudit } from '../audit/audit-log.js';
-import { isSha256 } from '../storage/blob-store.js';
+import { blobLayoutFiles, isSha256 } from '../storage/blob-store.js';
 import { migrateToLatest, openStorage, type Db } from '../storage/database.js';
 import { secureDataDir } from '../storage/secure-data-dir.js';
 
@@ -188,20 +188,7 @@ async function copyBlobs(
 
 /** Every blob file under dataDir/blobs (PostgreSQL: the database to compare with is in someone else's dump). */
 async function* allBlobs(dataDir: string): AsyncGenerator<string> {
-  const root = path.join(dataDir, BLOB_DIR);
-  const level = async (dir: string) => {
-    try {
-      return (await fsp.readdir(dir)).sort();
-    } catch (error) {
-      // ENOTDIR: a file among the folders (the import's IMPORTED-INTO-DATABASE marker).
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return [];
-      throw error;
-    }
-  };
-  for (const a of await level(root))
-    for (const b of await level(path.join(root, a)))
-      for (const name of await level(path.join(root, a, b))) if (isSha256(name)) yield name;
+  for await (const { name } of blobLayoutFiles(path.join(dataDir, BLOB_DIR))) if (isSha256(name)) yield name;
 }
 
 /** PostgreSQL: the blob files of the data dir that blob_contents lacks, and what blob_contents holds. */

@@ -75,6 +75,26 @@ function isNotFound(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | null)?.code === 'ENOENT';
 }
 
+/** A folder's names in order; none when it is missing or is a file (the import's marker among the folders). */
+async function names(folder: string): Promise<string[]> {
+  try {
+    return (await readdir(folder)).sort();
+  } catch (error) {
+    if (isNotFound(error) || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+    throw error;
+  }
+}
+
+/**
+ * Every file of the blob layout under `root` (root/ab/cd/<name>), in name order: blobs, and leftovers of writes or
+ * removals cut short (names that are not a SHA-256). The one walk of the layout: collection, import and backup.
+ */
+export async function* blobLayoutFiles(root: string): AsyncGenerator<{ name: string; file: string }> {
+  for (const a of await names(root))
+    for (const b of await names(path.join(root, a)))
+      for (const name of await names(path.join(root, a, b))) yield { name, file: path.join(root, a, b, name) };
+}
+
 export function createBlobStore(dir: string, options: BlobStoreOptions = {}): FileBlobStore {
   const root = path.resolve(dir);
   const durable = options.fsync === true;
@@ -102,15 +122,6 @@ export function createBlobStore(dir: string, options: BlobStoreOptions = {}): Fi
       return true;
     } catch (error) {
       if (isNotFound(error)) return false;
-      throw error;
-    }
-  }
-
-  async function names(folder: string): Promise<string[]> {
-    try {
-      return await readdir(folder);
-    } catch (error) {
-      if (isNotFound(error) || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
       throw error;
     }
   }
@@ -174,16 +185,13 @@ export function createBlobStore(dir: string, options: BlobStoreOptions = {}): Fi
     },
 
     async *entries({ writtenBefore }) {
-      for (const a of await names(root))
-        for (const b of await names(path.join(root, a)))
-          for (const name of await names(path.join(root, a, b))) {
-            const file = path.join(root, a, b, name);
-            const info = await stat(file).catch(() => null);
-            if (!info?.isFile() || info.mtimeMs >= writtenBefore) continue;
-            if (isSha256(name)) yield name;
-            // A temp file of a crashed write, or a file a cut-short removal set aside, long past any writer.
-            else if (LEFTOVER.test(name)) await unlink(file).catch(() => undefined);
-          }
+      for await (const { name, file } of blobLayoutFiles(root)) {
+        const info = await stat(file).catch(() => null);
+        if (!info?.isFile() || info.mtimeMs >= writtenBefore) continue;
+        if (isSha256(name)) yield name;
+        // A temp file of a crashed write, or a file a cut-short removal set aside, long past any writer.
+        else if (LEFTOVER.test(name)) await unlink(file).catch(() => undefined);
+      }
     },
 
     async remove(sha256, { writtenBefore, alongside }) {

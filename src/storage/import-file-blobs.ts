@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { BlobStore } from './blob-store.js';
-import { isSha256 } from './blob-store.js';
+import { blobLayoutFiles, isSha256 } from './blob-store.js';
 import type { Db } from './database.js';
 
 /** Written into the blobs folder once every file in it is in the database. */
@@ -36,19 +36,7 @@ export interface ImportOptions {
 }
 
 async function* blobFiles(root: string): AsyncGenerator<{ sha256: string; file: string }> {
-  const names = async (dir: string) => {
-    try {
-      return (await fsp.readdir(dir)).sort();
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return [];
-      throw error;
-    }
-  };
-  for (const a of await names(root))
-    for (const b of await names(path.join(root, a)))
-      for (const name of await names(path.join(root, a, b)))
-        if (isSha256(name)) yield { sha256: name, file: path.join(root, a, b, name) };
+  for await (const { name, file } of blobLayoutFiles(root)) if (isSha256(name)) yield { sha256: name, file };
 }
 
 /** True when `blobsDir` holds files a former import did not finish with. */
