@@ -606,7 +606,22 @@ function startServer(target: Target): Promise<{ url: string; child: ChildProcess
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
-function get(
+/** A GET, tried once more when a kept-alive socket the server had already closed fails at once (EPIPE, ECONNRESET). */
+async function get(
+  base: string,
+  token: string,
+  pathAndQuery: string,
+): Promise<{ status: number; json: unknown; ms: number }> {
+  try {
+    return await getOnce(base, token, pathAndQuery);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EPIPE' && code !== 'ECONNRESET') throw error;
+    return getOnce(base, token, pathAndQuery);
+  }
+}
+
+function getOnce(
   base: string,
   token: string,
   pathAndQuery: string,
