@@ -95,14 +95,23 @@ describe('two workers on PostgreSQL', () => {
 
     await waitFor('every mailbox to finish its first sync', async () => (await doneCount()) === MAILBOXES, 90_000, 250);
 
-    // Taken over within the bound.
-    const takeovers = await db
-      .selectFrom('sync_events')
-      .select(['account_id', 'created_at', 'detail'])
-      .where('kind', '=', 'runner:start')
-      .where('account_id', 'in', victimAccounts)
-      .where('detail', '!=', victim)
-      .execute();
+    // Taken over within the bound. A victim mailbox whose first sync had ended before the kill does not hold up
+    // the wait above, so the takeovers are awaited on their own (longer than the bound, which is asserted below).
+    const takeoverRows = () =>
+      db
+        .selectFrom('sync_events')
+        .select(['account_id', 'created_at', 'detail'])
+        .where('kind', '=', 'runner:start')
+        .where('account_id', 'in', victimAccounts)
+        .where('detail', '!=', victim)
+        .execute();
+    await waitFor(
+      'every mailbox of the killed worker to be taken over',
+      async () => new Set((await takeoverRows()).map((t) => t.account_id)).size === victimAccounts.length,
+      FAILOVER_BOUND_MS * 2,
+      250,
+    );
+    const takeovers = await takeoverRows();
     for (const accountId of victimAccounts) {
       const first = takeovers.filter((t) => t.account_id === accountId).sort((x, y) => x.created_at - y.created_at)[0];
       expect(first, `account ${accountId} taken over`).toBeDefined();
