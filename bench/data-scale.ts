@@ -79,6 +79,8 @@ const CLIENTS = Number(opts.clients);
 const ENDPOINT_MS = Number(opts['endpoint-seconds']) * 1000;
 /** Stop seeding after this long (0: no limit) and measure what is there; every mailbox is filled alike. */
 const SEED_MS = Number(opts['seed-minutes']) * 60_000 || Infinity;
+/** The server's setting, used by the seed too (the spawned server inherits the environment). */
+const SQLITE_MMAP_BYTES = Number(process.env.CONVERSA_SQLITE_MMAP_MB ?? 0) * 1024 * 1024;
 const YEAR = 365 * 24 * 3600 * 1000;
 const YEAR_START = Date.UTC(2025, 11, 1);
 const PASSWORD = 'data scale bench password';
@@ -515,7 +517,7 @@ async function openTarget(): Promise<Target> {
   if (opts['measure-only']) {
     if (!opts.dir) throw new Error('--measure-only needs --dir (and --database-url for PostgreSQL)');
     const databaseUrl = opts['database-url'] ?? null;
-    const storage = openStorage({ dataDir: opts.dir, databaseUrl });
+    const storage = openStorage({ dataDir: opts.dir, databaseUrl, sqliteMmapBytes: SQLITE_MMAP_BYTES });
     // A database seeded by an older version gets the newer migrations here, timed (at 1M: the upgrade's cost).
     const migrating = now();
     const result = await migrateToLatest(storage.db);
@@ -539,7 +541,7 @@ async function openTarget(): Promise<Target> {
       what: `remove ${dataDir}`,
       fn: async () => fs.rmSync(dataDir, { recursive: true, force: true }),
     });
-  const storage = openStorage({ dataDir, databaseUrl });
+  const storage = openStorage({ dataDir, databaseUrl, sqliteMmapBytes: SQLITE_MMAP_BYTES });
   cleanups.push({ what: 'close the storage', fn: () => storage.close() });
   await migrateToLatest(storage.db);
   return { dialect: databaseUrl ? 'postgres' : 'sqlite', dataDir, databaseUrl, storage };
@@ -932,7 +934,8 @@ async function main(): Promise<void> {
     const bytes = await databaseBytes(target);
     say(
       `seed (${target.dialect}): ${fmt(seed.stored)} messages stored by storeMessages in ${fmt(seed.ms / 60_000, 1)} min ` +
-        `(${fmt(seed.stored / (seed.ms / 1000))} messages/s, ${WRITERS} writer(s), batches of ${BATCH}, ${seed.retries} batch(es) retried); ` +
+        `(${fmt(seed.stored / (seed.ms / 1000))} messages/s, ${WRITERS} writer(s), batches of ${BATCH}, ${seed.retries} batch(es) retried` +
+        `${target.dialect === 'sqlite' ? `, SQLite mmap ${fmt(SQLITE_MMAP_BYTES / 1024 / 1024)} MB` : ''}); ` +
         `machine ${fmt(seed.busyCores, 2)} of ${os.cpus().length} cores busy meanwhile`,
     );
     say(`database size: ${fmt(bytes / 1024 / 1024)} MB, ${fmt(bytes / Math.max(1, seed.stored))} bytes per message`);

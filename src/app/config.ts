@@ -65,6 +65,12 @@ export interface Config {
    * loopback clients only.
    */
   metricsToken: string | null;
+  /**
+   * Bytes of the SQLite file read through a memory map (CONVERSA_SQLITE_MMAP_MB, default 0: off). Big installs write
+   * faster with it (issue 18: a seed past 150,000 messages ran 24% faster at 2 GB), but mapped pages count in the
+   * process's RSS, which then grows with the file read.
+   */
+  sqliteMmapBytes: number;
 }
 
 export { ConfigError };
@@ -74,6 +80,15 @@ function logFormat(raw: string | undefined): Config['logFormat'] {
   if (value === '' || value === 'auto') return 'auto';
   if (value === 'json' || value === 'pretty') return value;
   throw new ConfigError(`LOG_FORMAT must be json or pretty (or unset: readable on a terminal), got "${raw}"`);
+}
+
+function wholeNumber(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0)
+    throw new ConfigError(`${name} must be a whole number (0 or more), got "${raw}"`);
+  return value;
 }
 
 function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -139,6 +154,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),
+    sqliteMmapBytes: wholeNumber(env, 'CONVERSA_SQLITE_MMAP_MB', 0) * 1024 * 1024,
     checkResponses: /^(1|true|yes|on)$/i.test(env.CONVERSA_CHECK_RESPONSES ?? ''),
     metricsToken: metricsToken(env.METRICS_TOKEN),
   };

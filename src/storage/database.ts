@@ -20,6 +20,8 @@ export interface StorageOptions {
   databaseUrl: string | null;
   /** Overrides the SQLite file (tests use ':memory:' or a temp file). */
   sqliteFile?: string;
+  /** SQLite's mmap_size (0 or absent: no memory map); see Config.sqliteMmapBytes. */
+  sqliteMmapBytes?: number;
 }
 
 export class MigrationError extends Error {}
@@ -29,7 +31,9 @@ export function openStorage(options: StorageOptions): Storage {
   const db = new Kysely<Database>({
     dialect: options.databaseUrl
       ? postgresDialect(options.databaseUrl)
-      : sqliteDialect(options.sqliteFile ?? path.join(options.dataDir, 'conversa.db')),
+      : sqliteDialect(options.sqliteFile ?? path.join(options.dataDir, 'conversa.db'), {
+          mmapBytes: options.sqliteMmapBytes,
+        }),
   });
   if (dialect === 'postgres') return { db, dialect, close: () => db.destroy() };
   const stop = refreshSqliteStatistics(db);
