@@ -5,7 +5,7 @@ import type { Db } from '../storage/database.js';
 import type { User } from '../users/users.js';
 import { decodeCursor, encodeCursor } from '../contacts/contacts.js';
 import { messageVisibleTo } from '../access/access-policy.js';
-import { readStates, unreadFor } from './read-state.js';
+import { readStates, unreadCandidates, unreadFor } from './read-state.js';
 import { searchPage, type SearchMatch } from './search-messages.js';
 
 export interface AddressOut {
@@ -196,7 +196,7 @@ export async function contactMessages(
       .where('message_contacts.contact_id', '=', contactId),
   );
   if (options.q?.trim()) {
-    // A search is driven by the full-text index, the contact tested per match (see inboxSearchQuery).
+    // A search is driven by the full-text index, the contact tested per match (see inboxMessageQuery).
     const matches = baseQuery(db, user).where((eb) =>
       eb.exists(
         eb
@@ -277,23 +277,11 @@ async function inboxPage(
 }
 
 /**
- * The inbox's condition (a search, the badge): received mail in the caller's own mailboxes (or one of them). Driven
- * by the caller's holder rows, so it reads the caller's mail, not the organisation's.
+ * The inbox's condition tested per message, for a query driven by something else: a search (the full-text index's
+ * matches) or the badge (its unread candidates). With the holder rows as an `IN (…)` list instead, SQLite ran the
+ * index's MATCH once per holder row (issue 18: one search of a common word took 199 s at 428,000 messages).
  */
-function inboxQuery(db: Db, user: User, accountId?: string) {
-  return baseQuery(db, user).where(
-    'messages.id',
-    'in',
-    inboxHolders(db, user, accountId).select('message_holders.message_id'),
-  );
-}
-
-/**
- * The inbox's condition for a search: tested per match of the full-text index, which drives the query. With the
- * holder rows as an `IN (…)` list instead, SQLite ran the index's MATCH once per holder row (issue 18: one search of
- * a common word took 199 s at 428,000 messages).
- */
-function inboxSearchQuery(db: Db, user: User, accountId?: string) {
+function inboxMessageQuery(db: Db, user: User, accountId?: string) {
   return baseQuery(db, user).where((eb) =>
     eb.exists(
       eb
@@ -316,7 +304,7 @@ export async function inbox(
 ): Promise<Page<MessageSummary>> {
   if (!options.q?.trim()) return inboxPage(db, user, options);
   // `q`: full-text search of subject, people, attachment names and body (search-messages.ts).
-  return searchPage(db, inboxSearchQuery(db, user, options.accountId), options.q, options, (rows) =>
+  return searchPage(db, inboxMessageQuery(db, user, options.accountId), options.q, options, (rows) =>
     summaries(db, user, rows),
   );
 }
@@ -325,14 +313,17 @@ export async function inbox(
 export const UNREAD_COUNT_CAP = 1_000;
 
 /**
- * How many messages of the inbox view are unread for the caller (the navigation's badge), up to UNREAD_COUNT_CAP:
- * with a year of mail (issue 18, bench/data-scale.ts) an exact count read ~20,000 messages per request.
+ * How many messages of the inbox view are unread for the caller (the navigation's badge), up to UNREAD_COUNT_CAP.
+ * Driven by the unread side (unreadCandidates: unseen own copies, "unread" marks, held mail without an own copy, each
+ * from an index), each candidate then tested against the inbox and the whole rule (unreadFor), so the badge and the
+ * list's `read` never disagree. Walking the inbox's holder rows instead tested the rule on ~3,000 messages per request
+ * with 70% read mail (issue 18: p95 342 ms at 428,500 messages); see bench/README.md, "Data scale".
  */
 export async function unreadCount(db: Db, user: User): Promise<number> {
-  // Driven by the caller's holder rows (inboxQuery), not by a walk of the organisation's mail; stops at the cap.
-  const unread = inboxQuery(db, user)
+  const unread = inboxMessageQuery(db, user)
     .clearSelect()
     .select('messages.id')
+    .where('messages.id', 'in', unreadCandidates(db, user.id, inboxHolders(db, user)))
     .where(unreadFor(user.id))
     .limit(UNREAD_COUNT_CAP);
   const row = await db

@@ -9,9 +9,10 @@
 // Rule for a pending write against the server's state: the wish in flag_writes wins until it is written. A pass
 // that reads older flags from the server in between (the sync's CONDSTORE step) leaves `seen` alone for a location
 // with a pending wish; once written, the server's flags are the truth again.
-import { sql, type Expression, type SqlBool } from 'kysely';
+import { sql, type Expression, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import { notFound } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
+import type { Database } from '../storage/schema.js';
 import { newId } from '../storage/ids.js';
 import { inChunks, MAX_IN_LIST } from '../storage/batches.js';
 import { messageVisibleTo, type Actor } from '../access/access-policy.js';
@@ -89,6 +90,51 @@ export function unreadFor(userId: string): Expression<SqlBool> {
       ))
     ))
   )`;
+}
+
+/**
+ * Every message that CAN be unread for `userId` by the rule above, among those `holders` (the user's holder rows of a
+ * view, e.g. the inbox) hold, each kind read from an index instead of testing the rule on every held message (issue
+ * 18: the badge tested ~3,000 messages per request, 70% of them read). Unread needs one of: an own copy without \Seen
+ * (live, or since removed: migration 0026's index), an own mark "unread", or no own copy at all (a held message that
+ * never had one, or whose copies were forgotten at a UIDVALIDITY change). A superset: apply unreadFor to the result.
+ */
+export function unreadCandidates(
+  db: Db,
+  userId: string,
+  holders: SelectQueryBuilder<Database, 'message_holders', object>,
+) {
+  const ownAccounts = db
+    .selectFrom('email_accounts')
+    .select('email_accounts.id')
+    .where('email_accounts.user_id', '=', userId);
+  return db
+    .selectFrom('message_locations')
+    .select('message_locations.message_id')
+    .where('message_locations.account_id', 'in', ownAccounts)
+    .where('message_locations.seen', '=', 0)
+    .union(
+      db
+        .selectFrom('message_reads')
+        .select('message_reads.message_id')
+        .where('message_reads.user_id', '=', userId)
+        .where('message_reads.read', '=', 0),
+    )
+    .union(
+      holders
+        .select('message_holders.message_id')
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('message_locations')
+                .select('message_locations.id')
+                .whereRef('message_locations.message_id', '=', 'message_holders.message_id')
+                .where('message_locations.account_id', 'in', ownAccounts),
+            ),
+          ),
+        ),
+    );
 }
 
 export interface ReadChange {
