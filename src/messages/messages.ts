@@ -1,7 +1,9 @@
 // Reading stored mail: a contact's timeline, the inbox, a thread, one message and its attachments. Every read
 // goes through the access policy's message rule (src/access/access-policy.ts).
+import type { ExpressionBuilder } from 'kysely';
 import { notFound } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
+import type { Database } from '../storage/schema.js';
 import type { User } from '../users/users.js';
 import { decodeCursor, encodeCursor } from '../contacts/contacts.js';
 import { messageVisibleTo } from '../access/access-policy.js';
@@ -196,7 +198,7 @@ export async function contactMessages(
       .where('message_contacts.contact_id', '=', contactId),
   );
   if (options.q?.trim()) {
-    // A search is driven by the full-text index, the contact tested per match (see inboxMessageQuery).
+    // A search is driven by the full-text index, the contact tested per match (see inboxSearchQuery).
     const matches = baseQuery(db, user).where((eb) =>
       eb.exists(
         eb
@@ -281,19 +283,21 @@ async function inboxPage(
  * matches) or the badge (its unread candidates). With the holder rows as an `IN (…)` list instead, SQLite ran the
  * index's MATCH once per holder row (issue 18: one search of a common word took 199 s at 428,000 messages).
  */
-function inboxMessageQuery(db: Db, user: User, accountId?: string) {
-  return baseQuery(db, user).where((eb) =>
-    eb.exists(
-      eb
-        .selectFrom('message_holders')
-        .select('message_holders.id')
-        .whereRef('message_holders.message_id', '=', 'messages.id')
-        .where('message_holders.user_id', '=', user.id)
-        .where('message_holders.account_id', 'is not', null)
-        .where('message_holders.direction', '=', 'incoming')
-        .$if(accountId !== undefined, (qb) => qb.where('message_holders.account_id', '=', accountId!)),
-    ),
+function inInbox(eb: ExpressionBuilder<Database, 'messages'>, user: User, accountId?: string) {
+  return eb.exists(
+    eb
+      .selectFrom('message_holders')
+      .select('message_holders.id')
+      .whereRef('message_holders.message_id', '=', 'messages.id')
+      .where('message_holders.user_id', '=', user.id)
+      .where('message_holders.account_id', 'is not', null)
+      .where('message_holders.direction', '=', 'incoming')
+      .$if(accountId !== undefined, (qb) => qb.where('message_holders.account_id', '=', accountId!)),
   );
+}
+
+function inboxSearchQuery(db: Db, user: User, accountId?: string) {
+  return baseQuery(db, user).where((eb) => inInbox(eb, user, accountId));
 }
 
 /** Received mail in the caller's own mailboxes (or one of them), newest first. */
@@ -304,7 +308,7 @@ export async function inbox(
 ): Promise<Page<MessageSummary>> {
   if (!options.q?.trim()) return inboxPage(db, user, options);
   // `q`: full-text search of subject, people, attachment names and body (search-messages.ts).
-  return searchPage(db, inboxMessageQuery(db, user, options.accountId), options.q, options, (rows) =>
+  return searchPage(db, inboxSearchQuery(db, user, options.accountId), options.q, options, (rows) =>
     summaries(db, user, rows),
   );
 }
@@ -320,10 +324,17 @@ export const UNREAD_COUNT_CAP = 1_000;
  * with 70% read mail (issue 18: p95 342 ms at 428,500 messages); see bench/README.md, "Data scale".
  */
 export async function unreadCount(db: Db, user: User): Promise<number> {
-  const unread = inboxMessageQuery(db, user)
-    .clearSelect()
+  // The candidates drive, streamed (DISTINCT and LIMIT stop the read once the cap is reached), each message then
+  // tested against the inbox, the visibility rule and the read rule. CROSS JOIN: SQLite keeps this join order (left
+  // to right); it chose the organisation's mail with the candidates as an automatic index (1.3 s at 200,000).
+  const unread = db
+    .selectFrom(unreadCandidates(db, user.id, inboxHolders(db, user)).as('candidate'))
+    .crossJoin('messages')
+    .whereRef('messages.id', '=', 'candidate.message_id')
     .select('messages.id')
-    .where('messages.id', 'in', unreadCandidates(db, user.id, inboxHolders(db, user)))
+    .distinct()
+    .where(visibleTo(user))
+    .where((eb) => inInbox(eb, user))
     .where(unreadFor(user.id))
     .limit(UNREAD_COUNT_CAP);
   const row = await db

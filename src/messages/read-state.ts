@@ -75,8 +75,11 @@ export async function readStates(db: Db, userId: string, messageIds: string[]): 
  * Used by the unread count, so the count and the list's `read` never disagree.
  */
 export function unreadFor(userId: string): Expression<SqlBool> {
-  const own = (live: boolean) => sql`SELECT 1 FROM message_locations l JOIN email_accounts a ON a.id = l.account_id
-    WHERE l.message_id = messages.id AND a.user_id = ${userId} AND l.removed_at IS ${live ? sql`NULL` : sql`NOT NULL`}`;
+  // The user's accounts as a list computed once per statement, so each probe is one read of migration 0026's
+  // (message_id, account_id, removed_at, seen) index, not a join per copy.
+  const own = (live: boolean) => sql`SELECT 1 FROM message_locations l
+    WHERE l.message_id = messages.id AND l.account_id IN (SELECT a.id FROM email_accounts a WHERE a.user_id = ${userId})
+    AND l.removed_at IS ${live ? sql`NULL` : sql`NOT NULL`}`;
   const mark = sql`SELECT 1 FROM message_reads r WHERE r.message_id = messages.id AND r.user_id = ${userId}`;
   return sql<SqlBool>`(
     (EXISTS (${own(true)}) AND NOT EXISTS (${own(true)} AND l.seen = 1))
@@ -97,7 +100,9 @@ export function unreadFor(userId: string): Expression<SqlBool> {
  * view, e.g. the inbox) hold, each kind read from an index instead of testing the rule on every held message (issue
  * 18: the badge tested ~3,000 messages per request, 70% of them read). Unread needs one of: an own copy without \Seen
  * (live, or since removed: migration 0026's index), an own mark "unread", or no own copy at all (a held message that
- * never had one, or whose copies were forgotten at a UIDVALIDITY change). A superset: apply unreadFor to the result.
+ * never had one, or whose copies were forgotten at a UIDVALIDITY change). A superset, and a message may come more than
+ * once: apply unreadFor and DISTINCT. UNION ALL, the kind most likely unread first, so that a LIMIT stops the read
+ * early (the last kind walks the held rows: one index probe each).
  */
 export function unreadCandidates(
   db: Db,
@@ -113,14 +118,14 @@ export function unreadCandidates(
     .select('message_locations.message_id')
     .where('message_locations.account_id', 'in', ownAccounts)
     .where('message_locations.seen', '=', 0)
-    .union(
+    .unionAll(
       db
         .selectFrom('message_reads')
         .select('message_reads.message_id')
         .where('message_reads.user_id', '=', userId)
         .where('message_reads.read', '=', 0),
     )
-    .union(
+    .unionAll(
       holders
         .select('message_holders.message_id')
         .where((eb) =>
