@@ -8,7 +8,8 @@
 //   npx tsx bench/data-scale.ts --measure-only --dir DIR [--database-url URL]     (a kept database)
 //   other options: --writers N (PostgreSQL seeding writers, default 4), --batch N (storeMessages batch, default 500),
 //   --requests N (per client per endpoint, default 200), --endpoint-seconds S (cap per endpoint, default 60),
-//   --clients N (default 8), --seed-minutes M (stop seeding after M minutes and measure what is there), --plans FILE (default bench/data-scale-plans.md), --no-plans-file
+//   --clients N (default 8), --seed-minutes M (stop seeding after M minutes and measure what is there), --plans FILE (default bench/data-scale-plans.md), --no-plans-file,
+//   --only TEXT (time only the endpoints whose name contains TEXT, e.g. --only badge; the plans are all written)
 //
 // The data (seeded PRNG: every run builds the same): one organisation, 50 users, 100 mailboxes (2 per user; every
 // third shared, the rest private), 20,000 contacts, threads of 1–20 messages (replies carry In-Reply-To/References),
@@ -65,6 +66,7 @@ const { values: opts } = parseArgs({
     'no-plans-file': { type: 'boolean', default: false },
     'max-minutes': { type: 'string', default: '90' },
     'seed-minutes': { type: 'string', default: '0' },
+    only: { type: 'string' },
   },
 });
 
@@ -759,7 +761,7 @@ function cpuTicks(pid: number): number {
 
 async function measure(base: string, serverPid: number, clients: Client[]): Promise<Result[]> {
   const results: Result[] = [];
-  for (const endpoint of ENDPOINTS) {
+  for (const endpoint of ENDPOINTS.filter((e) => !opts.only || e.name.includes(opts.only))) {
     // Warm-up: one request per client.
     await Promise.all(clients.map((c) => get(base, c.token, endpoint.path(c, 0))));
     const times: number[] = [];

@@ -19,54 +19,13 @@ import { storeMessages, type MessageToStore, type StoreContext } from '../../src
 import { createBlobStore, type BlobStore } from '../../src/storage/blob-store.js';
 import { migrateToLatest } from '../../src/storage/database.js';
 import { migrationProvider } from '../../src/storage/migrations/index.js';
-import { newId } from '../../src/storage/ids.js';
 import type { Db } from '../../src/storage/database.js';
 import { createUser, defaultOrgId, findUserById, type User } from '../../src/users/users.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
+import { addMailbox } from '../support/mailbox-rows.js';
 
 const DAY = 24 * 3600 * 1000;
 const T0 = Date.UTC(2026, 0, 1);
-
-async function addMailbox(db: Db, orgId: string, user: User, email: string, shared: boolean): Promise<string> {
-  const id = newId();
-  const t = Date.now();
-  await db
-    .insertInto('email_accounts')
-    .values({
-      id,
-      org_id: orgId,
-      user_id: user.id,
-      email,
-      provider: 'other',
-      auth_kind: 'password',
-      sync_mode: 'two-way',
-      status: 'active',
-      status_detail: null,
-      next_retry_at: null,
-      last_synced_at: t,
-      history_days: 30,
-      imap_host: 'imap.pages.test',
-      imap_port: 993,
-      imap_secure: 1,
-      smtp_host: 'smtp.pages.test',
-      smtp_port: 465,
-      smtp_secure: 1,
-      username: email,
-      credentials_enc: 'sealed',
-      smtp_mode: 'mailbox',
-      smtp_custom_enc: null,
-      caldav_url: null,
-      bcc_token: `bcc-${id}`,
-      visibility: shared ? 'shared' : 'private',
-      generation: 1,
-      progress_json: null,
-      sync_requested_at: null,
-      created_at: t,
-      updated_at: t,
-    } as never)
-    .execute();
-  return id;
-}
 
 function message(
   n: number,
