@@ -75,7 +75,7 @@ export async function readStates(db: Db, userId: string, messageIds: string[]): 
  * Used by the unread count, so the count and the list's `read` never disagree.
  */
 export function unreadFor(userId: string): Expression<SqlBool> {
-  // The user's accounts as a list computed once per statement, so each probe is one read of migration 0026's
+  // The user's accounts as a list computed once per statement, so each probe is one read of migration 0027's
   // (message_id, account_id, removed_at, seen) index, not a join per copy.
   const own = (live: boolean) => sql`SELECT 1 FROM message_locations l
     WHERE l.message_id = messages.id AND l.account_id IN (SELECT a.id FROM email_accounts a WHERE a.user_id = ${userId})
@@ -99,7 +99,7 @@ export function unreadFor(userId: string): Expression<SqlBool> {
  * Every message that CAN be unread for `userId` by the rule above, among those `holders` (the user's holder rows of a
  * view, e.g. the inbox) hold, each kind read from an index instead of testing the rule on every held message (issue
  * 18: the badge tested ~3,000 messages per request, 70% of them read). Unread needs one of: an own copy without \Seen
- * (live, or since removed: migration 0026's index), an own mark "unread", or no own copy at all (a held message that
+ * (live, or since removed: migration 0027's index), an own mark "unread", or no own copy at all (a held message that
  * never had one, or whose copies were forgotten at a UIDVALIDITY change). A superset, and a message may come more than
  * once: apply unreadFor and DISTINCT. UNION ALL, the kind most likely unread first, so that a LIMIT stops the read
  * early (the last kind walks the held rows: one index probe each).

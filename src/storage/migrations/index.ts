@@ -36,7 +36,7 @@ import * as messageSearch from './0023-message-search.js';
 // Blobs in PostgreSQL, indexes for their collection (issue 18, part B).
 import * as blobContents from './0024-blob-contents.js';
 import * as dataScaleIndexes from './0025-data-scale-indexes.js';
-import * as unreadIndex from './0026-unread-index.js';
+import * as unreadIndex from './0027-unread-index.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -73,7 +73,7 @@ const migrations: Record<string, Migration> = {
   // Data scale (issue 18, part D).
   '0025-data-scale-indexes': dataScaleIndexes,
   // The unread badge at scale (issue 18).
-  '0026-unread-index': unreadIndex,
+  '0027-unread-index': unreadIndex,
 };
 
 export const migrationProvider: MigrationProvider = {
