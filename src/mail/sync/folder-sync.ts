@@ -110,6 +110,9 @@ async function syncUids(
         const kept = group.flatMap((uid) => keptByUid.get(uid) ?? []);
         if (bytes > 0) ctx.onFetch?.({ uids: group.filter((uid) => bytesOf(uid) > 0), bytes });
         const { sources, parsing } = await fetchKept(ctx, client, mapped, kept);
+        // The IMAP reader's pieces of a big download are garbage once joined into the sources: freed now, not
+        // while the parse worker holds its own copy and its decoded attachments.
+        if (bytes >= COLLECT_AFTER_BYTES) collectGarbage();
         const last = group[group.length - 1]!;
         const count = group.filter((uid) => scannedUids.has(uid)).length;
         const commit = async () => {
