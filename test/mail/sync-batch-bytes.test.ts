@@ -28,6 +28,19 @@ describe.each(DIALECTS)('byte-bounded sync batches on %s', (dialect) => {
     await conversa?.stop();
     await database?.destroy();
   });
+  const firstSyncDone = (accountId: string, timeoutMs: number) =>
+    waitFor(
+      'the first sync',
+      async () => {
+        const folders = await conversa.server.storage.db
+          .selectFrom('mail_folders')
+          .select('first_sync_done')
+          .where('account_id', '=', accountId)
+          .execute();
+        return folders.length > 0 && folders.every((f) => f.first_sync_done === 1);
+      },
+      timeoutMs,
+    );
 
   it('downloads within the byte budget, a bigger message alone, and stores all of it', async () => {
     const creds = await dovecot.addUser();
@@ -62,18 +75,7 @@ describe.each(DIALECTS)('byte-bounded sync batches on %s', (dialect) => {
     const accountRes = await conversa.api('POST', '/api/email-accounts', dovecotAccountBody(dovecot, creds));
     expect(accountRes.status, accountRes.text).toBe(201);
     const accountId = accountRes.body.id as string;
-    await waitFor(
-      'the first sync',
-      async () => {
-        const folders = await conversa.server.storage.db
-          .selectFrom('mail_folders')
-          .select('first_sync_done')
-          .where('account_id', '=', accountId)
-          .execute();
-        return folders.length > 0 && folders.every((f) => f.first_sync_done === 1);
-      },
-      60_000,
-    );
+    await firstSyncDone(accountId, 60_000);
 
     const mine = fetches.filter((f) => f.accountId === accountId);
     expect(mine.length).toBeGreaterThan(2);
@@ -121,18 +123,7 @@ describe.each(DIALECTS)('byte-bounded sync batches on %s', (dialect) => {
     const accountRes = await conversa.api('POST', '/api/email-accounts', dovecotAccountBody(dovecot, creds));
     expect(accountRes.status, accountRes.text).toBe(201);
     const accountId = accountRes.body.id as string;
-    await waitFor(
-      'the first sync',
-      async () => {
-        const folders = await conversa.server.storage.db
-          .selectFrom('mail_folders')
-          .select('first_sync_done')
-          .where('account_id', '=', accountId)
-          .execute();
-        return folders.length > 0 && folders.every((f) => f.first_sync_done === 1);
-      },
-      120_000,
-    );
+    await firstSyncDone(accountId, 120_000);
     const mail = await conversa.api('GET', `/api/contacts/${res.body.id as string}/messages?limit=10`);
     const items = mail.body.items as Array<{ id: string; subject: string }>;
     expect(items.map((m) => m.subject).sort()).toEqual(['Small after', 'Small before', 'Twelve megabytes']);
