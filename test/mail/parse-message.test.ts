@@ -372,6 +372,76 @@ describe('field helpers', () => {
   });
 });
 
+describe('parseMessage with a scratch copy (the parse worker: the header block is overwritten, the body not copied)', () => {
+  /** Its own ArrayBuffer, as the worker receives it. */
+  const scratchOf = (raw: Buffer): Buffer => {
+    const own = Buffer.from(new ArrayBuffer(raw.length));
+    raw.copy(own);
+    return own;
+  };
+  const attachment = Buffer.alloc(30_000, 9).toString('base64').replace(/.{76}/g, '$&\r\n');
+  const multipart = (...top: string[]) =>
+    eml(
+      ...top,
+      'Content-Type: multipart/mixed; boundary=b',
+      '',
+      '--b',
+      'Content-Type: text/plain; charset=utf-8',
+      '',
+      'see attached',
+      '--b',
+      'Content-Type: application/octet-stream',
+      'Content-Disposition: attachment; filename="data.bin"',
+      'Content-Transfer-Encoding: base64',
+      '',
+      attachment,
+      '--b--',
+      '',
+    );
+  // [name, raw, whether its header block is rewritten in place]
+  const cases: Array<[string, Buffer, boolean]> = [
+    ['short header block', multipart('From: a@example.com', 'Subject: file'), true],
+    // Filler of several lines (each at most 998 bytes), one of them shortened so that the last one fits.
+    ...[1000, 1010, 2015, 5000].map((n): [string, Buffer, boolean] => [
+      `${n}-byte field before the content fields`,
+      multipart('From: a@example.com', `X-Long: ${'y'.repeat(n)}`, 'Subject: long'),
+      true,
+    ]),
+    ['only content fields (no filler needed, nothing changes)', multipart(), false],
+    [
+      'bare LF line ends',
+      Buffer.from(multipart('From: a@example.com', 'Subject: lf').toString('latin1').replace(/\r\n/g, '\n'), 'latin1'),
+      true,
+    ],
+    ['no body', eml('From: a@example.com', 'Subject: nothing else'), true],
+    // The repaired Content-Type is longer than the whole header block: copied instead.
+    [
+      'single part, charset repaired',
+      Buffer.from('From: a@example.com\r\nSubject: x\r\n\r\nol\xe1 mundo\r\n', 'latin1'),
+      false,
+    ],
+  ];
+  for (const [name, raw, rewritten] of cases) {
+    it(`gives the result of the copying parse: ${name}`, async () => {
+      const expected = await parseMessage(raw);
+      const scratch = scratchOf(raw);
+      const got = await parseMessage(scratch, undefined, {}, true);
+      expect(got).toEqual(expected);
+      expect(got.size).toBe(raw.length);
+      expect(!scratch.equals(raw), 'header block rewritten').toBe(rewritten);
+    });
+  }
+
+  it('leaves a buffer that is not the whole of its ArrayBuffer alone (and still parses it)', async () => {
+    const raw = multipart('From: a@example.com', 'Subject: slice');
+    const big = Buffer.concat([Buffer.alloc(10), raw]);
+    const slice = big.subarray(10);
+    const got = await parseMessage(slice, undefined, {}, true);
+    expect(slice.equals(raw)).toBe(true);
+    expect(got).toEqual(await parseMessage(raw));
+  });
+});
+
 describe.skipIf(!corpusExists)(`parseMessage: corpus at ${emlDir}`, () => {
   const files = corpusExists
     ? readdirSync(emlDir)

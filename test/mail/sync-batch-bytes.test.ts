@@ -1,7 +1,7 @@
 // A first sync's downloads are bounded by bytes (SYNC_BATCH_BYTES, the scan's RFC822.SIZE) as well as by UIDs:
 // every FETCH of kept mail stays within the budget, a message bigger than the budget is downloaded alone and still
 // stored whole, and everything the UID-only batches stored is stored.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/app/config.js';
 import { makeMessage } from '../support/make-message.js';
@@ -28,6 +28,19 @@ describe.each(DIALECTS)('byte-bounded sync batches on %s', (dialect) => {
     await conversa?.stop();
     await database?.destroy();
   });
+  const firstSyncDone = (accountId: string, timeoutMs: number) =>
+    waitFor(
+      'the first sync',
+      async () => {
+        const folders = await conversa.server.storage.db
+          .selectFrom('mail_folders')
+          .select('first_sync_done')
+          .where('account_id', '=', accountId)
+          .execute();
+        return folders.length > 0 && folders.every((f) => f.first_sync_done === 1);
+      },
+      timeoutMs,
+    );
 
   it('downloads within the byte budget, a bigger message alone, and stores all of it', async () => {
     const creds = await dovecot.addUser();
@@ -62,18 +75,7 @@ describe.each(DIALECTS)('byte-bounded sync batches on %s', (dialect) => {
     const accountRes = await conversa.api('POST', '/api/email-accounts', dovecotAccountBody(dovecot, creds));
     expect(accountRes.status, accountRes.text).toBe(201);
     const accountId = accountRes.body.id as string;
-    await waitFor(
-      'the first sync',
-      async () => {
-        const folders = await conversa.server.storage.db
-          .selectFrom('mail_folders')
-          .select('first_sync_done')
-          .where('account_id', '=', accountId)
-          .execute();
-        return folders.length > 0 && folders.every((f) => f.first_sync_done === 1);
-      },
-      60_000,
-    );
+    await firstSyncDone(accountId, 60_000);
 
     const mine = fetches.filter((f) => f.accountId === accountId);
     expect(mine.length).toBeGreaterThan(2);
@@ -99,6 +101,55 @@ describe.each(DIALECTS)('byte-bounded sync batches on %s', (dialect) => {
       .where('messages.subject', '=', 'Sized 20')
       .execute();
     expect(stored).toEqual([{ size: big.length, filename: 'file20.bin' }]);
+  });
+
+  it('stores a message with a 12 MB attachment whole: the attachment downloads byte-equal, the raw source too', async () => {
+    const creds = await dovecot.addUser();
+    const client = `huge-${Date.now()}@acme.test`;
+    const res = await conversa.api('POST', '/api/contacts', { emails: [client] });
+    expect(res.status, res.text).toBe(201);
+    const huge = randomBytes(12 * 1024 * 1024);
+    const raw = makeMessage({
+      from: `Client <${client}>`,
+      to: [creds.user],
+      subject: 'Twelve megabytes',
+      attachment: { filename: 'huge.bin', contentType: 'application/octet-stream', content: huge },
+    });
+    await dovecot.fillMailbox(creds.user, 'INBOX', [
+      makeMessage({ from: `Client <${client}>`, to: [creds.user], subject: 'Small before' }),
+      raw,
+      makeMessage({ from: `Client <${client}>`, to: [creds.user], subject: 'Small after' }),
+    ]);
+    const accountRes = await conversa.api('POST', '/api/email-accounts', dovecotAccountBody(dovecot, creds));
+    expect(accountRes.status, accountRes.text).toBe(201);
+    const accountId = accountRes.body.id as string;
+    await firstSyncDone(accountId, 120_000);
+    const mail = await conversa.api('GET', `/api/contacts/${res.body.id as string}/messages?limit=10`);
+    const items = mail.body.items as Array<{ id: string; subject: string }>;
+    expect(items.map((m) => m.subject).sort()).toEqual(['Small after', 'Small before', 'Twelve megabytes']);
+    const detail = (
+      await conversa.api('GET', `/api/messages/${items.find((m) => m.subject === 'Twelve megabytes')!.id}`)
+    ).body as { id: string; parseError?: string | null; attachments: Array<{ id: string; size: number }> };
+    expect(detail.attachments).toMatchObject([{ filename: 'huge.bin', size: huge.length }]);
+    const download = await fetch(`${conversa.url}/api/messages/${detail.id}/attachments/${detail.attachments[0]!.id}`, {
+      headers: { authorization: `Bearer ${conversa.token}` },
+    });
+    expect(download.status).toBe(200);
+    const bytes = Buffer.from(await download.arrayBuffer());
+    expect(bytes.length).toBe(huge.length);
+    expect(bytes.equals(huge)).toBe(true);
+    // The stored rows point at the exact bytes: the attachment's blob, and the raw source as the server had it.
+    const row = await conversa.server.storage.db
+      .selectFrom('messages')
+      .innerJoin('attachments', 'attachments.message_id', 'messages.id')
+      .select(['messages.raw_blob_sha256', 'messages.size', 'attachments.blob_sha256', 'attachments.size as asize'])
+      .where('messages.id', '=', detail.id)
+      .executeTakeFirstOrThrow();
+    expect(row.blob_sha256).toBe(createHash('sha256').update(huge).digest('hex'));
+    expect(Number(row.asize)).toBe(huge.length);
+    const source = await conversa.server.blobs.get(row.raw_blob_sha256!);
+    expect(source.length).toBe(Number(row.size));
+    expect(source.toString('latin1')).toContain('Subject: Twelve megabytes');
   });
 });
 
