@@ -7,6 +7,7 @@ import { decodeCursor, encodeCursor } from '../contacts/contacts.js';
 import { messageVisibleTo } from '../access/access-policy.js';
 import { readStates, unreadFor } from './read-state.js';
 import { searchPage, type SearchMatch } from './search-messages.js';
+import { inboxViewToken } from '../storage/search-index.js';
 
 export interface AddressOut {
   address: string;
@@ -206,7 +207,7 @@ export async function contactMessages(
           .where('message_contacts.contact_id', '=', contactId),
       ),
     );
-    return searchPage(db, matches, options.q, options, (rows) => summaries(db, user, rows));
+    return searchPage(db, matches, options.q, options, (rows) => summaries(db, user, rows), { contactId });
   }
   return page(db, user, query, options.limit, options.cursor);
 }
@@ -316,8 +317,17 @@ export async function inbox(
 ): Promise<Page<MessageSummary>> {
   if (!options.q?.trim()) return inboxPage(db, user, options);
   // `q`: full-text search of subject, people, attachment names and body (search-messages.ts).
-  return searchPage(db, inboxSearchQuery(db, user, options.accountId), options.q, options, (rows) =>
-    summaries(db, user, rows),
+  // The index's inbox view token narrows the match in the engine; inboxSearchQuery's condition still decides.
+  const viewToken = inboxViewToken(
+    options.accountId !== undefined ? { accountId: options.accountId } : { userId: user.id },
+  );
+  return searchPage(
+    db,
+    inboxSearchQuery(db, user, options.accountId),
+    options.q,
+    options,
+    (rows) => summaries(db, user, rows),
+    { viewToken },
   );
 }
 

@@ -96,6 +96,16 @@ function readSearchCursor(cursor: string | undefined): number {
 export type VisibleMessages<Row> = SelectQueryBuilder<Database, 'messages', Row>;
 
 /**
+ * What drives the index's part of a search, besides the words. It only narrows: the caller's query keeps its own
+ * conditions (visibility, inbox, contact), which decide.
+ * - `viewToken`: an inbox view token (search-index.ts, inboxViewToken) the match must carry: the engine intersects
+ *   the words' postings with the view's, so a common word costs the view's matches, not the organisation's.
+ * - `contactId`: the contact's messages drive the match (a contact has hundreds of messages, a common word hundreds
+ *   of thousands): SQLite tests each of them against the FTS5 doclists by rowid.
+ */
+export type SearchScope = { viewToken: string } | { contactId: string };
+
+/**
  * One ranked page of `query`'s messages matching `q`, summarised by `summarize`, each with its `match`. `q` without a
  * letter or digit finds nothing.
  */
@@ -105,12 +115,13 @@ export async function searchPage<Row extends RankedRow, Item extends { id: strin
   q: string,
   options: { limit: number; cursor?: string },
   summarize: (rows: Row[]) => Promise<Item[]>,
+  scope?: SearchScope,
 ): Promise<{ items: Array<Item & { match: SearchMatch }>; nextCursor: string | null }> {
   const offset = readSearchCursor(options.cursor);
   const terms = parseSearch(q);
   const limit = Math.min(options.limit, MAX_SEARCH_RESULTS - offset);
   if (terms.length === 0 || limit <= 0) return { items: [], nextCursor: null };
-  const rows = await rankedRows(db, query, terms, limit + 1, offset);
+  const rows = await rankedRows(db, query, terms, limit + 1, offset, scope);
   // Candidates stop at MAX_SEARCH_RESULTS: no page goes deeper.
   const page = rows.slice(0, limit);
   const items = await summarize(page);
@@ -154,21 +165,36 @@ async function rankedRows<Row extends RankedRow>(
   terms: SearchTerm[],
   limit: number,
   offset: number,
+  scope: SearchScope | undefined,
 ): Promise<Row[]> {
   let candidates: Row[];
+  const viewToken = scope && 'viewToken' in scope ? scope.viewToken : null;
   if (isPostgres(db)) {
+    // The token is a lexeme as it is (a quoted tsquery literal: no parser); only private-use, 'u'/'a' and hex in it.
+    const view = viewToken === null ? sql`` : sql` && ${`'${viewToken}'`}::tsquery`;
     candidates = (await query
       .innerJoin('message_search', 'message_search.message_id', 'messages.id')
-      .where(sql<boolean>`message_search.doc @@ to_tsquery('simple', ${tsQuery(terms)})`)
+      .where(sql<boolean>`message_search.doc @@ (to_tsquery('simple', ${tsQuery(terms)})${view})`)
       .orderBy('messages.date', 'desc')
       .orderBy('messages.id', 'desc')
       .limit(MAX_SEARCH_RESULTS)
       .execute()) as Row[];
   } else {
-    const hits = sql<{ message_id: string; seq: number }>`(select message_search_docs.message_id,
-      message_search_fts.rowid as seq
-      from message_search_fts join message_search_docs on message_search_docs.doc = message_search_fts.rowid
-      where message_search_fts match ${fts5Query(terms)})`.as('hits');
+    const match = viewToken === null ? fts5Query(terms) : `${fts5Query(terms)} AND "${viewToken}"`;
+    // A contact's messages first (CROSS JOIN keeps that order): each one's FTS5 row is tested by rowid.
+    const hits =
+      scope && 'contactId' in scope
+        ? sql<{ message_id: string; seq: number }>`(select message_search_docs.message_id,
+            message_search_fts.rowid as seq
+            from message_contacts cross join message_search_docs cross join message_search_fts
+            where message_contacts.contact_id = ${scope.contactId}
+              and message_search_docs.message_id = message_contacts.message_id
+              and message_search_fts.rowid = message_search_docs.doc
+              and message_search_fts match ${match})`.as('hits')
+        : sql<{ message_id: string; seq: number }>`(select message_search_docs.message_id,
+            message_search_fts.rowid as seq
+            from message_search_fts join message_search_docs on message_search_docs.doc = message_search_fts.rowid
+            where message_search_fts match ${match})`.as('hits');
     candidates = (await query
       .innerJoin(hits, 'hits.message_id', 'messages.id')
       .orderBy(sql`hits.seq`, 'desc')

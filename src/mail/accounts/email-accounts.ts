@@ -6,6 +6,7 @@ import type { SecretBox } from '../../core/secret-box.js';
 import { isValidEmail, normalizeEmail } from '../../contacts/email-address.js';
 import type { Db } from '../../storage/database.js';
 import { newId } from '../../storage/ids.js';
+import { reindexMessages } from '../../storage/search-index.js';
 import type { AccountStatus, EmailAccountsTable, Plan, SyncMode } from '../../storage/schema.js';
 import type { User } from '../../users/users.js';
 import { getProvider, type ProviderPreset } from '../providers/presets.js';
@@ -655,5 +656,17 @@ export async function deleteAccount(deps: AccountDeps, user: User, id: string): 
   await accountRow(deps.db, user, id, 'delete');
   // Stop the runner first, so no connection outlives the configuration.
   await deps.onChanged(id, 'deleted');
+  // Its holder rows lose their mailbox (account_id set null): the mail leaves its owner's inbox, and the search
+  // index's inbox view tokens of that mail (search-index.ts) follow.
+  const held = await deps.db
+    .selectFrom('message_holders')
+    .select('message_id')
+    .where('account_id', '=', id)
+    .where('direction', '=', 'incoming')
+    .execute();
   await deps.db.deleteFrom('email_accounts').where('id', '=', id).execute();
+  await reindexMessages(
+    deps.db,
+    held.map((h) => h.message_id),
+  );
 }
