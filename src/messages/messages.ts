@@ -197,7 +197,8 @@ export async function contactMessages(
       .where('message_contacts.contact_id', '=', contactId),
   );
   if (options.q?.trim()) {
-    // A search is driven by the full-text index, the contact tested per match (see inboxSearchQuery).
+    // A search is driven by the contact's messages, each tested against the index (searchPage's contactId scope);
+    // the contact's condition stays in the query as well.
     const matches = baseQuery(db, user).where((eb) =>
       eb.exists(
         eb
@@ -290,9 +291,9 @@ function inboxQuery(db: Db, user: User, accountId?: string) {
 }
 
 /**
- * The inbox's condition for a search: tested per match of the full-text index, which drives the query. With the
- * holder rows as an `IN (…)` list instead, SQLite ran the index's MATCH once per holder row (issue 18: one search of
- * a common word took 199 s at 428,000 messages).
+ * The inbox's condition for a search: tested per match of the full-text index, which drives the query (and is
+ * narrowed to the inbox by its view token, see inbox). With the holder rows as an `IN (…)` list instead, SQLite ran
+ * the index's MATCH once per holder row (issue 18: one search of a common word took 199 s at 428,000 messages).
  */
 function inboxSearchQuery(db: Db, user: User, accountId?: string) {
   return baseQuery(db, user).where((eb) =>

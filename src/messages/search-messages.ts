@@ -100,8 +100,8 @@ export type VisibleMessages<Row> = SelectQueryBuilder<Database, 'messages', Row>
  * conditions (visibility, inbox, contact), which decide.
  * - `viewToken`: an inbox view token (search-index.ts, inboxViewToken) the match must carry: the engine intersects
  *   the words' postings with the view's, so a common word costs the view's matches, not the organisation's.
- * - `contactId`: the contact's messages drive the match (a contact has hundreds of messages, a common word hundreds
- *   of thousands): SQLite tests each of them against the FTS5 doclists by rowid.
+ * - `contactId`: SQLite tests each match against the set of the contact's documents, read once (cheaper than the
+ *   contact's condition through messages per match).
  */
 export type SearchScope = { viewToken: string } | { contactId: string };
 
@@ -153,7 +153,8 @@ const MAX_RANKED_PEOPLE = 50;
 /**
  * One ranked page of the caller's rows. Ranking every match of a common word would cost as much as the matches (1M
  * messages: hundreds of thousands of them): the candidates are the caller's MAX_SEARCH_RESULTS most recent visible
- * matches (SQLite: most recently indexed, walking the FTS5 doclists backwards; PostgreSQL: newest by date), and only
+ * matches (SQLite: most recently indexed, walking the FTS5 doclists backwards, intersected with the scope's view
+ * token or driven by its contact's messages; PostgreSQL: newest by date), and only
  * those are ranked; a word with fewer visible matches than that is ranked over all of them. The rank is computed here
  * from each candidate's own fields (a term in the subject above one in the people or attachment names, above one only
  * in the body; then newest), never with bm25's index-wide statistics: how often a word occurs in other people's mail
@@ -181,16 +182,18 @@ async function rankedRows<Row extends RankedRow>(
       .execute()) as Row[];
   } else {
     const match = viewToken === null ? fts5Query(terms) : `${fts5Query(terms)} AND "${viewToken}"`;
-    // A contact's messages first (CROSS JOIN keeps that order): each one's FTS5 row is tested by rowid.
+    // A contact's scope: the contact's documents are read once into a set (IN over a subquery) and each match, newest
+    // indexed first, is tested against it; the `+` keeps the set from being pushed into FTS5 as rowid lookups, which
+    // re-read the whole doclist per lookup (16 s for a contact of 1,317 messages at 200,000).
     const hits =
       scope && 'contactId' in scope
         ? sql<{ message_id: string; seq: number }>`(select message_search_docs.message_id,
             message_search_fts.rowid as seq
-            from message_contacts cross join message_search_docs cross join message_search_fts
-            where message_contacts.contact_id = ${scope.contactId}
-              and message_search_docs.message_id = message_contacts.message_id
-              and message_search_fts.rowid = message_search_docs.doc
-              and message_search_fts match ${match})`.as('hits')
+            from message_search_fts join message_search_docs on message_search_docs.doc = message_search_fts.rowid
+            where message_search_fts match ${match}
+              and +message_search_fts.rowid in (select contact_docs.doc from message_contacts
+                join message_search_docs as contact_docs on contact_docs.message_id = message_contacts.message_id
+                where message_contacts.contact_id = ${scope.contactId}))`.as('hits')
         : sql<{ message_id: string; seq: number }>`(select message_search_docs.message_id,
             message_search_fts.rowid as seq
             from message_search_fts join message_search_docs on message_search_docs.doc = message_search_fts.rowid
