@@ -9,6 +9,7 @@ import { decodeCursor, encodeCursor } from '../contacts/contacts.js';
 import { messageVisibleTo } from '../access/access-policy.js';
 import { readStates, unreadCandidates, unreadFor } from './read-state.js';
 import { searchPage, type SearchMatch } from './search-messages.js';
+import { inboxViewToken } from '../storage/search-index.js';
 
 export interface AddressOut {
   address: string;
@@ -198,7 +199,8 @@ export async function contactMessages(
       .where('message_contacts.contact_id', '=', contactId),
   );
   if (options.q?.trim()) {
-    // A search is driven by the full-text index, the contact tested per match (see inboxSearchQuery).
+    // A search is driven by the contact's messages, each tested against the index (searchPage's contactId scope);
+    // the contact's condition stays in the query as well.
     const matches = baseQuery(db, user).where((eb) =>
       eb.exists(
         eb
@@ -208,7 +210,7 @@ export async function contactMessages(
           .where('message_contacts.contact_id', '=', contactId),
       ),
     );
-    return searchPage(db, matches, options.q, options, (rows) => summaries(db, user, rows));
+    return searchPage(db, matches, options.q, options, (rows) => summaries(db, user, rows), { contactId });
   }
   return page(db, user, query, options.limit, options.cursor);
 }
@@ -296,6 +298,7 @@ function inInbox(eb: ExpressionBuilder<Database, 'messages'>, user: User, accoun
   );
 }
 
+/** The inbox's condition for a search (narrowed first by the inbox's view token in the index, see inbox). */
 function inboxSearchQuery(db: Db, user: User, accountId?: string) {
   return baseQuery(db, user).where((eb) => inInbox(eb, user, accountId));
 }
@@ -308,8 +311,17 @@ export async function inbox(
 ): Promise<Page<MessageSummary>> {
   if (!options.q?.trim()) return inboxPage(db, user, options);
   // `q`: full-text search of subject, people, attachment names and body (search-messages.ts).
-  return searchPage(db, inboxSearchQuery(db, user, options.accountId), options.q, options, (rows) =>
-    summaries(db, user, rows),
+  // The index's inbox view token narrows the match in the engine; inboxSearchQuery's condition still decides.
+  const viewToken = inboxViewToken(
+    options.accountId !== undefined ? { accountId: options.accountId } : { userId: user.id },
+  );
+  return searchPage(
+    db,
+    inboxSearchQuery(db, user, options.accountId),
+    options.q,
+    options,
+    (rows) => summaries(db, user, rows),
+    { viewToken },
   );
 }
 

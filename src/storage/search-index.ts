@@ -7,6 +7,16 @@
 // message deletes its doc row and its FTS row by triggers (0023). PostgreSQL: one weighted tsvector per message
 // (`simple` configuration) under a GIN index, removed with the message by ON DELETE CASCADE.
 //
+// The inbox VIEW is part of the index (migration 0026): each message's document also carries a token per inbox that
+// shows it (its holder rows that are a mailbox's incoming mail: one token for the mailbox's user, one for the mailbox),
+// so a search of a common word intersects the word's postings with the caller's token in the engine instead of testing
+// each match against the holder rows. Tokens only narrow a search: the query keeps the inbox and visibility conditions.
+// A token starts with a private-use character (VIEW_MARK): FTS5's tokenizer keeps it inside a token and PostgreSQL's
+// lexeme is ours verbatim, while foldForSearch turns it into a space, so neither a word of a search nor a word of a
+// message ever holds one. Whatever adds an inbox holder row reindexes its message (a token missing would hide mail);
+// a token left behind by a holder that changed or went (a mailbox removed: a year of mail) is only one more candidate
+// the query's own conditions drop, so those are not reindexed.
+//
 // It sits in src/storage (not src/messages) because everything that writes or rewrites what it indexes must reach it:
 // the migration's backfill (this floor), an erasure rewriting participants (src/contacts) and mail intake.
 import { PostgresAdapter, sql, type Kysely } from 'kysely';
@@ -24,6 +34,36 @@ const MAX_INDEXED_LIST = 16 * 1024;
 const MAX_HTML_READ = 4 * MAX_INDEXED_BODY;
 /** Messages per multi-row insert: 100 × (64 KB body + the rest) keeps one statement under ~10 MB. */
 const ROWS_PER_INSERT = 100;
+
+/** First character of a view token: private use (Unicode Co), so no folded word holds it (see the file comment). */
+const VIEW_MARK = '\uE000';
+
+/** The token of an inbox view: a user's incoming mail in any of their mailboxes, or one mailbox's. */
+export function inboxViewToken(view: { userId: string } | { accountId: string }): string {
+  const [kind, id] = 'userId' in view ? ['u', view.userId] : ['a', view.accountId];
+  return `${VIEW_MARK}${kind}${Buffer.from(id, 'utf8').toString('hex')}`;
+}
+
+/** The view tokens of the given messages, from their holder rows (the truth the inbox's condition reads). */
+async function viewTokens(db: AnyDb, messageIds: string[]): Promise<Map<string, string[]>> {
+  const tokens = new Map<string, Set<string>>();
+  for (const chunk of inChunks(messageIds, MAX_IN_LIST)) {
+    const holders = await db
+      .selectFrom('message_holders')
+      .select(['message_id', 'user_id', 'account_id'])
+      .where('message_id', 'in', chunk)
+      .where('account_id', 'is not', null)
+      .where('direction', '=', 'incoming')
+      .execute();
+    for (const h of holders) {
+      const set = tokens.get(h.message_id) ?? new Set<string>();
+      if (h.user_id !== null) set.add(inboxViewToken({ userId: h.user_id }));
+      set.add(inboxViewToken({ accountId: h.account_id! }));
+      tokens.set(h.message_id, set);
+    }
+  }
+  return new Map([...tokens].map(([id, set]) => [id, [...set]]));
+}
 
 /** What one message contributes to the index. */
 export interface SearchDocument {
@@ -77,20 +117,28 @@ export function isPostgres(db: AnyDb): boolean {
 
 /**
  * Adds the documents to the index, a few multi-row statements per batch (never one per message). Call inside the
- * transaction that stores the messages; a message indexed before is replaced.
+ * transaction that stores the messages, after their holder rows (the view tokens are read from them); a message
+ * indexed before is replaced.
  */
 export async function writeSearchIndex(db: AnyDb, docs: SearchDocument[]): Promise<void> {
   if (docs.length === 0) return;
   const postgres = isPostgres(db);
   for (const chunk of inChunks(docs, ROWS_PER_INSERT)) {
-    const rows = chunk.map((d) => ({ id: d.messageId, ...foldedColumns(d) }));
-    const ids = rows.map((r) => r.id);
+    const ids = chunk.map((d) => d.messageId);
+    const views = await viewTokens(db, ids);
+    const rows = chunk.map((d) => ({
+      id: d.messageId,
+      ...foldedColumns(d),
+      view: (views.get(d.messageId) ?? []).join(' '),
+    }));
     if (postgres) {
+      // The view tokens are lexemes as they are (array_to_tsvector, no parser), weight D.
       await sql`insert into message_search (message_id, doc)
         select v.id, setweight(to_tsvector('simple', v.s), 'A') || setweight(to_tsvector('simple', v.p), 'B')
           || setweight(to_tsvector('simple', v.a), 'B') || setweight(to_tsvector('simple', v.b), 'C')
-        from (values ${sql.join(rows.map((r) => sql`(${r.id}, ${r.subject}, ${r.people}, ${r.attachments}, ${r.body})`))})
-          as v (id, s, p, a, b)
+          || setweight(array_to_tsvector(string_to_array(v.t, ' ')), 'D')
+        from (values ${sql.join(rows.map((r) => sql`(${r.id}, ${r.subject}, ${r.people}, ${r.attachments}, ${r.body}, ${r.view})`))})
+          as v (id, s, p, a, b, t)
         on conflict (message_id) do update set doc = excluded.doc`.execute(db);
       continue;
     }
@@ -102,15 +150,15 @@ export async function writeSearchIndex(db: AnyDb, docs: SearchDocument[]): Promi
       .returning(['doc', 'message_id'])
       .execute();
     const docOf = new Map(keys.map((k) => [k.message_id, k.doc]));
-    await sql`insert into message_search_fts (rowid, subject, people, attachments, body) values ${sql.join(
-      rows.map((r) => sql`(${docOf.get(r.id)!}, ${r.subject}, ${r.people}, ${r.attachments}, ${r.body})`),
+    await sql`insert into message_search_fts (rowid, subject, people, attachments, body, view) values ${sql.join(
+      rows.map((r) => sql`(${docOf.get(r.id)!}, ${r.subject}, ${r.people}, ${r.attachments}, ${r.body}, ${r.view})`),
     )}`.execute(db);
   }
 }
 
 /**
  * Indexes (again) the given stored messages from their rows: the migration's backfill, and whatever rewrites what a
- * message's index holds after it was stored (an erasure replacing a person's address).
+ * message's index holds after it was stored (an erasure replacing a person's address, a holder row added or changed).
  */
 export async function reindexMessages(db: AnyDb, messageIds: readonly string[]): Promise<void> {
   for (const chunk of inChunks([...new Set(messageIds)], Math.min(MAX_IN_LIST, ROWS_PER_INSERT))) {
@@ -148,5 +196,21 @@ export async function reindexMessages(db: AnyDb, messageIds: readonly string[]):
         html: m.html_body,
       })),
     );
+  }
+}
+
+/** Messages reindexed per step of a whole-index rebuild: bodies are read, so the step stays small in memory. */
+const REBUILD_STEP = 500;
+
+/** Indexes every stored message again, in id order (a migration's backfill), `step` messages at a time. */
+export async function reindexAllMessages(db: AnyDb, step = REBUILD_STEP): Promise<void> {
+  let after = '';
+  for (;;) {
+    const ids = (
+      await db.selectFrom('messages').select('id').where('id', '>', after).orderBy('id').limit(step).execute()
+    ).map((r) => r.id);
+    if (ids.length === 0) break;
+    await reindexMessages(db, ids);
+    after = ids[ids.length - 1]!;
   }
 }

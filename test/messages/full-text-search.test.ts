@@ -13,6 +13,7 @@ import { newId } from '../../src/storage/ids.js';
 import { excerpt, parseSearch } from '../../src/messages/search-messages.js';
 import { Migrator, sql } from 'kysely';
 import { migrationProvider } from '../../src/storage/migrations/index.js';
+import { inboxViewToken } from '../../src/storage/search-index.js';
 
 describe('search terms and excerpts', () => {
   it('folds accents and case, keeps phrases, and takes nothing as query syntax', () => {
@@ -420,6 +421,84 @@ describe.each(DIALECTS)('full-text search on %s', (dialect) => {
       expect(await subjects('tucunare')).toEqual([]);
       expect(await subjects('pirarucu')).toEqual(['Antiga']);
     }
+  });
+
+  /** The messages whose search document carries the view token, read from the index itself. */
+  async function carrying(token: string): Promise<string[]> {
+    const db = conversa.server.storage.db;
+    const rows =
+      dialect === 'sqlite'
+        ? await sql<{ id: string }>`select message_search_docs.message_id as id from message_search_fts
+            join message_search_docs on message_search_docs.doc = message_search_fts.rowid
+            where message_search_fts match ${`"${token}"`}`.execute(db)
+        : await sql<{ id: string }>`select message_id as id from message_search
+            where doc @@ ${`'${token}'`}::tsquery`.execute(db);
+    return rows.rows.map((r) => r.id);
+  }
+
+  async function inboxOf(accountId: string, q: string, token: string): Promise<string[]> {
+    const res = await conversa.api('GET', `/api/inbox?${new URLSearchParams({ accountId, q })}`, undefined, token);
+    expect(res.status, res.text).toBe(200);
+    return res.body.items.map((m: { subject: string }) => m.subject);
+  }
+
+  it("finds mail that reached a second user's mailbox later (dedupe), and forgets a removed mailbox's", async () => {
+    const later = await mailbox(other.id, 'private');
+    const raw = mail('Chegou duas vezes', 'O tatupeba chegou.');
+    const [id] = await deliver(ownerBox, [raw]);
+    expect(await subjects('tatupeba')).toEqual(['Chegou duas vezes']);
+    // The owner's mailbox is shared: the colleague may open the message, but it is not in the colleague's inbox.
+    expect(await subjects('tatupeba', other.token)).toEqual([]);
+    expect(await carrying(inboxViewToken({ userId: other.id }))).not.toContain(id);
+
+    const [again] = await deliver(later, [raw]);
+    expect(again).toBe(id);
+    expect(await subjects('tatupeba', other.token)).toEqual(['Chegou duas vezes']);
+    expect(await subjects('"tatupeba chegou"', other.token)).toEqual(['Chegou duas vezes']);
+    expect(await subjects('tatup', other.token)).toEqual(['Chegou duas vezes']);
+    expect(await carrying(inboxViewToken({ accountId: later }))).toEqual([id]);
+    // The one-mailbox filter with q: that mailbox's mail only.
+    expect(await inboxOf(later, 'tatupeba', other.token)).toEqual(['Chegou duas vezes']);
+    expect(await inboxOf(otherPrivateBox, 'tatupeba', other.token)).toEqual([]);
+    expect(await inboxOf(ownerBox, 'tatupeba', owner.token)).toEqual(['Chegou duas vezes']);
+    // Someone else's mailbox id is not a way into its mail.
+    expect(await inboxOf(ownerBox, 'tatupeba', other.token)).toEqual([]);
+
+    const res = await conversa.api('DELETE', `/api/email-accounts/${later}`, undefined, other.token);
+    expect(res.status, res.text).toBe(204);
+    expect(await subjects('tatupeba', other.token)).toEqual([]);
+    expect(await subjects('tatupeba')).toEqual(['Chegou duas vezes']);
+    expect(await carrying(inboxViewToken({ accountId: later }))).toEqual([]);
+    expect(await carrying(inboxViewToken({ userId: other.id }))).not.toContain(id);
+    expect(await carrying(inboxViewToken({ userId: owner.id }))).toContain(id);
+  });
+
+  it('finds nothing by typing a view token, and finds its text where a message holds it', async () => {
+    const [id] = await deliver(ownerBox, [mail('Com token', 'Nada de especial.')]);
+    const token = inboxViewToken({ userId: owner.id });
+    expect(await carrying(token)).toContain(id);
+    const text = token.slice(1);
+    for (const q of [token, text, `"${text}"`, text.slice(0, 8), `${text} especial`, `\uE000${text}`])
+      expect(await subjects(q), q).toEqual([]);
+    // The same characters as a message's text are an ordinary word of that message only.
+    await deliver(ownerBox, [mail('Texto igual', `O codigo ${text} no corpo.`)]);
+    expect(await subjects(text)).toEqual(['Texto igual']);
+    expect(await subjects(text.slice(0, 8))).toEqual(['Texto igual']);
+  });
+
+  it("searches a contact's timeline: that contact's matches only, phrases and prefixes too", async () => {
+    const stranger = `outro-${Date.now()}@comprador.test`;
+    expect((await conversa.api('POST', '/api/contacts', { emails: [stranger] })).status).toBe(201);
+    await deliver(ownerBox, [
+      mail('Do cliente', 'Uma palavra siriema aqui.'),
+      makeMessage({ from: stranger, to: ['me@mailbox.test'], subject: 'Do outro', body: 'Uma palavra siriema ali.' }),
+    ]);
+    const timeline = `/api/contacts/${contactId}/messages`;
+    expect((await subjects('siriema')).sort()).toEqual(['Do cliente', 'Do outro']);
+    expect(await subjects('siriema', owner.token, timeline)).toEqual(['Do cliente']);
+    expect(await subjects('"palavra siriema"', owner.token, timeline)).toEqual(['Do cliente']);
+    expect(await subjects('sirie', owner.token, timeline)).toEqual(['Do cliente']);
+    expect(await subjects('"siriema palavra"', owner.token, timeline)).toEqual([]);
   });
 
   it('documents q and match in the OpenAPI document', async () => {

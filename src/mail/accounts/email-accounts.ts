@@ -655,5 +655,7 @@ export async function deleteAccount(deps: AccountDeps, user: User, id: string): 
   await accountRow(deps.db, user, id, 'delete');
   // Stop the runner first, so no connection outlives the configuration.
   await deps.onChanged(id, 'deleted');
+  // Its holder rows lose their mailbox (account_id set null): the mail leaves its owner's inbox. The search index's
+  // view tokens of that mail stay; a token only narrows a search that still tests the inbox (search-index.ts).
   await deps.db.deleteFrom('email_accounts').where('id', '=', id).execute();
 }

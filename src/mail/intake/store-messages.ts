@@ -22,7 +22,7 @@ import type { MessageToStore, StoreContext, StoredMessage } from './message-to-s
 export type { MessageToStore, StoreContext, StoredMessage } from './message-to-store.js';
 import { contentDigest, variantKey } from '../rules/message-key.js';
 import { publishLiveEvent, publishLiveEvents } from '../../live/live-events.js';
-import { writeSearchIndex, type SearchDocument } from '../../storage/search-index.js';
+import { reindexMessages, writeSearchIndex, type SearchDocument } from '../../storage/search-index.js';
 
 type Trx = Transaction<Database>;
 
@@ -476,6 +476,8 @@ async function storeInTransaction(
   const searchDocs: SearchDocument[] = [];
   const rows: BatchRows = { contacts: [], locations: [] };
   const linked = new Set<string>();
+  /** Messages stored before that this batch put in another inbox: their documents need that inbox's view token. */
+  const viewChanged = new Set<string>();
   for (const message of messages) {
     const digest = digests.get(message) ?? null;
     let row: StoredRow | undefined;
@@ -522,7 +524,7 @@ async function storeInTransaction(
       }
     }
     if (!row) continue;
-    const arrived = await addHolder(trx, ctx, row, message.direction, created, now);
+    const arrived = await addHolder(trx, ctx, row, message.direction, created, now, viewChanged);
     held.add(row.id);
     const contactIds = [
       ...new Set(message.mappingAddresses.map((a) => contacts.get(a)).filter((id): id is string => id !== undefined)),
@@ -552,7 +554,10 @@ async function storeInTransaction(
     stored.push({ id: row.id, created, contactIds, arrived, threadId: row.thread_id });
   }
   // The full-text index, in the same transaction as the rows: a few multi-row statements for the batch.
+  // After the holder rows: each document carries the inbox view tokens they give (search-index.ts).
   await writeSearchIndex(trx, searchDocs);
+  for (const doc of searchDocs) viewChanged.delete(doc.messageId);
+  await reindexMessages(trx, [...viewChanged]);
   await insertBatchRows(trx, rows);
   return stored;
 }
@@ -560,7 +565,8 @@ async function storeInTransaction(
 /**
  * Records that the context's mailbox holds the message, once per mailbox, with the direction it has there. Met
  * first in this mailbox's inbox, then in its Sent folder, it is this mailbox's outgoing mail; the message's own
- * direction follows only while no other mailbox holds it — another mailbox's copy never changes it.
+ * direction follows only while no other mailbox holds it — another mailbox's copy never changes it. A message stored
+ * before that this puts in another inbox goes into `viewChanged`, to be indexed again with that inbox's view token.
  */
 async function addHolder(
   trx: Trx,
@@ -569,6 +575,7 @@ async function addHolder(
   direction: Direction,
   fresh: boolean,
   now: number,
+  viewChanged: Set<string>,
 ): Promise<boolean> {
   const messageId = message.id;
   const holders = fresh
@@ -583,6 +590,7 @@ async function addHolder(
   );
   if (mine) {
     if (direction === 'outgoing' && mine.direction === 'incoming') {
+      // Its view token may stay in the index: a token only narrows a search that still tests the inbox.
       await trx.updateTable('message_holders').set({ direction: 'outgoing' }).where('id', '=', mine.id).execute();
       if (holders.length === 1)
         await trx.updateTable('messages').set({ direction: 'outgoing' }).where('id', '=', messageId).execute();
@@ -602,6 +610,7 @@ async function addHolder(
       created_at: now,
     })
     .execute();
+  if (!fresh && ctx.accountId !== null && direction === 'incoming') viewChanged.add(messageId);
   // A message inserted just now already has its mailbox's visibility (insertMessage).
   if (ctx.shared && !fresh)
     await trx.updateTable('messages').set({ shared: 1 }).where('id', '=', messageId).where('shared', '=', 0).execute();

@@ -6,12 +6,9 @@
 // (the text is already in `messages`; contentless_delete lets a row be removed). Triggers remove both with the message.
 // PostgreSQL: `message_search` holds one weighted tsvector per message (GIN index), cascading with the message.
 import { sql, type Kysely } from 'kysely';
-import { isPostgres, reindexMessages } from '../search-index.js';
+import { isPostgres } from '../search-index.js';
 
 type Db = Kysely<any>;
-
-/** Messages indexed per step of the backfill: bodies are read, so the step stays small in memory. */
-const BACKFILL_STEP = 500;
 
 export async function up(db: Db): Promise<void> {
   if (isPostgres(db)) {
@@ -44,15 +41,8 @@ export async function up(db: Db): Promise<void> {
       delete from message_search_docs where message_id = old.id;
     end`.execute(db);
   }
-  let after = '';
-  for (;;) {
-    const ids = (
-      await db.selectFrom('messages').select('id').where('id', '>', after).orderBy('id').limit(BACKFILL_STEP).execute()
-    ).map((r: { id: string }) => r.id);
-    if (ids.length === 0) break;
-    await reindexMessages(db, ids);
-    after = ids[ids.length - 1]!;
-  }
+  // The mail already stored is indexed by 0026, which rebuilds the index with the inbox view tokens (indexing it here
+  // too would write every document twice, and with today's writer, a column this table does not have yet).
 }
 
 export async function down(db: Db): Promise<void> {

@@ -36,6 +36,7 @@ import * as messageSearch from './0023-message-search.js';
 // Blobs in PostgreSQL, indexes for their collection (issue 18, part B).
 import * as blobContents from './0024-blob-contents.js';
 import * as dataScaleIndexes from './0025-data-scale-indexes.js';
+import * as searchViewTokens from './0026-search-view-tokens.js';
 import * as unreadIndex from './0027-unread-index.js';
 
 const migrations: Record<string, Migration> = {
@@ -72,6 +73,8 @@ const migrations: Record<string, Migration> = {
   '0024-blob-contents': blobContents,
   // Data scale (issue 18, part D).
   '0025-data-scale-indexes': dataScaleIndexes,
+  // Full-text search fast at scale: the inbox view in the index (issue 18).
+  '0026-search-view-tokens': searchViewTokens,
   // The unread badge at scale (issue 18).
   '0027-unread-index': unreadIndex,
 };
