@@ -62,9 +62,39 @@ export function parseSearch(q: string): SearchTerm[] {
     .slice(0, MAX_TERMS);
 }
 
-/** FTS5: every term a quoted string of folded words (letters and digits only), AND-ed. */
-export function fts5Query(terms: SearchTerm[]): string {
-  return terms.map((t) => `"${t.words.join(' ')}"${t.prefix ? ' *' : ''}`).join(' AND ');
+/**
+ * One term in FTS5's syntax (a quoted string of folded words: letters and digits only); a prefix term whose words are
+ * known (`words`) is those phrases OR-ed, without a prefix.
+ */
+function fts5Term(term: SearchTerm, words?: string[]): string {
+  if (!term.prefix || words === undefined) return `"${term.words.join(' ')}"${term.prefix ? ' *' : ''}`;
+  // No word of the index starts with it: the term as an exact phrase, which no document holds either.
+  if (words.length === 0) return `"${term.words.join(' ')}"`;
+  const head = term.words.slice(0, -1);
+  const phrases = words.map((w) => `"${[...head, w].join(' ')}"`);
+  return phrases.length === 1 ? phrases[0]! : `(${phrases.join(' OR ')})`;
+}
+
+/** Words of the index a typed prefix is searched as, at most: past this, FTS5's own prefix query is cheaper. */
+const MAX_PREFIX_WORDS = 32;
+
+/**
+ * SQLite: each term in FTS5's syntax, a prefix term as the exact words of the index that start with it (its
+ * vocabulary, migration 0028), so the engine intersects postings instead of merging every word's first; a prefix that
+ * many words start with stays a prefix query. The vocabulary's words are the index's own (folded letters and digits,
+ * or a view token, which no typed prefix starts with).
+ */
+async function fts5Terms(db: Db, terms: SearchTerm[]): Promise<string[]> {
+  return Promise.all(
+    terms.map(async (term) => {
+      if (!term.prefix) return fts5Term(term);
+      const prefix = term.words[term.words.length - 1]!;
+      const { rows } = await sql<{ term: string }>`select term from message_search_vocab
+        where term >= ${prefix} and term < ${`${prefix}\u{10FFFF}`} limit ${MAX_PREFIX_WORDS + 1}`.execute(db);
+      const words = rows.map((r) => r.term).filter((w) => /^[\p{L}\p{N}]+$/u.test(w));
+      return fts5Term(term, rows.length > MAX_PREFIX_WORDS ? undefined : words);
+    }),
+  );
 }
 
 /** tsquery: words of a phrase followed by each other, terms AND-ed; folded words need no quoting. */
@@ -140,25 +170,27 @@ export async function searchPage<Row extends RankedRow, Item extends { id: strin
 export interface RankedRow {
   id: string;
   date: number;
-  subject: string | null;
-  from_address: string | null;
-  from_name: string | null;
 }
 
 /** Weight of a term by the field it is found in (the best one); found in none of these, it is in the body. */
-const FIELD_WEIGHT = { subject: 8, people: 4, attachments: 4, body: 1 } as const;
-/** Participants of a candidate read for ranking (the index holds up to 16 KB of them; these decide the rank). */
-const MAX_RANKED_PEOPLE = 50;
+const FIELD_WEIGHT = { subject: 8, peopleOrAttachmentNames: 4, body: 1 } as const;
+
+/** A candidate of a search: only what ranking needs (the page's own rows are read after, 50 not 1,000). */
+interface Candidate {
+  id: string;
+  date: number;
+  /** SQLite: the message's row in the full-text index (most recently indexed is highest). */
+  seq: number;
+}
 
 /**
  * One ranked page of the caller's rows. Ranking every match of a common word would cost as much as the matches (1M
  * messages: hundreds of thousands of them): the candidates are the caller's MAX_SEARCH_RESULTS most recent visible
  * matches (SQLite: most recently indexed, walking the FTS5 doclists backwards, intersected with the scope's view
- * token or driven by its contact's messages; PostgreSQL: newest by date), and only
- * those are ranked; a word with fewer visible matches than that is ranked over all of them. The rank is computed here
- * from each candidate's own fields (a term in the subject above one in the people or attachment names, above one only
- * in the body; then newest), never with bm25's index-wide statistics: how often a word occurs in other people's mail
- * must not change the order of one's own results.
+ * token or driven by its contact's messages; PostgreSQL: newest by date), and only those are ranked; a word with
+ * fewer visible matches than that is ranked over all of them. The rank is the field each term is found in (subject
+ * above people or attachment names, above the body only; then newest: fieldScores), never bm25's index-wide
+ * statistics: how often a word occurs in other people's mail must not change the order of one's own results.
  */
 async function rankedRows<Row extends RankedRow>(
   db: Db,
@@ -168,20 +200,25 @@ async function rankedRows<Row extends RankedRow>(
   offset: number,
   scope: SearchScope | undefined,
 ): Promise<Row[]> {
-  let candidates: Row[];
+  let candidates: Candidate[];
+  /** SQLite: each term in FTS5's syntax, prefixes as their words. */
+  let ftsTerms: string[] = [];
   const viewToken = scope && 'viewToken' in scope ? scope.viewToken : null;
+  // Only the ids, dates and index rows of the candidates: the page's own rows are read once ranked.
+  const ids = query.clearSelect().select(['messages.id', 'messages.date']);
   if (isPostgres(db)) {
-    // The token is a lexeme as it is (a quoted tsquery literal: no parser); only private-use, 'u'/'a' and hex in it.
-    const view = viewToken === null ? sql`` : sql` && ${`'${viewToken}'`}::tsquery`;
-    candidates = (await query
-      .innerJoin('message_search', 'message_search.message_id', 'messages.id')
-      .where(sql<boolean>`message_search.doc @@ (to_tsquery('simple', ${tsQuery(terms)})${view})`)
-      .orderBy('messages.date', 'desc')
-      .orderBy('messages.id', 'desc')
-      .limit(MAX_SEARCH_RESULTS)
-      .execute()) as Row[];
+    candidates = (
+      await ids
+        .innerJoin('message_search', 'message_search.message_id', 'messages.id')
+        .where(sql<boolean>`message_search.doc @@ (to_tsquery('simple', ${tsQuery(terms)})${viewQuery(viewToken)})`)
+        .orderBy('messages.date', 'desc')
+        .orderBy('messages.id', 'desc')
+        .limit(MAX_SEARCH_RESULTS)
+        .execute()
+    ).map((r) => ({ id: r.id, date: Number(r.date), seq: 0 }));
   } else {
-    const match = viewToken === null ? fts5Query(terms) : `${fts5Query(terms)} AND "${viewToken}"`;
+    ftsTerms = await fts5Terms(db, terms);
+    const match = [...ftsTerms, ...(viewToken === null ? [] : [`"${viewToken}"`])].join(' AND ');
     // A contact's scope: the contact's documents are read once into a set (IN over a subquery) and each match, newest
     // indexed first, is tested against it; the `+` keeps the set from being pushed into FTS5 as rowid lookups, which
     // re-read the whole doclist per lookup (16 s for a contact of 1,317 messages at 200,000).
@@ -198,21 +235,171 @@ async function rankedRows<Row extends RankedRow>(
             message_search_fts.rowid as seq
             from message_search_fts join message_search_docs on message_search_docs.doc = message_search_fts.rowid
             where message_search_fts match ${match})`.as('hits');
-    candidates = (await query
-      .innerJoin(hits, 'hits.message_id', 'messages.id')
-      .orderBy(sql`hits.seq`, 'desc')
-      .limit(MAX_SEARCH_RESULTS)
-      .execute()) as Row[];
+    candidates = (
+      await ids
+        .innerJoin(hits, 'hits.message_id', 'messages.id')
+        .select('hits.seq')
+        .orderBy(sql`hits.seq`, 'desc')
+        .limit(MAX_SEARCH_RESULTS)
+        .execute()
+    ).map((r) => ({ id: r.id, date: Number(r.date), seq: Number(r.seq) }));
   }
-  const scores = await fieldScores(db, candidates, terms);
-  return candidates
+  const scores = await fieldScores(db, candidates, terms, viewToken, ftsTerms);
+  const ranked = candidates
     .sort(
-      (a, b) =>
-        scores.get(b.id)! - scores.get(a.id)! ||
-        Number(b.date) - Number(a.date) ||
-        (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
+      (a, b) => scores.get(b.id)! - scores.get(a.id)! || b.date - a.date || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
     )
-    .slice(offset, offset + limit);
+    .slice(offset, offset + limit)
+    .map((c) => c.id);
+  if (ranked.length === 0) return [];
+  // The page's rows, through the caller's query again (its conditions hold for them: they were its candidates).
+  const rows = new Map((await query.where('messages.id', 'in', ranked).execute()).map((r) => [r.id, r]));
+  return ranked.map((id) => rows.get(id)).filter((r): r is Row => r !== undefined);
+}
+
+/** PostgreSQL: the view token as a tsquery to AND with the words (a lexeme as it is: private-use, 'u'/'a' and hex). */
+function viewQuery(viewToken: string | null) {
+  return viewToken === null ? sql`` : sql` && ${`'${viewToken}'`}::tsquery`;
+}
+
+/** tsquery of one term restricted to the weights of one field (search-index.ts: subject A, people and names B). */
+function weightedTsQuery(term: SearchTerm, weights: 'A' | 'B'): string {
+  const words = term.words.map((w, i) =>
+    term.prefix && i === term.words.length - 1 ? `${w}:*${weights}` : `${w}:${weights}`,
+  );
+  return words.length > 1 ? `(${words.join(' <-> ')})` : words[0]!;
+}
+
+/**
+ * Each candidate's score: per term, the weight of the best field it is found in, asked of the index where that is
+ * cheap: PostgreSQL, the weighted lexemes of each candidate's document; SQLite with a view token, per term the
+ * candidates' index rows matching it in the subject and in the people or attachment names (FTS5 column filters within
+ * the candidates' range of rows, intersected with the view: a few hundred postings). Without a view (a contact's
+ * timeline) those column filters would walk the word's postings in the whole index (20–70 ms at 210,000 messages),
+ * so the candidates' own fields are read and folded here instead (foundInFields).
+ */
+async function fieldScores(
+  db: Db,
+  candidates: Candidate[],
+  terms: SearchTerm[],
+  viewToken: string | null,
+  ftsTerms: string[],
+): Promise<Map<string, number>> {
+  const found: FoundIn = { subject: new Map(), named: new Map() };
+  if (candidates.length > 0) {
+    if (isPostgres(db)) await foundInDocuments(db, candidates, terms, found);
+    else if (viewToken !== null) await foundInView(db, candidates, ftsTerms, viewToken, found);
+    else await foundInFields(db, candidates, terms, found);
+  }
+  const scores = new Map<string, number>();
+  for (const c of candidates) {
+    let score = 0;
+    terms.forEach((_, i) => {
+      if (found.subject.get(c.id)?.has(i)) score += FIELD_WEIGHT.subject;
+      else if (found.named.get(c.id)?.has(i)) score += FIELD_WEIGHT.peopleOrAttachmentNames;
+      else score += FIELD_WEIGHT.body;
+    });
+    scores.set(c.id, score);
+  }
+  return scores;
+}
+
+/** Per field, the indexes of the terms each candidate holds there. */
+interface FoundIn {
+  subject: Map<string, Set<number>>;
+  /** People or attachment names. */
+  named: Map<string, Set<number>>;
+}
+
+/** PostgreSQL: each candidate's document asked for each term with the weights of a field. */
+async function foundInDocuments(db: Db, candidates: Candidate[], terms: SearchTerm[], found: FoundIn): Promise<void> {
+  for (const chunk of inChunks(
+    candidates.map((c) => c.id),
+    MAX_IN_LIST,
+  )) {
+    const rows = await db
+      .selectFrom('message_search')
+      .select('message_id')
+      .select(
+        terms.flatMap((term, i) => [
+          sql<boolean>`doc @@ to_tsquery('simple', ${weightedTsQuery(term, 'A')})`.as(`s${i}`),
+          sql<boolean>`doc @@ to_tsquery('simple', ${weightedTsQuery(term, 'B')})`.as(`n${i}`),
+        ]),
+      )
+      .where('message_id', 'in', chunk)
+      .execute();
+    for (const row of rows as Array<Record<string, unknown> & { message_id: string }>) {
+      terms.forEach((_, i) => {
+        if (row[`s${i}`]) add(found.subject, row.message_id, i);
+        if (row[`n${i}`]) add(found.named, row.message_id, i);
+      });
+    }
+  }
+}
+
+/** SQLite with a view token: per term and field, the view's index rows in the candidates' range (column filters). */
+async function foundInView(
+  db: Db,
+  candidates: Candidate[],
+  ftsTerms: string[],
+  viewToken: string,
+  found: FoundIn,
+): Promise<void> {
+  const bySeq = new Map(candidates.map((c) => [c.seq, c.id]));
+  const low = Math.min(...bySeq.keys());
+  const high = Math.max(...bySeq.keys());
+  for (const [i, term] of ftsTerms.entries()) {
+    for (const [field, columns] of [
+      ['subject', '{subject}'],
+      ['named', '{people attachments}'],
+    ] as const) {
+      const match = `${columns} : (${term}) AND "${viewToken}"`;
+      const { rows } = await sql<{ seq: number }>`select rowid as seq from message_search_fts
+        where message_search_fts match ${match} and rowid between ${low} and ${high}`.execute(db);
+      for (const row of rows) {
+        const id = bySeq.get(Number(row.seq));
+        if (id !== undefined) add(found[field], id, i);
+      }
+    }
+  }
+}
+
+/** Participants of a candidate read for ranking in JavaScript (the index holds up to 16 KB of them). */
+const MAX_RANKED_PEOPLE = 50;
+
+/** The terms each candidate holds in its subject and in its people or attachment names, read and folded here. */
+async function foundInFields(db: Db, candidates: Candidate[], terms: SearchTerm[], found: FoundIn): Promise<void> {
+  for (const chunk of inChunks(
+    candidates.map((c) => c.id),
+    MAX_IN_LIST,
+  )) {
+    const [messages, participants, attachments] = await Promise.all([
+      db
+        .selectFrom('messages')
+        .select(['id', 'subject', 'from_name', 'from_address'])
+        .where('id', 'in', chunk)
+        .execute(),
+      db
+        .selectFrom('message_participants')
+        .select(['message_id', 'address', 'name'])
+        .where('message_id', 'in', chunk)
+        .where('position', '<', MAX_RANKED_PEOPLE)
+        .execute(),
+      db.selectFrom('attachments').select(['message_id', 'filename']).where('message_id', 'in', chunk).execute(),
+    ]);
+    const named = new Map<string, Array<string | null>>();
+    const push = (id: string, ...parts: Array<string | null>) => named.set(id, [...(named.get(id) ?? []), ...parts]);
+    for (const p of participants) push(p.message_id, p.name, p.address);
+    for (const a of attachments) push(a.message_id, a.filename);
+    for (const m of messages) {
+      const subject = foldedWords([m.subject]);
+      const other = foldedWords([m.from_name, m.from_address, ...(named.get(m.id) ?? [])]);
+      terms.forEach((term, i) => {
+        if (holds(subject, term)) add(found.subject, m.id, i);
+        if (holds(other, term)) add(found.named, m.id, i);
+      });
+    }
+  }
 }
 
 /** Whether the folded `words` hold `term` (its words in a row, the last maybe as a prefix). */
@@ -234,49 +421,10 @@ function foldedWords(parts: Array<string | null>): string[] {
   return foldForSearch(parts.filter(Boolean).join(' ')).split(' ');
 }
 
-/** Each candidate's score: per term, the weight of the best field it is found in. */
-async function fieldScores(db: Db, rows: RankedRow[], terms: SearchTerm[]): Promise<Map<string, number>> {
-  const people = new Map<string, Array<string | null>>();
-  const names = new Map<string, Array<string | null>>();
-  for (const chunk of inChunks(
-    rows.map((r) => r.id),
-    MAX_IN_LIST,
-  )) {
-    const [participants, attachments] = await Promise.all([
-      db
-        .selectFrom('message_participants')
-        .select(['message_id', 'address', 'name'])
-        .where('message_id', 'in', chunk)
-        .where('position', '<', MAX_RANKED_PEOPLE)
-        .execute(),
-      db.selectFrom('attachments').select(['message_id', 'filename']).where('message_id', 'in', chunk).execute(),
-    ]);
-    for (const p of participants) {
-      const list = people.get(p.message_id) ?? [];
-      list.push(p.name, p.address);
-      people.set(p.message_id, list);
-    }
-    for (const a of attachments) {
-      const list = names.get(a.message_id) ?? [];
-      list.push(a.filename);
-      names.set(a.message_id, list);
-    }
-  }
-  const scores = new Map<string, number>();
-  for (const row of rows) {
-    const subject = foldedWords([row.subject]);
-    const who = foldedWords([row.from_name, row.from_address, ...(people.get(row.id) ?? [])]);
-    const attached = foldedWords(names.get(row.id) ?? []);
-    let score = 0;
-    for (const term of terms) {
-      if (holds(subject, term)) score += FIELD_WEIGHT.subject;
-      else if (holds(who, term)) score += FIELD_WEIGHT.people;
-      else if (holds(attached, term)) score += FIELD_WEIGHT.attachments;
-      else score += FIELD_WEIGHT.body;
-    }
-    scores.set(row.id, score);
-  }
-  return scores;
+function add(into: Map<string, Set<number>>, id: string, term: number): void {
+  const set = into.get(id) ?? new Set<number>();
+  set.add(term);
+  into.set(id, set);
 }
 
 /** The excerpts of a page's messages, computed here from their rows (only the page's, never ts_headline's). */

@@ -240,6 +240,50 @@ describe.each(DIALECTS)('full-text search on %s', (dialect) => {
     expect(await subjects('ornitorrinco')).toEqual(['Sobre o ornitorrinco', 'Nada aqui']);
   });
 
+  it('finds what a typed prefix stands for, whether few or many words of the index start with it', async () => {
+    const many = Array.from({ length: 40 }, (_, i) => `zorbax${i}`).join(' ');
+    await deliver(ownerBox, [mail('Muitas', many), mail('Uma', 'A zorbalina chegou.')]);
+    // Over 32 words start with "zorb": FTS5's own prefix query. One starts with "zorbal": that word, exactly.
+    expect((await subjects('zorb')).sort()).toEqual(['Muitas', 'Uma']);
+    expect(await subjects('zorbal')).toEqual(['Uma']);
+    expect(await subjects('zorbax3')).toEqual(['Muitas']);
+    expect(await subjects('zorbaq')).toEqual([]);
+    // With other words before it.
+    expect(await subjects('chegou zorbal')).toEqual(['Uma']);
+    expect(await subjects('zorbax38 zorb')).toEqual(['Muitas']);
+    expect(await subjects('chegou zorbax')).toEqual([]);
+  });
+
+  it('ranks a subject hit, then a people or attachment-name hit, then a body-only hit, each on its own field', async () => {
+    const at = (minutes: number) => new Date(Date.now() - minutes * 60_000);
+    await deliver(ownerBox, [
+      // Newest first in time, but only in the body.
+      mail('Corpo apenas', 'O suricato chegou.', { date: at(1) }),
+      makeMessage({
+        from: `Suricato Vendas <${client}>`,
+        to: ['me@mailbox.test'],
+        subject: 'Pessoa',
+        body: 'Sem o termo.',
+        date: at(2),
+      }),
+      makeMessage({
+        from: client,
+        to: ['me@mailbox.test'],
+        subject: 'Anexo',
+        body: 'Nada.',
+        date: at(3),
+        attachment: { filename: 'suricato.pdf', contentType: 'application/pdf', content: Buffer.from('%PDF-1.4') },
+      }),
+      mail('O suricato no assunto', 'Texto.', { date: at(4) }),
+    ]);
+    expect(await subjects('suricato')).toEqual(['O suricato no assunto', 'Pessoa', 'Anexo', 'Corpo apenas']);
+    // A prefix while typing and a phrase rank by the same fields.
+    expect(await subjects('suric')).toEqual(['O suricato no assunto', 'Pessoa', 'Anexo', 'Corpo apenas']);
+    expect(await subjects('"suricato no assunto"')).toEqual(['O suricato no assunto']);
+    // Two terms add up: the subject holds both words, the body-only message one.
+    expect(await subjects('suricato assunto')).toEqual(['O suricato no assunto']);
+  });
+
   it('never finds the private mail of another user, in the inbox nor on the contact timeline', async () => {
     await deliver(otherPrivateBox, [mail('Segredo do colega', 'O código secreto é jabuticaba.')]);
     await deliver(ownerBox, [mail('Minha fruta', 'Gosto de jabuticaba.')]);

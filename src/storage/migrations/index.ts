@@ -38,6 +38,7 @@ import * as blobContents from './0024-blob-contents.js';
 import * as dataScaleIndexes from './0025-data-scale-indexes.js';
 import * as searchViewTokens from './0026-search-view-tokens.js';
 import * as unreadIndex from './0027-unread-index.js';
+import * as searchVocabulary from './0028-search-vocabulary.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -77,6 +78,8 @@ const migrations: Record<string, Migration> = {
   '0026-search-view-tokens': searchViewTokens,
   // The unread badge at scale (issue 18).
   '0027-unread-index': unreadIndex,
+  // The words a typed prefix stands for, SQLite (issue 18).
+  '0028-search-vocabulary': searchVocabulary,
 };
 
 export const migrationProvider: MigrationProvider = {
