@@ -15,9 +15,10 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ImapFlow } from 'imapflow';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMessage } from '../../src/mail/mime/parse-message.js';
+import { launchChromium, shows, signInToInbox, WAIT_MS, watchedPage } from '../support/chromium.js';
 import { startTestConversa, type TestConversa } from '../support/conversa-server.js';
 import { dovecotAccountBody } from '../support/dovecot-account.js';
 import { makeMessage } from '../support/make-message.js';
@@ -26,22 +27,9 @@ import { waitFor } from '../support/wait-for.js';
 
 const dovecot = useDovecot();
 
-const WEB_INDEX = fileURLToPath(new URL('../../dist/web/index.html', import.meta.url));
 const SCREENSHOTS = fileURLToPath(new URL('../../test-artifacts/screenshots/', import.meta.url));
-const CHROMIUM = process.env.CONVERSA_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 // The API's own 4xx answers the app causes on purpose (the signed-out probe before signing in).
 const EXPECTED_CONSOLE = [/Failed to load resource: the server responded with a status of 401/];
-const WAIT_MS = 15_000;
 // Generous guards for what runs on its own time (the outbox worker, IDLE and the sync), never timing assertions.
 const LEAVE_MS = 120_000;
 const LIVE_MS = 60_000;
@@ -50,10 +38,6 @@ const tag = Math.random().toString(36).slice(2, 8);
 const contact = { firstName: 'Marina', lastName: 'Costa', email: `marina.${tag}@client.test` };
 const templateName = `Plan ${tag}`;
 const greeting = `Hi Marina, here is the plan ${tag}.`;
-
-async function shows(locator: Locator, timeout = WAIT_MS): Promise<void> {
-  await locator.waitFor({ state: 'visible', timeout });
-}
 
 async function hasText(locator: Locator, text: string, timeout = WAIT_MS): Promise<void> {
   await expect
@@ -128,8 +112,6 @@ describe('email work (issue 15) in Chromium against the real servers', () => {
   };
 
   beforeAll(async () => {
-    if (!fs.existsSync(WEB_INDEX)) throw new Error(`The web app is not built (${WEB_INDEX}): run \`npm run build\`.`);
-    if (!fs.existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}.`);
     fs.mkdirSync(SCREENSHOTS, { recursive: true });
     conversa = await startTestConversa();
     user = await conversa.addUser({ displayName: 'Bruno Lima' });
@@ -166,23 +148,9 @@ describe('email work (issue 15) in Chromium against the real servers', () => {
       250,
     );
 
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
-    const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 900 } });
-    context.setDefaultTimeout(WAIT_MS);
-    page = await context.newPage();
-    page.on('console', (message) => {
-      if (message.type() !== 'error' && message.type() !== 'warning') return;
-      if (EXPECTED_CONSOLE.some((re) => re.test(message.text()))) return;
-      consoleProblems.push(`${message.type()}: ${message.text()}`);
-    });
-    page.on('pageerror', (error) => consoleProblems.push(`pageerror: ${error.message}`));
-
-    await go('/inbox');
-    await shows(page.getByRole('heading', { name: 'Sign in' }));
-    await page.getByLabel('Email').fill(user.email);
-    await page.getByLabel('Password', { exact: true }).fill('crm user password');
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await shows(page.getByRole('heading', { level: 1, name: 'Inbox' }));
+    browser = await launchChromium();
+    page = await watchedPage(browser, EXPECTED_CONSOLE, consoleProblems);
+    await signInToInbox(page, conversa.url, user.email);
   }, 120_000);
 
   afterAll(async () => {

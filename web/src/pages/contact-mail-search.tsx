@@ -1,10 +1,11 @@
 // Searching a contact's mail (issue 18): a search box above the timeline; with words in it, the contact's mail that
 // matches them (subject, people, attachment names, body), best match first, each with the excerpt where it was
 // found. Without, the timeline (the children) as before.
-import { useState, type FormEvent, type ReactNode } from 'react';
+import { useState, type ReactNode } from 'react';
 import { api, query } from '../api/client';
 import type { MessagePage, MessageSummary } from '../api/types';
 import { ErrorNotice, Loading, addressLabel, useAsync } from '../components/common';
+import { SearchForm } from '../components/search-form';
 import { useI18n } from '../i18n/i18n';
 import { Link } from '../router';
 import { MatchSnippet } from '../mail/match-snippet';
@@ -12,32 +13,16 @@ import { messageLink } from './inbox-page';
 
 export function ContactMailSearch({ contactId, children }: { contactId: string; children: ReactNode }) {
   const { t } = useI18n();
-  const [draft, setDraft] = useState('');
   const [q, setQ] = useState('');
-  const submit = (event: FormEvent) => {
-    event.preventDefault();
-    setQ(draft.trim());
-  };
   return (
     <>
-      <form role="search" className="search-form" onSubmit={submit}>
-        <label htmlFor="contact-mail-search" className="visually-hidden">
-          {t('contact.searchMail')}
-        </label>
-        <input
-          id="contact-mail-search"
-          type="search"
-          placeholder={t('contact.searchMailPlaceholder')}
-          value={draft}
-          onChange={(e) => {
-            setDraft(e.target.value);
-            if (e.target.value === '') setQ('');
-          }}
-        />
-        <button type="submit" className="button">
-          {t('common.search')}
-        </button>
-      </form>
+      <SearchForm
+        id="contact-mail-search"
+        label={t('contact.searchMail')}
+        placeholder={t('contact.searchMailPlaceholder')}
+        onSearch={setQ}
+        onClear={() => setQ('')}
+      />
       {q ? <Results contactId={contactId} q={q} /> : children}
     </>
   );

@@ -3,6 +3,7 @@ import { useRef, useState, type FormEvent } from 'react';
 import { api, query } from '../api/client';
 import type { Contact, ContactPage, ImportResult } from '../api/types';
 import { ErrorNotice, Loading, PageHeader, displayName, splitAddresses, useAsync } from '../components/common';
+import { SearchForm } from '../components/search-form';
 import { useI18n } from '../i18n/i18n';
 import { Link, navigate, useLocation } from '../router';
 import { AddToSequence, ContactSelectBox, useContactSelection } from '../sequences/add-to-sequence';
@@ -11,7 +12,6 @@ export function ContactsPage() {
   const { t } = useI18n();
   const { search } = useLocation();
   const q = search.get('q') ?? '';
-  const [draftQ, setDraftQ] = useState(q);
   const [panel, setPanel] = useState<'none' | 'create' | 'import'>('none');
   const [more, setMore] = useState<ContactPage | null>(null);
   const selection = useContactSelection();
@@ -22,12 +22,6 @@ export function ContactsPage() {
   );
   const items = [...(page.data?.items ?? []), ...(more?.items ?? [])];
   const nextCursor = more ? more.nextCursor : (page.data?.nextCursor ?? null);
-
-  const submitSearch = (event: FormEvent) => {
-    event.preventDefault();
-    setMore(null);
-    navigate(`/contacts${query({ q: draftQ.trim() })}`, { replace: true });
-  };
 
   return (
     <section>
@@ -65,21 +59,16 @@ export function ContactsPage() {
         />
       ) : null}
       <div className="toolbar">
-        <form role="search" className="search-form" onSubmit={submitSearch}>
-          <label htmlFor="contacts-search" className="visually-hidden">
-            {t('contacts.search')}
-          </label>
-          <input
-            id="contacts-search"
-            type="search"
-            placeholder={t('contacts.searchPlaceholder')}
-            value={draftQ}
-            onChange={(e) => setDraftQ(e.target.value)}
-          />
-          <button type="submit" className="button">
-            {t('common.search')}
-          </button>
-        </form>
+        <SearchForm
+          id="contacts-search"
+          label={t('contacts.search')}
+          placeholder={t('contacts.searchPlaceholder')}
+          initial={q}
+          onSearch={(words) => {
+            setMore(null);
+            navigate(`/contacts${query({ q: words })}`, { replace: true });
+          }}
+        />
       </div>
       <ErrorNotice error={page.error} />
       {page.loading && !page.data ? <Loading /> : null}

@@ -1,10 +1,11 @@
 // Conversations › E-mail › Inbox: received mail of the user's mailboxes, newest first, with unread state,
 // search, a mailbox filter, paging, and "New e-mail".
-import { useState, type FormEvent } from 'react';
+import { useState } from 'react';
 import { api, query } from '../api/client';
 import type { MessagePage, MessageSummary, SentMessage } from '../api/types';
 import { useAccounts } from '../accounts';
 import { ErrorNotice, Loading, PageHeader, useAsync } from '../components/common';
+import { SearchForm } from '../components/search-form';
 import { useI18n } from '../i18n/i18n';
 import { ComposeForm, SendResult } from '../mail/compose-form';
 import { Link, navigate, useLocation } from '../router';
@@ -22,7 +23,6 @@ export function InboxPage() {
   const { search } = useLocation();
   const q = search.get('q') ?? '';
   const accountId = search.get('accountId') ?? '';
-  const [draftQ, setDraftQ] = useState(q);
   const [composing, setComposing] = useState(false);
   const [sent, setSent] = useState<SentMessage | null>(null);
   const [more, setMore] = useState<{ items: MessageSummary[]; nextCursor: string | null } | null>(null);
@@ -36,11 +36,6 @@ export function InboxPage() {
   const setFilters = (next: { q?: string; accountId?: string }) => {
     setMore(null);
     navigate(`/inbox${query({ q: next.q ?? q, accountId: next.accountId ?? accountId })}`, { replace: true });
-  };
-
-  const submitSearch = (event: FormEvent) => {
-    event.preventDefault();
-    setFilters({ q: draftQ.trim() });
   };
 
   // New mail and read changes (here, in another tab, or in a mail client) show without a reload.
@@ -105,21 +100,13 @@ export function InboxPage() {
         />
       ) : null}
       <div className="toolbar">
-        <form role="search" className="search-form" onSubmit={submitSearch}>
-          <label htmlFor="inbox-search" className="visually-hidden">
-            {t('inbox.search')}
-          </label>
-          <input
-            id="inbox-search"
-            type="search"
-            placeholder={t('inbox.searchPlaceholder')}
-            value={draftQ}
-            onChange={(e) => setDraftQ(e.target.value)}
-          />
-          <button type="submit" className="button">
-            {t('common.search')}
-          </button>
-        </form>
+        <SearchForm
+          id="inbox-search"
+          label={t('inbox.search')}
+          placeholder={t('inbox.searchPlaceholder')}
+          initial={q}
+          onSearch={(words) => setFilters({ q: words })}
+        />
         <div className="field field-inline">
           <label htmlFor="inbox-account">{t('inbox.mailbox')}</label>
           <select id="inbox-account" value={accountId} onChange={(e) => setFilters({ accountId: e.target.value })}>
