@@ -8,6 +8,7 @@ import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/data
 import { dovecotAccountBody } from '../support/dovecot-account.js';
 import { startSendConversa, type SendConversa } from '../support/send-conversa.js';
 import { useDovecot, type SinkMessage } from '../support/servers.js';
+import { waitFor } from '../support/wait-for.js';
 
 const dovecot = useDovecot();
 
@@ -83,6 +84,20 @@ describe.each(DIALECTS)('signatures and the text alternative on %s', (dialect) =
   });
 
   it('changes nothing else of the mailbox, even one that needs reconnecting; and goes along with other changes', async () => {
+    // The mailbox's runner writes `active` at the end of each pass: its first pass must be over before the state is
+    // set by hand below (on a busy machine it ended after, and the PATCH's answer said `active`).
+    await waitFor(
+      'the first sync pass',
+      async () => {
+        const row = await c.storage.db
+          .selectFrom('email_accounts')
+          .select(['status', 'last_synced_at'])
+          .where('id', '=', accountId)
+          .executeTakeFirstOrThrow();
+        return row.status === 'active' && row.last_synced_at !== null;
+      },
+      60_000,
+    );
     await c.storage.db
       .updateTable('email_accounts')
       .set({ status: 'needs_reconnect', status_detail: 'password changed' })
