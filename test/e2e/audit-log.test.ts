@@ -9,11 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestConversa, type TestConversa } from '../support/conversa-server.js';
+import { CHROMIUM, CHROMIUM_ARGS, WEB_INDEX } from '../support/chromium.js';
 
-const WEB_INDEX = fileURLToPath(new URL('../../dist/web/index.html', import.meta.url));
 const SCREENSHOTS = fileURLToPath(new URL('../../test-artifacts/screenshots/', import.meta.url));
-const CHROMIUM = process.env.CONVERSA_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-sync'];
 const PASSWORD = 'crm user password';
 
 async function shows(locator: Locator): Promise<void> {

@@ -8,35 +8,19 @@
 import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestConversa, type TestConversa } from '../support/conversa-server.js';
 import { dovecotAccountBody } from '../support/dovecot-account.js';
 import { useDovecot, useRadicale } from '../support/servers.js';
 import { waitFor } from '../support/wait-for.js';
+import { CHROMIUM, CHROMIUM_ARGS, WAIT_MS, WEB_INDEX, shows } from '../support/chromium.js';
 
 const dovecot = useDovecot();
 const radicale = useRadicale();
 
-const WEB_INDEX = fileURLToPath(new URL('../../dist/web/index.html', import.meta.url));
 const SCREENSHOTS = fileURLToPath(new URL('../../test-artifacts/screenshots/', import.meta.url));
-const CHROMIUM = process.env.CONVERSA_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const WAIT_MS = 15_000;
 const ALL_WEEK = Object.fromEntries(['1', '2', '3', '4', '5', '6', '7'].map((d) => [d, [['09:00', '17:00']]]));
-
-async function shows(locator: Locator, timeout = WAIT_MS): Promise<void> {
-  await locator.waitFor({ state: 'visible', timeout });
-}
 
 describe('the booking page in Chromium', () => {
   let conversa: TestConversa;

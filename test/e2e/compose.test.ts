@@ -17,22 +17,11 @@ import { parseMessage } from '../../src/mail/mime/parse-message.js';
 import { startTestConversa, type TestConversa } from '../support/conversa-server.js';
 import { dovecotAccountBody } from '../support/dovecot-account.js';
 import { useDovecot, type Credentials, type SinkMessage } from '../support/servers.js';
+import { CHROMIUM, CHROMIUM_ARGS, WAIT_MS, WEB_INDEX, shows } from '../support/chromium.js';
 
 const dovecot = useDovecot();
 
-const WEB_INDEX = fileURLToPath(new URL('../../dist/web/index.html', import.meta.url));
 const SCREENSHOTS = fileURLToPath(new URL('../../test-artifacts/screenshots/', import.meta.url));
-const CHROMIUM = process.env.CONVERSA_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 // The API's own 4xx answers the app causes on purpose (the signed-out probe).
 // Chromium also reports the pasted image's onerror as blocked by the app's CSP: the paste is parsed in an inert
 // document (DOMParser), where the broken image fails and its handler is refused; nothing runs or loads either way,
@@ -41,15 +30,10 @@ const EXPECTED_CONSOLE = [
   /Failed to load resource: the server responded with a status of 401/,
   /Executing inline event handler violates the following Content Security Policy/,
 ];
-const WAIT_MS = 15_000;
 
 const tag = Math.random().toString(36).slice(2, 8);
 const subject = `Rich news ${tag}`;
 const recipient = `client.${tag}@buyer.test`;
-
-async function shows(locator: Locator, timeout = WAIT_MS): Promise<void> {
-  await locator.waitFor({ state: 'visible', timeout });
-}
 
 async function hasText(locator: Locator, text: string, timeout = WAIT_MS): Promise<void> {
   await expect

@@ -17,23 +17,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestConversa, type TestConversa } from '../support/conversa-server.js';
 import { dovecotAccountBody } from '../support/dovecot-account.js';
 import { useDovecot } from '../support/servers.js';
+import { CHROMIUM, CHROMIUM_ARGS, WAIT_MS, WEB_INDEX, shows } from '../support/chromium.js';
 
 const dovecot = useDovecot();
 
-const WEB_INDEX = fileURLToPath(new URL('../../dist/web/index.html', import.meta.url));
 const SCREENSHOTS = fileURLToPath(new URL('../../test-artifacts/screenshots/', import.meta.url));
-const CHROMIUM = process.env.CONVERSA_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const WAIT_MS = 15_000;
 const tag = randomBytes(3).toString('hex');
 const sequenceName = `Outreach ${tag}`;
 const templateName = `Intro ${tag}`;
@@ -41,10 +29,6 @@ const leads = [
   { firstName: 'Bruna', lastName: `Lima ${tag}`, email: `bruna.${tag}@client.test` },
   { firstName: 'Caio', lastName: `Reis ${tag}`, email: `caio.${tag}@client.test` },
 ];
-
-async function shows(locator: Locator, timeout = WAIT_MS): Promise<void> {
-  await locator.waitFor({ state: 'visible', timeout });
-}
 
 async function hasCount(locator: Locator, count: number, timeout = WAIT_MS): Promise<void> {
   await expect.poll(() => locator.count(), { timeout, interval: 100 }).toBe(count);

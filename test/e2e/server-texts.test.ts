@@ -13,25 +13,13 @@ import { startTestConversa, type TestConversa } from '../support/conversa-server
 import { dovecotAccountBody } from '../support/dovecot-account.js';
 import { useDovecot, type Credentials } from '../support/servers.js';
 import { waitFor } from '../support/wait-for.js';
+import { CHROMIUM, CHROMIUM_ARGS, WAIT_MS, WEB_INDEX } from '../support/chromium.js';
 
 const dovecot = useDovecot();
 
-const WEB_INDEX = fileURLToPath(new URL('../../dist/web/index.html', import.meta.url));
 const SCREENSHOTS = fileURLToPath(new URL('../../test-artifacts/screenshots/', import.meta.url));
-const CHROMIUM = process.env.CONVERSA_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 // The refused mailbox login of the reconnect form (422) is met on purpose.
 const EXPECTED_CONSOLE = [/Failed to load resource: the server responded with a status of (401|422)/];
-const WAIT_MS = 15_000;
 
 async function textOf(locator: Locator, timeout = WAIT_MS): Promise<string> {
   await locator.first().waitFor({ state: 'visible', timeout });

@@ -19,36 +19,20 @@ import { startServer, type RunningServer } from '../../src/app/start-server.js';
 import { freePort } from '../servers/free-port.js';
 import { TEST_ALLOWED_HOSTS } from '../support/outbound.js';
 import { useDovecot, type Credentials } from '../support/servers.js';
+import { CHROMIUM, CHROMIUM_ARGS, WAIT_MS, WEB_INDEX, shows } from '../support/chromium.js';
 
 const dovecot = useDovecot();
 
-const WEB_INDEX = fileURLToPath(new URL('../../dist/web/index.html', import.meta.url));
 const SCREENSHOTS = fileURLToPath(new URL('../../test-artifacts/screenshots/', import.meta.url));
-const CHROMIUM = process.env.CONVERSA_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 // The API's 4xx answers the app meets on purpose: the signed-out probe (401), a refused password (400), the last
 // admin's demotion (409), a refused mailbox login (422).
 const EXPECTED_CONSOLE = [/Failed to load resource: the server responded with a status of (400|401|403|404|409|422)/];
 
-const WAIT_MS = 15_000;
 const tag = Math.random().toString(36).slice(2, 8);
 const orgName = `Acme ${tag}`;
 const admin = { name: 'Alice Admin', email: `alice.${tag}@acme.test`, password: 'correct horse battery staple' };
 const colleague = { name: 'Bruno Colega', email: `bruno.${tag}@acme.test`, password: 'violet mountain river song' };
-
-async function shows(locator: Locator, timeout = WAIT_MS): Promise<void> {
-  await locator.waitFor({ state: 'visible', timeout });
-}
 
 async function hasText(locator: Locator, text: string | RegExp, timeout = WAIT_MS): Promise<void> {
   const poll = expect.poll(

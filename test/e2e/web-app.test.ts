@@ -22,25 +22,12 @@ import { makeMessage, makeMessageId } from '../support/make-message.js';
 import { dovecotAccountBody } from '../support/dovecot-account.js';
 import { useDovecot, useRadicale, type Credentials } from '../support/servers.js';
 import { waitFor } from '../support/wait-for.js';
+import { CHROMIUM, CHROMIUM_ARGS, WAIT_MS, WEB_INDEX, shows } from '../support/chromium.js';
 
 const dovecot = useDovecot();
 const radicale = useRadicale();
 
-const WEB_INDEX = fileURLToPath(new URL('../../dist/web/index.html', import.meta.url));
 const SCREENSHOTS = fileURLToPath(new URL('../../test-artifacts/screenshots/', import.meta.url));
-const CHROMIUM = process.env.CONVERSA_CHROMIUM ?? '/usr/bin/chromium';
-// What this machine's Chromium needs (no sandbox as root, no GPU, no calls home on a closed network).
-// Playwright starts it with a fresh temporary profile (--user-data-dir) of its own each launch.
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 // Console errors the app causes on purpose: the API's own 4xx answers (the signed-out probe, meetings routes not
 // there yet, a refused password) and the remote image the user asked to see, on a closed port.
@@ -54,13 +41,6 @@ const contact = { first: 'Ana', last: 'Souza', email: `ana.${tag}@client.test` }
 const proposalSubject = `Proposal ${tag}`;
 const hostileSubject = `Hostile ${tag}`;
 const attachmentText = `Price list ${tag}\n`;
-
-// playwright-core has no test runner, so no auto-waiting `expect(locator)`: these wait the same way.
-const WAIT_MS = 15_000;
-
-async function shows(locator: Locator, timeout = WAIT_MS): Promise<void> {
-  await locator.waitFor({ state: 'visible', timeout });
-}
 
 async function hasText(locator: Locator, text: string | RegExp, timeout = WAIT_MS): Promise<void> {
   const poll = expect.poll(
