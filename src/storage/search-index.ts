@@ -116,22 +116,37 @@ export function isPostgres(db: AnyDb): boolean {
 }
 
 /**
- * Adds the documents to the index, a few multi-row statements per batch (never one per message). Call inside the
- * transaction that stores the messages, after their holder rows (the view tokens are read from them); a message
- * indexed before is replaced.
+ * How SQLite's index is written fast. FTS5 gathers a transaction's new terms in memory and writes them as one segment
+ * at commit, but it writes them early, as a segment of their own, whenever a later statement of the transaction may
+ * have to be undone alone (a statement journal: any multi-row insert, a delete that fires a trigger). Merging those
+ * small segments made indexing three times as costly (bench/README.md, "Data scale"). So a batch's doc rows are
+ * written first, its FTS rows last and one row per statement (a single-row insert needs no statement journal), and
+ * documents being replaced are dropped before any is inserted.
  */
-export async function writeSearchIndex(db: AnyDb, docs: SearchDocument[]): Promise<void> {
+async function dropIndexedDocuments(db: AnyDb, messageIds: readonly string[]): Promise<void> {
+  // PostgreSQL replaces a document in place (upsert).
+  if (isPostgres(db)) return;
+  // The doc rows' trigger removes each one's FTS row.
+  for (const chunk of inChunks([...messageIds], MAX_IN_LIST))
+    await db.deleteFrom('message_search_docs').where('message_id', 'in', chunk).execute();
+}
+
+/**
+ * Adds the documents of messages the index does not hold (stored just now, or dropped just before); on PostgreSQL a
+ * few multi-row statements per batch. Call inside the transaction that stores the messages, after their holder rows
+ * (the view tokens are read from them), and before any reindexMessages of the same transaction (see
+ * dropIndexedDocuments).
+ */
+export async function indexNewMessages(db: AnyDb, docs: SearchDocument[]): Promise<void> {
   if (docs.length === 0) return;
-  const postgres = isPostgres(db);
-  for (const chunk of inChunks(docs, ROWS_PER_INSERT)) {
-    const ids = chunk.map((d) => d.messageId);
-    const views = await viewTokens(db, ids);
-    const rows = chunk.map((d) => ({
-      id: d.messageId,
-      ...foldedColumns(d),
-      view: (views.get(d.messageId) ?? []).join(' '),
-    }));
-    if (postgres) {
+  const views = await viewTokens(
+    db,
+    docs.map((d) => d.messageId),
+  );
+  const columns = (d: SearchDocument) => ({ ...foldedColumns(d), view: (views.get(d.messageId) ?? []).join(' ') });
+  if (isPostgres(db)) {
+    for (const chunk of inChunks(docs, ROWS_PER_INSERT)) {
+      const rows = chunk.map((d) => ({ id: d.messageId, ...columns(d) }));
       // The view tokens are lexemes as they are (array_to_tsvector, no parser), weight D.
       await sql`insert into message_search (message_id, doc)
         select v.id, setweight(to_tsvector('simple', v.s), 'A') || setweight(to_tsvector('simple', v.p), 'B')
@@ -140,19 +155,24 @@ export async function writeSearchIndex(db: AnyDb, docs: SearchDocument[]): Promi
         from (values ${sql.join(rows.map((r) => sql`(${r.id}, ${r.subject}, ${r.people}, ${r.attachments}, ${r.body}, ${r.view})`))})
           as v (id, s, p, a, b, t)
         on conflict (message_id) do update set doc = excluded.doc`.execute(db);
-      continue;
     }
-    // The doc rows' trigger removes an earlier FTS row of the same message.
-    await db.deleteFrom('message_search_docs').where('message_id', 'in', ids).execute();
+    return;
+  }
+  const docOf = new Map<string, number>();
+  for (const chunk of inChunks(docs, ROWS_PER_INSERT)) {
     const keys = await db
       .insertInto('message_search_docs')
-      .values(ids.map((id) => ({ message_id: id })))
+      .values(chunk.map((d) => ({ message_id: d.messageId })))
       .returning(['doc', 'message_id'])
       .execute();
-    const docOf = new Map(keys.map((k) => [k.message_id, k.doc]));
-    await sql`insert into message_search_fts (rowid, subject, people, attachments, body, view) values ${sql.join(
-      rows.map((r) => sql`(${docOf.get(r.id)!}, ${r.subject}, ${r.people}, ${r.attachments}, ${r.body}, ${r.view})`),
-    )}`.execute(db);
+    for (const k of keys) docOf.set(k.message_id, k.doc);
+  }
+  for (const d of docs) {
+    const r = columns(d);
+    await sql`insert into message_search_fts (rowid, subject, people, attachments, body, view)
+      values (${docOf.get(d.messageId)!}, ${r.subject}, ${r.people}, ${r.attachments}, ${r.body}, ${r.view})`.execute(
+      db,
+    );
   }
 }
 
@@ -161,7 +181,9 @@ export async function writeSearchIndex(db: AnyDb, docs: SearchDocument[]): Promi
  * message's index holds after it was stored (an erasure replacing a person's address, a holder row added or changed).
  */
 export async function reindexMessages(db: AnyDb, messageIds: readonly string[]): Promise<void> {
-  for (const chunk of inChunks([...new Set(messageIds)], Math.min(MAX_IN_LIST, ROWS_PER_INSERT))) {
+  const ids = [...new Set(messageIds)];
+  await dropIndexedDocuments(db, ids);
+  for (const chunk of inChunks(ids, Math.min(MAX_IN_LIST, ROWS_PER_INSERT))) {
     const [messages, people, attachments] = await Promise.all([
       db
         .selectFrom('messages')
@@ -181,7 +203,7 @@ export async function reindexMessages(db: AnyDb, messageIds: readonly string[]):
         .orderBy('position')
         .execute(),
     ]);
-    await writeSearchIndex(
+    await indexNewMessages(
       db,
       messages.map((m) => ({
         messageId: m.id,

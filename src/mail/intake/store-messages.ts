@@ -22,7 +22,7 @@ import type { MessageToStore, StoreContext, StoredMessage } from './message-to-s
 export type { MessageToStore, StoreContext, StoredMessage } from './message-to-store.js';
 import { contentDigest, variantKey } from '../rules/message-key.js';
 import { publishLiveEvent, publishLiveEvents } from '../../live/live-events.js';
-import { reindexMessages, writeSearchIndex, type SearchDocument } from '../../storage/search-index.js';
+import { indexNewMessages, reindexMessages, type SearchDocument } from '../../storage/search-index.js';
 
 type Trx = Transaction<Database>;
 
@@ -554,8 +554,9 @@ async function storeInTransaction(
     stored.push({ id: row.id, created, contactIds, arrived, threadId: row.thread_id });
   }
   // The full-text index, in the same transaction as the rows: a few multi-row statements for the batch.
-  // After the holder rows: each document carries the inbox view tokens they give (search-index.ts).
-  await writeSearchIndex(trx, searchDocs);
+  // After the holder rows: each document carries the inbox view tokens they give (search-index.ts). The new
+  // documents first: a reindex drops documents, which must not come between FTS5 inserts (search-index.ts).
+  await indexNewMessages(trx, searchDocs);
   for (const doc of searchDocs) viewChanged.delete(doc.messageId);
   await reindexMessages(trx, [...viewChanged]);
   await insertBatchRows(trx, rows);
