@@ -8,13 +8,10 @@
 // the rest wait in FIFO order. `ready()` resolves while fewer than `maxQueue` wait, for a producer (an IMAP
 // fetch loop) that should stop reading until the pool catches up.
 //
-// The worker entry is parse-worker with this module's own extension: .js from the compiled dist/, .ts when
-// running from sources (vitest, the benchmark). Node 20 cannot load .ts by itself, so from sources the worker
-// first registers tsx's loader (a dev dependency); production never takes that path.
-import { createRequire } from 'node:module';
+// The worker entry is parse-worker, started by spawnWorker (from sources too).
 import { availableParallelism } from 'node:os';
-import { pathToFileURL } from 'node:url';
-import { Worker, type ResourceLimits } from 'node:worker_threads';
+import type { ResourceLimits, Worker } from 'node:worker_threads';
+import { siblingModule, spawnWorker } from '../../core/spawn-worker.js';
 import {
   parseMessageHeaders,
   resolveLimits,
@@ -110,31 +107,7 @@ const HEADERS_TIMEOUT_MS = 5_000;
 // worker never idles through a round trip to the main thread (+15-25% with one worker, measured).
 const PIPELINE_DEPTH = 2;
 
-const moduleUrl = new URL(import.meta.url);
-const fromSources = moduleUrl.pathname.endsWith('.ts');
-const workerUrl = new URL(`./parse-worker${fromSources ? '.ts' : '.js'}`, moduleUrl);
-
-/** tsx's ESM API, resolved from here rather than from the worker's cwd. */
-function tsxApiUrl(): string {
-  try {
-    return import.meta.resolve('tsx/esm/api');
-  } catch {
-    // A runner without import.meta.resolve: the require entry sits next to the import one.
-    return pathToFileURL(
-      createRequire(import.meta.url)
-        .resolve('tsx/esm/api')
-        .replace(/\.cjs$/, '.mjs'),
-    ).href;
-  }
-}
-
-function spawnWorker(resourceLimits: ResourceLimits): Worker {
-  if (!fromSources) return new Worker(workerUrl, { resourceLimits });
-  const bootstrap =
-    `import(${JSON.stringify(tsxApiUrl())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(workerUrl.href)}); })` +
-    '.catch((error) => { setImmediate(() => { throw error; }); });';
-  return new Worker(bootstrap, { eval: true, resourceLimits });
-}
+const workerUrl = siblingModule(import.meta.url, 'parse-worker');
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -213,7 +186,7 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
   }
 
   function start(slot: Slot): void {
-    const worker = spawnWorker(resourceLimits);
+    const worker = spawnWorker(workerUrl, { resourceLimits });
     slot.worker = worker;
     slot.ready = false;
     slot.lastError = null;
