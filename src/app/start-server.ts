@@ -6,6 +6,7 @@ import { buildServer } from '../http/build-server.js';
 import { serializeRequest } from '../http/redact-url.js';
 import type { BookingLimits } from '../http/routes/booking-routes.js';
 import { createParsePool } from '../mail/mime/parse-pool.js';
+import { createSearchPool } from '../messages/search-pool.js';
 import type { ParsedMessage, ParseOptions } from '../mail/mime/parse-message.js';
 import type { Outbox, OutboxDeps } from '../mail/send/outbox.js';
 import { createDnsResolver } from '../mail/send/dns-resolver.js';
@@ -136,6 +137,15 @@ async function openCore(
         })
       : Promise.resolve();
   const parsePool = createParsePool();
+  // SQLite: full-text searches on worker threads with read-only connections (search-pool.ts), started at the first.
+  const search = storage.sqliteFile
+    ? createSearchPool({
+        file: storage.sqliteFile,
+        mmapBytes: config.sqliteMmapBytes,
+        db: storage.db,
+        log: { warn: (obj, msg) => log().error(obj, msg) },
+      })
+    : null;
   // New contacts' earlier mail: written down for every worker; the lease round here picks it up at once.
   const stopRecording = recordBackfillRequests(storage.db, {
     recorded: () => backgroundOf()?.leases.kick(),
@@ -153,6 +163,7 @@ async function openCore(
     storage,
     blobs,
     parsePool,
+    search,
     parse: (raw: Buffer, options?: ParseOptions) => parsePool.parse(raw, options),
     async close() {
       importing.abort();
@@ -160,6 +171,7 @@ async function openCore(
       contactEvents.off('addresses-added', linkMeetings);
       stopRecording();
       await parsePool.close();
+      await search?.close();
       await storage.close();
     },
   };
@@ -205,6 +217,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ...(options.live ? { live: options.live } : {}),
     ...(options.bookingLimits ? { bookingLimits: options.bookingLimits } : {}),
     blobs,
+    ...(core.search ? { search: core.search } : {}),
     // Calendar push: a notification wakes the account's calendar here or at its lease holder.
     calendarHooks: { pushed: signals.calendarPushed, log: { warn: (o, m) => app?.log.warn(o, m) } },
     // Read/unread changes: written at once when this process runs the mailbox; else the holder's lease round finds them.

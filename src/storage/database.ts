@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Kysely, Migrator, sql, type MigrationResultSet } from 'kysely';
 import type { Database } from './schema.js';
 import { migrationProvider } from './migrations/index.js';
-import { sqliteDialect } from './sqlite/open-sqlite.js';
+import { sqliteDialect, sqliteReaderDialect } from './sqlite/open-sqlite.js';
 import { postgresDialect } from './postgres/open-postgres.js';
 
 export type Db = Kysely<Database>;
@@ -12,6 +12,8 @@ export type Db = Kysely<Database>;
 export interface Storage {
   db: Db;
   dialect: 'sqlite' | 'postgres';
+  /** SQLite: the database file, for readers on other threads (openSqliteReader); null in memory or on PostgreSQL. */
+  sqliteFile: string | null;
   close(): Promise<void>;
 }
 
@@ -28,23 +30,28 @@ export class MigrationError extends Error {}
 
 export function openStorage(options: StorageOptions): Storage {
   const dialect = options.databaseUrl ? 'postgres' : 'sqlite';
+  const file = options.sqliteFile ?? path.join(options.dataDir, 'conversa.db');
   const db = new Kysely<Database>({
     dialect: options.databaseUrl
       ? postgresDialect(options.databaseUrl)
-      : sqliteDialect(options.sqliteFile ?? path.join(options.dataDir, 'conversa.db'), {
-          mmapBytes: options.sqliteMmapBytes,
-        }),
+      : sqliteDialect(file, { mmapBytes: options.sqliteMmapBytes }),
   });
-  if (dialect === 'postgres') return { db, dialect, close: () => db.destroy() };
+  if (dialect === 'postgres') return { db, dialect, sqliteFile: null, close: () => db.destroy() };
   const stop = refreshSqliteStatistics(db);
   return {
     db,
     dialect,
+    sqliteFile: file === ':memory:' ? null : file,
     close: () => {
       stop();
       return db.destroy();
     },
   };
+}
+
+/** A read-only Kysely on the SQLite file of a Storage, for a reader on another thread (sqliteReaderDialect). */
+export function openSqliteReader(file: string, options: { mmapBytes?: number } = {}): Db {
+  return new Kysely<Database>({ dialect: sqliteReaderDialect(file, options) });
 }
 
 /** How often SQLite's statistics are checked (PostgreSQL's autovacuum keeps its own). */

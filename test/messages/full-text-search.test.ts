@@ -6,9 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeMessage, makeMessageId } from '../support/make-message.js';
 import { startTestConversa, type TestConversa } from '../support/conversa-server.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
-import { parseMessage } from '../../src/mail/mime/parse-message.js';
-import { messageFromParsed, participantsOfParsed } from '../../src/mail/intake/message-from-parsed.js';
-import { storeMessages } from '../../src/mail/intake/store-messages.js';
+import { storeIncomingMail } from '../support/store-mail.js';
 import { newId } from '../../src/storage/ids.js';
 import { excerpt, parseSearch } from '../../src/messages/search-messages.js';
 import { Migrator, sql } from 'kysely';
@@ -116,40 +114,8 @@ describe.each(DIALECTS)('full-text search on %s', (dialect) => {
   }
 
   /** Stores raw messages as the mailbox's incoming mail, one batch, the way sync and sends do. */
-  async function deliver(accountId: string, raws: string[]): Promise<string[]> {
-    const db = conversa.server.storage.db;
-    const account = await db
-      .selectFrom('email_accounts')
-      .select(['user_id', 'visibility'])
-      .where('id', '=', accountId)
-      .executeTakeFirstOrThrow();
-    const messages = await Promise.all(
-      raws.map(async (text) => {
-        const raw = Buffer.from(text);
-        const parsed = await parseMessage(raw);
-        return messageFromParsed({
-          raw,
-          parsed,
-          source: 'sync',
-          direction: 'incoming',
-          fallbackDate: Date.now(),
-          participants: participantsOfParsed(parsed),
-        });
-      }),
-    );
-    const stored = await storeMessages(
-      db,
-      {
-        orgId,
-        ownerUserId: account.user_id,
-        shared: account.visibility === 'shared',
-        accountId,
-        blobs: conversa.server.blobs,
-      },
-      messages,
-      null,
-    );
-    return stored.map((s) => s.id);
+  function deliver(accountId: string, raws: string[]): Promise<string[]> {
+    return storeIncomingMail(conversa.server.storage.db, conversa.server.blobs, accountId, raws);
   }
 
   function mail(subject: string, body: string, extra: { date?: Date } = {}) {

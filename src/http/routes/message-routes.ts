@@ -10,6 +10,7 @@ import {
   unreadCount,
 } from '../../messages/messages.js';
 import { setMessageRead } from '../../messages/read-state.js';
+import type { SearchPool } from '../../messages/search-pool.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { Db } from '../../storage/database.js';
 import type { ApiRouter } from '../api-router.js';
@@ -46,6 +47,8 @@ const searchQuery = z
 export interface MessageRouteDeps {
   db: Db;
   blobs: BlobStore;
+  /** Searches (`q`) go to these worker threads when present (SQLite, search-pool.ts). */
+  search?: SearchPool;
   /** \Seen changes were queued for these mailboxes: the process holding one's lease writes them now. */
   flagWritesQueued?(accountIds: string[]): void;
 }
@@ -62,7 +65,10 @@ export function messageRoutes(router: ApiRouter, deps: MessageRouteDeps): void {
     query: z.object({ q: searchQuery, ...pageQuery }),
     responses: { 200: { description: 'A page', schema: messagePageSchema } },
     handler: async ({ user, params, query }) => {
-      const page = await contactMessages(db, user, params.id, query);
+      const page =
+        query.q?.trim() && deps.search
+          ? await deps.search.contactMessages(user, params.id, query)
+          : await contactMessages(db, user, params.id, query);
       // Issue 15 (H3): open/click/reply counts of the tracked ones, one grouped query for the page.
       return { ...page, items: await withTrackingCounts(db, user, page.items) };
     },
@@ -76,7 +82,8 @@ export function messageRoutes(router: ApiRouter, deps: MessageRouteDeps): void {
     auth: 'user',
     query: z.object({ accountId: z.string().uuid().optional(), q: searchQuery, ...pageQuery }),
     responses: { 200: { description: 'A page', schema: messagePageSchema } },
-    handler: ({ user, query }) => inbox(db, user, query),
+    handler: ({ user, query }) =>
+      query.q?.trim() && deps.search ? deps.search.inbox(user, query) : inbox(db, user, query),
   });
 
   // Read state (issue 15, H4): the unread badge and PATCH {read}.

@@ -26,6 +26,22 @@ export function sqliteDialect(file: string, options: { mmapBytes?: number } = {}
   });
 }
 
+/**
+ * A read-only connection to an existing database file, for a reader on another thread (the search workers): it
+ * never writes (no statistics, no journal mode change), waits for the writer's brief locks, and sees each commit of
+ * the app's own connection as soon as it is made (WAL).
+ */
+export function sqliteReaderDialect(file: string, options: { mmapBytes?: number } = {}): SqliteDialect {
+  return new SqliteDialect({
+    database: async () => {
+      const db = new SqliteDatabase(file, { readonly: true, fileMustExist: true });
+      if (options.mmapBytes) db.pragma(`mmap_size = ${Math.floor(options.mmapBytes)}`);
+      db.pragma('busy_timeout = 5000');
+      return withStatementCache(db);
+    },
+  });
+}
+
 const OWNER_ONLY = 0o600;
 
 /**

@@ -1,0 +1,118 @@
+// Full-text searches on worker threads (SQLite, src/messages/search-pool.ts): a worker answers with its own read-only
+// connection exactly what the main thread would (the same visibility rule), sees mail committed after it started,
+// keeps an error's code, and a worker that cannot work hands its searches back to the main thread instead of losing
+// them. Mail is stored through the intake into a real SQLite file.
+import fs from 'node:fs';
+import path from 'node:path';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppError } from '../../src/core/app-error.js';
+import { contactMessages, inbox } from '../../src/messages/messages.js';
+import { createSearchPool, type SearchPool } from '../../src/messages/search-pool.js';
+import type { BlobStore } from '../../src/storage/blob-store.js';
+import { openBlobStore } from '../../src/storage/open-blob-store.js';
+import { createUser, findUserById, type User } from '../../src/users/users.js';
+import { createTestDatabase, type TestDatabase } from '../support/databases.js';
+import { addMailbox } from '../support/mailbox-rows.js';
+import { makeMessage } from '../support/make-message.js';
+import { storeIncomingMail } from '../support/store-mail.js';
+
+describe('full-text search on worker threads (SQLite)', () => {
+  let database: TestDatabase;
+  let blobs: BlobStore;
+  let ana: User;
+  let bruno: User;
+  let anaBox: string;
+  let brunoPrivateBox: string;
+  const pools: SearchPool[] = [];
+
+  async function user(email: string): Promise<User> {
+    const db = database.storage.db;
+    return (await findUserById(db, (await createUser(db, { email, password: 'long password 1' })).id))!;
+  }
+
+  function pool(file = database.sqliteFile!): SearchPool {
+    const created = createSearchPool({ file, db: database.storage.db, size: 1 });
+    pools.push(created);
+    return created;
+  }
+
+  function mail(subject: string, body: string): string {
+    return makeMessage({ from: 'Cliente <cliente@comprador.test>', to: ['me@mailbox.test'], subject, body });
+  }
+
+  beforeAll(async () => {
+    database = await createTestDatabase('sqlite');
+    blobs = openBlobStore(database.storage, database.dataDir);
+    ana = await user('ana@search-pool.test');
+    bruno = await user('bruno@search-pool.test');
+    anaBox = await addMailbox(database.storage.db, ana.orgId, ana, 'ana@search-pool.test', true);
+    brunoPrivateBox = await addMailbox(database.storage.db, bruno.orgId, bruno, 'bruno@search-pool.test', false);
+    await storeIncomingMail(database.storage.db, blobs, anaBox, [
+      mail('Orçamento da reunião', 'Segue o orçamento revisto para a reunião de terça.'),
+      mail('Outro assunto', 'Nada a ver com o tema, mas cita a reunião de passagem.'),
+      mail('Sem relação', 'Texto sem a palavra buscada.'),
+    ]);
+    await storeIncomingMail(database.storage.db, blobs, brunoPrivateBox, [
+      mail('Reunião privada', 'Só o Bruno lê esta reunião.'),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all(pools.map((p) => p.close()));
+    await database?.destroy();
+  });
+
+  it('answers what the main thread answers, under the same visibility rule', async () => {
+    const searches = pool();
+    const options = { q: 'reuniao', limit: 20 };
+    const direct = await inbox(database.storage.db, ana, options);
+    const pooled = await searches.inbox(ana, options);
+    expect(direct.items.map((m) => m.subject)).toEqual(['Orçamento da reunião', 'Outro assunto']);
+    expect(pooled).toEqual(direct);
+    // Bruno's private mail holds the word and his own search finds it: it is there, and Ana's search left it out.
+    expect((await searches.inbox(bruno, options)).items.map((m) => m.subject)).toEqual(['Reunião privada']);
+    // A contact's timeline, through the worker too.
+    const contactId = (
+      await database.storage.db.selectFrom('contacts').select('id').where('org_id', '=', ana.orgId).execute()
+    ).map((c) => c.id);
+    for (const id of contactId)
+      expect(await searches.contactMessages(ana, id, options)).toEqual(
+        await contactMessages(database.storage.db, ana, id, options),
+      );
+  });
+
+  it('finds mail committed after the worker started', async () => {
+    const searches = pool();
+    expect((await searches.inbox(ana, { q: 'abacaxi', limit: 20 })).items).toEqual([]);
+    await storeIncomingMail(database.storage.db, blobs, anaBox, [mail('Fruta', 'Chegou o abacaxi.')]);
+    expect((await searches.inbox(ana, { q: 'abacaxi', limit: 20 })).items.map((m) => m.subject)).toEqual(['Fruta']);
+  });
+
+  it('searches on its own connection to the file it was given', async () => {
+    // A copy of the file taken now: mail stored afterwards is in the app's file only. The copy's worker cannot see
+    // it, so what it answers comes from the worker's connection, not from the main thread's.
+    const copy = path.join(database.dataDir, 'copy.db');
+    await sql`vacuum into ${copy}`.execute(database.storage.db);
+    await storeIncomingMail(database.storage.db, blobs, anaBox, [mail('Depois da cópia', 'Uma goiaba madura.')]);
+    expect((await inbox(database.storage.db, ana, { q: 'goiaba', limit: 20 })).items).toHaveLength(1);
+    expect((await pool(copy).inbox(ana, { q: 'goiaba', limit: 20 })).items).toEqual([]);
+  });
+
+  it("keeps an error's code: a contact of another organisation is not found", async () => {
+    await expect(
+      pool().contactMessages(ana, '00000000-0000-4000-8000-000000000000', { q: 'x', limit: 5 }),
+    ).rejects.toSatisfy((error: unknown) => error instanceof AppError && error.code === 'NOT_FOUND');
+  });
+
+  it('hands the search to the main thread when no worker can open the file, and stops after close', async () => {
+    const missing = path.join(database.dataDir, 'not-there.db');
+    const searches = pool(missing);
+    const options = { q: 'orcamento', limit: 20 };
+    expect(await searches.inbox(ana, options)).toEqual(await inbox(database.storage.db, ana, options));
+    // The next one as well (a new worker fails the same way), and the file was never created by a reader.
+    expect((await searches.inbox(ana, options)).items.map((m) => m.subject)).toEqual(['Orçamento da reunião']);
+    expect(fs.existsSync(missing)).toBe(false);
+    await searches.close();
+    await expect(searches.inbox(ana, options)).rejects.toThrow(/closed/);
+  });
+});
