@@ -6,7 +6,7 @@ import { buildServer } from '../http/build-server.js';
 import { serializeRequest } from '../http/redact-url.js';
 import type { BookingLimits } from '../http/routes/booking-routes.js';
 import { createParsePool } from '../mail/mime/parse-pool.js';
-import { createSearchPool } from '../messages/search-pool.js';
+import { createReaderPool } from '../messages/reader-pool.js';
 import type { ParsedMessage, ParseOptions } from '../mail/mime/parse-message.js';
 import type { Outbox, OutboxDeps } from '../mail/send/outbox.js';
 import { createDnsResolver } from '../mail/send/dns-resolver.js';
@@ -137,9 +137,9 @@ async function openCore(
         })
       : Promise.resolve();
   const parsePool = createParsePool();
-  // SQLite: full-text searches on worker threads with read-only connections (search-pool.ts), started at the first.
-  const search = storage.sqliteFile
-    ? createSearchPool({
+  // SQLite: searches and the unread badge on worker threads with read-only connections (reader-pool.ts).
+  const readers = storage.sqliteFile
+    ? createReaderPool({
         file: storage.sqliteFile,
         mmapBytes: config.sqliteMmapBytes,
         db: storage.db,
@@ -163,7 +163,7 @@ async function openCore(
     storage,
     blobs,
     parsePool,
-    search,
+    readers,
     parse: (raw: Buffer, options?: ParseOptions) => parsePool.parse(raw, options),
     async close() {
       importing.abort();
@@ -171,7 +171,7 @@ async function openCore(
       contactEvents.off('addresses-added', linkMeetings);
       stopRecording();
       await parsePool.close();
-      await search?.close();
+      await readers?.close();
       await storage.close();
     },
   };
@@ -217,7 +217,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ...(options.live ? { live: options.live } : {}),
     ...(options.bookingLimits ? { bookingLimits: options.bookingLimits } : {}),
     blobs,
-    ...(core.search ? { search: core.search } : {}),
+    ...(core.readers ? { readers: core.readers } : {}),
     // Calendar push: a notification wakes the account's calendar here or at its lease holder.
     calendarHooks: { pushed: signals.calendarPushed, log: { warn: (o, m) => app?.log.warn(o, m) } },
     // Read/unread changes: written at once when this process runs the mailbox; else the holder's lease round finds them.

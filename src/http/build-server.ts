@@ -13,7 +13,7 @@ import Fastify, {
 } from 'fastify';
 import { AppError } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
-import type { SearchPool } from '../messages/search-pool.js';
+import type { ReaderPool } from '../messages/reader-pool.js';
 import { ANY_MEDIA_TYPE, ApiRouter } from './api-router.js';
 import { installErrorHandler, truncate } from './error-handler.js';
 import { authRoutes } from './routes/auth-routes.js';
@@ -65,8 +65,8 @@ export interface ServerDeps {
   mail?: Omit<EmailAccountRouteDeps, 'db' | 'publicUrl'>;
   /** Where attachments are kept; absent in tests of the HTTP layer alone. */
   blobs?: BlobStore;
-  /** SQLite: full-text searches on worker threads (search-pool.ts); absent, they run on the main thread. */
-  search?: SearchPool;
+  /** SQLite: searches and the unread badge on worker threads (reader-pool.ts); absent, on the main thread. */
+  readers?: ReaderPool;
   /** Sending from the CRM; absent in tests of the HTTP layer alone. */
   send?: Omit<SendRouteDeps, 'db' | 'blobs'>;
   deliverability?: Omit<AccountDeliverabilityDeps, 'db'>;
@@ -262,7 +262,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     messageRoutes(router, {
       db: deps.db,
       blobs: deps.blobs,
-      ...(deps.search ? { search: deps.search } : {}),
+      ...(deps.readers ? { readers: deps.readers } : {}),
       ...(deps.flagWritesQueued ? { flagWritesQueued: deps.flagWritesQueued } : {}),
     });
   // The live inbox: one feed per process, polling only while a page listens.

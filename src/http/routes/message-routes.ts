@@ -10,7 +10,7 @@ import {
   unreadCount,
 } from '../../messages/messages.js';
 import { setMessageRead } from '../../messages/read-state.js';
-import type { SearchPool } from '../../messages/search-pool.js';
+import type { ReaderPool } from '../../messages/reader-pool.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { Db } from '../../storage/database.js';
 import type { ApiRouter } from '../api-router.js';
@@ -47,8 +47,8 @@ const searchQuery = z
 export interface MessageRouteDeps {
   db: Db;
   blobs: BlobStore;
-  /** Searches (`q`) go to these worker threads when present (SQLite, search-pool.ts). */
-  search?: SearchPool;
+  /** Searches (`q`) and the unread badge go to these worker threads when present (SQLite, reader-pool.ts). */
+  readers?: ReaderPool;
   /** \Seen changes were queued for these mailboxes: the process holding one's lease writes them now. */
   flagWritesQueued?(accountIds: string[]): void;
 }
@@ -66,8 +66,8 @@ export function messageRoutes(router: ApiRouter, deps: MessageRouteDeps): void {
     responses: { 200: { description: 'A page', schema: messagePageSchema } },
     handler: async ({ user, params, query }) => {
       const page =
-        query.q?.trim() && deps.search
-          ? await deps.search.contactMessages(user, params.id, query)
+        query.q?.trim() && deps.readers
+          ? await deps.readers.contactMessages(user, params.id, query)
           : await contactMessages(db, user, params.id, query);
       // Issue 15 (H3): open/click/reply counts of the tracked ones, one grouped query for the page.
       return { ...page, items: await withTrackingCounts(db, user, page.items) };
@@ -83,7 +83,7 @@ export function messageRoutes(router: ApiRouter, deps: MessageRouteDeps): void {
     query: z.object({ accountId: z.string().uuid().optional(), q: searchQuery, ...pageQuery }),
     responses: { 200: { description: 'A page', schema: messagePageSchema } },
     handler: ({ user, query }) =>
-      query.q?.trim() && deps.search ? deps.search.inbox(user, query) : inbox(db, user, query),
+      query.q?.trim() && deps.readers ? deps.readers.inbox(user, query) : inbox(db, user, query),
   });
 
   // Read state (issue 15, H4): the unread badge and PATCH {read}.
@@ -94,7 +94,9 @@ export function messageRoutes(router: ApiRouter, deps: MessageRouteDeps): void {
     tag: 'messages',
     auth: 'user',
     responses: { 200: { description: 'The count', schema: unreadCountSchema } },
-    handler: async ({ user }) => ({ unread: await unreadCount(db, user) }),
+    handler: async ({ user }) => ({
+      unread: await (deps.readers ? deps.readers.unreadCount(user) : unreadCount(db, user)),
+    }),
   });
 
   router.route({

@@ -1,14 +1,14 @@
-// Full-text searches on worker threads (SQLite, src/messages/search-pool.ts): a worker answers with its own read-only
-// connection exactly what the main thread would (the same visibility rule), sees mail committed after it started,
-// keeps an error's code, and a worker that cannot work hands its searches back to the main thread instead of losing
-// them. Mail is stored through the intake into a real SQLite file.
+// The inbox's costly reads on worker threads (SQLite, src/messages/reader-pool.ts): full-text searches and the unread
+// badge. A worker answers with its own read-only connection exactly what the main thread would (the same visibility
+// rule), sees mail committed after it started, keeps an error's code, and a worker that cannot work hands its reads
+// back to the main thread instead of losing them. Mail is stored through the intake into a real SQLite file.
 import fs from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/core/app-error.js';
-import { contactMessages, inbox } from '../../src/messages/messages.js';
-import { createSearchPool, type SearchPool } from '../../src/messages/search-pool.js';
+import { contactMessages, inbox, unreadCount } from '../../src/messages/messages.js';
+import { createReaderPool, type ReaderPool } from '../../src/messages/reader-pool.js';
 import type { BlobStore } from '../../src/storage/blob-store.js';
 import { openBlobStore } from '../../src/storage/open-blob-store.js';
 import { createUser, findUserById, type User } from '../../src/users/users.js';
@@ -17,22 +17,22 @@ import { addMailbox } from '../support/mailbox-rows.js';
 import { makeMessage } from '../support/make-message.js';
 import { storeIncomingMail } from '../support/store-mail.js';
 
-describe('full-text search on worker threads (SQLite)', () => {
+describe('searches and the unread badge on worker threads (SQLite)', () => {
   let database: TestDatabase;
   let blobs: BlobStore;
   let ana: User;
   let bruno: User;
   let anaBox: string;
   let brunoPrivateBox: string;
-  const pools: SearchPool[] = [];
+  const pools: ReaderPool[] = [];
 
   async function user(email: string): Promise<User> {
     const db = database.storage.db;
     return (await findUserById(db, (await createUser(db, { email, password: 'long password 1' })).id))!;
   }
 
-  function pool(file = database.sqliteFile!): SearchPool {
-    const created = createSearchPool({ file, db: database.storage.db, size: 1 });
+  function pool(file = database.sqliteFile!): ReaderPool {
+    const created = createReaderPool({ file, db: database.storage.db, size: 1 });
     pools.push(created);
     return created;
   }
@@ -44,10 +44,10 @@ describe('full-text search on worker threads (SQLite)', () => {
   beforeAll(async () => {
     database = await createTestDatabase('sqlite');
     blobs = openBlobStore(database.storage, database.dataDir);
-    ana = await user('ana@search-pool.test');
-    bruno = await user('bruno@search-pool.test');
-    anaBox = await addMailbox(database.storage.db, ana.orgId, ana, 'ana@search-pool.test', true);
-    brunoPrivateBox = await addMailbox(database.storage.db, bruno.orgId, bruno, 'bruno@search-pool.test', false);
+    ana = await user('ana@reader-pool.test');
+    bruno = await user('bruno@reader-pool.test');
+    anaBox = await addMailbox(database.storage.db, ana.orgId, ana, 'ana@reader-pool.test', true);
+    brunoPrivateBox = await addMailbox(database.storage.db, bruno.orgId, bruno, 'bruno@reader-pool.test', false);
     await storeIncomingMail(database.storage.db, blobs, anaBox, [
       mail('Orçamento da reunião', 'Segue o orçamento revisto para a reunião de terça.'),
       mail('Outro assunto', 'Nada a ver com o tema, mas cita a reunião de passagem.'),
@@ -79,6 +79,15 @@ describe('full-text search on worker threads (SQLite)', () => {
       expect(await searches.contactMessages(ana, id, options)).toEqual(
         await contactMessages(database.storage.db, ana, id, options),
       );
+  });
+
+  it("counts the unread badge as the main thread does, without a colleague's private mail", async () => {
+    const readers = pool();
+    const anaUnread = await unreadCount(database.storage.db, ana);
+    expect(anaUnread).toBeGreaterThanOrEqual(3);
+    expect(await readers.unreadCount(ana)).toBe(anaUnread);
+    expect(await readers.unreadCount(bruno)).toBe(await unreadCount(database.storage.db, bruno));
+    expect(await readers.unreadCount(bruno)).toBe(1);
   });
 
   it('finds mail committed after the worker started', async () => {
