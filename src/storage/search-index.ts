@@ -78,12 +78,16 @@ export interface SearchDocument {
 
 /** Lower-case, without accents, every run of characters other than letters and digits one space. */
 export function foldForSearch(text: string): string {
-  return text
-    .toLowerCase()
-    .normalize('NFD')
-    .replace(/\p{M}+/gu, '')
-    .replace(/[^\p{L}\p{N}]+/gu, ' ')
-    .trim();
+  let folded = text.toLowerCase();
+  // Most mail is Latin script: once its accents (the combining marks U+0300–U+036F after NFD) are gone it is ASCII,
+  // and ASCII classes fold it three times as fast as the Unicode property classes (~7% of the intake's time was here).
+  // eslint-disable-next-line no-control-regex
+  const ascii = /^[\x00-\x7f]*$/;
+  if (!ascii.test(folded)) {
+    folded = folded.normalize('NFD').replace(/[\u0300-\u036f]+/g, '');
+    if (!ascii.test(folded)) return folded.replace(/\p{M}+/gu, '').replace(/[^\p{L}\p{N}]+/gu, ' ').trim();
+  }
+  return folded.replace(/[^a-z0-9]+/g, ' ').trim();
 }
 
 /** The body text a reader sees: the text part, else the HTML part turned into text, capped. */

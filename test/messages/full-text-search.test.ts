@@ -11,7 +11,21 @@ import { newId } from '../../src/storage/ids.js';
 import { excerpt, parseSearch } from '../../src/messages/search-messages.js';
 import { Migrator, sql } from 'kysely';
 import { migrationProvider } from '../../src/storage/migrations/index.js';
-import { inboxViewToken } from '../../src/storage/search-index.js';
+import { foldForSearch, inboxViewToken } from '../../src/storage/search-index.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const corpusEml = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  '..',
+  'shared',
+  'corpus',
+  'eml',
+);
+const corpusExists = fs.existsSync(corpusEml);
 
 describe('search terms and excerpts', () => {
   it('folds accents and case, keeps phrases, and takes nothing as query syntax', () => {
@@ -28,6 +42,34 @@ describe('search terms and excerpts', () => {
       { words: ['or'], prefix: false },
     ]);
     expect(parseSearch('!!! ... "" ***')).toEqual([]);
+  });
+
+  it('folds mail of any script exactly as the Unicode rule does (the ASCII fast path changes nothing)', () => {
+    // The rule as first written: every text folds to this, whichever path foldForSearch takes.
+    const rule = (text: string) =>
+      text
+        .toLowerCase()
+        .normalize('NFD')
+        .replace(/\p{M}+/gu, '')
+        .replace(/[^\p{L}\p{N}]+/gu, ' ')
+        .trim();
+    const texts = [
+      'Plain ASCII, with CAPS & punctuation: a-b_c/d 42!',
+      'Reunião de AÇÃO amanhã: orçamento nº 7 — café, pão e maçã',
+      'reunia\u0303o (decomposed) and ﬁ ligature, Ǆ, ß, İstanbul, Ωμέγα, Привет мир',
+      '東京で会議 (meeting), العربية, हिन्दी, 한국어, emoji 😀👍🏽 and \u200b zero width',
+      'tabs\tand\r\nnew lines\u00a0nbsp\u2028sep',
+      '',
+      '   ',
+    ];
+    if (corpusExists)
+      for (const file of fs.readdirSync(corpusEml).slice(0, 60))
+        texts.push(
+          fs.readFileSync(path.join(corpusEml, file), 'latin1'),
+          fs.readFileSync(path.join(corpusEml, file), 'utf8'),
+        );
+    else console.warn(`[full-text-search] corpus not found at ${corpusEml}: folded only the built-in texts`);
+    for (const text of texts) expect(foldForSearch(text)).toBe(rule(text));
   });
 
   it('highlights in UTF-16 offsets of the excerpt, over accented text', () => {
