@@ -34,6 +34,7 @@ import { VERSION } from '../core/version.js';
 import { createOutboundPolicy, type OutboundPolicy } from '../net/outbound-policy.js';
 import { needsSetup } from '../users/setup.js';
 import { createPrettyLogStream } from './pretty-log-stream.js';
+import { restoreHeapGrowth } from './heap-growth.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -135,7 +136,7 @@ async function openCore(
           if (!importing.signal.aborted) log().error({ err }, 'blob import stopped; it resumes at the next start');
         })
       : Promise.resolve();
-  const parsePool = createParsePool();
+  const parsePool = createParsePool({ workerOnline: restoreHeapGrowth });
   // New contacts' earlier mail: written down for every worker; the lease round here picks it up at once.
   const stopRecording = recordBackfillRequests(storage.db, {
     recorded: () => backgroundOf()?.leases.kick(),
