@@ -7,6 +7,12 @@
 // that stay at their initial 1 MB keep the peak near the live size (bench/README.md: 330 → ~190 MB peak, ~140 →
 // ~120 MB idle, throughput within the noise). Both flags are read by V8 at each collection, so setting them here
 // works; an operator's own heap flags (node options or NODE_OPTIONS) win.
+//
+// V8 keeps the semi-space growth factor at 2 or more whenever it creates an isolate (Heap::ConfigureHeap writes the
+// process-wide flag), so the start of any worker thread undoes the factor of 1 for the main thread too: measured in
+// a first sync, the main thread's young generation went from 2 to 32 MB as soon as the parse worker started (issue
+// 18). Hence restoreHeapGrowth() once each worker is running (and why `--semi-space-growth-factor=1` on the command
+// line has no effect at all: the main isolate's own creation raises it).
 import v8 from 'node:v8';
 
 export const HEAP_GROWING_PERCENT = 30;
@@ -17,10 +23,18 @@ function given(flags: RegExp): boolean {
   return process.execArgv.some((arg) => flags.test(arg)) || flags.test(process.env.NODE_OPTIONS ?? '');
 }
 
+let limited = false;
+
 /** Sets V8's heap growth unless the process was started with heap flags of its own. */
 export function limitHeapGrowth(): void {
+  limited = true;
   if (!given(/--(heap-growing-percent|max-old-space-size|max-heap-size)\b/))
     v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
   if (!given(/--(semi-space-growth-factor|max-semi-space-size|min-semi-space-size|max-heap-size)\b/))
     v8.setFlagsFromString(`--semi-space-growth-factor=${SEMI_SPACE_GROWTH_FACTOR}`);
+}
+
+/** After a worker thread has started: sets the growth again if limitHeapGrowth() had set it (see above). */
+export function restoreHeapGrowth(): void {
+  if (limited) limitHeapGrowth();
 }

@@ -35,6 +35,7 @@ import { VERSION } from '../core/version.js';
 import { createOutboundPolicy, type OutboundPolicy } from '../net/outbound-policy.js';
 import { needsSetup } from '../users/setup.js';
 import { createPrettyLogStream } from './pretty-log-stream.js';
+import { restoreHeapGrowth } from './heap-growth.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -136,13 +137,14 @@ async function openCore(
           if (!importing.signal.aborted) log().error({ err }, 'blob import stopped; it resumes at the next start');
         })
       : Promise.resolve();
-  const parsePool = createParsePool();
+  const parsePool = createParsePool({ workerOnline: restoreHeapGrowth });
   // SQLite: searches and the unread badge on worker threads with read-only connections (reader-pool.ts).
   const readers = storage.sqliteFile
     ? createReaderPool({
         file: storage.sqliteFile,
         mmapBytes: config.sqliteMmapBytes,
         db: storage.db,
+        workerOnline: restoreHeapGrowth,
         log: { warn: (obj, msg) => log().error(obj, msg) },
       })
     : null;

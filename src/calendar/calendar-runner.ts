@@ -20,7 +20,6 @@ import { runRetryLoop, type Round, type RoundEnd } from '../jobs/retry-loop.js';
 import type { Db } from '../storage/database.js';
 import { newId } from '../storage/ids.js';
 import type { CalendarStatus, EmailAccountsTable } from '../storage/schema.js';
-import { createCalDavDriver } from './caldav/caldav-driver.js';
 import { createGoogleDriver } from './google/google-driver.js';
 import { createMicrosoftDriver } from './microsoft/microsoft-driver.js';
 import {
@@ -98,7 +97,9 @@ export function createDriverFactory(deps: DriverFactoryDeps): DriverFactory {
     switch (kind) {
       case null:
         return null;
-      case 'caldav':
+      case 'caldav': {
+        // tsdav (and its XML parser) is loaded by the first CalDAV account, not by every process (issue 18).
+        const { createCalDavDriver } = await import('./caldav/caldav-driver.js');
         return createCalDavDriver({
           url: account.caldav_url ?? preset?.caldavUrl ?? null,
           discoveryDomains: discoveryDomains(account),
@@ -107,6 +108,7 @@ export function createDriverFactory(deps: DriverFactoryDeps): DriverFactory {
           ...(deps.outbound ? { outbound: deps.outbound } : {}),
           ...(deps.fetch ? { fetch: deps.fetch } : {}),
         });
+      }
       case 'google':
         // The Calendar API takes OAuth only (an app password reaches IMAP, not the calendar).
         if (account.auth_kind !== 'oauth2') return null;

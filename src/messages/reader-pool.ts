@@ -66,8 +66,10 @@ export interface ReaderPoolOptions {
   mmapBytes?: number;
   /** The app's own connection: where a read runs when no worker can. */
   db: Db;
-  /** Worker threads; default: the cores less one, 1 to 2 (each holds its own connection and ~30 MB). */
+  /** Worker threads; default: the cores less one, 1 to 2 (each holds its own connection and ~20 MB). */
   size?: number;
+  /** Called once each worker runs: the composition root sets V8's process-wide heap flags again (heap-growth.ts). */
+  workerOnline?: () => void;
   log?: { warn(obj: object, msg: string): void };
 }
 
@@ -77,6 +79,12 @@ interface Slot {
 }
 
 const workerUrl = siblingModule(import.meta.url, 'reader-worker');
+
+/**
+ * A worker isolate does not follow the main isolate's heap flags: without a cap its young generation grows to 16 MB
+ * semi-spaces (~30 MB of RSS) for garbage that lives a request (the parse pool's DEFAULT_WORKER_LIMITS says the same).
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 6 };
 
 /** After a worker died, how long reads run on the main thread before another is started. */
 const RESTART_PAUSE_MS = 30_000;
@@ -110,8 +118,10 @@ export function createReaderPool(options: ReaderPoolOptions): ReaderPool {
   function start(slot: Slot): Worker {
     const worker = spawnWorker(workerUrl, {
       workerData: { file: options.file, mmapBytes: options.mmapBytes } satisfies ReaderWorkerData,
+      resourceLimits: WORKER_LIMITS,
     });
     slot.worker = worker;
+    if (options.workerOnline) worker.once('online', options.workerOnline);
     worker.on('message', (response: ReaderResponse) => {
       const job = slot.pending.get(response.id);
       if (!job) return;

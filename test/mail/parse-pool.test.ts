@@ -132,6 +132,25 @@ describe('createParsePool', () => {
     expect(after.parseError).toBeNull();
   });
 
+  it('calls workerOnline once per worker it starts, the replacement of a crashed one included', async () => {
+    let started = 0;
+    const p = pool({
+      size: 1,
+      timeoutMs: 20_000,
+      resourceLimits: { maxOldGenerationSizeMb: 24 },
+      limits: { maxParts: 10_000_000 },
+      workerOnline: () => started++,
+    });
+    expect(started).toBe(0);
+    await p.parse(eml('Subject: one', '', 'x'));
+    await p.parse(eml('Subject: two', '', 'x'));
+    expect(started).toBe(1);
+    expect((await p.parse(partBomb(300_000))).parseError).toMatch(/crashed: out of memory/);
+    expect(started).toBe(2);
+    expect((await p.parse(eml('Subject: after', '', 'x'))).subject).toBe('after');
+    expect(started).toBe(2);
+  });
+
   it('queues beyond its workers, signals back-pressure with ready(), and honours AbortSignal while queued', async () => {
     const p = pool({ size: 1, maxQueue: 2 });
     const raws = Array.from({ length: 5 }, (_, i) => eml(`Subject: m${i}`, '', 'x'));

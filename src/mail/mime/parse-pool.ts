@@ -40,6 +40,11 @@ export interface ParsePoolOptions {
    * are still read, parseError says it ran out of memory) and the worker is replaced.
    */
   resourceLimits?: ResourceLimits;
+  /**
+   * Called once each worker thread runs (the first ones and every replacement): starting an isolate resets
+   * process-wide V8 heap flags, which the composition root sets again here (app/heap-growth.ts).
+   */
+  workerOnline?: () => void;
 }
 
 export interface PoolParseOptions extends ParseOptions {
@@ -194,6 +199,7 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
       () => retire(slot, `parser worker did not start within ${startupTimeoutMs} ms`),
       startupTimeoutMs,
     );
+    if (options.workerOnline) worker.once('online', options.workerOnline);
     worker.on('message', (message: ParseResponse | WorkerReady) => {
       if (slot.worker !== worker) return;
       if ('ready' in message) {
