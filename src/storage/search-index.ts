@@ -209,7 +209,8 @@ export function missingIndexWords(messageIds?: readonly string[]) {
  * PostgreSQL: adds the words of the given (just written) documents to the vocabulary. Writers of different mailboxes
  * store batches at once and share most words; an insert of a key another open transaction inserted waits for that
  * transaction, so only the words no committed row holds are inserted (a new word is rare once the vocabulary has
- * grown), and in byte order, so two writers adding the same new words take their locks in one order (no deadlock).
+ * grown), and in byte order, so two statements adding the same new words take their locks in one order. The intake's
+ * second call in a transaction (reindexMessages of mail stored before) finds every word known and locks nothing.
  */
 async function addIndexWords(db: AnyDb, messageIds: readonly string[]): Promise<void> {
   for (const chunk of inChunks(messageIds, MAX_IN_LIST))
