@@ -11,7 +11,7 @@ import { AppError } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
 import type { Database } from '../storage/schema.js';
 import { inChunks, MAX_IN_LIST } from '../storage/batches.js';
-import { foldForSearch, isPostgres, searchBodyText } from '../storage/search-index.js';
+import { foldForSearch, indexWords, isPostgres, searchBodyText } from '../storage/search-index.js';
 
 /** The excerpt around the first hit, with the hits' ranges in it (UTF-16 offsets into `snippet`). */
 export interface SearchMatch {
@@ -75,36 +75,47 @@ function fts5Term(term: SearchTerm, words?: string[]): string {
   return phrases.length === 1 ? phrases[0]! : `(${phrases.join(' OR ')})`;
 }
 
-/** Words of the index a typed prefix is searched as, at most: past this, FTS5's own prefix query is cheaper. */
+/** Words of the index a typed prefix is searched as, at most: past this, the engine's own prefix query is cheaper. */
 const MAX_PREFIX_WORDS = 32;
 
+/** Per term of a search, the exact words its typed prefix stands for; undefined: not a prefix, or searched as one. */
+type PrefixWords = Array<string[] | undefined>;
+
 /**
- * SQLite: each term in FTS5's syntax, a prefix term as the exact words of the index that start with it (its
- * vocabulary, migration 0028), so the engine intersects postings instead of merging every word's first; a prefix that
- * many words start with stays a prefix query. The vocabulary's words are the index's own (folded letters and digits,
- * or a view token, which no typed prefix starts with).
+ * The words of the index each prefix term starts (from the dialect's vocabulary: search-index.ts, indexWords), so the
+ * engine intersects those words' postings with the rest of the query instead of first gathering every posting of
+ * every word that starts with the prefix (FTS5 merges them; GIN collects them into a bitmap before the view token can
+ * narrow anything). A prefix that more than MAX_PREFIX_WORDS words start with stays the engine's prefix query.
  */
-async function fts5Terms(db: Db, terms: SearchTerm[]): Promise<string[]> {
+async function prefixWords(db: Db, terms: SearchTerm[]): Promise<PrefixWords> {
   return Promise.all(
     terms.map(async (term) => {
-      if (!term.prefix) return fts5Term(term);
-      const prefix = term.words[term.words.length - 1]!;
-      const { rows } = await sql<{ term: string }>`select term from message_search_vocab
-        where term >= ${prefix} and term < ${`${prefix}\u{10FFFF}`} limit ${MAX_PREFIX_WORDS + 1}`.execute(db);
-      const words = rows.map((r) => r.term).filter((w) => /^[\p{L}\p{N}]+$/u.test(w));
-      return fts5Term(term, rows.length > MAX_PREFIX_WORDS ? undefined : words);
+      if (!term.prefix) return undefined;
+      const words = await indexWords(db, term.words[term.words.length - 1]!, MAX_PREFIX_WORDS + 1);
+      return words.length > MAX_PREFIX_WORDS ? undefined : words;
     }),
   );
 }
 
-/** tsquery: words of a phrase followed by each other, terms AND-ed; folded words need no quoting. */
-export function tsQuery(terms: SearchTerm[]): string {
-  return terms
-    .map((t) => {
-      const words = t.words.map((w, i) => (t.prefix && i === t.words.length - 1 ? `${w}:*` : w));
-      return words.length > 1 ? `(${words.join(' <-> ')})` : words[0]!;
-    })
-    .join(' & ');
+/**
+ * One term as a tsquery, in `weight`'s field only when given: its words followed by each other; a prefix term's last
+ * word is its words OR-ed (none: the prefix as an exact word, which no document holds either) or, unexpanded, `:*`.
+ */
+function tsTerm(term: SearchTerm, words: string[] | undefined, weight: '' | 'A' | 'B' = ''): string {
+  const exact = (w: string) => (weight === '' ? w : `${w}:${weight}`);
+  const last = term.words.length - 1;
+  const parts = term.words.map((w, i) => {
+    if (!term.prefix || i < last) return exact(w);
+    if (words === undefined) return `${w}:*${weight}`;
+    if (words.length === 0) return exact(w);
+    return words.length === 1 ? exact(words[0]!) : `(${words.map(exact).join(' | ')})`;
+  });
+  return parts.length > 1 ? `(${parts.join(' <-> ')})` : parts[0]!;
+}
+
+/** tsquery of a search: its terms AND-ed; folded words (letters and digits) need no quoting. */
+export function tsQuery(terms: SearchTerm[], expanded: PrefixWords = []): string {
+  return terms.map((t, i) => tsTerm(t, expanded[i])).join(' & ');
 }
 
 function searchCursor(offset: number): string {
@@ -206,18 +217,21 @@ async function rankedRows<Row extends RankedRow>(
   const viewToken = scope && 'viewToken' in scope ? scope.viewToken : null;
   // Only the ids, dates and index rows of the candidates: the page's own rows are read once ranked.
   const ids = query.clearSelect().select(['messages.id', 'messages.date']);
+  const expanded = await prefixWords(db, terms);
   if (isPostgres(db)) {
     candidates = (
       await ids
         .innerJoin('message_search', 'message_search.message_id', 'messages.id')
-        .where(sql<boolean>`message_search.doc @@ (to_tsquery('simple', ${tsQuery(terms)})${viewQuery(viewToken)})`)
+        .where(
+          sql<boolean>`message_search.doc @@ (to_tsquery('simple', ${tsQuery(terms, expanded)})${viewQuery(viewToken)})`,
+        )
         .orderBy('messages.date', 'desc')
         .orderBy('messages.id', 'desc')
         .limit(MAX_SEARCH_RESULTS)
         .execute()
     ).map((r) => ({ id: r.id, date: Number(r.date), seq: 0 }));
   } else {
-    ftsTerms = await fts5Terms(db, terms);
+    ftsTerms = terms.map((t, i) => fts5Term(t, expanded[i]));
     const match = [...ftsTerms, ...(viewToken === null ? [] : [`"${viewToken}"`])].join(' AND ');
     // A contact's scope: the contact's documents are read once into a set (IN over a subquery) and each match, newest
     // indexed first, is tested against it; the `+` keeps the set from being pushed into FTS5 as rowid lookups, which
@@ -241,7 +255,7 @@ async function rankedRows<Row extends RankedRow>(
         .execute()
     ).map((r) => ({ id: r.id, date: Number(r.date), seq: Number(r.seq) }));
   }
-  const scores = await fieldScores(db, candidates, terms, viewToken, ftsTerms);
+  const scores = await fieldScores(db, candidates, terms, expanded, viewToken, ftsTerms);
   const ranked = candidates
     .sort(
       (a, b) => scores.get(b.id)! - scores.get(a.id)! || b.date - a.date || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
@@ -259,14 +273,6 @@ function viewQuery(viewToken: string | null) {
   return viewToken === null ? sql`` : sql` && ${`'${viewToken}'`}::tsquery`;
 }
 
-/** tsquery of one term restricted to the weights of one field (search-index.ts: subject A, people and names B). */
-function weightedTsQuery(term: SearchTerm, weights: 'A' | 'B'): string {
-  const words = term.words.map((w, i) =>
-    term.prefix && i === term.words.length - 1 ? `${w}:*${weights}` : `${w}:${weights}`,
-  );
-  return words.length > 1 ? `(${words.join(' <-> ')})` : words[0]!;
-}
-
 /**
  * Each candidate's score: per term, the weight of the best field it is found in, asked of the index where that is
  * cheap: PostgreSQL, the weighted lexemes of each candidate's document; SQLite with a view token, per term the
@@ -279,12 +285,13 @@ async function fieldScores(
   db: Db,
   candidates: Candidate[],
   terms: SearchTerm[],
+  expanded: PrefixWords,
   viewToken: string | null,
   ftsTerms: string[],
 ): Promise<Map<string, number>> {
   const found: FoundIn = { subject: new Map(), named: new Map() };
   if (candidates.length > 0) {
-    if (isPostgres(db)) await foundInDocuments(db, candidates, terms, found);
+    if (isPostgres(db)) await foundInDocuments(db, candidates, terms, expanded, found);
     else if (viewToken !== null) await foundInView(db, candidates, ftsTerms, viewToken, found);
     else await foundInFields(db, candidates, terms, found);
   }
@@ -308,8 +315,17 @@ interface FoundIn {
   named: Map<string, Set<number>>;
 }
 
-/** PostgreSQL: each candidate's document asked for each term with the weights of a field. */
-async function foundInDocuments(db: Db, candidates: Candidate[], terms: SearchTerm[], found: FoundIn): Promise<void> {
+/**
+ * PostgreSQL: each candidate's document asked for each term with the weights of a field (search-index.ts: subject A,
+ * people and attachment names B).
+ */
+async function foundInDocuments(
+  db: Db,
+  candidates: Candidate[],
+  terms: SearchTerm[],
+  expanded: PrefixWords,
+  found: FoundIn,
+): Promise<void> {
   for (const chunk of inChunks(
     candidates.map((c) => c.id),
     MAX_IN_LIST,
@@ -319,8 +335,8 @@ async function foundInDocuments(db: Db, candidates: Candidate[], terms: SearchTe
       .select('message_id')
       .select(
         terms.flatMap((term, i) => [
-          sql<boolean>`doc @@ to_tsquery('simple', ${weightedTsQuery(term, 'A')})`.as(`s${i}`),
-          sql<boolean>`doc @@ to_tsquery('simple', ${weightedTsQuery(term, 'B')})`.as(`n${i}`),
+          sql<boolean>`doc @@ to_tsquery('simple', ${tsTerm(term, expanded[i], 'A')})`.as(`s${i}`),
+          sql<boolean>`doc @@ to_tsquery('simple', ${tsTerm(term, expanded[i], 'B')})`.as(`n${i}`),
         ]),
       )
       .where('message_id', 'in', chunk)

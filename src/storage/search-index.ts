@@ -17,6 +17,11 @@
 // a token left behind by a holder that changed or went (a mailbox removed: a year of mail) is only one more candidate
 // the query's own conditions drop, so those are not reindexed.
 //
+// The index's vocabulary (its words, without view tokens) expands a typed prefix into exact words (see indexWords).
+// SQLite reads it from the index itself (fts5vocab, 0028); PostgreSQL keeps it in `message_search_words` (0029), added
+// to as documents are (addIndexWords) and never pruned: a word whose messages all went only expands into a term that
+// matches nothing.
+//
 // It sits in src/storage (not src/messages) because everything that writes or rewrites what it indexes must reach it:
 // the migration's backfill (this floor), an erasure rewriting participants (src/contacts) and mail intake.
 import { PostgresAdapter, sql, type Kysely } from 'kysely';
@@ -84,7 +89,11 @@ export function foldForSearch(text: string): string {
   const ascii = /^[\x00-\x7f]*$/;
   if (!ascii.test(folded)) {
     folded = folded.normalize('NFD').replace(/[\u0300-\u036f]+/g, '');
-    if (!ascii.test(folded)) return folded.replace(/\p{M}+/gu, '').replace(/[^\p{L}\p{N}]+/gu, ' ').trim();
+    if (!ascii.test(folded))
+      return folded
+        .replace(/\p{M}+/gu, '')
+        .replace(/[^\p{L}\p{N}]+/gu, ' ')
+        .trim();
   }
   return folded.replace(/[^a-z0-9]+/g, ' ').trim();
 }
@@ -134,13 +143,16 @@ async function dropIndexedDocuments(db: AnyDb, messageIds: readonly string[]): P
     await db.deleteFrom('message_search_docs').where('message_id', 'in', chunk).execute();
 }
 
+/** Whether writing documents adds their words to PostgreSQL's vocabulary: always, once its table exists (0029). */
+const KEEP_WORDS = { words: true };
+
 /**
  * Adds the documents of messages the index does not hold (stored just now, or dropped just before); on PostgreSQL a
  * few multi-row statements per batch. Call inside the transaction that stores the messages, after their holder rows
  * (the view tokens are read from them), and before any reindexMessages of the same transaction (see
  * dropIndexedDocuments).
  */
-export async function indexNewMessages(db: AnyDb, docs: SearchDocument[]): Promise<void> {
+export async function indexNewMessages(db: AnyDb, docs: SearchDocument[], options = KEEP_WORDS): Promise<void> {
   if (docs.length === 0) return;
   const views = await viewTokens(
     db,
@@ -159,6 +171,11 @@ export async function indexNewMessages(db: AnyDb, docs: SearchDocument[]): Promi
           as v (id, s, p, a, b, t)
         on conflict (message_id) do update set doc = excluded.doc`.execute(db);
     }
+    if (options.words)
+      await addIndexWords(
+        db,
+        docs.map((d) => d.messageId),
+      );
     return;
   }
   const docOf = new Map<string, number>();
@@ -180,10 +197,55 @@ export async function indexNewMessages(db: AnyDb, docs: SearchDocument[]): Promi
 }
 
 /**
+ * The lexemes of the given documents (or of every document) that the vocabulary lacks, in byte order: the lexemes
+ * themselves, not a split of our folded text, so the vocabulary holds exactly the words PostgreSQL's parser kept.
+ */
+export function missingIndexWords(messageIds?: readonly string[]) {
+  const which = messageIds === undefined ? sql`true` : sql`message_search.message_id = any(${[...messageIds]})`;
+  return sql`select words.word from (
+      select distinct w.word collate "C" as word
+      from message_search cross join unnest(tsvector_to_array(message_search.doc)) as w (word)
+      where ${which}
+    ) as words
+    where not starts_with(words.word, ${VIEW_MARK})
+      and not exists (select 1 from message_search_words known where known.word = words.word)
+    order by words.word`;
+}
+
+/**
+ * PostgreSQL: adds the words of the given (just written) documents to the vocabulary. Writers of different mailboxes
+ * store batches at once and share most words; an insert of a key another open transaction inserted waits for that
+ * transaction, so only the words no committed row holds are inserted (a new word is rare once the vocabulary has
+ * grown), and in byte order, so two statements adding the same new words take their locks in one order. The intake's
+ * second call in a transaction (reindexMessages of mail stored before) finds every word known and locks nothing.
+ */
+async function addIndexWords(db: AnyDb, messageIds: readonly string[]): Promise<void> {
+  for (const chunk of inChunks(messageIds, MAX_IN_LIST))
+    await sql`insert into message_search_words (word) ${missingIndexWords(chunk)} on conflict do nothing`.execute(db);
+}
+
+/**
+ * Up to `limit` words of the index that start with `prefix` (a folded word: letters and digits), in byte order, from
+ * the dialect's vocabulary. Compared as a range, never as a LIKE pattern, so no character of `prefix` is syntax.
+ */
+export async function indexWords(db: AnyDb, prefix: string, limit: number): Promise<string[]> {
+  // Every word starting with `prefix` sorts (bytewise: SQLite's BINARY, the PostgreSQL table's "C") at or after it
+  // and before it followed by the last code point.
+  const end = `${prefix}\u{10FFFF}`;
+  const { rows } = isPostgres(db)
+    ? await sql<{ word: string }>`select word from message_search_words
+        where word >= ${prefix} and word < ${end} order by word limit ${limit}`.execute(db)
+    : await sql<{ word: string }>`select term as word from message_search_vocab
+        where term >= ${prefix} and term < ${end} limit ${limit}`.execute(db);
+  // fts5vocab also lists the view tokens; none starts with a folded prefix, but none may ever become a search word.
+  return rows.map((r) => r.word).filter((w) => !w.startsWith(VIEW_MARK));
+}
+
+/**
  * Indexes (again) the given stored messages from their rows: the migration's backfill, and whatever rewrites what a
  * message's index holds after it was stored (an erasure replacing a person's address, a holder row added or changed).
  */
-export async function reindexMessages(db: AnyDb, messageIds: readonly string[]): Promise<void> {
+export async function reindexMessages(db: AnyDb, messageIds: readonly string[], options = KEEP_WORDS): Promise<void> {
   const ids = [...new Set(messageIds)];
   await dropIndexedDocuments(db, ids);
   for (const chunk of inChunks(ids, Math.min(MAX_IN_LIST, ROWS_PER_INSERT))) {
@@ -220,6 +282,7 @@ export async function reindexMessages(db: AnyDb, messageIds: readonly string[]):
         text: m.text_body,
         html: m.html_body,
       })),
+      options,
     );
   }
 }
@@ -229,13 +292,18 @@ const REBUILD_STEP = 500;
 
 /** Indexes every stored message again, in id order (a migration's backfill), `step` messages at a time. */
 export async function reindexAllMessages(db: AnyDb, step = REBUILD_STEP): Promise<void> {
+  // A migration before 0029 rebuilds without PostgreSQL's vocabulary table; 0029 then reads the words from the index.
+  const words =
+    !isPostgres(db) ||
+    (await sql<{ present: boolean }>`select to_regclass('message_search_words') is not null as present`.execute(db))
+      .rows[0]!.present;
   let after = '';
   for (;;) {
     const ids = (
       await db.selectFrom('messages').select('id').where('id', '>', after).orderBy('id').limit(step).execute()
     ).map((r) => r.id);
     if (ids.length === 0) break;
-    await reindexMessages(db, ids);
+    await reindexMessages(db, ids, { words });
     after = ids[ids.length - 1]!;
   }
 }

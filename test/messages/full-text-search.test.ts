@@ -8,10 +8,10 @@ import { startTestConversa, type TestConversa } from '../support/conversa-server
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 import { storeIncomingMail } from '../support/store-mail.js';
 import { newId } from '../../src/storage/ids.js';
-import { excerpt, parseSearch } from '../../src/messages/search-messages.js';
+import { excerpt, parseSearch, tsQuery } from '../../src/messages/search-messages.js';
 import { Migrator, sql } from 'kysely';
 import { migrationProvider } from '../../src/storage/migrations/index.js';
-import { foldForSearch, inboxViewToken } from '../../src/storage/search-index.js';
+import { foldForSearch, inboxViewToken, indexWords } from '../../src/storage/search-index.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,6 +70,17 @@ describe('search terms and excerpts', () => {
         );
     else console.warn(`[full-text-search] corpus not found at ${corpusEml}: folded only the built-in texts`);
     for (const text of texts) expect(foldForSearch(text)).toBe(rule(text));
+  });
+
+  it("writes a typed prefix into a tsquery as the index's words it stands for, or as a prefix past 32", () => {
+    const terms = parseSearch('"a proposta" plano orcam');
+    expect(tsQuery(terms)).toBe('(a <-> proposta) & plano & orcam:*');
+    expect(tsQuery(terms, [undefined, undefined, ['orcamento', 'orcamentos']])).toBe(
+      '(a <-> proposta) & plano & (orcamento | orcamentos)',
+    );
+    expect(tsQuery(parseSearch('nova.orcam'), [['orcamento']])).toBe('(nova <-> orcamento)');
+    // No word of the index starts with it: the prefix as an exact word, which matches nothing either.
+    expect(tsQuery(parseSearch('orcaz'), [[]])).toBe('orcaz');
   });
 
   it('highlights in UTF-16 offsets of the excerpt, over accented text', () => {
@@ -260,6 +271,37 @@ describe.each(DIALECTS)('full-text search on %s', (dialect) => {
     expect(await subjects('chegou zorbal')).toEqual(['Uma']);
     expect(await subjects('zorbax38 zorb')).toEqual(['Muitas']);
     expect(await subjects('chegou zorbax')).toEqual([]);
+    // The vocabulary both engines expand a prefix from (past 32 words the search keeps the engine's prefix query).
+    const db = conversa.server.storage.db;
+    expect(await indexWords(db, 'zorb', 100)).toEqual(
+      [...Array.from({ length: 40 }, (_, i) => `zorbax${i}`), 'zorbalina'].sort(),
+    );
+    expect(await indexWords(db, 'zorbal', 33)).toEqual(['zorbalina']);
+    expect(await indexWords(db, 'zorbaq', 33)).toEqual([]);
+  });
+
+  it('finds by prefix a word that a later batch brought', async () => {
+    const db = conversa.server.storage.db;
+    await deliver(ownerBox, [mail('Primeiro lote', 'O tracajá nadou.')]);
+    expect(await subjects('tracaj')).toEqual(['Primeiro lote']);
+    await deliver(ownerBox, [mail('Segundo lote', 'O tracajatuba chegou depois.')]);
+    expect(await indexWords(db, 'tracaj', 33)).toEqual(['tracaja', 'tracajatuba']);
+    expect((await subjects('tracaj')).sort()).toEqual(['Primeiro lote', 'Segundo lote']);
+    expect(await subjects('tracajat')).toEqual(['Segundo lote']);
+    // A batch of words the index already holds adds nothing, and one repeating a word adds it once.
+    await deliver(ownerBox, [
+      mail('Terceiro lote', 'tracaja tracajatuba tracajatubinha'),
+      mail('Quarto', 'tracajatubinha'),
+    ]);
+    expect(await indexWords(db, 'tracaj', 33)).toEqual(['tracaja', 'tracajatuba', 'tracajatubinha']);
+  });
+
+  it('reads the vocabulary as a range: `%`, `_` and `\\` in a prefix are characters, never a pattern', async () => {
+    const db = conversa.server.storage.db;
+    await deliver(ownerBox, [mail('Curinga', 'O jacurutu piou.')]);
+    expect(await indexWords(db, 'jacurutu', 33)).toEqual(['jacurutu']);
+    for (const prefix of ['%', '_', '\\', 'jacu%', 'jacu_utu', 'jac_', 'jacurutu\\', '%urutu', '\\%'])
+      expect(await indexWords(db, prefix, 33), prefix).toEqual([]);
   });
 
   it('ranks a subject hit, then a people or attachment-name hit, then a body-only hit, each on its own field', async () => {
@@ -462,6 +504,15 @@ describe.each(DIALECTS)('full-text search on %s', (dialect) => {
     expect(up.error).toBeUndefined();
     expect(await subjects('pirarucu')).toEqual(['Antiga']);
     expect(await subjects('jabuticaba')).toEqual(['Minha fruta']);
+    // The vocabulary (PostgreSQL's is a table, backfilled by its migration from the documents) has the old words.
+    expect(await indexWords(db, 'pirar', 33)).toEqual(['pirarucu']);
+    expect(await subjects('pirar')).toEqual(['Antiga']);
+    expect(await subjects('jabutic')).toEqual(['Minha fruta']);
+    // Its own migration alone, run on a database that holds messages.
+    expect((await migrator.migrateDown()).error).toBeUndefined();
+    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    expect(await indexWords(db, 'pirar', 33)).toEqual(['pirarucu']);
+    expect(await subjects('pirar')).toEqual(['Antiga']);
     if (dialect === 'sqlite') {
       // Rowids of a table without INTEGER PRIMARY KEY may change on VACUUM; the index keys its rows by its own.
       const [first] = await deliver(ownerBox, [mail('Vacuo', 'tucunare')]);
@@ -533,6 +584,15 @@ describe.each(DIALECTS)('full-text search on %s', (dialect) => {
     const text = token.slice(1);
     for (const q of [token, text, `"${text}"`, text.slice(0, 8), `${text} especial`, `\uE000${text}`])
       expect(await subjects(q), q).toEqual([]);
+    // No view token is a word of the vocabulary a prefix expands from.
+    const db = conversa.server.storage.db;
+    expect(await indexWords(db, '\uE000', 33)).toEqual([]);
+    expect(await indexWords(db, token, 33)).toEqual([]);
+    if (dialect === 'postgres') {
+      const { rows } = await sql<{ n: number }>`select count(*)::int as n from message_search_words
+        where word >= ${'\uE000'} and word < ${'\uF900'}`.execute(db);
+      expect(rows[0]!.n).toBe(0);
+    }
     // The same characters as a message's text are an ordinary word of that message only.
     await deliver(ownerBox, [mail('Texto igual', `O codigo ${text} no corpo.`)]);
     expect(await subjects(text)).toEqual(['Texto igual']);

@@ -39,6 +39,7 @@ import * as dataScaleIndexes from './0025-data-scale-indexes.js';
 import * as searchViewTokens from './0026-search-view-tokens.js';
 import * as unreadIndex from './0027-unread-index.js';
 import * as searchVocabulary from './0028-search-vocabulary.js';
+import * as searchWords from './0029-search-words.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -80,6 +81,8 @@ const migrations: Record<string, Migration> = {
   '0027-unread-index': unreadIndex,
   // The words a typed prefix stands for, SQLite (issue 18).
   '0028-search-vocabulary': searchVocabulary,
+  // The same, PostgreSQL: a table kept by indexing (issue 18).
+  '0029-search-words': searchWords,
 };
 
 export const migrationProvider: MigrationProvider = {
