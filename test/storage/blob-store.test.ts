@@ -35,6 +35,20 @@ for (const fsync of [false, true]) {
       expect(await store.has(ref.sha256)).toBe(true);
     });
 
+    it('makes its folders owner-only when a first blob needs them, and again after they were removed', async () => {
+      const store = createBlobStore(path.join(dir, 'store'), { fsync });
+      const first = await store.put(Buffer.from('first'));
+      const folder = path.dirname(store.path(first.sha256));
+      for (const d of [path.join(dir, 'store'), path.dirname(folder), folder])
+        expect((await stat(d)).mode & 0o777).toBe(0o700);
+      expect((await stat(store.path(first.sha256))).mode & 0o777).toBe(0o600);
+      // Someone removed the whole store meanwhile: the next new blob makes its folders again.
+      await rm(path.join(dir, 'store'), { recursive: true });
+      const second = await store.put(Buffer.from('second'));
+      expect((await store.get(second.sha256)).toString()).toBe('second');
+      expect((await stat(path.dirname(store.path(second.sha256)))).mode & 0o777).toBe(0o700);
+    });
+
     it('is idempotent: the same content is not rewritten, only marked as written again (mtime)', async () => {
       const store = createBlobStore(dir, { fsync });
       const content = Buffer.from('same bytes');
