@@ -47,7 +47,8 @@ const searchQuery = z
 export interface MessageRouteDeps {
   db: Db;
   blobs: BlobStore;
-  /** Searches (`q`) and the unread badge go to these worker threads when present (SQLite, reader-pool.ts). */
+  /** The inbox, a contact's timeline (searched or not) and the unread badge go to these worker threads when present
+   * (SQLite, reader-pool.ts). */
   readers?: ReaderPool;
   /** \Seen changes were queued for these mailboxes: the process holding one's lease writes them now. */
   flagWritesQueued?(accountIds: string[]): void;
@@ -65,10 +66,9 @@ export function messageRoutes(router: ApiRouter, deps: MessageRouteDeps): void {
     query: z.object({ q: searchQuery, ...pageQuery }),
     responses: { 200: { description: 'A page', schema: messagePageSchema } },
     handler: async ({ user, params, query }) => {
-      const page =
-        query.q?.trim() && deps.readers
-          ? await deps.readers.contactMessages(user, params.id, query)
-          : await contactMessages(db, user, params.id, query);
+      const page = deps.readers
+        ? await deps.readers.contactMessages(user, params.id, query)
+        : await contactMessages(db, user, params.id, query);
       // Issue 15 (H3): open/click/reply counts of the tracked ones, one grouped query for the page.
       return { ...page, items: await withTrackingCounts(db, user, page.items) };
     },
@@ -82,8 +82,7 @@ export function messageRoutes(router: ApiRouter, deps: MessageRouteDeps): void {
     auth: 'user',
     query: z.object({ accountId: z.string().uuid().optional(), q: searchQuery, ...pageQuery }),
     responses: { 200: { description: 'A page', schema: messagePageSchema } },
-    handler: ({ user, query }) =>
-      query.q?.trim() && deps.readers ? deps.readers.inbox(user, query) : inbox(db, user, query),
+    handler: ({ user, query }) => (deps.readers ? deps.readers.inbox(user, query) : inbox(db, user, query)),
   });
 
   // Read state (issue 15, H4): the unread badge and PATCH {read}.
