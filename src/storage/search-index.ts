@@ -18,15 +18,17 @@
 // the query's own conditions drop, so those are not reindexed.
 //
 // The index's vocabulary (its words, without view tokens) expands a typed prefix into exact words (see indexWords).
-// SQLite reads it from the index itself (fts5vocab, 0028); PostgreSQL keeps it in `message_search_words` (0029), added
-// to as documents are (addIndexWords) and never pruned: a word whose messages all went only expands into a term that
-// matches nothing.
+// Both databases keep it in `message_search_words` (PostgreSQL 0029, SQLite 0030), added to as documents are
+// (addIndexWords) and never pruned: a word whose messages all went only expands into a term that matches nothing.
+// PostgreSQL's words are its lexemes, read back from the documents; SQLite's are the folded text's words, which FTS5
+// may cut further (a letter newer than its Unicode tables is a separator to it), but a word written into a query is cut
+// the same way, so each expands into a term that finds the messages holding it.
 //
 // It sits in src/storage (not src/messages) because everything that writes or rewrites what it indexes must reach it:
 // the migration's backfill (this floor), an erasure rewriting participants (src/contacts) and mail intake.
 import { PostgresAdapter, sql, type Kysely } from 'kysely';
 import { htmlToPlain } from '../core/html-to-plain.js';
-import { inChunks, MAX_IN_LIST } from './batches.js';
+import { inChunks, MAX_IN_LIST, rowsPerInsert } from './batches.js';
 import type { Database } from './schema.js';
 
 type AnyDb = Kysely<Database>;
@@ -41,7 +43,7 @@ const MAX_HTML_READ = 4 * MAX_INDEXED_BODY;
 const ROWS_PER_INSERT = 100;
 
 /** First character of a view token: private use (Unicode Co), so no folded word holds it (see the file comment). */
-const VIEW_MARK = '\uE000';
+export const VIEW_MARK = '\uE000';
 
 /** The token of an inbox view: a user's incoming mail in any of their mailboxes, or one mailbox's. */
 export function inboxViewToken(view: { userId: string } | { accountId: string }): string {
@@ -187,13 +189,23 @@ export async function indexNewMessages(db: AnyDb, docs: SearchDocument[], option
       .execute();
     for (const k of keys) docOf.set(k.message_id, k.doc);
   }
+  const words = new Set<string>();
   for (const d of docs) {
     const r = columns(d);
     await sql`insert into message_search_fts (rowid, subject, people, attachments, body, view)
       values (${docOf.get(d.messageId)!}, ${r.subject}, ${r.people}, ${r.attachments}, ${r.body}, ${r.view})`.execute(
       db,
     );
+    if (options.words)
+      for (const text of [r.subject, r.people, r.attachments, r.body])
+        for (const word of text.split(' ')) if (word !== '') words.add(word);
   }
+  // After the FTS rows (the one statement that makes FTS5 write the batch's terms, see dropIndexedDocuments). One
+  // writer on SQLite: `or ignore` never waits for another.
+  for (const chunk of inChunks([...words], rowsPerInsert(1)))
+    await sql`insert or ignore into message_search_words (word) values ${sql.join(chunk.map((w) => sql`(${w})`))}`.execute(
+      db,
+    );
 }
 
 /**
@@ -232,13 +244,9 @@ export async function indexWords(db: AnyDb, prefix: string, limit: number): Prom
   // Every word starting with `prefix` sorts (bytewise: SQLite's BINARY, the PostgreSQL table's "C") at or after it
   // and before it followed by the last code point.
   const end = `${prefix}\u{10FFFF}`;
-  const { rows } = isPostgres(db)
-    ? await sql<{ word: string }>`select word from message_search_words
-        where word >= ${prefix} and word < ${end} order by word limit ${limit}`.execute(db)
-    : await sql<{ word: string }>`select term as word from message_search_vocab
-        where term >= ${prefix} and term < ${end} limit ${limit}`.execute(db);
-  // fts5vocab also lists the view tokens; none starts with a folded prefix, but none may ever become a search word.
-  return rows.map((r) => r.word).filter((w) => !w.startsWith(VIEW_MARK));
+  const { rows } = await sql<{ word: string }>`select word from message_search_words
+    where word >= ${prefix} and word < ${end} order by word limit ${limit}`.execute(db);
+  return rows.map((r) => r.word);
 }
 
 /**
@@ -292,11 +300,13 @@ const REBUILD_STEP = 500;
 
 /** Indexes every stored message again, in id order (a migration's backfill), `step` messages at a time. */
 export async function reindexAllMessages(db: AnyDb, step = REBUILD_STEP): Promise<void> {
-  // A migration before 0029 rebuilds without PostgreSQL's vocabulary table; 0029 then reads the words from the index.
-  const words =
-    !isPostgres(db) ||
-    (await sql<{ present: boolean }>`select to_regclass('message_search_words') is not null as present`.execute(db))
-      .rows[0]!.present;
+  // A migration before 0029 (PostgreSQL) or 0030 (SQLite) rebuilds without the vocabulary table; that migration then
+  // reads the words from the index.
+  const words = isPostgres(db)
+    ? (await sql<{ present: boolean }>`select to_regclass('message_search_words') is not null as present`.execute(db))
+        .rows[0]!.present
+    : (await sql`select 1 from sqlite_master where type = 'table' and name = 'message_search_words'`.execute(db)).rows
+        .length > 0;
   let after = '';
   for (;;) {
     const ids = (

@@ -40,6 +40,7 @@ import * as searchViewTokens from './0026-search-view-tokens.js';
 import * as unreadIndex from './0027-unread-index.js';
 import * as searchVocabulary from './0028-search-vocabulary.js';
 import * as searchWords from './0029-search-words.js';
+import * as searchWordsSqlite from './0030-search-words-sqlite.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -83,6 +84,7 @@ const migrations: Record<string, Migration> = {
   '0028-search-vocabulary': searchVocabulary,
   // The same, PostgreSQL: a table kept by indexing (issue 18).
   '0029-search-words': searchWords,
+  '0030-search-words-sqlite': searchWordsSqlite,
 };
 
 export const migrationProvider: MigrationProvider = {
