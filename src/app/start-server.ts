@@ -138,7 +138,7 @@ async function openCore(
         })
       : Promise.resolve();
   const parsePool = createParsePool({ workerOnline: restoreHeapGrowth });
-  // SQLite: searches and the unread badge on worker threads with read-only connections (reader-pool.ts).
+  // SQLite: the inbox's reads on worker threads with read-only connections (reader-pool.ts), started at the first.
   const readers = storage.sqliteFile
     ? createReaderPool({
         file: storage.sqliteFile,

@@ -65,7 +65,7 @@ export interface ServerDeps {
   mail?: Omit<EmailAccountRouteDeps, 'db' | 'publicUrl'>;
   /** Where attachments are kept; absent in tests of the HTTP layer alone. */
   blobs?: BlobStore;
-  /** SQLite: searches and the unread badge on worker threads (reader-pool.ts); absent, on the main thread. */
+  /** SQLite: the inbox's reads on worker threads (reader-pool.ts); absent, on the main thread. */
   readers?: ReaderPool;
   /** Sending from the CRM; absent in tests of the HTTP layer alone. */
   send?: Omit<SendRouteDeps, 'db' | 'blobs'>;

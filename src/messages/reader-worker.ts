@@ -1,5 +1,5 @@
-// The worker-thread side of the reader pool (reader-pool.ts): runs the inbox's costly reads (full-text searches of the
-// inbox and of a contact's timeline, the unread badge) on a read-only connection of its own to the SQLite file, so
+// The worker-thread side of the reader pool (reader-pool.ts): runs the inbox's reads (the inbox and a contact's
+// timeline, listed or searched, and the unread badge) on a read-only connection of its own to the SQLite file, so
 // they use another core than the one serving HTTP and storing mail. The same functions as the main thread's
 // (runReaderAsk), so the rule of who sees what is the same code.
 import { parentPort, workerData } from 'node:worker_threads';

@@ -18,8 +18,8 @@
 // the query's own conditions drop, so those are not reindexed.
 //
 // The index's vocabulary (its words, without view tokens) expands a typed prefix into exact words (see indexWords).
-// Both databases keep it in `message_search_words` (PostgreSQL 0029, SQLite 0030), added to as documents are
-// (addIndexWords) and never pruned: a word whose messages all went only expands into a term that matches nothing.
+// Both databases keep it in `message_search_words` (PostgreSQL 0029, SQLite 0030), added to as documents are indexed
+// (indexNewMessages) and never pruned: a word whose messages all went only expands into a term that matches nothing.
 // PostgreSQL's words are its lexemes, read back from the documents; SQLite's are the folded text's words, which FTS5
 // may cut further (a letter newer than its Unicode tables is a separator to it), but a word written into a query is cut
 // the same way, so each expands into a term that finds the messages holding it.

@@ -47,8 +47,10 @@ const searchQuery = z
 export interface MessageRouteDeps {
   db: Db;
   blobs: BlobStore;
-  /** The inbox, a contact's timeline (searched or not) and the unread badge go to these worker threads when present
-   * (SQLite, reader-pool.ts). */
+  /**
+   * The inbox, a contact's timeline (searched or not) and the unread badge go to these worker threads when present
+   * (SQLite, reader-pool.ts).
+   */
   readers?: ReaderPool;
   /** \Seen changes were queued for these mailboxes: the process holding one's lease writes them now. */
   flagWritesQueued?(accountIds: string[]): void;

@@ -3,7 +3,8 @@
 // 197,500 messages, against 24 ms for the exact word), so the words a prefix stands for are read from this table and
 // searched as exact words, as SQLite then did with its fts5vocab table (0028; a table too since 0030). One row per
 // distinct lexeme of the index, view tokens excepted, in the "C" collation so that the words starting with a prefix
-// are one range of the primary key. Backfilled here from the documents; kept by indexing (src/storage/search-index.ts, addIndexWords).
+// are one range of the primary key. Backfilled here from the documents; kept by indexing (src/storage/search-index.ts,
+// addIndexWords).
 import { sql, type Kysely } from 'kysely';
 import { isPostgres, missingIndexWords } from '../search-index.js';
 

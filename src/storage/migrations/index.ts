@@ -84,6 +84,7 @@ const migrations: Record<string, Migration> = {
   '0028-search-vocabulary': searchVocabulary,
   // The same, PostgreSQL: a table kept by indexing (issue 18).
   '0029-search-words': searchWords,
+  // SQLite's as a table too: fts5vocab counted every posting of each word it listed (issue 18).
   '0030-search-words-sqlite': searchWordsSqlite,
 };
 
