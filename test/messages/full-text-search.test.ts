@@ -7,6 +7,7 @@ import { makeMessage, makeMessageId } from '../support/make-message.js';
 import { startTestConversa, type TestConversa } from '../support/conversa-server.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 import { storeIncomingMail } from '../support/store-mail.js';
+import { addMailbox } from '../support/mailbox-rows.js';
 import { newId } from '../../src/storage/ids.js';
 import { excerpt, parseSearch, tsQuery } from '../../src/messages/search-messages.js';
 import { Migrator, sql } from 'kysely';
@@ -125,45 +126,17 @@ describe.each(DIALECTS)('full-text search on %s', (dialect) => {
   });
 
   /** A mailbox row of its own (no server behind it: nothing here syncs). */
-  async function mailbox(userId: string, visibility: 'shared' | 'private'): Promise<string> {
-    const id = newId();
-    const t = Date.now();
-    await conversa.server.storage.db
-      .insertInto('email_accounts')
-      .values({
-        id,
-        org_id: orgId,
-        user_id: userId,
-        email: `${id}@mailbox.test`,
-        provider: 'other',
-        auth_kind: 'password',
-        sync_mode: 'two-way',
+  function mailbox(userId: string, visibility: 'shared' | 'private'): Promise<string> {
+    return addMailbox(
+      conversa.server.storage.db,
+      orgId,
+      { id: userId },
+      `${newId()}@mailbox.test`,
+      visibility === 'shared',
+      {
         status: 'needs_reconnect',
-        status_detail: null,
-        next_retry_at: null,
-        last_synced_at: null,
-        history_days: 30,
-        imap_host: 'imap.mailbox.test',
-        imap_port: 993,
-        imap_secure: 1,
-        smtp_host: 'smtp.mailbox.test',
-        smtp_port: 465,
-        smtp_secure: 1,
-        username: id,
-        credentials_enc: 'sealed',
-        smtp_mode: 'mailbox',
-        smtp_custom_enc: null,
-        caldav_url: null,
-        bcc_token: `bcc-${id}`,
-        visibility,
-        generation: 1,
-        progress_json: null,
-        sync_requested_at: null,
-        created_at: t,
-        updated_at: t,
-      })
-      .execute();
-    return id;
+      },
+    );
   }
 
   /** Stores raw messages as the mailbox's incoming mail, one batch, the way sync and sends do. */

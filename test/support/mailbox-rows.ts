@@ -3,7 +3,15 @@ import type { Db } from '../../src/storage/database.js';
 import { newId } from '../../src/storage/ids.js';
 import type { User } from '../../src/users/users.js';
 
-export async function addMailbox(db: Db, orgId: string, user: User, email: string, shared: boolean): Promise<string> {
+/** `status`: 'active' by default; 'needs_reconnect' keeps a running server's sync away from its made-up hosts. */
+export async function addMailbox(
+  db: Db,
+  orgId: string,
+  user: Pick<User, 'id'>,
+  email: string,
+  shared: boolean,
+  options: { status?: 'active' | 'needs_reconnect' } = {},
+): Promise<string> {
   const id = newId();
   const t = Date.now();
   await db
@@ -16,7 +24,7 @@ export async function addMailbox(db: Db, orgId: string, user: User, email: strin
       provider: 'other',
       auth_kind: 'password',
       sync_mode: 'two-way',
-      status: 'active',
+      status: options.status ?? 'active',
       status_detail: null,
       next_retry_at: null,
       last_synced_at: t,
