@@ -6,7 +6,7 @@ import { CalendarSupervisor } from '../calendar/calendar-supervisor.js';
 import { createDriverFactory } from '../calendar/calendar-runner.js';
 import { calendarPushFor, type CalendarPushOptions } from '../calendar/push/calendar-channels.js';
 import type { WindowOptions } from '../calendar/meetings/account-context.js';
-import type { ParsedMessage } from '../mail/mime/parse-message.js';
+import type { ParsedMessage, ParseOptions } from '../mail/mime/parse-message.js';
 import { createOutbox, type Outbox, type OutboxDeps } from '../mail/send/outbox.js';
 import { createReminderSweeper, type ReminderChange, type ReminderSweeper } from '../mail/send/follow-up-reminders.js';
 import { createSequenceEngine, type SequenceEngine, type SequenceEngineDeps } from '../sequences/sequence-engine.js';
@@ -85,7 +85,7 @@ export interface BackgroundDeps {
   storage: Storage;
   secrets: SecretBox;
   blobs: BlobStore;
-  parse(raw: Buffer): Promise<ParsedMessage>;
+  parse(raw: Buffer, options?: ParseOptions): Promise<ParsedMessage>;
   log: Logger & { child(bindings: object): Logger };
   /** Where user-named servers may be (CONVERSA_ALLOWED_HOSTS); every connection of the workers asks it. */
   outbound: OutboundPolicy;

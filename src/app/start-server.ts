@@ -14,7 +14,7 @@ import { createInviteMailer } from '../mail/send/invite-mailer.js';
 import type { AccountSupervisor } from '../mail/sync/account-supervisor.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { fileBlobsPending, importFileBlobs } from '../storage/import-file-blobs.js';
-import { blobsDirOf, openBlobStore } from '../storage/open-blob-store.js';
+import { blobFilesOf, blobsDirOf, openBlobStore } from '../storage/open-blob-store.js';
 import { secureDataDir } from '../storage/secure-data-dir.js';
 import { migrateToLatest, openStorage, type Storage } from '../storage/database.js';
 import { recordBackfillRequests } from '../jobs/backfill-requests.js';
@@ -137,7 +137,8 @@ async function openCore(
           if (!importing.signal.aborted) log().error({ err }, 'blob import stopped; it resumes at the next start');
         })
       : Promise.resolve();
-  const parsePool = createParsePool({ workerOnline: restoreHeapGrowth });
+  const blobFiles = blobFilesOf(storage, config.dataDir);
+  const parsePool = createParsePool({ workerOnline: restoreHeapGrowth, ...(blobFiles ? { blobFiles } : {}) });
   // SQLite: the inbox's reads on worker threads with read-only connections (reader-pool.ts), started at the first.
   const readers = storage.sqliteFile
     ? createReaderPool({

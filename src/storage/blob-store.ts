@@ -10,6 +10,17 @@
 // with it either sees the file gone (and writes it anew) or leaves a fresh mtime that makes the removal back off.
 // On PostgreSQL blobs live in the database instead (src/storage/database-blob-store.ts), behind the same interface.
 import { createHash, randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { Transaction } from 'kysely';
@@ -95,14 +106,82 @@ export async function* blobLayoutFiles(root: string): AsyncGenerator<{ name: str
       for (const name of await names(path.join(root, a, b))) yield { name, file: path.join(root, a, b, name) };
 }
 
+/** Where the blob `sha256` lives under `root`. */
+function blobPathIn(root: string, sha256: string): string {
+  const hash = checked(sha256);
+  return path.join(root, hash.slice(0, 2), hash.slice(2, 4), hash);
+}
+
+function tempPathOf(file: string): string {
+  return `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+}
+
+/**
+ * put() with blocking calls, for a thread that may block: the parse worker writes a first sync's blobs as it parses
+ * them (issue 18). On the main thread each blob cost ~0.2 ms of event-loop time in promises and file handles, and
+ * each batch's commit waited for its last write. Same layout, checks and atomic write as the store below.
+ */
+export function putBlobFileSync(dir: string, content: Buffer, options: BlobStoreOptions = {}): BlobRef {
+  const sha256 = createHash('sha256').update(content).digest('hex');
+  const file = blobPathIn(path.resolve(dir), sha256);
+  let size: number | null = null;
+  try {
+    const info = statSync(file);
+    size = info.isFile() ? info.size : null;
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+  }
+  if (size === content.length) {
+    try {
+      const now = new Date();
+      utimesSync(file, now, now);
+      return { sha256, size };
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+  const folder = path.dirname(file);
+  const temp = tempPathOf(file);
+  try {
+    let fd: number;
+    try {
+      fd = openSync(temp, 'wx', 0o600);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      mkdirSync(folder, { recursive: true, mode: 0o700 });
+      fd = openSync(temp, 'wx', 0o600);
+    }
+    try {
+      for (let at = 0; at < content.length;) at += writeSync(fd, content, at, content.length - at);
+      if (options.fsync === true) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, file);
+  } catch (error) {
+    try {
+      unlinkSync(temp);
+    } catch {
+      // Never made, or already renamed.
+    }
+    throw error;
+  }
+  if (options.fsync === true) {
+    const fd = openSync(folder, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return { sha256, size: content.length };
+}
+
 export function createBlobStore(dir: string, options: BlobStoreOptions = {}): FileBlobStore {
   const root = path.resolve(dir);
   const durable = options.fsync === true;
 
-  const blobPath = (sha256: string): string => {
-    const hash = checked(sha256);
-    return path.join(root, hash.slice(0, 2), hash.slice(2, 4), hash);
-  };
+  const blobPath = (sha256: string): string => blobPathIn(root, sha256);
 
   async function sizeOnDisk(file: string): Promise<number | null> {
     try {
@@ -128,7 +207,7 @@ export function createBlobStore(dir: string, options: BlobStoreOptions = {}): Fi
 
   async function writeAtomically(file: string, content: Buffer, signal: AbortSignal | undefined): Promise<void> {
     const folder = path.dirname(file);
-    const temp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+    const temp = tempPathOf(file);
     try {
       // The folder is made when the first open finds it missing: asking for it before each of a first sync's tens of
       // thousands of blobs was a sixth of the store's file work (bench/README.md, "Data scale").

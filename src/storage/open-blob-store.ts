@@ -11,6 +11,14 @@ export function blobsDirOf(dataDir: string): string {
   return path.join(dataDir, 'blobs');
 }
 
+/**
+ * The blob files' folder when the install keeps its blobs in files (SQLite), for the parse workers that write a first
+ * sync's blobs themselves (mail/mime/parse-worker.ts); null on PostgreSQL.
+ */
+export function blobFilesOf(storage: Pick<Storage, 'dialect'>, dataDir: string): { root: string } | null {
+  return storage.dialect === 'postgres' ? null : { root: blobsDirOf(dataDir) };
+}
+
 export function openBlobStore(storage: Pick<Storage, 'db' | 'dialect'>, dataDir: string): BlobStore {
   const files = createBlobStore(blobsDirOf(dataDir));
   return storage.dialect === 'postgres' ? createDatabaseBlobStore(storage.db, { files }) : files;

@@ -1,12 +1,15 @@
 // The pool runs real worker threads. Under vitest this module is loaded from .ts sources, so each worker
 // registers tsx before loading parse-worker.ts (see parse-pool.ts); the compiled dist/ starts parse-worker.js
 // directly. Everything else — transfer, time limits, crash recovery, queueing — is the production code path.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseMessage } from '../../src/mail/mime/parse-message.js';
 import { createParsePool, type ParsePool } from '../../src/mail/mime/parse-pool.js';
+import { createBlobStore } from '../../src/storage/blob-store.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const emlDir = path.resolve(repoRoot, '..', 'shared', 'corpus', 'eml');
@@ -57,6 +60,15 @@ function partBomb(parts: number): Buffer {
   );
 }
 
+const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+
+const scratchDirs: string[] = [];
+function scratch(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'conversa-parse-pool-'));
+  scratchDirs.push(dir);
+  return dir;
+}
+
 const pools: ParsePool[] = [];
 function pool(...args: Parameters<typeof createParsePool>): ParsePool {
   const p = createParsePool(...args);
@@ -65,6 +77,7 @@ function pool(...args: Parameters<typeof createParsePool>): ParsePool {
 }
 afterAll(async () => {
   await Promise.all(pools.map((p) => p.close()));
+  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('createParsePool', () => {
@@ -96,6 +109,60 @@ describe('createParsePool', () => {
     expect(a.subject).toBe('first');
     expect(b.subject).toBe('second');
     expect(a.size).toBe(one.length);
+  });
+
+  it('writes the raw message and its attachments to the blob files when asked (storeBlobs), sending back refs', async () => {
+    const root = path.join(scratch(), 'blobs');
+    const p = pool({ size: 1, blobFiles: { root } });
+    const raw = HAND_MADE[1]![1];
+    const files = createBlobStore(root);
+    const stored = await p.parse(raw, { storeBlobs: true });
+    expect(stored.blobs?.raw).toEqual({ sha256: sha256(raw), size: raw.length });
+    expect((await files.get(stored.blobs!.raw.sha256)).equals(raw)).toBe(true);
+    expect(stored.blobs?.attachments).toEqual([{ sha256: sha256(Buffer.alloc(20_000, 7)), size: 20_000 }]);
+    expect((await files.get(stored.blobs!.attachments[0]!.sha256)).equals(Buffer.alloc(20_000, 7))).toBe(true);
+    expect((statSync(files.path(stored.blobs!.raw.sha256)).mode & 0o777).toString(8)).toBe('600');
+    expect((statSync(path.dirname(files.path(stored.blobs!.raw.sha256))).mode & 0o777).toString(8)).toBe('700');
+    // The bytes stay in the worker: everything else is what parseMessage gives.
+    expect(stored.attachments[0]!.content.length).toBe(0);
+    const { blobs: _refs, ...rest } = stored;
+    const inThread = await parseMessage(raw);
+    expect({ ...rest, attachments: rest.attachments.map((a) => ({ ...a, content: null })) }).toEqual({
+      ...inThread,
+      attachments: inThread.attachments.map((a) => ({ ...a, content: null })),
+    });
+    // Not asked: nothing written, the attachments come back.
+    const other = eml('Subject: not stored', 'Message-ID: <other@example.com>', '', 'x');
+    const plain = await p.parse(other);
+    expect(plain.blobs).toBeUndefined();
+    expect(await files.has(sha256(other))).toBe(false);
+    expect((await p.parse(raw)).attachments[0]!.content.equals(Buffer.alloc(20_000, 7))).toBe(true);
+  });
+
+  it('leaves the blobs to the caller when it cannot write them, and parses all the same', async () => {
+    const root = path.join(scratch(), 'a-file');
+    writeFileSync(root, 'in the way');
+    const p = pool({ size: 1, blobFiles: { root } });
+    const result = await p.parse(HAND_MADE[1]![1], { storeBlobs: true });
+    expect(result.blobs).toBeUndefined();
+    expect(result.parseError).toBeNull();
+    expect(result.attachments[0]!.content.equals(Buffer.alloc(20_000, 7))).toBe(true);
+  });
+
+  it('times the parse alone when storing blobs: a poisoned message still stops at the limit, its source stored', async () => {
+    const root = path.join(scratch(), 'blobs');
+    const p = pool({ size: 1, timeoutMs: 500, limits: { maxParts: 10_000_000 }, blobFiles: { root } });
+    const bomb = partBomb(300_000);
+    const [poisoned, after] = await Promise.all([
+      p.parse(bomb, { storeBlobs: true }),
+      p.parse(HAND_MADE[1]![1], { storeBlobs: true }),
+    ]);
+    expect(poisoned.parseError).toMatch(/longer than 500 ms/);
+    // Its headers-only retry stored the source: the message keeps its raw bytes.
+    expect(poisoned.blobs).toEqual({ raw: { sha256: sha256(bomb), size: bomb.length }, attachments: [] });
+    expect(await createBlobStore(root).has(sha256(bomb))).toBe(true);
+    expect(after.parseError).toBeNull();
+    expect(after.blobs?.attachments).toHaveLength(1);
   });
 
   it('replaces a worker that runs past the time limit; that message gets a parseError and headers, the rest go on', async () => {
@@ -151,12 +218,25 @@ describe('createParsePool', () => {
     expect(started).toBe(2);
   });
 
+  it('hands a worker many small messages at once, so it parses on while the main thread is busy', async () => {
+    const p = pool({ size: 1 });
+    const raws = Array.from({ length: 100 }, (_, i) =>
+      eml(`Subject: s${i}`, `Message-ID: <s${i}@example.com>`, '', 'x'),
+    );
+    const running = raws.map((raw) => p.parse(raw));
+    // All of them are the worker's at once (with only the next one in hand it idled through every long commit).
+    expect(p.stats()).toMatchObject({ queued: 0, busy: 1 });
+    const results = await Promise.all(running);
+    expect(results.map((m) => m.subject)).toEqual(raws.map((_, i) => `s${i}`));
+  });
+
   it('queues beyond its workers, signals back-pressure with ready(), and honours AbortSignal while queued', async () => {
     const p = pool({ size: 1, maxQueue: 2 });
-    const raws = Array.from({ length: 5 }, (_, i) => eml(`Subject: m${i}`, '', 'x'));
+    // 3 MB each: a worker is handed two (6 MB of its 8 MiB), the other three wait.
+    const raws = Array.from({ length: 5 }, (_, i) => eml(`Subject: m${i}`, '', 'x'.repeat(3_000_000)));
     const controller = new AbortController();
     const running = raws.map((raw, i) => p.parse(raw, i === 4 ? { signal: controller.signal } : {}));
-    expect(p.stats().queued).toBeGreaterThanOrEqual(2);
+    expect(p.stats().queued).toBe(3);
     let ready = false;
     const readyPromise = p.ready().then(() => (ready = true));
     expect(ready).toBe(false);

@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/core/app-error.js';
-import { createBlobStore, isSha256 } from '../../src/storage/blob-store.js';
+import {
+  createBlobStore,
+  isSha256,
+  putBlobFileSync,
+  type BlobStoreOptions,
+  type FileBlobStore,
+} from '../../src/storage/blob-store.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -21,70 +27,83 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-for (const fsync of [false, true]) {
-  describe(`createBlobStore (fsync: ${fsync})`, () => {
-    it('stores content under dir/ab/cd/<sha256> and reads it back', async () => {
-      const store = createBlobStore(dir, { fsync });
-      const content = Buffer.from('hello blob');
-      const ref = await store.put(content);
-      expect(ref).toEqual({ sha256: sha(content), size: content.length });
-      const expected = path.join(dir, ref.sha256.slice(0, 2), ref.sha256.slice(2, 4), ref.sha256);
-      expect(store.path(ref.sha256)).toBe(expected);
-      expect(await listFiles(dir)).toEqual([path.relative(dir, expected)]);
-      expect((await store.get(ref.sha256)).equals(content)).toBe(true);
-      expect(await store.has(ref.sha256)).toBe(true);
-    });
+/**
+ * The store's own put(), and the parse worker's blocking twin (putBlobFileSync) behind the store's other methods:
+ * both must give the same files, folders and modes.
+ */
+const WRITERS: Record<string, (dir: string, options: BlobStoreOptions) => FileBlobStore> = {
+  put: createBlobStore,
+  putBlobFileSync: (root, options) => ({
+    ...createBlobStore(root, options),
+    put: async (content) => putBlobFileSync(root, content, options),
+  }),
+};
 
-    it('makes its folders owner-only when a first blob needs them, and again after they were removed', async () => {
-      const store = createBlobStore(path.join(dir, 'store'), { fsync });
-      const first = await store.put(Buffer.from('first'));
-      const folder = path.dirname(store.path(first.sha256));
-      for (const d of [path.join(dir, 'store'), path.dirname(folder), folder])
-        expect((await stat(d)).mode & 0o777).toBe(0o700);
-      expect((await stat(store.path(first.sha256))).mode & 0o777).toBe(0o600);
-      // Someone removed the whole store meanwhile: the next new blob makes its folders again.
-      await rm(path.join(dir, 'store'), { recursive: true });
-      const second = await store.put(Buffer.from('second'));
-      expect((await store.get(second.sha256)).toString()).toBe('second');
-      expect((await stat(path.dirname(store.path(second.sha256)))).mode & 0o777).toBe(0o700);
-    });
+for (const [writer, openStore] of Object.entries(WRITERS))
+  for (const fsync of [false, true]) {
+    describe(`${writer} (fsync: ${fsync})`, () => {
+      it('stores content under dir/ab/cd/<sha256> and reads it back', async () => {
+        const store = openStore(dir, { fsync });
+        const content = Buffer.from('hello blob');
+        const ref = await store.put(content);
+        expect(ref).toEqual({ sha256: sha(content), size: content.length });
+        const expected = path.join(dir, ref.sha256.slice(0, 2), ref.sha256.slice(2, 4), ref.sha256);
+        expect(store.path(ref.sha256)).toBe(expected);
+        expect(await listFiles(dir)).toEqual([path.relative(dir, expected)]);
+        expect((await store.get(ref.sha256)).equals(content)).toBe(true);
+        expect(await store.has(ref.sha256)).toBe(true);
+      });
 
-    it('is idempotent: the same content is not rewritten, only marked as written again (mtime)', async () => {
-      const store = createBlobStore(dir, { fsync });
-      const content = Buffer.from('same bytes');
-      const first = await store.put(content);
-      const before = await stat(store.path(first.sha256));
-      await new Promise((r) => setTimeout(r, 20));
-      const second = await store.put(Buffer.from('same bytes'));
-      const after = await stat(store.path(second.sha256));
-      expect(second).toEqual(first);
-      expect(after.ino).toBe(before.ino);
-      // The grace period of collection counts from the last put (src/storage/collect-blobs.ts).
-      expect(after.mtimeMs).toBeGreaterThan(before.mtimeMs);
-    });
+      it('makes its folders owner-only when a first blob needs them, and again after they were removed', async () => {
+        const store = openStore(path.join(dir, 'store'), { fsync });
+        const first = await store.put(Buffer.from('first'));
+        const folder = path.dirname(store.path(first.sha256));
+        for (const d of [path.join(dir, 'store'), path.dirname(folder), folder])
+          expect((await stat(d)).mode & 0o777).toBe(0o700);
+        expect((await stat(store.path(first.sha256))).mode & 0o777).toBe(0o600);
+        // Someone removed the whole store meanwhile: the next new blob makes its folders again.
+        await rm(path.join(dir, 'store'), { recursive: true });
+        const second = await store.put(Buffer.from('second'));
+        expect((await store.get(second.sha256)).toString()).toBe('second');
+        expect((await stat(path.dirname(store.path(second.sha256)))).mode & 0o777).toBe(0o700);
+      });
 
-    it('handles concurrent puts of the same and of different content, leaving no temp files', async () => {
-      const store = createBlobStore(dir, { fsync });
-      const contents = Array.from({ length: 20 }, (_, i) => Buffer.from(`blob ${i % 5}`));
-      const refs = await Promise.all(contents.map((c) => store.put(c)));
-      expect(new Set(refs.map((r) => r.sha256)).size).toBe(5);
-      const files = await listFiles(dir);
-      expect(files).toHaveLength(5);
-      expect(files.some((f) => f.includes('.tmp-'))).toBe(false);
-      for (const [i, ref] of refs.entries()) expect((await store.get(ref.sha256)).equals(contents[i]!)).toBe(true);
-    });
+      it('is idempotent: the same content is not rewritten, only marked as written again (mtime)', async () => {
+        const store = openStore(dir, { fsync });
+        const content = Buffer.from('same bytes');
+        const first = await store.put(content);
+        const before = await stat(store.path(first.sha256));
+        await new Promise((r) => setTimeout(r, 20));
+        const second = await store.put(Buffer.from('same bytes'));
+        const after = await stat(store.path(second.sha256));
+        expect(second).toEqual(first);
+        expect(after.ino).toBe(before.ino);
+        // The grace period of collection counts from the last put (src/storage/collect-blobs.ts).
+        expect(after.mtimeMs).toBeGreaterThan(before.mtimeMs);
+      });
 
-    it('stores empty and large content', async () => {
-      const store = createBlobStore(dir, { fsync });
-      const empty = await store.put(Buffer.alloc(0));
-      expect(empty).toEqual({ sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', size: 0 });
-      expect((await store.get(empty.sha256)).length).toBe(0);
-      const large = Buffer.alloc(8 * 1024 * 1024, 0xab);
-      const ref = await store.put(large);
-      expect((await store.get(ref.sha256)).equals(large)).toBe(true);
+      it('handles concurrent puts of the same and of different content, leaving no temp files', async () => {
+        const store = openStore(dir, { fsync });
+        const contents = Array.from({ length: 20 }, (_, i) => Buffer.from(`blob ${i % 5}`));
+        const refs = await Promise.all(contents.map((c) => store.put(c)));
+        expect(new Set(refs.map((r) => r.sha256)).size).toBe(5);
+        const files = await listFiles(dir);
+        expect(files).toHaveLength(5);
+        expect(files.some((f) => f.includes('.tmp-'))).toBe(false);
+        for (const [i, ref] of refs.entries()) expect((await store.get(ref.sha256)).equals(contents[i]!)).toBe(true);
+      });
+
+      it('stores empty and large content', async () => {
+        const store = openStore(dir, { fsync });
+        const empty = await store.put(Buffer.alloc(0));
+        expect(empty).toEqual({ sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', size: 0 });
+        expect((await store.get(empty.sha256)).length).toBe(0);
+        const large = Buffer.alloc(8 * 1024 * 1024, 0xab);
+        const ref = await store.put(large);
+        expect((await store.get(ref.sha256)).equals(large)).toBe(true);
+      });
     });
-  });
-}
+  }
 
 describe('createBlobStore: errors', () => {
   it('rejects anything that is not 64 lower-case hex digits, so no path escapes the store', async () => {
@@ -123,6 +142,16 @@ describe('createBlobStore: errors', () => {
     await writeFile(store.path(ref.sha256), '');
     await store.put(content);
     expect((await store.get(ref.sha256)).equals(content)).toBe(true);
+    await writeFile(store.path(ref.sha256), 'short');
+    expect(putBlobFileSync(dir, content)).toEqual(ref);
+    expect((await store.get(ref.sha256)).equals(content)).toBe(true);
+  });
+
+  it('putBlobFileSync throws when its folder cannot be made (a file in the way), leaving nothing behind', async () => {
+    const root = path.join(dir, 'not-a-folder');
+    await writeFile(root, 'x');
+    expect(() => putBlobFileSync(root, Buffer.from('bytes'))).toThrow(/ENOTDIR|EEXIST/);
+    expect(await listFiles(dir)).toEqual(['not-a-folder']);
   });
 
   it('honours an aborted signal', async () => {

@@ -16,6 +16,7 @@ import { inChunks, MAX_IN_LIST, rowsPerInsert } from '../../storage/batches.js';
 import { storableText } from '../../storage/storable-text.js';
 import type { Database, Direction, MessageContactsTable, MessageLocationsTable } from '../../storage/schema.js';
 import type { ParsedMessage } from '../mime/parse-message.js';
+import type { BlobRef } from '../../storage/blob-store.js';
 import { resolveThread } from './resolve-thread.js';
 import type { MessageToStore, StoreContext, StoredMessage } from './message-to-store.js';
 
@@ -28,11 +29,6 @@ type Trx = Transaction<Database>;
 
 /** Participants kept per message; the raw source keeps every one. 100,000 recipients must not stop a mailbox. */
 export const MAX_STORED_PARTICIPANTS = 1_000;
-
-interface BlobRef {
-  sha256: string;
-  size: number;
-}
 
 type BlobRefs = Map<MessageToStore, { raw: BlobRef | null; attachments: BlobRef[] }>;
 
@@ -63,11 +59,19 @@ async function insertBatchRows(trx: Trx, rows: BatchRows): Promise<void> {
 /** How many blob files are written at once: one at a time is ~1 ms each here, a few together ~0.3 ms each. */
 const BLOB_WRITES_IN_FLIGHT = 8;
 
-/** Writes raw sources and attachments to the blob store, outside any transaction, a few at a time. */
+/**
+ * Writes raw sources and attachments to the blob store, outside any transaction, a few at a time; a message whose
+ * parse wrote them (ParsedMessage.blobs) only has its refs taken.
+ */
 async function writeBlobs(ctx: StoreContext, messages: MessageToStore[]): Promise<BlobRefs> {
   const refs: BlobRefs = new Map();
   const jobs: Array<() => Promise<void>> = [];
   for (const message of messages) {
+    // Written by the parse pool already (a first sync on the file blob store).
+    if (message.parsed?.blobs) {
+      refs.set(message, { raw: message.parsed.blobs.raw, attachments: message.parsed.blobs.attachments });
+      continue;
+    }
     const entry: { raw: BlobRef | null; attachments: BlobRef[] } = { raw: null, attachments: [] };
     refs.set(message, entry);
     if (message.raw) {

@@ -18,6 +18,7 @@ import { sanitizeHtml } from './sanitize-html.js';
 import { htmlToPlain } from './html-to-plain.js';
 import { flattenDeepHtml } from './flatten-deep-html.js';
 import { normalizeMessageId } from '../rules/message-key.js';
+import type { BlobRef } from '../../storage/blob-store.js';
 
 /** A participant's address, lower-cased, with its display name: one definition for scan, parser and rules. */
 export type { Address } from '../rules/participants.js';
@@ -64,6 +65,11 @@ export interface ParsedMessage {
   /** Bytes of the raw message. */
   size: number;
   parseError: string | null;
+  /**
+   * Set when the parse pool wrote the raw message and the attachments to the blob files (ParseOptions.storeBlobs):
+   * `attachments[i]` is stored as `blobs.attachments[i]`, and its `content` is then empty.
+   */
+  blobs?: { raw: BlobRef; attachments: BlobRef[] };
 }
 
 export interface ParseLimits {
@@ -95,6 +101,12 @@ export interface ParseLimits {
 export interface ParseOptions {
   /** Every message/rfc822 part comes back as an attachment, none is rendered into the body (the BCC forwards). */
   messagePartsAsAttachments?: boolean;
+  /**
+   * Parse pool only (ParsePoolOptions.blobFiles; parseMessage itself ignores it): the worker also writes the raw
+   * message and its attachments to the blob files, and the result's `blobs` holds their refs instead of the
+   * attachments' bytes. When a write fails the result comes back as without it, for the caller to write.
+   */
+  storeBlobs?: boolean;
 }
 
 export const DEFAULT_PARSE_LIMITS: Readonly<ParseLimits> = Object.freeze({

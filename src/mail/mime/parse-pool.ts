@@ -2,7 +2,9 @@
 // Each worker parses one message at a time. A message that crashes its worker or runs past the time limit
 // gets a fresh worker for a headers-only parse, and if even that fails, an empty result: either way it comes
 // back with a parseError and the pool carries on. Raw bytes are copied once into a buffer that is then
-// transferred; the caller keeps its own buffer (the sync engine stores it). Attachments come back transferred.
+// transferred; the caller keeps its own buffer. Attachments come back transferred — or, for a parse that asks to
+// store blobs (the sync engine, on the file blob store), the worker writes them and the raw bytes to the blob files
+// and only their refs come back.
 //
 // Back-pressure: parse() always returns a promise for the result; at most `size` messages are in workers and
 // the rest wait in FIFO order. `ready()` resolves while fewer than `maxQueue` wait, for a producer (an IMAP
@@ -19,7 +21,7 @@ import {
   type ParsedMessage,
   type ParseOptions,
 } from './parse-message.js';
-import type { ParseRequest, ParseResponse, WorkerReady } from './parse-worker.js';
+import type { BlobFiles, ParseRequest, ParseResponse, ParseStage, WorkerReady } from './parse-worker.js';
 
 export interface ParsePoolOptions {
   /** Worker threads; defaults to the cores less one (at least 1). */
@@ -45,6 +47,11 @@ export interface ParsePoolOptions {
    * process-wide V8 heap flags, which the composition root sets again here (app/heap-growth.ts).
    */
   workerOnline?: () => void;
+  /**
+   * The file blob store (SQLite installs): a parse asked to `storeBlobs` has its raw message and attachments
+   * written there by the worker. Without it that option is ignored and the caller writes the blobs.
+   */
+  blobFiles?: BlobFiles;
 }
 
 export interface PoolParseOptions extends ParseOptions {
@@ -108,9 +115,13 @@ interface Slot {
 }
 
 const HEADERS_TIMEOUT_MS = 5_000;
-// Messages handed to one worker at once: the next one is already there when the current one is done, so a
-// worker never idles through a round trip to the main thread (+15-25% with one worker, measured).
-const PIPELINE_DEPTH = 2;
+// Messages handed to one worker at once, up to a byte budget (one message always goes). The worker works through
+// them while the main thread cannot answer: a first sync's commit runs its SQLite statements back to back for
+// ~250 ms per 500 messages without returning to the event loop, and with only the next message in hand (2, until
+// issue 18's fourth round) the worker sat idle through every commit — parse and commit took turns instead of
+// overlapping (sync100 843 msgs/s, bench/README.md).
+const MAX_JOBS_PER_WORKER = 256;
+const MAX_BYTES_PER_WORKER = 8 * 1024 * 1024;
 
 const workerUrl = siblingModule(import.meta.url, 'parse-worker');
 
@@ -200,8 +211,14 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
       startupTimeoutMs,
     );
     if (options.workerOnline) worker.once('online', options.workerOnline);
-    worker.on('message', (message: ParseResponse | WorkerReady) => {
+    worker.on('message', (message: ParseResponse | ParseStage | WorkerReady) => {
       if (slot.worker !== worker) return;
+      if ('stage' in message) {
+        if (slot.jobs[0]?.id !== message.id) return;
+        if (message.stage === 'store') clearTimer(slot);
+        else startClock(slot);
+        return;
+      }
       if ('ready' in message) {
         slot.ready = true;
         for (const job of slot.jobs) send(worker, job);
@@ -258,32 +275,52 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
     new Uint8Array(raw).set(job.raw);
     const request: ParseRequest = { id: job.id, mode: job.mode, raw, limits, options: job.options };
     if (job.parseError !== undefined) request.parseError = job.parseError;
+    if (options.blobFiles && job.options.storeBlobs === true) request.blobFiles = options.blobFiles;
     worker.postMessage(request, [raw]);
   }
 
-  function next(): Job | undefined {
-    let job = queue.shift();
-    while (job?.settled) job = queue.shift(); // aborted while waiting
-    return job;
+  /** The first job still waiting (one aborted while waiting is dropped). */
+  function head(): Job | undefined {
+    while (queue[0]?.settled) queue.shift();
+    return queue[0];
+  }
+
+  function bytesIn(slot: Slot): number {
+    let sum = 0;
+    for (const job of slot.jobs) sum += job.raw.length;
+    return sum;
+  }
+
+  /** The worker the next job goes to: the one holding the fewest, among those it may join. */
+  function slotFor(job: Job): Slot | undefined {
+    let best: Slot | undefined;
+    for (const slot of slots) {
+      if (slot.jobs.length >= MAX_JOBS_PER_WORKER) continue;
+      // A retry in headers-only mode gets a worker to itself: nothing may wait behind (or before) a suspect message.
+      if (
+        slot.jobs.length > 0 &&
+        (job.mode === 'headers' ||
+          slot.jobs.some((j) => j.mode === 'headers') ||
+          bytesIn(slot) + job.raw.length > MAX_BYTES_PER_WORKER)
+      )
+        continue;
+      if (!best || slot.jobs.length < best.jobs.length) best = slot;
+    }
+    return best;
   }
 
   function pump(): void {
-    // Fill every worker to one message before giving any a second.
-    for (let depth = 1; depth <= PIPELINE_DEPTH && queue.length > 0; depth++) {
-      for (const slot of slots) {
-        if (slot.jobs.length >= depth) continue;
-        // A retry in headers-only mode gets a worker to itself: nothing may wait behind a suspect message.
-        if (slot.jobs.some((j) => j.mode === 'headers')) continue;
-        const job = next();
-        if (!job) break;
-        slot.jobs.push(job);
-        if (!slot.worker) {
-          start(slot);
-        } else if (slot.ready) {
-          slot.worker.ref();
-          send(slot.worker, job);
-          if (slot.jobs.length === 1) startClock(slot);
-        }
+    for (let job = head(); job; job = head()) {
+      const slot = slotFor(job);
+      if (!slot) break;
+      queue.shift();
+      slot.jobs.push(job);
+      if (!slot.worker) {
+        start(slot);
+      } else if (slot.ready) {
+        slot.worker.ref();
+        send(slot.worker, job);
+        if (slot.jobs.length === 1) startClock(slot);
       }
     }
     if (queue.length < maxQueue) for (const wake of readyWaiters.splice(0)) wake();

@@ -1,9 +1,12 @@
 // The worker-thread side of the parse pool (parse-pool.ts): receives one raw message at a time (its bytes
-// transferred, not copied), parses it, and sends the result back with every attachment's memory transferred.
+// transferred, not copied), parses it, and sends the result back with every attachment's memory transferred —
+// or, asked to store blobs (a first sync on the file blob store), writes the raw message and the attachments to
+// the blob files itself and sends back only their refs.
 // One message at a time, in the order received: a message that hangs or crashes its worker is the one the
 // pool's clock is on, and the pool resends whatever was waiting behind it to another worker.
-import { parentPort } from 'node:worker_threads';
+import { parentPort, type MessagePort } from 'node:worker_threads';
 import { collectGarbage, COLLECT_AFTER_BYTES } from '../../core/collect-garbage.js';
+import { putBlobFileSync, type BlobRef, type BlobStoreOptions } from '../../storage/blob-store.js';
 import {
   parseMessage,
   parseMessageHeaders,
@@ -21,11 +24,27 @@ export interface ParseRequest {
   options?: ParseOptions;
   /** For `headers` mode: why the full parse failed. */
   parseError?: string;
+  /** The file blob store, for a request whose options ask to store blobs. */
+  blobFiles?: BlobFiles;
+}
+
+export interface BlobFiles extends BlobStoreOptions {
+  /** The blob store's folder (storage/blob-store.ts layout). */
+  root: string;
 }
 
 export interface ParseResponse {
   id: number;
   result: ParsedMessage;
+}
+
+/**
+ * Sent before the worker writes blobs (`store`) and before it parses (`parse`): the pool's time limit is on the
+ * parse alone. A slow disk is not a hostile message; it would make the main thread's writes wait as long.
+ */
+export interface ParseStage {
+  id: number;
+  stage: 'store' | 'parse';
 }
 
 /** Sent once the worker's modules are loaded, so that start-up time never counts against a message. */
@@ -43,6 +62,7 @@ function transferables(result: ParsedMessage): ArrayBuffer[] {
   const seen = new Set<ArrayBufferLike>();
   for (const attachment of result.attachments) {
     let content = attachment.content;
+    if (content.length === 0) continue;
     const backing = content.buffer;
     if (
       content.byteOffset !== 0 ||
@@ -69,13 +89,38 @@ function transferables(result: ParsedMessage): ArrayBuffer[] {
  * (a few MB live) takes a few milliseconds, nothing beside the parse of such a message (core/collect-garbage.ts).
  */
 
-async function handle(request: ParseRequest): Promise<ParseResponse> {
+const EMPTY = Buffer.alloc(0);
+
+/** `write`'s refs, or null when it failed: the caller (the intake) writes those blobs itself and meets the error. */
+function stored<T>(port: MessagePort, id: number, write: () => T): T | null {
+  port.postMessage({ id, stage: 'store' } satisfies ParseStage);
+  try {
+    return write();
+  } catch {
+    return null;
+  }
+}
+
+async function handle(port: MessagePort, request: ParseRequest): Promise<ParseResponse> {
   const raw = Buffer.from(request.raw);
+  const files = request.options?.storeBlobs === true ? request.blobFiles : undefined;
+  // The raw bytes first: the full parse may overwrite their header block (parseMessage's rawIsScratch).
+  const rawRef = files ? stored(port, request.id, () => putBlobFileSync(files.root, raw, files)) : null;
+  if (files) port.postMessage({ id: request.id, stage: 'parse' } satisfies ParseStage);
   const result =
     request.mode === 'headers'
       ? parseMessageHeaders(raw, request.limits, request.parseError)
       : // The bytes are this worker's own copy, read by nobody after the parse: parsed without another copy.
         await parseMessage(raw, request.limits, request.options, true);
+  if (files && rawRef) {
+    const attachments: BlobRef[] | null = stored(port, request.id, () =>
+      result.attachments.map((a) => putBlobFileSync(files.root, a.content, files)),
+    );
+    if (attachments) {
+      for (const attachment of result.attachments) attachment.content = EMPTY;
+      result.blobs = { raw: rawRef, attachments };
+    }
+  }
   return { id: request.id, result };
 }
 
@@ -87,7 +132,7 @@ if (port) {
   port.on('message', (request: ParseRequest) => {
     const big = request.raw.byteLength >= COLLECT_AFTER_BYTES;
     previous = previous
-      .then(() => handle(request))
+      .then(() => handle(port, request))
       .then((response) => {
         port.postMessage(response, transferables(response.result));
         if (big) collectGarbage();

@@ -18,7 +18,7 @@ import { discoverFolders } from './discover-folders.js';
 import { backfillFolder, syncFolder, type FolderSyncContext } from './folder-sync.js';
 import { foldersToSync } from './folders-to-sync.js';
 import type { BlobStore } from '../../storage/blob-store.js';
-import type { ParsedMessage } from '../mime/parse-message.js';
+import type { ParsedMessage, ParseOptions } from '../mime/parse-message.js';
 import { parseNeverLogList } from '../rules/never-log.js';
 import { recordBounce } from '../bounces/record-bounce.js';
 import { organisationAddresses } from '../accounts/organisation-addresses.js';
@@ -39,7 +39,7 @@ export interface RunnerDeps {
   /** Checked at every connection: a name that now resolves to an internal address is refused. */
   outbound: OutboundPolicy;
   blobs: BlobStore;
-  parse(raw: Buffer): Promise<ParsedMessage>;
+  parse(raw: Buffer, options?: ParseOptions): Promise<ParsedMessage>;
   /** UIDs per scan / fetch / store batch. */
   batchSize: number;
   /** Bytes of downloaded mail per batch; a bigger message is fetched alone. */

@@ -6,7 +6,7 @@ import type { ImapFlow } from 'imapflow';
 import { ensureContacts } from '../../contacts/ensure-contacts.js';
 import type { Db } from '../../storage/database.js';
 import type { MailFoldersTable } from '../../storage/schema.js';
-import type { ParsedMessage } from '../mime/parse-message.js';
+import type { ParsedMessage, ParseOptions } from '../mime/parse-message.js';
 import { fetchSources, type ScannedMessage } from '../imap/scan-messages.js';
 import { addressesToAutoCreate } from '../rules/auto-contacts.js';
 import { isMachineMessage } from '../rules/machine-senders.js';
@@ -25,7 +25,7 @@ export interface MappingContext {
   ownAddresses: Set<string>;
   autoCreateContacts: boolean;
   neverLog: NeverLogList;
-  parse(raw: Buffer): Promise<ParsedMessage>;
+  parse(raw: Buffer, options?: ParseOptions): Promise<ParsedMessage>;
   /** Delivery reports met in this pass; recorded once every folder is done (the sent copy may come later). */
   bounces: BounceInfo[];
   signal: AbortSignal;
@@ -168,7 +168,11 @@ export async function mapScannedBatch(
   return { folder, uidValidity, kept, held };
 }
 
-/** Downloads the sources `kept` needs and hands them to the parse pool; the promise is for the parsed messages. */
+/**
+ * Downloads the sources `kept` needs and hands them to the parse pool; the promise is for the parsed messages. On
+ * the file blob store the pool writes each source and its attachments (ParseOptions.storeBlobs): the source is
+ * then dropped from `sources` at once, and only what is still there is written by the commit.
+ */
 export async function fetchKept(
   ctx: MappingContext,
   client: ImapFlow,
@@ -180,7 +184,9 @@ export async function fetchKept(
   const parsed = new Map<number, ParsedMessage>();
   const parsing = Promise.all(
     [...sources].map(async ([uid, raw]) => {
-      parsed.set(uid, await ctx.parse(raw));
+      const message = await ctx.parse(raw, { storeBlobs: true });
+      parsed.set(uid, message);
+      if (message.blobs) sources.delete(uid);
     }),
   ).then(() => parsed);
   // Awaited by the batch's commit; a rejection (the pool closing) must not go unhandled meanwhile.
@@ -200,11 +206,12 @@ export function messagesToStore(
   const out: MessageToStore[] = [];
   for (const c of kept) {
     const isNew = !mapped.held.has(c.key);
-    const raw = isNew ? sources.get(c.scanned.uid) : undefined;
-    // Gone between the scan and the fetch (moved or deleted meanwhile): nothing to store.
-    if (isNew && !raw) continue;
+    // Gone between the scan and the fetch (moved or deleted meanwhile): never fetched nor parsed, nothing to store.
     const p = isNew ? (parsed.get(c.scanned.uid) ?? null) : null;
     if (isNew && !p) continue;
+    // Its blobs written by the parse pool already, or its source to write.
+    const raw = p && !p.blobs ? sources.get(c.scanned.uid) : undefined;
+    if (p && !p.blobs && !raw) continue;
     out.push({
       dedupeKey: c.key,
       messageId: c.messageId,
