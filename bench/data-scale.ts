@@ -9,7 +9,8 @@
 //   other options: --writers N (PostgreSQL seeding writers, default 4), --batch N (storeMessages batch, default 500),
 //   --requests N (per client per endpoint, default 200), --endpoint-seconds S (cap per endpoint, default 60),
 //   --clients N (default 8), --seed-minutes M (stop seeding after M minutes and measure what is there), --plans FILE (default bench/data-scale-plans.md), --no-plans-file,
-//   --only TEXT (time only the endpoints whose name contains TEXT, e.g. --only badge; the plans are all written)
+//   --only TEXT (time only the endpoints whose name contains TEXT, e.g. --only badge; the plans are all written),
+//   --child-node-args="ARGS" (node options for the measured `conversa serve`, e.g. --child-node-args="--cpu-prof")
 //
 // The data (seeded PRNG: every run builds the same): one organisation, 50 users, 100 mailboxes (2 per user; every
 // third shared, the rest private), 20,000 contacts, threads of 1–20 messages (replies carry In-Reply-To/References),
@@ -67,6 +68,7 @@ const { values: opts } = parseArgs({
     'max-minutes': { type: 'string', default: '90' },
     'seed-minutes': { type: 'string', default: '0' },
     only: { type: 'string' },
+    'child-node-args': { type: 'string' },
   },
 });
 
@@ -566,7 +568,8 @@ async function databaseBytes(target: Target): Promise<number> {
 function startServer(target: Target): Promise<{ url: string; child: ChildProcess }> {
   const cli = path.resolve('dist/src/cli.js');
   if (!fs.existsSync(cli)) throw new Error('dist/src/cli.js is missing: run `npm run build` first');
-  const child = spawn(process.execPath, [cli, 'serve'], {
+  const nodeArgs = opts['child-node-args']?.split(/\s+/).filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, cli, 'serve'], {
     env: {
       ...process.env,
       PORT: '0',
