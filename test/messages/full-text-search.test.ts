@@ -94,6 +94,27 @@ describe('search terms and excerpts', () => {
     expect(decomposed.highlights.map((h) => decomposed.snippet.slice(h.start, h.end))).toEqual(['reunia\u0303o']);
     expect(excerpt('nothing here', parseSearch('reuniao'))).toBeNull();
   });
+
+  it('excerpts a long mail around its first hit, every hit of the excerpt highlighted, a phrase across words', () => {
+    const filler = 'texto comum sem nada '.repeat(5_000);
+    const text = `${filler}a proposta de orçamento segue; o Orçamento final e a proposta de orçamento. ${filler} orçamento`;
+    const word = excerpt(text, parseSearch('orcamento'))!;
+    expect(word.highlights.map((h) => word.snippet.slice(h.start, h.end))).toEqual([
+      'orçamento',
+      'Orçamento',
+      'orçamento',
+    ]);
+    const phrase = excerpt(text, parseSearch('"proposta de orcamento" final'))!;
+    expect(phrase.highlights.map((h) => phrase.snippet.slice(h.start, h.end))).toEqual([
+      'proposta de orçamento',
+      'final',
+      'proposta de orçamento',
+    ]);
+    // Found only at the very end of the mail: still found.
+    const late = excerpt(`${filler} o fim`, parseSearch('fim'))!;
+    expect(late.highlights.map((h) => late.snippet.slice(h.start, h.end))).toEqual(['fim']);
+    expect(late.snippet.endsWith('o fim')).toBe(true);
+  });
 });
 
 describe.each(DIALECTS)('full-text search on %s', (dialect) => {
