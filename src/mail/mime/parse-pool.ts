@@ -6,9 +6,9 @@
 // store blobs (the sync engine, on the file blob store), the worker writes them and the raw bytes to the blob files
 // and only their refs come back.
 //
-// Back-pressure: parse() always returns a promise for the result; at most `size` messages are in workers and
-// the rest wait in FIFO order. `ready()` resolves while fewer than `maxQueue` wait, for a producer (an IMAP
-// fetch loop) that should stop reading until the pool catches up.
+// Back-pressure: parse() always returns a promise for the result; each worker holds at most MAX_JOBS_PER_WORKER
+// messages (MAX_BYTES_PER_WORKER bytes) and the rest wait in FIFO order. `ready()` resolves while fewer than
+// `maxQueue` wait, for a producer (an IMAP fetch loop) that should stop reading until the pool catches up.
 //
 // The worker entry is parse-worker, started by spawnWorker (from sources too).
 import { availableParallelism } from 'node:os';
@@ -117,9 +117,9 @@ interface Slot {
 const HEADERS_TIMEOUT_MS = 5_000;
 // Messages handed to one worker at once, up to a byte budget (one message always goes). The worker works through
 // them while the main thread cannot answer: a first sync's commit runs its SQLite statements back to back for
-// ~250 ms per 500 messages without returning to the event loop, and with only the next message in hand (2, until
-// issue 18's fourth round) the worker sat idle through every commit — parse and commit took turns instead of
-// overlapping (sync100 843 msgs/s, bench/README.md).
+// ~250 ms per 500 messages without returning to the event loop, and with only the next message in hand (2 before)
+// the worker sat idle through every commit: parse and commit took turns instead of overlapping (sync100 666-766
+// msgs/s then, ~1,100 now; bench/README.md, "Fourth session").
 const MAX_JOBS_PER_WORKER = 256;
 const MAX_BYTES_PER_WORKER = 8 * 1024 * 1024;
 
