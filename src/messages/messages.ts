@@ -7,7 +7,7 @@ import type { Database } from '../storage/schema.js';
 import type { User } from '../users/users.js';
 import { decodeCursor, encodeCursor } from '../contacts/contacts.js';
 import { messageVisibleTo } from '../access/access-policy.js';
-import { readOf, readStateColumns, unreadCandidates, unreadFor } from './read-state.js';
+import { readOf, readStateColumns, unreadCandidates, unreadFor, type ReadStateRow } from './read-state.js';
 import { searchPage, type SearchMatch } from './search-messages.js';
 import { inboxViewToken, isPostgres } from '../storage/search-index.js';
 
@@ -91,7 +91,7 @@ type SummaryRow = {
   bounced: number;
 };
 
-/** A page's people (in order) and contacts of each message, as JSON columns of its row: the second of readStateColumns. */
+/** Each list item's people (in order) and contacts, as JSON columns of its `messages` row. */
 function listColumns(db: Db) {
   const people = isPostgres(db)
     ? sql`json_agg(json_build_array(p.role, p.address, p.name) ORDER BY p.position)`
@@ -111,27 +111,36 @@ function jsonList<T>(value: unknown): T[] {
   return (typeof value === 'string' ? JSON.parse(value) : value) as T[];
 }
 
+/** A list item's people, contacts and read state for one user (detailColumns). */
+type DetailRow = ReadStateRow & { people: unknown; contacts: unknown };
+
+/** The columns of DetailRow, for `user`. */
+function detailColumns(db: Db, user: User) {
+  return [...listColumns(db), ...readStateColumns(user.id)] as const;
+}
+
 /**
- * The list items of `rows`: their people, contacts and read state come from ONE statement over the page's ids (issue
- * 18: five before; on PostgreSQL each round trip cost the server's event loop ~0.3 ms of socket writes here). Not
- * columns of the page's own query: a contact's timeline is sorted after it is read, and SQLite would compute them for
+ * The list items of `rows`. Their people, contacts and read state come with the rows when the page's query read them
+ * (detailColumns: the inbox's, bounded to the page's ids), else from ONE statement over the page's ids (issue 18: five
+ * statements before; on PostgreSQL each round trip cost the server's event loop ~0.3 ms of socket writes here). Not
+ * columns of every page's query: a contact's timeline is sorted after it is read, and SQLite would compute them for
  * every message of the contact.
  */
-async function summaries(db: Db, user: User, rows: SummaryRow[]): Promise<MessageSummary[]> {
+async function summaries(db: Db, user: User, rows: Array<SummaryRow & Partial<DetailRow>>): Promise<MessageSummary[]> {
   if (rows.length === 0) return [];
-  const details = new Map(
-    (
-      await db
-        .selectFrom('messages')
-        .select(['messages.id', ...listColumns(db), ...readStateColumns(user.id)])
-        .where(
-          'messages.id',
-          'in',
-          rows.map((r) => r.id),
-        )
-        .execute()
-    ).map((d) => [d.id, d]),
-  );
+  const details = new Map<string, DetailRow>();
+  const missing: string[] = [];
+  for (const row of rows) {
+    if (row.read_sent === undefined) missing.push(row.id);
+    else details.set(row.id, row as DetailRow);
+  }
+  if (missing.length > 0)
+    for (const detail of await db
+      .selectFrom('messages')
+      .select(['messages.id', ...detailColumns(db, user)])
+      .where('messages.id', 'in', missing)
+      .execute())
+      details.set(detail.id, detail);
   return rows.map((row) => {
     const detail = details.get(row.id);
     const people = jsonList<[string, string, string | null]>(detail?.people);
@@ -294,6 +303,8 @@ async function inboxPage(
     ids.length === 0
       ? []
       : ((await baseQuery(db, user)
+          // With their details: computed for the page's rows only, since the ids bound them (summaries).
+          .select(detailColumns(db, user))
           .where(
             'messages.id',
             'in',
@@ -301,7 +312,7 @@ async function inboxPage(
           )
           .orderBy('messages.date', 'desc')
           .orderBy('messages.id', 'desc')
-          .execute()) as SummaryRow[]);
+          .execute()) as Array<SummaryRow & DetailRow>);
   const last = ids[ids.length - 1];
   return {
     items: await summaries(db, user, rows),
