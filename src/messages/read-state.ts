@@ -14,7 +14,6 @@ import { notFound } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
 import type { Database } from '../storage/schema.js';
 import { newId } from '../storage/ids.js';
-import { inChunks, MAX_IN_LIST } from '../storage/batches.js';
 import { messageVisibleTo, type Actor } from '../access/access-policy.js';
 import { publishLiveEvent } from '../live/live-events.js';
 
@@ -64,23 +63,8 @@ export function readOf(row: ReadStateRow): boolean {
   return flag(row.read_live) ?? flag(row.read_mark) ?? flag(row.read_gone) ?? Number(row.read_sent) === 1;
 }
 
-/** Read or not, for `userId`, of each of `messageIds` (all assumed visible to the user). */
-export async function readStates(db: Db, userId: string, messageIds: string[]): Promise<Map<string, boolean>> {
-  const result = new Map<string, boolean>();
-  for (const ids of inChunks([...new Set(messageIds)], MAX_IN_LIST)) {
-    const rows = await db
-      .selectFrom('messages')
-      .select(['messages.id', ...readStateColumns(userId)])
-      .where('messages.id', 'in', ids)
-      .execute();
-    const read = new Map(rows.map((row) => [row.id, readOf(row)]));
-    for (const id of ids) result.set(id, read.get(id) ?? false);
-  }
-  return result;
-}
-
 /**
- * The same rule as readStates, as a WHERE condition on `messages`: true when the message is unread for `userId`.
+ * The same rule as readOf, as a WHERE condition on `messages`: true when the message is unread for `userId`.
  * Used by the unread count, so the count and the list's `read` never disagree.
  */
 export function unreadFor(userId: string): Expression<SqlBool> {

@@ -113,9 +113,10 @@ async function handle(port: MessagePort, request: ParseRequest): Promise<ParseRe
       : // The bytes are this worker's own copy, read by nobody after the parse: parsed without another copy.
         await parseMessage(raw, request.limits, request.options, true);
   if (files && rawRef) {
-    const attachments: BlobRef[] | null = stored(port, request.id, () =>
-      result.attachments.map((a) => putBlobFileSync(files.root, a.content, files)),
-    );
+    const attachments: BlobRef[] | null =
+      result.attachments.length === 0
+        ? []
+        : stored(port, request.id, () => result.attachments.map((a) => putBlobFileSync(files.root, a.content, files)));
     if (attachments) {
       for (const attachment of result.attachments) attachment.content = EMPTY;
       result.blobs = { raw: rawRef, attachments };
