@@ -696,6 +696,8 @@ export interface MessageSearchDocsTable {
 /** PostgreSQL only: one weighted tsvector per message (A subject, B people and attachment names, C body). */
 export interface MessageSearchTable {
   message_id: string;
+  /** PostgreSQL: the message's date (migration 0031), so a view's newest matches are read from this table alone. */
+  date: number;
   doc: string;
 }
 

@@ -145,8 +145,18 @@ async function dropIndexedDocuments(db: AnyDb, messageIds: readonly string[]): P
     await db.deleteFrom('message_search_docs').where('message_id', 'in', chunk).execute();
 }
 
-/** Whether writing documents adds their words to PostgreSQL's vocabulary: always, once its table exists (0029). */
-const KEEP_WORDS = { words: true };
+/**
+ * What the index's tables hold, for writing documents: the schema of the latest migration unless a migration before
+ * it rebuilds the index (reindexAllMessages).
+ * - `words`: writing documents adds their words to PostgreSQL's vocabulary (its table exists since 0029).
+ * - `dates`: PostgreSQL's documents carry their message's date (0031).
+ */
+interface IndexSchema {
+  words: boolean;
+  dates: boolean;
+}
+
+const LATEST_SCHEMA: IndexSchema = { words: true, dates: true };
 
 /**
  * Adds the documents of messages the index does not hold (stored just now, or dropped just before); on PostgreSQL a
@@ -154,7 +164,7 @@ const KEEP_WORDS = { words: true };
  * (the view tokens are read from them), and before any reindexMessages of the same transaction (see
  * dropIndexedDocuments).
  */
-export async function indexNewMessages(db: AnyDb, docs: SearchDocument[], options = KEEP_WORDS): Promise<void> {
+export async function indexNewMessages(db: AnyDb, docs: SearchDocument[], options = LATEST_SCHEMA): Promise<void> {
   if (docs.length === 0) return;
   const views = await viewTokens(
     db,
@@ -164,9 +174,12 @@ export async function indexNewMessages(db: AnyDb, docs: SearchDocument[], option
   if (isPostgres(db)) {
     for (const chunk of inChunks(docs, ROWS_PER_INSERT)) {
       const rows = chunk.map((d) => ({ id: d.messageId, ...columns(d) }));
-      // The view tokens are lexemes as they are (array_to_tsvector, no parser), weight D.
-      await sql`insert into message_search (message_id, doc)
-        select v.id, setweight(to_tsvector('simple', v.s), 'A') || setweight(to_tsvector('simple', v.p), 'B')
+      // The view tokens are lexemes as they are (array_to_tsvector, no parser), weight D. The date is the message's
+      // own (it never changes): a search of a view takes its newest matches from this table alone (rankedRows).
+      const dated = options.dates;
+      await sql`insert into message_search (message_id, ${dated ? sql`date, ` : sql``}doc)
+        select v.id, ${dated ? sql`(select messages.date from messages where messages.id = v.id), ` : sql``}
+          setweight(to_tsvector('simple', v.s), 'A') || setweight(to_tsvector('simple', v.p), 'B')
           || setweight(to_tsvector('simple', v.a), 'B') || setweight(to_tsvector('simple', v.b), 'C')
           || setweight(array_to_tsvector(string_to_array(v.t, ' ')), 'D')
         from (values ${sql.join(rows.map((r) => sql`(${r.id}, ${r.subject}, ${r.people}, ${r.attachments}, ${r.body}, ${r.view})`))})
@@ -253,7 +266,11 @@ export async function indexWords(db: AnyDb, prefix: string, limit: number): Prom
  * Indexes (again) the given stored messages from their rows: the migration's backfill, and whatever rewrites what a
  * message's index holds after it was stored (an erasure replacing a person's address, a holder row added or changed).
  */
-export async function reindexMessages(db: AnyDb, messageIds: readonly string[], options = KEEP_WORDS): Promise<void> {
+export async function reindexMessages(
+  db: AnyDb,
+  messageIds: readonly string[],
+  options = LATEST_SCHEMA,
+): Promise<void> {
   const ids = [...new Set(messageIds)];
   await dropIndexedDocuments(db, ids);
   for (const chunk of inChunks(ids, Math.min(MAX_IN_LIST, ROWS_PER_INSERT))) {
@@ -301,19 +318,26 @@ const REBUILD_STEP = 500;
 /** Indexes every stored message again, in id order (a migration's backfill), `step` messages at a time. */
 export async function reindexAllMessages(db: AnyDb, step = REBUILD_STEP): Promise<void> {
   // A migration before 0029 (PostgreSQL) or 0030 (SQLite) rebuilds without the vocabulary table; that migration then
-  // reads the words from the index.
+  // reads the words from the index. One before 0031 (PostgreSQL) rebuilds without the documents' dates, which 0031
+  // then copies.
   const words = isPostgres(db)
     ? (await sql<{ present: boolean }>`select to_regclass('message_search_words') is not null as present`.execute(db))
         .rows[0]!.present
     : (await sql`select 1 from sqlite_master where type = 'table' and name = 'message_search_words'`.execute(db)).rows
         .length > 0;
+  const dates =
+    isPostgres(db) &&
+    (
+      await sql`select 1 from pg_attribute
+        where attrelid = 'message_search'::regclass and attname = 'date' and not attisdropped`.execute(db)
+    ).rows.length > 0;
   let after = '';
   for (;;) {
     const ids = (
       await db.selectFrom('messages').select('id').where('id', '>', after).orderBy('id').limit(step).execute()
     ).map((r) => r.id);
     if (ids.length === 0) break;
-    await reindexMessages(db, ids, { words });
+    await reindexMessages(db, ids, { words, dates });
     after = ids[ids.length - 1]!;
   }
 }

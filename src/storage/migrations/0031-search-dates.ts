@@ -1,0 +1,59 @@
+// Full-text search on PostgreSQL at scale (issue 18). Two changes to `message_search`, made by copying it into a new
+// table (one pass, no dead rows left behind, the GIN index built once at the end):
+// - Its `message_id` is kept in the row (storage PLAIN). The row holds a compressed tsvector of ~2.5 KB kept in the row
+//   too (0023), so PostgreSQL's toaster moved the only other column it may move, the 36-byte id, out of line: every
+//   read of a match's id was a TOAST index lookup, and a common word's search read it several times per match (the
+//   join, the hash, the join filter): 48.6 → 23.4 ms median for a search's candidates at 219,500 messages.
+// - Each document carries its message's date (a message's date never changes), so a search of a view takes its
+//   newest matches from this table alone, then asks the caller's conditions about those only (search-messages.ts,
+//   rankedRows): 23.4 → 16.4 ms.
+// Figures: bench/README.md, "Data scale". SQLite's index is not touched (its candidates come in index order).
+import { sql, type Kysely } from 'kysely';
+import { isPostgres } from '../search-index.js';
+
+type Db = Kysely<any>;
+
+/** The table's definition, with or without the dates (the compression is lz4 where the server has it, see 0023). */
+async function createSearchTable(db: Db, name: string, dates: boolean): Promise<void> {
+  await sql`create table ${sql.table(name)} (
+    message_id text not null,
+    ${dates ? sql`date bigint not null,` : sql``}
+    doc tsvector not null
+  )`.execute(db);
+  await sql`alter table ${sql.table(name)} alter column message_id set storage ${dates ? sql`plain` : sql`extended`},
+    alter column doc set storage main`.execute(db);
+  // A DO block takes no parameters: `name` is one of this file's constants.
+  await sql`do $$ begin
+    alter table ${sql.raw(name)} alter column doc set compression lz4;
+  exception when feature_not_supported or invalid_parameter_value then null;
+  end $$`.execute(db);
+}
+
+/** Replaces `message_search` by `name`, filled, with the keys and the GIN index under their usual names. */
+async function swapSearchTable(db: Db, name: string): Promise<void> {
+  await sql`drop table message_search`.execute(db);
+  await sql`alter table ${sql.table(name)} rename to message_search`.execute(db);
+  await sql`alter table message_search add constraint message_search_pkey primary key (message_id),
+    add constraint message_search_message_id_fkey foreign key (message_id) references messages (id) on delete cascade`.execute(
+    db,
+  );
+  await sql`create index message_search_doc_idx on message_search using gin (doc)`.execute(db);
+  await sql`analyze message_search`.execute(db);
+}
+
+export async function up(db: Db): Promise<void> {
+  if (!isPostgres(db)) return;
+  await createSearchTable(db, 'message_search_dated', true);
+  await sql`insert into message_search_dated (message_id, date, doc)
+    select message_search.message_id, messages.date, message_search.doc
+    from message_search join messages on messages.id = message_search.message_id`.execute(db);
+  await swapSearchTable(db, 'message_search_dated');
+}
+
+export async function down(db: Db): Promise<void> {
+  if (!isPostgres(db)) return;
+  await createSearchTable(db, 'message_search_undated', false);
+  await sql`insert into message_search_undated (message_id, doc)
+    select message_id, doc from message_search`.execute(db);
+  await swapSearchTable(db, 'message_search_undated');
+}
