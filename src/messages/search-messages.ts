@@ -504,12 +504,6 @@ async function matchesFor(db: Db, ids: string[], terms: SearchTerm[]): Promise<M
   return out;
 }
 
-interface Token {
-  word: string;
-  start: number;
-  end: number;
-}
-
 /** tokens()'s fold of each non-ASCII code point ('' for a combining mark), computed once per code point met. */
 const FOLDED_CODE_POINTS = new Map<number, string>();
 
@@ -524,79 +518,183 @@ function foldCodePoint(cp: number): string {
 }
 
 /**
- * The folded words of `text` with where each lies in `text` (folding changes lengths, so positions are mapped), each
- * handed to `take` as it is read; reading stops when `take` returns false.
+ * The words of `text`, each handed to `take` as it is read with where it lies in `text` (folding changes lengths, so
+ * positions are mapped); reading stops when `take` returns false. A word of ASCII letters and digits (most words of
+ * most mail) is handed as its range only (`folded` null: the word is that range lower-cased, see wordIs); a word with
+ * other characters comes folded, character by character (issue 18: a string per word read was a third of a search's
+ * allocations).
  */
-function tokens(text: string, take: (token: Token) => boolean): void {
-  let word = '';
-  let start = 0;
+function tokens(text: string, take: (start: number, end: number, folded: string | null) => boolean): void {
+  /** Where the current word starts (-1: between words) and ends. */
+  let start = -1;
   let end = 0;
+  /** The current word's folded characters once one of them is not an ASCII letter or digit; null before. */
+  let folded: string | null = null;
   const flush = (): boolean => {
-    if (word === '') return true;
-    const more = take({ word, start, end });
-    word = '';
-    return more;
+    if (start === -1) return true;
+    const from = start;
+    const word = folded;
+    start = -1;
+    folded = null;
+    return take(from, end, word);
   };
   for (let i = 0; i < text.length;) {
+    const c = text.charCodeAt(i);
+    if (c < 128) {
+      // ASCII: letters and digits make words, everything else separates them.
+      if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57)) {
+        if (start === -1) start = i;
+        else if (folded !== null) folded += String.fromCharCode(c >= 65 && c <= 90 ? c + 32 : c);
+        end = i + 1;
+      } else if (!flush()) return;
+      i++;
+      continue;
+    }
     const cp = text.codePointAt(i)!;
     const width = cp > 0xffff ? 2 : 1;
-    let folded: string;
-    if (cp < 128) {
-      // ASCII, most of any mail: lower-case letters and digits, everything else a separator.
-      const lower = cp >= 65 && cp <= 90 ? cp + 32 : cp;
-      folded = (lower >= 97 && lower <= 122) || (lower >= 48 && lower <= 57) ? String.fromCharCode(lower) : ' ';
-    } else {
-      folded = foldCodePoint(cp);
-      if (folded === '') {
-        // A combining accent belongs to the word it follows (the index drops it, joining the word).
-        if (word !== '') end = i + width;
-        i += width;
-        continue;
-      }
-    }
-    for (const ch of folded) {
-      if (ch === ' ') {
-        if (!flush()) return;
-      } else {
-        if (word === '') start = i;
-        word += ch;
+    const fold = foldCodePoint(cp);
+    if (fold === '') {
+      // A combining accent belongs to the word it follows (the index drops it, joining the word).
+      if (start !== -1) {
+        folded ??= text.slice(start, end).toLowerCase();
         end = i + width;
       }
+      i += width;
+      continue;
+    }
+    for (const ch of fold) {
+      if (ch === ' ') {
+        if (!flush()) return;
+      } else if (start === -1) {
+        start = i;
+        folded = ch;
+      } else {
+        folded = (folded ?? text.slice(start, end).toLowerCase()) + ch;
+      }
+      if (ch !== ' ') end = i + width;
     }
     i += width;
   }
   flush();
 }
 
-/** The ≤ 200-character excerpt of `raw` around its first hit, or null when no term is found in it. */
-export function excerpt(raw: string, terms: SearchTerm[]): SearchMatch | null {
-  const text = raw.replace(/\s+/g, ' ').trim();
-  if (text === '') return null;
-  const words: Token[] = [];
-  const hits: Array<{ start: number; end: number }> = [];
-  // Every hit that can show in the excerpt lies within SNIPPET_LENGTH of the first (plus a phrase's length): reading
-  // stops past that, not at the end of a long mail (issue 18: excerpts were a sixth of a search's time).
-  let stopAfter = Infinity;
-  tokens(text, (token) => {
-    if (token.start > stopAfter) return false;
-    words.push(token);
-    const last = words.length - 1;
+/**
+ * Reads the hits of `terms` in `text` (their ranges: a phrase from its first word's start to its last word's end), in
+ * the order their last words are read, handing each to `hit`; reading stops when `hit` returns false or at the first
+ * word starting past `stopAfter()`.
+ */
+function readHits(
+  text: string,
+  terms: SearchTerm[],
+  hit: (start: number, end: number) => boolean,
+  stopAfter: () => number = () => Infinity,
+): void {
+  // The last words read, as many as the longest term has (a ring): their ranges and folded forms (see tokens).
+  const span = Math.max(...terms.map((t) => t.words.length));
+  const starts = new Array<number>(span);
+  const ends = new Array<number>(span);
+  const foldeds = new Array<string | null>(span);
+  let count = 0;
+  tokens(text, (start, end, folded) => {
+    if (start > stopAfter()) return false;
+    starts[count % span] = start;
+    ends[count % span] = end;
+    foldeds[count % span] = folded;
+    count++;
     for (const term of terms) {
       const n = term.words.length;
-      const first = last - n + 1;
-      if (first < 0) continue;
+      if (count < n) continue;
       let ok = true;
       for (let j = 0; j < n && ok; j++) {
-        const want = term.words[j]!;
-        const got = words[first + j]!.word;
-        ok = term.prefix && j === n - 1 ? got.startsWith(want) : got === want;
+        const at = (count - n + j) % span;
+        ok = wordIs(text, starts[at]!, ends[at]!, foldeds[at]!, term.words[j]!, term.prefix && j === n - 1);
       }
-      if (!ok) continue;
-      hits.push({ start: words[first]!.start, end: token.end });
-      if (stopAfter === Infinity) stopAfter = words[first]!.start + 2 * SNIPPET_LENGTH;
+      if (ok && !hit(starts[(count - n) % span]!, end)) return false;
     }
     return true;
   });
+}
+
+/** Whether the word tokens() read is `want` (or starts with it: `prefix`), compared in place when it is a range. */
+function wordIs(
+  text: string,
+  start: number,
+  end: number,
+  folded: string | null,
+  want: string,
+  prefix: boolean,
+): boolean {
+  if (folded !== null) return prefix ? folded.startsWith(want) : folded === want;
+  if (prefix ? end - start < want.length : end - start !== want.length) return false;
+  for (let k = 0; k < want.length; k++) {
+    const c = text.charCodeAt(start + k);
+    if ((c >= 65 && c <= 90 ? c + 32 : c) !== want.charCodeAt(k)) return false;
+  }
+  return true;
+}
+
+/**
+ * Where `text` can be cut so that, from `from` on, its whitespace-collapsed form holds `length` characters and then
+ * the rest of the word that reaches past them (whitespace ends every word), or its end.
+ */
+function collapsedEnd(text: string, from: number, length: number): number {
+  let counted = 0;
+  let i = from;
+  for (; i < text.length && counted <= length; i++) {
+    if (isSpace(text.charCodeAt(i))) while (i + 1 < text.length && isSpace(text.charCodeAt(i + 1))) i++;
+    counted++;
+  }
+  while (i < text.length && !isSpace(text.charCodeAt(i))) i++;
+  return i;
+}
+
+/** Whether a UTF-16 code unit is whitespace as a regular expression's `\s` has it. */
+function isSpace(c: number): boolean {
+  if (c < 128) return c === 32 || (c >= 9 && c <= 13);
+  return (
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
+}
+
+/** The ≤ 200-character excerpt of `raw` around its first hit, or null when no term is found in it. */
+export function excerpt(raw: string, terms: SearchTerm[]): SearchMatch | null {
+  if (terms.length === 0) return null;
+  // The first hit, read from `raw` itself: a text without one (a page's bodies when the word is in their subjects)
+  // is never copied, and one with a hit only as far as its excerpt can reach (issue 18: copying and reading whole
+  // bodies was most of a search's allocations). Collapsing whitespace only merges separators, so the words and hits
+  // are the same in both forms.
+  let firstHit = -1;
+  readHits(raw, terms, (start) => {
+    firstHit = start;
+    return false;
+  });
+  if (firstHit === -1) return null;
+  // Every hit that can show in the excerpt lies within SNIPPET_LENGTH of the first (plus a phrase's length): reading
+  // stops 2 × SNIPPET_LENGTH past it.
+  const text = raw
+    .slice(0, collapsedEnd(raw, firstHit, 2 * SNIPPET_LENGTH))
+    .replace(/\s+/g, ' ')
+    .trim();
+  const hits: Array<{ start: number; end: number }> = [];
+  let stopAfter = Infinity;
+  readHits(
+    text,
+    terms,
+    (start, end) => {
+      hits.push({ start, end });
+      if (stopAfter === Infinity) stopAfter = start + 2 * SNIPPET_LENGTH;
+      return true;
+    },
+    () => stopAfter,
+  );
   if (hits.length === 0) return null;
   hits.sort((a, b) => a.start - b.start || b.end - a.end);
   const first = hits[0]!;

@@ -115,6 +115,24 @@ describe('search terms and excerpts', () => {
     expect(late.highlights.map((h) => late.snippet.slice(h.start, h.end))).toEqual(['fim']);
     expect(late.snippet.endsWith('o fim')).toBe(true);
   });
+
+  it('collapses whitespace in an excerpt cut from a long mail, and ends it with "…" only when the mail goes on', () => {
+    // Runs of spaces, tabs, no-break spaces and line breaks around and after the hit: the excerpt is read from a cut
+    // of the mail, and the cut must still reach every hit the excerpt shows and the text after it.
+    const gaps = [' '.repeat(12), '\n\n\t'.repeat(5), '\u00a0 \u3000'.repeat(4), ' '];
+    const words = Array.from({ length: 400 }, (_, i) => `p${i}${gaps[i % gaps.length]}`).join('');
+    const text = `início\n\n   ${words}Reunião   marcada\n\n\n\nreunião    ${words}fim`;
+    const match = excerpt(text, parseSearch('reuniao'))!;
+    expect(match.snippet).not.toMatch(/\s\s/);
+    expect(match.snippet.startsWith('…')).toBe(true);
+    expect(match.snippet.endsWith('…')).toBe(true);
+    expect(match.snippet.length).toBe(200);
+    expect(match.highlights.map((h) => match.snippet.slice(h.start, h.end))).toEqual(['Reunião', 'reunião']);
+    expect(match.snippet).toContain('Reunião marcada reunião p0 p1 p2');
+    // A hit near the end: no trailing "…", the last word whole.
+    const end = excerpt(`${words}   a reunião\n\n  termina aqui \t `, parseSearch('reuniao'))!;
+    expect(end.snippet.endsWith('a reunião termina aqui')).toBe(true);
+  });
 });
 
 describe.each(DIALECTS)('full-text search on %s', (dialect) => {
