@@ -214,6 +214,8 @@ async function rankedRows<Row extends RankedRow>(
   let candidates: Candidate[];
   /** SQLite: each term in FTS5's syntax, prefixes as their words. */
   let ftsTerms: string[] = [];
+  /** PostgreSQL: the fields each candidate holds each term in, read with the candidates. */
+  let found: FoundIn | undefined;
   const viewToken = scope && 'viewToken' in scope ? scope.viewToken : null;
   // Only the ids, dates and index rows of the candidates: the page's own rows are read once ranked.
   const ids = query.clearSelect().select(['messages.id', 'messages.date']);
@@ -228,7 +230,7 @@ async function rankedRows<Row extends RankedRow>(
     // contact's timeline) every match is joined to the caller's query.
     const matches = db
       .selectFrom('message_search')
-      .select('message_search.message_id')
+      .select(['message_search.message_id', 'message_search.fields'])
       .where(match)
       .$if(viewToken !== null, (qb) =>
         qb
@@ -237,14 +239,27 @@ async function rankedRows<Row extends RankedRow>(
           .limit(MAX_SEARCH_RESULTS),
       )
       .as('matches');
-    candidates = (
-      await ids
-        .innerJoin(matches, 'matches.message_id', 'messages.id')
-        .orderBy('messages.date', 'desc')
-        .orderBy('messages.id', 'desc')
-        .limit(MAX_SEARCH_RESULTS)
-        .execute()
-    ).map((r) => ({ id: r.id, date: Number(r.date), seq: 0 }));
+    // Each term asked of each candidate's subject (weight A) and people or attachment names (B): `fields`, a tenth of
+    // the document, read with it (0031).
+    const rows = (await ids
+      .innerJoin(matches, 'matches.message_id', 'messages.id')
+      .select(
+        terms.flatMap((term, i) => [
+          sql<boolean>`matches.fields @@ to_tsquery('simple', ${tsTerm(term, expanded[i], 'A')})`.as(`s${i}`),
+          sql<boolean>`matches.fields @@ to_tsquery('simple', ${tsTerm(term, expanded[i], 'B')})`.as(`n${i}`),
+        ]),
+      )
+      .orderBy('messages.date', 'desc')
+      .orderBy('messages.id', 'desc')
+      .limit(MAX_SEARCH_RESULTS)
+      .execute()) as Array<Record<string, unknown> & { id: string; date: number }>;
+    found = { subject: new Map(), named: new Map() };
+    for (const row of rows)
+      terms.forEach((_, i) => {
+        if (row[`s${i}`]) add(found!.subject, row.id, i);
+        if (row[`n${i}`]) add(found!.named, row.id, i);
+      });
+    candidates = rows.map((r) => ({ id: r.id, date: Number(r.date), seq: 0 }));
   } else {
     ftsTerms = terms.map((t, i) => fts5Term(t, expanded[i]));
     const match = [...ftsTerms, ...(viewToken === null ? [] : [`"${viewToken}"`])].join(' AND ');
@@ -270,7 +285,7 @@ async function rankedRows<Row extends RankedRow>(
         .execute()
     ).map((r) => ({ id: r.id, date: Number(r.date), seq: Number(r.seq) }));
   }
-  const scores = await fieldScores(db, candidates, terms, expanded, viewToken, ftsTerms);
+  const scores = await fieldScores(db, candidates, terms, viewToken, ftsTerms, found);
   const ranked = candidates
     .sort(
       (a, b) => scores.get(b.id)! - scores.get(a.id)! || b.date - a.date || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
@@ -290,24 +305,22 @@ function viewQuery(viewToken: string | null) {
 
 /**
  * Each candidate's score: per term, the weight of the best field it is found in, asked of the index where that is
- * cheap: PostgreSQL, the weighted lexemes of each candidate's document; SQLite with a view token, per term the
- * candidates' index rows matching it in the subject and in the people or attachment names (FTS5 column filters within
- * the candidates' range of rows, intersected with the view: a few hundred postings). Without a view (a contact's
- * timeline) those column filters would walk the word's postings in the whole index (20–70 ms at 210,000 messages),
- * so the candidates' own fields are read and folded here instead (foundInFields).
+ * cheap: PostgreSQL, the candidates' weighted lexemes of those fields, read with them (`found`, see rankedRows);
+ * SQLite with a view token, per term the candidates' index rows matching it in the subject and in the people or
+ * attachment names (FTS5 column filters within the candidates' range of rows, intersected with the view: a few hundred
+ * postings). Without a view (a contact's timeline) those column filters would walk the word's postings in the whole
+ * index (20–70 ms at 210,000 messages), so the candidates' own fields are read and folded here instead (foundInFields).
  */
 async function fieldScores(
   db: Db,
   candidates: Candidate[],
   terms: SearchTerm[],
-  expanded: PrefixWords,
   viewToken: string | null,
   ftsTerms: string[],
+  found: FoundIn = { subject: new Map(), named: new Map() },
 ): Promise<Map<string, number>> {
-  const found: FoundIn = { subject: new Map(), named: new Map() };
-  if (candidates.length > 0) {
-    if (isPostgres(db)) await foundInDocuments(db, candidates, terms, expanded, found);
-    else if (viewToken !== null) await foundInView(db, candidates, ftsTerms, viewToken, found);
+  if (candidates.length > 0 && !isPostgres(db)) {
+    if (viewToken !== null) await foundInView(db, candidates, ftsTerms, viewToken, found);
     else await foundInFields(db, candidates, terms, found);
   }
   const scores = new Map<string, number>();
@@ -328,41 +341,6 @@ interface FoundIn {
   subject: Map<string, Set<number>>;
   /** People or attachment names. */
   named: Map<string, Set<number>>;
-}
-
-/**
- * PostgreSQL: each candidate's document asked for each term with the weights of a field (search-index.ts: subject A,
- * people and attachment names B).
- */
-async function foundInDocuments(
-  db: Db,
-  candidates: Candidate[],
-  terms: SearchTerm[],
-  expanded: PrefixWords,
-  found: FoundIn,
-): Promise<void> {
-  for (const chunk of inChunks(
-    candidates.map((c) => c.id),
-    MAX_IN_LIST,
-  )) {
-    const rows = await db
-      .selectFrom('message_search')
-      .select('message_id')
-      .select(
-        terms.flatMap((term, i) => [
-          sql<boolean>`doc @@ to_tsquery('simple', ${tsTerm(term, expanded[i], 'A')})`.as(`s${i}`),
-          sql<boolean>`doc @@ to_tsquery('simple', ${tsTerm(term, expanded[i], 'B')})`.as(`n${i}`),
-        ]),
-      )
-      .where('message_id', 'in', chunk)
-      .execute();
-    for (const row of rows as Array<Record<string, unknown> & { message_id: string }>) {
-      terms.forEach((_, i) => {
-        if (row[`s${i}`]) add(found.subject, row.message_id, i);
-        if (row[`n${i}`]) add(found.named, row.message_id, i);
-      });
-    }
-  }
 }
 
 /** SQLite with a view token: per term and field, the view's index rows in the candidates' range (column filters). */

@@ -693,11 +693,13 @@ export interface MessageSearchDocsTable {
   message_id: string;
 }
 
-/** PostgreSQL only: one weighted tsvector per message (A subject, B people and attachment names, C body). */
+/** PostgreSQL only: one weighted tsvector per message (A subject, B people and attachment names, C body, D views). */
 export interface MessageSearchTable {
   message_id: string;
-  /** PostgreSQL: the message's date (migration 0031), so a view's newest matches are read from this table alone. */
+  /** The message's date (migration 0031), so a view's newest matches are read from this table alone. */
   date: number;
+  /** The document's lexemes of weights A and B (subject; people and attachment names), which the ranking asks. */
+  fields: string;
   doc: string;
 }
 

@@ -149,14 +149,15 @@ async function dropIndexedDocuments(db: AnyDb, messageIds: readonly string[]): P
  * What the index's tables hold, for writing documents: the schema of the latest migration unless a migration before
  * it rebuilds the index (reindexAllMessages).
  * - `words`: writing documents adds their words to PostgreSQL's vocabulary (its table exists since 0029).
- * - `dates`: PostgreSQL's documents carry their message's date (0031).
+ * - `ranking`: PostgreSQL's documents carry their message's date and, apart, their subject's, people's and attachment
+ *   names' lexemes (`fields`, 0031), which a search ranks by.
  */
 interface IndexSchema {
   words: boolean;
-  dates: boolean;
+  ranking: boolean;
 }
 
-const LATEST_SCHEMA: IndexSchema = { words: true, dates: true };
+const LATEST_SCHEMA: IndexSchema = { words: true, ranking: true };
 
 /**
  * Adds the documents of messages the index does not hold (stored just now, or dropped just before); on PostgreSQL a
@@ -175,16 +176,22 @@ export async function indexNewMessages(db: AnyDb, docs: SearchDocument[], option
     for (const chunk of inChunks(docs, ROWS_PER_INSERT)) {
       const rows = chunk.map((d) => ({ id: d.messageId, ...columns(d) }));
       // The view tokens are lexemes as they are (array_to_tsvector, no parser), weight D. The date is the message's
-      // own (it never changes): a search of a view takes its newest matches from this table alone (rankedRows).
-      const dated = options.dates;
-      await sql`insert into message_search (message_id, ${dated ? sql`date, ` : sql``}doc)
-        select v.id, ${dated ? sql`(select messages.date from messages where messages.id = v.id), ` : sql``}
-          setweight(to_tsvector('simple', v.s), 'A') || setweight(to_tsvector('simple', v.p), 'B')
-          || setweight(to_tsvector('simple', v.a), 'B') || setweight(to_tsvector('simple', v.b), 'C')
-          || setweight(array_to_tsvector(string_to_array(v.t, ' ')), 'D')
-        from (values ${sql.join(rows.map((r) => sql`(${r.id}, ${r.subject}, ${r.people}, ${r.attachments}, ${r.body}, ${r.view})`))})
-          as v (id, s, p, a, b, t)
-        on conflict (message_id) do update set doc = excluded.doc`.execute(db);
+      // own (it never changes) and `fields` the document's A and B lexemes: a search of a view takes its newest
+      // matches and ranks them from this table alone (search-messages.ts, rankedRows).
+      const fields = sql`setweight(to_tsvector('simple', v.s), 'A') || setweight(to_tsvector('simple', v.p), 'B')
+        || setweight(to_tsvector('simple', v.a), 'B')`;
+      const rest = sql`setweight(to_tsvector('simple', v.b), 'C') || setweight(array_to_tsvector(string_to_array(v.t, ' ')), 'D')`;
+      const values = sql`(values ${sql.join(rows.map((r) => sql`(${r.id}, ${r.subject}, ${r.people}, ${r.attachments}, ${r.body}, ${r.view})`))})
+        as v (id, s, p, a, b, t)`;
+      await (
+        options.ranking
+          ? sql`insert into message_search (message_id, date, fields, doc)
+            select v.id, (select messages.date from messages where messages.id = v.id), f.fields, f.fields || ${rest}
+            from ${values} cross join lateral (select ${fields} as fields) as f
+            on conflict (message_id) do update set fields = excluded.fields, doc = excluded.doc`
+          : sql`insert into message_search (message_id, doc) select v.id, ${fields} || ${rest} from ${values}
+            on conflict (message_id) do update set doc = excluded.doc`
+      ).execute(db);
     }
     if (options.words)
       await addIndexWords(
@@ -318,14 +325,14 @@ const REBUILD_STEP = 500;
 /** Indexes every stored message again, in id order (a migration's backfill), `step` messages at a time. */
 export async function reindexAllMessages(db: AnyDb, step = REBUILD_STEP): Promise<void> {
   // A migration before 0029 (PostgreSQL) or 0030 (SQLite) rebuilds without the vocabulary table; that migration then
-  // reads the words from the index. One before 0031 (PostgreSQL) rebuilds without the documents' dates, which 0031
-  // then copies.
+  // reads the words from the index. One before 0031 (PostgreSQL) rebuilds without the documents' dates and fields,
+  // which 0031 then adds.
   const words = isPostgres(db)
     ? (await sql<{ present: boolean }>`select to_regclass('message_search_words') is not null as present`.execute(db))
         .rows[0]!.present
     : (await sql`select 1 from sqlite_master where type = 'table' and name = 'message_search_words'`.execute(db)).rows
         .length > 0;
-  const dates =
+  const ranking =
     isPostgres(db) &&
     (
       await sql`select 1 from pg_attribute
@@ -337,7 +344,7 @@ export async function reindexAllMessages(db: AnyDb, step = REBUILD_STEP): Promis
       await db.selectFrom('messages').select('id').where('id', '>', after).orderBy('id').limit(step).execute()
     ).map((r) => r.id);
     if (ids.length === 0) break;
-    await reindexMessages(db, ids, { words, dates });
+    await reindexMessages(db, ids, { words, ranking });
     after = ids[ids.length - 1]!;
   }
 }

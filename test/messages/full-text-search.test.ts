@@ -525,18 +525,24 @@ describe.each(DIALECTS)('full-text search on %s', (dialect) => {
     expect((await migrator.migrateToLatest()).error).toBeUndefined();
     expect(await indexWords(db, 'pirar', 33)).toEqual(['pirarucu']);
     expect(await subjects('pirar')).toEqual(['Antiga']);
-    // PostgreSQL's documents get their messages' dates and keep their ids in the row (0031), on a database with mail.
+    // PostgreSQL's documents get their messages' dates and their ranked fields, and keep their ids in the row (0031),
+    // on a database with mail; mail stored afterwards is indexed the same way by the intake.
     expect((await migrator.migrateTo('0030-search-words-sqlite')).error).toBeUndefined();
     expect((await migrator.migrateToLatest()).error).toBeUndefined();
     expect(await subjects('pirarucu')).toEqual(['Antiga']);
+    await deliver(ownerBox, [mail('Depois da migração', 'O surubim chegou.')]);
+    expect(await subjects('surubim')).toEqual(['Depois da migração']);
     if (dialect === 'postgres') {
-      const { rows } = await sql<{ documents: string; dated: string; messages: string }>`select
+      const { rows } = await sql<{ documents: string; dated: string; ranked: string; messages: string }>`select
           (select count(*) from message_search) as documents,
           (select count(*) from message_search join messages on messages.id = message_search.message_id
             where message_search.date = messages.date) as dated,
+          (select count(*) from message_search
+            where fields = ts_filter(doc, '{a,b}') and fields @@ to_tsquery('simple', 'mailbox:B')) as ranked,
           (select count(*) from messages) as messages`.execute(db);
-      expect(Number(rows[0]!.documents)).toBeGreaterThan(2);
-      expect(rows[0]).toEqual({ documents: rows[0]!.messages, dated: rows[0]!.messages, messages: rows[0]!.messages });
+      expect(Number(rows[0]!.documents)).toBeGreaterThan(3);
+      const all = rows[0]!.messages;
+      expect(rows[0]).toEqual({ documents: all, dated: all, ranked: all, messages: all });
       const storage = await sql<{ attstorage: string }>`select attstorage from pg_attribute
         where attrelid = 'message_search'::regclass and attname = 'message_id'`.execute(db);
       expect(storage.rows).toEqual([{ attstorage: 'p' }]);

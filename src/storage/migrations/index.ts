@@ -41,7 +41,7 @@ import * as unreadIndex from './0027-unread-index.js';
 import * as searchVocabulary from './0028-search-vocabulary.js';
 import * as searchWords from './0029-search-words.js';
 import * as searchWordsSqlite from './0030-search-words-sqlite.js';
-import * as searchDates from './0031-search-dates.js';
+import * as searchRanking from './0031-search-ranking.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -87,8 +87,8 @@ const migrations: Record<string, Migration> = {
   '0029-search-words': searchWords,
   // SQLite's as a table too: fts5vocab counted every posting of each word it listed (issue 18).
   '0030-search-words-sqlite': searchWordsSqlite,
-  // PostgreSQL's documents with their dates and their ids kept in the row (issue 18).
-  '0031-search-dates': searchDates,
+  // PostgreSQL's documents with their dates and ranked fields, their ids kept in the row (issue 18).
+  '0031-search-ranking': searchRanking,
 };
 
 export const migrationProvider: MigrationProvider = {
