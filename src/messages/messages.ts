@@ -9,7 +9,8 @@ import { decodeCursor, encodeCursor } from '../contacts/contacts.js';
 import { messageVisibleTo } from '../access/access-policy.js';
 import { readOf, readStateColumns, unreadCandidates, unreadFor, type ReadStateRow } from './read-state.js';
 import { searchPage, type SearchMatch } from './search-messages.js';
-import { inboxViewToken, isPostgres } from '../storage/search-index.js';
+import { inboxViewToken } from '../storage/search-index.js';
+import { jsonAgg, jsonArray, jsonList } from '../storage/json-columns.js';
 
 export interface AddressOut {
   address: string;
@@ -93,22 +94,12 @@ type SummaryRow = {
 
 /** Each list item's people (in order) and contacts, as JSON columns of its `messages` row. */
 function listColumns(db: Db) {
-  const people = isPostgres(db)
-    ? sql`json_agg(json_build_array(p.role, p.address, p.name) ORDER BY p.position)`
-    : sql`json_group_array(json_array(p.role, p.address, p.name) ORDER BY p.position)`;
-  const contacts = isPostgres(db)
-    ? sql`json_agg(c.contact_id ORDER BY c.contact_id)`
-    : sql`json_group_array(c.contact_id ORDER BY c.contact_id)`;
+  const people = jsonAgg(db, jsonArray(db, [sql`p.role`, sql`p.address`, sql`p.name`]), sql`p.position`);
+  const contacts = jsonAgg(db, sql`c.contact_id`, sql`c.contact_id`);
   return [
     sql<unknown>`(SELECT ${people} FROM message_participants p WHERE p.message_id = messages.id)`.as('people'),
     sql<unknown>`(SELECT ${contacts} FROM message_contacts c WHERE c.message_id = messages.id)`.as('contacts'),
   ] as const;
-}
-
-/** A JSON column as SQLite (text) or PostgreSQL (parsed by the driver) gives it; none (no rows) is []. */
-function jsonList<T>(value: unknown): T[] {
-  if (value === null || value === undefined) return [];
-  return (typeof value === 'string' ? JSON.parse(value) : value) as T[];
 }
 
 /** A list item's people, contacts and read state for one user (detailColumns). */
@@ -249,7 +240,17 @@ export async function contactMessages(
           .where('message_contacts.contact_id', '=', contactId),
       ),
     );
-    return searchPage(db, matches, options.q, options, (rows) => summaries(db, user, rows), { contactId });
+    // The details are computed for the page's rows only (searchPage reads its candidates without them).
+    return searchPage(
+      db,
+      matches.select(detailColumns(db, user)),
+      options.q,
+      options,
+      (rows) => summaries(db, user, rows),
+      {
+        contactId,
+      },
+    );
   }
   return page(db, user, query, options.limit, options.cursor);
 }
@@ -358,7 +359,8 @@ export async function inbox(
   );
   return searchPage(
     db,
-    inboxSearchQuery(db, user, options.accountId),
+    // The details are computed for the page's rows only (searchPage reads its candidates without them).
+    inboxSearchQuery(db, user, options.accountId).select(detailColumns(db, user)),
     options.q,
     options,
     (rows) => summaries(db, user, rows),

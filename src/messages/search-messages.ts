@@ -12,6 +12,7 @@ import type { Db } from '../storage/database.js';
 import type { Database } from '../storage/schema.js';
 import { inChunks, MAX_IN_LIST } from '../storage/batches.js';
 import { foldForSearch, indexWords, isPostgres, searchBodyText } from '../storage/search-index.js';
+import { jsonAgg, jsonArray, jsonList } from '../storage/json-columns.js';
 
 /** The excerpt around the first hit, with the hits' ranges in it (UTF-16 offsets into `snippet`). */
 export interface SearchMatch {
@@ -162,15 +163,13 @@ export async function searchPage<Row extends RankedRow, Item extends { id: strin
   const terms = parseSearch(q);
   const limit = Math.min(options.limit, MAX_SEARCH_RESULTS - offset);
   if (terms.length === 0 || limit <= 0) return { items: [], nextCursor: null };
-  const rows = await rankedRows(db, query, terms, limit + 1, offset, scope);
+  // The page's rows come with what their excerpts are made from (matchColumns); the candidates' statement reads none
+  // of it.
+  const rows = await rankedRows(db, query.select(matchColumns(db)), terms, limit + 1, offset, scope);
   // Candidates stop at MAX_SEARCH_RESULTS: no page goes deeper.
   const page = rows.slice(0, limit);
   const items = await summarize(page);
-  const matches = await matchesFor(
-    db,
-    page.map((r) => r.id),
-    terms,
-  );
+  const matches = new Map(page.map((row) => [row.id, matchOf(row, terms)]));
   return {
     items: items.map((item) => ({ ...item, match: matches.get(item.id) ?? { snippet: '', highlights: [] } })),
     nextCursor: rows.length > limit && offset + limit < MAX_SEARCH_RESULTS ? searchCursor(offset + limit) : null,
@@ -220,39 +219,43 @@ async function rankedRows<Row extends RankedRow>(
   // Only the ids, dates and index rows of the candidates: the page's own rows are read once ranked.
   const ids = query.clearSelect().select(['messages.id', 'messages.date']);
   const expanded = await prefixWords(db, terms);
+  /** Whether the candidates were read through the caller's query (its conditions hold for them). */
+  let checked = true;
   if (isPostgres(db)) {
     const match = sql<boolean>`message_search.doc @@ (to_tsquery('simple', ${tsQuery(terms, expanded)})${viewQuery(viewToken)})`;
-    // With a view token the index's matches are the view's own: the newest of them are read from the index's table
-    // alone (its documents carry their dates, 0031) and only those are asked the caller's conditions, not every match
-    // of a common word (2,301 for one user at 219,500 messages: 23.4 → 16.4 ms). The conditions still decide; a match
-    // they refuse is one fewer candidate, not an older one in its place (the view's tokens follow its holder rows in
-    // the same transaction, so none is refused unless a condition beyond the view's says so). Without a view token (a
-    // contact's timeline) every match is joined to the caller's query.
-    const matches = db
-      .selectFrom('message_search')
-      .select(['message_search.message_id', 'message_search.fields'])
-      .where(match)
-      .$if(viewToken !== null, (qb) =>
-        qb
-          .orderBy('message_search.date', 'desc')
-          .orderBy('message_search.message_id', 'desc')
-          .limit(MAX_SEARCH_RESULTS),
-      )
-      .as('matches');
     // Each term asked of each candidate's subject (weight A) and people or attachment names (B): `fields`, a tenth of
     // the document, read with it (0031).
-    const rows = (await ids
-      .innerJoin(matches, 'matches.message_id', 'messages.id')
-      .select(
-        terms.flatMap((term, i) => [
-          sql<boolean>`matches.fields @@ to_tsquery('simple', ${tsTerm(term, expanded[i], 'A')})`.as(`s${i}`),
-          sql<boolean>`matches.fields @@ to_tsquery('simple', ${tsTerm(term, expanded[i], 'B')})`.as(`n${i}`),
-        ]),
-      )
-      .orderBy('messages.date', 'desc')
-      .orderBy('messages.id', 'desc')
-      .limit(MAX_SEARCH_RESULTS)
-      .execute()) as Array<Record<string, unknown> & { id: string; date: number }>;
+    const scored = terms.flatMap((term, i) => [
+      sql<boolean>`message_search.fields @@ to_tsquery('simple', ${tsTerm(term, expanded[i], 'A')})`.as(`s${i}`),
+      sql<boolean>`message_search.fields @@ to_tsquery('simple', ${tsTerm(term, expanded[i], 'B')})`.as(`n${i}`),
+    ]);
+    // With a view token the index's matches are the view's own: the candidates are its newest matches read from the
+    // index's table alone (its documents carry their dates, 0031), and the caller's conditions are asked about the
+    // ranked page only (pageRows), not about every match of a common word (2,301 for one user at 219,500 messages).
+    // They still decide: a match they refuse is left out of the page and the next ranked one taken, as if it had never
+    // been a candidate. Without a view token (a contact's timeline) the matches are the organisation's: every one is
+    // joined to the caller's query.
+    const rows = (
+      viewToken !== null
+        ? await db
+            .selectFrom('message_search')
+            .select(['message_search.message_id as id', 'message_search.date'])
+            .select(scored)
+            .where(match)
+            .orderBy('message_search.date', 'desc')
+            .orderBy('message_search.message_id', 'desc')
+            .limit(MAX_SEARCH_RESULTS)
+            .execute()
+        : await ids
+            .innerJoin('message_search', 'message_search.message_id', 'messages.id')
+            .select(scored)
+            .where(match)
+            .orderBy('messages.date', 'desc')
+            .orderBy('messages.id', 'desc')
+            .limit(MAX_SEARCH_RESULTS)
+            .execute()
+    ) as Array<Record<string, unknown> & { id: string; date: number }>;
+    checked = viewToken === null;
     found = { subject: new Map(), named: new Map() };
     for (const row of rows)
       terms.forEach((_, i) => {
@@ -290,12 +293,39 @@ async function rankedRows<Row extends RankedRow>(
     .sort(
       (a, b) => scores.get(b.id)! - scores.get(a.id)! || b.date - a.date || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
     )
-    .slice(offset, offset + limit)
     .map((c) => c.id);
-  if (ranked.length === 0) return [];
-  // The page's rows, through the caller's query again (its conditions hold for them: they were its candidates).
-  const rows = new Map((await query.where('messages.id', 'in', ranked).execute()).map((r) => [r.id, r]));
-  return ranked.map((id) => rows.get(id)).filter((r): r is Row => r !== undefined);
+  return pageRows(query, ranked, offset, limit, checked);
+}
+
+/**
+ * The rows of `ranked` (ids best first) that the caller's query returns, from the `offset`th of them, at most `limit`,
+ * read through that query (its conditions decide). `checked`: the ids were read through it already, so each is
+ * taken to pass and only the page's rows are read; otherwise the ids before the page are asked first (their rows are
+ * not read) and the page's are read and asked at once, more being read for any refused.
+ */
+async function pageRows<Row extends RankedRow>(
+  query: VisibleMessages<Row>,
+  ranked: string[],
+  offset: number,
+  limit: number,
+  checked: boolean,
+): Promise<Row[]> {
+  let at = checked ? Math.min(offset, ranked.length) : 0;
+  let skipped = checked ? at : 0;
+  while (skipped < offset && at < ranked.length) {
+    const ids = ranked.slice(at, at + Math.min(offset - skipped, MAX_IN_LIST));
+    at += ids.length;
+    const passed = await query.clearSelect().select('messages.id').where('messages.id', 'in', ids).execute();
+    skipped += new Set(passed.map((r) => r.id)).size;
+  }
+  const rows: Row[] = [];
+  while (rows.length < limit && at < ranked.length) {
+    const ids = ranked.slice(at, at + Math.min(limit - rows.length, MAX_IN_LIST));
+    at += ids.length;
+    const read = new Map((await query.where('messages.id', 'in', ids).execute()).map((r) => [r.id, r]));
+    for (const id of ids) if (read.has(id)) rows.push(read.get(id)!);
+  }
+  return rows;
 }
 
 /** PostgreSQL: the view token as a tsquery to AND with the words (a lexeme as it is: private-use, 'u'/'a' and hex). */
@@ -437,49 +467,50 @@ function add(into: Map<string, Set<number>>, id: string, term: number): void {
   into.set(id, set);
 }
 
-/** The excerpts of a page's messages, computed here from their rows (only the page's, never ts_headline's). */
-async function matchesFor(db: Db, ids: string[], terms: SearchTerm[]): Promise<Map<string, SearchMatch>> {
-  const out = new Map<string, SearchMatch>();
-  if (ids.length === 0) return out;
-  const [messages, people, attachments] = await Promise.all([
-    db
-      .selectFrom('messages')
-      .select(['id', 'subject', 'from_address', 'from_name', 'text_body', 'html_body'])
-      .where('id', 'in', ids)
-      .execute(),
-    db
-      .selectFrom('message_participants')
-      .select(['message_id', 'address', 'name'])
-      .where('message_id', 'in', ids)
-      .orderBy('position')
-      .execute(),
-    db
-      .selectFrom('attachments')
-      .select(['message_id', 'filename'])
-      .where('message_id', 'in', ids)
-      .orderBy('position')
-      .execute(),
-  ]);
-  for (const m of messages) {
-    const body = searchBodyText(m.text_body, m.html_body);
-    const names = attachments
-      .filter((a) => a.message_id === m.id && a.filename)
-      .map((a) => a.filename!)
-      .join(', ');
-    const who = [
-      ...(m.from_address ? [{ address: m.from_address, name: m.from_name }] : []),
-      ...people.filter((p) => p.message_id === m.id),
-    ]
-      .map((p) => (p.name ? `${p.name} <${p.address}>` : p.address))
-      .join(', ');
-    let match: SearchMatch | null = null;
-    for (const text of [body, m.subject ?? '', names, who]) {
-      match = excerpt(text, terms);
-      if (match) break;
-    }
-    out.set(m.id, match ?? { snippet: clip(body.replace(/\s+/g, ' ').trim(), 0, SNIPPET_LENGTH - 1), highlights: [] });
+/**
+ * What a page's excerpts are made from, read with its rows (issue 18: three statements of their own before): the body,
+ * the subject and sender, and the people and attachment names in their order.
+ */
+function matchColumns(db: Db) {
+  const people = jsonAgg(db, jsonArray(db, [sql`p.address`, sql`p.name`]), sql`p.position`);
+  return [
+    'messages.text_body as match_text',
+    'messages.html_body as match_html',
+    'messages.subject as match_subject',
+    'messages.from_address as match_from_address',
+    'messages.from_name as match_from_name',
+    sql<unknown>`(SELECT ${people} FROM message_participants p WHERE p.message_id = messages.id)`.as('match_people'),
+    sql<unknown>`(SELECT ${jsonAgg(db, sql`a.filename`, sql`a.position`)} FROM attachments a
+      WHERE a.message_id = messages.id)`.as('match_attachments'),
+  ] as const;
+}
+
+/** The columns of matchColumns. */
+interface MatchRow {
+  match_text: string | null;
+  match_html: string | null;
+  match_subject: string | null;
+  match_from_address: string | null;
+  match_from_name: string | null;
+  match_people: unknown;
+  match_attachments: unknown;
+}
+
+/** A page row's excerpt: from its body, else its subject, attachment names or people; else the body's beginning. */
+function matchOf(row: MatchRow, terms: SearchTerm[]): SearchMatch {
+  const body = searchBodyText(row.match_text, row.match_html);
+  const names = jsonList<string | null>(row.match_attachments).filter(Boolean).join(', ');
+  const who = [
+    ...(row.match_from_address ? [[row.match_from_address, row.match_from_name] as const] : []),
+    ...jsonList<[string, string | null]>(row.match_people),
+  ]
+    .map(([address, name]) => (name ? `${name} <${address}>` : address))
+    .join(', ');
+  for (const text of [body, row.match_subject ?? '', names, who]) {
+    const match = excerpt(text, terms);
+    if (match) return match;
   }
-  return out;
+  return { snippet: clip(body.replace(/\s+/g, ' ').trim(), 0, SNIPPET_LENGTH - 1), highlights: [] };
 }
 
 /** tokens()'s fold of each non-ASCII code point ('' for a combining mark), computed once per code point met. */

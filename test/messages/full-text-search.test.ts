@@ -12,7 +12,7 @@ import { newId } from '../../src/storage/ids.js';
 import { excerpt, parseSearch, tsQuery } from '../../src/messages/search-messages.js';
 import { Migrator, sql } from 'kysely';
 import { migrationProvider } from '../../src/storage/migrations/index.js';
-import { foldForSearch, inboxViewToken, indexWords } from '../../src/storage/search-index.js';
+import { foldForSearch, inboxViewToken, indexWords, reindexMessages } from '../../src/storage/search-index.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -263,6 +263,34 @@ describe.each(DIALECTS)('full-text search on %s', (dialect) => {
     expect(await subjects('quokka')).toEqual([]);
   });
 
+  it("excerpts a word found only in a person's name, and lists a found message as the inbox lists it", async () => {
+    await deliver(ownerBox, [
+      makeMessage({
+        from: `Cliente <${client}>`,
+        to: ['me@mailbox.test'],
+        cc: ['Jaguatiríca Pintada <jaguatirica@fora.test>'],
+        subject: 'Com cópia',
+        body: 'Sem nada de especial.',
+      }),
+    ]);
+    const found = await search('jaguatirica');
+    expect(found.body.items.map((m: { subject: string }) => m.subject)).toEqual(['Com cópia']);
+    const { snippet, highlights } = found.body.items[0].match;
+    expect(snippet.endsWith(`>, me@mailbox.test, Jaguatiríca Pintada <jaguatirica@fora.test>`)).toBe(true);
+    expect(highlights.map((h: { start: number; end: number }) => snippet.slice(h.start, h.end))).toEqual([
+      'Jaguatiríca',
+      'jaguatirica',
+    ]);
+    // The item's people, contacts and read state come with the search's page rows: the same as the inbox's.
+    const listed = await conversa.api('GET', '/api/inbox?limit=100', undefined, owner.token);
+    const item = listed.body.items.find((m: { id: string }) => m.id === found.body.items[0].id);
+    const { match, ...summary } = found.body.items[0];
+    expect(match).toBeDefined();
+    expect(summary).toEqual(item);
+    expect(summary.cc).toEqual([{ address: 'jaguatirica@fora.test', name: 'Jaguatiríca Pintada' }]);
+    expect(summary.contactIds.length).toBe(1);
+  });
+
   it('ranks a subject hit above a body-only hit, then newer first', async () => {
     await deliver(ownerBox, [
       mail('Nada aqui', 'Falamos do ornitorrinco ontem.', { date: new Date(Date.now() - 1_000) }),
@@ -361,6 +389,58 @@ describe.each(DIALECTS)('full-text search on %s', (dialect) => {
     // The snippet of the visible message is its own text, never the other's.
     const res = await search('jabuticaba', owner.token, `/api/contacts/${contactId}/messages`);
     expect(res.body.items[0].match.snippet).toBe('Gosto de jabuticaba.');
+  });
+
+  it("never finds a colleague's private mail that the index wrongly holds in one's inbox, and pages past it", async () => {
+    // The index and the holder rows disagree (a holder row removed behind the index's back): the colleague's private
+    // messages carry the owner's inbox token. The search's conditions decide, and a refused match leaves no gap.
+    const db = conversa.server.storage.db;
+    const hidden = await deliver(otherPrivateBox, [
+      mail('Tucumã oculto um', 'O tucumã do colega.', { date: new Date(Date.now() + 60_000) }),
+      mail('Tucumã oculto dois', 'Outro tucumã do colega.', { date: new Date(Date.now() + 50_000) }),
+    ]);
+    await deliver(ownerBox, [
+      mail('Tucumã visível 1', 'Um tucumã.', { date: new Date(Date.now() + 40_000) }),
+      mail('Tucumã visível 2', 'Dois tucumã.', { date: new Date(Date.now() + 30_000) }),
+      mail('Tucumã visível 3', 'Três tucumã.', { date: new Date(Date.now() + 20_000) }),
+    ]);
+    const fake = hidden.map((messageId) => ({
+      id: newId(),
+      message_id: messageId,
+      account_id: ownerBox,
+      user_id: owner.id,
+      shared: 0,
+      direction: 'incoming' as const,
+      date: 0,
+      created_at: Date.now(),
+    }));
+    await db.insertInto('message_holders').values(fake).execute();
+    await reindexMessages(db, hidden);
+    await db
+      .deleteFrom('message_holders')
+      .where(
+        'id',
+        'in',
+        fake.map((h) => h.id),
+      )
+      .execute();
+    const token = inboxViewToken({ userId: owner.id });
+    expect((await carrying(token)).filter((id) => hidden.includes(id)).sort()).toEqual([...hidden].sort());
+
+    // Best first (subject hits, newest first): the two hidden ones, newest, would rank first; pages of one skip them.
+    expect(await subjects('tucuma')).toEqual(['Tucumã visível 1', 'Tucumã visível 2', 'Tucumã visível 3']);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const params = new URLSearchParams({ q: 'tucuma', limit: '1', ...(cursor ? { cursor } : {}) });
+      const res = await conversa.api('GET', `/api/inbox?${params}`, undefined, owner.token);
+      expect(res.status, res.text).toBe(200);
+      seen.push(...res.body.items.map((m: { subject: string }) => m.subject));
+      cursor = res.body.nextCursor ?? undefined;
+    } while (cursor && seen.length < 10);
+    expect(seen).toEqual(['Tucumã visível 1', 'Tucumã visível 2', 'Tucumã visível 3']);
+    await reindexMessages(db, hidden);
+    expect((await carrying(token)).filter((id) => hidden.includes(id))).toEqual([]);
   });
 
   it("ranks from each message alone: other people's private mail never changes the order", async () => {
