@@ -528,24 +528,31 @@ function foldCodePoint(cp: number): string {
 
 /**
  * The words of `text`, each handed to `take` as it is read with where it lies in `text` (folding changes lengths, so
- * positions are mapped); reading stops when `take` returns false. A word of ASCII letters and digits (most words of
- * most mail) is handed as its range only (`folded` null: the word is that range lower-cased, see wordIs); a word with
- * other characters comes folded, character by character (issue 18: a string per word read was a third of a search's
- * allocations).
+ * positions are mapped); reading stops when `take` returns false. A word is handed as its range only (`folded` null):
+ * its fold is that range's characters folded one by one (see wordIs), lower-cased only when `ascii`. Only a word that
+ * a character's fold cuts (a fold holding a separator, rare) comes as a string. Issue 18: a string per word read, built
+ * a character at a time, was a third of a search's allocations.
  */
-function tokens(text: string, take: (start: number, end: number, folded: string | null) => boolean): void {
+function tokens(
+  text: string,
+  take: (start: number, end: number, folded: string | null, ascii: boolean) => boolean,
+): void {
   /** Where the current word starts (-1: between words) and ends. */
   let start = -1;
   let end = 0;
-  /** The current word's folded characters once one of them is not an ASCII letter or digit; null before. */
+  /** Whether the current word is ASCII letters and digits only. */
+  let ascii = true;
+  /** The current word's fold once a character's fold has cut it; null before. */
   let folded: string | null = null;
   const flush = (): boolean => {
     if (start === -1) return true;
     const from = start;
     const word = folded;
+    const plain = ascii;
     start = -1;
     folded = null;
-    return take(from, end, word);
+    ascii = true;
+    return take(from, end, word, plain);
   };
   for (let i = 0; i < text.length;) {
     const c = text.charCodeAt(i);
@@ -562,29 +569,46 @@ function tokens(text: string, take: (start: number, end: number, folded: string 
     const cp = text.codePointAt(i)!;
     const width = cp > 0xffff ? 2 : 1;
     const fold = foldCodePoint(cp);
-    if (fold === '') {
+    if (fold === ' ') {
+      if (!flush()) return;
+    } else if (fold === '') {
       // A combining accent belongs to the word it follows (the index drops it, joining the word).
       if (start !== -1) {
-        folded ??= text.slice(start, end).toLowerCase();
+        ascii = false;
         end = i + width;
       }
-      i += width;
-      continue;
-    }
-    for (const ch of fold) {
-      if (ch === ' ') {
-        if (!flush()) return;
-      } else if (start === -1) {
-        start = i;
-        folded = ch;
-      } else {
-        folded = (folded ?? text.slice(start, end).toLowerCase()) + ch;
+    } else if (!fold.includes(' ')) {
+      if (start === -1) start = i;
+      else if (folded !== null) folded += fold;
+      ascii = false;
+      end = i + width;
+    } else {
+      // A fold with separators in it: each of its parts ends a word or starts one, at this character.
+      for (const ch of fold) {
+        if (ch === ' ') {
+          if (!flush()) return;
+          continue;
+        }
+        folded = start === -1 ? ch : (folded ?? foldRange(text, start, end)) + ch;
+        if (start === -1) start = i;
+        ascii = false;
+        end = i + width;
       }
-      if (ch !== ' ') end = i + width;
     }
     i += width;
   }
   flush();
+}
+
+/** The fold of a word's range of `text` (tokens: every character of it folds to letters or digits, or to nothing). */
+function foldRange(text: string, start: number, end: number): string {
+  let out = '';
+  for (let i = start; i < end;) {
+    const cp = text.codePointAt(i)!;
+    out += cp < 128 ? String.fromCharCode(cp >= 65 && cp <= 90 ? cp + 32 : cp) : foldCodePoint(cp);
+    i += cp > 0xffff ? 2 : 1;
+  }
+  return out;
 }
 
 /**
@@ -603,12 +627,14 @@ function readHits(
   const starts = new Array<number>(span);
   const ends = new Array<number>(span);
   const foldeds = new Array<string | null>(span);
+  const asciis = new Array<boolean>(span);
   let count = 0;
-  tokens(text, (start, end, folded) => {
+  tokens(text, (start, end, folded, ascii) => {
     if (start > stopAfter()) return false;
     starts[count % span] = start;
     ends[count % span] = end;
     foldeds[count % span] = folded;
+    asciis[count % span] = ascii;
     count++;
     for (const term of terms) {
       const n = term.words.length;
@@ -616,7 +642,15 @@ function readHits(
       let ok = true;
       for (let j = 0; j < n && ok; j++) {
         const at = (count - n + j) % span;
-        ok = wordIs(text, starts[at]!, ends[at]!, foldeds[at]!, term.words[j]!, term.prefix && j === n - 1);
+        ok = wordIs(
+          text,
+          starts[at]!,
+          ends[at]!,
+          foldeds[at]!,
+          asciis[at]!,
+          term.words[j]!,
+          term.prefix && j === n - 1,
+        );
       }
       if (ok && !hit(starts[(count - n) % span]!, end)) return false;
     }
@@ -624,22 +658,41 @@ function readHits(
   });
 }
 
-/** Whether the word tokens() read is `want` (or starts with it: `prefix`), compared in place when it is a range. */
+/**
+ * Whether the word tokens() read is `want` (or starts with it: `prefix`), compared in place when it comes as a range:
+ * its characters folded one at a time against `want`'s.
+ */
 function wordIs(
   text: string,
   start: number,
   end: number,
   folded: string | null,
+  ascii: boolean,
   want: string,
   prefix: boolean,
 ): boolean {
   if (folded !== null) return prefix ? folded.startsWith(want) : folded === want;
-  if (prefix ? end - start < want.length : end - start !== want.length) return false;
-  for (let k = 0; k < want.length; k++) {
-    const c = text.charCodeAt(start + k);
-    if ((c >= 65 && c <= 90 ? c + 32 : c) !== want.charCodeAt(k)) return false;
+  if (ascii && (prefix ? end - start < want.length : end - start !== want.length)) return false;
+  let k = 0;
+  for (let i = start; i < end;) {
+    const c = text.charCodeAt(i);
+    if (c < 128) {
+      if (k === want.length) return prefix;
+      if ((c >= 65 && c <= 90 ? c + 32 : c) !== want.charCodeAt(k)) return false;
+      k++;
+      i++;
+      continue;
+    }
+    const cp = text.codePointAt(i)!;
+    const fold = foldCodePoint(cp);
+    for (let j = 0; j < fold.length; j++) {
+      if (k === want.length) return prefix;
+      if (fold.charCodeAt(j) !== want.charCodeAt(k)) return false;
+      k++;
+    }
+    i += cp > 0xffff ? 2 : 1;
   }
-  return true;
+  return k === want.length;
 }
 
 /**
