@@ -185,22 +185,27 @@ export interface RankedRow {
 /** Weight of a term by the field it is found in (the best one); found in none of these, it is in the body. */
 const FIELD_WEIGHT = { subject: 8, peopleOrAttachmentNames: 4, body: 1 } as const;
 
-/** A candidate of a search: only what ranking needs (the page's own rows are read after, 50 not 1,000). */
+/** A candidate of a search on SQLite: only what ranking needs (the page's own rows are read after, 50 not 1,000). */
 interface Candidate {
   id: string;
   date: number;
-  /** SQLite: the message's row in the full-text index (most recently indexed is highest). */
+  /** The message's row in the full-text index (most recently indexed is highest). */
   seq: number;
 }
 
+/** The ranked ids from the `from`th, at most `count` of them (fewer at the end of the ranking). */
+type RankedIds = (from: number, count: number) => Promise<string[]>;
+
 /**
  * One ranked page of the caller's rows. Ranking every match of a common word would cost as much as the matches (1M
- * messages: hundreds of thousands of them): the candidates are the caller's MAX_SEARCH_RESULTS most recent visible
- * matches (SQLite: most recently indexed, walking the FTS5 doclists backwards, intersected with the scope's view
- * token or driven by its contact's messages; PostgreSQL: newest by date), and only those are ranked; a word with
- * fewer visible matches than that is ranked over all of them. The rank is the field each term is found in (subject
- * above people or attachment names, above the body only; then newest: fieldScores), never bm25's index-wide
- * statistics: how often a word occurs in other people's mail must not change the order of one's own results.
+ * messages: hundreds of thousands of them): the candidates are the MAX_SEARCH_RESULTS most recent matches (SQLite:
+ * most recently indexed, walking the FTS5 doclists backwards, intersected with the scope's view token or driven by
+ * its contact's messages, through the caller's query; PostgreSQL: newest by date, of the view's index entries or
+ * through the caller's query), and only those are ranked; a word with fewer matches than that is ranked over all of
+ * them. The rank is the field each term is found in (subject above people or attachment names, above the body only:
+ * FIELD_WEIGHT; then newest), never bm25's index-wide statistics: how often a word occurs in other people's mail must
+ * not change the order of one's own results. PostgreSQL ranks in its statement (fieldScore, rankedInDatabase), SQLite
+ * here (fieldScores, from FTS5's column filters).
  */
 async function rankedRows<Row extends RankedRow>(
   db: Db,
@@ -210,117 +215,142 @@ async function rankedRows<Row extends RankedRow>(
   offset: number,
   scope: SearchScope | undefined,
 ): Promise<Row[]> {
-  let candidates: Candidate[];
-  /** SQLite: each term in FTS5's syntax, prefixes as their words. */
-  let ftsTerms: string[] = [];
-  /** PostgreSQL: the fields each candidate holds each term in, read with the candidates. */
-  let found: FoundIn | undefined;
   const viewToken = scope && 'viewToken' in scope ? scope.viewToken : null;
   // Only the ids, dates and index rows of the candidates: the page's own rows are read once ranked.
   const ids = query.clearSelect().select(['messages.id', 'messages.date']);
   const expanded = await prefixWords(db, terms);
-  /** Whether the candidates were read through the caller's query (its conditions hold for them). */
-  let checked = true;
   if (isPostgres(db)) {
-    const match = sql<boolean>`message_search.doc @@ (to_tsquery('simple', ${tsQuery(terms, expanded)})${viewQuery(viewToken)})`;
-    // Each term asked of each candidate's subject (weight A) and people or attachment names (B): `fields`, a tenth of
-    // the document, read with it (0031).
-    const scored = terms.flatMap((term, i) => [
-      sql<boolean>`message_search.fields @@ to_tsquery('simple', ${tsTerm(term, expanded[i], 'A')})`.as(`s${i}`),
-      sql<boolean>`message_search.fields @@ to_tsquery('simple', ${tsTerm(term, expanded[i], 'B')})`.as(`n${i}`),
-    ]);
     // With a view token the index's matches are the view's own: the candidates are its newest matches read from the
     // index's table alone (its documents carry their dates, 0031), and the caller's conditions are asked about the
     // ranked page only (pageRows), not about every match of a common word (2,301 for one user at 219,500 messages).
     // They still decide: a match they refuse is left out of the page and the next ranked one taken, as if it had never
     // been a candidate. Without a view token (a contact's timeline) the matches are the organisation's: every one is
     // joined to the caller's query.
-    const rows = (
+    const match = sql<boolean>`message_search.doc @@ (to_tsquery('simple', ${tsQuery(terms, expanded)})${viewQuery(viewToken)})`;
+    const score = fieldScore(terms, expanded).as('score');
+    const ranked =
       viewToken !== null
-        ? await db
-            .selectFrom('message_search')
-            .select(['message_search.message_id as id', 'message_search.date'])
-            .select(scored)
-            .where(match)
-            .orderBy('message_search.date', 'desc')
-            .orderBy('message_search.message_id', 'desc')
-            .limit(MAX_SEARCH_RESULTS)
-            .execute()
-        : await ids
-            .innerJoin('message_search', 'message_search.message_id', 'messages.id')
-            .select(scored)
-            .where(match)
-            .orderBy('messages.date', 'desc')
-            .orderBy('messages.id', 'desc')
-            .limit(MAX_SEARCH_RESULTS)
-            .execute()
-    ) as Array<Record<string, unknown> & { id: string; date: number }>;
-    checked = viewToken === null;
-    found = { subject: new Map(), named: new Map() };
-    for (const row of rows)
-      terms.forEach((_, i) => {
-        if (row[`s${i}`]) add(found!.subject, row.id, i);
-        if (row[`n${i}`]) add(found!.named, row.id, i);
-      });
-    candidates = rows.map((r) => ({ id: r.id, date: Number(r.date), seq: 0 }));
-  } else {
-    ftsTerms = terms.map((t, i) => fts5Term(t, expanded[i]));
-    const match = [...ftsTerms, ...(viewToken === null ? [] : [`"${viewToken}"`])].join(' AND ');
-    // A contact's scope: the contact's documents are read once into a set (IN over a subquery) and each match, newest
-    // indexed first, is tested against it; the `+` keeps the set from being pushed into FTS5 as rowid lookups, which
-    // re-read the whole doclist per lookup (16 s for a contact of 1,317 messages at 200,000).
-    const ofContact =
-      scope && 'contactId' in scope
-        ? sql`and +message_search_fts.rowid in (select contact_docs.doc from message_contacts
-            join message_search_docs as contact_docs on contact_docs.message_id = message_contacts.message_id
-            where message_contacts.contact_id = ${scope.contactId})`
-        : sql``;
-    const hits = sql<{ message_id: string; seq: number }>`(select message_search_docs.message_id,
-      message_search_fts.rowid as seq
-      from message_search_fts join message_search_docs on message_search_docs.doc = message_search_fts.rowid
-      where message_search_fts match ${match} ${ofContact})`.as('hits');
-    candidates = (
-      await ids
-        .innerJoin(hits, 'hits.message_id', 'messages.id')
-        .select('hits.seq')
-        .orderBy(sql`hits.seq`, 'desc')
-        .limit(MAX_SEARCH_RESULTS)
-        .execute()
-    ).map((r) => ({ id: r.id, date: Number(r.date), seq: Number(r.seq) }));
+        ? rankedInDatabase(
+            db,
+            db
+              .selectFrom('message_search')
+              .select(['message_search.message_id as id', 'message_search.date', score])
+              .where(match)
+              .orderBy('message_search.date', 'desc')
+              .orderBy('message_search.message_id', 'desc')
+              .limit(MAX_SEARCH_RESULTS),
+          )
+        : rankedInDatabase(
+            db,
+            ids
+              .innerJoin('message_search', 'message_search.message_id', 'messages.id')
+              .select(score)
+              .where(match)
+              .orderBy('messages.date', 'desc')
+              .orderBy('messages.id', 'desc')
+              .limit(MAX_SEARCH_RESULTS),
+          );
+    return pageRows(query, ranked, offset, limit, viewToken === null);
   }
-  const scores = await fieldScores(db, candidates, terms, viewToken, ftsTerms, found);
+  // SQLite: each term in FTS5's syntax, prefixes as their words.
+  const ftsTerms = terms.map((t, i) => fts5Term(t, expanded[i]));
+  const match = [...ftsTerms, ...(viewToken === null ? [] : [`"${viewToken}"`])].join(' AND ');
+  // A contact's scope: the contact's documents are read once into a set (IN over a subquery) and each match, newest
+  // indexed first, is tested against it; the `+` keeps the set from being pushed into FTS5 as rowid lookups, which
+  // re-read the whole doclist per lookup (16 s for a contact of 1,317 messages at 200,000).
+  const ofContact =
+    scope && 'contactId' in scope
+      ? sql`and +message_search_fts.rowid in (select contact_docs.doc from message_contacts
+          join message_search_docs as contact_docs on contact_docs.message_id = message_contacts.message_id
+          where message_contacts.contact_id = ${scope.contactId})`
+      : sql``;
+  const hits = sql<{ message_id: string; seq: number }>`(select message_search_docs.message_id,
+    message_search_fts.rowid as seq
+    from message_search_fts join message_search_docs on message_search_docs.doc = message_search_fts.rowid
+    where message_search_fts match ${match} ${ofContact})`.as('hits');
+  const candidates: Candidate[] = (
+    await ids
+      .innerJoin(hits, 'hits.message_id', 'messages.id')
+      .select('hits.seq')
+      .orderBy(sql`hits.seq`, 'desc')
+      .limit(MAX_SEARCH_RESULTS)
+      .execute()
+  ).map((r) => ({ id: r.id, date: Number(r.date), seq: Number(r.seq) }));
+  const scores = await fieldScores(db, candidates, terms, viewToken, ftsTerms);
   const ranked = candidates
     .sort(
       (a, b) => scores.get(b.id)! - scores.get(a.id)! || b.date - a.date || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
     )
     .map((c) => c.id);
-  return pageRows(query, ranked, offset, limit, checked);
+  return pageRows(query, async (from, count) => ranked.slice(from, from + count), offset, limit, true);
 }
 
 /**
- * The rows of `ranked` (ids best first) that the caller's query returns, from the `offset`th of them, at most `limit`,
- * read through that query (its conditions decide). `checked`: the ids were read through it already, so each is
- * taken to pass and only the page's rows are read; otherwise the ids before the page are asked first (their rows are
- * not read) and the page's are read and asked at once, more being read for any refused.
+ * PostgreSQL: a search's score of a document, the SQL form of fieldScores' rule: per term, the weight of the best
+ * field it is found in, from the document's subject (weight A) and people or attachment names (B) lexemes: `fields`,
+ * a tenth of the document (0031).
+ */
+function fieldScore(terms: SearchTerm[], expanded: PrefixWords) {
+  const perTerm = terms.map(
+    (term, i) => sql`(case
+      when message_search.fields @@ to_tsquery('simple', ${tsTerm(term, expanded[i], 'A')})
+        then ${sql.lit(FIELD_WEIGHT.subject)}
+      when message_search.fields @@ to_tsquery('simple', ${tsTerm(term, expanded[i], 'B')})
+        then ${sql.lit(FIELD_WEIGHT.peopleOrAttachmentNames)}
+      else ${sql.lit(FIELD_WEIGHT.body)} end)`,
+  );
+  return sql<number>`${sql.join(perTerm, sql` + `)}`;
+}
+
+/**
+ * PostgreSQL: the ranking of `candidates` (best score first, then newest, then the id in byte order, as SQLite's sort
+ * here), read a window at a time: the server sends a page's ids, not a thousand scored rows (issue 18: parsing and
+ * sorting them was a tenth of a search's time in the event loop).
+ */
+function rankedInDatabase(
+  db: Db,
+  candidates: SelectQueryBuilder<Database, 'message_search' | 'messages', { id: string; date: number; score: number }>,
+): RankedIds {
+  return async (from, count) =>
+    (
+      await db
+        .selectFrom(candidates.as('candidates'))
+        .select('candidates.id')
+        .orderBy('candidates.score', 'desc')
+        .orderBy('candidates.date', 'desc')
+        .orderBy(sql`candidates.id collate "C"`, 'desc')
+        .limit(count)
+        .offset(from)
+        .execute()
+    ).map((r) => r.id);
+}
+
+/**
+ * The rows of the ranking that the caller's query returns, from the `offset`th of them, at most `limit`, read through
+ * that query (its conditions decide). `checked`: the ranked ids were read through it already, so each is taken to pass
+ * and only the page's rows are read; otherwise the ids before the page are asked first (their rows are not read) and
+ * the page's are read and asked at once, more ids being read for any refused.
  */
 async function pageRows<Row extends RankedRow>(
   query: VisibleMessages<Row>,
-  ranked: string[],
+  ranked: RankedIds,
   offset: number,
   limit: number,
   checked: boolean,
 ): Promise<Row[]> {
-  let at = checked ? Math.min(offset, ranked.length) : 0;
-  let skipped = checked ? at : 0;
-  while (skipped < offset && at < ranked.length) {
-    const ids = ranked.slice(at, at + Math.min(offset - skipped, MAX_IN_LIST));
+  let at = checked ? offset : 0;
+  let skipped = at;
+  while (skipped < offset) {
+    const ids = await ranked(at, Math.min(offset - skipped, MAX_IN_LIST));
+    if (ids.length === 0) return [];
     at += ids.length;
     const passed = await query.clearSelect().select('messages.id').where('messages.id', 'in', ids).execute();
     skipped += new Set(passed.map((r) => r.id)).size;
   }
   const rows: Row[] = [];
-  while (rows.length < limit && at < ranked.length) {
-    const ids = ranked.slice(at, at + Math.min(limit - rows.length, MAX_IN_LIST));
+  while (rows.length < limit) {
+    const ids = await ranked(at, Math.min(limit - rows.length, MAX_IN_LIST));
+    if (ids.length === 0) break;
     at += ids.length;
     const read = new Map((await query.where('messages.id', 'in', ids).execute()).map((r) => [r.id, r]));
     for (const id of ids) if (read.has(id)) rows.push(read.get(id)!);
@@ -334,12 +364,12 @@ function viewQuery(viewToken: string | null) {
 }
 
 /**
- * Each candidate's score: per term, the weight of the best field it is found in, asked of the index where that is
- * cheap: PostgreSQL, the candidates' weighted lexemes of those fields, read with them (`found`, see rankedRows);
- * SQLite with a view token, per term the candidates' index rows matching it in the subject and in the people or
- * attachment names (FTS5 column filters within the candidates' range of rows, intersected with the view: a few hundred
- * postings). Without a view (a contact's timeline) those column filters would walk the word's postings in the whole
- * index (20–70 ms at 210,000 messages), so the candidates' own fields are read and folded here instead (foundInFields).
+ * SQLite: each candidate's score: per term, the weight of the best field it is found in (FIELD_WEIGHT; fieldScore is
+ * the same rule in PostgreSQL's SQL), asked of the index where that is cheap: with a view token, per term the
+ * candidates' index rows matching it in the subject and in the people or attachment names (FTS5 column filters within
+ * the candidates' range of rows, intersected with the view: a few hundred postings). Without a view (a contact's
+ * timeline) those column filters would walk the word's postings in the whole index (20–70 ms at 210,000 messages),
+ * so the candidates' own fields are read and folded here instead (foundInFields).
  */
 async function fieldScores(
   db: Db,
@@ -347,9 +377,9 @@ async function fieldScores(
   terms: SearchTerm[],
   viewToken: string | null,
   ftsTerms: string[],
-  found: FoundIn = { subject: new Map(), named: new Map() },
 ): Promise<Map<string, number>> {
-  if (candidates.length > 0 && !isPostgres(db)) {
+  const found: FoundIn = { subject: new Map(), named: new Map() };
+  if (candidates.length > 0) {
     if (viewToken !== null) await foundInView(db, candidates, ftsTerms, viewToken, found);
     else await foundInFields(db, candidates, terms, found);
   }
