@@ -1,12 +1,13 @@
 // Full-text search of the mail a caller may read (issue 18): `q` on the inbox and on a contact's timeline. The words
 // of `q` are folded like the index's (src/storage/search-index.ts) and written into the engine's query language by
 // us, from letters and digits only: nothing a user types is ever taken as FTS5 or tsquery syntax. Words are AND-ed,
-// "quoted words" are a phrase, the last word is also a prefix while typing. The match runs inside the caller's own
-// query (the access policy's visibility rule and the inbox or contact condition), in the same SQL, so a search never
-// finds, counts or ranks a message the caller cannot open. Ranked best first (subject above people and attachment
-// names above body, from each message's own fields: see rankedRows), then newest; the page cursor is an offset, at most
-// MAX_SEARCH_RESULTS deep.
-import { sql, type SelectQueryBuilder } from 'kysely';
+// "quoted words" are a phrase, the last word is also a prefix while typing. Every row a search returns is read through
+// the caller's own query (the access policy's visibility rule and the inbox or contact condition), so a search never
+// finds a message the caller cannot open: the index narrows (an inbox's view token), the caller's query decides
+// (pageRows). Ranked best first (subject above people and attachment names above body, from each message's own fields,
+// never index-wide statistics: see rankedRows), then newest; the page cursor is an offset, at most MAX_SEARCH_RESULTS
+// deep.
+import { sql, type RawBuilder, type SelectQueryBuilder } from 'kysely';
 import { AppError } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
 import type { Database } from '../storage/schema.js';
@@ -227,28 +228,30 @@ async function rankedRows<Row extends RankedRow>(
     // been a candidate. Without a view token (a contact's timeline) the matches are the organisation's: every one is
     // joined to the caller's query.
     const match = sql<boolean>`message_search.doc @@ (to_tsquery('simple', ${tsQuery(terms, expanded)})${viewQuery(viewToken)})`;
-    const score = fieldScore(terms, expanded).as('score');
+    const score = fieldScore(terms, expanded);
     const ranked =
       viewToken !== null
         ? rankedInDatabase(
             db,
             db
               .selectFrom('message_search')
-              .select(['message_search.message_id as id', 'message_search.date', score])
+              .select(['message_search.message_id as id', 'message_search.date', 'message_search.fields'])
               .where(match)
               .orderBy('message_search.date', 'desc')
               .orderBy('message_search.message_id', 'desc')
               .limit(MAX_SEARCH_RESULTS),
+            score,
           )
         : rankedInDatabase(
             db,
             ids
               .innerJoin('message_search', 'message_search.message_id', 'messages.id')
-              .select(score)
+              .select('message_search.fields')
               .where(match)
               .orderBy('messages.date', 'desc')
               .orderBy('messages.id', 'desc')
               .limit(MAX_SEARCH_RESULTS),
+            score,
           );
     return pageRows(query, ranked, offset, limit, viewToken === null);
   }
@@ -286,16 +289,17 @@ async function rankedRows<Row extends RankedRow>(
 }
 
 /**
- * PostgreSQL: a search's score of a document, the SQL form of fieldScores' rule: per term, the weight of the best
+ * PostgreSQL: a search's score of a candidate, the SQL form of fieldScores' rule: per term, the weight of the best
  * field it is found in, from the document's subject (weight A) and people or attachment names (B) lexemes: `fields`,
- * a tenth of the document (0031).
+ * a tenth of the document (0031), carried by the candidates (rankedInDatabase scores the candidates only, not every
+ * match they were chosen from).
  */
 function fieldScore(terms: SearchTerm[], expanded: PrefixWords) {
   const perTerm = terms.map(
     (term, i) => sql`(case
-      when message_search.fields @@ to_tsquery('simple', ${tsTerm(term, expanded[i], 'A')})
+      when candidates.fields @@ to_tsquery('simple', ${tsTerm(term, expanded[i], 'A')})
         then ${sql.lit(FIELD_WEIGHT.subject)}
-      when message_search.fields @@ to_tsquery('simple', ${tsTerm(term, expanded[i], 'B')})
+      when candidates.fields @@ to_tsquery('simple', ${tsTerm(term, expanded[i], 'B')})
         then ${sql.lit(FIELD_WEIGHT.peopleOrAttachmentNames)}
       else ${sql.lit(FIELD_WEIGHT.body)} end)`,
   );
@@ -303,20 +307,21 @@ function fieldScore(terms: SearchTerm[], expanded: PrefixWords) {
 }
 
 /**
- * PostgreSQL: the ranking of `candidates` (best score first, then newest, then the id in byte order, as SQLite's sort
- * here), read a window at a time: the server sends a page's ids, not a thousand scored rows (issue 18: parsing and
+ * PostgreSQL: the ranking of `candidates` (best `score` first, then newest, then the id in byte order, as SQLite's
+ * sort here), read a window at a time: the server sends a page's ids, not a thousand scored rows (issue 18: parsing and
  * sorting them was a tenth of a search's time in the event loop).
  */
 function rankedInDatabase(
   db: Db,
-  candidates: SelectQueryBuilder<Database, 'message_search' | 'messages', { id: string; date: number; score: number }>,
+  candidates: SelectQueryBuilder<Database, 'message_search' | 'messages', { id: string; date: number; fields: string }>,
+  score: RawBuilder<number>,
 ): RankedIds {
   return async (from, count) =>
     (
       await db
         .selectFrom(candidates.as('candidates'))
         .select('candidates.id')
-        .orderBy('candidates.score', 'desc')
+        .orderBy(score, 'desc')
         .orderBy('candidates.date', 'desc')
         .orderBy(sql`candidates.id collate "C"`, 'desc')
         .limit(count)
