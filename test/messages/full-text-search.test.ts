@@ -208,6 +208,21 @@ describe.each(DIALECTS)('full-text search on %s', (dialect) => {
     return conversa.api('GET', `${route}?${params}`, undefined, token);
   }
 
+  /** Every item of the owner's inbox search `q`, page after page of `limit` (at most 10 pages). */
+  async function allPages(q: string, limit: number): Promise<Array<{ id: string; subject: string }>> {
+    const seen: Array<{ id: string; subject: string }> = [];
+    let cursor: string | undefined;
+    for (let pages = 0; pages < 10; pages++) {
+      const params = new URLSearchParams({ q, limit: String(limit), ...(cursor ? { cursor } : {}) });
+      const res = await conversa.api('GET', `/api/inbox?${params}`, undefined, owner.token);
+      expect(res.status, res.text).toBe(200);
+      seen.push(...res.body.items);
+      cursor = res.body.nextCursor ?? undefined;
+      if (!cursor) break;
+    }
+    return seen;
+  }
+
   async function subjects(q: string, token = owner.token, route = '/api/inbox'): Promise<string[]> {
     const res = await search(q, token, route);
     expect(res.status, res.text).toBe(200);
@@ -429,16 +444,8 @@ describe.each(DIALECTS)('full-text search on %s', (dialect) => {
 
     // Best first (subject hits, newest first): the two hidden ones, newest, would rank first; pages of one skip them.
     expect(await subjects('tucuma')).toEqual(['Tucumã visível 1', 'Tucumã visível 2', 'Tucumã visível 3']);
-    const seen: string[] = [];
-    let cursor: string | undefined;
-    do {
-      const params = new URLSearchParams({ q: 'tucuma', limit: '1', ...(cursor ? { cursor } : {}) });
-      const res = await conversa.api('GET', `/api/inbox?${params}`, undefined, owner.token);
-      expect(res.status, res.text).toBe(200);
-      seen.push(...res.body.items.map((m: { subject: string }) => m.subject));
-      cursor = res.body.nextCursor ?? undefined;
-    } while (cursor && seen.length < 10);
-    expect(seen).toEqual(['Tucumã visível 1', 'Tucumã visível 2', 'Tucumã visível 3']);
+    const seen = await allPages('tucuma', 1);
+    expect(seen.map((m) => m.subject)).toEqual(['Tucumã visível 1', 'Tucumã visível 2', 'Tucumã visível 3']);
     await reindexMessages(db, hidden);
     expect((await carrying(token)).filter((id) => hidden.includes(id))).toEqual([]);
   });
@@ -571,17 +578,7 @@ describe.each(DIALECTS)('full-text search on %s', (dialect) => {
         }),
       ),
     );
-    const seen: string[] = [];
-    let cursor: string | undefined;
-    let pages = 0;
-    do {
-      const params = new URLSearchParams({ q: 'pagina', limit: '5', ...(cursor ? { cursor } : {}) });
-      const res = await conversa.api('GET', `/api/inbox?${params}`, undefined, owner.token);
-      expect(res.status, res.text).toBe(200);
-      seen.push(...res.body.items.map((m: { id: string }) => m.id));
-      cursor = res.body.nextCursor ?? undefined;
-      pages++;
-    } while (cursor && pages < 10);
+    const seen = (await allPages('pagina', 5)).map((m) => m.id);
     expect(seen.length).toBe(23);
     expect(new Set(seen).size).toBe(23);
   });
