@@ -1,12 +1,12 @@
-// Full-text search on PostgreSQL at scale (issue 18). Two changes to `message_search`, made by copying it into a new
+// Full-text search on PostgreSQL at scale (issue 18). Three changes to `message_search`, made by copying it into a new
 // table (one pass, no dead rows left behind, the GIN index built once at the end):
 // - Its `message_id` is kept in the row (storage PLAIN). The row holds a compressed tsvector of ~2.5 KB kept in the row
 //   too (0023), so PostgreSQL's toaster moved the only other column it may move, the 36-byte id, out of line: every
 //   read of a match's id was a TOAST index lookup, and a common word's search read it several times per match (the
 //   join, the hash, the join filter): 48.6 → 23.4 ms median for a search's candidates at 219,500 messages.
 // - Each document carries its message's date (a message's date never changes), so a search of a view takes its
-//   newest matches from this table alone, then asks the caller's conditions about those only (search-messages.ts,
-//   rankedRows): 23.4 → 16.4 ms.
+//   newest matches from this table alone and asks the caller's conditions about the page it shows only
+//   (search-messages.ts, rankedRows and pageRows).
 // - And, apart, its subject's, people's and attachment names' lexemes (`fields`: the document's weights A and B, a
 //   tenth of its size), which the ranking asks about each candidate: read with the candidates instead of decompressing
 //   a thousand whole documents in two more statements.
