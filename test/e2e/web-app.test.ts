@@ -455,10 +455,17 @@ describe('the web app in Chromium', () => {
     await shows(page.getByText('Remote images are shown.'));
     const shown = (await iframe.getAttribute('srcdoc')) ?? '';
     expect(shown).toContain(`img-src data: cid: https:;`);
-    const after = page.frames().find((f) => f.url() === 'about:srcdoc');
-    expect((await imageSources(after!)).filter((src) => src !== null)).toEqual([
-      `https://127.0.0.1:${closedPort}/remote.png`,
-    ]);
+    // The frame reloads with the new srcdoc: its images are read once it has (an evaluation during the reload fails).
+    const shownSources = await waitFor(
+      'the frame to load with its images shown',
+      async () => {
+        const frame = page.frames().find((f) => f.url() === 'about:srcdoc');
+        const sources = frame ? await imageSources(frame) : null;
+        return sources?.some((src) => src !== null) ? sources : undefined;
+      },
+      5_000,
+    );
+    expect(shownSources.filter((src) => src !== null)).toEqual([`https://127.0.0.1:${closedPort}/remote.png`]);
     // The browser did try it (no CSP refusal, which would be a console problem): nothing listens there.
     await waitFor(
       'the shown image to be fetched',
