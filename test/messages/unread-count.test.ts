@@ -1,8 +1,9 @@
 // The unread badge (issue 18) is driven by the rows that can make a message unread (read-state.ts, unreadCandidates)
 // instead of the whole inbox: it must still count exactly what the read rule, applied message by message
-// (each inbox item's `read`, read-state.ts readOf), calls unread in the caller's inbox, up to UNREAD_COUNT_CAP. Every combination of holders (own
-// mailboxes, both of them, a colleague's shared one, mail the user sent), own copies (live or removed, seen or not,
-// none), marks (the user's own, a colleague's) and source (synced, sent from the CRM), on SQLite and PostgreSQL.
+// (each inbox item's `read`, read-state.ts readOf), calls unread in the caller's inbox, up to UNREAD_COUNT_CAP.
+// Every combination of holders (own mailboxes, both of them, a colleague's shared one, mail the user sent), own copies
+// (live or removed, seen or not, none), marks (the user's own, a colleague's) and source (synced, sent from the CRM),
+// on SQLite and PostgreSQL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inbox, unreadCount, UNREAD_COUNT_CAP } from '../../src/messages/messages.js';
 import { inChunks } from '../../src/storage/batches.js';
