@@ -7,6 +7,7 @@ import { createDriverFactory } from '../calendar/calendar-runner.js';
 import { calendarPushFor, type CalendarPushOptions } from '../calendar/push/calendar-channels.js';
 import type { WindowOptions } from '../calendar/meetings/account-context.js';
 import type { ParsedMessage, ParseOptions } from '../mail/mime/parse-message.js';
+import type { DownloadParser } from '../mail/mime/parse-pool.js';
 import { createOutbox, type Outbox, type OutboxDeps } from '../mail/send/outbox.js';
 import { createReminderSweeper, type ReminderChange, type ReminderSweeper } from '../mail/send/follow-up-reminders.js';
 import { createSequenceEngine, type SequenceEngine, type SequenceEngineDeps } from '../sequences/sequence-engine.js';
@@ -86,6 +87,8 @@ export interface BackgroundDeps {
   secrets: SecretBox;
   blobs: BlobStore;
   parse(raw: Buffer, options?: ParseOptions): Promise<ParsedMessage>;
+  /** Big messages of a first sync by way of the blob files (the file blob store only). */
+  downloads?: DownloadParser | null;
   log: Logger & { child(bindings: object): Logger };
   /** Where user-named servers may be (CONVERSA_ALLOWED_HOSTS); every connection of the workers asks it. */
   outbound: OutboundPolicy;
@@ -145,6 +148,7 @@ export function createBackgroundWork(deps: BackgroundDeps, options: BackgroundOp
       db,
       blobs,
       parse: deps.parse,
+      downloads: deps.downloads ?? null,
       batchSize: options.batchSize ?? config.syncBatchSize,
       batchBytes: options.batchBytes ?? config.syncBatchBytes,
       ...(options.onSyncFetch ? { onFetch: options.onSyncFetch } : {}),

@@ -168,6 +168,7 @@ async function openCore(
     parsePool,
     readers,
     parse: (raw: Buffer, options?: ParseOptions) => parsePool.parse(raw, options),
+    downloads: parsePool.downloads,
     async close() {
       importing.abort();
       await blobImport;
@@ -188,7 +189,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     () => background,
     () => app?.log ?? console,
   );
-  const { secrets, storage, blobs, parse } = core;
+  const { secrets, storage, blobs, parse, downloads } = core;
   const tls = options.tlsRejectUnauthorized === false ? { tlsRejectUnauthorized: false } : {};
   const outbound = outboundPolicy(config, options);
   // The web side's calendar driver (writes from the routes; push channels of a removed account in a web-only process).
@@ -280,7 +281,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     },
   });
   if (options.background ?? config.serveBackground) {
-    background = createBackgroundWork({ config, storage, secrets, blobs, parse, log: app.log, outbound }, options);
+    background = createBackgroundWork(
+      { config, storage, secrets, blobs, parse, downloads, log: app.log, outbound },
+      options,
+    );
   }
   const firstRun = await needsSetup(storage.db);
   const address = await app.listen({ port: config.port, host: config.host });
@@ -356,7 +360,16 @@ export async function startWorker(
   );
   const outbound = outboundPolicy(config, options);
   const background = createBackgroundWork(
-    { config, storage: core.storage, secrets: core.secrets, blobs: core.blobs, parse: core.parse, log, outbound },
+    {
+      config,
+      storage: core.storage,
+      secrets: core.secrets,
+      blobs: core.blobs,
+      parse: core.parse,
+      downloads: core.downloads,
+      log,
+      outbound,
+    },
     options,
   );
   work = background;

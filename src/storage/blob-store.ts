@@ -63,6 +63,12 @@ export interface BlobStoreOptions {
   fsync?: boolean;
 }
 
+/** The file blob store as a worker thread is told of it: its folder and options. */
+export interface BlobFiles extends BlobStoreOptions {
+  /** The blob store's folder (the layout above). */
+  root: string;
+}
+
 const SHA256 = /^[0-9a-f]{64}$/;
 
 /** Leftovers of a crash (a temp file) or of a removal cut short (a file set aside), by their name. */
@@ -106,8 +112,8 @@ export async function* blobLayoutFiles(root: string): AsyncGenerator<{ name: str
       for (const name of await names(path.join(root, a, b))) yield { name, file: path.join(root, a, b, name) };
 }
 
-/** Where the blob `sha256` lives under `root`. */
-function blobPathIn(root: string, sha256: string): string {
+/** Where the blob `sha256` lives under `root` (validated: only a SHA-256 reaches the path). */
+export function blobPathIn(root: string, sha256: string): string {
   const hash = checked(sha256);
   return path.join(root, hash.slice(0, 2), hash.slice(2, 4), hash);
 }
@@ -124,57 +130,167 @@ function tempPathOf(file: string): string {
 export function putBlobFileSync(dir: string, content: Buffer, options: BlobStoreOptions = {}): BlobRef {
   const sha256 = createHash('sha256').update(content).digest('hex');
   const file = blobPathIn(path.resolve(dir), sha256);
-  let size: number | null = null;
-  try {
-    const info = statSync(file);
-    size = info.isFile() ? info.size : null;
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-  }
-  if (size === content.length) {
-    try {
-      const now = new Date();
-      utimesSync(file, now, now);
-      return { sha256, size };
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-    }
-  }
-  const folder = path.dirname(file);
+  if (touchedIfStoredSync(file, content.length)) return { sha256, size: content.length };
   const temp = tempPathOf(file);
   try {
-    let fd: number;
+    const fd = openTempSync(temp);
     try {
-      fd = openSync(temp, 'wx', 0o600);
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-      mkdirSync(folder, { recursive: true, mode: 0o700 });
-      fd = openSync(temp, 'wx', 0o600);
-    }
-    try {
-      for (let at = 0; at < content.length;) at += writeSync(fd, content, at, content.length - at);
+      writeAllSync(fd, content);
       if (options.fsync === true) fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
     renameSync(temp, file);
   } catch (error) {
-    try {
-      unlinkSync(temp);
-    } catch {
-      // Never made, or already renamed.
-    }
+    unlinkQuietlySync(temp);
     throw error;
   }
-  if (options.fsync === true) {
-    const fd = openSync(folder, 'r');
+  if (options.fsync === true) fsyncFolderSync(path.dirname(file));
+  return { sha256, size: content.length };
+}
+
+/**
+ * True when `file` holds `size` bytes already (the same blob, short of damage from outside), its mtime then made
+ * now: the "written at" that collection's grace period counts from. False when it is missing or of another size.
+ */
+function touchedIfStoredSync(file: string, size: number): boolean {
+  try {
+    const info = statSync(file);
+    if (!info.isFile() || info.size !== size) return false;
+    const now = new Date();
+    utimesSync(file, now, now);
+    return true;
+  } catch (error) {
+    if (isNotFound(error)) return false;
+    throw error;
+  }
+}
+
+/** Creates `temp` (owner only, like the database: these are the mail's raw bytes), making its folder when missing. */
+function openTempSync(temp: string): number {
+  try {
+    return openSync(temp, 'wx', 0o600);
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    mkdirSync(path.dirname(temp), { recursive: true, mode: 0o700 });
+    return openSync(temp, 'wx', 0o600);
+  }
+}
+
+function writeAllSync(fd: number, content: Uint8Array): void {
+  for (let at = 0; at < content.length;) at += writeSync(fd, content, at, content.length - at);
+}
+
+function unlinkQuietlySync(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // Never made, or already renamed.
+  }
+}
+
+function fsyncFolderSync(folder: string): void {
+  const fd = openSync(folder, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const ZERO_HASH = '0'.repeat(64);
+
+/**
+ * A blob written piece by piece, for bytes that should never be whole in memory (issue 18: a message with a 20 MB
+ * attachment, downloaded in chunks and its attachment decoded in chunks). Its name is known only at the end, so the
+ * pieces go to a temp file in the folder of the all-zero hash, where collection's sweep finds it under the name of a
+ * crashed write (`<hash>.tmp-…`) should the process die first; `finish` renames it into place (or drops it when the
+ * same blob is there already), `abort` removes it. Blocking calls: for the parse worker, and for the main thread's
+ * downloads of big messages, whose pieces are a few hundred KB at a time.
+ */
+export class BlobFileWriter {
+  private readonly hash = createHash('sha256');
+  private readonly temp: string;
+  private fd: number | null;
+  private size = 0;
+
+  private readonly root: string;
+
+  constructor(
+    root: string,
+    private readonly options: BlobStoreOptions = {},
+  ) {
+    this.root = path.resolve(root);
+    this.temp = tempPathOf(blobPathIn(this.root, ZERO_HASH));
+    this.fd = openTempSync(this.temp);
+  }
+
+  write(piece: Uint8Array): void {
+    if (this.fd === null) throw new Error('blob writer already finished');
+    this.hash.update(piece);
+    writeAllSync(this.fd, piece);
+    this.size += piece.length;
+  }
+
+  /** Closes the file and puts it in place; the writer is then done (abort is a no-op). */
+  finish(): BlobRef {
+    const fd = this.fd;
+    if (fd === null) throw new Error('blob writer already finished');
+    this.fd = null;
+    const sha256 = this.hash.digest('hex');
+    const file = blobPathIn(this.root, sha256);
     try {
-      fsyncSync(fd);
-    } finally {
+      try {
+        if (this.options.fsync === true) fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      if (touchedIfStoredSync(file, this.size)) unlinkSync(this.temp);
+      else {
+        mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+        renameSync(this.temp, file);
+        if (this.options.fsync === true) fsyncFolderSync(path.dirname(file));
+      }
+    } catch (error) {
+      unlinkQuietlySync(this.temp);
+      throw error;
+    }
+    return { sha256, size: this.size };
+  }
+
+  /** Drops what was written (a failed download or parse); safe to call more than once, or after finish. */
+  abort(): void {
+    const fd = this.fd;
+    if (fd === null) return;
+    this.fd = null;
+    try {
       closeSync(fd);
+    } finally {
+      unlinkQuietlySync(this.temp);
     }
   }
-  return { sha256, size: content.length };
+}
+
+/**
+ * Writes the pieces of `content` (a download) to a blob under `root` as they arrive; nothing of it is kept in memory.
+ * On an error or an abort nothing stays behind.
+ */
+export async function putBlobFileStream(
+  root: string,
+  content: AsyncIterable<Uint8Array>,
+  options: BlobStoreOptions & { signal?: AbortSignal } = {},
+): Promise<BlobRef> {
+  options.signal?.throwIfAborted();
+  const writer = new BlobFileWriter(root, options);
+  try {
+    for await (const piece of content) {
+      options.signal?.throwIfAborted();
+      writer.write(piece);
+    }
+    return writer.finish();
+  } finally {
+    writer.abort();
+  }
 }
 
 export function createBlobStore(dir: string, options: BlobStoreOptions = {}): FileBlobStore {

@@ -1,7 +1,7 @@
 // The pool runs real worker threads. Under vitest this module is loaded from .ts sources, so each worker
 // registers tsx before loading parse-worker.ts (see parse-pool.ts); the compiled dist/ starts parse-worker.js
 // directly. Everything else — transfer, time limits, crash recovery, queueing — is the production code path.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseMessage } from '../../src/mail/mime/parse-message.js';
 import { createParsePool, type ParsePool } from '../../src/mail/mime/parse-pool.js';
-import { createBlobStore } from '../../src/storage/blob-store.js';
+import { createBlobStore, putBlobFileSync, type BlobRef } from '../../src/storage/blob-store.js';
+import { makeMessage } from '../support/make-message.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const emlDir = path.resolve(repoRoot, '..', 'shared', 'corpus', 'eml');
@@ -163,6 +164,70 @@ describe('createParsePool', () => {
     expect(await createBlobStore(root).has(sha256(bomb))).toBe(true);
     expect(after.parseError).toBeNull();
     expect(after.blobs?.attachments).toHaveLength(1);
+  });
+
+  it('a big download: written to a blob file piece by piece, parsed from there, its attachment decoded into a blob', async () => {
+    const root = path.join(scratch(), 'blobs');
+    const p = pool({ size: 1, blobFiles: { root } });
+    expect(pool({ size: 1 }).downloads).toBeNull();
+    const file = randomBytes(3 * 1024 * 1024);
+    const raw = Buffer.from(
+      makeMessage({
+        from: 'Ana <ana@example.com>',
+        to: ['bia@example.com'],
+        subject: 'Big download',
+        attachment: { filename: 'big.bin', contentType: 'application/octet-stream', content: file },
+      }),
+    );
+    async function* pieces(): AsyncGenerator<Buffer> {
+      for (let at = 0; at < raw.length; at += 65_536) yield raw.subarray(at, at + 65_536);
+    }
+    const ref = await p.downloads!.store(pieces());
+    expect(ref).toEqual({ sha256: sha256(raw), size: raw.length });
+    const stored = await p.downloads!.parse(ref);
+    const files = createBlobStore(root);
+    expect(stored).toMatchObject({ subject: 'Big download', size: raw.length, parseError: null });
+    expect(stored.blobs).toEqual({ raw: ref, attachments: [{ sha256: sha256(file), size: file.length }] });
+    expect(stored.attachments).toMatchObject([{ filename: 'big.bin', size: file.length }]);
+    expect((await files.get(sha256(file))).equals(file)).toBe(true);
+    expect((statSync(files.path(sha256(file))).mode & 0o777).toString(8)).toBe('600');
+    // A failed download leaves nothing: no blob, no temp file.
+    const failing = (async function* () {
+      yield raw.subarray(0, 1000);
+      throw new Error('connection lost');
+    })();
+    await expect(p.downloads!.store(failing)).rejects.toThrow(/connection lost/);
+    const aborted = new AbortController();
+    const endless = (async function* () {
+      for (;;) {
+        yield raw.subarray(0, 1000);
+        aborted.abort(new Error('sync stopped'));
+      }
+    })();
+    await expect(p.downloads!.store(endless, aborted.signal)).rejects.toThrow(/sync stopped/);
+    expect(readdirSync(path.join(root, '00', '00'))).toEqual([]);
+  });
+
+  it('fails a stored message whose attachment cannot be written (a full disk): it is synced again, not stored without it', async () => {
+    const root = path.join(scratch(), 'blobs');
+    const p = pool({ size: 1, blobFiles: { root } });
+    let raw: Buffer;
+    let ref: BlobRef;
+    do {
+      raw = Buffer.from(
+        makeMessage({
+          from: 'a@example.com',
+          to: ['b@example.com'],
+          attachment: { filename: 'a.bin', contentType: 'application/octet-stream', content: randomBytes(300_000) },
+        }),
+      );
+      ref = putBlobFileSync(root, raw);
+    } while (ref.sha256.startsWith('00'));
+    // The folder every piece-by-piece write starts in is in the way (a file).
+    writeFileSync(path.join(root, '00'), 'in the way');
+    await expect(p.downloads!.parse(ref)).rejects.toThrow(/could not be stored/);
+    // The pool carries on.
+    expect((await p.parse(eml('Subject: next', '', 'x'))).subject).toBe('next');
   });
 
   it('replaces a worker that runs past the time limit; that message gets a parseError and headers, the rest go on', async () => {

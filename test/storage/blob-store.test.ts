@@ -7,7 +7,9 @@ import { AppError } from '../../src/core/app-error.js';
 import {
   createBlobStore,
   isSha256,
+  putBlobFileStream,
   putBlobFileSync,
+  BlobFileWriter,
   type BlobStoreOptions,
   type FileBlobStore,
 } from '../../src/storage/blob-store.js';
@@ -36,6 +38,18 @@ const WRITERS: Record<string, (dir: string, options: BlobStoreOptions) => FileBl
   putBlobFileSync: (root, options) => ({
     ...createBlobStore(root, options),
     put: async (content) => putBlobFileSync(root, content, options),
+  }),
+  // A download written as it arrives (BlobFileWriter), in pieces of 1,000 bytes.
+  putBlobFileStream: (root, options) => ({
+    ...createBlobStore(root, options),
+    put: (content) =>
+      putBlobFileStream(
+        root,
+        (async function* () {
+          for (let at = 0; at < content.length; at += 1000) yield content.subarray(at, at + 1000);
+        })(),
+        options,
+      ),
   }),
 };
 
@@ -185,6 +199,21 @@ describe('createBlobStore: what collection uses', () => {
     const left = await listFiles(dir);
     expect(left.some((f) => f.endsWith('.tmp-1-abc'))).toBe(false);
     expect(left.some((f) => f.endsWith('.gc-2-def'))).toBe(true);
+  });
+
+  it('a write in pieces cut short by a crash leaves a temp file that the sweep removes once old', async () => {
+    const store = createBlobStore(dir);
+    const crashed = new BlobFileWriter(dir);
+    crashed.write(Buffer.from('the first piece of a download'));
+    // The process dies here: neither finish() nor abort() runs.
+    const [temp] = await listFiles(dir);
+    expect(temp).toMatch(/^00\/00\/0{64}\.tmp-\d+-[0-9a-f]+$/);
+    for await (const _ of store.entries({ writtenBefore: Date.now() - 30_000 })) expect.fail('nothing to list');
+    expect(await listFiles(dir)).toEqual([temp]);
+    await utimes(path.join(dir, temp!), past(60_000), past(60_000));
+    for await (const _ of store.entries({ writtenBefore: Date.now() - 30_000 })) expect.fail('nothing to list');
+    expect(await listFiles(dir)).toEqual([]);
+    crashed.abort(); // this test's process lives on: its file descriptor is closed
   });
 
   it('remove() takes an old blob, backs off from a freshly written one, and a put afterwards writes it anew', async () => {

@@ -168,3 +168,26 @@ export async function fetchSources(
   }
   return sources;
 }
+
+/** Pieces of a download: a big message is asked for this much at a time (BODY.PEEK[]<offset.length>). */
+const DOWNLOAD_PIECE_BYTES = 1024 * 1024;
+
+/**
+ * Downloads the full source of `uid` a piece at a time into `store` (BODY.PEEK[] by ranges: unread mail stays
+ * unread), for a message too big to hold in memory; null when the message is gone. `store` must consume the stream.
+ */
+export async function downloadSource<T>(
+  client: ImapFlow,
+  uid: number,
+  store: (content: AsyncIterable<Uint8Array>) => Promise<T>,
+): Promise<T | null> {
+  const download = await client.download(String(uid), undefined, { uid: true, chunkSize: DOWNLOAD_PIECE_BYTES });
+  if (!download.content) return null;
+  const content = download.content;
+  try {
+    return await store(content);
+  } finally {
+    // A store that failed midway leaves the rest unread: the download stops rather than run on into nothing.
+    if (!content.readableEnded) content.destroy();
+  }
+}

@@ -10,6 +10,9 @@
 // messages (MAX_BYTES_PER_WORKER bytes) and the rest wait in FIFO order. `ready()` resolves while fewer than
 // `maxQueue` wait, for a producer (an IMAP fetch loop) that should stop reading until the pool catches up.
 //
+// A big download (a first sync's message of several MB) is written to a blob file as it arrives and parsed from there
+// (`downloads`): neither this thread nor the worker ever holds it whole (issue 18).
+//
 // The worker entry is parse-worker, started by spawnWorker (from sources too).
 import { availableParallelism } from 'node:os';
 import type { ResourceLimits, Worker } from 'node:worker_threads';
@@ -21,7 +24,8 @@ import {
   type ParsedMessage,
   type ParseOptions,
 } from './parse-message.js';
-import type { BlobFiles, ParseRequest, ParseResponse, ParseStage, WorkerReady } from './parse-worker.js';
+import { putBlobFileStream, type BlobFiles, type BlobRef } from '../../storage/blob-store.js';
+import type { ParseRequest, ParseResponse, ParseStage, WorkerReady } from './parse-worker.js';
 
 export interface ParsePoolOptions {
   /** Worker threads; defaults to the cores less one (at least 1). */
@@ -79,9 +83,23 @@ export interface ParsePoolStats {
   queued: number;
 }
 
+/** Big messages by way of the blob files (the file blob store only). */
+export interface DownloadParser {
+  /** Writes a download into the blob files as it arrives; nothing of it stays in memory, nor behind on an error. */
+  store(content: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<BlobRef>;
+  /**
+   * Parses a stored message a piece at a time, its attachments written to the blob files (`blobs` always set, its
+   * raw blob `ref`). Never rejects for a bad message; rejects when aborted, after close(), or when a blob could not be
+   * written (a full disk): the message is then to be synced again, not stored without its attachments.
+   */
+  parse(ref: BlobRef, options?: PoolParseOptions): Promise<ParsedMessage>;
+}
+
 export interface ParsePool {
   /** Never rejects for a bad message (see parseMessage); rejects only when aborted or after close(). */
   parse(raw: Buffer, options?: PoolParseOptions): Promise<ParsedMessage>;
+  /** Null without the file blob store (ParsePoolOptions.blobFiles). */
+  downloads: DownloadParser | null;
   /** Resolves when fewer than maxQueue messages are waiting. */
   ready(): Promise<void>;
   stats(): ParsePoolStats;
@@ -91,7 +109,9 @@ export interface ParsePool {
 
 interface Job {
   id: number;
+  /** Empty for a stored message. */
   raw: Buffer;
+  stored: BlobRef | undefined;
   options: ParseOptions;
   mode: 'full' | 'headers';
   parseError?: string;
@@ -129,6 +149,11 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** A message's bytes: what it weighs in a worker's budget. */
+function sizeOf(job: Job): number {
+  return job.stored?.size ?? job.raw.length;
+}
+
 /** A Uint8Array that came through structured clone becomes a Buffer again, without copying. */
 function revive(message: ParsedMessage): ParsedMessage {
   for (const attachment of message.attachments) {
@@ -163,11 +188,12 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
   let nextId = 1;
   let closed = false;
 
-  function settle(job: Job, message: ParsedMessage): void {
+  function settle(job: Job, outcome: { result: ParsedMessage } | { error: string }): void {
     if (job.settled) return;
     job.settled = true;
     if (job.onAbort) job.signal?.removeEventListener('abort', job.onAbort);
-    job.resolve(revive(message));
+    if ('result' in outcome) job.resolve(revive(outcome.result));
+    else job.reject(new Error(`the message could not be stored: ${outcome.error}`));
   }
 
   function clearTimer(slot: Slot): void {
@@ -231,7 +257,7 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
       slot.jobs.shift();
       startClock(slot);
       if (slot.jobs.length === 0) worker.unref(); // an idle pool must not keep the process alive
-      settle(job, message.result);
+      settle(job, message);
       pump();
     });
     worker.on('error', (error) => {
@@ -263,7 +289,9 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
         limits,
         `${job.parseError ?? ''}; headers-only parse failed too: ${reason}`,
       );
-      settle(job, { ...empty, size: job.raw.length });
+      // A stored message is stored still, as what could be read of it: its headers could not even be.
+      const blobs = job.stored ? { blobs: { raw: job.stored, attachments: [] } } : {};
+      settle(job, { result: { ...empty, size: sizeOf(job), ...blobs } });
     }
   }
 
@@ -275,7 +303,8 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
     new Uint8Array(raw).set(job.raw);
     const request: ParseRequest = { id: job.id, mode: job.mode, raw, limits, options: job.options };
     if (job.parseError !== undefined) request.parseError = job.parseError;
-    if (options.blobFiles && job.options.storeBlobs === true) request.blobFiles = options.blobFiles;
+    if (job.stored) request.stored = job.stored;
+    if (options.blobFiles && (job.options.storeBlobs === true || job.stored)) request.blobFiles = options.blobFiles;
     worker.postMessage(request, [raw]);
   }
 
@@ -287,7 +316,7 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
 
   function bytesIn(slot: Slot): number {
     let sum = 0;
-    for (const job of slot.jobs) sum += job.raw.length;
+    for (const job of slot.jobs) sum += sizeOf(job);
     return sum;
   }
 
@@ -301,7 +330,7 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
         slot.jobs.length > 0 &&
         (job.mode === 'headers' ||
           slot.jobs.some((j) => j.mode === 'headers') ||
-          bytesIn(slot) + job.raw.length > MAX_BYTES_PER_WORKER)
+          bytesIn(slot) + sizeOf(job) > MAX_BYTES_PER_WORKER)
       )
         continue;
       if (!best || slot.jobs.length < best.jobs.length) best = slot;
@@ -327,36 +356,50 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
     if (queue.length === 0 && slots.every((s) => s.jobs.length === 0)) for (const wake of idleWaiters.splice(0)) wake();
   }
 
-  return {
-    parse(raw, { signal, ...parseOptions } = {}) {
-      if (closed) return Promise.reject(new Error('the parse pool is closed'));
-      if (signal?.aborted) return Promise.reject(signal.reason);
-      return new Promise<ParsedMessage>((resolve, reject) => {
-        const job: Job = {
-          id: nextId++,
-          raw,
-          options: parseOptions,
-          mode: 'full',
-          resolve,
-          reject,
-          settled: false,
-          signal,
-          onAbort: undefined,
+  function submit(raw: Buffer, stored: BlobRef | undefined, { signal, ...parseOptions }: PoolParseOptions) {
+    if (closed) return Promise.reject(new Error('the parse pool is closed'));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<ParsedMessage>((resolve, reject) => {
+      const job: Job = {
+        id: nextId++,
+        raw,
+        stored,
+        options: parseOptions,
+        mode: 'full',
+        resolve,
+        reject,
+        settled: false,
+        signal,
+        onAbort: undefined,
+      };
+      if (signal) {
+        // A running parse is not interrupted (its worker finishes and the result is dropped).
+        job.onAbort = () => {
+          if (job.settled) return;
+          job.settled = true;
+          reject(signal.reason);
+          pump();
         };
-        if (signal) {
-          // A running parse is not interrupted (its worker finishes and the result is dropped).
-          job.onAbort = () => {
-            if (job.settled) return;
-            job.settled = true;
-            reject(signal.reason);
-            pump();
-          };
-          signal.addEventListener('abort', job.onAbort, { once: true });
+        signal.addEventListener('abort', job.onAbort, { once: true });
+      }
+      queue.push(job);
+      pump();
+    });
+  }
+
+  const blobFiles = options.blobFiles;
+  const EMPTY = Buffer.alloc(0);
+
+  return {
+    parse: (raw, parseOptions = {}) => submit(raw, undefined, parseOptions),
+
+    downloads: blobFiles
+      ? {
+          store: (content, signal) =>
+            putBlobFileStream(blobFiles.root, content, { ...blobFiles, ...(signal ? { signal } : {}) }),
+          parse: (ref, parseOptions = {}) => submit(EMPTY, ref, parseOptions),
         }
-        queue.push(job);
-        pump();
-      });
-    },
+      : null,
 
     ready() {
       if (queue.length < maxQueue) return Promise.resolve();

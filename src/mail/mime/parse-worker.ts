@@ -1,12 +1,13 @@
 // The worker-thread side of the parse pool (parse-pool.ts): receives one raw message at a time (its bytes
 // transferred, not copied), parses it, and sends the result back with every attachment's memory transferred —
 // or, asked to store blobs (a first sync on the file blob store), writes the raw message and the attachments to
-// the blob files itself and sends back only their refs.
+// the blob files itself and sends back only their refs. A message already in a blob file (a big download) is
+// parsed from there a piece at a time (parse-stored-message.ts).
 // One message at a time, in the order received: a message that hangs or crashes its worker is the one the
 // pool's clock is on, and the pool resends whatever was waiting behind it to another worker.
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import { collectGarbage, COLLECT_AFTER_BYTES } from '../../core/collect-garbage.js';
-import { putBlobFileSync, type BlobRef, type BlobStoreOptions } from '../../storage/blob-store.js';
+import { putBlobFileSync, type BlobFiles, type BlobRef } from '../../storage/blob-store.js';
 import {
   parseMessage,
   parseMessageHeaders,
@@ -14,29 +15,26 @@ import {
   type ParsedMessage,
   type ParseOptions,
 } from './parse-message.js';
+import { parseStoredMessage } from './parse-stored-message.js';
 
 export interface ParseRequest {
   id: number;
   /** `headers`: only the header block, after the full parse of this message crashed or timed out. */
   mode: 'full' | 'headers';
+  /** Empty when the message is `stored`. */
   raw: ArrayBuffer;
+  /** The message is this blob of `blobFiles` (downloaded there), not `raw`. */
+  stored?: BlobRef;
   limits: ParseLimits;
   options?: ParseOptions;
   /** For `headers` mode: why the full parse failed. */
   parseError?: string;
-  /** The file blob store, for a request whose options ask to store blobs. */
+  /** The file blob store, for a request whose options ask to store blobs, or whose message is `stored`. */
   blobFiles?: BlobFiles;
 }
 
-export interface BlobFiles extends BlobStoreOptions {
-  /** The blob store's folder (storage/blob-store.ts layout). */
-  root: string;
-}
-
-export interface ParseResponse {
-  id: number;
-  result: ParsedMessage;
-}
+/** The result, or for a `stored` message a file error (a full disk) that kept its blobs from being written. */
+export type ParseResponse = { id: number; result: ParsedMessage } | { id: number; error: string };
 
 /**
  * Sent before the worker writes blobs (`store`) and before it parses (`parse`): the pool's time limit is on the
@@ -101,7 +99,25 @@ function stored<T>(port: MessagePort, id: number, write: () => T): T | null {
   }
 }
 
+async function handleStored(port: MessagePort, request: ParseRequest, stored: BlobRef): Promise<ParseResponse> {
+  const files = request.blobFiles;
+  if (!files) return { id: request.id, error: 'a stored message without the blob files it is in' };
+  try {
+    const result = await parseStoredMessage(stored, files, {
+      limits: request.limits,
+      options: request.options ?? {},
+      mode: request.mode,
+      parseError: request.parseError,
+      storing: () => port.postMessage({ id: request.id, stage: 'store' } satisfies ParseStage),
+    });
+    return { id: request.id, result };
+  } catch (error) {
+    return { id: request.id, error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
 async function handle(port: MessagePort, request: ParseRequest): Promise<ParseResponse> {
+  if (request.stored) return handleStored(port, request, request.stored);
   const raw = Buffer.from(request.raw);
   const files = request.options?.storeBlobs === true ? request.blobFiles : undefined;
   // The raw bytes first: the full parse may overwrite their header block (parseMessage's rawIsScratch).
@@ -131,11 +147,11 @@ if (port) {
   // (postal-mime yields between lines, so two parses would otherwise interleave and share one time limit).
   let previous: Promise<void> = Promise.resolve();
   port.on('message', (request: ParseRequest) => {
-    const big = request.raw.byteLength >= COLLECT_AFTER_BYTES;
+    const big = Math.max(request.raw.byteLength, request.stored?.size ?? 0) >= COLLECT_AFTER_BYTES;
     previous = previous
       .then(() => handle(port, request))
       .then((response) => {
-        port.postMessage(response, transferables(response.result));
+        port.postMessage(response, 'result' in response ? transferables(response.result) : []);
         if (big) collectGarbage();
       });
   });

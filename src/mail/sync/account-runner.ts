@@ -19,6 +19,7 @@ import { backfillFolder, syncFolder, type FolderSyncContext } from './folder-syn
 import { foldersToSync } from './folders-to-sync.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { ParsedMessage, ParseOptions } from '../mime/parse-message.js';
+import type { DownloadParser } from '../mime/parse-pool.js';
 import { parseNeverLogList } from '../rules/never-log.js';
 import { recordBounce } from '../bounces/record-bounce.js';
 import { organisationAddresses } from '../accounts/organisation-addresses.js';
@@ -40,6 +41,8 @@ export interface RunnerDeps {
   outbound: OutboundPolicy;
   blobs: BlobStore;
   parse(raw: Buffer, options?: ParseOptions): Promise<ParsedMessage>;
+  /** Big messages by way of the blob files (MappingContext.downloads). */
+  downloads?: DownloadParser | null;
   /** UIDs per scan / fetch / store batch. */
   batchSize: number;
   /** Bytes of downloaded mail per batch; a bigger message is fetched alone. */
@@ -299,6 +302,7 @@ export class AccountRunner {
       autoCreateContacts: settings?.auto_create_contacts === 1,
       neverLog: parseNeverLogList(JSON.parse(settings?.never_log_json ?? '[]') as string[]),
       parse: this.deps.parse,
+      downloads: this.deps.downloads ?? null,
       bounces: [],
       signal: this.abort.signal,
       batchSize: this.deps.batchSize,

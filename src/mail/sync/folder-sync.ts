@@ -9,6 +9,7 @@ import {
   downloadBytes,
   fetchKept,
   groupByBytes,
+  streamsToFile,
   mapScannedBatch,
   messagesToStore,
   type Candidate,
@@ -103,9 +104,13 @@ async function syncUids(
       for (const c of mapped.kept) keptByUid.set(c.scanned.uid, [...(keptByUid.get(c.scanned.uid) ?? []), c]);
       const scannedUids = new Set(scanned.map((m) => m.uid));
       const bytesOf = (uid: number) => (keptByUid.get(uid) ?? []).reduce((sum, c) => sum + downloadBytes(mapped, c), 0);
+      // What a download holds in memory until its commit: nothing for one that goes to a blob file.
+      const heldBytesOf = (uid: number) =>
+        (keptByUid.get(uid) ?? []).reduce((sum, c) => sum + (streamsToFile(ctx, c) ? 0 : downloadBytes(mapped, c)), 0);
       for (const group of groupByBytes(chunk, bytesOf, budget)) {
         const bytes = group.reduce((sum, uid) => sum + bytesOf(uid), 0);
-        await pipeline.room(bytes);
+        const held = group.reduce((sum, uid) => sum + heldBytesOf(uid), 0);
+        await pipeline.room(held);
         if (ctx.signal.aborted) break;
         const kept = group.flatMap((uid) => keptByUid.get(uid) ?? []);
         if (bytes > 0) ctx.onFetch?.({ uids: group.filter((uid) => bytesOf(uid) > 0), bytes });
@@ -129,7 +134,7 @@ async function syncUids(
           total.stored += stored.filter((s) => s.created).length;
           await committed?.(group.length, last);
         };
-        pipeline.add(bytes, async () => {
+        pipeline.add(held, async () => {
           await commit();
           // A big batch's bytes (the source, its copy's leftovers from the IMAP reader, the attachments back from the
           // parser) are freed now rather than at V8's next full collection, which could be several such batches

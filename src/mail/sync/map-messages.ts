@@ -7,7 +7,8 @@ import { ensureContacts } from '../../contacts/ensure-contacts.js';
 import type { Db } from '../../storage/database.js';
 import type { MailFoldersTable } from '../../storage/schema.js';
 import type { ParsedMessage, ParseOptions } from '../mime/parse-message.js';
-import { fetchSources, type ScannedMessage } from '../imap/scan-messages.js';
+import type { DownloadParser } from '../mime/parse-pool.js';
+import { downloadSource, fetchSources, type ScannedMessage } from '../imap/scan-messages.js';
 import { addressesToAutoCreate } from '../rules/auto-contacts.js';
 import { isMachineMessage } from '../rules/machine-senders.js';
 import { dedupeKey, normalizeMessageId } from '../rules/message-key.js';
@@ -26,6 +27,11 @@ export interface MappingContext {
   autoCreateContacts: boolean;
   neverLog: NeverLogList;
   parse(raw: Buffer, options?: ParseOptions): Promise<ParsedMessage>;
+  /**
+   * Big messages written to the blob files as they download and parsed from there (the file blob store only): see
+   * STREAM_FROM_BYTES. Without it every message is downloaded into memory.
+   */
+  downloads?: DownloadParser | null;
   /** Delivery reports met in this pass; recorded once every folder is done (the sent copy may come later). */
   bounces: BounceInfo[];
   signal: AbortSignal;
@@ -77,9 +83,21 @@ export interface MappedBatch {
   held: Set<string>;
 }
 
+/**
+ * A message at least this big (RFC822.SIZE) is downloaded into a blob file, a piece at a time, and parsed from there
+ * when the blob store is files (issue 18): a 27 MB message with a 20 MB attachment then never sits whole in memory,
+ * nor does its attachment. Below it the whole batch is one FETCH into memory, which is faster for small mail.
+ */
+export const STREAM_FROM_BYTES = 2 * 1024 * 1024;
+
 /** The bytes a candidate's download costs (RFC822.SIZE from the scan); nothing when this mailbox holds it. */
 export function downloadBytes(mapped: MappedBatch, c: Candidate): number {
   return mapped.held.has(c.key) ? 0 : Math.max(1, c.scanned.size);
+}
+
+/** Whether `c`'s download goes to a blob file rather than into memory (see STREAM_FROM_BYTES). */
+export function streamsToFile(ctx: Pick<MappingContext, 'downloads'>, c: Candidate): boolean {
+  return !!ctx.downloads && c.scanned.size >= STREAM_FROM_BYTES;
 }
 
 /**
@@ -171,7 +189,8 @@ export async function mapScannedBatch(
 /**
  * Downloads the sources `kept` needs and hands them to the parse pool; the promise is for the parsed messages. On
  * the file blob store the pool writes each source and its attachments (ParseOptions.storeBlobs): the source is
- * then dropped from `sources` at once, and only what is still there is written by the commit.
+ * then dropped from `sources` at once, and only what is still there is written by the commit. A big message there
+ * is downloaded into its blob file instead (streamsToFile) and never in `sources`.
  */
 export async function fetchKept(
   ctx: MappingContext,
@@ -179,16 +198,36 @@ export async function fetchKept(
   mapped: MappedBatch,
   kept: Candidate[],
 ): Promise<{ sources: Map<number, Buffer>; parsing: Promise<Map<number, ParsedMessage>> }> {
-  const uids = [...new Set(kept.filter((c) => !mapped.held.has(c.key)).map((c) => c.scanned.uid))];
-  const sources = uids.length === 0 ? new Map<number, Buffer>() : await fetchSources(client, uids, ctx.signal);
+  const toFetch = kept.filter((c) => !mapped.held.has(c.key));
+  const streamed = [...new Set(toFetch.filter((c) => streamsToFile(ctx, c)).map((c) => c.scanned.uid))];
+  const inMemory = [...new Set(toFetch.map((c) => c.scanned.uid))].filter((uid) => !streamed.includes(uid));
+  const sources = inMemory.length === 0 ? new Map<number, Buffer>() : await fetchSources(client, inMemory, ctx.signal);
   const parsed = new Map<number, ParsedMessage>();
-  const parsing = Promise.all(
-    [...sources].map(async ([uid, raw]) => {
-      const message = await ctx.parse(raw, { storeBlobs: true });
-      parsed.set(uid, message);
-      if (message.blobs) sources.delete(uid);
-    }),
-  ).then(() => parsed);
+  const jobs: Array<Promise<void>> = [];
+  const track = (job: Promise<void>) => {
+    // Awaited by the batch's commit; a rejection must not go unhandled meanwhile (nor when a download below fails).
+    job.catch(() => undefined);
+    jobs.push(job);
+  };
+  for (const [uid, raw] of sources) {
+    track(
+      ctx.parse(raw, { storeBlobs: true }).then((message) => {
+        parsed.set(uid, message);
+        if (message.blobs) sources.delete(uid);
+      }),
+    );
+  }
+  const downloads = ctx.downloads;
+  if (downloads) {
+    // One after another on this connection; each is parsed (on the pool) while the next downloads.
+    for (const uid of streamed) {
+      if (ctx.signal.aborted) break;
+      const ref = await downloadSource(client, uid, (content) => downloads.store(content, ctx.signal));
+      // Gone between the scan and the download: nothing to store, as for a batch FETCH that skips it.
+      if (ref) track(downloads.parse(ref, { storeBlobs: true }).then((message) => void parsed.set(uid, message)));
+    }
+  }
+  const parsing = Promise.all(jobs).then(() => parsed);
   // Awaited by the batch's commit; a rejection (the pool closing) must not go unhandled meanwhile.
   parsing.catch(() => undefined);
   return { sources, parsing };
