@@ -15,7 +15,8 @@
 // lexeme is ours verbatim, while foldForSearch turns it into a space, so neither a word of a search nor a word of a
 // message ever holds one. Whatever adds an inbox holder row reindexes its message (a token missing would hide mail);
 // a token left behind by a holder that changed or went (a mailbox removed: a year of mail) is only one more candidate
-// the query's own conditions drop, so those are not reindexed.
+// the query's own conditions drop, so those are not reindexed. On PostgreSQL each view token comes with its month's
+// (viewMonthToken, 0032): a search reads a view's newest months first and stops at enough matches.
 //
 // The index's vocabulary (its words, without view tokens) expands a typed prefix into exact words (see indexWords).
 // Both databases keep it in `message_search_words` (PostgreSQL 0029, SQLite 0030), added to as documents are indexed
@@ -26,7 +27,7 @@
 //
 // It sits in src/storage (not src/messages) because everything that writes or rewrites what it indexes must reach it:
 // the migration's backfill (this floor), an erasure rewriting participants (src/contacts) and mail intake.
-import { PostgresAdapter, sql, type Kysely } from 'kysely';
+import { PostgresAdapter, sql, type Kysely, type RawBuilder } from 'kysely';
 import { htmlToPlain } from '../core/html-to-plain.js';
 import { inChunks, MAX_IN_LIST, rowsPerInsert } from './batches.js';
 import type { Database } from './schema.js';
@@ -49,6 +50,34 @@ export const VIEW_MARK = '\uE000';
 export function inboxViewToken(view: { userId: string } | { accountId: string }): string {
   const [kind, id] = 'userId' in view ? ['u', view.userId] : ['a', view.accountId];
   return `${VIEW_MARK}${kind}${Buffer.from(id, 'utf8').toString('hex')}`;
+}
+
+/**
+ * PostgreSQL: a view's mail of one month (UTC) as its own token, the view token + `m` + YYYYMM, on every document beside
+ * the view token itself (0032): a search of a common word in a year of a user's mail then reads the newest month or two
+ * of its matches, not all of them (search-messages.ts, newestInView). A date further ahead than MONTHS_AHEAD_MS of the
+ * indexing is `mf` ("far future", a broken clock's), searched with the current month.
+ */
+export function viewMonthToken(viewToken: string, month: string | 'f'): string {
+  return `${viewToken}m${month}`;
+}
+
+/** How far ahead of its indexing a message's date still gets its month's token (see viewMonthToken). */
+export const MONTHS_AHEAD_MS = 366 * 24 * 3600 * 1000;
+/** 0001-01-01T00:00:00Z (Date.UTC would read the year 1 as 1901). */
+const YEAR_ONE_MS = -62_135_596_800_000;
+
+/**
+ * PostgreSQL: the text[] of view tokens `tokens` with each one's month token for the epoch-ms `date` (viewMonthToken's
+ * rule in SQL: indexing and migration 0032 write them; the search names them in JavaScript).
+ */
+export function withMonthTokens(tokens: RawBuilder<string[]>, date: RawBuilder<unknown>): RawBuilder<string[]> {
+  // Before year 1 (a date PostgreSQL's timestamps may not hold, and that JavaScript's may: a hostile Date header) the
+  // month is `o`, which no span of months names: such mail is found by the search's last statement, as all old mail.
+  const month = sql`case when ${date} >= (extract(epoch from now()) * 1000)::bigint + ${MONTHS_AHEAD_MS}::bigint then 'f'
+    when ${date} < ${YEAR_ONE_MS}::bigint then 'o'
+    else to_char(to_timestamp(${date} / 1000.0) at time zone 'UTC', 'YYYYMM') end`;
+  return sql<string[]>`(${tokens} || array(select t || 'm' || ${month} from unnest(${tokens}) as t))`;
 }
 
 /** The view tokens of the given messages, from their holder rows (the truth the inbox's condition reads). */
@@ -175,21 +204,27 @@ export async function indexNewMessages(db: AnyDb, docs: SearchDocument[], option
   if (isPostgres(db)) {
     for (const chunk of inChunks(docs, ROWS_PER_INSERT)) {
       const rows = chunk.map((d) => ({ id: d.messageId, ...columns(d) }));
-      // The view tokens are lexemes as they are (array_to_tsvector, no parser), weight D. The date is the message's
-      // own (it never changes) and `fields` the document's A and B lexemes: a search of a view takes its newest
-      // matches and ranks them from this table alone (search-messages.ts, rankedRows).
+      // The view tokens are lexemes as they are (array_to_tsvector, no parser; without positions, so setweight leaves
+      // them without a weight: they are told apart by VIEW_MARK, not by weight D), each with its month's token
+      // (viewMonthToken). The date is the message's own (it never changes) and `fields` the document's A and B lexemes:
+      // a search of a view takes its newest matches and ranks them from this table alone (search-messages.ts).
       const fields = sql`setweight(to_tsvector('simple', v.s), 'A') || setweight(to_tsvector('simple', v.p), 'B')
         || setweight(to_tsvector('simple', v.a), 'B')`;
-      const rest = sql`setweight(to_tsvector('simple', v.b), 'C') || setweight(array_to_tsvector(string_to_array(v.t, ' ')), 'D')`;
+      const body = sql`setweight(to_tsvector('simple', v.b), 'C')`;
+      const views = (tokens: RawBuilder<string[]>) => sql`setweight(array_to_tsvector(${tokens}), 'D')`;
       const values = sql`(values ${sql.join(rows.map((r) => sql`(${r.id}, ${r.subject}, ${r.people}, ${r.attachments}, ${r.body}, ${r.view})`))})
         as v (id, s, p, a, b, t)`;
       await (
         options.ranking
           ? sql`insert into message_search (message_id, date, fields, doc)
-            select v.id, (select messages.date from messages where messages.id = v.id), f.fields, f.fields || ${rest}
-            from ${values} cross join lateral (select ${fields} as fields) as f
+            select v.id, m.date, f.fields,
+              f.fields || ${body} || ${views(withMonthTokens(sql`string_to_array(v.t, ' ')`, sql`m.date`))}
+            from ${values}
+            cross join lateral (select (select messages.date from messages where messages.id = v.id) as date) as m
+            cross join lateral (select ${fields} as fields) as f
             on conflict (message_id) do update set fields = excluded.fields, doc = excluded.doc`
-          : sql`insert into message_search (message_id, doc) select v.id, ${fields} || ${rest} from ${values}
+          : sql`insert into message_search (message_id, doc)
+            select v.id, ${fields} || ${body} || ${views(sql`string_to_array(v.t, ' ')`)} from ${values}
             on conflict (message_id) do update set doc = excluded.doc`
       ).execute(db);
     }
@@ -326,7 +361,7 @@ const REBUILD_STEP = 500;
 export async function reindexAllMessages(db: AnyDb, step = REBUILD_STEP): Promise<void> {
   // A migration before 0029 (PostgreSQL) or 0030 (SQLite) rebuilds without the vocabulary table; that migration then
   // reads the words from the index. One before 0031 (PostgreSQL) rebuilds without the documents' dates and fields,
-  // which 0031 then adds.
+  // which 0031 then adds, nor month tokens (they need the date), which 0032 adds.
   const words = isPostgres(db)
     ? (await sql<{ present: boolean }>`select to_regclass('message_search_words') is not null as present`.execute(db))
         .rows[0]!.present

@@ -12,7 +12,15 @@ import { newId } from '../../src/storage/ids.js';
 import { excerpt, parseSearch, tsQuery } from '../../src/messages/search-messages.js';
 import { Migrator, sql } from 'kysely';
 import { migrationProvider } from '../../src/storage/migrations/index.js';
-import { foldForSearch, inboxViewToken, indexWords, reindexMessages } from '../../src/storage/search-index.js';
+import {
+  foldForSearch,
+  inboxViewToken,
+  indexWords,
+  reindexMessages,
+  VIEW_MARK,
+  viewMonthToken,
+  withMonthTokens,
+} from '../../src/storage/search-index.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -623,6 +631,35 @@ describe.each(DIALECTS)('full-text search on %s', (dialect) => {
       const storage = await sql<{ attstorage: string }>`select attstorage from pg_attribute
         where attrelid = 'message_search'::regclass and attname = 'message_id'`.execute(db);
       expect(storage.rows).toEqual([{ attstorage: 'p' }]);
+      // 0032, on a database with mail: every view token gets its month's token; down takes them away again.
+      const monthTokens = async () =>
+        Number(
+          (
+            await sql<{ count: string }>`select count(*) from message_search
+              cross join unnest(tsvector_to_array(doc)) as t
+              where starts_with(t, ${VIEW_MARK}) and position('m' in t) > 0`.execute(db)
+          ).rows[0]!.count,
+        );
+      const viewTokens = async () =>
+        Number(
+          (
+            await sql<{ count: string }>`select count(*) from message_search
+              cross join unnest(tsvector_to_array(doc)) as t
+              where starts_with(t, ${VIEW_MARK}) and position('m' in t) = 0`.execute(db)
+          ).rows[0]!.count,
+        );
+      expect((await migrator.migrateTo('0031-search-ranking')).error).toBeUndefined();
+      expect(await monthTokens()).toBe(0);
+      expect((await migrator.migrateToLatest()).error).toBeUndefined();
+      expect(await viewTokens()).toBeGreaterThan(3);
+      expect(await monthTokens()).toBe(await viewTokens());
+      const [antiga] = await sql<{ id: string; date: string }>`select id, date from messages where subject = 'Antiga'`
+        .execute(db)
+        .then((r) => r.rows);
+      const at = new Date(Number(antiga!.date));
+      const month = `${at.getUTCFullYear()}${String(at.getUTCMonth() + 1).padStart(2, '0')}`;
+      expect(await carrying(viewMonthToken(inboxViewToken({ userId: owner.id }), month))).toContain(antiga!.id);
+      expect(await subjects('pirarucu')).toEqual(['Antiga']);
     }
     if (dialect === 'sqlite') {
       // Rowids of a table without INTEGER PRIMARY KEY may change on VACUUM; the index keys its rows by its own.
@@ -634,6 +671,45 @@ describe.each(DIALECTS)('full-text search on %s', (dialect) => {
       await db.deleteFrom('messages').where('id', '=', first!).execute();
       expect(await subjects('tucunare')).toEqual([]);
       expect(await subjects('pirarucu')).toEqual(['Antiga']);
+    }
+  });
+
+  it('finds a word in mail of any month, newest first: this month, months and years back, ahead, far ahead', async () => {
+    const month = 30 * 24 * 3600 * 1000;
+    const now = Date.now();
+    // Each in a span of months of its own (newestInView), the oldest beyond them all, two dated ahead.
+    const ages = { far: -60 * month, ahead: -3 * month, now: 0, two: 2 * month, ten: 10 * month, twenty: 20 * month };
+    const old = { forty: 40 * month, century: 100 * 12 * month };
+    const dated = Object.entries({ ...ages, ...old }).map(([name, age]) => ({ name, date: new Date(now - age) }));
+    await deliver(
+      ownerBox,
+      dated.map((d) => mail(`Tambaqui ${d.name}`, 'Sobre o tambaqui.', { date: d.date })).reverse(),
+    );
+    const newestFirst = [...dated].sort((a, b) => b.date.getTime() - a.date.getTime()).map((d) => `Tambaqui ${d.name}`);
+    // Ranked by field (the subject for all) and then newest first; pages of 2 read every span once.
+    expect(await subjects('tambaqui')).toEqual(newestFirst);
+    expect((await allPages('tambaqui', 2)).map((m) => m.subject)).toEqual(newestFirst);
+    expect(await inboxOf(ownerBox, 'tambaqui', owner.token)).toEqual(newestFirst);
+    if (dialect === 'postgres') {
+      // Each document carries its month's token beside the view token (0032): ahead by more than a year is `f`.
+      const userToken = inboxViewToken({ userId: owner.id });
+      const monthOf = (date: Date) => `${date.getUTCFullYear()}${String(date.getUTCMonth() + 1).padStart(2, '0')}`;
+      const ids = await carrying(userToken);
+      for (const d of dated) {
+        const token = viewMonthToken(userToken, d.name === 'far' ? 'f' : monthOf(d.date));
+        const marked = await carrying(token);
+        expect(marked.filter((id) => ids.includes(id)).length, `${d.name}: ${token}`).toBeGreaterThan(0);
+      }
+      // Any date JavaScript can hold gets a month token, hostile ones too (before the year 1: `o`, found as old mail).
+      const db = conversa.server.storage.db;
+      for (const date of [-8.64e15, -62135596800001, -62135596800000, 0, Date.now(), 253402300799999, 8.64e15]) {
+        const { rows } = await sql<{
+          tokens: string[];
+        }>`select ${withMonthTokens(sql`array['v']`, sql`${date}::bigint`)}
+          as tokens`.execute(db);
+        expect(rows[0]!.tokens[0]).toBe('v');
+        expect(rows[0]!.tokens[1]).toMatch(/^vm(o|f|\d{6})$/);
+      }
     }
   });
 

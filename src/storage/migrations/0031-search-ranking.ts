@@ -20,7 +20,7 @@ type Db = Kysely<any>;
  * The table's definition, with or without the ranking's columns. Both tsvectors stay in the row (compressed: lz4 where
  * the server has it, see 0023), so the toaster moves neither a small one nor the id out of line before the big one.
  */
-async function createSearchTable(db: Db, name: string, ranking: boolean): Promise<void> {
+export async function createSearchTable(db: Db, name: string, ranking: boolean): Promise<void> {
   await sql`create table ${sql.table(name)} (
     message_id text not null,
     ${ranking ? sql`date bigint not null, fields tsvector not null,` : sql``}
@@ -37,7 +37,7 @@ async function createSearchTable(db: Db, name: string, ranking: boolean): Promis
 }
 
 /** Replaces `message_search` by `name`, filled, with the keys and the GIN index under their usual names. */
-async function swapSearchTable(db: Db, name: string): Promise<void> {
+export async function swapSearchTable(db: Db, name: string): Promise<void> {
   await sql`drop table message_search`.execute(db);
   await sql`alter table ${sql.table(name)} rename to message_search`.execute(db);
   await sql`alter table message_search add constraint message_search_pkey primary key (message_id),

@@ -42,6 +42,7 @@ import * as searchVocabulary from './0028-search-vocabulary.js';
 import * as searchWords from './0029-search-words.js';
 import * as searchWordsSqlite from './0030-search-words-sqlite.js';
 import * as searchRanking from './0031-search-ranking.js';
+import * as searchMonths from './0032-search-months.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -89,6 +90,8 @@ const migrations: Record<string, Migration> = {
   '0030-search-words-sqlite': searchWordsSqlite,
   // PostgreSQL's documents with their dates and ranked fields, their ids kept in the row (issue 18).
   '0031-search-ranking': searchRanking,
+  // PostgreSQL's view tokens by month: a common word's search reads a month or two of a user's mail (issue 18).
+  '0032-search-months': searchMonths,
 };
 
 export const migrationProvider: MigrationProvider = {
