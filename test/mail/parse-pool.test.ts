@@ -2,14 +2,24 @@
 // registers tsx before loading parse-worker.ts (see parse-pool.ts); the compiled dist/ starts parse-worker.js
 // directly. Everything else — transfer, time limits, crash recovery, queueing — is the production code path.
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseMessage } from '../../src/mail/mime/parse-message.js';
 import { createParsePool, type ParsePool } from '../../src/mail/mime/parse-pool.js';
-import { createBlobStore, putBlobFileSync, type BlobRef } from '../../src/storage/blob-store.js';
+import { createBlobStore } from '../../src/storage/blob-store.js';
+import { storedMessageWithBlockedWrites } from '../support/blocked-blob-writes.js';
 import { makeMessage } from '../support/make-message.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -211,20 +221,8 @@ describe('createParsePool', () => {
   it('fails a stored message whose attachment cannot be written (a full disk): it is synced again, not stored without it', async () => {
     const root = path.join(scratch(), 'blobs');
     const p = pool({ size: 1, blobFiles: { root } });
-    let raw: Buffer;
-    let ref: BlobRef;
-    do {
-      raw = Buffer.from(
-        makeMessage({
-          from: 'a@example.com',
-          to: ['b@example.com'],
-          attachment: { filename: 'a.bin', contentType: 'application/octet-stream', content: randomBytes(300_000) },
-        }),
-      );
-      ref = putBlobFileSync(root, raw);
-    } while (ref.sha256.startsWith('00'));
-    // The folder every piece-by-piece write starts in is in the way (a file).
-    writeFileSync(path.join(root, '00'), 'in the way');
+    mkdirSync(root, { recursive: true });
+    const ref = storedMessageWithBlockedWrites(root, 300_000);
     await expect(p.downloads!.parse(ref)).rejects.toThrow(/could not be stored/);
     // The pool carries on.
     expect((await p.parse(eml('Subject: next', '', 'x'))).subject).toBe('next');

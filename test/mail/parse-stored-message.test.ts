@@ -3,7 +3,7 @@
 // every shape the walk has to follow, on hostile MIME, and on every message of the corpus with every base64
 // attachment extracted.
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,8 @@ import {
   type ParsedMessage,
 } from '../../src/mail/mime/parse-message.js';
 import { isFileError, parseStoredMessage } from '../../src/mail/mime/parse-stored-message.js';
-import { blobPathIn, putBlobFileSync, type BlobRef } from '../../src/storage/blob-store.js';
+import { blobPathIn, putBlobFileSync } from '../../src/storage/blob-store.js';
+import { storedMessageWithBlockedWrites } from '../support/blocked-blob-writes.js';
 import { makeMessage } from '../support/make-message.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -338,6 +339,15 @@ describe('parseStoredMessage gives what parseMessage gives', () => {
     await expectSameAsWhole(raw);
     const stored = await fromFile(root, raw, 1);
     expect(stored.attachments).toHaveLength(1);
+    const walk = extractLargeParts([raw], {
+      minBytes: 1,
+      maxDepth: 50,
+      maxHeaderBytes: 1024 * 1024,
+      token: () => Buffer.from('t'),
+      sink: memorySinks().sink,
+    });
+    expect(walk.parts).toEqual([]);
+    expect(walk.message.equals(raw)).toBe(true);
   });
 
   it.skipIf(!corpusExists)('every message of the corpus, with every base64 attachment extracted', async () => {
@@ -450,20 +460,7 @@ describe('parseStoredMessage against hostile mail', () => {
 
   it('a blob that cannot be written is a file error, thrown, and leaves no temp file behind', async () => {
     const root = blobRoot();
-    let raw: Buffer;
-    let ref: BlobRef;
-    // The raw blob somewhere else than the folder of the all-zero hash, which is then made unwritable (a file).
-    do {
-      raw = Buffer.from(
-        makeMessage({
-          from: 'a@example.com',
-          to: ['b@example.com'],
-          attachment: { filename: 'a.bin', contentType: 'application/octet-stream', content: randomBytes(5000) },
-        }),
-      );
-      ref = putBlobFileSync(root, raw);
-    } while (ref.sha256.startsWith('00'));
-    writeFileSync(path.join(root, '00'), 'not a folder');
+    const ref = storedMessageWithBlockedWrites(root, 5000);
     const failed = await parseStoredMessage(
       ref,
       { root },
