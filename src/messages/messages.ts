@@ -9,7 +9,7 @@ import { decodeCursor, encodeCursor } from '../contacts/contacts.js';
 import { messageVisibleTo } from '../access/access-policy.js';
 import { readOf, readStateColumns, unreadCandidates, unreadFor, type ReadStateRow } from './read-state.js';
 import { searchPage, type SearchMatch } from './search-messages.js';
-import { inboxViewToken } from '../storage/search-index.js';
+import { inboxViewToken, isPostgres } from '../storage/search-index.js';
 import { jsonAgg, jsonArray, jsonList } from '../storage/json-columns.js';
 
 export interface AddressOut {
@@ -107,7 +107,7 @@ type DetailRow = ReadStateRow & { people: unknown; contacts: unknown };
 
 /** The columns of DetailRow, for `user`. */
 function detailColumns(db: Db, user: User) {
-  return [...listColumns(db), ...readStateColumns(user.id)] as const;
+  return [...listColumns(db), ...readStateColumns(db, user.id)] as const;
 }
 
 /**
@@ -382,16 +382,27 @@ export async function unreadCount(db: Db, user: User): Promise<number> {
   // The candidates drive, streamed (DISTINCT and LIMIT stop the read once the cap is reached), each message then
   // tested against the inbox, the visibility rule and the read rule. CROSS JOIN: SQLite keeps this join order (left
   // to right); it chose the organisation's mail with the candidates as an automatic index (1.3 s at 200,000).
-  const unread = db
-    .selectFrom(unreadCandidates(db, user.id, inboxHolders(db, user)).as('candidate'))
-    .crossJoin('messages')
-    .whereRef('messages.id', '=', 'candidate.message_id')
-    .select('messages.id')
-    .distinct()
-    .where(visibleTo(user))
-    .where((eb) => inInbox(eb, user))
-    .where(unreadFor(user.id))
-    .limit(UNREAD_COUNT_CAP);
+  const unread = isPostgres(db)
+    ? // PostgreSQL: the candidates made distinct first (a hash of ids), then each message tested once, so LIMIT stops
+      // the tests at the cap; a DISTINCT over the tested messages sorted them all first (447 ms p95 at 893,000).
+      db
+        .selectFrom('messages')
+        .select('messages.id')
+        .where('messages.id', 'in', unreadCandidates(db, user.id, inboxHolders(db, user)))
+        .where(visibleTo(user))
+        .where((eb) => inInbox(eb, user))
+        .where(unreadFor(db, user.id))
+        .limit(UNREAD_COUNT_CAP)
+    : db
+        .selectFrom(unreadCandidates(db, user.id, inboxHolders(db, user)).as('candidate'))
+        .crossJoin('messages')
+        .whereRef('messages.id', '=', 'candidate.message_id')
+        .select('messages.id')
+        .distinct()
+        .where(visibleTo(user))
+        .where((eb) => inInbox(eb, user))
+        .where(unreadFor(db, user.id))
+        .limit(UNREAD_COUNT_CAP);
   const row = await db
     .selectFrom(unread.as('unread'))
     .select((eb) => eb.fn.countAll<number | string>().as('n'))

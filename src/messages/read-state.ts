@@ -14,6 +14,7 @@ import { notFound } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
 import type { Database } from '../storage/schema.js';
 import { newId } from '../storage/ids.js';
+import { isPostgres } from '../storage/search-index.js';
 import { messageVisibleTo, type Actor } from '../access/access-policy.js';
 import { publishLiveEvent } from '../live/live-events.js';
 
@@ -39,14 +40,24 @@ export interface ReadStateRow {
 }
 
 /**
+ * `l.account_id` is one of `userId`'s mailboxes, the list computed once per statement, so that each probe of a message's
+ * copies is one read of migration 0027's index. SQLite builds the IN list once; PostgreSQL plans an IN (SELECT …) inside
+ * a correlated subquery as a join per outer row (a scan of email_accounts per message and rule: most of the unread
+ * badge's time at 893,000 messages), so there it is an array, an InitPlan evaluated once.
+ */
+function inOwnAccounts(db: Db, userId: string): RawBuilder<SqlBool> {
+  const accounts = sql`SELECT a.id FROM email_accounts a WHERE a.user_id = ${userId}`;
+  return isPostgres(db) ? sql`l.account_id = ANY (ARRAY(${accounts}))` : sql`l.account_id IN (${accounts})`;
+}
+
+/**
  * The read state's inputs as columns of a `messages` row for `userId`, so that a list reads them with its rows: one
  * statement per page, not three more (issue 18: each round trip to PostgreSQL cost the server's event loop ~0.3 ms of
  * socket writes here). readOf applies the rule to them.
  */
-export function readStateColumns(userId: string) {
-  // The user's accounts as a list computed once per statement: each probe is one read of migration 0027's index.
+export function readStateColumns(db: Db, userId: string) {
   const own = (live: boolean) => sql<number | null>`(SELECT MAX(l.seen) FROM message_locations l
-    WHERE l.message_id = messages.id AND l.account_id IN (SELECT a.id FROM email_accounts a WHERE a.user_id = ${userId})
+    WHERE l.message_id = messages.id AND ${inOwnAccounts(db, userId)}
     AND l.removed_at IS ${live ? sql`NULL` : sql`NOT NULL`})`;
   return [
     own(true).as('read_live'),
@@ -67,11 +78,9 @@ export function readOf(row: ReadStateRow): boolean {
  * The same rule as readOf, as a WHERE condition on `messages`: true when the message is unread for `userId`.
  * Used by the unread count, so the count and the list's `read` never disagree.
  */
-export function unreadFor(userId: string): Expression<SqlBool> {
-  // The user's accounts as a list computed once per statement, so each probe is one read of migration 0027's
-  // (message_id, account_id, removed_at, seen) index, not a join per copy.
+export function unreadFor(db: Db, userId: string): Expression<SqlBool> {
   const own = (live: boolean) => sql`SELECT 1 FROM message_locations l
-    WHERE l.message_id = messages.id AND l.account_id IN (SELECT a.id FROM email_accounts a WHERE a.user_id = ${userId})
+    WHERE l.message_id = messages.id AND ${inOwnAccounts(db, userId)}
     AND l.removed_at IS ${live ? sql`NULL` : sql`NOT NULL`}`;
   const mark = sql`SELECT 1 FROM message_reads r WHERE r.message_id = messages.id AND r.user_id = ${userId}`;
   return sql<SqlBool>`(
