@@ -229,7 +229,7 @@ async function rankedRows<Row extends RankedRow>(
     // joined to the caller's query.
     const words = tsQuery(terms, expanded);
     if (viewToken !== null)
-      return pageRows(query, await newestInView(db, words, viewToken, terms, expanded), offset, limit, false);
+      return pageRows(query, newestInView(db, words, viewToken, terms, expanded), offset, limit, false);
     const ranked = rankedInDatabase(
       db,
       ids
@@ -300,10 +300,12 @@ const MONTH_WINDOWS: ReadonlyArray<readonly [number, number]> = [
   [1, 1],
   [2, 2],
   [3, 3],
-  [4, 5],
-  [6, 8],
-  [9, 14],
-  [15, 31],
+  [4, 4],
+  [5, 5],
+  [6, 7],
+  [8, 11],
+  [12, 17],
+  [18, 31],
 ];
 /** Months ahead of the current one that the first statement reads too (mail dated ahead: see viewMonthToken). */
 const MONTHS_AHEAD = 13;
@@ -316,57 +318,50 @@ function monthOf(now: Date, offset: number): string {
 
 /**
  * PostgreSQL: the ranking of a view's MAX_SEARCH_RESULTS newest matches, read from the index's table alone (its
- * documents carry their dates and fields, 0031). The matches are read a span of months at a time, newest first, by
- * the view's month tokens (0032): the current month (and any ahead), each of the three before, then two, three, six
- * and seventeen more, then whatever is older by the view token and the date, stopping as soon as there are enough.
- * Each statement reads every match of its span (to sort them by date), so the spans start small. A common word's
- * search so reads the heap rows of a month or two of a user's mail, not a year's (issue 18: ~8,300 matches of one
- * word for one user at 893,000 messages, 280 ms p95 when all were read). Each statement scores its rows (fieldScore);
- * they are ranked here as SQLite's are (best score, newest, id in byte order).
+ * documents carry their dates and fields, 0031). The matches are read a span of months at a time, newest first, by the
+ * view's month tokens (0032): the current month (and any ahead), each of the five before, then two, four, six and
+ * fourteen more, then whatever is older by the view token and the date. One statement: the spans are the branches of
+ * a UNION ALL under a LIMIT, which PostgreSQL runs one after another and stops pulling as soon as it has enough, so a
+ * common word's search reads the heap rows of a few months of a user's mail, not a year's (issue 18: ~8,300 matches of
+ * one word for one user at 893,000 messages, 280 ms p95 when all were read). Each span reads every match of its months
+ * (to sort them by date), so the spans start small. The candidates are then ranked in the same statement, the server
+ * receiving a window of ids (rankedInDatabase).
  */
-async function newestInView(
-  db: Db,
-  words: string,
-  viewToken: string,
-  terms: SearchTerm[],
-  expanded: PrefixWords,
-): Promise<RankedIds> {
+function newestInView(db: Db, words: string, viewToken: string, terms: SearchTerm[], expanded: PrefixWords): RankedIds {
   const now = new Date();
-  const spans: Array<{ tokens: string[]; before: number | null }> = MONTH_WINDOWS.map(([from, to]) => {
+  // Lexemes of our own (private-use mark, letters and digits): nothing in them is tsquery syntax.
+  const anyOf = (tokens: string[]) => `(${tokens.map((t) => `'${t}'`).join(' | ')})`;
+  const spans = MONTH_WINDOWS.map(([from, to]) => {
     const months: string[] = [];
     for (let back = from; back <= to; back++) months.push(monthOf(now, -back));
     if (from === 0) for (let ahead = 1; ahead <= MONTHS_AHEAD; ahead++) months.push(monthOf(now, ahead));
     if (from === 0) months.push('f');
-    return { tokens: months.map((m) => viewMonthToken(viewToken, m)), before: null };
+    return sql`${anyOf(months.map((m) => viewMonthToken(viewToken, m)))}::tsquery`;
   });
   const oldest = MONTH_WINDOWS[MONTH_WINDOWS.length - 1]![1];
-  spans.push({ tokens: [viewToken], before: Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - oldest, 1) });
-  const score = fieldScore(terms, expanded, 'message_search.fields');
-  const found: Array<{ id: string; date: number; score: number }> = [];
-  // A message dated far ahead of its indexing (`f`) may, years later, be older than the spans of months too.
-  const seen = new Set<string>();
-  for (const span of spans) {
-    // Lexemes of our own (private-use mark, letters and digits): nothing in them is tsquery syntax.
-    const view = span.tokens.map((t) => `'${t}'`).join(' | ');
-    let statement = db
+  const before = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - oldest, 1);
+  const branch = (view: RawBuilder<unknown>, older: boolean) =>
+    db
       .selectFrom('message_search')
-      .select(['message_search.message_id as id', 'message_search.date', score.as('score')])
-      .where(sql<boolean>`message_search.doc @@ (to_tsquery('simple', ${words}) && ${`(${view})`}::tsquery)`)
+      .select(['message_search.message_id as id', 'message_search.date', 'message_search.fields'])
+      .where(sql<boolean>`message_search.doc @@ (to_tsquery('simple', ${words}) && ${view})`)
+      .$if(older, (qb) => qb.where('message_search.date', '<', before))
       .orderBy('message_search.date', 'desc')
       .orderBy('message_search.message_id', 'desc')
-      .limit(MAX_SEARCH_RESULTS - found.length);
-    if (span.before !== null) statement = statement.where('message_search.date', '<', span.before);
-    for (const row of await statement.execute()) {
-      if (seen.has(row.id)) continue;
-      seen.add(row.id);
-      found.push({ id: row.id, date: Number(row.date), score: Number(row.score) });
-    }
-    if (found.length >= MAX_SEARCH_RESULTS) break;
-  }
-  const ranked = found
-    .sort((a, b) => b.score - a.score || b.date - a.date || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
-    .map((c) => c.id);
-  return async (from, count) => ranked.slice(from, from + count);
+      .limit(MAX_SEARCH_RESULTS);
+  // Older mail: by the view token and the date, leaving out what the first span read by `f` (dated far ahead of its
+  // indexing, that may be older than the spans years later).
+  const older = sql`(${`'${viewToken}'`}::tsquery && !!${`'${viewMonthToken(viewToken, 'f')}'`}::tsquery)`;
+  const branches = [...spans.map((view) => branch(view, false)), branch(older, true)];
+  const union = sql.join(
+    branches.map((b) => sql`(${b})`),
+    sql` union all `,
+  );
+  const candidates = db
+    .selectFrom(sql<{ id: string; date: number; fields: string }>`(${union})`.as('spans'))
+    .select(['spans.id', 'spans.date', 'spans.fields'])
+    .limit(MAX_SEARCH_RESULTS);
+  return rankedInDatabase(db, candidates, fieldScore(terms, expanded, 'candidates.fields'));
 }
 
 /**
@@ -374,9 +369,9 @@ async function newestInView(
  * sort here), read a window at a time: the server sends a page's ids, not a thousand scored rows (issue 18: parsing and
  * sorting them was a tenth of a search's time in the event loop).
  */
-function rankedInDatabase(
+function rankedInDatabase<DB, TB extends keyof DB>(
   db: Db,
-  candidates: SelectQueryBuilder<Database, 'message_search' | 'messages', { id: string; date: number; fields: string }>,
+  candidates: SelectQueryBuilder<DB, TB, { id: string; date: number; fields: string }>,
   score: RawBuilder<number>,
 ): RankedIds {
   return async (from, count) =>

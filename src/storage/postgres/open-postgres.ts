@@ -15,7 +15,10 @@ async function openPool(connectionString: string, maxConnections: number): Promi
     getTypeParser: (oid: number, format?: string) =>
       oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text'),
   };
-  const pool = new pg.Pool({ connectionString, max: maxConnections, types });
+  // JIT off: Conversa's statements are short, and PostgreSQL compiles one whenever its cost estimate passes
+  // jit_above_cost, which a full-text search of many month tokens did (the estimate, not the work: tens of ms of
+  // compiling for a statement that reads a few hundred rows). An `options` in DATABASE_URL wins over this one.
+  const pool = new pg.Pool({ connectionString, max: maxConnections, types, options: '-c jit=off' });
   // An idle connection the server ends (a restart, a failover, an administrator) is dropped by the pool and
   // replaced on next use; without a listener its 'error' event would take the whole process down.
   pool.on('error', () => undefined);
