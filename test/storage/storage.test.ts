@@ -100,6 +100,12 @@ describe.each(DIALECTS)('storage on %s', (dialect) => {
         expect(fs.existsSync(t.sqliteFile!)).toBe(true);
       });
     }
+    if (dialect === 'postgres') {
+      it("runs PostgreSQL's connections with JIT off (short statements; see open-postgres.ts)", async () => {
+        const jit = await sql<{ jit: string }>`show jit`.execute(db());
+        expect(jit.rows).toEqual([{ jit: 'off' }]);
+      });
+    }
   });
 
   describe('users, tokens and sessions', () => {
