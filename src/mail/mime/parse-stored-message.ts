@@ -15,6 +15,7 @@ import { extractLargeParts, type ExtractedPart } from './extract-large-parts.js'
 import {
   parseMessage,
   parseMessageHeaders,
+  type ParsedAttachment,
   type ParseLimits,
   type ParsedMessage,
   type ParseOptions,
@@ -91,10 +92,15 @@ function attachmentRefs(
       attachment.content = EMPTY;
       return stored;
     }
-    const ref = putBlobFileSync(files.root, attachment.content, files);
-    attachment.content = EMPTY;
-    return ref;
+    return writtenToBlob(files, attachment);
   });
+}
+
+/** Writes an attachment parsed in memory to its blob file; its bytes are then dropped (the result carries the ref). */
+function writtenToBlob(files: BlobFiles, attachment: ParsedAttachment): BlobRef {
+  const ref = putBlobFileSync(files.root, attachment.content, files);
+  attachment.content = EMPTY;
+  return ref;
 }
 
 /** The usual parse of the whole file (the fallback): its bytes in memory once, as for any downloaded message. */
@@ -108,11 +114,7 @@ async function parseWhole(
 ): Promise<ParsedMessage> {
   const message = await parseMessage(readFileSync(file), limits, options, true);
   storing();
-  const attachments = message.attachments.map((a) => {
-    const stored = putBlobFileSync(files.root, a.content, files);
-    a.content = EMPTY;
-    return stored;
-  });
+  const attachments = message.attachments.map((a) => writtenToBlob(files, a));
   return { ...message, blobs: { raw: ref, attachments } };
 }
 
