@@ -239,7 +239,7 @@ async function rankedRows<Row extends RankedRow>(
         .orderBy('messages.date', 'desc')
         .orderBy('messages.id', 'desc')
         .limit(MAX_SEARCH_RESULTS),
-      fieldScore(terms, expanded, 'candidates.fields'),
+      fieldScore(terms, expanded),
     );
     return pageRows(query, ranked, offset, limit, true);
   }
@@ -282,19 +282,19 @@ async function rankedRows<Row extends RankedRow>(
  * a tenth of the document (0031), carried by the candidates (rankedInDatabase scores the candidates only, not every
  * match they were chosen from).
  */
-function fieldScore(terms: SearchTerm[], expanded: PrefixWords, fields: 'candidates.fields' | 'message_search.fields') {
+function fieldScore(terms: SearchTerm[], expanded: PrefixWords) {
   const perTerm = terms.map(
     (term, i) => sql`(case
-      when ${sql.ref(fields)} @@ to_tsquery('simple', ${tsTerm(term, expanded[i], 'A')})
+      when candidates.fields @@ to_tsquery('simple', ${tsTerm(term, expanded[i], 'A')})
         then ${sql.lit(FIELD_WEIGHT.subject)}
-      when ${sql.ref(fields)} @@ to_tsquery('simple', ${tsTerm(term, expanded[i], 'B')})
+      when candidates.fields @@ to_tsquery('simple', ${tsTerm(term, expanded[i], 'B')})
         then ${sql.lit(FIELD_WEIGHT.peopleOrAttachmentNames)}
       else ${sql.lit(FIELD_WEIGHT.body)} end)`,
   );
   return sql<number>`${sql.join(perTerm, sql` + `)}`;
 }
 
-/** Months back from the current one (UTC) that each statement of newestInView reads, newest first. */
+/** Months back from the current one (UTC) that each branch of newestInView's statement reads, newest first. */
 const MONTH_WINDOWS: ReadonlyArray<readonly [number, number]> = [
   [0, 0],
   [1, 1],
@@ -307,7 +307,7 @@ const MONTH_WINDOWS: ReadonlyArray<readonly [number, number]> = [
   [12, 17],
   [18, 31],
 ];
-/** Months ahead of the current one that the first statement reads too (mail dated ahead: see viewMonthToken). */
+/** Months ahead of the current one that the first branch reads too (mail dated ahead: see viewMonthToken). */
 const MONTHS_AHEAD = 13;
 
 /** YYYYMM of the month `offset` months after the one of `now` (UTC). */
@@ -361,7 +361,7 @@ function newestInView(db: Db, words: string, viewToken: string, terms: SearchTer
     .selectFrom(sql<{ id: string; date: number; fields: string }>`(${union})`.as('spans'))
     .select(['spans.id', 'spans.date', 'spans.fields'])
     .limit(MAX_SEARCH_RESULTS);
-  return rankedInDatabase(db, candidates, fieldScore(terms, expanded, 'candidates.fields'));
+  return rankedInDatabase(db, candidates, fieldScore(terms, expanded));
 }
 
 /**
