@@ -379,9 +379,10 @@ export const UNREAD_COUNT_CAP = 1_000;
  * with 70% read mail (issue 18: p95 342 ms at 428,500 messages); see bench/README.md, "Data scale".
  */
 export async function unreadCount(db: Db, user: User): Promise<number> {
-  // The candidates drive, streamed (DISTINCT and LIMIT stop the read once the cap is reached), each message then
-  // tested against the inbox, the visibility rule and the read rule. CROSS JOIN: SQLite keeps this join order (left
-  // to right); it chose the organisation's mail with the candidates as an automatic index (1.3 s at 200,000).
+  // The candidates drive, each message then tested against the inbox, the visibility rule and the read rule, and
+  // LIMIT stops the tests once the cap is reached. SQLite (the second form) streams them through DISTINCT; its CROSS
+  // JOIN keeps this join order (left to right): it chose the organisation's mail with the candidates as an automatic
+  // index (1.3 s at 200,000).
   const unread = isPostgres(db)
     ? // PostgreSQL: the candidates made distinct first (a hash of ids), then each message tested once, so LIMIT stops
       // the tests at the cap; a DISTINCT over the tested messages sorted them all first (447 ms p95 at 893,000).

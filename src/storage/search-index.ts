@@ -73,7 +73,7 @@ const YEAR_ONE_MS = -62_135_596_800_000;
  */
 export function withMonthTokens(tokens: RawBuilder<string[]>, date: RawBuilder<unknown>): RawBuilder<string[]> {
   // Before year 1 (a date PostgreSQL's timestamps may not hold, and that JavaScript's may: a hostile Date header) the
-  // month is `o`, which no span of months names: such mail is found by the search's last statement, as all old mail.
+  // month is `o`, which no span of months names: such mail is found by the search's last branch, as all old mail.
   const month = sql`case when ${date} >= (extract(epoch from now()) * 1000)::bigint + ${MONTHS_AHEAD_MS}::bigint then 'f'
     when ${date} < ${YEAR_ONE_MS}::bigint then 'o'
     else to_char(to_timestamp(${date} / 1000.0) at time zone 'UTC', 'YYYYMM') end`;
