@@ -77,7 +77,9 @@ export function withMonthTokens(tokens: RawBuilder<string[]>, date: RawBuilder<u
   const month = sql`case when ${date} >= (extract(epoch from now()) * 1000)::bigint + ${MONTHS_AHEAD_MS}::bigint then 'f'
     when ${date} < ${YEAR_ONE_MS}::bigint then 'o'
     else to_char(to_timestamp(${date} / 1000.0) at time zone 'UTC', 'YYYYMM') end`;
-  return sql<string[]>`(${tokens} || array(select t || 'm' || ${month} from unnest(${tokens}) as t))`;
+  // `tokens` read once (0032 derives them from each whole document), then each given its month's twin.
+  return sql<string[]>`(select v.tokens || array(select t || 'm' || ${month} from unnest(v.tokens) as t)
+    from (select ${tokens} as tokens) as v)`;
 }
 
 /** The view tokens of the given messages, from their holder rows (the truth the inbox's condition reads). */
