@@ -199,8 +199,8 @@ export async function fetchKept(
   kept: Candidate[],
 ): Promise<{ sources: Map<number, Buffer>; parsing: Promise<Map<number, ParsedMessage>> }> {
   const toFetch = kept.filter((c) => !mapped.held.has(c.key));
-  const streamed = [...new Set(toFetch.filter((c) => streamsToFile(ctx, c)).map((c) => c.scanned.uid))];
-  const inMemory = [...new Set(toFetch.map((c) => c.scanned.uid))].filter((uid) => !streamed.includes(uid));
+  const streamed = new Set(toFetch.filter((c) => streamsToFile(ctx, c)).map((c) => c.scanned.uid));
+  const inMemory = [...new Set(toFetch.map((c) => c.scanned.uid))].filter((uid) => !streamed.has(uid));
   const sources = inMemory.length === 0 ? new Map<number, Buffer>() : await fetchSources(client, inMemory, ctx.signal);
   const parsed = new Map<number, ParsedMessage>();
   const jobs: Array<Promise<void>> = [];
