@@ -205,12 +205,12 @@ async function insertContact(
 async function linkStoredMail(trx: Executor, orgId: string, contactId: string, emails: string[]): Promise<void> {
   await trx
     .insertInto('message_contacts')
-    .columns(['message_id', 'contact_id'])
+    .columns(['message_id', 'contact_id', 'date'])
     .expression((eb) =>
       eb
         .selectFrom('message_participants')
         .innerJoin('messages', 'messages.id', 'message_participants.message_id')
-        .select(['message_participants.message_id', eb.val(contactId).as('contact_id')])
+        .select(['message_participants.message_id', eb.val(contactId).as('contact_id'), 'messages.date'])
         .where('messages.org_id', '=', orgId)
         .where('message_participants.address', 'in', emails)
         .where('message_participants.role', '!=', 'sender')

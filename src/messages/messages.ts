@@ -1,6 +1,6 @@
 // Reading stored mail: a contact's timeline, the inbox, a thread, one message and its attachments. Every read
 // goes through the access policy's message rule (src/access/access-policy.ts).
-import { sql, type ExpressionBuilder } from 'kysely';
+import { sql, type ExpressionBuilder, type SelectQueryBuilder } from 'kysely';
 import { notFound } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
 import type { Database } from '../storage/schema.js';
@@ -112,10 +112,9 @@ function detailColumns(db: Db, user: User) {
 
 /**
  * The list items of `rows`. Their people, contacts and read state come with the rows when the page's query read them
- * (detailColumns: the inbox's, bounded to the page's ids), else from ONE statement over the page's ids (issue 18: five
+ * (detailColumns: pageById's, bounded to the page's ids), else from ONE statement over the page's ids (issue 18: five
  * statements before; on PostgreSQL each round trip cost the server's event loop ~0.3 ms of socket writes here). Not
- * columns of every page's query: a contact's timeline is sorted after it is read, and SQLite would compute them for
- * every message of the contact.
+ * columns of a query that is sorted after it is read (a thread): SQLite would compute them for every row it sorts.
  */
 async function summaries(db: Db, user: User, rows: Array<SummaryRow & Partial<DetailRow>>): Promise<MessageSummary[]> {
   if (rows.length === 0) return [];
@@ -172,35 +171,6 @@ function readPageCursor(cursor: string): { date: number; id: string } {
   return { date: Number(date), id };
 }
 
-async function page(
-  db: Db,
-  user: User,
-  query: ReturnType<typeof baseQuery>,
-  limit: number,
-  cursor?: string,
-): Promise<Page<MessageSummary>> {
-  let q = query;
-  if (cursor) {
-    const c = readPageCursor(cursor);
-    q = q.where((eb) =>
-      eb.or([
-        eb('messages.date', '<', c.date),
-        eb.and([eb('messages.date', '=', c.date), eb('messages.id', '<', c.id)]),
-      ]),
-    );
-  }
-  const rows = (await q
-    .orderBy('messages.date', 'desc')
-    .orderBy('messages.id', 'desc')
-    .limit(limit + 1)
-    .execute()) as SummaryRow[];
-  const items = rows.slice(0, limit);
-  return {
-    items: await summaries(db, user, items),
-    nextCursor: rows.length > limit ? pageCursor(items[items.length - 1]!) : null,
-  };
-}
-
 function baseQuery(db: Db, user: User) {
   return db.selectFrom('messages').select(summaryColumns).where(visibleTo(user));
 }
@@ -211,24 +181,8 @@ export async function contactMessages(
   contactId: string,
   options: { q?: string; limit: number; cursor?: string },
 ): Promise<Page<MessageSummary>> {
-  const contact = await db
-    .selectFrom('contacts')
-    .select('id')
-    .where('id', '=', contactId)
-    .where('org_id', '=', user.orgId)
-    .executeTakeFirst();
-  if (!contact) throw notFound('Contact');
-  // The contact's own rows drive the read (message_contacts_contact_idx), not a walk of the organisation's mail by
-  // date asking each message about the contact: a contact has hundreds of messages, the organisation a million.
-  const query = baseQuery(db, user).where(
-    'messages.id',
-    'in',
-    db
-      .selectFrom('message_contacts')
-      .select('message_contacts.message_id')
-      .where('message_contacts.contact_id', '=', contactId),
-  );
   if (options.q?.trim()) {
+    await contactInOrg(db, user, contactId);
     // A search is driven by the contact's messages, each tested against the index (searchPage's contactId scope);
     // the contact's condition stays in the query as well.
     const matches = baseQuery(db, user).where((eb) =>
@@ -252,7 +206,69 @@ export async function contactMessages(
       },
     );
   }
-  return page(db, user, query, options.limit, options.cursor);
+  // The contact's own links newest first (message_contacts_contact_date_idx: each carries its message's date,
+  // migration 0033), each asked the visibility rule, until the page is full: a contact with thousands of messages
+  // costs a page, not a sort of all of them.
+  let links = db
+    .selectFrom('message_contacts')
+    .innerJoin('messages', 'messages.id', 'message_contacts.message_id')
+    .select(['message_contacts.date', 'message_contacts.message_id'])
+    .where('message_contacts.contact_id', '=', contactId)
+    .where(visibleTo(user));
+  if (options.cursor) {
+    const c = readPageCursor(options.cursor);
+    links = links.where((eb) =>
+      eb.or([
+        eb('message_contacts.date', '<', c.date),
+        eb.and([eb('message_contacts.date', '=', c.date), eb('message_contacts.message_id', '<', c.id)]),
+      ]),
+    );
+  }
+  const result = await pageById(
+    db,
+    user,
+    links.orderBy('message_contacts.date', 'desc').orderBy('message_contacts.message_id', 'desc'),
+    options.limit,
+  );
+  // An empty page may be a contact of another organisation: that is a 404, not an empty timeline. A page with mail
+  // proves the contact (its links are to the caller's organisation's visible mail).
+  if (result.items.length === 0) await contactInOrg(db, user, contactId);
+  return result;
+}
+
+async function contactInOrg(db: Db, user: User, contactId: string): Promise<void> {
+  const contact = await db
+    .selectFrom('contacts')
+    .select('id')
+    .where('id', '=', contactId)
+    .where('org_id', '=', user.orgId)
+    .executeTakeFirst();
+  if (!contact) throw notFound('Contact');
+}
+
+/**
+ * A page of messages whose ids, newest first, `ordered` lists (its `message_id` column, ordered by date and id, at
+ * most one row per message): ONE statement reads the page's rows with their details (detailColumns, computed for
+ * the page's rows only since the ids bound them) — each round trip cost the server's event loop ~0.3 ms on
+ * PostgreSQL here (issue 18). One row past the page tells whether there is a next one.
+ */
+async function pageById<TB extends keyof Database>(
+  db: Db,
+  user: User,
+  ordered: SelectQueryBuilder<Database, TB, { date: number; message_id: string }>,
+  limit: number,
+): Promise<Page<MessageSummary>> {
+  const rows = (await baseQuery(db, user)
+    .select(detailColumns(db, user))
+    .where('messages.id', 'in', db.selectFrom(ordered.limit(limit + 1).as('page')).select('page.message_id'))
+    .orderBy('messages.date', 'desc')
+    .orderBy('messages.id', 'desc')
+    .execute()) as Array<SummaryRow & DetailRow>;
+  const items = rows.slice(0, limit);
+  return {
+    items: await summaries(db, user, items),
+    nextCursor: rows.length > limit ? pageCursor(items[items.length - 1]!) : null,
+  };
 }
 
 /**
@@ -274,8 +290,9 @@ function inboxHolders(db: Db, user: User, accountId?: string) {
 
 /**
  * One inbox page without a search: the page's ids come from the caller's holder rows in index order (one row per
- * message and mailbox, so DISTINCT for mail both of the caller's mailboxes hold), then their messages, still under
- * the visibility rule. Its cost is the page's, whatever its depth and the organisation's size.
+ * message and mailbox, so DISTINCT for mail both of the caller's mailboxes hold) and their messages, still under the
+ * visibility rule, come in the same statement (pageById). Its cost is the page's, whatever its depth and the
+ * organisation's size.
  */
 async function inboxPage(
   db: Db,
@@ -294,32 +311,12 @@ async function inboxPage(
       ]),
     );
   }
-  const found = await holders
-    .orderBy('message_holders.date', 'desc')
-    .orderBy('message_holders.message_id', 'desc')
-    .limit(options.limit + 1)
-    .execute();
-  const ids = found.slice(0, options.limit);
-  const rows =
-    ids.length === 0
-      ? []
-      : ((await baseQuery(db, user)
-          // With their details: computed for the page's rows only, since the ids bound them (summaries).
-          .select(detailColumns(db, user))
-          .where(
-            'messages.id',
-            'in',
-            ids.map((h) => h.message_id),
-          )
-          .orderBy('messages.date', 'desc')
-          .orderBy('messages.id', 'desc')
-          .execute()) as Array<SummaryRow & DetailRow>);
-  const last = ids[ids.length - 1];
-  return {
-    items: await summaries(db, user, rows),
-    nextCursor:
-      found.length > options.limit && last ? pageCursor({ date: Number(last.date), id: last.message_id }) : null,
-  };
+  return pageById(
+    db,
+    user,
+    holders.orderBy('message_holders.date', 'desc').orderBy('message_holders.message_id', 'desc'),
+    options.limit,
+  );
 }
 
 /**

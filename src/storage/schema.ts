@@ -294,6 +294,8 @@ export interface MessageParticipantsTable {
 export interface MessageContactsTable {
   message_id: string;
   contact_id: string;
+  /** The message's date (migration 0033), for a contact's timeline newest first from its own index. */
+  date: number;
 }
 
 export interface BlobsTable {

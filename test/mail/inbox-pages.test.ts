@@ -251,12 +251,133 @@ describe.each(DIALECTS)('inbox pages on %s', (dialect) => {
     );
   });
 
+  it("a contact's timeline pages by date from the contact's own links, ties in id order, each message once", async () => {
+    const items = await allPages((cursor) =>
+      contactMessages(db, ana, contactId, { limit: 3, ...(cursor ? { cursor } : {}) }),
+    );
+    const whole = await contactMessages(db, ana, contactId, { limit: 100 });
+    expect(whole.nextCursor).toBeNull();
+    expect(items.map((i) => i.id)).toEqual(whole.items.map((i) => i.id));
+    expect(new Set(items.map((i) => i.id)).size).toBe(items.length);
+    const keys = items.map((i) => [Date.parse(i.date), i.id] as const);
+    const sorted = [...keys].sort((a, b) => b[0] - a[0] || (a[1] < b[1] ? 1 : a[1] > b[1] ? -1 : 0));
+    expect(keys).toEqual(sorted);
+    // Ana's 23 incoming come in the order her inbox shows them (ties on the date included).
+    const inboxOrder = expectedAna.map((e) => e.id);
+    expect(items.map((i) => i.id).filter((id) => inboxOrder.includes(id))).toEqual(inboxOrder);
+    // Each link carries its message's date.
+    const links = await db
+      .selectFrom('message_contacts')
+      .innerJoin('messages', 'messages.id', 'message_contacts.message_id')
+      .select(['message_contacts.date as linked', 'messages.date'])
+      .where('message_contacts.contact_id', '=', contactId)
+      .execute();
+    expect(links.length).toBeGreaterThanOrEqual(31);
+    for (const link of links) expect(Number(link.linked)).toBe(Number(link.date));
+  });
+
+  it('a contact created after its mail was stored gets that mail with its dates, newest first', async () => {
+    const later = (
+      await createContact(db, orgId, { firstName: 'Ana', lastName: 'Self', company: null, emails: ['ana@pages.test'] })
+    ).id;
+    const items = await allPages((cursor) =>
+      contactMessages(db, ana, later, { limit: 4, ...(cursor ? { cursor } : {}) }),
+    );
+    // Her address is a participant (the sender role aside) of the 23 she received and the 4 she sent.
+    expect(items.map((i) => i.subject).sort()).toEqual(
+      [
+        ...Array.from({ length: 23 }, (_, n) => `Subject ${n}`),
+        ...[100, 101, 102, 103].map((n) => `Subject ${n}`),
+      ].sort(),
+    );
+    const keys = items.map((i) => [Date.parse(i.date), i.id] as const);
+    expect(keys).toEqual([...keys].sort((a, b) => b[0] - a[0] || (a[1] < b[1] ? 1 : a[1] > b[1] ? -1 : 0)));
+  });
+
+  it("a contact's timeline: another organisation's contact or an unknown id is not found; a forged cursor opens nothing", async () => {
+    const t = Date.now();
+    await db
+      .insertInto('orgs')
+      .values({ id: 'org-other', name: 'Other', plan: 'pro', created_at: t, updated_at: t })
+      .execute();
+    const foreign = (
+      await createContact(db, 'org-other', { firstName: 'Outro', lastName: null, company: null, emails: [client] })
+    ).id;
+    // The foreign contact links nothing of this organisation's mail, and its id is a 404 for Ana, not an empty page.
+    await expect(contactMessages(db, ana, foreign, { limit: 50 })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(contactMessages(db, ana, 'no-such-contact', { limit: 50 })).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    // A contact of Ana's organisation with no mail is an empty timeline.
+    const quiet = (
+      await createContact(db, orgId, { firstName: 'Quiet', lastName: null, company: null, emails: ['quiet@x.test'] })
+    ).id;
+    expect(await contactMessages(db, ana, quiet, { limit: 50 })).toEqual({ items: [], nextCursor: null });
+    // A cursor from the future is only a position: Bruno still never reads Ana's private mail.
+    const future = Buffer.from(`${T0 + 365 * DAY}|ffffffff-ffff-ffff-ffff-ffffffffffff`).toString('base64url');
+    const forBruno = await contactMessages(db, bruno, contactId, { limit: 50, cursor: future });
+    expect(forBruno.items.map((i) => i.subject).sort()).toEqual(
+      ['Subject 10', 'Subject 2', 'Subject 200', 'Subject 201', 'Subject 22', 'Subject 300', 'Subject 301'].sort(),
+    );
+  });
+
   it('a thread reads in date order from its own index', async () => {
     const first = expectedAna.at(-1)!;
     const { threadId } = (await inbox(db, ana, { limit: 50 })).items.find((i) => i.id === first.id)!;
     const thread = await getThread(db, ana, threadId!);
     const dates = thread.messages.map((m) => Date.parse(m.date));
     expect([...dates].sort((a, b) => a - b)).toEqual(dates);
+  });
+});
+
+describe.each(DIALECTS)('migration 0033 on %s', (dialect) => {
+  it('gives contact links stored before it their message dates, and the timeline reads them newest first', async () => {
+    const database = await createTestDatabase(dialect, { migrate: false });
+    try {
+      const db = database.storage.db;
+      const result = await new Migrator({ db, provider: migrationProvider }).migrateTo('0032-search-months');
+      expect(result.error).toBeUndefined();
+      const orgId = await defaultOrgId(db);
+      const reader = (await findUserById(
+        db,
+        (await createUser(db, { email: 'old@pages.test', password: 'long password 4' })).id,
+      ))!;
+      const t = Date.now();
+      await sql`insert into contacts (id, org_id, first_name, source, search_text, created_at, updated_at)
+        values ('c-old', ${orgId}, 'Old', 'manual', 'old', ${t}, ${t})`.execute(db);
+      for (const [id, day] of [
+        ['m-a', 3],
+        ['m-b', 9],
+        ['m-c', 1],
+      ] as const) {
+        await sql`insert into messages (id, org_id, dedupe_key, date, direction, source, has_attachments, bounced, size, shared, created_at)
+          values (${id}, ${orgId}, ${'mid:' + id}, ${T0 + day * DAY}, 'incoming', 'sync', 0, 0, 10, 1, ${t})`.execute(
+          db,
+        );
+        await sql`insert into message_holders (id, message_id, account_id, user_id, shared, direction, created_at, date)
+          values (${'h-' + id}, ${id}, null, null, 1, 'incoming', ${t}, ${T0 + day * DAY})`.execute(db);
+        await sql`insert into message_contacts (message_id, contact_id) values (${id}, 'c-old')`.execute(db);
+      }
+      await migrateToLatest(db);
+      const links = await db
+        .selectFrom('message_contacts')
+        .select(['message_id', 'date'])
+        .orderBy('message_id')
+        .execute();
+      expect(links.map((l) => [l.message_id, Number(l.date)])).toEqual([
+        ['m-a', T0 + 3 * DAY],
+        ['m-b', T0 + 9 * DAY],
+        ['m-c', T0 + 1 * DAY],
+      ]);
+      const page = await contactMessages(db, reader, 'c-old', { limit: 2 });
+      expect(page.items.map((i) => i.id)).toEqual(['m-b', 'm-a']);
+      const rest = await contactMessages(db, reader, 'c-old', { limit: 2, cursor: page.nextCursor! });
+      expect(rest.items.map((i) => i.id)).toEqual(['m-c']);
+      expect(rest.nextCursor).toBeNull();
+    } finally {
+      await database.destroy();
+      fs.rmSync(database.dataDir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -42,7 +42,7 @@ interface BatchRows {
 }
 
 async function insertBatchRows(trx: Trx, rows: BatchRows): Promise<void> {
-  for (const chunk of inChunks(rows.contacts, rowsPerInsert(2)))
+  for (const chunk of inChunks(rows.contacts, rowsPerInsert(3)))
     await trx
       .insertInto('message_contacts')
       .values(chunk)
@@ -538,7 +538,7 @@ async function storeInTransaction(
       const key = `${row.id} ${contactId}`;
       if (linked.has(key)) continue;
       linked.add(key);
-      rows.contacts.push({ message_id: row.id, contact_id: contactId });
+      rows.contacts.push({ message_id: row.id, contact_id: contactId, date: row.date });
     }
     if (message.location) {
       const loc = message.location;

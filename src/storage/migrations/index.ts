@@ -43,6 +43,7 @@ import * as searchWords from './0029-search-words.js';
 import * as searchWordsSqlite from './0030-search-words-sqlite.js';
 import * as searchRanking from './0031-search-ranking.js';
 import * as searchMonths from './0032-search-months.js';
+import * as contactTimelineDates from './0033-contact-timeline-dates.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -92,6 +93,8 @@ const migrations: Record<string, Migration> = {
   '0031-search-ranking': searchRanking,
   // PostgreSQL's view tokens by month: a common word's search reads a month or two of a user's mail (issue 18).
   '0032-search-months': searchMonths,
+  // A contact's timeline by date from its own links (issue 18).
+  '0033-contact-timeline-dates': contactTimelineDates,
 };
 
 export const migrationProvider: MigrationProvider = {
