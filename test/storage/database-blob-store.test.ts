@@ -1,4 +1,4 @@
-// The PostgreSQL blob store (issue 18): put/get/has idempotent, missing → NOT_FOUND, a 20 MB blob read back in
+// The PostgreSQL blob store (issue 18): put/get/has idempotent, putMany (order, bytes per statement, no deadlock), missing → NOT_FOUND, a 20 MB blob read back in
 // slices, reads across slice boundaries, an aborted signal, the fallback to the files of an older install, and the
 // refusal of a name that is not a SHA-256.
 import { createHash, randomBytes } from 'node:crypto';
@@ -50,6 +50,84 @@ describe('database blob store (PostgreSQL)', () => {
       .where('sha256', '=', ref.sha256)
       .executeTakeFirstOrThrow();
     expect(row.written_at).toBeGreaterThan(1);
+  });
+
+  it('putMany stores new and refreshes stored blobs, refs in the order given, each row once', async () => {
+    const db = database.storage.db;
+    const store = createDatabaseBlobStore(db);
+    const old = await store.put(randomBytes(300));
+    await db.updateTable('blob_contents').set({ written_at: 1 }).where('sha256', '=', old.sha256).execute();
+    const oldBytes = await store.get(old.sha256);
+    const fresh = [randomBytes(10), randomBytes(2000), Buffer.alloc(0)];
+    const contents = [fresh[0]!, oldBytes, fresh[1]!, Buffer.from(fresh[0]!), fresh[2]!];
+    const refs = await store.putMany!(contents);
+    expect(refs).toEqual(contents.map((c) => ({ sha256: sha(c), size: c.length })));
+    for (const content of contents) expect((await store.get(sha(content))).equals(content)).toBe(true);
+    const rows = await db
+      .selectFrom('blob_contents')
+      .select(['sha256', 'written_at'])
+      .where(
+        'sha256',
+        'in',
+        contents.map((c) => sha(c)),
+      )
+      .execute();
+    expect(rows).toHaveLength(4);
+    expect(rows.find((r) => r.sha256 === old.sha256)!.written_at).toBeGreaterThan(1);
+    expect(await store.putMany!([])).toEqual([]);
+  });
+
+  it('putMany splits its inserts by bytes: blobs summing past 8 MiB, and one bigger than that, all whole', async () => {
+    const store = createDatabaseBlobStore(database.storage.db);
+    const contents = [randomBytes(3 << 20), randomBytes(3 << 20), randomBytes(3 << 20), randomBytes(10 << 20)];
+    contents.push(...Array.from({ length: 250 }, () => randomBytes(64)));
+    const refs = await store.putMany!(contents);
+    expect(refs.map((r) => r.size)).toEqual(contents.map((c) => c.length));
+    for (const [i, content] of contents.entries()) expect(sha(await store.get(refs[i]!.sha256))).toBe(sha(content));
+  });
+
+  it('two batches sharing blobs, given in opposite orders at once, both land (row locks in one order: no deadlock)', async () => {
+    const store = createDatabaseBlobStore(database.storage.db);
+    for (let round = 0; round < 5; round++) {
+      const stored = Array.from({ length: 150 }, () => randomBytes(40));
+      await store.putMany!(stored);
+      const contents = [...stored, ...Array.from({ length: 150 }, () => randomBytes(40))];
+      const backwards = [...contents].reverse();
+      const [a, b, c] = await Promise.all([
+        store.putMany!(contents),
+        store.putMany!(backwards),
+        Promise.all(contents.map((content) => store.put(content))),
+      ]);
+      expect(a.map((r) => r.sha256)).toEqual(contents.map((x) => sha(x)));
+      expect(b.map((r) => r.sha256)).toEqual(backwards.map((x) => sha(x)));
+      expect(c).toEqual(a);
+      const { n } = await database.storage.db
+        .selectFrom('blob_contents')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where(
+          'sha256',
+          'in',
+          contents.map((x) => sha(x)),
+        )
+        .executeTakeFirstOrThrow();
+      expect(Number(n)).toBe(300);
+    }
+  });
+
+  it('putMany after a collection put the bytes back; an aborted signal stores nothing', async () => {
+    const db = database.storage.db;
+    const store = createDatabaseBlobStore(db);
+    const content = randomBytes(500);
+    const ref = await store.put(content);
+    expect(await store.remove(ref.sha256, { writtenBefore: Date.now() + 60_000 })).toBe(true);
+    expect(await store.has(ref.sha256)).toBe(false);
+    await store.putMany!([content]);
+    expect((await store.get(ref.sha256)).equals(content)).toBe(true);
+    const never = randomBytes(500);
+    const controller = new AbortController();
+    controller.abort();
+    await expect(store.putMany!([never], { signal: controller.signal })).rejects.toThrow();
+    expect(await store.has(sha(never))).toBe(false);
   });
 
   it('missing → NOT_FOUND; not a SHA-256 → VALIDATION_FAILED, nothing queried with it', async () => {

@@ -60,12 +60,13 @@ async function insertBatchRows(trx: Trx, rows: BatchRows): Promise<void> {
 const BLOB_WRITES_IN_FLIGHT = 8;
 
 /**
- * Writes raw sources and attachments to the blob store, outside any transaction, a few at a time; a message whose
- * parse wrote them (ParsedMessage.blobs) only has its refs taken.
+ * Writes raw sources and attachments to the blob store, outside any transaction: all in one call where the store
+ * takes several (putMany: the database store, where each statement is a commit), else a few at a time; a message
+ * whose parse wrote them (ParsedMessage.blobs) only has its refs taken.
  */
 async function writeBlobs(ctx: StoreContext, messages: MessageToStore[]): Promise<BlobRefs> {
   const refs: BlobRefs = new Map();
-  const jobs: Array<() => Promise<void>> = [];
+  const pending: Array<{ content: Buffer; settle: (ref: BlobRef) => void }> = [];
   for (const message of messages) {
     // Written by the parse pool already (a first sync on the file blob store).
     if (message.parsed?.blobs) {
@@ -74,23 +75,25 @@ async function writeBlobs(ctx: StoreContext, messages: MessageToStore[]): Promis
     }
     const entry: { raw: BlobRef | null; attachments: BlobRef[] } = { raw: null, attachments: [] };
     refs.set(message, entry);
-    if (message.raw) {
-      const raw = message.raw;
-      jobs.push(async () => {
-        entry.raw = await ctx.blobs.put(raw);
-      });
-    }
+    if (message.raw) pending.push({ content: message.raw, settle: (ref) => (entry.raw = ref) });
     (message.parsed?.attachments ?? []).forEach((attachment, index) => {
-      jobs.push(async () => {
-        entry.attachments[index] = await ctx.blobs.put(attachment.content);
-      });
+      pending.push({ content: attachment.content, settle: (ref) => (entry.attachments[index] = ref) });
     });
+  }
+  if (pending.length === 0) return refs;
+  if (ctx.blobs.putMany) {
+    const written = await ctx.blobs.putMany(pending.map((p) => p.content));
+    written.forEach((ref, i) => pending[i]!.settle(ref));
+    return refs;
   }
   let next = 0;
   const lane = async () => {
-    while (next < jobs.length) await jobs[next++]!();
+    while (next < pending.length) {
+      const job = pending[next++]!;
+      job.settle(await ctx.blobs.put(job.content));
+    }
   };
-  await Promise.all(Array.from({ length: Math.min(BLOB_WRITES_IN_FLIGHT, jobs.length) }, lane));
+  await Promise.all(Array.from({ length: Math.min(BLOB_WRITES_IN_FLIGHT, pending.length) }, lane));
   return refs;
 }
 
