@@ -11,6 +11,7 @@ import { readOf, readStateColumns, unreadCandidates, unreadFor, type ReadStateRo
 import { searchPage, type SearchMatch } from './search-messages.js';
 import { inboxViewToken, isPostgres } from '../storage/search-index.js';
 import { jsonAgg, jsonArray, jsonList } from '../storage/json-columns.js';
+import { prepared } from '../storage/prepared-statement.js';
 
 export interface AddressOut {
   address: string;
@@ -250,7 +251,10 @@ async function contactInOrg(db: Db, user: User, contactId: string): Promise<void
  * A page of messages whose ids, newest first, `ordered` lists (its `message_id` column, ordered by date and id, at
  * most one row per message): ONE statement reads the page's rows with their details (detailColumns, computed for
  * the page's rows only since the ids bound them) — each round trip cost the server's event loop ~0.3 ms on
- * PostgreSQL here (issue 18). One row past the page tells whether there is a next one.
+ * PostgreSQL here (issue 18) — `prepared` (its text depends on the query's shape, not on the values): PostgreSQL keeps
+ * a contact's timeline's plan after five runs (7.3 → 4.4 ms per page in process at 744,500 messages); the inbox's it
+ * still plans each time (it estimates its generic plan dearer), only the parse is saved. One row past the page tells
+ * whether there is a next one.
  */
 async function pageById<TB extends keyof Database>(
   db: Db,
@@ -259,6 +263,7 @@ async function pageById<TB extends keyof Database>(
   limit: number,
 ): Promise<Page<MessageSummary>> {
   const rows = (await baseQuery(db, user)
+    .modifyFront(prepared)
     .select(detailColumns(db, user))
     .where('messages.id', 'in', db.selectFrom(ordered.limit(limit + 1).as('page')).select('page.message_id'))
     .orderBy('messages.date', 'desc')

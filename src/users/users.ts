@@ -5,6 +5,7 @@ import { newId } from '../storage/ids.js';
 import { hashPassword, verifyAgainstNothing, verifyPassword } from './passwords.js';
 import { digestToken, newSecretToken } from './secret-tokens.js';
 import { normalizeEmail, isValidEmail } from '../contacts/email-address.js';
+import { prepared } from '../storage/prepared-statement.js';
 
 export interface User {
   id: string;
@@ -205,6 +206,8 @@ export async function userForApiToken(db: Db, token: string): Promise<User | und
   const row = await db
     .selectFrom('api_tokens')
     .innerJoin('users', 'users.id', 'api_tokens.user_id')
+    // Every API request asks it: PostgreSQL keeps its plan.
+    .modifyFront(prepared)
     .select([
       'api_tokens.id as token_id',
       'api_tokens.last_used_at',
@@ -246,6 +249,8 @@ export async function userForSession(db: Db, cookieValue: string): Promise<User 
   const row = await db
     .selectFrom('sessions')
     .innerJoin('users', 'users.id', 'sessions.user_id')
+    // Every request of the web app asks it: PostgreSQL keeps its plan.
+    .modifyFront(prepared)
     .select(['sessions.expires_at', 'users.active', ...userColumns.map((c) => `users.${c}` as const)])
     .where('sessions.id', '=', digestToken(cookieValue))
     .executeTakeFirst();

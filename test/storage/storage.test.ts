@@ -25,6 +25,7 @@ import {
   userForSession,
 } from '../../src/users/users.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
+import { prepared } from '../../src/storage/prepared-statement.js';
 
 async function expectCode(promise: Promise<unknown>, code: string): Promise<AppError> {
   const error = await promise.then(
@@ -106,6 +107,33 @@ describe.each(DIALECTS)('storage on %s', (dialect) => {
         expect(jit.rows).toEqual([{ jit: 'off' }]);
       });
     }
+    it('a statement marked `prepared` answers for each value it is given; PostgreSQL keeps it prepared, and only it', async () => {
+      const orgId = await defaultOrgId(db());
+      const users = await Promise.all(
+        ['prep-a@example.test', 'prep-b@example.test'].map((email) =>
+          createUser(db(), { email, password: 'a long secret' }),
+        ),
+      );
+      // One connection throughout, so that its prepared statements are the ones asked about.
+      await db()
+        .connection()
+        .execute(async (conn) => {
+          const marked = (id: string) =>
+            conn.selectFrom('users').modifyFront(prepared).select(['id', 'email']).where('id', '=', id).execute();
+          // More than five runs: PostgreSQL may keep a generic plan after the fifth.
+          for (let round = 0; round < 4; round++)
+            for (const user of users) expect(await marked(user.id)).toEqual([{ id: user.id, email: user.email }]);
+          expect(await marked('nobody')).toEqual([]);
+          await conn.selectFrom('users').select('id').where('org_id', '=', orgId).execute();
+          if (dialect !== 'postgres') return;
+          const statements = await sql<{ statement: string }>`select statement from pg_prepared_statements`.execute(
+            conn,
+          );
+          expect(statements.rows.map((r) => r.statement)).toEqual([
+            expect.stringContaining('select /* prepared */ "id", "email" from "users"'),
+          ]);
+        });
+    });
   });
 
   describe('users, tokens and sessions', () => {

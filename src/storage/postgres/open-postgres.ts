@@ -4,10 +4,25 @@
 // pg is loaded when the first connection is asked for, not when this module is: the embedded SQLite install never
 // uses it, and it costs ~3 MB of heap (and more of RSS) that a `conversa serve` on SQLite keeps for its whole life
 // (issue 18, bench/README.md).
+import { createHash } from 'node:crypto';
 import { PostgresDialect } from 'kysely';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
+import { PREPARED_MARK } from '../prepared-statement.js';
 
 const INT8_OID = 20;
+
+/** The client's `query` names a marked statement after its text, so node-postgres prepares it once per connection. */
+function preparing(client: PoolClient): PoolClient {
+  const patched = client as PoolClient & { conversaPreparing?: true };
+  if (patched.conversaPreparing) return client;
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as { query: unknown }).query = (text: unknown, values?: unknown, callback?: unknown) =>
+    typeof text === 'string' && text.includes(PREPARED_MARK)
+      ? query({ name: `c${createHash('sha1').update(text).digest('hex').slice(0, 20)}`, text, values }, callback)
+      : query(text, values, callback);
+  patched.conversaPreparing = true;
+  return client;
+}
 
 async function openPool(connectionString: string, maxConnections: number): Promise<Pool> {
   const { default: pg } = await import('pg');
@@ -22,6 +37,8 @@ async function openPool(connectionString: string, maxConnections: number): Promi
   // An idle connection the server ends (a restart, a failover, an administrator) is dropped by the pool and
   // replaced on next use; without a listener its 'error' event would take the whole process down.
   pool.on('error', () => undefined);
+  const connect = pool.connect.bind(pool) as () => Promise<PoolClient>;
+  (pool as { connect: unknown }).connect = async () => preparing(await connect());
   return pool;
 }
 

@@ -1,0 +1,14 @@
+// A mark for statements whose plan PostgreSQL should keep (open-postgres.ts names them so node-postgres prepares
+// them once per connection). A comment to SQLite.
+import { sql, type RawBuilder } from 'kysely';
+
+export const PREPARED_MARK = '/* prepared */';
+
+/**
+ * A statement run often whose planning is a good part of its cost (a list page: ~1.2 ms of planning, ~2.6 ms of
+ * execution at 744,500 messages): put it after SELECT (`.modifyFront(prepared)`) and PostgreSQL keeps its plan per
+ * connection (a named prepared statement, named after its text) instead of planning it on every request. Only for a
+ * statement whose text does not vary with its values (no IN list of values) and whose plan suits every value
+ * (PostgreSQL plans the first five executions for their values, then may keep a generic plan). No effect on SQLite.
+ */
+export const prepared: RawBuilder<unknown> = sql.raw(PREPARED_MARK);
