@@ -8,6 +8,7 @@
 //   npx tsx bench/data-scale.ts --measure-only --dir DIR [--database-url URL]     (a kept database)
 //   other options: --writers N (PostgreSQL seeding writers, default 4), --batch N (storeMessages batch, default 500),
 //   --requests N (per client per endpoint, default 200), --endpoint-seconds S (cap per endpoint, default 60),
+//   --warmup N (untimed requests per client before each endpoint, default 10; 1 before 2026-12-06's seventh session),
 //   --clients N (default 8), --seed-minutes M (stop seeding after M minutes and measure what is there), --plans FILE (default bench/data-scale-plans.md), --no-plans-file,
 //   --only TEXT (time only the endpoints whose name contains TEXT, e.g. --only badge; the plans are all written),
 //   --child-node-args="ARGS" (node options for the measured `conversa serve`, e.g. --child-node-args="--cpu-prof")
@@ -62,6 +63,7 @@ const { values: opts } = parseArgs({
     batch: { type: 'string', default: '500' },
     requests: { type: 'string', default: '200' },
     'endpoint-seconds': { type: 'string', default: '60' },
+    warmup: { type: 'string', default: '10' },
     clients: { type: 'string', default: '8' },
     plans: { type: 'string', default: 'bench/data-scale-plans.md' },
     'no-plans-file': { type: 'boolean', default: false },
@@ -81,6 +83,7 @@ const BATCH = Number(opts.batch);
 const REQUESTS = Number(opts.requests);
 const CLIENTS = Number(opts.clients);
 const ENDPOINT_MS = Number(opts['endpoint-seconds']) * 1000;
+const WARMUP = Number(opts.warmup);
 /** Stop seeding after this long (0: no limit) and measure what is there; every mailbox is filled alike. */
 const SEED_MS = Number(opts['seed-minutes']) * 60_000 || Infinity;
 /** The server's setting, used by the seed too (the spawned server inherits the environment). */
@@ -765,8 +768,14 @@ function cpuTicks(pid: number): number {
 async function measure(base: string, serverPid: number, clients: Client[]): Promise<Result[]> {
   const results: Result[] = [];
   for (const endpoint of ENDPOINTS.filter((e) => !opts.only || e.name.includes(opts.only))) {
-    // Warm-up: one request per client.
-    await Promise.all(clients.map((c) => get(base, c.token, endpoint.path(c, 0))));
+    // Warm-up, untimed: WARMUP requests per client, all at once as in the timed run. With one request each, the
+    // first endpoint of a run paid for the server's JIT warm-up and its first connections (its p95 was 5-10 ms
+    // above the same query's on the next endpoint).
+    await Promise.all(
+      clients.map(async (c) => {
+        for (let i = 0; i < Math.max(1, WARMUP); i++) await get(base, c.token, endpoint.path(c, 0));
+      }),
+    );
     const times: number[] = [];
     let errors = 0;
     const started = now();
