@@ -143,6 +143,17 @@ function emailTaken(address: string, contactId: string | undefined, cause?: unkn
   });
 }
 
+/** Throws NOT_FOUND unless the contact is one of the organisation's: what a read scoped to a contact asks first. */
+export async function assertContactInOrg(db: Executor, orgId: string, id: string): Promise<void> {
+  const row = await db
+    .selectFrom('contacts')
+    .select('id')
+    .where('org_id', '=', orgId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  if (!row) throw notFound('Contact');
+}
+
 export async function getContact(db: Executor, orgId: string, id: string): Promise<Contact> {
   const row = await db
     .selectFrom('contacts')

@@ -5,7 +5,7 @@ import { notFound } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
 import type { Database } from '../storage/schema.js';
 import type { User } from '../users/users.js';
-import { decodeCursor, encodeCursor } from '../contacts/contacts.js';
+import { assertContactInOrg, decodeCursor, encodeCursor } from '../contacts/contacts.js';
 import { messageVisibleTo } from '../access/access-policy.js';
 import { readOf, readStateColumns, unreadCandidates, unreadFor, type ReadStateRow } from './read-state.js';
 import { searchPage, type SearchMatch } from './search-messages.js';
@@ -183,7 +183,7 @@ export async function contactMessages(
   options: { q?: string; limit: number; cursor?: string },
 ): Promise<Page<MessageSummary>> {
   if (options.q?.trim()) {
-    await contactInOrg(db, user, contactId);
+    await assertContactInOrg(db, user.orgId, contactId);
     // A search is driven by the contact's messages, each tested against the index (searchPage's contactId scope);
     // the contact's condition stays in the query as well.
     const matches = baseQuery(db, user).where((eb) =>
@@ -233,18 +233,8 @@ export async function contactMessages(
   );
   // An empty page may be a contact of another organisation: that is a 404, not an empty timeline. A page with mail
   // proves the contact (its links are to the caller's organisation's visible mail).
-  if (result.items.length === 0) await contactInOrg(db, user, contactId);
+  if (result.items.length === 0) await assertContactInOrg(db, user.orgId, contactId);
   return result;
-}
-
-async function contactInOrg(db: Db, user: User, contactId: string): Promise<void> {
-  const contact = await db
-    .selectFrom('contacts')
-    .select('id')
-    .where('id', '=', contactId)
-    .where('org_id', '=', user.orgId)
-    .executeTakeFirst();
-  if (!contact) throw notFound('Contact');
 }
 
 /**

@@ -20,6 +20,7 @@ import type { Actor } from '../access/access-policy.js';
 import { mailboxFor } from '../access/access-policy.js';
 import { assertKnownMergeFields } from '../templates/merge-fields.js';
 import { getTemplate } from '../templates/templates.js';
+import { assertContactInOrg } from '../contacts/contacts.js';
 import type { SendWindow } from './send-window.js';
 import { isTimeZone, minutesOf } from './send-window.js';
 
@@ -492,13 +493,7 @@ export async function listEnrollments(db: Db, actor: Actor, sequenceId: string):
 
 /** The contact's timeline: their enrollments in the caller's sequences, each step with when it ran. */
 export async function contactEnrollments(db: Db, actor: Actor, contactId: string) {
-  const contact = await db
-    .selectFrom('contacts')
-    .select('id')
-    .where('id', '=', contactId)
-    .where('org_id', '=', actor.orgId)
-    .executeTakeFirst();
-  if (!contact) throw new AppError('NOT_FOUND', 'Contact not found');
+  await assertContactInOrg(db, actor.orgId, contactId);
   const rows = await db
     .selectFrom('sequence_enrollments')
     .innerJoin('sequences', 'sequences.id', 'sequence_enrollments.sequence_id')

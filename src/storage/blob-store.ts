@@ -38,8 +38,8 @@ export interface BlobRef {
 export interface BlobStore {
   put(content: Buffer, options?: { signal?: AbortSignal }): Promise<BlobRef>;
   /**
-   * Several small blobs at once, refs in the order given; what `put` does to each, in a few statements. Only where
-   * one write per blob costs more than its bytes (the database store: a commit, so a WAL flush, per statement).
+   * Several blobs at once, refs in the order given; what `put` does to each, in a few statements. Only where one
+   * write per blob costs more than its bytes (the database store: a commit, so a WAL flush, per statement).
    */
   putMany?(contents: Buffer[], options?: { signal?: AbortSignal }): Promise<BlobRef[]>;
   /** Throws AppError NOT_FOUND when the blob is missing. */

@@ -1,5 +1,5 @@
 // The inbox, its cursor pages, one mailbox's inbox, the unread badge and a contact's timeline as they read at scale
-// (issue 18, migration 0025): from the caller's holder rows newest first. Each message once, even when both of the
+// (issue 18, migrations 0025 and 0033): from the caller's holder rows, or the contact's links, newest first. Each message once, even when both of the
 // caller's mailboxes hold it; ties on the date in id order; never another user's private mail, whatever the
 // mailbox id or cursor asked for. On SQLite and PostgreSQL, through the intake's own storeMessages.
 import fs from 'node:fs';
@@ -15,6 +15,8 @@ import {
   type MessageSummary,
 } from '../../src/messages/messages.js';
 import { createContact } from '../../src/contacts/contacts.js';
+import { contactMeetings } from '../../src/calendar/meetings/read-meetings.js';
+import { contactEnrollments } from '../../src/sequences/sequences.js';
 import { storeMessages, type MessageToStore, type StoreContext } from '../../src/mail/intake/store-messages.js';
 import { createBlobStore, type BlobStore } from '../../src/storage/blob-store.js';
 import { migrateToLatest } from '../../src/storage/database.js';
@@ -308,11 +310,18 @@ describe.each(DIALECTS)('inbox pages on %s', (dialect) => {
     await expect(contactMessages(db, ana, 'no-such-contact', { limit: 50 })).rejects.toMatchObject({
       code: 'NOT_FOUND',
     });
+    // Every read scoped to a contact answers the same (assertContactInOrg): the contact's meetings and sequences.
+    for (const id of [foreign, 'no-such-contact']) {
+      await expect(contactMeetings(db, ana, id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await expect(contactEnrollments(db, ana, id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    }
     // A contact of Ana's organisation with no mail is an empty timeline.
     const quiet = (
       await createContact(db, orgId, { firstName: 'Quiet', lastName: null, company: null, emails: ['quiet@x.test'] })
     ).id;
     expect(await contactMessages(db, ana, quiet, { limit: 50 })).toEqual({ items: [], nextCursor: null });
+    expect(await contactMeetings(db, ana, quiet)).toEqual([]);
+    expect(await contactEnrollments(db, ana, quiet)).toEqual({ items: [] });
     // A cursor from the future is only a position: Bruno still never reads Ana's private mail.
     const future = Buffer.from(`${T0 + 365 * DAY}|ffffffff-ffff-ffff-ffff-ffffffffffff`).toString('base64url');
     const forBruno = await contactMessages(db, bruno, contactId, { limit: 50, cursor: future });

@@ -1,6 +1,7 @@
 // Reading meetings: a range of them, a contact's timeline, one meeting; each under the mailbox's visibility as the
 // access policy decides it, the same meeting synced through several mailboxes shown once.
 import { notFound } from '../../core/app-error.js';
+import { assertContactInOrg } from '../../contacts/contacts.js';
 import { meetingVisibleTo } from '../../access/access-policy.js';
 import type { Db } from '../../storage/database.js';
 import type { User } from '../../users/users.js';
@@ -137,13 +138,7 @@ export async function listMeetings(db: Db, user: User, range: { from: number; to
 
 /** A contact's meetings, newest first. */
 export async function contactMeetings(db: Db, user: User, contactId: string): Promise<Meeting[]> {
-  const contact = await db
-    .selectFrom('contacts')
-    .select('id')
-    .where('org_id', '=', user.orgId)
-    .where('id', '=', contactId)
-    .executeTakeFirst();
-  if (!contact) throw notFound('Contact');
+  await assertContactInOrg(db, user.orgId, contactId);
   const rows = await visibleMeetings(db, user)
     .where('meetings.id', 'in', (eb) =>
       eb.selectFrom('meeting_contacts').select('meeting_id').where('contact_id', '=', contactId),
