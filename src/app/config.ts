@@ -71,6 +71,12 @@ export interface Config {
    * process's RSS, which then grows with the file read.
    */
   sqliteMmapBytes: number;
+  /**
+   * PostgreSQL: statements marked `prepared` (list pages, token and session lookups) are named prepared statements
+   * per connection (CONVERSA_PG_PREPARED, default on). Off for a connection pooler in transaction mode that does not
+   * track prepared statements (PgBouncer before 1.21, or without max_prepared_statements).
+   */
+  postgresPrepared: boolean;
 }
 
 export { ConfigError };
@@ -155,6 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       .map((s) => s.trim())
       .filter(Boolean),
     sqliteMmapBytes: wholeNumber(env, 'CONVERSA_SQLITE_MMAP_MB', 0) * 1024 * 1024,
+    postgresPrepared: !/^(0|false|no|off)$/i.test(env.CONVERSA_PG_PREPARED ?? ''),
     checkResponses: /^(1|true|yes|on)$/i.test(env.CONVERSA_CHECK_RESPONSES ?? ''),
     metricsToken: metricsToken(env.METRICS_TOKEN),
   };

@@ -24,6 +24,8 @@ export interface StorageOptions {
   sqliteFile?: string;
   /** SQLite's mmap_size (0 or absent: no memory map); see Config.sqliteMmapBytes. */
   sqliteMmapBytes?: number;
+  /** PostgreSQL: marked statements prepared per connection (absent: yes); see Config.postgresPrepared. */
+  postgresPrepared?: boolean;
 }
 
 export class MigrationError extends Error {}
@@ -33,7 +35,7 @@ export function openStorage(options: StorageOptions): Storage {
   const file = options.sqliteFile ?? path.join(options.dataDir, 'conversa.db');
   const db = new Kysely<Database>({
     dialect: options.databaseUrl
-      ? postgresDialect(options.databaseUrl)
+      ? postgresDialect(options.databaseUrl, { prepared: options.postgresPrepared ?? true })
       : sqliteDialect(file, { mmapBytes: options.sqliteMmapBytes }),
   });
   if (dialect === 'postgres') return { db, dialect, sqliteFile: null, close: () => db.destroy() };

@@ -11,7 +11,8 @@ import {
   listContacts,
   updateContact,
 } from '../../src/contacts/contacts.js';
-import { migrateToLatest } from '../../src/storage/database.js';
+import { migrateToLatest, openStorage } from '../../src/storage/database.js';
+import { loadConfig } from '../../src/app/config.js';
 import { newId } from '../../src/storage/ids.js';
 import { getOrg, getUserSettings, setOrgPlan, updateUserSettings } from '../../src/users/settings.js';
 import {
@@ -107,6 +108,25 @@ describe.each(DIALECTS)('storage on %s', (dialect) => {
         expect(jit.rows).toEqual([{ jit: 'off' }]);
       });
     }
+    it('CONVERSA_PG_PREPARED=0 (a pooler that loses prepared statements) runs marked statements unprepared', async () => {
+      expect(loadConfig({}).postgresPrepared).toBe(true);
+      for (const off of ['0', 'false', 'no', 'OFF'])
+        expect(loadConfig({ CONVERSA_PG_PREPARED: off }).postgresPrepared).toBe(false);
+      if (dialect !== 'postgres') return;
+      const storage = openStorage({ dataDir: t.dataDir, databaseUrl: t.databaseUrl, postgresPrepared: false });
+      try {
+        await storage.db.connection().execute(async (conn) => {
+          for (let round = 0; round < 7; round++)
+            expect(
+              await conn.selectFrom('users').modifyFront(prepared).select('id').where('id', '=', 'x').execute(),
+            ).toEqual([]);
+          const statements = await sql`select statement from pg_prepared_statements`.execute(conn);
+          expect(statements.rows).toEqual([]);
+        });
+      } finally {
+        await storage.close();
+      }
+    });
     it('a statement marked `prepared` answers for each value it is given; PostgreSQL keeps it prepared, and only it', async () => {
       const orgId = await defaultOrgId(db());
       const users = await Promise.all(

@@ -24,7 +24,7 @@ function preparing(client: PoolClient): PoolClient {
   return client;
 }
 
-async function openPool(connectionString: string, maxConnections: number): Promise<Pool> {
+async function openPool(connectionString: string, maxConnections: number, prepared: boolean): Promise<Pool> {
   const { default: pg } = await import('pg');
   const types = {
     getTypeParser: (oid: number, format?: string) =>
@@ -37,11 +37,21 @@ async function openPool(connectionString: string, maxConnections: number): Promi
   // An idle connection the server ends (a restart, a failover, an administrator) is dropped by the pool and
   // replaced on next use; without a listener its 'error' event would take the whole process down.
   pool.on('error', () => undefined);
-  const connect = pool.connect.bind(pool) as () => Promise<PoolClient>;
-  (pool as { connect: unknown }).connect = async () => preparing(await connect());
+  if (prepared) {
+    const connect = pool.connect.bind(pool) as () => Promise<PoolClient>;
+    (pool as { connect: unknown }).connect = async () => preparing(await connect());
+  }
   return pool;
 }
 
-export function postgresDialect(connectionString: string, maxConnections = 10): PostgresDialect {
-  return new PostgresDialect({ pool: () => openPool(connectionString, maxConnections) });
+export interface PostgresOptions {
+  /** Connections in the pool (10). */
+  maxConnections?: number;
+  /** Statements marked `prepared` (prepared-statement.ts) become named prepared statements (true). */
+  prepared?: boolean;
+}
+
+export function postgresDialect(connectionString: string, options: PostgresOptions = {}): PostgresDialect {
+  const { maxConnections = 10, prepared = true } = options;
+  return new PostgresDialect({ pool: () => openPool(connectionString, maxConnections, prepared) });
 }
