@@ -1,6 +1,6 @@
 // Reading stored mail: a contact's timeline, the inbox, a thread, one message and its attachments. Every read
 // goes through the access policy's message rule (src/access/access-policy.ts).
-import { sql, type ExpressionBuilder, type SelectQueryBuilder } from 'kysely';
+import { sql, type ExpressionBuilder, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import { notFound } from '../core/app-error.js';
 import type { Db } from '../storage/database.js';
 import type { Database } from '../storage/schema.js';
@@ -165,6 +165,16 @@ function pageCursor(row: { date: number; id: string }): string {
   return encodeCursor(`${row.date}|${row.id}`);
 }
 
+/**
+ * The rows of `table` (whose `date` and `message_id` are its messages') after the cursor's, newest first: older, or
+ * as old with a smaller id.
+ */
+function pastCursor(table: 'message_holders' | 'message_contacts', cursor: string): RawBuilder<SqlBool> {
+  const c = readPageCursor(cursor);
+  const date = sql.ref(`${table}.date`);
+  return sql<SqlBool>`(${date} < ${c.date} OR (${date} = ${c.date} AND ${sql.ref(`${table}.message_id`)} < ${c.id}))`;
+}
+
 function readPageCursor(cursor: string): { date: number; id: string } {
   const raw = Buffer.from(cursor, 'base64url').toString('utf8');
   const [date, id] = raw.split('|');
@@ -216,15 +226,7 @@ export async function contactMessages(
     .select(['message_contacts.date', 'message_contacts.message_id'])
     .where('message_contacts.contact_id', '=', contactId)
     .where(visibleTo(user));
-  if (options.cursor) {
-    const c = readPageCursor(options.cursor);
-    links = links.where((eb) =>
-      eb.or([
-        eb('message_contacts.date', '<', c.date),
-        eb.and([eb('message_contacts.date', '=', c.date), eb('message_contacts.message_id', '<', c.id)]),
-      ]),
-    );
-  }
+  if (options.cursor) links = links.where(pastCursor('message_contacts', options.cursor));
   const result = await pageById(
     db,
     user,
@@ -297,15 +299,7 @@ async function inboxPage(
   let holders = inboxHolders(db, user, options.accountId)
     .select(['message_holders.date', 'message_holders.message_id'])
     .distinct();
-  if (options.cursor) {
-    const c = readPageCursor(options.cursor);
-    holders = holders.where((eb) =>
-      eb.or([
-        eb('message_holders.date', '<', c.date),
-        eb.and([eb('message_holders.date', '=', c.date), eb('message_holders.message_id', '<', c.id)]),
-      ]),
-    );
-  }
+  if (options.cursor) holders = holders.where(pastCursor('message_holders', options.cursor));
   return pageById(
     db,
     user,

@@ -38,8 +38,10 @@ async function openPool(connectionString: string, maxConnections: number, prepar
   // replaced on next use; without a listener its 'error' event would take the whole process down.
   pool.on('error', () => undefined);
   if (prepared) {
-    const connect = pool.connect.bind(pool) as () => Promise<PoolClient>;
-    (pool as { connect: unknown }).connect = async () => preparing(await connect());
+    // Kysely asks for clients with the promise form; the callback form (pg's own pool.query) is left as it was.
+    const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown;
+    (pool as { connect: unknown }).connect = (...args: unknown[]) =>
+      args.length > 0 ? connect(...args) : (connect() as Promise<PoolClient>).then(preparing);
   }
   return pool;
 }
