@@ -28,7 +28,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CompiledQuery, Kysely, sql } from 'kysely';
-import pg from 'pg';
 import { contactMessages, getThread, inbox, unreadCount } from '../src/messages/messages.js';
 import { importContacts, listContacts, type ImportRow } from '../src/contacts/contacts.js';
 import {
@@ -48,6 +47,7 @@ import { createUser, defaultOrgId, findUserById, issueApiToken, type User } from
 import { childPids, cleanups, guardProcess, runCleanups } from './support/cleanup-stack.js';
 import { fmt, inPool, log, now, percentile, seeded } from './support/format.js';
 import { CLK_TCK, machineBusyTicks, processStat } from './support/proc-stats.js';
+import { createScratchDatabase } from './support/scratch-database.js';
 import { extraPlans } from './data-scale-periodic.js';
 
 const { values: opts } = parseArgs({
@@ -91,7 +91,6 @@ const SQLITE_MMAP_BYTES = Number(process.env.CONVERSA_SQLITE_MMAP_MB ?? 0) * 102
 const YEAR = 365 * 24 * 3600 * 1000;
 const YEAR_START = Date.UTC(2025, 11, 1);
 const PASSWORD = 'data scale bench password';
-const ADMIN_PG = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 guardProcess({ maxMinutes: opts['max-minutes']!, stopping: 'the server and the seeded database' });
 
@@ -510,16 +509,6 @@ interface Target {
   storage: Storage;
 }
 
-async function adminQuery(statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: ADMIN_PG });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
-
 async function openTarget(): Promise<Target> {
   if (opts['measure-only']) {
     if (!opts.dir) throw new Error('--measure-only needs --dir (and --database-url for PostgreSQL)');
@@ -535,13 +524,9 @@ async function openTarget(): Promise<Target> {
   const dataDir = fs.mkdtempSync(path.join(opts.dir ?? os.tmpdir(), 'conversa-data-scale-'));
   let databaseUrl: string | null = null;
   if (opts.postgres) {
-    const name = `conversa_scale_${randomBytes(5).toString('hex')}`;
-    await adminQuery(`CREATE DATABASE ${name}`);
-    const url = new URL(ADMIN_PG);
-    url.pathname = `/${name}`;
-    databaseUrl = url.toString();
-    if (!opts.keep)
-      cleanups.unshift({ what: `drop ${name}`, fn: () => adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) });
+    const scratch = await createScratchDatabase('conversa_scale');
+    databaseUrl = scratch.url;
+    if (!opts.keep) cleanups.unshift({ what: `drop ${scratch.name}`, fn: scratch.drop });
   }
   if (!opts.keep)
     cleanups.unshift({

@@ -11,6 +11,8 @@
 //   npx tsx bench/sync-benchmark.ts --only baseline,sync10,push,sync100,mem100k --no-readme
 //   npx tsx bench/sync-benchmark.ts --only mem100k --keep-data --child-node-args=--trace-gc   (log in <data>/serve.log)
 //   npx tsx bench/sync-benchmark.ts --only memattach --no-readme   (40 contact messages with a 20 MB attachment each)
+//   npx tsx bench/sync-benchmark.ts --only memattach --postgres     (Conversa on a fresh PostgreSQL database per
+//                                                   scenario, on TEST_POSTGRES_URL's server, dropped after)
 // See bench/README.md for what each number means.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -20,6 +22,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { ImapFlow, type FetchQueryObject } from 'imapflow';
 import { startDovecot, type Credentials, type DovecotServer } from '../test/servers/dovecot.js';
 import { freePort } from '../test/servers/free-port.js';
@@ -28,6 +31,7 @@ import { makeMessage } from '../test/support/make-message.js';
 import { SCAN_HEADERS } from '../src/mail/imap/scan-messages.js';
 import { childPids, cleanups, guardProcess, runCleanups } from './support/cleanup-stack.js';
 import { summarizeProfile } from './support/cpu-profile.js';
+import { createScratchDatabase } from './support/scratch-database.js';
 import { cpuWindow, type CpuFigures } from './support/cpu-window.js';
 import { fmt, log, mb, now, percentile, seeded } from './support/format.js';
 import { procStatus } from './support/proc-stats.js';
@@ -52,6 +56,7 @@ const { values: opts } = parseArgs({
     'keep-data': { type: 'boolean', default: false },
     'child-node-args': { type: 'string' },
     'quiet-wait': { type: 'string', default: '45' },
+    postgres: { type: 'boolean', default: false },
   },
 });
 const scenarios = new Set<Scenario>(
@@ -67,7 +72,11 @@ const scenarios = new Set<Scenario>(
 if (scenarios.has('push')) scenarios.add('sync10');
 const PROFILE = opts.profile === true;
 const WRITE_README =
-  !PROFILE && opts['no-readme'] !== true && opts.only === undefined && opts['child-node-args'] === undefined;
+  !PROFILE &&
+  opts['no-readme'] !== true &&
+  opts.only === undefined &&
+  opts['child-node-args'] === undefined &&
+  !opts.postgres;
 
 const REPO = process.cwd();
 const CLI = path.join(REPO, 'dist', 'src', 'cli.js');
@@ -365,6 +374,8 @@ interface Conversa {
   pid: number;
   url: string;
   dataDir: string;
+  /** Empty for the embedded SQLite file of dataDir. */
+  databaseUrl: string;
   logPath: string;
   api(method: string, route: string, body?: unknown): Promise<{ status: number; body: any; text: string }>;
   stop(): Promise<void>;
@@ -372,7 +383,8 @@ interface Conversa {
 
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  // The child runs compiled JS: no tsx loader, and the embedded SQLite whatever the caller's shell says.
+  // The child runs compiled JS: no tsx loader, and the embedded SQLite whatever the caller's shell says (unless
+  // --postgres: a database of its own per scenario).
   if (env.NODE_OPTIONS?.includes('tsx')) delete env.NODE_OPTIONS;
   delete env.CONVERSA_SECRET_KEY;
   delete env.SYNC_BATCH_SIZE;
@@ -383,7 +395,13 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 async function startConversa(root: string, name: string, profileDir: string | null): Promise<Conversa> {
   const dataDir = path.join(root, name);
   mkdirSync(dataDir, { recursive: true });
-  const env = childEnv({ CONVERSA_DATA_DIR: dataDir });
+  let databaseUrl = '';
+  if (opts.postgres) {
+    const scratch = await createScratchDatabase(`conversa_syncbench_${name}`);
+    cleanups.push({ what: `drop ${scratch.name}`, fn: scratch.drop });
+    databaseUrl = scratch.url;
+  }
+  const env = childEnv({ CONVERSA_DATA_DIR: dataDir, DATABASE_URL: databaseUrl });
   await run(process.execPath, [CLI, 'user', 'add', '--email', OWNER, '--password', 'bench owner password', '--admin'], {
     env,
   });
@@ -457,7 +475,7 @@ async function startConversa(root: string, name: string, profileDir: string | nu
     }
     return { status: res.status, body: parsed as any, text };
   };
-  return { name, pid, url, dataDir, logPath, api, stop };
+  return { name, pid, url, dataDir, databaseUrl, logPath, api, stop };
 }
 
 async function createContacts(conversa: Conversa, addresses: string[]): Promise<Map<string, string>> {
@@ -622,7 +640,7 @@ async function firstSync(
     throw new Error(`POST /api/email-accounts ${res.status}: ${res.text}`);
   }
   const accountId = res.body.id as string;
-  const db = new Database(path.join(conversa.dataDir, 'conversa.db'), { readonly: true, fileMustExist: true });
+  const db = await peekInto(conversa);
   let tFirstBatch = NaN;
   let tDone = NaN;
   let tDiscovered = NaN;
@@ -630,13 +648,12 @@ async function firstSync(
   let lastCursor: number | null = null;
   const commits: number[] = [];
   try {
-    const folderRow = db.prepare(
-      "select first_sync_done, first_sync_below_uid, last_seen_uid from mail_folders where account_id = ? and role = 'inbox'",
-    );
+    const folderSql =
+      "select first_sync_done, first_sync_below_uid, last_seen_uid from mail_folders where account_id = ? and role = 'inbox'";
     let polls = 0;
     const timeoutMs = Math.max(120_000, filled.messages * 5);
     await waitUntil(`${label}: first sync of the inbox`, timeoutMs, 25, async () => {
-      const row = folderRow.get(accountId) as
+      const row = (await db.one(folderSql, [accountId])) as
         { first_sync_done: number; first_sync_below_uid: number | null; last_seen_uid: number } | undefined;
       if (row && Number.isNaN(tDiscovered)) tDiscovered = now();
       if (row && row.first_sync_below_uid !== null && Number.isNaN(tCursorSet)) tCursorSet = now();
@@ -667,15 +684,15 @@ async function firstSync(
     });
     const cpuUsed = cpu.stop();
     const mem = rss.stop();
-    const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
-    const stored = count('select count(*) as n from messages');
+    const count = async (sql: string) => Number((await db.one(sql, []))!.n);
+    const stored = await count('select count(*) as n from messages');
     const figures: SyncFigures = {
       label,
       messages: filled.messages,
       expectedStored: filled.contactMessages,
       stored,
-      contactLinks: count('select count(*) as n from message_contacts'),
-      locations: count('select count(*) as n from message_locations'),
+      contactLinks: await count('select count(*) as n from message_contacts'),
+      locations: await count('select count(*) as n from message_locations'),
       postS: (tPost - t0) / 1000,
       discoveredS: (tDiscovered - t0) / 1000,
       cursorSetS: (tCursorSet - t0) / 1000,
@@ -698,8 +715,41 @@ async function firstSync(
       log(`WARNING ${label}: stored ${stored} messages, expected ${filled.contactMessages}`);
     return figures;
   } finally {
-    db.close();
+    await db.close();
   }
+}
+
+/** Read-only queries on a Conversa child's database, `?` placeholders, numbers as numbers (SQLite or PostgreSQL). */
+async function peekInto(conversa: Conversa): Promise<{
+  one(sql: string, params: unknown[]): Promise<Record<string, unknown> | undefined>;
+  close(): Promise<void>;
+}> {
+  if (conversa.databaseUrl) {
+    const client = new pg.Client({ connectionString: conversa.databaseUrl });
+    await client.connect();
+    return {
+      async one(sql, params) {
+        let n = 0;
+        const row = (
+          await client.query(
+            sql.replace(/\?/g, () => `$${++n}`),
+            params,
+          )
+        ).rows[0];
+        if (!row) return undefined;
+        // bigint and count come back as text from node-postgres.
+        for (const key of Object.keys(row))
+          if (typeof row[key] === 'string' && /^\d+$/.test(row[key])) row[key] = Number(row[key]);
+        return row;
+      },
+      close: () => client.end(),
+    };
+  }
+  const db = new Database(path.join(conversa.dataDir, 'conversa.db'), { readonly: true, fileMustExist: true });
+  return {
+    one: async (sql, params) => db.prepare(sql).get(...params) as Record<string, unknown> | undefined,
+    close: async () => void db.close(),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
