@@ -42,6 +42,12 @@ export interface BlobStore {
    * write per blob costs more than its bytes (the database store: a commit, so a WAL flush, per statement).
    */
   putMany?(contents: Buffer[], options?: { signal?: AbortSignal }): Promise<BlobRef[]>;
+  /**
+   * The blob `ref` from a local file that holds exactly its bytes (a download spooled to disk, a file being moved in),
+   * never read whole into memory; rejects, storing nothing, when the file is not those bytes. Only where blobs are
+   * not files already (the database store).
+   */
+  putFile?(file: string, ref: BlobRef, options?: { signal?: AbortSignal }): Promise<BlobRef>;
   /** Throws AppError NOT_FOUND when the blob is missing. */
   get(sha256: string, options?: { signal?: AbortSignal }): Promise<Buffer>;
   has(sha256: string): Promise<boolean>;
@@ -72,6 +78,14 @@ export interface BlobStoreOptions {
 export interface BlobFiles extends BlobStoreOptions {
   /** The blob store's folder (the layout above). */
   root: string;
+}
+
+/** A file given as the blob `ref` (BlobStore.putFile) that does not hold exactly its bytes: nothing was stored. */
+export class BlobMismatchError extends Error {
+  constructor(file: string, ref: BlobRef) {
+    super(`${file} is not the blob ${ref.sha256} of ${ref.size} bytes it was given as`);
+    this.name = 'BlobMismatchError';
+  }
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;

@@ -6,15 +6,22 @@
 // text, which would mangle bytes, so the hex of one slice it is.) The column is stored uncompressed (migration
 // 0024), so a slice reads only its TOAST chunks. While file blobs of an older install are not moved in yet
 // (src/storage/import-file-blobs.ts), reads fall back to `files`.
+// A blob written from a local file (`putFile`: a big download spooled to disk, a file blob moved in) goes in pieces
+// of PART_BYTES, one blob_parts row each (migration 0034), so it is never whole in memory on the way in either; its
+// blob_contents row then holds no bytes and says how many parts there are. The row and its parts commit together.
 import { createHash } from 'node:crypto';
+import { open, readFile } from 'node:fs/promises';
 import { sql } from 'kysely';
 import { AppError } from '../core/app-error.js';
-import { isSha256, type BlobStore } from './blob-store.js';
+import { BlobMismatchError, isSha256, type BlobStore } from './blob-store.js';
 import { inChunks } from './batches.js';
 import type { Db } from './database.js';
 
 /** Bytes per read round trip: 1 MiB of blob is 2 MiB of hex text in flight, whatever the blob's size. */
 export const READ_SLICE = 1024 * 1024;
+
+/** Bytes per blob_parts row: one part is one read round trip, as one slice is. */
+export const PART_BYTES = READ_SLICE;
 
 /** putMany: blobs per statement, and bytes per insert (a bigger blob goes alone). */
 const PUT_MANY_ROWS = 200;
@@ -25,6 +32,14 @@ export interface DatabaseBlobStoreOptions {
   files?: BlobStore;
   /** Bytes per read (tests use small slices to cross slice boundaries). */
   readSlice?: number;
+  /** Bytes per part of a blob written from a file (tests use small parts). */
+  partBytes?: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function notFound(sha256: string): AppError {
+  return new AppError('NOT_FOUND', 'blob not found', { details: { sha256 } });
 }
 
 function checked(sha256: string): string {
@@ -37,29 +52,58 @@ function checked(sha256: string): string {
 
 export function createDatabaseBlobStore(db: Db, options: DatabaseBlobStoreOptions = {}): BlobStore {
   const slice = options.readSlice ?? READ_SLICE;
+  const partBytes = options.partBytes ?? PART_BYTES;
   const files = options.files;
 
-  async function readSlice(sha256: string, offset: number): Promise<{ size: number; part: Buffer } | undefined> {
-    const { rows } = await sql<{ size: number; part: Buffer }>`
-      SELECT size, substring(content FROM ${offset + 1}::int FOR ${slice}::int) AS part
+  async function readSlice(
+    sha256: string,
+    offset: number,
+  ): Promise<{ size: number; parts: number; part: Buffer } | undefined> {
+    const { rows } = await sql<{ size: number; parts: number; part: Buffer }>`
+      SELECT size, parts, substring(content FROM ${offset + 1}::int FOR ${slice}::int) AS part
       FROM blob_contents WHERE sha256 = ${sha256}`.execute(db);
     return rows[0];
   }
 
-  return {
+  /** A blob kept in parts, read one part per round trip into one Buffer of its size. */
+  async function readParts(sha256: string, size: number, signal: AbortSignal | undefined): Promise<Buffer> {
+    const whole = Buffer.allocUnsafe(size);
+    let filled = 0;
+    while (filled < size) {
+      signal?.throwIfAborted();
+      const row = await db
+        .selectFrom('blob_parts')
+        .select('content')
+        .where('sha256', '=', sha256)
+        .where('position', '=', filled)
+        .executeTakeFirst();
+      // Collected between two parts: as missing as if it had gone before the first.
+      if (!row || row.content.length === 0) throw notFound(sha256);
+      filled += row.content.copy(whole, filled);
+    }
+    return whole;
+  }
+
+  /**
+   * Bytes already here: only a fresh written_at (the grace period of collection). The row lock of this update orders
+   * it with a collector's delete: either the delete sees the new time and backs off, or it went first and this
+   * updates nothing and the caller inserts the bytes again. True when the blob was there.
+   */
+  async function touched(sha256: string, now: number): Promise<boolean> {
+    const result = await db
+      .updateTable('blob_contents')
+      .set({ written_at: now })
+      .where('sha256', '=', sha256)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  const store: BlobStore = {
     async put(content, { signal } = {}) {
       signal?.throwIfAborted();
       const sha256 = createHash('sha256').update(content).digest('hex');
       const now = Date.now();
-      // Bytes already here: only a fresh written_at (the grace period of collection). The row lock of this update
-      // orders it with a collector's delete: either the delete sees the new time and backs off, or it went first and
-      // this updates nothing and the bytes are inserted again below.
-      const touched = await db
-        .updateTable('blob_contents')
-        .set({ written_at: now })
-        .where('sha256', '=', sha256)
-        .executeTakeFirst();
-      if (Number(touched.numUpdatedRows) === 0) {
+      if (!(await touched(sha256, now))) {
         signal?.throwIfAborted();
         await db
           .insertInto('blob_contents')
@@ -68,6 +112,61 @@ export function createDatabaseBlobStore(db: Db, options: DatabaseBlobStoreOption
           .execute();
       }
       return { sha256, size: content.length };
+    },
+
+    async putFile(file, ref, { signal } = {}) {
+      const sha256 = checked(ref.sha256);
+      signal?.throwIfAborted();
+      if (ref.size <= partBytes) {
+        const stored = await store.put(await readFile(file), signal ? { signal } : {});
+        if (stored.sha256 !== sha256 || stored.size !== ref.size) throw new BlobMismatchError(file, ref);
+        return ref;
+      }
+      const now = Date.now();
+      if (await touched(sha256, now)) return ref;
+      await db.transaction().execute(async (trx) => {
+        // A writer of the same bytes at the same time: this insert waits for its commit, then inserts nothing.
+        const mine = await trx
+          .insertInto('blob_contents')
+          .values({
+            sha256,
+            size: ref.size,
+            content: EMPTY,
+            parts: Math.ceil(ref.size / partBytes),
+            created_at: now,
+            written_at: now,
+          })
+          .onConflict((oc) => oc.column('sha256').doNothing())
+          .returning('sha256')
+          .executeTakeFirst();
+        if (!mine) {
+          await trx.updateTable('blob_contents').set({ written_at: now }).where('sha256', '=', sha256).execute();
+          return;
+        }
+        const hash = createHash('sha256');
+        // One buffer for every part: each insert is sent (its parameter copied out) before the next read.
+        const piece = Buffer.allocUnsafe(partBytes);
+        const handle = await open(file, 'r');
+        let position = 0;
+        try {
+          while (position < ref.size) {
+            signal?.throwIfAborted();
+            const { bytesRead } = await handle.read(piece, 0, Math.min(partBytes, ref.size - position), position);
+            if (bytesRead === 0) break;
+            const content = piece.subarray(0, bytesRead);
+            hash.update(content);
+            await trx.insertInto('blob_parts').values({ sha256, position, content }).execute();
+            position += bytesRead;
+          }
+          // Anything past the size the name promises makes the file another blob.
+          const { bytesRead: beyond } = await handle.read(piece, 0, 1, position);
+          if (position !== ref.size || beyond !== 0 || hash.digest('hex') !== sha256)
+            throw new BlobMismatchError(file, ref);
+        } finally {
+          await handle.close();
+        }
+      });
+      return ref;
     },
 
     async putMany(contents, { signal } = {}) {
@@ -129,9 +228,10 @@ export function createDatabaseBlobStore(db: Db, options: DatabaseBlobStoreOption
       const first = await readSlice(sha256, 0);
       if (!first) {
         if (files) return files.get(sha256, signal ? { signal } : {});
-        throw new AppError('NOT_FOUND', 'blob not found', { details: { sha256 } });
+        throw notFound(sha256);
       }
       const size = Number(first.size);
+      if (Number(first.parts) > 0) return readParts(sha256, size, signal);
       if (first.part.length >= size) return first.part;
       const whole = Buffer.allocUnsafe(size);
       let filled = first.part.copy(whole, 0);
@@ -139,7 +239,7 @@ export function createDatabaseBlobStore(db: Db, options: DatabaseBlobStoreOption
         signal?.throwIfAborted();
         const next = await readSlice(sha256, filled);
         // Collected between two slices: as missing as if it had gone before the first.
-        if (!next || next.part.length === 0) throw new AppError('NOT_FOUND', 'blob not found', { details: { sha256 } });
+        if (!next || next.part.length === 0) throw notFound(sha256);
         filled += next.part.copy(whole, filled);
       }
       return whole;
@@ -186,4 +286,5 @@ export function createDatabaseBlobStore(db: Db, options: DatabaseBlobStoreOption
       });
     },
   };
+  return store;
 }

@@ -3,6 +3,7 @@
 // needs the data dir; it is also long (every byte of every attachment) and must not hold the migration lock or
 // stop start-up. `conversa serve` and `conversa worker` run it in the background at start-up (reads fall back to
 // the file meanwhile: createDatabaseBlobStore's `files`), and `conversa blobs import` runs it in the foreground.
+// A file of a few MB or more goes in by parts (BlobStore.putFile), never whole in memory.
 // Idempotent and resumable: each blob goes in on its own (a kill loses at most the blobs in flight), blobs already
 // in are skipped by a look-up per batch, and a marker file written at the end makes later start-ups skip the walk.
 // The files stay (a backup of last resort); the operator deletes CONVERSA_DATA_DIR/blobs once the import is done.
@@ -11,7 +12,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { BlobStore } from './blob-store.js';
-import { blobLayoutFiles, isSha256 } from './blob-store.js';
+import { BlobMismatchError, blobLayoutFiles, isSha256 } from './blob-store.js';
 import type { Db } from './database.js';
 
 /** Written into the blobs folder once every file in it is in the database. */
@@ -49,6 +50,23 @@ export function fileBlobsPending(blobsDir: string): boolean {
   }
 }
 
+/** Files at least this big go in by parts (BlobStore.putFile), never whole in memory. */
+const IN_PARTS_FROM_BYTES = 2 * 1024 * 1024;
+
+/** Puts the blob file `file` (named `sha256`) into `store`; its size. BlobMismatchError when damaged. */
+async function importFile(store: BlobStore, sha256: string, file: string): Promise<number> {
+  const { size } = await fsp.stat(file);
+  if (store.putFile && size >= IN_PARTS_FROM_BYTES) {
+    await store.putFile(file, { sha256, size });
+    return size;
+  }
+  const content = await fsp.readFile(file);
+  if (createHash('sha256').update(content).digest('hex') !== sha256)
+    throw new BlobMismatchError(file, { sha256, size: content.length });
+  await store.put(content);
+  return content.length;
+}
+
 export async function importFileBlobs(
   db: Db,
   store: BlobStore,
@@ -81,21 +99,20 @@ export async function importFileBlobs(
         result.alreadyIn++;
         continue;
       }
-      let content: Buffer;
+      let size: number;
       try {
-        content = await fsp.readFile(file);
+        size = await importFile(store, sha256, file);
       } catch (error) {
         // Collected or moved by another process meanwhile.
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        if (error instanceof BlobMismatchError) {
+          result.damaged.push(sha256);
+          continue;
+        }
         throw error;
       }
-      if (createHash('sha256').update(content).digest('hex') !== sha256) {
-        result.damaged.push(sha256);
-        continue;
-      }
-      await store.put(content);
       result.imported++;
-      result.bytes += content.length;
+      result.bytes += size;
     }
     if (Date.now() - lastReport >= 5_000) {
       lastReport = Date.now();

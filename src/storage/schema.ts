@@ -312,6 +312,15 @@ export interface BlobContentsTable {
   created_at: number;
   /** The last put of these bytes: the collector's grace period counts from it. */
   written_at: number;
+  /** How many blob_parts rows hold the bytes (migration 0034); 0: `content` holds them. */
+  parts: Generated<number>;
+}
+
+/** A piece of a big blob (migration 0034), at byte offset `position`. */
+export interface BlobPartsTable {
+  sha256: string;
+  position: number;
+  content: Buffer;
 }
 
 export interface AttachmentsTable {
@@ -774,6 +783,7 @@ export interface Database {
   erased_addresses: ErasedAddressesTable;
   // Blobs in PostgreSQL (issue 18, part B, migration 0024).
   blob_contents: BlobContentsTable;
+  blob_parts: BlobPartsTable;
 }
 
 // Sequences (issue 17, S1).

@@ -176,7 +176,8 @@ describe('moving file blobs into PostgreSQL', () => {
   it('copies every file in, skips what is in already (a run cut short), leaves damage out, then marks the folder', async () => {
     const dir = blobsDirOf(database.dataDir);
     const files = createBlobStore(dir);
-    const contents = Array.from({ length: 7 }, (_, i) => randomBytes(100 + i));
+    // The last one big enough to go in by parts (0034), never read whole.
+    const contents = Array.from({ length: 7 }, (_, i) => randomBytes(i === 6 ? 3 * 1024 * 1024 + 5 : 100 + i));
     const refs = await Promise.all(contents.map((c) => files.put(c)));
     const store = openBlobStore(database.storage, database.dataDir);
     // An earlier run was killed after the first two blobs.
@@ -185,6 +186,10 @@ describe('moving file blobs into PostgreSQL', () => {
     const damagedName = 'ab'.repeat(32);
     fs.mkdirSync(path.dirname(files.path(damagedName)), { recursive: true });
     await writeFile(files.path(damagedName), 'not what the name says');
+    // And a big one: refused by its parts' check, nothing of it stored.
+    const bigDamagedName = 'cd'.repeat(32);
+    fs.mkdirSync(path.dirname(files.path(bigDamagedName)), { recursive: true });
+    await writeFile(files.path(bigDamagedName), randomBytes(3 * 1024 * 1024));
     expect(fileBlobsPending(dir)).toBe(true);
 
     const lines: string[] = [];
@@ -192,8 +197,17 @@ describe('moving file blobs into PostgreSQL', () => {
       batchSize: 3,
       progress: (l) => lines.push(l),
     });
-    expect(first).toMatchObject({ files: 8, imported: 5, alreadyIn: 2, damaged: [damagedName] });
-    expect(lines.at(-1)).toContain('1 damaged left out');
+    expect(first).toMatchObject({ files: 9, imported: 5, alreadyIn: 2, damaged: [damagedName, bigDamagedName] });
+    expect(lines.at(-1)).toContain('2 damaged left out');
+    const big = await database.storage.db
+      .selectFrom('blob_contents')
+      .select('parts')
+      .where('sha256', '=', refs[6]!.sha256)
+      .executeTakeFirstOrThrow();
+    expect(big.parts).toBe(4);
+    expect(await database.storage.db.selectFrom('blob_parts').select('sha256').distinct().execute()).toEqual([
+      { sha256: refs[6]!.sha256 },
+    ]);
     // Damage keeps the folder pending, so a next start-up tries again (and says so again).
     expect(fileBlobsPending(dir)).toBe(true);
     const rows = await database.storage.db.selectFrom('blob_contents').select('sha256').execute();
@@ -203,6 +217,7 @@ describe('moving file blobs into PostgreSQL', () => {
     for (const [i, ref] of refs.entries()) expect((await onlyDatabase.get(ref.sha256)).equals(contents[i]!)).toBe(true);
 
     fs.rmSync(files.path(damagedName));
+    fs.rmSync(files.path(bigDamagedName));
     const second = await importFileBlobs(database.storage.db, store, dir);
     expect(second).toMatchObject({ files: 7, imported: 0, alreadyIn: 7, damaged: [] });
     expect(fs.existsSync(path.join(dir, IMPORTED_MARKER))).toBe(true);

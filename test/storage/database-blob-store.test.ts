@@ -1,11 +1,12 @@
 // The PostgreSQL blob store (issue 18): put/get/has idempotent, putMany (order, bytes per statement, no deadlock), missing → NOT_FOUND, a 20 MB blob read back in
 // slices, reads across slice boundaries, an aborted signal, the fallback to the files of an older install, and the
-// refusal of a name that is not a SHA-256.
+// refusal of a name that is not a SHA-256; putFile's parts (0034), its checks, aborts and concurrent writers.
 import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/core/app-error.js';
-import { createBlobStore } from '../../src/storage/blob-store.js';
+import { BlobMismatchError, createBlobStore } from '../../src/storage/blob-store.js';
 import { createDatabaseBlobStore } from '../../src/storage/database-blob-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 
@@ -16,6 +17,13 @@ describe('database blob store (PostgreSQL)', () => {
   beforeAll(async () => {
     database = await createTestDatabase('postgres');
   });
+  let files = 0;
+  /** `content` in a file of its own under the test's data dir. */
+  const fileOf = (content: Buffer): string => {
+    const file = path.join(database.dataDir, `put-file-${files++}`);
+    writeFileSync(file, content);
+    return file;
+  };
   afterAll(async () => {
     await database?.destroy();
   });
@@ -183,6 +191,123 @@ describe('database blob store (PostgreSQL)', () => {
     const reading = slow.get(ref.sha256, { signal: controller.signal });
     controller.abort();
     await expect(reading).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
+  it('putFile: a file bigger than a part goes in parts, in one transaction, and comes back byte for byte', async () => {
+    const db = database.storage.db;
+    const store = createDatabaseBlobStore(db, { partBytes: 1000, readSlice: 1000 });
+    for (const size of [999, 1000, 1001, 4321, 5000]) {
+      const content = randomBytes(size);
+      const ref = { sha256: sha(content), size };
+      expect(await store.putFile!(fileOf(content), ref)).toEqual(ref);
+      expect((await store.get(ref.sha256)).equals(content), `size ${size}`).toBe(true);
+      expect(await store.has(ref.sha256)).toBe(true);
+      const row = await db
+        .selectFrom('blob_contents')
+        .select((eb) => ['parts', 'size', eb.fn<number>('octet_length', ['content']).as('inline')])
+        .where('sha256', '=', ref.sha256)
+        .executeTakeFirstOrThrow();
+      const parts = await db
+        .selectFrom('blob_parts')
+        .select(['position', (eb) => eb.fn<number>('octet_length', ['content']).as('n')])
+        .where('sha256', '=', ref.sha256)
+        .orderBy('position')
+        .execute();
+      if (size <= 1000) {
+        // Small enough for one read: kept inline, as put keeps it.
+        expect(row).toMatchObject({ parts: 0, inline: size });
+        expect(parts).toEqual([]);
+      } else {
+        const expected = Array.from({ length: Math.ceil(size / 1000) }, (_, i) => ({
+          position: i * 1000,
+          n: Math.min(1000, size - i * 1000),
+        }));
+        expect(row).toMatchObject({ parts: expected.length, inline: 0 });
+        expect(parts.map((p) => ({ position: Number(p.position), n: Number(p.n) }))).toEqual(expected);
+      }
+    }
+  });
+
+  it('putFile of bytes already stored only refreshes written_at; removal takes the parts with the blob', async () => {
+    const db = database.storage.db;
+    const store = createDatabaseBlobStore(db, { partBytes: 1000 });
+    const content = randomBytes(3500);
+    const ref = { sha256: sha(content), size: content.length };
+    const file = fileOf(content);
+    await store.putFile!(file, ref);
+    await db.updateTable('blob_contents').set({ written_at: 1 }).where('sha256', '=', ref.sha256).execute();
+    await store.putFile!(file, ref);
+    // put and putMany of the same bytes touch it too, and leave it in parts.
+    await store.put(content);
+    await store.putMany!([content]);
+    const row = await db
+      .selectFrom('blob_contents')
+      .select(['written_at', 'parts'])
+      .where('sha256', '=', ref.sha256)
+      .executeTakeFirstOrThrow();
+    expect(row.written_at).toBeGreaterThan(1);
+    expect(row.parts).toBe(4);
+    const partRows = async () =>
+      (await db.selectFrom('blob_parts').select('position').where('sha256', '=', ref.sha256).execute()).length;
+    expect(await partRows()).toBe(4);
+    expect(await store.remove(ref.sha256, { writtenBefore: Date.now() + 60_000 })).toBe(true);
+    expect(await store.has(ref.sha256)).toBe(false);
+    expect(await partRows()).toBe(0);
+  });
+
+  it('putFile abuse: a file that is not its name, a file that changed, an abort midway store nothing', async () => {
+    const db = database.storage.db;
+    const store = createDatabaseBlobStore(db, { partBytes: 1000 });
+    const content = randomBytes(4000);
+    const ref = { sha256: sha(content), size: content.length };
+    const nothingOf = async (sha256: string) => {
+      expect(await store.has(sha256)).toBe(false);
+      expect(await db.selectFrom('blob_parts').select('position').where('sha256', '=', sha256).execute()).toEqual([]);
+    };
+    // Other bytes of the same size, the same bytes and more, fewer: each is not the blob it is given as.
+    const other = Buffer.from(content);
+    other[3999] = other[3999]! ^ 0xff;
+    for (const wrong of [other, Buffer.concat([content, Buffer.from('x')]), content.subarray(0, 3999)]) {
+      await expect(store.putFile!(fileOf(wrong), ref)).rejects.toBeInstanceOf(BlobMismatchError);
+      await nothingOf(ref.sha256);
+    }
+    // Small files go through put, checked the same way.
+    const small = randomBytes(10);
+    await expect(store.putFile!(fileOf(small), { sha256: sha(content), size: 10 })).rejects.toBeInstanceOf(
+      BlobMismatchError,
+    );
+    await expect(store.putFile!(fileOf(content), { ...ref, sha256: '../'.repeat(20) })).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+    });
+    // Aborted before and while it writes.
+    await expect(store.putFile!(fileOf(content), ref, { signal: AbortSignal.abort() })).rejects.toMatchObject({
+      name: 'AbortError',
+    });
+    const controller = new AbortController();
+    const writing = store.putFile!(fileOf(content), ref, { signal: controller.signal });
+    controller.abort();
+    await expect(writing).rejects.toMatchObject({ name: 'AbortError' });
+    await nothingOf(ref.sha256);
+    // A file gone (collected spool) is an error, not an empty blob.
+    await expect(store.putFile!(path.join(database.dataDir, 'no-such-file'), ref)).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
+    await nothingOf(ref.sha256);
+  });
+
+  it('putFile abuse: the same big file from four writers at once lands once; a part gone is NOT_FOUND, not short bytes', async () => {
+    const db = database.storage.db;
+    const store = createDatabaseBlobStore(db, { partBytes: 1000, readSlice: 1000 });
+    const content = randomBytes(10_500);
+    const ref = { sha256: sha(content), size: content.length };
+    const file = fileOf(content);
+    const results = await Promise.all([1, 2, 3, 4].map(() => store.putFile!(file, ref)));
+    expect(results).toEqual([ref, ref, ref, ref]);
+    const parts = await db.selectFrom('blob_parts').select('position').where('sha256', '=', ref.sha256).execute();
+    expect(parts).toHaveLength(11);
+    expect((await store.get(ref.sha256)).equals(content)).toBe(true);
+    await db.deleteFrom('blob_parts').where('sha256', '=', ref.sha256).where('position', '=', 5000).execute();
+    await expect(store.get(ref.sha256)).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
   it('falls back to the files of an older install until they are moved in', async () => {

@@ -44,6 +44,7 @@ import * as searchWordsSqlite from './0030-search-words-sqlite.js';
 import * as searchRanking from './0031-search-ranking.js';
 import * as searchMonths from './0032-search-months.js';
 import * as contactTimelineDates from './0033-contact-timeline-dates.js';
+import * as blobParts from './0034-blob-parts.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -95,6 +96,8 @@ const migrations: Record<string, Migration> = {
   '0032-search-months': searchMonths,
   // A contact's timeline by date from its own links (issue 18).
   '0033-contact-timeline-dates': contactTimelineDates,
+  // Big blobs in pieces on PostgreSQL, written from a file without holding it whole (issue 18).
+  '0034-blob-parts': blobParts,
 };
 
 export const migrationProvider: MigrationProvider = {
