@@ -6,6 +6,7 @@ import { buildServer } from '../http/build-server.js';
 import { serializeRequest } from '../http/redact-url.js';
 import type { BookingLimits } from '../http/routes/booking-routes.js';
 import { createParsePool } from '../mail/mime/parse-pool.js';
+import { spooledDownloads } from '../mail/mime/spooled-downloads.js';
 import { createReaderPool } from '../messages/reader-pool.js';
 import type { ParsedMessage, ParseOptions } from '../mail/mime/parse-message.js';
 import type { Outbox, OutboxDeps } from '../mail/send/outbox.js';
@@ -16,6 +17,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import { fileBlobsPending, importFileBlobs } from '../storage/import-file-blobs.js';
 import { blobFilesOf, blobsDirOf, openBlobStore } from '../storage/open-blob-store.js';
 import { secureDataDir } from '../storage/secure-data-dir.js';
+import { openSpoolFolder } from '../storage/spool-folder.js';
 import { migrateToLatest, openStorage, type Storage } from '../storage/database.js';
 import { recordBackfillRequests } from '../jobs/backfill-requests.js';
 import { startBccListener, type BccListener } from '../mail/dropbox/bcc-listener.js';
@@ -139,6 +141,9 @@ async function openCore(
       : Promise.resolve();
   const blobFiles = blobFilesOf(storage, config.dataDir);
   const parsePool = createParsePool({ workerOnline: restoreHeapGrowth, ...(blobFiles ? { blobFiles } : {}) });
+  // Blobs in the database: big downloads go by way of a local spool folder, never whole in memory.
+  const spool = blobFiles ? null : openSpoolFolder(config.dataDir);
+  const downloads = spool ? spooledDownloads(parsePool, spool.dir, blobs) : parsePool.downloads;
   // SQLite: the inbox's reads on worker threads with read-only connections (reader-pool.ts), started at the first.
   const readers = storage.sqliteFile
     ? createReaderPool({
@@ -168,13 +173,14 @@ async function openCore(
     parsePool,
     readers,
     parse: (raw: Buffer, options?: ParseOptions) => parsePool.parse(raw, options),
-    downloads: parsePool.downloads,
+    downloads,
     async close() {
       importing.abort();
       await blobImport;
       contactEvents.off('addresses-added', linkMeetings);
       stopRecording();
       await parsePool.close();
+      await spool?.close();
       await readers?.close();
       await storage.close();
     },

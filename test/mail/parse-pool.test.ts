@@ -192,9 +192,10 @@ describe('createParsePool', () => {
     async function* pieces(): AsyncGenerator<Buffer> {
       for (let at = 0; at < raw.length; at += 65_536) yield raw.subarray(at, at + 65_536);
     }
-    const ref = await p.downloads!.store(pieces());
-    expect(ref).toEqual({ sha256: sha256(raw), size: raw.length });
-    const stored = await p.downloads!.parse(ref);
+    const download = await p.downloads!.store(pieces());
+    const ref = download.ref;
+    expect(download).toEqual({ ref: { sha256: sha256(raw), size: raw.length }, files: { root } });
+    const stored = await p.downloads!.parse(download);
     const files = createBlobStore(root);
     expect(stored).toMatchObject({ subject: 'Big download', size: raw.length, parseError: null });
     expect(stored.blobs).toEqual({ raw: ref, attachments: [{ sha256: sha256(file), size: file.length }] });
@@ -223,7 +224,7 @@ describe('createParsePool', () => {
     const p = pool({ size: 1, blobFiles: { root } });
     mkdirSync(root, { recursive: true });
     const ref = storedMessageWithBlockedWrites(root, 300_000);
-    await expect(p.downloads!.parse(ref)).rejects.toThrow(/could not be stored/);
+    await expect(p.downloads!.parse({ ref, files: { root } })).rejects.toThrow(/could not be stored/);
     // The pool carries on.
     expect((await p.parse(eml('Subject: next', '', 'x'))).subject).toBe('next');
   });

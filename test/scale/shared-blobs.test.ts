@@ -1,6 +1,7 @@
 // Blobs in PostgreSQL (issue 18): processes with NO shared data dir read each other's attachments. A `conversa
 // worker` (data dir B) syncs a Dovecot message with a 3 MB attachment; a web-only `conversa serve` (data dir C, its
-// own) serves its bytes over the API, equal byte for byte; neither data dir holds a blob file. And the move of an
+// own) serves its bytes over the API, equal byte for byte; neither data dir holds a blob file (the worker's big download
+// went by way of its spool folder, left empty). And the move of an
 // older install's file blobs: a file blob in C's data dir is in the database after C's start-up.
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -104,14 +105,22 @@ describe('workers with no shared data dir on PostgreSQL', () => {
       createHash('sha256').update(attachment).digest('hex'),
     );
 
-    // The bytes are in the database, in neither process's data dir.
+    // The bytes are in the database, in neither process's data dir. The message (~4 MB) was downloaded by way of the
+    // worker's spool folder, emptied once its blobs were in: the attachment went in by parts (0034).
     expect(blobFiles(workerDir)).toEqual([]);
     const stored = await database.storage.db
       .selectFrom('blob_contents')
-      .select('sha256')
+      .select(['sha256', 'parts'])
       .where('sha256', '=', createHash('sha256').update(attachment).digest('hex'))
       .execute();
-    expect(stored).toHaveLength(1);
+    expect(stored).toMatchObject([{ parts: 3 }]);
+    const spool = path.join(workerDir, 'spool');
+    const spoolFolders = fs.readdirSync(spool);
+    expect(spoolFolders).toHaveLength(1);
+    expect(fs.readdirSync(path.join(spool, spoolFolders[0]!))).toEqual([]);
+    // A worker that stops removes its spool folder.
+    await spawned[0]!.stop();
+    expect(fs.readdirSync(spool)).toEqual([]);
     await waitFor(
       'the start-up import of the file blob',
       async () =>

@@ -84,22 +84,33 @@ export interface ParsePoolStats {
 }
 
 /** Big messages by way of the blob files (the file blob store only). */
+/** A message downloaded into blob files: its raw blob and the files it is in. */
+export interface Download {
+  ref: BlobRef;
+  files: BlobFiles;
+}
+
 export interface DownloadParser {
-  /** Writes a download into the blob files as it arrives; nothing of it stays in memory, nor behind on an error. */
-  store(content: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<BlobRef>;
+  /** Writes a download into blob files as it arrives; nothing of it stays in memory, nor behind on an error. */
+  store(content: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<Download>;
   /**
-   * Parses a stored message a piece at a time, its attachments written to the blob files (`blobs` always set, its
+   * Parses a downloaded message a piece at a time, its attachments written to the blob store (`blobs` always set, its
    * raw blob `ref`). Never rejects for a bad message; rejects when aborted, after close(), or when a blob could not be
    * written (a full disk): the message is then to be synced again, not stored without its attachments.
    */
-  parse(ref: BlobRef, options?: PoolParseOptions): Promise<ParsedMessage>;
+  parse(download: Download, options?: PoolParseOptions): Promise<ParsedMessage>;
 }
 
 export interface ParsePool {
   /** Never rejects for a bad message (see parseMessage); rejects only when aborted or after close(). */
   parse(raw: Buffer, options?: PoolParseOptions): Promise<ParsedMessage>;
-  /** Null without the file blob store (ParsePoolOptions.blobFiles). */
+  /** Null without the file blob store (ParsePoolOptions.blobFiles); see spooled-downloads.ts for the others. */
   downloads: DownloadParser | null;
+  /**
+   * A message in blob files parsed from there, its attachments written beside it (as DownloadParser.parse, in
+   * whichever folder the download is): for a store whose blobs are not those files, the caller moves them in.
+   */
+  parseDownload(download: Download, options?: PoolParseOptions): Promise<ParsedMessage>;
   /** Resolves when fewer than maxQueue messages are waiting. */
   ready(): Promise<void>;
   stats(): ParsePoolStats;
@@ -111,7 +122,7 @@ interface Job {
   id: number;
   /** Empty for a stored message. */
   raw: Buffer;
-  stored: BlobRef | undefined;
+  stored: Download | undefined;
   options: ParseOptions;
   mode: 'full' | 'headers';
   parseError?: string;
@@ -151,7 +162,7 @@ function describe(error: unknown): string {
 
 /** A message's bytes: what it weighs in a worker's budget. */
 function sizeOf(job: Job): number {
-  return job.stored?.size ?? job.raw.length;
+  return job.stored?.ref.size ?? job.raw.length;
 }
 
 /** A Uint8Array that came through structured clone becomes a Buffer again, without copying. */
@@ -290,7 +301,7 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
         `${job.parseError ?? ''}; headers-only parse failed too: ${reason}`,
       );
       // A stored message is stored still, as what could be read of it: its headers could not even be.
-      const blobs = job.stored ? { blobs: { raw: job.stored, attachments: [] } } : {};
+      const blobs = job.stored ? { blobs: { raw: job.stored.ref, attachments: [] } } : {};
       settle(job, { result: { ...empty, size: sizeOf(job), ...blobs } });
     }
   }
@@ -303,8 +314,10 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
     new Uint8Array(raw).set(job.raw);
     const request: ParseRequest = { id: job.id, mode: job.mode, raw, limits, options: job.options };
     if (job.parseError !== undefined) request.parseError = job.parseError;
-    if (job.stored) request.stored = job.stored;
-    if (options.blobFiles && (job.options.storeBlobs === true || job.stored)) request.blobFiles = options.blobFiles;
+    if (job.stored) {
+      request.stored = job.stored.ref;
+      request.blobFiles = job.stored.files;
+    } else if (options.blobFiles && job.options.storeBlobs === true) request.blobFiles = options.blobFiles;
     worker.postMessage(request, [raw]);
   }
 
@@ -356,7 +369,7 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
     if (queue.length === 0 && slots.every((s) => s.jobs.length === 0)) for (const wake of idleWaiters.splice(0)) wake();
   }
 
-  function submit(raw: Buffer, stored: BlobRef | undefined, { signal, ...parseOptions }: PoolParseOptions) {
+  function submit(raw: Buffer, stored: Download | undefined, { signal, ...parseOptions }: PoolParseOptions) {
     if (closed) return Promise.reject(new Error('the parse pool is closed'));
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<ParsedMessage>((resolve, reject) => {
@@ -395,11 +408,15 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
 
     downloads: blobFiles
       ? {
-          store: (content, signal) =>
-            putBlobFileStream(blobFiles.root, content, { ...blobFiles, ...(signal ? { signal } : {}) }),
-          parse: (ref, parseOptions = {}) => submit(EMPTY, ref, parseOptions),
+          store: async (content, signal) => ({
+            ref: await putBlobFileStream(blobFiles.root, content, { ...blobFiles, ...(signal ? { signal } : {}) }),
+            files: blobFiles,
+          }),
+          parse: (download, parseOptions = {}) => submit(EMPTY, download, parseOptions),
         }
       : null,
+
+    parseDownload: (download, parseOptions = {}) => submit(EMPTY, download, parseOptions),
 
     ready() {
       if (queue.length < maxQueue) return Promise.resolve();
