@@ -99,6 +99,8 @@ describe('workers with no shared data dir on PostgreSQL', () => {
     expect(detail.attachments).toMatchObject([{ filename: 'contract.pdf', size: attachment.length }]);
     const download = await get(`/api/messages/${messageId}/attachments/${detail.attachments[0]!.id}`);
     expect(download.status).toBe(200);
+    // Streamed from the database's parts, its length said up front.
+    expect(download.headers.get('content-length')).toBe(String(attachment.length));
     const bytes = Buffer.from(await download.arrayBuffer());
     expect(bytes.length).toBe(attachment.length);
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(

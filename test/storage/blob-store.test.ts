@@ -147,6 +147,24 @@ describe('createBlobStore: errors', () => {
     const missing = sha(Buffer.from('never stored'));
     expect(await store.has(missing)).toBe(false);
     await expect(store.get(missing)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    // A stream is refused before any byte, and a name that is not a hash before any file is opened.
+    await expect(store.stream!(missing)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(store.stream!('../'.repeat(10))).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+  });
+
+  it('streams a blob in pieces with its size; an aborted signal stops it', async () => {
+    const store = createBlobStore(dir);
+    const content = Buffer.alloc(300_000, 'ab');
+    const ref = await store.put(content);
+    const blob = await store.stream!(ref.sha256);
+    expect(blob.size).toBe(content.length);
+    const pieces: Buffer[] = [];
+    for await (const piece of blob.content) pieces.push(piece as Buffer);
+    expect(pieces.length).toBeGreaterThan(1);
+    expect(Buffer.concat(pieces).equals(content)).toBe(true);
+    await expect(store.stream!(ref.sha256, { signal: AbortSignal.abort() })).rejects.toMatchObject({
+      name: 'AbortError',
+    });
   });
 
   it('rewrites a blob whose file was damaged (wrong size)', async () => {

@@ -141,13 +141,17 @@ export function messageRoutes(router: ApiRouter, deps: MessageRouteDeps): void {
     responses: { 200: { description: 'The bytes', contentType: 'application/octet-stream', schema: z.string() } },
     handler: async ({ user, params, reply }) => {
       const attachment = await getAttachment(db, user, params.id, params.attachmentId);
-      const bytes = await deps.blobs.get(attachment.sha256);
+      // Streamed piece by piece where the store can (a 20 MB attachment is never whole in memory); a blob gone
+      // before the first byte is a 404, one gone midway cuts the answer short of its content-length.
+      const blob = deps.blobs.stream ? await deps.blobs.stream(attachment.sha256) : null;
+      const bytes = blob ? null : await deps.blobs.get(attachment.sha256);
       // Served as a download, never rendered in our origin: an HTML attachment must not run as our page.
       reply
         .header('content-type', attachment.contentType || 'application/octet-stream')
         .header('content-disposition', contentDisposition(attachment.filename))
         .header('x-content-type-options', 'nosniff')
         .header('content-security-policy', "default-src 'none'; sandbox");
+      if (blob) return reply.header('content-length', blob.size).send(blob.content);
       return reply.send(bytes);
     },
   });
