@@ -14,11 +14,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { createBlobStore, type BlobStore } from '../src/storage/blob-store.js';
 import { createDatabaseBlobStore } from '../src/storage/database-blob-store.js';
 import { migrateToLatest, openStorage, type Storage } from '../src/storage/database.js';
 import { inPool, seeded } from './support/format.js';
+import { createScratchDatabase } from './support/scratch-database.js';
 
 const args = process.argv.slice(2);
 const option = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
@@ -27,18 +27,6 @@ const LARGE = Number(option('--large') ?? 5);
 const SLICE = option('--slice') ? Number(option('--slice')) : undefined;
 const LARGE_SIZE = 20 * 1024 * 1024;
 const IN_FLIGHT = 8;
-const ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-async function admin(statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: ADMIN_URL });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
-
 function allocatedBytes(dir: string): number {
   return Number(execFileSync('du', ['-s', '--block-size=1', dir]).toString().split('\t')[0]) || 0;
 }
@@ -136,14 +124,11 @@ async function main() {
   const files = await measure(createBlobStore(path.join(dir, 'blobs')), async () => allocatedBytes(dir), contents);
   fs.rmSync(dir, { recursive: true, force: true });
 
-  const dbName = `conversa_bench_blobs_${process.pid}`;
-  await admin(`CREATE DATABASE ${dbName}`);
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${dbName}`;
+  const scratch = await createScratchDatabase('conversa_bench_blobs');
   let storage: Storage | undefined;
   let database: Figures;
   try {
-    storage = openStorage({ dataDir: os.tmpdir(), databaseUrl: url.toString() });
+    storage = openStorage({ dataDir: os.tmpdir(), databaseUrl: scratch.url });
     await migrateToLatest(storage.db);
     const db = storage.db;
     const size = async () => {
@@ -153,7 +138,7 @@ async function main() {
     database = await measure(createDatabaseBlobStore(db, SLICE ? { readSlice: SLICE } : {}), size, contents);
   } finally {
     await storage?.close();
-    await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await scratch.drop();
   }
   const loadAfter = os.loadavg()[0]!.toFixed(2);
   console.log(

@@ -23,7 +23,8 @@ export interface TestDatabase {
   destroy(): Promise<void>;
 }
 
-async function adminQuery(statement: string): Promise<void> {
+/** One statement on the server's `postgres` database (CREATE or DROP DATABASE); benchmarks use it too. */
+export async function adminQuery(statement: string): Promise<void> {
   const client = new pg.Client({ connectionString: ADMIN_POSTGRES_URL });
   await client.connect();
   try {
