@@ -99,6 +99,25 @@ export class BlobMismatchError extends Error {
   }
 }
 
+/** The bytes of `file`, which must be the blob `ref`: BlobMismatchError otherwise (read whole: for small files). */
+export async function readBlobFile(file: string, ref: BlobRef): Promise<Buffer> {
+  const content = await readFile(file);
+  if (content.length !== ref.size || createHash('sha256').update(content).digest('hex') !== ref.sha256)
+    throw new BlobMismatchError(file, ref);
+  return content;
+}
+
+/** The blob `ref` from `file` into `store`: by parts where the store can (putFile), else read whole and checked. */
+export async function putBlobFromFile(
+  store: BlobStore,
+  file: string,
+  ref: BlobRef,
+  options: { signal?: AbortSignal } = {},
+): Promise<BlobRef> {
+  if (store.putFile) return store.putFile(file, ref, options);
+  return store.put(await readBlobFile(file, ref), options);
+}
+
 const SHA256 = /^[0-9a-f]{64}$/;
 
 /** Leftovers of a crash (a temp file) or of a removal cut short (a file set aside), by their name. */

@@ -10,11 +10,11 @@
 // of PART_BYTES, one blob_parts row each (migration 0034), so it is never whole in memory on the way in either; its
 // blob_contents row then holds no bytes and says how many parts there are. The row and its parts commit together.
 import { createHash } from 'node:crypto';
-import { open, readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { sql } from 'kysely';
 import { AppError } from '../core/app-error.js';
-import { BlobMismatchError, isSha256, type BlobStore } from './blob-store.js';
+import { BlobMismatchError, isSha256, readBlobFile, type BlobStore } from './blob-store.js';
 import { inChunks } from './batches.js';
 import type { Db } from './database.js';
 
@@ -148,11 +148,8 @@ export function createDatabaseBlobStore(db: Db, options: DatabaseBlobStoreOption
     async putFile(file, ref, { signal } = {}) {
       const sha256 = checked(ref.sha256);
       signal?.throwIfAborted();
-      if (ref.size <= partBytes) {
-        const stored = await store.put(await readFile(file), signal ? { signal } : {});
-        if (stored.sha256 !== sha256 || stored.size !== ref.size) throw new BlobMismatchError(file, ref);
-        return ref;
-      }
+      // Small enough for one read: checked, then stored inline as put stores it.
+      if (ref.size <= partBytes) return store.put(await readBlobFile(file, ref), signal ? { signal } : {});
       const now = Date.now();
       if (await touched(sha256, now)) return ref;
       await db.transaction().execute(async (trx) => {

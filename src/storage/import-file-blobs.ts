@@ -3,16 +3,15 @@
 // needs the data dir; it is also long (every byte of every attachment) and must not hold the migration lock or
 // stop start-up. `conversa serve` and `conversa worker` run it in the background at start-up (reads fall back to
 // the file meanwhile: createDatabaseBlobStore's `files`), and `conversa blobs import` runs it in the foreground.
-// A file of a few MB or more goes in by parts (BlobStore.putFile), never whole in memory.
+// A file bigger than a part goes in by parts (BlobStore.putFile), never whole in memory.
 // Idempotent and resumable: each blob goes in on its own (a kill loses at most the blobs in flight), blobs already
 // in are skipped by a look-up per batch, and a marker file written at the end makes later start-ups skip the walk.
 // The files stay (a backup of last resort); the operator deletes CONVERSA_DATA_DIR/blobs once the import is done.
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { BlobStore } from './blob-store.js';
-import { BlobMismatchError, blobLayoutFiles, isSha256 } from './blob-store.js';
+import { BlobMismatchError, blobLayoutFiles, isSha256, putBlobFromFile } from './blob-store.js';
 import type { Db } from './database.js';
 
 /** Written into the blobs folder once every file in it is in the database. */
@@ -50,21 +49,11 @@ export function fileBlobsPending(blobsDir: string): boolean {
   }
 }
 
-/** Files at least this big go in by parts (BlobStore.putFile), never whole in memory. */
-const IN_PARTS_FROM_BYTES = 2 * 1024 * 1024;
-
-/** Puts the blob file `file` (named `sha256`) into `store`; its size. BlobMismatchError when damaged. */
+/** Puts the blob file `file` (named `sha256`) into `store`, by parts when big; its size. BlobMismatchError when damaged. */
 async function importFile(store: BlobStore, sha256: string, file: string): Promise<number> {
   const { size } = await fsp.stat(file);
-  if (store.putFile && size >= IN_PARTS_FROM_BYTES) {
-    await store.putFile(file, { sha256, size });
-    return size;
-  }
-  const content = await fsp.readFile(file);
-  if (createHash('sha256').update(content).digest('hex') !== sha256)
-    throw new BlobMismatchError(file, { sha256, size: content.length });
-  await store.put(content);
-  return content.length;
+  await putBlobFromFile(store, file, { sha256, size });
+  return size;
 }
 
 export async function importFileBlobs(

@@ -276,6 +276,8 @@ describe('database blob store (PostgreSQL)', () => {
     await expect(store.putFile!(fileOf(small), { sha256: sha(content), size: 10 })).rejects.toBeInstanceOf(
       BlobMismatchError,
     );
+    // Not even under the name of what it does hold.
+    expect(await store.has(sha(small))).toBe(false);
     await expect(store.putFile!(fileOf(content), { ...ref, sha256: '../'.repeat(20) })).rejects.toMatchObject({
       code: 'VALIDATION_FAILED',
     });

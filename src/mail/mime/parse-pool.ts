@@ -83,13 +83,13 @@ export interface ParsePoolStats {
   queued: number;
 }
 
-/** Big messages by way of the blob files (the file blob store only). */
 /** A message downloaded into blob files: its raw blob and the files it is in. */
 export interface Download {
   ref: BlobRef;
   files: BlobFiles;
 }
 
+/** Big messages by way of blob files (the file blob store's, or a spool folder's: spooled-downloads.ts). */
 export interface DownloadParser {
   /** Writes a download into blob files as it arrives; nothing of it stays in memory, nor behind on an error. */
   store(content: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<Download>;

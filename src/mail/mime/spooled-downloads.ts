@@ -5,26 +5,16 @@
 // removed once its blobs are in the store, or when anything fails (the message is then synced again). One folder per
 // download, so two downloads of the same bytes at once never share, nor remove, each other's files.
 import { randomBytes } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import {
-  BlobMismatchError,
   blobPathIn,
   putBlobFileStream,
+  putBlobFromFile,
   type BlobRef,
   type BlobStore,
 } from '../../storage/blob-store.js';
 import type { Download, DownloadParser, ParsePool } from './parse-pool.js';
-
-/** Copies the blob `ref` from its file into `store`: in parts where the store can, else read whole. */
-async function putFromFile(store: BlobStore, file: string, ref: BlobRef, signal?: AbortSignal): Promise<void> {
-  if (store.putFile) {
-    await store.putFile(file, ref, signal ? { signal } : {});
-    return;
-  }
-  const stored = await store.put(await readFile(file), signal ? { signal } : {});
-  if (stored.sha256 !== ref.sha256 || stored.size !== ref.size) throw new BlobMismatchError(file, ref);
-}
 
 /** A download folder's removal; a failure to remove (already gone) is nothing to report. */
 function removed(folder: string): Promise<void> {
@@ -59,7 +49,12 @@ export function spooledDownloads(
           for (const ref of [blobs.raw, ...blobs.attachments]) refs.set(ref.sha256, ref);
           for (const ref of refs.values()) {
             options.signal?.throwIfAborted();
-            await putFromFile(store, blobPathIn(folder, ref.sha256), ref, options.signal);
+            await putBlobFromFile(
+              store,
+              blobPathIn(folder, ref.sha256),
+              ref,
+              options.signal ? { signal: options.signal } : {},
+            );
           }
         }
         return message;
