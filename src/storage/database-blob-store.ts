@@ -7,7 +7,7 @@
 // 0024), so a slice reads only its TOAST chunks. While file blobs of an older install are not moved in yet
 // (src/storage/import-file-blobs.ts), reads fall back to `files`.
 // A blob written from a local file (`putFile`: a big download spooled to disk, a file blob moved in) goes in pieces
-// of PART_BYTES, one blob_parts row each (migration 0034), so it is never whole in memory on the way in either; its
+// of PART_BYTES (256 KiB), one blob_parts row each (migration 0034), so it is never whole in memory on the way in either; its
 // blob_contents row then holds no bytes and says how many parts there are. The row and its parts commit together.
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
@@ -21,8 +21,12 @@ import type { Db } from './database.js';
 /** Bytes per read round trip: 1 MiB of blob is 2 MiB of hex text in flight, whatever the blob's size. */
 export const READ_SLICE = 1024 * 1024;
 
-/** Bytes per blob_parts row: one part is one read round trip, as one slice is. */
-export const PART_BYTES = READ_SLICE;
+/**
+ * Bytes per blob_parts row, one read round trip each. 256 KiB rather than a 1 MiB slice's size: node-postgres keeps
+ * a buffer of each parameter and result's size per connection, and with 1 MiB parts a first sync of 27 MB messages
+ * peaked at 184.6–195.5 MB against 170.6–185.9 (bench/README.md, "Memory round 4"); downloads were no slower.
+ */
+export const PART_BYTES = 256 * 1024;
 
 /** putMany: blobs per statement, and bytes per insert (a bigger blob goes alone). */
 const PUT_MANY_ROWS = 200;

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createParsePool, type ParsePool } from '../../src/mail/mime/parse-pool.js';
 import { spooledDownloads } from '../../src/mail/mime/spooled-downloads.js';
 import type { BlobStore } from '../../src/storage/blob-store.js';
-import { createDatabaseBlobStore } from '../../src/storage/database-blob-store.js';
+import { createDatabaseBlobStore, PART_BYTES } from '../../src/storage/database-blob-store.js';
 import { storedMessageWithBlockedWrites } from '../support/blocked-blob-writes.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { makeMessage } from '../support/make-message.js';
@@ -69,8 +69,8 @@ describe('spooled downloads into the PostgreSQL blob store', () => {
       .where('sha256', 'in', [sha(raw), sha(attachment)])
       .execute();
     expect(Object.fromEntries(rows.map((r) => [r.sha256, r.parts]))).toEqual({
-      [sha(raw)]: Math.ceil(raw.length / (1024 * 1024)),
-      [sha(attachment)]: 3,
+      [sha(raw)]: Math.ceil(raw.length / PART_BYTES),
+      [sha(attachment)]: (3 * 1024 * 1024) / PART_BYTES,
     });
     expect(readdirSync(spool)).toEqual([]);
   });

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBlobStore } from '../../src/storage/blob-store.js';
+import { PART_BYTES } from '../../src/storage/database-blob-store.js';
 import { startTestConversa, type TestConversa } from '../support/conversa-server.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { dovecotAccountBody } from '../support/dovecot-account.js';
@@ -115,7 +116,7 @@ describe('workers with no shared data dir on PostgreSQL', () => {
       .select(['sha256', 'parts'])
       .where('sha256', '=', createHash('sha256').update(attachment).digest('hex'))
       .execute();
-    expect(stored).toMatchObject([{ parts: 3 }]);
+    expect(stored).toMatchObject([{ parts: attachment.length / PART_BYTES }]);
     const spool = path.join(workerDir, 'spool');
     const spoolFolders = fs.readdirSync(spool);
     expect(spoolFolders).toHaveLength(1);
