@@ -1,8 +1,8 @@
-// A big blob in pieces (issue 18): on PostgreSQL a blob went into blob_contents as one bytea value, so a 20 MB attachment
-// was whole in the writer's memory (and a first sync's big download with it). A blob written from a file (a big
-// download spooled to local disk, a file blob being moved in) now goes in pieces of a MiB or so, one row each in
-// blob_parts, all in one transaction with its blob_contents row, whose `parts` says how many there are (0: the bytes
-// are in blob_contents.content, as before). Reads take one piece per round trip, as they took one slice. The
+// A big blob in pieces (issue 18): on PostgreSQL a blob went into blob_contents as one bytea value, so a 20 MB
+// attachment was whole in the writer's memory (and a first sync's big download with it). A blob written from a file
+// (a big download spooled to local disk, a file blob being moved in) now goes in pieces (256 KiB: PART_BYTES), one row
+// each in blob_parts, all in one transaction with its blob_contents row, whose `parts` says how many there are (0: the
+// bytes are in blob_contents.content, as before). Reads take one piece per round trip, as they took one slice. The
 // pieces go with their blob (ON DELETE CASCADE), so collection and every other removal stay one DELETE. SQLite keeps
 // its blob files; the table exists there too, empty, so both schemas stay the same (as for 0024).
 import { PostgresAdapter, sql, type Kysely } from 'kysely';
