@@ -7,8 +7,9 @@
 // 0024), so a slice reads only its TOAST chunks. While file blobs of an older install are not moved in yet
 // (src/storage/import-file-blobs.ts), reads fall back to `files`.
 // A blob written from a local file (`putFile`: a big download spooled to disk, a file blob moved in) goes in pieces
-// of PART_BYTES (256 KiB), one blob_parts row each (migration 0034), so it is never whole in memory on the way in either; its
-// blob_contents row then holds no bytes and says how many parts there are. The row and its parts commit together.
+// of PART_BYTES (256 KiB), one blob_parts row each (migration 0034), so it is never whole in memory on the way in
+// either; its blob_contents row then holds no bytes and says how many parts there are. The row and its parts commit
+// together.
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
