@@ -48,6 +48,7 @@ import { childPids, cleanups, guardProcess, runCleanups } from './support/cleanu
 import { fmt, inPool, log, now, percentile, seeded } from './support/format.js';
 import { CLK_TCK, machineBusyTicks, processStat } from './support/proc-stats.js';
 import { createScratchDatabase } from './support/scratch-database.js';
+import { addFolder } from '../test/support/mailbox-rows.js';
 import { extraPlans } from './data-scale-periodic.js';
 
 const { values: opts } = parseArgs({
@@ -215,7 +216,7 @@ async function seedTeam(db: Db): Promise<{ orgId: string; users: string[]; mailb
   for (let a = 0; a < MAILBOXES; a++) {
     const userId = users[Math.floor(a / 2)]!;
     const email = a % 2 === 0 ? `seller${a / 2}@team.bench.test` : `vendas${(a - 1) / 2}@team.bench.test`;
-    const mailbox: Mailbox = { id: newId(), userId, email, shared: a % 3 === 0, inbox: newId(), sent: newId() };
+    const mailbox: Mailbox = { id: newId(), userId, email, shared: a % 3 === 0, inbox: '', sent: '' };
     mailboxes.push(mailbox);
     await db
       .insertInto('email_accounts')
@@ -254,33 +255,8 @@ async function seedTeam(db: Db): Promise<{ orgId: string; users: string[]; mailb
         updated_at: t,
       } as never)
       .execute();
-    for (const [id, p, role] of [
-      [mailbox.inbox, 'INBOX', 'inbox'],
-      [mailbox.sent, 'Sent', 'sent'],
-    ] as const) {
-      await db
-        .insertInto('mail_folders')
-        .values({
-          id,
-          account_id: mailbox.id,
-          path: p,
-          role,
-          special_use: null,
-          sync_enabled: 1,
-          uid_validity: 1,
-          last_seen_uid: 0,
-          uid_next: null,
-          highest_modseq: null,
-          window_start: null,
-          first_sync_below_uid: null,
-          first_sync_done: 1,
-          exists_count: null,
-          generation: 1,
-          created_at: t,
-          updated_at: t,
-        } as never)
-        .execute();
-    }
+    mailbox.inbox = await addFolder(db, mailbox.id, { path: 'INBOX', role: 'inbox' });
+    mailbox.sent = await addFolder(db, mailbox.id, { path: 'Sent', role: 'sent' });
   }
   const rand = seeded(20_000);
   const rows: ImportRow[] = [];

@@ -10,11 +10,10 @@ import { parseMessage } from '../../src/mail/mime/parse-message.js';
 import { inbox } from '../../src/messages/messages.js';
 import { openBlobStore } from '../../src/storage/open-blob-store.js';
 import type { Db } from '../../src/storage/database.js';
-import { newId } from '../../src/storage/ids.js';
 import { createUser, defaultOrgId, findUserById, type User } from '../../src/users/users.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 import { makeMessage } from '../support/make-message.js';
-import { addMailbox } from '../support/mailbox-rows.js';
+import { addFolder, addMailbox } from '../support/mailbox-rows.js';
 
 describe.each(DIALECTS)('a batch of the intake on %s', (dialect) => {
   let database: TestDatabase;
@@ -34,32 +33,8 @@ describe.each(DIALECTS)('a batch of the intake on %s', (dialect) => {
       (await createUser(db, { email: 'ana@batch.test', password: 'long password 1' })).id,
     ))!;
     accountId = await addMailbox(db, orgId, user, 'ana@batch.test', false);
-    const t = Date.now();
-    for (const role of ['inbox', 'sent', 'archive'] as const) {
-      folders[role] = newId();
-      await db
-        .insertInto('mail_folders')
-        .values({
-          id: folders[role],
-          account_id: accountId,
-          path: role.toUpperCase(),
-          role,
-          special_use: null,
-          sync_enabled: 1,
-          uid_validity: 1,
-          last_seen_uid: 0,
-          uid_next: null,
-          highest_modseq: null,
-          window_start: null,
-          first_sync_below_uid: null,
-          first_sync_done: 1,
-          exists_count: null,
-          generation: 1,
-          created_at: t,
-          updated_at: t,
-        })
-        .execute();
-    }
+    for (const role of ['inbox', 'sent', 'archive'] as const)
+      folders[role] = await addFolder(db, accountId, { path: role.toUpperCase(), role });
   });
   afterAll(async () => {
     await database?.destroy();

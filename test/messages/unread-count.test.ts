@@ -11,7 +11,7 @@ import type { Db } from '../../src/storage/database.js';
 import { newId } from '../../src/storage/ids.js';
 import { createUser, defaultOrgId, findUserById, type User } from '../../src/users/users.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
-import { addMailbox } from '../support/mailbox-rows.js';
+import { addFolder, addMailbox } from '../support/mailbox-rows.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -182,32 +182,8 @@ describe.each(DIALECTS)('the unread badge against the read rule on %s', (dialect
     box.anaPrivate = await addMailbox(db, orgId, ana, 'ana@unread.test', false);
     box.anaShared = await addMailbox(db, orgId, ana, 'vendas@unread.test', true);
     box.brunoShared = await addMailbox(db, orgId, bruno, 'suporte@unread.test', true);
-    const t = Date.now();
-    for (const b of Object.keys(box) as Box[]) {
-      folder[b] = newId();
-      await db
-        .insertInto('mail_folders')
-        .values({
-          id: folder[b],
-          account_id: box[b],
-          path: 'INBOX',
-          role: 'inbox',
-          special_use: null,
-          sync_enabled: 1,
-          uid_validity: 1,
-          last_seen_uid: 0,
-          uid_next: null,
-          highest_modseq: null,
-          window_start: null,
-          first_sync_below_uid: null,
-          first_sync_done: 1,
-          exists_count: null,
-          generation: 1,
-          created_at: t,
-          updated_at: t,
-        })
-        .execute();
-    }
+    for (const b of Object.keys(box) as Box[])
+      folder[b] = await addFolder(db, box[b], { path: 'INBOX', role: 'inbox' });
     await storeCombinations();
   });
   afterAll(async () => {

@@ -51,3 +51,36 @@ export async function addMailbox(
     .execute();
   return id;
 }
+
+/** A synced folder of the mailbox `accountId` as a row (UIDVALIDITY 1, first sync done); its id. */
+export async function addFolder(
+  db: Db,
+  accountId: string,
+  folder: { path: string; role: 'inbox' | 'sent' | 'archive' | 'all' | 'other' },
+): Promise<string> {
+  const id = newId();
+  const t = Date.now();
+  await db
+    .insertInto('mail_folders')
+    .values({
+      id,
+      account_id: accountId,
+      path: folder.path,
+      role: folder.role,
+      special_use: null,
+      sync_enabled: 1,
+      uid_validity: 1,
+      last_seen_uid: 0,
+      uid_next: null,
+      highest_modseq: null,
+      window_start: null,
+      first_sync_below_uid: null,
+      first_sync_done: 1,
+      exists_count: null,
+      generation: 1,
+      created_at: t,
+      updated_at: t,
+    })
+    .execute();
+  return id;
+}
