@@ -127,7 +127,8 @@ export function isSha256(value: unknown): value is string {
   return typeof value === 'string' && SHA256.test(value);
 }
 
-function checked(sha256: string): string {
+/** `sha256` when it names a blob, else VALIDATION_FAILED: both stores' guard (for files, against path traversal). */
+export function checkedSha256(sha256: string): string {
   // Also the path-traversal guard: only 64 lower-case hex digits ever reach path.join.
   if (!isSha256(sha256)) {
     throw new AppError('VALIDATION_FAILED', 'not a SHA-256 blob id (64 lower-case hex digits)', {
@@ -135,6 +136,14 @@ function checked(sha256: string): string {
     });
   }
   return sha256;
+}
+
+/** Both stores' answer for a blob that is not there. */
+export function blobNotFound(sha256: string, cause?: unknown): AppError {
+  return new AppError('NOT_FOUND', 'blob not found', {
+    details: { sha256 },
+    ...(cause === undefined ? {} : { cause }),
+  });
 }
 
 function isNotFound(error: unknown): boolean {
@@ -163,7 +172,7 @@ export async function* blobLayoutFiles(root: string): AsyncGenerator<{ name: str
 
 /** Where the blob `sha256` lives under `root` (validated: only a SHA-256 reaches the path). */
 export function blobPathIn(root: string, sha256: string): string {
-  const hash = checked(sha256);
+  const hash = checkedSha256(sha256);
   return path.join(root, hash.slice(0, 2), hash.slice(2, 4), hash);
 }
 
@@ -424,7 +433,7 @@ export function createBlobStore(dir: string, options: BlobStoreOptions = {}): Fi
       try {
         return await readFile(file, signal ? { signal } : {});
       } catch (error) {
-        if (isNotFound(error)) throw new AppError('NOT_FOUND', 'blob not found', { details: { sha256 }, cause: error });
+        if (isNotFound(error)) throw blobNotFound(sha256, error);
         throw error;
       }
     },
@@ -437,7 +446,7 @@ export function createBlobStore(dir: string, options: BlobStoreOptions = {}): Fi
       try {
         handle = await open(file, 'r');
       } catch (error) {
-        if (isNotFound(error)) throw new AppError('NOT_FOUND', 'blob not found', { details: { sha256 }, cause: error });
+        if (isNotFound(error)) throw blobNotFound(sha256, error);
         throw error;
       }
       try {

@@ -13,11 +13,11 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { sql } from 'kysely';
-import { AppError } from '../core/app-error.js';
-import { BlobMismatchError, isSha256, readBlobFile, type BlobStore } from './blob-store.js';
+import { sql, type Transaction } from 'kysely';
+import { BlobMismatchError, blobNotFound, checkedSha256, readBlobFile, type BlobStore } from './blob-store.js';
 import { inChunks } from './batches.js';
 import type { Db } from './database.js';
+import type { Database } from './schema.js';
 
 /** Bytes per read round trip: 1 MiB of blob is 2 MiB of hex text in flight, whatever the blob's size. */
 export const READ_SLICE = 1024 * 1024;
@@ -43,18 +43,6 @@ export interface DatabaseBlobStoreOptions {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-function notFound(sha256: string): AppError {
-  return new AppError('NOT_FOUND', 'blob not found', { details: { sha256 } });
-}
-
-function checked(sha256: string): string {
-  if (!isSha256(sha256))
-    throw new AppError('VALIDATION_FAILED', 'not a SHA-256 blob id (64 lower-case hex digits)', {
-      details: { sha256: String(sha256).slice(0, 80) },
-    });
-  return sha256;
-}
 
 export function createDatabaseBlobStore(db: Db, options: DatabaseBlobStoreOptions = {}): BlobStore {
   const slice = options.readSlice ?? READ_SLICE;
@@ -89,18 +77,18 @@ export function createDatabaseBlobStore(db: Db, options: DatabaseBlobStoreOption
     sha256: string,
     signal: AbortSignal | undefined,
   ): Promise<{ size: number; first: Buffer; rest: AsyncGenerator<Buffer> } | undefined> {
-    checked(sha256);
+    checkedSha256(sha256);
     signal?.throwIfAborted();
     const row = await readSlice(sha256, 0);
     if (!row) return undefined;
     const size = Number(row.size);
     const inParts = Number(row.parts) > 0;
     const first = inParts ? await readPart(sha256, 0) : row.part;
-    if (!first || (first.length === 0 && size > 0)) throw notFound(sha256);
+    if (!first || (first.length === 0 && size > 0)) throw blobNotFound(sha256);
     const read = async (position: number): Promise<Buffer> => {
       signal?.throwIfAborted();
       const piece = inParts ? await readPart(sha256, position) : (await readSlice(sha256, position))?.part;
-      if (!piece || piece.length === 0) throw notFound(sha256);
+      if (!piece || piece.length === 0) throw blobNotFound(sha256);
       return piece;
     };
     async function* rest(): AsyncGenerator<Buffer> {
@@ -125,8 +113,8 @@ export function createDatabaseBlobStore(db: Db, options: DatabaseBlobStoreOption
    * it with a collector's delete: either the delete sees the new time and backs off, or it went first and this
    * updates nothing and the caller inserts the bytes again. True when the blob was there.
    */
-  async function touched(sha256: string, now: number): Promise<boolean> {
-    const result = await db
+  async function touched(sha256: string, now: number, executor: Db | Transaction<Database> = db): Promise<boolean> {
+    const result = await executor
       .updateTable('blob_contents')
       .set({ written_at: now })
       .where('sha256', '=', sha256)
@@ -151,7 +139,7 @@ export function createDatabaseBlobStore(db: Db, options: DatabaseBlobStoreOption
     },
 
     async putFile(file, ref, { signal } = {}) {
-      const sha256 = checked(ref.sha256);
+      const sha256 = checkedSha256(ref.sha256);
       signal?.throwIfAborted();
       // Small enough for one read: checked, then stored inline as put stores it.
       if (ref.size <= partBytes) return store.put(await readBlobFile(file, ref), signal ? { signal } : {});
@@ -173,7 +161,7 @@ export function createDatabaseBlobStore(db: Db, options: DatabaseBlobStoreOption
           .returning('sha256')
           .executeTakeFirst();
         if (!mine) {
-          await trx.updateTable('blob_contents').set({ written_at: now }).where('sha256', '=', sha256).execute();
+          await touched(sha256, now, trx);
           return;
         }
         const hash = createHash('sha256');
@@ -216,14 +204,14 @@ export function createDatabaseBlobStore(db: Db, options: DatabaseBlobStoreOption
       // ~40% of its database time in blob touches waiting for WALWrite/WALSync).
       const hashes = [...bytes.keys()].sort();
       const now = Date.now();
-      const touched = new Set<string>();
+      const refreshed = new Set<string>();
       for (const chunk of inChunks(hashes, PUT_MANY_ROWS)) {
         const { rows } = await sql<{ sha256: string }>`
           UPDATE blob_contents SET written_at = ${now}
           WHERE sha256 IN (SELECT sha256 FROM blob_contents WHERE sha256 = ANY(${chunk}::text[])
             ORDER BY sha256 FOR UPDATE)
           RETURNING sha256`.execute(db);
-        for (const row of rows) touched.add(row.sha256);
+        for (const row of rows) refreshed.add(row.sha256);
       }
       // The rest are new (or were collected since): inserted a few MiB per statement, still in hash order.
       let chunk: string[] = [];
@@ -245,7 +233,7 @@ export function createDatabaseBlobStore(db: Db, options: DatabaseBlobStoreOption
         chunkBytes = 0;
       };
       for (const sha256 of hashes) {
-        if (touched.has(sha256)) continue;
+        if (refreshed.has(sha256)) continue;
         const size = bytes.get(sha256)!.length;
         if (chunk.length > 0 && (chunk.length >= PUT_MANY_ROWS || chunkBytes + size > PUT_MANY_BYTES)) await insert();
         chunk.push(sha256);
@@ -259,7 +247,7 @@ export function createDatabaseBlobStore(db: Db, options: DatabaseBlobStoreOption
       const blob = await opened(sha256, signal);
       if (!blob) {
         if (files) return files.get(sha256, signal ? { signal } : {});
-        throw notFound(sha256);
+        throw blobNotFound(sha256);
       }
       if (blob.first.length >= blob.size) return blob.first;
       const whole = Buffer.allocUnsafe(blob.size);
@@ -272,7 +260,7 @@ export function createDatabaseBlobStore(db: Db, options: DatabaseBlobStoreOption
       const blob = await opened(sha256, signal);
       if (!blob) {
         if (files?.stream) return files.stream(sha256, signal ? { signal } : {});
-        throw notFound(sha256);
+        throw blobNotFound(sha256);
       }
       const { first, rest } = blob;
       async function* pieces(): AsyncGenerator<Buffer> {
@@ -283,7 +271,7 @@ export function createDatabaseBlobStore(db: Db, options: DatabaseBlobStoreOption
     },
 
     async has(sha256) {
-      checked(sha256);
+      checkedSha256(sha256);
       const row = await db.selectFrom('blob_contents').select('sha256').where('sha256', '=', sha256).executeTakeFirst();
       if (row) return true;
       return files ? files.has(sha256) : false;
@@ -310,7 +298,7 @@ export function createDatabaseBlobStore(db: Db, options: DatabaseBlobStoreOption
     },
 
     async remove(sha256, { writtenBefore, alongside }) {
-      checked(sha256);
+      checkedSha256(sha256);
       return db.transaction().execute(async (trx) => {
         const gone = await trx
           .deleteFrom('blob_contents')

@@ -402,6 +402,8 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
 
   const blobFiles = options.blobFiles;
   const EMPTY = Buffer.alloc(0);
+  const parseDownload = (download: Download, parseOptions: PoolParseOptions = {}) =>
+    submit(EMPTY, download, parseOptions);
 
   return {
     parse: (raw, parseOptions = {}) => submit(raw, undefined, parseOptions),
@@ -412,11 +414,11 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
             ref: await putBlobFileStream(blobFiles.root, content, { ...blobFiles, ...(signal ? { signal } : {}) }),
             files: blobFiles,
           }),
-          parse: (download, parseOptions = {}) => submit(EMPTY, download, parseOptions),
+          parse: parseDownload,
         }
       : null,
 
-    parseDownload: (download, parseOptions = {}) => submit(EMPTY, download, parseOptions),
+    parseDownload,
 
     ready() {
       if (queue.length < maxQueue) return Promise.resolve();
