@@ -3,7 +3,7 @@
 // memory (tmpfs) and is shared with other users. Named after the host and the process, so that a start removes what
 // a dead process of this host left behind (a crash), and never a live process's folder, nor another host's on a
 // shared volume.
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -31,7 +31,7 @@ export function openSpoolFolder(dataDir: string): SpoolFolder {
   mkdirSync(parent, { recursive: true, mode: 0o700 });
   const host = os.hostname().replace(/[^A-Za-z0-9.]/g, '_');
   const prefix = `${host}-`;
-  for (const name of existsSync(parent) ? readdirSync(parent) : []) {
+  for (const name of readdirSync(parent)) {
     if (!name.startsWith(prefix)) continue;
     const pid = Number(name.slice(prefix.length).split('-')[0]);
     if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid))
