@@ -24,7 +24,7 @@ import type {
 } from '../../storage/schema.js';
 import type { ParsedMessage } from '../mime/parse-message.js';
 import type { BlobRef } from '../../storage/blob-store.js';
-import { resolveThread } from './resolve-thread.js';
+import { ThreadResolver } from './resolve-thread.js';
 import type { MessageToStore, StoreContext, StoredMessage } from './message-to-store.js';
 
 export type { MessageToStore, StoreContext, StoredMessage } from './message-to-store.js';
@@ -283,9 +283,10 @@ async function insertMessage(
   now: number,
   searchDocs: SearchDocument[],
   newRows: NewRows,
+  threads: ThreadResolver,
 ): Promise<{ id: string; threadId: string | null }> {
   const id = newId(now);
-  const threadId = await resolveThread(trx, ctx.orgId, message, now);
+  const threadId = await threads.resolve(message, now);
   await trx
     .insertInto('messages')
     .values({
@@ -510,6 +511,9 @@ async function storeInTransaction(
   const searchDocs: SearchDocument[] = [];
   const rows: BatchRows = { contacts: [], locations: [] };
   const newRows: NewRows = { holders: new Map(), attachments: [] };
+  // The thread keys of the messages not yet stored, in one lookup; what the found threads learn is written at the end.
+  const threads = new ThreadResolver(trx, ctx.orgId);
+  await threads.preload(messages.filter((m) => digests.has(m) && !known.has(m.dedupeKey)));
   const linked = new Set<string>();
   /** Messages stored before that this batch put in another inbox: their documents need that inbox's view token. */
   const viewChanged = new Set<string>();
@@ -546,6 +550,7 @@ async function storeInTransaction(
           now,
           searchDocs,
           newRows,
+          threads,
         );
         row = {
           id: inserted.id,
@@ -589,6 +594,7 @@ async function storeInTransaction(
     }
     stored.push({ id: row.id, created, contactIds, arrived, threadId: row.thread_id });
   }
+  await threads.flush();
   await insertNewRows(trx, newRows);
   // The full-text index, in the same transaction as the rows: a few multi-row statements for the batch.
   // After the holder rows: each document carries the inbox view tokens they give (search-index.ts). The new
