@@ -95,25 +95,34 @@ export class ThreadResolver {
       })
       .execute();
     if (keys.register.length === 0) return threadId;
-    await registerKeys(trx, this.orgId, keys.register, threadId);
-    // Another mailbox's sync (another transaction, on PostgreSQL) may have registered one of these keys for a
-    // thread of its own a moment ago: the conflict above waited for it. Join that thread rather than split.
-    const owners = await threadsOfKeys(trx, this.orgId, keys.register);
-    const other = [...owners.values()].find((id) => id !== threadId);
-    if (other) {
-      await trx.deleteFrom('threads').where('id', '=', threadId).execute();
-      const missing = keys.register.filter((key) => owners.get(key) === threadId);
-      if (missing.length > 0) {
-        await trx
-          .deleteFrom('thread_keys')
-          .where('org_id', '=', this.orgId)
-          .where('thread_id', '=', threadId)
-          .execute();
-        await registerKeys(trx, this.orgId, missing, other);
+    const created = threadId;
+    const taken = await registerKeys(trx, this.orgId, keys.register, created);
+    const owners = new Map(keys.register.filter((key) => taken.has(key)).map((key) => [key, created]));
+    if (owners.size < keys.register.length) {
+      // Another mailbox's sync (another transaction, on PostgreSQL) registered one of these keys for a thread of its
+      // own a moment ago: the conflict above waited for it. Join that thread rather than split.
+      const theirs = await threadsOfKeys(
+        trx,
+        this.orgId,
+        keys.register.filter((key) => !taken.has(key)),
+      );
+      const other = [...theirs.values()].find((id) => id !== created);
+      for (const [key, owner] of theirs) owners.set(key, owner);
+      if (other) {
+        await trx.deleteFrom('threads').where('id', '=', created).execute();
+        const missing = [...taken];
+        if (missing.length > 0) {
+          await trx
+            .deleteFrom('thread_keys')
+            .where('org_id', '=', this.orgId)
+            .where('thread_id', '=', created)
+            .execute();
+          await registerKeys(trx, this.orgId, missing, other);
+        }
+        for (const key of missing) owners.set(key, other);
+        this.noteDate(other, message.date);
+        threadId = other;
       }
-      for (const key of missing) owners.set(key, other);
-      this.noteDate(other, message.date);
-      threadId = other;
     }
     for (const [key, owner] of owners) {
       this.owners.set(key, owner);
@@ -222,12 +231,18 @@ async function threadsOfKeys(trx: Trx, orgId: string, keys: string[]): Promise<M
   return byKey;
 }
 
-async function registerKeys(trx: Trx, orgId: string, keys: string[], threadId: string): Promise<void> {
+/** Registers the keys for the thread where no thread has them yet; returns those it registered. */
+async function registerKeys(trx: Trx, orgId: string, keys: string[], threadId: string): Promise<Set<string>> {
+  const taken = new Set<string>();
   for (const chunk of inChunks(keys, rowsPerInsert(3))) {
-    await trx
+    const stored = new Map(chunk.map((key) => [storableText(key), key]));
+    const rows = await trx
       .insertInto('thread_keys')
-      .values(chunk.map((key) => ({ org_id: orgId, key: storableText(key), thread_id: threadId })))
+      .values([...stored.keys()].map((key) => ({ org_id: orgId, key, thread_id: threadId })))
       .onConflict((oc) => oc.columns(['org_id', 'key']).doNothing())
+      .returning('key')
       .execute();
+    for (const row of rows) taken.add(stored.get(row.key) ?? row.key);
   }
+  return taken;
 }
