@@ -4,7 +4,7 @@
 // the subject fallback reading a date this batch gave a thread, keys learnt in one batch found by the next, a date
 // never moved back, and a message naming two threads staying in the first.
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { messageFromParsed, participantsOfParsed } from '../../src/mail/intake/message-from-parsed.js';
 import type { MessageToStore } from '../../src/mail/intake/message-to-store.js';
 import { storeMessages, type StoreContext } from '../../src/mail/intake/store-messages.js';
@@ -86,7 +86,14 @@ describe.each(DIALECTS)('threads of a batch on %s', (dialect) => {
   const mail = (spec: Omit<MessageSpec, 'from' | 'to'> & { day: number }) => mailOf(accountId, folderId, ++uid, spec);
 
   async function store(batch: MessageToStore[]): Promise<string[]> {
-    const stored = await storeMessages(db, ctx, batch, null);
+    // One transaction: a batch that failed as a whole would be stored again message by message, and pass for fine.
+    const transactions = vi.spyOn(db, 'transaction');
+    let opened = 0;
+    const stored = await storeMessages(db, ctx, batch, null).finally(() => {
+      opened = transactions.mock.calls.length;
+      transactions.mockRestore();
+    });
+    expect(opened).toBe(1);
     expect(stored.map((s) => s.created)).toEqual(batch.map(() => true));
     return stored.map((s) => s.threadId!);
   }
@@ -148,6 +155,33 @@ describe.each(DIALECTS)('threads of a batch on %s', (dialect) => {
     expect(reply).toBe(first);
     expect(unlinked).toBe(first);
     expect(await lastMessageAt(first!)).toBe(D0 + 32 * DAY);
+  });
+
+  it('a batch of long recipient lists is written part way through (bounded memory) and threads the same', async () => {
+    // 6 messages of 1,000 stored participants each: the pending rows are written after the fifth (5,000 rows).
+    const cc = Array.from({ length: 1_200 }, (_, i) => `pessoa${i}@lista.test`);
+    const batch = [];
+    for (let i = 0; i < 6; i++)
+      batch.push(
+        await mail({
+          subject: i === 0 ? 'Convite geral' : 'Re: Convite geral',
+          messageId: `<crowd-${i}@t>`,
+          references: i === 0 ? [] : ['<crowd-0@t>', `<crowd-${i - 1}@t>`],
+          cc,
+          day: 60 + i,
+        }),
+      );
+    const threads = await store(batch);
+    expect(new Set(threads).size).toBe(1);
+    const counts = await db
+      .selectFrom('message_participants')
+      .innerJoin('messages', 'messages.id', 'message_participants.message_id')
+      .select(['messages.message_id_header as id', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('messages.thread_id', '=', threads[0]!)
+      .groupBy('messages.message_id_header')
+      .execute();
+    expect(counts.map((c) => Number(c.n))).toEqual([1000, 1000, 1000, 1000, 1000, 1000]);
+    expect(await lastMessageAt(threads[0]!)).toBe(D0 + 65 * DAY);
   });
 
   it('a message naming two threads joins the first it names; the other keeps its keys', async () => {

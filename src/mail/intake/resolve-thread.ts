@@ -38,14 +38,36 @@ export class ThreadResolver {
   /** The newest date of each thread this batch added to, where it may be newer than the stored one; written by flush. */
   private readonly lastAt = new Map<string, number>();
 
+  /** Normalised subjects some thread of the organisation has (looked up, or created here): the fallback's candidates. */
+  private readonly subjects = new Set<string>();
+  /** Subjects looked up: one not in `subjects` has no thread, and its fallback has nothing to read. */
+  private readonly subjectsLooked = new Set<string>();
+
+  /**
+   * @param beforeSubjectLookup writes what the fallback reads and the caller holds back: the batch's messages and
+   * their participants.
+   */
   constructor(
     private readonly trx: Trx,
     private readonly orgId: string,
+    private readonly beforeSubjectLookup: () => Promise<void>,
   ) {}
 
-  /** Looks up, in a few statements, every thread key of these messages (those about to be stored). */
+  /** Looks up, in a few statements, every thread key and subject of these messages (those about to be stored). */
   async preload(messages: readonly MessageToStore[]): Promise<void> {
     await this.lookUp([...new Set(messages.flatMap((m) => keysOf(m).lookup))]);
+    const subjects = [...new Set(messages.map((m) => normalizeSubject(m.subject ?? '')).filter((k) => k !== ''))];
+    for (const chunk of inChunks(subjects, MAX_IN_LIST)) {
+      const rows = await this.trx
+        .selectFrom('threads')
+        .select('subject_key')
+        .distinct()
+        .where('org_id', '=', this.orgId)
+        .where('subject_key', 'in', chunk.map(storableText))
+        .execute();
+      for (const key of chunk) this.subjectsLooked.add(key);
+      for (const row of rows) if (row.subject_key !== null) this.subjects.add(row.subject_key);
+    }
   }
 
   private async lookUp(keys: string[]): Promise<void> {
@@ -94,6 +116,7 @@ export class ThreadResolver {
         created_at: now,
       })
       .execute();
+    if (subjectKey) this.subjects.add(storableText(subjectKey));
     if (keys.register.length === 0) return threadId;
     const created = threadId;
     const taken = await registerKeys(trx, this.orgId, keys.register, created);
@@ -178,8 +201,11 @@ export class ThreadResolver {
   /** The subject fallback: a recent thread of the same normalised subject whose last message has the same people. */
   private async bySubject(message: MessageToStore, subjectKey: string): Promise<string | undefined> {
     const trx = this.trx;
-    // The window reads last_message_at: the dates this batch gave threads must be in it.
+    // No thread has this subject (looked up before the batch, or created by it since): nothing to compare.
+    if (this.subjectsLooked.has(subjectKey) && !this.subjects.has(storableText(subjectKey))) return undefined;
+    // The window reads last_message_at, and the candidates' last messages and people: this batch's must be in.
     await this.flushDates();
+    await this.beforeSubjectLookup();
     const candidates = await trx
       .selectFrom('threads')
       .select(['id', 'last_message_at'])

@@ -21,6 +21,8 @@ import type {
   MessageContactsTable,
   MessageHoldersTable,
   MessageLocationsTable,
+  MessageParticipantsTable,
+  MessagesTable,
 } from '../../storage/schema.js';
 import type { ParsedMessage } from '../mime/parse-message.js';
 import type { BlobRef } from '../../storage/blob-store.js';
@@ -55,11 +57,36 @@ interface BatchRows {
  * the same batch finds its mailbox's pending row.
  */
 interface NewRows {
+  /** Message rows not yet inserted, by id: a later copy in the batch may still change the row (its direction). */
+  messages: Map<string, Insertable<MessagesTable>>;
+  participants: Insertable<MessageParticipantsTable>[];
   holders: Map<string, Insertable<MessageHoldersTable>[]>;
   attachments: Insertable<AttachmentsTable>[];
 }
 
+/** Pending message rows are inserted once this many wait (a batch of hostile recipient lists stays small in memory). */
+const MAX_PENDING_MESSAGES = 200;
+const MAX_PENDING_PARTICIPANTS = 5_000;
+
+/**
+ * The batch's new messages and their participants, a few hundred per statement: before anything reads them (the
+ * subject fallback of the thread lookup reads a thread's last message and its people) and before the rows that
+ * refer to them.
+ */
+async function insertPendingMessages(trx: Trx, rows: NewRows): Promise<void> {
+  const messages = [...rows.messages.values()];
+  const participants = rows.participants;
+  rows.messages.clear();
+  rows.participants = [];
+  if (messages.length === 0) return;
+  for (const chunk of inChunks(messages, rowsPerInsert(Object.keys(messages[0]!).length)))
+    await trx.insertInto('messages').values(chunk).execute();
+  for (const chunk of inChunks(participants, rowsPerInsert(6)))
+    await trx.insertInto('message_participants').values(chunk).execute();
+}
+
 async function insertNewRows(trx: Trx, rows: NewRows): Promise<void> {
+  await insertPendingMessages(trx, rows);
   for (const chunk of inChunks([...rows.holders.values()].flat(), rowsPerInsert(8)))
     await trx.insertInto('message_holders').values(chunk).execute();
   for (const chunk of inChunks(rows.attachments, rowsPerInsert(9)))
@@ -287,57 +314,47 @@ async function insertMessage(
 ): Promise<{ id: string; threadId: string | null }> {
   const id = newId(now);
   const threadId = await threads.resolve(message, now);
-  await trx
-    .insertInto('messages')
-    .values({
-      id,
-      org_id: ctx.orgId,
-      dedupe_key: storableText(key),
-      message_id_header: storableText(message.messageId),
-      gm_msgid: message.emailId,
-      thread_id: threadId,
-      in_reply_to: storableText(message.inReplyTo),
-      references_json: message.references.length ? storableText(JSON.stringify(message.references)) : null,
-      subject: storableText(message.subject),
-      from_address: storableText(message.from?.address ?? null),
-      from_name: storableText(message.from?.name ?? null),
-      date: message.date,
-      direction: message.direction,
-      source: message.source,
-      snippet: storableText(parsed.snippet),
-      text_body: storableText(parsed.text),
-      html_body: storableText(parsed.html),
-      has_attachments: parsed.attachments.some((a) => !a.inline) ? 1 : 0,
-      bounced: 0,
-      size: message.size,
-      raw_blob_sha256: refs.raw?.sha256 ?? null,
-      parse_error: storableText(parsed.parseError),
-      owner_user_id: ctx.ownerUserId,
-      shared: ctx.shared ? 1 : 0,
-      content_digest: digest,
-      created_at: now,
-    })
-    .execute();
-  // Participants are written at once: the thread lookup of the next message in the batch may read them.
+  newRows.messages.set(id, {
+    id,
+    org_id: ctx.orgId,
+    dedupe_key: storableText(key),
+    message_id_header: storableText(message.messageId),
+    gm_msgid: message.emailId,
+    thread_id: threadId,
+    in_reply_to: storableText(message.inReplyTo),
+    references_json: message.references.length ? storableText(JSON.stringify(message.references)) : null,
+    subject: storableText(message.subject),
+    from_address: storableText(message.from?.address ?? null),
+    from_name: storableText(message.from?.name ?? null),
+    date: message.date,
+    direction: message.direction,
+    source: message.source,
+    snippet: storableText(parsed.snippet),
+    text_body: storableText(parsed.text),
+    html_body: storableText(parsed.html),
+    has_attachments: parsed.attachments.some((a) => !a.inline) ? 1 : 0,
+    bounced: 0,
+    size: message.size,
+    raw_blob_sha256: refs.raw?.sha256 ?? null,
+    parse_error: storableText(parsed.parseError),
+    owner_user_id: ctx.ownerUserId,
+    shared: ctx.shared ? 1 : 0,
+    content_digest: digest,
+    created_at: now,
+  });
   const participants = storedParticipants(message);
-  for (const chunk of inChunks(
-    participants.map((p, position) => ({ ...p, position })),
-    rowsPerInsert(6),
-  )) {
-    await trx
-      .insertInto('message_participants')
-      .values(
-        chunk.map((p) => ({
-          id: newId(now),
-          message_id: id,
-          role: p.role,
-          address: p.address,
-          name: p.name,
-          position: p.position,
-        })),
-      )
-      .execute();
-  }
+  participants.forEach((p, position) =>
+    newRows.participants.push({
+      id: newId(now),
+      message_id: id,
+      role: p.role,
+      address: p.address,
+      name: p.name,
+      position,
+    }),
+  );
+  if (newRows.messages.size >= MAX_PENDING_MESSAGES || newRows.participants.length >= MAX_PENDING_PARTICIPANTS)
+    await insertPendingMessages(trx, newRows);
   // Written with the batch's (insertNewRows): nothing in the batch reads a new message's attachments (its digest is
   // in its row).
   const attachments = parsed.attachments.map((a, position) => ({
@@ -510,9 +527,9 @@ async function storeInTransaction(
   const stored: StoredMessage[] = [];
   const searchDocs: SearchDocument[] = [];
   const rows: BatchRows = { contacts: [], locations: [] };
-  const newRows: NewRows = { holders: new Map(), attachments: [] };
+  const newRows: NewRows = { messages: new Map(), participants: [], holders: new Map(), attachments: [] };
   // The thread keys of the messages not yet stored, in one lookup; what the found threads learn is written at the end.
-  const threads = new ThreadResolver(trx, ctx.orgId);
+  const threads = new ThreadResolver(trx, ctx.orgId, () => insertPendingMessages(trx, newRows));
   await threads.preload(messages.filter((m) => digests.has(m) && !known.has(m.dedupeKey)));
   const linked = new Set<string>();
   /** Messages stored before that this batch put in another inbox: their documents need that inbox's view token. */
@@ -641,8 +658,11 @@ async function addHolder(
       // Its view token may stay in the index: a token only narrows a search that still tests the inbox.
       if (minePending) minePending.direction = 'outgoing';
       else await trx.updateTable('message_holders').set({ direction: 'outgoing' }).where('id', '=', mine.id!).execute();
-      if (stored.length + pending.length === 1)
-        await trx.updateTable('messages').set({ direction: 'outgoing' }).where('id', '=', messageId).execute();
+      const row = newRows.messages.get(messageId);
+      if (stored.length + pending.length !== 1) {
+        // Another mailbox holds it too: its direction stays.
+      } else if (row) row.direction = 'outgoing';
+      else await trx.updateTable('messages').set({ direction: 'outgoing' }).where('id', '=', messageId).execute();
     }
     return false;
   }
