@@ -45,6 +45,7 @@ import * as searchRanking from './0031-search-ranking.js';
 import * as searchMonths from './0032-search-months.js';
 import * as contactTimelineDates from './0033-contact-timeline-dates.js';
 import * as blobParts from './0034-blob-parts.js';
+import * as dropRedundantIndexes from './0035-drop-redundant-indexes.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -98,6 +99,7 @@ const migrations: Record<string, Migration> = {
   '0033-contact-timeline-dates': contactTimelineDates,
   // Big blobs in pieces on PostgreSQL, written from a file without holding it whole (issue 18).
   '0034-blob-parts': blobParts,
+  '0035-drop-redundant-indexes': dropRedundantIndexes,
 };
 
 export const migrationProvider: MigrationProvider = {
