@@ -3,10 +3,11 @@
 // fallback within a few days. Runs inside the store transaction.
 //
 // One resolver per batch (issue 18: the seed spent ~3 of its ~5.4 round trips per message here). The batch's thread
-// keys are looked up in one statement per 500 keys before its messages, and the keys a found thread learns and the
-// thread's newest date are written once for the batch (flush) instead of one statement each per message. A thread
-// CREATED by the batch registers its keys at once: on PostgreSQL that insert is what makes another mailbox's sync,
-// creating a thread for the same conversation at the same moment, wait and then join (see resolve).
+// keys and subjects are looked up in one statement per 500 before its messages (a subject no thread has needs no
+// fallback), and the keys a found thread learns and the thread's newest date are written once for the batch (flush)
+// instead of one statement each per message. A thread CREATED by the batch registers its keys at once: on PostgreSQL
+// that insert is what makes another mailbox's sync, creating a thread for the same conversation at the same moment,
+// wait and then join (see resolve).
 import { sql, type Transaction } from 'kysely';
 import { newId } from '../../storage/ids.js';
 import { inChunks, MAX_IN_LIST, rowsPerInsert } from '../../storage/batches.js';

@@ -51,22 +51,30 @@ interface BatchRows {
 }
 
 /**
- * The holder and attachment rows of the batch's new messages, written a few hundred per statement once the batch's
- * messages are in, before the full-text index reads the holders (issue 18: one statement each per message was ~1.3
- * of the seed's ~6.7 round trips per message). Holders are keyed by message, so that a second copy of a message in
- * the same batch finds its mailbox's pending row.
+ * The rows of the batch's new messages (the message, its participants, holders and attachments), written a few
+ * hundred per statement instead of one statement each per message (issue 18: those were ~4 of the seed's ~6.7 round
+ * trips per message): messages and participants before anything reads them (insertPendingMessages), holders and
+ * attachments once the batch's messages are in, before the full-text index reads the holders. Holders are keyed by
+ * message, so that a second copy of a message in the same batch finds its mailbox's pending row.
  */
 interface NewRows {
   /** Message rows not yet inserted, by id: a later copy in the batch may still change the row (its direction). */
   messages: Map<string, Insertable<MessagesTable>>;
   participants: Insertable<MessageParticipantsTable>[];
+  /** Characters of the pending messages' bodies. */
+  bodyChars: number;
   holders: Map<string, Insertable<MessageHoldersTable>[]>;
   attachments: Insertable<AttachmentsTable>[];
 }
 
-/** Pending message rows are inserted once this many wait (a batch of hostile recipient lists stays small in memory). */
+/**
+ * Pending messages are inserted once this many, or this many participants or body characters, wait: hostile
+ * recipient lists stay small in memory, and so does one statement (node-postgres keeps a connection's buffer as big
+ * as the biggest statement it sent).
+ */
 const MAX_PENDING_MESSAGES = 200;
 const MAX_PENDING_PARTICIPANTS = 5_000;
+const MAX_PENDING_BODY_CHARS = 1 << 20;
 
 /**
  * The batch's new messages and their participants, a few hundred per statement: before anything reads them (the
@@ -78,6 +86,7 @@ async function insertPendingMessages(trx: Trx, rows: NewRows): Promise<void> {
   const participants = rows.participants;
   rows.messages.clear();
   rows.participants = [];
+  rows.bodyChars = 0;
   if (messages.length === 0) return;
   for (const chunk of inChunks(messages, rowsPerInsert(Object.keys(messages[0]!).length)))
     await trx.insertInto('messages').values(chunk).execute();
@@ -353,7 +362,12 @@ async function insertMessage(
       position,
     }),
   );
-  if (newRows.messages.size >= MAX_PENDING_MESSAGES || newRows.participants.length >= MAX_PENDING_PARTICIPANTS)
+  newRows.bodyChars += (parsed.text?.length ?? 0) + (parsed.html?.length ?? 0);
+  if (
+    newRows.messages.size >= MAX_PENDING_MESSAGES ||
+    newRows.participants.length >= MAX_PENDING_PARTICIPANTS ||
+    newRows.bodyChars >= MAX_PENDING_BODY_CHARS
+  )
     await insertPendingMessages(trx, newRows);
   // Written with the batch's (insertNewRows): nothing in the batch reads a new message's attachments (its digest is
   // in its row).
@@ -527,7 +541,7 @@ async function storeInTransaction(
   const stored: StoredMessage[] = [];
   const searchDocs: SearchDocument[] = [];
   const rows: BatchRows = { contacts: [], locations: [] };
-  const newRows: NewRows = { messages: new Map(), participants: [], holders: new Map(), attachments: [] };
+  const newRows: NewRows = { messages: new Map(), participants: [], bodyChars: 0, holders: new Map(), attachments: [] };
   // The thread keys of the messages not yet stored, in one lookup; what the found threads learn is written at the end.
   const threads = new ThreadResolver(trx, ctx.orgId, () => insertPendingMessages(trx, newRows));
   await threads.preload(messages.filter((m) => digests.has(m) && !known.has(m.dedupeKey)));
