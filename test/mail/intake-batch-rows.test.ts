@@ -3,10 +3,7 @@
 // mailbox, the Sent copy turning it outgoing), attachments keep their order, and the full-text index, built after
 // those rows, gives an inbox copy its inbox view (a search of the inbox finds it). Both databases.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { messageFromParsed, participantsOfParsed } from '../../src/mail/intake/message-from-parsed.js';
-import type { MessageToStore } from '../../src/mail/intake/message-to-store.js';
 import { storeMessages } from '../../src/mail/intake/store-messages.js';
-import { parseMessage } from '../../src/mail/mime/parse-message.js';
 import { inbox } from '../../src/messages/messages.js';
 import { openBlobStore } from '../../src/storage/open-blob-store.js';
 import type { Db } from '../../src/storage/database.js';
@@ -14,6 +11,7 @@ import { createUser, defaultOrgId, findUserById, type User } from '../../src/use
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 import { makeMessage } from '../support/make-message.js';
 import { addFolder, addMailbox } from '../support/mailbox-rows.js';
+import { mailToStore } from '../support/store-mail.js';
 
 describe.each(DIALECTS)('a batch of the intake on %s', (dialect) => {
   let database: TestDatabase;
@@ -40,18 +38,8 @@ describe.each(DIALECTS)('a batch of the intake on %s', (dialect) => {
     await database?.destroy();
   });
 
-  async function copy(raw: string, folder: keyof typeof folders, direction: 'incoming' | 'outgoing') {
-    const parsed = await parseMessage(Buffer.from(raw));
-    const message: MessageToStore = messageFromParsed({
-      raw: Buffer.from(raw),
-      parsed,
-      source: 'sync',
-      direction,
-      fallbackDate: Date.now(),
-      participants: participantsOfParsed(parsed),
-    });
-    return { ...message, location: { accountId, folderId: folders[folder], uidValidity: 1, uid: ++uid, flags: [] } };
-  }
+  const copy = (raw: string, folder: keyof typeof folders, direction: 'incoming' | 'outgoing') =>
+    mailToStore(raw, direction, { accountId, folderId: folders[folder], uidValidity: 1, uid: ++uid, flags: [] });
 
   it('two copies of a message in one batch: one holder, outgoing once its Sent copy comes; attachments in order', async () => {
     const sentAndReceived = makeMessage({

@@ -2,13 +2,11 @@
 // once, and what found threads learn (new keys, a newer last_message_at) is written at the end of the batch. These
 // check that nothing of threading changed by it, on both databases: a chain in one batch, a child before its parent,
 // the subject fallback reading a date this batch gave a thread, keys learnt in one batch found by the next, a date
-// never moved back, and a message naming two threads staying in the first.
+// never moved back, a message naming two threads staying in the first, a batch written part way through; and, on
+// PostgreSQL, two syncs creating the same conversation's thread at once.
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { messageFromParsed, participantsOfParsed } from '../../src/mail/intake/message-from-parsed.js';
-import type { MessageToStore } from '../../src/mail/intake/message-to-store.js';
-import { storeMessages, type StoreContext } from '../../src/mail/intake/store-messages.js';
-import { parseMessage } from '../../src/mail/mime/parse-message.js';
+import { storeMessages, type MessageToStore, type StoreContext } from '../../src/mail/intake/store-messages.js';
 import { openBlobStore } from '../../src/storage/open-blob-store.js';
 import type { Db } from '../../src/storage/database.js';
 import { createUser, defaultOrgId, findUserById } from '../../src/users/users.js';
@@ -16,11 +14,12 @@ import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/data
 import { newId } from '../../src/storage/ids.js';
 import { makeMessage, type MessageSpec } from '../support/make-message.js';
 import { addFolder, addMailbox } from '../support/mailbox-rows.js';
+import { mailToStore } from '../support/store-mail.js';
 
 const DAY = 24 * 3600 * 1000;
 const D0 = Date.UTC(2026, 10, 2, 9);
 
-async function mailOf(
+function mailOf(
   accountId: string,
   folderId: string,
   uid: number,
@@ -32,16 +31,7 @@ async function mailOf(
     date: new Date(D0 + spec.day * DAY),
     ...spec,
   });
-  const parsed = await parseMessage(Buffer.from(raw));
-  const message = messageFromParsed({
-    raw: Buffer.from(raw),
-    parsed,
-    source: 'sync',
-    direction: 'incoming',
-    fallbackDate: Date.now(),
-    participants: participantsOfParsed(parsed),
-  });
-  return { ...message, location: { accountId, folderId, uidValidity: 1, uid, flags: [] } };
+  return mailToStore(raw, 'incoming', { accountId, folderId, uidValidity: 1, uid, flags: [] });
 }
 
 async function contextOf(

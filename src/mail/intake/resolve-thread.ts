@@ -73,17 +73,10 @@ export class ThreadResolver {
 
   private async lookUp(keys: string[]): Promise<void> {
     const missing = keys.filter((k) => !this.looked.has(k));
-    // Chunked: a hostile message may name thousands of references.
-    for (const chunk of inChunks(missing, MAX_IN_LIST)) {
-      const rows = await this.trx
-        .selectFrom('thread_keys')
-        .select(['key', 'thread_id'])
-        .where('org_id', '=', this.orgId)
-        .where('key', 'in', chunk)
-        .execute();
-      for (const key of chunk) this.looked.add(key);
-      for (const row of rows) this.owners.set(row.key, row.thread_id);
-    }
+    if (missing.length === 0) return;
+    const owners = await threadsOfKeys(this.trx, this.orgId, missing);
+    for (const key of missing) this.looked.add(key);
+    for (const [key, threadId] of owners) this.owners.set(key, threadId);
   }
 
   async resolve(message: MessageToStore, now: number): Promise<string> {
@@ -159,12 +152,7 @@ export class ThreadResolver {
   async flush(): Promise<void> {
     const keys = [...this.newKeys];
     this.newKeys.clear();
-    for (const chunk of inChunks(keys, rowsPerInsert(3)))
-      await this.trx
-        .insertInto('thread_keys')
-        .values(chunk.map(([key, threadId]) => ({ org_id: this.orgId, key: storableText(key), thread_id: threadId })))
-        .onConflict((oc) => oc.columns(['org_id', 'key']).doNothing())
-        .execute();
+    await insertKeys(this.trx, this.orgId, keys);
     await this.flushDates();
   }
 
@@ -259,17 +247,26 @@ async function threadsOfKeys(trx: Trx, orgId: string, keys: string[]): Promise<M
 }
 
 /** Registers the keys for the thread where no thread has them yet; returns those it registered. */
-async function registerKeys(trx: Trx, orgId: string, keys: string[], threadId: string): Promise<Set<string>> {
+function registerKeys(trx: Trx, orgId: string, keys: string[], threadId: string): Promise<Set<string>> {
+  return insertKeys(
+    trx,
+    orgId,
+    keys.map((key) => [key, threadId]),
+  );
+}
+
+/** Inserts each [key, thread] where no thread has the key yet; returns the keys it inserted. */
+async function insertKeys(trx: Trx, orgId: string, keys: Array<[string, string]>): Promise<Set<string>> {
   const taken = new Set<string>();
   for (const chunk of inChunks(keys, rowsPerInsert(3))) {
-    const stored = new Map(chunk.map((key) => [storableText(key), key]));
+    const stored = new Map(chunk.map(([key, threadId]) => [storableText(key), { key, threadId }]));
     const rows = await trx
       .insertInto('thread_keys')
-      .values([...stored.keys()].map((key) => ({ org_id: orgId, key, thread_id: threadId })))
+      .values([...stored].map(([key, { threadId }]) => ({ org_id: orgId, key, thread_id: threadId })))
       .onConflict((oc) => oc.columns(['org_id', 'key']).doNothing())
       .returning('key')
       .execute();
-    for (const row of rows) taken.add(stored.get(row.key) ?? row.key);
+    for (const row of rows) taken.add(stored.get(row.key)?.key ?? row.key);
   }
   return taken;
 }
