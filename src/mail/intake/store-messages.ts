@@ -542,7 +542,8 @@ async function storeInTransaction(
   const searchDocs: SearchDocument[] = [];
   const rows: BatchRows = { contacts: [], locations: [] };
   const newRows: NewRows = { messages: new Map(), participants: [], bodyChars: 0, holders: new Map(), attachments: [] };
-  // The thread keys of the messages not yet stored, in one lookup; what the found threads learn is written at the end.
+  // The thread keys and subjects of the messages not yet stored, read at once; what found threads learn is written at
+  // the end (flush). The resolver has the batch's pending messages written before its subject fallback reads them.
   const threads = new ThreadResolver(trx, ctx.orgId, () => insertPendingMessages(trx, newRows));
   await threads.preload(messages.filter((m) => digests.has(m) && !known.has(m.dedupeKey)));
   const linked = new Set<string>();
@@ -672,11 +673,12 @@ async function addHolder(
       // Its view token may stay in the index: a token only narrows a search that still tests the inbox.
       if (minePending) minePending.direction = 'outgoing';
       else await trx.updateTable('message_holders').set({ direction: 'outgoing' }).where('id', '=', mine.id!).execute();
-      const row = newRows.messages.get(messageId);
-      if (stored.length + pending.length !== 1) {
-        // Another mailbox holds it too: its direction stays.
-      } else if (row) row.direction = 'outgoing';
-      else await trx.updateTable('messages').set({ direction: 'outgoing' }).where('id', '=', messageId).execute();
+      // Held by this mailbox alone: the message's direction follows (a row of this batch not yet written, in place).
+      if (stored.length + pending.length === 1) {
+        const row = newRows.messages.get(messageId);
+        if (row) row.direction = 'outgoing';
+        else await trx.updateTable('messages').set({ direction: 'outgoing' }).where('id', '=', messageId).execute();
+      }
     }
     return false;
   }
