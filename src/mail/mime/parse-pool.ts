@@ -131,6 +131,8 @@ interface Job {
   settled: boolean;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  /** Aborted while a worker had it: rejected with this once the worker is done with it. */
+  abortedWith?: { reason: unknown };
 }
 
 interface Slot {
@@ -203,7 +205,8 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
     if (job.settled) return;
     job.settled = true;
     if (job.onAbort) job.signal?.removeEventListener('abort', job.onAbort);
-    if ('result' in outcome) job.resolve(revive(outcome.result));
+    if (job.abortedWith) job.reject(job.abortedWith.reason);
+    else if ('result' in outcome) job.resolve(revive(outcome.result));
     else job.reject(new Error(`the message could not be stored: ${outcome.error}`));
   }
 
@@ -290,7 +293,7 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
   /** The full parse failed: try the headers alone in a fresh worker; if that failed too, give up. */
   function fail(job: Job, reason: string): void {
     if (job.settled) return;
-    if (job.mode === 'full') {
+    if (job.mode === 'full' && !job.abortedWith) {
       job.mode = 'headers';
       job.parseError = reason;
       queue.unshift(job);
@@ -386,9 +389,15 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
         onAbort: undefined,
       };
       if (signal) {
-        // A running parse is not interrupted (its worker finishes and the result is dropped).
+        // A running parse is not interrupted (its worker finishes and the result is dropped). A download's parse
+        // is rejected only once its worker is done with it: the worker writes the attachments into the download's
+        // folder, which the caller removes when the parse ends (spooled-downloads.ts).
         job.onAbort = () => {
           if (job.settled) return;
+          if (stored && !queue.includes(job)) {
+            job.abortedWith = { reason: signal.reason };
+            return;
+          }
           job.settled = true;
           reject(signal.reason);
           pump();
