@@ -402,10 +402,11 @@ async function seedMessages(
   dataDir: string,
   orgId: string,
   mailboxes: Mailbox[],
-): Promise<{ ms: number; stored: number; retries: number; busyCores: number }> {
+): Promise<{ ms: number; stored: number; retries: number; analyzes: number; busyCores: number }> {
   // The install's own store: files on SQLite, blob_contents on PostgreSQL.
   const blobs = openBlobStore(storage, dataDir);
   const db = storage.db;
+  const stopAnalyzing = storage.dialect === 'postgres' ? await analyzeLikeAutovacuum(db) : async () => 0;
   const started = now();
   const busy0 = machineBusyTicks();
   let stored = 0;
@@ -472,7 +473,38 @@ async function seedMessages(
   }
   if (cut) log(`--seed-minutes reached: ${fmt(stored)} of ${fmt(MESSAGES)} messages stored`);
   const ms = now() - started;
-  return { ms, stored, retries, busyCores: (machineBusyTicks() - busy0) / CLK_TCK / (ms / 1000) };
+  const analyzes = await stopAnalyzing();
+  return { ms, stored, retries, analyzes, busyCores: (machineBusyTicks() - busy0) / CLK_TCK / (ms / 1000) };
+}
+
+/**
+ * A PostgreSQL server analyzes each growing table by itself (autovacuum looks every minute by default). This
+ * machine's server runs with autovacuum off, and then nothing does while the seed runs: each connection keeps the plan
+ * of its foreign-key checks made when the tables were empty, a scan of the whole parent table: every message and
+ * thread key stored read all of `threads` (1.2 billion rows read by a 4-minute seed; every PostgreSQL seed before
+ * 2026-12-06's tenth session ran so, slowing as the tables grew). When the server's autovacuum is off, the seed does
+ * what it would have done: ANALYZE once a minute, on a connection of its own beside the writers (an analyze invalidates those
+ * cached plans). Returns the stop, which answers how many analyzes ran.
+ */
+async function analyzeLikeAutovacuum(db: Db): Promise<() => Promise<number>> {
+  const setting = await sql<{ autovacuum: string }>`show autovacuum`.execute(db);
+  if (setting.rows[0]?.autovacuum !== 'off') return async () => 0;
+  log('the server runs with autovacuum off: the seed analyzes the database once a minute, as autovacuum would');
+  let analyzes = 0;
+  let running = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(async () => {
+      const started = now();
+      await sql`analyze`.execute(db);
+      analyzes++;
+      log(`analyzed in ${fmt((now() - started) / 1000, 1)} s`);
+    });
+  }, 60_000);
+  return async () => {
+    clearInterval(timer);
+    await running;
+    return analyzes;
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -919,6 +951,7 @@ async function main(): Promise<void> {
     say(
       `seed (${target.dialect}): ${fmt(seed.stored)} messages stored by storeMessages in ${fmt(seed.ms / 60_000, 1)} min ` +
         `(${fmt(seed.stored / (seed.ms / 1000))} messages/s, ${WRITERS} writer(s), batches of ${BATCH}, ${seed.retries} batch(es) retried` +
+        `${seed.analyzes > 0 ? `, ${seed.analyzes} analyze(s) as autovacuum would` : ''}` +
         `${target.dialect === 'sqlite' ? `, SQLite mmap ${fmt(SQLITE_MMAP_BYTES / 1024 / 1024)} MB` : ''}); ` +
         `machine ${fmt(seed.busyCores, 2)} of ${os.cpus().length} cores busy meanwhile`,
     );
