@@ -46,6 +46,7 @@ import * as searchMonths from './0032-search-months.js';
 import * as contactTimelineDates from './0033-contact-timeline-dates.js';
 import * as blobParts from './0034-blob-parts.js';
 import * as dropRedundantIndexes from './0035-drop-redundant-indexes.js';
+import * as searchMergeWidth from './0036-search-merge-width.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -100,6 +101,8 @@ const migrations: Record<string, Migration> = {
   // Big blobs in pieces on PostgreSQL, written from a file without holding it whole (issue 18).
   '0034-blob-parts': blobParts,
   '0035-drop-redundant-indexes': dropRedundantIndexes,
+  // SQLite's full-text index merges 16 segments at a time: half the rewriting of its postings (issue 18).
+  '0036-search-merge-width': searchMergeWidth,
 };
 
 export const migrationProvider: MigrationProvider = {
