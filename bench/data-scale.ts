@@ -480,11 +480,11 @@ async function seedMessages(
 /**
  * A PostgreSQL server analyzes each growing table by itself (autovacuum looks every minute by default). This
  * machine's server runs with autovacuum off, and then nothing does while the seed runs: each connection keeps the plan
- * of its foreign-key checks made when the tables were empty, a scan of the whole parent table: every message and
+ * of its foreign-key checks made when the tables were empty, a scan of the whole parent table. Every message and
  * thread key stored read all of `threads` (1.2 billion rows read by a 4-minute seed; every PostgreSQL seed before
  * 2026-12-06's tenth session ran so, slowing as the tables grew). When the server's autovacuum is off, the seed does
- * what it would have done: ANALYZE once a minute, on a connection of its own beside the writers (an analyze invalidates those
- * cached plans). Returns the stop, which answers how many analyzes ran.
+ * what it would have done: ANALYZE once a minute, on a connection of its own beside the writers (an analyze
+ * invalidates those cached plans). Returns the stop, which answers how many analyzes ran.
  */
 async function analyzeLikeAutovacuum(db: Db): Promise<() => Promise<number>> {
   const setting = await sql<{ autovacuum: string }>`show autovacuum`.execute(db);

@@ -13,7 +13,7 @@ type Db = Kysely<any>;
 export const SEARCH_MERGE_WIDTH = 16;
 
 async function setMergeWidth(db: Db, width: number): Promise<void> {
-  // A literal: FTS5 takes the value as an integer only, and a bound JavaScript number arrives as a real.
+  // A literal: with the value as a bound parameter, SQLite answered 'SQL logic error'.
   await sql`insert into message_search_fts (message_search_fts, rank) values ('automerge', ${sql.lit(width)})`.execute(
     db,
   );
