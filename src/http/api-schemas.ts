@@ -656,7 +656,7 @@ export const messageEventListSchema = z.object({ items: z.array(messageEventSche
 // --- read state and the live inbox (issue 15, H4) ---
 
 export const unreadCountSchema = z.object({
-  unread: z.number().int().describe('Unread messages of the inbox, counted up to 1,000 (the badge shows 999+)'),
+  unread: z.number().int().describe('Unread messages of the inbox, counted up to 100 (the badge shows 99+)'),
 });
 
 /**

@@ -204,7 +204,7 @@ describe.each(DIALECTS)('inbox pages on %s', (dialect) => {
     expect(await unreadCount(db, ana)).toBe(expectedAna.length);
   });
 
-  it('the unread badge stops counting at its cap (the web shows 999+), and counts exactly below it', async () => {
+  it('the unread badge stops counting at its cap (the web shows 99+), and counts exactly below it', async () => {
     const carla = (await findUserById(
       db,
       (await createUser(db, { email: 'carla@pages.test', password: 'long password 3' })).id,

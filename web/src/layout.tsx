@@ -95,9 +95,9 @@ export function Layout() {
                   <span
                     className="nav-count"
                     data-testid="unread-count"
-                    aria-label={t('nav.unreadCount', { count: unread })}
+                    aria-label={t('nav.unreadCount', { count: badgeText(unread) })}
                   >
-                    {unread > 999 ? '999+' : unread}
+                    {badgeText(unread)}
                   </span>
                 ) : null}
               </Link>
@@ -137,6 +137,11 @@ export function Layout() {
       </main>
     </div>
   );
+}
+
+/** The server counts unread mail up to 100 (UNREAD_COUNT_CAP); the badge shows 99+ from there. */
+function badgeText(unread: number): string {
+  return unread > 99 ? '99+' : String(unread);
 }
 
 function ReconnectBanner({ onSettingsPage }: { onSettingsPage: boolean }) {
