@@ -11,7 +11,9 @@
 //   --warmup N (untimed requests per client before each endpoint, default 10; 1 before 2026-12-06's seventh session),
 //   --clients N (default 8), --seed-minutes M (stop seeding after M minutes and measure what is there), --plans FILE (default bench/data-scale-plans.md), --no-plans-file,
 //   --only TEXT (time only the endpoints whose name contains TEXT, e.g. --only badge; the plans are all written),
-//   --child-node-args="ARGS" (node options for the measured `conversa serve`, e.g. --child-node-args="--cpu-prof")
+//   --child-node-args="ARGS" (node options for the measured `conversa serve`, e.g. --child-node-args="--cpu-prof"),
+//   --no-wal-worker (SQLite: the seed's connection checkpoints its WAL itself, as before 2026-12-06's eleventh session,
+//   instead of on a worker thread as `conversa serve` does)
 //
 // The data (seeded PRNG: every run builds the same): one organisation, 50 users, 100 mailboxes (2 per user; every
 // third shared, the rest private), 20,000 contacts, threads of 1–20 messages (replies carry In-Reply-To/References),
@@ -72,6 +74,7 @@ const { values: opts } = parseArgs({
     'seed-minutes': { type: 'string', default: '0' },
     only: { type: 'string' },
     'child-node-args': { type: 'string' },
+    'no-wal-worker': { type: 'boolean', default: false },
   },
 });
 
@@ -375,7 +378,9 @@ function* mailboxMessages(mailbox: Mailbox, index: number, count: number): Gener
           reportType: null,
           text,
           html: null,
-          snippet: text.replace(/\s+/g, ' ').slice(0, 200),
+          // The first 200 characters with whitespace collapsed, from a prefix: collapsing the whole body cost the
+          // seed ~3% of its time (the parser's own snippet reads a bounded prefix too).
+          snippet: text.slice(0, 400).replace(/\s+/g, ' ').slice(0, 200),
           attachments,
           size,
           parseError: null,
@@ -541,7 +546,13 @@ async function openTarget(): Promise<Target> {
       what: `remove ${dataDir}`,
       fn: async () => fs.rmSync(dataDir, { recursive: true, force: true }),
     });
-  const storage = openStorage({ dataDir, databaseUrl, sqliteMmapBytes: SQLITE_MMAP_BYTES });
+  // Opened as `conversa serve` opens it (start-server.ts): on SQLite, WAL checkpoints on a worker thread.
+  const storage = openStorage({
+    dataDir,
+    databaseUrl,
+    sqliteMmapBytes: SQLITE_MMAP_BYTES,
+    sqliteWalCheckpointer: !opts['no-wal-worker'],
+  });
   cleanups.push({ what: 'close the storage', fn: () => storage.close() });
   await migrateToLatest(storage.db);
   return { dialect: databaseUrl ? 'postgres' : 'sqlite', dataDir, databaseUrl, storage };
@@ -952,7 +963,7 @@ async function main(): Promise<void> {
       `seed (${target.dialect}): ${fmt(seed.stored)} messages stored by storeMessages in ${fmt(seed.ms / 60_000, 1)} min ` +
         `(${fmt(seed.stored / (seed.ms / 1000))} messages/s, ${WRITERS} writer(s), batches of ${BATCH}, ${seed.retries} batch(es) retried` +
         `${seed.analyzes > 0 ? `, ${seed.analyzes} analyze(s) as autovacuum would` : ''}` +
-        `${target.dialect === 'sqlite' ? `, SQLite mmap ${fmt(SQLITE_MMAP_BYTES / 1024 / 1024)} MB` : ''}); ` +
+        `${target.dialect === 'sqlite' ? `, SQLite mmap ${fmt(SQLITE_MMAP_BYTES / 1024 / 1024)} MB, WAL checkpoints ${opts['no-wal-worker'] ? 'by the writer' : 'on a worker thread'}` : ''}); ` +
         `machine ${fmt(seed.busyCores, 2)} of ${os.cpus().length} cores busy meanwhile`,
     );
     say(`database size: ${fmt(bytes / 1024 / 1024)} MB, ${fmt(bytes / Math.max(1, seed.stored))} bytes per message`);

@@ -120,7 +120,8 @@ async function openCore(
   if (!privateDir)
     log().error({ dataDir: config.dataDir }, 'the data dir is not ours and stays readable by others: chmod 700 it');
   const secrets = new SecretBox(loadSecretKey(config));
-  const storage = openStorage(config);
+  // A long-lived process that writes: SQLite's WAL checkpoints run on a thread of their own (wal-checkpointer.ts).
+  const storage = openStorage({ ...config, sqliteWalCheckpointer: true });
   try {
     await migrateToLatest(storage.db);
   } catch (error) {

@@ -6,6 +6,7 @@ import type { Database } from './schema.js';
 import { migrationProvider } from './migrations/index.js';
 import { sqliteDialect, sqliteReaderDialect } from './sqlite/open-sqlite.js';
 import { postgresDialect } from './postgres/open-postgres.js';
+import { startWalCheckpointer, WRITER_AUTOCHECKPOINT_PAGES } from './sqlite/wal-checkpointer.js';
 
 export type Db = Kysely<Database>;
 
@@ -26,6 +27,11 @@ export interface StorageOptions {
   sqliteMmapBytes?: number;
   /** PostgreSQL: marked statements prepared per connection (absent: yes); see Config.postgresPrepared. */
   postgresPrepared?: boolean;
+  /**
+   * SQLite file: WAL checkpoints on a worker thread (wal-checkpointer.ts), for the long-lived processes that write
+   * (serve, worker); a short command keeps SQLite's own.
+   */
+  sqliteWalCheckpointer?: boolean;
 }
 
 export class MigrationError extends Error {}
@@ -33,19 +39,26 @@ export class MigrationError extends Error {}
 export function openStorage(options: StorageOptions): Storage {
   const dialect = options.databaseUrl ? 'postgres' : 'sqlite';
   const file = options.sqliteFile ?? path.join(options.dataDir, 'conversa.db');
+  const checkpointer = !options.databaseUrl && options.sqliteWalCheckpointer === true && file !== ':memory:';
   const db = new Kysely<Database>({
     dialect: options.databaseUrl
       ? postgresDialect(options.databaseUrl, { prepared: options.postgresPrepared ?? true })
-      : sqliteDialect(file, { mmapBytes: options.sqliteMmapBytes }),
+      : sqliteDialect(file, {
+          mmapBytes: options.sqliteMmapBytes,
+          ...(checkpointer ? { walAutocheckpointPages: WRITER_AUTOCHECKPOINT_PAGES } : {}),
+        }),
   });
   if (dialect === 'postgres') return { db, dialect, sqliteFile: null, close: () => db.destroy() };
   const stop = refreshSqliteStatistics(db);
+  const walCheckpointer = checkpointer ? startWalCheckpointer(file) : null;
   return {
     db,
     dialect,
     sqliteFile: file === ':memory:' ? null : file,
-    close: () => {
+    close: async () => {
       stop();
+      // The worker first: the app's connection, closed last, checkpoints what is left and removes the WAL.
+      await walCheckpointer?.close();
       return db.destroy();
     },
   };

@@ -1,0 +1,76 @@
+// SQLite's WAL checkpoints on a thread of their own (issue 18). By default the connection that commits copies the
+// WAL's pages back into the database file itself, inside the COMMIT, once the WAL holds 1,000 pages: on a big
+// database every batch of a first sync commits ~15 MB of index pages, so every batch paid a checkpoint (copying them
+// again, and an fsync) on the thread that also serves HTTP — 6.7% of the intake's CPU in a profile at 250,000
+// messages, and a pause in every request behind it. Here a worker thread with a connection of its own checkpoints
+// (PASSIVE: it never waits for, nor blocks, a reader or the writer) every CHECKPOINT_EVERY_MS, and the app's
+// connection checkpoints only once the WAL holds WRITER_AUTOCHECKPOINT_PAGES (open-sqlite.ts): by then the worker has
+// copied most of it, so the writer's own checkpoint finds little left, completes, and the next commit starts the WAL
+// from its beginning again. That last step is why the writer keeps a limit at all: a WAL starts over only when a
+// writer begins on a WAL copied to its end, which a checkpoint on another thread, racing the next commit, rarely
+// leaves (tried: with no writer limit the WAL grew past 1.4 GB in 3 minutes). And the worker steps aside once the WAL
+// nears that limit, until it has started over: a writer's checkpoint that finds the worker's holding the checkpoint
+// lock gives up until the next commit (tried: 90–150 MB WALs under back-to-back commits). If the worker dies or
+// cannot open the file, nothing is lost and the WAL stays bounded: the writer checkpoints as before, a few batches at
+// a time.
+import type { Worker } from 'node:worker_threads';
+import { siblingModule, spawnWorker } from '../../core/spawn-worker.js';
+
+/** The app's connection checkpoints only past this many WAL pages (4 KiB each) when the worker runs: ~32 MB. */
+export const WRITER_AUTOCHECKPOINT_PAGES = 8_000;
+
+/** How often the worker checkpoints. A round with nothing to copy costs a few microseconds. */
+const CHECKPOINT_EVERY_MS = 100;
+
+export interface WalCheckpointerData {
+  file: string;
+  intervalMs: number;
+  /** WAL pages from which the worker leaves the WAL to the app's connection until it starts over. */
+  stepAsideAtPages: number;
+}
+
+/** What the worker tells after each checkpoint that copied pages (for tests and logs). */
+export interface WalCheckpointReport {
+  /** Pages in the WAL and pages of it copied into the database file, as `PRAGMA wal_checkpoint` returns them. */
+  walPages: number;
+  checkpointedPages: number;
+}
+
+export interface WalCheckpointer {
+  /** Stops the worker after its current checkpoint; the app's connection is left as it is. */
+  close(): Promise<void>;
+}
+
+const workerUrl = siblingModule(import.meta.url, 'wal-checkpoint-worker');
+
+export function startWalCheckpointer(
+  file: string,
+  options: {
+    intervalMs?: number;
+    onCheckpoint?: (report: WalCheckpointReport) => void;
+    log?: { warn(obj: object, msg: string): void };
+  } = {},
+): WalCheckpointer {
+  const worker: Worker = spawnWorker(workerUrl, {
+    workerData: {
+      file,
+      intervalMs: options.intervalMs ?? CHECKPOINT_EVERY_MS,
+      stepAsideAtPages: (WRITER_AUTOCHECKPOINT_PAGES * 3) / 4,
+    } satisfies WalCheckpointerData,
+    // A connection and a timer: the smallest heap a worker is given elsewhere is plenty.
+    resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 },
+  });
+  // Never keeps the process alive by itself: the app closes it with the storage.
+  worker.unref();
+  let closing = false;
+  worker.on('message', (report: WalCheckpointReport) => options.onCheckpoint?.(report));
+  worker.on('error', (err) => {
+    if (!closing) options.log?.warn({ err }, 'WAL checkpoint worker stopped; the writer checkpoints by itself');
+  });
+  return {
+    async close() {
+      closing = true;
+      await worker.terminate();
+    },
+  };
+}
