@@ -116,9 +116,13 @@ export interface SearchDocument {
 
 /** Lower-case, without accents, every run of characters other than letters and digits one space. */
 export function foldForSearch(text: string): string {
+  return (LITTLE_ENDIAN ? foldLatin(text) : null) ?? foldByRegex(text);
+}
+
+function foldByRegex(text: string): string {
   let folded = text.toLowerCase();
-  // Most mail is Latin script: once its accents (the combining marks U+0300–U+036F after NFD) are gone it is ASCII,
-  // and ASCII classes fold it three times as fast as the Unicode property classes (~7% of the intake's time was here).
+  // Once its accents (the combining marks U+0300–U+036F after NFD) are gone, text is often ASCII, and ASCII classes
+  // fold it three times as fast as the Unicode property classes.
   const ascii = /^[\x00-\x7f]*$/;
   if (!ascii.test(folded)) {
     folded = folded.normalize('NFD').replace(/[\u0300-\u036f]+/g, '');
@@ -129,6 +133,53 @@ export function foldForSearch(text: string): string {
         .trim();
   }
   return folded.replace(/[^a-z0-9]+/g, ' ').trim();
+}
+
+/** Characters below this (Basic Latin, Latin-1, Latin Extended-A) each fold alone, by LATIN_FOLD. */
+const LATIN_END = 0x180;
+/**
+ * What each of those characters folds to (0: a separator). Each is one character or none: their lower case, their
+ * canonical decomposition and its marks (all in U+0300–U+036F) depend on nothing around them, so folding text of
+ * only these characters one by one is folding it whole (the test compares both on every such character).
+ */
+const LATIN_FOLD = (() => {
+  const table = new Uint16Array(LATIN_END);
+  for (let c = 0; c < LATIN_END; c++) {
+    const folded = foldByRegex(String.fromCharCode(c));
+    if (folded.length > 1) throw new Error(`U+${c.toString(16)} folds to ${folded.length} characters`);
+    table[c] = folded === '' ? 0 : folded.charCodeAt(0);
+  }
+  return table;
+})();
+const utf16 = new TextDecoder('utf-16le');
+/** foldLatin's Uint16Array is read as UTF-16LE: true on every machine Node ships for but s390x. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * foldForSearch in one pass through LATIN_FOLD, for text of Latin characters only (most mail here: Portuguese and
+ * English); null for any other text. The regex path made five passes (lower case, NFD, marks, separators, trim),
+ * ~7% of the intake's time on a big database; this is twice as fast.
+ */
+function foldLatin(text: string): string | null {
+  const out = new Uint16Array(text.length);
+  let length = 0;
+  let separated = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= LATIN_END) return null;
+    const folded = LATIN_FOLD[c]!;
+    if (folded === 0) {
+      // A run of separators is one space, and none before the first word or after the last.
+      separated = length > 0;
+      continue;
+    }
+    if (separated) {
+      out[length++] = 0x20;
+      separated = false;
+    }
+    out[length++] = folded;
+  }
+  return utf16.decode(out.subarray(0, length));
 }
 
 /** The body text a reader sees: the text part, else the HTML part turned into text, capped. */

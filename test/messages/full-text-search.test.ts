@@ -78,6 +78,15 @@ describe('search terms and excerpts', () => {
           fs.readFileSync(path.join(corpusEml, file), 'utf8'),
         );
     else console.warn(`[full-text-search] corpus not found at ${corpusEml}: folded only the built-in texts`);
+    // Latin text folds one character at a time (foldLatin): every such character, and random runs of them.
+    const latin = Array.from({ length: 0x180 }, (_, c) => String.fromCharCode(c));
+    texts.push(...latin, latin.join(''), latin.reverse().join(''));
+    let seed = 7;
+    const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+    for (let n = 0; n < 200; n++)
+      texts.push(
+        Array.from({ length: 1 + Math.floor(random() * 60) }, () => latin[Math.floor(random() * 0x180)]).join(''),
+      );
     for (const text of texts) expect(foldForSearch(text)).toBe(rule(text));
   });
 
