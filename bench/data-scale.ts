@@ -13,7 +13,7 @@
 //   --only TEXT (time only the endpoints whose name contains TEXT, e.g. --only badge; the plans are all written),
 //   --child-node-args="ARGS" (node options for the measured `conversa serve`, e.g. --child-node-args="--cpu-prof"),
 //   --no-wal-worker (SQLite: the seed's connection checkpoints its WAL itself, as before 2026-12-06's eleventh session,
-//   instead of on a worker thread as `conversa serve` does)
+//   instead of on a worker thread once the database reaches 1 GiB, as `conversa serve` does)
 //
 // The data (seeded PRNG: every run builds the same): one organisation, 50 users, 100 mailboxes (2 per user; every
 // third shared, the rest private), 20,000 contacts, threads of 1–20 messages (replies carry In-Reply-To/References),
@@ -44,6 +44,7 @@ import { migrateToLatest, openStorage, type Db, type Storage } from '../src/stor
 import { newId } from '../src/storage/ids.js';
 import type { Database } from '../src/storage/schema.js';
 import { sqliteDialect } from '../src/storage/sqlite/open-sqlite.js';
+import { WAL_WORKER_FROM_BYTES } from '../src/storage/sqlite/wal-checkpointer.js';
 import { postgresDialect } from '../src/storage/postgres/open-postgres.js';
 import { createUser, defaultOrgId, findUserById, issueApiToken, type User } from '../src/users/users.js';
 import { childPids, cleanups, guardProcess, runCleanups } from './support/cleanup-stack.js';
@@ -551,7 +552,7 @@ async function openTarget(): Promise<Target> {
     dataDir,
     databaseUrl,
     sqliteMmapBytes: SQLITE_MMAP_BYTES,
-    sqliteWalCheckpointer: !opts['no-wal-worker'],
+    ...(opts['no-wal-worker'] ? {} : { sqliteWalWorkerFromBytes: WAL_WORKER_FROM_BYTES }),
   });
   cleanups.push({ what: 'close the storage', fn: () => storage.close() });
   await migrateToLatest(storage.db);
@@ -963,7 +964,7 @@ async function main(): Promise<void> {
       `seed (${target.dialect}): ${fmt(seed.stored)} messages stored by storeMessages in ${fmt(seed.ms / 60_000, 1)} min ` +
         `(${fmt(seed.stored / (seed.ms / 1000))} messages/s, ${WRITERS} writer(s), batches of ${BATCH}, ${seed.retries} batch(es) retried` +
         `${seed.analyzes > 0 ? `, ${seed.analyzes} analyze(s) as autovacuum would` : ''}` +
-        `${target.dialect === 'sqlite' ? `, SQLite mmap ${fmt(SQLITE_MMAP_BYTES / 1024 / 1024)} MB, WAL checkpoints ${opts['no-wal-worker'] ? 'by the writer' : 'on a worker thread'}` : ''}); ` +
+        `${target.dialect === 'sqlite' ? `, SQLite mmap ${fmt(SQLITE_MMAP_BYTES / 1024 / 1024)} MB, WAL checkpoints ${opts['no-wal-worker'] ? 'by the writer' : 'on a worker thread from 1 GiB'}` : ''}); ` +
         `machine ${fmt(seed.busyCores, 2)} of ${os.cpus().length} cores busy meanwhile`,
     );
     say(`database size: ${fmt(bytes / 1024 / 1024)} MB, ${fmt(bytes / Math.max(1, seed.stored))} bytes per message`);

@@ -19,6 +19,7 @@ import { blobFilesOf, blobsDirOf, openBlobStore } from '../storage/open-blob-sto
 import { secureDataDir } from '../storage/secure-data-dir.js';
 import { openSpoolFolder } from '../storage/spool-folder.js';
 import { migrateToLatest, openStorage, type Storage } from '../storage/database.js';
+import { WAL_WORKER_FROM_BYTES } from '../storage/sqlite/wal-checkpointer.js';
 import { recordBackfillRequests } from '../jobs/backfill-requests.js';
 import { startBccListener, type BccListener } from '../mail/dropbox/bcc-listener.js';
 import { createDriverFactory } from '../calendar/calendar-runner.js';
@@ -120,8 +121,9 @@ async function openCore(
   if (!privateDir)
     log().error({ dataDir: config.dataDir }, 'the data dir is not ours and stays readable by others: chmod 700 it');
   const secrets = new SecretBox(loadSecretKey(config));
-  // A long-lived process that writes: SQLite's WAL checkpoints run on a thread of their own (wal-checkpointer.ts).
-  const storage = openStorage({ ...config, sqliteWalCheckpointer: true });
+  // A long-lived process that writes: SQLite's WAL checkpoints run on a thread of their own once the database is big
+  // (wal-checkpointer.ts).
+  const storage = openStorage({ ...config, sqliteWalWorkerFromBytes: WAL_WORKER_FROM_BYTES });
   try {
     await migrateToLatest(storage.db);
   } catch (error) {

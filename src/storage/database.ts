@@ -6,7 +6,7 @@ import type { Database } from './schema.js';
 import { migrationProvider } from './migrations/index.js';
 import { sqliteDialect, sqliteReaderDialect } from './sqlite/open-sqlite.js';
 import { postgresDialect } from './postgres/open-postgres.js';
-import { startWalCheckpointer, WRITER_AUTOCHECKPOINT_PAGES } from './sqlite/wal-checkpointer.js';
+import { walCheckpointsOnAThread } from './sqlite/wal-checkpointer.js';
 
 export type Db = Kysely<Database>;
 
@@ -28,10 +28,11 @@ export interface StorageOptions {
   /** PostgreSQL: marked statements prepared per connection (absent: yes); see Config.postgresPrepared. */
   postgresPrepared?: boolean;
   /**
-   * SQLite file: WAL checkpoints on a worker thread (wal-checkpointer.ts), for the long-lived processes that write
-   * (serve, worker); a short command keeps SQLite's own.
+   * SQLite file: once the database is this big (0: at once), WAL checkpoints run on a worker thread
+   * (wal-checkpointer.ts, WAL_WORKER_FROM_BYTES), for the long-lived processes that write (serve, worker); absent:
+   * SQLite's own checkpoints (a short command).
    */
-  sqliteWalCheckpointer?: boolean;
+  sqliteWalWorkerFromBytes?: number;
 }
 
 export class MigrationError extends Error {}
@@ -39,18 +40,22 @@ export class MigrationError extends Error {}
 export function openStorage(options: StorageOptions): Storage {
   const dialect = options.databaseUrl ? 'postgres' : 'sqlite';
   const file = options.sqliteFile ?? path.join(options.dataDir, 'conversa.db');
-  const checkpointer = !options.databaseUrl && options.sqliteWalCheckpointer === true && file !== ':memory:';
   const db = new Kysely<Database>({
     dialect: options.databaseUrl
       ? postgresDialect(options.databaseUrl, { prepared: options.postgresPrepared ?? true })
-      : sqliteDialect(file, {
-          mmapBytes: options.sqliteMmapBytes,
-          ...(checkpointer ? { walAutocheckpointPages: WRITER_AUTOCHECKPOINT_PAGES } : {}),
-        }),
+      : sqliteDialect(file, { mmapBytes: options.sqliteMmapBytes }),
   });
   if (dialect === 'postgres') return { db, dialect, sqliteFile: null, close: () => db.destroy() };
   const stop = refreshSqliteStatistics(db);
-  const walCheckpointer = checkpointer ? startWalCheckpointer(file) : null;
+  const walCheckpointer =
+    options.sqliteWalWorkerFromBytes !== undefined && file !== ':memory:'
+      ? walCheckpointsOnAThread(file, {
+          fromBytes: options.sqliteWalWorkerFromBytes,
+          setWriterLimit: async (pages) => {
+            await sql`pragma wal_autocheckpoint = ${sql.lit(Math.floor(pages))}`.execute(db);
+          },
+        })
+      : null;
   return {
     db,
     dialect,

@@ -20,9 +20,14 @@ afterEach(async () => {
   dir = null;
 });
 
-function open(checkpointer: boolean): { storage: Storage; file: string } {
+/** Storage on a new SQLite file; `walWorkerFromBytes` as openStorage takes it (absent: no worker). */
+function open(walWorkerFromBytes?: number): { storage: Storage; file: string } {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnv-wal-'));
-  storage = openStorage({ dataDir: dir, databaseUrl: null, sqliteWalCheckpointer: checkpointer });
+  storage = openStorage({
+    dataDir: dir,
+    databaseUrl: null,
+    ...(walWorkerFromBytes !== undefined ? { sqliteWalWorkerFromBytes: walWorkerFromBytes } : {}),
+  });
   return { storage, file: path.join(dir, 'conversa.db') };
 }
 
@@ -55,10 +60,10 @@ function size(file: string): number {
   return fs.existsSync(file) ? fs.statSync(file).size : 0;
 }
 
-async function until(check: () => boolean, ms: number): Promise<boolean> {
+async function until(check: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    if (check()) return true;
+    if (await check()) return true;
     await new Promise((r) => setTimeout(r, 25));
   }
   return check();
@@ -66,7 +71,7 @@ async function until(check: () => boolean, ms: number): Promise<boolean> {
 
 describe('WAL checkpoints on a worker thread (SQLite)', () => {
   it("copies the app's commits into the database file while the app's connection leaves them in the WAL", async () => {
-    const { storage: s, file } = open(true);
+    const { storage: s, file } = open(0);
     await sql`create table filler (id integer primary key, tag integer, data blob)`.execute(s.db);
     expect(await autocheckpoint(s)).toBe(WRITER_AUTOCHECKPOINT_PAGES);
     const before = size(file);
@@ -80,7 +85,7 @@ describe('WAL checkpoints on a worker thread (SQLite)', () => {
   });
 
   it("without it, the app's connection keeps SQLite's own checkpoints (the file grows at the commit)", async () => {
-    const { storage: s, file } = open(false);
+    const { storage: s, file } = open();
     await sql`create table filler (id integer primary key, tag integer, data blob)`.execute(s.db);
     expect(await autocheckpoint(s)).toBe(1_000);
     await writeRows(s, 2_000, 1);
@@ -88,8 +93,21 @@ describe('WAL checkpoints on a worker thread (SQLite)', () => {
     expect(size(file)).toBeGreaterThanOrEqual(2_000 * PAGE);
   });
 
+  it('starts only on a database of the given size (a small install keeps the ~20 MB a thread costs)', async () => {
+    const { storage: small, file } = open(4 * 1024 * 1024);
+    await sql`create table filler (id integer primary key, tag integer, data blob)`.execute(small.db);
+    expect(await autocheckpoint(small)).toBe(1_000);
+    await writeRows(small, 2_000, 1);
+    await small.close();
+    storage = null;
+    expect(size(file)).toBeGreaterThan(4 * 1024 * 1024);
+    // The same file, now past the size, opened again: the worker starts and the app's connection leaves it the WAL.
+    storage = openStorage({ dataDir: dir!, databaseUrl: null, sqliteWalWorkerFromBytes: 4 * 1024 * 1024 });
+    expect(await until(async () => (await autocheckpoint(storage!)) === WRITER_AUTOCHECKPOINT_PAGES, 5_000)).toBe(true);
+  });
+
   it('starts the WAL over as commits go on, loses nothing, and closing removes the WAL', async () => {
-    const { storage: s, file } = open(true);
+    const { storage: s, file } = open(0);
     await sql`create table filler (id integer primary key, tag integer, data blob)`.execute(s.db);
     // 60 commits of ~1,000 pages (a sync's batch on a big database is ~3,700), back to back: 240 MB written.
     let biggestWal = 0;

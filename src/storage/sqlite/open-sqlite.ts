@@ -4,10 +4,7 @@ import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { SqliteDialect } from 'kysely';
 
-export function sqliteDialect(
-  file: string,
-  options: { mmapBytes?: number; walAutocheckpointPages?: number } = {},
-): SqliteDialect {
+export function sqliteDialect(file: string, options: { mmapBytes?: number } = {}): SqliteDialect {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   return new SqliteDialect({
     database: async () => {
@@ -18,9 +15,6 @@ export function sqliteDialect(
       if (options.mmapBytes) db.pragma(`mmap_size = ${Math.floor(options.mmapBytes)}`);
       db.pragma('foreign_keys = ON');
       db.pragma('busy_timeout = 5000');
-      // With a checkpoint worker (wal-checkpointer.ts) this connection checkpoints only what it left behind.
-      if (options.walAutocheckpointPages)
-        db.pragma(`wal_autocheckpoint = ${Math.floor(options.walAutocheckpointPages)}`);
       // The planner needs statistics: without them it takes `org_id = ?` (one value in most installs) for a
       // selective condition and walks a million messages by date. ANALYZE samples this many rows per index (a few
       // ms at any size), and optimize analyzes the tables that have none yet or have grown a lot since (openStorage

@@ -13,11 +13,25 @@
 // lock gives up until the next commit (tried: 90–150 MB WALs under back-to-back commits). If the worker dies or
 // cannot open the file, nothing is lost and the WAL stays bounded: the writer checkpoints as before, a few batches at
 // a time.
+//
+// A worker thread costs ~20 MB of RSS (its isolate and Node's bootstrap; measured: the idle server 133 MB against
+// 113 MB), which a small install would pay for checkpoints that cost it little: the pages a batch writes are few
+// while the indexes are small. So the worker starts only once the database file reaches WAL_WORKER_FROM_BYTES.
+import fs from 'node:fs';
 import type { Worker } from 'node:worker_threads';
 import { siblingModule, spawnWorker } from '../../core/spawn-worker.js';
 
 /** The app's connection checkpoints only past this many WAL pages (4 KiB each) when the worker runs: ~32 MB. */
 export const WRITER_AUTOCHECKPOINT_PAGES = 8_000;
+
+/** The database size from which `conversa serve` and `worker` checkpoint on a worker thread: ~130,000 messages. */
+export const WAL_WORKER_FROM_BYTES = 1024 ** 3;
+
+/** How often the database's size is looked at until the worker starts. */
+const SIZE_CHECK_EVERY_MS = 60_000;
+
+/** SQLite's own checkpoint limit, which the app's connection gets back if the worker stops. */
+const SQLITE_AUTOCHECKPOINT_PAGES = 1_000;
 
 /** How often the worker checkpoints. A round with nothing to copy costs a few microseconds. */
 const CHECKPOINT_EVERY_MS = 100;
@@ -48,6 +62,8 @@ export function startWalCheckpointer(
   options: {
     intervalMs?: number;
     onCheckpoint?: (report: WalCheckpointReport) => void;
+    /** The worker stopped by itself (an error): the app's connection should checkpoint as SQLite does by default. */
+    onStopped?: () => void;
     log?: { warn(obj: object, msg: string): void };
   } = {},
 ): WalCheckpointer {
@@ -67,10 +83,59 @@ export function startWalCheckpointer(
   worker.on('error', (err) => {
     if (!closing) options.log?.warn({ err }, 'WAL checkpoint worker stopped; the writer checkpoints by itself');
   });
+  worker.on('exit', () => {
+    if (!closing) options.onStopped?.();
+  });
   return {
     async close() {
       closing = true;
       await worker.terminate();
     },
   };
+}
+
+/**
+ * Starts the checkpoint worker for the app's SQLite file once the file reaches `fromBytes` (0: at once), and then
+ * has the app's connection leave its checkpoints to it (`setWriterLimit`, run on that connection); gives SQLite's
+ * own limit back if the worker stops by itself.
+ */
+export function walCheckpointsOnAThread(
+  file: string,
+  options: {
+    fromBytes: number;
+    setWriterLimit: (pages: number) => Promise<void>;
+    log?: { warn(obj: object, msg: string): void };
+  },
+): { close(): Promise<void> } {
+  let checkpointer: WalCheckpointer | null = null;
+  let closed = false;
+  const start = () => {
+    if (closed || checkpointer) return;
+    if (options.fromBytes > 0 && sizeOf(file) < options.fromBytes) return;
+    clearInterval(timer);
+    checkpointer = startWalCheckpointer(file, {
+      ...(options.log ? { log: options.log } : {}),
+      onStopped: () => void options.setWriterLimit(SQLITE_AUTOCHECKPOINT_PAGES).catch(() => undefined),
+    });
+    // The connection may be closing with the storage: its own limit then no longer matters.
+    void options.setWriterLimit(WRITER_AUTOCHECKPOINT_PAGES).catch(() => undefined);
+  };
+  const timer = setInterval(start, SIZE_CHECK_EVERY_MS);
+  timer.unref();
+  start();
+  return {
+    async close() {
+      closed = true;
+      clearInterval(timer);
+      await checkpointer?.close();
+    },
+  };
+}
+
+function sizeOf(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
 }
