@@ -1,13 +1,12 @@
 // The worker-thread side of wal-checkpointer.ts: a connection of its own to the SQLite file that checkpoints the
-// WAL every few hundred milliseconds, PASSIVE (it copies what no reader still needs, waits for nobody, blocks nobody).
+// WAL every CHECKPOINT_EVERY_MS, PASSIVE (it copies what no reader still needs, waits for nobody, blocks nobody).
 import fs from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
 import SqliteDatabase from 'better-sqlite3';
-import type { WalCheckpointerData, WalCheckpointReport } from './wal-checkpointer.js';
+import type { WalCheckpointerData } from './wal-checkpointer.js';
 
 const { file, intervalMs, stepAsideAtPages } = workerData as WalCheckpointerData;
 let db: SqliteDatabase.Database | null = null;
-let last = { walPages: 0, checkpointedPages: 0 };
 /** The WAL's header when this thread stepped aside (see below); null while it checkpoints. */
 let asideAt: string | null = null;
 
@@ -43,12 +42,7 @@ function checkpoint(): void {
       db = new SqliteDatabase(file, { fileMustExist: true });
     }
     const [row] = db.pragma('wal_checkpoint(PASSIVE)') as Array<{ busy: number; log: number; checkpointed: number }>;
-    if (!row || row.checkpointed <= 0) return;
-    if (row.log >= stepAsideAtPages) asideAt = walGeneration();
-    const report = { walPages: row.log, checkpointedPages: row.checkpointed };
-    if (report.walPages !== last.walPages || report.checkpointedPages !== last.checkpointedPages)
-      parentPort?.postMessage(report satisfies WalCheckpointReport);
-    last = report;
+    if (row && row.log >= stepAsideAtPages) asideAt = walGeneration();
   } catch {
     // Busy (the writer's own checkpoint runs), or the file is not there yet: the next round tries again.
   }

@@ -4,7 +4,7 @@
 // again, and an fsync) on the thread that also serves HTTP — 6.7% of the intake's CPU in a profile at 250,000
 // messages, and a pause in every request behind it. Here a worker thread with a connection of its own checkpoints
 // (PASSIVE: it never waits for, nor blocks, a reader or the writer) every CHECKPOINT_EVERY_MS, and the app's
-// connection checkpoints only once the WAL holds WRITER_AUTOCHECKPOINT_PAGES (open-sqlite.ts): by then the worker has
+// connection checkpoints only once the WAL holds WRITER_AUTOCHECKPOINT_PAGES (set on it by openStorage): by then the worker has
 // copied most of it, so the writer's own checkpoint finds little left, completes, and the next commit starts the WAL
 // from its beginning again. That last step is why the writer keeps a limit at all: a WAL starts over only when a
 // writer begins on a WAL copied to its end, which a checkpoint on another thread, racing the next commit, rarely
@@ -43,13 +43,6 @@ export interface WalCheckpointerData {
   stepAsideAtPages: number;
 }
 
-/** What the worker tells after each checkpoint that copied pages (for tests and logs). */
-export interface WalCheckpointReport {
-  /** Pages in the WAL and pages of it copied into the database file, as `PRAGMA wal_checkpoint` returns them. */
-  walPages: number;
-  checkpointedPages: number;
-}
-
 export interface WalCheckpointer {
   /** Stops the worker after its current checkpoint; the app's connection is left as it is. */
   close(): Promise<void>;
@@ -61,7 +54,6 @@ export function startWalCheckpointer(
   file: string,
   options: {
     intervalMs?: number;
-    onCheckpoint?: (report: WalCheckpointReport) => void;
     /** The worker stopped by itself (an error): the app's connection should checkpoint as SQLite does by default. */
     onStopped?: () => void;
     log?: { warn(obj: object, msg: string): void };
@@ -79,7 +71,6 @@ export function startWalCheckpointer(
   // Never keeps the process alive by itself: the app closes it with the storage.
   worker.unref();
   let closing = false;
-  worker.on('message', (report: WalCheckpointReport) => options.onCheckpoint?.(report));
   worker.on('error', (err) => {
     if (!closing) options.log?.warn({ err }, 'WAL checkpoint worker stopped; the writer checkpoints by itself');
   });
