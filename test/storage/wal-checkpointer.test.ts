@@ -8,6 +8,7 @@ import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStorage, type Storage } from '../../src/storage/database.js';
 import { WRITER_AUTOCHECKPOINT_PAGES } from '../../src/storage/sqlite/wal-checkpointer.js';
+import { waitFor } from '../support/wait-for.js';
 
 const PAGE = 4096;
 let dir: string | null = null;
@@ -60,15 +61,6 @@ function size(file: string): number {
   return fs.existsSync(file) ? fs.statSync(file).size : 0;
 }
 
-async function until(check: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return check();
-}
-
 describe('WAL checkpoints on a worker thread (SQLite)', () => {
   it("copies the app's commits into the database file while the app's connection leaves them in the WAL", async () => {
     const { storage: s, file } = open(0);
@@ -79,7 +71,11 @@ describe('WAL checkpoints on a worker thread (SQLite)', () => {
     expect(2_000).toBeLessThan(WRITER_AUTOCHECKPOINT_PAGES);
     await writeRows(s, 2_000, 1);
     expect(size(`${file}-wal`)).toBeGreaterThan(2_000 * PAGE);
-    expect(await until(() => size(file) >= before + 2_000 * PAGE, 10_000)).toBe(true);
+    await waitFor(
+      'the worker to copy the commit into the file',
+      async () => size(file) >= before + 2_000 * PAGE,
+      10_000,
+    );
     const { rows } = await sql<{ n: number }>`select count(*) as n from filler`.execute(s.db);
     expect(Number(rows[0]!.n)).toBe(2_000);
   });
@@ -103,7 +99,11 @@ describe('WAL checkpoints on a worker thread (SQLite)', () => {
     expect(size(file)).toBeGreaterThan(4 * 1024 * 1024);
     // The same file, now past the size, opened again: the worker starts and the app's connection leaves it the WAL.
     storage = openStorage({ dataDir: dir!, databaseUrl: null, sqliteWalWorkerFromBytes: 4 * 1024 * 1024 });
-    expect(await until(async () => (await autocheckpoint(storage!)) === WRITER_AUTOCHECKPOINT_PAGES, 5_000)).toBe(true);
+    await waitFor(
+      "the app's connection to leave its checkpoints to the worker",
+      async () => (await autocheckpoint(storage!)) === WRITER_AUTOCHECKPOINT_PAGES,
+      5_000,
+    );
   });
 
   it('starts the WAL over as commits go on, loses nothing, and closing removes the WAL', async () => {

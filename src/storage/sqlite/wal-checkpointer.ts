@@ -43,47 +43,7 @@ export interface WalCheckpointerData {
   stepAsideAtPages: number;
 }
 
-export interface WalCheckpointer {
-  /** Stops the worker after its current checkpoint; the app's connection is left as it is. */
-  close(): Promise<void>;
-}
-
 const workerUrl = siblingModule(import.meta.url, 'wal-checkpoint-worker');
-
-export function startWalCheckpointer(
-  file: string,
-  options: {
-    intervalMs?: number;
-    /** The worker stopped by itself (an error): the app's connection should checkpoint as SQLite does by default. */
-    onStopped?: () => void;
-    log?: { warn(obj: object, msg: string): void };
-  } = {},
-): WalCheckpointer {
-  const worker: Worker = spawnWorker(workerUrl, {
-    workerData: {
-      file,
-      intervalMs: options.intervalMs ?? CHECKPOINT_EVERY_MS,
-      stepAsideAtPages: (WRITER_AUTOCHECKPOINT_PAGES * 3) / 4,
-    } satisfies WalCheckpointerData,
-    // A connection and a timer: the smallest heap a worker is given elsewhere is plenty.
-    resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 },
-  });
-  // Never keeps the process alive by itself: the app closes it with the storage.
-  worker.unref();
-  let closing = false;
-  worker.on('error', (err) => {
-    if (!closing) options.log?.warn({ err }, 'WAL checkpoint worker stopped; the writer checkpoints by itself');
-  });
-  worker.on('exit', () => {
-    if (!closing) options.onStopped?.();
-  });
-  return {
-    async close() {
-      closing = true;
-      await worker.terminate();
-    },
-  };
-}
 
 /**
  * Starts the checkpoint worker for the app's SQLite file once the file reaches `fromBytes` (0: at once), and then
@@ -92,24 +52,33 @@ export function startWalCheckpointer(
  */
 export function walCheckpointsOnAThread(
   file: string,
-  options: {
-    fromBytes: number;
-    setWriterLimit: (pages: number) => Promise<void>;
-    log?: { warn(obj: object, msg: string): void };
-  },
+  options: { fromBytes: number; setWriterLimit: (pages: number) => Promise<void> },
 ): { close(): Promise<void> } {
-  let checkpointer: WalCheckpointer | null = null;
+  let worker: Worker | null = null;
   let closed = false;
+  // The connection may be closing with the storage: its own limit then no longer matters.
+  const setWriterLimit = (pages: number) => void options.setWriterLimit(pages).catch(() => undefined);
   const start = () => {
-    if (closed || checkpointer) return;
+    if (closed || worker) return;
     if (options.fromBytes > 0 && sizeOf(file) < options.fromBytes) return;
     clearInterval(timer);
-    checkpointer = startWalCheckpointer(file, {
-      ...(options.log ? { log: options.log } : {}),
-      onStopped: () => void options.setWriterLimit(SQLITE_AUTOCHECKPOINT_PAGES).catch(() => undefined),
+    worker = spawnWorker(workerUrl, {
+      workerData: {
+        file,
+        intervalMs: CHECKPOINT_EVERY_MS,
+        stepAsideAtPages: (WRITER_AUTOCHECKPOINT_PAGES * 3) / 4,
+      } satisfies WalCheckpointerData,
+      // A connection and a timer: the smallest heap a worker is given elsewhere is plenty.
+      resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 },
     });
-    // The connection may be closing with the storage: its own limit then no longer matters.
-    void options.setWriterLimit(WRITER_AUTOCHECKPOINT_PAGES).catch(() => undefined);
+    // Never keeps the process alive by itself: the app closes it with the storage.
+    worker.unref();
+    // An error ends the worker (and an 'error' without a listener would end the process); 'exit' follows.
+    worker.on('error', () => undefined);
+    worker.on('exit', () => {
+      if (!closed) setWriterLimit(SQLITE_AUTOCHECKPOINT_PAGES);
+    });
+    setWriterLimit(WRITER_AUTOCHECKPOINT_PAGES);
   };
   const timer = setInterval(start, SIZE_CHECK_EVERY_MS);
   timer.unref();
@@ -118,7 +87,8 @@ export function walCheckpointsOnAThread(
     async close() {
       closed = true;
       clearInterval(timer);
-      await checkpointer?.close();
+      // Stops the worker after its current checkpoint.
+      await worker?.terminate();
     },
   };
 }
