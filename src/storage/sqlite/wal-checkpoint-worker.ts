@@ -1,27 +1,30 @@
 // The worker-thread side of wal-checkpointer.ts: a connection of its own to the SQLite file that checkpoints the
 // WAL every CHECKPOINT_EVERY_MS, PASSIVE (it copies what no reader still needs, waits for nobody, blocks nobody).
 import fs from 'node:fs';
+import os from 'node:os';
 import { workerData } from 'node:worker_threads';
 import SqliteDatabase from 'better-sqlite3';
 import type { WalCheckpointerData } from './wal-checkpointer.js';
 
 const { file, intervalMs, stepAsideAtPages } = workerData as WalCheckpointerData;
 let db: SqliteDatabase.Database | null = null;
-/** The WAL's header when this thread stepped aside (see below); null while it checkpoints. */
-let asideAt: string | null = null;
+
+/** How the wal-index (the `-shm` file) stores its header's numbers: the machine's own byte order. */
+const readUInt32 = os.endianness() === 'LE' ? 'readUInt32LE' : 'readUInt32BE';
 
 /**
- * The WAL header's checkpoint sequence number and salts (bytes 12–23), which change each time a writer starts the
- * WAL over; null without a WAL.
+ * How many frames (pages) the WAL holds now, from the wal-index header SQLite keeps in the `-shm` file (its first
+ * copy: mxFrame at byte 16), read without a connection or a lock; 0 without one. A writer starting the WAL over sets
+ * it back to 0.
  */
-function walGeneration(): string | null {
+function walFrames(): number {
   let fd: number | null = null;
   try {
-    fd = fs.openSync(`${file}-wal`, 'r');
-    const header = Buffer.alloc(24);
-    return fs.readSync(fd, header, 0, 24, 0) === 24 ? header.subarray(12).toString('hex') : null;
+    fd = fs.openSync(`${file}-shm`, 'r');
+    const header = Buffer.alloc(20);
+    return fs.readSync(fd, header, 0, 20, 0) === 20 ? header[readUInt32](16) : 0;
   } catch {
-    return null;
+    return 0;
   } finally {
     if (fd !== null) fs.closeSync(fd);
   }
@@ -29,20 +32,17 @@ function walGeneration(): string | null {
 
 function checkpoint(): void {
   try {
-    // A WAL this long is the app's connection's to finish and start over (wal-checkpointer.ts): this thread waits
-    // until it has, so that its checkpoint, holding the checkpoint lock, is not what the writer's own finds busy.
-    if (asideAt !== null) {
-      if (walGeneration() === asideAt) return;
-      asideAt = null;
-    }
+    // A WAL this long is the app's connection's to finish and start over (wal-checkpointer.ts): this thread leaves
+    // it alone, before taking the checkpoint lock, so that the writer's own checkpoint never finds it taken; once the
+    // writer has started the WAL over, its frame count is small again.
+    if (walFrames() >= stepAsideAtPages) return;
     // The file is the app's: opened only once its WAL is there (the app's connection creates the file, private, and
     // turns WAL on; this connection never creates or converts anything).
     if (!db) {
       if (!fs.existsSync(`${file}-wal`)) return;
       db = new SqliteDatabase(file, { fileMustExist: true });
     }
-    const [row] = db.pragma('wal_checkpoint(PASSIVE)') as Array<{ busy: number; log: number; checkpointed: number }>;
-    if (row && row.log >= stepAsideAtPages) asideAt = walGeneration();
+    db.pragma('wal_checkpoint(PASSIVE)');
   } catch {
     // Busy (the writer's own checkpoint runs), or the file is not there yet: the next round tries again.
   }

@@ -10,7 +10,9 @@
 // writer begins on a WAL copied to its end, which a checkpoint on another thread, racing the next commit, rarely
 // leaves (tried: with no writer limit the WAL grew past 1.4 GB in 3 minutes). And the worker steps aside once the WAL
 // nears that limit, until it has started over: a writer's checkpoint that finds the worker's holding the checkpoint
-// lock gives up until the next commit (tried: 90–150 MB WALs under back-to-back commits). If the worker dies or
+// lock gives up until the next commit (tried: 90–150 MB WALs under back-to-back commits). It reads the WAL's length
+// from the wal-index before taking that lock (deciding from its own checkpoint's report left a window: a worker
+// preempted inside a checkpoint begun on a long WAL held the lock through commit after commit). If the worker dies or
 // cannot open the file, nothing is lost and the WAL stays bounded: the writer checkpoints as before, a few batches at
 // a time.
 //
