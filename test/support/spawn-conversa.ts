@@ -5,6 +5,12 @@ import { TEST_ALLOWED_HOSTS } from './outbound.js';
 
 export const CLI = path.resolve('dist/src/cli.js');
 
+/**
+ * How long a child gets to say it runs. It takes ~1.6 s on a quiet machine and ~6 s beside six CPU burners on two
+ * cores; a loaded CI machine (several test files at once, each with its servers) once took more than 20 s.
+ */
+const START_WAIT_MS = 60_000;
+
 export interface SpawnedConversa {
   url: string;
   child: ChildProcess;
@@ -32,7 +38,10 @@ export function spawnConversa(env: NodeJS.ProcessEnv, command: 'serve' | 'worker
   let output = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 20_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${command} did not start within ${START_WAIT_MS} ms:\n${output}`)),
+      START_WAIT_MS,
+    );
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = ready.exec(output);
@@ -61,7 +70,7 @@ export function spawnConversa(env: NodeJS.ProcessEnv, command: 'serve' | 'worker
     child.stderr.on('data', onData);
     exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`serve exited with ${code}:\n${output}`));
+      reject(new Error(`${command} exited with ${code}:\n${output}`));
     });
   });
 }
