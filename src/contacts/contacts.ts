@@ -6,6 +6,7 @@ import { AppError, notFound } from '../core/app-error.js';
 import { isUniqueViolation, type Db } from '../storage/database.js';
 import { newId } from '../storage/ids.js';
 import { likeContains } from '../storage/like-pattern.js';
+import { contactsContaining } from './contact-search.js';
 import type { ContactSource } from '../storage/schema.js';
 import { isValidEmail, normalizeEmail } from './email-address.js';
 import { announceAddresses } from './contact-events.js';
@@ -374,7 +375,10 @@ export async function listContacts(
   }
   const q = options.q?.trim().toLowerCase();
   if (q) {
-    for (const word of q.split(/\s+/)) {
+    const words = q.split(/\s+/);
+    const containing = await contactsContaining(db, words);
+    if (containing) query = query.where(containing);
+    for (const word of words) {
       query = query.where(likeContains(sql.ref('search_text'), word));
     }
   }

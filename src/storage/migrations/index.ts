@@ -47,6 +47,7 @@ import * as contactTimelineDates from './0033-contact-timeline-dates.js';
 import * as blobParts from './0034-blob-parts.js';
 import * as dropRedundantIndexes from './0035-drop-redundant-indexes.js';
 import * as searchMergeWidth from './0036-search-merge-width.js';
+import * as contactSearchIndex from './0037-contact-search-index.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial-schema': initialSchema,
@@ -103,6 +104,8 @@ const migrations: Record<string, Migration> = {
   '0035-drop-redundant-indexes': dropRedundantIndexes,
   // SQLite's full-text index merges 16 segments at a time: half the rewriting of its postings (issue 18).
   '0036-search-merge-width': searchMergeWidth,
+  // Contact search by a trigram index instead of a walk of the organisation (issue 18).
+  '0037-contact-search-index': contactSearchIndex,
 };
 
 export const migrationProvider: MigrationProvider = {
