@@ -251,7 +251,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   setupRoutes(router, deps.db, { secureCookies });
   inviteRoutes(router, deps.db, { secureCookies, throttle });
   userRoutes(router, deps.db, deps.publicUrl, deps.team ?? {});
-  contactRoutes(router, deps.db);
+  contactRoutes(router, deps.db, deps.readers);
   dataRightsRoutes(router, deps.db, deps.blobs);
   templateRoutes(router, deps.db);
   settingsRoutes(router, deps.db);

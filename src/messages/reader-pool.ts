@@ -1,5 +1,5 @@
-// The inbox's reads on worker threads (issue 18), for SQLite: the inbox and a contact's timeline (listed or searched)
-// and the unread badge. better-sqlite3 answers on the thread that asks, so on the main thread one search (~20–40 ms of
+// The inbox's reads on worker threads (issue 18), for SQLite: the inbox and a contact's timeline (listed or searched),
+// the unread badge and the contact list (searched or not). better-sqlite3 answers on the thread that asks, so on the main thread one search (~20–40 ms of
 // SQL and ranking at 200,000–1,000,000 messages) held up every other request and the sync's writes, and 8 clients
 // reading at once took turns on one core. Each worker has its own read-only connection (WAL: it sees every
 // commit) and runs the same functions (reader-worker.ts), so the rule of who sees what is the same code. PostgreSQL
@@ -15,6 +15,7 @@ import { AppError } from '../core/app-error.js';
 import { siblingModule, spawnWorker } from '../core/spawn-worker.js';
 import type { Db } from '../storage/database.js';
 import type { User } from '../users/users.js';
+import { listContacts } from '../contacts/contacts.js';
 import { contactMessages, inbox, unreadCount } from './messages.js';
 
 type Page = Awaited<ReturnType<typeof inbox>>;
@@ -28,7 +29,8 @@ export interface ReaderWorkerData {
 export type ReaderAsk =
   | { kind: 'inbox'; user: User; options: Parameters<typeof inbox>[2] }
   | { kind: 'contact'; user: User; contactId: string; options: Parameters<typeof contactMessages>[3] }
-  | { kind: 'unread'; user: User };
+  | { kind: 'unread'; user: User }
+  | { kind: 'contacts'; orgId: string; options: Parameters<typeof listContacts>[2] };
 
 export type ReaderRequest = ReaderAsk & { id: number };
 
@@ -50,6 +52,8 @@ export function runReaderAsk(db: Db, ask: ReaderAsk): Promise<unknown> {
       return contactMessages(db, ask.user, ask.contactId, ask.options);
     case 'unread':
       return unreadCount(db, ask.user);
+    case 'contacts':
+      return listContacts(db, ask.orgId, ask.options);
   }
 }
 
@@ -57,6 +61,7 @@ export interface ReaderPool {
   inbox(user: User, options: Parameters<typeof inbox>[2]): Promise<Page>;
   contactMessages(user: User, contactId: string, options: Parameters<typeof contactMessages>[3]): Promise<Page>;
   unreadCount(user: User): ReturnType<typeof unreadCount>;
+  contacts(orgId: string, options: Parameters<typeof listContacts>[2]): ReturnType<typeof listContacts>;
   close(): Promise<void>;
 }
 
@@ -166,6 +171,7 @@ export function createReaderPool(options: ReaderPoolOptions): ReaderPool {
     inbox: (user, options) => ask({ kind: 'inbox', user, options }) as Promise<Page>,
     contactMessages: (user, contactId, options) => ask({ kind: 'contact', user, contactId, options }) as Promise<Page>,
     unreadCount: (user) => ask({ kind: 'unread', user }) as Promise<number>,
+    contacts: (orgId, options) => ask({ kind: 'contacts', orgId, options }) as ReturnType<typeof listContacts>,
     async close() {
       closed = true;
       await Promise.all(

@@ -1,7 +1,7 @@
 // The worker-thread side of the reader pool (reader-pool.ts): runs the inbox's reads (the inbox and a contact's
-// timeline, listed or searched, and the unread badge) on a read-only connection of its own to the SQLite file, so
-// they use another core than the one serving HTTP and storing mail. The same functions as the main thread's
-// (runReaderAsk), so the rule of who sees what is the same code.
+// timeline, listed or searched, the unread badge and the contact list) on a read-only connection of its own to the
+// SQLite file, so they use another core than the one serving HTTP and storing mail. The same functions as the main
+// thread's (runReaderAsk), so the rule of who sees what is the same code.
 import { parentPort, workerData } from 'node:worker_threads';
 import { sql } from 'kysely';
 import { AppError } from '../core/app-error.js';

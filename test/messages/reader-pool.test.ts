@@ -1,16 +1,18 @@
-// The inbox's costly reads on worker threads (SQLite, src/messages/reader-pool.ts): full-text searches and the unread
-// badge. A worker answers with its own read-only connection exactly what the main thread would (the same visibility
+// The inbox's costly reads on worker threads (SQLite, src/messages/reader-pool.ts): full-text searches, the unread
+// badge and the contact list. A worker answers with its own read-only connection exactly what the main thread would (the same visibility
 // rule), sees mail committed after it started, keeps an error's code, and a worker that cannot work hands its reads
 // back to the main thread instead of losing them. Mail is stored through the intake into a real SQLite file.
 import fs from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createContact, listContacts } from '../../src/contacts/contacts.js';
 import { AppError } from '../../src/core/app-error.js';
 import { contactMessages, inbox, unreadCount } from '../../src/messages/messages.js';
 import { createReaderPool, type ReaderPool } from '../../src/messages/reader-pool.js';
 import type { BlobStore } from '../../src/storage/blob-store.js';
 import { openBlobStore } from '../../src/storage/open-blob-store.js';
+import { newId } from '../../src/storage/ids.js';
 import { createUser, findUserById, type User } from '../../src/users/users.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { addMailbox } from '../support/mailbox-rows.js';
@@ -88,6 +90,34 @@ describe('searches and the unread badge on worker threads (SQLite)', () => {
     expect(await readers.unreadCount(ana)).toBe(anaUnread);
     expect(await readers.unreadCount(bruno)).toBe(await unreadCount(database.storage.db, bruno));
     expect(await readers.unreadCount(bruno)).toBe(1);
+  });
+
+  it("lists and searches contacts as the main thread does, in the caller's organisation only", async () => {
+    const db = database.storage.db;
+    const other = newId();
+    await db
+      .insertInto('orgs')
+      .values({ id: other, name: 'Other', plan: 'growth', created_at: Date.now(), updated_at: Date.now() })
+      .execute();
+    await createContact(db, ana.orgId, { firstName: 'Joana', lastName: 'Brandão', emails: ['joana@pool.test'] });
+    await createContact(db, ana.orgId, { firstName: 'Brandon', company: 'Acme', emails: ['b@acme.test'] });
+    await createContact(db, other, { firstName: 'Joana', lastName: 'Brandão', emails: ['joana@other.test'] });
+    const readers = pool();
+    for (const options of [
+      { limit: 50 },
+      { q: 'brand', limit: 50 },
+      { q: 'brandão joana', limit: 50 },
+      { q: 'jo', limit: 1 },
+    ]) {
+      const direct = await listContacts(db, ana.orgId, options);
+      expect(await readers.contacts(ana.orgId, options)).toEqual(direct);
+    }
+    expect((await readers.contacts(ana.orgId, { q: 'brandão', limit: 50 })).items.map((c) => c.emails)).toEqual([
+      ['joana@pool.test'],
+    ]);
+    await expect(readers.contacts(ana.orgId, { limit: 5, cursor: 'garbage!' })).rejects.toSatisfy(
+      (error: unknown) => error instanceof AppError && error.code === 'VALIDATION_FAILED',
+    );
   });
 
   it('finds mail committed after the worker started', async () => {

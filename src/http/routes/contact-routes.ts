@@ -10,6 +10,7 @@ import {
   listContacts,
   updateContact,
 } from '../../contacts/contacts.js';
+import type { ReaderPool } from '../../messages/reader-pool.js';
 import type { Db } from '../../storage/database.js';
 import type { ApiRouter } from '../api-router.js';
 import { contactPageSchema, contactSchema, importResultSchema } from '../api-schemas.js';
@@ -21,7 +22,8 @@ const emailList = contactEmailList;
 
 export const IMPORT_BODY_LIMIT = 10 * 1024 * 1024;
 
-export function contactRoutes(router: ApiRouter, db: Db): void {
+/** `readers`: the contact list runs on these worker threads when present (SQLite, reader-pool.ts). */
+export function contactRoutes(router: ApiRouter, db: Db, readers?: ReaderPool): void {
   router.route({
     method: 'POST',
     path: '/api/contacts',
@@ -47,7 +49,7 @@ export function contactRoutes(router: ApiRouter, db: Db): void {
     auth: 'user',
     query: z.object({ email: z.string().max(320).optional(), q: z.string().max(200).optional(), ...pageQuery }),
     responses: { 200: { description: 'A page', schema: contactPageSchema } },
-    handler: ({ user, query }) => listContacts(db, user.orgId, query),
+    handler: ({ user, query }) => (readers ? readers.contacts(user.orgId, query) : listContacts(db, user.orgId, query)),
   });
 
   router.route({
