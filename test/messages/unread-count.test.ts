@@ -4,10 +4,13 @@
 // Every combination of holders (own mailboxes, both of them, a colleague's shared one, mail the user sent), own copies
 // (live or removed, seen or not, none), marks (the user's own, a colleague's) and source (synced, sent from the CRM),
 // on SQLite and PostgreSQL.
+import { Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inbox, unreadCount, UNREAD_COUNT_CAP } from '../../src/messages/messages.js';
 import { inChunks } from '../../src/storage/batches.js';
 import type { Db } from '../../src/storage/database.js';
+import { postgresDialect } from '../../src/storage/postgres/open-postgres.js';
+import type { Database } from '../../src/storage/schema.js';
 import { newId } from '../../src/storage/ids.js';
 import { createUser, defaultOrgId, findUserById, type User } from '../../src/users/users.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
@@ -246,4 +249,26 @@ describe.each(DIALECTS)('the unread badge against the read rule on %s', (dialect
     expect(await unreadCount(db, ana, WHOLE)).toBe(left);
     expect(await unreadCount(db, ana)).toBe(Math.min(left, UNREAD_COUNT_CAP));
   });
+
+  // PostgreSQL's own planning: registered for it alone.
+  if (dialect === 'postgres')
+    it('on PostgreSQL, plans the count once per connection and leaves the connection as it was', async () => {
+      // One connection, so that every count and the checks after them run on it.
+      const one = new Kysely<Database>({ dialect: postgresDialect(database.databaseUrl!, { maxConnections: 1 }) });
+      try {
+        for (let i = 0; i < 8; i++) {
+          const who = i % 2 === 0 ? ana : bruno;
+          expect(await unreadCount(one, who)).toBe(await unreadCount(db, who));
+        }
+        const plans = await sql<{ generic_plans: string; custom_plans: string }>`select generic_plans, custom_plans
+          from pg_prepared_statements where statement like '%count(*) as "n" from (select "unread_message"%'`.execute(
+          one,
+        );
+        expect(plans.rows.map((r) => [Number(r.generic_plans), Number(r.custom_plans)])).toEqual([[8, 0]]);
+        const mode = await sql<{ plan_cache_mode: string }>`show plan_cache_mode`.execute(one);
+        expect(mode.rows[0]!.plan_cache_mode).toBe('auto');
+      } finally {
+        await one.destroy();
+      }
+    });
 });
