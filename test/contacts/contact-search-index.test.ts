@@ -1,7 +1,7 @@
 // Contact search through a trigram index (issue 18, migration 0037): whatever narrows the contacts a search tests,
 // `q` must find exactly the contacts whose names, company or addresses contain every word, newest first, in the
 // caller's organisation only, after every kind of write; and a word with the search syntax of FTS5 in it is text.
-import { Migrator, sql } from 'kysely';
+import { Kysely, Migrator, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contactsContaining, indexBelowMatches } from '../../src/contacts/contact-search.js';
 import {
@@ -12,10 +12,14 @@ import {
   updateContact,
   type Contact,
 } from '../../src/contacts/contacts.js';
+import { randomBytes } from 'node:crypto';
+import { migrateToLatest, type Db } from '../../src/storage/database.js';
 import { newId } from '../../src/storage/ids.js';
+import { postgresDialect } from '../../src/storage/postgres/open-postgres.js';
+import type { Database } from '../../src/storage/schema.js';
 import { migrationProvider } from '../../src/storage/migrations/index.js';
 import { defaultOrgId } from '../../src/users/users.js';
-import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
+import { adminQuery, createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 
 /** Name parts with accents, case, and characters that mean something to LIKE or to FTS5. */
 const PARTS = ['ana', 'João', 'SILVA', 'gonçalves', 'brandão', 'Mar', 'c123', 'o"neil', '50%', 'a_b', 'NEAR', 'x*'];
@@ -214,6 +218,33 @@ describe.each(DIALECTS)('contact search through the trigram index on %s', (diale
     if (dialect === 'sqlite') expect(await contactsContaining(db(), ['silva'])).not.toBeNull();
     for (const q of ['silva', 'gonçalves ltda', 'quixadá', 'c123', 'o"neil', 'ximena@import']) {
       expect(await searchIds(db(), orgId, q), q).toEqual(expected(contacts, q, 500));
+    }
+  });
+});
+
+describe('contact search on PostgreSQL for a role that may not create pg_trgm', () => {
+  it('migrates without the index and searches as before', async () => {
+    // A role that owns nothing and may not create an extension in the database (no CREATE on it).
+    const role = `conversa_noext_${randomBytes(4).toString('hex')}`;
+    const t = await createTestDatabase('postgres', { migrate: false });
+    await adminQuery(`CREATE ROLE ${role} LOGIN`);
+    let db: Db | null = null;
+    try {
+      await sql`grant usage, create on schema public to ${sql.raw(role)}`.execute(t.storage.db);
+      const url = new URL(t.databaseUrl!);
+      url.username = role;
+      db = new Kysely<Database>({ dialect: postgresDialect(url.toString()) });
+      await migrateToLatest(db);
+      const extensions = await sql<{ extname: string }>`select extname from pg_extension`.execute(db);
+      expect(extensions.rows.map((r) => r.extname)).not.toContain('pg_trgm');
+      const orgId = await defaultOrgId(db);
+      const ana = await createContact(db, orgId, { firstName: 'Ana', lastName: 'Brandão', emails: ['ana@noext.test'] });
+      await createContact(db, orgId, { firstName: 'Bruno', emails: ['bruno@noext.test'] });
+      expect(await searchIds(db, orgId, 'brandão')).toEqual([ana.id]);
+    } finally {
+      await db?.destroy();
+      await t.destroy();
+      await adminQuery(`DROP ROLE IF EXISTS ${role}`);
     }
   });
 });

@@ -7,7 +7,8 @@
 // `contacts.rowid`, as for messages in 0023), and `contact_search_fts` is a contentless FTS5 table of trigrams keyed
 // by it. Triggers keep both in step with every write of a contact, whichever code path makes it (create, update,
 // import, erasure). PostgreSQL: pg_trgm's GIN index on search_text, which the planner uses for a LIKE of 3 characters
-// or more when it expects few matches; without the extension (a server built without contrib) nothing changes.
+// or more when it expects few matches; without the extension (a server built without contrib, or a role that may not
+// create it) nothing changes.
 import { sql, type Kysely } from 'kysely';
 import { isPostgres } from '../search-index.js';
 
@@ -15,10 +16,17 @@ type Db = Kysely<any>;
 
 export async function up(db: Db): Promise<void> {
   if (isPostgres(db)) {
-    const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_available_extensions
-      where name = 'pg_trgm'`.execute(db);
+    // pg_trgm is a trusted extension: the database's owner may create it. A role that may not, or a server without
+    // it, keeps the search as it was rather than fail the migration (and the start-up).
+    await sql`do $$ begin
+      if exists (select 1 from pg_available_extensions where name = 'pg_trgm') then
+        create extension if not exists pg_trgm;
+      end if;
+    exception when insufficient_privilege then null;
+    end $$`.execute(db);
+    const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_extension
+      where extname = 'pg_trgm'`.execute(db);
     if (rows[0]!.n === 0) return;
-    await sql`create extension if not exists pg_trgm`.execute(db);
     await sql`create index contacts_search_trgm_idx on contacts using gin (search_text gin_trgm_ops)`.execute(db);
     return;
   }
