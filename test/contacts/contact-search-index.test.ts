@@ -1,6 +1,7 @@
 // Contact search through a trigram index (issue 18, migration 0037): whatever narrows the contacts a search tests,
 // `q` must find exactly the contacts whose names, company or addresses contain every word, newest first, in the
 // caller's organisation only, after every kind of write; and a word with the search syntax of FTS5 in it is text.
+import { randomBytes } from 'node:crypto';
 import { Kysely, Migrator, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contactsContaining, indexBelowMatches } from '../../src/contacts/contact-search.js';
@@ -12,7 +13,6 @@ import {
   updateContact,
   type Contact,
 } from '../../src/contacts/contacts.js';
-import { randomBytes } from 'node:crypto';
 import { migrateToLatest, type Db } from '../../src/storage/database.js';
 import { newId } from '../../src/storage/ids.js';
 import { postgresDialect } from '../../src/storage/postgres/open-postgres.js';
@@ -46,7 +46,7 @@ function expected(contacts: Contact[], q: string, limit: number): string[] {
     .slice(0, limit);
 }
 
-async function searchIds(db: TestDatabase['storage']['db'], orgId: string, q: string, limit = 500): Promise<string[]> {
+async function searchIds(db: Db, orgId: string, q: string, limit = 500): Promise<string[]> {
   return (await listContacts(db, orgId, { q, limit })).items.map((c) => c.id);
 }
 
