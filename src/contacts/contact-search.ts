@@ -29,7 +29,7 @@ export async function contactsContaining(db: Db, words: string[]): Promise<RawBu
   if (indexed.length === 0) return null;
   // Each word a phrase of its trigrams (a substring), quoted so that nothing in it is FTS5 syntax.
   const match = indexed.map((word) => `"${word.replaceAll('"', '""')}"`).join(' AND ');
-  const matching = sql<SqlBool>`select rowid from contact_search_fts where contact_search_fts match ${match}`;
+  const matching = sql`select rowid from contact_search_fts where contact_search_fts match ${match}`;
   // Every contact gets the next number in contact_search_docs: the largest, one read, says about how many there are
   // (deleted ones leave gaps).
   const docs = await sql<{ n: number | null }>`select max(doc) as n from contact_search_docs`.execute(db);

@@ -1,9 +1,9 @@
 // The inbox's reads on worker threads (issue 18), for SQLite: the inbox and a contact's timeline (listed or searched),
 // the unread badge and the contact list (searched or not). better-sqlite3 answers on the thread that asks, so on the
 // main thread one search (~20–40 ms of SQL and ranking at 200,000–1,000,000 messages) held up every other request and
-// the sync's writes, and 8 clients reading at once took turns on one core. Each worker has its own read-only connection (WAL: it sees every
-// commit) and runs the same functions (reader-worker.ts), so the rule of who sees what is the same code. PostgreSQL
-// needs none of this: its queries already run in the database's own processes.
+// the sync's writes, and 8 clients reading at once took turns on one core. Each worker has its own read-only
+// connection (WAL: it sees every commit) and runs the same functions (reader-worker.ts), so the rule of who sees what
+// is the same code. PostgreSQL needs none of this: its queries already run in the database's own processes.
 //
 // Workers start at the first read (a process that serves no inbox never pays for them). A read the worker could not
 // answer for a reason of its own (not an AppError such as a contact not found: the database, a crash) runs on the

@@ -187,7 +187,8 @@ describe.each(DIALECTS)('contact search through the trigram index on %s', (diale
       .values({ id: crowd, name: 'Crowd', plan: 'growth', created_at: now, updated_at: now })
       .execute();
     const CROWD = 600;
-    await sql`insert into contacts (id, org_id, first_name, last_name, company, source, search_text, created_at, updated_at)
+    await sql`insert into contacts
+        (id, org_id, first_name, last_name, company, source, search_text, created_at, updated_at)
       with recursive n(i) as (select 1 union all select i + 1 from n where i < ${CROWD})
       select printf('00000000-0000-7000-8000-%012d', i), ${crowd}, 'Multidão', null, null, 'manual',
         'multidão ' || i, ${now}, ${now} from n`.execute(db());

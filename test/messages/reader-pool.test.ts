@@ -1,7 +1,8 @@
 // The inbox's costly reads on worker threads (SQLite, src/messages/reader-pool.ts): full-text searches, the unread
 // badge and the contact list. A worker answers with its own read-only connection exactly what the main thread would
 // (the same visibility rule), sees mail committed after it started, keeps an error's code, and a worker that cannot
-// work hands its reads back to the main thread instead of losing them. Mail is stored through the intake into a real SQLite file.
+// work hands its reads back to the main thread instead of losing them. Mail is stored through the intake into a real
+// SQLite file.
 import fs from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';

@@ -4,17 +4,17 @@
 // again, and an fsync) on the thread that also serves HTTP — 6.7% of the intake's CPU in a profile at 250,000
 // messages, and a pause in every request behind it. Here a worker thread with a connection of its own checkpoints
 // (PASSIVE: it never waits for, nor blocks, a reader or the writer) every CHECKPOINT_EVERY_MS, and the app's
-// connection checkpoints only once the WAL holds WRITER_AUTOCHECKPOINT_PAGES (set on it by openStorage): by then the worker has
-// copied most of it, so the writer's own checkpoint finds little left, completes, and the next commit starts the WAL
-// from its beginning again. That last step is why the writer keeps a limit at all: a WAL starts over only when a
-// writer begins on a WAL copied to its end, which a checkpoint on another thread, racing the next commit, rarely
-// leaves (tried: with no writer limit the WAL grew past 1.4 GB in 3 minutes). And the worker steps aside once the WAL
-// nears that limit, until it has started over: a writer's checkpoint that finds the worker's holding the checkpoint
-// lock gives up until the next commit (tried: 90–150 MB WALs under back-to-back commits). It reads the WAL's length
-// from the wal-index before taking that lock (deciding from its own checkpoint's report left a window: a worker
-// preempted inside a checkpoint begun on a long WAL held the lock through commit after commit). If the worker dies or
-// cannot open the file, nothing is lost and the WAL stays bounded: the writer checkpoints as before, a few batches at
-// a time.
+// connection checkpoints only once the WAL holds WRITER_AUTOCHECKPOINT_PAGES (set on it by openStorage): by then the
+// worker has copied most of it, so the writer's own checkpoint finds little left, completes, and the next commit
+// starts the WAL from its beginning again. That last step is why the writer keeps a limit at all: a WAL starts over
+// only when a writer begins on a WAL copied to its end, which a checkpoint on another thread, racing the next commit,
+// rarely leaves (tried: with no writer limit the WAL grew past 1.4 GB in 3 minutes). And the worker steps aside once
+// the WAL nears that limit, until it has started over: a writer's checkpoint that finds the worker's holding the
+// checkpoint lock gives up until the next commit (tried: 90–150 MB WALs under back-to-back commits). It reads the
+// WAL's length from the wal-index before taking that lock (deciding from its own checkpoint's report left a window: a
+// worker preempted inside a checkpoint begun on a long WAL held the lock through commit after commit). If the worker
+// dies or cannot open the file, nothing is lost and the WAL stays bounded: the writer checkpoints as before, a few
+// batches at a time.
 //
 // A worker thread costs ~20 MB of RSS (its isolate and Node's bootstrap; measured: the idle server 133 MB against
 // 113 MB), which a small install would pay for checkpoints that cost it little: the pages a batch writes are few
