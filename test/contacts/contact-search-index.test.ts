@@ -20,6 +20,7 @@ import type { Database } from '../../src/storage/schema.js';
 import { migrationProvider } from '../../src/storage/migrations/index.js';
 import { defaultOrgId } from '../../src/users/users.js';
 import { adminQuery, createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
+import { addOrg } from '../support/org-rows.js';
 
 /** Name parts with accents, case, and characters that mean something to LIKE or to FTS5. */
 const PARTS = ['ana', 'João', 'SILVA', 'gonçalves', 'brandão', 'Mar', 'c123', 'o"neil', '50%', 'a_b', 'NEAR', 'x*'];
@@ -60,12 +61,7 @@ describe.each(DIALECTS)('contact search through the trigram index on %s', (diale
   beforeAll(async () => {
     t = await createTestDatabase(dialect);
     orgId = await defaultOrgId(db());
-    otherOrg = newId();
-    const now = Date.now();
-    await db()
-      .insertInto('orgs')
-      .values({ id: otherOrg, name: 'Other', plan: 'growth', created_at: now, updated_at: now })
-      .execute();
+    otherOrg = await addOrg(db(), 'Other');
     const random = randomSource(18);
     const pick = () => PARTS[Math.floor(random() * PARTS.length)]!;
     for (let i = 0; i < 120; i++) {
@@ -182,10 +178,7 @@ describe.each(DIALECTS)('contact search through the trigram index on %s', (diale
     }
     const crowd = newId();
     const now = Date.now();
-    await db()
-      .insertInto('orgs')
-      .values({ id: crowd, name: 'Crowd', plan: 'growth', created_at: now, updated_at: now })
-      .execute();
+    await addOrg(db(), 'Crowd', crowd);
     const CROWD = 600;
     await sql`insert into contacts
         (id, org_id, first_name, last_name, company, source, search_text, created_at, updated_at)

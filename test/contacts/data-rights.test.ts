@@ -16,6 +16,7 @@ import { makeMessage } from '../support/make-message.js';
 import { useDovecot } from '../support/servers.js';
 import { waitFor } from '../support/wait-for.js';
 import { startDnsServer, type DnsServer } from '../servers/dns-server.js';
+import { addOrg } from '../support/org-rows.js';
 
 const dovecot = useDovecot();
 const tag = () => randomBytes(4).toString('hex');
@@ -402,10 +403,7 @@ describe.each(DIALECTS)('data-subject rights on %s', (dialect) => {
   it("answers 404 for another organisation's contact and for a missing one, erasing nothing", async () => {
     const now = Date.now();
     const orgId = newId(now);
-    await db()
-      .insertInto('orgs')
-      .values({ id: orgId, name: 'Other', plan: 'growth', created_at: now, updated_at: now } as any)
-      .execute();
+    await addOrg(db(), 'Other', orgId);
     const otherContact = newId(now);
     await db()
       .insertInto('contacts')

@@ -10,6 +10,7 @@ import { waitFor } from '../support/wait-for.js';
 import { dovecotAccountBody } from '../support/dovecot-account.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 import { publishLiveEvent } from '../../src/live/live-events.js';
+import { addOrg } from '../support/org-rows.js';
 
 const dovecot = useDovecot();
 
@@ -309,10 +310,7 @@ describe.each(DIALECTS)('the live inbox on %s', (dialect) => {
     const db = conversa.server.storage.db;
     // (An id that sorts after the install's own: users made later still join the install's organisation.)
     const otherOrg = `ffffffff-ffff-7fff-8fff-${Date.now().toString(16).padStart(12, '0').slice(-12)}`;
-    await db
-      .insertInto('orgs')
-      .values({ id: otherOrg, name: 'Elsewhere', plan: 'growth', created_at: Date.now(), updated_at: Date.now() })
-      .execute();
+    await addOrg(db, 'Elsewhere', otherOrg);
     const stream = await open(bearer(user.token));
     // Addressed to everyone of the other organisation, and even naming this user's id: neither comes through.
     const foreign = await publishLiveEvent(db, {

@@ -7,6 +7,7 @@ import { LIVE_EVENT_TTL_MS, publishLiveEvent, pruneLiveEvents, type LiveEvent } 
 import { newId } from '../../src/storage/ids.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 import { waitFor } from '../support/wait-for.js';
+import { addOrg } from '../support/org-rows.js';
 
 describe.each(DIALECTS)('the live feed on %s', (dialect) => {
   let database: TestDatabase;
@@ -14,10 +15,7 @@ describe.each(DIALECTS)('the live feed on %s', (dialect) => {
   const orgId = newId();
   beforeAll(async () => {
     database = await createTestDatabase(dialect);
-    await database.storage.db
-      .insertInto('orgs')
-      .values({ id: orgId, name: 'Feed test', plan: 'growth', created_at: Date.now(), updated_at: Date.now() })
-      .execute();
+    await addOrg(database.storage.db, 'Feed test', orgId);
     feed = new LiveFeed(database.storage.db, { intervalMs: 50, lookbackMs: 5_000 });
   });
   afterAll(async () => {

@@ -25,6 +25,7 @@ import type { Db } from '../../src/storage/database.js';
 import { createUser, defaultOrgId, findUserById, type User } from '../../src/users/users.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 import { addMailbox } from '../support/mailbox-rows.js';
+import { addOrg } from '../support/org-rows.js';
 
 const DAY = 24 * 3600 * 1000;
 const T0 = Date.UTC(2026, 0, 1);
@@ -297,11 +298,7 @@ describe.each(DIALECTS)('inbox pages on %s', (dialect) => {
   });
 
   it("a contact's timeline: another organisation's contact or an unknown id is not found; a forged cursor opens nothing", async () => {
-    const t = Date.now();
-    await db
-      .insertInto('orgs')
-      .values({ id: 'org-other', name: 'Other', plan: 'pro', created_at: t, updated_at: t })
-      .execute();
+    await addOrg(db, 'Other', 'org-other');
     const foreign = (
       await createContact(db, 'org-other', { firstName: 'Outro', lastName: null, company: null, emails: [client] })
     ).id;

@@ -19,6 +19,7 @@ import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { addMailbox } from '../support/mailbox-rows.js';
 import { makeMessage } from '../support/make-message.js';
 import { storeIncomingMail } from '../support/store-mail.js';
+import { addOrg } from '../support/org-rows.js';
 
 describe('searches and the unread badge on worker threads (SQLite)', () => {
   let database: TestDatabase;
@@ -96,10 +97,7 @@ describe('searches and the unread badge on worker threads (SQLite)', () => {
   it("lists and searches contacts as the main thread does, in the caller's organisation only", async () => {
     const db = database.storage.db;
     const other = newId();
-    await db
-      .insertInto('orgs')
-      .values({ id: other, name: 'Other', plan: 'growth', created_at: Date.now(), updated_at: Date.now() })
-      .execute();
+    await addOrg(db, 'Other', other);
     await createContact(db, ana.orgId, { firstName: 'Joana', lastName: 'Brandão', emails: ['joana@pool.test'] });
     await createContact(db, ana.orgId, { firstName: 'Brandon', company: 'Acme', emails: ['b@acme.test'] });
     await createContact(db, other, { firstName: 'Joana', lastName: 'Brandão', emails: ['joana@other.test'] });

@@ -15,6 +15,7 @@ import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/data
 import { dovecotAccountBody } from '../support/dovecot-account.js';
 import { useDovecot } from '../support/servers.js';
 import { waitFor } from '../support/wait-for.js';
+import { addOrg } from '../support/org-rows.js';
 
 const dovecot = useDovecot();
 const METRICS_TOKEN = 'metrics-token-for-tests-0123456789abcdef';
@@ -230,7 +231,7 @@ describe.each(DIALECTS)('database figures (sequences due, calendars, paused) on 
   it('counts what the engine would take: active, due, not held, of a running sequence', async () => {
     const db = database.storage.db;
     const t = 1_800_000_000_000;
-    await db.insertInto('orgs').values({ id: 'o1', name: 'Org', plan: 'pro', created_at: t, updated_at: t }).execute();
+    await addOrg(db, 'Org', 'o1');
     const user = { org_id: 'o1', display_name: null, password_hash: 'x', is_admin: 1, created_at: t, updated_at: t };
     await db
       .insertInto('users')

@@ -10,6 +10,7 @@ import { dovecotAccountBody } from '../support/dovecot-account.js';
 import { makeMessage, makeMessageId } from '../support/make-message.js';
 import { useDovecot, type Credentials, type SinkMessage } from '../support/servers.js';
 import { waitFor } from '../support/wait-for.js';
+import { addOrg } from '../support/org-rows.js';
 
 const dovecot = useDovecot();
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -441,10 +442,7 @@ describe.each(DIALECTS)('sequences on %s', (dialect) => {
     // Another organisation's contact looks like no contact.
     const db = c.server.storage.db;
     const otherOrg = `ffffffff-ffff-7fff-8fff-${Date.now().toString(16).padStart(12, '0').slice(-12)}`;
-    await db
-      .insertInto('orgs')
-      .values({ id: otherOrg, name: 'Elsewhere', plan: 'growth', created_at: Date.now(), updated_at: Date.now() })
-      .execute();
+    await addOrg(db, 'Elsewhere', otherOrg);
     const foreignId = '0190aaaa-0000-7000-8000-' + Date.now().toString(16).padStart(12, '0').slice(-12);
     await db
       .insertInto('contacts')

@@ -17,6 +17,7 @@ import { newId } from '../../src/storage/ids.js';
 import { startTestConversa, type TestConversa } from '../support/conversa-server.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 import { waitFor } from '../support/wait-for.js';
+import { addOrg } from '../support/org-rows.js';
 
 describe.each(DIALECTS)('blob collection on %s', (dialect) => {
   let database: TestDatabase;
@@ -26,10 +27,7 @@ describe.each(DIALECTS)('blob collection on %s', (dialect) => {
   beforeAll(async () => {
     database = await createTestDatabase(dialect);
     blobs = openBlobStore(database.storage, database.dataDir);
-    await database.storage.db
-      .insertInto('orgs')
-      .values({ id: 'o1', name: 'Org', plan: 'pro', created_at: t, updated_at: t })
-      .execute();
+    await addOrg(database.storage.db, 'Org', 'o1');
   });
   afterAll(async () => {
     await database?.destroy();

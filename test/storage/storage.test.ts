@@ -13,7 +13,6 @@ import {
 } from '../../src/contacts/contacts.js';
 import { migrateToLatest, openStorage } from '../../src/storage/database.js';
 import { loadConfig } from '../../src/app/config.js';
-import { newId } from '../../src/storage/ids.js';
 import { getOrg, getUserSettings, setOrgPlan, updateUserSettings } from '../../src/users/settings.js';
 import {
   checkCredentials,
@@ -27,6 +26,7 @@ import {
 } from '../../src/users/users.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 import { prepared } from '../../src/storage/prepared-statement.js';
+import { addOrg } from '../support/org-rows.js';
 
 async function expectCode(promise: Promise<unknown>, code: string): Promise<AppError> {
   const error = await promise.then(
@@ -290,12 +290,7 @@ describe.each(DIALECTS)('storage on %s', (dialect) => {
     });
 
     it('pages newest first with a cursor, without gaps or repeats', async () => {
-      const org2 = newId();
-      const now = Date.now();
-      await db()
-        .insertInto('orgs')
-        .values({ id: org2, name: 'Paging', plan: 'growth', created_at: now, updated_at: now })
-        .execute();
+      const org2 = await addOrg(db(), 'Paging');
       const created: string[] = [];
       for (let i = 0; i < 7; i++)
         created.push((await createContact(db(), org2, { firstName: `P${i}`, emails: [`p${i}@paging.test`] })).id);
@@ -314,12 +309,7 @@ describe.each(DIALECTS)('storage on %s', (dialect) => {
     });
 
     it('keeps organisations apart', async () => {
-      const org3 = newId();
-      const now = Date.now();
-      await db()
-        .insertInto('orgs')
-        .values({ id: org3, name: 'Other org', plan: 'growth', created_at: now, updated_at: now })
-        .execute();
+      const org3 = await addOrg(db(), 'Other org');
       // The same address may exist once in each organisation.
       const mine = await createContact(db(), orgId, { emails: ['shared@two-orgs.test'] });
       const theirs = await createContact(db(), org3, { emails: ['shared@two-orgs.test'] });

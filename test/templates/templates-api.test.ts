@@ -11,6 +11,7 @@ import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/data
 import { dovecotAccountBody } from '../support/dovecot-account.js';
 import { startSendConversa, type SendConversa } from '../support/send-conversa.js';
 import { useDovecot, type SinkMessage } from '../support/servers.js';
+import { addOrg } from '../support/org-rows.js';
 
 const dovecot = useDovecot();
 
@@ -45,10 +46,7 @@ describe.each(DIALECTS)('templates on %s', (dialect) => {
     const db = c.storage.db;
     const now = Date.now();
     const orgId = newId(now);
-    await db
-      .insertInto('orgs')
-      .values({ id: orgId, name: 'Other', plan: 'pro', created_at: now, updated_at: now })
-      .execute();
+    await addOrg(db, 'Other', orgId);
     const outsiderId = newId(now);
     await db
       .insertInto('users')
