@@ -4,10 +4,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStorage, type Storage } from '../../src/storage/database.js';
-import { WRITER_AUTOCHECKPOINT_PAGES } from '../../src/storage/sqlite/wal-checkpointer.js';
+import { walCheckpointsOnAThread, WRITER_AUTOCHECKPOINT_PAGES } from '../../src/storage/sqlite/wal-checkpointer.js';
 import { waitFor } from '../support/wait-for.js';
 
 const PAGE = 4096;
@@ -137,5 +138,56 @@ describe('WAL checkpoints on a worker thread (SQLite)', () => {
     } finally {
       await again.close();
     }
+  });
+
+  it("if the worker dies, the app's connection gets SQLite's own limit back and checkpoints its commits itself", async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnv-wal-'));
+    const file = path.join(dir, 'dies.db');
+    const conn = new SqliteDatabase(file);
+    conn.pragma('journal_mode = WAL');
+    conn.exec('create table filler (id integer primary key, tag integer, data blob)');
+    const limits: number[] = [];
+    const checkpoints = walCheckpointsOnAThread(file, {
+      fromBytes: 0,
+      setWriterLimit: async (pages) => {
+        limits.push(pages);
+        conn.pragma(`wal_autocheckpoint = ${pages}`);
+      },
+      // Dies 100 ms after it starts, by an uncaught error; the test's process must not.
+      workerModule: new URL('../support/dying-worker.ts', import.meta.url),
+    });
+    try {
+      expect(limits).toEqual([WRITER_AUTOCHECKPOINT_PAGES]);
+      await waitFor('the worker to die and the limit to come back', async () => limits.length === 2, 30_000);
+      expect(limits).toEqual([WRITER_AUTOCHECKPOINT_PAGES, 1_000]);
+      expect(conn.pragma('wal_autocheckpoint', { simple: true })).toBe(1_000);
+      // ~2,000 pages in one commit: past SQLite's own limit, so the commit checkpoints them into the file itself.
+      conn
+        .prepare(
+          `insert into filler (tag, data) with recursive n(i) as (select 1 union all select i + 1 from n where i < 2000)
+          select 1, randomblob(3900) from n`,
+        )
+        .run();
+      expect(size(file)).toBeGreaterThanOrEqual(2_000 * PAGE);
+    } finally {
+      await checkpoints.close();
+      conn.close();
+    }
+  });
+
+  it('closing stops the worker without handing the limit back (the connection closes with it)', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnv-wal-'));
+    const file = path.join(dir, 'closes.db');
+    const limits: number[] = [];
+    const checkpoints = walCheckpointsOnAThread(file, {
+      fromBytes: 0,
+      setWriterLimit: async (pages) => {
+        limits.push(pages);
+      },
+    });
+    await checkpoints.close();
+    // The worker has exited ('exit' came before terminate resolved): a limit handed back would be here.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(limits).toEqual([WRITER_AUTOCHECKPOINT_PAGES]);
   });
 });

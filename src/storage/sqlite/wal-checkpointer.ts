@@ -54,7 +54,12 @@ const workerUrl = siblingModule(import.meta.url, 'wal-checkpoint-worker');
  */
 export function walCheckpointsOnAThread(
   file: string,
-  options: { fromBytes: number; setWriterLimit: (pages: number) => Promise<void> },
+  options: {
+    fromBytes: number;
+    setWriterLimit: (pages: number) => Promise<void>;
+    /** The worker's module: wal-checkpoint-worker's by default (a test gives one that dies). */
+    workerModule?: URL;
+  },
 ): { close(): Promise<void> } {
   let worker: Worker | null = null;
   let closed = false;
@@ -64,7 +69,7 @@ export function walCheckpointsOnAThread(
     if (closed || worker) return;
     if (options.fromBytes > 0 && sizeOf(file) < options.fromBytes) return;
     clearInterval(timer);
-    worker = spawnWorker(workerUrl, {
+    worker = spawnWorker(options.workerModule ?? workerUrl, {
       workerData: {
         file,
         intervalMs: CHECKPOINT_EVERY_MS,
