@@ -14,6 +14,7 @@ import type { Database } from '../storage/schema.js';
 import { inChunks, MAX_IN_LIST } from '../storage/batches.js';
 import { foldForSearch, indexWords, isPostgres, searchBodyText, viewMonthToken } from '../storage/search-index.js';
 import { jsonAgg, jsonArray, jsonList } from '../storage/json-columns.js';
+import { inValues, prepared } from '../storage/prepared-statement.js';
 
 /** The excerpt around the first hit, with the hits' ranges in it (UTF-16 offsets into `snippet`). */
 export interface SearchMatch {
@@ -229,7 +230,7 @@ async function rankedRows<Row extends RankedRow>(
     // joined to the caller's query.
     const words = tsQuery(terms, expanded);
     if (viewToken !== null)
-      return pageRows(query, newestInView(db, words, viewToken, terms, expanded), offset, limit, false);
+      return pageRows(db, query, newestInView(db, words, viewToken, terms, expanded), offset, limit, false);
     const ranked = rankedInDatabase(
       db,
       ids
@@ -241,7 +242,7 @@ async function rankedRows<Row extends RankedRow>(
         .limit(MAX_SEARCH_RESULTS),
       fieldScore(terms, expanded),
     );
-    return pageRows(query, ranked, offset, limit, true);
+    return pageRows(db, query, ranked, offset, limit, true);
   }
   // SQLite: each term in FTS5's syntax, prefixes as their words.
   const ftsTerms = terms.map((t, i) => fts5Term(t, expanded[i]));
@@ -273,7 +274,7 @@ async function rankedRows<Row extends RankedRow>(
       (a, b) => scores.get(b.id)! - scores.get(a.id)! || b.date - a.date || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
     )
     .map((c) => c.id);
-  return pageRows(query, async (from, count) => ranked.slice(from, from + count), offset, limit, true);
+  return pageRows(db, query, async (from, count) => ranked.slice(from, from + count), offset, limit, true);
 }
 
 /**
@@ -395,6 +396,7 @@ function rankedInDatabase<DB, TB extends keyof DB>(
  * the page's are read and asked at once, more ids being read for any refused.
  */
 async function pageRows<Row extends RankedRow>(
+  db: Db,
   query: VisibleMessages<Row>,
   ranked: RankedIds,
   offset: number,
@@ -407,7 +409,12 @@ async function pageRows<Row extends RankedRow>(
     const ids = await ranked(at, Math.min(offset - skipped, MAX_IN_LIST));
     if (ids.length === 0) return [];
     at += ids.length;
-    const passed = await query.clearSelect().select('messages.id').where('messages.id', 'in', ids).execute();
+    const passed = await query
+      .clearSelect()
+      .modifyFront(prepared)
+      .select('messages.id')
+      .where(inValues(db, 'messages.id', ids))
+      .execute();
     skipped += new Set(passed.map((r) => r.id)).size;
   }
   const rows: Row[] = [];
@@ -415,7 +422,14 @@ async function pageRows<Row extends RankedRow>(
     const ids = await ranked(at, Math.min(limit - rows.length, MAX_IN_LIST));
     if (ids.length === 0) break;
     at += ids.length;
-    const read = new Map((await query.where('messages.id', 'in', ids).execute()).map((r) => [r.id, r]));
+    const read = new Map(
+      (
+        await query
+          .modifyFront(prepared)
+          .where(inValues(db, 'messages.id', ids))
+          .execute()
+      ).map((r) => [r.id, r]),
+    );
     for (const id of ids) if (read.has(id)) rows.push(read.get(id)!);
   }
   return rows;
