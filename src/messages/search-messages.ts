@@ -715,13 +715,14 @@ function foldRange(text: string, start: number, end: number): string {
 
 /**
  * Reads the hits of `terms` in `text` (their ranges: a phrase from its first word's start to its last word's end), in
- * the order their last words are read, handing each to `hit`; reading stops when `hit` returns false or at the first
- * word starting past `stopAfter()`.
+ * the order their last words are read, handing each to `hit` with `earliest`: where the first of the last words read
+ * (as many as the longest term has) starts, before which no hit read later can start. Reading stops when `hit` returns
+ * false or at the first word starting past `stopAfter()`.
  */
 function readHits(
   text: string,
   terms: SearchTerm[],
-  hit: (start: number, end: number) => boolean,
+  hit: (start: number, end: number, earliest: number) => boolean,
   stopAfter: () => number = () => Infinity,
 ): void {
   // The last words read, as many as the longest term has (a ring): their ranges and folded forms (see tokens).
@@ -754,7 +755,7 @@ function readHits(
           term.prefix && j === n - 1,
         );
       }
-      if (ok && !hit(starts[(count - n) % span]!, end)) return false;
+      if (ok && !hit(starts[(count - n) % span]!, end, starts[Math.max(0, count - span) % span]!)) return false;
     }
     return true;
   });
@@ -812,6 +813,23 @@ function collapsedEnd(text: string, from: number, length: number): number {
   return i;
 }
 
+/**
+ * Where excerpt's text can start so that the excerpt is the one of the whole text: `before` is where the earliest hit
+ * can start, and what precedes it there holds more than SNIPPET_LEAD characters once whitespace is collapsed (the lead
+ * is cut from it and "…" marks the cut, as from the whole); and the text starts a whitespace-separated piece (its
+ * beginning, or after whitespace), so its words and collapsed whitespace are the whole's from there on.
+ */
+function excerptStart(raw: string, before: number): number {
+  let i = before;
+  for (let counted = 0; i > 0 && counted <= SNIPPET_LEAD + 1; counted++) {
+    i--;
+    // A run of whitespace collapses to one character.
+    if (isSpace(raw.charCodeAt(i))) while (i > 0 && isSpace(raw.charCodeAt(i - 1))) i--;
+  }
+  while (i > 0 && !isSpace(raw.charCodeAt(i - 1))) i--;
+  return i;
+}
+
 /** Whether a UTF-16 code unit is whitespace as a regular expression's `\s` has it. */
 function isSpace(c: number): boolean {
   if (c < 128) return c === 32 || (c >= 9 && c <= 13);
@@ -836,15 +854,19 @@ export function excerpt(raw: string, terms: SearchTerm[]): SearchMatch | null {
   // bodies was most of a search's allocations). Collapsing whitespace only merges separators, so the words and hits
   // are the same in both forms.
   let firstHit = -1;
-  readHits(raw, terms, (start) => {
+  let earliest = 0;
+  readHits(raw, terms, (start, _end, before) => {
     firstHit = start;
+    earliest = before;
     return false;
   });
   if (firstHit === -1) return null;
   // Every hit that can show in the excerpt lies within SNIPPET_LENGTH of the first (plus a phrase's length): reading
-  // stops 2 × SNIPPET_LENGTH past it.
+  // stops 2 × SNIPPET_LENGTH past it. Nor does any start before `earliest`, so the text is read again from a little
+  // before that (excerptStart), not from its beginning: the same excerpt, from a text cut where its words and
+  // collapsed whitespace are the same as in the whole.
   const text = raw
-    .slice(0, collapsedEnd(raw, firstHit, 2 * SNIPPET_LENGTH))
+    .slice(excerptStart(raw, earliest), collapsedEnd(raw, firstHit, 2 * SNIPPET_LENGTH))
     .replace(/\s+/g, ' ')
     .trim();
   const hits: Array<{ start: number; end: number }> = [];

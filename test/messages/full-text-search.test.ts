@@ -133,6 +133,19 @@ describe('search terms and excerpts', () => {
     expect(late.snippet.endsWith('o fim')).toBe(true);
   });
 
+  it('reads a mail again from a word a little before its first hit: the lead and hits are those of the whole', () => {
+    // "comercial" alone is found first (read with the phrase's last word); the excerpt starts ~60 characters before
+    // the phrase, at a word, with "…" for what is cut off, and the phrase is highlighted whole.
+    const text = `${'palavra '.repeat(40)}proposta   comercial fim`;
+    const match = excerpt(text, parseSearch('comercial "proposta comercial"'))!;
+    expect(match.snippet).toBe(`…${'palavra '.repeat(7)}proposta comercial fim`);
+    expect(match.highlights.map((h) => match.snippet.slice(h.start, h.end))).toEqual(['proposta comercial']);
+    // The text is read again from a word's start: cut at the "f" of "aaaafim", it would find "fim" there.
+    const tail = excerpt(`${'palavra '.repeat(20)}aaaafim ${'b '.repeat(29)}fim`, parseSearch('fim'))!;
+    expect(tail.snippet).toBe(`…${'b '.repeat(29)}fim`);
+    expect(tail.highlights).toEqual([{ start: 59, end: 62 }]);
+  });
+
   it('collapses whitespace in an excerpt cut from a long mail, and ends it with "…" only when the mail goes on', () => {
     // Runs of spaces, tabs, no-break spaces and line breaks around and after the hit: the excerpt is read from a cut
     // of the mail, and the cut must still reach every hit the excerpt shows and the text after it.
