@@ -11,7 +11,7 @@ import { readOf, readStateColumns, unreadCandidates, unreadFor, type ReadStateRo
 import { searchPage, type SearchMatch } from './search-messages.js';
 import { inboxViewToken, isPostgres } from '../storage/search-index.js';
 import { jsonAgg, jsonArray, jsonList } from '../storage/json-columns.js';
-import { prepared } from '../storage/prepared-statement.js';
+import { prepared, withKeptPlans } from '../storage/prepared-statement.js';
 
 export interface AddressOut {
   address: string;
@@ -243,24 +243,43 @@ export async function contactMessages(
  * A page of messages whose ids, newest first, `ordered` lists (its `message_id` column, ordered by date and id, at
  * most one row per message): ONE statement reads the page's rows with their details (detailColumns, computed for
  * the page's rows only since the ids bound them) — each round trip cost the server's event loop ~0.3 ms on
- * PostgreSQL here (issue 18) — `prepared` (its text depends on the query's shape, not on the values): PostgreSQL keeps
- * a contact's timeline's plan after five runs (7.3 → 4.4 ms per page in process at 744,500 messages); the inbox's it
- * still plans each time (it estimates its generic plan dearer), only the parse is saved. One row past the page tells
- * whether there is a next one.
+ * PostgreSQL here (issue 18) — `prepared` (its text depends on the query's shape and PAGE_READS, not on the values):
+ * PostgreSQL keeps a contact's timeline's plan after five runs (7.3 → 4.4 ms per page in process at 744,500
+ * messages). The inbox's it would plan on every request (1.2–2.8 ms at 680,000 messages, for ~3 ms of running: it
+ * estimates its kept plan dearer, though it runs the same), so the inbox asks for `keepPlan` (withKeptPlans: two more
+ * round trips, no planning). One row past the page tells whether there is a next one.
  */
+/**
+ * Rows a page's statement reads, at least one past the page: written into its text (a LIMIT parameter's kept plan
+ * is PostgreSQL's guess for any limit: 7 ms against 3 for the inbox's), so only a few sizes, each its own kept plan.
+ */
+const PAGE_READS = [11, 26, 51, 101, 201];
+
+function pageRead(limit: number): number {
+  return PAGE_READS.find((n) => n > limit) ?? limit + 1;
+}
+
 async function pageById<TB extends keyof Database>(
   db: Db,
   user: User,
   ordered: SelectQueryBuilder<Database, TB, { date: number; message_id: string }>,
   limit: number,
+  options: { keepPlan?: boolean } = {},
 ): Promise<Page<MessageSummary>> {
-  const rows = (await baseQuery(db, user)
-    .modifyFront(prepared)
-    .select(detailColumns(db, user))
-    .where('messages.id', 'in', db.selectFrom(ordered.limit(limit + 1).as('page')).select('page.message_id'))
-    .orderBy('messages.date', 'desc')
-    .orderBy('messages.id', 'desc')
-    .execute()) as Array<SummaryRow & DetailRow>;
+  const read = options.keepPlan ? withKeptPlans : <T>(on: Db, run: (on: Db) => Promise<T>) => run(on);
+  const rows = (await read(db, (conn) =>
+    baseQuery(conn, user)
+      .modifyFront(prepared)
+      .select(detailColumns(conn, user))
+      .where(
+        'messages.id',
+        'in',
+        conn.selectFrom(ordered.limit(sql.lit(pageRead(limit))).as('page')).select('page.message_id'),
+      )
+      .orderBy('messages.date', 'desc')
+      .orderBy('messages.id', 'desc')
+      .execute(),
+  )) as Array<SummaryRow & DetailRow>;
   const items = rows.slice(0, limit);
   return {
     items: await summaries(db, user, items),
@@ -305,6 +324,7 @@ async function inboxPage(
     user,
     holders.orderBy('message_holders.date', 'desc').orderBy('message_holders.message_id', 'desc'),
     options.limit,
+    { keepPlan: true },
   );
 }
 
@@ -370,15 +390,10 @@ export const UNREAD_COUNT_CAP = 100;
  * with 70% read mail (issue 18: p95 342 ms at 428,500 messages); see bench/README.md, "Data scale".
  */
 export async function unreadCount(db: Db, user: User, cap = UNREAD_COUNT_CAP): Promise<number> {
-  if (!isPostgres(db)) return countUnread(db, user, cap);
   // PostgreSQL planned this statement (the read rule's dozen probes) anew for every user, ~4.5 ms for ~7 ms of
   // running at 574,000 messages: the plan it would keep looked dearer to it, although it runs as fast (measured for
-  // 20 users: 7.0 ms both ways). Forced, it is planned once per connection (0.1 ms after). SET LOCAL leaves the
-  // setting to this transaction, so no other statement on the pooled connection gets it.
-  return db.transaction().execute(async (trx) => {
-    await sql`set local plan_cache_mode = force_generic_plan`.execute(trx);
-    return countUnread(trx, user, cap);
-  });
+  // 20 users: 7.0 ms both ways). Kept, it is planned once per connection (0.1 ms after).
+  return withKeptPlans(db, (conn) => countUnread(conn, user, cap));
 }
 
 async function countUnread(db: Db, user: User, cap: number): Promise<number> {

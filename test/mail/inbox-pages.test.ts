@@ -4,7 +4,7 @@
 // mailbox id or cursor asked for. On SQLite and PostgreSQL, through the intake's own storeMessages.
 import fs from 'node:fs';
 import path from 'node:path';
-import { Migrator, sql } from 'kysely';
+import { Kysely, Migrator, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   contactMessages,
@@ -22,6 +22,8 @@ import { createBlobStore, type BlobStore } from '../../src/storage/blob-store.js
 import { migrateToLatest } from '../../src/storage/database.js';
 import { migrationProvider } from '../../src/storage/migrations/index.js';
 import type { Db } from '../../src/storage/database.js';
+import type { Database } from '../../src/storage/schema.js';
+import { postgresDialect } from '../../src/storage/postgres/open-postgres.js';
 import { createUser, defaultOrgId, findUserById, type User } from '../../src/users/users.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js';
 import { addMailbox } from '../support/mailbox-rows.js';
@@ -190,6 +192,30 @@ describe.each(DIALECTS)('inbox pages on %s', (dialect) => {
     expect(first.items.map((i) => i.id)).toEqual(expectedAna.map((e) => e.id));
     expect(first.nextCursor).toBeNull();
   });
+
+  if (dialect === 'postgres')
+    it("on PostgreSQL, keeps the inbox page's plan per connection and leaves the connection as it was", async () => {
+      // One connection, so that every page and the checks after them run on it.
+      const one = new Kysely<Database>({ dialect: postgresDialect(database.databaseUrl!, { maxConnections: 1 }) });
+      try {
+        for (let i = 0; i < 4; i++) {
+          expect(await inbox(one, ana, { limit: 4 })).toEqual(await inbox(db, ana, { limit: 4 }));
+          const mine = { accountId: mailbox.anaShared, limit: 2 };
+          expect(await inbox(one, ana, mine)).toEqual(await inbox(db, ana, mine));
+        }
+        // Two statements (the inbox, one mailbox's), each planned once and kept: 4 generic plans each, no custom.
+        const plans = await sql<{ generic_plans: string; custom_plans: string }>`select generic_plans, custom_plans
+          from pg_prepared_statements where statement like '%message_holders%'`.execute(one);
+        expect(plans.rows.map((r) => [Number(r.generic_plans), Number(r.custom_plans)])).toEqual([
+          [4, 0],
+          [4, 0],
+        ]);
+        const mode = await sql<{ plan_cache_mode: string }>`show plan_cache_mode`.execute(one);
+        expect(mode.rows[0]!.plan_cache_mode).toBe('auto');
+      } finally {
+        await one.destroy();
+      }
+    });
 
   it("one mailbox's inbox has only what that mailbox holds", async () => {
     const items = await allPages((cursor) =>
