@@ -240,16 +240,6 @@ export async function contactMessages(
 }
 
 /**
- * A page of messages whose ids, newest first, `ordered` lists (its `message_id` column, ordered by date and id, at
- * most one row per message): ONE statement reads the page's rows with their details (detailColumns, computed for
- * the page's rows only since the ids bound them) — each round trip cost the server's event loop ~0.3 ms on
- * PostgreSQL here (issue 18) — `prepared` (its text depends on the query's shape and PAGE_READS, not on the values):
- * PostgreSQL keeps a contact's timeline's plan after five runs (7.3 → 4.4 ms per page in process at 744,500
- * messages). The inbox's it would plan on every request (1.2–2.8 ms at 680,000 messages, for ~3 ms of running: it
- * estimates its kept plan dearer, though it runs the same), so the inbox asks for `keepPlan` (withKeptPlans: two more
- * round trips, no planning). One row past the page tells whether there is a next one.
- */
-/**
  * Rows a page's statement reads, at least one past the page: written into its text (a LIMIT parameter's kept plan
  * is PostgreSQL's guess for any limit: 7 ms against 3 for the inbox's), so only a few sizes, each its own kept plan.
  */
@@ -259,6 +249,16 @@ function pageRead(limit: number): number {
   return PAGE_READS.find((n) => n > limit) ?? limit + 1;
 }
 
+/**
+ * A page of messages whose ids, newest first, `ordered` lists (its `message_id` column, ordered by date and id, at
+ * most one row per message): ONE statement reads the page's rows with their details (detailColumns, computed for
+ * the page's rows only since the ids bound them) — each round trip cost the server's event loop ~0.3 ms on
+ * PostgreSQL here (issue 18) — `prepared` (its text depends on the query's shape and PAGE_READS, not on the values):
+ * PostgreSQL keeps a contact's timeline's plan after five runs (7.3 → 4.4 ms per page in process at 744,500
+ * messages). The inbox's it would plan on every request (1.2–2.8 ms at 680,000 messages, for ~3 ms of running: it
+ * estimates its kept plan dearer, though it runs the same), so the inbox asks for `keepPlan` (withKeptPlans: two more
+ * round trips, no planning). One row past the page tells whether there is a next one.
+ */
 async function pageById<TB extends keyof Database>(
   db: Db,
   user: User,

@@ -27,11 +27,12 @@ export function inValues(db: Kysely<Database>, column: string, values: readonly 
 }
 
 /**
- * Runs `read` (statements marked `prepared`) with PostgreSQL's kept plan forced (`plan_cache_mode =
+ * Runs `read` (a statement marked `prepared`) with PostgreSQL's kept plan forced (`plan_cache_mode =
  * force_generic_plan`): for a statement PostgreSQL would plan anew on every run, although its kept plan runs as fast
- * (its cost estimate for that plan is higher; measured, not assumed, for each caller). On one connection, in a
- * transaction that sets it LOCAL, so nothing else on the pooled connection is planned that way; `begin` and the
- * setting go as one round trip. On SQLite, `read` on `db` as it is.
+ * (its cost estimate for that plan is higher; measured, not assumed, for each caller). Every statement `read` runs is
+ * planned that way, so it runs only those measured for it. On one connection, in a transaction that sets it LOCAL, so
+ * nothing else on the pooled connection is planned that way; `begin` and the setting go as one round trip. On SQLite,
+ * `read` on `db` as it is.
  */
 export async function withKeptPlans<T>(db: Kysely<Database>, read: (db: Kysely<Database>) => Promise<T>): Promise<T> {
   if (!isPostgres(db)) return read(db);
