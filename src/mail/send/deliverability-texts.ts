@@ -4,7 +4,48 @@
 // names the inner text's code as a parameter (`setup`, `reason`) and takes its parameters along. DNS names, records
 // and what a library said stay parameters, untranslated.
 import type { TextParams } from '../../core/server-text.js';
-import type { DeliverabilityMessages } from './deliverability.js';
+
+/** The mail providers whose DKIM setup the texts describe (deliverability.ts matches a sender to one). */
+export type KnownSenderId = 'google' | 'microsoft' | 'zoho' | 'fastmail' | 'icloud';
+
+/** The texts of a deliverability report: a translation is one more object of this type (deliverability.ts). */
+export interface DeliverabilityMessages {
+  spf: {
+    missing(domain: string, suggestedRecord: string): string;
+    notAuthorised(domain: string, terms: string, suggestedRecord: string): string;
+    multipleRecords(domain: string, count: number): string;
+    broken(domain: string, reason: string): string;
+    tooManyLookups: string;
+    tooManyVoidLookups: string;
+    lookupFailed(domain: string): string;
+    hostNotFound(host: string): string;
+  };
+  dkim: {
+    missing(recordName: string, setup: string): string;
+    missingCname(recordName: string, target: string): string;
+    unknown(domain: string, tried: string[], setup: string): string;
+    revoked(recordName: string, setup: string): string;
+    invalid(recordName: string, reason: string, setup: string): string;
+    reasons: {
+      notDkim: string;
+      several: string;
+      noKey: string;
+      badVersion(version: string): string;
+      badKey: string;
+      unknownKeyType(type: string): string;
+      shortKey(bits: number): string;
+    };
+    lookupFailed(recordName: string): string;
+    /** How to publish the key, per mail provider; `generic` for any other server. */
+    setup: Record<KnownSenderId, (domain: string) => string> & { generic(recordName: string): string };
+  };
+  dmarc: {
+    missing(recordName: string, suggestedRecord: string): string;
+    weak(recordName: string, policy: string): string;
+    invalidPolicy(recordName: string, policy: string): string;
+    lookupFailed(domain: string): string;
+  };
+}
 
 export const DELIVERABILITY_TEXT_CODES = [
   'DELIV_SPF_MISSING',

@@ -10,7 +10,13 @@ import type { SPFResult } from 'mailauth';
 import { AppError } from '../../core/app-error.js';
 import { isNoRecordError, type DnsResolver } from './dns-resolver.js';
 import type { TextParams } from '../../core/server-text.js';
-import { codedDeliverabilityMessages, fixOf, type DeliverabilityTextCode } from './deliverability-texts.js';
+import {
+  codedDeliverabilityMessages,
+  fixOf,
+  type DeliverabilityMessages,
+  type DeliverabilityTextCode,
+  type KnownSenderId,
+} from './deliverability-texts.js';
 
 export type SpfStatus = 'pass' | 'fail' | 'missing' | 'error';
 export type DkimStatus = 'pass' | 'missing' | 'error' | 'unknown';
@@ -77,46 +83,6 @@ export interface DeliverabilityInput {
 }
 
 // ---- the texts, in one place so a translation is one more object of this type -------------------------------
-
-export type KnownSenderId = 'google' | 'microsoft' | 'zoho' | 'fastmail' | 'icloud';
-
-export interface DeliverabilityMessages {
-  spf: {
-    missing(domain: string, suggestedRecord: string): string;
-    notAuthorised(domain: string, terms: string, suggestedRecord: string): string;
-    multipleRecords(domain: string, count: number): string;
-    broken(domain: string, reason: string): string;
-    tooManyLookups: string;
-    tooManyVoidLookups: string;
-    lookupFailed(domain: string): string;
-    hostNotFound(host: string): string;
-  };
-  dkim: {
-    missing(recordName: string, setup: string): string;
-    missingCname(recordName: string, target: string): string;
-    unknown(domain: string, tried: string[], setup: string): string;
-    revoked(recordName: string, setup: string): string;
-    invalid(recordName: string, reason: string, setup: string): string;
-    reasons: {
-      notDkim: string;
-      several: string;
-      noKey: string;
-      badVersion(version: string): string;
-      badKey: string;
-      unknownKeyType(type: string): string;
-      shortKey(bits: number): string;
-    };
-    lookupFailed(recordName: string): string;
-    /** How to publish the key, per mail provider; `generic` for any other server. */
-    setup: Record<KnownSenderId, (domain: string) => string> & { generic(recordName: string): string };
-  };
-  dmarc: {
-    missing(recordName: string, suggestedRecord: string): string;
-    weak(recordName: string, policy: string): string;
-    invalidPolicy(recordName: string, policy: string): string;
-    lookupFailed(domain: string): string;
-  };
-}
 
 export const englishDeliverabilityMessages: DeliverabilityMessages = {
   spf: {
