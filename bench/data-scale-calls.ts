@@ -60,9 +60,11 @@ try {
   const wall = performance.now() - started;
   const cpu = process.cpuUsage(cpuBefore);
   times.sort((a, b) => a - b);
+  const ms = (value: number) => fmt(value, 2);
   console.log(
-    `${opts.call} (${storage.dialect}): ${count} calls, mean ${fmt(wall / count, 2)} ms, p50 ${fmt(percentile(times, 50), 2)}, ` +
-      `p95 ${fmt(percentile(times, 95), 2)} ms; this process's CPU ${fmt((cpu.user + cpu.system) / 1000 / count, 2)} ms per call`,
+    `${opts.call} (${storage.dialect}): ${count} calls, mean ${ms(wall / count)} ms, ` +
+      `p50 ${ms(percentile(times, 50))}, p95 ${ms(percentile(times, 95))} ms; ` +
+      `this process's CPU ${ms((cpu.user + cpu.system) / 1000 / count)} ms per call`,
   );
 } finally {
   await storage.close();

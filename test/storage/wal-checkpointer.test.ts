@@ -140,7 +140,7 @@ describe('WAL checkpoints on a worker thread (SQLite)', () => {
     }
   });
 
-  it("if the worker dies, the app's connection gets SQLite's own limit back and checkpoints its commits itself", async () => {
+  it("if the worker dies, SQLite's own limit comes back and the app's connection checkpoints itself", async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnv-wal-'));
     const file = path.join(dir, 'dies.db');
     const conn = new SqliteDatabase(file);
