@@ -256,7 +256,7 @@ function pageRead(limit: number): number {
  * PostgreSQL here (issue 18) — `prepared` (its text depends on the query's shape and PAGE_READS, not on the values):
  * PostgreSQL keeps a contact's timeline's plan after five runs (7.3 → 4.4 ms per page in process at 744,500
  * messages). The inbox's it would plan on every request (1.2–2.8 ms at 680,000 messages, for ~3 ms of running: it
- * estimates its kept plan dearer, though it runs the same), so the inbox asks for `keepPlan` (withKeptPlans: two more
+ * estimates its kept plan dearer, though it runs the same), so the inbox runs it inside withKeptPlans (two more
  * round trips, no planning). One row past the page tells whether there is a next one.
  */
 async function pageById<TB extends keyof Database>(
@@ -264,22 +264,18 @@ async function pageById<TB extends keyof Database>(
   user: User,
   ordered: SelectQueryBuilder<Database, TB, { date: number; message_id: string }>,
   limit: number,
-  options: { keepPlan?: boolean } = {},
 ): Promise<Page<MessageSummary>> {
-  const read = options.keepPlan ? withKeptPlans : <T>(on: Db, run: (on: Db) => Promise<T>) => run(on);
-  const rows = (await read(db, (conn) =>
-    baseQuery(conn, user)
-      .modifyFront(prepared)
-      .select(detailColumns(conn, user))
-      .where(
-        'messages.id',
-        'in',
-        conn.selectFrom(ordered.limit(sql.lit(pageRead(limit))).as('page')).select('page.message_id'),
-      )
-      .orderBy('messages.date', 'desc')
-      .orderBy('messages.id', 'desc')
-      .execute(),
-  )) as Array<SummaryRow & DetailRow>;
+  const rows = (await baseQuery(db, user)
+    .modifyFront(prepared)
+    .select(detailColumns(db, user))
+    .where(
+      'messages.id',
+      'in',
+      db.selectFrom(ordered.limit(sql.lit(pageRead(limit))).as('page')).select('page.message_id'),
+    )
+    .orderBy('messages.date', 'desc')
+    .orderBy('messages.id', 'desc')
+    .execute()) as Array<SummaryRow & DetailRow>;
   const items = rows.slice(0, limit);
   return {
     items: await summaries(db, user, items),
@@ -319,12 +315,14 @@ async function inboxPage(
     .select(['message_holders.date', 'message_holders.message_id'])
     .distinct();
   if (options.cursor) holders = holders.where(pastCursor('message_holders', options.cursor));
-  return pageById(
-    db,
-    user,
-    holders.orderBy('message_holders.date', 'desc').orderBy('message_holders.message_id', 'desc'),
-    options.limit,
-    { keepPlan: true },
+  // Its one statement with its plan kept (pageById: PostgreSQL would plan it on every request).
+  return withKeptPlans(db, (conn) =>
+    pageById(
+      conn,
+      user,
+      holders.orderBy('message_holders.date', 'desc').orderBy('message_holders.message_id', 'desc'),
+      options.limit,
+    ),
   );
 }
 
