@@ -575,9 +575,14 @@ function add(into: Map<string, Set<number>>, id: string, term: number): void {
  */
 function matchColumns(db: Db) {
   const people = jsonAgg(db, jsonArray(db, [sql`p.address`, sql`p.name`]), sql`p.position`);
+  // The HTML only where searchBodyText may read it, a blank text: most real mail carries both bodies, and a page
+  // need not bring each one twice. A text holding an ASCII letter or digit is not blank (others still bring theirs).
+  const textHasWord = isPostgres(db)
+    ? sql`messages.text_body ~ '[0-9A-Za-z]'`
+    : sql`messages.text_body GLOB '*[0-9A-Za-z]*'`;
   return [
     'messages.text_body as match_text',
-    'messages.html_body as match_html',
+    sql<string | null>`CASE WHEN ${textHasWord} THEN NULL ELSE messages.html_body END`.as('match_html'),
     'messages.subject as match_subject',
     'messages.from_address as match_from_address',
     'messages.from_name as match_from_name',

@@ -308,6 +308,50 @@ describe.each(DIALECTS)('full-text search on %s', (dialect) => {
     expect(await subjects('quokka')).toEqual([]);
   });
 
+  it('excerpts from the text body, or from the HTML one where the text is blank or missing', async () => {
+    const alternative = (subject: string, text: string, html: string) =>
+      [
+        `From: ${client}`,
+        'To: me@mailbox.test',
+        `Subject: ${subject}`,
+        `Date: ${new Date().toUTCString().replace('GMT', '+0000')}`,
+        `Message-ID: ${makeMessageId()}`,
+        'MIME-Version: 1.0',
+        'Content-Type: multipart/alternative; boundary="b"',
+        '',
+        '--b',
+        'Content-Type: text/plain; charset=utf-8',
+        'Content-Transfer-Encoding: 8bit',
+        '',
+        text,
+        '--b',
+        'Content-Type: text/html; charset=utf-8',
+        'Content-Transfer-Encoding: 8bit',
+        '',
+        html,
+        '--b--',
+        '',
+      ].join('\r\n');
+    await deliver(ownerBox, [
+      alternative('Ambos', 'Texto com jacupemba.', '<p>Outra versão com jacupemba e <b>mais</b>.</p>'),
+      alternative('Texto em branco', ' \t ', '<p>Só o HTML tem jacupemba.</p>'),
+      alternative('Sem letra ASCII', 'Ура жакупемба', '<p>Другое жакупемба, ещё</p>'),
+      htmlMail('Só HTML', '<p>Um jacupemba no HTML.</p>'),
+    ]);
+    const found = await search('jacupemba');
+    const snippets = Object.fromEntries(
+      found.body.items.map((m: { subject: string; match: { snippet: string } }) => [m.subject, m.match.snippet]),
+    );
+    expect(snippets).toEqual({
+      Ambos: 'Texto com jacupemba.',
+      'Texto em branco': 'Só o HTML tem jacupemba.',
+      'Só HTML': 'Um jacupemba no HTML.',
+    });
+    // A text of no ASCII letter is not blank either: its excerpt comes from it, not from the HTML beside it.
+    const cyrillic = await search('жакупемба');
+    expect(cyrillic.body.items.map((m: { match: { snippet: string } }) => m.match.snippet)).toEqual(['Ура жакупемба']);
+  });
+
   it("excerpts a word found only in a person's name, and lists a found message as the inbox lists it", async () => {
     await deliver(ownerBox, [
       makeMessage({
