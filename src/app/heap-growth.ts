@@ -13,17 +13,24 @@
 // a first sync, the main thread's young generation went from 2 to 32 MB as soon as the parse worker started (issue
 // 18). Hence restoreHeapGrowth() once each worker is running (and why `--semi-space-growth-factor=1` on the command
 // line has no effect at all: the main isolate's own creation raises it).
+//
+// A process that serves the web only (`serve` with CONVERSA_SERVE_BACKGROUND=false) has no first sync to bound, and
+// there a 1 MB young generation costs time: objects of the requests in flight outlive its scavenges and are promoted,
+// so the old generation is collected over and over. letYoungGenerationGrow() gives it back V8's own growth.
 import v8 from 'node:v8';
 
 export const HEAP_GROWING_PERCENT = 30;
 /** 1: the semi-spaces never grow past their initial size. */
 export const SEMI_SPACE_GROWTH_FACTOR = 1;
+/** V8's own factor: each growth doubles the semi-spaces, up to their maximum (16 MB on 64-bit). */
+const V8_SEMI_SPACE_GROWTH_FACTOR = 2;
 
 function given(flags: RegExp): boolean {
   return process.execArgv.some((arg) => flags.test(arg)) || flags.test(process.env.NODE_OPTIONS ?? '');
 }
 
 let limited = false;
+let semiSpaceGrowthFactor = SEMI_SPACE_GROWTH_FACTOR;
 
 /** Sets V8's heap growth unless the process was started with heap flags of its own. */
 export function limitHeapGrowth(): void {
@@ -31,10 +38,16 @@ export function limitHeapGrowth(): void {
   if (!given(/--(heap-growing-percent|max-old-space-size|max-heap-size)\b/))
     v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
   if (!given(/--(semi-space-growth-factor|max-semi-space-size|min-semi-space-size|max-heap-size)\b/))
-    v8.setFlagsFromString(`--semi-space-growth-factor=${SEMI_SPACE_GROWTH_FACTOR}`);
+    v8.setFlagsFromString(`--semi-space-growth-factor=${semiSpaceGrowthFactor}`);
 }
 
 /** After a worker thread has started: sets the growth again if limitHeapGrowth() had set it (see above). */
 export function restoreHeapGrowth(): void {
+  if (limited) limitHeapGrowth();
+}
+
+/** For a process that serves the web only: its young generation grows as V8's would (see above). */
+export function letYoungGenerationGrow(): void {
+  semiSpaceGrowthFactor = V8_SEMI_SPACE_GROWTH_FACTOR;
   if (limited) limitHeapGrowth();
 }

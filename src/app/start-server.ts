@@ -38,7 +38,7 @@ import { VERSION } from '../core/version.js';
 import { createOutboundPolicy, type OutboundPolicy } from '../net/outbound-policy.js';
 import { needsSetup } from '../users/setup.js';
 import { createPrettyLogStream } from './pretty-log-stream.js';
-import { restoreHeapGrowth } from './heap-growth.js';
+import { letYoungGenerationGrow, restoreHeapGrowth } from './heap-growth.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -294,6 +294,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       { config, storage, secrets, blobs, parse, downloads, log: app.log, outbound },
       options,
     );
+  } else {
+    letYoungGenerationGrow();
   }
   const firstRun = await needsSetup(storage.db);
   const address = await app.listen({ port: config.port, host: config.host });

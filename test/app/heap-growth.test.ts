@@ -11,12 +11,13 @@ const heapGrowth = pathToFileURL(
 ).href;
 
 /** The main thread's young generation (MB committed) after a worker started and a burst of allocations. */
-async function youngGenerationMb(steps: { limit: boolean; restore: boolean }): Promise<number> {
+async function youngGenerationMb(steps: { limit: boolean; restore: boolean; grow?: boolean }): Promise<number> {
   const script = `
     import v8 from 'node:v8';
     import { Worker } from 'node:worker_threads';
-    import { limitHeapGrowth, restoreHeapGrowth } from ${JSON.stringify(heapGrowth)};
+    import { letYoungGenerationGrow, limitHeapGrowth, restoreHeapGrowth } from ${JSON.stringify(heapGrowth)};
     if (${steps.limit}) limitHeapGrowth();
+    if (${steps.grow ?? false}) letYoungGenerationGrow();
     const worker = new Worker('setTimeout(() => {}, 10)', { eval: true });
     await new Promise((resolve) => worker.once('online', resolve));
     if (${steps.restore}) restoreHeapGrowth();
@@ -46,5 +47,9 @@ describe('heap growth', () => {
 
   it('restoreHeapGrowth sets nothing in a process that never limited its heap (tests, embedders)', async () => {
     expect(await youngGenerationMb({ limit: false, restore: true })).toBeGreaterThan(8);
+  });
+
+  it('a process that serves the web only lets it grow again, also after a worker thread starts', async () => {
+    expect(await youngGenerationMb({ limit: true, grow: true, restore: true })).toBeGreaterThan(8);
   });
 });
