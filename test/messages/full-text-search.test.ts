@@ -217,7 +217,8 @@ describe.each(DIALECTS)('full-text search on %s', (dialect) => {
     return makeMessage({ from: `Cliente <${client}>`, to: ['me@mailbox.test'], subject, body, ...extra });
   }
 
-  function htmlMail(subject: string, html: string): string {
+  /** A mail from the client whose body is `lines` under the given top-level headers. */
+  function rawMail(subject: string, contentType: string, lines: string[]): string {
     return [
       `From: ${client}`,
       'To: me@mailbox.test',
@@ -225,12 +226,14 @@ describe.each(DIALECTS)('full-text search on %s', (dialect) => {
       `Date: ${new Date().toUTCString().replace('GMT', '+0000')}`,
       `Message-ID: ${makeMessageId()}`,
       'MIME-Version: 1.0',
-      'Content-Type: text/html; charset=utf-8',
-      'Content-Transfer-Encoding: 8bit',
-      '',
-      html,
+      `Content-Type: ${contentType}`,
+      ...lines,
       '',
     ].join('\r\n');
+  }
+
+  function htmlMail(subject: string, html: string): string {
+    return rawMail(subject, 'text/html; charset=utf-8', ['Content-Transfer-Encoding: 8bit', '', html]);
   }
 
   async function search(q: string, token = owner.token, route = '/api/inbox', cursor?: string) {
@@ -309,29 +312,20 @@ describe.each(DIALECTS)('full-text search on %s', (dialect) => {
   });
 
   it('excerpts from the text body, or from the HTML one where the text is blank or missing', async () => {
+    const part = (type: string, body: string) => [
+      '--b',
+      `Content-Type: ${type}; charset=utf-8`,
+      'Content-Transfer-Encoding: 8bit',
+      '',
+      body,
+    ];
     const alternative = (subject: string, text: string, html: string) =>
-      [
-        `From: ${client}`,
-        'To: me@mailbox.test',
-        `Subject: ${subject}`,
-        `Date: ${new Date().toUTCString().replace('GMT', '+0000')}`,
-        `Message-ID: ${makeMessageId()}`,
-        'MIME-Version: 1.0',
-        'Content-Type: multipart/alternative; boundary="b"',
+      rawMail(subject, 'multipart/alternative; boundary="b"', [
         '',
-        '--b',
-        'Content-Type: text/plain; charset=utf-8',
-        'Content-Transfer-Encoding: 8bit',
-        '',
-        text,
-        '--b',
-        'Content-Type: text/html; charset=utf-8',
-        'Content-Transfer-Encoding: 8bit',
-        '',
-        html,
+        ...part('text/plain', text),
+        ...part('text/html', html),
         '--b--',
-        '',
-      ].join('\r\n');
+      ]);
     await deliver(ownerBox, [
       alternative('Ambos', 'Texto com jacupemba.', '<p>Outra versão com jacupemba e <b>mais</b>.</p>'),
       alternative('Texto em branco', ' \t ', '<p>Só o HTML tem jacupemba.</p>'),
