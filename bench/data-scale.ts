@@ -49,7 +49,7 @@ import { postgresDialect } from '../src/storage/postgres/open-postgres.js';
 import { createUser, defaultOrgId, findUserById, issueApiToken, type User } from '../src/users/users.js';
 import { childPids, cleanups, guardProcess, runCleanups } from './support/cleanup-stack.js';
 import { fmt, inPool, log, now, percentile, seeded } from './support/format.js';
-import { CLK_TCK, machineBusyTicks, processStat } from './support/proc-stats.js';
+import { CLK_TCK, machineBusyTicks, processStat, procStatus } from './support/proc-stats.js';
 import { createScratchDatabase } from './support/scratch-database.js';
 import { addFolder } from '../test/support/mailbox-rows.js';
 import { extraPlans } from './data-scale-periodic.js';
@@ -1022,6 +1022,10 @@ async function main(): Promise<void> {
   say(
     `machine over the whole run: ${fmt((machineBusyTicks() - busyStart) / CLK_TCK / wall, 2)} of ${os.cpus().length} cores busy on average (${fmt(wall / 60, 1)} min)`,
   );
+  // What a web node costs in memory under this load (on SQLite the mapped pages of CONVERSA_SQLITE_MMAP_MB count too).
+  const memory = procStatus(server.child.pid!);
+  if (memory)
+    say(`server memory: peak (VmHWM) ${fmt(memory.hwmKb / 1024, 1)} MB, at the end ${fmt(memory.rssKb / 1024, 1)} MB`);
   if (!opts['no-plans-file']) {
     const file = path.resolve(opts.plans!);
     const header = `# Data-scale query plans (${target.dialect})\n\nWritten by \`npx tsx bench/data-scale.ts\` on ${new Date().toISOString()}.\n\n${lines.join('\n')}\n\n`;

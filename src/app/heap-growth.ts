@@ -16,7 +16,7 @@
 //
 // A process that serves the web only (`serve` with CONVERSA_SERVE_BACKGROUND=false) has no first sync to bound, and
 // there a 1 MB young generation costs time: the garbage collector was 17% of such a process's CPU profile under the
-// inbox endpoint. letYoungGenerationGrow() gives it back V8's own growth: server CPU per PostgreSQL inbox page 2.3-2.8
+// inbox endpoint. letYoungGenerationGrow() gives it back V8's own growth: server CPU per PostgreSQL inbox page 2.2-2.8
 // -> 1.5-2.0 ms at 1,000,000 messages (bench/README.md, "Data scale", fourteenth session).
 import v8 from 'node:v8';
 
