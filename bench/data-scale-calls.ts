@@ -7,7 +7,8 @@
 import { parseArgs } from 'node:util';
 import { inbox, unreadCount } from '../src/messages/messages.js';
 import { openStorage } from '../src/storage/database.js';
-import { findUserById, type User } from '../src/users/users.js';
+import type { User } from '../src/users/users.js';
+import { clientUsers, SEARCH_PHRASE, SEARCH_WORD } from './support/data-scale-clients.js';
 import { fmt, percentile } from './support/format.js';
 
 const { values: opts } = parseArgs({
@@ -22,8 +23,8 @@ if (!opts.dir) throw new Error('--dir DIR (a database kept by bench/data-scale.t
 
 const CALLS: Record<string, (db: Parameters<typeof inbox>[0], user: User) => Promise<unknown>> = {
   // The HTTP bench's own queries (bench/data-scale.ts, ENDPOINTS).
-  word: (db, user) => inbox(db, user, { limit: 50, q: 'orçamento' }),
-  phrase: (db, user) => inbox(db, user, { limit: 50, q: '"proposta comercial"' }),
+  word: (db, user) => inbox(db, user, { limit: 50, q: SEARCH_WORD }),
+  phrase: (db, user) => inbox(db, user, { limit: 50, q: SEARCH_PHRASE }),
   inbox: (db, user) => inbox(db, user, { limit: 50 }),
   badge: (db, user) => unreadCount(db, user),
 };
@@ -39,14 +40,7 @@ const storage = openStorage({
 try {
   const db = storage.db;
   // The users the HTTP bench's 8 clients ask as.
-  const sellers = await db
-    .selectFrom('users')
-    .select('id')
-    .where('email', 'like', 'seller%')
-    .orderBy('email')
-    .execute();
-  const users: User[] = [];
-  for (let c = 0; c < 8; c++) users.push((await findUserById(db, sellers[(c * 7 + 1) % sellers.length]!.id))!);
+  const users = await clientUsers(db, 8);
   // Untimed: each user's first call (connections, prepared statements, caches).
   for (const user of users) await call(db, user);
   const times: number[] = [];

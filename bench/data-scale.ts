@@ -46,10 +46,11 @@ import type { Database } from '../src/storage/schema.js';
 import { sqliteDialect } from '../src/storage/sqlite/open-sqlite.js';
 import { WAL_WORKER_FROM_BYTES } from '../src/storage/sqlite/wal-checkpointer.js';
 import { postgresDialect } from '../src/storage/postgres/open-postgres.js';
-import { createUser, defaultOrgId, findUserById, issueApiToken, type User } from '../src/users/users.js';
+import { createUser, defaultOrgId, issueApiToken, type User } from '../src/users/users.js';
 import { childPids, cleanups, guardProcess, runCleanups } from './support/cleanup-stack.js';
 import { fmt, inPool, log, now, percentile, seeded } from './support/format.js';
 import { CLK_TCK, machineBusyTicks, processStat, procStatus } from './support/proc-stats.js';
+import { clientUsers, SEARCH_PHRASE, SEARCH_WORD } from './support/data-scale-clients.js';
 import { createScratchDatabase } from './support/scratch-database.js';
 import { addFolder } from '../test/support/mailbox-rows.js';
 import { extraPlans } from './data-scale-periodic.js';
@@ -702,22 +703,19 @@ const ENDPOINTS: Endpoint[] = [
     path: (_, i) => `/api/contacts?limit=50&q=${encodeURIComponent(CONTACT_QUERIES[i % CONTACT_QUERIES.length]!)}`,
   },
   { name: 'unread badge', goal: 50, path: () => '/api/inbox/unread-count' },
-  { name: 'full-text: a word', goal: 150, path: () => `/api/inbox?limit=50&q=${encodeURIComponent('orçamento')}` },
+  { name: 'full-text: a word', goal: 150, path: () => `/api/inbox?limit=50&q=${encodeURIComponent(SEARCH_WORD)}` },
   {
     name: 'full-text: a phrase',
     goal: 150,
-    path: () => `/api/inbox?limit=50&q=${encodeURIComponent('"proposta comercial"')}`,
+    path: () => `/api/inbox?limit=50&q=${encodeURIComponent(SEARCH_PHRASE)}`,
   },
 ];
 
 async function prepareClients(target: Target, base: string, mailboxes: Mailbox[]): Promise<Client[]> {
   const db = target.storage.db;
-  const users = await db.selectFrom('users').select('id').where('email', 'like', 'seller%').orderBy('email').execute();
   const clients: Client[] = [];
-  for (let c = 0; c < CLIENTS; c++) {
-    // Several users, from both ends of the team (user 0 is the admin).
-    const userId = users[(c * 7 + 1) % users.length]!.id;
-    const user = (await findUserById(db, userId))!;
+  for (const user of await clientUsers(db, CLIENTS)) {
+    const userId = user.id;
     const token = (await issueApiToken(db, userId, { name: 'data-scale bench' })).token;
     const accountId =
       mailboxes.find((m) => m.userId === userId)?.id ??
@@ -909,8 +907,8 @@ async function plans(target: Target, clients: Client[]): Promise<{ text: string;
     ['contact search', () => listContacts(db, user.orgId, { q: 'silva', limit: 50 })],
     ['contact search, a rarer word', () => listContacts(db, user.orgId, { q: 'c123', limit: 50 })],
     ['unread badge', () => unreadCount(db, user)],
-    ['full-text: a word', () => inbox(db, user, { limit: 50, q: 'orçamento' })],
-    ['full-text: a phrase', () => inbox(db, user, { limit: 50, q: '"proposta comercial"' })],
+    ['full-text: a word', () => inbox(db, user, { limit: 50, q: SEARCH_WORD })],
+    ['full-text: a phrase', () => inbox(db, user, { limit: 50, q: SEARCH_PHRASE })],
     ...extraPlans(db),
   ];
   const out: string[] = [];
