@@ -77,6 +77,11 @@ export interface Config {
    * track prepared statements (PgBouncer before 1.21, or without max_prepared_statements).
    */
   postgresPrepared: boolean;
+  /**
+   * Megabytes of large request bodies (256 KB or more: sends with attachments, imports) read at once
+   * (CONVERSA_UPLOADS_IN_FLIGHT_MB, default 64; issue 18); the next waits for room, one bigger goes alone.
+   */
+  uploadsInFlightBytes: number;
 }
 
 export { ConfigError };
@@ -164,5 +169,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     postgresPrepared: !/^(0|false|no|off)$/i.test(env.CONVERSA_PG_PREPARED ?? ''),
     checkResponses: /^(1|true|yes|on)$/i.test(env.CONVERSA_CHECK_RESPONSES ?? ''),
     metricsToken: metricsToken(env.METRICS_TOKEN),
+    uploadsInFlightBytes: positive(env, 'CONVERSA_UPLOADS_IN_FLIGHT_MB', 64) * 1024 * 1024,
   };
 }

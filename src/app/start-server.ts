@@ -39,6 +39,7 @@ import { createOutboundPolicy, type OutboundPolicy } from '../net/outbound-polic
 import { needsSetup } from '../users/setup.js';
 import { createPrettyLogStream } from './pretty-log-stream.js';
 import { letYoungGenerationGrow, restoreHeapGrowth } from './heap-growth.js';
+import { BodyBudget } from '../http/body-budget.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -227,6 +228,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger: loggerOptions(config, options.logStream),
     validateResponses: config.checkResponses,
     metrics: { token: config.metricsToken },
+    bodyBudget: new BodyBudget({ maxBytes: config.uploadsInFlightBytes }),
     ...(options.live ? { live: options.live } : {}),
     ...(options.bookingLimits ? { bookingLimits: options.bookingLimits } : {}),
     blobs,

@@ -42,6 +42,8 @@ export type ErrorCode =
   | 'SLOT_UNAVAILABLE'
   // Data-subject rights (issue 19, A4): an address of a contact erased on request.
   | 'CONTACT_ADDRESS_ERASED'
+  // Issue 18: large request bodies wait for room (body-budget.ts); this one waited too long.
+  | 'SERVER_BUSY'
   | 'INTERNAL';
 
 export interface FieldIssue {

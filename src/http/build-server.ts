@@ -44,6 +44,7 @@ import type { AccountDeliverabilityDeps } from '../mail/send/account-deliverabil
 import type { BlobStore } from '../storage/blob-store.js';
 import { trackingRoutes } from './routes/tracking-routes.js';
 import type { SlidingWindowLimiter } from './sliding-window-limiter.js';
+import type { BodyBudget } from './body-budget.js';
 import { LiveFeed } from '../live/live-feed.js';
 import { liveRoutes } from './routes/live-routes.js';
 // Calendar push webhooks (issue 16, P1).
@@ -99,6 +100,8 @@ export interface ServerDeps {
    * clients only; `limiter` counts wrong tokens per client (metrics-routes.ts default when absent).
    */
   metrics?: { token: string | null; limiter?: SlidingWindowLimiter };
+  /** Large request bodies read at once (body-budget.ts); default: 64 MB, 30 s of waiting at most. */
+  bodyBudget?: BodyBudget;
 }
 
 /** `dist/web` of the package this module belongs to, whether it runs from src/http or dist/src/http. */
@@ -225,7 +228,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     done(unsupportedType(request, rawBodyType(request) ?? 'application/json'), undefined);
   });
 
-  const router = new ApiRouter(app, deps.db, deps.publicUrl, { validateResponses: deps.validateResponses ?? false });
+  const router = new ApiRouter(app, deps.db, deps.publicUrl, {
+    validateResponses: deps.validateResponses ?? false,
+    ...(deps.bodyBudget ? { bodyBudget: deps.bodyBudget } : {}),
+  });
   healthRoutes(router, deps.db);
   // Metrics (issue 19, A2): every answer's latency by route pattern (Fastify's, e.g. /api/contacts/:id — never the
   // URL asked, which carries ids and tokens). The live stream (/api/live) counts when it ends, with its whole

@@ -45,6 +45,8 @@ export const STATUS: Record<ErrorCode, number> = {
   SLOT_UNAVAILABLE: 422,
   // Data-subject rights (issue 19, A4).
   CONTACT_ADDRESS_ERASED: 409,
+  // Issue 18: too many large request bodies at once (body-budget.ts).
+  SERVER_BUSY: 503,
   INTERNAL: 500,
 };
 
@@ -153,9 +155,11 @@ export function installErrorHandler(app: FastifyInstance): void {
       const internal = new AppError('INTERNAL', 'Something went wrong on the server; it has been logged');
       return reply.status(500).send(envelope(internal));
     }
-    if (STATUS[error.code] >= 500) request.log.error({ err }, 'server error');
+    // A busy server is a state, not a fault: worth a warning, not an error report.
+    if (error.code === 'SERVER_BUSY') request.log.warn({ code: error.code }, 'request refused: server busy');
+    else if (STATUS[error.code] >= 500) request.log.error({ err }, 'server error');
     const retryAfter = error.details?.retryAfterSeconds;
-    if (error.code === 'RATE_LIMITED' && typeof retryAfter === 'number')
+    if ((error.code === 'RATE_LIMITED' || error.code === 'SERVER_BUSY') && typeof retryAfter === 'number')
       reply.header('retry-after', String(retryAfter));
     return reply.status(STATUS[error.code]).send(envelope(error));
   });

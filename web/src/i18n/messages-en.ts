@@ -52,6 +52,7 @@ export const en = {
   'error.CONFLICT': 'This conflicts with something that already exists',
   'error.CONTACT_EMAIL_TAKEN': 'Another contact already has this email address',
   // Data-subject rights (issue 19, A4).
+  'error.SERVER_BUSY': 'The server is busy receiving other large uploads: try again in a few seconds',
   'error.CONTACT_ADDRESS_ERASED': 'This address belonged to a contact erased on request; it cannot be added again',
   'error.USER_EMAIL_TAKEN': 'Another user already has this email address',
   'error.EMAIL_ACCOUNT_EXISTS': 'This mailbox is already connected',

@@ -53,6 +53,7 @@ export const ptBR: Record<MessageKey, string> = {
   'error.CONFLICT': 'Isso conflita com algo que já existe',
   'error.CONTACT_EMAIL_TAKEN': 'Outro contato já tem este endereço de e-mail',
   // Direitos do titular (issue 19, A4).
+  'error.SERVER_BUSY': 'O servidor está ocupado recebendo outros envios grandes: tente de novo em alguns segundos',
   'error.CONTACT_ADDRESS_ERASED':
     'Este endereço pertencia a um contato apagado a pedido; não pode ser adicionado de novo',
   'error.USER_EMAIL_TAKEN': 'Outro usuário já tem este endereço de e-mail',

@@ -1,0 +1,120 @@
+// The bytes of request bodies a server holds at once. A body is read whole before its route runs (a send's JSON
+// carries its attachments in base64: up to ~42 MB), and each then lives several times over in memory (the text, the
+// parsed object, the decoded bytes, the built message): eight such sends at once took an idle server from 104 to
+// 566 MB. A body of BUDGETED_FROM_BYTES or more waits here, before it is read (its sender held back by TCP), until
+// the bodies in flight leave room for it; one bigger than the whole budget goes alone. Waiting longer than the
+// wait limit answers SERVER_BUSY (503, Retry-After), and a sender that hangs up stops waiting.
+import { AppError } from '../core/app-error.js';
+
+/** Bodies smaller than this are never held back: the JSON of every ordinary route (limit 1 MB) is far below. */
+export const BUDGETED_FROM_BYTES = 256 * 1024;
+/** Default budget: one full-size send and room for more small uploads beside it. */
+export const DEFAULT_BODY_BUDGET_BYTES = 64 * 1024 * 1024;
+/** Default longest wait for room before SERVER_BUSY. */
+export const DEFAULT_BODY_WAIT_MS = 30_000;
+/** What SERVER_BUSY tells the sender to wait before trying again. */
+const RETRY_AFTER_SECONDS = 5;
+
+interface Waiter {
+  bytes: number;
+  grant(): void;
+}
+
+export interface BodyBudgetOptions {
+  /** Bytes of bodies in flight at most (one bigger body goes alone). */
+  maxBytes?: number;
+  /** Longest wait for room, in milliseconds. */
+  maxWaitMs?: number;
+}
+
+export class BodyBudget {
+  readonly maxBytes: number;
+  readonly maxWaitMs: number;
+  private held = 0;
+  private holders = 0;
+  /** First come, first served: a big body at the head is not overtaken for ever by small ones. */
+  private readonly queue: Waiter[] = [];
+
+  constructor(options: BodyBudgetOptions = {}) {
+    this.maxBytes = Math.max(1, options.maxBytes ?? DEFAULT_BODY_BUDGET_BYTES);
+    this.maxWaitMs = Math.max(0, options.maxWaitMs ?? DEFAULT_BODY_WAIT_MS);
+  }
+
+  /** Bytes of the bodies granted and not yet released. */
+  inFlight(): number {
+    return this.held;
+  }
+
+  /** Requests waiting for room. */
+  waiting(): number {
+    return this.queue.length;
+  }
+
+  /**
+   * Waits until `bytes` fit (or nothing else is in flight), then holds them; the function returned gives them back
+   * (once, however often it is called). Throws SERVER_BUSY after maxWaitMs, and stops waiting when `signal` aborts
+   * (throwing its reason).
+   */
+  async acquire(bytes: number, signal?: AbortSignal): Promise<() => void> {
+    signal?.throwIfAborted();
+    const size = Math.max(0, Math.ceil(bytes));
+    if (this.queue.length === 0 && this.fits(size)) return this.take(size);
+    return new Promise<() => void>((resolve, reject) => {
+      const finish = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        const index = this.queue.indexOf(waiter);
+        if (index >= 0) this.queue.splice(index, 1);
+      };
+      const waiter: Waiter = {
+        bytes: size,
+        grant: () => {
+          finish();
+          resolve(this.take(size));
+        },
+      };
+      const onAbort = () => {
+        finish();
+        reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+        // The head may have been what held the others back.
+        this.grantWaiting();
+      };
+      const timer = setTimeout(() => {
+        finish();
+        reject(
+          new AppError(
+            'SERVER_BUSY',
+            `The server is receiving other large requests; try again in ${RETRY_AFTER_SECONDS} s`,
+            {
+              details: { retryAfterSeconds: RETRY_AFTER_SECONDS },
+            },
+          ),
+        );
+        this.grantWaiting();
+      }, this.maxWaitMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.queue.push(waiter);
+    });
+  }
+
+  private fits(bytes: number): boolean {
+    return this.holders === 0 || this.held + bytes <= this.maxBytes;
+  }
+
+  private take(bytes: number): () => void {
+    this.held += bytes;
+    this.holders += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.held -= bytes;
+      this.holders -= 1;
+      this.grantWaiting();
+    };
+  }
+
+  private grantWaiting(): void {
+    while (this.queue.length > 0 && this.fits(this.queue[0]!.bytes)) this.queue[0]!.grant();
+  }
+}
