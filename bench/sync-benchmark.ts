@@ -1188,7 +1188,8 @@ async function main(): Promise<void> {
     const cores = os.availableParallelism();
     const available = (messages / targetRate) * cores;
     detail.push(
-      `- ${id} CPU budget: at the target's ${fmt(targetRate)} msgs/s the sync would take ${fmt(messages / targetRate, 2)} s, ` +
+      `- ${id} CPU budget: at the target's ${fmt(targetRate)} msgs/s ` +
+        `the sync would take ${fmt(messages / targetRate, 2)} s, ` +
         `${fmt(available, 1)} core-seconds of the machine's ${cores} cores; it used ${fmt(used, 1)} (Conversa ` +
         `${fmt(s.cpu.mainS + s.cpu.othersS, 1)}, Dovecot ${fmt(s.cpu.dovecotS, 1)}): the work fits ` +
         `${fmt((100 * available) / used)}% of it into that time, at best.`,

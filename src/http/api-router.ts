@@ -140,7 +140,7 @@ export class ApiRouter {
       // Read by the content-type parsers (build-server.ts): only a route that declares a raw type accepts it.
       config: { rawBodyType: spec.rawBody?.contentType },
       // Who asks, and from where, is settled from the headers before the body is read: a stranger's 40 MB is
-      // refused unread (eight of them at once had taken an idle server from 104 to 566 MB).
+      // refused unread (eight strangers' 40 MB posts at once had taken an idle server from 104 to 566 MB).
       onRequest: async (request) => {
         checkOrigin(request, this.publicOrigin);
         const user =

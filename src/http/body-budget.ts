@@ -1,9 +1,10 @@
 // The bytes of request bodies a server holds at once. A body is read whole before its route runs (a send's JSON
 // carries its attachments in base64: up to ~42 MB), and each then lives several times over in memory (the text, the
-// parsed object, the decoded bytes, the built message): eight such sends at once took an idle server from 104 to
-// 566 MB. A body of BUDGETED_FROM_BYTES or more waits here, before it is read (its sender held back by TCP), until
-// the bodies in flight leave room for it; one bigger than the whole budget goes alone. Waiting longer than the
-// wait limit answers SERVER_BUSY (503, Retry-After), and a sender that hangs up stops waiting.
+// parsed object, the decoded bytes, the built message): a user's eight 32 MB sends at once took an idle server from
+// ~103 to 523-531 MB (bench/large-bodies.ts). A body of BUDGETED_FROM_BYTES or more waits here, before it is read
+// (its sender held back by TCP), until the bodies in flight leave room for it; one bigger than the whole budget goes
+// alone. Waiting longer than the wait limit answers SERVER_BUSY (503, Retry-After), and a sender that hangs up stops
+// waiting.
 import { AppError } from '../core/app-error.js';
 
 /** Bodies smaller than this are never held back: the JSON of every ordinary route (limit 1 MB) is far below. */

@@ -194,7 +194,7 @@ describe('large request bodies through a listening server', () => {
     expect(budget.inFlight()).toBe(0);
   });
 
-  it('holds a large body back while others fill the budget, answers SERVER_BUSY after the wait, then serves it', async () => {
+  it('holds a large body back while the budget is full, SERVER_BUSY after the wait, then serves it', async () => {
     const size = 400 * KB;
     expect(size).toBeGreaterThanOrEqual(BUDGETED_FROM_BYTES);
     // The first sender stalls half way: its 400 KB stay counted while it is read.
