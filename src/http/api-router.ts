@@ -218,8 +218,20 @@ export class ApiRouter {
         if (bytes >= COLLECT_AFTER_BYTES) collectGarbage();
         release();
       });
-    if (reply.raw.closed) giveBack();
-    else reply.raw.once('close', giveBack);
+    if (reply.raw.closed) {
+      giveBack();
+      return;
+    }
+    // Bytes arriving too slowly would hold the room for ever (body-budget.ts): such a connection is closed.
+    const stopWatching = this.bodyBudget.watchArrival(request.raw.socket, () => {
+      request.log.warn({ bytes }, 'request body arriving too slowly: connection closed');
+      request.raw.destroy();
+    });
+    request.raw.once('end', stopWatching);
+    reply.raw.once('close', () => {
+      stopWatching();
+      giveBack();
+    });
   }
 
   openApiDocument(info: { title: string; version: string; serverUrl: string }): Record<string, unknown> {

@@ -4,7 +4,8 @@
 // ~103 to 523-531 MB (bench/large-bodies.ts). A body of BUDGETED_FROM_BYTES or more waits here, before it is read
 // (its sender held back by TCP), until the bodies in flight leave room for it; one bigger than the whole budget goes
 // alone. Waiting longer than the wait limit answers SERVER_BUSY (503, Retry-After), and a sender that hangs up stops
-// waiting.
+// waiting. A body let in must keep arriving: one that trickles in (on average slower than minBytesPerSecond once the
+// grace period is over) loses its connection, so nobody holds the room for ever by sending a byte now and then.
 import { AppError } from '../core/app-error.js';
 
 /** Bodies smaller than this are never held back: the JSON of every ordinary route (limit 1 MB) is far below. */
@@ -13,6 +14,9 @@ export const BUDGETED_FROM_BYTES = 256 * 1024;
 export const DEFAULT_BODY_BUDGET_BYTES = 64 * 1024 * 1024;
 /** Default longest wait for room before SERVER_BUSY. */
 export const DEFAULT_BODY_WAIT_MS = 30_000;
+/** Default slowest average rate of a body let in (16 KB/s: 128 kbit/s), checked after the grace period. */
+export const DEFAULT_BODY_MIN_BYTES_PER_SECOND = 16 * 1024;
+export const DEFAULT_BODY_GRACE_MS = 15_000;
 /** What SERVER_BUSY tells the sender to wait before trying again. */
 const RETRY_AFTER_SECONDS = 5;
 
@@ -26,11 +30,21 @@ export interface BodyBudgetOptions {
   maxBytes?: number;
   /** Longest wait for room, in milliseconds. */
   maxWaitMs?: number;
+  /** Slowest average rate of a body let in, counted from when it was let in, once graceMs have passed. */
+  minBytesPerSecond?: number;
+  graceMs?: number;
+}
+
+/** What watchArrival needs of a socket (a net.Socket). */
+export interface ArrivingBytes {
+  readonly bytesRead: number;
 }
 
 export class BodyBudget {
   readonly maxBytes: number;
   readonly maxWaitMs: number;
+  readonly minBytesPerSecond: number;
+  readonly graceMs: number;
   private held = 0;
   private holders = 0;
   /** First come, first served: a big body at the head is not overtaken for ever by small ones. */
@@ -39,6 +53,31 @@ export class BodyBudget {
   constructor(options: BodyBudgetOptions = {}) {
     this.maxBytes = Math.max(1, options.maxBytes ?? DEFAULT_BODY_BUDGET_BYTES);
     this.maxWaitMs = Math.max(0, options.maxWaitMs ?? DEFAULT_BODY_WAIT_MS);
+    this.minBytesPerSecond = Math.max(0, options.minBytesPerSecond ?? DEFAULT_BODY_MIN_BYTES_PER_SECOND);
+    this.graceMs = Math.max(0, options.graceMs ?? DEFAULT_BODY_GRACE_MS);
+  }
+
+  /**
+   * Watches a body let in arrive on `socket`: from graceMs on, checked every graceMs / 3, `tooSlow` is called (once)
+   * when fewer than minBytesPerSecond have arrived on average since now. Returns the function that stops watching
+   * (the body has arrived, or the connection is gone).
+   */
+  watchArrival(socket: ArrivingBytes, tooSlow: () => void): () => void {
+    const start = socket.bytesRead;
+    const since = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const check = () => {
+      const seconds = (Date.now() - since) / 1000;
+      if ((socket.bytesRead - start) / seconds < this.minBytesPerSecond) {
+        timer = undefined;
+        tooSlow();
+      } else timer = setTimeout(check, Math.max(1, this.graceMs / 3)).unref();
+    };
+    timer = setTimeout(check, Math.max(1, this.graceMs)).unref();
+    return () => {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+    };
   }
 
   /** Bytes of the bodies granted and not yet released. */

@@ -111,7 +111,7 @@ describe('BodyBudget', () => {
   });
 });
 
-/** A POST whose headers declare `declared` bytes; only `send` of them are written until `rest()` is called. */
+/** A POST whose headers declare `declared` bytes; `send` of them are written, `more(n)` the next n, `rest()` all. */
 function partialPost(
   port: number,
   url: string,
@@ -120,6 +120,7 @@ function partialPost(
   send: number,
 ): {
   response: Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }>;
+  more(bytes: number): void;
   rest(): void;
   hangUp(): void;
 } {
@@ -144,41 +145,67 @@ function partialPost(
   );
   response.catch(() => undefined);
   const body = Buffer.alloc(declared, 'x');
+  let sent = send;
   req.write(body.subarray(0, send));
   return {
     response,
-    rest: () => req.end(body.subarray(send)),
+    more: (bytes) => {
+      req.write(body.subarray(sent, sent + bytes));
+      sent += bytes;
+    },
+    rest: () => req.end(body.subarray(sent)),
     hangUp: () => req.destroy(),
   };
 }
 
+const csv = (token?: string) => ({
+  'content-type': 'text/csv',
+  ...(token ? { authorization: `Bearer ${token}` } : {}),
+});
+
+let counter = 0;
+
+/** A listening server on a fresh SQLite database with `budget`, and a user's API token. */
+async function listeningServer(
+  budget: BodyBudget,
+): Promise<{ app: FastifyInstance; port: number; token: string; close(): Promise<void> }> {
+  const database: TestDatabase = await createTestDatabase('sqlite');
+  const app = await buildServer({
+    db: database.storage.db,
+    publicUrl: 'http://127.0.0.1:3000',
+    version: 'test',
+    bodyBudget: budget,
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (app.server.address() as AddressInfo).port;
+  const user = await createUser(database.storage.db, {
+    email: `budget${++counter}@example.test`,
+    password: 'correct horse',
+  });
+  const token = await createApiToken(database.storage.db, user.id);
+  return {
+    app,
+    port,
+    token,
+    async close() {
+      await app.close();
+      await database.destroy();
+    },
+  };
+}
+
 describe('large request bodies through a listening server', () => {
-  let database: TestDatabase;
-  let app: FastifyInstance;
+  let server: Awaited<ReturnType<typeof listeningServer>>;
   let port: number;
   let token: string;
   const budget = new BodyBudget({ maxBytes: 700 * KB, maxWaitMs: 400 });
-  const csv = (token?: string) => ({
-    'content-type': 'text/csv',
-    ...(token ? { authorization: `Bearer ${token}` } : {}),
-  });
 
   beforeAll(async () => {
-    database = await createTestDatabase('sqlite');
-    app = await buildServer({
-      db: database.storage.db,
-      publicUrl: 'http://127.0.0.1:3000',
-      version: 'test',
-      bodyBudget: budget,
-    });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    port = (app.server.address() as AddressInfo).port;
-    const user = await createUser(database.storage.db, { email: 'budget@example.test', password: 'correct horse' });
-    token = await createApiToken(database.storage.db, user.id);
+    server = await listeningServer(budget);
+    ({ port, token } = server);
   });
   afterAll(async () => {
-    await app?.close();
-    await database?.destroy();
+    await server?.close();
   });
 
   it('refuses a stranger before reading the body: the answer comes while most of it is unsent', async () => {
@@ -227,5 +254,58 @@ describe('large request bodies through a listening server', () => {
     expect(budget.inFlight()).toBe(0);
     small.rest();
     expect((await small.response).status).not.toBe(503);
+  });
+});
+
+describe('a large body that trickles in', () => {
+  let server: Awaited<ReturnType<typeof listeningServer>>;
+  // From 300 ms on, a body let in must have come at 64 KB/s on average.
+  const budget = new BodyBudget({ maxBytes: 700 * KB, maxWaitMs: 5_000, minBytesPerSecond: 64 * KB, graceMs: 300 });
+
+  beforeAll(async () => {
+    server = await listeningServer(budget);
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('loses its connection and its room, while one that keeps coming in pieces is read', async () => {
+    const stalled = partialPost(server.port, '/api/contacts/import', csv(server.token), 600 * KB, 10 * KB);
+    await waitFor('the trickling body to be admitted', async () => budget.inFlight() === 600 * KB);
+    // The server hangs up on it: no answer, and the room comes back without the sender doing anything.
+    await expect(stalled.response).rejects.toThrow();
+    await waitFor('the room to come back', async () => budget.inFlight() === 0);
+
+    // 600 KB in six pieces 100 ms apart (~1 MB/s) is read and answered.
+    const steady = partialPost(server.port, '/api/contacts/import', csv(server.token), 600 * KB, 100 * KB);
+    for (let piece = 1; piece < 6; piece++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      steady.more(100 * KB);
+    }
+    steady.rest();
+    const answer = await steady.response;
+    expect(answer.status).not.toBe(503);
+    await waitFor('the steady body to be given back', async () => budget.inFlight() === 0);
+  });
+
+  it('is watched from when it is let in, by the bytes that arrived since', async () => {
+    const watch = new BodyBudget({ minBytesPerSecond: 10_000, graceMs: 200 });
+    const socket = { bytesRead: 5_000 };
+    const slow: string[] = [];
+    const stop = watch.watchArrival(socket, () => slow.push('too slow'));
+    // 1,000 bytes by the first check at 200 ms: under 10,000 a second (the 5,000 read before do not count).
+    socket.bytesRead += 1_000;
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    stop();
+    expect(slow).toEqual(['too slow']);
+
+    const fast = { bytesRead: 0 };
+    const fine: string[] = [];
+    const stopFast = watch.watchArrival(fast, () => fine.push('too slow'));
+    const feed = setInterval(() => (fast.bytesRead += 2_000), 50);
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    clearInterval(feed);
+    stopFast();
+    expect(fine).toEqual([]);
   });
 });
