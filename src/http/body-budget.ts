@@ -46,7 +46,6 @@ export class BodyBudget {
   readonly minBytesPerSecond: number;
   readonly graceMs: number;
   private held = 0;
-  private holders = 0;
   /** First come, first served: a big body at the head is not overtaken for ever by small ones. */
   private readonly queue: Waiter[] = [];
 
@@ -138,18 +137,17 @@ export class BodyBudget {
   }
 
   private fits(bytes: number): boolean {
-    return this.holders === 0 || this.held + bytes <= this.maxBytes;
+    // Nothing held (every body let in counts at least BUDGETED_FROM_BYTES): a body bigger than the budget goes alone.
+    return this.held === 0 || this.held + bytes <= this.maxBytes;
   }
 
   private take(bytes: number): () => void {
     this.held += bytes;
-    this.holders += 1;
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.held -= bytes;
-      this.holders -= 1;
       this.grantWaiting();
     };
   }
